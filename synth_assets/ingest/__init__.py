@@ -1,0 +1,12 @@
+"""Reading delivered files as they come, with their hashes and schemas."""
+
+from synth_assets.ingest.readers import (
+    IngestError,
+    RawTable,
+    describe_schema,
+    discover_waves,
+    read_source_file,
+    source_path,
+)
+
+__all__ = ["IngestError", "RawTable", "describe_schema", "discover_waves", "read_source_file", "source_path"]

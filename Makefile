@@ -1,0 +1,48 @@
+# Everything a fresh machine needs: `make run` (the whole pipeline on the demo data) and
+# `make test`. Both create .venv and install the project first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_PERSONS ?= 50000
+GAN_SECONDS ?= 420
+
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export XDG_DATA_HOME := $(CURDIR)/.xdg
+export DAGSTER_DISABLE_TELEMETRY := 1
+export GX_ANALYTICS_ENABLED := false
+export SDV_DISABLE_TELEMETRY := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install run test ui bench clean
+
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+# torch first and pinned: the pin takes the local CPU wheel; unpinned, pip pulls GBs of CUDA.
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+run: install
+	$(BIN)/synth-assets run --demo-persons $(DEMO_PERSONS) --max-seconds $(GAN_SECONDS)
+
+test: install
+	$(BIN)/python -m pytest -n 2 --timeout 900 synth_assets_tests
+
+ui: install
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf .dagster_home .xdg data/incoming data/truth data/warehouse data/models data/reports data/public

@@ -1,0 +1,243 @@
+"""The catalog: what the sources are and how to harmonise them (``data/catalog.yaml``).
+
+Adding a survey is editing the catalog, not the code: the Dagster layer builds one
+``raw_<source>`` and one ``harmonised_<source>`` asset per entry of ``sources``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+VariableType = Literal["category", "integer", "number", "boolean"]
+Role = Literal["id", "household_id", "weight", "common", "specific"]
+FileFormat = Literal["csv", "parquet", "stata", "spss", "sas"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    # Typos in a hand-written YAML file must be errors, not silently ignored keys.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CommonVariable(_Strict):
+    """One variable of the common schema X, shared by every source."""
+
+    type: VariableType
+    categories: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _categories_iff_category(self) -> CommonVariable:
+        if self.type == "category" and not self.categories:
+            raise ValueError("a category variable needs a non-empty 'categories' list")
+        if self.type != "category" and self.categories:
+            raise ValueError(f"'categories' given for a variable of type {self.type}")
+        return self
+
+
+class SourceVariable(_Strict):
+    """How one harmonised variable is read from a source's raw file."""
+
+    column: str
+    role: Role
+    type: VariableType | None = None
+    categories: list[str] | None = None
+    codes: dict[Any, Any] | None = None
+    missing_values: list[Any] = Field(default_factory=list)
+    special_values: list[Any] = Field(default_factory=list)
+    scale: float = 1.0
+    min: float | None = None
+    max: float | None = None
+    description: str | None = None
+
+
+class Source(_Strict):
+    """One delivered source: the register or a survey, one file per wave."""
+
+    kind: Literal["register", "survey"]
+    description: str = ""
+    path: str
+    format: FileFormat
+    read_options: dict[str, Any] = Field(default_factory=dict)
+    unit: Literal["person", "household"] = "person"
+    # Pandas query on harmonised variables selecting whom a survey speaks for (e.g. the
+    # labour force survey covers ages 15-74); other recipients get nulls, not imputations.
+    universe: str | None = None
+    variables: dict[str, SourceVariable]
+
+    @field_validator("path")
+    @classmethod
+    def _path_has_wave(cls, path: str) -> str:
+        if "{wave}" not in path:
+            raise ValueError(f"path {path!r} must contain the placeholder {{wave}}")
+        return path
+
+    def columns_with_role(self, role: Role) -> list[str]:
+        return [name for name, v in self.variables.items() if v.role == role]
+
+    def _single(self, role: Role) -> str | None:
+        names = self.columns_with_role(role)
+        return names[0] if names else None
+
+    @property
+    def id_column(self) -> str | None:
+        return self._single("id")
+
+    @property
+    def household_id_column(self) -> str | None:
+        return self._single("household_id")
+
+    @property
+    def weight_column(self) -> str | None:
+        return self._single("weight")
+
+    @property
+    def common(self) -> list[str]:
+        return self.columns_with_role("common")
+
+    @property
+    def specific(self) -> list[str]:
+        return self.columns_with_role("specific")
+
+    def wave_pattern(self) -> re.Pattern[str]:
+        """Regex that recognises this source's files and captures the wave key."""
+        head, tail = self.path.split("{wave}", 1)
+        return re.compile("^" + re.escape(head) + r"(?P<wave>[A-Za-z0-9_-]+)" + re.escape(tail) + "$")
+
+
+class Regression(_Strict):
+    kind: Literal["ols", "logit"]
+    outcome: str
+    predictors: list[str]
+
+
+class MatchingStep(_Strict):
+    """How one survey is fused into the base (defaults: every shared common variable)."""
+
+    method: str = "nnd_hotdeck"
+    on: list[str] | None = None
+    donation_classes: list[str] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Release(_Strict):
+    """What a public release must satisfy and how it is made."""
+
+    quasi_identifiers: list[str] = Field(default_factory=list)
+    sensitive: list[str] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list)
+    regressions: list[Regression] = Field(default_factory=list)
+    matching: dict[str, MatchingStep] = Field(default_factory=dict)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+
+class Catalog(_Strict):
+    version: Literal[1]
+    common_variables: dict[str, CommonVariable]
+    sources: dict[str, Source]
+    release: Release = Field(default_factory=Release)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, sources: dict[str, Source]) -> dict[str, Source]:
+        for name in sources:
+            if not _NAME.match(name):
+                raise ValueError(
+                    f"source name {name!r} must be lower-case letters, digits and '_' "
+                    "(it becomes part of Dagster asset names)"
+                )
+        registers = [n for n, s in sources.items() if s.kind == "register"]
+        if len(registers) != 1:
+            raise ValueError(f"exactly one source must have kind 'register', found {registers or 'none'}")
+        return sources
+
+    @model_validator(mode="after")
+    def _variables_consistent(self) -> Catalog:
+        errors: list[str] = []
+        for source_name, source in self.sources.items():
+            for role in ("id", "household_id", "weight"):
+                names = source.columns_with_role(role)  # type: ignore[arg-type]
+                if len(names) > 1:
+                    errors.append(f"sources.{source_name}: more than one variable with role {role}: {names}")
+            if source.kind == "survey" and source.weight_column is None:
+                errors.append(f"sources.{source_name}: a survey needs a variable with role 'weight'")
+            if source.unit == "household" and source.household_id_column is None:
+                errors.append(f"sources.{source_name}: unit 'household' needs a variable with role 'household_id'")
+            for var_name, var in source.variables.items():
+                where = f"sources.{source_name}.variables.{var_name}"
+                if not _NAME.match(var_name):
+                    errors.append(f"{where}: harmonised names are lower-case snake_case")
+                if var.role == "common":
+                    common = self.common_variables.get(var_name)
+                    if common is None:
+                        errors.append(f"{where}: role 'common' but {var_name!r} is not in common_variables")
+                        continue
+                    if var.type is not None and var.type != common.type:
+                        errors.append(f"{where}: type {var.type} differs from common_variables ({common.type})")
+                    if var.categories is not None:
+                        errors.append(f"{where}: categories of a common variable come from common_variables")
+                    allowed = set(common.categories or [])
+                else:
+                    if var.type is None and var.role in ("specific",):
+                        errors.append(f"{where}: a specific variable needs a 'type'")
+                    if var.type == "category" and not var.categories:
+                        errors.append(f"{where}: a category variable needs 'categories'")
+                    allowed = set(var.categories or [])
+                if var.codes and allowed:
+                    bad = sorted({str(v) for v in var.codes.values()} - allowed)
+                    if bad:
+                        errors.append(f"{where}: codes map to {bad}, not in the category set {sorted(allowed)}")
+        specific_owner: dict[str, str] = {}
+        for source_name, source in self.sources.items():
+            for var_name in source.specific:
+                if var_name in specific_owner and self.sources[specific_owner[var_name]].kind == "survey" and source.kind == "survey":
+                    errors.append(
+                        f"sources.{source_name}.variables.{var_name}: specific variable also defined by "
+                        f"{specific_owner[var_name]}; harmonised names of survey-specific variables must be unique"
+                    )
+                specific_owner.setdefault(var_name, source_name)
+        for name in self.release.matching:
+            if name not in self.sources or self.sources[name].kind != "survey":
+                errors.append(f"release.matching.{name}: not a survey in sources")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    @property
+    def register_name(self) -> str:
+        return next(n for n, s in self.sources.items() if s.kind == "register")
+
+    @property
+    def register(self) -> Source:
+        return self.sources[self.register_name]
+
+    @property
+    def surveys(self) -> dict[str, Source]:
+        return {n: s for n, s in self.sources.items() if s.kind == "survey"}
+
+    def variable_type(self, source_name: str, var_name: str) -> VariableType:
+        var = self.sources[source_name].variables[var_name]
+        if var.role == "common":
+            return self.common_variables[var_name].type
+        if var.type is not None:
+            return var.type
+        return "integer" if var.role in ("id", "household_id") else "number"
+
+    def categories(self, source_name: str, var_name: str) -> list[str] | None:
+        var = self.sources[source_name].variables[var_name]
+        if var.role == "common":
+            return self.common_variables[var_name].categories
+        return var.categories
+
+    def bounds(self, source_name: str, var_name: str) -> tuple[float | None, float | None]:
+        var = self.sources[source_name].variables[var_name]
+        if var.role == "common":
+            common = self.common_variables[var_name]
+            return (var.min if var.min is not None else common.min, var.max if var.max is not None else common.max)
+        return var.min, var.max

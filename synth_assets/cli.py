@@ -1,0 +1,93 @@
+"""``synth-assets``: the library's commands, usable without Dagster (and one that runs it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from synth_assets.settings import quiet_telemetry
+
+
+def _add_run_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run the whole pipeline headless on the files in data/incoming (the main job)"
+    )
+    parser.add_argument("--data", default=None, help="data root holding catalog.yaml (default: data/)")
+    parser.add_argument("--demo-persons", type=int, default=None,
+                        help="first generate the demo population with this many persons")
+    parser.add_argument("--family", default=None, help="model family: ctgan | tvae | copula | cart")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--max-seconds", type=float, default=None, help="training time budget")
+    parser.add_argument("--replicates", type=int, default=None)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import dagster as dg
+
+    from synth_assets.catalog import load_catalog
+    from synth_assets.defs.build import build_definitions
+    from synth_assets.defs.resources import DEFAULT_DATA_ROOT
+    from synth_assets.defs.runner import run_pipeline
+    from synth_assets.storage import DataLayout
+
+    layout = DataLayout(Path(args.data or DEFAULT_DATA_ROOT))
+    if args.demo_persons:
+        from synth_assets.demo import generate_demo
+
+        generate_demo(layout.root, persons=args.demo_persons)
+    model = {k: v for k, v in {"family": args.family, "epochs": args.epochs,
+                               "max_seconds": args.max_seconds}.items() if v is not None}
+    config: dict = {"ops": {}}
+    if model:
+        config["ops"]["gan_model"] = {"config": model}
+    if args.replicates:
+        config["ops"]["fictitious_dataset"] = {"config": {"replicates": args.replicates}}
+    defs = build_definitions(layout.root)
+    with dg.DagsterInstance.get() as instance:
+        outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance, release_config=config)
+    if outcome.release is None:
+        print("\nNo release was published: see the failures above. data/public was left as it was.")
+        return 1
+    print(f"\nPublic fictitious dataset: {outcome.release}")
+    print(f"Validation report:         {outcome.report}")
+    print(f"Data card:                 {outcome.release / 'data_card.md'}")
+    return 0
+
+
+def _library_commands() -> dict:
+    """Each library package registers its own subcommand: name -> its CLI module."""
+    from synth_assets.demo import cli as demo_cli
+    from synth_assets.matching import cli as matching_cli
+    from synth_assets.synthesis import cli as synthesis_cli
+    from synth_assets.validation import cli as validation_cli
+
+    return {"demo-data": demo_cli, "fuse": matching_cli, "synthesize": synthesis_cli, "evaluate": validation_cli}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synth-assets", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module in _library_commands().values():
+        module.add_parser(subparsers)
+    _add_run_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    quiet_telemetry()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.command == "run":
+        return _run(args)
+    return _library_commands()[args.command].run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

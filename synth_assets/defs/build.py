@@ -1,0 +1,57 @@
+"""Building the Definitions object from a catalog (``synth_assets.definitions`` holds the instance)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import dagster as dg
+
+from synth_assets.catalog import load_catalog
+from synth_assets.defs.harmonise import build_harmonised_asset, build_harmonised_check
+from synth_assets.defs.ingest import build_raw_asset, build_raw_check
+from synth_assets.defs.io_managers import ModelIOManager, ParquetIOManager
+from synth_assets.defs.jobs import build_jobs
+from synth_assets.defs.matching import build_matched_dataset
+from synth_assets.defs.publication import build_public_dataset
+from synth_assets.defs.resources import DEFAULT_DATA_ROOT, ComputeResource, ProjectResource
+from synth_assets.defs.synthesis import build_fictitious_dataset, build_gan_model, build_split
+from synth_assets.defs.validation import build_validation_checks, build_validation_report
+from synth_assets.settings import quiet_telemetry
+from synth_assets.storage import DataLayout
+
+
+def build_definitions(data_root: str | Path = DEFAULT_DATA_ROOT, *, compute: ComputeResource | None = None) -> dg.Definitions:
+    """Assets, checks, jobs and resources for the sources declared in ``data_root/catalog.yaml``."""
+    quiet_telemetry()
+    # Partitioned asset checks are a preview feature; we rely on them knowingly (STACK_NOTES).
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    layout = DataLayout(Path(data_root))
+    catalog = load_catalog(layout.catalog)
+    assets: list = []
+    checks: list = []
+    for name in catalog.sources:
+        assets += [build_raw_asset(catalog, name), build_harmonised_asset(catalog, name)]
+        checks += [build_raw_check(catalog, name), build_harmonised_check(catalog, name)]
+    assets += [
+        build_matched_dataset(catalog),
+        build_split(catalog),
+        build_gan_model(catalog),
+        build_fictitious_dataset(catalog),
+        build_validation_report(catalog),
+        build_public_dataset(catalog),
+    ]
+    checks += build_validation_checks(catalog)
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=build_jobs(catalog),
+        resources={
+            "project": ProjectResource(data_root=str(layout.root)),
+            "compute": compute or ComputeResource(),
+            "io_manager": ParquetIOManager(base_path=str(layout.warehouse)),
+            "model_io_manager": ModelIOManager(base_path=str(layout.models)),
+        },
+    )
+

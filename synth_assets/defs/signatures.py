@@ -1,0 +1,18 @@
+"""Catalog-driven inputs: one function parameter per survey, named at definition time.
+
+Dagster maps inputs to parameters by name and does not accept ``**kwargs``; the surveys
+come from the catalog, so their parameters are added to the signature here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+
+
+def with_keyword_inputs(fn: Callable, names: Iterable[str]) -> Callable:
+    signature = inspect.signature(fn)
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    fn.__signature__ = signature.replace(parameters=params)
+    return fn

@@ -1,0 +1,155 @@
+"""Applying the catalog's mappings: renames, code maps, missing codes and units.
+
+The result has the harmonised names, the common schema's category sets and dtypes, and
+nothing else. An unknown code is an error naming the file, the column and the value: a new
+category in a new wave is schema drift, and must stop the wave rather than become a null.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.catalog import Catalog
+
+
+class HarmonisationError(ValueError):
+    """A raw value cannot be mapped to the common schema."""
+
+
+def _key(value: Any) -> str:
+    """Normalise a raw value so that 1, 1.0, '1' and ' 1 ' name the same code."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    text = str(value).strip()
+    try:
+        number = float(text.replace(",", "."))
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _is_null(series: pd.Series) -> pd.Series:
+    if series.dtype == object:
+        return series.isna() | series.astype(str).str.strip().eq("")
+    return series.isna()
+
+
+def _to_category(
+    raw: pd.Series,
+    codes: dict[str, str],
+    categories: list[str],
+    labels: dict[str, str],
+    where: str,
+) -> pd.Categorical:
+    keys = raw.map(_key, na_action="ignore")
+    known = set(categories)
+    mapped = keys.map(lambda k: codes.get(k, k if k in known else None), na_action="ignore")
+    unmapped = mapped.isna() & keys.notna()
+    if unmapped.any() and labels:
+        # Stata/SPSS files: the catalog may name the value labels rather than the codes.
+        via_labels = keys[unmapped].map(labels).map(lambda lab: codes.get(_key(lab), lab if lab in known else None))
+        mapped = mapped.where(~unmapped, via_labels)
+        unmapped = mapped.isna() & keys.notna()
+    if unmapped.any():
+        bad = raw[unmapped]
+        counts = bad.astype(str).value_counts()
+        shown = ", ".join(f"{value!r} ({n} rows)" for value, n in counts.head(5).items())
+        raise HarmonisationError(
+            f"{where}: unknown value(s) {shown}; known codes: {sorted(codes) or '-'}, "
+            f"categories: {categories}"
+        )
+    return pd.Categorical(mapped, categories=categories)
+
+
+def _to_number(raw: pd.Series, where: str) -> pd.Series:
+    if raw.dtype == object:
+        text = raw.astype("string").str.strip().str.replace(",", ".", regex=False)
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = numbers.isna() & text.notna() & text.ne("")
+        if bad.any():
+            examples = ", ".join(repr(v) for v in raw[bad].astype(str).unique()[:5])
+            raise HarmonisationError(f"{where}: not a number: {examples} ({int(bad.sum())} rows)")
+        return numbers.astype("float64")
+    if raw.dtype == bool:
+        return raw.astype("float64")
+    return pd.to_numeric(raw, errors="raise").astype("float64")
+
+
+def harmonise_table(
+    raw: pd.DataFrame,
+    catalog: Catalog,
+    source_name: str,
+    *,
+    file: Path | str = "<data>",
+    value_labels: dict[str, dict[Any, str]] | None = None,
+) -> pd.DataFrame:
+    """Map one raw file of ``source_name`` to the harmonised schema."""
+    source = catalog.sources[source_name]
+    value_labels = value_labels or {}
+    columns: dict[str, Any] = {}
+    for name, var in source.variables.items():
+        where = f"{file}: column '{var.column}' (harmonised '{name}')"
+        if var.column not in raw.columns:
+            raise HarmonisationError(f"{where}: not in the file; columns are {', '.join(map(str, raw.columns))}")
+        series = raw[var.column]
+        missing = {_key(v) for v in var.missing_values}
+        is_missing = _is_null(series)
+        if missing:
+            is_missing |= series.map(_key, na_action="ignore").isin(missing).fillna(False).astype(bool)
+        series = series.where(~is_missing)
+        kind = catalog.variable_type(source_name, name)
+        if kind == "category":
+            codes = {_key(k): str(v) for k, v in (var.codes or {}).items()}
+            labels = {_key(k): str(v) for k, v in value_labels.get(var.column, {}).items()}
+            columns[name] = _to_category(series, codes, catalog.categories(source_name, name) or [], labels, where)
+            continue
+        if var.codes:
+            codes = {_key(k): v for k, v in var.codes.items()}
+            series = series.map(lambda v: codes.get(_key(v), v), na_action="ignore")
+        if kind == "boolean":
+            truthy = {"1", "true", "yes", "y"}
+            falsy = {"0", "false", "no", "n"}
+            keys = series.map(lambda v: _key(v).lower(), na_action="ignore")
+            bad = keys.notna() & ~keys.isin(truthy | falsy)
+            if bad.any():
+                raise HarmonisationError(f"{where}: not a boolean: {series[bad].unique()[:5].tolist()}")
+            columns[name] = keys.map(lambda k: k in truthy, na_action="ignore").astype("boolean")
+            continue
+        numbers = _to_number(series, where)
+        if var.scale != 1.0:
+            special = numbers.isin([float(v) for v in var.special_values])
+            numbers = numbers.where(special, numbers * var.scale)
+        if kind == "integer" or var.role in ("id", "household_id"):
+            fractional = numbers.notna() & (numbers % 1 != 0)
+            if fractional.any():
+                raise HarmonisationError(
+                    f"{where}: integer variable holds fractions, e.g. {numbers[fractional].iloc[0]!r}"
+                )
+            columns[name] = numbers.astype("Int64")
+        else:
+            columns[name] = numbers
+    return pd.DataFrame(columns, index=raw.index).reset_index(drop=True)
+
+
+def out_of_range(catalog: Catalog, source_name: str, table: pd.DataFrame) -> dict[str, int]:
+    """Count values outside each variable's declared range (special codes exempt)."""
+    source = catalog.sources[source_name]
+    counts: dict[str, int] = {}
+    for name, var in source.variables.items():
+        low, high = catalog.bounds(source_name, name)
+        if (low is None and high is None) or name not in table:
+            continue
+        values = pd.to_numeric(table[name], errors="coerce").astype("float64")
+        values = values[~values.isin([float(v) for v in var.special_values])]
+        bad = ((values < low) if low is not None else False) | ((values > high) if high is not None else False)
+        if int(np.sum(bad)):
+            counts[name] = int(np.sum(bad))
+    return counts

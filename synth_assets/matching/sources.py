@@ -1,0 +1,157 @@
+"""Fusing every survey of the catalog into the register base, one survey after another.
+
+Person-level surveys are matched person to person. Household-level surveys (budgets,
+wealth) are matched household to household on the head's common variables and the
+household's size and labour income, then every member of the recipient household gets the
+donor household's values: the household stays coherent and the survey's variables keep
+their joint relations, since a whole block comes from one donor.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.catalog import Catalog
+
+log = logging.getLogger("synth_assets.matching")
+
+HOUSEHOLD_PREFIX = "hh_"
+
+
+@dataclass
+class SurveyFusion:
+    """What one survey contributed to the base."""
+
+    survey: str
+    wave: str
+    method: str
+    unit: str
+    on: list[str]
+    imputed: list[str]
+    donors: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+def _head_rows(table: pd.DataFrame, household_id: str) -> pd.DataFrame:
+    """One row per household: the head's where relation is known, else the first member."""
+    if "relation" in table:
+        order = (table["relation"].astype("string") != "head").astype(int)
+        table = table.assign(_order=order.to_numpy()).sort_values([household_id, "_order"], kind="stable")
+        table = table.drop(columns="_order")
+    return table.drop_duplicates(household_id, keep="first")
+
+
+def household_view(table: pd.DataFrame, household_id: str, common: list[str]) -> pd.DataFrame:
+    """Household-level matching variables: the head's common variables plus household totals."""
+    heads = _head_rows(table, household_id)[[household_id, *common]].reset_index(drop=True)
+    grouped = table.groupby(household_id, sort=False)
+    if "household_size" not in common:
+        sizes = grouped.size().rename("household_size")
+        heads = heads.merge(sizes, left_on=household_id, right_index=True, how="left")
+    if "labour_income" in table:
+        totals = grouped["labour_income"].sum(min_count=1).rename(f"{HOUSEHOLD_PREFIX}labour_income")
+        heads = heads.merge(totals, left_on=household_id, right_index=True, how="left")
+    return heads
+
+
+def _matching_variables(catalog: Catalog, survey: str, base: pd.DataFrame, configured: list[str] | None) -> list[str]:
+    source = catalog.sources[survey]
+    if configured:
+        missing = [v for v in configured if v not in base.columns]
+        if missing:
+            raise ValueError(f"release.matching.{survey}.on: {missing} not in the base at this step")
+        return list(configured)
+    shared = [v for v in source.common if v in base.columns]
+    if not shared:
+        raise ValueError(f"survey {survey!r} shares no common variable with the register")
+    return shared
+
+
+def fuse_sources(
+    catalog: Catalog,
+    register: pd.DataFrame,
+    surveys: dict[str, tuple[str, pd.DataFrame]],
+    *,
+    methods: dict[str, str] | None = None,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, list[SurveyFusion]]:
+    """Impute each survey's specific variables into the register, in catalog order.
+
+    ``surveys`` maps survey name to (wave used, harmonised table). ``methods`` overrides the
+    catalog's method per survey. Returns the matched base (same rows and order as the
+    register) and one :class:`SurveyFusion` per survey.
+    """
+    from synth_assets.matching import fuse  # the method registry lives in the package root
+
+    methods = methods or {}
+    base = register.reset_index(drop=True).copy()
+    register_source = catalog.register
+    household_id = register_source.household_id_column
+    fusions: list[SurveyFusion] = []
+    for step, (survey, (wave, donor)) in enumerate(surveys.items()):
+        source = catalog.sources[survey]
+        config = catalog.release.matching.get(survey)
+        method = methods.get(survey) or (config.method if config else "nnd_hotdeck")
+        options = dict(config.options) if config else {}
+        classes = list(config.donation_classes) if config else []
+        specific = [v for v in source.specific if v not in base.columns]
+        on = _matching_variables(catalog, survey, base, config.on if config else None)
+        weight = source.weight_column
+        log.info("fusing %s (wave %s, %d donors) into %d records with %s on %s",
+                 survey, wave, len(donor), len(base), method, on)
+        in_universe = (
+            base.eval(source.universe).to_numpy(dtype=bool) if source.universe else np.ones(len(base), bool)
+        )
+        if source.unit == "household":
+            donor_hh_id = source.household_id_column
+            recipient_view = household_view(base, household_id, on)
+            donor_view = household_view(donor, donor_hh_id, on)
+            donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *specific, weight]]
+            donor_view = donor_view.merge(donor_values, on=donor_hh_id, how="left")
+            match_on = [c for c in recipient_view.columns if c != household_id and c in donor_view.columns]
+            result = fuse(
+                recipient_view, donor_view, on=match_on, impute=specific, donor_weight=weight,
+                donation_classes=[c for c in classes if c in match_on] or None,
+                method=method, seed=seed + step, **options,
+            )
+            imputed = result.data[[household_id, *specific]]
+            base = base.merge(imputed, on=household_id, how="left", validate="many_to_one")
+        else:
+            recipients = base.loc[in_universe]
+            result = fuse(
+                recipients, donor, on=on, impute=specific, donor_weight=weight,
+                donation_classes=classes or None, method=method, seed=seed + step, **options,
+            )
+            # Outside the survey's universe the variables are not applicable: nulls, same dtypes.
+            for column in specific:
+                imputed = result.data[column]
+                full = pd.Series(pd.NA, index=base.index, dtype=imputed.dtype)
+                full.loc[recipients.index] = imputed.to_numpy()
+                base[column] = full
+        fusions.append(
+            SurveyFusion(
+                survey=survey, wave=wave, method=method, unit=source.unit, on=on, imputed=specific,
+                donors=len(donor), diagnostics=result.diagnostics.to_dict()
+                if hasattr(result.diagnostics, "to_dict") else dict(result.diagnostics),
+            )
+        )
+    if len(base) != len(register):
+        raise AssertionError("fusion changed the number of register records")
+    return base, fusions
+
+
+def assert_no_survey_ids(matched: pd.DataFrame, catalog: Catalog) -> None:
+    """Survey ids and weights must not leak into the base (they identify survey respondents)."""
+    leaked = []
+    for name, source in catalog.surveys.items():
+        for column in (source.id_column, source.weight_column):
+            if column and column in matched.columns and column not in catalog.register.variables:
+                leaked.append(f"{name}.{column}")
+    if leaked:
+        raise AssertionError(f"survey identifiers leaked into the matched dataset: {leaked}")
+

@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synth_assets.catalog import CatalogError, load_catalog, parse_catalog
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _mutated(path: Path, mutate) -> str:
+    raw = yaml.safe_load(path.read_text())
+    mutate(raw)
+    return yaml.safe_dump(raw)
+
+
+def test_project_catalog_loads_and_declares_register_and_surveys():
+    catalog = load_catalog(REPO / "data" / "catalog.yaml")
+    assert catalog.register.kind == "register"
+    assert len(catalog.surveys) >= 4
+    for name, survey in catalog.surveys.items():
+        assert survey.weight_column, name
+        assert survey.specific, f"{name} has no survey-specific variable"
+
+
+def test_mini_catalog_roles(mini_catalog_path):
+    catalog = load_catalog(mini_catalog_path)
+    survey = catalog.sources["living"]
+    assert survey.id_column == "person_id" and survey.weight_column == "weight"
+    assert survey.specific == ["health", "rent"]
+    assert catalog.variable_type("living", "sex") == "category"
+    assert catalog.categories("living", "municipality") == ["north", "south"]
+
+
+def test_wave_pattern_captures_wave(mini_catalog_path):
+    source = load_catalog(mini_catalog_path).sources["living"]
+    match = source.wave_pattern().match("living/living_2023.csv")
+    assert match and match.group("wave") == "2023"
+    assert source.wave_pattern().match("living/other_2023.csv") is None
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(CatalogError, match="catalog file not found"):
+        load_catalog(tmp_path / "nope.yaml")
+
+
+def test_unknown_key_is_an_error_naming_its_location(mini_catalog_path):
+    text = _mutated(mini_catalog_path, lambda c: c["sources"]["living"]["variables"]["rent"].update(colum="x"))
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(text, mini_catalog_path)
+    message = str(err.value)
+    assert str(mini_catalog_path) in message
+    assert "sources.living.variables.rent.colum" in message
+
+
+def test_code_outside_category_set_is_rejected(mini_catalog_path):
+    text = _mutated(
+        mini_catalog_path, lambda c: c["sources"]["living"]["variables"]["sex"].update(codes={"F": "woman"})
+    )
+    with pytest.raises(CatalogError, match=r"sources.living.variables.sex: codes map to \['woman'\]"):
+        parse_catalog(text, mini_catalog_path)
+
+
+def test_common_variable_must_be_declared(mini_catalog_path):
+    def mutate(c):
+        c["sources"]["living"]["variables"]["tenure"] = {"column": "t", "role": "common"}
+
+    with pytest.raises(CatalogError, match="'tenure' is not in common_variables"):
+        parse_catalog(_mutated(mini_catalog_path, mutate), mini_catalog_path)
+
+
+def test_survey_needs_weight_and_one_register(mini_catalog_path):
+    def no_weight(c):
+        del c["sources"]["living"]["variables"]["weight"]
+
+    with pytest.raises(CatalogError, match="a survey needs a variable with role 'weight'"):
+        parse_catalog(_mutated(mini_catalog_path, no_weight), mini_catalog_path)
+
+    def two_registers(c):
+        c["sources"]["living"]["kind"] = "register"
+
+    with pytest.raises(CatalogError, match="exactly one source must have kind 'register'"):
+        parse_catalog(_mutated(mini_catalog_path, two_registers), mini_catalog_path)
+
+
+def test_path_needs_wave_placeholder(mini_catalog_path):
+    text = _mutated(mini_catalog_path, lambda c: c["sources"]["living"].update(path="living/all.csv"))
+    with pytest.raises(CatalogError, match=r"must contain the placeholder \{wave\}"):
+        parse_catalog(text, mini_catalog_path)
+
+
+def test_not_yaml(tmp_path):
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text("sources: [unclosed")
+    with pytest.raises(CatalogError, match="not valid YAML"):
+        load_catalog(bad)

@@ -1,0 +1,93 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_assets.catalog import load_catalog
+from synth_assets.ingest import IngestError, discover_waves, read_source_file
+
+RAW = pd.DataFrame(
+    {
+        "pid": [1, 2, 3],
+        "hid": [10, 10, 11],
+        "w": [1.5, 2.25, 3.0],
+        "mun": ["north", "south", "north"],
+        "age": [34, 8, 70],
+        "sex": ["F", "M", "F"],
+        "hsize": [2, 2, 1],
+        "rel": ["head", "child", "head"],
+        "inc": [1200.5, 0.0, 0.0],
+        "health": ["good", "fair", "-9"],
+        "rent": [550.25, -8, 300.0],
+    }
+)
+
+
+@pytest.fixture
+def survey(mini_catalog_path):
+    return load_catalog(mini_catalog_path).sources["living"]
+
+
+def test_csv_with_semicolons_and_decimal_commas(tmp_path, survey):
+    path = tmp_path / "living_2023.csv"
+    RAW.to_csv(path, sep=";", decimal=",", index=False)
+    assert "550,25" in path.read_text()
+    table = read_source_file(path, survey)
+    assert table.data["w"].tolist() == [1.5, 2.25, 3.0]
+    assert table.data["rent"].iloc[0] == pytest.approx(550.25)
+
+
+@pytest.mark.parametrize("fmt,suffix", [("stata", ".dta"), ("spss", ".sav"), ("sas", ".xpt"), ("parquet", ".parquet")])
+def test_binary_formats_keep_values_and_labels(tmp_path, survey, fmt, suffix):
+    import pyreadstat
+
+    data = RAW.assign(sex=np.where(RAW["sex"] == "F", 1, 2), health=[1, 2, -9])
+    path = tmp_path / f"f{suffix}"
+    labels = {"sex": {1: "female", 2: "male"}}
+    if fmt == "stata":
+        pyreadstat.write_dta(data, str(path), variable_value_labels=labels)
+    elif fmt == "spss":
+        pyreadstat.write_sav(data, str(path), variable_value_labels=labels)
+    elif fmt == "sas":
+        pyreadstat.write_xport(data, str(path))
+    else:
+        data.to_parquet(path)
+    source = survey.model_copy(update={"format": fmt, "read_options": {}})
+    table = read_source_file(path, source)
+    assert table.data["sex"].tolist() == [1, 2, 1]  # codes, not labels
+    assert table.data["rent"].tolist() == pytest.approx([550.25, -8, 300.0])
+    if fmt in ("stata", "spss"):
+        assert table.value_labels["sex"] == {1: "female", 2: "male"}
+
+
+def test_missing_column_error_names_file_and_column(tmp_path, survey):
+    path = tmp_path / "living_2023.csv"
+    RAW.drop(columns=["hsize"]).to_csv(path, sep=";", decimal=",", index=False)
+    with pytest.raises(IngestError) as err:
+        read_source_file(path, survey)
+    assert str(path) in str(err.value)
+    assert "'hsize' (for household_size)" in str(err.value)
+
+
+def test_empty_and_corrupt_files(tmp_path, survey):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(IngestError, match="file is empty"):
+        read_source_file(empty, survey)
+    corrupt = tmp_path / "corrupt.dta"
+    corrupt.write_bytes(b"not a stata file at all")
+    with pytest.raises(IngestError, match="cannot be read as stata"):
+        read_source_file(corrupt, survey.model_copy(update={"format": "stata", "read_options": {}}))
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(";".join(RAW.columns) + "\n")
+    with pytest.raises(IngestError, match="no rows"):
+        read_source_file(header_only, survey)
+
+
+def test_discover_waves(tmp_path, survey):
+    folder = tmp_path / "living"
+    folder.mkdir()
+    for wave in ("2024", "2022"):
+        (folder / f"living_{wave}.csv").write_text("x")
+    (folder / "notes.txt").write_text("x")
+    assert list(discover_waves(tmp_path, survey)) == ["2022", "2024"]
+    assert discover_waves(tmp_path / "nowhere", survey) == {}
