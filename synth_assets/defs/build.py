@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from synth_assets.catalog import load_catalog
+from synth_assets.defs.automation import build_incoming_sensor, build_refresh_schedule
 from synth_assets.defs.harmonise import build_harmonised_asset, build_harmonised_check
 from synth_assets.defs.ingest import build_raw_asset, build_raw_check
 from synth_assets.defs.io_managers import ModelIOManager, ParquetIOManager
@@ -43,10 +44,13 @@ def build_definitions(data_root: str | Path = DEFAULT_DATA_ROOT, *, compute: Com
         build_public_dataset(catalog),
     ]
     checks += build_validation_checks(catalog)
+    jobs = build_jobs(catalog)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=build_jobs(catalog),
+        jobs=jobs,
+        sensors=[build_incoming_sensor(catalog, jobs)],
+        schedules=[build_refresh_schedule(catalog)],
         resources={
             "project": ProjectResource(data_root=str(layout.root)),
             "compute": compute or ComputeResource(),

@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.harmonise import harmonise_table
@@ -19,6 +20,7 @@ def build_harmonised_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefin
 
     @dg.asset(
         name=f"harmonised_{source_name}",
+        automation_condition=RELEASE_AUTOMATION,
         group_name="harmonise",
         partitions_def=wave_partitions(source_name),
         code_version=HARMONISE_CODE_VERSION,

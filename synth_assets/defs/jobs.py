@@ -20,7 +20,7 @@ def ingest_job_name(source_name: str) -> str:
     return f"ingest_{source_name}"
 
 
-def build_jobs(catalog: Catalog) -> list[dg.UnresolvedAssetJobDefinition]:
+def build_jobs(catalog: Catalog) -> list:
     jobs = [
         dg.define_asset_job(
             ingest_job_name(name),

@@ -8,6 +8,7 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.gating import failed_checks
+from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import latest_wave_at_or_before, wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
@@ -52,6 +53,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
 
     @dg.asset(  # type: ignore[misc]
         name="matched_dataset",
+        automation_condition=RELEASE_AUTOMATION,
         group_name="matching",
         partitions_def=wave_partitions(register_name),
         code_version=MATCHING_CODE_VERSION,

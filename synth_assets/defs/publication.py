@@ -8,6 +8,7 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.gating import failed_checks, latest_materialization
+from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.validation import report_dir
@@ -23,6 +24,7 @@ GATE_CHECKS = {
 def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     @dg.asset(
         name="public_dataset",
+        automation_condition=RELEASE_AUTOMATION,
         group_name="publication",
         partitions_def=wave_partitions(catalog.register_name),
         code_version=PUBLICATION_CODE_VERSION,

@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.synthesis.split import split_by_group
@@ -50,10 +51,12 @@ def build_split(catalog: Catalog) -> dg.AssetsDefinition:
         outs={
             "training_sample": dg.AssetOut(
                 code_version=SYNTHESIS_CODE_VERSION,
+                automation_condition=RELEASE_AUTOMATION,
                 description="Households of the matched dataset the model learns from. Never public.",
             ),
             "holdout_sample": dg.AssetOut(
                 code_version=SYNTHESIS_CODE_VERSION,
+                automation_condition=RELEASE_AUTOMATION,
                 description=(
                     "Households kept out of training: the yardstick for privacy (distance to "
                     "closest record, membership inference) and for the utility baseline. Never public."
@@ -75,6 +78,7 @@ def build_gan_model(catalog: Catalog) -> dg.AssetsDefinition:
 
     @dg.asset(
         name="gan_model",
+        automation_condition=RELEASE_AUTOMATION,
         group_name="synthesis",
         partitions_def=wave_partitions(catalog.register_name),
         code_version=SYNTHESIS_CODE_VERSION,
@@ -133,6 +137,7 @@ def _png_markdown(png: bytes, alt: str) -> str:
 def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     @dg.asset(
         name="fictitious_dataset",
+        automation_condition=RELEASE_AUTOMATION,
         group_name="synthesis",
         partitions_def=wave_partitions(catalog.register_name),
         code_version=SYNTHESIS_CODE_VERSION,

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
@@ -40,6 +41,7 @@ def _analysis_columns(df: pd.DataFrame, catalog: Catalog) -> list[str]:
 def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
     @dg.asset(
         name="validation_report",
+        automation_condition=RELEASE_AUTOMATION,
         group_name="validation",
         partitions_def=wave_partitions(catalog.register_name),
         code_version=VALIDATION_CODE_VERSION,

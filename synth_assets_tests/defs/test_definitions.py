@@ -1,0 +1,46 @@
+import dagster as dg
+
+from synth_assets.definitions import defs
+from synth_assets.defs.jobs import RELEASE_ASSETS
+
+
+def test_definitions_load_with_every_stage():
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    from synth_assets.catalog import load_catalog
+    from synth_assets.defs.resources import DEFAULT_DATA_ROOT
+
+    catalog = load_catalog(f"{DEFAULT_DATA_ROOT}/catalog.yaml")
+    for source in catalog.sources:
+        assert {f"raw_{source}", f"harmonised_{source}"} <= keys
+    assert set(RELEASE_ASSETS) <= keys
+    groups = {graph.get(dg.AssetKey(k)).group_name for k in keys}
+    assert groups == {"ingest", "harmonise", "matching", "synthesis", "validation", "publication"}
+
+
+def test_every_asset_has_code_version_and_description():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.code_version, key
+        assert node.description and len(node.description) > 40, key
+
+
+def test_gate_checks_are_blocking():
+    graph = defs.resolve_asset_graph()
+    blocking = {
+        (key.asset_key.to_user_string(), key.name)
+        for key in graph.asset_check_keys
+        if graph.get_checks_def(key).get_spec_for_check_key(key).blocking
+    }
+    assert ("fictitious_dataset", "no_real_record_copied") in blocking
+    assert ("fictitious_dataset", "rules_and_categories_hold") in blocking
+    assert ("validation_report", "thresholds_pass") in blocking
+    assert ("raw_register", "delivered_file_is_valid") in blocking
+
+
+def test_public_dataset_depends_on_the_gate_inputs():
+    graph = defs.resolve_asset_graph()
+    parents = {k.to_user_string() for k in graph.get(dg.AssetKey("public_dataset")).parent_keys}
+    assert {"fictitious_dataset", "validation_report"} <= parents
