@@ -1,58 +1,70 @@
 """What each stage's data must satisfy, derived from the catalog as suite specifications.
 
-The specs are plain dicts that ``synth_assets.validation.expectations`` turns into Great
-Expectations suites; deriving them from the catalog keeps one source of truth for the schema.
+The specs are the table specs of ``synth_assets.validation.expectations`` (turned into Great
+Expectations suites there), plus two catalog notions GE has no word for: special codes
+(e.g. -8 'not applicable') exempt from ranges, and plausibility rules (pandas queries).
+Deriving everything from the catalog keeps one source of truth for the schema.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from synth_assets.catalog.model import Catalog
 
+# Catalog types -> the table spec's type names. Categories are checked by their sets.
+_SPEC_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean"}
+
 
 def raw_suite_spec(catalog: Catalog, source_name: str) -> dict[str, Any]:
     """The delivered file: catalog columns present, ids unique and set, weights positive."""
     source = catalog.sources[source_name]
     column = {name: var.column for name, var in source.variables.items()}
-    spec: dict[str, Any] = {"required_columns": list(column.values()), "min_rows": 1, "not_null": [], "unique": []}
+    spec: dict[str, Any] = {
+        "name": f"raw_{source_name}", "required_columns": list(column.values()),
+        "row_count": {"min": 1}, "not_null": [], "unique": [],
+    }
     if source.id_column:
         spec["not_null"].append(column[source.id_column])
-        spec["unique"].append([column[source.id_column]])
+        spec["unique"].append(column[source.id_column])
     if source.household_id_column:
         spec["not_null"].append(column[source.household_id_column])
     if source.weight_column:
-        spec["not_null"].append(column[source.weight_column])
         spec["positive"] = [column[source.weight_column]]
     return spec
 
 
 def _value_spec(catalog: Catalog, source_name: str, names: list[str]) -> dict[str, Any]:
     source = catalog.sources[source_name]
-    types: dict[str, str] = {}
-    categories: dict[str, list[str]] = {}
-    ranges: dict[str, dict[str, Any]] = {}
+    spec: dict[str, Any] = {"types": {}, "categories": {}, "ranges": {}, "special_values": {}}
     for name in names:
         kind = catalog.variable_type(source_name, name)
-        types[name] = kind
+        if kind in _SPEC_TYPES:
+            spec["types"][name] = _SPEC_TYPES[kind]
         if kind == "category":
-            categories[name] = list(catalog.categories(source_name, name) or [])
+            spec["categories"][name] = list(catalog.categories(source_name, name) or [])
         low, high = catalog.bounds(source_name, name)
         if low is not None or high is not None:
-            ranges[name] = {"min": low, "max": high, "except": list(source.variables[name].special_values)}
-    return {"types": types, "categories": categories, "ranges": ranges}
+            spec["ranges"][name] = {k: v for k, v in (("min", low), ("max", high)) if v is not None}
+        if source.variables[name].special_values:
+            spec["special_values"][name] = list(source.variables[name].special_values)
+    return spec
 
 
 def harmonised_suite_spec(catalog: Catalog, source_name: str) -> dict[str, Any]:
     """Harmonised table: every variable present, on the common schema's sets and ranges."""
     source = catalog.sources[source_name]
     names = list(source.variables)
-    spec = {"required_columns": names, "min_rows": 1, "not_null": [], "unique": []}
+    spec: dict[str, Any] = {
+        "name": f"harmonised_{source_name}", "required_columns": names,
+        "row_count": {"min": 1}, "not_null": [], "unique": [],
+    }
     if source.id_column:
         spec["not_null"].append(source.id_column)
-        spec["unique"].append([source.id_column])
+        spec["unique"].append(source.id_column)
     if source.weight_column:
         spec["positive"] = [source.weight_column]
     spec.update(_value_spec(catalog, source_name, [n for n in names if source.variables[n].role in ("common", "specific")]))
@@ -60,13 +72,53 @@ def harmonised_suite_spec(catalog: Catalog, source_name: str) -> dict[str, Any]:
 
 
 def fictitious_suite_spec(catalog: Catalog, data: pd.DataFrame) -> dict[str, Any]:
-    """Fictitious records: category sets and ranges of every source variable, and the rules."""
-    merged: dict[str, Any] = {"types": {}, "categories": {}, "ranges": {}}
+    """Fictitious records: every variable present with its category set and range, and the rules."""
+    merged: dict[str, Any] = {"types": {}, "categories": {}, "ranges": {}, "special_values": {}}
+    required: list[str] = []
     for source_name, source in catalog.sources.items():
-        names = [n for n, v in source.variables.items() if v.role in ("common", "specific") and n in data.columns]
+        names = [n for n, v in source.variables.items() if v.role in ("common", "specific")]
+        required += [n for n in names if n not in required]
         part = _value_spec(catalog, source_name, names)
         for key in merged:
             for name, value in part[key].items():
                 merged[key].setdefault(name, value)
-    return {"required_columns": [], "min_rows": 1, "not_null": [], "unique": [], **merged,
-            "rules": list(catalog.release.rules)}
+    return {"name": "fictitious_dataset", "required_columns": required, "row_count": {"min": 1},
+            **merged, "rules": list(catalog.release.rules)}
+
+
+def validate_table(frame: pd.DataFrame, spec: dict[str, Any]):
+    """Run the spec's Great Expectations suite, with special codes exempt and rules checked.
+
+    Returns the :class:`~synth_assets.validation.expectations.ExpectationReport`, with one
+    failure per broken rule (how many records break it, and examples).
+    """
+    from synth_assets.validation.expectations import FailedExpectation, run_suite, table_suite
+
+    spec = dict(spec)
+    special = spec.pop("special_values", {})
+    rules = spec.pop("rules", [])
+    masked = frame.copy()
+    for column, codes in special.items():
+        if column in masked:
+            # Special codes (e.g. -8 not applicable) are not values: hide them from range checks.
+            masked[column] = masked[column].mask(masked[column].isin(codes))
+    report = run_suite(masked, table_suite(spec))
+    broken = []
+    for rule in rules:
+        try:
+            holds = frame.eval(rule)
+        except Exception as exc:  # a rule naming a missing column, say
+            broken.append(FailedExpectation(type="plausibility_rule", kwargs={"rule": rule}, error=str(exc)))
+            continue
+        bad = ~holds.fillna(True).astype(bool)
+        if bad.any():
+            broken.append(
+                FailedExpectation(
+                    type="plausibility_rule", kwargs={"rule": rule}, unexpected_count=int(bad.sum()),
+                    unexpected_examples=frame.index[bad].tolist()[:5],
+                )
+            )
+    if not broken:
+        return report
+    return replace(report, success=False, n_expectations=report.n_expectations + len(rules),
+                   failures=[*report.failures, *broken])

@@ -69,9 +69,9 @@ def build_harmonised_check(catalog: Catalog, source_name: str) -> dg.AssetChecks
         ),
     )
     def harmonised_check(context: dg.AssetCheckExecutionContext, data: pd.DataFrame) -> dg.AssetCheckResult:
-        from synth_assets.validation.expectations import run_suite
+        from synth_assets.catalog.expectations import validate_table
 
-        result = run_suite(data, harmonised_suite_spec(catalog, source_name), name=f"harmonised_{source_name}")
+        result = validate_table(data, harmonised_suite_spec(catalog, source_name))
         return dg.AssetCheckResult(
             passed=result.success,
             description=None if result.success else result.describe(),

@@ -185,10 +185,9 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame
     ) -> dg.AssetCheckResult:
         from synth_assets.catalog.expectations import fictitious_suite_spec
-        from synth_assets.validation.expectations import run_suite
+        from synth_assets.catalog.expectations import validate_table
 
-        result = run_suite(fictitious_dataset, fictitious_suite_spec(catalog, fictitious_dataset),
-                           name="fictitious_dataset")
+        result = validate_table(fictitious_dataset, fictitious_suite_spec(catalog, fictitious_dataset))
         return dg.AssetCheckResult(
             passed=result.success,
             description=None if result.success else result.describe(),
