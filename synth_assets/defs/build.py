@@ -13,7 +13,7 @@ from synth_assets.defs.harmonise import build_harmonised_asset, build_harmonised
 from synth_assets.defs.ingest import build_raw_asset, build_raw_check
 from synth_assets.defs.io_managers import ModelIOManager, ParquetIOManager
 from synth_assets.defs.jobs import build_jobs
-from synth_assets.defs.matching import build_matched_dataset
+from synth_assets.defs.matching import build_donor_asset, build_matched_dataset
 from synth_assets.defs.publication import build_public_dataset
 from synth_assets.defs.resources import DEFAULT_DATA_ROOT, ComputeResource, ProjectResource
 from synth_assets.defs.synthesis import build_fictitious_dataset, build_gan_model, build_split
@@ -35,6 +35,7 @@ def build_definitions(data_root: str | Path = DEFAULT_DATA_ROOT, *, compute: Com
     for name in catalog.sources:
         assets += [build_raw_asset(catalog, name), build_harmonised_asset(catalog, name)]
         checks += [build_raw_check(catalog, name), build_harmonised_check(catalog, name)]
+    assets += [build_donor_asset(catalog, name) for name in catalog.surveys]
     assets += [
         build_matched_dataset(catalog),
         build_split(catalog),

@@ -33,7 +33,7 @@ def build_jobs(catalog: Catalog) -> list:
     jobs.append(
         dg.define_asset_job(
             "release",
-            selection=dg.AssetSelection.assets(*RELEASE_ASSETS),
+            selection=dg.AssetSelection.assets(*RELEASE_ASSETS, *(f"donor_{n}" for n in catalog.surveys)),
             partitions_def=wave_partitions(catalog.register_name),
             description=(
                 "Match, train, generate, validate and (if every check passes) publish the "

@@ -126,17 +126,10 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
             metadata={"failed": dg.MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none")},
         )
 
+    # Asset checks ignore partition mappings, so the survey records come through the
+    # per-release donor assets rather than from every harmonised wave.
     ins = {"matched": dg.AssetIn("matched_dataset")}
-    ins.update(
-        {
-            f"survey_{name}": dg.AssetIn(
-                f"harmonised_{name}",
-                partition_mapping=dg.AllPartitionMapping(),
-                metadata={"partitions_as_dict": True, "allow_missing_partitions": True},
-            )
-            for name in catalog.surveys
-        }
-    )
+    ins.update({f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys})
 
     @dg.asset_check(  # type: ignore[misc]
         asset="fictitious_dataset",
@@ -151,21 +144,22 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     )
     @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "matched"])
     def no_real_record_copied(
-        context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame, matched: pd.DataFrame, **surveys
+        context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame, matched: pd.DataFrame, **donors
     ) -> dg.AssetCheckResult:
         from synth_assets.validation import exact_copy_rate
 
         ids = {catalog.register.id_column, catalog.register.household_id_column, "replicate"}
         rates = {"matched_dataset": exact_copy_rate(fictitious_dataset.drop(columns=[c for c in ids if c in fictitious_dataset]),
                                                     matched.drop(columns=[c for c in ids if c in matched]))}
-        for key, waves in surveys.items():
-            name = key.removeprefix("survey_")
+        for key, table in donors.items():
+            name = key.removeprefix("donor_")
             source = catalog.sources[name]
             skip = {source.id_column, source.household_id_column, source.weight_column}
-            for wave, table in waves.items():
-                shared = [c for c in table.columns if c in fictitious_dataset.columns and c not in skip]
-                if shared:
-                    rates[f"{name}[{wave}]"] = exact_copy_rate(fictitious_dataset[shared], table[shared])
+            shared = [c for c in table.columns if c in fictitious_dataset.columns and c not in skip]
+            if shared:
+                rates[f"{name}[{table.attrs.get('survey_wave', '?')}]"] = exact_copy_rate(
+                    fictitious_dataset[shared], table[shared]
+                )
         copied = {k: v for k, v in rates.items() if v > 0}
         return dg.AssetCheckResult(
             passed=not copied,

@@ -130,9 +130,8 @@ def fuse_sources(
             # Outside the survey's universe the variables are not applicable: nulls, same dtypes.
             for column in specific:
                 imputed = result.data[column]
-                full = pd.Series(pd.NA, index=base.index, dtype=imputed.dtype)
-                full.loc[recipients.index] = imputed.to_numpy()
-                base[column] = full
+                imputed.index = recipients.index
+                base[column] = imputed.reindex(base.index)  # nulls of the column's own dtype
         fusions.append(
             SurveyFusion(
                 survey=survey, wave=wave, method=method, unit=source.unit, on=on, imputed=specific,

@@ -1,3 +1,5 @@
+import datetime
+
 import dagster as dg
 
 from synth_assets.catalog import load_catalog
@@ -42,9 +44,10 @@ def test_sensor_requests_ingest_for_new_and_changed_files(data_root):
 def test_schedule_targets_latest_register_wave(data_root):
     defs = build_definitions(data_root)
     schedule = defs.resolve_schedule_def("monthly_release_refresh")
-    with dg.DagsterInstance.ephemeral() as instance:
-        context = dg.build_schedule_context(instance=instance)
+    when = datetime.datetime(2025, 3, 1, 3, tzinfo=datetime.timezone.utc)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def())
         assert isinstance(schedule.evaluate_tick(context).skip_message, str)
         instance.add_dynamic_partitions("register_waves", ["2022", "2024", "2023"])
-        result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+        result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()))
         assert [r.partition_key for r in result.run_requests] == ["2024"]

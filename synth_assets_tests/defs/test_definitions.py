@@ -28,11 +28,11 @@ def test_every_asset_has_code_version_and_description():
 
 
 def test_gate_checks_are_blocking():
-    graph = defs.resolve_asset_graph()
     blocking = {
-        (key.asset_key.to_user_string(), key.name)
-        for key in graph.asset_check_keys
-        if graph.get_checks_def(key).get_spec_for_check_key(key).blocking
+        (spec.asset_key.to_user_string(), spec.name)
+        for checks_def in defs.asset_checks
+        for spec in checks_def.check_specs
+        if spec.blocking
     }
     assert ("fictitious_dataset", "no_real_record_copied") in blocking
     assert ("fictitious_dataset", "rules_and_categories_hold") in blocking
