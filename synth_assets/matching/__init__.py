@@ -1,0 +1,29 @@
+"""Statistical matching (data fusion) of a recipient file with donor surveys.
+
+Recipient A observes X (common) and Y; donor B observes X and Z.  :func:`fuse`
+imputes Z into A through X (D'Orazio, Di Zio & Scanu 2006, *Statistical
+Matching: Theory and Practice*).  What matching can get right: the Z marginal
+and the X-by-Z relation (checked by :class:`MatchingDiagnostics`); the Y-by-Z
+relation only up to conditional independence given X, unless an auxiliary
+file observing Y and Z together is supplied (``method="aux_hotdeck"``).
+
+Methods (:data:`METHODS`): ``nnd_hotdeck`` (default), ``nnd_constrained``,
+``random_hotdeck``, ``rank_hotdeck``, ``pmm``, ``model_draw``, ``aux_hotdeck``.
+Plain Python: no Dagster here, the assets wrap these functions.
+"""
+
+from synth_assets.matching.api import FusionResult, fuse
+from synth_assets.matching.chain import FusionStep, fuse_chain
+from synth_assets.matching.diagnostics import MatchingDiagnostics, compare_to_truth, frechet_bounds
+from synth_assets.matching.methods import METHODS
+
+__all__ = [
+    "METHODS",
+    "FusionResult",
+    "FusionStep",
+    "MatchingDiagnostics",
+    "compare_to_truth",
+    "frechet_bounds",
+    "fuse",
+    "fuse_chain",
+]

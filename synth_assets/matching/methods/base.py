@@ -1,0 +1,34 @@
+"""What a matching method is: a function from a validated problem to imputations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.matching.problem import FusionProblem
+
+
+@dataclass
+class MethodOutput:
+    """Either donor positions (hot deck: the whole Z block comes from that donor) or imputed values."""
+
+    donor_index: np.ndarray | None = None
+    imputed: pd.DataFrame | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class MethodFunction(Protocol):
+    def __call__(self, problem: FusionProblem, rng: np.random.Generator, **options: Any) -> MethodOutput: ...
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method; ``uses_auxiliary`` methods need (and others refuse) ``auxiliary``."""
+
+    name: str
+    run: MethodFunction
+    summary: str
+    uses_auxiliary: bool = False
