@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from synth_assets.catalog.model import Catalog
+from synth_assets.catalog.rules import RuleError, broken_rows
 
 # Catalog types -> the table spec's type names. Categories are checked by their sets.
 _SPEC_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean"}
@@ -121,11 +122,10 @@ def validate_table(frame: pd.DataFrame, spec: dict[str, Any]):
     broken = []
     for rule in rules:
         try:
-            holds = frame.eval(rule)
-        except Exception as exc:  # a rule naming a missing column, say
-            broken.append(RuleFailure(rule, error=str(exc)))
+            bad, _ = broken_rows(frame, [rule])
+        except RuleError as exc:
+            broken.append(RuleFailure(rule, error=str(exc.__cause__ or exc)))
             continue
-        bad = ~holds.fillna(True).astype(bool)
         if bad.any():
             broken.append(RuleFailure(rule, int(bad.sum()), frame.index[bad].tolist()[:5]))
     if not broken:

@@ -134,7 +134,9 @@ class Release(_Strict):
     rules: list[str] = Field(default_factory=list)
     regressions: list[Regression] = Field(default_factory=list)
     matching: dict[str, MatchingStep] = Field(default_factory=dict)
-    thresholds: dict[str, float] = Field(default_factory=dict)
+    # Overrides of the validation defaults: a number (absolute limit), null (drop the check)
+    # or {min|max: x, relative: r} (also relative to the holdout baseline).
+    thresholds: dict[str, float | dict[str, float] | None] = Field(default_factory=dict)
 
 
 class Catalog(_Strict):

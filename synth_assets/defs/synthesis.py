@@ -1,6 +1,7 @@
 """Generative model and the fictitious dataset: 100% generated records."""
 
 
+import functools
 import time
 
 import dagster as dg
@@ -10,6 +11,7 @@ from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
+from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.synthesis.split import split_by_group
 
 SYNTHESIS_CODE_VERSION = "1"
@@ -135,6 +137,8 @@ def _png_markdown(png: bytes, alt: str) -> str:
 
 
 def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
+    register = catalog.register
+
     @dg.asset(
         name="fictitious_dataset",
         automation_condition=RELEASE_AUTOMATION,
@@ -142,28 +146,70 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         partitions_def=wave_partitions(catalog.register_name),
         code_version=SYNTHESIS_CODE_VERSION,
         kinds={"pandas"},
-        ins={"model": dg.AssetIn("gan_model"), "matched": dg.AssetIn("matched_dataset")},
+        ins={
+            "model": dg.AssetIn("gan_model"),
+            "training": dg.AssetIn("training_sample"),
+            "matched": dg.AssetIn("matched_dataset"),
+            **{f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys},
+        },
         description=(
-            "100% generated records, `replicates` independent copies (column `replicate`) for "
-            "valid inference with the combining rules; households coherent, rules and derived "
-            "variables enforced. Candidate for publication once every check passes."
+            "100% generated records: `replicates` independent fictitious populations (column "
+            "`replicate`), each from its own parameter draw so that the combining rules for fully "
+            "synthetic data give valid inference; households coherent; every catalog rule holds "
+            "(households breaking one are replaced by fresh draws). Candidate for publication."
         ),
     )
+    @functools.partial(with_keyword_inputs, names=[f"donor_{name}" for name in catalog.surveys])
     def fictitious_dataset(
-        context: dg.AssetExecutionContext, config: FictitiousConfig, model, matched: pd.DataFrame
+        context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
+        training: pd.DataFrame, matched: pd.DataFrame, **donors: pd.DataFrame,
     ) -> dg.Output[pd.DataFrame]:
         from synth_assets.synthesis import sample_replicates
+        from synth_assets.synthesis.constraints import enforce_rules
 
-        persons = config.persons or len(matched)
+        household_id = register.household_id_column
+        persons = config.persons or _register_size(context, catalog, training)
         replicates = sample_replicates(
             model, persons, m=config.replicates, seed=config.seed,
+            data=training.drop(columns=[c for c in [register.id_column] if c in training]),
+            cluster=household_id,
             progress=lambda done, total: context.log.info(f"sampled {done:,} of {total:,} records"),
         )
-        frames = [r.assign(replicate=i + 1) for i, r in enumerate(replicates)]
+        rules = list(project.catalog.release.rules)
+        ids = {register.id_column, household_id}
+        references = {"matched dataset": matched.drop(columns=[c for c in ids if c in matched])}
+        for key, donor in donors.items():
+            source = catalog.sources[key.removeprefix("donor_")]
+            survey_ids = {source.id_column, source.household_id_column, source.weight_column}
+            references[f"{key.removeprefix('donor_')} survey"] = donor.drop(columns=[c for c in survey_ids if c in donor])
+        frames, rejected = [], {}
+        for i, replicate in enumerate(replicates, start=1):
+            enforced = enforce_rules(
+                replicate, rules, lambda n, seed: model.sample(n, seed=seed),
+                references=references, household_id=household_id, seed=config.seed * 1000 + i,
+            )
+            rejected[f"r{i}"] = {"rate": round(enforced.rejection_rate, 4),
+                                 **{k: v for k, v in enforced.rejected_by_reason.items() if v}}
+            frames.append(enforced.data.assign(replicate=i))
         data = pd.concat(frames, ignore_index=True)
         return dg.Output(
             data,
-            metadata={"replicates": config.replicates, "persons_per_replicate": persons, "rows": len(data)},
+            metadata={
+                "replicates": config.replicates,
+                "persons_per_replicate": persons,
+                "rows": len(data),
+                "households_replaced": dg.MetadataValue.json(rejected),
+            },
         )
 
     return fictitious_dataset
+
+
+def _register_size(context: dg.AssetExecutionContext, catalog: Catalog, training: pd.DataFrame) -> int:
+    """As many persons as the register holds (the population), read from its metadata."""
+    from synth_assets.defs.gating import latest_materialization
+
+    info = latest_materialization(
+        context.instance, dg.AssetKey(f"harmonised_{catalog.register_name}"), context.partition_key
+    )
+    return int(info.get("metadata", {}).get("rows") or len(training))

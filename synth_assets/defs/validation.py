@@ -62,7 +62,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
         fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
     ) -> dg.MaterializeResult:
-        from synth_assets.validation import evaluate, headline_markdown, write_report
+        from synth_assets.validation import RegressionSpec, Thresholds, evaluate, headline_markdown, write_report
 
         release = project.catalog.release
         columns = _analysis_columns(training, project.catalog)
@@ -78,9 +78,9 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             quasi_identifiers=[c for c in release.quasi_identifiers if c in columns],
             sensitive=[c for c in release.sensitive if c in columns],
             rules=release.rules,
-            regressions=[r.model_dump() for r in release.regressions],
+            regressions=[RegressionSpec(**r.model_dump()) for r in release.regressions],
             replicates=[_sample(r, n, config.seed) for r in replicates] if replicates else None,
-            thresholds=release.thresholds or None,
+            thresholds=Thresholds.default().updated(release.thresholds),
             seed=config.seed,
         )
         out = report_dir(project, context.partition_key)
@@ -116,10 +116,7 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         path = report_dir(project, context.partition_key) / "metrics.json"
         metrics = json.loads(path.read_text())
         failed = [c for c in metrics.get("checks", []) if not c.get("passed")]
-        lines = [
-            f"{c['metric']} = {c['value']:.4g} (threshold {c.get('direction', '')} {c['threshold']:.4g})"
-            for c in failed
-        ]
+        lines = [c["message"] for c in failed]
         return dg.AssetCheckResult(
             passed=not failed,
             description="; ".join(lines) if lines else None,
@@ -146,7 +143,7 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     def no_real_record_copied(
         context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame, matched: pd.DataFrame, **donors
     ) -> dg.AssetCheckResult:
-        from synth_assets.validation import exact_copy_rate
+        from synth_assets.validation.privacy.copies import exact_copy_rate
 
         ids = {catalog.register.id_column, catalog.register.household_id_column, "replicate"}
         rates = {"matched_dataset": exact_copy_rate(fictitious_dataset.drop(columns=[c for c in ids if c in fictitious_dataset]),

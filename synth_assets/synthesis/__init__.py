@@ -1,0 +1,53 @@
+"""Synthetic microdata: CART, CTGAN, TVAE and Gaussian-copula synthesisers behind one interface.
+
+Plain Python, no Dagster. SDV and torch are imported only when an SDV family is fitted or
+loaded, so importing this package stays fast.
+
+    >>> synth = make_synthesizer("cart", seed=1).fit(data)          # doctest: +SKIP
+    >>> synthetic = synth.sample(10_000, seed=2)                     # doctest: +SKIP
+    >>> synth.save("model.synth"); Synthesizer.load("model.synth")   # doctest: +SKIP
+
+Licence note: the SDV families use sdv, ctgan, rdt and copulas (BUSL-1.1): internal use and
+publishing generated data are fine; offering synthesis as a service to third parties is
+not. CART is our own code.
+"""
+
+from synth_assets.synthesis.base import ModelFileError, NotFittedError, Synthesizer
+from synth_assets.synthesis.cart import CARTSynthesizer
+from synth_assets.synthesis.factory import (
+    FAMILIES,
+    build_population_synthesizer,
+    load_synthesizer,
+    make_synthesizer,
+)
+from synth_assets.synthesis.households import HouseholdSynthesizer
+from synth_assets.synthesis.plots import plot_losses
+from synth_assets.synthesis.replicates import CombinedEstimate, combine_estimates, sample_replicates
+from synth_assets.synthesis.rules import Derived, InCategories, ZeroWhen, apply_rules, check_rules
+from synth_assets.synthesis.sdv_models import SDVSynthesizer
+from synth_assets.synthesis.transform import SchemaError, TableSchema, TableTransformer
+
+__all__ = [
+    "FAMILIES",
+    "CARTSynthesizer",
+    "CombinedEstimate",
+    "Derived",
+    "HouseholdSynthesizer",
+    "InCategories",
+    "ModelFileError",
+    "NotFittedError",
+    "SDVSynthesizer",
+    "SchemaError",
+    "Synthesizer",
+    "TableSchema",
+    "TableTransformer",
+    "ZeroWhen",
+    "apply_rules",
+    "build_population_synthesizer",
+    "check_rules",
+    "combine_estimates",
+    "load_synthesizer",
+    "make_synthesizer",
+    "plot_losses",
+    "sample_replicates",
+]

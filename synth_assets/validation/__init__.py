@@ -1,0 +1,27 @@
+"""Validation of synthetic microdata: utility, privacy, release thresholds, reports.
+
+Plain Python (no Dagster). Heavy libraries (scikit-learn, matplotlib, Great
+Expectations, scipy.stats) are imported inside the functions that need them, so
+importing this package stays cheap for the Dagster code location.
+"""
+
+from synth_assets.validation.evaluate import ValidationResult, evaluate
+from synth_assets.validation.expectations import ExpectationReport, load_suite, run_suite, table_suite
+from synth_assets.validation.report import headline_markdown, write_report
+from synth_assets.validation.thresholds import CheckOutcome, Threshold, Thresholds
+from synth_assets.validation.utility.regression import RegressionSpec
+
+__all__ = [
+    "CheckOutcome",
+    "ExpectationReport",
+    "RegressionSpec",
+    "Threshold",
+    "Thresholds",
+    "ValidationResult",
+    "evaluate",
+    "headline_markdown",
+    "load_suite",
+    "run_suite",
+    "table_suite",
+    "write_report",
+]

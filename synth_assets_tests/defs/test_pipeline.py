@@ -77,7 +77,7 @@ def test_failing_threshold_refuses_publication_and_names_metric(data_root):
     import yaml
 
     raw = yaml.safe_load(catalog_path.read_text())
-    raw.setdefault("release", {}).setdefault("thresholds", {})["kmarginal_3_min"] = 1000.5
+    raw.setdefault("release", {}).setdefault("thresholds", {})["kmarginal_3"] = 1000.5
     catalog_path.write_text(yaml.safe_dump(raw))
     with dg.DagsterInstance.ephemeral() as instance:
         outcome = _run(data_root, instance)

@@ -6,6 +6,7 @@ from synth_assets.matching.methods import (
     auxiliary,
     constrained,
     model_draw,
+    neural,
     nnd,
     pmm,
     random_hotdeck,
@@ -25,6 +26,11 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("pmm", pmm.run, "predictive mean matching on a ridge prediction of one Z"),
         MethodSpec(
             "model_draw", model_draw.run, "draws from boosted-classifier / forest-leaf conditional distributions"
+        ),
+        MethodSpec(
+            "neural_draw",
+            neural.run,
+            "donor drawn near the recipient in the space of a torch MLP's predicted Z distributions",
         ),
         MethodSpec(
             "aux_hotdeck",

@@ -1,0 +1,466 @@
+"""Neural-network matching (``neural_draw``), in the manner of the Beamm method.
+
+A small multilayer perceptron (torch, CPU) is trained on the donors to predict
+the distribution of every imputed variable from X: one softmax head per Z,
+categorical Z on its levels, numeric Z on weighted-quantile bins (spikes such
+as zero incomes or a special code become bins of their own; missing values
+are a level).  The loss is the donor-weighted cross-entropy summed over the
+heads, so the network estimates the survey-weighted P(Z_j | X).
+
+The prediction is never plugged in (no argmax class, no conditional mean:
+those collapse the imputed distribution onto the mode).  It defines where a
+recipient stands, and the recipient *draws* a real donor:
+
+* ``draw="match"`` (default): recipients and donors are placed in the space of
+  predicted distributions (square roots of the predicted probabilities of
+  every head, i.e. Hellinger geometry, each head weighted equally); every
+  recipient draws one of its ``k`` nearest donors with probability
+  proportional to donor weight.  Donors near a recipient in that space have
+  about the same P(Z | X), so the drawn donor's Z is a draw from it
+  (predictive mean matching with a distributional prediction).
+* ``draw="level"``: a level of one head (``target``, default the first imputed
+  variable) is sampled from the recipient's predicted probabilities, and the
+  recipient then draws among the ``k`` donors nearest in predicted space that
+  have that level.
+
+Either way the whole Z block comes from one donor, so relations inside the
+survey (skip patterns, zero incomes, z2 = f(z1)) survive, and a donation
+class never gives donors to another class.
+
+Numeric X enter the network as their donor-weighted empirical CDF value and
+their standardised signed log, plus a missingness flag where values are
+missing; categorical X are one-hot (missing is a level).  Training uses Adam
+on mini-batches with early stopping on a donor-weighted validation split;
+the network is then refitted on all donors for the chosen number of epochs.
+Everything is seeded from the ``fuse`` seed and runs on ``threads`` CPU
+threads (one was fastest on survey-sized files).  torch is imported lazily:
+importing :mod:`synth_assets.matching` does not pay for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.matching.diagnostics import weighted_quantile_edges
+from synth_assets.matching.encoding import as_float, is_numeric, joint_codes, one_hot
+from synth_assets.matching.methods.base import MethodOutput
+from synth_assets.matching.methods.model_draw import sample_rows
+from synth_assets.matching.neighbors import draw_nearest
+from synth_assets.matching.problem import FusionProblem
+
+logger = logging.getLogger("synth_assets.matching")
+
+DRAWS = ("match", "level")
+_PREDICT_BATCH = 65_536
+
+
+# ---------------------------------------------------------------- encodings
+
+
+def weighted_cdf_at(reference: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mid-rank weighted CDF of ``reference`` evaluated at ``values`` (NaN where ``values`` is NaN)."""
+    observed = ~np.isnan(reference)
+    ref, w = reference[observed], weights[observed]
+    out = np.full(len(values), np.nan)
+    if ref.size == 0 or w.sum() <= 0:
+        return out
+    order = np.argsort(ref, kind="stable")
+    ref, cum = ref[order], np.concatenate([[0.0], np.cumsum(w[order])])
+    fine = ~np.isnan(values)
+    below = cum[np.searchsorted(ref, values[fine], side="left")]
+    upto = cum[np.searchsorted(ref, values[fine], side="right")]
+    out[fine] = 0.5 * (below + upto) / cum[-1]
+    return out
+
+
+def features(
+    recipient: pd.DataFrame, donor: pd.DataFrame, columns: list[str], donor_weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Network inputs for recipients and donors (float32), scaled on the donors."""
+    rec_blocks: list[np.ndarray] = []
+    don_blocks: list[np.ndarray] = []
+    for col in columns:
+        if is_numeric(donor[col]) and is_numeric(recipient[col]):
+            r, d = as_float(recipient[col]), as_float(donor[col])
+            # Rank: robust to skew and to level shifts in the tails (rescaled to unit variance).
+            rank_r = (weighted_cdf_at(d, donor_weights, r) - 0.5) * np.sqrt(12.0)
+            rank_d = (weighted_cdf_at(d, donor_weights, d) - 0.5) * np.sqrt(12.0)
+            # Magnitude: signed log, standardised on the donors.
+            log_r, log_d = np.sign(r) * np.log1p(np.abs(r)), np.sign(d) * np.log1p(np.abs(d))
+            seen = ~np.isnan(log_d)
+            mean = np.average(log_d[seen], weights=donor_weights[seen]) if seen.any() else 0.0
+            sd = np.sqrt(np.average((log_d[seen] - mean) ** 2, weights=donor_weights[seen])) if seen.any() else 1.0
+            sd = sd if sd > 0 else 1.0
+            log_r, log_d = np.clip((log_r - mean) / sd, -5, 5), np.clip((log_d - mean) / sd, -5, 5)
+            block_r, block_d = [rank_r, log_r], [rank_d, log_d]
+            missing_r, missing_d = np.isnan(r), np.isnan(d)
+            if missing_r.any() or missing_d.any():
+                block_r.append(missing_r.astype(float))
+                block_d.append(missing_d.astype(float))
+            rec_blocks.append(np.nan_to_num(np.column_stack(block_r)))
+            don_blocks.append(np.nan_to_num(np.column_stack(block_d)))
+        else:
+            rc, dc, n_levels = joint_codes(recipient[col], donor[col])
+            rec_blocks.append(one_hot(rc, n_levels))
+            don_blocks.append(one_hot(dc, n_levels))
+    return np.hstack(rec_blocks).astype(np.float32), np.hstack(don_blocks).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Head:
+    """One imputed variable as a classification target: dense level codes of every donor."""
+
+    name: str
+    codes: np.ndarray
+    n_levels: int
+    binned: bool  # numeric Z cut at weighted quantiles
+
+
+def target_head(name: str, column: pd.Series, weights: np.ndarray, n_bins: int) -> Head:
+    """Levels of a categorical Z, or weighted-quantile bins (missing a level) of a numeric one."""
+    if is_numeric(column):
+        values = as_float(column)
+        edges = weighted_quantile_edges(values, weights, n_bins)
+        raw = np.where(np.isnan(values), len(edges) + 1, np.searchsorted(edges, values, side="left"))
+        binned = True
+    else:
+        raw, _ = pd.factorize(column.astype(object), use_na_sentinel=False)
+        binned = False
+    codes, levels = pd.factorize(raw)
+    return Head(name, codes.astype(np.int64), len(levels), binned)
+
+
+# ---------------------------------------------------------------- network
+
+
+@dataclass
+class Training:
+    """What the training did (goes into the method's ``extra``)."""
+
+    epochs: int
+    best_epoch: int
+    validation_loss: float | None
+    seconds: float
+    parameters: int
+
+
+def _network(n_inputs: int, hidden: int, layers: int, heads: list[Head], dropout: float):
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            body: list[torch.nn.Module] = []
+            width = n_inputs
+            for _ in range(layers):
+                body += [torch.nn.Linear(width, hidden), torch.nn.ReLU()]
+                if dropout > 0:
+                    body.append(torch.nn.Dropout(dropout))
+                width = hidden
+            self.body = torch.nn.Sequential(*body)
+            self.heads = torch.nn.ModuleList([torch.nn.Linear(width, h.n_levels) for h in heads])
+
+        def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+            shared = self.body(x)
+            return [head(shared) for head in self.heads]
+
+    return Net()
+
+
+def _loss(net, x, targets, weights, rows):
+    import torch.nn.functional as F
+
+    outputs = net(x[rows])
+    w = weights[rows]
+    total = 0.0
+    for out, y in zip(outputs, targets, strict=True):
+        total = total + (F.cross_entropy(out, y[rows], reduction="none") * w).sum() / w.sum()
+    return total
+
+
+def _train(
+    x,
+    targets,
+    weights,
+    *,
+    make_net,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    generator,
+    validation_rows=None,
+    patience: int = 0,
+):
+    """Adam on shuffled mini-batches; with ``validation_rows``, stop when the validation loss stalls.
+
+    Returns (network in its best state, best epoch, best validation loss).
+    """
+    import torch
+
+    net = make_net()
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    n = len(x)
+    train_rows = torch.arange(n)
+    if validation_rows is not None:
+        mask = torch.ones(n, dtype=torch.bool)
+        mask[validation_rows] = False
+        train_rows = train_rows[mask]
+    best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
+    for epoch in range(1, epochs + 1):
+        net.train()
+        order = train_rows[torch.randperm(len(train_rows), generator=generator)]
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            optimiser.zero_grad()
+            _loss(net, x, targets, weights, batch).backward()
+            optimiser.step()
+        if validation_rows is None:
+            best_epoch = epoch
+            continue
+        net.eval()
+        with torch.no_grad():
+            loss = float(_loss(net, x, targets, weights, validation_rows))
+        if loss < best_loss - 1e-4:
+            best_loss, best_epoch, stale = loss, epoch, 0
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return net, best_epoch, (best_loss if validation_rows is not None else None)
+
+
+def fit_predict(
+    x_don: np.ndarray,
+    x_rec: np.ndarray,
+    heads: list[Head],
+    weights: np.ndarray,
+    seed: int,
+    *,
+    hidden: int,
+    layers: int,
+    dropout: float,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    patience: int,
+    validation: float,
+    refit: bool,
+    threads: int,
+) -> tuple[list[np.ndarray], list[np.ndarray], Training]:
+    """Train on the donors; return the predicted probabilities of every head for donors and recipients."""
+    import torch
+
+    start = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
+            x = torch.from_numpy(np.ascontiguousarray(x_don))
+            targets = [torch.from_numpy(h.codes) for h in heads]
+            w = torch.from_numpy((weights / weights.mean()).astype(np.float32))
+
+            def make_net():
+                return _network(x.shape[1], hidden, layers, heads, dropout)
+
+            common = dict(
+                make_net=make_net, batch_size=batch_size, lr=lr, weight_decay=weight_decay, generator=generator
+            )
+            n_validation = int(round(validation * len(x))) if len(x) >= 20 else 0
+            if n_validation > 0 and patience > 0:
+                validation_rows = torch.randperm(len(x), generator=generator)[:n_validation]
+                net, best_epoch, val_loss = _train(
+                    x, targets, w, epochs=epochs, validation_rows=validation_rows, patience=patience, **common
+                )
+                if refit:  # all donors, for as many epochs as the validation chose
+                    net, _, _ = _train(x, targets, w, epochs=max(best_epoch, 1), **common)
+            else:
+                net, best_epoch, val_loss = _train(x, targets, w, epochs=epochs, **common)
+            don_proba = _predict(net, x_don)
+            rec_proba = _predict(net, x_rec)
+            n_parameters = sum(p.numel() for p in net.parameters())
+    finally:
+        torch.set_num_threads(previous_threads)
+    return don_proba, rec_proba, Training(epochs, best_epoch, val_loss, time.perf_counter() - start, n_parameters)
+
+
+def _predict(net, x: np.ndarray) -> list[np.ndarray]:
+    import torch
+
+    chunks: list[list[np.ndarray]] = []
+    with torch.no_grad():
+        for start in range(0, len(x), _PREDICT_BATCH):
+            outputs = net(torch.from_numpy(np.ascontiguousarray(x[start : start + _PREDICT_BATCH])))
+            chunks.append([torch.softmax(o, dim=1).numpy().astype(np.float64) for o in outputs])
+    if not chunks:
+        return [np.empty((0, len(o.bias))) for o in net.heads]
+    return [np.vstack([c[j] for c in chunks]) for j in range(len(chunks[0]))]
+
+
+def embedding(probabilities: list[np.ndarray]) -> np.ndarray:
+    """Square-root probabilities of every head, each head scaled to equal weight (Hellinger geometry)."""
+    scale = 1.0 / np.sqrt(2.0 * len(probabilities))
+    return np.hstack([np.sqrt(np.clip(p, 0.0, 1.0)) * scale for p in probabilities])
+
+
+# ---------------------------------------------------------------- method
+
+
+def run(
+    problem: FusionProblem,
+    rng: np.random.Generator,
+    *,
+    draw: str = "match",
+    k: int = 10,
+    target: str | None = None,
+    n_bins: int = 10,
+    hidden: int = 64,
+    layers: int = 2,
+    dropout: float = 0.0,
+    epochs: int = 200,
+    batch_size: int = 256,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-4,
+    patience: int = 10,
+    validation: float = 0.2,
+    refit: bool = True,
+    threads: int = 1,
+    n_jobs: int | None = -1,
+) -> MethodOutput:
+    """Options: ``draw`` ("match": draw among the ``k`` donors nearest in predicted space;
+    "level": sample a level of ``target`` from the prediction, then match within it),
+    ``n_bins`` quantile bins of numeric Z, ``hidden``/``layers``/``dropout`` of the network,
+    ``epochs`` (at most), ``batch_size``, ``lr``, ``weight_decay``, ``patience`` epochs without
+    validation improvement before stopping, ``validation`` share of donors held out
+    (0: no early stopping), ``refit`` on all donors afterwards, ``threads`` for torch,
+    ``n_jobs`` for the neighbour search."""
+    if draw not in DRAWS:
+        raise ValueError(f"neural_draw: draw must be one of {', '.join(DRAWS)}, got {draw!r}")
+    if k < 1:
+        raise ValueError(f"neural_draw: k must be at least 1, got {k}")
+    if n_bins < 2:
+        raise ValueError(f"neural_draw: n_bins must be at least 2, got {n_bins}")
+    target = target or problem.impute[0]
+    if target not in problem.impute:
+        raise ValueError(f"neural_draw: target {target!r} is not one of the imputed variables {problem.impute}")
+
+    weights = problem.donor_weights
+    heads = [target_head(z, problem.donor[z], weights, n_bins) for z in problem.impute]
+    x_rec, x_don = features(problem.recipient, problem.donor, problem.predictors, weights)
+    seed = int(rng.integers(2**62))
+    don_proba, rec_proba, training = fit_predict(
+        x_don,
+        x_rec,
+        heads,
+        weights,
+        seed,
+        hidden=hidden,
+        layers=layers,
+        dropout=dropout,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        patience=patience,
+        validation=validation,
+        refit=refit,
+        threads=threads,
+    )
+    logger.info(
+        "neural_draw: %d donors, %d inputs, %d parameters, best epoch %d, %.1f s training",
+        len(x_don),
+        x_don.shape[1],
+        training.parameters,
+        training.best_epoch,
+        training.seconds,
+    )
+    rec_space, don_space = embedding(rec_proba), embedding(don_proba)
+    if draw == "match":
+        chosen = _match(problem, rec_space, don_space, rng, k=k, n_jobs=n_jobs)
+    else:
+        j = problem.impute.index(target)
+        level = sample_rows(rec_proba[j], rng)
+        chosen = _match_within_levels(problem, rec_space, don_space, level, heads[j].codes, rng, k=k, n_jobs=n_jobs)
+    extra: dict[str, Any] = {
+        "draw": draw,
+        "k": k,
+        "best_epoch": training.best_epoch,
+        "validation_loss": training.validation_loss,
+        "training_seconds": training.seconds,
+        "parameters": training.parameters,
+    }
+    if draw == "level":
+        extra["target"] = target
+    return MethodOutput(donor_index=chosen, extra=extra)
+
+
+def _match(
+    problem: FusionProblem,
+    rec_space: np.ndarray,
+    don_space: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    k: int,
+    n_jobs: int | None,
+) -> np.ndarray:
+    chosen = np.empty(len(rec_space), dtype=np.int64)
+    for block in problem.blocks:
+        local, _ = draw_nearest(
+            rec_space[block.recipients],
+            don_space[block.donors],
+            problem.donor_weights[block.donors],
+            rng,
+            k=k,
+            metric="euclidean",
+            n_jobs=n_jobs,
+            label="neural_draw: ",
+        )
+        chosen[block.recipients] = block.donors[local]
+    return chosen
+
+
+def _match_within_levels(
+    problem: FusionProblem,
+    rec_space: np.ndarray,
+    don_space: np.ndarray,
+    level: np.ndarray,
+    donor_level: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    k: int,
+    n_jobs: int | None,
+) -> np.ndarray:
+    """Nearest in predicted space within (donation class, drawn level); the level over all classes if needed."""
+    chosen = np.empty(len(rec_space), dtype=np.int64)
+    for block in problem.blocks:
+        for lv in np.unique(level[block.recipients]):
+            recipients = block.recipients[level[block.recipients] == lv]
+            donors = block.donors[donor_level[block.donors] == lv]
+            if donors.size == 0:  # the class lacks the level: the level's donors of every class
+                donors = np.flatnonzero(donor_level == lv)
+                logger.warning("neural_draw: class %s has no donor with the drawn level; using all classes", block.key)
+            local, _ = draw_nearest(
+                rec_space[recipients],
+                don_space[donors],
+                problem.donor_weights[donors],
+                rng,
+                k=k,
+                metric="euclidean",
+                n_jobs=n_jobs,
+                label="neural_draw: ",
+            )
+            chosen[recipients] = donors[local]
+    return chosen

@@ -1,0 +1,127 @@
+"""SDV 2.0 synthesisers whose CTGAN/TVAE training can stop on a time budget.
+
+Imported lazily (SDV and torch take seconds to import). ``ctgan``'s ``fit`` cannot be
+continued (every call rebuilds the networks and optimisers) and offers no callback, but in
+ctgan 0.12 both CTGAN and TVAE assign ``self.loss_values`` exactly once at the end of every
+epoch. :class:`_EpochHook` turns that assignment into an epoch-end callback; the callback
+may raise :class:`StopTraining`, which ends ``fit`` cleanly after a complete epoch (the
+generator/decoder, transformer and data sampler are all in place by then). The budget test
+in ``synth_assets_tests/synthesis`` fails if a ctgan upgrade breaks the hook.
+
+``_fit`` of the SDV classes is overridden only to build the hooked model instead of the
+plain one; its body mirrors SDV 2.0.0's.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import pandas as pd
+from ctgan import CTGAN, TVAE
+from sdv.metadata import Metadata
+from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
+from sdv.single_table.ctgan import _validate_no_category_dtype
+from sdv.single_table.utils import detect_discrete_columns
+
+EpochCallback = Callable[[pd.DataFrame], None]
+TABLE = "data"
+
+
+class StopTraining(Exception):
+    """Raised by an epoch callback to end training after the current epoch."""
+
+
+class _EpochHook:
+    """Calls ``_epoch_callback(loss_frame)`` whenever ctgan stores the losses of an epoch."""
+
+    _epoch_callback: EpochCallback | None = None
+
+    @property
+    def loss_values(self) -> pd.DataFrame | None:
+        return self.__dict__.get("_loss_frame")
+
+    @loss_values.setter
+    def loss_values(self, frame: pd.DataFrame | None) -> None:
+        self.__dict__["_loss_frame"] = frame
+        if self._epoch_callback is not None and frame is not None and len(frame):
+            self._epoch_callback(frame)
+
+    def fit(self, train_data: pd.DataFrame, discrete_columns=()) -> None:
+        try:
+            super().fit(train_data, discrete_columns)
+        except StopTraining:
+            pass
+
+
+class HookedCTGAN(_EpochHook, CTGAN):
+    """ctgan's CTGAN with an epoch-end callback."""
+
+
+class HookedTVAE(_EpochHook, TVAE):
+    """ctgan's TVAE with an epoch-end callback."""
+
+
+class _BudgetedMixin:
+    """SDV synthesiser building a hooked model; ``epoch_callback`` and ``seed`` set before fit."""
+
+    hooked_class: type
+    epoch_callback: EpochCallback | None = None
+    training_seed: int = 0
+
+    def _fit(self, processed_data: pd.DataFrame) -> None:
+        _validate_no_category_dtype(processed_data)
+        transformers = self._data_processor._hyper_transformer.field_transformers
+        discrete_columns = detect_discrete_columns(self.metadata, processed_data, transformers)
+        self._model = self.hooked_class(**self._model_kwargs)
+        self._model.set_random_state(self.training_seed)
+        self._model._epoch_callback = self.epoch_callback
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*Attempting to run cuBLAS.*")
+                self._model.fit(processed_data, discrete_columns=discrete_columns)
+        finally:
+            self._model._epoch_callback = None
+            self.epoch_callback = None
+
+
+class BudgetedCTGANSynthesizer(_BudgetedMixin, CTGANSynthesizer):
+    hooked_class = HookedCTGAN
+
+
+class BudgetedTVAESynthesizer(_BudgetedMixin, TVAESynthesizer):
+    hooked_class = HookedTVAE
+
+
+def build_metadata(frame: pd.DataFrame, categorical: list[str]) -> Metadata:
+    """Detect metadata, then set every sdtype ourselves: labels categorical, the rest numerical.
+
+    Detection alone would call some label columns ids or numbers; the transform already knows.
+    """
+    metadata = Metadata.detect_from_dataframes({TABLE: frame})
+    for column in frame.columns:
+        sdtype = "categorical" if column in categorical else "numerical"
+        metadata.update_column(column, sdtype=sdtype, table_name=TABLE)
+    return metadata
+
+
+def make_sdv(family: str, metadata: Metadata, categorical: list[str], **kwargs):
+    """The SDV synthesiser of a family, with rounding and range enforcement left to our transform."""
+    common = {"enforce_min_max_values": False, "enforce_rounding": False}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*saving the metadata.*")
+        if family == "ctgan":
+            return BudgetedCTGANSynthesizer(metadata, **common, **kwargs)
+        if family == "tvae":
+            return BudgetedTVAESynthesizer(metadata, **common, **kwargs)
+        if family == "copula":
+            # label columns arrive uniformly encoded, continuous ones as normal scores: the
+            # 'uniform' and 'norm' marginals are then exact, and fitting them is fast
+            return GaussianCopulaSynthesizer(
+                metadata,
+                **common,
+                default_distribution="norm",
+                numerical_distributions={c: "uniform" for c in categorical},
+                **kwargs,
+            )
+    raise ValueError(f"unknown SDV family {family!r}")

@@ -1,0 +1,230 @@
+"""The interface every synthesiser shares: fit, seeded chunked sampling, Parquet streaming, files.
+
+Sampling is reproducible: ``sample(n, seed=s)`` draws chunk ``i`` from a generator spawned
+from ``SeedSequence(s)``, so the same seed and chunk size give the same rows, before and
+after a save/load round trip. ``sample_to_parquet`` writes chunk by chunk, so memory is
+bounded by the chunk size, and only renames the finished file into place.
+
+Model files are one file: a magic line, a JSON header (family, class, format version,
+SHA-256 of the payload) and a pickle payload. The header lets :meth:`Synthesizer.load`
+reject foreign, truncated or corrupt files with an error naming the path before anything is
+unpickled. Pickle runs code on load: only load model files this project wrote. A fitted
+model contains real values (CART draws from the training records), so treat the file as
+confidential as the training data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import pickle
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synth_assets.synthesis.rules import Rule, apply_rules
+from synth_assets.synthesis.transform import TableSchema
+
+LOGGER = logging.getLogger("synth_assets.synthesis")
+
+MAGIC = b"SYNTH_ASSETS_MODEL\n"
+FORMAT_VERSION = 1
+
+
+class NotFittedError(RuntimeError):
+    """Sampling or saving was asked of a synthesiser that has not been fitted."""
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, foreign, corrupt or holds the wrong kind of model."""
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A hidden temporary name in the target's folder, so ``os.replace`` stays atomic."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+class Synthesizer(ABC):
+    """Base class: subclasses implement :meth:`fit` and :meth:`_generate`.
+
+    Constructor arguments are stored under their own names (as in scikit-learn), which
+    gives :meth:`get_params` and :meth:`clone` for free.
+    """
+
+    family: ClassVar[str]
+
+    def __init__(self, *, seed: int = 0, rules: Sequence[Rule] = ()) -> None:
+        self.seed = seed
+        self.rules = list(rules)
+        self.schema: TableSchema | None = None
+        self.training_log: dict[str, Any] = {}
+
+    # ------------------------------------------------------------- interface
+    @abstractmethod
+    def fit(self, data: pd.DataFrame) -> Synthesizer:
+        """Learn the distribution of ``data``; sets ``schema`` and ``training_log``."""
+
+    @abstractmethod
+    def _generate(self, n: int, rng: np.random.Generator, offset: int) -> pd.DataFrame:
+        """Draw about ``n`` rows in the training schema.
+
+        ``offset`` is the number of rows drawn before in the same call, so identifiers stay
+        unique across chunks. Flat tables return exactly ``n`` rows; household data returns
+        whole households, hence possibly a few more.
+        """
+
+    # ---------------------------------------------------------------- params
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments of this synthesiser."""
+        names = [
+            p.name
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name != "self" and p.kind is not p.VAR_KEYWORD
+        ]
+        return {name: getattr(self, name) for name in names}
+
+    def loggable_params(self) -> dict[str, Any]:
+        """Parameters for training logs and metadata: JSON-friendly, rules by their names."""
+        params = self.get_params()
+        params["rules"] = [rule.name for rule in self.rules]
+        return params
+
+    def clone(self) -> Synthesizer:
+        """An unfitted synthesiser with the same parameters."""
+        return type(self)(**self.get_params())
+
+    @property
+    def has_posterior_draw(self) -> bool:
+        """Whether :meth:`posterior_draw` is available for this family."""
+        return False
+
+    def posterior_draw(self, seed: int) -> Synthesizer:
+        """A copy whose parameters are one draw from their posterior given the training data.
+
+        Replicates drawn from separate posterior draws are "proper", as the combining rules
+        for fully synthetic data require (see :mod:`synth_assets.synthesis.replicates`).
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no posterior draw")
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.schema is not None
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} has not been fitted")
+
+    # --------------------------------------------------------------- sampling
+    def iter_chunks(
+        self, n: int, *, seed: int | None = None, chunk_size: int | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """Yield synthetic chunks of at most ``chunk_size`` rows until ``n`` rows are drawn."""
+        self._check_fitted()
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        chunk_size = chunk_size or max(n, 1)
+        seeds = np.random.SeedSequence(self.seed if seed is None else seed)
+        done = 0
+        while done < n:
+            rng = np.random.default_rng(seeds.spawn(1)[0])
+            chunk = self._generate(min(chunk_size, n - done), rng, done)
+            if self.rules:
+                chunk = apply_rules(chunk, self.rules)
+            chunk.index = pd.RangeIndex(done, done + len(chunk))
+            done += len(chunk)
+            LOGGER.info("%s: sampled %d/%d rows", self.family, min(done, n), n)
+            yield chunk
+
+    def sample(self, n: int, *, seed: int | None = None, chunk_size: int | None = None) -> pd.DataFrame:
+        """Draw ``n`` synthetic rows (whole households for household data, so perhaps a few more).
+
+        ``seed`` defaults to the constructor's seed; the same seed and ``chunk_size`` give the
+        same rows.
+        """
+        chunks = list(self.iter_chunks(n, seed=seed, chunk_size=chunk_size))
+        if not chunks:
+            return self.schema.empty_frame()
+        return pd.concat(chunks, ignore_index=True)
+
+    def sample_to_parquet(
+        self, n: int, path: str | os.PathLike[str], *, seed: int | None = None, chunk_size: int = 100_000
+    ) -> Path:
+        """Stream ``n`` synthetic rows to a Parquet file chunk by chunk; atomic replace at the end."""
+        self._check_fitted()
+        path = Path(path)
+        tmp = temporary_sibling(path)
+        schema = self.schema.arrow_schema()
+        try:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for chunk in self.iter_chunks(n, seed=seed, chunk_size=chunk_size):
+                    writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted synthesiser to one file (atomically)."""
+        self._check_fitted()
+        path = Path(path)
+        payload = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        header = {
+            "format_version": FORMAT_VERSION,
+            "family": self.family,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "bytes": len(payload),
+        }
+        tmp = temporary_sibling(path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(MAGIC)
+                fh.write(json.dumps(header).encode() + b"\n")
+                fh.write(payload)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Synthesizer:
+        """Read a synthesiser written by :meth:`save`; clear :class:`ModelFileError` otherwise."""
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                magic = fh.read(len(MAGIC))
+                if magic != MAGIC:
+                    raise ModelFileError(f"{path}: not a synth_assets model file (unknown header)")
+                try:
+                    header = json.loads(fh.readline())
+                except ValueError:
+                    raise ModelFileError(f"{path}: corrupt model file (unreadable header)") from None
+                payload = fh.read()
+        except OSError as exc:
+            raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc})") from exc
+        if header.get("format_version") != FORMAT_VERSION:
+            raise ModelFileError(
+                f"{path}: model file format {header.get('format_version')} is not supported "
+                f"(expected {FORMAT_VERSION})"
+            )
+        if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+            raise ModelFileError(f"{path}: corrupt model file (checksum mismatch, truncated or altered)")
+        try:
+            model = pickle.loads(payload)
+        except Exception as exc:  # any unpickling failure means the file is unusable
+            raise ModelFileError(f"{path}: corrupt model file ({type(exc).__name__}: {exc})") from exc
+        if not isinstance(model, cls):
+            raise ModelFileError(
+                f"{path}: holds a {type(model).__name__}, not a {cls.__name__}"
+            )
+        return model

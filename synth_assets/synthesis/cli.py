@@ -1,0 +1,135 @@
+"""``synth-assets synthesize``: fit a synthesiser on a table and write synthetic rows.
+
+The main CLI calls :func:`add_parser` to register the subcommand and :func:`run` to execute
+it. Files are CSV or Parquet, chosen by extension. Output is written chunk by chunk to a
+temporary file beside the target and moved into place with ``os.replace``, so a crash never
+leaves a half-written file. Unreadable input prints one line naming the file and returns 2.
+Parquet keeps dtypes and category sets exactly; CSV output has the input's columns and,
+read back the way the input was read, the same dtypes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from synth_assets.synthesis.base import LOGGER, Synthesizer, temporary_sibling
+from synth_assets.synthesis.factory import FAMILIES, GAN_ONLY, build_population_synthesizer
+from synth_assets.synthesis.sdv_models import SDV_FAMILIES
+from synth_assets.synthesis.transform import SchemaError
+
+READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+EXIT_USAGE = 2
+
+
+class InputError(ValueError):
+    """A problem with the files or arguments, reported without a traceback."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``synthesize`` on the main CLI's subparsers; sets ``func=run`` as the handler."""
+    parser = subparsers.add_parser(
+        "synthesize",
+        help="fit a synthesiser on a table and write synthetic rows",
+        description="Fit a synthesiser on --input and write --rows synthetic rows with the "
+        "input's columns, dtypes and category sets to --output.",
+    )
+    parser.add_argument("--input", required=True, type=Path, help="training table (CSV or Parquet)")
+    parser.add_argument("--output", required=True, type=Path, help="synthetic table (CSV or Parquet)")
+    parser.add_argument("--model", choices=FAMILIES, default="cart", help="synthesiser family (default: cart)")
+    parser.add_argument("--rows", type=int, help="rows to generate (default: as many as the input)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, help="training epochs (ctgan, tvae)")
+    parser.add_argument("--max-seconds", type=float, help="training time budget in seconds (ctgan, tvae)")
+    parser.add_argument("--household-id", help="household id column: keep households coherent")
+    parser.add_argument("--chunk-size", type=int, default=100_000, help="rows generated per chunk")
+    parser.add_argument("--save-model", type=Path, help="also write the fitted model to this file")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read CSV or Parquet by extension; any failure becomes an :class:`InputError` naming the file."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise InputError(f"{path}: unsupported file type (use .csv or .parquet)")
+    try:
+        data = reader(path)
+    except Exception as exc:  # parser, encoding, Arrow and OS errors alike mean "unreadable"
+        raise InputError(f"cannot read input file {path}: {exc}") from exc
+    if data.empty:
+        raise InputError(f"input file {path} holds no rows")
+    return data
+
+
+def write_csv(synth: Synthesizer, n: int, path: Path, *, seed: int, chunk_size: int) -> None:
+    """Stream synthetic chunks into a CSV file, atomically."""
+    tmp = temporary_sibling(path)
+    try:
+        for i, chunk in enumerate(synth.iter_chunks(n, seed=seed, chunk_size=chunk_size)):
+            chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+        if n == 0:
+            synth.schema.empty_frame().to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _model_params(args: argparse.Namespace) -> dict:
+    params = {"epochs": args.epochs, "max_seconds": args.max_seconds}
+    params = {k: v for k, v in params.items() if v is not None}
+    if params and args.model not in SDV_FAMILIES:
+        print(f"note: {', '.join(sorted(params))} apply to ctgan/tvae only; ignored for {args.model}")
+        params = {k: v for k, v in params.items() if k not in GAN_ONLY}
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``synthesize``; returns the exit code (0, or 2 for bad input)."""
+    try:
+        if args.output.suffix.lower() not in READERS:
+            raise InputError(f"{args.output}: unsupported output type (use .csv or .parquet)")
+        data = read_table(args.input)
+        if args.household_id and args.household_id not in data.columns:
+            raise InputError(f"{args.input}: household id column {args.household_id!r} not found")
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    handler = None
+    if not LOGGER.hasHandlers():  # called without the main CLI's logging set-up: still show progress
+        handler = logging.StreamHandler(sys.stderr)
+        LOGGER.addHandler(handler)
+        LOGGER.setLevel(logging.INFO)
+    try:
+        synth = build_population_synthesizer(
+            args.model, household_id=args.household_id, seed=args.seed, **_model_params(args)
+        )
+        print(f"fitting {args.model} on {len(data):,} rows x {data.shape[1]} columns of {args.input}")
+        started = time.perf_counter()
+        try:
+            synth.fit(data)
+        except SchemaError as exc:
+            print(f"error: cannot fit on {args.input}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"fitted in {time.perf_counter() - started:.1f} s")
+        if args.save_model:
+            synth.save(args.save_model)
+            print(f"model saved to {args.save_model}")
+        rows = len(data) if args.rows is None else args.rows
+        if args.output.suffix.lower() == ".csv":
+            write_csv(synth, rows, args.output, seed=args.seed, chunk_size=args.chunk_size)
+        else:
+            synth.sample_to_parquet(rows, args.output, seed=args.seed, chunk_size=args.chunk_size)
+        print(f"wrote {rows:,} synthetic rows to {args.output}")
+        return 0
+    finally:
+        if handler is not None:
+            LOGGER.removeHandler(handler)
+            LOGGER.setLevel(logging.NOTSET)

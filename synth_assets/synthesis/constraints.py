@@ -1,0 +1,147 @@
+"""Catalog rules and no real record copied, in every generated record, by rejection.
+
+A model can put a little mass where no real record lies (a 12-year-old with a wage, a
+partner in a single-person household), or reproduce a real record whole. Such households
+are dropped and replaced by fresh draws from the model: the synthetic distribution is the
+model's, truncated to the region where the rules hold and away from the real records
+(synthpop's removal of replicated uniques, made strict). The share rejected is reported; a
+model that breaks rules too often is an error naming the rule, not a loop that never ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.catalog.rules import broken_rows
+from synth_assets.validation.privacy.copies import row_hashes
+
+log = logging.getLogger("synth_assets.synthesis")
+
+Rejector = Callable[[pd.DataFrame], tuple[np.ndarray, dict[str, int]]]
+
+
+class RuleViolationError(RuntimeError):
+    """The model breaks the rules so often that rejection cannot fill the sample."""
+
+
+@dataclass
+class RuleEnforcement:
+    data: pd.DataFrame
+    rejected_households: int = 0
+    drawn_households: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rejection_rate(self) -> float:
+        return self.rejected_households / self.drawn_households if self.drawn_households else 0.0
+
+
+def copy_detector(references: Mapping[str, pd.DataFrame], columns: Sequence[str]) -> Rejector:
+    """Rows identical to a record of a reference table on all the columns they share."""
+    compared = {
+        name: (shared, row_hashes([ref], shared)[0])
+        for name, ref in references.items()
+        if (shared := [c for c in columns if c in ref.columns])
+    }
+
+    def detect(data: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
+        copied = np.zeros(len(data), dtype=bool)
+        counts = {}
+        for name, (shared, hashes) in compared.items():
+            mask = np.isin(row_hashes([data], shared)[0], hashes)
+            counts[f"copy of a {name} record"] = int(mask.sum())
+            copied |= mask
+        return copied, counts
+
+    return detect
+
+
+def enforce_rules(
+    sample: pd.DataFrame,
+    rules: Sequence[str],
+    draw: Callable[[int, int], pd.DataFrame],
+    *,
+    references: Mapping[str, pd.DataFrame] | None = None,
+    compare_columns: Sequence[str] | None = None,
+    household_id: str | None = None,
+    seed: int = 0,
+    max_rounds: int = 20,
+    max_rejection_rate: float = 0.5,
+) -> RuleEnforcement:
+    """Replace every household (or row) of ``sample`` that breaks a rule or copies a real record.
+
+    ``draw(n, seed)`` returns ``n`` new persons from the same model. ``references`` are the
+    real tables no record may equal, compared on ``compare_columns`` (default: all columns
+    of the sample but the household id). The result has at least as many persons as
+    ``sample`` (whole households: the last one may overshoot) with unique household ids.
+    """
+    rejectors: list[Rejector] = []
+    if rules:
+        rejectors.append(lambda data: broken_rows(data, rules))
+    if references:
+        columns = compare_columns or [c for c in sample.columns if c != household_id]
+        rejectors.append(copy_detector(references, columns))
+    result = RuleEnforcement(sample)
+    if not rejectors:
+        return result
+    target = len(sample)
+    kept: list[pd.DataFrame] = []
+    persons, next_id = 0, 0
+    batch, round_seed = sample, seed
+    for _ in range(max_rounds):
+        bad = np.zeros(len(batch), dtype=bool)
+        for rejector in rejectors:
+            mask, counts = rejector(batch)
+            bad |= mask
+            for reason, n in counts.items():
+                result.rejected_by_reason[reason] = result.rejected_by_reason.get(reason, 0) + n
+        if household_id:
+            groups = batch[household_id].to_numpy()
+            bad_groups = pd.unique(groups[bad])
+            drop = np.isin(groups, bad_groups)
+            result.drawn_households += int(pd.unique(groups).size)
+            result.rejected_households += int(bad_groups.size)
+            good = batch.loc[~drop]
+            # Fresh draws reuse household numbers: renumber every batch past the last one kept.
+            codes = pd.factorize(good[household_id])[0]
+            good = good.assign(**{household_id: codes + next_id})
+            next_id += int(codes.max()) + 1 if len(codes) else 0
+        else:
+            drop = bad
+            result.drawn_households += len(batch)
+            result.rejected_households += int(bad.sum())
+            good = batch.loc[~drop]
+        kept.append(good)
+        persons += len(good)
+        if persons >= target:
+            break
+        if result.rejection_rate > max_rejection_rate and result.drawn_households > 50:
+            worst = max(result.rejected_by_reason, key=result.rejected_by_reason.get)
+            raise RuleViolationError(
+                f"{result.rejection_rate:.0%} of generated households are rejected (most often for `{worst}`, "
+                f"{result.rejected_by_reason[worst]} records): the model does not learn it; check the rule "
+                "against the training data"
+            )
+        round_seed += 1
+        batch = draw(int((target - persons) * 1.25) + 10, round_seed)
+    else:
+        raise RuleViolationError(f"could not fill {target} valid records in {max_rounds} rounds")
+    data = pd.concat(kept, ignore_index=True)
+    if household_id:
+        # Trim whole households beyond the target, keeping at least the target.
+        sizes = data.groupby(household_id, sort=False).size()
+        keep = sizes.index[(sizes.cumsum() - sizes) < target]
+        data = data[data[household_id].isin(keep)].reset_index(drop=True)
+    else:
+        data = data.iloc[:target].reset_index(drop=True)
+    if result.rejected_households:
+        log.info("replaced %d of %d generated households (%.2f%%): %s", result.rejected_households,
+                 result.drawn_households, 100 * result.rejection_rate,
+                 {k: v for k, v in result.rejected_by_reason.items() if v})
+    result.data = data
+    return result

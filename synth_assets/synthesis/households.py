@@ -1,0 +1,273 @@
+"""Coherent households: a household table model, then persons given their household.
+
+Two models, any families:
+
+1. a household model on one row per household: the household-level columns (constant
+   within every household unless named), the household size and the head's age;
+2. a person model on the person-level columns, *conditioned* on the household's columns,
+   the size, the head's age and the member's position (0 for the head, then by decreasing
+   age). CART conditions natively: the conditioning columns come first in its visiting
+   order and are fixed to the synthetic household's values at sampling. The other
+   families synthesise persons with those columns included and each household slot takes
+   a close synthetic person (nearest match on the conditioning columns, see
+   :meth:`~synth_assets.synthesis.tabular.TabularSynthesizer.sample_conditional`).
+
+Guarantees enforced by construction or by rule, whatever the models do: every household's
+size equals its number of members; household columns are identical across members; exactly
+one head (slot 0; other slots drawing the head code get a non-head code drawn from the
+training non-head codes); new household ids that never equal a real one; children at least
+``min_parent_gap`` years younger than the head (ages redrawn where a model fails); whole
+households, so the number of persons is the request rounded up to a whole household.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.synthesis.base import LOGGER, Synthesizer
+from synth_assets.synthesis.rules import Rule
+from synth_assets.synthesis.tabular import TabularSynthesizer
+from synth_assets.synthesis.transform import IdCodec, TableSchema
+
+
+def _internal_name(base: str, taken: set[str]) -> str:
+    name = base
+    while name in taken:
+        name = "_" + name
+    return name
+
+
+def household_level_columns(data: pd.DataFrame, household_id: str, exclude: Sequence[str]) -> list[str]:
+    """Columns constant within every household with more than one member."""
+    candidates = [c for c in data.columns if c != household_id and c not in exclude]
+    sizes = data.groupby(household_id, sort=False)[household_id].transform("size")
+    shared = data.loc[sizes > 1]
+    if shared.empty or not candidates:
+        return []
+    distinct = shared.groupby(household_id, sort=False)[candidates].nunique(dropna=False).max()
+    return [c for c in candidates if distinct[c] <= 1]
+
+
+class HouseholdSynthesizer(Synthesizer):
+    """Person-level data with households kept coherent; see the module docstring.
+
+    ``size_column``, ``relation_column`` and ``age_column`` are optional: when absent from
+    the data (or, for the age, not numeric) the size is tracked internally and not output,
+    the head is the oldest member (or the first listed), and no age rule applies. ``person_id`` names a person identifier
+    column that is replaced by fresh identifiers.
+    """
+
+    family = "households"
+
+    def __init__(
+        self,
+        household_family: str = "cart",
+        person_family: str = "cart",
+        *,
+        household_id: str = "household_id",
+        household_columns: Sequence[str] | None = None,
+        size_column: str | None = "household_size",
+        relation_column: str = "relation",
+        head_code: Any = "head",
+        child_codes: Sequence[Any] = ("child",),
+        age_column: str = "age",
+        min_parent_gap: int = 15,
+        person_id: str | None = None,
+        seed: int = 0,
+        household_params: Mapping[str, Any] | None = None,
+        person_params: Mapping[str, Any] | None = None,
+        rules: Sequence[Rule] = (),
+    ) -> None:
+        super().__init__(seed=seed, rules=rules)
+        self.household_family = household_family
+        self.person_family = person_family
+        self.household_id = household_id
+        self.household_columns = household_columns
+        self.size_column = size_column
+        self.relation_column = relation_column
+        self.head_code = head_code
+        self.child_codes = child_codes
+        self.age_column = age_column
+        self.min_parent_gap = min_parent_gap
+        self.person_id = person_id
+        self.household_params = dict(household_params or {})
+        self.person_params = dict(person_params or {})
+        self.household_model: TabularSynthesizer | None = None
+        self.person_model: TabularSynthesizer | None = None
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, data: pd.DataFrame) -> HouseholdSynthesizer:
+        from synth_assets.synthesis.factory import make_synthesizer
+
+        started = time.perf_counter()
+        if self.household_id not in data.columns:
+            raise ValueError(f"household id column {self.household_id!r} not in the data")
+        schema = TableSchema.capture(data)
+        has = set(data.columns)
+        has_size = self.size_column is not None and self.size_column in has
+        self._size = self.size_column if has_size else _internal_name("_size", has)
+        self._relation = self.relation_column if self.relation_column in has else None
+        numeric_age = self.age_column in has and pd.api.types.is_numeric_dtype(data[self.age_column])
+        self._age = self.age_column if numeric_age else None
+        self._person_id = self.person_id if self.person_id in has else None
+        self._member = _internal_name("_member", has)
+        self._head_age = _internal_name("_head_age", has) if self._age else None
+
+        roles = [c for c in (self._relation, self._age, self._person_id) if c]
+        if self.household_columns is None:
+            hh_cols = household_level_columns(data, self.household_id, roles + [self._size])
+        else:
+            hh_cols = [c for c in self.household_columns if c != self._size]
+        self._household_columns = hh_cols
+
+        persons = self._with_positions(data)
+        heads = persons[persons[self._member] == 0]
+        households = heads[self._household_table_columns()].reset_index(drop=True)
+        self._id_codec = IdCodec.fit(self.household_id, data[self.household_id])
+        if self._person_id:
+            self._person_codec = IdCodec.fit(self._person_id, data[self._person_id])
+        self._mean_size = float(households[self._size].astype(float).mean())
+
+        self.household_model = make_synthesizer(
+            self.household_family, seed=self.seed, **self.household_params
+        ).fit(households)
+        person_columns = self._condition_columns() + self._person_level_columns(data)
+        self.person_model = make_synthesizer(
+            self.person_family,
+            seed=self.seed + 1,
+            condition_columns=self._condition_columns(),
+            **self.person_params,
+        ).fit(persons[person_columns])
+
+        if self._relation:
+            others = persons.loc[persons[self._member] > 0, self._relation]
+            others = others[others != self.head_code].dropna()
+            self._non_head_codes = others.value_counts(normalize=True)
+        self.schema = schema
+        self.training_log = {
+            "family": self.family,
+            "households": len(households),
+            "rows": len(data),
+            "household_columns": hh_cols,
+            "household": self.household_model.training_log,
+            "person": self.person_model.training_log,
+            "epochs": self.person_model.training_log.get("epochs"),
+            "params": self.loggable_params(),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        LOGGER.info(
+            "households: fitted on %d persons in %d households in %.1f s",
+            len(data), len(households), self.training_log["seconds"],
+        )
+        return self
+
+    def _household_table_columns(self) -> list[str]:
+        return self._household_columns + [self._size] + ([self._head_age] if self._head_age else [])
+
+    def _condition_columns(self) -> list[str]:
+        return self._household_table_columns() + [self._member]
+
+    def _person_level_columns(self, data: pd.DataFrame) -> list[str]:
+        skip = set(self._household_columns) | {self.household_id, self._size, self._person_id}
+        return [c for c in data.columns if c not in skip]
+
+    def _with_positions(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Add the member position (head 0, others by decreasing age), size and head's age."""
+        persons = data.reset_index(drop=True).copy()
+        hh = persons[self.household_id]
+        head_score = np.zeros(len(persons))
+        if self._relation:
+            head_score -= 2 * (persons[self._relation] == self.head_code).to_numpy()
+        age = persons[self._age].astype(float).fillna(-1).to_numpy() if self._age else np.zeros(len(persons))
+        order = np.lexsort((np.arange(len(persons)), -age, head_score, pd.factorize(hh)[0]))
+        ranked = persons.iloc[order]
+        persons.loc[ranked.index, self._member] = ranked.groupby(self.household_id, sort=False).cumcount().to_numpy()
+        persons[self._member] = persons[self._member].astype(np.int64)
+        if self._size not in data.columns:
+            persons[self._size] = hh.map(hh.value_counts()).astype(np.int64)
+        if self._head_age:
+            head_age = persons.loc[persons[self._member] == 0].set_index(self.household_id)[self._age]
+            persons[self._head_age] = hh.map(head_age).to_numpy()
+        first = persons.loc[persons[self._member] == 0].set_index(self.household_id)
+        for col in self._household_columns:  # named household columns: the head's value applies
+            persons[col] = hh.map(first[col]).astype(persons[col].dtype)
+        return persons
+
+    # --------------------------------------------------------- posterior draw
+    @property
+    def has_posterior_draw(self) -> bool:
+        return bool(self.household_model and self.household_model.has_posterior_draw
+                    and self.person_model.has_posterior_draw)
+
+    def posterior_draw(self, seed: int) -> HouseholdSynthesizer:
+        """A copy whose household and person models are posterior draws."""
+        if not self.has_posterior_draw:
+            return super().posterior_draw(seed)
+        first, second = np.random.SeedSequence(seed).generate_state(2)
+        draw = copy.copy(self)
+        draw.household_model = self.household_model.posterior_draw(int(first))
+        draw.person_model = self.person_model.posterior_draw(int(second))
+        return draw
+
+    # ---------------------------------------------------------------- sampling
+    def _generate(self, n: int, rng: np.random.Generator, offset: int) -> pd.DataFrame:
+        households = self._draw_households(n, rng)
+        sizes = households[self._size].astype(np.int64).to_numpy()
+        slots = households.loc[np.repeat(np.arange(len(households)), sizes)].reset_index(drop=True)
+        slots[self._member] = np.concatenate([np.arange(s) for s in sizes])
+        persons = self.person_model.sample_conditional(slots, seed=int(rng.integers(2**31)))
+        household_index = np.repeat(np.arange(len(households)), sizes)
+        persons[self.household_id] = self._id_codec.generate(len(households), offset).to_numpy()[household_index]
+        if self._person_id:
+            persons[self._person_id] = self._person_codec.generate(len(persons), offset).to_numpy()
+        if self._relation:
+            self._fix_heads(persons, rng)
+        if self._age:
+            self._fix_ages(persons, rng)
+        return self.schema.enforce(persons)
+
+    def _draw_households(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        """Whole synthetic households until they hold at least ``n`` persons."""
+        drawn: list[pd.DataFrame] = []
+        persons = 0
+        while persons < n:
+            k = int(np.ceil((n - persons) / self._mean_size * 1.1)) + 1
+            batch = self.household_model.sample(k, seed=int(rng.integers(2**31)))
+            batch = batch[batch[self._size].astype(np.int64) >= 1]
+            drawn.append(batch)
+            persons += int(batch[self._size].astype(np.int64).sum())
+        households = pd.concat(drawn, ignore_index=True)
+        enough = np.searchsorted(np.cumsum(households[self._size].astype(np.int64)), n) + 1
+        return households.iloc[:enough].reset_index(drop=True)
+
+    def _fix_heads(self, persons: pd.DataFrame, rng: np.random.Generator) -> None:
+        """Slot 0 is the head; other slots that drew the head code get a non-head code."""
+        head = persons[self._member] == 0
+        persons.loc[head, self._relation] = self.head_code
+        wrong = (~head & (persons[self._relation] == self.head_code)).to_numpy()
+        if wrong.any() and len(self._non_head_codes):
+            codes = self._non_head_codes
+            persons.loc[wrong, self._relation] = rng.choice(codes.index.to_numpy(), wrong.sum(), p=codes.to_numpy())
+            LOGGER.info("households: %d non-head members drew the head code; redrawn", wrong.sum())
+
+    def _fix_ages(self, persons: pd.DataFrame, rng: np.random.Generator) -> None:
+        """The head's age is the household's; children are ``min_parent_gap`` years younger."""
+        head = (persons[self._member] == 0).to_numpy()
+        head_age = persons[self._head_age].astype(float).to_numpy()  # repeated on every member
+        age = persons[self._age].astype(float).to_numpy()
+        if self._relation:
+            gap = self.min_parent_gap
+            child = persons[self._relation].isin(list(self.child_codes)).to_numpy()
+            has_child = pd.Series(child).groupby(persons[self.household_id].to_numpy()).transform("any")
+            head_age = np.where(has_child.to_numpy(), np.maximum(head_age, gap), head_age)
+            bad = child & (age > head_age - gap)
+            if bad.any():
+                age[bad] = np.floor(rng.random(bad.sum()) * (head_age[bad] - gap + 1))
+                LOGGER.info("households: %d children not %d years younger than the head; redrawn", bad.sum(), gap)
+        age[head] = head_age[head]
+        persons[self._age] = age

@@ -1,0 +1,46 @@
+"""Loss curves of neural synthesisers as PNG bytes (for Dagster metadata and reports)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from synth_assets.synthesis.base import Synthesizer
+
+
+def _loss_logs(log: dict[str, Any], label: str) -> list[tuple[str, dict[str, list[float]]]]:
+    """Every ``losses`` entry in a training log, households' sub-models included."""
+    found = [(label, log["losses"])] if log.get("losses") else []
+    for key in ("household", "person"):
+        if isinstance(log.get(key), dict):
+            found += _loss_logs(log[key], f"{key} model")
+    return found
+
+
+def plot_losses(model: Synthesizer | dict[str, Any]) -> bytes | None:
+    """Per-epoch losses of every neural model in ``model`` (or its training log) as a PNG.
+
+    ``None`` when no model kept losses (CART, copula).
+    """
+    log = model if isinstance(model, dict) else model.training_log
+    panels = _loss_logs(log, log.get("family", "model"))
+    if not panels:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
+    for ax, (title, losses) in zip(axes[0], panels):
+        for name, values in losses.items():
+            ax.plot(range(1, len(values) + 1), values, label=name)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()

@@ -1,0 +1,159 @@
+"""Shared preparation of tables for every metric: column kinds, alignment, discretisation.
+
+All metrics must agree on what a "numeric" and a "categorical" column is, and on how a
+number becomes a level, otherwise the k-marginal score, Cramér's V and the per-variable
+plots would each describe a slightly different table. This module is that single place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+class ColumnMismatchError(ValueError):
+    """Two tables that must describe the same variables do not."""
+
+
+def is_numeric(series: pd.Series) -> bool:
+    """Numbers are numeric; booleans are categories (a share, not a magnitude)."""
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if is_numeric(frame[c])]
+
+
+def categorical_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if not is_numeric(frame[c])]
+
+
+def align_columns(
+    real: pd.DataFrame, other: pd.DataFrame, *, names: tuple[str, str] = ("real", "synthetic")
+) -> pd.DataFrame:
+    """Return ``other`` with ``real``'s columns, in ``real``'s order and kinds.
+
+    A synthesiser (or a CSV round trip) may hand back a numeric column as text; it is
+    converted when every value parses, because comparing "34" with 34 would otherwise
+    count as a total mismatch. Missing or extra columns are an error: silently
+    comparing on the intersection would hide a broken generator.
+    """
+    missing = [c for c in real.columns if c not in other.columns]
+    extra = [c for c in other.columns if c not in real.columns]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing in {names[1]}: {', '.join(map(str, missing))}")
+        if extra:
+            parts.append(f"not in {names[0]}: {', '.join(map(str, extra))}")
+        raise ColumnMismatchError(f"columns differ ({'; '.join(parts)})")
+    aligned = other[list(real.columns)].copy()
+    for column in real.columns:
+        if is_numeric(real[column]) and not is_numeric(aligned[column]):
+            try:
+                aligned[column] = pd.to_numeric(aligned[column])
+            except (TypeError, ValueError) as error:
+                raise ColumnMismatchError(
+                    f"column '{column}' is numeric in {names[0]} but not in {names[1]}: {error}"
+                ) from error
+    return aligned
+
+
+def sample_rows(frame: pd.DataFrame, n: int | None, rng: np.random.Generator) -> pd.DataFrame:
+    """At most ``n`` rows drawn without replacement (all of them when ``n`` is None)."""
+    if n is None or len(frame) <= n:
+        return frame
+    return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
+
+
+def quantile_edges(values: pd.Series, bins: int) -> np.ndarray:
+    """Interior edges of ``bins`` quantile bins of the observed values (duplicates dropped).
+
+    Bins are right-closed, ``(-inf, e1], (e1, e2], ... (ek, inf)``: with a point mass
+    at zero (96% of housing allowances) every interior quantile is 0, leaving the bins
+    "zero or less" and "positive", which is exactly the distinction that matters.
+    """
+    observed = values.dropna().to_numpy(dtype=float)
+    if observed.size == 0:
+        return np.empty(0)
+    return np.unique(np.quantile(observed, np.arange(1, bins) / bins))
+
+
+def factorize_together(series: Sequence[pd.Series]) -> tuple[list[np.ndarray], int]:
+    """Integer codes of several columns on one shared coding; missing values get -1."""
+    stacked = pd.concat(list(series), ignore_index=True)
+    factor, uniques = pd.factorize(stacked, use_na_sentinel=True)
+    return list(np.split(factor.astype(np.int64), np.cumsum([len(s) for s in series])[:-1])), len(uniques)
+
+
+@dataclass(frozen=True)
+class Discretised:
+    """Integer level codes of several tables on a common coding, column by column.
+
+    ``codes[i]`` is an ``(n_i, p)`` int64 array for the i-th table; ``levels[j]`` is the
+    number of distinct codes column j can take (missing is a level of its own).
+    """
+
+    columns: list[str]
+    codes: list[np.ndarray]
+    levels: np.ndarray
+
+
+def discretise(reference: pd.DataFrame, others: Sequence[pd.DataFrame], bins: int = 10) -> Discretised:
+    """Code ``reference`` and ``others`` on levels defined by ``reference``.
+
+    Numeric columns with more than ``bins`` distinct values in the reference are cut at
+    the reference's quantiles (the same edges for every table, so a generator cannot
+    move its own bins); numeric columns with few values (household size, economic status
+    codes) keep their values as levels, since quantile bins would merge small classes for
+    no reason. Categories are kept as is, values unseen in the reference get levels of
+    their own so that they count as differences.
+    """
+    tables = [reference, *others]
+    codes = [np.empty((len(t), reference.shape[1]), dtype=np.int64) for t in tables]
+    levels = np.empty(reference.shape[1], dtype=np.int64)
+    for j, column in enumerate(reference.columns):
+        ref = reference[column]
+        if is_numeric(ref) and ref.nunique(dropna=True) > bins:
+            edges = quantile_edges(ref, bins)
+            for out, table in zip(codes, tables):
+                values = table[column].to_numpy(dtype=float)
+                coded = np.searchsorted(edges, values, side="left")
+                coded[np.isnan(values)] = edges.size + 1
+                out[:, j] = coded
+            levels[j] = edges.size + 2
+        else:
+            factors, n_values = factorize_together([t[column] for t in tables])
+            for out, factor in zip(codes, factors):
+                out[:, j] = np.where(factor < 0, n_values, factor)
+            levels[j] = n_values + 1
+    return Discretised(columns=list(reference.columns), codes=codes, levels=levels)
+
+
+def joint_codes(codes: Sequence[np.ndarray], levels: np.ndarray) -> list[np.ndarray]:
+    """Collapse several coded columns into one code per row, consistently across tables.
+
+    Mixed-radix keys are compacted with ``np.unique`` so that a 3-way table of
+    high-cardinality columns never needs an array of the full cross-product size.
+    """
+    keys = []
+    for block in codes:
+        key = np.zeros(block.shape[0], dtype=np.int64)
+        for j in range(block.shape[1]):
+            key = key * int(levels[j]) + block[:, j]
+        keys.append(key)
+    if int(np.prod(levels.astype(float))) <= 1 << 22:
+        return keys
+    _, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    return list(np.split(inverse, np.cumsum([len(k) for k in keys])[:-1]))
+
+
+def total_variation(a: np.ndarray, b: np.ndarray) -> float:
+    """TVD between the empirical distributions of two integer code vectors."""
+    size = int(max(a.max(initial=-1), b.max(initial=-1))) + 1
+    p = np.bincount(a, minlength=size) / max(len(a), 1)
+    q = np.bincount(b, minlength=size) / max(len(b), 1)
+    return float(0.5 * np.abs(p - q).sum())

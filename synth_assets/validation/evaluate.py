@@ -1,0 +1,238 @@
+"""One call that validates a synthetic file: utility, privacy, thresholds, figures.
+
+``evaluate`` computes the metrics of ``utility`` and ``privacy`` for a synthetic table
+against the real (training) table, the same utility metrics for the holdout against
+the training table (the baseline: what an independent real sample achieves), and
+applies ``Thresholds``. Privacy attacks need the holdout as their control; without
+one they are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.validation import plots
+from synth_assets.validation._tables import align_columns, sample_rows
+from synth_assets.validation.privacy.copies import exact_copy_rate, replicated_uniques
+from synth_assets.validation.privacy.distance import dcr, membership_inference_auc
+from synth_assets.validation.privacy.inference import attribute_inference
+from synth_assets.validation.privacy.linkability import linkability_risk
+from synth_assets.validation.privacy.singling_out import singling_out_risk
+from synth_assets.validation.thresholds import CheckOutcome, Thresholds
+from synth_assets.validation.utility.association import association_differences, pca_alignment
+from synth_assets.validation.utility.kmarginal import kmarginal_scores
+from synth_assets.validation.utility.propensity import pmse
+from synth_assets.validation.utility.regression import RegressionSpec, compare_regressions
+from synth_assets.validation.utility.univariate import compare_columns, plausibility, summarise_columns
+
+T = TypeVar("T")
+
+#: Propensity models are the costly utility metrics; beyond this many rows per table
+#: they run on a random sample (their sampling error is negligible by then).
+PROPENSITY_MAX_ROWS = 50_000
+
+
+@dataclass
+class ValidationResult:
+    """Everything ``evaluate`` found. ``failed`` holds one message per failed check."""
+
+    metrics: dict[str, float | None]
+    baseline: dict[str, float] | None
+    checks: list[CheckOutcome]
+    skipped: list[str]
+    figures: dict[str, bytes] = field(repr=False)
+    tables: dict[str, pd.DataFrame] = field(repr=False)
+    details: dict[str, Any] = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failed(self) -> list[str]:
+        return [check.message for check in self.checks if not check.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready content (figures by name only; NaN and infinities become null)."""
+        return _jsonable(
+            {
+                "passed": self.passed,
+                "failed": self.failed,
+                "checks": [{**vars(c), "message": c.message} for c in self.checks],
+                "skipped": self.skipped,
+                "metrics": self.metrics,
+                "baseline": self.baseline,
+                "tables": {name: table.to_dict(orient="records") for name, table in self.tables.items()},
+                "details": self.details,
+                "figures": sorted(self.figures),
+            }
+        )
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)
+
+
+class _Timer:
+    """Records the wall time of each metric, for the bench and the report."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, function: Callable[[], T]) -> T:
+        start = time.perf_counter()
+        try:
+            return function()
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def utility_metrics(
+    real: pd.DataFrame, other: pd.DataFrame, seed: int, timer: _Timer, prefix: str = ""
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Headline utility metrics of ``other`` against ``real`` and the objects behind them."""
+    rng = np.random.default_rng(seed)
+    metrics: dict[str, float] = {}
+    ks = [k for k in (1, 2, 3) if k <= real.shape[1]]
+    k = timer.run(f"{prefix}kmarginal", lambda: kmarginal_scores(real, other, ks, seed=seed))
+    metrics.update({f"kmarginal_{i}": v for i, v in k.items()})
+    real_p, other_p = sample_rows(real, PROPENSITY_MAX_ROWS, rng), sample_rows(other, PROPENSITY_MAX_ROWS, rng)
+    p = timer.run(f"{prefix}propensity", lambda: pmse(real_p, other_p, "cart", seed=seed))
+    metrics.update({"pmse": p["pmse"], "pmse_null": p["pmse_null"], "pmse_ratio": p["s_pmse"]})
+    metrics["propensity_auc"] = p["propensity_auc"]
+    columns = timer.run(f"{prefix}columns", lambda: compare_columns(real, other))
+    metrics.update(summarise_columns(columns))
+    association = timer.run(f"{prefix}association", lambda: association_differences(real, other))
+    metrics["correlation_diff"] = association.correlation_diff
+    metrics["cramers_v_diff"] = association.cramers_v_diff
+    metrics.update(timer.run(f"{prefix}pca", lambda: pca_alignment(real, other)))
+    return metrics, {"columns": columns, "association": association}
+
+
+def _check_columns(names: Sequence[str] | None, table: pd.DataFrame, role: str) -> list[str]:
+    names = list(names or [])
+    unknown = [n for n in names if n not in table.columns]
+    if unknown:
+        raise ValueError(f"{role} not in the data: {', '.join(unknown)}")
+    return names
+
+
+def evaluate(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    *,
+    holdout: pd.DataFrame | None = None,
+    quasi_identifiers: Sequence[str] | None = None,
+    sensitive: Sequence[str] | None = None,
+    rules: Sequence[str] | None = None,
+    regressions: Sequence[RegressionSpec] | None = None,
+    replicates: Sequence[pd.DataFrame] | None = None,
+    thresholds: Thresholds | None = None,
+    seed: int = 0,
+    figures: bool = True,
+) -> ValidationResult:
+    """Validate ``synthetic`` against ``real`` (the data the generator was trained on).
+
+    ``holdout``: real records the generator did not see; enables the baseline, DCR,
+    membership inference and the anonymeter attacks. ``quasi_identifiers``: what an
+    attacker may know (replicated uniques; inference attack, with ``sensitive``).
+    ``regressions`` are fitted on ``replicates`` (default: just ``synthetic``) and
+    combined with the fully-synthetic rules. Raises ``ColumnMismatchError`` (a
+    ValueError) when the tables do not have the same columns.
+    """
+    synthetic = align_columns(real, synthetic)
+    if holdout is not None:
+        holdout = align_columns(real, holdout, names=("real", "holdout"))
+    qis = _check_columns(quasi_identifiers, real, "quasi-identifier(s)")
+    secrets = _check_columns(sensitive, real, "sensitive column(s)")
+    thresholds = thresholds or Thresholds.default()
+    timer = _Timer()
+    details: dict[str, Any] = {}
+
+    metrics, utility = utility_metrics(real, synthetic, seed, timer)
+    tables: dict[str, pd.DataFrame] = {"columns": utility["columns"]}
+    baseline: dict[str, float] | None = None
+    if holdout is not None:
+        baseline, _ = utility_metrics(real, holdout, seed, timer, prefix="baseline_")
+        baseline["exact_copy_rate"] = exact_copy_rate(holdout, real)
+
+    if rules:
+        table = timer.run("rules", lambda: plausibility(real, synthetic, rules))
+        tables["rules"] = table
+        metrics["rules_excess"] = float(table["excess"].max())
+
+    if regressions:
+        comparisons = timer.run("regressions", lambda: compare_regressions(real, replicates or [synthetic], regressions))
+        for i, comparison in enumerate(comparisons, start=1):
+            tables[f"regression {i}: {comparison.spec.label}"] = comparison.table
+        metrics["regression_ci_overlap"] = float(pd.concat([c.table for c in comparisons])["ci_overlap"].mean())
+        if holdout is not None and baseline is not None:
+            reference = compare_regressions(real, [holdout], regressions)
+            baseline["regression_ci_overlap"] = float(pd.concat([c.table for c in reference])["ci_overlap"].mean())
+
+    metrics["exact_copy_rate"] = timer.run("exact_copy_rate", lambda: exact_copy_rate(synthetic, real))
+    if qis:
+        unique = timer.run("replicated_uniques", lambda: replicated_uniques(synthetic, real, qis))
+        details["replicated_uniques"] = unique
+        metrics["replicated_uniques_share"] = unique["share_of_records"]
+
+    dcr_result = None
+    if holdout is not None:
+        dcr_result = timer.run("dcr", lambda: dcr(synthetic, real, holdout, seed=seed))
+        metrics.update(dcr_result.metrics())
+        metrics["mia_auc"] = timer.run("mia", lambda: membership_inference_auc(synthetic, real, holdout, seed=seed))
+        singling = timer.run("singling_out", lambda: singling_out_risk(synthetic, real, holdout, seed=seed))
+        linking = timer.run("linkability", lambda: linkability_risk(synthetic, real, holdout, seed=seed))
+        metrics["singling_out_risk"], metrics["linkability_risk"] = singling.risk, linking.risk
+        details["singling_out"], details["linkability"] = singling.to_dict(), linking.to_dict()
+        if qis and secrets:
+            inference = timer.run(
+                "inference", lambda: attribute_inference(synthetic, real, holdout, qis, secrets, seed=seed)
+            )
+            details["inference"] = {name: risk.to_dict() for name, risk in inference.items()}
+            metrics["inference_risk"] = max(
+                (r.risk for r in inference.values() if math.isfinite(r.risk)), default=float("nan")
+            )
+
+    checks, skipped = thresholds.check(metrics, baseline)
+    details["thresholds"] = thresholds.to_dict()
+    details["timings_s"] = timer.seconds
+    rendered: dict[str, bytes] = {}
+    if figures:
+        rendered = timer.run("figures", lambda: _figures(real, synthetic, utility["association"], dcr_result))
+    return ValidationResult(metrics, baseline, checks, skipped, rendered, tables, details)
+
+
+def _figures(real, synthetic, association, dcr_result) -> dict[str, bytes]:
+    figures = plots.variable_plots(real, synthetic)
+    figures["association:cramers_v"] = plots.association_plot(
+        association.cramers_v_real, association.cramers_v_synthetic, "|Cramér's V real − synthetic|"
+    )
+    if dcr_result is not None:
+        figures["privacy:dcr"] = plots.dcr_plot(dcr_result.synthetic_to_train, dcr_result.holdout_to_train)
+    return figures

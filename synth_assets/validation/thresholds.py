@@ -1,0 +1,225 @@
+"""Release thresholds: which metric values a synthetic file must reach to be published.
+
+A threshold is absolute, or relative to the baseline (the same metric computed for an
+independent real sample, the holdout, against the training data) when a baseline
+exists. Relative limits are preferred for utility: how much fidelity is achievable
+depends on the data (ses's holdout reaches k3 = 855, eusilc's 933), and "80% of what
+a second real sample would give" means the same thing on both. Privacy limits are
+absolute because their ideal value (0.5 AUC, 0.5 DCR share, 0 risk) does not depend
+on the data.
+
+The defaults, and why a statistical office can defend them:
+
+kmarginal_1 >= 0.95 × baseline (900 without)
+    One-way tables are what most users tabulate first; losing more than 5% of what a
+    real sample achieves means visibly wrong frequencies.
+kmarginal_2 >= 0.90 × baseline (800 without)
+kmarginal_3 >= 0.80 × baseline (700 without)
+    Higher-order tables are harder for every generator and are sparser, so more
+    sampling noise is tolerated. PEERS.md: CART reaches 1.00 × baseline on eusilc, the
+    SDV models 0.15-0.40 × (they fail, as they should: their zero-inflated incomes
+    are wrong).
+pmse_ratio <= 2 × baseline (10 without)
+    S_pMSE, CART propensity, as synthpop. Clustered data (households) inflate it even
+    for a real holdout (eusilc baseline ≈ 9-14), hence relative. Without a baseline 10
+    is the loose end of what Raab et al. treat as acceptable.
+rules_excess <= 0.01
+    Synthetic records may break a plausibility rule at most 1 point more often than
+    the real data do (children with earnings, negative ages...).
+regression_ci_overlap >= 0.5
+    Mean Karr et al. interval overlap; ≈ 0.7 is expected from two independent samples,
+    0.5 means estimates shifted by about a standard error on average.
+exact_copy_rate <= 1 × baseline (0 without)
+    No more synthetic rows identical to a real person than an independent real sample
+    shares with the training data by chance (which is 0 on data with any continuous
+    variable). With no holdout, no copies at all.
+dcr_share <= 0.60
+    0.5 is "no closer to train than to unseen people"; with 5,000 records the sampling
+    error is ±0.014, so 0.60 is a systematic pull towards the training records
+    (PEERS.md: synthpop CART 0.68-0.82 would fail; SDV models ≈ 0.5 pass).
+mia_auc <= 0.60
+    A distance attacker telling members from non-members; 0.6 is the usual "weak
+    attack" line in the membership-inference literature.
+inference_risk, singling_out_risk, linkability_risk <= 0.10
+    anonymeter's residual risks: the attacker gains at most 10% of the possible
+    improvement over what the population patterns (control) already give. Their
+    95% intervals are about ±0.05 at the default attack counts.
+
+propensity_auc is reported but not checked by default: the discriminator AUC saturates
+near 1 for every generator in PEERS.md, including the most faithful one (CART 0.98),
+and the holdout baseline itself reaches 0.86-0.95 on clustered data, so a limit would
+fail every model without ranking them. Add ``propensity_auc: {max: ...}`` to a
+thresholds file to check it anyway.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Direction = Literal["min", "max"]
+Group = Literal["utility", "privacy"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    direction: Direction
+    group: Group
+    label: str
+
+
+#: Every metric a threshold may refer to, with the side that is good.
+CHECKABLE: dict[str, MetricInfo] = {
+    "kmarginal_1": MetricInfo("min", "utility", "1-way marginals (k-marginal score)"),
+    "kmarginal_2": MetricInfo("min", "utility", "2-way marginals (k-marginal score)"),
+    "kmarginal_3": MetricInfo("min", "utility", "3-way marginals (k-marginal score)"),
+    "pmse_ratio": MetricInfo("max", "utility", "propensity S_pMSE (CART)"),
+    "propensity_auc": MetricInfo("max", "utility", "propensity AUC (gradient boosting)"),
+    "mean_tvd": MetricInfo("max", "utility", "mean TVD of categories"),
+    "mean_ks": MetricInfo("max", "utility", "mean KS of numbers"),
+    "correlation_diff": MetricInfo("max", "utility", "mean |Spearman difference|"),
+    "cramers_v_diff": MetricInfo("max", "utility", "mean |Cramér's V difference|"),
+    "pca_subspace_cosine": MetricInfo("min", "utility", "PCA subspace alignment"),
+    "rules_excess": MetricInfo("max", "utility", "plausibility rules broken beyond real"),
+    "regression_ci_overlap": MetricInfo("min", "utility", "regression CI overlap"),
+    "exact_copy_rate": MetricInfo("max", "privacy", "exact copies of training records"),
+    "replicated_uniques_share": MetricInfo("max", "privacy", "replicated unique records"),
+    "dcr_share": MetricInfo("max", "privacy", "DCR share closer to train"),
+    "mia_auc": MetricInfo("max", "privacy", "membership inference AUC"),
+    "inference_risk": MetricInfo("max", "privacy", "attribute inference risk"),
+    "singling_out_risk": MetricInfo("max", "privacy", "singling-out risk"),
+    "linkability_risk": MetricInfo("max", "privacy", "linkability risk"),
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``limit`` is used as is, or ``relative × baseline`` when a baseline value exists."""
+
+    metric: str
+    limit: float
+    relative: float | None = None
+
+    @property
+    def direction(self) -> Direction:
+        return CHECKABLE[self.metric].direction
+
+    @property
+    def group(self) -> Group:
+        return CHECKABLE[self.metric].group
+
+    def resolve(self, baseline: Mapping[str, float] | None) -> tuple[float, str]:
+        """The limit in force and how it was obtained (for the report)."""
+        base = (baseline or {}).get(self.metric)
+        if self.relative is not None and base is not None and math.isfinite(base):
+            return self.relative * base, f"{self.relative:g} × baseline {base:.4g}"
+        return self.limit, "absolute"
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One threshold applied to one metric value."""
+
+    name: str
+    metric: str
+    value: float
+    threshold: float
+    direction: Direction
+    passed: bool
+    group: Group
+    basis: str
+
+    @property
+    def message(self) -> str:
+        bound = "at most" if self.direction == "max" else "at least"
+        verdict = "passed" if self.passed else "FAILED"
+        return f"{self.name}: {self.metric} = {self.value:.4g} {verdict}: must be {bound} {self.threshold:.4g} ({self.basis})"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The set of thresholds applied by ``evaluate``; see the module docstring."""
+
+    items: Mapping[str, Threshold] = field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> Thresholds:
+        rules = [
+            Threshold("kmarginal_1", 900.0, 0.95),
+            Threshold("kmarginal_2", 800.0, 0.90),
+            Threshold("kmarginal_3", 700.0, 0.80),
+            Threshold("pmse_ratio", 10.0, 2.0),
+            Threshold("rules_excess", 0.01),
+            Threshold("regression_ci_overlap", 0.5),
+            Threshold("exact_copy_rate", 0.0, 1.0),
+            Threshold("dcr_share", 0.60),
+            Threshold("mia_auc", 0.60),
+            Threshold("inference_risk", 0.10),
+            Threshold("singling_out_risk", 0.10),
+            Threshold("linkability_risk", 0.10),
+        ]
+        return cls({t.metric: t for t in rules})
+
+    def updated(self, mapping: Mapping[str, Any]) -> Thresholds:
+        """These thresholds with entries changed by a mapping (as read from YAML).
+
+        ``metric: null`` removes a check; ``metric: 0.55`` sets an absolute limit (and
+        drops any relative one); ``metric: {max|min: x, relative: r}`` sets both. The
+        key min/max must match the metric's good side, to catch inverted limits.
+        """
+        items = dict(self.items)
+        for metric, spec in mapping.items():
+            if metric not in CHECKABLE:
+                raise ValueError(f"unknown metric {metric!r} in thresholds (known: {', '.join(CHECKABLE)})")
+            direction = CHECKABLE[metric].direction
+            if spec is None:
+                items.pop(metric, None)
+            elif isinstance(spec, (int, float)) and not isinstance(spec, bool):
+                items[metric] = Threshold(metric, float(spec))
+            elif isinstance(spec, Mapping):
+                wrong = set(spec) - {direction, "relative"}
+                if wrong or direction not in spec:
+                    raise ValueError(
+                        f"threshold for {metric!r} takes keys {direction!r} and optionally 'relative', got {sorted(spec)}"
+                    )
+                relative = spec.get("relative")
+                items[metric] = Threshold(metric, float(spec[direction]), None if relative is None else float(relative))
+            else:
+                raise ValueError(f"threshold for {metric!r} must be null, a number or a mapping, got {spec!r}")
+        return replace(self, items=items)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Thresholds:
+        """Defaults updated by a YAML file (optionally under a top-level ``thresholds`` key)."""
+        import yaml
+
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle) or {}
+        if isinstance(loaded, Mapping) and "thresholds" in loaded:
+            loaded = loaded["thresholds"] or {}
+        if not isinstance(loaded, Mapping):
+            raise ValueError(f"{path}: expected a mapping of metric names to thresholds")
+        return cls.default().updated(loaded)
+
+    def check(
+        self, metrics: Mapping[str, float | None], baseline: Mapping[str, float] | None
+    ) -> tuple[list[CheckOutcome], list[str]]:
+        """Apply every threshold whose metric was computed; list the others as skipped."""
+        outcomes, skipped = [], []
+        for metric, threshold in self.items.items():
+            value = metrics.get(metric)
+            if value is None or not math.isfinite(value):
+                skipped.append(metric)
+                continue
+            limit, basis = threshold.resolve(baseline)
+            passed = value <= limit if threshold.direction == "max" else value >= limit
+            outcomes.append(
+                CheckOutcome(CHECKABLE[metric].label, metric, float(value), float(limit), threshold.direction, bool(passed), threshold.group, basis)
+            )
+        return outcomes, skipped
+
+    def to_dict(self) -> dict[str, dict]:
+        return {metric: asdict(t) for metric, t in self.items.items()}

@@ -1,0 +1,119 @@
+"""Sequential CART: fidelity of marginals and relations, point masses, reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from synth_assets.synthesis import CARTSynthesizer, make_synthesizer
+from synth_assets.synthesis.tabular import row_hashes
+
+
+@pytest.fixture(scope="module")
+def fitted(persons: pd.DataFrame) -> CARTSynthesizer:
+    return make_synthesizer("cart", seed=1).fit(persons)
+
+
+@pytest.fixture(scope="module")
+def synthetic(fitted: CARTSynthesizer, persons: pd.DataFrame) -> pd.DataFrame:
+    return fitted.sample(3 * len(persons), seed=2)
+
+
+def tvd(a: pd.Series, b: pd.Series) -> float:
+    p = a.value_counts(normalize=True, dropna=False)
+    q = b.value_counts(normalize=True, dropna=False)
+    return 0.5 * p.sub(q, fill_value=0).abs().sum()
+
+
+def test_schema_dtypes_and_categories_are_kept(synthetic: pd.DataFrame, persons: pd.DataFrame) -> None:
+    assert list(synthetic.columns) == list(persons.columns)
+    assert synthetic.dtypes.equals(persons.dtypes)
+    for col in ("region", "education"):
+        assert synthetic[col].cat.categories.equals(persons[col].cat.categories)
+        assert synthetic[col].cat.ordered == persons[col].cat.ordered
+    assert set(synthetic["tenure"]) <= set(persons["tenure"])
+    assert synthetic["age"].between(persons["age"].min(), persons["age"].max()).all()
+
+
+def test_marginals_are_close(synthetic: pd.DataFrame, persons: pd.DataFrame) -> None:
+    for col in ("region", "relation", "education", "employed"):
+        assert tvd(synthetic[col], persons[col]) < 0.05, col
+    for col in ("age", "household_income"):
+        assert stats.ks_2samp(synthetic[col], persons[col]).statistic < 0.1, col
+
+
+def test_point_masses_codes_and_missing_rates_are_kept(synthetic: pd.DataFrame, persons: pd.DataFrame) -> None:
+    assert abs((synthetic["income"] == 0).mean() - (persons["income"] == 0).mean()) < 0.05
+    assert abs(synthetic["income"].isna().mean() - persons["income"].isna().mean()) < 0.05
+    assert abs((synthetic["hours"] == -8).mean() - (persons["hours"] == -8).mean()) < 0.05
+    assert abs(synthetic["education"].isna().mean() - persons["education"].isna().mean()) < 0.05
+    # conditionally too: "not applicable" hours belong to children, as in the real data
+    assert synthetic.loc[synthetic["hours"] == -8, "age"].quantile(0.95) < 16
+
+
+def test_relations_are_kept(synthetic: pd.DataFrame, persons: pd.DataFrame) -> None:
+    def corr(df: pd.DataFrame) -> float:
+        adults = df[df["age"] >= 16]
+        return adults["hours"].corr(adults["income"].fillna(0))
+
+    assert abs(corr(synthetic) - corr(persons)) < 0.1
+    real_rate = persons.groupby("employed")["income"].apply(lambda s: (s == 0).mean())
+    syn_rate = synthetic.groupby("employed")["income"].apply(lambda s: (s == 0).mean())
+    assert (syn_rate - real_rate).abs().max() < 0.1
+
+
+def test_smoothing_makes_continuous_values_new(synthetic: pd.DataFrame, persons: pd.DataFrame) -> None:
+    positive = synthetic["household_income"]
+    assert positive.isin(persons["household_income"]).mean() < 0.05
+
+
+def test_same_seed_same_rows_other_seed_other_rows(fitted: CARTSynthesizer) -> None:
+    a = fitted.sample(200, seed=7)
+    pd.testing.assert_frame_equal(a, fitted.sample(200, seed=7))
+    assert not a.equals(fitted.sample(200, seed=8))
+    chunked = fitted.sample(200, seed=7, chunk_size=64)
+    assert len(chunked) == 200 and chunked.index.equals(pd.RangeIndex(200))
+
+
+def test_copy_filter_redraws_rows_equal_to_training_records() -> None:
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({c: rng.choice(list("wxyz"), 300) for c in "abcde"})
+    data["f"] = data["a"].map({"w": 0, "x": 1, "y": 2, "z": 3}) + rng.integers(0, 2, 300)
+    train = row_hashes(data)
+
+    def copy_share(avoid_copies: bool) -> float:
+        synth = CARTSynthesizer(seed=0, min_leaf=10, avoid_copies=avoid_copies).fit(data)
+        return float(np.isin(row_hashes(synth.sample(300)), train).mean())
+
+    assert copy_share(False) > 0.15
+    assert copy_share(True) < 0.01
+
+
+def test_posterior_draw_changes_donor_weights_only(fitted: CARTSynthesizer, persons: pd.DataFrame) -> None:
+    draw = fitted.posterior_draw(3)
+    assert draw.has_posterior_draw and draw is not fitted
+    out = draw.sample(500, seed=1)
+    assert out.dtypes.equals(persons.dtypes)
+    assert not out.equals(fitted.sample(500, seed=1))
+
+
+def test_conditional_sampling_fixes_the_given_columns(persons: pd.DataFrame) -> None:
+    synth = CARTSynthesizer(seed=0, condition_columns=["region", "age"]).fit(persons)
+    known = pd.DataFrame({"region": pd.Categorical(["north"] * 50 + ["west"] * 50, dtype=persons["region"].dtype),
+                          "age": [5] * 50 + [60] * 50})
+    out = synth.sample_conditional(known, seed=1)
+    pd.testing.assert_frame_equal(out[["region", "age"]], known)
+    assert (out["hours"].iloc[:50] == -8).mean() > 0.8  # five-year-olds do not work
+    assert (out["hours"].iloc[50:] == -8).mean() < 0.1
+
+
+def test_visit_sequence_puts_states_before_values(persons: pd.DataFrame) -> None:
+    columns = ["income", "age", "sex", "region", "tenure", "household_size", "household_income",
+               "relation", "employed", "hours", "education"]
+    synth = CARTSynthesizer(seed=0, visit_sequence=columns).fit(persons)
+    order = synth.training_log["visit_sequence"]
+    assert order[:2] == ["income#state", "income"]
+    with pytest.raises(ValueError, match="lacks columns"):
+        CARTSynthesizer(visit_sequence=["age"]).fit(persons)

@@ -1,0 +1,65 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_assets.catalog.rules import broken_rows
+from synth_assets.synthesis.constraints import RuleViolationError, enforce_rules
+
+
+def _households(n_households, seed, child_wage_share):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for h in range(n_households):
+        for member in range(rng.integers(1, 4)):
+            age = 40 if member == 0 else int(rng.integers(1, 15))
+            wage = 1000.0 if member == 0 else (500.0 if rng.random() < child_wage_share else 0.0)
+            rows.append({"household_id": h, "age": age, "wage": wage, "bonus": np.nan})
+    return pd.DataFrame(rows)
+
+
+RULES = ["not (age < 16 and wage > 0)", "bonus >= 0"]
+
+
+def test_broken_rows_counts_per_rule_and_nulls_are_not_applicable():
+    data = pd.DataFrame({"age": [10, 10, 30, 12], "wage": [5.0, 0.0, 5.0, np.nan],
+                         "bonus": [np.nan, -1.0, 1.0, 2.0]})
+    bad, counts = broken_rows(data, RULES)
+    assert bad.tolist() == [True, True, False, False]
+    assert counts == {RULES[0]: 1, RULES[1]: 1}
+
+
+def test_enforce_rules_replaces_whole_households():
+    sample = _households(300, 0, child_wage_share=0.1)
+    draw = lambda n, seed: _households(max(n // 2, 1), seed, child_wage_share=0.1)  # noqa: E731
+    result = enforce_rules(sample, RULES, draw, household_id="household_id", seed=1)
+    data = result.data
+    assert not broken_rows(data, RULES)[0].any()
+    assert len(data) >= len(sample)
+    assert len(data) - len(sample) < 3  # at most one household beyond the target
+    assert result.rejected_households > 0 and 0 < result.rejection_rate < 0.5
+    heads = data.groupby("household_id")["age"].first()
+    assert (heads == 40).all()  # households were kept whole, ids unique after renumbering
+
+
+def test_enforce_rules_refuses_a_model_that_ignores_a_rule():
+    sample = _households(200, 0, child_wage_share=0.9)
+    draw = lambda n, seed: _households(max(n // 2, 1), seed, child_wage_share=0.9)  # noqa: E731
+    with pytest.raises(RuleViolationError, match=r"not \(age < 16 and wage > 0\)"):
+        enforce_rules(sample, RULES, draw, household_id="household_id")
+
+
+def test_enforce_rules_removes_copies_of_reference_records():
+    def draw(n, seed):
+        r = np.random.default_rng(seed)
+        return pd.DataFrame({"household_id": np.arange(n) // 2, "age": r.integers(20, 80, n),
+                             "wage": r.choice([0.0, 1000.0, 2000.0], n), "bonus": np.nan})
+
+    sample = draw(400, 0)
+    real = sample.sample(20, random_state=1).drop(columns=["household_id"]).assign(extra=1)
+    from synth_assets.validation.privacy.copies import exact_copy_rate
+
+    assert exact_copy_rate(sample.drop(columns=["household_id"]), real) > 0.05  # the model copies
+    result = enforce_rules(sample, [], draw, references={"survey": real}, household_id="household_id", seed=3)
+    assert exact_copy_rate(result.data.drop(columns=["household_id"]), real) == 0.0
+    assert result.rejected_by_reason["copy of a survey record"] > 0
+    assert len(result.data) >= len(sample)

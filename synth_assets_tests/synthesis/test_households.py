@@ -1,0 +1,90 @@
+"""Household coherence guarantees, whatever the families of the two models."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_assets.synthesis import HouseholdSynthesizer, build_population_synthesizer, load_synthesizer
+from synth_assets.synthesis.households import household_level_columns
+
+
+def assert_coherent(out: pd.DataFrame, real: pd.DataFrame, requested: int) -> None:
+    groups = out.groupby("household_id")
+    assert (groups.size() == groups["household_size"].first()).all(), "size != number of members"
+    for col in ("region", "tenure", "household_income", "household_size"):
+        assert (groups[col].nunique(dropna=False) == 1).all(), f"{col} differs within a household"
+    assert (groups["relation"].apply(lambda r: (r == "head").sum()) == 1).all(), "not exactly one head"
+    assert not set(out["household_id"]) & set(real["household_id"]), "a real household id was reused"
+    head_age = groups["age"].transform(lambda a: a.iloc[0])
+    children = out["relation"] == "child"
+    assert (out.loc[children, "age"] <= head_age[children] - 15).all(), "a child is not 15 years younger"
+    assert requested <= len(out) < requested + real["household_size"].max()
+    assert list(out.columns) == list(real.columns) and out.dtypes.equals(real.dtypes)
+
+
+def test_household_level_columns_are_detected(people: pd.DataFrame) -> None:
+    found = household_level_columns(people, "household_id", exclude=["household_size", "age", "relation"])
+    assert found == ["region", "tenure", "household_income"]
+
+
+def test_cart_households_are_coherent(people: pd.DataFrame) -> None:
+    synth = HouseholdSynthesizer(seed=1).fit(people)
+    out = synth.sample(900, seed=2)
+    assert_coherent(out, people, 900)
+    assert out.groupby("household_id").ngroups > 200
+    # persons follow their household: household size distribution and one-person heads
+    real_sizes = people.groupby("household_id")["household_size"].first().value_counts(normalize=True)
+    syn_sizes = out.groupby("household_id")["household_size"].first().value_counts(normalize=True)
+    assert 0.5 * real_sizes.sub(syn_sizes, fill_value=0).abs().sum() < 0.1
+
+
+def test_ids_stay_unique_across_chunks_and_files_round_trip(people: pd.DataFrame, tmp_path: Path) -> None:
+    synth = HouseholdSynthesizer(seed=1).fit(people)
+    out = synth.sample(1000, seed=3, chunk_size=128)
+    assert_coherent(out, people, 1000)
+    loaded = load_synthesizer(synth.save(tmp_path / "hh.model"))
+    pd.testing.assert_frame_equal(loaded.sample(300, seed=4), synth.sample(300, seed=4))
+
+
+def test_rules_repair_what_the_models_break(people: pd.DataFrame, caplog: pytest.LogCaptureFixture) -> None:
+    broken = people.copy()
+    heads = broken["relation"] == "head"
+    broken.loc[heads.shift(-1, fill_value=False), "relation"] = "head"  # two heads in many households
+    broken.loc[broken["relation"] == "child", "age"] = 70  # children older than their parents
+    with caplog.at_level(logging.INFO, logger="synth_assets.synthesis"):
+        out = HouseholdSynthesizer(seed=1).fit(broken).sample(600, seed=1)
+    assert_coherent(out, broken, 600)
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "drew the head code" in messages and "children not 15 years younger" in messages
+
+
+@pytest.mark.slow
+def test_gan_family_households_are_coherent_through_matching(people: pd.DataFrame) -> None:
+    synth = HouseholdSynthesizer("copula", "copula", seed=2).fit(people)
+    out = synth.sample(500, seed=1)
+    assert_coherent(out, people, 500)
+
+
+def test_without_size_relation_and_age_columns(people: pd.DataFrame) -> None:
+    bare = people.drop(columns=["household_size", "relation", "age"])
+    out = HouseholdSynthesizer(seed=0).fit(bare).sample(400, seed=0)
+    assert list(out.columns) == list(bare.columns)
+    assert (out.groupby("household_id")["region"].nunique() == 1).all()
+    assert 400 <= len(out) < 405
+
+
+def test_pipeline_builder(people: pd.DataFrame) -> None:
+    synth = build_population_synthesizer(
+        "cart", household_id="household_id", person_id="person_id", seed=0, epochs=5, max_seconds=10
+    )
+    assert isinstance(synth, HouseholdSynthesizer)
+    data = people.assign(person_id=np.arange(len(people)))
+    out = synth.fit(data).sample(300)
+    assert out["person_id"].is_unique and not set(out["person_id"]) & set(data["person_id"])
+    flat = build_population_synthesizer("tvae", seed=0, epochs=3, max_seconds=60)
+    assert flat.get_params()["max_seconds"] == 60

@@ -1,0 +1,95 @@
+"""The shared preprocessing: what goes in comes out (states, codes, missing values, dtypes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from synth_assets.synthesis.transform import (
+    MISSING_STATE,
+    VALUE_STATE,
+    CategoricalCodec,
+    IdCodec,
+    NumericCodec,
+    SchemaError,
+    TableTransformer,
+)
+
+
+def test_round_trip_is_exact(persons: pd.DataFrame) -> None:
+    transformer = TableTransformer().fit(persons)
+    back = transformer.inverse(transformer.transform(persons), np.random.default_rng(0))
+    pd.testing.assert_frame_equal(back, persons)
+
+
+def test_semi_continuous_income_is_split_into_state_and_value(persons: pd.DataFrame) -> None:
+    transformer = TableTransformer().fit(persons)
+    codec = transformer.codecs["income"]
+    assert isinstance(codec, NumericCodec)
+    assert codec.masses == [0.0] and codec.has_missing
+    frame = transformer.transform(persons)
+    state = frame[codec.state_column]
+    assert (state == "=0.0").mean() == pytest.approx((persons["income"] == 0).mean())
+    assert (state == MISSING_STATE).mean() == pytest.approx(persons["income"].isna().mean())
+    assert frame.loc[state != VALUE_STATE, "income"].isna().all()
+    assert (frame.loc[state == VALUE_STATE, "income"] > 0).all()
+
+
+def test_negative_codes_are_detected_or_given() -> None:
+    rng = np.random.default_rng(1)
+    hours = rng.integers(1, 60, 500).astype(float)
+    hours[:60] = -8
+    hours[60:75] = -9
+    data = pd.DataFrame({"hours": hours})
+    auto = TableTransformer().fit(data).codecs["hours"]
+    assert auto.masses == [-9.0, -8.0]
+    given = TableTransformer(special_codes={"hours": [-8]}).fit(data).codecs["hours"]
+    assert -8.0 in given.masses and -9.0 not in given.masses  # -9 (3%) stays a value
+    with pytest.raises(SchemaError, match="unknown columns"):
+        TableTransformer(special_codes={"nope": [-8]}).fit(data)
+
+
+def test_decode_trusts_state_and_clips_and_rounds() -> None:
+    data = pd.DataFrame({"x": np.r_[np.zeros(50), np.arange(1, 151)].astype(np.int64)})
+    transformer = TableTransformer().fit(data)
+    codec = transformer.codecs["x"]
+    model_out = pd.DataFrame(
+        {"x": [0.4, 7.6, 1e6, np.nan], codec.state_column: ["=0.0", VALUE_STATE, VALUE_STATE, VALUE_STATE]}
+    )
+    out = transformer.inverse(model_out, np.random.default_rng(0))
+    assert out["x"].dtype == np.int64
+    assert out["x"].iloc[0] == 0 and out["x"].iloc[1] == 8 and out["x"].iloc[2] == 150
+    assert 1 <= out["x"].iloc[3] <= 150  # a gap under "value" is drawn from the continuous part
+
+
+def test_column_kinds_and_dtypes(persons: pd.DataFrame) -> None:
+    transformer = TableTransformer().fit(persons)
+    kinds = {name: type(codec) for name, codec in transformer.codecs.items()}
+    assert kinds["household_size"] is CategoricalCodec  # few distinct integers
+    assert kinds["employed"] is CategoricalCodec
+    assert kinds["age"] is NumericCodec
+    assert transformer.codecs["education"].missing_label is not None
+    schema = transformer.schema
+    assert list(schema.empty_frame().columns) == list(persons.columns)
+    assert schema.empty_frame()["region"].cat.categories.tolist() == persons["region"].cat.categories.tolist()
+    assert schema.arrow_schema().field("tenure").type == pa.string()
+
+
+def test_identifiers_are_regenerated_never_real() -> None:
+    data = pd.DataFrame({"pid": [f"p{i}" for i in range(40)], "num": np.arange(40), "x": [1.0, 2.0] * 20})
+    transformer = TableTransformer(id_columns=["num", "absent"]).fit(data)
+    assert isinstance(transformer.codecs["pid"], IdCodec)  # distinct strings: detected
+    assert isinstance(transformer.codecs["num"], IdCodec)  # named
+    out = transformer.inverse(transformer.transform(data), np.random.default_rng(0), offset=5)
+    assert not set(out["pid"]) & set(data["pid"])
+    assert out["num"].min() > data["num"].max() and out["num"].is_unique
+
+
+def test_unsupported_dtype_and_unseen_values_are_clear_errors() -> None:
+    with pytest.raises(SchemaError, match="'when'.*not supported"):
+        TableTransformer().fit(pd.DataFrame({"when": pd.date_range("2020-01-01", periods=5)}))
+    transformer = TableTransformer().fit(pd.DataFrame({"c": ["a", "b"] * 5}))
+    with pytest.raises(SchemaError, match="'c'.*'z' not seen"):
+        transformer.transform(pd.DataFrame({"c": ["z"]}))

@@ -1,0 +1,87 @@
+import json
+
+import pandas as pd
+import pytest
+
+from synth_assets.validation.expectations import load_suite, run_suite, table_suite
+
+SPEC = {
+    "name": "persons",
+    "required_columns": ["person_id", "age", "weight", "sex"],
+    "types": {"person_id": "integer", "age": "integer", "weight": "float", "sex": "string"},
+    "not_null": ["person_id"],
+    "unique": ["person_id", ["household_id", "member"]],
+    "ranges": {"age": {"min": 0, "max": 120}},
+    "categories": {"sex": ["female", "male"]},
+    "positive": ["weight"],
+    "row_count": {"min": 1},
+}
+
+
+@pytest.fixture()
+def clean() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "person_id": [1040, 1041, 1042],
+            "household_id": [1, 1, 2],
+            "member": [1, 2, 1],
+            "age": pd.array([34, None, 71], dtype="Int64"),  # extension dtype with a missing value
+            "weight": [120.5, 120.5, 80.0],
+            "sex": pd.array(["female", "male", "female"], dtype="string"),
+        }
+    )
+
+
+def test_clean_data_pass(clean):
+    report = run_suite(clean, table_suite(SPEC))
+    assert report.success, report.describe()
+    assert "all" in report.describe()
+
+
+def test_integer_type_is_checked_on_extension_dtypes(clean):
+    report = run_suite(clean.assign(age=pd.array([34.5, None, 71.0], dtype="Float64")), table_suite(SPEC))
+    (failure,) = report.failures
+    assert failure.type == "expect_column_values_to_be_in_type_list" and failure.column == "age"
+
+
+def test_duplicated_id_names_the_column(clean):
+    dirty = pd.concat([clean, clean.iloc[[2]].assign(member=9)], ignore_index=True)
+    report = run_suite(dirty, table_suite(SPEC))
+    assert not report.success
+    (failure,) = report.failures
+    assert failure.column == "person_id"
+    assert failure.describe() == (
+        "expect_column_values_to_be_unique failed on column 'person_id': 2 unexpected values (e.g. 1042, 1042)"
+    )
+
+
+def test_negative_weight_and_missing_column_fail(clean):
+    report = run_suite(clean.assign(weight=[1.0, -2.0, 3.0]).drop(columns=["sex"]), table_suite(SPEC))
+    text = report.describe()
+    assert not report.success
+    assert "column 'weight': 1 unexpected values (e.g. -2.0)" in text
+    assert "expect_column_to_exist failed on column 'sex': column is missing" in text
+
+
+def test_suites_from_json_files(tmp_path, clean):
+    spec_file = tmp_path / "persons.json"
+    spec_file.write_text(json.dumps(SPEC))
+    native = {
+        "name": "native",
+        "expectations": [{"type": "expect_column_values_to_be_between", "kwargs": {"column": "age", "max_value": 60}}],
+    }
+    native_file = tmp_path / "native.json"
+    native_file.write_text(json.dumps(native))
+    assert run_suite(clean, load_suite(spec_file)).success
+    report = run_suite(clean, load_suite(native_file))
+    assert report.suite_name == "native" and report.failures[0].unexpected_examples == [71]
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json"):
+        load_suite(tmp_path / "broken.json")
+
+
+def test_spec_errors_are_named():
+    with pytest.raises(ValueError, match="colums"):
+        table_suite({"colums": ["a"]})
+    with pytest.raises(ValueError, match="'decimal' of column 'x'"):
+        table_suite({"types": {"x": "decimal"}})

@@ -1,0 +1,101 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_assets.validation.privacy import (
+    attribute_inference,
+    dcr,
+    exact_copy_rate,
+    linkability_risk,
+    membership_inference_auc,
+    replicated_uniques,
+    singling_out_risk,
+)
+from synth_assets.validation.privacy.gower import gower_encode, nearest_neighbours
+from synth_assets.validation.privacy.risk import residual_risk, success_rate
+
+QIS = ["age", "sex", "region"]
+
+
+def test_gower_distance_by_hand():
+    train = pd.DataFrame({"x": [0.0, 10.0], "c": ["a", "b"]})
+    query = pd.DataFrame({"x": [2.0, np.nan, 50.0], "c": ["a", "a", None]})
+    q, r = gower_encode([query, train], train)
+    distances, indices = nearest_neighbours(q, r, k=2)
+    # row 0: to (0,a) (0.2 + 0)/2 = .1; to (10,b) (.8 + 1)/2 = .9
+    np.testing.assert_allclose(distances[0], [0.1, 0.9], rtol=1e-6)
+    assert indices[0].tolist() == [0, 1]
+    # row 1: missing vs observed number counts 1; category a matches row 0
+    np.testing.assert_allclose(distances[1], [0.5, 1.0])
+    # row 2: out-of-range number capped at 1, missing category differs from both
+    np.testing.assert_allclose(distances[2], [1.0, 1.0])
+
+
+def test_chunking_does_not_change_neighbours(train, independent):
+    q, r = gower_encode([independent.iloc[:300], train], train)
+    whole = nearest_neighbours(q, r, k=2, max_cells=10**9)
+    chunked = nearest_neighbours(q, r, k=2, max_cells=len(train) * 7)
+    np.testing.assert_array_equal(whole[1], chunked[1])
+    np.testing.assert_allclose(whole[0], chunked[0])
+
+
+def test_copies_are_found_after_round_trips(train, independent):
+    assert exact_copy_rate(train.copy(), train) == 1.0
+    assert exact_copy_rate(independent, train) == 0.0
+    round_trip = train.copy()
+    round_trip["age"] = round_trip["age"].astype(float)  # int -> float
+    round_trip["income"] = round_trip["income"] * (1 + 1e-9)  # CSV-style float noise
+    assert exact_copy_rate(round_trip, train) == 1.0  # NaN incomes match NaN too
+    half = pd.concat([train.iloc[:100], independent.iloc[:100]])
+    assert exact_copy_rate(half, train) == 0.5
+
+
+def test_replicated_uniques_by_hand():
+    real = pd.DataFrame({"age": [30, 30, 41, 52], "sex": ["f", "f", "m", "m"], "income": [1.0, 2.0, 3.0, 4.0]})
+    syn = pd.DataFrame({"age": [41, 52, 30], "sex": ["m", "m", "f"], "income": [3.0, 9.0, 1.0]})
+    result = replicated_uniques(syn, real, ["age", "sex"])
+    # unique on (age, sex): rows 41m and 52m; only 41m is copied whole (52m has another income)
+    assert result["n_unique"] == 2 and result["n_replicated"] == 1
+    assert result["share_of_records"] == 0.25 and result["share_of_uniques"] == 0.5
+
+
+def test_copy_of_train_is_flagged(train, holdout):
+    result = dcr(train.copy(), train, holdout)
+    assert result.dcr_share >= 0.95
+    assert result.dcr_p5_synthetic == 0 < result.dcr_p5_holdout
+    assert membership_inference_auc(train.copy(), train, holdout) > 0.9
+
+
+def test_dcr_ties_count_half(train, independent):
+    """With train and holdout identical every synthetic record is equally close to both."""
+    assert dcr(independent, train, train.copy()).dcr_share == 0.5
+
+
+def test_independent_sample_is_not_closer_to_train(train, holdout, independent):
+    assert abs(dcr(independent, train, holdout).dcr_share - 0.5) <= 0.07
+    assert abs(membership_inference_auc(independent, train, holdout) - 0.5) <= 0.07
+
+
+def test_wilson_rate_and_residual_risk():
+    rate = success_rate(100, 50)
+    z = 1.959963984540054
+    assert rate.value == pytest.approx(0.5)
+    assert rate.error == pytest.approx(z / (100 + z**2) * np.sqrt(25 + z**2 / 4))
+    risk = residual_risk(success_rate(1000, 600), success_rate(1000, 200))
+    assert risk.risk == pytest.approx((risk.attack.value - risk.control.value) / (1 - risk.control.value))
+    assert risk.ci_low < risk.risk < risk.ci_high
+
+
+def test_attacks_succeed_on_copies_only(train, holdout, independent):
+    leaked = attribute_inference(train.copy(), train, holdout, QIS, ["income", "status"], n_attacks=500)
+    safe = attribute_inference(independent, train, holdout, QIS, ["income", "status"], n_attacks=500)
+    assert leaked["income"].risk > 0.3
+    assert all(r.risk < 0.1 for r in safe.values())
+    sets = (["age", "income"], ["weight", "hsize"])
+    # children and the non-employed share age + zero/missing income: ties cap the success
+    assert linkability_risk(train.copy(), train, holdout, sets, n_attacks=500).risk > 0.3
+    assert linkability_risk(independent, train, holdout, sets, n_attacks=500).risk < 0.1
+    assert singling_out_risk(train.copy(), train, holdout, n_attacks=100).risk > 0.5
+    assert singling_out_risk(independent, train, holdout, n_attacks=100).risk < 0.15
+    univariate = singling_out_risk(train.copy(), train, holdout, mode="univariate")
+    assert univariate.attack.n_total > 0 and univariate.risk > 0.3

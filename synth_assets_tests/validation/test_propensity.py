@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from synth_assets.validation.utility.cart import rpart_propensities
+from synth_assets.validation.utility.propensity import logit_design, pmse, propensity_auc, tree_design
+from synth_assets_tests.validation.populations import population
+
+
+@pytest.fixture(scope="module")
+def different():
+    """Incomes three times higher and another regional distribution."""
+    return population(1500, seed=4, income_scale=3.0, region_p=[0.05, 0.05, 0.1, 0.3, 0.5])
+
+
+def test_same_distribution_is_indistinguishable(train, independent):
+    cart = pmse(train, independent, "cart", seed=0)
+    assert 0.5 <= cart["s_pmse"] <= 3.0
+    assert 0.5 - 0.06 <= cart["propensity_auc"] <= 0.5 + 0.06
+
+
+def test_different_distribution_is_detected(train, different):
+    assert propensity_auc(train, different) > 0.8
+    # CART S_pMSE is capped near c(1 − c) / null ≈ 4.5 at this sample size: deep null trees
+    assert pmse(train, different, "cart", with_auc=False)["s_pmse"] > 2
+    assert pmse(train, different, "logit", with_auc=False)["s_pmse"] > 5
+
+
+def test_logit_pmse_matches_synthpop_formula(train, independent):
+    """pMSE = mean (p̂ − c)², null = (k − 1)(1 − c)² c / N (Snoke et al. 2018, synthpop)."""
+    syn = independent.iloc[:1000]
+    result = pmse(train, syn, "logit", with_auc=False)
+    X = logit_design(train, syn)
+    y = np.r_[np.zeros(len(train)), np.ones(len(syn))]
+    reference = LogisticRegression(C=np.inf, max_iter=5000, tol=1e-10).fit(X[:, 1:], y)
+    n, c = len(y), len(syn) / len(y)
+    assert result["pmse"] == pytest.approx(np.mean((reference.predict_proba(X[:, 1:])[:, 1] - c) ** 2), rel=1e-4)
+    # intercept + age, hsize, income, income missing, weight + 1 sex + 4 region + 3 status
+    # dummies, less one: "status missing" and "income missing" both mark the children
+    k = 1 + 5 + 1 + 4 + 3 - 1
+    assert np.linalg.matrix_rank(X) == k
+    assert result["pmse_null"] == pytest.approx((k - 1) * (1 - c) ** 2 * c / n)
+
+
+def test_logit_null_follows_synthpop_and_its_known_bias():
+    """synthpop's null (k − 1)(1 − c)² c / N is short by a factor (1 − c): the exact null
+    mean is (k − 1) c (1 − c) / N, so S_pMSE averages 1 / (1 − c) = 2 here, not 1."""
+    ratios = [
+        pmse(population(400, seed=s), population(400, seed=100 + s), "logit", with_auc=False)["s_pmse"]
+        for s in range(20)
+    ]
+    assert 1.6 <= np.mean(ratios) <= 2.4
+
+
+def test_rpart_port_is_pinned():
+    """Regression values of the rpart emulation (sklearn 1.9 trees, seed 0) on a fixed
+    sample and on permuted labels; a change here changes every CART S_pMSE, so it must
+    be deliberate (and re-checked against synthpop)."""
+    a, b = population(1500, 1), population(1500, 3, income_scale=1.5)
+    X = tree_design(a, b)
+    y = np.r_[np.zeros(1500), np.ones(1500)]
+    fitted = rpart_propensities(X, y, 1e-3, 5, 0)
+    assert np.mean((fitted - 0.5) ** 2) == pytest.approx(0.06195991975026817, rel=1e-9)
+    assert len(np.unique(fitted)) == 75
+    null = rpart_propensities(X, np.random.default_rng(0).permutation(y), 1e-3, 5, 0)
+    assert np.mean((null - 0.5) ** 2) == pytest.approx(0.060074044965980664, rel=1e-9)
+
+
+def test_unknown_model_is_rejected(train):
+    with pytest.raises(ValueError, match="unknown propensity model"):
+        pmse(train, train, model="forest")
