@@ -82,8 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_telemetry()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.command != "run":  # under Dagster, library logs reach the run log through dagster.yaml
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "run":
         return _run(args)
     return _library_commands()[args.command].run(args)

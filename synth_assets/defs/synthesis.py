@@ -36,10 +36,17 @@ class ModelConfig(dg.Config):
 
 
 class FictitiousConfig(dg.Config):
-    """How many replicates (for the combining rules) and how many persons each."""
+    """How many replicates (for the combining rules) and how many persons each.
+
+    Valid combining rules need each replicate from its own draw of the model's parameters.
+    CART has one (Bayesian bootstrap of its leaves). For the SDV families that means a
+    refit per replicate on a bootstrap sample: ``refit_replicates`` turns it on (m times the
+    training time); without it their replicates differ by sampling noise only.
+    """
 
     replicates: int = 5
     persons: int | None = None  # default: as many as the register
+    refit_replicates: bool = False
     seed: int = 1
 
 
@@ -169,9 +176,10 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
 
         household_id = register.household_id_column
         persons = config.persons or _register_size(context, catalog, training)
+        refit = config.refit_replicates and not model.has_posterior_draw
         replicates = sample_replicates(
             model, persons, m=config.replicates, seed=config.seed,
-            data=training.drop(columns=[c for c in [register.id_column] if c in training]),
+            data=training.drop(columns=[c for c in [register.id_column] if c in training]) if refit else None,
             cluster=household_id,
             progress=lambda done, total: context.log.info(f"sampled {done:,} of {total:,} records"),
         )
@@ -196,6 +204,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             data,
             metadata={
                 "replicates": config.replicates,
+                "proper_replicates": bool(model.has_posterior_draw or refit),
                 "persons_per_replicate": persons,
                 "rows": len(data),
                 "households_replaced": dg.MetadataValue.json(rejected),

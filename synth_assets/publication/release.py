@@ -57,13 +57,10 @@ class DataCard:
         lines += ["", "## Model"]
         lines += [f"- {k}: {v}" for k, v in self.model.items()]
         lines += ["", "## Checks (all passed before publication)"]
-        lines += [
-            f"- {c.get('name')}: {c.get('metric', '')} = {c.get('value')} (threshold {c.get('direction', '')} "
-            f"{c.get('threshold')})"
-            for c in self.checks
-        ]
+        lines += [f"- {c.get('message') or c.get('name')}" for c in self.checks]
         lines += ["", "## Headline metrics"]
-        lines += [f"- {k}: {v}" for k, v in self.metrics.items() if isinstance(v, (int, float, str))]
+        lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in self.metrics.items()
+                  if isinstance(v, (int, float, str))]
         lines += ["", "## Columns"]
         lines += [f"- `{k}`: {v}" for k, v in self.columns.items()]
         lines += ["", "## Checksums (sha256)"]
