@@ -21,7 +21,7 @@ class InputError(Exception):
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``evaluate`` sub-command; dispatch with ``args.func(args)``."""
+    """Register the ``evaluate`` sub-command (``synth_assets.cli`` then calls ``run``)."""
     parser = subparsers.add_parser(
         "evaluate",
         help="validate synthetic data against the real data (utility, privacy, thresholds)",
@@ -36,7 +36,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--thresholds", type=Path, help="YAML file overriding default thresholds")
     parser.add_argument("--output", required=True, type=Path, help="folder for metrics.json and report.html")
     parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(func=run)
     return parser
 
 

@@ -171,13 +171,12 @@ def _ge_compatible(frame: pd.DataFrame) -> pd.DataFrame:
 
     GE 1.24's pandas type check fails on extension dtypes whatever the type list (its
     comparison never matches them); as object columns it checks each value's Python
-    type, which is what "integer" or "string" mean. Missing values become None.
+    type, which is what "integer" or "string" mean (missing values are skipped).
     """
     converted = frame.copy()
     for column in frame.columns:
         if pd.api.types.is_extension_array_dtype(frame[column].dtype):
-            values = frame[column].astype(object)
-            converted[column] = values.where(values.notna(), None)
+            converted[column] = frame[column].astype(object)
     return converted
 
 

@@ -10,8 +10,7 @@ from synth_assets_tests.validation.populations import population
 def _run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="synth-assets")
     cli.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["evaluate", *argv])
-    return args.func(args)
+    return cli.run(parser.parse_args(["evaluate", *argv]))
 
 
 @pytest.fixture(scope="module")

@@ -38,10 +38,10 @@ def test_numbers_use_real_quantile_bins_and_missing_is_a_level():
 
 
 def test_a_point_mass_at_zero_is_its_own_bin():
-    """90% zeros: every interior quantile is 0, bins must still split zero from positive."""
-    real = pd.DataFrame({"allowance": np.r_[np.zeros(90), np.arange(1.0, 11.0)]})
-    all_zero = pd.DataFrame({"allowance": np.zeros(100)})
-    assert kmarginal_score(real, all_zero, k=1) == pytest.approx(1000 * (1 - 0.10))
+    """95% zeros: every interior quantile is 0, bins must still split zero from positive."""
+    real = pd.DataFrame({"allowance": np.r_[np.zeros(950), np.arange(1.0, 51.0)]})
+    all_zero = pd.DataFrame({"allowance": np.zeros(1000)})
+    assert kmarginal_score(real, all_zero, k=1) == pytest.approx(1000 * (1 - 0.05))
 
 
 def test_combinations_all_or_random_sample():

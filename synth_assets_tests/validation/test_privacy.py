@@ -12,9 +12,12 @@ from synth_assets.validation.privacy import (
     singling_out_risk,
 )
 from synth_assets.validation.privacy.gower import gower_encode, nearest_neighbours
+from synth_assets.validation.privacy.inference import guesses_correct
 from synth_assets.validation.privacy.risk import residual_risk, success_rate
+from synth_assets.validation.privacy.singling_out import multivariate_predicates, univariate_predicates
 
 QIS = ["age", "sex", "region"]
+NUMERIC = ["age", "hsize", "income", "weight"]
 
 
 def test_gower_distance_by_hand():
@@ -84,6 +87,28 @@ def test_wilson_rate_and_residual_risk():
     risk = residual_risk(success_rate(1000, 600), success_rate(1000, 200))
     assert risk.risk == pytest.approx((risk.attack.value - risk.control.value) / (1 - risk.control.value))
     assert risk.ci_low < risk.risk < risk.ci_high
+
+
+def test_singling_out_predicates_follow_anonymeter(train):
+    predicates = multivariate_predicates(train, 30, 3, np.random.default_rng(0), max_attempts=20_000)
+    assert len(predicates) == 30
+    arrays = {c: train[c].to_numpy(dtype=float) if c in NUMERIC else train[c].to_numpy(dtype=object) for c in train}
+    medians = train[NUMERIC].median()
+    for predicate in predicates:
+        assert predicate.count(arrays) == 1 and len(predicate.terms) == 3
+        for column, op, value in predicate.terms:
+            if op in ("<=", ">="):  # the tail away from the median
+                assert op == (">=" if value > medians[column] else "<=")
+    assert all(p.count(arrays) == 1 for p in univariate_predicates(train))
+
+
+def test_inference_guess_scoring():
+    guess = pd.Series([100.0, 100.0, np.nan, np.nan, 0.0])
+    truth = pd.Series([104.0, 106.0, np.nan, 5.0, 0.0])
+    # within 5% of the truth; missing matches missing only; zero matches zero
+    assert guesses_correct(guess, truth, numeric=True, tolerance=0.05).tolist() == [True, False, True, False, True]
+    labels = guesses_correct(pd.Series(["a", None, "b"]), pd.Series(["a", None, None]), numeric=False, tolerance=0)
+    assert labels.tolist() == [True, True, False]
 
 
 def test_attacks_succeed_on_copies_only(train, holdout, independent):

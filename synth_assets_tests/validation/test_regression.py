@@ -51,6 +51,8 @@ def test_ci_overlap_definition():
     assert ci_overlap(np.array([0.0]), np.array([2.0]), np.array([0.0]), np.array([2.0]))[0] == 1.0
     # [0,2] and [1,3]: overlap 1, half of each interval
     assert ci_overlap(np.array([0.0]), np.array([2.0]), np.array([1.0]), np.array([3.0]))[0] == 0.5
+    # [0,4] and [1,3]: overlap 2 = half of the first, all of the second
+    assert ci_overlap(np.array([0.0]), np.array([4.0]), np.array([1.0]), np.array([3.0]))[0] == 0.75
     assert ci_overlap(np.array([0.0]), np.array([1.0]), np.array([2.0]), np.array([3.0]))[0] < 0
 
 

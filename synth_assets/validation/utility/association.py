@@ -119,11 +119,16 @@ def pca_alignment(real: pd.DataFrame, synthetic: pd.DataFrame, n_components: int
     - ``pca_variance_diff``: sum over those components of |explained-variance share
       real − synthetic|, both shares relative to the real total variance.
     """
+    from threadpoolctl import threadpool_limits
+
     synthetic = align_columns(real, synthetic)
     r, s = _standardised_design(real, synthetic)
     q = min(n_components, r.shape[1])
-    _, sv_r, vt_r = np.linalg.svd(r - r.mean(axis=0), full_matrices=False)
-    _, sv_s, vt_s = np.linalg.svd(s - s.mean(axis=0), full_matrices=False)
+    # One BLAS thread: these SVDs take ~0.05 s, but two spinning OpenBLAS threads on a
+    # busy 2-core machine made them take 3 s.
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, sv_r, vt_r = np.linalg.svd(r - r.mean(axis=0), full_matrices=False)
+        _, sv_s, vt_s = np.linalg.svd(s - s.mean(axis=0), full_matrices=False)
     total = (sv_r**2).sum() / len(r)
     share_r = (sv_r[:q] ** 2 / len(r)) / total
     share_s = (sv_s[:q] ** 2 / len(s)) / total

@@ -61,7 +61,7 @@ class RegressionComparison:
 def ci_overlap(lower_a: np.ndarray, upper_a: np.ndarray, lower_b: np.ndarray, upper_b: np.ndarray) -> np.ndarray:
     """Karr et al. (2006) interval overlap; negative when the intervals are disjoint."""
     inner = np.minimum(upper_a, upper_b) - np.maximum(lower_a, lower_b)
-    return inner / (upper_a - lower_a)
+    return 0.5 * (inner / (upper_a - lower_a) + inner / (upper_b - lower_b))
 
 
 def _levels(real: pd.DataFrame, predictors: Sequence[str]) -> dict[str, list]:
