@@ -27,9 +27,11 @@ def broken_rows(data: pd.DataFrame, rules: Sequence[str]) -> tuple[np.ndarray, d
     counts: dict[str, int] = {}
     for rule in rules:
         try:
-            holds = pd.Series(data.eval(rule), index=data.index)
+            holds = pd.Series(data.eval(rule, engine="python"), index=data.index)
         except Exception as exc:  # pandas raises many kinds for a bad expression
             raise RuleError(f"rule `{rule}` cannot be evaluated: {exc}") from exc
+        if not pd.api.types.is_bool_dtype(holds) and not holds.isna().any():
+            raise RuleError(f"rule `{rule}` does not give one true/false per record")
         applicable = ~data[referenced_columns(rule, list(data.columns))].isna().any(axis=1)
         bad = (~holds.fillna(True).astype(bool) & applicable).to_numpy()
         counts[rule] = int(bad.sum())

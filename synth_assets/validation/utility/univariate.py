@@ -65,19 +65,18 @@ def compare_columns(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame
 
 
 def rule_violations(frame: pd.DataFrame, rule: str) -> pd.Series:
-    """Boolean per record: True where the rule does NOT hold.
+    """Boolean per record: True where the rule does NOT hold (the catalog's semantics).
 
-    Rules are pandas expressions evaluated with the python engine (so ``.isna()`` and
-    friends work). A comparison with a missing value is False, so a missing value
-    breaks ``age >= 0``; write ``age.isna() or age >= 0`` where missing is allowed.
+    A record with a missing value in a column the rule names is not concerned by it
+    (:mod:`synth_assets.catalog.rules`): the same reading as the publication gate's.
     """
+    from synth_assets.catalog.rules import RuleError, broken_rows
+
     try:
-        holds = frame.eval(rule, engine="python")
-    except Exception as error:  # pandas raises many kinds: name, syntax, type errors
-        raise ValueError(f"plausibility rule {rule!r} cannot be evaluated: {error}") from error
-    if not isinstance(holds, pd.Series) or not pd.api.types.is_bool_dtype(holds):
-        raise ValueError(f"plausibility rule {rule!r} does not give one true/false per record")
-    return ~holds.fillna(False).astype(bool)
+        broken, _ = broken_rows(frame, [rule])
+    except RuleError as error:
+        raise ValueError(f"plausibility rule {rule!r} cannot be evaluated: {error.__cause__ or error}") from error
+    return pd.Series(broken, index=frame.index)
 
 
 def plausibility(real: pd.DataFrame, synthetic: pd.DataFrame, rules: Sequence[str]) -> pd.DataFrame:
