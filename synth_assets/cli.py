@@ -58,6 +58,47 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_audit_parser(subparsers) -> None:
+    parser = subparsers.add_parser("audit", help="the full lineage of a public release (lineage.json, lineage.html)")
+    parser.add_argument("--release", required=True, help="release name under data/public, or 'latest'")
+    parser.add_argument("--output", required=True, help="folder for lineage.json and lineage.html")
+    parser.add_argument("--data", default=None, help="data root holding catalog.yaml (default: data/)")
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import dagster as dg
+
+    from synth_assets.audit import write_lineage
+    from synth_assets.catalog import load_catalog
+    from synth_assets.defs.audit import AuditError, collect_lineage
+    from synth_assets.defs.build import build_definitions
+    from synth_assets.defs.resources import DEFAULT_DATA_ROOT
+    from synth_assets.publication import latest_release
+    from synth_assets.storage import DataLayout
+
+    layout = DataLayout(Path(args.data or DEFAULT_DATA_ROOT))
+    release = args.release
+    if release == "latest":
+        latest = latest_release(layout.public)
+        if latest is None:
+            print(f"error: no release under {layout.public}", file=sys.stderr)
+            return 2
+        release = latest.name
+    with dg.DagsterInstance.get() as instance:
+        try:
+            lineage = collect_lineage(instance, build_definitions(layout.root), load_catalog(layout.catalog),
+                                      layout, release)
+        except AuditError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    json_path, html_path = write_lineage(lineage, args.output)
+    verdict = "no raw or matched record in the release" if lineage.copy_test.get("passed") else "COPIES FOUND"
+    print(f"{verdict}\nlineage: {json_path}\n         {html_path}")
+    return 0 if lineage.copy_test.get("passed") else 1
+
+
 def _library_commands() -> dict:
     """Each library package registers its own subcommand: name -> its CLI module."""
     from synth_assets.demo import cli as demo_cli
@@ -75,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _library_commands().values():
         module.add_parser(subparsers)
     _add_run_parser(subparsers)
+    _add_audit_parser(subparsers)
     return parser
 
 
@@ -82,11 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_telemetry()
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command != "run":  # under Dagster, library logs reach the run log through dagster.yaml
+    if args.command not in ("run", "audit"):  # under Dagster, library logs reach the run log through dagster.yaml
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "run":
         return _run(args)
+    if args.command == "audit":
+        return _audit(args)
     return _library_commands()[args.command].run(args)
 
 

@@ -161,9 +161,10 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         },
         description=(
             "100% generated records: `replicates` independent fictitious populations (column "
-            "`replicate`), each from its own parameter draw so that the combining rules for fully "
-            "synthetic data give valid inference; households coherent; every catalog rule holds "
-            "(households breaking one are replaced by fresh draws). Candidate for publication."
+            "`replicate`) for the combining rules of fully synthetic data; households coherent; "
+            "every catalog rule holds, no record equals a matched or survey record, and no record "
+            "unique in the register reappears (such households are replaced by fresh draws). "
+            "Candidate for publication."
         ),
     )
     @functools.partial(with_keyword_inputs, names=[f"donor_{name}" for name in catalog.surveys])
@@ -190,11 +191,14 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             source = catalog.sources[key.removeprefix("donor_")]
             survey_ids = {source.id_column, source.household_id_column, source.weight_column}
             references[f"{key.removeprefix('donor_')} survey"] = donor.drop(columns=[c for c in survey_ids if c in donor])
+        register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
+        unique_references = {"register": matched[register_columns]}
         frames, rejected = [], {}
         for i, replicate in enumerate(replicates, start=1):
             enforced = enforce_rules(
                 replicate, rules, lambda n, seed: model.sample(n, seed=seed),
-                references=references, household_id=household_id, seed=config.seed * 1000 + i,
+                references=references, unique_references=unique_references,
+                household_id=household_id, seed=config.seed * 1000 + i,
             )
             rejected[f"r{i}"] = {"rate": round(enforced.rejection_rate, 4),
                                  **{k: v for k, v in enforced.rejected_by_reason.items() if v}}

@@ -136,7 +136,8 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         additional_ins=ins,
         description=(
             "No fictitious record is identical to a record of the matched dataset or of any "
-            "survey (on the variables they share)."
+            "survey (on the variables they share), and no record unique in the register "
+            "reappears on the register's variables (replicated uniques)."
         ),
     )
     @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "matched"])
@@ -157,10 +158,16 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
                 rates[f"{name}[{table.attrs.get('survey_wave', '?')}]"] = exact_copy_rate(
                     fictitious_dataset[shared], table[shared]
                 )
+        from synth_assets.validation.privacy.copies import replicated_uniques
+
+        register_columns = [c for c in catalog.register.variables if c in matched.columns and c not in ids]
+        uniques = replicated_uniques(fictitious_dataset[register_columns], matched[register_columns])
+        rates["register unique records replicated"] = uniques["n_replicated"]
         copied = {k: v for k, v in rates.items() if v > 0}
         return dg.AssetCheckResult(
             passed=not copied,
-            description=("records copied from: " + ", ".join(f"{k} ({v:.2%})" for k, v in copied.items()))
+            description=("records copied: " + ", ".join(
+                f"{k} ({v:.2%})" if isinstance(v, float) else f"{k}: {v}" for k, v in copied.items()))
             if copied else None,
             metadata={"exact_copy_rates": dg.MetadataValue.json(rates)},
         )

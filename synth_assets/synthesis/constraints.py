@@ -41,20 +41,35 @@ class RuleEnforcement:
         return self.rejected_households / self.drawn_households if self.drawn_households else 0.0
 
 
-def copy_detector(references: Mapping[str, pd.DataFrame], columns: Sequence[str]) -> Rejector:
-    """Rows identical to a record of a reference table on all the columns they share."""
+def copy_detector(
+    references: Mapping[str, pd.DataFrame], columns: Sequence[str], *, unique_only: bool = False
+) -> Rejector:
+    """Rows identical to a record of a reference table on all the columns they share.
+
+    With ``unique_only``, only records unique in their reference count (replicated
+    uniques): for a table of few variables where many real people share one record.
+    """
+
+    def hashes(ref: pd.DataFrame, shared: list[str]) -> np.ndarray:
+        values = row_hashes([ref], shared)[0]
+        if unique_only:
+            counts = pd.Series(values).value_counts()
+            values = counts.index[counts == 1].to_numpy()
+        return values
+
     compared = {
-        name: (shared, row_hashes([ref], shared)[0])
+        name: (shared, hashes(ref, shared))
         for name, ref in references.items()
         if (shared := [c for c in columns if c in ref.columns])
     }
+    label = "replicated unique of" if unique_only else "copy of"
 
     def detect(data: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
         copied = np.zeros(len(data), dtype=bool)
         counts = {}
         for name, (shared, hashes) in compared.items():
             mask = np.isin(row_hashes([data], shared)[0], hashes)
-            counts[f"copy of a {name} record"] = int(mask.sum())
+            counts[f"{label} a {name} record"] = int(mask.sum())
             copied |= mask
         return copied, counts
 
@@ -67,6 +82,7 @@ def enforce_rules(
     draw: Callable[[int, int], pd.DataFrame],
     *,
     references: Mapping[str, pd.DataFrame] | None = None,
+    unique_references: Mapping[str, pd.DataFrame] | None = None,
     compare_columns: Sequence[str] | None = None,
     household_id: str | None = None,
     seed: int = 0,
@@ -76,16 +92,19 @@ def enforce_rules(
     """Replace every household (or row) of ``sample`` that breaks a rule or copies a real record.
 
     ``draw(n, seed)`` returns ``n`` new persons from the same model. ``references`` are the
-    real tables no record may equal, compared on ``compare_columns`` (default: all columns
-    of the sample but the household id). The result has at least as many persons as
+    real tables no record may equal, ``unique_references`` those whose unique records may not
+    reappear, compared on ``compare_columns`` (default: all columns of the sample but the
+    household id) that each shares with the sample. The result has at least as many persons as
     ``sample`` (whole households: the last one may overshoot) with unique household ids.
     """
     rejectors: list[Rejector] = []
     if rules:
         rejectors.append(lambda data: broken_rows(data, rules))
+    columns = compare_columns or [c for c in sample.columns if c != household_id]
     if references:
-        columns = compare_columns or [c for c in sample.columns if c != household_id]
         rejectors.append(copy_detector(references, columns))
+    if unique_references:
+        rejectors.append(copy_detector(unique_references, columns, unique_only=True))
     result = RuleEnforcement(sample)
     if not rejectors:
         return result

@@ -63,3 +63,16 @@ def test_enforce_rules_removes_copies_of_reference_records():
     assert exact_copy_rate(result.data.drop(columns=["household_id"]), real) == 0.0
     assert result.rejected_by_reason["copy of a survey record"] > 0
     assert len(result.data) >= len(sample)
+
+
+def test_unique_references_reject_only_replicated_uniques():
+    real = pd.DataFrame({"age": [8, 8, 8, 45], "wage": [0.0, 0.0, 0.0, 1234.0]})  # 8/0 shared, 45/1234 unique
+    sample = pd.DataFrame({"household_id": [0, 1, 2], "age": [8, 45, 30], "wage": [0.0, 1234.0, 10.0]})
+
+    def draw(n, seed):
+        return pd.DataFrame({"household_id": np.arange(n), "age": 31, "wage": 11.0})
+
+    result = enforce_rules(sample, [], draw, unique_references={"register": real}, household_id="household_id")
+    ages = sorted(result.data["age"].tolist())
+    assert 8 in ages and 45 not in ages  # the common record stays, the unique one is replaced
+    assert result.rejected_by_reason["replicated unique of a register record"] == 1

@@ -1,0 +1,174 @@
+"""The lineage of a public release, for privacy officers: JSON, a readable page, and a proof.
+
+Plain Python: the Dagster layer (``synth_assets.defs.audit``) collects the facts from the
+instance's event log into a :class:`Lineage`; this module renders it and re-runs the test
+that the release holds no record of the raw files or of the matched dataset.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from synth_assets.storage import atomic_path, file_sha256
+
+
+@dataclass
+class AssetStep:
+    """One materialisation that fed the release."""
+
+    asset: str
+    partition: str | None
+    run_id: str
+    timestamp: float
+    code_version: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckResult:
+    asset: str
+    check: str
+    partition: str | None
+    passed: bool | None
+    run_id: str | None
+    description: str | None = None
+
+
+@dataclass
+class Lineage:
+    release: str
+    release_path: str
+    wave: str
+    created_utc: str
+    sources: dict[str, dict[str, Any]]
+    steps: list[AssetStep]
+    checks: list[CheckResult]
+    model: dict[str, Any]
+    copy_test: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verify_release_files(release_path: Path, card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Recompute every checksum of the data card: a release altered after the gate shows here."""
+    result = {}
+    for name, expected in card.get("checksums", {}).items():
+        path = release_path / name
+        actual = file_sha256(path) if path.exists() else None
+        result[name] = {"sha256": actual, "expected": expected, "intact": actual == expected}
+    return result
+
+
+def copy_test(
+    release_path: Path,
+    strict: dict[str, pd.DataFrame],
+    uniques: dict[str, pd.DataFrame],
+    exclude: set[str],
+) -> dict[str, Any]:
+    """Re-run the gate's exact-copy test on the released files, and count replicated uniques.
+
+    ``strict`` references (the matched dataset, the surveys: the gate's test) may share no
+    record with the release. ``uniques`` references (the register, whose few variables
+    leave many real people with identical records, e.g. children with no income) may not
+    have a record that is unique in them copied into the release (synthpop's replicated
+    uniques): that is the copy that discloses a person. Both on the columns each reference
+    shares with the release, identifiers excluded.
+    """
+    from synth_assets.validation.privacy.copies import replicated_uniques, row_hashes
+
+    released = pd.concat(
+        [pd.read_parquet(p) for p in sorted(release_path.glob("fictitious_population_r*.parquet"))],
+        ignore_index=True,
+    )
+    outcome: dict[str, Any] = {"released_records": len(released), "references": {}}
+    passed = True
+    for kind, references in (("exact copies", strict), ("replicated uniques", uniques)):
+        for name, reference in references.items():
+            shared = [c for c in released.columns if c in reference.columns and c not in exclude]
+            if not shared:
+                continue
+            syn, ref = row_hashes([released[shared], reference[shared]], shared)
+            copies = int(pd.Series(syn).isin(set(ref)).sum())
+            unique = replicated_uniques(released[shared], reference[shared])["n_replicated"]
+            failed = copies if kind == "exact copies" else unique
+            passed &= failed == 0
+            outcome["references"][name] = {
+                "test": kind, "released records equal to one of its records": copies,
+                "its unique records replicated": unique, "passed": failed == 0, "columns": ", ".join(shared),
+            }
+    outcome["passed"] = passed
+    return outcome
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p>none</p>"
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_short(v))}</td>" for v in row.values()) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def render_html(lineage: Lineage) -> str:
+    from datetime import datetime, timezone
+
+    verdict = lineage.copy_test.get("passed")
+    badge = "PASSED" if verdict else "FAILED"
+    steps = [
+        {"asset": s.asset, "partition": s.partition, "run": s.run_id, "code version": s.code_version,
+         "when (UTC)": datetime.fromtimestamp(s.timestamp, timezone.utc).isoformat(timespec="seconds")}
+        for s in lineage.steps
+    ]
+    checks = [
+        {"asset": c.asset, "check": c.check, "partition": c.partition,
+         "result": {True: "passed", False: "FAILED", None: "not evaluated"}[c.passed], "run": c.run_id,
+         "detail": c.description or ""}
+        for c in lineage.checks
+    ]
+    sources = [{"source": k, **v} for k, v in lineage.sources.items()]
+    copies = [{"compared with": k, **v} for k, v in lineage.copy_test.get("references", {}).items()]
+    files = [{"file": k, **v} for k, v in lineage.files.items()]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Lineage of release {html.escape(lineage.release)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;font-size:.9em;text-align:left;vertical-align:top}}
+.passed{{color:#176e2c}}.failed{{color:#b00020}}</style></head><body>
+<h1>Lineage of release {html.escape(lineage.release)}</h1>
+<p>Wave {html.escape(lineage.wave)}, created {html.escape(lineage.created_utc)}, at <code>{html.escape(lineage.release_path)}</code>.</p>
+<h2>No raw or matched record in the release: <span class="{badge.lower()}">{badge}</span></h2>
+<p>{lineage.copy_test.get('released_records', 0):,} released records compared, on the variables they share, with the
+matched dataset and every survey file (no record may be equal: the gate's test) and with the register, where few
+variables leave many real people with the same record (children without income, say): there no record that is
+<em>unique</em> in the register may reappear in the release (replicated uniques, as synthpop counts them).</p>{_table(copies)}
+<h2>Delivered files</h2>{_table(sources)}
+<h2>Assets that made the release</h2>{_table(steps)}
+<h2>Checks</h2>{_table(checks)}
+<h2>Model</h2>{_table([{"parameter": k, "value": v} for k, v in lineage.model.items()])}
+<h2>Released files (checksums recomputed)</h2>{_table(files)}
+</body></html>
+"""
+
+
+def write_lineage(lineage: Lineage, output_dir: Path | str) -> tuple[Path, Path]:
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = output_dir / "lineage.json", output_dir / "lineage.html"
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(lineage.to_dict(), indent=2, default=str))
+    with atomic_path(html_path) as tmp:
+        tmp.write_text(render_html(lineage))
+    return json_path, html_path
