@@ -62,12 +62,17 @@ def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
     )
     def donor_asset(context: dg.AssetExecutionContext, waves: dict[str, pd.DataFrame]) -> dg.Output[pd.DataFrame]:
         release_wave = context.partition_key
-        wave = latest_wave_at_or_before(list(waves), release_wave)
+        # Choose among the waves delivered, not those that made it through harmonisation: a
+        # refused delivery must refuse the release, not let an older wave stand in for it.
+        delivered = context.instance.get_dynamic_partitions(f"{survey}_waves")
+        wave = latest_wave_at_or_before(list(delivered), release_wave)
         if wave is None:
             raise dg.Failure(
-                f"survey {survey!r} has no harmonised wave at or before {release_wave} (available: {sorted(waves) or 'none'})"
+                f"survey {survey!r} has no wave at or before {release_wave} (delivered: {sorted(delivered) or 'none'})"
             )
         refuse_unchecked(context, survey, wave)
+        if wave not in waves:
+            raise dg.Failure(f"survey {survey!r} wave {wave} was delivered but is not harmonised yet")
         table = waves[wave]
         table.attrs[SURVEY_WAVE_ATTR] = wave  # kept in the Parquet metadata for matched_dataset
         return dg.Output(table, metadata={"survey_wave": wave, "release_wave": release_wave, "rows": len(table)})
