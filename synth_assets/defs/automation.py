@@ -4,7 +4,7 @@
   sha256) adds its wave partition and requests the source's ingest run.
 - Release assets carry an eager automation condition that also waits for every blocking
   check upstream, so a refused wave goes no further (see STACK_NOTES: automation ignores
-  ``blocking=True`` unless told).
+  ``blocking=True`` unless told). Donor assets start when a new register wave appears.
 - ``monthly_release_refresh`` re-runs the release of the latest register wave.
 """
 
@@ -20,6 +20,12 @@ from synth_assets.storage import file_sha256
 
 RELEASE_AUTOMATION = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
+# Donors read every wave of their survey: under eager(), each new survey wave would rebuild
+# every past release. A donor partition is requested once, when its release wave appears;
+# a survey wave arriving after that is taken up by the monthly refresh or by hand.
+DONOR_AUTOMATION = (
+    dg.AutomationCondition.on_missing() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 )
 
 

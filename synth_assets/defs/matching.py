@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
-from synth_assets.defs.automation import RELEASE_AUTOMATION
+from synth_assets.defs.automation import DONOR_AUTOMATION, RELEASE_AUTOMATION
 from synth_assets.defs.gating import failed_checks
 from synth_assets.defs.partitions import latest_wave_at_or_before, wave_partitions
 from synth_assets.defs.resources import ProjectResource
@@ -45,7 +45,7 @@ def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
         name=f"donor_{survey}",
         group_name="matching",
         partitions_def=wave_partitions(catalog.register_name),
-        automation_condition=RELEASE_AUTOMATION,
+        automation_condition=DONOR_AUTOMATION,
         code_version=MATCHING_CODE_VERSION,
         kinds={"pandas"},
         ins={

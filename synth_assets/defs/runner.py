@@ -65,7 +65,12 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
                 )
         elif event.is_step_failure:
             error = event.step_failure_data.error
-            messages.append(f"step {event.step_key} failed: {error.message.strip() if error else ''}")
+            while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
+                error = error.cause
+            message = error.message.strip() if error else ""
+            if message.startswith("dagster._core.errors.DagsterAssetCheckFailedError"):
+                continue  # already reported by the check evaluation above
+            messages.append(f"step {event.step_key} failed: {message}")
     return messages
 
 
