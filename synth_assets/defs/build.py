@@ -47,6 +47,8 @@ def build_definitions(data_root: str | Path = DEFAULT_DATA_ROOT, *, compute: Com
     checks += build_validation_checks(catalog)
     jobs = build_jobs(catalog)
     return dg.Definitions(
+        # Steps of a run in parallel, at most one per core of the machines this targets.
+        executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
         assets=assets,
         asset_checks=checks,
         jobs=jobs,

@@ -93,6 +93,9 @@ def build_gan_model(catalog: Catalog) -> dg.AssetsDefinition:
         code_version=SYNTHESIS_CODE_VERSION,
         io_manager_key="model_io_manager",
         kinds={"pytorch", "sdv"},
+        # One model trains at a time across all runs (pool limit in dagster.yaml), so the GAN
+        # does not starve ingest and validation steps of the same machine.
+        pool="model_training",
         ins={"training": dg.AssetIn("training_sample")},
         description=(
             "The generative model trained on the training sample: CTGAN through SDV by default "

@@ -44,3 +44,14 @@ def test_public_dataset_depends_on_the_gate_inputs():
     graph = defs.resolve_asset_graph()
     parents = {k.to_user_string() for k in graph.get(dg.AssetKey("public_dataset")).parent_keys}
     assert {"fictitious_dataset", "validation_report"} <= parents
+
+
+def test_model_training_is_limited_to_one_at_a_time(tmp_path):
+    import shutil
+
+    assert defs.resolve_assets_def("gan_model").op.pool == "model_training"
+    shutil.copy(dg.file_relative_path(__file__, "../../dagster.yaml"), tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        concurrency = instance.get_concurrency_config()  # what the run-queue daemon applies
+        assert concurrency.pool_config.default_pool_limit == 1
+        assert concurrency.run_queue_config.max_concurrent_runs == 2
