@@ -8,7 +8,11 @@ relation only up to conditional independence given X, unless an auxiliary
 file observing Y and Z together is supplied (``method="aux_hotdeck"``).
 
 Methods (:data:`METHODS`): ``nnd_hotdeck`` (default), ``nnd_constrained``,
-``random_hotdeck``, ``rank_hotdeck``, ``pmm``, ``model_draw``, ``aux_hotdeck``.
+``random_hotdeck``, ``rank_hotdeck``, ``pmm``, ``model_draw``, ``neural_draw``
+(torch network, donor drawn near the recipient in predicted space), ``aux_hotdeck``.
+:func:`fusion_diagnostics` reports a whole fusion (distances to each donor, Fréchet
+bounds of cross-source cells), :func:`truth_comparison` every cross-source joint
+against a known truth (demo population).
 Plain Python: no Dagster here, the assets wrap these functions.
 """
 
@@ -16,9 +20,12 @@ from synth_assets.matching.api import FusionResult, fuse
 from synth_assets.matching.chain import FusionStep, fuse_chain
 from synth_assets.matching.diagnostics import MatchingDiagnostics, compare_to_truth, frechet_bounds
 from synth_assets.matching.methods import METHODS
+from synth_assets.matching.report import DonorSpec, FusionReport, fusion_diagnostics, truth_comparison
 
 __all__ = [
     "METHODS",
+    "DonorSpec",
+    "FusionReport",
     "FusionResult",
     "FusionStep",
     "MatchingDiagnostics",
@@ -26,4 +33,6 @@ __all__ = [
     "frechet_bounds",
     "fuse",
     "fuse_chain",
+    "fusion_diagnostics",
+    "truth_comparison",
 ]

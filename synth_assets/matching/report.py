@@ -158,7 +158,8 @@ class FusionReport:
             lines += [f"| {z} | {m['statistic'].upper()} | {m['value']:.4f} |" for z, m in s.marginal.items()]
             if s.mean_x_by_z_tvd is not None:
                 worst = max(s.x_by_z_tvd.items(), key=lambda kv: kv[1])
-                lines += ["", f"Mean X×Z TVD to the donor {s.mean_x_by_z_tvd:.4f} (largest: {worst[0]} {worst[1]:.4f})."]
+                lines += ["", f"Mean X×Z TVD to the donor {s.mean_x_by_z_tvd:.4f} "
+                          f"(largest: {worst[0]} {worst[1]:.4f})."]
             if s.pairs:
                 lines += [
                     "",
@@ -234,71 +235,72 @@ def fusion_diagnostics(
     """Diagnose every survey of a fusion.
 
     ``base_before``: the register as it went in; its columns ``register_y`` (default: every
-    column outside a survey's ``on`` except ids, i.e. names ending in ``id``) are register Y.  ``matched``: the fused file, same rows.  ``donors``: survey name ->
-    :class:`DonorSpec` or ``(frame, weight, on, imputed[, universe])``, in fusion order
-    (a Y from a survey may pair with the Z of a later one).  ``pairs``: per survey the (Y, Z)
-    pairs to bound; by default the ``max_pairs`` pairs most associated in the matched file
-    (Cramér's V), Y among the register's variables and the earlier surveys' imputed ones.
-    ``x_cells``: the X variables whose cross-classification conditions the bounds (per survey
-    or for all); by default the two ``on`` variables most associated with the pair's Z in the
-    donor, numbers in ``n_bins`` weighted quantile classes.  X cells with fewer than
-    ``min_donors_per_cell`` donors are pooled; recipient weight in a pooled cell without any
-    donor is left out of the bounds and reported as ``dropped_share``.  ``truth`` (demo
-    only: the true values of every variable, rows aligned with ``matched``) adds each cell's
-    true share, so the plot shows where the truth lies in the bounds.
+    column but ids, i.e. names ending in ``id``, and the weight) are the register's Y.
+    ``matched``: the fused file, same rows.  ``donors``: survey name -> :class:`DonorSpec` or
+    ``(frame, weight, on, imputed[, universe])``, in fusion order (a Y imputed from one survey
+    may pair with the Z of a later one).  ``pairs``: per survey the (Y, Z) pairs to bound; by
+    default the ``max_pairs`` pairs most associated in the matched file (Cramér's V; a Y and
+    a Z not shown yet preferred), Y among the register's variables and the earlier surveys'
+    imputed ones, never a variable of the survey's ``on``.  ``x_cells``: the X variables
+    whose cross-classification conditions the bounds (per survey, or one list for all); by
+    default the two ``on`` variables most associated with the pair's Z in the donor, numbers
+    in ``n_bins`` weighted quantile classes.  X cells with fewer than ``min_donors_per_cell``
+    donors are pooled into one; recipient weight in a cell without any donor is left out of
+    the bounds and reported as ``dropped_share``.  ``truth`` (demo only: the true values of
+    every variable, rows aligned with ``matched``) adds each cell's true share.
+    Raises ``ValueError`` naming the column or pair for inputs that do not fit together.
     """
     if len(base_before) != len(matched):
         raise ValueError(f"base_before has {len(base_before)} rows but matched has {len(matched)}")
     if truth is not None and len(truth) != len(matched):
         raise ValueError(f"truth has {len(truth)} rows but matched has {len(matched)}")
     weights = _column_weights(matched, recipient_weight, "matched")
-    specs = {name: DonorSpec(*spec) for name, spec in donors.items()}
-    reports = []
-    candidates = list(register_y) if register_y is not None else [
-        c for c in base_before.columns if not str(c).lower().endswith("id") and c != recipient_weight
-    ]
-    missing = [c for c in candidates if c not in base_before.columns]
+    if register_y is None:
+        register_y = [c for c in base_before.columns if not str(c).lower().endswith("id") and c != recipient_weight]
+    missing = [c for c in register_y if c not in base_before.columns]
     if missing:
         raise ValueError(f"base_before has no column {missing[0]!r}")
-    earlier: dict[str, str] = {c: "register" for c in candidates}
-    for name, spec in specs.items():
-        missing = [c for c in spec.on + spec.imputed if c not in matched.columns]
-        if missing:
-            raise ValueError(f"matched has no column {missing[0]!r} (survey {name!r})")
-        missing = [c for c in spec.on + spec.imputed if c not in spec.frame.columns]
-        if missing:
-            raise ValueError(f"donor {name!r} has no column {missing[0]!r}")
+    y_source: dict[str, str] = {c: "register" for c in register_y}  # grows survey by survey
+    reports = []
+    for name, raw_spec in donors.items():
+        spec = DonorSpec(*raw_spec)
+        _require(matched, spec.on + spec.imputed, f"matched (survey {name!r})")
+        _require(spec.frame, spec.on + spec.imputed, f"donor {name!r}")
         rows = _in_universe(matched, spec)
         fused, w_fused = matched.loc[rows], weights[rows]
-        donor = spec.frame
-        w_donor = _column_weights(donor, spec.weight, f"donor {name!r}")
-        marginal = {z: marginal_distance(fused[z], donor[z], w_fused, w_donor) for z in spec.imputed}
+        donor, w_donor = spec.frame, _column_weights(spec.frame, spec.weight, f"donor {name!r}")
         x_by_z = x_by_z_tvds(fused, donor, spec.on, spec.imputed, w_fused, w_donor) if len(fused) else {}
         report = SurveyReport(
             survey=name,
             rows=int(rows.sum()),
             donors=len(donor),
-            marginal=marginal,
+            marginal={z: marginal_distance(fused[z], donor[z], w_fused, w_donor) for z in spec.imputed},
             x_by_z_tvd=x_by_z,
             mean_x_by_z_tvd=float(np.mean(list(x_by_z.values()))) if x_by_z else None,
         )
-        ys = {c: src for c, src in earlier.items() if c not in spec.on and c in matched.columns and c != recipient_weight}
-        ys = {c: src for c, src in ys.items() if _usable(matched[c])}
-        chosen = list(pairs.get(name, [])) if pairs is not None else _strongest_pairs(fused, w_fused, ys, spec, max_pairs, n_bins)
+        ys = {
+            c: src
+            for c, src in y_source.items()
+            if c not in spec.on and c != recipient_weight and c in matched.columns and _usable(matched[c])
+        }
+        if pairs is not None:
+            chosen = list(pairs.get(name, []))
+        else:
+            chosen = _strongest_pairs(fused, w_fused, ys, spec, max_pairs, n_bins)
+        true_rows = truth.loc[rows] if truth is not None else None
         for y, z in chosen:
             if y not in ys:
                 raise ValueError(f"survey {name!r}: Y {y!r} is neither a register variable nor imputed before it")
             if z not in spec.imputed:
                 raise ValueError(f"survey {name!r}: Z {z!r} is not one of its imputed variables")
             cell_vars = _x_cells_for(name, x_cells, donor, w_donor, spec.on, z, n_bins)
-            true_rows = truth.loc[rows] if truth is not None else None
             report.pairs.append(
                 _pair_bounds(
                     fused, w_fused, donor, w_donor, y, z, ys[y], cell_vars, n_bins, min_donors_per_cell, true_rows
                 )
             )
         reports.append(report)
-        earlier.update({z: name for z in spec.imputed})
+        y_source.update({z: name for z in spec.imputed})
     return FusionReport(reports)
 
 
@@ -365,6 +367,12 @@ def truth_comparison(
 # ---------------------------------------------------------------- helpers
 
 
+def _require(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} has no column {missing[0]!r}")
+
+
 def _column_weights(frame: pd.DataFrame, column: str | None, what: str) -> np.ndarray:
     if column is None:
         return np.ones(len(frame))
@@ -390,24 +398,13 @@ def _classes(reference: pd.Series, w_reference: np.ndarray, n_bins: int) -> np.n
     return weighted_quantile_edges(as_float(reference), w_reference, n_bins) if is_numeric(reference) else None
 
 
-def _labels(column: pd.Series, edges: np.ndarray | None, codes: np.ndarray, n_levels: int) -> list[str]:
-    """Readable names of the class codes of one column."""
-    if edges is None:
-        both = pd.factorize(column.astype(object), use_na_sentinel=False)[1]
-        names = {i: str(v) for i, v in enumerate(both)}
-        return [names.get(i, str(i)) for i in range(n_levels)]
-    bounds = [f"≤{e:.4g}" for e in edges] + [f">{edges[-1]:.4g}" if len(edges) else "all", "missing"]
-    return bounds[:n_levels]
-
-
 def _codes(a: pd.Series, b: pd.Series, edges: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Shared class codes of two columns, with readable labels."""
-    ca, cb, n = shared_codes(a.reset_index(drop=True), b.reset_index(drop=True), edges)
+    """Shared class codes of two columns (see :func:`shared_codes`), with readable labels."""
+    ca, cb, _ = shared_codes(a.reset_index(drop=True), b.reset_index(drop=True), edges)
     if edges is None:
-        levels = pd.factorize(pd.concat([a.astype(object), b.astype(object)], ignore_index=True), use_na_sentinel=False)[1]
-        labels = [str(v) for v in levels]
-    else:
-        labels = _labels(a, edges, ca, n)
+        return ca, cb, [str(v) for v in _levels(a, b)]
+    # Bin i holds edges[i-1] < v <= edges[i]; then the values above the last edge, then missing.
+    labels = [f"≤{e:.4g}" for e in edges] + [f">{edges[-1]:.4g}" if len(edges) else "all", "missing"]
     return ca, cb, labels
 
 
@@ -491,8 +488,8 @@ def _pair_bounds(
     cy, _, y_labels = _codes(fused[y], fused[y].iloc[:0], y_edges)
     cz_f, cz_d, z_labels = _codes(fused[z], donor[z], z_edges)
     ny, nz = len(y_labels), len(z_labels)
-    fused_cells, donor_cells = np.unique(cell_f), set(np.unique(cell_d))
-    dropped = ~np.isin(cell_f, list(donor_cells))
+    fused_cells = np.unique(cell_f)
+    dropped = ~np.isin(cell_f, np.unique(cell_d))
     keep = ~dropped
     xy_counts = np.zeros((len(fused_cells), ny))
     np.add.at(xy_counts, (np.searchsorted(fused_cells, cell_f[keep]), cy[keep]), w_fused[keep])
@@ -517,8 +514,11 @@ def _pair_bounds(
             tz = _recode(truth[z], fused[z], donor[z])
         if y_edges is None:
             ty = _recode(truth[y], fused[y], fused[y].iloc[:0])
-        true = np.bincount(ty[keep] * nz + tz[keep], weights=w_fused[keep], minlength=ny * nz)
-        bounds["truth"] = true / max(true.sum(), 1e-300)
+        # True values in a level the donor never shows (a rare class a small survey missed) fall in
+        # no cell: they still count in the total, so the shares of the cells sum to less than 1.
+        seen = keep & (ty >= 0) & (tz >= 0)
+        true = np.bincount(ty[seen] * nz + tz[seen], weights=w_fused[seen], minlength=ny * nz)
+        bounds["truth"] = true / max(w_fused[keep].sum(), 1e-300)
     # Empty classes (e.g. the missing class of a complete variable) carry nothing: drop their rows.
     y_mass, z_mass = xy.sum(axis=0), xz.sum(axis=0)
     occupied = [(a, b) for a, b in bounds.index if y_mass[a] > 0 and z_mass[b] > 0]
@@ -534,14 +534,16 @@ def _pair_bounds(
     )
 
 
+def _levels(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """The levels of two categorical columns in the order :func:`shared_codes` numbers them."""
+    both = pd.concat([a.astype(object), b.astype(object)], ignore_index=True)
+    return np.asarray(pd.factorize(both, use_na_sentinel=False)[1], dtype=object)
+
+
 def _recode(values: pd.Series, a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Codes of ``values`` on the levels that :func:`_codes` gave ``a`` and ``b`` (unknown levels: -1)."""
-    levels = pd.factorize(pd.concat([a.astype(object), b.astype(object)], ignore_index=True), use_na_sentinel=False)[1]
-    lookup = {v: i for i, v in enumerate(levels)}
-    codes = np.array([lookup.get(v, -1) for v in values.astype(object)], dtype=np.int64)
-    if (codes < 0).any():
-        raise ValueError(f"truth has a level of {values.name!r} that neither the matched file nor the donor has")
-    return codes
+    """Codes of ``values`` on the levels that :func:`_codes` gave ``a`` and ``b`` (other levels: -1)."""
+    lookup = {v: i for i, v in enumerate(_levels(a, b))}
+    return np.array([lookup.get(v, -1) for v in values.astype(object)], dtype=np.int64)
 
 
 def _plain(value: Any) -> Any:

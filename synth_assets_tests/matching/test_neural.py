@@ -1,0 +1,146 @@
+"""neural_draw: a torch network defines where a recipient stands; a real donor is drawn there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_assets.matching import fuse
+from synth_assets.matching.diagnostics import weighted_ks, weighted_tvd
+from synth_assets.matching.methods import neural
+from synth_assets.matching.problem import build_problem
+from synth_assets_tests.matching.data import X, Z, survey_pair
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    return survey_pair(4000, 1500, seed=3)
+
+
+@pytest.fixture(scope="module")
+def fused(pair):
+    recipient, donor, _ = pair
+    return fuse(recipient, donor, on=X, impute=Z, donor_weight="weight", method="neural_draw", seed=1)
+
+
+def test_draws_keep_the_marginal_where_the_plug_in_prediction_collapses(pair, fused) -> None:
+    recipient, donor, _ = pair
+    drawn_tvd = weighted_tvd(fused.data["status"], donor["status"], None, donor["weight"])
+    # The same network's modal class, plugged in, over-represents the majority class.
+    problem = build_problem(
+        recipient, donor, on=X, impute=["status"], recipient_weight=None, donor_weight="weight",
+        donation_classes=None, distance="gower", auxiliary=None,
+    )
+    head = neural.target_head("status", donor["status"], problem.donor_weights, 10)
+    x_rec, x_don = neural.features(recipient, donor, X, problem.donor_weights)
+    _, rec_proba, _ = neural.fit_predict(
+        x_don, x_rec, [head], problem.donor_weights, 0, hidden=64, layers=2, dropout=0.0, epochs=200,
+        batch_size=256, lr=3e-3, weight_decay=1e-4, patience=10, validation=0.2, refit=True, threads=1,
+    )
+    levels = pd.factorize(donor["status"].astype(object), use_na_sentinel=False)[1]
+    mode = pd.Series(np.asarray(levels)[rec_proba[0].argmax(axis=1)])
+    argmax_tvd = weighted_tvd(mode, donor["status"].astype(object), None, donor["weight"])
+    assert drawn_tvd < 0.03
+    assert argmax_tvd > 0.1
+    # The predicted probabilities are calibrated on average: their mean is the donor's share.
+    share_work = np.average(donor["status"] == "work", weights=donor["weight"])
+    assert abs(rec_proba[0][:, list(levels).index("work")].mean() - share_work) < 0.03
+
+
+def test_whole_block_from_one_donor_with_spread_and_spike_kept(pair, fused) -> None:
+    _, donor, _ = pair
+    data = fused.data
+    assert fused.donor_index is not None
+    assert (data["annual_hours"] == 52 * data["hours"]).all()  # a within-survey relation survives
+    assert (data[Z].to_numpy() == donor[Z].to_numpy()[fused.donor_index]).all()
+    assert weighted_ks(data["hours"], donor["hours"], None, donor["weight"]) < 0.05
+    assert data["hours"].std() > 0.9 * donor["hours"].std()  # a conditional mean would shrink it
+    assert abs((data["hours"] == 0).mean() - np.average(donor["hours"] == 0, weights=donor["weight"])) < 0.03
+    assert ((data["status"] == "work") == (data["hours"] > 0)).all()
+    assert (data[Z].dtypes == donor[Z].dtypes).all()
+
+
+def test_x_by_z_relation_is_kept(pair, fused) -> None:
+    recipient, donor, _ = pair
+    random = fuse(recipient, donor, on=X, impute=Z, donor_weight="weight", method="random_hotdeck")
+    assert fused.diagnostics.mean_x_by_z_tvd < 0.05
+    assert fused.diagnostics.mean_x_by_z_tvd < 0.5 * random.diagnostics.mean_x_by_z_tvd
+    # Retirement after 60: the age profile of status survives the fusion.
+    old = fused.data["age"] >= 60
+    assert (fused.data.loc[old, "status"] == "retired").mean() > 0.6
+    assert (fused.data.loc[~old, "status"] == "retired").mean() < 0.1
+    extra = fused.diagnostics.extra
+    assert extra["draw"] == "match" and extra["best_epoch"] >= 1 and extra["parameters"] > 0
+
+
+def test_donor_weights_are_honoured() -> None:
+    """Z independent of X; heavy donors (weight 10) say "heavy": about 10/11 of recipients must too."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    donor = pd.DataFrame({"age": rng.integers(16, 90, n), "sex": rng.choice(["f", "m"], n)})
+    heavy = np.arange(n) % 2 == 0
+    donor["z"] = np.where(heavy, "heavy", "light")
+    donor["w"] = np.where(heavy, 10.0, 1.0)
+    recipient = pd.DataFrame({"age": rng.integers(16, 90, 4000), "sex": rng.choice(["f", "m"], 4000)})
+    weighted = fuse(recipient, donor, on=["age", "sex"], impute=["z"], donor_weight="w", method="neural_draw")
+    share = (weighted.data["z"] == "heavy").mean()
+    assert 0.87 < share < 0.95
+    unweighted = fuse(recipient, donor, on=["age", "sex"], impute=["z"], method="neural_draw")
+    assert 0.44 < (unweighted.data["z"] == "heavy").mean() < 0.56
+
+
+def test_seeded_and_classes_respected(pair) -> None:
+    recipient, donor, _ = pair
+    recipient, donor = recipient.iloc[:1500], donor.iloc[:800]
+    common = dict(on=["age", "region"], impute=Z, donor_weight="weight", donation_classes=["sex"], method="neural_draw")
+    first = fuse(recipient, donor, seed=7, **common)
+    again = fuse(recipient, donor, seed=7, **common)
+    other = fuse(recipient, donor, seed=8, **common)
+    assert np.array_equal(first.donor_index, again.donor_index)
+    assert not np.array_equal(first.donor_index, other.donor_index)
+    assert (donor["sex"].to_numpy()[first.donor_index] == recipient["sex"].to_numpy()).all()
+
+
+def test_level_draw_and_numeric_missing_values(pair) -> None:
+    recipient, donor, _ = pair
+    donor = donor.assign(hours=donor["hours"].where(donor["status"] == "work"))  # not asked of non-workers
+    result = fuse(
+        recipient, donor, on=X, impute=["status", "hours"], donor_weight="weight", method="neural_draw",
+        draw="level", target="hours",
+    )
+    assert result.diagnostics.extra["target"] == "hours"
+    assert weighted_tvd(result.data["status"], donor["status"], None, donor["weight"]) < 0.03
+    missing_share = np.average(donor["hours"].isna(), weights=donor["weight"])
+    assert abs(result.data["hours"].isna().mean() - missing_share) < 0.03
+    assert (result.data["hours"].isna() == (result.data["status"] != "work")).all()
+
+
+def test_numeric_inputs_are_ranked_and_scaled() -> None:
+    donor = pd.DataFrame({"income": [0.0, 0.0, 10.0, 1e6], "group": ["a", "b", "a", "b"]})
+    recipient = pd.DataFrame({"income": [np.nan, 5.0, 2e6], "group": ["a", "c", "b"]})
+    x_rec, x_don = neural.features(recipient, donor, ["income", "group"], np.ones(4))
+    # income: rank, signed log, missing flag; group: one-hot on the levels of both sides (a, b, c).
+    assert x_don.shape == (4, 6) and x_rec.shape == (3, 6) and x_don.dtype == np.float32
+    ranks = x_don[:, 0] / np.sqrt(12.0) + 0.5
+    assert np.allclose(ranks, [0.25, 0.25, 0.625, 0.875])  # mid-ranks, ties share one
+    assert x_rec[0, 2] == 1.0 and x_rec[0, 0] == 0.0  # missing: flagged, centred
+    assert x_rec[2, 0] == pytest.approx(0.5 * np.sqrt(12.0))  # beyond the donors: the top rank
+    # group levels in order of appearance, recipient first: a, c, b; no donor has c.
+    assert x_rec[1, 3:].tolist() == [0.0, 1.0, 0.0] and x_don[:, 3:].sum(axis=0).tolist() == [2.0, 0.0, 2.0]
+
+
+def test_bad_options_and_threads_restored(pair) -> None:
+    import torch
+
+    recipient, donor, _ = pair
+    recipient, donor = recipient.iloc[:200], donor.iloc[:200]
+    with pytest.raises(ValueError, match="draw must be one of"):
+        fuse(recipient, donor, on=X, impute=Z, method="neural_draw", draw="mode")
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        fuse(recipient, donor, on=X, impute=Z, method="neural_draw", k=0)
+    with pytest.raises(ValueError, match="target 'income' is not one of the imputed"):
+        fuse(recipient, donor, on=X, impute=Z, method="neural_draw", target="income")
+    before = torch.get_num_threads()
+    fuse(recipient, donor, on=X, impute=Z, method="neural_draw", epochs=5)
+    assert torch.get_num_threads() == before
