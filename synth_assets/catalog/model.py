@@ -120,7 +120,7 @@ class Regression(_Strict):
 class MatchingStep(_Strict):
     """How one survey is fused into the base (defaults: every shared common variable)."""
 
-    method: str = "nnd_hotdeck"
+    method: str = "neural_draw"  # best on the benchmarks (bench/matching/results.md)
     on: list[str] | None = None
     donation_classes: list[str] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)

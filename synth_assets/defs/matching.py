@@ -100,8 +100,10 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         ins=ins,
         description=(
             "The register base with every survey's specific variables imputed by statistical "
-            "matching through the common variables (distance hot deck within donation classes "
-            "by default; household surveys matched household to household). Records are "
+            "matching through the common variables (by default `neural_draw`: a network's predicted "
+            "distributions as the matching space, a real donor's whole block drawn; household "
+            "surveys matched household to household). Metadata: distances to the donors and the "
+            "Fréchet bounds of cross-source cells. Records are "
             "chimeras: right for the population, wrong for any person. Never public."
         ),
     )
@@ -117,6 +119,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         }
         matched, fusions = fuse_sources(project.catalog, register, chosen, methods=config.methods, seed=config.seed)
         assert_no_survey_ids(matched, project.catalog)
+        report = _diagnostics(project.catalog, register, matched, chosen, fusions)
         summary = pd.DataFrame(
             [
                 {"survey": f.survey, "wave": f.wave, "method": f.method, "unit": f.unit, "donors": f.donors,
@@ -131,8 +134,28 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "survey_waves_used": dg.MetadataValue.json({f.survey: f.wave for f in fusions}),
                 "fusion_summary": dg.MetadataValue.md(summary.to_markdown(index=False) if len(summary) else "-"),
                 "diagnostics": dg.MetadataValue.json({f.survey: f.diagnostics for f in fusions}),
+                "frechet_bounds": dg.MetadataValue.md(report.to_markdown()),
+                "frechet_bounds_plot": dg.MetadataValue.md(_png_markdown(report.plot_png(), "Frechet bounds")),
                 "rows": len(matched),
             },
         )
 
     return matched_dataset
+
+
+def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame, chosen, fusions):
+    """Distances to the donors and the Fréchet bounds of cross-source cells (StatMatch's view)."""
+    from synth_assets.matching import DonorSpec, fusion_diagnostics
+
+    donors = {
+        f.survey: DonorSpec(chosen[f.survey][1], catalog.sources[f.survey].weight_column, f.on, f.imputed,
+                            catalog.sources[f.survey].universe)
+        for f in fusions
+    }
+    return fusion_diagnostics(register, matched, donors, register_y=catalog.register.specific)
+
+
+def _png_markdown(png: bytes, alt: str) -> str:
+    import base64
+
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"

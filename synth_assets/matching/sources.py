@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.catalog.model import MatchingStep
 
 log = logging.getLogger("synth_assets.matching")
 
@@ -96,7 +97,7 @@ def fuse_sources(
     for step, (survey, (wave, donor)) in enumerate(surveys.items()):
         source = catalog.sources[survey]
         config = catalog.release.matching.get(survey)
-        method = methods.get(survey) or (config.method if config else "nnd_hotdeck")
+        method = methods.get(survey) or (config.method if config else MatchingStep().method)
         options = dict(config.options) if config else {}
         classes = list(config.donation_classes) if config else []
         specific = [v for v in source.specific if v not in base.columns]

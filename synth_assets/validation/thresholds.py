@@ -27,9 +27,11 @@ pmse_ratio <= 2 × baseline (10 without)
 rules_excess <= 0.01
     Synthetic records may break a plausibility rule at most 1 point more often than
     the real data do (children with earnings, negative ages...).
-regression_ci_overlap >= 0.5
+regression_ci_overlap >= 0.7 × baseline (0.5 without)
     Mean Karr et al. interval overlap; ≈ 0.71 is expected from two independent samples
-    of equal size, 0.5 means estimates about two standard errors apart on average.
+    of equal size (so 0.7 × baseline ≈ 0.5), 0.5 means estimates about two standard errors
+    apart on average. Relative, because small or clustered samples overlap less even
+    between two real samples (0.49 for the 1,500-person demo's holdout).
 exact_copy_rate <= 1 × baseline (0 without)
     No more synthetic rows identical to a real person than an independent real sample
     shares with the training data by chance (which is 0 on data with any continuous
@@ -155,7 +157,7 @@ class Thresholds:
             Threshold("kmarginal_3", 700.0, 0.80),
             Threshold("pmse_ratio", 10.0, 2.0),
             Threshold("rules_excess", 0.01),
-            Threshold("regression_ci_overlap", 0.5),
+            Threshold("regression_ci_overlap", 0.5, 0.7),
             Threshold("exact_copy_rate", 0.0, 1.0),
             Threshold("dcr_share", 0.60),
             Threshold("mia_auc", 0.60),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_PERSONS = 1500
+TINY_PERSONS = 3000
 
 
 @pytest.fixture(scope="session")
