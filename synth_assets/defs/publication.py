@@ -71,7 +71,7 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             wave=wave,
             report_dir=reports,
             provenance=provenance,
-            model={k: model_meta.get(k) for k in ("family", "parameters", "training_seconds", "epochs_run", "device")}
+            model={k: model_meta.get(k) for k in ("family", "person_family", "parameters", "training_seconds", "epochs_run", "device")}
             | {"run_id": model.get("run_id")},
             metrics={k: v for k, v in metrics.get("metrics", {}).items() if isinstance(v, (int, float))},
             checks=metrics.get("checks", []),

@@ -40,27 +40,30 @@ def build_population_synthesizer(
     *,
     household_id: str | None = None,
     person_id: str | None = None,
+    person_family: str | None = None,
     seed: int = 0,
     **params: Any,
 ) -> Synthesizer:
     """The synthesiser the pipeline trains: households kept coherent when ``household_id`` is set.
 
-    With households, both the household and the person model are of ``family``; a time
-    budget (``max_seconds``) is split between them. ``person_id`` names an identifier
-    column, replaced by fresh identifiers when present in the data.
+    With households, ``family`` models the household table and ``person_family`` (default:
+    the same) the members given their household. A time budget (``max_seconds``) is split
+    between two neural models, or goes whole to the only neural one. ``person_id`` names an
+    identifier column, replaced by fresh identifiers when present in the data.
     """
-    params = _family_params(family, params)
+    person_family = person_family or family
     if household_id is None:
         id_columns = [person_id] if person_id else []
-        return make_synthesizer(family, seed=seed, id_columns=id_columns, **params)
-    household_params = dict(params)
-    person_params = dict(params)
-    if params.get("max_seconds") is not None:
-        household_params["max_seconds"] = params["max_seconds"] * HOUSEHOLD_BUDGET_SHARE
-        person_params["max_seconds"] = params["max_seconds"] * (1 - HOUSEHOLD_BUDGET_SHARE)
+        return make_synthesizer(family, seed=seed, id_columns=id_columns, **_family_params(family, params))
+    household_params = _family_params(family, params)
+    person_params = _family_params(person_family, params)
+    budget = params.get("max_seconds")
+    if budget is not None and family in SDV_FAMILIES and person_family in SDV_FAMILIES:
+        household_params["max_seconds"] = budget * HOUSEHOLD_BUDGET_SHARE
+        person_params["max_seconds"] = budget * (1 - HOUSEHOLD_BUDGET_SHARE)
     return HouseholdSynthesizer(
         family,
-        family,
+        person_family,
         household_id=household_id,
         person_id=person_id,
         seed=seed,

@@ -88,3 +88,15 @@ def test_pipeline_builder(people: pd.DataFrame) -> None:
     assert out["person_id"].is_unique and not set(out["person_id"]) & set(data["person_id"])
     flat = build_population_synthesizer("tvae", seed=0, epochs=3, max_seconds=60)
     assert flat.get_params()["max_seconds"] == 60
+
+
+def test_hybrid_population_model_gives_the_whole_budget_to_the_gan() -> None:
+    from synth_assets.synthesis import build_population_synthesizer
+
+    hybrid = build_population_synthesizer("ctgan", household_id="household_id", person_family="cart",
+                                          max_seconds=100, epochs=50)
+    assert (hybrid.household_family, hybrid.person_family) == ("ctgan", "cart")
+    assert hybrid.household_params["max_seconds"] == 100
+    assert "max_seconds" not in hybrid.person_params and "epochs" not in hybrid.person_params
+    both = build_population_synthesizer("ctgan", household_id="household_id", max_seconds=100)
+    assert both.household_params["max_seconds"] + both.person_params["max_seconds"] == pytest.approx(100)
