@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_PERSONS ?= 50000
+# The main job publishes with sequential CART: measured on the demo, the CTGAN-based model in a
+# 7-minute CPU budget is refused by the gate (README, "The model"). FAMILY=ctgan runs it.
+FAMILY ?= cart
 GAN_SECONDS ?= 420
 
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
@@ -33,7 +36,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $@
 
 run: install
-	$(BIN)/synth-assets run --demo-persons $(DEMO_PERSONS) --max-seconds $(GAN_SECONDS)
+	$(BIN)/synth-assets run --demo-persons $(DEMO_PERSONS) --family $(FAMILY) --max-seconds $(GAN_SECONDS)
 
 test: install
 	$(BIN)/python -m pytest -n 2 --timeout 900 synth_assets_tests

@@ -9,7 +9,8 @@
 * CTGAN/TVAE: ``epochs`` caps training and ``max_seconds`` bounds it. After every epoch the
   callback (see ``_sdv_backend``) compares the time left with the mean duration of recent
   epochs and stops before an epoch that would overrun; at least one epoch always runs.
-  The budget counts from the start of SDV's fit, preprocessing included. Per-epoch losses
+  The budget counts from the start of SDV's fit, preprocessing included (ctgan's mixtures
+  are fitted on at most 10,000 sampled rows to keep that part short). Per-epoch losses
   and progress go to ``training_log`` and the ``synth_assets.synthesis`` logger.
 * Fitting runs with joblib's threading backend (ctgan's process workers kept Dagster steps
   alive for minutes), ``torch_threads`` torch threads (1 was measured fastest on 2 busy
@@ -73,6 +74,7 @@ class EpochBudget:
         self.epochs = epochs
         self.max_seconds = max_seconds
         self.started = time.perf_counter()
+        self.training_started: float | None = None  # after SDV's and ctgan's preprocessing
         self.epoch_ends: list[float] = []
         self.losses: dict[str, list[float]] = {}
         self.stopped_early = False
@@ -81,6 +83,10 @@ class EpochBudget:
         from synth_assets.synthesis._sdv_backend import StopTraining
 
         now = time.perf_counter()
+        if frame.empty:
+            self.training_started = now
+            LOGGER.info("%s: preprocessing took %.1f s", self.family, now - self.started)
+            return
         self.epoch_ends.append(now)
         self.losses = epoch_losses(frame)
         done = len(self.epoch_ends)
@@ -94,12 +100,13 @@ class EpochBudget:
             raise StopTraining
 
     def _epoch_seconds(self, last: int | None = None) -> float:
-        """Mean epoch duration; the first one also holds SDV's preprocessing, so it is left
-        out once there are others."""
-        durations = np.diff([self.started] + self.epoch_ends)
-        if len(durations) > 1:
-            durations = durations[1:]
+        """Mean duration of the (last) epochs."""
+        durations = np.diff([self.training_started or self.started] + self.epoch_ends)
         return float(durations[-last:].mean() if last else durations.mean())
+
+    @property
+    def preprocess_seconds(self) -> float | None:
+        return None if self.training_started is None else self.training_started - self.started
 
     @property
     def seconds_per_epoch(self) -> float | None:
@@ -151,9 +158,9 @@ class SDVSynthesizer(TabularSynthesizer):
             rules=rules,
         )
         self.family = family
-        self.epochs = epochs
+        self.epochs = int(epochs)  # configuration layers may hand over 300.0
         self.max_seconds = max_seconds
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         self.enable_gpu = enable_gpu
         self.torch_threads = torch_threads
         self.model_params = dict(model_params or {})
@@ -193,6 +200,7 @@ class SDVSynthesizer(TabularSynthesizer):
                 epochs_requested=self.epochs,
                 max_seconds=self.max_seconds,
                 stopped_by_budget=budget.stopped_early,
+                preprocess_seconds=budget.preprocess_seconds,
                 seconds_per_epoch=budget.seconds_per_epoch,
                 losses=budget.losses,
             )

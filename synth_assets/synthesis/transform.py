@@ -368,12 +368,8 @@ class TableTransformer:
         )
 
     # ------------------------------------------------------------- model frame
-    @property
-    def model_columns(self) -> list[str]:
-        """Columns of the model frame, in input column order (state after its value)."""
-        return [c for codec in self.codecs.values() for c in codec.model_columns]
-
     def model_columns_of(self, columns: Iterable[str]) -> list[str]:
+        """Model-frame columns of some input columns (a continuous part before its state)."""
         return [c for name in columns for c in self.codecs[name].model_columns]
 
     @property
