@@ -16,6 +16,7 @@ from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.runner import execute, run_pipeline
 from synth_assets.publication import latest_release
 from synth_assets.storage import DataLayout
+from synth_assets_tests.defs.conftest import TINY_PERSONS
 
 pytestmark = pytest.mark.slow
 CART = {"ops": {"gan_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}
@@ -26,7 +27,7 @@ def demo_with_2025(tmp_path_factory):
     from synth_assets.demo import generate_demo
 
     root = tmp_path_factory.mktemp("demo2025")
-    generate_demo(root, persons=1500, waves=(2023, 2024, 2025))
+    generate_demo(root, persons=TINY_PERSONS, waves=(2023, 2024, 2025))
     return root
 
 
