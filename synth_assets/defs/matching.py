@@ -5,6 +5,8 @@ before W (calendars differ), refusing one whose checks did not pass; the choice 
 its metadata and in the lineage. ``matched_dataset`` fuses them all into the register.
 """
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
@@ -120,6 +122,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         matched, fusions = fuse_sources(project.catalog, register, chosen, methods=config.methods, seed=config.seed)
         assert_no_survey_ids(matched, project.catalog)
         report = _diagnostics(project.catalog, register, matched, chosen, fusions)
+        section = _write_matching_section(project.layout.reports / context.partition_key, report)
         summary = pd.DataFrame(
             [
                 {"survey": f.survey, "wave": f.wave, "method": f.method, "unit": f.unit, "donors": f.donors,
@@ -136,6 +139,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "diagnostics": dg.MetadataValue.json({f.survey: f.diagnostics for f in fusions}),
                 "frechet_bounds": dg.MetadataValue.md(report.to_markdown()),
                 "frechet_bounds_plot": dg.MetadataValue.md(_png_markdown(report.plot_png(), "Frechet bounds")),
+                "report_section": dg.MetadataValue.path(str(section)),
                 "rows": len(matched),
             },
         )
@@ -153,6 +157,26 @@ def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame
         for f in fusions
     }
     return fusion_diagnostics(register, matched, donors, register_y=catalog.register.specific)
+
+
+def _write_matching_section(folder: Path, report) -> Path:
+    """The matching section of the release's reports: distances, Fréchet bounds and their plot."""
+    import base64
+    import html
+
+    from synth_assets.storage import atomic_path
+
+    path = folder / "matching.html"
+    body = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Statistical matching</title></head>"
+        "<body style='font-family:system-ui,sans-serif;margin:2em'><h1>Statistical matching diagnostics</h1>"
+        f"<pre style='white-space:pre-wrap'>{html.escape(report.to_markdown())}</pre>"
+        f"<img alt='Fréchet bounds' src='data:image/png;base64,{base64.b64encode(report.plot_png()).decode()}'>"
+        "</body></html>"
+    )
+    with atomic_path(path) as tmp:
+        tmp.write_text(body)
+    return path
 
 
 def _png_markdown(png: bytes, alt: str) -> str:

@@ -92,6 +92,10 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "failed_checks": ", ".join(result.failed) or "none",
             "headline": dg.MetadataValue.md(headline_markdown(result)),
         }
+        # The plots people look at first, shown in the UI beside the figures.
+        for name in ("privacy:dcr", "association:cramers_v"):
+            if name in result.figures:
+                metadata[f"plot_{name.split(':')[1]}"] = dg.MetadataValue.md(_png_markdown(result.figures[name], name))
         for key in ("kmarginal_1", "kmarginal_2", "kmarginal_3", "pmse_ratio", "propensity_auc",
                     "exact_copy_rate", "dcr_share", "mia_auc"):
             value = result.metrics.get(key)
@@ -100,6 +104,12 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return validation_report
+
+
+def _png_markdown(png: bytes, alt: str) -> str:
+    import base64
+
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
