@@ -6,6 +6,7 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import RELEASE_AUTOMATION
+from synth_assets.defs.metadata import suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.harmonise import harmonise_table
@@ -72,10 +73,6 @@ def build_harmonised_check(catalog: Catalog, source_name: str) -> dg.AssetChecks
         from synth_assets.catalog.expectations import validate_table
 
         result = validate_table(data, harmonised_suite_spec(catalog, source_name))
-        return dg.AssetCheckResult(
-            passed=result.success,
-            description=None if result.success else result.describe(),
-            metadata={"failed_expectations": dg.MetadataValue.md(result.describe() or "none")},
-        )
+        return suite_check_result(result)
 
     return harmonised_check

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.defs.metadata import suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.ingest import describe_schema, read_source_file, source_path
@@ -75,10 +76,6 @@ def build_raw_check(catalog: Catalog, source_name: str) -> dg.AssetChecksDefinit
         from synth_assets.catalog.expectations import validate_table
 
         result = validate_table(data, raw_suite_spec(catalog, source_name))
-        return dg.AssetCheckResult(
-            passed=result.success,
-            description=None if result.success else result.describe(),
-            metadata={"failed_expectations": dg.MetadataValue.md(result.describe() or "none")},
-        )
+        return suite_check_result(result)
 
     return raw_check

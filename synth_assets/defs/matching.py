@@ -13,6 +13,7 @@ import pandas as pd
 from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import DONOR_AUTOMATION, RELEASE_AUTOMATION
 from synth_assets.defs.gating import failed_checks
+from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import latest_wave_at_or_before, wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
@@ -138,7 +139,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "fusion_summary": dg.MetadataValue.md(summary.to_markdown(index=False) if len(summary) else "-"),
                 "diagnostics": dg.MetadataValue.json({f.survey: f.diagnostics for f in fusions}),
                 "frechet_bounds": dg.MetadataValue.md(report.to_markdown()),
-                "frechet_bounds_plot": dg.MetadataValue.md(_png_markdown(report.plot_png(), "Frechet bounds")),
+                "frechet_bounds_plot": png_markdown(report.plot_png(), "Frechet bounds"),
                 "report_section": dg.MetadataValue.path(str(section)),
                 "rows": len(matched),
             },
@@ -178,8 +179,3 @@ def _write_matching_section(folder: Path, report) -> Path:
         tmp.write_text(body)
     return path
 
-
-def _png_markdown(png: bytes, alt: str) -> str:
-    import base64
-
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -9,6 +9,7 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import RELEASE_AUTOMATION
+from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
@@ -144,16 +145,11 @@ def build_gan_model(catalog: Catalog) -> dg.AssetsDefinition:
         }
         png = plot_losses(model)
         if png is not None:
-            metadata["loss_curves"] = dg.MetadataValue.md(_png_markdown(png, "training losses"))
+            metadata["loss_curves"] = png_markdown(png, "training losses")
         return dg.Output(model, metadata=metadata)
 
     return gan_model
 
-
-def _png_markdown(png: bytes, alt: str) -> str:
-    import base64
-
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:

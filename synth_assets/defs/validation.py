@@ -10,6 +10,7 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import RELEASE_AUTOMATION
+from synth_assets.defs.metadata import png_markdown, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
@@ -95,7 +96,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         # The plots people look at first, shown in the UI beside the figures.
         for name in ("privacy:dcr", "association:cramers_v"):
             if name in result.figures:
-                metadata[f"plot_{name.split(':')[1]}"] = dg.MetadataValue.md(_png_markdown(result.figures[name], name))
+                metadata[f"plot_{name.split(':')[1]}"] = png_markdown(result.figures[name], name)
         for key in ("kmarginal_1", "kmarginal_2", "kmarginal_3", "pmse_ratio", "propensity_auc",
                     "exact_copy_rate", "dcr_share", "mia_auc"):
             value = result.metrics.get(key)
@@ -105,11 +106,6 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
 
     return validation_report
 
-
-def _png_markdown(png: bytes, alt: str) -> str:
-    import base64
-
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
@@ -196,10 +192,6 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         from synth_assets.catalog.expectations import validate_table
 
         result = validate_table(fictitious_dataset, fictitious_suite_spec(catalog, fictitious_dataset))
-        return dg.AssetCheckResult(
-            passed=result.success,
-            description=None if result.success else result.describe(),
-            metadata={"failed_expectations": dg.MetadataValue.md(result.describe() or "none")},
-        )
+        return suite_check_result(result)
 
     return [thresholds_pass, no_real_record_copied, rules_and_categories_hold]
