@@ -10,6 +10,17 @@ from collections.abc import Sequence
 from synth_assets.settings import quiet_telemetry
 
 
+def _deployment(data: str | None):
+    """The deployment of the environment (``defs/deployment.py``), with ``--data`` as data root."""
+    import dataclasses
+    from pathlib import Path
+
+    from synth_assets.defs.deployment import Deployment
+
+    deployment = Deployment.from_environment()
+    return dataclasses.replace(deployment, data_root=Path(data)) if data else deployment
+
+
 def _add_run_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "run", help="run the whole pipeline headless on the files in data/incoming (the main job)"
@@ -24,17 +35,14 @@ def _add_run_parser(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import dagster as dg
 
     from synth_assets.catalog import load_catalog
     from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.resources import DEFAULT_DATA_ROOT
     from synth_assets.defs.runner import run_pipeline
-    from synth_assets.storage import DataLayout
 
-    layout = DataLayout(Path(args.data or DEFAULT_DATA_ROOT))
+    deployment = _deployment(args.data)
+    layout = deployment.layout
     if args.demo_persons:
         from synth_assets.demo import generate_demo
 
@@ -46,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         config["ops"]["gan_model"] = {"config": model}
     if args.replicates:
         config["ops"]["fictitious_dataset"] = {"config": {"replicates": args.replicates}}
-    defs = build_definitions(layout.root)
+    defs = build_definitions(deployment=deployment)
     with dg.DagsterInstance.get() as instance:
         outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance, release_config=config)
     if outcome.release is None:
@@ -66,19 +74,16 @@ def _add_audit_parser(subparsers) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import dagster as dg
 
     from synth_assets.audit import write_lineage
     from synth_assets.catalog import load_catalog
     from synth_assets.defs.audit import AuditError, collect_lineage
     from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.resources import DEFAULT_DATA_ROOT
     from synth_assets.publication import latest_release
-    from synth_assets.storage import DataLayout
 
-    layout = DataLayout(Path(args.data or DEFAULT_DATA_ROOT))
+    deployment = _deployment(args.data)
+    layout = deployment.layout
     release = args.release
     if release == "latest":
         latest = latest_release(layout.public)
@@ -88,7 +93,7 @@ def _audit(args: argparse.Namespace) -> int:
         release = latest.name
     with dg.DagsterInstance.get() as instance:
         try:
-            lineage = collect_lineage(instance, build_definitions(layout.root), load_catalog(layout.catalog),
+            lineage = collect_lineage(instance, build_definitions(deployment=deployment), load_catalog(layout.catalog),
                                       layout, release)
         except AuditError as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -114,7 +114,8 @@ def collect_lineage(
             )
     matched_file = layout.warehouse / "matched_dataset" / f"{wave}.parquet"
     if matched_file.exists():
-        strict["matched dataset"] = pd.read_parquet(matched_file)
+        with matched_file.open("rb") as handle:  # local or object storage alike
+            strict["matched dataset"] = pd.read_parquet(handle)
     steps = [s for asset, p in partitions.items() if (s := _step(instance, asset, p, when))]
     steps.sort(key=lambda s: s.timestamp)
     check_keys = [spec.key for checks_def in defs.asset_checks for spec in checks_def.check_specs]

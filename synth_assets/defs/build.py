@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -15,20 +16,33 @@ from synth_assets.defs.io_managers import ModelIOManager, ParquetIOManager
 from synth_assets.defs.jobs import build_jobs
 from synth_assets.defs.matching import build_donor_asset, build_matched_dataset
 from synth_assets.defs.publication import build_public_dataset
-from synth_assets.defs.resources import DEFAULT_DATA_ROOT, ComputeResource, ProjectResource
+from synth_assets.defs.deployment import Deployment
+from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.synthesis import build_fictitious_dataset, build_gan_model, build_split
 from synth_assets.defs.validation import build_validation_checks, build_validation_report
 from synth_assets.settings import quiet_telemetry
-from synth_assets.storage import DataLayout
 
 
-def build_definitions(data_root: str | Path = DEFAULT_DATA_ROOT, *, compute: ComputeResource | None = None) -> dg.Definitions:
-    """Assets, checks, jobs and resources for the sources declared in ``data_root/catalog.yaml``."""
+def build_definitions(
+    data_root: str | Path | None = None,
+    *,
+    compute: ComputeResource | None = None,
+    deployment: Deployment | None = None,
+) -> dg.Definitions:
+    """Assets, checks, jobs and resources for the sources declared in ``data_root/catalog.yaml``.
+
+    ``deployment`` (default: read from the environment, see ``defs/deployment.py``) says where
+    intermediates are stored and which executor runs the steps; ``data_root`` overrides its
+    data root.
+    """
     quiet_telemetry()
     # Partitioned asset checks are a preview feature; we rely on them knowingly (STACK_NOTES).
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    layout = DataLayout(Path(data_root))
+    deployment = deployment or Deployment.from_environment()
+    if data_root is not None:
+        deployment = dataclasses.replace(deployment, data_root=Path(data_root))
+    layout = deployment.layout
     catalog = load_catalog(layout.catalog)
     assets: list = []
     checks: list = []
@@ -47,15 +61,14 @@ def build_definitions(data_root: str | Path = DEFAULT_DATA_ROOT, *, compute: Com
     checks += build_validation_checks(catalog)
     jobs = build_jobs(catalog)
     return dg.Definitions(
-        # Steps of a run in parallel, at most one per core of the machines this targets.
-        executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
+        executor=deployment.executor_definition(),
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
         sensors=[build_incoming_sensor(catalog, jobs)],
         schedules=[build_refresh_schedule(catalog)],
         resources={
-            "project": ProjectResource(data_root=str(layout.root)),
+            "project": ProjectResource(data_root=str(layout.root), storage_root=layout.storage),
             "compute": compute or ComputeResource(),
             "io_manager": ParquetIOManager(base_path=str(layout.warehouse)),
             "model_io_manager": ModelIOManager(base_path=str(layout.models)),

@@ -1,12 +1,18 @@
 """IO managers: tables as Parquet and fitted models as files, on any fsspec path.
 
-Both write to a temporary name and rename, so a failed step never leaves half a file that
-a later step could read.
+A failed step never leaves half a file that a later step could read: on a local disk the
+file is written under a temporary name and renamed; on object storage (``s3://``,
+``gs://``, ``memory://``...) it is written locally and uploaded in one put, since an
+object store shows an object whole or not at all, and a "rename" there is a copy.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,15 +20,36 @@ import pandas as pd
 from upath import UPath
 
 
-def _atomic_write(path: UPath, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        tmp.rename(path)  # os.replace semantics on local paths; object stores put whole objects
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def is_local(path: UPath) -> bool:
+    """Whether ``path`` is on this machine's file system (plain pathlib semantics apply)."""
+    return isinstance(path, Path)
+
+
+def _atomic_write(path: UPath, write: Callable[[str], Any]) -> None:
+    """Run ``write(local_file)`` and make its result appear at ``path`` all at once."""
+    if is_local(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            write(str(tmp))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return
+    with tempfile.TemporaryDirectory(prefix="synth-assets-") as folder:
+        local = os.path.join(folder, path.name)
+        write(local)
+        path.fs.put_file(local, path.path)
+
+
+def _read_local(path: UPath, read: Callable[[str], Any]) -> Any:
+    """``read(local_file)`` on ``path``, fetched to a temporary file first when remote."""
+    if is_local(path):
+        return read(str(path))
+    with tempfile.TemporaryDirectory(prefix="synth-assets-") as folder:
+        local = os.path.join(folder, path.name)
+        path.fs.get_file(path.path, local)
+        return read(local)
 
 
 class _ParquetIOManager(dg.UPathIOManager):
@@ -31,10 +58,11 @@ class _ParquetIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame, got {type(obj).__name__}")
-        _atomic_write(path, lambda tmp: obj.to_parquet(str(tmp), index=False))
+        _atomic_write(path, lambda tmp: obj.to_parquet(tmp, index=False))
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
-        return pd.read_parquet(str(path))
+        with path.open("rb") as handle:  # any fsspec file system, with no temporary copy
+            return pd.read_parquet(handle)
 
     def load_input(self, context: dg.InputContext) -> Any:
         loaded = super().load_input(context)
@@ -66,12 +94,12 @@ class _ModelIOManager(dg.UPathIOManager):
     extension = ".model"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
-        _atomic_write(path, lambda tmp: obj.save(str(tmp)))
+        _atomic_write(path, obj.save)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         from synth_assets.synthesis import load_synthesizer  # lazy: torch and SDV are heavy
 
-        return load_synthesizer(str(path))
+        return _read_local(path, load_synthesizer)
 
 
 class ModelIOManager(dg.ConfigurableIOManagerFactory):

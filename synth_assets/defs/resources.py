@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
@@ -12,20 +10,23 @@ from pydantic import PrivateAttr
 from synth_assets.catalog import Catalog, load_catalog
 from synth_assets.storage import DataLayout
 
-DEFAULT_DATA_ROOT = os.environ.get("SYNTH_ASSETS_DATA", str(Path(__file__).resolve().parents[2] / "data"))
 
 
 class ProjectResource(dg.ConfigurableResource):
-    """The project's data root (``data/`` by default) and its catalog."""
+    """The project's data root (``data/`` by default), its catalog, and where intermediates live.
 
-    data_root: str = DEFAULT_DATA_ROOT
+    ``storage_root`` (any fsspec URL) holds the warehouse and the models; unset, the data root.
+    """
+
+    data_root: str
+    storage_root: str | None = None
     catalog_file: str | None = None
 
     _catalog: Catalog | None = PrivateAttr(default=None)
 
     @property
     def layout(self) -> DataLayout:
-        return DataLayout(Path(self.data_root))
+        return DataLayout(Path(self.data_root), storage=self.storage_root)
 
     @property
     def catalog(self) -> Catalog:

@@ -9,9 +9,9 @@ def test_definitions_load_with_every_stage():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     from synth_assets.catalog import load_catalog
-    from synth_assets.defs.resources import DEFAULT_DATA_ROOT
+    from synth_assets.defs.deployment import Deployment
 
-    catalog = load_catalog(f"{DEFAULT_DATA_ROOT}/catalog.yaml")
+    catalog = load_catalog(Deployment.from_environment().layout.catalog)
     for source in catalog.sources:
         assert {f"raw_{source}", f"harmonised_{source}"} <= keys
     assert set(RELEASE_ASSETS) <= keys

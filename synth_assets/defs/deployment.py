@@ -1,0 +1,85 @@
+"""Where the code location runs: read once from the environment, so one image serves every deployment.
+
+The same ``synth_assets.definitions`` module runs on a laptop (``dagster dev``), headless
+(``synth-assets run``) and on a Kubernetes Dagster deployment; only environment variables
+change (``deploy/kubernetes/values.yaml`` sets them for the cluster):
+
+==============================  ===========================================================
+``SYNTH_ASSETS_DATA``           data root: catalog, drop zone, reports, public releases
+                                (default ``data/`` of the checkout; a shared volume on a cluster)
+``SYNTH_ASSETS_STORAGE``        root of the warehouse tables and fitted models, any fsspec
+                                URL such as ``s3://bucket/synth-assets`` (default: the data root)
+``SYNTH_ASSETS_EXECUTOR``       ``multiprocess`` (default: steps as processes of the run) or
+                                ``k8s`` (each step in its own Kubernetes pod, dagster-k8s)
+``SYNTH_ASSETS_EXECUTOR_CONFIG``  YAML file of the executor's configuration (for ``k8s``:
+                                per-step pods, e.g. ``gan_model`` on a GPU node)
+==============================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import yaml
+
+from synth_assets.settings import PROJECT_ROOT
+from synth_assets.storage import DataLayout
+
+EXECUTORS = ("multiprocess", "k8s")
+
+#: Steps of a run in parallel locally, at most one per core of the machines this targets.
+LOCAL_MAX_CONCURRENT = 2
+
+
+class DeploymentError(ValueError):
+    """A deployment setting that cannot work; the message names the variable and its value."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    data_root: Path
+    storage_root: str | None = None
+    executor: str = "multiprocess"
+    executor_config: Path | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Deployment:
+        executor = environ.get("SYNTH_ASSETS_EXECUTOR", "multiprocess")
+        if executor not in EXECUTORS:
+            raise DeploymentError(f"SYNTH_ASSETS_EXECUTOR={executor!r}: choose one of {', '.join(EXECUTORS)}")
+        config = environ.get("SYNTH_ASSETS_EXECUTOR_CONFIG")
+        return cls(
+            data_root=Path(environ.get("SYNTH_ASSETS_DATA", PROJECT_ROOT / "data")),
+            storage_root=environ.get("SYNTH_ASSETS_STORAGE") or None,
+            executor=executor,
+            executor_config=Path(config) if config else None,
+        )
+
+    @property
+    def layout(self) -> DataLayout:
+        return DataLayout(self.data_root, storage=self.storage_root)
+
+    def executor_definition(self) -> dg.ExecutorDefinition:
+        settings = read_executor_config(self.executor_config) if self.executor_config else {}
+        if self.executor == "k8s":
+            # Imported only here: dagster-k8s is the `kubernetes` extra, not needed locally.
+            from dagster_k8s import k8s_job_executor
+
+            return k8s_job_executor.configured(settings, name="k8s_job_executor")
+        return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, **settings})
+
+
+def read_executor_config(path: Path) -> dict[str, Any]:
+    """The executor's configuration from YAML; a missing or malformed file is named in the error."""
+    try:
+        settings = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise DeploymentError(f"SYNTH_ASSETS_EXECUTOR_CONFIG={path}: {error}") from error
+    if not isinstance(settings, dict):
+        raise DeploymentError(f"SYNTH_ASSETS_EXECUTOR_CONFIG={path}: expected a mapping of executor settings")
+    return settings

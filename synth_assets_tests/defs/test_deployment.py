@@ -1,0 +1,156 @@
+"""The code location beyond one machine: Kubernetes configuration files and object storage.
+
+The files under ``deploy/kubernetes`` are checked against dagster-k8s's own schemas and
+against the code they configure (module, step names, pools, volumes), and the whole pipeline
+runs with its intermediates on an fsspec file system other than the local disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import dagster as dg
+import fsspec
+import pytest
+import yaml
+
+from synth_assets.catalog import load_catalog
+from synth_assets.defs.audit import collect_lineage
+from synth_assets.defs.build import build_definitions
+from synth_assets.defs.deployment import Deployment, DeploymentError, read_executor_config
+from synth_assets.defs.runner import run_pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy" / "kubernetes"
+IMAGE_WORKDIR = "/opt/synth-assets/"
+
+pytest.importorskip("dagster_k8s", reason="dagster-k8s is part of the test extra: pip install -e '.[test]'")
+
+
+def _values() -> dict:
+    return yaml.safe_load((DEPLOY / "values.yaml").read_text())
+
+
+def _user_deployment() -> dict:
+    (deployment,) = _values()["dagster-user-deployments"]["deployments"]
+    return deployment
+
+
+def _cluster_environment(data_root: Path) -> dict[str, str]:
+    """The environment values.yaml gives the code server, with paths of the image mapped to the checkout."""
+    env = {item["name"]: item["value"] for item in _user_deployment()["env"]}
+    executor_config = env["SYNTH_ASSETS_EXECUTOR_CONFIG"]
+    assert executor_config.startswith(IMAGE_WORKDIR), "the executor file must come from the image's checkout"
+    env["SYNTH_ASSETS_EXECUTOR_CONFIG"] = str(REPO / executor_config.removeprefix(IMAGE_WORKDIR))
+    env["SYNTH_ASSETS_DATA"] = str(data_root)
+    return env
+
+
+def test_executor_file_is_valid_for_dagster_k8s():
+    from dagster._config import process_config
+    from dagster_k8s import k8s_job_executor
+
+    result = process_config(k8s_job_executor.config_schema.config_type, read_executor_config(DEPLOY / "executor.yaml"))
+    assert result.success, [error.message for error in result.errors]
+
+
+def test_values_load_the_code_location_with_step_pods_and_object_storage():
+    deployment = _user_deployment()
+    assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "synth_assets.definitions"]
+    env = _cluster_environment(REPO / "data")
+    settings = Deployment.from_environment(env)
+    assert settings.storage_root.startswith("s3://")
+    defs = build_definitions(deployment=settings)
+    assert defs.resolve_job_def("release").executor_def.name == "k8s_job_executor"
+    project = defs.resources["project"]
+    assert project.layout.warehouse.as_uri() == settings.storage_root + "/warehouse"
+    assert defs.resources["io_manager"].base_path == settings.storage_root + "/warehouse"
+    assert defs.resources["model_io_manager"].base_path == settings.storage_root + "/models"
+
+
+def test_per_step_settings_name_real_steps():
+    """A misspelt step name would silently leave the GAN on a CPU node."""
+    defs = build_definitions(REPO / "data", deployment=Deployment.from_environment(_cluster_environment(REPO / "data")))
+    ops = {node.name for node in defs.resolve_job_def("release").graph.node_dict.values()}
+    per_step = read_executor_config(DEPLOY / "executor.yaml")["per_step_k8s_config"]
+    assert "gan_model" in per_step
+    assert set(per_step) <= ops, set(per_step) - ops
+
+
+def test_gan_model_step_is_a_job_on_a_gpu_node_and_others_are_not():
+    from dagster_k8s.container_context import K8sContainerContext
+    from dagster_k8s.job import DagsterK8sJobConfig, UserDefinedDagsterK8sConfig, construct_dagster_k8s_job
+
+    settings = read_executor_config(DEPLOY / "executor.yaml")
+    every_step = K8sContainerContext(run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(settings["step_k8s_config"]))
+    job_config = DagsterK8sJobConfig(job_image="registry.example.org/statistics/synth-assets:0.1.0",
+                                     dagster_home="/opt/dagster/dagster_home", instance_config_map="dagster-instance")
+
+    def pod_of(step: str):
+        # The executor's own merge order: every-step settings, then the step's override.
+        context = every_step.merge(K8sContainerContext(
+            run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(settings["per_step_k8s_config"].get(step, {}))))
+        job = construct_dagster_k8s_job(job_config, ["dagster", "api", "execute_step"], f"dagster-step-{step}",
+                                        user_defined_k8s_config=context.run_k8s_config)
+        return job.spec.template.spec
+
+    gan = pod_of("gan_model")
+    (container,) = gan.containers
+    assert container.resources.limits["nvidia.com/gpu"] == "1"
+    assert gan.node_selector == {"synth-assets/node-pool": "gpu"}
+    assert any(t.key == "nvidia.com/gpu" and t.effect == "NoSchedule" for t in gan.tolerations)
+    matching = pod_of("matched_dataset")
+    assert "nvidia.com/gpu" not in (matching.containers[0].resources.limits or {})
+    assert not matching.node_selector
+    assert matching.containers[0].resources.requests["memory"] == "4Gi"
+
+
+def test_pods_share_the_data_volume_secrets_and_pools_of_the_code():
+    values = _values()
+    deployment = _user_deployment()
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    data_root = next(item["value"] for item in deployment["env"] if item["name"] == "SYNTH_ASSETS_DATA")
+    for pod in (deployment, launcher):
+        (mount,) = [m for m in pod["volumeMounts"] if m["mountPath"] == data_root]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        assert volume["persistentVolumeClaim"]["claimName"] == "synth-assets-data"
+    assert [s["name"] for s in deployment["envSecrets"]] == [s["name"] for s in launcher["envSecrets"]]
+    # The local dagster.yaml and the cluster agree: one step per pool (one GAN at a time).
+    local = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    assert values["concurrency"]["pools"]["defaultLimit"] == local["concurrency"]["pools"]["default_limit"] == 1
+    defs = build_definitions(REPO / "data")
+    assert defs.resolve_assets_def("gan_model").op.pool == "model_training"
+
+
+def test_bad_deployment_settings_are_named():
+    with pytest.raises(DeploymentError, match="SYNTH_ASSETS_EXECUTOR='celery'"):
+        Deployment.from_environment({"SYNTH_ASSETS_EXECUTOR": "celery"})
+    with pytest.raises(DeploymentError, match="SYNTH_ASSETS_EXECUTOR_CONFIG=.*missing.yaml"):
+        Deployment.from_environment({"SYNTH_ASSETS_EXECUTOR_CONFIG": "/nowhere/missing.yaml"}).executor_definition()
+
+
+@pytest.mark.slow
+def test_pipeline_with_intermediates_on_object_storage(data_root):
+    """Warehouse and models on an fsspec store (memory:// here, s3:// on a cluster); data/ keeps none."""
+    storage = "memory://synth-assets-test"
+    deployment = dataclasses.replace(Deployment.from_environment({}), data_root=data_root, storage_root=storage)
+    defs = build_definitions(deployment=deployment)
+    config = {"ops": {"gan_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}
+    try:
+        with dg.instance_for_test() as instance:
+            outcome = run_pipeline(defs, load_catalog(deployment.layout.catalog), deployment.layout, instance,
+                                   release_config=config, echo=lambda _: None)
+            assert outcome.success, [r.failures for r in outcome.runs]
+            wave = outcome.release.name.split("-")[0]
+            memory = fsspec.filesystem("memory")
+            assert memory.exists(f"/synth-assets-test/warehouse/matched_dataset/{wave}.parquet")
+            assert memory.exists(f"/synth-assets-test/models/gan_model/{wave}.model")
+            assert not (data_root / "warehouse").exists() and not (data_root / "models").exists()
+            # The audit re-runs its copy test on the matched data read back from the store.
+            lineage = collect_lineage(instance, defs, load_catalog(deployment.layout.catalog), deployment.layout,
+                                      outcome.release.name)
+        assert "matched dataset" in lineage.copy_test["references"], lineage.copy_test
+        assert lineage.copy_test["passed"]
+    finally:
+        fsspec.filesystem("memory").rm("/synth-assets-test", recursive=True)
