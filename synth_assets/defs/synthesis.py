@@ -15,7 +15,7 @@ from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.synthesis.split import split_by_group
 
-SYNTHESIS_CODE_VERSION = "1"
+SYNTHESIS_CODE_VERSION = "2"
 
 
 class SplitConfig(dg.Config):
@@ -181,19 +181,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
         training: pd.DataFrame, matched: pd.DataFrame, **donors: pd.DataFrame,
     ) -> dg.Output[pd.DataFrame]:
-        from synth_assets.synthesis import sample_replicates
-        from synth_assets.synthesis.constraints import enforce_rules
+        from synth_assets.synthesis.constraints import sample_valid_replicates
 
         household_id = register.household_id_column
         persons = config.persons or _register_size(context, catalog, training)
         refit = config.refit_replicates and not model.has_posterior_draw
-        replicates = sample_replicates(
-            model, persons, m=config.replicates, seed=config.seed,
-            data=training.drop(columns=[c for c in [register.id_column] if c in training]) if refit else None,
-            cluster=household_id,
-            progress=lambda done, total: context.log.info(f"sampled {done:,} of {total:,} records"),
-        )
-        rules = list(project.catalog.release.rules)
         ids = {register.id_column, household_id}
         references = {"matched dataset": matched.drop(columns=[c for c in ids if c in matched])}
         for key, donor in donors.items():
@@ -201,17 +193,16 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             survey_ids = {source.id_column, source.household_id_column, source.weight_column}
             references[f"{key.removeprefix('donor_')} survey"] = donor.drop(columns=[c for c in survey_ids if c in donor])
         register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
-        unique_references = {"register": matched[register_columns]}
-        frames, rejected = [], {}
-        for i, replicate in enumerate(replicates, start=1):
-            enforced = enforce_rules(
-                replicate, rules, lambda n, seed: model.sample(n, seed=seed),
-                references=references, unique_references=unique_references,
-                household_id=household_id, seed=config.seed * 1000 + i,
-            )
-            rejected[f"r{i}"] = {"rate": round(enforced.rejection_rate, 4),
-                                 **{k: v for k, v in enforced.rejected_by_reason.items() if v}}
-            frames.append(enforced.data.assign(replicate=i))
+        enforced = sample_valid_replicates(
+            model, persons, config.replicates, list(project.catalog.release.rules), seed=config.seed,
+            references=references, unique_references={"register": matched[register_columns]},
+            household_id=household_id,
+            data=training.drop(columns=[c for c in [register.id_column] if c in training]) if refit else None,
+            progress=lambda done, total: context.log.info(f"sampled {done:,} of {total:,} valid records"),
+        )
+        frames = [replicate.data.assign(replicate=i) for i, replicate in enumerate(enforced, start=1)]
+        rejected = {f"r{i}": {"rate": round(r.rejection_rate, 4), **{k: v for k, v in r.rejected_by_reason.items() if v}}
+                    for i, r in enumerate(enforced, start=1)}
         data = pd.concat(frames, ignore_index=True)
         return dg.Output(
             data,

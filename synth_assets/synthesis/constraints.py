@@ -164,3 +164,39 @@ def enforce_rules(
                  {k: v for k, v in result.rejected_by_reason.items() if v})
     result.data = data
     return result
+
+
+def sample_valid_replicates(
+    synth,
+    n: int,
+    m: int,
+    rules: Sequence[str],
+    *,
+    seed: int = 0,
+    references: Mapping[str, pd.DataFrame] | None = None,
+    unique_references: Mapping[str, pd.DataFrame] | None = None,
+    household_id: str | None = None,
+    data: pd.DataFrame | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[RuleEnforcement]:
+    """``m`` replicates of ``n`` persons, each from its own parameter draw, every record valid.
+
+    Households that break a rule or copy a real record are replaced by draws from the same
+    replicate's model, so that a replicate stays one draw from the posterior predictive
+    distribution the combining rules assume. ``data`` is for refitting families without a
+    posterior draw (see :func:`~synth_assets.synthesis.replicates.replicate_models`).
+    """
+    from synth_assets.synthesis.replicates import replicate_models  # replicates imports this package's base
+
+    results: list[RuleEnforcement] = []
+    for i, (model, replicate_seed) in enumerate(
+        replicate_models(synth, m, seed, data=data, cluster=household_id), start=1
+    ):
+        results.append(enforce_rules(
+            model.sample(n, seed=replicate_seed), rules, lambda k, s, model=model: model.sample(k, seed=s),
+            references=references, unique_references=unique_references,
+            household_id=household_id, seed=replicate_seed,
+        ))
+        if progress is not None:
+            progress(i * n, m * n)
+    return results

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,38 @@ def _bootstrap(data: pd.DataFrame, cluster: str | None, rng: np.random.Generator
     return pd.concat(parts, ignore_index=True)
 
 
+def replicate_models(
+    synth: Synthesizer,
+    m: int = 5,
+    seed: int = 0,
+    *,
+    data: pd.DataFrame | None = None,
+    cluster: str | None = None,
+) -> Iterator[tuple[Synthesizer, int]]:
+    """Yield ``(model, seed)`` for each of ``m`` replicates: each its own parameter draw.
+
+    A family with a posterior draw (CART) yields :meth:`Synthesizer.posterior_draw`; otherwise,
+    with ``data`` (and ``cluster`` for household data), a clone refitted on a bootstrap
+    sample; otherwise the fitted model itself, with a warning (see module doc). Everything
+    one replicate holds, refills included, should come from its own model.
+    """
+    seeds = np.random.SeedSequence(seed).generate_state(m)
+    has_draw = synth.has_posterior_draw
+    if not has_draw and data is None:
+        LOGGER.warning(
+            "%s has no posterior draw and no data was given: replicates differ only by sampling "
+            "noise and the combining rules will understate variances", synth.family,
+        )
+    for replicate_seed in (int(s) for s in seeds):
+        if has_draw:
+            yield synth.posterior_draw(replicate_seed), replicate_seed
+        elif data is not None:
+            rng = np.random.default_rng(replicate_seed)
+            yield synth.clone().fit(_bootstrap(data, cluster, rng)), replicate_seed
+        else:
+            yield synth, replicate_seed
+
+
 def sample_replicates(
     synth: Synthesizer,
     n: int,
@@ -108,29 +140,12 @@ def sample_replicates(
     cluster: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[pd.DataFrame]:
-    """``m`` synthetic datasets of ``n`` rows, each from its own parameter draw (see module doc).
+    """``m`` synthetic datasets of ``n`` rows, each from its own parameter draw (:func:`replicate_models`).
 
-    ``data`` (with ``cluster`` for household data) is only used for families without a
-    posterior draw: each replicate then comes from a clone refitted on a bootstrap sample.
     ``progress(done_rows, total_rows)`` is called after each replicate.
     """
-    seeds = np.random.SeedSequence(seed).generate_state(m)
-    has_draw = synth.has_posterior_draw
-    if not has_draw and data is None:
-        LOGGER.warning(
-            "%s has no posterior draw and no data was given: replicates differ only by sampling "
-            "noise and the combining rules will understate variances", synth.family,
-        )
     replicates = []
-    for i, replicate_seed in enumerate(seeds):
-        replicate_seed = int(replicate_seed)
-        if has_draw:
-            model = synth.posterior_draw(replicate_seed)
-        elif data is not None:
-            rng = np.random.default_rng(replicate_seed)
-            model = synth.clone().fit(_bootstrap(data, cluster, rng))
-        else:
-            model = synth
+    for model, replicate_seed in replicate_models(synth, m, seed, data=data, cluster=cluster):
         replicates.append(model.sample(n, seed=replicate_seed))
         if progress is not None:
             progress(sum(len(r) for r in replicates), n * m)

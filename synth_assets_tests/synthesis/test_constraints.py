@@ -76,3 +76,36 @@ def test_unique_references_reject_only_replicated_uniques():
     ages = sorted(result.data["age"].tolist())
     assert 8 in ages and 45 not in ages  # the common record stays, the unique one is replaced
     assert result.rejected_by_reason["replicated unique of a register record"] == 1
+
+
+class _DrawTaggedModel:
+    """A stand-in synthesiser whose posterior draws tag their records, some breaking a rule."""
+
+    family = "stub"
+    has_posterior_draw = True
+
+    def __init__(self, draw: int | None = None):
+        self.draw = draw
+
+    def posterior_draw(self, seed: int) -> "_DrawTaggedModel":
+        return _DrawTaggedModel(draw=seed)
+
+    def sample(self, n: int, seed: int = 0) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        ages = rng.integers(1, 80, n)
+        wages = np.where(rng.random(n) < 0.3, 100.0, 0.0)
+        return pd.DataFrame({"household_id": np.arange(n), "age": ages, "wage": wages,
+                             "bonus": np.nan, "draw": self.draw})
+
+
+def test_valid_replicates_are_refilled_from_their_own_posterior_draw():
+    from synth_assets.synthesis.constraints import sample_valid_replicates
+
+    replicates = sample_valid_replicates(_DrawTaggedModel(), 400, 3, RULES, seed=7, household_id="household_id")
+    draws = [set(r.data["draw"]) for r in replicates]
+    # Each replicate is one draw, refills included, and the draws differ between replicates.
+    assert all(len(d) == 1 for d in draws) and len({d.pop() for d in draws}) == 3
+    for replicate in replicates:
+        assert replicate.rejected_households > 0  # children with wages were drawn, and replaced
+        assert len(replicate.data) >= 400 and not broken_rows(replicate.data, RULES)[0].any()
+        assert replicate.data["household_id"].is_unique
