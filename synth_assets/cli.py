@@ -109,9 +109,9 @@ def _library_commands() -> dict:
     from synth_assets.demo import cli as demo_cli
     from synth_assets.matching import cli as matching_cli
     from synth_assets.synthesis import cli as synthesis_cli
-    from synth_assets.validation import cli as validation_cli
+    from synth_assets.validation import cli as validation_cli, compare_cli
 
-    return {"demo-data": demo_cli, "fuse": matching_cli, "synthesize": synthesis_cli, "evaluate": validation_cli}
+    return {"demo-data": demo_cli, "fuse": matching_cli, "synthesize": synthesis_cli, "evaluate": validation_cli, "compare": compare_cli}
 
 
 def build_parser() -> argparse.ArgumentParser:

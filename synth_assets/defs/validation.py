@@ -4,6 +4,7 @@
 import functools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
@@ -12,17 +13,36 @@ from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.metadata import png_markdown, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
-from synth_assets.defs.resources import ProjectResource
+from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
+
+if TYPE_CHECKING:
+    from synth_assets.validation import ModelComparison
 
 VALIDATION_CODE_VERSION = "1"
 
 
 class ValidationConfig(dg.Config):
-    """Evaluation sample size (metrics on a sample keep the report fast) and seed."""
+    """Evaluation sample size (metrics on a sample keep the report fast), seed, and model comparison.
+
+    ``compare_families`` (e.g. ``["cart", "copula", "ctgan"]``) fits each family on
+    ``training_sample`` as ``gan_model`` fits its own, households kept coherent, scores it on
+    the report's samples as the release is scored, and adds the comparison to the report,
+    ``comparison.csv`` and the metadata. Empty by default, because a GAN's fit costs
+    minutes. As in ``ModelConfig``, the family generates households and
+    ``compare_person_family`` their members (None: the family itself).
+    ``compare_max_seconds`` and ``compare_epochs`` bound each neural family's training.
+    Households that break a catalog rule are replaced by fresh draws, as ``fictitious_dataset``
+    does, so each row reads like that family's release. The comparison never touches the
+    gate: ``passed`` and the checks judge the released model only.
+    """
 
     max_rows: int = 20_000
     seed: int = 0
+    compare_families: list[str] = []
+    compare_person_family: str | None = "cart"
+    compare_max_seconds: float = 120.0
+    compare_epochs: int = 300
 
 
 def report_dir(project: ProjectResource, wave: str) -> Path:
@@ -37,6 +57,61 @@ def _analysis_columns(df: pd.DataFrame, catalog: Catalog) -> list[str]:
     """Identifiers carry no statistical content: leave them out of every metric."""
     ids = {catalog.register.id_column, catalog.register.household_id_column, "replicate"}
     return [c for c in df.columns if c not in ids]
+
+
+def _compare_families(
+    context: dg.AssetExecutionContext, config: ValidationConfig, compute: ComputeResource, catalog: Catalog,
+    training: pd.DataFrame, training_sample: pd.DataFrame, holdout_sample: pd.DataFrame, scoring: dict,
+) -> "ModelComparison":
+    """Each configured family fitted as ``gan_model`` fits its own and scored as the release is.
+
+    Fitted on the whole training asset, because a household model needs whole households (a
+    sample of persons leaves households with members missing), with the comparison's budget;
+    scored on the report's samples, so its baseline row is the report's baseline.
+    """
+    from synth_assets.synthesis import build_population_synthesizer
+    from synth_assets.synthesis.constraints import enforce_rules
+    from synth_assets.validation import compare_models
+
+    register = catalog.register
+    compute.configure_torch()
+
+    def build(family: str):
+        return build_population_synthesizer(
+            family=family,
+            person_family=config.compare_person_family,
+            household_id=register.household_id_column,
+            person_id=register.id_column,
+            seed=config.seed,
+            epochs=config.compare_epochs,
+            max_seconds=config.compare_max_seconds,
+            enable_gpu=compute.use_gpu(),
+        )
+
+    rules = list(catalog.release.rules)
+
+    def draw_valid(model, n: int, seed: int) -> pd.DataFrame:
+        sample = model.sample(n, seed=seed)
+        return enforce_rules(sample, rules, lambda k, s: model.sample(k, seed=s),
+                             household_id=register.household_id_column, seed=seed).data
+
+    return compare_models(
+        training_sample, holdout_sample, config.compare_families, build=build, draw=draw_valid,
+        fit_data=training.drop(columns=[c for c in [register.id_column] if c in training]),
+        progress=context.log.info, **scoring,
+    )
+
+
+def _comparison_metadata(comparison: "ModelComparison", config: ValidationConfig, out: Path) -> dict:
+    members = f"members by {config.compare_person_family}" if config.compare_person_family else "members too"
+    return {
+        "model_comparison": dg.MetadataValue.md(
+            f"Households modelled by each family, {members}; households breaking a catalog rule "
+            f"replaced by fresh draws, as in a release.\n\n{comparison.to_markdown()}"
+        ),
+        "plot_model_comparison": png_markdown(comparison.figures["model_comparison"], "model families compared"),
+        "comparison_file": dg.MetadataValue.path(str(out / "comparison.csv")),
+    }
 
 
 def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
@@ -56,15 +131,21 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "Utility (per-variable distributions, k-marginal scores, propensity pMSE and AUC, "
             "catalog regressions) and privacy (exact copies, distance to closest record against "
             "the holdout, membership inference) of the fictitious data, each figure next to "
-            "what an independent real sample gives. Writes report.html and metrics.json."
+            "what an independent real sample gives. Writes report.html and metrics.json; with "
+            "`compare_families` in its config, also compares model families (comparison.csv)."
         ),
     )
     def validation_report(
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
-        fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
+        compute: ComputeResource, fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
     ) -> dg.MaterializeResult:
-        from synth_assets.validation import RegressionSpec, Thresholds, evaluate, headline_markdown, write_report
+        from synth_assets.validation import (
+            RegressionSpec, Thresholds, check_families, evaluate, headline_markdown, write_report,
+        )
 
+        if config.compare_families:  # a misspelt family fails the step now, not after the others trained
+            person_family = [config.compare_person_family] if config.compare_person_family else []
+            check_families([*config.compare_families, *person_family])
         release = project.catalog.release
         columns = _analysis_columns(training, project.catalog)
         first = fictitious[fictitious["replicate"] == 1] if "replicate" in fictitious else fictitious
@@ -72,20 +153,29 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         # Equal-sized train and holdout samples: the distance-to-closest-record share is then 0.5
         # for a generator that is no closer to its training records than to unseen people.
         n = min(config.max_rows, len(holdout), len(training))
-        result = evaluate(
-            _sample(training[columns], n, config.seed),
-            _sample(first[columns], n, config.seed),
-            holdout=_sample(holdout[columns], n, config.seed),
+        training_sample = _sample(training[columns], n, config.seed)
+        holdout_sample = _sample(holdout[columns], n, config.seed)
+        scoring = dict(
             quasi_identifiers=[c for c in release.quasi_identifiers if c in columns],
             sensitive=[c for c in release.sensitive if c in columns],
             rules=release.rules,
             regressions=[RegressionSpec(**r.model_dump()) for r in release.regressions],
-            replicates=[_sample(r, n, config.seed) for r in replicates] if replicates else None,
             thresholds=Thresholds.default().updated(release.thresholds),
             seed=config.seed,
         )
+        result = evaluate(
+            training_sample,
+            _sample(first[columns], n, config.seed),
+            holdout=holdout_sample,
+            replicates=[_sample(r, n, config.seed) for r in replicates] if replicates else None,
+            **scoring,
+        )
+        comparison = None
+        if config.compare_families:
+            comparison = _compare_families(context, config, compute, project.catalog, training,
+                                           training_sample, holdout_sample, scoring)
         out = report_dir(project, context.partition_key)
-        write_report(result, out)
+        write_report(result, out, comparison=comparison)
         metadata = {
             "report": dg.MetadataValue.path(str(out / "report.html")),
             "metrics_file": dg.MetadataValue.path(str(out / "metrics.json")),
@@ -102,6 +192,8 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             value = result.metrics.get(key)
             if isinstance(value, (int, float)):
                 metadata[key] = float(value)
+        if comparison is not None:
+            metadata.update(_comparison_metadata(comparison, config, out))
         return dg.MaterializeResult(metadata=metadata)
 
     return validation_report

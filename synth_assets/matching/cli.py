@@ -1,20 +1,18 @@
 """``synth-assets fuse``: statistical matching from the command line.
 
 The main CLI calls :func:`add_parser` to register the subcommand and
-:func:`run` to execute it.  Files are CSV or Parquet, chosen by extension.
-The output is written to a temporary file in the target folder and moved into
-place with ``os.replace``, so a crash never leaves a half-written file that a
-later pipeline step would take for a result.  Input errors print one line
-naming the file and the column and return exit code 2.
+:func:`run` to execute it.  Files are CSV or Parquet, chosen by extension, and
+read and written through :mod:`synth_assets.tables`: the output appears in one
+atomic rename, so a crash never leaves a half-written file that a later
+pipeline step would take for a result.  Input errors print one line naming the
+file and the column and return exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,7 @@ import pandas as pd
 from synth_assets.matching.api import fuse
 from synth_assets.matching.methods import METHODS
 from synth_assets.matching.problem import DISTANCES, describe_columns
-
-READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
-EXIT_USAGE = 2
-
-
-class InputError(ValueError):
-    """A problem with the files or arguments, reported without a traceback."""
+from synth_assets.tables import EXIT_USAGE, InputError, read_table, table_format, write_table
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -64,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Execute ``fuse``; returns the exit code (0, or 2 for bad input)."""
     try:
-        _format(args.output)
+        table_format(args.output, "output")
         recipient = read_table(args.recipient, "recipient")
         donor = read_table(args.donor, "donor")
         auxiliary = read_table(args.auxiliary, "auxiliary") if args.auxiliary else None
@@ -85,44 +77,13 @@ def run(args: argparse.Namespace) -> int:
             auxiliary=auxiliary,
             **_options(args.option),
         )
-        write_table_atomic(result.data, args.output)
+        write_table(result.data, args.output)
     except (ValueError, OSError) as exc:
         print(f"synth-assets fuse: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(result.diagnostics.summary())
     print(f"wrote {len(result.data)} rows to {args.output}")
     return 0
-
-
-def read_table(path: Path, role: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{role} file {path} does not exist")
-    return READERS[_format(path)](path)
-
-
-def write_table_atomic(data: pd.DataFrame, path: Path) -> None:
-    """Write next to ``path`` under a temporary name, then rename over it in one step."""
-    kind = _format(path)
-    if not path.parent.is_dir():
-        raise InputError(f"output folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if kind == ".csv":
-            data.to_csv(tmp, index=False)
-        else:
-            data.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in READERS:
-        raise InputError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .parquet or .pq")
-    return suffix
 
 
 def _names(value: str | None) -> list[str]:

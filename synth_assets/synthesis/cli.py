@@ -1,9 +1,10 @@
 """``synth-assets synthesize``: fit a synthesiser on a table and write synthetic rows.
 
 The main CLI calls :func:`add_parser` to register the subcommand and :func:`run` to execute
-it. Files are CSV or Parquet, chosen by extension. Output is written chunk by chunk to a
-temporary file beside the target and moved into place with ``os.replace``, so a crash never
-leaves a half-written file. Unreadable input prints one line naming the file and returns 2.
+it. Files are CSV or Parquet, chosen by extension and read through :mod:`synth_assets.tables`.
+Output is written chunk by chunk to a temporary file beside the target and moved into place
+with ``os.replace``, so a crash never leaves a half-written file. Unreadable input prints one
+line naming the file and returns 2.
 Parquet keeps dtypes and category sets exactly; CSV output has the input's columns and,
 read back the way the input was read, the same dtypes.
 """
@@ -17,19 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from synth_assets.synthesis.base import LOGGER, Synthesizer, temporary_sibling
 from synth_assets.synthesis.factory import FAMILIES, GAN_ONLY, build_population_synthesizer
 from synth_assets.synthesis.sdv_models import SDV_FAMILIES
 from synth_assets.synthesis.transform import SchemaError
-
-READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
-EXIT_USAGE = 2
-
-
-class InputError(ValueError):
-    """A problem with the files or arguments, reported without a traceback."""
+from synth_assets.tables import EXIT_USAGE, InputError, read_table, table_format
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -52,20 +45,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--save-model", type=Path, help="also write the fitted model to this file")
     parser.set_defaults(func=run)
     return parser
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read CSV or Parquet by extension; any failure becomes an :class:`InputError` naming the file."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise InputError(f"{path}: unsupported file type (use .csv or .parquet)")
-    try:
-        data = reader(path)
-    except Exception as exc:  # parser, encoding, Arrow and OS errors alike mean "unreadable"
-        raise InputError(f"cannot read input file {path}: {exc}") from exc
-    if data.empty:
-        raise InputError(f"input file {path} holds no rows")
-    return data
 
 
 def write_csv(synth: Synthesizer, n: int, path: Path, *, seed: int, chunk_size: int) -> None:
@@ -93,9 +72,8 @@ def _model_params(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Execute ``synthesize``; returns the exit code (0, or 2 for bad input)."""
     try:
-        if args.output.suffix.lower() not in READERS:
-            raise InputError(f"{args.output}: unsupported output type (use .csv or .parquet)")
-        data = read_table(args.input)
+        output_format = table_format(args.output, "output")
+        data = read_table(args.input, "input", require_rows=True)
         if args.household_id and args.household_id not in data.columns:
             raise InputError(f"{args.input}: household id column {args.household_id!r} not found")
     except InputError as exc:
@@ -123,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             synth.save(args.save_model)
             print(f"model saved to {args.save_model}")
         rows = len(data) if args.rows is None else args.rows
-        if args.output.suffix.lower() == ".csv":
+        if output_format == "csv":
             write_csv(synth, rows, args.output, seed=args.seed, chunk_size=args.chunk_size)
         else:
             synth.sample_to_parquet(rows, args.output, seed=args.seed, chunk_size=args.chunk_size)

@@ -5,6 +5,7 @@ Expectations, scipy.stats) are imported inside the functions that need them, so
 importing this package stays cheap for the Dagster code location.
 """
 
+from synth_assets.validation.comparison import ModelComparison, check_families, compare_models
 from synth_assets.validation.evaluate import ValidationResult, evaluate
 from synth_assets.validation.expectations import ExpectationReport, load_suite, run_suite, table_suite
 from synth_assets.validation.report import headline_markdown, write_report
@@ -14,10 +15,13 @@ from synth_assets.validation.utility.regression import RegressionSpec
 __all__ = [
     "CheckOutcome",
     "ExpectationReport",
+    "ModelComparison",
     "RegressionSpec",
     "Threshold",
     "Thresholds",
     "ValidationResult",
+    "check_families",
+    "compare_models",
     "evaluate",
     "headline_markdown",
     "load_suite",

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from synth_assets.tables import EXIT_USAGE, InputError, read_table
 
-
-class InputError(Exception):
-    """An input the command cannot use; the message names the file or column."""
+EXIT_PASSED, EXIT_FAILED = 0, 1
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -31,27 +29,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--real", required=True, type=Path, help="training data (CSV or Parquet)")
     parser.add_argument("--synthetic", required=True, type=Path, help="synthetic data (CSV or Parquet)")
     parser.add_argument("--holdout", type=Path, help="real records not used for training: enables baseline and attacks")
-    parser.add_argument("--quasi-identifiers", type=_names, default=[], help="comma-separated columns an attacker may know")
-    parser.add_argument("--sensitive", type=_names, default=[], help="comma-separated columns to protect from inference")
+    parser.add_argument("--quasi-identifiers", type=names, default=[], help="comma-separated columns an attacker may know")
+    parser.add_argument("--sensitive", type=names, default=[], help="comma-separated columns to protect from inference")
     parser.add_argument("--thresholds", type=Path, help="YAML file overriding default thresholds")
     parser.add_argument("--output", required=True, type=Path, help="folder for metrics.json and report.html")
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
 
-def _names(text: str) -> list[str]:
+def names(text: str) -> list[str]:
+    """A comma-separated list from the command line, blanks dropped."""
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def read_table(path: Path, role: str) -> pd.DataFrame:
-    """CSV or Parquet by extension; any failure becomes an ``InputError`` naming the file."""
-    suffix = path.suffix.lower()
-    if suffix not in {".csv", ".parquet", ".pq"}:
-        raise InputError(f"{role} file {path}: unsupported extension {suffix or '(none)'} (use .csv or .parquet)")
-    try:
-        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-    except Exception as error:  # parsers raise many types; all mean "unreadable"
-        raise InputError(f"{role} file {path} cannot be read: {error}") from error
+def require_same_columns(
+    table: pd.DataFrame, path: Path, role: str, reference: pd.DataFrame, reference_path: Path
+) -> None:
+    """An :class:`InputError` naming both files unless ``table`` has ``reference``'s columns."""
+    missing = [c for c in reference.columns if c not in table.columns]
+    extra = [c for c in table.columns if c not in reference.columns]
+    if missing or extra:
+        raise InputError(
+            f"{role} file {path}: columns differ from {reference_path} "
+            f"(missing: {', '.join(map(str, missing)) or '-'}; extra: {', '.join(map(str, extra)) or '-'})"
+        )
+
+
+def require_named_columns(columns: list[str], table: pd.DataFrame, path: Path) -> None:
+    """An :class:`InputError` for columns named on the command line that ``table`` lacks."""
+    unknown = [c for c in columns if c not in table.columns]
+    if unknown:
+        raise InputError(f"column(s) {', '.join(unknown)} named on the command line are not in {path}")
 
 
 def _load(args: argparse.Namespace):
@@ -60,19 +68,10 @@ def _load(args: argparse.Namespace):
     real = read_table(args.real, "real")
     synthetic = read_table(args.synthetic, "synthetic")
     holdout = read_table(args.holdout, "holdout") if args.holdout else None
-    for role, table, path in (("synthetic", synthetic, args.synthetic), ("holdout", holdout, args.holdout)):
-        if table is None:
-            continue
-        missing = [c for c in real.columns if c not in table.columns]
-        extra = [c for c in table.columns if c not in real.columns]
-        if missing or extra:
-            raise InputError(
-                f"{role} file {path}: columns differ from {args.real} "
-                f"(missing: {', '.join(map(str, missing)) or '-'}; extra: {', '.join(map(str, extra)) or '-'})"
-            )
-    unknown = [c for c in [*args.quasi_identifiers, *args.sensitive] if c not in real.columns]
-    if unknown:
-        raise InputError(f"column(s) {', '.join(unknown)} named on the command line are not in {args.real}")
+    require_same_columns(synthetic, args.synthetic, "synthetic", real, args.real)
+    if holdout is not None:
+        require_same_columns(holdout, args.holdout, "holdout", real, args.real)
+    require_named_columns([*args.quasi_identifiers, *args.sensitive], real, args.real)
     try:
         thresholds = Thresholds.from_yaml(args.thresholds) if args.thresholds else Thresholds.default()
     except (OSError, ValueError) as error:

@@ -15,12 +15,16 @@ import os
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from synth_assets.validation.evaluate import ValidationResult
 from synth_assets.validation.thresholds import CHECKABLE
+
+if TYPE_CHECKING:  # annotations only: the comparison module imports this one
+    from synth_assets.validation.comparison import ModelComparison
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -53,7 +57,8 @@ _HEADLINE = [
 ]
 
 
-def _fmt(value: object) -> str:
+def format_value(value: object) -> str:
+    """A cell as plain text: numbers to 4 significant digits, yes/no, "–" for missing."""
     if value is None:
         return "–"
     if isinstance(value, (bool, np.bool_)):
@@ -62,10 +67,15 @@ def _fmt(value: object) -> str:
         if isinstance(value, float) and not math.isfinite(value):
             return "–"
         return f"{value:.4g}"
-    return html.escape(str(value))
+    return str(value)
 
 
-def _table(frame: pd.DataFrame, left: Iterable[str] = ()) -> str:
+def _fmt(value: object) -> str:
+    return html.escape(format_value(value))
+
+
+def html_table(frame: pd.DataFrame, left: Iterable[str] = ()) -> str:
+    """A table with numbers to 4 significant digits, right-aligned except the ``left`` (text) columns."""
     left = set(left)
     head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(str(c))}</th>' for c in frame.columns)
     rows = []
@@ -77,7 +87,8 @@ def _table(frame: pd.DataFrame, left: Iterable[str] = ()) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _img(png: bytes, alt: str) -> str:
+def html_image(png: bytes, alt: str) -> str:
+    """A PNG embedded as base64, so the page needs no file beside it."""
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
@@ -116,7 +127,7 @@ def _privacy_html(result: ValidationResult) -> str:
     names = ["exact_copy_rate", "replicated_uniques_share", "dcr_share", "dcr_p5_synthetic", "dcr_p5_holdout",
              "nndr_p5_synthetic", "nndr_p5_holdout", "mia_auc"]
     rows = [{"metric": n, "value": result.metrics[n]} for n in names if n in result.metrics]
-    parts.append(_table(pd.DataFrame(rows, columns=["metric", "value"]), left=["metric"]))
+    parts.append(html_table(pd.DataFrame(rows, columns=["metric", "value"]), left=["metric"]))
     attacks = []
     for name in ("singling_out", "linkability"):
         if name in result.details:
@@ -125,9 +136,9 @@ def _privacy_html(result: ValidationResult) -> str:
         attacks.append({"attack": f"inference: {secret}", **_flatten_risk(risk)})
     if attacks:
         parts.append("<h3>Attacks (anonymeter method): success on training targets vs control</h3>")
-        parts.append(_table(pd.DataFrame(attacks), left=["attack"]))
+        parts.append(html_table(pd.DataFrame(attacks), left=["attack"]))
     if "privacy:dcr" in result.figures:
-        parts.append(_img(result.figures["privacy:dcr"], "distance to closest record"))
+        parts.append(html_image(result.figures["privacy:dcr"], "distance to closest record"))
     return "".join(parts)
 
 
@@ -142,43 +153,51 @@ def _flatten_risk(risk: dict) -> dict:
     }
 
 
-def render_html(result: ValidationResult, title: str = "Synthetic data validation") -> str:
-    """The whole report as one HTML string."""
-    verdict = '<span class="pass">PASSED</span>' if result.passed else '<span class="fail">FAILED</span>'
-    sections = [
-        f"<h1>{html.escape(title)}: {verdict}</h1>",
-        "<h2>Checks</h2>",
-        _checks_html(result),
-        "<h2>Headline metrics</h2>",
-        _table(_headline_frame(result), left=["metric", "meaning"]),
-        "<h2>Variables</h2>",
-        _table(result.tables["columns"], left=["column", "kind"]),
-        '<div class="grid">',
-        *(_img(png, name) for name, png in result.figures.items() if name.startswith("variable:")),
-        "</div>",
-        "<h2>Associations</h2>",
-        *(_img(png, name) for name, png in result.figures.items() if name.startswith("association:")),
-    ]
-    if "rules" in result.tables:
-        sections += ["<h2>Plausibility rules (share of records breaking each)</h2>",
-                     _table(result.tables["rules"], left=["rule"])]
-    regression_tables = {k: v for k, v in result.tables.items() if k.startswith("regression")}
-    if regression_tables:
-        sections.append("<h2>Regressions: real vs synthetic (combined replicates), CI overlap (Karr et al.)</h2>")
-        for name, table in regression_tables.items():
-            sections += [f"<h3>{html.escape(name)}</h3>", _table(table, left=["term"])]
-    sections += ["<h2>Privacy</h2>", _privacy_html(result)]
-    timings = result.details.get("timings_s", {})
-    if timings:
-        sections.append(f'<p class="note">Seconds per step: {html.escape(", ".join(f"{k} {v}" for k, v in timings.items()))}</p>')
-    body = "\n".join(sections)
+def html_document(title: str, body: str) -> str:
+    """A self-contained page: inline CSS, no scripts, nothing fetched when opened."""
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n"
     )
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def render_html(
+    result: ValidationResult, title: str = "Synthetic data validation", comparison: ModelComparison | None = None
+) -> str:
+    """The whole report as one HTML string; with ``comparison``, a section comparing model families."""
+    verdict = '<span class="pass">PASSED</span>' if result.passed else '<span class="fail">FAILED</span>'
+    sections = [
+        f"<h1>{html.escape(title)}: {verdict}</h1>",
+        "<h2>Checks</h2>",
+        _checks_html(result),
+        "<h2>Headline metrics</h2>",
+        html_table(_headline_frame(result), left=["metric", "meaning"]),
+        "<h2>Variables</h2>",
+        html_table(result.tables["columns"], left=["column", "kind"]),
+        '<div class="grid">',
+        *(html_image(png, name) for name, png in result.figures.items() if name.startswith("variable:")),
+        "</div>",
+        "<h2>Associations</h2>",
+        *(html_image(png, name) for name, png in result.figures.items() if name.startswith("association:")),
+    ]
+    if "rules" in result.tables:
+        sections += ["<h2>Plausibility rules (share of records breaking each)</h2>",
+                     html_table(result.tables["rules"], left=["rule"])]
+    regression_tables = {k: v for k, v in result.tables.items() if k.startswith("regression")}
+    if regression_tables:
+        sections.append("<h2>Regressions: real vs synthetic (combined replicates), CI overlap (Karr et al.)</h2>")
+        for name, table in regression_tables.items():
+            sections += [f"<h3>{html.escape(name)}</h3>", html_table(table, left=["term"])]
+    sections += ["<h2>Privacy</h2>", _privacy_html(result)]
+    if comparison is not None:
+        sections += ["<h2>Model families compared</h2>", comparison.to_html()]
+    timings = result.details.get("timings_s", {})
+    if timings:
+        sections.append(f'<p class="note">Seconds per step: {html.escape(", ".join(f"{k} {v}" for k, v in timings.items()))}</p>')
+    return html_document(title, "\n".join(sections))
+
+
+def write_atomically(path: Path, text: str) -> None:
     """Write beside the target, then rename over it (atomic on one file system).
 
     Opened with mode "x" rather than ``mkstemp`` so the file gets the usual umask
@@ -194,13 +213,24 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def write_report(result: ValidationResult, output_dir: str | Path, title: str = "Synthetic data validation") -> dict[str, Path]:
-    """Write ``metrics.json`` and ``report.html`` into ``output_dir`` (created if needed)."""
+def write_report(
+    result: ValidationResult,
+    output_dir: str | Path,
+    title: str = "Synthetic data validation",
+    comparison: ModelComparison | None = None,
+) -> dict[str, Path]:
+    """Write ``metrics.json`` and ``report.html`` into ``output_dir`` (created if needed).
+
+    With ``comparison``, the report gets its section and ``comparison.csv`` and
+    ``comparison.html`` are written beside it (keys ``comparison_csv``, ``comparison_html``).
+    """
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": output / "metrics.json", "report": output / "report.html"}
-    _write_atomically(paths["metrics"], result.to_json())
-    _write_atomically(paths["report"], render_html(result, title))
+    if comparison is not None:
+        paths.update(comparison.write(output))
+    write_atomically(paths["metrics"], result.to_json())
+    write_atomically(paths["report"], render_html(result, title, comparison))
     return paths
 
 
