@@ -22,10 +22,11 @@ from synth_assets.synthesis.factory import (
 )
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.plots import plot_losses
-from synth_assets.synthesis.replicates import CombinedEstimate, combine_estimates, sample_replicates
+from synth_assets.synthesis.replicates import replicate_models, sample_replicates
 from synth_assets.synthesis.rules import Derived, InCategories, ZeroWhen, apply_rules, check_rules
 from synth_assets.synthesis.sdv_models import SDVSynthesizer
 from synth_assets.synthesis.transform import SchemaError, TableSchema, TableTransformer
+from synth_assets.validation.combining import CombinedEstimate, combine_estimates  # one implementation, shared
 
 __all__ = [
     "FAMILIES",
@@ -49,5 +50,6 @@ __all__ = [
     "load_synthesizer",
     "make_synthesizer",
     "plot_losses",
+    "replicate_models",
     "sample_replicates",
 ]

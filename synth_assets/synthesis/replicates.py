@@ -1,15 +1,7 @@
-"""Multiple synthetic replicates and the combining rules for inference from them.
+"""Multiple synthetic replicates, for inference with the combining rules.
 
-Fully synthetic data (Raghunathan, Reiter & Rubin 2003): from m replicates with estimates
-q_i and within-replicate variances u_i,
-
-    q̄ = mean(q_i),  b = var(q_i) (ddof 1),  ū = mean(u_i),
-    T_f = (1 + 1/m) b − ū,   ν_f = (m − 1)(1 − m ū / ((m + 1) b))².
-
-T_f can be negative; then (Reiter 2002) T* = (n_syn / n) ū is used, i.e. the variance as if
-the estimate came from the real sample size, with the conservative ν = m − 1.
-Partially synthetic data (Reiter 2003): T_p = ū + b/m, ν_p = (m − 1)(1 + m ū / b)².
-
+The combining rules themselves (Raghunathan, Reiter & Rubin 2003; Reiter 2003) are in
+``synth_assets.validation.combining``, exported by ``synth_assets.synthesis`` too.
 The rules are valid only if each replicate is drawn with its own draw of the model's
 parameters (a posterior predictive draw, "proper" synthesis). Drawing all replicates from
 one fitted model understates the variance. :func:`sample_replicates` therefore draws each
@@ -20,67 +12,12 @@ refitted on a bootstrap of ``data`` when given, and warns when neither is possib
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from synth_assets.synthesis.base import LOGGER, Synthesizer
-
-
-@dataclass(frozen=True)
-class CombinedEstimate:
-    """A point estimate with its combined variance and degrees of freedom."""
-
-    estimate: float
-    variance: float
-    df: float
-    between: float
-    within: float
-    m: int
-    method: str
-    adjusted: bool  # fully synthetic: T_f was not positive and the fallback was used
-
-    def interval(self, level: float = 0.95) -> tuple[float, float]:
-        quantile = stats.t.ppf(0.5 + level / 2, self.df) if math.isfinite(self.df) else stats.norm.ppf(0.5 + level / 2)
-        half = quantile * math.sqrt(self.variance)
-        return self.estimate - half, self.estimate + half
-
-
-def combine_estimates(
-    estimates: Sequence[float],
-    variances: Sequence[float],
-    *,
-    method: str = "fully",
-    n_real: int | None = None,
-    n_syn: int | None = None,
-) -> CombinedEstimate:
-    """Combine per-replicate estimates; ``method`` is ``"fully"`` or ``"partially"`` synthetic.
-
-    ``n_real``/``n_syn`` (real and per-replicate synthetic sizes) scale the fallback for a
-    negative fully synthetic variance; without them the sizes are taken as equal.
-    """
-    q = np.asarray(estimates, dtype=float)
-    u = np.asarray(variances, dtype=float)
-    m = len(q)
-    if m < 2 or len(u) != m:
-        raise ValueError("need at least two replicates, each with an estimate and a variance")
-    qbar, b, ubar = float(q.mean()), float(q.var(ddof=1)), float(u.mean())
-    if method == "partially":
-        variance = ubar + b / m
-        df = (m - 1) * (1 + m * ubar / b) ** 2 if b > 0 else math.inf
-        return CombinedEstimate(qbar, variance, df, b, ubar, m, method, adjusted=False)
-    if method != "fully":
-        raise ValueError(f"method must be 'fully' or 'partially', got {method!r}")
-    variance = (1 + 1 / m) * b - ubar
-    if variance > 0:
-        df = (m - 1) * (1 - m * ubar / ((m + 1) * b)) ** 2
-        return CombinedEstimate(qbar, variance, df, b, ubar, m, method, adjusted=False)
-    scale = n_syn / n_real if n_real and n_syn else 1.0
-    return CombinedEstimate(qbar, scale * ubar, float(m - 1), b, ubar, m, method, adjusted=True)
 
 
 def _bootstrap(data: pd.DataFrame, cluster: str | None, rng: np.random.Generator) -> pd.DataFrame:

@@ -23,12 +23,12 @@ def test_fully_synthetic_rule_by_hand() -> None:
     assert combined.estimate == 2.5
     assert combined.variance == pytest.approx((1 + 1 / m) * b - ubar)
     assert combined.df == pytest.approx((m - 1) * (1 - m * ubar / ((m + 1) * b)) ** 2)
-    assert not combined.adjusted
+    assert not combined.fallback
 
 
 def test_negative_fully_synthetic_variance_falls_back() -> None:
     combined = combine_estimates([1.0, 1.01, 0.99], [0.5, 0.5, 0.5], n_real=100, n_syn=200)
-    assert combined.adjusted
+    assert combined.fallback
     assert combined.variance == pytest.approx(2 * 0.5) and combined.df == 2
 
 
@@ -36,8 +36,10 @@ def test_partially_synthetic_rule() -> None:
     combined = combine_estimates([1.0, 2.0, 3.0], [0.3, 0.3, 0.3], method="partially")
     assert combined.variance == pytest.approx(0.3 + 1.0 / 3)
     assert combined.df == pytest.approx(2 * (1 + 3 * 0.3 / 1.0) ** 2)
-    with pytest.raises(ValueError):
-        combine_estimates([1.0], [0.1])
+    with pytest.raises(ValueError, match="at least two replicates"):
+        combine_estimates([1.0], [0.1], method="partially")
+    with pytest.raises(ValueError, match="method"):
+        combine_estimates([1.0, 2.0], [0.1, 0.1], method="multiple")
 
 
 def test_combined_intervals_cover_and_a_single_replicate_does_not() -> None:

@@ -63,8 +63,10 @@ def test_combining_rules_for_fully_synthetic_data():
     assert combined.variance[0] == pytest.approx(4 / 3 - 0.5)
     assert combined.df[0] == pytest.approx(2 * (1 - 1.5 / 4) ** 2)
     assert not combined.fallback[0]
-    flat = combine_estimates(np.array([[1.0], [1.0]]), np.full((2, 1), 0.5), n_synthetic_over_n=2.0)
-    assert flat.fallback[0] and flat.variance[0] == pytest.approx(1.0) and np.isinf(flat.df[0])
+    flat = combine_estimates(np.array([[1.0], [1.0]]), np.full((2, 1), 0.5), n_real=100, n_syn=200)
+    assert flat.fallback[0] and flat.variance[0] == pytest.approx(1.0) and flat.df[0] == 1  # ν = m − 1
+    single = combine_estimates(np.array([[1.0]]), np.array([[0.5]]))
+    assert single.fallback[0] and single.variance[0] == 0.5 and np.isinf(single.df[0])
 
 
 def test_bad_specs_are_reported(train):

@@ -131,8 +131,8 @@ def compare_regression(
     levels = _levels(real, spec.predictors)
     real_fit, names = fit_spec(real, spec, levels)
     fits = [fit_spec(replicate, spec, levels)[0] for replicate in replicates]
-    n_ratio = float(np.mean([len(r) for r in replicates])) / len(real)
-    combined = combine_estimates(np.array([f.coef for f in fits]), np.array([f.se**2 for f in fits]), n_ratio)
+    combined = combine_estimates(np.array([f.coef for f in fits]), np.array([f.se**2 for f in fits]),
+                                 n_real=len(real), n_syn=float(np.mean([len(r) for r in replicates])))
     quantile = stdtrit(real_fit.df_resid if real_fit.df_resid else np.inf, 0.5 + level / 2)
     real_lower, real_upper = real_fit.coef - quantile * real_fit.se, real_fit.coef + quantile * real_fit.se
     syn_lower, syn_upper = combined.interval(level)
