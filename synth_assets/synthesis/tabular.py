@@ -25,15 +25,12 @@ from sklearn.neighbors import NearestNeighbors
 from synth_assets.synthesis.base import LOGGER, Synthesizer
 from synth_assets.synthesis.rules import Rule
 from synth_assets.synthesis.transform import TableTransformer
+from synth_assets.validation.privacy.copies import row_hashes
 
 
-def row_hashes(data: pd.DataFrame) -> np.ndarray:
-    """64-bit hashes of rows, with -0.0 folded into 0.0 so equal numbers hash alike."""
-    data = data.copy()
-    for col in data.columns:
-        if pd.api.types.is_float_dtype(data[col].dtype):
-            data[col] = data[col] + 0.0
-    return pd.util.hash_pandas_object(data, index=False).to_numpy()
+def _hashes(frame: pd.DataFrame) -> np.ndarray:
+    """Row hashes as the gate's copy test computes them (one definition of "the same record")."""
+    return row_hashes([frame], list(frame.columns))[0]
 
 
 def _matching_matrix(frame: pd.DataFrame, labels: Mapping[str, list[str]]) -> np.ndarray:
@@ -134,7 +131,7 @@ class TabularSynthesizer(Synthesizer):
         frame = transformer.transform(data)
         self._fit_model(frame, np.random.default_rng(self.seed))
         if self.avoid_copies:
-            self._train_hashes = np.unique(row_hashes(self._copy_key(data)))
+            self._train_hashes = np.unique(_hashes(self._copy_key(data)))
         self.schema = transformer.schema
         self.training_log["seconds"] = round(time.perf_counter() - started, 3)
         self.training_log["params"] = self.loggable_params()
@@ -177,7 +174,7 @@ class TabularSynthesizer(Synthesizer):
             return out
         keep_ids = self._transformer.id_column_names
         for attempt in range(self.max_copy_rounds + 1):
-            copies = np.flatnonzero(np.isin(row_hashes(self._copy_key(out)), self._train_hashes))
+            copies = np.flatnonzero(np.isin(_hashes(self._copy_key(out)), self._train_hashes))
             if len(copies) == 0:
                 break
             if attempt == self.max_copy_rounds:
