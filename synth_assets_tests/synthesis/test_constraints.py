@@ -98,14 +98,15 @@ class _DrawTaggedModel:
                              "bonus": np.nan, "draw": self.draw})
 
 
-def test_valid_replicates_are_refilled_from_their_own_posterior_draw():
+def test_valid_replicates_come_from_their_own_draw_and_refills_from_the_fitted_model():
     from synth_assets.synthesis.constraints import sample_valid_replicates
 
     replicates = sample_valid_replicates(_DrawTaggedModel(), 400, 3, RULES, seed=7, household_id="household_id")
-    draws = [set(r.data["draw"]) for r in replicates]
-    # Each replicate is one draw, refills included, and the draws differ between replicates.
+    draws = [set(r.data["draw"].dropna()) for r in replicates]
+    # Each replicate is one posterior draw, distinct from the others' ...
     assert all(len(d) == 1 for d in draws) and len({d.pop() for d in draws}) == 3
     for replicate in replicates:
+        assert replicate.data["draw"].isna().any()  # ... and its replacements come from the fitted model
         assert replicate.rejected_households > 0  # children with wages were drawn, and replaced
         assert len(replicate.data) >= 400 and not broken_rows(replicate.data, RULES)[0].any()
         assert replicate.data["household_id"].is_unique

@@ -69,3 +69,15 @@ def test_rpart_port_is_pinned():
 def test_unknown_model_is_rejected(train):
     with pytest.raises(ValueError, match="unknown propensity model"):
         pmse(train, train, model="forest")
+
+
+def test_gate_judges_the_mean_s_pmse_of_all_replicates(train, independent, different):
+    from synth_assets.validation import evaluate
+
+    alone = evaluate(train, independent, figures=False)
+    release = evaluate(train, independent, replicates=[independent, different], figures=False)
+    by_replicate = release.details["pmse_ratio_by_replicate"]
+    assert by_replicate[0] == pytest.approx(alone.metrics["pmse_ratio"])  # same samples, same value
+    assert by_replicate[1] > by_replicate[0]  # the unlike replicate is seen...
+    assert release.metrics["pmse_ratio"] == pytest.approx(np.mean(by_replicate))  # ...and counts
+    assert release.metrics["pmse_ratio_first_replicate"] == alone.metrics["pmse_ratio"]
