@@ -131,7 +131,9 @@ class SDVSynthesizer(TabularSynthesizer):
     """CTGAN, TVAE or Gaussian copula from SDV 2.0; see the module docstring.
 
     ``model_params`` go to the SDV class unchanged (e.g. ``{"embedding_dim": 64}``).
-    ``enable_gpu=None`` uses the GPU when torch sees one.
+    ``enable_gpu=None`` uses the GPU when torch sees one. ``calibrate_marginals`` (default:
+    on for CTGAN and TVAE) maps generated numbers onto the training marginals, rank for rank
+    (``synth_assets.synthesis.calibration``).
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class SDVSynthesizer(TabularSynthesizer):
         enable_gpu: bool | None = None,
         torch_threads: int | None = 1,
         model_params: Mapping[str, Any] | None = None,
+        calibrate_marginals: bool | None = None,
         special_codes: Mapping[str, Sequence[float]] | None = None,
         id_columns: Sequence[str] = (),
         condition_columns: Sequence[str] = (),
@@ -170,7 +173,16 @@ class SDVSynthesizer(TabularSynthesizer):
         self.enable_gpu = enable_gpu
         self.torch_threads = torch_threads
         self.model_params = dict(model_params or {})
+        # Default: on for the neural families; the copula's normal scores already keep the
+        # training marginals (calibration.py).
+        self.calibrate_marginals = calibrate_marginals
         self._sdv = None
+
+    @property
+    def calibrates_marginals(self) -> bool:  # type: ignore[override]
+        if self.calibrate_marginals is None:
+            return self.family in GAN_FAMILIES
+        return bool(self.calibrate_marginals)
 
     def _sdv_kwargs(self) -> dict[str, Any]:
         import torch

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
 from synth_assets.synthesis.base import LOGGER, Synthesizer
+from synth_assets.synthesis.calibration import MarginalCalibrator
 from synth_assets.synthesis.rules import Rule
 from synth_assets.synthesis.transform import TableTransformer
 from synth_assets.validation.privacy.copies import row_hashes
@@ -89,6 +90,10 @@ class TabularSynthesizer(Synthesizer):
         self.max_copy_rounds = max_copy_rounds
         self._transformer: TableTransformer | None = None
         self._train_hashes: np.ndarray | None = None
+        self._calibrator: MarginalCalibrator | None = None
+
+    #: Whether generated numbers are mapped onto the training marginals (``calibration.py``).
+    calibrates_marginals = False
 
     # ------------------------------------------------------------- subclasses
     @abstractmethod
@@ -132,6 +137,10 @@ class TabularSynthesizer(Synthesizer):
         self._fit_model(frame, np.random.default_rng(self.seed))
         if self.avoid_copies:
             self._train_hashes = np.unique(_hashes(self._copy_key(data)))
+        self._calibrator = None
+        if self.calibrates_marginals:
+            self._calibrator = MarginalCalibrator.fit(
+                self._copy_key(data), transformer.special_codes, skip=tuple(self.condition_columns))
         self.schema = transformer.schema
         self.training_log["seconds"] = round(time.perf_counter() - started, 3)
         self.training_log["params"] = self.loggable_params()
@@ -144,6 +153,9 @@ class TabularSynthesizer(Synthesizer):
     # ----------------------------------------------------------------- sampling
     def _generate(self, n: int, rng: np.random.Generator, offset: int) -> pd.DataFrame:
         out = self._transformer.inverse(self._sample_model(n, rng), rng, offset)
+        calibrator = getattr(self, "_calibrator", None)  # None in models saved before calibration
+        if calibrator is not None:
+            out = calibrator.apply(out, rng)
         return self._redraw_copies(out, lambda idx: self._sample_model(len(idx), rng), rng, offset)
 
     def sample_conditional(self, known: pd.DataFrame, *, seed: int | None = None) -> pd.DataFrame:

@@ -92,3 +92,26 @@ def test_two_fits_with_one_seed_give_the_same_model(persons: pd.DataFrame) -> No
     """Column transforms run in the calling thread: threads raced on numpy's global state."""
     first, second = (make_synthesizer("tvae", seed=5, epochs=3).fit(persons) for _ in range(2))
     pd.testing.assert_frame_equal(first.sample(200, seed=1), second.sample(200, seed=1))
+
+
+def test_calibration_puts_numbers_on_the_training_marginals_and_leaves_codes_alone(persons: pd.DataFrame) -> None:
+    """An undertrained TVAE: its incomes are off until calibrated; -8 and missing keep their shares."""
+    from scipy.stats import ks_2samp
+
+    raw = make_synthesizer("tvae", seed=0, epochs=2, calibrate_marginals=False).fit(persons).sample(2000, seed=1)
+    calibrated_model = make_synthesizer("tvae", seed=0, epochs=2).fit(persons)
+    assert calibrated_model.calibrates_marginals and not make_synthesizer("copula").calibrates_marginals
+    calibrated = calibrated_model.sample(2000, seed=1)
+
+    def ks(frame, column):
+        return ks_2samp(frame[column].dropna(), persons[column].dropna()).statistic
+
+    for column in ("income", "age", "household_income"):
+        assert ks(calibrated, column) < 0.05 < ks(raw, column) or ks(calibrated, column) < ks(raw, column) / 2, column
+    # Zeros are part of the income distribution: their share becomes the training share.
+    adults_zero = (persons["income"] == 0).mean()
+    assert abs((calibrated["income"] == 0).mean() - adults_zero) < 0.03
+    # Codes and missing values keep the shares the model generated.
+    assert (calibrated["hours"] == -8).mean() == pytest.approx((raw["hours"] == -8).mean(), abs=0.03)
+    assert calibrated["income"].isna().mean() == pytest.approx(raw["income"].isna().mean(), abs=0.03)
+    assert set(calibrated["hours"].unique()) - {-8, 0} <= set(range(10, 50))
