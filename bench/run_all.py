@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["matching/run.py", "synthesis/run.py", "validation/run.py"]
+SCRIPTS = ["matching/run.py", "synthesis/run.py", "validation/run.py", "validation/gate_stability.py"]
 
 
 def main() -> int:
