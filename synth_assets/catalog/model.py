@@ -126,6 +126,42 @@ class MatchingStep(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class CalibrationMargin(_Strict):
+    """A register table the release must reproduce: persons or households counted over variables."""
+
+    unit: Literal["person", "household"]
+    variables: list[str]
+
+
+def _default_margins() -> list[CalibrationMargin]:
+    return [
+        CalibrationMargin(unit="person", variables=["municipality", "sex", "age"]),
+        CalibrationMargin(unit="household", variables=["municipality", "household_type", "household_size"]),
+    ]
+
+
+class Calibration(_Strict):
+    """Calibration of every replicate to the register (``synth_assets.calibration``).
+
+    ``margins`` are counted in the register (numbers cut by ``bands``; an integer variable
+    without bands counts each value); cells of fewer than ``min_cell`` units are merged.
+    ``totals`` (default: every numeric register variable not in a margin) add the sum and
+    the number of non-zero values. ``tolerances`` are the gate's: a count cell within
+    ``persons``/``households`` units or ``count_share`` of its target (the larger), ``total``
+    and ``nonzero`` relative. ``surplus`` is how
+    many households are generated per household of the register to choose from.
+    """
+
+    enabled: bool = True
+    margins: list[CalibrationMargin] = Field(default_factory=_default_margins)
+    totals: list[str] | None = None
+    bands: dict[str, list[float]] = Field(default_factory=lambda: {"age": [0, 15, 25, 45, 65, 80]})
+    min_cell: int = Field(10, ge=1)
+    tolerances: dict[Literal["persons", "households", "count_share", "total", "nonzero"], float] = Field(
+        default_factory=dict)
+    surplus: float = Field(3.0, gt=1.0)
+
+
 class Release(_Strict):
     """What a public release must satisfy and how it is made."""
 
@@ -134,6 +170,7 @@ class Release(_Strict):
     rules: list[str] = Field(default_factory=list)
     regressions: list[Regression] = Field(default_factory=list)
     matching: dict[str, MatchingStep] = Field(default_factory=dict)
+    calibration: Calibration = Field(default_factory=Calibration)
     # Overrides of the validation defaults: a number (absolute limit), null (drop the check)
     # or {min|max: x, relative: r} (also relative to the holdout baseline).
     thresholds: dict[str, float | dict[str, float] | None] = Field(default_factory=dict)
@@ -204,12 +241,36 @@ class Catalog(_Strict):
                         f"{specific_owner[var_name]}; harmonised names of survey-specific variables must be unique"
                     )
                 specific_owner.setdefault(var_name, source_name)
+        errors += self._calibration_errors()
         for name in self.release.matching:
             if name not in self.sources or self.sources[name].kind != "survey":
                 errors.append(f"release.matching.{name}: not a survey in sources")
         if errors:
             raise ValueError("; ".join(errors))
         return self
+
+    def _calibration_errors(self) -> list[str]:
+        calibration = self.release.calibration
+        if not calibration.enabled:
+            return []
+        register = next((s for s in self.sources.values() if s.kind == "register"), None)
+        if register is None:
+            return []
+        errors = []
+        known = set(register.variables)
+        for i, margin in enumerate(calibration.margins):
+            for variable in margin.variables:
+                if variable not in known:
+                    errors.append(f"release.calibration.margins[{i}]: {variable!r} is not a register variable")
+        for variable in calibration.totals or []:
+            if variable not in known:
+                errors.append(f"release.calibration.totals: {variable!r} is not a register variable")
+        for variable, edges in calibration.bands.items():
+            if list(edges) != sorted(edges) or len(set(edges)) != len(edges):
+                errors.append(f"release.calibration.bands.{variable}: edges must increase, got {edges}")
+        if not any(m.unit == "household" for m in calibration.margins) and register.household_id_column:
+            errors.append("release.calibration.margins: at least one household margin is needed")
+        return errors
 
     @property
     def register_name(self) -> str:

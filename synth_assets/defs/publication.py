@@ -16,7 +16,7 @@ from synth_assets.publication import publish_release
 
 PUBLICATION_CODE_VERSION = "1"
 GATE_CHECKS = {
-    "fictitious_dataset": ["no_real_record_copied", "rules_and_categories_hold"],
+    "fictitious_dataset": ["no_real_record_copied", "rules_and_categories_hold", "calibrated_to_register"],
     "validation_report": ["thresholds_pass"],
 }
 

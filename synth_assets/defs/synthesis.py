@@ -54,7 +54,7 @@ class FictitiousConfig(dg.Config):
     """
 
     replicates: int = 5
-    persons: int | None = None  # default: as many as the register
+    persons: int | None = None  # without calibration (release.calibration.enabled: false); default: the register's
     refit_replicates: bool = False
     seed: int = 1
 
@@ -166,25 +166,33 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             "model": dg.AssetIn("gan_model"),
             "training": dg.AssetIn("training_sample"),
             "matched": dg.AssetIn("matched_dataset"),
+            "targets": dg.AssetIn("calibration_targets"),
             **{f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys},
         },
         description=(
             "100% generated records: `replicates` independent fictitious populations (column "
             "`replicate`) for the combining rules of fully synthetic data; households coherent; "
             "every catalog rule holds, no record equals a matched or survey record, and no record "
-            "unique in the register reappears (such households are replaced by fresh draws). "
-            "Candidate for publication."
+            "unique in the register reappears (such households are redrawn). Each replicate is "
+            "chosen from a surplus of generated households to meet the register's margins "
+            "(`calibration_targets`) with unit weights, and carries `calibration_weight` for "
+            "users who gross up. Candidate for publication."
         ),
     )
     @functools.partial(with_keyword_inputs, names=[f"donor_{name}" for name in catalog.surveys])
     def fictitious_dataset(
         context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
-        training: pd.DataFrame, matched: pd.DataFrame, **donors: pd.DataFrame,
+        training: pd.DataFrame, matched: pd.DataFrame, targets: pd.DataFrame, **donors: pd.DataFrame,
     ) -> dg.Output[pd.DataFrame]:
-        from synth_assets.synthesis.constraints import sample_valid_replicates
+        from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
+        from synth_assets.synthesis.constraints import enforce_rules
+        from synth_assets.synthesis.replicates import replicate_models
 
         household_id = register.household_id_column
-        persons = config.persons or _register_size(context, catalog, training)
+        calibration = project.catalog.release.calibration
+        spec = spec_from_catalog(project.catalog)
+        register_targets = Targets.from_frame(spec, targets)
+        persons = config.persons or register_targets.persons
         refit = config.refit_replicates and not model.has_posterior_draw
         ids = {register.id_column, household_id}
         references = {"matched dataset": matched.drop(columns=[c for c in ids if c in matched])}
@@ -193,36 +201,52 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             survey_ids = {source.id_column, source.household_id_column, source.weight_column}
             references[f"{key.removeprefix('donor_')} survey"] = donor.drop(columns=[c for c in survey_ids if c in donor])
         register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
-        enforced = sample_valid_replicates(
-            model, persons, config.replicates, list(project.catalog.release.rules), seed=config.seed,
-            references=references, unique_references={"register": matched[register_columns]},
-            household_id=household_id,
-            data=training.drop(columns=[c for c in [register.id_column] if c in training]) if refit else None,
-            progress=lambda done, total: context.log.info(f"sampled {done:,} of {total:,} valid records"),
-        )
-        frames = [replicate.data.assign(replicate=i) for i, replicate in enumerate(enforced, start=1)]
-        rejected = {f"r{i}": {"rate": round(r.rejection_rate, 4), **{k: v for k, v in r.rejected_by_reason.items() if v}}
-                    for i, r in enumerate(enforced, start=1)}
+        rules = list(project.catalog.release.rules)
+        fit_data = training.drop(columns=[c for c in [register.id_column] if c in training]) if refit else None
+
+        frames, rejected, calibrated = [], {}, {}
+        models = replicate_models(model, config.replicates, config.seed, data=fit_data, cluster=household_id)
+        for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
+            enforcements = []
+
+            def draw(n: int, seed: int, replicate_model=replicate_model, enforcements=enforcements) -> pd.DataFrame:
+                enforced = enforce_rules(
+                    replicate_model.sample(n, seed=seed), rules, lambda k, s: replicate_model.sample(k, seed=s),
+                    references=references, unique_references={"register": matched[register_columns]},
+                    household_id=household_id, seed=seed,
+                )
+                enforcements.append(enforced)
+                return enforced.data
+
+            if calibration.enabled:
+                result = calibrated_population(draw, register_targets, household_id, surplus=calibration.surplus,
+                                               seed=replicate_seed, progress=context.log.debug)
+                data = result.data
+                calibrated[f"r{i}"] = result.summary()
+            else:
+                data = draw(persons, replicate_seed)
+            frames.append(data.assign(replicate=i))
+            drawn = sum(e.drawn_households for e in enforcements)
+            replaced = sum(e.rejected_households for e in enforcements)
+            reasons: dict[str, int] = {}
+            for e in enforcements:
+                for k, v in e.rejected_by_reason.items():
+                    reasons[k] = reasons.get(k, 0) + v
+            rejected[f"r{i}"] = {"rate": round(replaced / drawn, 4) if drawn else 0.0, **{k: v for k, v in reasons.items() if v}}
+            context.log.info(f"replicate {i} of {config.replicates}: {len(data):,} persons"
+                             + (f", calibrated ({calibrated[f'r{i}']['count_cells_off']} person cells one off)" if calibration.enabled else ""))
         data = pd.concat(frames, ignore_index=True)
         return dg.Output(
             data,
             metadata={
                 "replicates": config.replicates,
                 "proper_replicates": bool(model.has_posterior_draw or refit),
-                "persons_per_replicate": persons,
+                "persons_per_replicate": dg.MetadataValue.json({f"r{i}": int((data["replicate"] == i).sum())
+                                                                for i in range(1, config.replicates + 1)}),
                 "rows": len(data),
                 "households_replaced": dg.MetadataValue.json(rejected),
+                "calibration": dg.MetadataValue.json(calibrated) if calibrated else "off",
             },
         )
 
     return fictitious_dataset
-
-
-def _register_size(context: dg.AssetExecutionContext, catalog: Catalog, training: pd.DataFrame) -> int:
-    """As many persons as the register holds (the population), read from its metadata."""
-    from synth_assets.defs.gating import latest_materialization
-
-    info = latest_materialization(
-        context.instance, dg.AssetKey(f"harmonised_{catalog.register_name}"), context.partition_key
-    )
-    return int(info.get("metadata", {}).get("rows") or len(training))

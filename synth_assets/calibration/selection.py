@@ -1,0 +1,274 @@
+"""Choosing households from a surplus so that the file meets the register's margins.
+
+The method of population synthesisers (PopulationSim's integerisation, R simPop's
+``calibPop``): draw more households than the population holds, then pick whole households
+so that every margin is met with unit weights.
+
+1. Households are stratified by the cells of the first household margin (municipality x
+   type x size by default); each stratum gets exactly its register count, chosen at random
+   among the candidates: the household structure is exact by construction.
+2. A local search swaps a chosen household for an unchosen one of the same stratum when
+   the swap brings the other controls (person cells, income totals and non-zero counts)
+   closer to the register, scored by a chi-square distance ``sum (released - target)^2 /
+   target``. Swaps are proposed in vectorised batches and applied one by one with their
+   exact gain, so the score never rises. This is simPop's simulated annealing at zero
+   temperature: with a surplus of candidates in every stratum it reaches the targets.
+3. Every member carries its household's calibrated weight (:func:`~.weights.rake`), which
+   meets every control exactly for users who gross up, income totals included.
+
+The chosen households are as the model drew them (nothing is edited), so within each
+stratum the selection only reweights the model's own draws towards the register.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from synth_assets.calibration.margins import CalibrationError, Targets, cell_keys, readable
+from synth_assets.calibration.weights import rake
+
+log = logging.getLogger("synth_assets.calibration")
+
+WEIGHT_COLUMN = "calibration_weight"
+
+
+class InsufficientCandidates(CalibrationError):
+    """Some strata have fewer candidate households than the register: draw more for them.
+
+    ``deficits`` maps the stratum's control id to the number of households missing;
+    ``cells`` maps it to the cell keys the stratum covers.
+    """
+
+    def __init__(self, deficits: dict[str, int], labels: dict[str, str], cells: dict[str, list[str]]) -> None:
+        self.deficits, self.labels, self.cells = deficits, labels, cells
+        worst = sorted(deficits, key=deficits.get, reverse=True)[:3]
+        super().__init__(
+            f"{sum(deficits.values())} households missing in {len(deficits)} strata, e.g. "
+            + "; ".join(f"{labels[c]}: {deficits[c]} short" for c in worst)
+        )
+
+
+@dataclass
+class CalibrationResult:
+    """The chosen households (persons, with their weight) and how well they meet the targets."""
+
+    data: pd.DataFrame
+    residuals: pd.DataFrame
+    candidate_households: int
+    households: int
+    swaps: int
+    seconds: float
+    weights_converged: bool
+    history: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def within_tolerance(self) -> bool:
+        return bool(self.residuals["within"].all())
+
+    def summary(self) -> dict[str, float]:
+        counts = self.residuals[self.residuals["kind"] == "count"]
+        totals = self.residuals[self.residuals["kind"] != "count"]
+        return {
+            "candidate_households": self.candidate_households,
+            "households": self.households,
+            "persons": len(self.data),
+            "swaps": self.swaps,
+            "count_cells_off": int((counts["difference"] != 0).sum()),
+            "max_abs_count_residual": float(counts["difference"].abs().max()) if len(counts) else 0.0,
+            "max_relative_total_residual": float(totals["relative"].abs().max()) if len(totals) else 0.0,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass
+class _Design:
+    """The incidence of every candidate household on every control, scaled for the score."""
+
+    matrix: sp.csr_matrix  # households x controls
+    targets: np.ndarray
+    inverse_scale: np.ndarray  # 1 / target (chi-square weights)
+    stratum: np.ndarray  # control index of each household's first household-margin cell
+    household_codes: np.ndarray  # household position of each person
+
+
+def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Design:
+    spec = targets.spec
+    controls = targets.controls
+    index = {c: i for i, c in enumerate(controls["control"])}
+    codes, _ = pd.factorize(persons[household_id])
+    n_households = int(codes.max()) + 1 if len(codes) else 0
+    first = np.flatnonzero(~pd.Series(codes).duplicated().to_numpy())
+    rows, cols, vals = [], [], []
+    stratum = None
+    target = controls["target"].to_numpy(dtype=float).copy()
+    for margin in spec.margins:
+        table_rows = np.arange(len(persons)) if margin.unit == "person" else first
+        keys = cell_keys(persons.iloc[table_rows], margin.variables, spec.bands)
+        mapping = targets.cell_to_control(margin)
+        mapped = pd.Series(keys).map(mapping)
+        if mapped.isna().any():
+            key = keys[mapped.isna().to_numpy()][0]
+            raise CalibrationError(f"{margin.name}: generated cell {readable(key, margin)} is not in the targets")
+        col = mapped.map(index).to_numpy(dtype=np.int64)
+        rows.append(codes[table_rows])
+        cols.append(col)
+        vals.append(np.ones(len(table_rows)))
+        if margin.unit == "household" and stratum is None:
+            stratum = np.empty(n_households, dtype=np.int64)
+            stratum[codes[first]] = col
+    if stratum is None:
+        raise CalibrationError("calibration needs at least one household margin (it stratifies the selection)")
+    for variable in spec.totals:
+        x = pd.to_numeric(persons[variable], errors="coerce").to_numpy(dtype=float)
+        x = np.where(np.isfinite(x), x, 0.0)
+        t_total, t_nonzero = index[f"total:{variable}"], index[f"nonzero:{variable}"]
+        # totals in units of the register's mean non-zero value: a total then weighs in the
+        # score like a count of its earners
+        unit = abs(target[t_total]) / max(target[t_nonzero], 1.0) or 1.0
+        target[t_total] = target[t_total] / unit
+        nonzero = np.flatnonzero(x != 0)
+        rows += [codes[nonzero], codes[nonzero]]
+        cols += [np.full(len(nonzero), t_total), np.full(len(nonzero), t_nonzero)]
+        vals += [x[nonzero] / unit, np.ones(len(nonzero))]
+    matrix = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_households, len(controls)),
+    )
+    matrix.sum_duplicates()
+    return _Design(matrix, target, 1.0 / np.maximum(np.abs(target), 1.0), stratum, codes)
+
+
+def _initial_selection(design: _Design, stratum_targets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random selection of exactly the target number of households in every stratum."""
+    chosen = np.zeros(len(design.stratum), dtype=bool)
+    order = rng.permutation(len(design.stratum))
+    by_stratum = order[np.argsort(design.stratum[order], kind="stable")]
+    strata, starts, counts = np.unique(design.stratum[by_stratum], return_index=True, return_counts=True)
+    for s, start, count in zip(strata, starts, counts):
+        take = int(round(stratum_targets[s]))
+        chosen[by_stratum[start : start + min(take, count)]] = True
+    return chosen
+
+
+def _propose(
+    stratum: np.ndarray, out_pool: np.ndarray, in_pool: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n`` pairs (a household to take out, one of the same stratum to bring in)."""
+    if len(out_pool) == 0 or len(in_pool) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    in_sorted = in_pool[np.argsort(stratum[in_pool], kind="stable")]
+    strata, starts, counts = np.unique(stratum[in_sorted], return_index=True, return_counts=True)
+    out_ = rng.choice(out_pool, size=min(n, len(out_pool)), replace=False)
+    slot = np.minimum(np.searchsorted(strata, stratum[out_]), len(strata) - 1)
+    has_partner = strata[slot] == stratum[out_]
+    out_, slot = out_[has_partner], slot[has_partner]
+    in_ = in_sorted[starts[slot] + (rng.random(len(slot)) * counts[slot]).astype(np.int64)]
+    return out_, in_
+
+
+def _swap_search(
+    design: _Design, chosen: np.ndarray, rng: np.random.Generator, *, batch: int, patience: int,
+    max_batches: int, progress: Callable[[str], None] | None,
+) -> tuple[np.ndarray, int, list[float]]:
+    a = design.matrix
+    indptr, indices, data = a.indptr, a.indices, a.data
+    inv = design.inverse_scale
+    deviation = np.asarray(a.T @ chosen.astype(float)).ravel() - design.targets
+    swaps, idle = 0, 0
+    history = [float(np.sum(deviation**2 * inv))]
+    for b in range(max_batches):
+        out_, in_ = _propose(design.stratum, np.flatnonzero(chosen), np.flatnonzero(~chosen), batch, rng)
+        if len(out_) == 0:
+            break
+        diff = a[in_] - a[out_]
+        gain = diff @ (2 * deviation * inv) + diff.multiply(diff) @ inv
+        # Moves that leave the score as it is are taken too: they let the search wander along a
+        # plateau to a household whose swap then helps (pure descent stalls a person short).
+        promising = np.flatnonzero(gain <= 1e-12)
+        accepted = improved = 0
+        used: set[int] = set()
+        for k in promising[np.argsort(gain[promising])]:
+            i, j = int(out_[k]), int(in_[k])
+            if i in used or j in used:
+                continue
+            idx = np.concatenate([indices[indptr[j] : indptr[j + 1]], indices[indptr[i] : indptr[i + 1]]])
+            val = np.concatenate([data[indptr[j] : indptr[j + 1]], -data[indptr[i] : indptr[i + 1]]])
+            cols, inverse = np.unique(idx, return_inverse=True)
+            change = np.bincount(inverse, weights=val, minlength=len(cols))
+            exact = float(np.sum((2 * deviation[cols] + change) * change * inv[cols]))
+            if exact <= 1e-12:
+                improved += exact < -1e-12
+                deviation[cols] += change
+                chosen[i], chosen[j] = False, True
+                used.update((i, j))
+                accepted += 1
+        swaps += accepted
+        history.append(float(np.sum(deviation**2 * inv)))
+        idle = idle + 1 if improved == 0 else 0
+        if progress is not None and b % 20 == 0:
+            progress(f"calibration: batch {b}, {swaps} swaps, chi-square distance {history[-1]:.3g}")
+        if idle >= patience or history[-1] < 1e-9:
+            break
+    return chosen, swaps, history
+
+
+def select_households(
+    candidates: pd.DataFrame,
+    targets: Targets,
+    household_id: str,
+    *,
+    seed: int = 0,
+    batch: int = 4096,
+    patience: int = 100,
+    max_batches: int = 3000,
+    progress: Callable[[str], None] | None = None,
+) -> CalibrationResult:
+    """Whole households of ``candidates`` (one row a person) that meet ``targets``; see the module doc.
+
+    Raises :class:`InsufficientCandidates` when a stratum has fewer candidate households
+    than the register: the caller draws more for those cells and calls again.
+    """
+    started = time.perf_counter()
+    persons = candidates.reset_index(drop=True)
+    if persons[household_id].isna().any():
+        raise CalibrationError(f"candidates have missing {household_id!r}")
+    design = _design(persons, targets, household_id)
+    controls = targets.controls
+    available = np.bincount(design.stratum, minlength=len(controls))
+    needed = controls["target"].to_numpy(dtype=float)
+    strata = np.unique(np.flatnonzero(controls["margin"] == targets.spec.household_margins[0].name))
+    short = {
+        controls["control"].iloc[s]: int(round(needed[s] - available[s])) for s in strata if available[s] < needed[s] - 0.5
+    }
+    if short:
+        labels = {c: controls.set_index("control").at[c, "label"] for c in short}
+        import json
+
+        cells = {c: json.loads(controls.set_index("control").at[c, "cells"]) for c in short}
+        raise InsufficientCandidates(short, labels, cells)
+    rng = np.random.default_rng(seed)
+    chosen = _initial_selection(design, needed, rng)
+    chosen, swaps, history = _swap_search(
+        design, chosen, rng, batch=batch, patience=patience, max_batches=max_batches, progress=progress
+    )
+    picked = np.flatnonzero(chosen)
+    keep = np.isin(design.household_codes, picked)
+    data = persons.loc[keep].reset_index(drop=True)
+    household_weights = rake(design.matrix[picked], design.targets)
+    by_code = np.zeros(design.matrix.shape[0])
+    by_code[picked] = household_weights.weights
+    data[WEIGHT_COLUMN] = by_code[design.household_codes[keep]]
+    residuals = targets.residuals(data, household_id)
+    result = CalibrationResult(
+        data, residuals, design.matrix.shape[0], len(picked), swaps, time.perf_counter() - started,
+        household_weights.converged, history,
+    )
+    log.info("calibration: %s", result.summary())
+    return result
