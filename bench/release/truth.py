@@ -1,6 +1,7 @@
 """The public release against the demo's complete truth, every pair of variables.
 
-    PYTHONPATH=. .venv/bin/python bench/release/truth.py --data data [--wave 2024] [--output bench/release/results.md]
+    PYTHONPATH=. .venv/bin/python bench/release/truth.py --data data [--wave 2024]
+        [--output bench/release/results.md] [--draws 5] [--label 'before the fixes']
 
 Reads, under one data root (after ``make run`` on the demo): the newest release of the wave
 (``public/LATEST``, or the newest ``public/<wave>-*`` folder), all its replicates; the
@@ -11,8 +12,8 @@ Every variable of the register source and every survey's ``specific`` variable (
 from the catalog) is coded once, with bins taken from the truth: categories as such;
 numbers in truth deciles of their non-zero, non-special values, with exact zero, each
 special code (e.g. -8) and missing as bins of their own. Household-level variables (those
-constant within every truth household) are counted on one row per household (the head's); a table whose
-variables are all household-level counts households, any other counts persons.
+constant within every truth household) are counted on one row per household (the head's): a
+table whose variables are all household-level counts households, any other counts persons.
 
 Tables: every 1-way margin, every pair, and two register margins in three ways (persons by
 municipality x sex x age group; households by municipality x size (6+) x type). Distance:
@@ -391,7 +392,7 @@ def load_inputs(data_root: Path | str, wave: str | int | None = None, storage: s
 class Evaluation:
     inputs: Inputs
     variables: dict[str, Variable]
-    pairs: pd.DataFrame  # one row per table: kind, n_cells, TVD of each dataset
+    pairs: pd.DataFrame  # one row per table: kind, unit, cells, TVD of each dataset
     checks: pd.DataFrame  # per replicate (and mean): persons, households, household size TVD
     missing: pd.DataFrame  # per variable: share of persons with a missing value
     draws: int
@@ -400,7 +401,8 @@ class Evaluation:
 
 def household_sizes(frame: pd.DataFrame) -> pd.Series:
     """Households by size (the size on the household's head row)."""
-    return pd.to_numeric(frame.loc[household_rows(frame), "household_size"]).value_counts(normalize=True, dropna=False)
+    sizes = pd.to_numeric(frame.loc[household_rows(frame), "household_size"])
+    return sizes.value_counts(normalize=True, dropna=False)
 
 
 def evaluate(data_root: Path | str, wave: str | int | None = None, draws: int = 5, seed: int = 0,
