@@ -12,7 +12,14 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["matching/run.py", "synthesis/run.py", "validation/run.py", "validation/gate_stability.py"]
+# release/truth.py reads the release of the last `make run` under data/ and skips without one.
+SCRIPTS = [
+    "matching/run.py",
+    "synthesis/run.py",
+    "validation/run.py",
+    "validation/gate_stability.py",
+    "release/truth.py",
+]
 
 
 def main() -> int:
