@@ -25,6 +25,7 @@ data.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import inspect
@@ -52,6 +53,27 @@ FORMAT_VERSION = 2  # 2: signed with HMAC-SHA256; unsigned version-1 files are r
 KEY_ENV = "SYNTH_ASSETS_MODEL_KEY"
 HOME_ENV = "SYNTH_ASSETS_HOME"
 KEY_FILE = "model.key"
+
+
+#: Fewest training rows a synthesiser accepts. On a handful of records a CART leaf or a GAN
+#: mode is one person, and "synthetic" rows reproduce them: refusing is the safe answer.
+#: Override per instance (``synth.min_training_rows = n``) or with :func:`training_row_minimum`.
+MIN_TRAINING_ROWS = 50
+
+
+class TooFewRowsError(ValueError):
+    """The training table is too small to synthesise without disclosing its records."""
+
+
+@contextlib.contextmanager
+def training_row_minimum(rows: int) -> Iterator[None]:
+    """Temporarily change :data:`MIN_TRAINING_ROWS` (also for models built inside others, e.g. households)."""
+    global MIN_TRAINING_ROWS
+    previous, MIN_TRAINING_ROWS = MIN_TRAINING_ROWS, int(rows)
+    try:
+        yield
+    finally:
+        MIN_TRAINING_ROWS = previous
 
 
 class NotFittedError(RuntimeError):
@@ -114,6 +136,10 @@ class Synthesizer(ABC):
 
     family: ClassVar[str]
 
+    #: None: :data:`MIN_TRAINING_ROWS` at fit time. Not a constructor argument, so saved
+    #: parameters and clones are unchanged.
+    min_training_rows: int | None = None
+
     def __init__(self, *, seed: int = 0, rules: Sequence[Rule] = ()) -> None:
         self.seed = seed
         self.rules = list(rules)
@@ -133,6 +159,15 @@ class Synthesizer(ABC):
         unique across chunks. Flat tables return exactly ``n`` rows; household data returns
         whole households, hence possibly a few more.
         """
+
+    def check_training_rows(self, data: pd.DataFrame, what: str = "training table") -> None:
+        """Raise :class:`TooFewRowsError` when ``data`` has fewer rows than the minimum."""
+        minimum = MIN_TRAINING_ROWS if self.min_training_rows is None else self.min_training_rows
+        if len(data) < minimum:
+            raise TooFewRowsError(
+                f"{self.family}: the {what} has {len(data)} rows, fewer than the {minimum} needed to "
+                "synthesise without reproducing its records"
+            )
 
     # ---------------------------------------------------------------- params
     def get_params(self) -> dict[str, Any]:
