@@ -15,7 +15,7 @@ import dagster as dg
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.jobs import ingest_job_name
-from synth_assets.ingest import discover_waves
+from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.publication import latest_release
 from synth_assets.storage import DataLayout
 
@@ -94,6 +94,8 @@ def run_pipeline(
 ) -> PipelineOutcome:
     """Ingest every delivered wave of every source, then build the release(s)."""
     waves = register_waves(instance, catalog, layout)
+    for path, why in misnamed_files(layout.incoming, catalog.sources):
+        echo(f"[IGNORED] {path} {why}")
     if not waves[catalog.register_name]:
         raise FileNotFoundError(f"no register file under {layout.incoming}: run `synth-assets demo-data` first")
     runs: list[RunSummary] = []

@@ -167,6 +167,36 @@ def discover_waves(incoming: Path | str, source: Source) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def misnamed_files(incoming: Path | str, sources: dict[str, Source]) -> list[tuple[Path, str]]:
+    """Files under ``incoming`` that no source's pattern takes, each with why.
+
+    They would otherwise be ignored without a word: a register delivered as
+    ``register_-2025.parquet`` or ``Register_2025.parquet`` simply never arrives. Hidden files
+    (``.name``, e.g. a transfer in progress) are skipped.
+    """
+    incoming = Path(incoming)
+    if not incoming.is_dir():
+        return []
+    patterns = {name: source.wave_pattern() for name, source in sources.items()}
+    found = []
+    for path in sorted(incoming.rglob("*")):
+        relative = path.relative_to(incoming)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        name = relative.as_posix()
+        if any(pattern.match(name) for pattern in patterns.values()):
+            continue
+        folder = relative.parent.as_posix()
+        near = [s.path for s in sources.values() if Path(s.path).parent.as_posix() == folder]
+        if near:
+            why = (f"does not match {' or '.join(near)} (a wave is a four-digit year, optionally "
+                   "followed by letters, digits or '_')")
+        else:
+            why = "is in no source's folder: " + ", ".join(s.path for s in sources.values())
+        found.append((path, why))
+    return found
+
+
 def source_path(incoming: Path | str, source: Source, wave: str) -> Path:
     return Path(incoming) / source.path.format(wave=wave)
 

@@ -143,3 +143,21 @@ def test_finite_files_and_text_categories_still_read(tmp_path, survey):
     RAW.assign(health=["good", "nan", "-9"], inc=["1200,5", "", "0"]).to_csv(path, sep=";", decimal=",", index=False)
     table = read_source_file(path, survey)  # 'nan' in a category column is harmonisation's business
     assert table.data["inc"].isna().tolist() == [False, True, False]
+
+
+def test_misnamed_incoming_files_are_reported(tmp_path, mini_catalog_path):
+    from synth_assets.ingest import misnamed_files
+
+    catalog = load_catalog(mini_catalog_path)
+    tmp_path = tmp_path / "incoming"
+    (tmp_path / "register").mkdir(parents=True)
+    (tmp_path / "living").mkdir()
+    for name in ("register/register_2024.parquet", "register/register_-2025.parquet", "register/Register_2025.parquet",
+                 "living/living_2024.csv", "stray.csv", "register/.register_2026.parquet.part"):
+        (tmp_path / name).write_text("x")
+    reported = {path.relative_to(tmp_path).as_posix(): why for path, why in misnamed_files(tmp_path, catalog.sources)}
+    assert sorted(reported) == ["register/Register_2025.parquet", "register/register_-2025.parquet", "stray.csv"]
+    assert "does not match register/register_{wave}.parquet" in reported["register/register_-2025.parquet"]
+    assert "in no source's folder" in reported["stray.csv"]
+    # ... and the bad name is not a wave.
+    assert list(discover_waves(tmp_path, catalog.sources["register"])) == ["2024"]
