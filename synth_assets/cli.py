@@ -57,13 +57,21 @@ def _run(args: argparse.Namespace) -> int:
     defs = build_definitions(deployment=deployment)
     with dg.DagsterInstance.get() as instance:
         outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance, release_config=config)
+    failed = [r for r in outcome.runs if not r.success]
+    if failed:
+        # Repeated at the end, where a reader of a long log looks first.
+        print(f"\n{len(failed)} run(s) failed:")
+        for run in failed:
+            print(f"  {run.job} {run.partition}:" + "".join(f"\n    {f}" for f in run.failures or ["(no message)"]))
     if outcome.release is None:
         print("\nNo release was published: see the failures above. data/public was left as it was.")
         return 1
     print(f"\nPublic fictitious dataset: {outcome.release}")
     print(f"Validation report:         {outcome.report}")
     print(f"Data card:                 {outcome.release / 'data_card.md'}")
-    return 0
+    # A release built from the waves that did pass is still a run with failures: exit non-zero,
+    # so schedulers and CI do not take a refused delivery for a clean run.
+    return 1 if failed else 0
 
 
 def _add_audit_parser(subparsers) -> None:

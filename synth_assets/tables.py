@@ -55,7 +55,30 @@ def read_table(path: Path, role: str, *, require_rows: bool = False) -> pd.DataF
         raise InputError(f"cannot read {role} file {path}: {error}") from error
     if require_rows and table.empty:
         raise InputError(f"{role} file {path} holds no rows")
+    if kind == "csv":
+        _refuse_wrong_delimiter(table, path, role)
     return table
+
+
+#: Delimiters other than the comma that a one-column header betrays.
+_OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'"}
+
+
+def _refuse_wrong_delimiter(table: pd.DataFrame, path: Path, role: str) -> None:
+    """A CSV that parses as one column whose name holds ``;``, a tab or ``|`` was written with another delimiter.
+
+    Read as is, it would be one text column: synthesised, fused or evaluated "successfully",
+    and meaningless.
+    """
+    if table.shape[1] != 1:
+        return
+    header = str(table.columns[0])
+    found = [name for delimiter, name in _OTHER_DELIMITERS.items() if delimiter in header]
+    if found:
+        raise InputError(
+            f"{role} file {path} parses as one column named {header!r}: it looks delimited by "
+            f"{found[0]}, not commas; write it comma-separated"
+        )
 
 
 def write_table(table: pd.DataFrame, path: Path) -> None:

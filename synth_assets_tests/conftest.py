@@ -12,6 +12,8 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("SDV_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("XDG_DATA_HOME", str(Path(__file__).resolve().parents[1] / ".xdg"))
+# The model signing key of the test runs stays in the ignored .xdg/, not in the user's home.
+os.environ.setdefault("SYNTH_ASSETS_HOME", str(Path(__file__).resolve().parents[1] / ".xdg" / "synth_assets"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

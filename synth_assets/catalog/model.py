@@ -15,6 +15,9 @@ VariableType = Literal["category", "integer", "number", "boolean"]
 Role = Literal["id", "household_id", "weight", "common", "specific"]
 FileFormat = Literal["csv", "parquet", "stata", "spss", "sas"]
 
+#: A wave key: a four-digit year, optionally followed by letters, digits or '_' (2024, 2024q1,
+#: 2024_rev). Anything else (``register_-2025``, ``register_final``) is a misnamed file, not a wave.
+WAVE_KEY = r"[0-9]{4}[A-Za-z0-9_]*"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -108,7 +111,7 @@ class Source(_Strict):
     def wave_pattern(self) -> re.Pattern[str]:
         """Regex that recognises this source's files and captures the wave key."""
         head, tail = self.path.split("{wave}", 1)
-        return re.compile("^" + re.escape(head) + r"(?P<wave>[A-Za-z0-9_-]+)" + re.escape(tail) + "$")
+        return re.compile("^" + re.escape(head) + f"(?P<wave>{WAVE_KEY})" + re.escape(tail) + "$")
 
 
 class Regression(_Strict):
@@ -304,3 +307,24 @@ class Catalog(_Strict):
             common = self.common_variables[var_name]
             return (var.min if var.min is not None else common.min, var.max if var.max is not None else common.max)
         return var.min, var.max
+
+    @model_validator(mode="after")
+    def _rules_valid(self) -> Catalog:
+        # Checked when the catalog loads: a typo in a rule would otherwise surface only at the
+        # release gate, after hours of training, or be skipped as "cannot be evaluated".
+        from synth_assets.catalog.rules import rule_problems
+
+        problems = rule_problems(self.release.rules, self.rule_variables())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def rule_variables(self) -> dict[str, tuple[str, list[str] | None]]:
+        """Every harmonised variable a rule may name: type and category set."""
+        names: dict[str, tuple[str, list[str] | None]] = {}
+        for source_name, source in self.sources.items():
+            for var_name, var in source.variables.items():
+                if var.role == "common" and var_name not in self.common_variables:
+                    continue  # reported by _variables_consistent
+                names.setdefault(var_name, (self.variable_type(source_name, var_name), self.categories(source_name, var_name)))
+        return names

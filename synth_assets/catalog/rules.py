@@ -37,3 +37,37 @@ def broken_rows(data: pd.DataFrame, rules: Sequence[str]) -> tuple[np.ndarray, d
         counts[rule] = int(bad.sum())
         broken |= bad
     return broken, counts
+
+
+def _empty_frame(variables: dict[str, tuple[str, list[str] | None]]) -> pd.DataFrame:
+    dtypes = {"integer": "Int64", "number": "float64", "boolean": "boolean"}
+    return pd.DataFrame(
+        {
+            name: pd.Series(pd.Categorical([], categories=categories or []))
+            if kind == "category"
+            else pd.Series([], dtype=dtypes.get(kind, "object"))
+            for name, (kind, categories) in variables.items()
+        }
+    )
+
+
+def rule_problems(rules: Sequence[str], variables: dict[str, tuple[str, list[str] | None]]) -> list[str]:
+    """Problems of ``release.rules`` against the schema, each naming ``release.rules[i]``.
+
+    A rule is evaluated on an empty table with every declared variable (type and categories),
+    so a name no source defines (``age_typo > 3``) or text that does not parse fails here,
+    with the catalog, rather than on the fictitious data.
+    """
+    frame = _empty_frame(variables)
+    problems = []
+    for i, rule in enumerate(rules):
+        where = f"release.rules[{i}] `{rule}`"
+        if not isinstance(rule, str) or not rule.strip():
+            problems.append(f"{where}: empty rule")
+            continue
+        try:
+            frame.eval(rule, engine="python")
+        except Exception as exc:  # pandas raises many kinds: undefined names, syntax, types
+            kind = "names no variable of the catalog" if "not defined" in str(exc) else "cannot be evaluated"
+            problems.append(f"{where}: {kind}: {exc}")
+    return problems

@@ -15,7 +15,7 @@ import dagster as dg
 from synth_assets.catalog import Catalog
 from synth_assets.defs.jobs import ingest_job_name
 from synth_assets.defs.resources import ProjectResource
-from synth_assets.ingest import discover_waves
+from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.storage import file_sha256
 
 RELEASE_AUTOMATION = (
@@ -59,11 +59,22 @@ def build_incoming_sensor(catalog: Catalog, jobs: list) -> dg.SensorDefinition:
                 )
             if new_waves:
                 partitions_requests.append(dg.AddDynamicPartitionsRequest(f"{name}_waves", new_waves))
+        report_misnamed(context, project, seen)
         return dg.SensorResult(
             run_requests=run_requests, dynamic_partitions_requests=partitions_requests, cursor=json.dumps(seen)
         )
 
     return incoming_waves_sensor
+
+
+def report_misnamed(context: dg.SensorEvaluationContext, project: ProjectResource, seen: dict[str, str]) -> None:
+    """Warn once per file (and again when it changes) about files no source takes."""
+    for path, why in misnamed_files(project.layout.incoming, project.catalog.sources):
+        key = f"misnamed/{path.relative_to(project.layout.incoming).as_posix()}"
+        digest = file_sha256(path)
+        if seen.get(key) != digest:
+            seen[key] = digest
+            context.log.warning(f"ignored incoming file {path}: {why}")
 
 
 def build_refresh_schedule(catalog: Catalog) -> dg.ScheduleDefinition:

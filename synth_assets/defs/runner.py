@@ -15,7 +15,7 @@ import dagster as dg
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.jobs import ingest_job_name
-from synth_assets.ingest import discover_waves
+from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.publication import latest_release
 from synth_assets.storage import DataLayout
 
@@ -64,14 +64,31 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
                     f"{evaluation.description or ''}".rstrip(": ")
                 )
         elif event.is_step_failure:
-            error = event.step_failure_data.error
-            while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
-                error = error.cause
-            message = error.message.strip() if error else ""
+            message = step_failure_message(event.step_failure_data.error)
             if message.startswith("dagster._core.errors.DagsterAssetCheckFailedError"):
                 continue  # already reported by the check evaluation above
             messages.append(f"step {event.step_key} failed: {message}")
     return messages
+
+
+def step_failure_message(error) -> str:
+    """The project's own error first (it names file, column and value), then the root cause.
+
+    Dagster wraps the asset's exception, and the asset's exception often wraps a library's
+    (``IngestError ... from`` a parser error): the innermost alone loses the file name, the
+    outermost is Dagster's "error occurred while executing op".
+    """
+    chain = []
+    while error is not None:
+        chain.append(error.message.strip())
+        error = error.cause or getattr(error, "context", None)
+    if not chain:
+        return ""
+    own = next((m for m in chain if m.startswith("synth_assets.")), None)
+    innermost = chain[-1]
+    if own is None:
+        return innermost
+    return own if own == innermost else f"{own}\n      caused by: {innermost}"
 
 
 def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.DagsterInstance,
@@ -94,6 +111,8 @@ def run_pipeline(
 ) -> PipelineOutcome:
     """Ingest every delivered wave of every source, then build the release(s)."""
     waves = register_waves(instance, catalog, layout)
+    for path, why in misnamed_files(layout.incoming, catalog.sources):
+        echo(f"[IGNORED] {path} {why}")
     if not waves[catalog.register_name]:
         raise FileNotFoundError(f"no register file under {layout.incoming}: run `synth-assets demo-data` first")
     runs: list[RunSummary] = []

@@ -90,8 +90,13 @@ def harmonise_table(
     *,
     file: Path | str = "<data>",
     value_labels: dict[str, dict[Any, str]] | None = None,
+    check_ranges: bool = True,
 ) -> pd.DataFrame:
-    """Map one raw file of ``source_name`` to the harmonised schema."""
+    """Map one raw file of ``source_name`` to the harmonised schema.
+
+    With ``check_ranges`` (the default) a value outside the catalog's ``min``/``max`` (special
+    codes exempt) or an infinity is an error naming the file, column, value and rows.
+    """
     source = catalog.sources[source_name]
     value_labels = value_labels or {}
     columns: dict[str, Any] = {}
@@ -136,7 +141,43 @@ def harmonise_table(
             columns[name] = numbers.astype("Int64")
         else:
             columns[name] = numbers
-    return pd.DataFrame(columns, index=raw.index).reset_index(drop=True)
+    table = pd.DataFrame(columns, index=raw.index).reset_index(drop=True)
+    if check_ranges:
+        refuse_out_of_range(catalog, source_name, table, file=file)
+    return table
+
+
+def refuse_out_of_range(catalog: Catalog, source_name: str, table: pd.DataFrame, *, file: Path | str = "<data>") -> None:
+    """Raise :class:`HarmonisationError` for values outside the declared range or infinite.
+
+    Rows are counted from 1 over the delivered file's data rows (the harmonised table keeps
+    their order). Special codes (e.g. -8 'not applicable') are exempt, as in the checks.
+    """
+    source = catalog.sources[source_name]
+    problems = []
+    for name, var in source.variables.items():
+        if name not in table or catalog.variable_type(source_name, name) not in ("integer", "number"):
+            continue
+        low, high = catalog.bounds(source_name, name)
+        values = pd.to_numeric(table[name], errors="coerce").astype("float64").to_numpy()
+        special = np.isin(values, [float(v) for v in var.special_values])
+        with np.errstate(invalid="ignore"):
+            bad = np.isinf(values)
+            if low is not None:
+                bad |= values < low
+            if high is not None:
+                bad |= values > high
+        bad &= ~special
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            shown = ", ".join(f"{values[r]:g} (row {r + 1})" for r in rows[:5])
+            declared = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+            problems.append(
+                f"column '{var.column}' (harmonised '{name}'): {len(rows)} value(s) outside the declared "
+                f"range {declared}: {shown}"
+            )
+    if problems:
+        raise HarmonisationError(f"{file}: " + "; ".join(problems))
 
 
 def out_of_range(catalog: Catalog, source_name: str, table: pd.DataFrame) -> dict[str, int]:

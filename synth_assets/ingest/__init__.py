@@ -5,8 +5,9 @@ from synth_assets.ingest.readers import (
     RawTable,
     describe_schema,
     discover_waves,
+    misnamed_files,
     read_source_file,
     source_path,
 )
 
-__all__ = ["IngestError", "RawTable", "describe_schema", "discover_waves", "read_source_file", "source_path"]
+__all__ = ["IngestError", "RawTable", "describe_schema", "discover_waves", "misnamed_files", "read_source_file", "source_path"]

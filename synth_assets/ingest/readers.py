@@ -11,9 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from synth_assets.catalog import Source
+
+# Text that numeric parsers turn into infinities or NaN: in a delivered numeric column it is
+# a fault of the export (a division by zero, a NaN written out), not a value or a missing code.
+NON_FINITE_TEXT = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"})
 
 
 class IngestError(ValueError):
@@ -84,7 +89,65 @@ def read_source_file(path: Path | str, source: Source) -> RawTable:
         raise IngestError(
             f"{path}: missing column(s) {described}; the file has: {', '.join(map(str, table.data.columns))}"
         )
+    check_finite(table, source)
     return table
+
+
+def _non_finite_text(series: pd.Series) -> pd.Series:
+    text = series.astype("string").str.strip().str.lower()
+    return text.isin(NON_FINITE_TEXT).fillna(False).astype(bool)
+
+
+def _csv_text_columns(path: Path, source: Source, columns: list[str]) -> pd.DataFrame:
+    """The numeric columns of a CSV as written, so a literal ``NaN`` is not mistaken for a blank cell."""
+    options = {k: v for k, v in dict(source.read_options).items() if k not in ("dtype", "converters", "usecols")}
+    options.update(dtype=str, keep_default_na=False, usecols=columns)
+    options.setdefault("na_values", [""])
+    return pd.read_csv(path, **options)
+
+
+def check_finite(table: RawTable, source: Source) -> None:
+    """Refuse ``inf``, ``-inf`` and NaN written as text in the catalog's columns, naming file, column and rows.
+
+    Done on the raw read, so such a file stops at ingest, before any later asset sees it.
+    Text columns are only checked for these tokens when their other values are numbers
+    (a category column may legitimately spell anything).
+    """
+    data = table.data
+    columns = [var.column for var in source.variables.values() if var.column in data.columns]
+    as_written = None
+    if source.format == "csv":
+        numeric = [c for c in columns if pd.api.types.is_numeric_dtype(data[c])]
+        if numeric:
+            try:
+                as_written = _csv_text_columns(table.path, source, numeric)
+            except Exception:  # the first read succeeded; the float check below still applies
+                as_written = None
+    problems = []
+    for column in columns:
+        series = data[column]
+        if pd.api.types.is_float_dtype(series):
+            bad = pd.Series(np.isinf(series.to_numpy(dtype="float64", na_value=np.nan)), index=series.index)
+            if as_written is not None and column in as_written and len(as_written) == len(series):
+                bad |= _non_finite_text(as_written[column]).to_numpy()
+        elif series.dtype == object or pd.api.types.is_string_dtype(series):
+            bad = _non_finite_text(series)
+            text = series[~bad & series.notna()].astype(str).str.strip().str.replace(",", ".", regex=False)
+            text = text[text.ne("")]
+            if not bad.any() or pd.to_numeric(text, errors="coerce").isna().any():
+                continue  # not a numeric column
+        else:
+            continue
+        if bad.any():
+            rows = np.flatnonzero(bad.to_numpy())
+            shown = as_written[column] if as_written is not None and column in as_written else series
+            values = sorted({str(v).strip() for v in shown.to_numpy()[rows[:20]]})
+            problems.append(
+                f"column '{column}': non-finite value(s) {', '.join(values)} in {len(rows)} row(s), "
+                f"first rows {', '.join(str(r + 1) for r in rows[:5])} (1 = first data row)"
+            )
+    if problems:
+        raise IngestError(f"{table.path}: " + "; ".join(problems))
 
 
 def discover_waves(incoming: Path | str, source: Source) -> dict[str, Path]:
@@ -102,6 +165,36 @@ def discover_waves(incoming: Path | str, source: Source) -> dict[str, Path]:
         if match:
             found[match.group("wave")] = path
     return dict(sorted(found.items()))
+
+
+def misnamed_files(incoming: Path | str, sources: dict[str, Source]) -> list[tuple[Path, str]]:
+    """Files under ``incoming`` that no source's pattern takes, each with why.
+
+    They would otherwise be ignored without a word: a register delivered as
+    ``register_-2025.parquet`` or ``Register_2025.parquet`` simply never arrives. Hidden files
+    (``.name``, e.g. a transfer in progress) are skipped.
+    """
+    incoming = Path(incoming)
+    if not incoming.is_dir():
+        return []
+    patterns = {name: source.wave_pattern() for name, source in sources.items()}
+    found = []
+    for path in sorted(incoming.rglob("*")):
+        relative = path.relative_to(incoming)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        name = relative.as_posix()
+        if any(pattern.match(name) for pattern in patterns.values()):
+            continue
+        folder = relative.parent.as_posix()
+        near = [s.path for s in sources.values() if Path(s.path).parent.as_posix() == folder]
+        if near:
+            why = (f"does not match {' or '.join(near)} (a wave is a four-digit year, optionally "
+                   "followed by letters, digits or '_')")
+        else:
+            why = "is in no source's folder: " + ", ".join(s.path for s in sources.values())
+        found.append((path, why))
+    return found
 
 
 def source_path(incoming: Path | str, source: Source, wave: str) -> Path:

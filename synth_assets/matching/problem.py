@@ -124,6 +124,8 @@ def build_problem(
                 f"but {kinds[is_numeric(donor[col])]} ({donor[col].dtype}) in the donor; harmonise its type first"
             )
 
+    check_label_overlap(recipient, donor, on + classes)
+
     recipient_weights = (
         check_weights(recipient, recipient_weight, "recipient", allow_zero=True)
         if recipient_weight
@@ -145,6 +147,25 @@ def build_problem(
         recipient_weight=recipient_weight,
         donor_weight=donor_weight,
     )
+
+
+def check_label_overlap(recipient: pd.DataFrame, donor: pd.DataFrame, columns: list[str]) -> None:
+    """Refuse a categorical matching or class variable whose recipient labels match no donor label.
+
+    Without this, F/M against female/male sends every donation class to the all-donors
+    fallback and makes every categorical distance maximal: the fusion runs and means nothing.
+    A single class missing among the donors is still the documented fallback.
+    """
+    for col in columns:
+        if is_numeric(recipient[col]) or is_numeric(donor[col]):
+            continue
+        rec = sorted({str(v) for v in recipient[col].dropna().unique()})
+        don = sorted({str(v) for v in donor[col].dropna().unique()})
+        if rec and don and not set(rec) & set(don):
+            raise ValueError(
+                f"column {col!r}: no recipient label matches a donor label "
+                f"(recipient {rec[:10]}, donor {don[:10]}); harmonise its coding first"
+            )
 
 
 def _all_missing(*columns: pd.Series) -> bool:

@@ -12,7 +12,14 @@ publishing generated data are fine; offering synthesis as a service to third par
 not. CART is our own code.
 """
 
-from synth_assets.synthesis.base import ModelFileError, NotFittedError, Synthesizer
+from synth_assets.synthesis.base import (
+    MIN_TRAINING_ROWS,
+    ModelFileError,
+    NotFittedError,
+    Synthesizer,
+    TooFewRowsError,
+    training_row_minimum,
+)
 from synth_assets.synthesis.cart import CARTSynthesizer
 from synth_assets.synthesis.factory import (
     FAMILIES,
@@ -35,7 +42,10 @@ __all__ = [
     "Derived",
     "HouseholdSynthesizer",
     "InCategories",
+    "MIN_TRAINING_ROWS",
     "ModelFileError",
+    "TooFewRowsError",
+    "training_row_minimum",
     "NotFittedError",
     "SDVSynthesizer",
     "SchemaError",

@@ -6,16 +6,28 @@ after a save/load round trip. ``sample_to_parquet`` writes chunk by chunk, so me
 bounded by the chunk size, and only renames the finished file into place.
 
 Model files are one file: a magic line, a JSON header (family, class, format version,
-SHA-256 of the payload) and a pickle payload. The header lets :meth:`Synthesizer.load`
-reject foreign, truncated or corrupt files with an error naming the path before anything is
-unpickled. Pickle runs code on load: only load model files this project wrote. A fitted
-model contains real values (CART draws from the training records), so treat the file as
-confidential as the training data.
+SHA-256 of the payload), an HMAC-SHA256 signature line and a pickle payload.
+
+Why a signature rather than a safe format: a fitted model holds scikit-learn trees
+(CART) or SDV/torch objects (CTGAN, TVAE, copula) that have no code-free serialisation
+short of re-implementing their internals, so the payload stays a pickle. Pickle runs code
+on load, and a SHA-256 in the header only detects accidents: anyone can recompute it. The
+signature is keyed with a secret that is not in the file (:func:`model_key`): the
+``SYNTH_ASSETS_MODEL_KEY`` environment variable when set (deployments whose steps run on
+several machines share it that way), else a per-installation key created on first use with
+0600 permissions in ``$SYNTH_ASSETS_HOME`` (default ``~/.config/synth_assets``).
+:meth:`Synthesizer.load` verifies the signature over the header and payload before
+anything is unpickled and refuses, naming the file, whatever does not verify: a crafted or
+altered file, or one written by another installation. A fitted model contains real values
+(CART draws from the training records), so treat the file as confidential as the training
+data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import inspect
 import json
 import logging
@@ -37,7 +49,31 @@ from synth_assets.synthesis.transform import TableSchema
 LOGGER = logging.getLogger("synth_assets.synthesis")
 
 MAGIC = b"SYNTH_ASSETS_MODEL\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: signed with HMAC-SHA256; unsigned version-1 files are refused
+KEY_ENV = "SYNTH_ASSETS_MODEL_KEY"
+HOME_ENV = "SYNTH_ASSETS_HOME"
+KEY_FILE = "model.key"
+
+
+#: Fewest training rows a synthesiser accepts. On a handful of records a CART leaf or a GAN
+#: mode is one person, and "synthetic" rows reproduce them: refusing is the safe answer.
+#: Override per instance (``synth.min_training_rows = n``) or with :func:`training_row_minimum`.
+MIN_TRAINING_ROWS = 50
+
+
+class TooFewRowsError(ValueError):
+    """The training table is too small to synthesise without disclosing its records."""
+
+
+@contextlib.contextmanager
+def training_row_minimum(rows: int) -> Iterator[None]:
+    """Temporarily change :data:`MIN_TRAINING_ROWS` (also for models built inside others, e.g. households)."""
+    global MIN_TRAINING_ROWS
+    previous, MIN_TRAINING_ROWS = MIN_TRAINING_ROWS, int(rows)
+    try:
+        yield
+    finally:
+        MIN_TRAINING_ROWS = previous
 
 
 class NotFittedError(RuntimeError):
@@ -46,6 +82,44 @@ class NotFittedError(RuntimeError):
 
 class ModelFileError(ValueError):
     """A model file is missing, foreign, corrupt or holds the wrong kind of model."""
+
+
+def key_directory() -> Path:
+    """Where the per-installation model key lives: ``$SYNTH_ASSETS_HOME`` or ``~/.config/synth_assets``."""
+    home = os.environ.get(HOME_ENV)
+    return Path(home) if home else Path.home() / ".config" / "synth_assets"
+
+
+def model_key() -> bytes:
+    """The secret that signs model files: ``$SYNTH_ASSETS_MODEL_KEY``, else the installation's key file.
+
+    The key file is created on first use (32 random bytes, hex, mode 0600); ``O_EXCL``
+    makes concurrent first uses agree on one key.
+    """
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return env.encode()
+    path = key_directory() / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(os.urandom(32).hex())
+    key = path.read_text().strip()
+    if not key:
+        raise ModelFileError(f"{path}: the model signing key file is empty")
+    return key.encode()
+
+
+def _signature(key: bytes, header_line: bytes, payload: bytes) -> str:
+    # The header is signed too, so family and class cannot be swapped either.
+    mac = hmac.new(key, header_line, hashlib.sha256)
+    mac.update(payload)
+    return mac.hexdigest()
 
 
 def temporary_sibling(path: Path) -> Path:
@@ -61,6 +135,10 @@ class Synthesizer(ABC):
     """
 
     family: ClassVar[str]
+
+    #: None: :data:`MIN_TRAINING_ROWS` at fit time. Not a constructor argument, so saved
+    #: parameters and clones are unchanged.
+    min_training_rows: int | None = None
 
     def __init__(self, *, seed: int = 0, rules: Sequence[Rule] = ()) -> None:
         self.seed = seed
@@ -81,6 +159,15 @@ class Synthesizer(ABC):
         unique across chunks. Flat tables return exactly ``n`` rows; household data returns
         whole households, hence possibly a few more.
         """
+
+    def check_training_rows(self, data: pd.DataFrame, what: str = "training table") -> None:
+        """Raise :class:`TooFewRowsError` when ``data`` has fewer rows than the minimum."""
+        minimum = MIN_TRAINING_ROWS if self.min_training_rows is None else self.min_training_rows
+        if len(data) < minimum:
+            raise TooFewRowsError(
+                f"{self.family}: the {what} has {len(data)} rows, fewer than the {minimum} needed to "
+                "synthesise without reproducing its records"
+            )
 
     # ---------------------------------------------------------------- params
     def get_params(self) -> dict[str, Any]:
@@ -185,11 +272,14 @@ class Synthesizer(ABC):
             "sha256": hashlib.sha256(payload).hexdigest(),
             "bytes": len(payload),
         }
+        header_line = json.dumps(header).encode() + b"\n"
+        signature = _signature(model_key(), header_line, payload)
         tmp = temporary_sibling(path)
         try:
             with open(tmp, "wb") as fh:
                 fh.write(MAGIC)
-                fh.write(json.dumps(header).encode() + b"\n")
+                fh.write(header_line)
+                fh.write(signature.encode() + b"\n")
                 fh.write(payload)
             os.replace(tmp, path)
         finally:
@@ -205,20 +295,31 @@ class Synthesizer(ABC):
                 magic = fh.read(len(MAGIC))
                 if magic != MAGIC:
                     raise ModelFileError(f"{path}: not a synth_assets model file (unknown header)")
+                header_line = fh.readline()
                 try:
-                    header = json.loads(fh.readline())
+                    header = json.loads(header_line)
                 except ValueError:
                     raise ModelFileError(f"{path}: corrupt model file (unreadable header)") from None
+                if not isinstance(header, dict):
+                    raise ModelFileError(f"{path}: corrupt model file (unreadable header)")
+                signature = fh.readline().strip()
                 payload = fh.read()
         except OSError as exc:
             raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc})") from exc
         if header.get("format_version") != FORMAT_VERSION:
             raise ModelFileError(
                 f"{path}: model file format {header.get('format_version')} is not supported "
-                f"(expected {FORMAT_VERSION})"
+                f"(expected {FORMAT_VERSION}, signed; refit the model)"
             )
         if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
             raise ModelFileError(f"{path}: corrupt model file (checksum mismatch, truncated or altered)")
+        # Nothing is unpickled before this: the checksum above can be forged, the key cannot.
+        expected = _signature(model_key(), header_line, payload)
+        if not hmac.compare_digest(expected.encode(), signature):
+            raise ModelFileError(
+                f"{path}: model file signature does not verify (altered, crafted, or written with "
+                f"another key; set {KEY_ENV} or {HOME_ENV} to the key that wrote it); refusing to load it"
+            )
         try:
             model = pickle.loads(payload)
         except Exception as exc:  # any unpickling failure means the file is unusable

@@ -18,7 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-from synth_assets.synthesis.base import LOGGER, Synthesizer, temporary_sibling
+from synth_assets.synthesis import base
+from synth_assets.synthesis.base import (
+    LOGGER,
+    MIN_TRAINING_ROWS,
+    Synthesizer,
+    TooFewRowsError,
+    temporary_sibling,
+    training_row_minimum,
+)
 from synth_assets.synthesis.factory import FAMILIES, GAN_ONLY, build_population_synthesizer
 from synth_assets.synthesis.sdv_models import SDV_FAMILIES
 from synth_assets.synthesis.transform import SchemaError
@@ -43,6 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--household-id", help="household id column: keep households coherent")
     parser.add_argument("--chunk-size", type=int, default=100_000, help="rows generated per chunk")
     parser.add_argument("--save-model", type=Path, help="also write the fitted model to this file")
+    parser.add_argument("--min-rows", type=int, default=None,
+                        help=f"fewest training rows accepted (default: {MIN_TRAINING_ROWS})")
     parser.set_defaults(func=run)
     return parser
 
@@ -72,8 +82,17 @@ def _model_params(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Execute ``synthesize``; returns the exit code (0, or 2 for bad input)."""
     try:
+        if args.min_rows is not None and args.min_rows < 1:
+            raise InputError(f"--min-rows must be at least 1, not {args.min_rows}")
         output_format = table_format(args.output, "output")
         data = read_table(args.input, "input", require_rows=True)
+        minimum = base.MIN_TRAINING_ROWS if args.min_rows is None else args.min_rows
+        if len(data) < minimum:
+            # Named here with the file; the library refuses the same table without knowing its name.
+            raise InputError(
+                f"input file {args.input} has {len(data)} rows, fewer than the {minimum} needed to "
+                "synthesise without reproducing its records (--min-rows to change)"
+            )
         if args.household_id and args.household_id not in data.columns:
             raise InputError(f"{args.input}: household id column {args.household_id!r} not found")
     except InputError as exc:
@@ -92,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"fitting {args.model} on {len(data):,} rows x {data.shape[1]} columns of {args.input}")
         started = time.perf_counter()
         try:
-            synth.fit(data)
-        except SchemaError as exc:
+            with training_row_minimum(minimum):
+                synth.fit(data)
+        except (SchemaError, TooFewRowsError) as exc:
             print(f"error: cannot fit on {args.input}: {exc}", file=sys.stderr)
             return EXIT_USAGE
         print(f"fitted in {time.perf_counter() - started:.1f} s")

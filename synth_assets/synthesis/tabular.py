@@ -128,6 +128,7 @@ class TabularSynthesizer(Synthesizer):
         started = time.perf_counter()
         transformer = TableTransformer(special_codes=self.special_codes, id_columns=self.id_columns)
         transformer.fit(data)
+        self.check_training_rows(data)  # after the schema, whose errors say more
         unknown = set(self.condition_columns) - set(transformer.schema.columns)
         if unknown:
             raise ValueError(f"condition_columns not in the data: {sorted(unknown)}")

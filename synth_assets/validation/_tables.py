@@ -62,6 +62,40 @@ def align_columns(
     return aligned
 
 
+class LabelMismatchError(ColumnMismatchError):
+    """A categorical column whose labels in the two tables have nothing in common."""
+
+
+def _labels(series: pd.Series) -> list[str]:
+    return sorted({str(v) for v in series.dropna().unique()})
+
+
+def check_label_overlap(
+    real: pd.DataFrame, other: pd.DataFrame, *, names: tuple[str, str] = ("real", "synthetic")
+) -> None:
+    """Refuse categorical columns whose observed labels in ``other`` share none with ``real``.
+
+    ``sex`` coded F/M against female/male makes every category-based metric compare two
+    disjoint distributions, which reads as bad utility (or, worse, as perfect privacy) rather
+    than as the coding error it is. Partial overlap is left to the metrics: a rare category
+    may legitimately be absent from one table.
+    """
+    for column in categorical_columns(real):
+        if column not in other.columns:
+            continue
+        left, right = _labels(real[column]), _labels(other[column])
+        if left and right and not set(left) & set(right):
+            raise LabelMismatchError(
+                f"column '{column}': no label in common between {names[0]} {_show(left)} "
+                f"and {names[1]} {_show(right)}; the two tables code it differently"
+            )
+
+
+def _show(labels: list[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(v) for v in labels[:limit])
+    return "{" + shown + (f", ... ({len(labels)} in all)" if len(labels) > limit else "") + "}"
+
+
 def sample_rows(frame: pd.DataFrame, n: int | None, rng: np.random.Generator) -> pd.DataFrame:
     """At most ``n`` rows drawn without replacement (all of them when ``n`` is None)."""
     if n is None or len(frame) <= n:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.validation import plots
-from synth_assets.validation._tables import align_columns, sample_rows
+from synth_assets.validation._tables import align_columns, check_label_overlap, sample_rows
 from synth_assets.validation.privacy.copies import exact_copy_rate, replicated_uniques
 from synth_assets.validation.privacy.distance import dcr, membership_inference_auc
 from synth_assets.validation.privacy.inference import attribute_inference
@@ -170,11 +170,16 @@ def evaluate(
     attacker may know (replicated uniques; inference attack, with ``sensitive``).
     ``regressions`` are fitted on ``replicates`` (default: just ``synthetic``) and
     combined with the fully-synthetic rules. Raises ``ColumnMismatchError`` (a
-    ValueError) when the tables do not have the same columns.
+    ValueError) when the tables do not have the same columns, and its subclass
+    ``LabelMismatchError`` when a categorical column's labels do not overlap at all.
     """
     synthetic = align_columns(real, synthetic)
+    check_label_overlap(real, synthetic)
     if holdout is not None:
         holdout = align_columns(real, holdout, names=("real", "holdout"))
+        check_label_overlap(real, holdout, names=("real", "holdout"))
+    for i, replicate in enumerate(replicates or [], start=1):
+        check_label_overlap(real, replicate, names=("real", f"replicate {i}"))
     qis = _check_columns(quasi_identifiers, real, "quasi-identifier(s)")
     secrets = _check_columns(sensitive, real, "sensitive column(s)")
     thresholds = thresholds or Thresholds.default()

@@ -94,3 +94,41 @@ def test_not_yaml(tmp_path):
     bad.write_text("sources: [unclosed")
     with pytest.raises(CatalogError, match="not valid YAML"):
         load_catalog(bad)
+
+
+def test_wave_keys_must_look_like_a_wave(mini_catalog_path):
+    pattern = load_catalog(mini_catalog_path).sources["register"].wave_pattern()
+    for good in ("2025", "2025q1", "2025_rev"):
+        assert pattern.match(f"register/register_{good}.parquet").group("wave") == good
+    for bad in ("-2025", "final", "25", "2025-01", "-"):
+        assert pattern.match(f"register/register_{bad}.parquet") is None, bad
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("age_typo > 3", r"release.rules\[1\] `age_typo > 3`: names no variable of the catalog: name 'age_typo'"),
+        ("age >", r"release.rules\[1\] `age >`: cannot be evaluated"),
+    ],
+)
+def test_rules_are_checked_against_the_schema_when_the_catalog_loads(mini_catalog_path, rule, message):
+    text = mini_catalog_path.read_text().replace('    - "age >= 0"', f'    - "age >= 0"\n    - "{rule}"')
+    assert rule in text
+    mini_catalog_path.write_text(text)
+    with pytest.raises(CatalogError, match=message) as info:
+        load_catalog(mini_catalog_path)
+    assert str(mini_catalog_path) in str(info.value)
+
+
+def test_rules_on_declared_variables_load(mini_catalog_path):
+    text = mini_catalog_path.read_text().replace(
+        '    - "age >= 0"', '    - "age >= 0"\n    - "not (relation == \'head\' and age < 18)"\n    - "rent >= 0 or rent == -8"')
+    mini_catalog_path.write_text(text)
+    assert len(load_catalog(mini_catalog_path).release.rules) == 3
+
+
+def test_project_catalog_rules_are_valid():
+    from pathlib import Path
+
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "data" / "catalog.yaml")
+    assert len(catalog.release.rules) > 5

@@ -51,3 +51,44 @@ def test_schedule_targets_latest_register_wave(data_root):
         instance.add_dynamic_partitions("register_waves", ["2022", "2024", "2023"])
         result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()))
         assert [r.partition_key for r in result.run_requests] == ["2024"]
+
+
+def test_sensor_reports_misnamed_files_and_does_not_make_them_waves(data_root, capsys):
+    import shutil
+
+    defs = build_definitions(data_root)
+    register = sorted((data_root / "incoming" / "register").glob("*.parquet"))[0]
+    bad = register.with_name("register_-2025.parquet")
+    shutil.copy(register, bad)
+    with dg.DagsterInstance.ephemeral() as instance:
+        capsys.readouterr()
+        first = _evaluate(defs, instance, data_root)
+        waves = {key for req in first.dynamic_partitions_requests for key in req.partition_keys}
+        assert "-2025" not in waves and all(w[:4].isdigit() for w in waves)
+        assert all(r.partition_key != "-2025" for r in first.run_requests)
+        logged = capsys.readouterr().err  # the sensor's log (Dagster writes it to stderr)
+        assert f"ignored incoming file {bad}" in logged and "does not match register/register_{wave}" in logged
+        again = _evaluate(defs, instance, data_root, cursor=first.cursor)
+        assert "ignored incoming file" not in capsys.readouterr().err  # reported once, not at every tick
+        assert again.run_requests == []
+
+
+def test_headless_run_reports_misnamed_files(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    from synth_assets.defs.runner import run_pipeline
+    from synth_assets.storage import DataLayout
+
+    root = tmp_path / "data"
+    (root / "incoming" / "register").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "catalog.yaml", root / "catalog.yaml")
+    (root / "incoming" / "register" / "register_-2025.parquet").write_bytes(b"x")
+    layout = DataLayout(root)
+    lines: list[str] = []
+    with dg.instance_for_test() as instance, pytest.raises(FileNotFoundError, match="no register file"):
+        run_pipeline(build_definitions(root), load_catalog(layout.catalog), layout, instance, echo=lines.append)
+        assert not instance.has_dynamic_partition("register_waves", "-2025")
+    assert any(line.startswith("[IGNORED]") and "register_-2025.parquet" in line for line in lines), lines

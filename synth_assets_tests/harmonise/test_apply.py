@@ -56,5 +56,27 @@ def test_value_labels_fallback(catalog):
 
 
 def test_out_of_range_counts_exempt_special_values(catalog):
-    table = harmonise_table(RAW.assign(age=[34, 8, 140]), catalog, "living")
+    table = harmonise_table(RAW.assign(age=[34, 8, 140]), catalog, "living", check_ranges=False)
     assert out_of_range(catalog, "living", table) == {"age": 1}
+
+
+def test_out_of_range_value_is_refused_naming_file_column_value_and_row(catalog):
+    with pytest.raises(HarmonisationError) as err:
+        harmonise_table(RAW.assign(age=[34, 8, 140]), catalog, "living", file="living_2023.csv")
+    message = str(err.value)
+    assert "living_2023.csv" in message and "column 'age'" in message
+    assert "140 (row 3)" in message and "[0, 110]" in message
+
+
+def test_infinite_survey_value_is_refused_at_harmonisation(catalog):
+    # Should a file reach harmonisation without the ingest check, inf is still refused.
+    raw = RAW.assign(inc=[1200.5, float("inf"), 0.0])
+    with pytest.raises(HarmonisationError) as err:
+        harmonise_table(raw, catalog, "living", file="living_2023.csv")
+    message = str(err.value)
+    assert "living_2023.csv" in message and "column 'inc'" in message and "inf (row 2)" in message
+
+
+def test_special_codes_are_not_out_of_range(catalog):
+    table = harmonise_table(RAW, catalog, "living")  # rent -8 is a special code below min 0
+    assert table["rent"].tolist()[1] == -8

@@ -91,3 +91,73 @@ def test_discover_waves(tmp_path, survey):
     (folder / "notes.txt").write_text("x")
     assert list(discover_waves(tmp_path, survey)) == ["2022", "2024"]
     assert discover_waves(tmp_path / "nowhere", survey) == {}
+
+
+@pytest.fixture
+def register(mini_catalog_path):
+    return load_catalog(mini_catalog_path).sources["register"]
+
+
+def _register_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"PERS_ID": [1, 2, 3, 4], "HH_ID": [1, 1, 2, 3], "MUNIC": [1, 2, 1, 2], "AGE": [30, 40, 50, 60],
+         "SEX": [1, 2, 1, 2], "HH_SIZE": [2, 2, 1, 1], "REL": [1, 2, 1, 1], "INC": [1000.0, 2000.0, 3000.0, 0.0]}
+    )
+
+
+def test_register_income_inf_is_refused_at_ingest(tmp_path, register):
+    path = tmp_path / "register_2023.parquet"
+    _register_frame().assign(INC=[1000.0, float("inf"), 3000.0, float("-inf")]).to_parquet(path)
+    with pytest.raises(IngestError) as err:
+        read_source_file(path, register)
+    message = str(err.value)
+    assert str(path) in message and "column 'INC'" in message
+    assert "-inf, inf" in message and "2 row(s), first rows 2, 4" in message
+
+
+def test_register_nan_as_text_is_refused_at_ingest(tmp_path, register):
+    path = tmp_path / "register_2023.parquet"
+    _register_frame().assign(INC=["1000", "NaN", "3000", "0"]).to_parquet(path)
+    with pytest.raises(IngestError, match=r"column 'INC': non-finite value\(s\) NaN in 1 row\(s\), first rows 2"):
+        read_source_file(path, register)
+
+
+def test_survey_inf_in_csv_is_refused_at_ingest(tmp_path, survey):
+    path = tmp_path / "living_2023.csv"
+    RAW.assign(inc=["1200,5", "inf", "0"]).to_csv(path, sep=";", decimal=",", index=False)
+    with pytest.raises(IngestError) as err:
+        read_source_file(path, survey)
+    message = str(err.value)
+    assert str(path) in message and "column 'inc'" in message and "inf in 1 row(s), first rows 2" in message
+
+
+def test_survey_nan_written_as_text_in_csv_is_refused(tmp_path, survey):
+    path = tmp_path / "living_2023.csv"
+    RAW.assign(inc=["1200,5", "NaN", ""]).to_csv(path, sep=";", decimal=",", index=False)
+    with pytest.raises(IngestError, match=r"column 'inc': non-finite value\(s\) NaN in 1 row"):
+        read_source_file(path, survey)
+
+
+def test_finite_files_and_text_categories_still_read(tmp_path, survey):
+    path = tmp_path / "living_2023.csv"
+    RAW.assign(health=["good", "nan", "-9"], inc=["1200,5", "", "0"]).to_csv(path, sep=";", decimal=",", index=False)
+    table = read_source_file(path, survey)  # 'nan' in a category column is harmonisation's business
+    assert table.data["inc"].isna().tolist() == [False, True, False]
+
+
+def test_misnamed_incoming_files_are_reported(tmp_path, mini_catalog_path):
+    from synth_assets.ingest import misnamed_files
+
+    catalog = load_catalog(mini_catalog_path)
+    tmp_path = tmp_path / "incoming"
+    (tmp_path / "register").mkdir(parents=True)
+    (tmp_path / "living").mkdir()
+    for name in ("register/register_2024.parquet", "register/register_-2025.parquet", "register/Register_2025.parquet",
+                 "living/living_2024.csv", "stray.csv", "register/.register_2026.parquet.part"):
+        (tmp_path / name).write_text("x")
+    reported = {path.relative_to(tmp_path).as_posix(): why for path, why in misnamed_files(tmp_path, catalog.sources)}
+    assert sorted(reported) == ["register/Register_2025.parquet", "register/register_-2025.parquet", "stray.csv"]
+    assert "does not match register/register_{wave}.parquet" in reported["register/register_-2025.parquet"]
+    assert "in no source's folder" in reported["stray.csv"]
+    # ... and the bad name is not a wave.
+    assert list(discover_waves(tmp_path, catalog.sources["register"])) == ["2024"]

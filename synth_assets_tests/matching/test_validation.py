@@ -75,3 +75,22 @@ def test_empty_recipient_gives_empty_result(pair: tuple[pd.DataFrame, pd.DataFra
     recipient, donor = pair
     result = fuse(recipient.iloc[:0], donor, on=X, impute=Z)
     assert result.data.empty and list(result.data.columns) == list(recipient.columns) + Z
+
+
+def test_matching_variable_with_disjoint_labels_is_refused(pair: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    recipient, donor = pair
+    coded = recipient.assign(sex=recipient["sex"].map({"f": "F", "m": "M"}))
+    with pytest.raises(ValueError, match=r"column 'sex': no recipient label matches a donor label") as info:
+        fuse(coded, donor, on=X, impute=Z)
+    assert "'F', 'M'" in str(info.value) and "'f', 'm'" in str(info.value)
+
+
+def test_donation_class_with_disjoint_labels_is_refused(pair: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    recipient, donor = pair
+    coded = recipient.assign(sex=recipient["sex"].map({"f": "F", "m": "M"}))
+    on = [c for c in X if c != "sex"]
+    with pytest.raises(ValueError, match=r"column 'sex': no recipient label matches") as info:
+        fuse(coded, donor, on=on, impute=Z, donation_classes=["sex"])
+    assert "'f', 'm'" in str(info.value)
+    # Matching labels still fuse, classes and all.
+    assert len(fuse(recipient, donor, on=on, impute=Z, donation_classes=["sex"]).data) == len(recipient)

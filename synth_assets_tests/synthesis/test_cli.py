@@ -75,6 +75,55 @@ def test_bad_input_names_the_file(tmp_path: Path, capsys, name: str, content: by
 
 def test_unusable_column_is_an_input_error(tmp_path: Path, capsys) -> None:
     source = tmp_path / "dates.parquet"
-    pd.DataFrame({"when": pd.date_range("2020-01-01", periods=30), "x": range(30)}).to_parquet(source)
+    pd.DataFrame({"when": pd.date_range("2020-01-01", periods=60), "x": range(60)}).to_parquet(source)
     assert run("--input", str(source), "--output", str(tmp_path / "out.parquet")) == 2
     assert "'when'" in capsys.readouterr().err
+
+
+def test_too_small_table_is_refused_with_a_nonzero_exit(persons: pd.DataFrame, tmp_path: Path, capsys) -> None:
+    source, target = tmp_path / "small.csv", tmp_path / "out.csv"
+    persons.head(20).to_csv(source, index=False)
+    assert run("--input", str(source), "--output", str(target)) == 2
+    err = capsys.readouterr().err
+    assert str(source) in err and "has 20 rows, fewer than the 50 needed" in err
+    assert not target.exists()
+    # The minimum is a declared default, not a law: it can be lowered deliberately.
+    assert run("--input", str(source), "--output", str(target), "--min-rows", "10") == 0
+    assert len(pd.read_csv(target)) == 20
+
+
+def test_library_fit_refuses_too_small_tables(persons: pd.DataFrame) -> None:
+    from synth_assets.synthesis import MIN_TRAINING_ROWS, TooFewRowsError, make_synthesizer, training_row_minimum
+
+    assert MIN_TRAINING_ROWS == 50
+    with pytest.raises(TooFewRowsError, match="has 49 rows, fewer than the 50 needed"):
+        make_synthesizer("cart").fit(persons.head(49))
+    synth = make_synthesizer("cart")
+    synth.min_training_rows = 10
+    assert synth.fit(persons.head(49)).is_fitted
+    with training_row_minimum(10):
+        assert make_synthesizer("cart").fit(persons.head(49)).is_fitted
+    with pytest.raises(TooFewRowsError):
+        make_synthesizer("cart").fit(persons.head(49))  # the override ended with the block
+
+
+@pytest.mark.parametrize(("sep", "shown"), [(";", "';'"), ("\t", "a tab")])
+def test_csv_that_parses_as_one_column_is_refused(
+    persons: pd.DataFrame, tmp_path: Path, capsys, sep: str, shown: str
+) -> None:
+    source, target = tmp_path / "semicolons.csv", tmp_path / "out.csv"
+    persons.to_csv(source, index=False, sep=sep)
+    assert run("--input", str(source), "--output", str(target)) == 2
+    err = capsys.readouterr().err
+    assert str(source) in err and "parses as one column" in err and f"delimited by {shown}" in err
+    assert not target.exists()
+
+
+def test_through_the_main_entry_point(persons: pd.DataFrame, tmp_path: Path, capsys) -> None:
+    from synth_assets.cli import main
+
+    source = tmp_path / "small.csv"
+    persons.head(5).to_csv(source, index=False)
+    code = main(["synthesize", "--input", str(source), "--output", str(tmp_path / "out.csv")])
+    assert code == 2
+    assert "fewer than the 50 needed" in capsys.readouterr().err

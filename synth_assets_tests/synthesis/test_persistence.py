@@ -87,3 +87,84 @@ def test_zero_rows(cart: CARTSynthesizer, persons: pd.DataFrame, tmp_path: Path)
     empty = cart.sample(0)
     assert empty.empty and empty.dtypes.equals(persons.dtypes)
     assert pd.read_parquet(cart.sample_to_parquet(0, tmp_path / "none.parquet")).empty
+
+
+class _Payload:
+    """Unpickling this runs ``open(marker, "w")``: the shape of a malicious model file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def _crafted_file(path: Path, payload: bytes) -> Path:
+    # A forger can copy a real header and recompute its checksum; only the key is out of reach.
+    import hashlib
+    import json
+
+    from synth_assets.synthesis.base import FORMAT_VERSION, MAGIC
+
+    header = {
+        "format_version": FORMAT_VERSION,
+        "family": "cart",
+        "class": "synth_assets.synthesis.cart.CARTSynthesizer",
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "bytes": len(payload),
+    }
+    path.write_bytes(MAGIC + json.dumps(header).encode() + b"\n" + b"0" * 64 + b"\n" + payload)
+    return path
+
+
+def test_crafted_model_file_runs_no_code_on_load(tmp_path: Path) -> None:
+    import pickle
+
+    marker = tmp_path / "pwned"
+    path = _crafted_file(tmp_path / "evil.model", pickle.dumps(_Payload(marker)))
+    with pytest.raises(ModelFileError, match="signature does not verify") as info:
+        load_synthesizer(path)
+    assert str(path) in str(info.value)
+    assert not marker.exists()
+
+
+def test_tampered_byte_is_refused_and_valid_file_still_loads(cart: CARTSynthesizer, tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    path = cart.save(tmp_path / "cart.model")
+    assert isinstance(load_synthesizer(path), CARTSynthesizer)
+    raw = bytearray(path.read_bytes())
+    raw[-50] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        load_synthesizer(path)
+    # Same tampered byte with the checksum recomputed: the signature still refuses it.
+    from synth_assets.synthesis.base import MAGIC
+
+    body = bytes(raw)[len(MAGIC):]
+    header_line, signature, payload = body.split(b"\n", 2)
+    header = json.loads(header_line)
+    header["sha256"] = hashlib.sha256(payload).hexdigest()
+    path.write_bytes(MAGIC + json.dumps(header).encode() + b"\n" + signature + b"\n" + payload)
+    with pytest.raises(ModelFileError, match="signature does not verify") as info:
+        load_synthesizer(path)
+    assert str(path) in str(info.value)
+
+
+def test_another_installations_key_is_refused(
+    cart: CARTSynthesizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stat
+
+    monkeypatch.delenv("SYNTH_ASSETS_MODEL_KEY", raising=False)
+    monkeypatch.setenv("SYNTH_ASSETS_HOME", str(tmp_path / "home_a"))
+    path = cart.save(tmp_path / "cart.model")
+    key_file = tmp_path / "home_a" / "model.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert isinstance(load_synthesizer(path), CARTSynthesizer)
+    monkeypatch.setenv("SYNTH_ASSETS_HOME", str(tmp_path / "home_b"))
+    with pytest.raises(ModelFileError, match="signature does not verify"):
+        load_synthesizer(path)
+    monkeypatch.setenv("SYNTH_ASSETS_MODEL_KEY", key_file.read_text())
+    assert isinstance(load_synthesizer(path), CARTSynthesizer)

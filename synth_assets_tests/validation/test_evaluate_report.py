@@ -92,3 +92,15 @@ def test_headline_markdown(copy_result):
     text = headline_markdown(copy_result)
     assert text.startswith("**FAILED**")
     assert "| exact copies of training records | `exact_copy_rate` | 1 | ≤ 0" in text
+
+
+def test_disjoint_category_labels_are_refused(train, holdout):
+    from synth_assets.validation._tables import LabelMismatchError
+
+    recoded = holdout.assign(sex=holdout["sex"].map({"female": "F", "male": "M"}))
+    with pytest.raises(LabelMismatchError) as info:
+        evaluate(train, recoded, figures=False)
+    message = str(info.value)
+    assert "column 'sex'" in message and "{'female', 'male'}" in message and "{'F', 'M'}" in message
+    with pytest.raises(LabelMismatchError, match="holdout"):
+        evaluate(train, holdout, holdout=recoded, figures=False)
