@@ -54,6 +54,9 @@ class SourceVariable(_Strict):
     scale: float = 1.0
     min: float | None = None
     max: float | None = None
+    # Harmonised value of persons outside the source's universe (e.g. -8 hours, occupation
+    # 'none'): the population has a value there, "not applicable", never a null.
+    not_applicable: Any = None
     description: str | None = None
 
 
@@ -67,7 +70,8 @@ class Source(_Strict):
     read_options: dict[str, Any] = Field(default_factory=dict)
     unit: Literal["person", "household"] = "person"
     # Pandas query on harmonised variables selecting whom a survey speaks for (e.g. the
-    # labour force survey covers ages 15-74); other recipients get nulls, not imputations.
+    # labour force survey covers ages 15-74); other recipients get each specific variable's
+    # declared ``not_applicable`` value, not imputations.
     universe: str | None = None
     variables: dict[str, SourceVariable]
 
@@ -195,6 +199,7 @@ class Catalog(_Strict):
                     bad = sorted({str(v) for v in var.codes.values()} - allowed)
                     if bad:
                         errors.append(f"{where}: codes map to {bad}, not in the category set {sorted(allowed)}")
+                errors += _not_applicable_errors(where, source, var)
         specific_owner: dict[str, str] = {}
         for source_name, source in self.sources.items():
             for var_name in source.specific:
@@ -243,3 +248,34 @@ class Catalog(_Strict):
             common = self.common_variables[var_name]
             return (var.min if var.min is not None else common.min, var.max if var.max is not None else common.max)
         return var.min, var.max
+
+
+def _not_applicable_errors(where: str, source: Source, var: SourceVariable) -> list[str]:
+    """A specific variable of a source with a universe needs a valid value for those outside it."""
+    value = var.not_applicable
+    if value is None:
+        if source.universe and var.role == "specific":
+            return [f"{where}: the source has a universe ({source.universe!r}); declare 'not_applicable', "
+                    "the value of persons outside it"]
+        return []
+    if var.role != "specific":
+        return [f"{where}: 'not_applicable' is only for specific variables, not role {var.role!r}"]
+    if not source.universe:
+        return [f"{where}: 'not_applicable' given ({value!r}) but the source has no 'universe'"]
+    if var.type == "category":
+        if str(value) not in (var.categories or []):
+            return [f"{where}: not_applicable {value!r} is not in the category set {var.categories}"]
+        return []
+    if var.type == "boolean":
+        return [] if isinstance(value, bool) else [f"{where}: not_applicable {value!r} is not a boolean"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return [f"{where}: not_applicable {value!r} is not a number (type {var.type})"]
+    if var.type == "integer" and value != int(value):
+        return [f"{where}: not_applicable {value!r} is not an integer"]
+    # Special codes (e.g. -8) are exempt from the range, like in the data.
+    if value in var.special_values:
+        return []
+    if (var.min is not None and value < var.min) or (var.max is not None and value > var.max):
+        return [f"{where}: not_applicable {value!r} is outside [{var.min}, {var.max}] and not a declared "
+                f"special value {var.special_values}"]
+    return []
