@@ -158,20 +158,29 @@ def test_item_nonresponse_counts_are_reported(fused):
 
 def test_imputation_draws_respondents_and_conditions_on_the_observed_items():
     work = _work().iloc[5:].reset_index(drop=True)
+    # Unrelated categorical common variables: a mismatch on one outweighs any gap in hours.
+    rng = np.random.default_rng(4)
+    work = work.assign(town=rng.choice(list("pqrstu"), len(work)), origin=rng.choice(list("xyz"), len(work)))
     done, counts = impute_item_nonresponse(
-        work, on=["age", "sex", "household_size"], impute=["hours", "job"], weight="weight", seed=3
+        work, on=["age", "sex", "household_size", "town", "origin"], impute=["hours", "job"], weight="weight", seed=3
     )
     assert counts == {"hours": int(work["hours"].isna().sum()), "job": int(work["job"].isna().sum())}
     assert not done[["hours", "job"]].isna().any().any()
     assert done.dtypes.equals(work.dtypes)
     observed = work.dropna(subset=["hours", "job"])
     pairs = set(zip(observed["hours"], observed["job"], strict=True))
-    # Every completed record is a pair some respondent gave: a job with hours that go with it.
-    assert set(zip(done["hours"], done["job"], strict=True)) <= pairs
+    # A record missing both takes both from one respondent: a pair some respondent gave.
+    both = work["hours"].isna() & work["job"].isna()
+    assert both.sum() >= 5
+    assert set(zip(done.loc[both, "hours"], done.loc[both, "job"], strict=True)) <= pairs
+    # One missing: the other, observed, decides (hours within the job's range; no job iff no hours).
     only_hours = work["hours"].isna() & work["job"].notna()
     for job, (low, high) in HOURS.items():
         rows = only_hours & (work["job"] == job)
         assert rows.any() and done.loc[rows, "hours"].between(low, high).all(), job
+    only_job = work["job"].isna() & work["hours"].notna()
+    assert only_job.sum() > 10
+    assert ((done.loc[only_job, "job"] == "none") == (work.loc[only_job, "hours"] < 0)).all()
     # Untouched where answered.
     answered = work["hours"].notna()
     assert done.loc[answered, "hours"].equals(work.loc[answered, "hours"])
