@@ -120,6 +120,9 @@ def fuse_sources(
         in_universe = (
             base.eval(source.universe).to_numpy(dtype=bool) if source.universe else np.ones(len(base), bool)
         )
+        # Item non-response draws get a stream of their own: the fusions use seed + step, and
+        # reusing those would tie the two draws together (and the next survey's).
+        nonresponse_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
         if source.unit == "household":
             donor_hh_id = source.household_id_column
             recipient_view = household_view(base, household_id, on)
@@ -129,7 +132,7 @@ def fuse_sources(
             match_on = [c for c in recipient_view.columns if c != household_id and c in donor_view.columns]
             # One value per household: the household's answers are completed, then donated.
             donor_view, nonresponse = impute_item_nonresponse(
-                donor_view, on=match_on, impute=specific, weight=weight, seed=seed + step,
+                donor_view, on=match_on, impute=specific, weight=weight, seed=nonresponse_seed,
                 what=f"survey {survey!r} (wave {wave}, households)",
             )
             result = fuse(
@@ -145,7 +148,7 @@ def fuse_sources(
                 donor = donor.loc[donor.eval(source.universe).to_numpy(dtype=bool)]
             conditioning = on + [c for c in classes if c not in on]
             donor, nonresponse = impute_item_nonresponse(
-                donor, on=conditioning, impute=specific, weight=weight, seed=seed + step,
+                donor, on=conditioning, impute=specific, weight=weight, seed=nonresponse_seed,
                 what=f"survey {survey!r} (wave {wave})",
             )
             recipients = base.loc[in_universe]
