@@ -11,10 +11,10 @@ as among similar respondents; a record missing several items takes them all from
 respondent, which keeps skip patterns (no hours, no occupation) coherent; and the donor
 shares the record's observed items (their categories, the sign of numbers) and is the
 nearest on the common variables and those items, so the imputation respects how the
-missing item relates to what the person did answer.  Drawing
-among the ``k`` nearest (∝ weight) rather than always the single nearest keeps some of
-the spread the non-respondents would have had.  Surveys are small (hundreds to a few
-thousand records): no model to fit or tune, and the same machinery as the fusion itself.
+missing item relates to what the person did answer.  Drawing among the ``k`` nearest
+(∝ weight) rather than always the single nearest keeps some of the spread the
+non-respondents would have had.  Surveys are small (hundreds to a few thousand records):
+no model to fit or tune, and the same machinery as the fusion itself.
 """
 
 from __future__ import annotations

@@ -130,7 +130,9 @@ def fuse_sources(
             donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *specific, weight]]
             donor_view = donor_view.merge(donor_values, on=donor_hh_id, how="left")
             match_on = [c for c in recipient_view.columns if c != household_id and c in donor_view.columns]
-            # One value per household: the household's answers are completed, then donated.
+            # One value per household: the household's answers are completed, then donated. A
+            # universe of a household survey selects recipients (members outside it get the
+            # not-applicable value below); its donors are whole households.
             donor_view, nonresponse = impute_item_nonresponse(
                 donor_view, on=match_on, impute=specific, weight=weight, seed=nonresponse_seed,
                 what=f"survey {survey!r} (wave {wave}, households)",
