@@ -348,7 +348,8 @@ def spec_from_catalog(catalog) -> CalibrationSpec:
     """
     settings = catalog.release.calibration
     register = catalog.register
-    in_margins = {v for m in settings.margins for v in m.variables}
+    margins = catalog.calibration_margins()
+    in_margins = {v for m in margins for v in m.variables}
     if settings.totals is None:
         totals = [
             name for name, variable in register.variables.items()
@@ -358,7 +359,7 @@ def spec_from_catalog(catalog) -> CalibrationSpec:
     else:
         totals = list(settings.totals)
     return CalibrationSpec(
-        margins=tuple(Margin(m.unit, tuple(m.variables)) for m in settings.margins),
+        margins=tuple(Margin(m.unit, tuple(m.variables)) for m in margins),
         totals=tuple(totals),
         bands={k: tuple(v) for k, v in settings.bands.items()},
         min_cell=settings.min_cell,

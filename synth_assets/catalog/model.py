@@ -57,6 +57,9 @@ class SourceVariable(_Strict):
     scale: float = 1.0
     min: float | None = None
     max: float | None = None
+    # Harmonised value of persons outside the source's universe (e.g. -8 hours, occupation
+    # 'none'): the population has a value there, "not applicable", never a null.
+    not_applicable: Any = None
     description: str | None = None
 
 
@@ -70,7 +73,8 @@ class Source(_Strict):
     read_options: dict[str, Any] = Field(default_factory=dict)
     unit: Literal["person", "household"] = "person"
     # Pandas query on harmonised variables selecting whom a survey speaks for (e.g. the
-    # labour force survey covers ages 15-74); other recipients get nulls, not imputations.
+    # labour force survey covers ages 15-74); other recipients get each specific variable's
+    # declared ``not_applicable`` value, not imputations.
     universe: str | None = None
     variables: dict[str, SourceVariable]
 
@@ -156,7 +160,7 @@ class Calibration(_Strict):
     """
 
     enabled: bool = True
-    margins: list[CalibrationMargin] = Field(default_factory=_default_margins)
+    margins: list[CalibrationMargin] | None = None  # None: the defaults the register has variables for
     totals: list[str] | None = None
     bands: dict[str, list[float]] = Field(default_factory=lambda: {"age": [0, 15, 25, 45, 65, 80]})
     min_cell: int = Field(10, ge=1)
@@ -235,6 +239,7 @@ class Catalog(_Strict):
                     bad = sorted({str(v) for v in var.codes.values()} - allowed)
                     if bad:
                         errors.append(f"{where}: codes map to {bad}, not in the category set {sorted(allowed)}")
+                errors += _not_applicable_errors(where, source, var)
         specific_owner: dict[str, str] = {}
         for source_name, source in self.sources.items():
             for var_name in source.specific:
@@ -261,7 +266,7 @@ class Catalog(_Strict):
             return []
         errors = []
         known = set(register.variables)
-        for i, margin in enumerate(calibration.margins):
+        for i, margin in enumerate(calibration.margins or []):
             for variable in margin.variables:
                 if variable not in known:
                     errors.append(f"release.calibration.margins[{i}]: {variable!r} is not a register variable")
@@ -271,9 +276,23 @@ class Catalog(_Strict):
         for variable, edges in calibration.bands.items():
             if list(edges) != sorted(edges) or len(set(edges)) != len(edges):
                 errors.append(f"release.calibration.bands.{variable}: edges must increase, got {edges}")
-        if not any(m.unit == "household" for m in calibration.margins) and register.household_id_column:
+        if not any(m.unit == "household" for m in self.calibration_margins()) and register.household_id_column:
             errors.append("release.calibration.margins: at least one household margin is needed")
         return errors
+
+    def calibration_margins(self) -> list[CalibrationMargin]:
+        """The declared margins, or the defaults restricted to the register's variables."""
+        declared = self.release.calibration.margins
+        if declared is not None:
+            return list(declared)
+        register = next((s for s in self.sources.values() if s.kind == "register"), None)
+        known = set(register.variables) if register else set()
+        margins = []
+        for margin in _default_margins():
+            variables = [v for v in margin.variables if v in known]
+            if variables:
+                margins.append(CalibrationMargin(unit=margin.unit, variables=variables))
+        return margins
 
     @property
     def register_name(self) -> str:
@@ -328,3 +347,34 @@ class Catalog(_Strict):
                     continue  # reported by _variables_consistent
                 names.setdefault(var_name, (self.variable_type(source_name, var_name), self.categories(source_name, var_name)))
         return names
+
+
+def _not_applicable_errors(where: str, source: Source, var: SourceVariable) -> list[str]:
+    """A specific variable of a source with a universe needs a valid value for those outside it."""
+    value = var.not_applicable
+    if value is None:
+        if source.universe and var.role == "specific":
+            return [f"{where}: the source has a universe ({source.universe!r}); declare 'not_applicable', "
+                    "the value of persons outside it"]
+        return []
+    if var.role != "specific":
+        return [f"{where}: 'not_applicable' is only for specific variables, not role {var.role!r}"]
+    if not source.universe:
+        return [f"{where}: 'not_applicable' given ({value!r}) but the source has no 'universe'"]
+    if var.type == "category":
+        if str(value) not in (var.categories or []):
+            return [f"{where}: not_applicable {value!r} is not in the category set {var.categories}"]
+        return []
+    if var.type == "boolean":
+        return [] if isinstance(value, bool) else [f"{where}: not_applicable {value!r} is not a boolean"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return [f"{where}: not_applicable {value!r} is not a number (type {var.type})"]
+    if var.type == "integer" and value != int(value):
+        return [f"{where}: not_applicable {value!r} is not an integer"]
+    # Special codes (e.g. -8) are exempt from the range, like in the data.
+    if value in var.special_values:
+        return []
+    if (var.min is not None and value < var.min) or (var.max is not None and value > var.max):
+        return [f"{where}: not_applicable {value!r} is outside [{var.min}, {var.max}] and not a declared "
+                f"special value {var.special_values}"]
+    return []

@@ -17,6 +17,7 @@ from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import latest_wave_at_or_before, wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
+from synth_assets.matching.diagnostics import missing_shares
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
 
 MATCHING_CODE_VERSION = "1"
@@ -139,6 +140,11 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "fusion_summary": dg.MetadataValue.md(summary.to_markdown(index=False) if len(summary) else "-"),
                 "diagnostics": dg.MetadataValue.json({f.survey: f.diagnostics for f in fusions}),
                 "frechet_bounds": dg.MetadataValue.md(report.to_markdown()),
+                # Survey item non-response and universes should leave no missing value here.
+                "missing_shares": dg.MetadataValue.md(
+                    missing_shares({register_name: register, **{n: d for n, (_, d) in chosen.items()}}, matched)
+                    .to_markdown(floatfmt=".4f")
+                ),
                 "frechet_bounds_plot": png_markdown(report.plot_png(), "Frechet bounds"),
                 "report_section": dg.MetadataValue.path(str(section)),
                 "rows": len(matched),

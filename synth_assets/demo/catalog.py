@@ -41,6 +41,8 @@ HEADER = """\
 # Amounts: register and surveys in euros per year (labour income), hbs spending
 # and silc rent in euros per month, lfs pay per month (scale 12 -> per year),
 # hfcs amounts in thousands of euros (scale 1000).
+# A survey with a `universe` (lfs: ages 15-74) declares for each specific
+# variable the harmonised value of persons outside it (`not_applicable`).
 """
 
 
@@ -174,7 +176,8 @@ def catalog_dict() -> dict:
                 "special_values": [-8],
                 "min": 0,
                 "max": 80,
-                "description": "usual weekly hours; 0 unemployed, -8 not in the labour force",
+                "not_applicable": -8,
+                "description": "usual weekly hours; 0 unemployed, -8 not in the labour force (and outside the universe)",
             },
             "occupation": {
                 "column": "ISCO",
@@ -183,6 +186,7 @@ def catalog_dict() -> dict:
                 "categories": list(OCCUPATION),
                 "codes": catalog_codes(lc["ISCO"], ll["ISCO"]),
                 "missing_values": [-9],
+                "not_applicable": "none",
             },
             "contract": {
                 "column": "CONTRACT",
@@ -191,6 +195,7 @@ def catalog_dict() -> dict:
                 "categories": list(CONTRACT),
                 "codes": catalog_codes(lc["CONTRACT"], ll["CONTRACT"]),
                 "missing_values": [-9],
+                "not_applicable": "none",
             },
         },
     }

@@ -12,13 +12,14 @@ Methods (:data:`METHODS`): ``nnd_hotdeck`` (default), ``nnd_constrained``,
 (torch network, donor drawn near the recipient in predicted space), ``aux_hotdeck``.
 :func:`fusion_diagnostics` reports a whole fusion (distances to each donor, Fréchet
 bounds of cross-source cells), :func:`truth_comparison` every cross-source joint
-against a known truth (demo population).
+against a known truth (demo population), :func:`missing_shares` where missing values
+enter or leave (sources, matched dataset, release).
 Plain Python: no Dagster here, the assets wrap these functions.
 """
 
 from synth_assets.matching.api import FusionResult, fuse
 from synth_assets.matching.chain import FusionStep, fuse_chain
-from synth_assets.matching.diagnostics import MatchingDiagnostics, compare_to_truth, frechet_bounds
+from synth_assets.matching.diagnostics import MatchingDiagnostics, compare_to_truth, frechet_bounds, missing_shares
 from synth_assets.matching.methods import METHODS
 from synth_assets.matching.report import DonorSpec, FusionReport, fusion_diagnostics, truth_comparison
 
@@ -34,5 +35,6 @@ __all__ = [
     "fuse",
     "fuse_chain",
     "fusion_diagnostics",
+    "missing_shares",
     "truth_comparison",
 ]

@@ -14,6 +14,7 @@ weighted quintiles of the reference (donor, or truth), missing as a level.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -264,3 +265,30 @@ def donor_usage(donor_index: np.ndarray, donor_weights: np.ndarray) -> dict[str,
 
 def _weights(weights: np.ndarray | None, like: pd.Series) -> np.ndarray:
     return np.ones(len(like)) if weights is None else np.asarray(weights, dtype=float)
+
+
+def missing_shares(
+    sources: Mapping[str, pd.DataFrame], matched: pd.DataFrame, release: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Share of missing values (nulls, unweighted) per variable in each table.
+
+    One row per variable (the matched dataset's order, then variables found only elsewhere),
+    one column per source (its name), then ``matched`` and, if given, ``release``; NaN where
+    a table lacks the variable.  Special codes such as -8 are values, not missing.  Shows
+    where missing values enter or leave: survey item non-response should not reach the
+    matched dataset, nor any missing value the release.
+    """
+    tables = dict(sources)
+    for name in ("matched", "release"):
+        if name in tables:
+            raise ValueError(f"source name {name!r} clashes with the {name} column; rename the source")
+    tables["matched"] = matched
+    if release is not None:
+        tables["release"] = release
+    ordered = [matched, *sources.values(), *([release] if release is not None else [])]
+    variables = list(dict.fromkeys(c for table in ordered for c in table.columns))
+    shares = {
+        name: pd.Series({c: table[c].isna().mean() if len(table) else np.nan for c in table.columns}, dtype="float64")
+        for name, table in tables.items()
+    }
+    return pd.DataFrame(shares).reindex(variables).rename_axis("variable")

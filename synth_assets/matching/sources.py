@@ -5,6 +5,11 @@ wealth) are matched household to household on the head's common variables and th
 household's size and labour income, then every member of the recipient household gets the
 donor household's values: the household stays coherent and the survey's variables keep
 their joint relations, since a whole block comes from one donor.
+
+Before fusing, a survey's item non-response is imputed from its own respondents
+(:mod:`synth_assets.matching.nonresponse`): a missing answer is never copied into the
+population.  Recipients outside a survey's ``universe`` get each variable's catalog
+``not_applicable`` value (e.g. -8 hours for persons over 74), not an imputation.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog import Catalog
-from synth_assets.catalog.model import MatchingStep
+from synth_assets.catalog.model import MatchingStep, Source
+from synth_assets.matching.nonresponse import impute_item_nonresponse
 
 log = logging.getLogger("synth_assets.matching")
 
@@ -26,7 +32,12 @@ HOUSEHOLD_PREFIX = "hh_"
 
 @dataclass
 class SurveyFusion:
-    """What one survey contributed to the base."""
+    """What one survey contributed to the base.
+
+    ``item_nonresponse``: per specific variable, how many donor values (households for a
+    household survey) were missing and imputed from respondents before fusion; also in
+    ``diagnostics["item_nonresponse"]``.
+    """
 
     survey: str
     wave: str
@@ -36,6 +47,7 @@ class SurveyFusion:
     imputed: list[str]
     donors: int
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    item_nonresponse: dict[str, int] = field(default_factory=dict)
 
 
 def _head_rows(table: pd.DataFrame, household_id: str) -> pd.DataFrame:
@@ -108,6 +120,9 @@ def fuse_sources(
         in_universe = (
             base.eval(source.universe).to_numpy(dtype=bool) if source.universe else np.ones(len(base), bool)
         )
+        # Item non-response draws get a stream of their own: the fusions use seed + step, and
+        # reusing those would tie the two draws together (and the next survey's).
+        nonresponse_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
         if source.unit == "household":
             donor_hh_id = source.household_id_column
             recipient_view = household_view(base, household_id, on)
@@ -115,6 +130,13 @@ def fuse_sources(
             donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *specific, weight]]
             donor_view = donor_view.merge(donor_values, on=donor_hh_id, how="left")
             match_on = [c for c in recipient_view.columns if c != household_id and c in donor_view.columns]
+            # One value per household: the household's answers are completed, then donated. A
+            # universe of a household survey selects recipients (members outside it get the
+            # not-applicable value below); its donors are whole households.
+            donor_view, nonresponse = impute_item_nonresponse(
+                donor_view, on=match_on, impute=specific, weight=weight, seed=nonresponse_seed,
+                what=f"survey {survey!r} (wave {wave}, households)",
+            )
             result = fuse(
                 recipient_view, donor_view, on=match_on, impute=specific, donor_weight=weight,
                 donation_classes=[c for c in classes if c in match_on] or None,
@@ -123,26 +145,64 @@ def fuse_sources(
             imputed = result.data[[household_id, *specific]]
             base = base.merge(imputed, on=household_id, how="left", validate="many_to_one")
         else:
+            if source.universe:
+                # The survey speaks for its universe only: a record outside it donates to nobody.
+                donor = donor.loc[donor.eval(source.universe).to_numpy(dtype=bool)]
+            conditioning = on + [c for c in classes if c not in on]
+            donor, nonresponse = impute_item_nonresponse(
+                donor, on=conditioning, impute=specific, weight=weight, seed=nonresponse_seed,
+                what=f"survey {survey!r} (wave {wave})",
+            )
             recipients = base.loc[in_universe]
             result = fuse(
                 recipients, donor, on=on, impute=specific, donor_weight=weight,
                 donation_classes=classes or None, method=method, seed=seed + step, **options,
             )
-            # Outside the survey's universe the variables are not applicable: nulls, same dtypes.
             for column in specific:
                 imputed = result.data[column]
                 imputed.index = recipients.index
-                base[column] = imputed.reindex(base.index)  # nulls of the column's own dtype
+                base[column] = imputed.reindex(base.index)  # nulls of the column's own dtype, filled below
+        for column in specific:
+            base[column] = _not_applicable(base[column], ~in_universe, source, f"sources.{survey}.variables.{column}")
+        _assert_complete(base.loc[in_universe, specific], survey)
+        diagnostics = (
+            result.diagnostics.to_dict() if hasattr(result.diagnostics, "to_dict") else dict(result.diagnostics)
+        )
+        diagnostics["item_nonresponse"] = dict(nonresponse)
         fusions.append(
             SurveyFusion(
                 survey=survey, wave=wave, method=method, unit=source.unit, on=on, imputed=specific,
-                donors=len(donor), diagnostics=result.diagnostics.to_dict()
-                if hasattr(result.diagnostics, "to_dict") else dict(result.diagnostics),
+                donors=len(donor), diagnostics=diagnostics, item_nonresponse=dict(nonresponse),
             )
         )
     if len(base) != len(register):
         raise AssertionError("fusion changed the number of register records")
     return base, fusions
+
+
+def _not_applicable(column: pd.Series, outside: np.ndarray, source: Source, where: str) -> pd.Series:
+    """``column`` with the catalog's not-applicable value where ``outside`` (dtype and categories kept)."""
+    if not outside.any():
+        return column
+    value = source.variables[str(column.name)].not_applicable
+    if value is None:  # the catalog requires one wherever there is a universe
+        raise ValueError(f"{where}: no 'not_applicable' value for recipients outside the universe")
+    column = column.copy()
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        value = str(value)
+        if value not in column.cat.categories:
+            column = column.cat.add_categories([value])
+    column[outside] = value
+    return column
+
+
+def _assert_complete(values: pd.DataFrame, survey: str) -> None:
+    """No recipient in a survey's universe may be left without a value (item non-response was imputed)."""
+    counts = values.isna().sum()
+    if counts.any():
+        raise AssertionError(
+            f"survey {survey!r}: recipients in the universe left without a value: {counts[counts > 0].to_dict()}"
+        )
 
 
 def assert_no_survey_ids(matched: pd.DataFrame, catalog: Catalog) -> None:

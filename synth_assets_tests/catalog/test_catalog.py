@@ -132,3 +132,65 @@ def test_project_catalog_rules_are_valid():
 
     catalog = load_catalog(Path(__file__).resolve().parents[2] / "data" / "catalog.yaml")
     assert len(catalog.release.rules) > 5
+
+def _with_universe(health=None, rent=None):
+    """The mini catalog with a universe on the survey and the given not_applicable values."""
+
+    def mutate(c):
+        living = c["sources"]["living"]
+        living["universe"] = "age >= 16"
+        living["variables"]["health"]["categories"].append("none")
+        for var, value in (("health", health), ("rent", rent)):
+            if value is not None:
+                living["variables"][var]["not_applicable"] = value
+
+    return mutate
+
+
+def test_not_applicable_values_are_loaded(mini_catalog_path):
+    catalog = parse_catalog(_mutated(mini_catalog_path, _with_universe("none", -8)), mini_catalog_path)
+    variables = catalog.sources["living"].variables
+    assert variables["health"].not_applicable == "none"
+    assert variables["rent"].not_applicable == -8
+    assert load_catalog(REPO / "data" / "catalog.yaml").sources["lfs"].variables["occupation"].not_applicable == "none"
+
+
+def test_a_universe_needs_not_applicable_on_every_specific_variable(mini_catalog_path):
+    text = _mutated(mini_catalog_path, _with_universe(health="none"))
+    with pytest.raises(CatalogError, match=r"sources\.living\.variables\.rent: the source has a universe") as err:
+        parse_catalog(text, mini_catalog_path)
+    assert "sources.living.variables.health" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("health", "rent", "message"),
+    [
+        ("unknown", -8, r"sources\.living\.variables\.health: not_applicable 'unknown' is not in the category set"),
+        ("none", -5, r"sources\.living\.variables\.rent: not_applicable -5 is outside \[0\.0, None\]"),
+        ("none", "n/a", r"sources\.living\.variables\.rent: not_applicable 'n/a' is not a number"),
+    ],
+)
+def test_not_applicable_must_be_a_value_of_the_variable(mini_catalog_path, health, rent, message):
+    with pytest.raises(CatalogError, match=message):
+        parse_catalog(_mutated(mini_catalog_path, _with_universe(health, rent)), mini_catalog_path)
+
+
+def test_not_applicable_in_range_or_special(mini_catalog_path):
+    # 0 is inside the range: a legitimate choice (e.g. zero rent) though not a special code.
+    catalog = parse_catalog(_mutated(mini_catalog_path, _with_universe("none", 0)), mini_catalog_path)
+    assert catalog.sources["living"].variables["rent"].not_applicable == 0
+
+
+def test_not_applicable_needs_a_universe_and_a_specific_variable(mini_catalog_path):
+    def without_universe(c):
+        c["sources"]["living"]["variables"]["rent"]["not_applicable"] = -8
+
+    with pytest.raises(CatalogError, match=r"sources\.living\.variables\.rent: 'not_applicable' given \(-8\) but"):
+        parse_catalog(_mutated(mini_catalog_path, without_universe), mini_catalog_path)
+
+    def on_common(c):
+        _with_universe("none", -8)(c)
+        c["sources"]["living"]["variables"]["age"]["not_applicable"] = 0
+
+    with pytest.raises(CatalogError, match=r"sources\.living\.variables\.age: 'not_applicable' is only for specific"):
+        parse_catalog(_mutated(mini_catalog_path, on_common), mini_catalog_path)

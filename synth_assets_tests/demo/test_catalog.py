@@ -138,3 +138,23 @@ def test_register_harmonises_to_the_truth(demo_dir, catalog):
         truth = pd.read_parquet(demo_dir / "truth" / f"population_{wave}.parquet")
         for var in frame.columns:
             assert (frame[var].astype(str).to_numpy() == truth[var].astype(str).to_numpy()).all(), (wave, var)
+
+
+def test_not_applicable_values_are_the_truth_outside_the_universe(demo_dir, catalog):
+    """Persons outside a survey's universe hold the declared value in the population."""
+    checked = 0
+    for name, src in catalog["sources"].items():
+        if not src.get("universe"):
+            continue
+        for wave in WAVES:
+            truth = pd.read_parquet(demo_dir / "truth" / f"population_{wave}.parquet")
+            outside = truth.loc[~truth.eval(src["universe"])]
+            assert len(outside) > 0, (name, wave)
+            for var, spec in src["variables"].items():
+                if spec["role"] != "specific":
+                    continue
+                held = outside[var].astype(str) == str(spec["not_applicable"])
+                # The truth lets a few people past the upper age bound work; the rest must agree.
+                assert held.mean() > 0.98, (name, wave, var, held.mean())
+                checked += 1
+    assert checked >= 3
