@@ -172,7 +172,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             "100% generated records: `replicates` independent fictitious populations (column "
             "`replicate`) for the combining rules of fully synthetic data; households coherent; "
             "every catalog rule holds, no record equals a matched or survey record, and no record "
-            "unique in the register reappears (such households are replaced by fresh draws). "
+            "unique in the register reappears (such households are redrawn: their members given the "
+            "household, else a fresh household of the same size, type and municipality, so the "
+            "household structure stays the model's). "
             "Candidate for publication."
         ),
     )
@@ -201,7 +203,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             progress=lambda done, total: context.log.info(f"sampled {done:,} of {total:,} valid records"),
         )
         frames = [replicate.data.assign(replicate=i) for i, replicate in enumerate(enforced, start=1)]
-        rejected = {f"r{i}": {"rate": round(r.rejection_rate, 4), **{k: v for k, v in r.rejected_by_reason.items() if v}}
+        rejected = {f"r{i}": {"rate": round(r.rejection_rate, 4), "by_members": r.fixed_by_member_redraws,
+                              "whole": r.fixed_by_household_redraws,
+                              **{k: v for k, v in r.rejected_by_reason.items() if v}}
                     for i, r in enumerate(enforced, start=1)}
         data = pd.concat(frames, ignore_index=True)
         return dg.Output(
