@@ -163,7 +163,7 @@ def enforce_rules(
             bad |= mask
         return bad, masks
 
-    data = sample.reset_index(drop=True)
+    data = sample.reset_index(drop=True).copy()
     bad, masks = check(data)
     result.rejected_by_reason = {reason: int(mask.sum()) for reason, mask in masks.items()}
     if household_id:
@@ -199,7 +199,8 @@ def _why(reason: str, records: int, filters: set[str]) -> str:
         return (f"by the copy filter `{reason}` ({records} records): the model reproduces real records "
                 "(too little smoothing, or cells too small for the filter)")
     if reason == _NO_STRUCTURE:
-        return f"because {reason} ({records} households): the model hardly ever draws that structure"
+        return (f"because {reason} ({records} households): the model hardly ever draws that structure, and its "
+                "members never came out valid either")
     return f"for `{reason}` ({records} records): the model does not learn it; check the rule against the training data"
 
 
@@ -255,17 +256,20 @@ def _redraw_households(data, bad, check, household_id, households, draw, structu
             fresh = households.redraw_members(data[ids.isin(pending)], seed=int(rng.integers(2**31)))
             result.fixed_by_member_redraws += attempt(fresh)[0]
     like = households.sample_households_like if households is not None else _households_of(draw, household_id)
-    worst = ("", 0)
+    worst, unmatched = ("", 0), ()
     for _ in range(max_rounds):
         if not len(pending):
             break
         fresh, unmatched = like(data[ids.isin(pending)], structure, seed=int(rng.integers(2**31)))
         fixed, worst = attempt(fresh, unmatched)
         result.fixed_by_household_redraws += fixed
+        if len(unmatched):  # each call already drew in growing batches: another would not find them
+            worst = (_NO_STRUCTURE, len(unmatched))
+            break
     if len(pending):
         raise RuleViolationError(
             f"{len(pending)} households still rejected after {member_rounds if households is not None else 0} "
-            f"member and {max_rounds} household redraws, most often {_why(*worst, filters)}"
+            f"member and up to {max_rounds} household redraws, most often {_why(*worst, filters)}"
         )
     replaced = pd.concat(accepted, ignore_index=True)
     out = pd.concat([data[~ids.isin(replaced[household_id])], replaced], ignore_index=True)

@@ -18,6 +18,12 @@ one head (slot 0; other slots drawing the head code get a non-head code drawn fr
 training non-head codes); new household ids that never equal a real one; children at least
 ``min_parent_gap`` years younger than the head (ages redrawn where a model fails); whole
 households, so the number of persons is the request rounded up to a whole household.
+
+For redrawing rejected households without changing the household structure (see
+:mod:`synth_assets.synthesis.constraints`): :meth:`HouseholdSynthesizer.redraw_members` draws
+the members of given households again, each household's row kept, and
+:meth:`HouseholdSynthesizer.sample_households_like` draws fresh households equal to given
+ones on structure columns, by rejection from the household model (its exact conditional).
 """
 
 from __future__ import annotations
@@ -273,7 +279,7 @@ class HouseholdSynthesizer(Synthesizer):
         codes = codes[order]
         first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.array([], np.int64)
         heads = grouped.iloc[first].reset_index(drop=True)
-        rows = pd.DataFrame({c: heads[c] for c in self._household_columns})
+        rows = pd.DataFrame({c: heads[c] for c in self._household_columns}, index=heads.index)
         counts = np.bincount(codes, minlength=len(ids)).astype(np.int64)
         size_dtype = heads[self._size].dtype if self._size in heads else np.int64
         rows[self._size] = pd.Series(counts).astype(size_dtype)

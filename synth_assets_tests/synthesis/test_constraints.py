@@ -198,3 +198,11 @@ def test_a_copy_filter_that_rejects_everything_is_named_as_such(household_model)
         enforce_rules(raw, [], lambda k, s: household_model.sample(k, seed=s), household_id="household_id",
                       households=household_model, unique_references={"register": register})
     assert "check the rule" not in str(err.value)
+
+
+def test_a_rule_on_the_household_structure_itself_is_an_error_naming_it(household_model):
+    # Neither new members nor a household of the same size can satisfy it: refuse, naming the rule.
+    raw = household_model.sample(1000, seed=2)
+    with pytest.raises(RuleViolationError, match=r"`household_size < 4`.*check the rule"):
+        enforce_rules(raw, ["household_size < 4"], lambda k, s: household_model.sample(k, seed=s),
+                      household_id="household_id", households=household_model, member_rounds=2, max_rounds=3)
