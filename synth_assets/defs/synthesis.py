@@ -173,8 +173,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             "`replicate`) for the combining rules of fully synthetic data; households coherent; "
             "every catalog rule holds, no record equals a matched or survey record, and no record "
             "unique in the register reappears (such households are redrawn: their members given the "
-            "household, else a fresh household of the same size, type and municipality, so the "
-            "household structure stays the model's). "
+            "household, else a fresh household of the same size, type and municipality, or of the "
+            "same size where that structure breaks a rule, so the household structure stays the model's). "
             "Candidate for publication."
         ),
     )
@@ -205,6 +205,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         frames = [replicate.data.assign(replicate=i) for i, replicate in enumerate(enforced, start=1)]
         rejected = {f"r{i}": {"rate": round(r.rejection_rate, 4), "by_members": r.fixed_by_member_redraws,
                               "whole": r.fixed_by_household_redraws,
+                              "size_only": r.fixed_with_size_only,
                               **{k: v for k, v in r.rejected_by_reason.items() if v}}
                     for i, r in enumerate(enforced, start=1)}
         data = pd.concat(frames, ignore_index=True)

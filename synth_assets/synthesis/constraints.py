@@ -4,7 +4,8 @@ A model can put a little mass where no real record lies (a 12-year-old with a wa
 partner in a single-person household), or reproduce a real record whole. Such a household
 is drawn again, *given what the model drew for it*: first its members, the household row
 (household-level columns, size, head's age, id) kept; if they never come out valid, a fresh
-household of the same structure (size, type, municipality...). Dropping rejected households
+household of the same structure (size, type, municipality...); if the structure itself
+breaks a rule, a fresh household of the same size. Dropping rejected households
 and refilling with unconditional draws would not do: a household of six has six chances to
 be rejected, one person one, so the refilled file under-represents large households (on the
 demo: 44% one-person households against the model's 39%). Redrawn conditionally, the
@@ -64,6 +65,7 @@ class RuleEnforcement:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)  # records of the draw, per reason
     fixed_by_member_redraws: int = 0
     fixed_by_household_redraws: int = 0  # flat data: rows redrawn
+    fixed_with_size_only: int = 0  # of those, households whose own structure broke a rule: only the size kept
 
     @property
     def rejection_rate(self) -> float:
@@ -132,8 +134,9 @@ def enforce_rules(
     members of each rejected household with its row kept, up to ``member_rounds`` times;
     households still rejected are replaced by fresh ones of the same ``structure`` (those of
     its columns the model has as household columns, the size always), up to ``max_rounds``
-    times. Without ``households``, only the second step, with households of ``draw`` whose
-    size and ``structure`` columns match. Either way the result has the household ids and
+    times: the first half on the whole structure, the second on the size only, for the
+    households whose structure itself breaks a rule. Without ``households``, only the second
+    step, with households of ``draw`` whose size and ``structure`` columns match. Either way the result has the household ids and
     the numbers of households and persons of ``sample``, households in their order.
 
     Raises :class:`RuleViolationError` when more than ``max_rejection_rate`` of the sample is
@@ -185,9 +188,10 @@ def enforce_rules(
                                   member_rounds, max_rounds, result, filters)
     else:
         data = _redraw_rows(data, bad, check, draw, rng, max_rounds, result, filters)
-    log.info("redrew %d of %d generated households (%.2f%%; %d by their members, %d whole): %s",
-             result.rejected_households, result.drawn_households, 100 * result.rejection_rate,
-             result.fixed_by_member_redraws, result.fixed_by_household_redraws,
+    log.info("redrew %d of %d generated households (%.2f%%; %d by their members, %d whole, %d of them "
+             "with the size only): %s", result.rejected_households, result.drawn_households,
+             100 * result.rejection_rate, result.fixed_by_member_redraws, result.fixed_by_household_redraws,
+             result.fixed_with_size_only,
              {k: v for k, v in result.rejected_by_reason.items() if v})
     result.data = data
     return result
@@ -256,16 +260,22 @@ def _redraw_households(data, bad, check, household_id, households, draw, structu
             fresh = households.redraw_members(data[ids.isin(pending)], seed=int(rng.integers(2**31)))
             result.fixed_by_member_redraws += attempt(fresh)[0]
     like = households.sample_households_like if households is not None else _households_of(draw, household_id)
-    worst, unmatched = ("", 0), ()
-    for _ in range(max_rounds):
-        if not len(pending):
-            break
-        fresh, unmatched = like(data[ids.isin(pending)], structure, seed=int(rng.integers(2**31)))
-        fixed, worst = attempt(fresh, unmatched)
-        result.fixed_by_household_redraws += fixed
-        if len(unmatched):  # each call already drew in growing batches: another would not find them
-            worst = (_NO_STRUCTURE, len(unmatched))
-            break
+    # A household whose own structure breaks a rule (a one-person household of three) has no
+    # valid household of that structure: after half the rounds, only the size is kept.
+    worst: tuple[str, int] = ("", 0)
+    relaxed = max_rounds // 2
+    for on, rounds in ((structure, relaxed), ((), max_rounds - relaxed)):
+        for _ in range(rounds):
+            if not len(pending):
+                break
+            fresh, unmatched = like(data[ids.isin(pending)], on, seed=int(rng.integers(2**31)))
+            fixed, worst = attempt(fresh, unmatched)
+            result.fixed_by_household_redraws += fixed
+            if not on:
+                result.fixed_with_size_only += fixed
+            if len(unmatched):  # each call already drew in growing batches: another would not find them
+                worst = (_NO_STRUCTURE, len(unmatched))
+                break
     if len(pending):
         raise RuleViolationError(
             f"{len(pending)} households still rejected after {member_rounds if households is not None else 0} "

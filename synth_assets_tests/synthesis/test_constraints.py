@@ -206,3 +206,15 @@ def test_a_rule_on_the_household_structure_itself_is_an_error_naming_it(househol
     with pytest.raises(RuleViolationError, match=r"`household_size < 4`.*check the rule"):
         enforce_rules(raw, ["household_size < 4"], lambda k, s: household_model.sample(k, seed=s),
                       household_id="household_id", households=household_model, member_rounds=2, max_rounds=3)
+
+
+def test_a_household_whose_structure_breaks_a_rule_keeps_its_size_only(household_model):
+    raw = household_model.sample(2000, seed=9)
+    rule = "not (region == 'west' and household_size >= 2)"
+    result = enforce_rules(raw, [rule], lambda k, s: household_model.sample(k, seed=s), household_id="household_id",
+                           households=household_model, structure=("household_size", "household_type", "region"))
+    data = result.data
+    assert not broken_rows(data, [rule])[0].any()
+    assert result.fixed_with_size_only == result.rejected_households > 0  # no member nor same-region household helps
+    sizes = lambda d: d.groupby("household_id", sort=False)["household_size"].first()  # noqa: E731
+    assert sizes(data).equals(sizes(raw))
