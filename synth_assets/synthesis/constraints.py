@@ -60,8 +60,8 @@ class RuleEnforcement:
     """The valid sample and what it took: households (or rows) of the draw rejected, and how each was fixed."""
 
     data: pd.DataFrame
-    rejected_households: int = 0
-    drawn_households: int = 0
+    rejected_households: int = 0  # of the draw's households (or rows), rejected at least once
+    drawn_households: int = 0  # in the draw
     rejected_by_reason: dict[str, int] = field(default_factory=dict)  # records of the draw, per reason
     fixed_by_member_redraws: int = 0
     fixed_by_household_redraws: int = 0  # flat data: rows redrawn
@@ -136,8 +136,9 @@ def enforce_rules(
     its columns the model has as household columns, the size always), up to ``max_rounds``
     times: the first half on the whole structure, the second on the size only, for the
     households whose structure itself breaks a rule. Without ``households``, only the second
-    step, with households of ``draw`` whose size and ``structure`` columns match. Either way the result has the household ids and
-    the numbers of households and persons of ``sample``, households in their order.
+    step, with households of ``draw`` whose size and ``structure`` columns match. Either way
+    the result has the household ids and the numbers of households and persons of
+    ``sample``, households in their order.
 
     Raises :class:`RuleViolationError` when more than ``max_rejection_rate`` of the sample is
     rejected (with more than 50 households), or when a household is still rejected after the
@@ -208,8 +209,8 @@ def _why(reason: str, records: int, filters: set[str]) -> str:
     return f"for `{reason}` ({records} records): the model does not learn it; check the rule against the training data"
 
 
-def _worst(masks: dict[str, np.ndarray], extra: Mapping[str, int] = {}) -> tuple[str, int]:
-    counts = {reason: int(mask.sum()) for reason, mask in masks.items()} | dict(extra)
+def _worst(masks: dict[str, np.ndarray], extra: Mapping[str, int] | None = None) -> tuple[str, int]:
+    counts = {reason: int(mask.sum()) for reason, mask in masks.items()} | dict(extra or {})
     reason = max(counts, key=counts.get)
     return reason, counts[reason]
 
@@ -312,7 +313,8 @@ def _households_of(draw: Callable[[int, int], pd.DataFrame], household_id: str):
             target = wanted.iloc[missing][keys].astype(drawn[keys].dtypes.to_dict())
             taken = match_rows(target.reset_index(drop=True), drawn[keys])
             hit = taken >= 0
-            new_id = dict(zip(drawn[household_id].to_numpy()[taken[hit]], wanted[household_id].to_numpy()[missing[hit]]))
+            new_id = dict(zip(drawn[household_id].to_numpy()[taken[hit]],
+                              wanted[household_id].to_numpy()[missing[hit]]))
             chosen = batch[batch[household_id].isin(list(new_id))]
             found.append(chosen.assign(**{household_id: chosen[household_id].map(new_id).to_numpy()}))
             missing = missing[~hit]

@@ -260,13 +260,13 @@ class HouseholdSynthesizer(Synthesizer):
         # What :meth:`sample` does to every chunk, so redrawn members obey the same rules.
         return apply_rules(persons, self.rules) if self.rules else persons
 
-    def _household_rows(self, persons: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, pd.DataFrame]:
+    def _household_rows(self, persons: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
         """The household-table row of each household in ``persons``, as the household model drew it.
 
         Households in order of first appearance. The head is the member with the head code
         (else the first listed), whose age is the household's head's age; the size is the
-        number of members. Also returns the household ids, the person ids grouped by
-        household (or None), and ``persons`` grouped by household.
+        number of members. Also returns the household ids and the person ids grouped by
+        household (or None).
         """
         self._check_fitted()
         persons = persons.reset_index(drop=True)
@@ -286,7 +286,7 @@ class HouseholdSynthesizer(Synthesizer):
         if self._head_age:
             rows[self._head_age] = heads[self._age].to_numpy()
         person_ids = grouped[self._person_id].to_numpy() if self._person_id else None
-        return rows, np.asarray(ids), person_ids, grouped
+        return rows, np.asarray(ids), person_ids
 
     def redraw_members(self, persons: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
         """The members of the households in ``persons`` drawn again, each household's row kept.
@@ -296,7 +296,9 @@ class HouseholdSynthesizer(Synthesizer):
         person model given them, as in :meth:`sample`. Person ids are reused. Households come
         back in their order of first appearance, members head first.
         """
-        rows, ids, person_ids, _ = self._household_rows(persons)
+        if persons.empty:
+            return self.schema.empty_frame()
+        rows, ids, person_ids = self._household_rows(persons)
         rng = np.random.default_rng(seed)
         return self._finish(self._draw_members(rows, ids, rng, person_ids=person_ids))
 
@@ -317,7 +319,9 @@ class HouseholdSynthesizer(Synthesizer):
         the id and person ids of the one it replaces. After ``max_rounds`` batches, households
         whose structure was never drawn are returned (their ids), not replaced by another.
         """
-        rows, ids, person_ids, _ = self._household_rows(persons)
+        if persons.empty:
+            return self.schema.empty_frame(), np.array([], dtype=persons[self.household_id].dtype)
+        rows, ids, person_ids = self._household_rows(persons)
         columns = self.structure_columns(on)
         rng = np.random.default_rng(seed)
         wanted = rows[columns]
