@@ -173,8 +173,10 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             "100% generated records: `replicates` independent fictitious populations (column "
             "`replicate`) for the combining rules of fully synthetic data; households coherent; "
             "every catalog rule holds, no record equals a matched or survey record, and no record "
-            "unique in the register reappears (such households are redrawn). Each replicate is "
-            "chosen from a surplus of generated households to meet the register's margins "
+            "unique in the register reappears (such households are redrawn: their members given the "
+            "household, else a fresh household of the same size, type and municipality, or of the "
+            "same size where that structure breaks a rule, so the household structure stays the model's). "
+            "Each replicate is chosen from a surplus of such households to meet the register's margins "
             "(`calibration_targets`) with unit weights, and carries `calibration_weight` for "
             "users who gross up. Candidate for publication."
         ),
@@ -214,6 +216,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     replicate_model.sample(n, seed=seed), rules, lambda k, s: replicate_model.sample(k, seed=s),
                     references=references, unique_references={"register": matched[register_columns]},
                     household_id=household_id, seed=seed,
+                    households=replicate_model if hasattr(replicate_model, "redraw_members") else None,
                 )
                 enforcements.append(enforced)
                 return enforced.data
@@ -232,7 +235,13 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             for e in enforcements:
                 for k, v in e.rejected_by_reason.items():
                     reasons[k] = reasons.get(k, 0) + v
-            rejected[f"r{i}"] = {"rate": round(replaced / drawn, 4) if drawn else 0.0, **{k: v for k, v in reasons.items() if v}}
+            rejected[f"r{i}"] = {
+                "rate": round(replaced / drawn, 4) if drawn else 0.0,
+                "by_members": sum(e.fixed_by_member_redraws for e in enforcements),
+                "whole": sum(e.fixed_by_household_redraws for e in enforcements),
+                "size_only": sum(e.fixed_with_size_only for e in enforcements),
+                **{k: v for k, v in reasons.items() if v},
+            }
             context.log.info(f"replicate {i} of {config.replicates}: {len(data):,} persons"
                              + (f", calibrated ({calibrated[f'r{i}']['count_cells_off']} person cells one off)" if calibration.enabled else ""))
         data = pd.concat(frames, ignore_index=True)

@@ -32,8 +32,9 @@ class ValidationConfig(dg.Config):
     minutes. As in ``ModelConfig``, the family generates households and
     ``compare_person_family`` their members (None: the family itself).
     ``compare_max_seconds`` and ``compare_epochs`` bound each neural family's training.
-    Households that break a catalog rule are replaced by fresh draws, as ``fictitious_dataset``
-    does, so each row reads like that family's release. The comparison never touches the
+    Households that break a catalog rule are redrawn (members given their household, else a
+    household of the same structure), as ``fictitious_dataset`` does, so each row reads like
+    that family's release. The comparison never touches the
     gate: ``passed`` and the checks judge the released model only.
     """
 
@@ -92,8 +93,10 @@ def _compare_families(
 
     def draw_valid(model, n: int, seed: int) -> pd.DataFrame:
         sample = model.sample(n, seed=seed)
-        return enforce_rules(sample, rules, lambda k, s: model.sample(k, seed=s),
-                             household_id=register.household_id_column, seed=seed).data
+        household_id = register.household_id_column
+        return enforce_rules(sample, rules, lambda k, s: model.sample(k, seed=s), household_id=household_id,
+                             households=model if household_id and hasattr(model, "redraw_members") else None,
+                             seed=seed).data
 
     return compare_models(
         training_sample, holdout_sample, config.compare_families, build=build, draw=draw_valid,
@@ -107,7 +110,7 @@ def _comparison_metadata(comparison: "ModelComparison", config: ValidationConfig
     return {
         "model_comparison": dg.MetadataValue.md(
             f"Households modelled by each family, {members}; households breaking a catalog rule "
-            f"replaced by fresh draws, as in a release.\n\n{comparison.to_markdown()}"
+            f"redrawn given their household or structure, as in a release.\n\n{comparison.to_markdown()}"
         ),
         "plot_model_comparison": png_markdown(comparison.figures["model_comparison"], "model families compared"),
         "comparison_file": dg.MetadataValue.path(str(out / "comparison.csv")),

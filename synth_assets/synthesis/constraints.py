@@ -1,11 +1,18 @@
-"""Catalog rules and no real record copied, in every generated record, by rejection.
+"""Catalog rules and no real record copied, in every generated record, by conditional redraws.
 
 A model can put a little mass where no real record lies (a 12-year-old with a wage, a
-partner in a single-person household), or reproduce a real record whole. Such households
-are dropped and replaced by fresh draws from the model: the synthetic distribution is the
-model's, truncated to the region where the rules hold and away from the real records
-(synthpop's removal of replicated uniques, made strict). The share rejected is reported; a
-model that breaks rules too often is an error naming the rule, not a loop that never ends.
+partner in a single-person household), or reproduce a real record whole. Such a household
+is drawn again, *given what the model drew for it*: first its members, the household row
+(household-level columns, size, head's age, id) kept; if they never come out valid, a fresh
+household of the same structure (size, type, municipality...); if the structure itself
+breaks a rule, a fresh household of the same size. Dropping rejected households
+and refilling with unconditional draws would not do: a household of six has six chances to
+be rejected, one person one, so the refilled file under-represents large households (on the
+demo: 44% one-person households against the model's 39%). Redrawn conditionally, the
+household structure stays exactly as the model drew it, and the household ids, numbers of
+households and of persons are those of the draw. The share rejected is reported; a model
+that breaks rules too often is an error naming the rule or the copy filter, not a loop
+that never ends.
 """
 
 from __future__ import annotations
@@ -13,28 +20,52 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.rules import broken_rows
+from synth_assets.synthesis.households import match_rows
 from synth_assets.validation.privacy.copies import row_hashes
 
 log = logging.getLogger("synth_assets.synthesis")
 
-Rejector = Callable[[pd.DataFrame], tuple[np.ndarray, dict[str, int]]]
+# Rows rejected, per reason (a rule, or a copy filter).
+Rejector = Callable[[pd.DataFrame], dict[str, np.ndarray]]
+
+# Household-level columns a replacement household must share with the one it replaces,
+# where the model has them (the size always).
+HOUSEHOLD_STRUCTURE = ("household_size", "household_type", "municipality")
+
+_NO_STRUCTURE = "no household of the same structure drawn"
 
 
 class RuleViolationError(RuntimeError):
-    """The model breaks the rules so often that rejection cannot fill the sample."""
+    """The model breaks the rules so often that redraws cannot make the sample valid."""
+
+
+class HouseholdRedraw(Protocol):
+    """What :func:`enforce_rules` needs to redraw households conditionally (see HouseholdSynthesizer)."""
+
+    def redraw_members(self, persons: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame: ...
+
+    def sample_households_like(
+        self, persons: pd.DataFrame, on: Sequence[str] = (), *, seed: int = 0
+    ) -> tuple[pd.DataFrame, np.ndarray]: ...
 
 
 @dataclass
 class RuleEnforcement:
+    """The valid sample and what it took: households (or rows) of the draw rejected, and how each was fixed."""
+
     data: pd.DataFrame
-    rejected_households: int = 0
-    drawn_households: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_households: int = 0  # of the draw's households (or rows), rejected at least once
+    drawn_households: int = 0  # in the draw
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)  # records of the draw, per reason
+    fixed_by_member_redraws: int = 0
+    fixed_by_household_redraws: int = 0  # flat data: rows redrawn
+    fixed_with_size_only: int = 0  # of those, households whose own structure broke a rule: only the size kept
 
     @property
     def rejection_rate(self) -> float:
@@ -44,7 +75,7 @@ class RuleEnforcement:
 def copy_detector(
     references: Mapping[str, pd.DataFrame], columns: Sequence[str], *, unique_only: bool = False
 ) -> Rejector:
-    """Rows identical to a record of a reference table on all the columns they share.
+    """Rows identical to a record of a reference table on all the columns they share, per table.
 
     With ``unique_only``, only records unique in their reference count (replicated
     uniques): for a table of few variables where many real people share one record.
@@ -64,14 +95,11 @@ def copy_detector(
     }
     label = "replicated unique of" if unique_only else "copy of"
 
-    def detect(data: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
-        copied = np.zeros(len(data), dtype=bool)
-        counts = {}
-        for name, (shared, hashes) in compared.items():
-            mask = np.isin(row_hashes([data], shared)[0], hashes)
-            counts[f"{label} a {name} record"] = int(mask.sum())
-            copied |= mask
-        return copied, counts
+    def detect(data: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {
+            f"{label} a {name} record": np.isin(row_hashes([data], shared)[0], hashes)
+            for name, (shared, hashes) in compared.items()
+        }
 
     return detect
 
@@ -85,85 +113,215 @@ def enforce_rules(
     unique_references: Mapping[str, pd.DataFrame] | None = None,
     compare_columns: Sequence[str] | None = None,
     household_id: str | None = None,
+    households: HouseholdRedraw | None = None,
+    structure: Sequence[str] = HOUSEHOLD_STRUCTURE,
     seed: int = 0,
     max_rounds: int = 20,
+    member_rounds: int = 5,
     max_rejection_rate: float = 0.5,
 ) -> RuleEnforcement:
-    """Replace every household (or row) of ``sample`` that breaks a rule or copies a real record.
+    """Redraw every household (or row) of ``sample`` that breaks a rule or copies a real record.
 
-    ``draw(n, seed)`` returns ``n`` new persons from the same model. ``references`` are the
-    real tables no record may equal, ``unique_references`` those whose unique records may not
-    reappear, compared on ``compare_columns`` (default: all columns of the sample but the
-    household id) that each shares with the sample. The result has at least as many persons as
-    ``sample`` (whole households: the last one may overshoot) with unique household ids.
+    ``references`` are the real tables no record may equal, ``unique_references`` those
+    whose unique records may not reappear, compared on ``compare_columns`` (default: all
+    columns of the sample but the household id) that each shares with the sample.
+
+    Flat data (no ``household_id``): a rejected row is replaced by a row of ``draw(n, seed)``
+    (new rows from the same model), up to ``max_rounds`` times.
+
+    Households: ``households`` (the model that drew ``sample``, e.g. a
+    :class:`~synth_assets.synthesis.households.HouseholdSynthesizer`) first redraws the
+    members of each rejected household with its row kept, up to ``member_rounds`` times;
+    households still rejected are replaced by fresh ones of the same ``structure`` (those of
+    its columns the model has as household columns, the size always), up to ``max_rounds``
+    times: the first half on the whole structure, the second on the size only, for the
+    households whose structure itself breaks a rule. Without ``households``, only the second
+    step, with households of ``draw`` whose size and ``structure`` columns match. Either way
+    the result has the household ids and the numbers of households and persons of
+    ``sample``, households in their order.
+
+    Raises :class:`RuleViolationError` when more than ``max_rejection_rate`` of the sample is
+    rejected (with more than 50 households), or when a household is still rejected after the
+    rounds, naming the rule or copy filter behind it.
     """
     rejectors: list[Rejector] = []
     if rules:
-        rejectors.append(lambda data: broken_rows(data, rules))
+        rejectors.append(lambda data: {rule: broken_rows(data, [rule])[0] for rule in rules})
     columns = compare_columns or [c for c in sample.columns if c != household_id]
-    if references:
-        rejectors.append(copy_detector(references, columns))
-    if unique_references:
-        rejectors.append(copy_detector(unique_references, columns, unique_only=True))
+    filters: set[str] = set()
+    for refs, unique in ((references, False), (unique_references, True)):
+        if refs:
+            detector = copy_detector(refs, columns, unique_only=unique)
+            filters.update(detector(sample.iloc[:0]))
+            rejectors.append(detector)
     result = RuleEnforcement(sample)
     if not rejectors:
         return result
-    target = len(sample)
-    kept: list[pd.DataFrame] = []
-    persons, next_id = 0, 0
-    batch, round_seed = sample, seed
-    for _ in range(max_rounds):
-        bad = np.zeros(len(batch), dtype=bool)
+
+    def check(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        masks: dict[str, np.ndarray] = {}
         for rejector in rejectors:
-            mask, counts = rejector(batch)
+            masks.update(rejector(frame))
+        bad = np.zeros(len(frame), dtype=bool)
+        for mask in masks.values():
             bad |= mask
-            for reason, n in counts.items():
-                result.rejected_by_reason[reason] = result.rejected_by_reason.get(reason, 0) + n
-        if household_id:
-            groups = batch[household_id].to_numpy()
-            bad_groups = pd.unique(groups[bad])
-            drop = np.isin(groups, bad_groups)
-            result.drawn_households += int(pd.unique(groups).size)
-            result.rejected_households += int(bad_groups.size)
-            good = batch.loc[~drop]
-            # Fresh draws reuse household numbers: renumber every batch past the last one kept.
-            codes = pd.factorize(good[household_id])[0]
-            good = good.assign(**{household_id: codes + next_id})
-            next_id += int(codes.max()) + 1 if len(codes) else 0
-        else:
-            drop = bad
-            result.drawn_households += len(batch)
-            result.rejected_households += int(bad.sum())
-            good = batch.loc[~drop]
-        kept.append(good)
-        persons += len(good)
-        if persons >= target:
-            break
-        if result.rejection_rate > max_rejection_rate and result.drawn_households > 50:
-            worst = max(result.rejected_by_reason, key=result.rejected_by_reason.get)
-            raise RuleViolationError(
-                f"{result.rejection_rate:.0%} of generated households are rejected (most often for `{worst}`, "
-                f"{result.rejected_by_reason[worst]} records): the model does not learn it; check the rule "
-                "against the training data"
-            )
-        round_seed += 1
-        batch = draw(int((target - persons) * 1.25) + 10, round_seed)
-    else:
-        raise RuleViolationError(f"could not fill {target} valid records in {max_rounds} rounds")
-    data = pd.concat(kept, ignore_index=True)
+        return bad, masks
+
+    data = sample.reset_index(drop=True).copy()
+    bad, masks = check(data)
+    result.rejected_by_reason = {reason: int(mask.sum()) for reason, mask in masks.items()}
     if household_id:
-        # Trim whole households beyond the target, keeping at least the target.
-        sizes = data.groupby(household_id, sort=False).size()
-        keep = sizes.index[(sizes.cumsum() - sizes) < target]
-        data = data[data[household_id].isin(keep)].reset_index(drop=True)
+        result.drawn_households = int(pd.unique(data[household_id]).size)
+        result.rejected_households = int(pd.unique(data.loc[bad, household_id]).size)
     else:
-        data = data.iloc[:target].reset_index(drop=True)
-    if result.rejected_households:
-        log.info("replaced %d of %d generated households (%.2f%%): %s", result.rejected_households,
-                 result.drawn_households, 100 * result.rejection_rate,
-                 {k: v for k, v in result.rejected_by_reason.items() if v})
+        result.drawn_households, result.rejected_households = len(data), int(bad.sum())
+    if result.rejection_rate > max_rejection_rate and result.drawn_households > 50:
+        reason = max(result.rejected_by_reason, key=result.rejected_by_reason.get)
+        raise RuleViolationError(
+            f"{result.rejection_rate:.0%} of generated households are rejected, most often "
+            f"{_why(reason, result.rejected_by_reason[reason], filters)}"
+        )
+    if not bad.any():
+        return result
+    rng = np.random.default_rng(seed)
+    if household_id:
+        data = _redraw_households(data, bad, check, household_id, households, draw, structure, rng,
+                                  member_rounds, max_rounds, result, filters)
+    else:
+        data = _redraw_rows(data, bad, check, draw, rng, max_rounds, result, filters)
+    log.info("redrew %d of %d generated households (%.2f%%; %d by their members, %d whole, %d of them "
+             "with the size only): %s", result.rejected_households, result.drawn_households,
+             100 * result.rejection_rate, result.fixed_by_member_redraws, result.fixed_by_household_redraws,
+             result.fixed_with_size_only,
+             {k: v for k, v in result.rejected_by_reason.items() if v})
     result.data = data
     return result
+
+
+def _why(reason: str, records: int, filters: set[str]) -> str:
+    """Why records are rejected, and what to look at: a copy filter is not a rule to check."""
+    if reason in filters:
+        return (f"by the copy filter `{reason}` ({records} records): the model reproduces real records "
+                "(too little smoothing, or cells too small for the filter)")
+    if reason == _NO_STRUCTURE:
+        return (f"because {reason} ({records} households): the model hardly ever draws that structure, and its "
+                "members never came out valid either")
+    return f"for `{reason}` ({records} records): the model does not learn it; check the rule against the training data"
+
+
+def _worst(masks: dict[str, np.ndarray], extra: Mapping[str, int] | None = None) -> tuple[str, int]:
+    counts = {reason: int(mask.sum()) for reason, mask in masks.items()} | dict(extra or {})
+    reason = max(counts, key=counts.get)
+    return reason, counts[reason]
+
+
+def _redraw_rows(data, bad, check, draw, rng, max_rounds, result, filters) -> pd.DataFrame:
+    pending = np.flatnonzero(bad)
+    masks: dict[str, np.ndarray] = {}
+    for _ in range(max_rounds):
+        if not len(pending):
+            return data
+        fresh = draw(len(pending), int(rng.integers(2**31))).reset_index(drop=True).iloc[: len(pending)]
+        fresh_bad, masks = check(fresh)
+        ok = np.flatnonzero(~fresh_bad)
+        for col in data.columns:
+            data.loc[pending[ok], col] = fresh[col].to_numpy()[ok]
+        result.fixed_by_household_redraws += len(ok)
+        pending = np.concatenate([pending[: len(fresh)][fresh_bad], pending[len(fresh):]])
+    if not len(pending):
+        return data
+    raise RuleViolationError(
+        f"{len(pending)} records still rejected after {max_rounds} redraws, most often {_why(*_worst(masks), filters)}"
+    )
+
+
+def _redraw_households(data, bad, check, household_id, households, draw, structure, rng,
+                       member_rounds, max_rounds, result, filters) -> pd.DataFrame:
+    ids = data[household_id]
+    pending = pd.unique(ids[bad])
+    accepted: list[pd.DataFrame] = []
+
+    def attempt(fresh: pd.DataFrame, unmatched=()) -> tuple[int, tuple[str, int]]:
+        """Keep the valid households of ``fresh``; the others (and ``unmatched``) stay pending."""
+        nonlocal pending
+        fresh = fresh[data.columns]
+        fresh_bad, masks = check(fresh)
+        fresh_ids = fresh[household_id].to_numpy()
+        still = pd.unique(fresh_ids[fresh_bad])
+        accepted.append(fresh[~np.isin(fresh_ids, still)])
+        fixed = len(pending) - len(still) - len(unmatched)
+        pending = np.concatenate([still, np.asarray(unmatched, dtype=still.dtype)])
+        return fixed, _worst({r: m & np.isin(fresh_ids, still) for r, m in masks.items()},
+                             {_NO_STRUCTURE: len(unmatched)} if len(unmatched) else {})
+
+    if households is not None:
+        for _ in range(member_rounds):
+            if not len(pending):
+                break
+            fresh = households.redraw_members(data[ids.isin(pending)], seed=int(rng.integers(2**31)))
+            result.fixed_by_member_redraws += attempt(fresh)[0]
+    like = households.sample_households_like if households is not None else _households_of(draw, household_id)
+    # A household whose own structure breaks a rule (a one-person household of three) has no
+    # valid household of that structure: after half the rounds, only the size is kept.
+    worst: tuple[str, int] = ("", 0)
+    relaxed = max_rounds // 2
+    for on, rounds in ((structure, relaxed), ((), max_rounds - relaxed)):
+        for _ in range(rounds):
+            if not len(pending):
+                break
+            fresh, unmatched = like(data[ids.isin(pending)], on, seed=int(rng.integers(2**31)))
+            fixed, worst = attempt(fresh, unmatched)
+            result.fixed_by_household_redraws += fixed
+            if not on:
+                result.fixed_with_size_only += fixed
+            if len(unmatched):  # each call already drew in growing batches: another would not find them
+                worst = (_NO_STRUCTURE, len(unmatched))
+                break
+    if len(pending):
+        raise RuleViolationError(
+            f"{len(pending)} households still rejected after {member_rounds if households is not None else 0} "
+            f"member and up to {max_rounds} household redraws, most often {_why(*worst, filters)}"
+        )
+    replaced = pd.concat(accepted, ignore_index=True)
+    out = pd.concat([data[~ids.isin(replaced[household_id])], replaced], ignore_index=True)
+    # Households back in the order of the draw; members in the order they come.
+    order = pd.Index(pd.unique(ids)).get_indexer(out[household_id])
+    return out.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+
+
+def _households_of(draw: Callable[[int, int], pd.DataFrame], household_id: str):
+    """Structure-conditional households from ``draw`` alone: unconditional draws, first matches taken."""
+
+    def structure_of(persons: pd.DataFrame, on: Sequence[str]) -> pd.DataFrame:
+        groups = persons.groupby(household_id, sort=False)
+        present = [c for c in on if c in persons.columns]
+        table = groups[present].first() if present else pd.DataFrame(index=groups.size().index)
+        return table.assign(_members=groups.size()).reset_index(drop=False)
+
+    def like(persons: pd.DataFrame, on: Sequence[str] = (), *, seed: int = 0, max_rounds: int = 8):
+        wanted = structure_of(persons, on)
+        keys = [c for c in wanted.columns if c != household_id]
+        found: list[pd.DataFrame] = []
+        missing = np.arange(len(wanted))
+        rng = np.random.default_rng(seed)
+        for round_ in range(max_rounds):
+            if not len(missing):
+                break
+            n = int(persons.groupby(household_id).size().mean() * len(missing) * 20 * 2**round_) + 50
+            batch = draw(n, int(rng.integers(2**31)))
+            drawn = structure_of(batch, on)
+            target = wanted.iloc[missing][keys].astype(drawn[keys].dtypes.to_dict())
+            taken = match_rows(target.reset_index(drop=True), drawn[keys])
+            hit = taken >= 0
+            new_id = dict(zip(drawn[household_id].to_numpy()[taken[hit]],
+                              wanted[household_id].to_numpy()[missing[hit]]))
+            chosen = batch[batch[household_id].isin(list(new_id))]
+            found.append(chosen.assign(**{household_id: chosen[household_id].map(new_id).to_numpy()}))
+            missing = missing[~hit]
+        out = pd.concat(found, ignore_index=True) if found else persons.iloc[:0]
+        return out, wanted[household_id].to_numpy()[missing]
+
+    return like
 
 
 def sample_valid_replicates(
@@ -176,19 +334,18 @@ def sample_valid_replicates(
     references: Mapping[str, pd.DataFrame] | None = None,
     unique_references: Mapping[str, pd.DataFrame] | None = None,
     household_id: str | None = None,
+    structure: Sequence[str] = HOUSEHOLD_STRUCTURE,
     data: pd.DataFrame | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[RuleEnforcement]:
     """``m`` replicates of ``n`` persons, each from its own parameter draw, every record valid.
 
-    Households that break a rule or copy a real record are replaced by fresh draws from the
-    fitted model ``synth`` itself. Drawing them from the replicate's own posterior draw is
-    the textbook choice for the combining rules, and was tried: on the demo (five
-    replicates) it raised the mean S_pMSE from 9.8 to 10.9, past the gate's limit, because
-    a posterior draw sits further from the training data than the fitted model. The cost
-    of the choice made here: for the replaced households, about 14% of them, the between-
-    replicate variance is understated. ``data`` is for refitting families without a
-    posterior draw (see :func:`~synth_assets.synthesis.replicates.replicate_models`).
+    Households that break a rule or copy a real record are redrawn by :func:`enforce_rules`
+    from the replicate's own model (its posterior draw, or refit): everything a replicate
+    holds comes from one parameter draw, as the combining rules assume. The redraws are
+    conditional (members given their household, else a household of the same structure),
+    so they keep the household structure of that draw. ``data`` is for refitting families
+    without a posterior draw (see :func:`~synth_assets.synthesis.replicates.replicate_models`).
     """
     from synth_assets.synthesis.replicates import replicate_models  # replicates imports this package's base
 
@@ -197,9 +354,10 @@ def sample_valid_replicates(
         replicate_models(synth, m, seed, data=data, cluster=household_id), start=1
     ):
         results.append(enforce_rules(
-            model.sample(n, seed=replicate_seed), rules, lambda k, s: synth.sample(k, seed=s),
-            references=references, unique_references=unique_references,
-            household_id=household_id, seed=replicate_seed,
+            model.sample(n, seed=replicate_seed), rules, lambda k, s, model=model: model.sample(k, seed=s),
+            references=references, unique_references=unique_references, household_id=household_id,
+            households=model if household_id and hasattr(model, "redraw_members") else None,
+            structure=structure, seed=replicate_seed,
         ))
         if progress is not None:
             progress(i * n, m * n)

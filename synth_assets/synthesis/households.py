@@ -18,6 +18,12 @@ one head (slot 0; other slots drawing the head code get a non-head code drawn fr
 training non-head codes); new household ids that never equal a real one; children at least
 ``min_parent_gap`` years younger than the head (ages redrawn where a model fails); whole
 households, so the number of persons is the request rounded up to a whole household.
+
+For redrawing rejected households without changing the household structure (see
+:mod:`synth_assets.synthesis.constraints`): :meth:`HouseholdSynthesizer.redraw_members` draws
+the members of given households again, each household's row kept, and
+:meth:`HouseholdSynthesizer.sample_households_like` draws fresh households equal to given
+ones on structure columns, by rejection from the household model (its exact conditional).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.synthesis.base import LOGGER, Synthesizer
-from synth_assets.synthesis.rules import Rule
+from synth_assets.synthesis.rules import Rule, apply_rules
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import IdCodec, TableSchema
 
@@ -217,19 +223,134 @@ class HouseholdSynthesizer(Synthesizer):
     # ---------------------------------------------------------------- sampling
     def _generate(self, n: int, rng: np.random.Generator, offset: int) -> pd.DataFrame:
         households = self._draw_households(n, rng)
+        ids = self._id_codec.generate(len(households), offset).to_numpy()
+        return self._draw_members(households, ids, rng, offset=offset)
+
+    def _draw_members(
+        self,
+        households: pd.DataFrame,
+        household_ids: np.ndarray,
+        rng: np.random.Generator,
+        *,
+        person_ids: np.ndarray | None = None,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Members of the household-table rows ``households``, in slot order (head first).
+
+        ``person_ids`` (one per member, households in order) are kept when given; otherwise
+        fresh ones start at ``offset``.
+        """
         sizes = households[self._size].astype(np.int64).to_numpy()
-        slots = households.loc[np.repeat(np.arange(len(households)), sizes)].reset_index(drop=True)
-        slots[self._member] = np.concatenate([np.arange(s) for s in sizes])
-        persons = self.person_model.sample_conditional(slots, seed=int(rng.integers(2**31)))
         household_index = np.repeat(np.arange(len(households)), sizes)
-        persons[self.household_id] = self._id_codec.generate(len(households), offset).to_numpy()[household_index]
+        slots = households.iloc[household_index].reset_index(drop=True)
+        slots[self._member] = np.concatenate([np.arange(s) for s in sizes]) if len(sizes) else np.array([], np.int64)
+        persons = self.person_model.sample_conditional(slots, seed=int(rng.integers(2**31)))
+        persons[self.household_id] = np.asarray(household_ids)[household_index]
         if self._person_id:
-            persons[self._person_id] = self._person_codec.generate(len(persons), offset).to_numpy()
+            persons[self._person_id] = (
+                self._person_codec.generate(len(persons), offset).to_numpy() if person_ids is None else person_ids
+            )
         if self._relation:
             self._fix_heads(persons, rng)
         if self._age:
             self._fix_ages(persons, rng)
         return self.schema.enforce(persons)
+
+    def _finish(self, persons: pd.DataFrame) -> pd.DataFrame:
+        # What :meth:`sample` does to every chunk, so redrawn members obey the same rules.
+        return apply_rules(persons, self.rules) if self.rules else persons
+
+    def _household_rows(self, persons: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+        """The household-table row of each household in ``persons``, as the household model drew it.
+
+        Households in order of first appearance. The head is the member with the head code
+        (else the first listed), whose age is the household's head's age; the size is the
+        number of members. Also returns the household ids and the person ids grouped by
+        household (or None).
+        """
+        self._check_fitted()
+        persons = persons.reset_index(drop=True)
+        codes, ids = pd.factorize(persons[self.household_id], sort=False)
+        not_head = np.ones(len(persons), dtype=np.int8)
+        if self._relation:
+            not_head = (persons[self._relation] != self.head_code).to_numpy().astype(np.int8)
+        order = np.lexsort((np.arange(len(persons)), not_head, codes))
+        grouped = persons.iloc[order].reset_index(drop=True)
+        codes = codes[order]
+        first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.array([], np.int64)
+        heads = grouped.iloc[first].reset_index(drop=True)
+        rows = pd.DataFrame({c: heads[c] for c in self._household_columns}, index=heads.index)
+        counts = np.bincount(codes, minlength=len(ids)).astype(np.int64)
+        size_dtype = heads[self._size].dtype if self._size in heads else np.int64
+        rows[self._size] = pd.Series(counts).astype(size_dtype)
+        if self._head_age:
+            rows[self._head_age] = heads[self._age].to_numpy()
+        person_ids = grouped[self._person_id].to_numpy() if self._person_id else None
+        return rows, np.asarray(ids), person_ids
+
+    def redraw_members(self, persons: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+        """The members of the households in ``persons`` drawn again, each household's row kept.
+
+        ``persons`` holds whole households as :meth:`sample` returns them. Household id,
+        household-level columns, size and head's age stay; the members are drawn from the
+        person model given them, as in :meth:`sample`. Person ids are reused. Households come
+        back in their order of first appearance, members head first.
+        """
+        if persons.empty:
+            return self.schema.empty_frame()
+        rows, ids, person_ids = self._household_rows(persons)
+        rng = np.random.default_rng(seed)
+        return self._finish(self._draw_members(rows, ids, rng, person_ids=person_ids))
+
+    def structure_columns(self, on: Sequence[str] = ()) -> list[str]:
+        """The household size and those of ``on`` that are household-level columns of this model."""
+        named = [c for c in on if c in self._household_columns]
+        return [self._size] + [c for c in named if c != self._size]
+
+    def sample_households_like(
+        self, persons: pd.DataFrame, on: Sequence[str] = (), *, seed: int = 0, max_rounds: int = 8
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """Fresh households, one per household of ``persons``, equal to it on its structure.
+
+        The structure is :meth:`structure_columns` of ``on`` (the size always). Rows of the
+        household model are drawn unconditionally in batches and the first ones equal to a
+        wanted structure taken: an exact draw from the model given the structure, however the
+        model is built. Members are then drawn as in :meth:`sample`. Each new household takes
+        the id and person ids of the one it replaces. After ``max_rounds`` batches, households
+        whose structure was never drawn are returned (their ids), not replaced by another.
+        """
+        if persons.empty:
+            return self.schema.empty_frame(), np.array([], dtype=persons[self.household_id].dtype)
+        rows, ids, person_ids = self._household_rows(persons)
+        columns = self.structure_columns(on)
+        rng = np.random.default_rng(seed)
+        wanted = rows[columns]
+        found = np.full(len(rows), -1, dtype=np.int64)
+        pool: list[pd.DataFrame] = []
+        drawn = 0
+        for round_ in range(max_rounds):
+            missing = np.flatnonzero(found < 0)
+            if not len(missing):
+                break
+            k = min(max(1000, 20 * len(missing)) * 2**round_, 500_000)
+            batch = self.household_model.sample(k, seed=int(rng.integers(2**31)))
+            batch = batch[batch[self._size].astype(np.int64) >= 1].reset_index(drop=True)
+            target = wanted.iloc[missing].astype(batch[columns].dtypes.to_dict())
+            taken = match_rows(target, batch[columns])
+            hit = taken >= 0
+            found[missing[hit]] = drawn + taken[hit]
+            pool.append(batch)
+            drawn += len(batch)
+        matched = np.flatnonzero(found >= 0)
+        if not len(matched):
+            return self.schema.empty_frame(), ids
+        chosen = pd.concat(pool, ignore_index=True).iloc[found[matched]].reset_index(drop=True)
+        sizes = rows[self._size].astype(np.int64).to_numpy()
+        keep_persons = None
+        if person_ids is not None:
+            keep_persons = person_ids[np.isin(np.repeat(np.arange(len(rows)), sizes), matched)]
+        out = self._draw_members(chosen, ids[matched], rng, person_ids=keep_persons)
+        return self._finish(out), ids[found < 0]
 
     def _draw_households(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
         """Whole synthetic households until they hold at least ``n`` persons."""
@@ -271,3 +392,20 @@ class HouseholdSynthesizer(Synthesizer):
                 LOGGER.info("households: %d children not %d years younger than the head; redrawn", bad.sum(), gap)
         age[head] = head_age[head]
         persons[self._age] = age
+
+
+def match_rows(wanted: pd.DataFrame, candidates: pd.DataFrame) -> np.ndarray:
+    """For each wanted row, a distinct candidate row equal to it (its position), or -1.
+
+    Candidates are taken in order: the k-th wanted row of a structure gets the k-th candidate
+    of that structure.
+    """
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        return pd.Series(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+
+    w, c = keys(wanted), keys(candidates)
+    w_rank = w.groupby(w).cumcount().to_numpy()
+    c_rank = c.groupby(c).cumcount().to_numpy()
+    lookup = pd.Series(np.arange(len(c)), index=pd.MultiIndex.from_arrays([c.to_numpy(), c_rank]))
+    hit = lookup.reindex(pd.MultiIndex.from_arrays([w.to_numpy(), w_rank]))
+    return hit.fillna(-1).to_numpy(dtype=np.int64)

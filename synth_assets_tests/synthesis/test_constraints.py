@@ -34,11 +34,11 @@ def test_enforce_rules_replaces_whole_households():
     result = enforce_rules(sample, RULES, draw, household_id="household_id", seed=1)
     data = result.data
     assert not broken_rows(data, RULES)[0].any()
-    assert len(data) >= len(sample)
-    assert len(data) - len(sample) < 3  # at most one household beyond the target
     assert result.rejected_households > 0 and 0 < result.rejection_rate < 0.5
+    # The draw's households, ids and sizes: each rejected one replaced by one of its size.
+    assert data.groupby("household_id", sort=False).size().equals(sample.groupby("household_id", sort=False).size())
     heads = data.groupby("household_id")["age"].first()
-    assert (heads == 40).all()  # households were kept whole, ids unique after renumbering
+    assert (heads == 40).all()  # households were kept whole
 
 
 def test_enforce_rules_refuses_a_model_that_ignores_a_rule():
@@ -62,7 +62,7 @@ def test_enforce_rules_removes_copies_of_reference_records():
     result = enforce_rules(sample, [], draw, references={"survey": real}, household_id="household_id", seed=3)
     assert exact_copy_rate(result.data.drop(columns=["household_id"]), real) == 0.0
     assert result.rejected_by_reason["copy of a survey record"] > 0
-    assert len(result.data) >= len(sample)
+    assert len(result.data) == len(sample)
 
 
 def test_unique_references_reject_only_replicated_uniques():
@@ -98,15 +98,123 @@ class _DrawTaggedModel:
                              "bonus": np.nan, "draw": self.draw})
 
 
-def test_valid_replicates_come_from_their_own_draw_and_refills_from_the_fitted_model():
+def test_valid_replicates_come_from_their_own_draw_refills_included():
     from synth_assets.synthesis.constraints import sample_valid_replicates
 
     replicates = sample_valid_replicates(_DrawTaggedModel(), 400, 3, RULES, seed=7, household_id="household_id")
-    draws = [set(r.data["draw"].dropna()) for r in replicates]
-    # Each replicate is one posterior draw, distinct from the others' ...
+    draws = [set(r.data["draw"]) for r in replicates]
+    # Each replicate, its redrawn households included, is one posterior draw, distinct from the others'.
     assert all(len(d) == 1 for d in draws) and len({d.pop() for d in draws}) == 3
     for replicate in replicates:
-        assert replicate.data["draw"].isna().any()  # ... and its replacements come from the fitted model
-        assert replicate.rejected_households > 0  # children with wages were drawn, and replaced
-        assert len(replicate.data) >= 400 and not broken_rows(replicate.data, RULES)[0].any()
-        assert replicate.data["household_id"].is_unique
+        assert replicate.rejected_households > 0  # children with wages were drawn, and redrawn
+        assert replicate.fixed_by_household_redraws == replicate.rejected_households  # no member model here
+        assert len(replicate.data) == 400 and not broken_rows(replicate.data, RULES)[0].any()
+        assert replicate.data["household_id"].tolist() == list(range(400))  # the draw's ids, in order
+
+
+# ---- households redrawn conditionally: the household structure stays the model's ----------
+
+from scipy import stats  # noqa: E402
+
+from synth_assets.synthesis import HouseholdSynthesizer  # noqa: E402
+from synth_assets_tests.synthesis.conftest import make_people  # noqa: E402
+
+# Hits each person with probability about 1/6 (women whose age is a multiple of 3), so a
+# household of four or more is rejected over twice as often as a single person; and a
+# household-level rule no member redraw can fix (a fresh household of the same structure must).
+PERSON_RULES = ["not (sex == 'f' and age % 3 == 0)", "not (tenure == 'rent' and household_income < 12000)"]
+
+
+def _household_type(people: pd.DataFrame) -> pd.Series:
+    has_child = people.groupby("household_id")["relation"].transform(lambda r: (r == "child").any())
+    kind = np.where(people["household_size"] == 1, "single", np.where(has_child, "family", "couple"))
+    return pd.Series(kind, index=people.index)
+
+
+@pytest.fixture(scope="module")
+def household_model() -> HouseholdSynthesizer:
+    people = make_people(600, seed=5)
+    people = people.assign(household_type=_household_type(people))
+    return HouseholdSynthesizer(seed=3).fit(people)
+
+
+def _structure(data: pd.DataFrame) -> pd.Series:
+    households = data.groupby("household_id", sort=False)[["household_size", "household_type"]].first()
+    size = households["household_size"].clip(upper=4).astype(str).replace("4", "4+")
+    return (size + "/" + households["household_type"]).value_counts()
+
+
+def test_enforcement_keeps_the_household_structure_the_model_drew(household_model):
+    from synth_assets.synthesis.constraints import sample_valid_replicates
+    from synth_assets.synthesis.replicates import replicate_models
+
+    n = 8000
+    (enforced,) = sample_valid_replicates(household_model, n, 1, PERSON_RULES, seed=11, household_id="household_id")
+    # The replicate's own model and seed: its raw draw, before enforcement, and an independent one.
+    ((model, replicate_seed),) = replicate_models(household_model, 1, 11, cluster="household_id")
+    raw = model.sample(n, seed=replicate_seed)
+    fresh = model.sample(n, seed=replicate_seed + 1)
+    raw_sizes = raw.groupby("household_id")["household_size"].first()
+    rejected = raw.assign(bad=broken_rows(raw, PERSON_RULES)[0]).groupby("household_id")["bad"].any()
+    # The premise: large households are rejected far more often than single persons.
+    assert rejected[raw_sizes >= 4].mean() > 2 * rejected[raw_sizes == 1].mean()
+    assert enforced.rejection_rate > 0.15
+
+    cells = _structure(raw).index.union(_structure(fresh).index)
+    counts = pd.DataFrame({"enforced": _structure(enforced.data), "independent": _structure(fresh)}).reindex(cells)
+    counts = counts.fillna(0)
+    chi2, p, *_ = stats.chi2_contingency(counts.T.to_numpy())
+    tvd = 0.5 * (counts / counts.sum()).diff(axis=1).abs()["independent"].sum()
+    print(f"structure of the enforced sample against an independent draw: chi2={chi2:.1f}, p={p:.3g}, TVD={tvd:.4f}")
+    assert p > 0.01  # within sampling error of the model's own output
+    # Stronger, and exact: the enforced file has the very household structure of its raw draw.
+    assert _structure(enforced.data).sort_index().equals(_structure(raw).sort_index())
+
+
+def test_every_rule_holds_after_enforcement_and_households_stay_coherent(household_model):
+    raw = household_model.sample(3000, seed=21)
+    result = enforce_rules(raw, PERSON_RULES, lambda k, s: household_model.sample(k, seed=s),
+                           household_id="household_id", households=household_model, seed=4)
+    data = result.data
+    assert not broken_rows(data, PERSON_RULES)[0].any()
+    assert result.rejected_households > 0
+    assert result.fixed_by_member_redraws > 0 and result.fixed_by_household_redraws > 0
+    assert result.fixed_by_member_redraws + result.fixed_by_household_redraws == result.rejected_households
+    # Same households (ids, order), same persons count; each household whole and coherent.
+    assert len(data) == len(raw)
+    assert list(pd.unique(data["household_id"])) == list(pd.unique(raw["household_id"]))
+    groups = data.groupby("household_id")
+    assert (groups.size() == groups["household_size"].first()).all()
+    assert (groups["relation"].apply(lambda r: (r == "head").sum()) == 1).all()
+    for col in ("region", "tenure", "household_income", "household_size", "household_type"):
+        assert (groups[col].nunique(dropna=False) == 1).all(), col
+    assert list(data.columns) == list(raw.columns) and data.dtypes.equals(raw.dtypes)
+
+
+def test_a_copy_filter_that_rejects_everything_is_named_as_such(household_model):
+    raw = household_model.sample(600, seed=1)
+    register = pd.DataFrame({"region": ["north", "south", "east", "west"]})  # every region a unique record
+    with pytest.raises(RuleViolationError, match="copy filter `replicated unique of a register record`") as err:
+        enforce_rules(raw, [], lambda k, s: household_model.sample(k, seed=s), household_id="household_id",
+                      households=household_model, unique_references={"register": register})
+    assert "check the rule" not in str(err.value)
+
+
+def test_a_rule_on_the_household_structure_itself_is_an_error_naming_it(household_model):
+    # Neither new members nor a household of the same size can satisfy it: refuse, naming the rule.
+    raw = household_model.sample(1000, seed=2)
+    with pytest.raises(RuleViolationError, match=r"`household_size < 4`.*check the rule"):
+        enforce_rules(raw, ["household_size < 4"], lambda k, s: household_model.sample(k, seed=s),
+                      household_id="household_id", households=household_model, member_rounds=2, max_rounds=3)
+
+
+def test_a_household_whose_structure_breaks_a_rule_keeps_its_size_only(household_model):
+    raw = household_model.sample(2000, seed=9)
+    rule = "not (region == 'west' and household_size >= 2)"
+    result = enforce_rules(raw, [rule], lambda k, s: household_model.sample(k, seed=s), household_id="household_id",
+                           households=household_model, structure=("household_size", "household_type", "region"))
+    data = result.data
+    assert not broken_rows(data, [rule])[0].any()
+    assert result.fixed_with_size_only == result.rejected_households > 0  # no member nor same-region household helps
+    sizes = lambda d: d.groupby("household_id", sort=False)["household_size"].first()  # noqa: E731
+    assert sizes(data).equals(sizes(raw))

@@ -100,3 +100,38 @@ def test_hybrid_population_model_gives_the_whole_budget_to_the_gan() -> None:
     assert "max_seconds" not in hybrid.person_params and "epochs" not in hybrid.person_params
     both = build_population_synthesizer("ctgan", household_id="household_id", max_seconds=100)
     assert both.household_params["max_seconds"] + both.person_params["max_seconds"] == pytest.approx(100)
+
+
+def test_redraw_members_keeps_each_household_row(people: pd.DataFrame) -> None:
+    synth = HouseholdSynthesizer(seed=1, person_id="person_id").fit(people.assign(person_id=np.arange(len(people))))
+    out = synth.sample(900, seed=5)
+    redrawn = synth.redraw_members(out, seed=6)
+    assert_coherent(redrawn.drop(columns="person_id"), people, 900)
+    assert len(redrawn) == len(out)
+    assert sorted(redrawn["person_id"]) == sorted(out["person_id"])  # person ids reused
+    kept = ["household_id", "household_size", "region", "tenure", "household_income"]
+    rows = lambda d: d.groupby("household_id", sort=False)[kept[1:]].first()  # noqa: E731
+    pd.testing.assert_frame_equal(rows(redrawn), rows(out))
+    head_age = lambda d: d[d["relation"] == "head"].set_index("household_id")["age"]  # noqa: E731
+    pd.testing.assert_series_equal(head_age(redrawn), head_age(out))
+    # ... while the members themselves are new draws.
+    others = lambda d: d.loc[d["relation"] != "head", ["sex", "income"]].reset_index(drop=True)  # noqa: E731
+    assert not others(redrawn).equals(others(out))
+
+
+def test_households_like_share_the_structure_and_unmatched_are_reported(people: pd.DataFrame) -> None:
+    synth = HouseholdSynthesizer(seed=1).fit(people)
+    out = synth.sample(600, seed=7)
+    first = out["household_id"].iloc[0]
+    wanted = out.copy()
+    wanted["region"] = wanted["region"].where(wanted["household_id"] != first, "atlantis")  # never drawn
+    fresh, unmatched = synth.sample_households_like(wanted, on=["region", "no_such_column"], seed=8, max_rounds=3)
+    assert unmatched.tolist() == [first]
+    structure = lambda d: d.groupby("household_id").agg(  # noqa: E731
+        n=("age", "size"), size=("household_size", "first"), region=("region", "first"))
+    expected = structure(out[out["household_id"] != first])
+    pd.testing.assert_frame_equal(structure(fresh), expected)
+    assert (structure(fresh)["n"] == structure(fresh)["size"]).all()
+    # New households, not the same ones again.
+    assert not fresh.groupby("household_id")["household_income"].first().equals(
+        out[out["household_id"] != first].groupby("household_id")["household_income"].first())
