@@ -17,6 +17,7 @@ from synth_assets.defs.runner import execute, run_pipeline
 from synth_assets.publication import latest_release
 from synth_assets.storage import DataLayout
 from synth_assets_tests.defs.conftest import TINY_PERSONS
+from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow
 CART = {"ops": {"gan_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}
@@ -50,7 +51,7 @@ def _daemon_tick(defs, instance, cursor):
 def test_new_wave_file_leads_to_a_new_release(tmp_path, demo_with_2025):
     root = tmp_path / "data"
     shutil.copytree(demo_with_2025 / "incoming", root / "incoming", ignore=shutil.ignore_patterns("*2025*"))
-    shutil.copy(dg.file_relative_path(__file__, "../../data/catalog.yaml"), root / "catalog.yaml")
+    tiny_catalog(root / "catalog.yaml")
     layout = DataLayout(root)
     defs = build_definitions(root)
     sensor = defs.resolve_sensor_def("incoming_waves_sensor")

@@ -16,6 +16,7 @@ from synth_assets.defs.build import build_definitions
 from synth_assets.defs.runner import PipelineOutcome, run_pipeline
 from synth_assets.storage import DataLayout
 from synth_assets_tests.defs.conftest import REPO
+from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ def released(tmp_path_factory, tiny_demo):
     """The tiny demo run through ingest and the release job once, with the comparison asked for."""
     root = tmp_path_factory.mktemp("comparison") / "data"
     shutil.copytree(tiny_demo / "incoming", root / "incoming")
-    shutil.copy(REPO / "data" / "catalog.yaml", root / "catalog.yaml")
+    tiny_catalog(root / "catalog.yaml")
     layout = DataLayout(root)
     defs = build_definitions(root)
     with dg.instance_for_test() as instance:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +118,7 @@ def ui_instance(tmp_path: Path) -> UIInstance:
     generate_demo(source, persons=TINY_PERSONS)
     data_root = tmp_path / "data"
     shutil.copytree(source / "incoming", data_root / "incoming")
-    shutil.copy(REPO / "data" / "catalog.yaml", data_root / "catalog.yaml")
+    tiny_catalog(data_root / "catalog.yaml")
 
     home = (tmp_path / "dagster_home").resolve()  # DAGSTER_HOME must be absolute
     home.mkdir()
