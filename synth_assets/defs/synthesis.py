@@ -243,7 +243,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 **{k: v for k, v in reasons.items() if v},
             }
             context.log.info(f"replicate {i} of {config.replicates}: {len(data):,} persons"
-                             + (f", calibrated ({calibrated[f'r{i}']['count_cells_off']} person cells one off)" if calibration.enabled else ""))
+                             + (f", calibrated ({calibrated[f'r{i}']['count_cells_off']} count cells off by at most "
+                                f"{calibrated[f'r{i}']['max_abs_count_residual']:g})" if calibration.enabled else ""))
         data = pd.concat(frames, ignore_index=True)
         return dg.Output(
             data,

@@ -96,6 +96,47 @@ def test_failing_threshold_refuses_publication_and_names_metric(data_root):
     assert _public_listing(data_root) == []
 
 
+def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(data_root):
+    """Calibrated replicates equal the register's margins; without calibration the gate refuses."""
+    from synth_assets.calibration import Targets, spec_from_catalog
+
+    with dg.instance_for_test() as instance:
+        outcome = _run(data_root, instance)
+        assert outcome.success, [r.failures for r in outcome.runs]
+        catalog = load_catalog(data_root / "catalog.yaml")
+        wave = outcome.release.name.split("-")[0]
+        targets = instance.get_latest_materialization_event(dg.AssetKey("calibration_targets"))
+        assert targets is not None
+    register = pd.read_parquet(data_root / "warehouse" / "harmonised_register" / f"{wave}.parquet")
+    from synth_assets.calibration import register_targets
+
+    expected = register_targets(register, spec_from_catalog(catalog), "household_id")
+    for r in (1, 2):
+        replicate = pd.read_parquet(outcome.release / f"fictitious_population_r{r}.parquet")
+        residuals = Targets(expected.spec, expected.controls).residuals(replicate, "household_id")
+        assert residuals["within"].all(), residuals[~residuals["within"]]
+        assert replicate["household_id"].nunique() == register["household_id"].nunique()
+        # cells under min_cell are merged in the targets, so compare the whole table by TVD
+        released = replicate.drop_duplicates("household_id").groupby(["household_type", "household_size"]).size()
+        real = register.drop_duplicates("household_id").groupby(["household_type", "household_size"]).size()
+        gap = released.reindex(real.index, fill_value=0) / released.sum() - real / real.sum()
+        assert gap.abs().sum() / 2 <= 0.01
+        assert replicate["calibration_weight"].between(0.5, 2).all()
+
+    import yaml
+
+    raw = yaml.safe_load((data_root / "catalog.yaml").read_text())
+    raw["release"]["calibration"]["enabled"] = False
+    (data_root / "catalog.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True))
+    before = _public_listing(data_root)
+    with dg.DagsterInstance.ephemeral() as instance:
+        refused = _run(data_root, instance)
+    assert refused.release is None
+    failures = "\n".join(f for r in refused.runs for f in r.failures)
+    assert "calibrated_to_register" in failures and "in the register" in failures, failures
+    assert _public_listing(data_root) == before
+
+
 def _rewrite(raw, path, source):
     if source.format == "csv":
         raw.to_csv(path, index=False, **source.read_options)

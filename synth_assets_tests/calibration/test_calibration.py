@@ -1,0 +1,148 @@
+"""Calibration to the register: targets with small cells merged, selection, weights, residuals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_assets.calibration import (
+    CalibrationError,
+    CalibrationSpec,
+    InsufficientCandidates,
+    Margin,
+    calibrated_population,
+    merge_small_cells,
+    rake,
+    register_targets,
+    select_households,
+)
+
+SPEC = CalibrationSpec(
+    margins=(Margin("person", ("region", "sex", "age")), Margin("household", ("region", "size"))),
+    totals=("income",),
+    bands={"age": (0, 15, 65)},
+    min_cell=10,
+)
+
+
+def population(n_households: int, seed: int, *, large_share: float = 0.3, id_start: int = 1) -> pd.DataFrame:
+    """Households of 1-5 persons in two regions; ``large_share`` of them with 4-5 members."""
+    rng = np.random.default_rng(seed)
+    large = rng.random(n_households) < large_share
+    size = np.where(large, rng.integers(4, 6, n_households), rng.integers(1, 4, n_households))
+    household = np.repeat(np.arange(id_start, id_start + n_households), size)
+    region = np.repeat(rng.choice(["north", "south"], n_households, p=[0.6, 0.4]), size)
+    age = rng.integers(0, 90, len(household))
+    income = np.where(age >= 18, rng.lognormal(10, 1, len(household)), 0.0) * (rng.random(len(household)) < 0.7)
+    return pd.DataFrame({
+        "household_id": household,
+        "region": pd.Categorical(region, categories=["north", "south"]),
+        "sex": pd.Categorical(rng.choice(["female", "male"], len(household)), categories=["female", "male"]),
+        "age": age, "size": np.repeat(size, size), "income": income,
+    })
+
+
+def test_small_cells_are_merged_along_the_last_variable_first():
+    index = pd.MultiIndex.from_product([["a", "b"], ["0-14", "15-64", "65+"]], names=["region", "age"])
+    counts = pd.Series([50, 40, 3, 20, 4, 5], index=index)
+    groups = merge_small_cells(counts, 10)
+    # a/65+ (3) joins its only neighbour a/15-64; in b, 4 and 5 merge together and reach 9 < 10,
+    # so they join b/0-14
+    assert groups[("a", "65+")] == groups[("a", "15-64")] != groups[("a", "0-14")]
+    assert groups[("b", "15-64")] == groups[("b", "65+")] == groups[("b", "0-14")]
+    sizes = counts.groupby(groups.to_numpy()).sum()
+    assert (sizes >= 10).all()
+
+
+def test_register_targets_reproduce_no_small_count():
+    register = population(400, seed=1)
+    targets = register_targets(register, SPEC, "household_id")
+    counts = targets.controls[targets.controls["kind"] == "count"]
+    assert (counts["target"] >= SPEC.min_cell).all(), counts
+    assert targets.persons == len(register)
+    assert targets.households == register["household_id"].nunique()
+    total = targets.controls.set_index("control")
+    assert total.at["total:income", "target"] == pytest.approx(register["income"].sum())
+    assert total.at["nonzero:income", "target"] == (register["income"] != 0).sum()
+    # every cell of the cross product belongs to exactly one control
+    cells = [key for c in counts["cells"] for key in json.loads(c)]
+    assert len(cells) == len(set(cells)) == 2 * 2 * 3 + 2 * 5
+
+
+def test_selection_meets_the_register_from_a_biased_surplus():
+    register = population(600, seed=2, large_share=0.3)
+    # the candidates over-represent small households and the north: calibration must undo it
+    candidates = population(2400, seed=3, large_share=0.1, id_start=10_000)
+    targets = register_targets(register, SPEC, "household_id")
+    result = select_households(candidates, targets, "household_id", seed=0)
+    residuals = result.residuals
+    assert result.within_tolerance, residuals[~residuals["within"]]
+    households = residuals[residuals["margin"] == "households by region x size"]
+    assert (households["difference"] == 0).all()  # the stratifying margin is exact
+    released = result.data.drop_duplicates("household_id")["size"].value_counts(normalize=True).sort_index()
+    truth = register.drop_duplicates("household_id")["size"].value_counts(normalize=True).sort_index()
+    assert np.abs(released - truth).sum() / 2 < 0.005
+    uncalibrated = candidates.drop_duplicates("household_id")["size"].value_counts(normalize=True).sort_index()
+    assert np.abs(uncalibrated - truth).sum() / 2 > 0.1  # the test's bias is real
+    # chosen households are whole and unedited candidate households
+    merged = result.data.drop(columns="calibration_weight").merge(candidates, how="left", indicator=True)
+    assert (merged["_merge"] == "both").all()
+    # weights meet every control, income total included
+    weighted = targets.residuals(result.data, "household_id", result.data["calibration_weight"].to_numpy())
+    assert weighted["relative"].abs().max() < 1e-6
+    assert result.data.groupby("household_id")["calibration_weight"].nunique().max() == 1
+
+
+def test_too_few_candidates_is_an_error_naming_the_cell():
+    register = population(600, seed=2)
+    candidates = population(300, seed=3, id_start=10_000)
+    targets = register_targets(register, SPEC, "household_id")
+    with pytest.raises(InsufficientCandidates, match=r"region=.*size=.*short"):
+        select_households(candidates, targets, "household_id")
+
+
+def test_calibrated_population_draws_more_until_every_stratum_is_covered():
+    register = population(600, seed=2)
+    targets = register_targets(register, SPEC, "household_id")
+    calls = []
+
+    def draw(persons: int, seed: int) -> pd.DataFrame:
+        calls.append(persons)
+        return population(max(persons // 6, 1), seed=seed, id_start=10_000)  # too few per call
+
+    result = calibrated_population(draw, targets, "household_id", surplus=2.0, seed=0)
+    assert len(calls) > 1
+    assert result.within_tolerance
+    assert result.data["household_id"].drop_duplicates().size == targets.households
+    assert (result.data["household_id"] >= 10_000).all()  # renumbered ids stay synthetic
+
+
+def test_a_generated_cell_missing_from_the_targets_is_named():
+    register = population(300, seed=2)
+    targets = register_targets(register, SPEC, "household_id")
+    candidates = population(900, seed=3, id_start=10_000)
+    candidates["region"] = candidates["region"].cat.add_categories(["east"])
+    candidates.loc[candidates.index[:5], "region"] = "east"
+    with pytest.raises(CalibrationError, match="region=east"):
+        select_households(candidates, targets, "household_id")
+
+
+def test_raking_matches_iterative_proportional_fitting():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 3, 500)
+    b = rng.integers(0, 4, 500)
+    design = np.column_stack([a == k for k in range(3)] + [b == k for k in range(4)]).astype(float)
+    targets = np.array([200.0, 150, 150, 100, 120, 130, 150])
+    result = rake(design, targets)
+    assert result.converged
+    # classical IPF (Deming & Stephan) on the same margins gives the same weights
+    w = np.ones(500)
+    for _ in range(500):
+        for k in range(3):
+            w[a == k] *= targets[k] / w[a == k].sum()
+        for k in range(4):
+            w[b == k] *= targets[3 + k] / w[b == k].sum()
+    np.testing.assert_allclose(result.weights, w, rtol=1e-6)
