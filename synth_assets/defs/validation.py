@@ -117,6 +117,20 @@ def _comparison_metadata(comparison: "ModelComparison", config: ValidationConfig
     }
 
 
+def _population_section(catalog: Catalog, fictitious: pd.DataFrame, targets: pd.DataFrame, matched: pd.DataFrame,
+                        register: pd.DataFrame, donors: dict[str, pd.DataFrame]):
+    """Calibration residuals per margin and replicate; missing shares of sources, matched, release."""
+    from synth_assets.calibration import Targets, spec_from_catalog
+    from synth_assets.validation.population import population_tables
+
+    sources = {catalog.register_name: register}
+    for key, donor in donors.items():
+        source = catalog.sources[key.removeprefix("donor_")]
+        sources[key.removeprefix("donor_")] = donor[[c for c in source.specific if c in donor]]
+    return population_tables(Targets.from_frame(spec_from_catalog(catalog), targets), fictitious,
+                             catalog.register.household_id_column, sources, matched)
+
+
 def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
     @dg.asset(
         name="validation_report",
@@ -129,6 +143,10 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "fictitious": dg.AssetIn("fictitious_dataset"),
             "training": dg.AssetIn("training_sample"),
             "holdout": dg.AssetIn("holdout_sample"),
+            "targets": dg.AssetIn("calibration_targets"),
+            "matched": dg.AssetIn("matched_dataset"),
+            "register": dg.AssetIn(f"harmonised_{catalog.register_name}"),
+            **{f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys},
         },
         description=(
             "Utility (per-variable distributions, k-marginal scores, propensity pMSE and AUC, "
@@ -138,9 +156,11 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "`compare_families` in its config, also compares model families (comparison.csv)."
         ),
     )
+    @functools.partial(with_keyword_inputs, names=[f"donor_{name}" for name in catalog.surveys])
     def validation_report(
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
         compute: ComputeResource, fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
+        targets: pd.DataFrame, matched: pd.DataFrame, register: pd.DataFrame, **donors: pd.DataFrame,
     ) -> dg.MaterializeResult:
         from synth_assets.validation import (
             RegressionSpec, Thresholds, check_families, evaluate, headline_markdown, write_report,
@@ -173,6 +193,10 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             replicates=[_sample(r, n, config.seed) for r in replicates] if replicates else None,
             **scoring,
         )
+        population, population_figures = _population_section(project.catalog, fictitious, targets, matched,
+                                                             register, donors)
+        result.tables.update(population)
+        result.figures.update(population_figures)
         comparison = None
         if config.compare_families:
             comparison = _compare_families(context, config, compute, project.catalog, training,
@@ -186,11 +210,13 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "failed_checks": ", ".join(result.failed) or "none",
             "headline": dg.MetadataValue.md(headline_markdown(result)),
         }
+        metadata["calibration_residuals"] = dg.MetadataValue.md(
+            population["population: calibration residuals by margin"].to_markdown(index=False))
         # The plots people look at first, shown in the UI beside the figures.
-        for name in ("privacy:dcr", "association:cramers_v"):
+        for name in ("privacy:dcr", "association:cramers_v", "population:calibration"):
             if name in result.figures:
                 metadata[f"plot_{name.split(':')[1]}"] = png_markdown(result.figures[name], name)
-        for key in ("kmarginal_1", "kmarginal_2", "kmarginal_3", "pmse_ratio", "propensity_auc",
+        for key in ("kmarginal_1", "kmarginal_2", "kmarginal_3", "worst_1way_distance", "pmse_ratio", "propensity_auc",
                     "exact_copy_rate", "dcr_share", "mia_auc"):
             value = result.metrics.get(key)
             if isinstance(value, (int, float)):

@@ -31,7 +31,12 @@ from synth_assets.validation.utility.association import association_differences,
 from synth_assets.validation.utility.kmarginal import kmarginal_scores
 from synth_assets.validation.utility.propensity import pmse
 from synth_assets.validation.utility.regression import RegressionSpec, compare_regressions
-from synth_assets.validation.utility.univariate import compare_columns, plausibility, summarise_columns
+from synth_assets.validation.utility.univariate import (
+    compare_columns,
+    plausibility,
+    summarise_columns,
+    worst_variable,
+)
 
 T = TypeVar("T")
 
@@ -239,7 +244,9 @@ def evaluate(
                 (r.risk for r in inference.values() if math.isfinite(r.risk)), default=float("nan")
             )
 
-    checks, skipped = thresholds.check(metrics, baseline)
+    where = {"worst_1way_distance": worst_variable(utility["columns"])}
+    details["worst_1way_variable"] = where["worst_1way_distance"]
+    checks, skipped = thresholds.check(metrics, baseline, where)
     details["thresholds"] = thresholds.to_dict()
     details["timings_s"] = timer.seconds
     rendered: dict[str, bytes] = {}

@@ -188,6 +188,13 @@ def render_html(
         sections.append("<h2>Regressions: real vs synthetic (combined replicates), CI overlap (Karr et al.)</h2>")
         for name, table in regression_tables.items():
             sections += [f"<h3>{html.escape(name)}</h3>", html_table(table, left=["term"])]
+    population = {k: v for k, v in result.tables.items() if k.startswith("population:")}
+    if population:
+        sections.append("<h2>The population: calibration to the register, missing values</h2>")
+        for name, table in population.items():
+            sections += [f"<h3>{html.escape(name.removeprefix('population: '))}</h3>",
+                         html_table(table, left=[c for c in ("margin", "variable") if c in table])]
+        sections += [html_image(png, name) for name, png in result.figures.items() if name.startswith("population:")]
     sections += ["<h2>Privacy</h2>", _privacy_html(result)]
     if comparison is not None:
         sections += ["<h2>Model families compared</h2>", comparison.to_html()]

@@ -45,7 +45,9 @@ def test_whole_pipeline_publishes_a_coherent_auditable_release(data_root):
     card = json.loads((release / "data_card.json").read_text())
     assert card["replicates"] == 2
     assert all(info["sha256"] for info in card["provenance"].values()), card["provenance"]
-    assert (release / "report.html").read_text().count("<img") >= 1
+    report = (release / "report.html").read_text()
+    assert report.count("<img") >= 1
+    assert "calibration to the register" in report and "missing values (share of records)" in report
     matching_section = (data_root / "reports" / release.name.split("-")[0] / "matching.html").read_text()
     assert "Statistical matching diagnostics" in matching_section and "data:image/png;base64" in matching_section
     fictitious = pd.read_parquet(release / "fictitious_population_r1.parquet")

@@ -104,3 +104,22 @@ def test_disjoint_category_labels_are_refused(train, holdout):
     assert "column 'sex'" in message and "{'female', 'male'}" in message and "{'F', 'M'}" in message
     with pytest.raises(LabelMismatchError, match="holdout"):
         evaluate(train, holdout, holdout=recoded, figures=False)
+
+
+def test_one_wrong_variable_fails_the_worst_variable_check_and_is_named(train, holdout):
+    from synth_assets_tests.validation.populations import population
+
+    # household sizes shifted towards 1 (as rejection-biased enforcement once did), all else right
+    shifted = population(len(train), seed=7)
+    small = shifted.sample(frac=0.25, random_state=0).index
+    shifted.loc[small, "hsize"] = 1
+    result = evaluate(train, shifted, holdout=holdout, figures=False)
+    check = next(c for c in result.checks if c.metric == "worst_1way_distance")
+    assert not check.passed
+    assert check.where == "hsize" and "[hsize]" in check.message
+    assert check.threshold == pytest.approx(2.0 * result.baseline["worst_1way_distance"])
+
+
+def test_worst_variable_check_passes_an_independent_sample(independent_result):
+    check = next(c for c in independent_result.checks if c.metric == "worst_1way_distance")
+    assert check.passed, check.message

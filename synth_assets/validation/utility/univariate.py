@@ -98,14 +98,22 @@ def plausibility(real: pd.DataFrame, synthetic: pd.DataFrame, rules: Sequence[st
     return table
 
 
+def worst_variable(table: pd.DataFrame) -> str:
+    """The variable furthest from the real data (TVD for categories, KS for numbers)."""
+    distance = table["tvd"].fillna(table["ks"])
+    return str(table.loc[distance.idxmax(), "column"]) if distance.notna().any() else ""
+
+
 def summarise_columns(table: pd.DataFrame) -> dict[str, float]:
-    """Averages of the per-variable table for the headline."""
+    """Averages of the per-variable table for the headline, and its worst variable's distance."""
 
     def mean(values: pd.Series) -> float:
         values = values.dropna()
         return float(values.mean()) if len(values) else float("nan")
 
+    distance = table["tvd"].fillna(table["ks"])
     return {
+        "worst_1way_distance": float(distance.max()) if distance.notna().any() else float("nan"),
         "mean_tvd": mean(table["tvd"]),
         "mean_ks": mean(table["ks"]),
         "max_missing_share_diff": float(

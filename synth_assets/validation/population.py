@@ -1,0 +1,83 @@
+"""Is the release the population? Calibration residuals and missing values, for the report.
+
+The gate's check ``calibrated_to_register`` judges the residuals; this module shows them,
+per margin and replicate, beside the missing share of every variable in the sources, the
+matched dataset and the release (the population has no missing value a survey's item
+non-response or universe could leave behind).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import pandas as pd
+
+from synth_assets.calibration import Targets
+from synth_assets.matching import missing_shares
+
+
+def residuals_by_margin(targets: Targets, replicates: Mapping[int, pd.DataFrame], household_id: str) -> pd.DataFrame:
+    """Per replicate and margin: controls, how many beyond tolerance, largest differences."""
+    rows = []
+    for replicate, data in replicates.items():
+        residuals = targets.residuals(data, household_id)
+        for margin, group in residuals.groupby("margin", sort=False):
+            rows.append({
+                "replicate": replicate,
+                "margin": margin,
+                "controls": len(group),
+                "beyond_tolerance": int((~group["within"]).sum()),
+                "max_abs_difference": float(group["difference"].abs().max()),
+                "max_abs_relative": float(group["relative"].abs().max()),
+            })
+    return pd.DataFrame(rows)
+
+
+def residual_plot(targets: Targets, data: pd.DataFrame, household_id: str) -> bytes:
+    """Released against register count for every count cell of one replicate (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    residuals = targets.residuals(data, household_id)
+    counts = residuals[residuals["kind"] == "count"]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for margin, group in counts.groupby("margin", sort=False):
+        ax.scatter(group["target"], group["difference"], s=10, label=margin, alpha=0.7)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("register count of the cell")
+    ax.set_ylabel("released minus register")
+    ax.set_title("Calibration residuals, replicate 1")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def population_tables(
+    targets: Targets,
+    release: pd.DataFrame,
+    household_id: str,
+    sources: Mapping[str, pd.DataFrame],
+    matched: pd.DataFrame,
+    replicate_column: str = "replicate",
+) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
+    """The report's population section: residual table, missing shares, residual plot."""
+    if replicate_column in release:
+        replicates = {int(r): g for r, g in release.groupby(replicate_column)}
+    else:
+        replicates = {1: release}
+    columns = [c for c in matched.columns if c in release.columns and c != household_id]
+    first = replicates[min(replicates)]
+    tables = {
+        "population: calibration residuals by margin": residuals_by_margin(targets, replicates, household_id),
+        "population: missing values (share of records)": missing_shares(
+            sources, matched[columns], release[columns]).reset_index(),
+    }
+    figures = {"population:calibration": residual_plot(targets, first, household_id)}
+    return tables, figures
