@@ -16,13 +16,6 @@ from synth_assets.defs.partitions import wave_partitions
 
 CALIBRATION_CODE_VERSION = "1"
 
-#: Total variation distance allowed between the release's household size x type table and
-#: the register's. With calibration on, the release meets it exactly (0); a 2-point shift of
-#: one-person households alone is 0.02. Set before seeing a release; the demo's uncalibrated
-#: releases were 0.05-0.07 away (bench/release).
-HOUSEHOLD_STRUCTURE_TVD = 0.01
-
-
 def build_calibration_targets(catalog: Catalog) -> dg.AssetsDefinition:
     register = catalog.register
 
@@ -90,7 +83,7 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
         description=(
             "Every replicate meets the register's margins within the catalog's tolerances (unit "
             "weights), and its household size x type table is within "
-            f"{HOUSEHOLD_STRUCTURE_TVD} (TVD) of the register's."
+            f"{catalog.release.calibration.household_structure_tvd} (TVD) of the register's."
         ),
     )
     def calibrated_to_register(
@@ -118,9 +111,10 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
                          "max_abs_count_difference": float(residuals.loc[residuals["kind"] == "count", "difference"].abs().max())})
             if structure:
                 tvd, cell = household_structure_tvd(data, register, household_id, structure)
-                if tvd > HOUSEHOLD_STRUCTURE_TVD:
+                limit = catalog.release.calibration.household_structure_tvd
+                if tvd > limit:
                     problems.append(f"replicate {replicate}: household {' x '.join(structure)} TVD {tvd:.4f} "
-                                    f"> {HOUSEHOLD_STRUCTURE_TVD} (worst cell {cell})")
+                                    f"> {limit} (worst cell {cell})")
                 if rows:
                     rows[-1]["household_structure_tvd"] = round(tvd, 5)
         return dg.AssetCheckResult(

@@ -128,6 +128,8 @@ def build_gan_model(catalog: Catalog) -> dg.AssetsDefinition:
             epochs=config.epochs,
             max_seconds=config.max_seconds,
             enable_gpu=compute.use_gpu(),
+            # each survey's variables were fused from one donor: CART draws them as one block
+            blocks=[[v for v in source.specific if v in training] for source in catalog.surveys.values()],
             **config.params,
         )
         started = time.perf_counter()

@@ -96,6 +96,10 @@ class LeafDonors:
         return replace(self, cumulative_weight=cumulative)
 
     def draw(self, leaf_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.draw_with_records(leaf_ids, rng)[0]
+
+    def draw_with_records(self, leaf_ids: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Drawn values and the training record each came from."""
         pos = np.searchsorted(self.leaves, leaf_ids)
         starts, counts = self.starts[pos], self.counts[pos]
         u = rng.random(len(leaf_ids))
@@ -108,7 +112,7 @@ class LeafDonors:
         drawn = self.values[picks]
         if self.bandwidth is not None:
             drawn = drawn + rng.standard_normal(len(drawn)) * self.bandwidth[pos]
-        return drawn
+        return drawn, self.records[picks]
 
 
 @dataclass
@@ -120,6 +124,8 @@ class Step:
     donors: LeafDonors | None  # None for conditioning columns, which are given
     gate: tuple[int, float] | None  # (state column position, code of "value"): draw only there
     remap: dict[int, np.ndarray] = field(default_factory=dict)  # predictor position -> rank of each code
+    leader: int | None = None  # block member: copies the record drawn for this earlier step
+    record_values: np.ndarray | None = None  # block member: its value in every training record
 
     def features(self, matrix: np.ndarray) -> np.ndarray:
         """The predictors of this step, category codes replaced by their ranks for its target."""
@@ -190,6 +196,7 @@ class CARTSynthesizer(TabularSynthesizer):
         bootstrap: bool = False,
         visit_sequence: Sequence[str] | None = None,
         max_depth: int | None = None,
+        blocks: Sequence[Sequence[str]] = (),
         special_codes: Mapping[str, Sequence[float]] | None = None,
         id_columns: Sequence[str] = (),
         condition_columns: Sequence[str] = (),
@@ -211,6 +218,7 @@ class CARTSynthesizer(TabularSynthesizer):
         self.bootstrap = bootstrap
         self.visit_sequence = visit_sequence
         self.max_depth = max_depth
+        self.blocks = [list(b) for b in blocks]
         self._steps: list[Step] = []
         self._n_given = 0  # leading steps that are conditioning columns
         self._levels: dict[int, int] = {}  # position of each label column -> number of labels
@@ -231,7 +239,28 @@ class CARTSynthesizer(TabularSynthesizer):
         labels = t.categorical_labels
         categorical = sorted((c for c in labels if c not in given), key=lambda c: len(labels[c]))
         continuous = [c for c in t.continuous_columns if c not in given]
-        return given + categorical + continuous
+        return given + self._blocks_together(categorical + continuous)
+
+    def _block_members(self) -> list[list[str]]:
+        """Model-frame columns of each block present in the data (labels and states first)."""
+        t = self._transformer
+        given = set(t.model_columns_of(self.condition_columns))
+        labels = t.categorical_labels
+        out = []
+        for block in self.blocks:
+            columns = [c for c in t.model_columns_of([b for b in block if b in t.codecs]) if c not in given]
+            columns = sorted(columns, key=lambda c: c not in labels)  # states before their values
+            if len(columns) > 1:
+                out.append(columns)
+        return out
+
+    def _blocks_together(self, order: list[str]) -> list[str]:
+        """Each block's columns moved next to its first member, so they are drawn as one."""
+        for members in self._block_members():
+            first = min(order.index(c) for c in members)
+            rest = [c for c in order if c not in members]
+            order = rest[:first] + members + rest[first:]
+        return order
 
     def _states(self) -> dict[str, str]:
         """State column of every gated continuous column."""
@@ -280,10 +309,20 @@ class CARTSynthesizer(TabularSynthesizer):
         states = self._states()
         self._n_given = len(self._transformer.model_columns_of(self.condition_columns))
         self._levels = {k: len(labels[c]) for k, c in enumerate(order) if c in labels}
+        leaders = {}
+        for members in self._block_members():
+            for follower in members[1:]:
+                leaders[follower] = order.index(members[0])
         self._steps = []
         for j, col in enumerate(order):
             if j < self._n_given:
                 self._steps.append(Step(col, None, None, None))
+                continue
+            if col in leaders:
+                gate = None
+                if col in states:
+                    gate = (order.index(states[col]), float(labels[states[col]].index(VALUE_STATE)))
+                self._steps.append(Step(col, None, None, gate, leader=leaders[col], record_values=matrix[:, j].copy()))
                 continue
             gate = None
             fit_rows = rows
@@ -365,16 +404,25 @@ class CARTSynthesizer(TabularSynthesizer):
 
     def _fill(self, matrix: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Draw every non-given column in visiting order, all rows at once."""
+        picked: dict[int, np.ndarray] = {}  # step -> training record drawn for each row (-1: none)
         for j in range(self._n_given, len(self._steps)):
             step = self._steps[j]
             rows = np.arange(len(matrix))
             if step.gate is not None:
                 rows = np.flatnonzero(matrix[:, step.gate[0]] == step.gate[1])
+            if step.leader is not None:  # a block member takes the value of the leader's record
+                records = picked[step.leader][rows]
+                rows, records = rows[records >= 0], records[records >= 0]
+                matrix[rows, j] = step.record_values[records]
+                continue
             if len(rows) == 0:
                 continue
             if step.tree is None:
                 leaf_ids = np.zeros(len(rows), dtype=np.int64)
             else:
                 leaf_ids = step.tree.apply(step.features(matrix[rows, :j]))
-            matrix[rows, j] = step.donors.draw(leaf_ids, rng)
+            matrix[rows, j], records = step.donors.draw_with_records(leaf_ids, rng)
+            if any(s.leader == j for s in self._steps):
+                picked[j] = np.full(len(matrix), -1, dtype=np.int64)
+                picked[j][rows] = records
         return self._decode(matrix)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from synth_assets.synthesis.base import Synthesizer
@@ -42,6 +43,7 @@ def build_population_synthesizer(
     person_id: str | None = None,
     person_family: str | None = None,
     seed: int = 0,
+    blocks: Sequence[Sequence[str]] = (),
     **params: Any,
 ) -> Synthesizer:
     """The synthesiser the pipeline trains: households kept coherent when ``household_id`` is set.
@@ -49,12 +51,18 @@ def build_population_synthesizer(
     With households, ``family`` models the household table and ``person_family`` (default:
     the same) the members given their household. A time budget (``max_seconds``) is split
     between two neural models, or goes whole to the only neural one. ``person_id`` names an
-    identifier column, replaced by fresh identifiers when present in the data.
+    identifier column, replaced by fresh identifiers when present in the data. ``blocks`` are
+    groups of columns that come together from one real record (a survey's variables fused
+    from one donor): CART draws each block whole from one training record, so the relations
+    within a survey stay those of its respondents.
     """
     person_family = person_family or family
     if household_id is None:
         id_columns = [person_id] if person_id else []
-        return make_synthesizer(family, seed=seed, id_columns=id_columns, **_family_params(family, params))
+        flat = _family_params(family, params)
+        if family == "cart" and blocks:
+            flat["blocks"] = [list(b) for b in blocks]
+        return make_synthesizer(family, seed=seed, id_columns=id_columns, **flat)
     household_params = _family_params(family, params)
     person_params = _family_params(person_family, params)
     budget = params.get("max_seconds")
@@ -69,6 +77,7 @@ def build_population_synthesizer(
         seed=seed,
         household_params=household_params,
         person_params=person_params,
+        blocks=blocks,
     )
 
 

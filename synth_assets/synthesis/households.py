@@ -87,6 +87,7 @@ class HouseholdSynthesizer(Synthesizer):
         seed: int = 0,
         household_params: Mapping[str, Any] | None = None,
         person_params: Mapping[str, Any] | None = None,
+        blocks: Sequence[Sequence[str]] = (),
         rules: Sequence[Rule] = (),
     ) -> None:
         super().__init__(seed=seed, rules=rules)
@@ -103,6 +104,7 @@ class HouseholdSynthesizer(Synthesizer):
         self.person_id = person_id
         self.household_params = dict(household_params or {})
         self.person_params = dict(person_params or {})
+        self.blocks = [list(b) for b in blocks]
         self.household_model: TabularSynthesizer | None = None
         self.person_model: TabularSynthesizer | None = None
 
@@ -139,15 +141,16 @@ class HouseholdSynthesizer(Synthesizer):
             self._person_codec = IdCodec.fit(self._person_id, data[self._person_id])
         self._mean_size = float(households[self._size].astype(float).mean())
 
-        self.household_model = make_synthesizer(
-            self.household_family, seed=self.seed, **self.household_params
-        ).fit(households)
         person_columns = self._condition_columns() + self._person_level_columns(data)
+        self.household_model = make_synthesizer(
+            self.household_family, seed=self.seed,
+            **self._with_blocks(self.household_family, self.household_params, list(households.columns)),
+        ).fit(households)
         self.person_model = make_synthesizer(
             self.person_family,
             seed=self.seed + 1,
             condition_columns=self._condition_columns(),
-            **self.person_params,
+            **self._with_blocks(self.person_family, self.person_params, self._person_level_columns(data)),
         ).fit(persons[person_columns])
 
         if self._relation:
@@ -171,6 +174,13 @@ class HouseholdSynthesizer(Synthesizer):
             len(data), len(households), self.training_log["seconds"],
         )
         return self
+
+    def _with_blocks(self, family: str, params: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+        """``params`` plus the part of each block at this model's level (CART draws blocks whole)."""
+        if family != "cart" or not self.blocks:
+            return dict(params)
+        blocks = [[c for c in block if c in columns] for block in self.blocks]
+        return {**params, "blocks": [b for b in blocks if len(b) > 1]}
 
     def _household_table_columns(self) -> list[str]:
         return self._household_columns + [self._size] + ([self._head_age] if self._head_age else [])

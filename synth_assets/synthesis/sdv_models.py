@@ -133,7 +133,7 @@ class SDVSynthesizer(TabularSynthesizer):
     ``model_params`` go to the SDV class unchanged (e.g. ``{"embedding_dim": 64}``).
     ``enable_gpu=None`` uses the GPU when torch sees one. ``calibrate_marginals`` (default:
     on for CTGAN and TVAE) maps generated numbers onto the training marginals, rank for rank
-    (``synth_assets.synthesis.calibration``).
+    (``synth_assets.synthesis.marginal_mapping``).
     """
 
     def __init__(

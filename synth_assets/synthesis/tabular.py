@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
 from synth_assets.synthesis.base import LOGGER, Synthesizer
-from synth_assets.synthesis.calibration import MarginalCalibrator
+from synth_assets.synthesis.marginal_mapping import MarginalCalibrator
 from synth_assets.synthesis.rules import Rule
 from synth_assets.synthesis.transform import TableTransformer
 from synth_assets.validation.privacy.copies import row_hashes

@@ -116,3 +116,28 @@ def test_visit_sequence_puts_states_before_values(persons: pd.DataFrame) -> None
     assert order[:2] == ["income#state", "income"]
     with pytest.raises(ValueError, match="lacks columns"):
         CARTSynthesizer(visit_sequence=["age"]).fit(persons)
+
+
+def test_blocks_are_drawn_whole_from_one_training_record():
+    import numpy as np
+    import pandas as pd
+
+    from synth_assets.synthesis import CARTSynthesizer
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    age = rng.integers(18, 80, n)
+    # a donor block: 60 distinct (a, b, c) tuples repeated, as a survey fused from 60 donors
+    donors = pd.DataFrame({"a": rng.lognormal(5, 1, 60).round(2), "b": rng.lognormal(6, 1, 60).round(2),
+                           "c": rng.choice(["x", "y", "z"], 60)})
+    data = pd.concat([pd.DataFrame({"age": age}), donors.iloc[rng.integers(0, 60, n)].reset_index(drop=True)], axis=1)
+    tuples = set(map(tuple, data[["a", "b", "c"]].to_numpy()))
+
+    blocked = CARTSynthesizer(seed=1, blocks=[["a", "b", "c"]]).fit(data).sample(2000, seed=2)
+    drawn = set(map(tuple, blocked[["a", "b", "c"]].to_numpy()))
+    assert drawn <= tuples  # every block is one real record's
+    free = CARTSynthesizer(seed=1).fit(data).sample(2000, seed=2)
+    assert len(set(map(tuple, free[["a", "b", "c"]].to_numpy())) - tuples) > 20  # without blocks they mix
+    # posterior draws keep blocks whole too
+    posterior = CARTSynthesizer(seed=1, blocks=[["a", "b", "c"]]).fit(data).posterior_draw(3).sample(500, seed=4)
+    assert set(map(tuple, posterior[["a", "b", "c"]].to_numpy())) <= tuples
