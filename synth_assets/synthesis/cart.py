@@ -255,12 +255,10 @@ class CARTSynthesizer(TabularSynthesizer):
         return out
 
     def _blocks_together(self, order: list[str]) -> list[str]:
-        """Each block's columns moved next to its first member, so they are drawn as one."""
-        for members in self._block_members():
-            first = min(order.index(c) for c in members)
-            rest = [c for c in order if c not in members]
-            order = rest[:first] + members + rest[first:]
-        return order
+        """Blocks after every other column, each drawn given all of them (as matching imputed it)."""
+        blocks = self._block_members()
+        inside = {c for members in blocks for c in members}
+        return [c for c in order if c not in inside] + [c for members in blocks for c in members]
 
     def _states(self) -> dict[str, str]:
         """State column of every gated continuous column."""
@@ -309,8 +307,9 @@ class CARTSynthesizer(TabularSynthesizer):
         states = self._states()
         self._n_given = len(self._transformer.model_columns_of(self.condition_columns))
         self._levels = {k: len(labels[c]) for k, c in enumerate(order) if c in labels}
-        leaders = {}
+        leaders, block_of = {}, {}
         for members in self._block_members():
+            block_of[members[0]] = [order.index(c) for c in members]
             for follower in members[1:]:
                 leaders[follower] = order.index(members[0])
         self._steps = []
@@ -331,6 +330,9 @@ class CARTSynthesizer(TabularSynthesizer):
                 fit_rows = rows[matrix[rows, gate[0]] == gate[1]]
                 if len(fit_rows) == 0:  # the bootstrap missed every continuous value
                     fit_rows = np.flatnonzero(matrix[:, gate[0]] == gate[1])
+            if col in block_of:
+                self._steps.append(self._fit_block_step(col, j, matrix, fit_rows, block_of[col], order, rng))
+                continue
             self._steps.append(self._fit_step(col, j, matrix, fit_rows, gate, col not in labels, rng))
             LOGGER.debug("cart: fitted %s (%d/%d)", col, j + 1, len(order))
         self.training_log["visit_sequence"] = order
@@ -390,6 +392,51 @@ class CARTSynthesizer(TabularSynthesizer):
             leaf_ids = step.tree.apply(features)
         smooth = self.smoothing and continuous and np.unique(y).size >= SMOOTH_MIN_DISTINCT * y.size
         step.donors = LeafDonors.build(leaf_ids, y, records, smoothing=smooth)
+        return step
+
+    def _fit_block_step(
+        self, column: str, j: int, matrix: np.ndarray, records: np.ndarray, members: list[int],
+        order: list[str], rng: np.random.Generator,
+    ) -> Step:
+        """One tree for a whole block: a multi-output regression on all its columns.
+
+        The leaves then group records alike on the block as a whole, not on its first column
+        only, and a synthetic row takes every block value from one record of its leaf.
+        """
+        matrix = matrix[records]
+        labels = self._transformer.categorical_labels
+        targets = []
+        for k in members:
+            y = matrix[:, k]
+            if order[k] in labels:
+                n = len(labels[order[k]])
+                codes = np.where(np.isfinite(y), y, n).astype(np.int64)
+                targets.append(np.eye(n + 1)[codes][:, :n])
+            else:
+                finite = np.isfinite(y)
+                mean = float(y[finite].mean()) if finite.any() else 0.0
+                sd = float(y[finite].std()) if finite.any() else 0.0
+                targets.append((np.where(finite, y, mean) - mean)[:, None] / (sd or 1.0))
+        block = np.hstack(targets)
+        step = Step(column, None, None, None)
+        leaf_ids = np.zeros(len(matrix), dtype=np.int64)
+        if j > 0 and len(np.unique(block, axis=0)) > 1:
+            step.tree = DecisionTreeRegressor(
+                min_samples_leaf=self._leaf_size, max_depth=self.max_depth, random_state=int(rng.integers(2**31))
+            )
+            leader = matrix[:, j]
+            continuous = column not in labels
+            n_classes = 0 if continuous else len(labels[column])
+            step.remap = {
+                k: level_ranks(matrix[:, k].astype(np.int64), n_levels, leader, continuous, n_classes)
+                for k, n_levels in self._levels.items()
+                if k < j
+            }
+            features = step.features(matrix[:, :j])
+            step.tree.fit(features, block)
+            leaf_ids = step.tree.apply(features)
+        # exact record values: the block's other columns copy the same record's
+        step.donors = LeafDonors.build(leaf_ids, matrix[:, j], records, smoothing=False)
         return step
 
     # ------------------------------------------------------------ sampling
