@@ -219,6 +219,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     references=references, unique_references={"register": matched[register_columns]},
                     household_id=household_id, seed=seed,
                     households=replicate_model if hasattr(replicate_model, "redraw_members") else None,
+                    # calibration chooses from a surplus: a household no redraw fixes is left out
+                    drop_unfixable=calibration.enabled,
                 )
                 enforcements.append(enforced)
                 return enforced.data
@@ -242,6 +244,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "by_members": sum(e.fixed_by_member_redraws for e in enforcements),
                 "whole": sum(e.fixed_by_household_redraws for e in enforcements),
                 "size_only": sum(e.fixed_with_size_only for e in enforcements),
+                "dropped": sum(e.dropped_households for e in enforcements),
                 **{k: v for k, v in reasons.items() if v},
             }
             context.log.info(f"replicate {i} of {config.replicates}: {len(data):,} persons"

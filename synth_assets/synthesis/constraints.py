@@ -66,6 +66,7 @@ class RuleEnforcement:
     fixed_by_member_redraws: int = 0
     fixed_by_household_redraws: int = 0  # flat data: rows redrawn
     fixed_with_size_only: int = 0  # of those, households whose own structure broke a rule: only the size kept
+    dropped_households: int = 0  # with drop_unfixable: households no redraw made valid
 
     @property
     def rejection_rate(self) -> float:
@@ -119,6 +120,7 @@ def enforce_rules(
     max_rounds: int = 20,
     member_rounds: int = 5,
     max_rejection_rate: float = 0.5,
+    drop_unfixable: bool = False,
 ) -> RuleEnforcement:
     """Redraw every household (or row) of ``sample`` that breaks a rule or copies a real record.
 
@@ -142,7 +144,10 @@ def enforce_rules(
 
     Raises :class:`RuleViolationError` when more than ``max_rejection_rate`` of the sample is
     rejected (with more than 50 households), or when a household is still rejected after the
-    rounds, naming the rule or copy filter behind it.
+    rounds, naming the rule or copy filter behind it; with ``drop_unfixable`` such households
+    are dropped instead and counted in ``dropped_households`` (for a surplus that calibration
+    chooses from, where a handful of households of a rare, ever-copied structure would
+    otherwise stop the release).
     """
     rejectors: list[Rejector] = []
     if rules:
@@ -186,7 +191,7 @@ def enforce_rules(
     rng = np.random.default_rng(seed)
     if household_id:
         data = _redraw_households(data, bad, check, household_id, households, draw, structure, rng,
-                                  member_rounds, max_rounds, result, filters)
+                                  member_rounds, max_rounds, result, filters, drop_unfixable)
     else:
         data = _redraw_rows(data, bad, check, draw, rng, max_rounds, result, filters)
     log.info("redrew %d of %d generated households (%.2f%%; %d by their members, %d whole, %d of them "
@@ -236,7 +241,7 @@ def _redraw_rows(data, bad, check, draw, rng, max_rounds, result, filters) -> pd
 
 
 def _redraw_households(data, bad, check, household_id, households, draw, structure, rng,
-                       member_rounds, max_rounds, result, filters) -> pd.DataFrame:
+                       member_rounds, max_rounds, result, filters, drop_unfixable=False) -> pd.DataFrame:
     ids = data[household_id]
     pending = pd.unique(ids[bad])
     accepted: list[pd.DataFrame] = []
@@ -277,11 +282,20 @@ def _redraw_households(data, bad, check, household_id, households, draw, structu
             if len(unmatched):  # each call already drew in growing batches: another would not find them
                 worst = (_NO_STRUCTURE, len(unmatched))
                 break
+    if len(pending) and drop_unfixable:
+        log.warning("dropped %d households still rejected after every redraw, most often %s", len(pending),
+                    _why(*worst, filters))
+        result.dropped_households = len(pending)
+        data = data[~ids.isin(pending)]
+        ids = data[household_id]
+        pending = pending[:0]
     if len(pending):
         raise RuleViolationError(
             f"{len(pending)} households still rejected after {member_rounds if households is not None else 0} "
             f"member and up to {max_rounds} household redraws, most often {_why(*worst, filters)}"
         )
+    if not accepted:
+        return data.reset_index(drop=True)
     replaced = pd.concat(accepted, ignore_index=True)
     out = pd.concat([data[~ids.isin(replaced[household_id])], replaced], ignore_index=True)
     # Households back in the order of the draw; members in the order they come.

@@ -208,6 +208,18 @@ def test_a_rule_on_the_household_structure_itself_is_an_error_naming_it(househol
                       household_id="household_id", households=household_model, member_rounds=2, max_rounds=3)
 
 
+def test_unfixable_households_can_be_dropped_and_counted(household_model):
+    # For a surplus that calibration chooses from: drop what no redraw fixes, say how many.
+    raw = household_model.sample(1000, seed=2)
+    large = raw.groupby("household_id")["household_size"].first().ge(4).sum()
+    result = enforce_rules(raw, ["household_size < 4"], lambda k, s: household_model.sample(k, seed=s),
+                           household_id="household_id", households=household_model, member_rounds=2, max_rounds=3,
+                           drop_unfixable=True)
+    assert large > 0 and result.dropped_households == large
+    assert (result.data["household_size"] < 4).all()
+    assert result.data["household_id"].nunique() == raw["household_id"].nunique() - large
+
+
 def test_a_household_whose_structure_breaks_a_rule_keeps_its_size_only(household_model):
     raw = household_model.sample(2000, seed=9)
     rule = "not (region == 'west' and household_size >= 2)"
