@@ -239,7 +239,7 @@ def evaluate(
                 (r.risk for r in inference.values() if math.isfinite(r.risk)), default=float("nan")
             )
 
-    checks, skipped = thresholds.check(metrics, baseline)
+    checks, skipped = thresholds.check(metrics, baseline, len(holdout) if holdout is not None else None)
     details["thresholds"] = thresholds.to_dict()
     details["timings_s"] = timer.seconds
     rendered: dict[str, bytes] = {}
