@@ -46,8 +46,21 @@ class ValidationConfig(dg.Config):
     compare_epochs: int = 300
 
 
-def report_dir(project: ProjectResource, wave: str) -> Path:
-    return project.layout.reports / wave
+def report_dir(project: ProjectResource, wave: str, run_id: str) -> Path:
+    """``reports/<wave>/<run id>/``: each run's report apart, so a refused run can never
+    change the report a published release links (nor one an auditor is reading)."""
+    return project.layout.reports / wave / run_id
+
+
+def latest_report(instance: dg.DagsterInstance, wave: str, run_id: str | None = None) -> Path | None:
+    """The report.html of the latest ``validation_report`` of ``wave`` (of that run only, if given)."""
+    from synth_assets.defs.gating import latest_materialization
+
+    latest = latest_materialization(instance, dg.AssetKey("validation_report"), wave)
+    path = latest.get("metadata", {}).get("report")
+    if not path or (run_id is not None and latest.get("run_id") != run_id):
+        return None
+    return Path(path)
 
 
 def _sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -135,7 +148,8 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "Utility (per-variable distributions, k-marginal scores, propensity pMSE and AUC, "
             "catalog regressions) and privacy (exact copies, distance to closest record against "
             "the holdout, membership inference) of the fictitious data, each figure next to "
-            "what an independent real sample gives. Writes report.html and metrics.json; with "
+            "what an independent real sample gives. Writes report.html and metrics.json under "
+            "reports/<wave>/<run id>/; with "
             "`compare_families` in its config, also compares model families (comparison.csv). "
             "Its value, the verdict (metrics, checks, passed, the sha256 of the fictitious data "
             "judged, the report's files and their sha256), is what `thresholds_pass` and "
@@ -181,7 +195,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         if config.compare_families:
             comparison = _compare_families(context, config, compute, project.catalog, training,
                                            training_sample, holdout_sample, scoring)
-        out = report_dir(project, context.partition_key)
+        out = report_dir(project, context.partition_key, context.run_id)
         paths = write_report(result, out, comparison=comparison)
         verdict = report_verdict(result, fictitious, out, context.run_id,
                                  {p.name: file_sha256(p) for k, p in paths.items() if k in ("metrics", "report")})

@@ -136,3 +136,57 @@ def test_training_rows_written_over_the_table_are_not_published(released: Releas
         assert f"check {check} judged fictitious_dataset sha256" in message and check in message
     assert f"not the one received ({received})" in message
     assert public_snapshot(released.root) == before
+
+
+def folder_snapshot(folder: Path) -> dict[str, str]:
+    return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_refused_run_leaves_the_release_and_the_report_it_links_alone(released: Released) -> None:
+    import yaml
+
+    from synth_assets.defs.validation import latest_report
+
+    published = card(released.release)
+    linked = Path(published["validation"]["report"]).parent
+    # the release holds a copy of the very report it links
+    assert file_sha256(released.release / "report.html") == file_sha256(linked / "report.html")
+    assert published["checksums"]["metrics.json"] == file_sha256(linked / "metrics.json")
+    before_public, before_linked = public_snapshot(released.root), folder_snapshot(linked)
+
+    catalog_file = released.root / "catalog.yaml"
+    original = catalog_file.read_text()
+    raw = yaml.safe_load(original)
+    raw["release"].setdefault("thresholds", {})["kmarginal_3"] = 1000.5  # unreachable: the run is refused
+    catalog_file.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False))
+    try:
+        strict = build_definitions(released.root).resolve_implicit_global_asset_job_def()
+        refused = strict.execute_in_process(
+            instance=released.instance, partition_key=released.wave, raise_on_error=False,
+            asset_selection=[dg.AssetKey("validation_report"), dg.AssetKey("public_dataset")],
+        )
+    finally:
+        catalog_file.write_text(original)
+    assert not refused.success
+    verdict = next(e for e in refused.get_asset_check_evaluations() if e.check_name == "thresholds_pass")
+    assert not verdict.passed and "kmarginal_3" in verdict.description
+    own = latest_report(released.instance, released.wave, refused.run_id)
+    assert own is not None and own.parent != linked and own.parent.parent == linked.parent
+    assert json.loads((own.parent / "metrics.json").read_text())["passed"] is False
+    assert folder_snapshot(linked) == before_linked
+    assert public_snapshot(released.root) == before_public
+
+
+def test_a_fresh_validation_publishes_the_new_draw_beside_the_old_release(released: Released) -> None:
+    before = public_snapshot(released.root)
+    result = released.materialise("validation_report", "public_dataset")
+    assert result.success, failure_text(result)
+    current = dataframe_sha256(pd.read_parquet(released.table))
+    newest = (released.root / "public" / (released.root / "public" / "LATEST").read_text().strip())
+    assert newest != released.release
+    assert card(newest)["validation"]["fictitious_sha256"] == current
+    assert card(newest)["validation"]["report_run_id"] == result.run_id
+    # the earlier release is untouched: only the new folder and the pointer changed
+    after = public_snapshot(released.root)
+    assert {k: v for k, v in after.items() if k.startswith(released.release.name)} == \
+        {k: v for k, v in before.items() if k.startswith(released.release.name)}
