@@ -51,8 +51,7 @@ def main() -> None:
                               "fictitious_dataset": {"config": {"seed": seed}}}}
             outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance,
                                    release_config=config, echo=lambda _: None)
-            wave = outcome.runs[-1].partition
-            metrics = json.loads((layout.reports / wave / "metrics.json").read_text())
+            metrics = json.loads((outcome.report.parent / "metrics.json").read_text())  # reports/<wave>/<run id>/
             checks = {c["metric"]: c for c in metrics["checks"]}
             row = {
                 "seed": seed,

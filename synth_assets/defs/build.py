@@ -13,7 +13,7 @@ from synth_assets.defs.calibration import build_calibration_check, build_calibra
 from synth_assets.defs.automation import build_incoming_sensor, build_refresh_schedule
 from synth_assets.defs.harmonise import build_harmonised_asset, build_harmonised_check
 from synth_assets.defs.ingest import build_raw_asset, build_raw_check
-from synth_assets.defs.io_managers import ModelIOManager, ParquetIOManager
+from synth_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager
 from synth_assets.defs.jobs import build_jobs
 from synth_assets.defs.matching import build_donor_asset, build_matched_dataset
 from synth_assets.defs.publication import build_public_dataset
@@ -75,6 +75,7 @@ def build_definitions(
             "compute": compute or ComputeResource(),
             "io_manager": ParquetIOManager(base_path=str(layout.warehouse)),
             "model_io_manager": ModelIOManager(base_path=str(layout.models)),
+            "json_io_manager": JsonIOManager(base_path=str(layout.warehouse)),
         },
     )
 

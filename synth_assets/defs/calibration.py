@@ -12,6 +12,7 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import RELEASE_AUTOMATION
+from synth_assets.defs.metadata import judged
 from synth_assets.defs.partitions import wave_partitions
 
 CALIBRATION_CODE_VERSION = "1"
@@ -120,7 +121,8 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=not problems,
             description="; ".join(problems) if problems else None,
-            metadata={"replicates": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False) if rows else "-")},
+            metadata={"replicates": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False) if rows else "-"),
+                      **judged(fictitious_dataset)},
         )
 
     return calibrated_to_register

@@ -7,26 +7,64 @@ fuse a wave that was refused, or a stale earlier version of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import dagster as dg
 
 
-def failed_checks(
+@dataclass(frozen=True)
+class CheckEvaluation:
+    """The latest evaluation of one check on one partition: its status and plain metadata."""
+
+    status: str
+    passed: bool
+    metadata: dict[str, Any]
+    run_id: str | None
+
+
+def latest_check_evaluations(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, check_names: list[str], partition: str
-) -> list[str]:
-    """Names of the checks whose latest evaluation for this partition did not pass."""
+) -> dict[str, CheckEvaluation | None]:
+    """Per check name, its latest evaluation for this partition (None: never evaluated).
+
+    The only reader of check history (a private Dagster API, so kept in one place).
+    """
     from dagster._core.event_api import PartitionKeyFilter
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-    problems = []
+    found: dict[str, CheckEvaluation | None] = {}
     for name in check_names:
         key = dg.AssetCheckKey(asset_key, name)
         history = instance.event_log_storage.get_asset_check_execution_history(
             key, limit=1, partition_filter=PartitionKeyFilter(key=partition)
         )
         if not history:
+            found[name] = None
+            continue
+        record = history[0]
+        event = record.event.dagster_event if record.event else None
+        evaluation = event.event_specific_data if event is not None else None
+        raw = getattr(evaluation, "metadata", None) or {}
+        found[name] = CheckEvaluation(
+            status=record.status.value,
+            passed=record.status == AssetCheckExecutionRecordStatus.SUCCEEDED,
+            metadata={k: getattr(v, "value", v) for k, v in raw.items()},
+            run_id=record.run_id,
+        )
+    return found
+
+
+def failed_checks(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, check_names: list[str], partition: str
+) -> list[str]:
+    """Names of the checks whose latest evaluation for this partition did not pass."""
+    problems = []
+    for name, evaluation in latest_check_evaluations(instance, asset_key, check_names, partition).items():
+        if evaluation is None:
             problems.append(f"{asset_key.to_user_string()}[{partition}] check {name}: never evaluated")
-        elif history[0].status != AssetCheckExecutionRecordStatus.SUCCEEDED:
-            problems.append(f"{asset_key.to_user_string()}[{partition}] check {name}: {history[0].status.value}")
+        elif not evaluation.passed:
+            problems.append(f"{asset_key.to_user_string()}[{partition}] check {name}: {evaluation.status}")
     return problems
 
 

@@ -8,6 +8,7 @@ object store shows an object whole or not at all, and a "rename" there is a copy
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -88,6 +89,27 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context) -> _ParquetIOManager:
         return _ParquetIOManager(base_path=UPath(self.base_path))
+
+
+class _JsonIOManager(dg.UPathIOManager):
+    extension = ".json"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        text = json.dumps(obj, indent=2, allow_nan=False)  # fails here, not when read back
+        _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        with path.open("r", encoding="utf-8") as handle:
+            return json.load(handle)
+
+
+class JsonIOManager(dg.ConfigurableIOManagerFactory):
+    """JSON-able values (a validation verdict) under ``base_path/<asset>/<partition>.json``."""
+
+    base_path: str
+
+    def create_io_manager(self, context) -> _JsonIOManager:
+        return _JsonIOManager(base_path=UPath(self.base_path))
 
 
 class _ModelIOManager(dg.UPathIOManager):

@@ -15,6 +15,7 @@ import dagster as dg
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.jobs import ingest_job_name
+from synth_assets.defs.validation import latest_report
 from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.publication import latest_release
 from synth_assets.storage import DataLayout
@@ -130,6 +131,6 @@ def run_pipeline(
         runs.append(summary)
         echo(f"[{'ok' if summary.success else 'REFUSED'}] release wave {wave}"
              + "".join(f"\n    {f}" for f in summary.failures))
-        report = layout.reports / wave / "report.html"
+        report = latest_report(instance, wave, summary.run_id)  # each run writes its own report folder
     release = latest_release(layout.public) if all(r.success for r in runs if r.job == "release") else None
     return PipelineOutcome(runs, release, report if report and report.exists() else None)

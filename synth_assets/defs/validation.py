@@ -2,7 +2,6 @@
 
 
 import functools
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,15 +10,16 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import RELEASE_AUTOMATION
-from synth_assets.defs.metadata import png_markdown, suite_check_result
+from synth_assets.defs.metadata import JUDGED_HASH, judged, png_markdown, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
+from synth_assets.storage import file_sha256
 
 if TYPE_CHECKING:
     from synth_assets.validation import ModelComparison
 
-VALIDATION_CODE_VERSION = "1"
+VALIDATION_CODE_VERSION = "2"
 
 
 class ValidationConfig(dg.Config):
@@ -46,8 +46,21 @@ class ValidationConfig(dg.Config):
     compare_epochs: int = 300
 
 
-def report_dir(project: ProjectResource, wave: str) -> Path:
-    return project.layout.reports / wave
+def report_dir(project: ProjectResource, wave: str, run_id: str) -> Path:
+    """``reports/<wave>/<run id>/``: each run's report apart, so a refused run can never
+    change the report a published release links (nor one an auditor is reading)."""
+    return project.layout.reports / wave / run_id
+
+
+def latest_report(instance: dg.DagsterInstance, wave: str, run_id: str | None = None) -> Path | None:
+    """The report.html of the latest ``validation_report`` of ``wave`` (of that run only, if given)."""
+    from synth_assets.defs.gating import latest_materialization
+
+    latest = latest_materialization(instance, dg.AssetKey("validation_report"), wave)
+    path = latest.get("metadata", {}).get("report")
+    if not path or (run_id is not None and latest.get("run_id") != run_id):
+        return None
+    return Path(path)
 
 
 def _sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -138,7 +151,8 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         group_name="validation",
         partitions_def=wave_partitions(catalog.register_name),
         code_version=VALIDATION_CODE_VERSION,
-        kinds={"html"},
+        kinds={"html", "json"},
+        io_manager_key="json_io_manager",
         ins={
             "fictitious": dg.AssetIn("fictitious_dataset"),
             "training": dg.AssetIn("training_sample"),
@@ -152,8 +166,12 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "Utility (per-variable distributions, k-marginal scores, propensity pMSE and AUC, "
             "catalog regressions) and privacy (exact copies, distance to closest record against "
             "the holdout, membership inference) of the fictitious data, each figure next to "
-            "what an independent real sample gives. Writes report.html and metrics.json; with "
-            "`compare_families` in its config, also compares model families (comparison.csv)."
+            "what an independent real sample gives. Writes report.html and metrics.json under "
+            "reports/<wave>/<run id>/; with "
+            "`compare_families` in its config, also compares model families (comparison.csv). "
+            "Its value, the verdict (metrics, checks, passed, the sha256 of the fictitious data "
+            "judged, the report's files and their sha256), is what `thresholds_pass` and "
+            "`public_dataset` read."
         ),
     )
     @functools.partial(with_keyword_inputs, names=[f"donor_{name}" for name in catalog.surveys])
@@ -161,7 +179,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
         compute: ComputeResource, fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
         targets: pd.DataFrame, matched: pd.DataFrame, register: pd.DataFrame, **donors: pd.DataFrame,
-    ) -> dg.MaterializeResult:
+    ) -> dg.Output[dict]:
         from synth_assets.validation import (
             RegressionSpec, Thresholds, check_families, evaluate, headline_markdown, write_report,
         )
@@ -201,11 +219,14 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         if config.compare_families:
             comparison = _compare_families(context, config, compute, project.catalog, training,
                                            training_sample, holdout_sample, scoring)
-        out = report_dir(project, context.partition_key)
-        write_report(result, out, comparison=comparison)
+        out = report_dir(project, context.partition_key, context.run_id)
+        paths = write_report(result, out, comparison=comparison)
+        verdict = report_verdict(result, fictitious, out, context.run_id,
+                                 {p.name: file_sha256(p) for k, p in paths.items() if k in ("metrics", "report")})
         metadata = {
             "report": dg.MetadataValue.path(str(out / "report.html")),
             "metrics_file": dg.MetadataValue.path(str(out / "metrics.json")),
+            JUDGED_HASH: verdict[JUDGED_HASH],
             "passed": result.passed,
             "failed_checks": ", ".join(result.failed) or "none",
             "headline": dg.MetadataValue.md(headline_markdown(result)),
@@ -223,9 +244,30 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
                 metadata[key] = float(value)
         if comparison is not None:
             metadata.update(_comparison_metadata(comparison, config, out))
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.Output(verdict, metadata=metadata)
 
     return validation_report
+
+
+def report_verdict(result, fictitious: pd.DataFrame, out: Path, run_id: str, files: dict[str, str]) -> dict:
+    """The report as a value: what was judged (content hash), the verdict, and its files.
+
+    Downstream steps take this instead of reading metrics.json back, so they judge exactly
+    what this step computed, and know which fictitious data it was computed on.
+    """
+    content = result.to_dict()
+    return {
+        **judged(fictitious),
+        "passed": content["passed"],
+        "failed": content["failed"],
+        "checks": content["checks"],
+        "skipped": content["skipped"],
+        "metrics": content["metrics"],
+        "baseline": content["baseline"],
+        "report_dir": str(out),
+        "files": files,
+        "run_id": run_id,
+    }
 
 
 
@@ -239,15 +281,15 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         partitions_def=partitions,
         description="Every utility and privacy threshold of the catalog passes (metric, value, threshold).",
     )
-    def thresholds_pass(context: dg.AssetCheckExecutionContext, project: ProjectResource) -> dg.AssetCheckResult:
-        path = report_dir(project, context.partition_key) / "metrics.json"
-        metrics = json.loads(path.read_text())
-        failed = [c for c in metrics.get("checks", []) if not c.get("passed")]
+    def thresholds_pass(validation_report: dict) -> dg.AssetCheckResult:
+        failed = [c for c in validation_report.get("checks", []) if not c.get("passed")]
         lines = [c["message"] for c in failed]
         return dg.AssetCheckResult(
-            passed=not failed,
+            passed=not failed and bool(validation_report.get("passed")),
             description="; ".join(lines) if lines else None,
-            metadata={"failed": dg.MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none")},
+            # the report's judged hash, so the gate knows which data this verdict is about
+            metadata={"failed": dg.MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none"),
+                      JUDGED_HASH: validation_report.get(JUDGED_HASH, "none")},
         )
 
     # Asset checks ignore partition mappings, so the survey records come through the
@@ -296,7 +338,7 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
             description=("records copied: " + ", ".join(
                 f"{k} ({v:.2%})" if isinstance(v, float) else f"{k}: {v}" for k, v in copied.items()))
             if copied else None,
-            metadata={"exact_copy_rates": dg.MetadataValue.json(rates)},
+            metadata={"exact_copy_rates": dg.MetadataValue.json(rates), **judged(fictitious_dataset)},
         )
 
     @dg.asset_check(
@@ -313,6 +355,6 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         from synth_assets.catalog.expectations import validate_table
 
         result = validate_table(fictitious_dataset, fictitious_suite_spec(catalog, fictitious_dataset))
-        return suite_check_result(result)
+        return suite_check_result(result, judged(fictitious_dataset))
 
     return [thresholds_pass, no_real_record_copied, rules_and_categories_hold]

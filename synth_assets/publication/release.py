@@ -1,13 +1,19 @@
 """Writing a public release: the fictitious replicates, the report and a data card.
 
 Only this module writes under ``data/public``, and only the Dagster gate (``public_dataset``,
-behind its blocking checks) calls it. A release folder appears whole or not at all.
+behind its blocking checks) calls it. A release folder appears whole or not at all, and
+one release at a time is written per public folder: concurrent runs on one data root
+take turns on ``public/.lock``, so one can neither overwrite nor promote the other's files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +24,7 @@ import pandas as pd
 from synth_assets.storage import atomic_path, file_sha256
 
 LATEST_POINTER = "LATEST"
+LOCK_FILE = ".lock"
 
 
 @dataclass
@@ -35,6 +42,7 @@ class DataCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
     checksums: dict[str, str] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
 
     def to_markdown(self) -> str:
         lines = [
@@ -56,6 +64,9 @@ class DataCard:
             lines.append(f"- {name}: {json.dumps(info, default=str)}")
         lines += ["", "## Model"]
         lines += [f"- {k}: {v}" for k, v in self.model.items()]
+        if self.validation:
+            lines += ["", "## Validation"]
+            lines += [f"- {k}: {v}" for k, v in self.validation.items()]
         lines += ["", "## Checks (all passed before publication)"]
         lines += [f"- {c.get('message') or c.get('name')}" for c in self.checks]
         lines += ["", "## Headline metrics"]
@@ -68,9 +79,29 @@ class DataCard:
         return "\n".join(lines) + "\n"
 
 
-def release_id(wave: str, now: datetime | None = None) -> str:
+def release_id(wave: str, now: datetime | None = None, unique: str | None = None) -> str:
+    """``<wave>-<UTC time>-<unique>``: the suffix (a run id's first characters, or random)
+    keeps two releases started in the same second apart."""
     now = now or datetime.now(timezone.utc)
-    return f"{wave}-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    unique = unique or uuid.uuid4().hex[:8]
+    return f"{wave}-{now.strftime('%Y%m%dT%H%M%SZ')}-{unique}"
+
+
+@contextlib.contextmanager
+def release_lock(public_dir: Path | str) -> Iterator[None]:
+    """Hold the exclusive lock of ``public_dir`` (blocking until the holder lets go).
+
+    ``flock`` is released by the kernel when its holder dies, so a crashed run leaves no
+    stale lock behind.
+    """
+    public_dir = Path(public_dir)
+    public_dir.mkdir(parents=True, exist_ok=True)
+    with open(public_dir / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def publish_release(
@@ -84,14 +115,36 @@ def publish_release(
     metrics: dict[str, Any],
     checks: list[dict[str, Any]],
     release: str | None = None,
+    report_checksums: dict[str, str] | None = None,
+    validation: dict[str, Any] | None = None,
 ) -> tuple[Path, DataCard]:
-    """Write ``public_dir/<release>/`` atomically and point ``public_dir/LATEST`` at it."""
+    """Write ``public_dir/<release>/`` atomically and point ``public_dir/LATEST`` at it.
+
+    The replicates are written from ``fictitious`` itself, under the public folder's lock.
+    ``report_checksums`` (file name -> sha256, as recorded when the report was written):
+    the report files copied must be those bytes, or nothing is published.
+    ``validation`` (what was judged, by which run, where its report lies) goes into the card.
+    """
     public_dir = Path(public_dir)
     report_dir = Path(report_dir)
     release = release or release_id(wave)
     target = public_dir / release
-    if target.exists():
-        raise FileExistsError(f"{target}: release already exists; releases are never overwritten")
+    with release_lock(public_dir):
+        if target.exists():
+            raise FileExistsError(f"{target}: release already exists; releases are never overwritten")
+        card = _write_release(fictitious, target, release, wave, report_dir, provenance, model, metrics, checks,
+                              report_checksums, validation or {})
+        with atomic_path(public_dir / LATEST_POINTER) as pointer:
+            pointer.write_text(release + "\n")
+    return target, card
+
+
+def _write_release(
+    fictitious: pd.DataFrame, target: Path, release: str, wave: str, report_dir: Path, provenance: dict[str, Any],
+    model: dict[str, Any], metrics: dict[str, Any], checks: list[dict[str, Any]],
+    report_checksums: dict[str, str] | None, validation: dict[str, Any],
+) -> DataCard:
+    """The release folder, written under a temporary name and renamed into place whole."""
     replicates = sorted(fictitious["replicate"].unique()) if "replicate" in fictitious else [1]
     with atomic_path(target) as tmp:
         tmp.mkdir()
@@ -105,6 +158,12 @@ def publish_release(
             if (report_dir / name).exists():
                 shutil.copy2(report_dir / name, tmp / name)
                 checksums[name] = file_sha256(tmp / name)
+            expected = (report_checksums or {}).get(name)
+            if expected is not None and checksums.get(name) != expected:
+                raise ValueError(
+                    f"{report_dir / name}: sha256 {checksums.get(name, 'missing')} differs from {expected} "
+                    "recorded when the report was written; not publishing a report that was not the one produced"
+                )
         first = fictitious[fictitious["replicate"] == replicates[0]] if "replicate" in fictitious else fictitious
         card = DataCard(
             release=release,
@@ -118,12 +177,11 @@ def publish_release(
             metrics=metrics,
             checks=checks,
             checksums=checksums,
+            validation=validation,
         )
         (tmp / "data_card.json").write_text(json.dumps(asdict(card), indent=2, default=str))
         (tmp / "data_card.md").write_text(card.to_markdown())
-    with atomic_path(public_dir / LATEST_POINTER) as pointer:
-        pointer.write_text(release + "\n")
-    return target, card
+    return card
 
 
 def latest_release(public_dir: Path | str) -> Path | None:

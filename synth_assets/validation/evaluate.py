@@ -246,7 +246,8 @@ def evaluate(
 
     where = {"worst_1way_distance": worst_variable(utility["columns"])}
     details["worst_1way_variable"] = where["worst_1way_distance"]
-    checks, skipped = thresholds.check(metrics, baseline, where)
+    checks, skipped = thresholds.check(metrics, baseline, where=where,
+                                       baseline_rows=len(holdout) if holdout is not None else None)
     details["thresholds"] = thresholds.to_dict()
     details["timings_s"] = timer.seconds
     rendered: dict[str, bytes] = {}

@@ -46,10 +46,17 @@ regression_ci_overlap >= 0.7 × baseline (0.5 without)
     of equal size (so 0.7 × baseline ≈ 0.5), 0.5 means estimates about two standard errors
     apart on average. Relative, because small or clustered samples overlap less even
     between two real samples (0.49 for the 1,500-person demo's holdout).
-exact_copy_rate <= 1 × baseline (0 without)
-    No more synthetic rows identical to a real person than an independent real sample
-    shares with the training data by chance (which is 0 on data with any continuous
-    variable). With no holdout, no copies at all.
+exact_copy_rate <= binomial 95% upper bound of the baseline rate (0 without)
+    No more synthetic rows identical to a training record than an independent real
+    sample shares with the training data by chance. The baseline is itself a count in
+    a sample (k copies among the holdout's n rows), so "1 × baseline" judged a rate of
+    0 of n as if the chance rate were exactly 0, and refused an independent real sample
+    for one chance duplicate. The limit is instead the one-sided 95% Clopper-Pearson upper bound of
+    that rate: the highest chance rate the holdout's k of n does not rule out. With
+    k = 0 it is 1 - 0.05^(1/n) ≈ 3/n (the rule of three): 0.15% for a 2,000-row holdout,
+    so a chance duplicate or two pass and a generator copying 1% of its rows does not.
+    The price is a looser limit on small holdouts (3% for 100 rows). With no holdout,
+    no copies at all.
 dcr_share <= 0.60
     0.5 is "no closer to train than to unseen people"; with 5,000 records the sampling
     error is ±0.014, so 0.60 is a systematic pull towards the training records
@@ -78,8 +85,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from scipy.stats import beta
+
 Direction = Literal["min", "max"]
 Group = Literal["utility", "privacy"]
+Tolerance = Literal["binomial"]
+
+#: Confidence of the binomial upper bound a ``tolerance: binomial`` threshold allows.
+BINOMIAL_CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -114,13 +127,25 @@ CHECKABLE: dict[str, MetricInfo] = {
 }
 
 
+def binomial_upper_bound(successes: int, trials: int, confidence: float = BINOMIAL_CONFIDENCE) -> float:
+    """One-sided Clopper-Pearson upper bound of a rate observed as ``successes`` of ``trials``."""
+    if successes >= trials:
+        return 1.0
+    return float(beta.ppf(confidence, successes + 1, trials - successes))
+
+
 @dataclass(frozen=True)
 class Threshold:
-    """``limit`` is used as is, or ``relative × baseline`` when a baseline value exists."""
+    """``limit`` is used as is, or ``relative × baseline`` when a baseline value exists.
+
+    ``tolerance="binomial"`` (for rates counted in the baseline sample) replaces the
+    baseline rate by its binomial upper bound, given how many rows the baseline counted.
+    """
 
     metric: str
     limit: float
     relative: float | None = None
+    tolerance: Tolerance | None = None
 
     @property
     def direction(self) -> Direction:
@@ -130,10 +155,21 @@ class Threshold:
     def group(self) -> Group:
         return CHECKABLE[self.metric].group
 
-    def resolve(self, baseline: Mapping[str, float] | None) -> tuple[float, str]:
-        """The limit in force and how it was obtained (for the report)."""
+    def resolve(self, baseline: Mapping[str, float] | None, baseline_rows: int | None = None) -> tuple[float, str]:
+        """The limit in force and how it was obtained (for the report).
+
+        ``baseline_rows``: how many rows the baseline rates were counted on (the holdout's).
+        """
         base = (baseline or {}).get(self.metric)
         if self.relative is not None and base is not None and math.isfinite(base):
+            if self.tolerance == "binomial" and baseline_rows:
+                count = int(round(base * baseline_rows))
+                upper = binomial_upper_bound(count, baseline_rows)
+                factor = "" if self.relative == 1 else f"{self.relative:g} × "
+                return self.relative * upper, (
+                    f"{factor}{BINOMIAL_CONFIDENCE:.0%} upper bound of baseline {base:.4g} "
+                    f"({count} of {baseline_rows:,} holdout rows)"
+                )
             return self.relative * base, f"{self.relative:g} × baseline {base:.4g}"
         return self.limit, "absolute"
 
@@ -177,7 +213,7 @@ class Thresholds:
             Threshold("pmse_ratio", 10.0, 4.0),
             Threshold("rules_excess", 0.01),
             Threshold("regression_ci_overlap", 0.5, 0.7),
-            Threshold("exact_copy_rate", 0.0, 1.0),
+            Threshold("exact_copy_rate", 0.0, 1.0, tolerance="binomial"),
             Threshold("dcr_share", 0.60),
             Threshold("mia_auc", 0.60),
             Threshold("inference_risk", 0.10),
@@ -190,8 +226,10 @@ class Thresholds:
         """These thresholds with entries changed by a mapping (as read from YAML).
 
         ``metric: null`` removes a check; ``metric: 0.55`` sets an absolute limit (and
-        drops any relative one); ``metric: {max|min: x, relative: r}`` sets both. The
-        key min/max must match the metric's good side, to catch inverted limits.
+        drops any relative one); ``metric: {max|min: x, relative: r}`` sets both, and
+        ``tolerance: binomial`` (or null) says whether the baseline is widened to its
+        binomial upper bound (kept from the current threshold when not given). The key
+        min/max must match the metric's good side, to catch inverted limits.
         """
         items = dict(self.items)
         for metric, spec in mapping.items():
@@ -203,13 +241,18 @@ class Thresholds:
             elif isinstance(spec, (int, float)) and not isinstance(spec, bool):
                 items[metric] = Threshold(metric, float(spec))
             elif isinstance(spec, Mapping):
-                wrong = set(spec) - {direction, "relative"}
+                wrong = set(spec) - {direction, "relative", "tolerance"}
                 if wrong or direction not in spec:
                     raise ValueError(
-                        f"threshold for {metric!r} takes keys {direction!r} and optionally 'relative', got {sorted(spec)}"
+                        f"threshold for {metric!r} takes keys {direction!r} and optionally 'relative' and "
+                        f"'tolerance', got {sorted(spec)}"
                     )
+                tolerance = spec["tolerance"] if "tolerance" in spec else getattr(items.get(metric), "tolerance", None)
+                if tolerance not in (None, "binomial"):
+                    raise ValueError(f"threshold for {metric!r}: tolerance must be 'binomial' or null, got {tolerance!r}")
                 relative = spec.get("relative")
-                items[metric] = Threshold(metric, float(spec[direction]), None if relative is None else float(relative))
+                items[metric] = Threshold(metric, float(spec[direction]), None if relative is None else float(relative),
+                                          tolerance)
             else:
                 raise ValueError(f"threshold for {metric!r} must be null, a number or a mapping, got {spec!r}")
         return replace(self, items=items)
@@ -230,15 +273,19 @@ class Thresholds:
     def check(
         self, metrics: Mapping[str, float | None], baseline: Mapping[str, float] | None,
         where: Mapping[str, str] | None = None,
+        baseline_rows: int | None = None,
     ) -> tuple[list[CheckOutcome], list[str]]:
-        """Apply every threshold whose metric was computed; list the others as skipped."""
+        """Apply every threshold whose metric was computed; list the others as skipped.
+
+        ``baseline_rows``: the holdout's size, for thresholds with a binomial tolerance.
+        """
         outcomes, skipped = [], []
         for metric, threshold in self.items.items():
             value = metrics.get(metric)
             if value is None or not math.isfinite(value):
                 skipped.append(metric)
                 continue
-            limit, basis = threshold.resolve(baseline)
+            limit, basis = threshold.resolve(baseline, baseline_rows)
             passed = value <= limit if threshold.direction == "max" else value >= limit
             outcomes.append(
                 CheckOutcome(CHECKABLE[metric].label, metric, float(value), float(limit), threshold.direction,

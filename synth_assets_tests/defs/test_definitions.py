@@ -16,7 +16,7 @@ def test_definitions_load_with_every_stage():
         assert {f"raw_{source}", f"harmonised_{source}"} <= keys
     assert set(RELEASE_ASSETS) <= keys
     groups = {graph.get(dg.AssetKey(k)).group_name for k in keys}
-    assert groups == {"ingest", "harmonise", "matching", "synthesis", "validation", "publication"}
+    assert groups == {"ingest", "harmonise", "matching", "synthesis", "calibration", "validation", "publication"}
 
 
 def test_every_asset_has_code_version_and_description():

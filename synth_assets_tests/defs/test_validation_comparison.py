@@ -14,6 +14,7 @@ import pytest
 from synth_assets.catalog import load_catalog
 from synth_assets.defs.build import build_definitions
 from synth_assets.defs.runner import PipelineOutcome, run_pipeline
+from synth_assets.defs.validation import latest_report
 from synth_assets.storage import DataLayout
 from synth_assets_tests.defs.conftest import REPO
 from synth_assets_tests.defs.conftest import tiny_catalog
@@ -54,7 +55,7 @@ def released(tmp_path_factory, tiny_demo):
                                release_config=RELEASE, echo=lambda _: None)
         assert outcome.success, [r.failures for r in outcome.runs]
         wave = outcome.runs[-1].partition
-        reports = layout.reports / wave
+        reports = outcome.report.parent  # reports/<wave>/<run id>/
         yield Released(
             outcome, instance, defs, wave, reports,
             report_html=(reports / "report.html").read_text(),
@@ -94,8 +95,11 @@ def test_report_csv_and_metadata_hold_the_comparison(released: Released) -> None
 
 def test_the_gate_judges_the_released_model_only(released: Released) -> None:
     """Without the comparison, the same checks with the same values and verdicts."""
-    assert _materialise_report(released, {}).success
-    metrics = json.loads((released.reports / "metrics.json").read_text())
+    result = _materialise_report(released, {})
+    assert result.success
+    reports = latest_report(released.instance, released.wave, result.run_id).parent
+    assert reports != released.reports  # a run of its own writes a report of its own
+    metrics = json.loads((reports / "metrics.json").read_text())
     assert metrics["checks"] == released.metrics["checks"] and metrics["passed"] == released.metrics["passed"]
     assert released.metadata["passed"] == released.metrics["passed"]
 

@@ -1,0 +1,192 @@
+"""The gate publishes only the bytes its checks judged: a release, then attempts to slip
+other data past it (a fresh draw never validated, training rows written over the table)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from synth_assets.catalog import load_catalog
+from synth_assets.defs.build import build_definitions
+from synth_assets.defs.runner import run_pipeline
+from synth_assets.storage import DataLayout, dataframe_sha256, file_sha256
+from synth_assets_tests.defs.conftest import tiny_catalog
+
+pytestmark = pytest.mark.slow
+
+FICTITIOUS = {"replicates": 2}
+RELEASE = {"ops": {"gan_model": {"config": {"family": "cart", "seed": 0}},
+                   "fictitious_dataset": {"config": FICTITIOUS}}}
+
+
+@dataclass
+class Released:
+    root: Path
+    layout: DataLayout
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    wave: str
+    release: Path
+
+    @property
+    def table(self) -> Path:
+        return self.root / "warehouse" / "fictitious_dataset" / f"{self.wave}.parquet"
+
+    def materialise(self, *assets: str, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+        """Some assets alone (with their checks), on what earlier runs stored."""
+        job = self.defs.resolve_implicit_global_asset_job_def()
+        return job.execute_in_process(
+            instance=self.instance, partition_key=self.wave, raise_on_error=False,
+            asset_selection=[dg.AssetKey(a) for a in assets], run_config=run_config or {},
+        )
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory, tiny_demo):
+    root = tmp_path_factory.mktemp("integrity") / "data"
+    shutil.copytree(tiny_demo / "incoming", root / "incoming")
+    tiny_catalog(root / "catalog.yaml")
+    layout = DataLayout(root)
+    defs = build_definitions(root)
+    with dg.instance_for_test() as instance:
+        outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance,
+                               release_config=RELEASE, echo=lambda _: None)
+        assert outcome.success, [r.failures for r in outcome.runs]
+        yield Released(root, layout, defs, instance, outcome.runs[-1].partition, outcome.release)
+
+
+def public_snapshot(root: Path) -> dict[str, str]:
+    """Every file under data/public with its sha256 (the lock file holds nothing)."""
+    public = root / "public"
+    return {str(p.relative_to(public)): file_sha256(p) for p in sorted(public.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error is not None:
+                messages.append(error.message)
+                error = error.cause
+    return "\n".join(messages)
+
+
+def card(release: Path) -> dict:
+    return json.loads((release / "data_card.json").read_text())
+
+
+def test_release_card_records_the_hash_every_check_judged(released: Released) -> None:
+    published = card(released.release)
+    on_disk = dataframe_sha256(pd.read_parquet(released.table))
+    assert published["validation"]["fictitious_sha256"] == on_disk
+    report = json.loads((released.root / "warehouse" / "validation_report" / f"{released.wave}.json").read_text())
+    assert report["fictitious_sha256"] == on_disk and report["passed"] is True
+    # the published replicates are the judged table, split by replicate
+    table = pd.read_parquet(released.table)
+    first = pd.read_parquet(released.release / "fictitious_population_r1.parquet")
+    pd.testing.assert_frame_equal(
+        first, table[table["replicate"] == 1].drop(columns="replicate").reset_index(drop=True))
+
+
+def test_a_fresh_draw_is_not_published_on_the_old_validation(released: Released) -> None:
+    before = public_snapshot(released.root)
+    judged = card(released.release)["validation"]["fictitious_sha256"]
+    redraw = released.materialise(
+        "fictitious_dataset", run_config={"ops": {"fictitious_dataset": {"config": {**FICTITIOUS, "seed": 7}}}})
+    assert redraw.success, failure_text(redraw)  # the new draw passes its own checks
+    fresh = dataframe_sha256(pd.read_parquet(released.table))
+    assert fresh != judged
+
+    refused = released.materialise("public_dataset")
+    assert not refused.success
+    message = failure_text(refused)
+    assert "publication refused" in message
+    assert f"validation_report[{released.wave}] judged fictitious_dataset sha256 {judged}" in message
+    assert f"not the one received ({fresh})" in message
+    assert "thresholds_pass judged" in message
+    # the fictitious checks ran on the new draw, so they are not what stops it
+    assert "no_real_record_copied judged" not in message
+    assert public_snapshot(released.root) == before
+
+
+def test_training_rows_written_over_the_table_are_not_published(released: Released) -> None:
+    before = public_snapshot(released.root)
+    original = released.table.read_bytes()
+    fictitious = pd.read_parquet(released.table)
+    training = pd.read_parquet(released.root / "warehouse" / "training_sample" / f"{released.wave}.parquet")
+    # real people, dressed as a replicate of the fictitious table
+    forged = training.assign(replicate=1, calibration_weight=1.0)[list(fictitious.columns)]
+    forged.to_parquet(released.table, index=False)
+    try:
+        refused = released.materialise("public_dataset")
+    finally:
+        released.table.write_bytes(original)
+    assert not refused.success
+    message = failure_text(refused)
+    received = dataframe_sha256(forged)
+    for check in ("no_real_record_copied", "rules_and_categories_hold", "calibrated_to_register", "thresholds_pass"):
+        assert f"check {check} judged fictitious_dataset sha256" in message and check in message
+    assert f"not the one received ({received})" in message
+    assert public_snapshot(released.root) == before
+
+
+def folder_snapshot(folder: Path) -> dict[str, str]:
+    return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_refused_run_leaves_the_release_and_the_report_it_links_alone(released: Released) -> None:
+    import yaml
+
+    from synth_assets.defs.validation import latest_report
+
+    published = card(released.release)
+    linked = Path(published["validation"]["report"]).parent
+    # the release holds a copy of the very report it links
+    assert file_sha256(released.release / "report.html") == file_sha256(linked / "report.html")
+    assert published["checksums"]["metrics.json"] == file_sha256(linked / "metrics.json")
+    before_public, before_linked = public_snapshot(released.root), folder_snapshot(linked)
+
+    catalog_file = released.root / "catalog.yaml"
+    original = catalog_file.read_text()
+    raw = yaml.safe_load(original)
+    raw["release"].setdefault("thresholds", {})["kmarginal_3"] = 1000.5  # unreachable: the run is refused
+    catalog_file.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False))
+    try:
+        strict = build_definitions(released.root).resolve_implicit_global_asset_job_def()
+        refused = strict.execute_in_process(
+            instance=released.instance, partition_key=released.wave, raise_on_error=False,
+            asset_selection=[dg.AssetKey("validation_report"), dg.AssetKey("public_dataset")],
+        )
+    finally:
+        catalog_file.write_text(original)
+    assert not refused.success
+    verdict = next(e for e in refused.get_asset_check_evaluations() if e.check_name == "thresholds_pass")
+    assert not verdict.passed and "kmarginal_3" in verdict.description
+    own = latest_report(released.instance, released.wave, refused.run_id)
+    assert own is not None and own.parent != linked and own.parent.parent == linked.parent
+    assert json.loads((own.parent / "metrics.json").read_text())["passed"] is False
+    assert folder_snapshot(linked) == before_linked
+    assert public_snapshot(released.root) == before_public
+
+
+def test_a_fresh_validation_publishes_the_new_draw_beside_the_old_release(released: Released) -> None:
+    before = public_snapshot(released.root)
+    result = released.materialise("validation_report", "public_dataset")
+    assert result.success, failure_text(result)
+    current = dataframe_sha256(pd.read_parquet(released.table))
+    newest = (released.root / "public" / (released.root / "public" / "LATEST").read_text().strip())
+    assert newest != released.release
+    assert card(newest)["validation"]["fictitious_sha256"] == current
+    assert card(newest)["validation"]["report_run_id"] == result.run_id
+    # the earlier release is untouched: only the new folder and the pointer changed
+    after = public_snapshot(released.root)
+    assert {k: v for k, v in after.items() if k.startswith(released.release.name)} == \
+        {k: v for k, v in before.items() if k.startswith(released.release.name)}
