@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from synth_assets.catalog import load_catalog
     from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.runner import run_pipeline
+    from synth_assets.defs.runner import Interrupted, recover_dead_runs, run_pipeline, run_until_signal
 
     deployment = _deployment(args.data)
     layout = deployment.layout
@@ -56,7 +57,22 @@ def _run(args: argparse.Namespace) -> int:
         config["ops"]["fictitious_dataset"] = {"config": {"replicates": args.replicates}}
     defs = build_definitions(deployment=deployment)
     with dg.DagsterInstance.get() as instance:
-        outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance, release_config=config)
+        for note in recover_dead_runs(instance):
+            print(f"[RECOVERED] {note}")
+        catalog = load_catalog(layout.catalog)
+        try:
+            outcome = run_until_signal(
+                lambda stop: run_pipeline(defs, catalog, layout, instance, release_config=config, stop=stop),
+                instance,
+            )
+        except Interrupted as exc:
+            print(f"\n{exc}\nNo release was published by the interrupted run; data/public was left as it was.",
+                  file=sys.stderr)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # The pipeline thread may be inside a step; nothing it does from here on counts
+            # (its run is canceled), so end the process now rather than wait for the step.
+            os._exit(128 + exc.signum)
     failed = [r for r in outcome.runs if not r.success]
     if failed:
         # Repeated at the end, where a reader of a long log looks first.
