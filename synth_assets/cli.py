@@ -40,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from synth_assets.catalog import load_catalog
     from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.runner import Interrupted, recover_dead_runs, run_pipeline, run_until_signal
+    from synth_assets.defs.runner import Interrupted, MissingSourceError, recover_dead_runs, run_pipeline, run_until_signal
 
     deployment = _deployment(args.data)
     layout = deployment.layout
@@ -65,6 +65,9 @@ def _run(args: argparse.Namespace) -> int:
                 lambda stop: run_pipeline(defs, catalog, layout, instance, release_config=config, stop=stop),
                 instance,
             )
+        except MissingSourceError as exc:
+            print(f"error: {exc}\nNo release was published; data/public was left as it was.", file=sys.stderr)
+            return 1
         except Interrupted as exc:
             print(f"\n{exc}\nNo release was published by the interrupted run; data/public was left as it was.",
                   file=sys.stderr)

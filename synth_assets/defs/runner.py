@@ -25,6 +25,7 @@ import dagster as dg
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.jobs import ingest_job_name
+from synth_assets.defs.partitions import latest_wave_at_or_before
 from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.publication import latest_release
 from synth_assets.storage import DataLayout
@@ -61,6 +62,28 @@ def register_waves(instance: dg.DagsterInstance, catalog: Catalog, layout: DataL
             instance.add_dynamic_partitions(partitions, new)
         found[name] = waves
     return found
+
+
+class MissingSourceError(FileNotFoundError):
+    """A catalog source has no delivered file a release could use."""
+
+
+def missing_sources(catalog: Catalog, layout: DataLayout, waves: dict[str, list[str]], release_wave: str) -> list[str]:
+    """One message per catalog source without a file at or before ``release_wave``.
+
+    The instance may remember a wave whose file has since been removed; only files present
+    in ``data/incoming`` count, so a release never cites a file that no longer exists.
+    """
+    problems = []
+    for name, source in catalog.sources.items():
+        if latest_wave_at_or_before(waves.get(name, []), release_wave) is None:
+            present = sorted(waves.get(name, []))
+            problems.append(
+                f"source {name!r}: no file for release wave {release_wave}: expected "
+                f"{layout.incoming / source.path} with a wave at or before {release_wave} "
+                f"(present: {', '.join(present) if present else 'none'})"
+            )
+    return problems
 
 
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -277,8 +300,13 @@ def run_pipeline(
     for path, why in misnamed_files(layout.incoming, catalog.sources):
         echo(f"[IGNORED] {path} {why}")
     if not waves[catalog.register_name]:
-        raise FileNotFoundError(f"no register file under {layout.incoming}: run `synth-assets demo-data` first")
+        raise MissingSourceError(f"no register file under {layout.incoming}: run `synth-assets demo-data` first")
     targets = release_waves or waves[catalog.register_name][-1:]
+    # Refused before any run: a release without one of its sources would either fail deep in
+    # matching or, on an instance that saw the source before, fuse a file that is gone.
+    problems = [p for wave in targets for p in missing_sources(catalog, layout, waves, wave)]
+    if problems:
+        raise MissingSourceError("refusing the release:\n" + "\n".join(f"  {p}" for p in problems))
     runs: list[RunSummary] = []
     for name in catalog.sources:
         for wave in waves[name]:
