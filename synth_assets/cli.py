@@ -38,7 +38,7 @@ def _add_run_parser(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from synth_assets.catalog import load_catalog
+    from synth_assets.catalog import CatalogError, load_catalog
     from synth_assets.defs.build import build_definitions
     from synth_assets.defs.runner import Interrupted, MissingSourceError, recover_dead_runs, run_pipeline, run_until_signal
 
@@ -55,11 +55,23 @@ def _run(args: argparse.Namespace) -> int:
         config["ops"]["gan_model"] = {"config": model}
     if args.replicates:
         config["ops"]["fictitious_dataset"] = {"config": {"replicates": args.replicates}}
+    # Refused before any run, so a typo costs no ingest: the catalog, then the family.
+    try:
+        catalog = load_catalog(layout.catalog)
+    except CatalogError as exc:
+        print(f"error: {exc}\nNo release was published; data/public was left as it was.", file=sys.stderr)
+        return 2
+    if args.family is not None:
+        from synth_assets.synthesis import FAMILIES
+
+        if args.family not in FAMILIES:
+            print(f"error: --family {args.family!r} is not a model family; choose one of {', '.join(FAMILIES)}",
+                  file=sys.stderr)
+            return 2
     defs = build_definitions(deployment=deployment)
     with dg.DagsterInstance.get() as instance:
         for note in recover_dead_runs(instance):
             print(f"[RECOVERED] {note}")
-        catalog = load_catalog(layout.catalog)
         try:
             outcome = run_until_signal(
                 lambda stop: run_pipeline(defs, catalog, layout, instance, release_config=config, stop=stop),
