@@ -113,7 +113,7 @@ def test_sigterm_stops_the_run_promptly_cancels_its_run_and_publishes_nothing(da
         out = log.read_text()
         assert code == 128 + signal.SIGTERM, out[-4000:]
         assert f"stopped by SIGTERM: run(s) marked canceled: {started[0].run_id}" in out
-        assert _releases(data_root) == [] or not any(not n.startswith(".") for n in _releases(data_root))
+        assert _releases(data_root) == []  # not even a half-written (hidden) release folder
         assert instance.get_run_by_id(started[0].run_id).status == dg.DagsterRunStatus.CANCELED
         assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         assert not instance.event_log_storage.get_concurrency_run_ids()
