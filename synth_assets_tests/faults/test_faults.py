@@ -187,7 +187,7 @@ def schema_drift_type_change(root):
 
 def schema_drift_new_column(root):
     path = _edit_silc(root, lambda f: f.insert(3, "new_var", "1"))
-    return [str(path), "new_var"]
+    return [f"{path}: new column(s) 'new_var' not in the previous delivery", "sources.silc.ignored_columns"]
 
 
 @dataclass(frozen=True)
@@ -220,11 +220,7 @@ CASES = [
     Case(lambda root: ["--family 'gann' is not a model family", "cart"], code=2, options=("--family", "gann")),
     Case(impossible_threshold, marks=(pytest.mark.slow,)),
     Case(schema_drift_type_change),
-    # Delivered files carry columns the catalog does not name (the demo's year columns), and
-    # they are ignored; a column new since the last delivery is not told apart from those yet.
-    Case(schema_drift_new_column, marks=(pytest.mark.slow, pytest.mark.xfail(
-        strict=True, reason="a column new since the previous delivery is ignored like any column the "
-                            "catalog does not name; no schema-drift check compares deliveries yet"))),
+    Case(schema_drift_new_column),
 ]
 
 
