@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,9 +38,9 @@ def _add_run_parser(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from synth_assets.catalog import load_catalog
+    from synth_assets.catalog import CatalogError, load_catalog
     from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.runner import run_pipeline
+    from synth_assets.defs.runner import Interrupted, MissingSourceError, recover_dead_runs, run_pipeline, run_until_signal
 
     deployment = _deployment(args.data)
     layout = deployment.layout
@@ -54,9 +55,39 @@ def _run(args: argparse.Namespace) -> int:
         config["ops"]["gan_model"] = {"config": model}
     if args.replicates:
         config["ops"]["fictitious_dataset"] = {"config": {"replicates": args.replicates}}
+    # Refused before any run, so a typo costs no ingest: the catalog, then the family.
+    try:
+        catalog = load_catalog(layout.catalog)
+    except CatalogError as exc:
+        print(f"error: {exc}\nNo release was published; data/public was left as it was.", file=sys.stderr)
+        return 2
+    if args.family is not None:
+        from synth_assets.synthesis import FAMILIES
+
+        if args.family not in FAMILIES:
+            print(f"error: --family {args.family!r} is not a model family; choose one of {', '.join(FAMILIES)}",
+                  file=sys.stderr)
+            return 2
     defs = build_definitions(deployment=deployment)
     with dg.DagsterInstance.get() as instance:
-        outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance, release_config=config)
+        for note in recover_dead_runs(instance):
+            print(f"[RECOVERED] {note}")
+        try:
+            outcome = run_until_signal(
+                lambda stop: run_pipeline(defs, catalog, layout, instance, release_config=config, stop=stop),
+                instance,
+            )
+        except MissingSourceError as exc:
+            print(f"error: {exc}\nNo release was published; data/public was left as it was.", file=sys.stderr)
+            return 1
+        except Interrupted as exc:
+            print(f"\n{exc}\nNo release was published by the interrupted run; data/public was left as it was.",
+                  file=sys.stderr)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # The pipeline thread may be inside a step; nothing it does from here on counts
+            # (its run is canceled), so end the process now rather than wait for the step.
+            os._exit(128 + exc.signum)
     failed = [r for r in outcome.runs if not r.success]
     if failed:
         # Repeated at the end, where a reader of a long log looks first.

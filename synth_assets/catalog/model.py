@@ -77,6 +77,9 @@ class Source(_Strict):
     # declared ``not_applicable`` value, not imputations.
     universe: str | None = None
     variables: dict[str, SourceVariable]
+    # Delivered columns the catalog leaves out on purpose. A column that is neither here, nor
+    # a variable's, nor in the previous delivery is schema drift, and refused at ingest.
+    ignored_columns: list[str] = Field(default_factory=list)
 
     @field_validator("path")
     @classmethod

@@ -12,7 +12,8 @@ from synth_assets.catalog import Catalog
 from synth_assets.defs.metadata import suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
-from synth_assets.ingest import describe_schema, read_source_file, source_path
+from synth_assets.defs.gating import latest_materialization
+from synth_assets.ingest import check_schema_drift, describe_schema, read_source_file, source_path
 from synth_assets.storage import file_sha256
 from synth_assets.catalog.expectations import raw_suite_spec
 
@@ -38,6 +39,9 @@ def build_raw_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefinition:
         wave = context.partition_key
         path = source_path(project.layout.incoming, source, wave)
         table = read_source_file(path, source)
+        # Compared with the latest delivery of this source (any wave) this instance ingested.
+        previous = latest_materialization(context.instance, context.asset_key, None).get("metadata", {})
+        check_schema_drift(table, source, source_name, previous.get("raw_schema"), previous.get("source_file"))
         data = table.data
         # Value labels travel with the table: pandas keeps ``attrs`` in the Parquet metadata.
         data.attrs["value_labels"] = {

@@ -12,13 +12,15 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import DONOR_AUTOMATION, RELEASE_AUTOMATION
-from synth_assets.defs.gating import failed_checks
+from synth_assets.defs.gating import failed_checks, latest_materialization
 from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import latest_wave_at_or_before, wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.matching.diagnostics import missing_shares
+from synth_assets.ingest import source_path
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
+from synth_assets.storage import file_sha256
 
 MATCHING_CODE_VERSION = "1"
 UPSTREAM_CHECKS = {"raw": ["delivered_file_is_valid"], "harmonised": ["conforms_to_common_schema"]}
@@ -44,6 +46,28 @@ def refuse_unchecked(context: dg.AssetExecutionContext, source: str, wave: str) 
         )
 
 
+def delivered_file_problem(
+    context: dg.AssetExecutionContext, project: ProjectResource, source_name: str, wave: str
+) -> str | None:
+    """Why the file of this source wave cannot back a release: gone, or changed since it was ingested.
+
+    The instance remembers every wave it saw; the release must cite only files that exist,
+    with the hash that was read.
+    """
+    source = project.catalog.sources[source_name]
+    path = source_path(project.layout.incoming, source, wave)
+    if not path.is_file():
+        return (f"source {source_name!r} wave {wave}: {path} no longer exists "
+                f"(expected {project.layout.incoming / source.path})")
+    ingested = latest_materialization(context.instance, dg.AssetKey(f"raw_{source_name}"), wave)
+    read = ingested.get("metadata", {}).get("sha256")
+    now = file_sha256(path)
+    if read and read != now:
+        return (f"source {source_name!r} wave {wave}: {path} changed since it was ingested "
+                f"(sha256 {read[:12]}... then, {now[:12]}... now); ingest it again")
+    return None
+
+
 def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"donor_{survey}",
@@ -64,16 +88,27 @@ def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
             "the release wave (metadata `survey_wave`). Never public."
         ),
     )
-    def donor_asset(context: dg.AssetExecutionContext, waves: dict[str, pd.DataFrame]) -> dg.Output[pd.DataFrame]:
+    def donor_asset(
+        context: dg.AssetExecutionContext, project: ProjectResource, waves: dict[str, pd.DataFrame]
+    ) -> dg.Output[pd.DataFrame]:
         release_wave = context.partition_key
         # Choose among the waves delivered, not those that made it through harmonisation: a
         # refused delivery must refuse the release, not let an older wave stand in for it.
-        delivered = context.instance.get_dynamic_partitions(f"{survey}_waves")
-        wave = latest_wave_at_or_before(list(delivered), release_wave)
+        # Delivered means its file is still there: the instance remembers removed ones too.
+        source = project.catalog.sources[survey]
+        known = context.instance.get_dynamic_partitions(f"{survey}_waves")
+        delivered = [w for w in known if source_path(project.layout.incoming, source, w).is_file()]
+        wave = latest_wave_at_or_before(delivered, release_wave)
         if wave is None:
             raise dg.Failure(
-                f"survey {survey!r} has no wave at or before {release_wave} (delivered: {sorted(delivered) or 'none'})"
+                f"source {survey!r}: no file for release wave {release_wave}: expected "
+                f"{project.layout.incoming / source.path} with a wave at or before {release_wave} "
+                f"(present: {', '.join(sorted(delivered)) or 'none'}; known to the instance: "
+                f"{', '.join(sorted(known)) or 'none'})"
             )
+        problem = delivered_file_problem(context, project, survey, wave)
+        if problem:
+            raise dg.Failure(problem)
         refuse_unchecked(context, survey, wave)
         if wave not in waves:
             raise dg.Failure(f"survey {survey!r} wave {wave} was delivered but is not harmonised yet")
@@ -116,6 +151,9 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: MatchingConfig, project: ProjectResource, register: pd.DataFrame,
         **donors: pd.DataFrame,
     ) -> dg.Output[pd.DataFrame]:
+        problem = delivered_file_problem(context, project, register_name, context.partition_key)
+        if problem:
+            raise dg.Failure(problem)
         refuse_unchecked(context, register_name, context.partition_key)
         chosen = {
             name: (donors[f"donor_{name}"].attrs.get(SURVEY_WAVE_ATTR, "?"), donors[f"donor_{name}"])

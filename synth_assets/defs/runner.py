@@ -2,20 +2,32 @@
 
 The same jobs the UI launches: per source and wave an ingest run, then a release run per
 register wave. Partitions are registered from the files found in ``data/incoming``.
+
+Runs execute in this process, so no daemon watches them: each run is tagged with the process
+that executes it, and a start-up marks failed the runs of a process that is gone (``kill -9``,
+a crashed machine) and frees the pool slots they held, which would otherwise block every
+later ``gan_model`` (pool ``model_training``, one slot) for good.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 
 from synth_assets.catalog import Catalog
 from synth_assets.defs.jobs import ingest_job_name
 from synth_assets.defs.validation import latest_report
+
+from synth_assets.defs.partitions import latest_wave_at_or_before
 from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.publication import latest_release
 from synth_assets.storage import DataLayout
@@ -52,6 +64,28 @@ def register_waves(instance: dg.DagsterInstance, catalog: Catalog, layout: DataL
             instance.add_dynamic_partitions(partitions, new)
         found[name] = waves
     return found
+
+
+class MissingSourceError(FileNotFoundError):
+    """A catalog source has no delivered file a release could use."""
+
+
+def missing_sources(catalog: Catalog, layout: DataLayout, waves: dict[str, list[str]], release_wave: str) -> list[str]:
+    """One message per catalog source without a file at or before ``release_wave``.
+
+    The instance may remember a wave whose file has since been removed; only files present
+    in ``data/incoming`` count, so a release never cites a file that no longer exists.
+    """
+    problems = []
+    for name, source in catalog.sources.items():
+        if latest_wave_at_or_before(waves.get(name, []), release_wave) is None:
+            present = sorted(waves.get(name, []))
+            problems.append(
+                f"source {name!r}: no file for release wave {release_wave}: expected "
+                f"{layout.incoming / source.path} with a wave at or before {release_wave} "
+                f"(present: {', '.join(present) if present else 'none'})"
+            )
+    return problems
 
 
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -92,10 +126,153 @@ def step_failure_message(error) -> str:
     return own if own == innermost else f"{own}\n      caused by: {innermost}"
 
 
+#: Run tag naming the process that executes the run in process: ``host:pid:start time``.
+PROCESS_TAG = "synth_assets/process"
+IN_FLIGHT = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+             dg.DagsterRunStatus.CANCELING]
+ENDED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), so a reused pid is not taken for it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_token(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+
+
+def process_alive(token: str) -> bool | None:
+    """Whether the process of a ``PROCESS_TAG`` still runs; None when it ran on another host."""
+    host, pid, started = (token.rsplit(":", 2) + ["", ""])[:3]
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    return not started or _process_start(int(pid)) in ("", started)
+
+
+def _free_slots(instance: dg.DagsterInstance, run_id: str) -> str:
+    """Free every pool slot the run holds or waits for; name them (``model_training/gan_model``)."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits or run_id not in storage.get_concurrency_run_ids():
+        return "no pool slot"
+    held = [
+        f"{pool}/{slot.step_key}"
+        for pool, info in storage.get_concurrency_infos(sorted(storage.get_concurrency_keys())).items()
+        for slot in info.claimed_slots if slot.run_id == run_id
+    ]
+    storage.free_concurrency_slots_for_run(run_id)
+    return f"pool slot(s) {', '.join(held)} freed" if held else "pending pool claims dropped"
+
+
+def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail the in-flight runs whose process is gone; free the pool slots of every ended run.
+
+    Marking a run failed does not free its slots (the daemon's run monitoring does, after
+    ``free_slots_after_run_end_seconds``; headless there is no daemon), so a slot held by a
+    run that ended, killed and marked failed by hand, say, is freed here too.
+    """
+    notes = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT)):
+        token = run.tags.get(PROCESS_TAG)
+        if token is None or process_alive(token) is not False:
+            continue  # launched elsewhere (the daemon's run monitoring watches those) or still running
+        instance.report_run_failed(
+            run, f"the process that executed this run ({token}) is gone; marked failed at the next start-up"
+        )
+        notes.append(f"run {run.run_id} ({run.job_name} {run.tags.get('dagster/partition', '')}) was left "
+                     f"{run.status.value} by a process that is gone: marked failed, {_free_slots(instance, run.run_id)}")
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        holders = storage.get_concurrency_run_ids()
+        runs = {r.run_id: r for r in instance.get_runs(dg.RunsFilter(run_ids=list(holders)))} if holders else {}
+        for run_id in sorted(holders):
+            run = runs.get(run_id)
+            if run is None or run.status in ENDED:
+                notes.append(f"run {run_id} ({run.status.value if run else 'deleted'}) had ended: "
+                             f"{_free_slots(instance, run_id)}")
+    return notes
+
+
+def cancel_own_runs(instance: dg.DagsterInstance, reason: str) -> list[str]:
+    """Mark canceled the runs this process has in flight, and free their slots (on a signal)."""
+    token = process_token()
+    canceled = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT, tags={PROCESS_TAG: token})):
+        instance.report_run_canceled(run, reason)
+        _free_slots(instance, run.run_id)
+        canceled.append(run.run_id)
+    return canceled
+
+
+class Interrupted(Exception):
+    """The pipeline was stopped by a signal; its in-flight runs were marked canceled."""
+
+    def __init__(self, signum: int, canceled: list[str]):
+        self.signum = signum
+        self.canceled = canceled
+        super().__init__(f"stopped by {signal.Signals(signum).name}: run(s) marked canceled: "
+                         f"{', '.join(canceled) or 'none in flight'}")
+
+
+T = TypeVar("T")
+
+
+def run_until_signal(work: Callable[[threading.Event], T], instance: dg.DagsterInstance) -> T:
+    """Run ``work(stop)`` in a worker thread; on SIGINT or SIGTERM cancel its runs and raise ``Interrupted``.
+
+    In the main thread Dagster holds SIGINT back until a step's own code runs, then turns it
+    into a failed run and goes on; a step waiting for a pool slot never sees it, and SIGTERM
+    is not handled at all. In a worker thread Dagster leaves signals alone, so the main
+    thread answers them at once whatever the run is doing. ``stop`` is set so the worker
+    starts no further run. The caller should exit: the worker is a daemon thread.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return work(stop)  # only the main thread can take signals: leave them to it
+    received: queue.SimpleQueue[int] = queue.SimpleQueue()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work(stop)
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _frame: received.put(signum)) for s in handled}
+    worker = threading.Thread(target=target, name="synth-assets-pipeline", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+            if not received.empty():
+                signum = received.get()
+                stop.set()
+                raise Interrupted(signum, cancel_own_runs(
+                    instance, f"synth-assets received {signal.Signals(signum).name}"))
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.DagsterInstance,
             run_config: dict[str, Any] | None = None) -> RunSummary:
     result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, partition_key=partition, run_config=run_config or {}, raise_on_error=False
+        instance=instance, partition_key=partition, run_config=run_config or {}, raise_on_error=False,
+        tags={PROCESS_TAG: process_token()},
     )
     return RunSummary(job, partition, result.success, result.run_id, _failures(result))
 
@@ -109,25 +286,40 @@ def run_pipeline(
     release_waves: list[str] | None = None,
     release_config: dict[str, Any] | None = None,
     echo: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
 ) -> PipelineOutcome:
-    """Ingest every delivered wave of every source, then build the release(s)."""
+    """Ingest every delivered wave of every source, then build the release(s).
+
+    ``stop`` (see ``run_until_signal``), once set, starts no further run.
+    """
+
+    def run(job: str, partition: str, config: dict[str, Any] | None = None) -> RunSummary:
+        if stop is not None and stop.is_set():
+            raise InterruptedError("pipeline stopped by a signal")
+        return execute(defs, job, partition, instance, config)
+
     waves = register_waves(instance, catalog, layout)
     for path, why in misnamed_files(layout.incoming, catalog.sources):
         echo(f"[IGNORED] {path} {why}")
     if not waves[catalog.register_name]:
-        raise FileNotFoundError(f"no register file under {layout.incoming}: run `synth-assets demo-data` first")
+        raise MissingSourceError(f"no register file under {layout.incoming}: run `synth-assets demo-data` first")
+    targets = release_waves or waves[catalog.register_name][-1:]
+    # Refused before any run: a release without one of its sources would either fail deep in
+    # matching or, on an instance that saw the source before, fuse a file that is gone.
+    problems = [p for wave in targets for p in missing_sources(catalog, layout, waves, wave)]
+    if problems:
+        raise MissingSourceError("refusing the release:\n" + "\n".join(f"  {p}" for p in problems))
     runs: list[RunSummary] = []
     for name in catalog.sources:
         for wave in waves[name]:
-            summary = execute(defs, ingest_job_name(name), wave, instance)
+            summary = run(ingest_job_name(name), wave)
             runs.append(summary)
             echo(f"[{'ok' if summary.success else 'FAILED'}] ingest {name} wave {wave}"
                  + "".join(f"\n    {f}" for f in summary.failures))
-    targets = release_waves or waves[catalog.register_name][-1:]
     report = None
     for wave in targets:
         echo(f"release for wave {wave}: matching, training, generating, validating ...")
-        summary = execute(defs, "release", wave, instance, release_config)
+        summary = run("release", wave, release_config)
         runs.append(summary)
         echo(f"[{'ok' if summary.success else 'REFUSED'}] release wave {wave}"
              + "".join(f"\n    {f}" for f in summary.failures))

@@ -197,6 +197,28 @@ def misnamed_files(incoming: Path | str, sources: dict[str, Source]) -> list[tup
     return found
 
 
+def check_schema_drift(table: RawTable, source: Source, source_name: str, previous: dict[str, str] | None,
+                       previous_file: str | None = None) -> None:
+    """Refuse columns that are new since the previous delivery of this source, naming them.
+
+    Columns the catalog names or lists in ``ignored_columns`` are known; any other column the
+    previous delivery already had was accepted then. A new one means the export changed, and
+    what it holds is unknown until the catalog says (``sources.<name>.ignored_columns``, or a
+    variable). With no previous delivery there is nothing to compare with.
+    """
+    if previous is None:
+        return
+    known = {var.column for var in source.variables.values()} | set(source.ignored_columns) | set(previous)
+    new = [str(c) for c in table.data.columns if str(c) not in known]
+    if new:
+        since = f" ({previous_file})" if previous_file else ""
+        raise IngestError(
+            f"{table.path}: new column(s) {', '.join(repr(c) for c in new)} not in the previous delivery{since} "
+            f"nor in the catalog; declare them under sources.{source_name}.variables or "
+            f"sources.{source_name}.ignored_columns"
+        )
+
+
 def source_path(incoming: Path | str, source: Source, wave: str) -> Path:
     return Path(incoming) / source.path.format(wave=wave)
 

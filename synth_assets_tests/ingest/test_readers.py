@@ -161,3 +161,20 @@ def test_misnamed_incoming_files_are_reported(tmp_path, mini_catalog_path):
     assert "in no source's folder" in reported["stray.csv"]
     # ... and the bad name is not a wave.
     assert list(discover_waves(tmp_path, catalog.sources["register"])) == ["2024"]
+
+
+def test_a_column_new_since_the_previous_delivery_is_refused_unless_declared(tmp_path, survey):
+    from synth_assets.ingest import check_schema_drift, describe_schema
+
+    path = tmp_path / "living_2024.csv"
+    previous = describe_schema(RAW.assign(year=2023))  # an undeclared column delivered before stays accepted
+    RAW.assign(year=2024, bonus=1.0).to_csv(path, sep=";", decimal=",", index=False)
+    table = read_source_file(path, survey)
+
+    check_schema_drift(table, survey, "living", None)  # first delivery: nothing to compare with
+    with pytest.raises(IngestError) as err:
+        check_schema_drift(table, survey, "living", previous, "living_2023.csv")
+    assert str(err.value).startswith(f"{path}: new column(s) 'bonus' not in the previous delivery (living_2023.csv)")
+    assert "sources.living.ignored_columns" in str(err.value)
+    declared = survey.model_copy(update={"ignored_columns": ["bonus"]})
+    check_schema_drift(table, declared, "living", previous)
