@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -67,6 +67,9 @@ class CalibrationSpec:
     """Which margins a release must meet and how cells are made.
 
     ``bands`` cuts numeric variables: ``[0, 15, 25]`` gives the bands 0-14, 15-24 and 25+.
+    ``quantiles`` cuts a variable at the register's own k-quantiles of its non-zero values,
+    zero and negative values being bands of their own (incomes: a tenth of the earners a
+    band, whatever the currency).
     ``totals`` are numeric person variables whose sum and number of non-zero values are
     controls. ``tolerances`` bound the residual of each control for the gate: a count cell
     within ``persons``/``households`` units or ``count_share`` of its target, whichever is
@@ -76,6 +79,7 @@ class CalibrationSpec:
     margins: tuple[Margin, ...]
     totals: tuple[str, ...] = ()
     bands: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    quantiles: Mapping[str, int] = field(default_factory=dict)
     min_cell: int = 10
     tolerances: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
 
@@ -97,13 +101,18 @@ def band_labels(edges: Sequence[float]) -> list[str]:
     """Labels of the bands cut at ``edges``: integers read as '0-14', ..., '80+'."""
     labels = []
     for low, high in zip(edges, list(edges[1:]) + [None]):
-        if high is None:
+        if high is not None and low == 0 and 0 < float(high) < 1e-300:
+            labels.append("0")  # the band of exact zeros
+        elif high is not None and not np.isfinite(float(low)):
+            labels.append(f"<{high:g}")
+        elif high is None:
             labels.append(f"{low:g}+")
         elif float(high) - float(low) == 1 and float(low).is_integer():
             labels.append(f"{low:g}")
+        elif float(low).is_integer() and float(high).is_integer() and float(high) - float(low) < 1000:
+            labels.append(f"{low:g}-{float(high) - 1:g}")
         else:
-            labels.append(f"{low:g}-{float(high) - 1:g}" if float(low).is_integer() and float(high).is_integer()
-                          else f"{low:g}-<{high:g}")
+            labels.append(f"{low:.6g}-<{high:.6g}")
     return labels
 
 
@@ -270,6 +279,12 @@ class Targets:
             raise CalibrationError(
                 f"calibration targets were computed for other margins ({sorted(stored ^ declared)}); recompute them"
             )
+        stored = json.loads(controls["edges"].iloc[0]) if "edges" in controls and len(controls) else {}
+        if set(stored) != set(spec.quantiles):
+            raise CalibrationError(
+                f"calibration targets have quantile bands for {sorted(stored)}, the catalog asks for "
+                f"{sorted(spec.quantiles)}; recompute them")
+        spec = replace(spec, bands={**spec.bands, **{v: tuple(e) for v, e in stored.items()}})
         return cls(spec, controls.reset_index(drop=True))
 
 
@@ -293,8 +308,23 @@ def check_household_level(persons: pd.DataFrame, household_id: str, variables: S
             )
 
 
+def quantile_edges(values: pd.Series, k: int) -> tuple[float, ...]:
+    """Band edges: negatives, exact zero, then the k-quantiles of the positive values."""
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    positive = x[x > 0]
+    cuts = np.unique(np.quantile(positive, np.linspace(0, 1, k + 1)[1:-1])) if len(positive) else np.array([])
+    edges = ([-np.inf] if (x < 0).any() else []) + [0.0, float(np.nextafter(0.0, 1.0))] + [float(c) for c in cuts]
+    return tuple(edges)
+
+
 def register_targets(register: pd.DataFrame, spec: CalibrationSpec, household_id: str) -> Targets:
-    """The controls of ``spec`` with the register's values as targets, small cells merged."""
+    """The controls of ``spec`` with the register's values as targets, small cells merged.
+
+    Quantile bands are computed here, from the register, and kept with the targets.
+    """
+    computed = {v: quantile_edges(register[v], k) for v, k in spec.quantiles.items()}
+    spec = replace(spec, bands={**spec.bands, **computed})
     rows: list[dict] = []
     heads = _first_rows(register, household_id)
     for margin in spec.margins:
@@ -306,7 +336,7 @@ def register_targets(register: pd.DataFrame, spec: CalibrationSpec, household_id
             raise CalibrationError(f"{margin.name}: the register has missing values in a margin variable")
         levels = [_labels_of(table[v], v, spec.bands)[1] for v in margin.variables]
         full = pd.MultiIndex.from_product(levels, names=list(margin.variables))
-        flat = pd.Index([KEY_SEPARATOR.join(map(str, t)) if len(levels) > 1 else str(t) for t in full])
+        flat = pd.Index([KEY_SEPARATOR.join(map(str, t if isinstance(t, tuple) else (t,))) for t in full])
         counts = pd.Series(keys).value_counts().reindex(flat, fill_value=0)
         counts.index = full
         groups = merge_small_cells(counts, spec.min_cell)
@@ -337,23 +367,24 @@ def register_targets(register: pd.DataFrame, spec: CalibrationSpec, household_id
         rows.append({"control": f"nonzero:{variable}", "margin": f"nonzero: {variable}", "unit": "person",
                      "kind": "nonzero", "variable": variable, "label": f"persons with {variable} != 0",
                      "cells": "[]", "target": float(nonzero)})
-    return Targets(spec, pd.DataFrame(rows))
+    controls = pd.DataFrame(rows)
+    controls["edges"] = json.dumps({v: [float(e) for e in edges] for v, edges in computed.items()})
+    return Targets(spec, controls)
 
 
 def spec_from_catalog(catalog) -> CalibrationSpec:
     """The calibration declared in ``catalog.release.calibration``, defaults filled in.
 
-    Default totals: every numeric register variable that is not counted in a margin (the
-    incomes), since a microsimulation's tax base is their sum and their number of earners.
+    Default totals: every numeric (non-integer) register variable (the incomes), since a
+    microsimulation's tax base is their sum and their number of earners.
     """
     settings = catalog.release.calibration
     register = catalog.register
     margins = catalog.calibration_margins()
-    in_margins = {v for m in margins for v in m.variables}
     if settings.totals is None:
         totals = [
             name for name, variable in register.variables.items()
-            if variable.role in ("common", "specific") and name not in in_margins
+            if variable.role in ("common", "specific")
             and catalog.variable_type(catalog.register_name, name) == "number"
         ]
     else:
@@ -362,6 +393,7 @@ def spec_from_catalog(catalog) -> CalibrationSpec:
         margins=tuple(Margin(m.unit, tuple(m.variables)) for m in margins),
         totals=tuple(totals),
         bands={k: tuple(v) for k, v in settings.bands.items()},
+        quantiles=dict(settings.quantiles),
         min_cell=settings.min_cell,
         tolerances={**DEFAULT_TOLERANCES, **settings.tolerances},
     )

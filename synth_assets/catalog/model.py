@@ -155,7 +155,7 @@ class Calibration(_Strict):
 
     ``margins`` are counted in the register (numbers cut by ``bands``; an integer variable
     without bands counts each value); cells of fewer than ``min_cell`` units are merged.
-    ``totals`` (default: every numeric register variable not in a margin) add the sum and
+    ``totals`` (default: every numeric, non-integer register variable) add the sum and
     the number of non-zero values. ``tolerances`` are the gate's: a count cell within
     ``persons``/``households`` units or ``count_share`` of its target (the larger), ``total``
     and ``nonzero`` relative. ``surplus`` is how
@@ -166,6 +166,8 @@ class Calibration(_Strict):
     margins: list[CalibrationMargin] | None = None  # None: the defaults the register has variables for
     totals: list[str] | None = None
     bands: dict[str, list[float]] = Field(default_factory=lambda: {"age": [0, 15, 25, 45, 65, 80]})
+    # variables cut at the register's own k-quantiles of their non-zero values (zero a band)
+    quantiles: dict[str, int] = Field(default_factory=dict)
     min_cell: int = Field(10, ge=1)
     tolerances: dict[Literal["persons", "households", "count_share", "total", "nonzero"], float] = Field(
         default_factory=dict)
@@ -280,6 +282,9 @@ class Catalog(_Strict):
         for variable in calibration.totals or []:
             if variable not in known:
                 errors.append(f"release.calibration.totals: {variable!r} is not a register variable")
+        for variable in calibration.quantiles:
+            if variable not in known:
+                errors.append(f"release.calibration.quantiles: {variable!r} is not a register variable")
         for variable, edges in calibration.bands.items():
             if list(edges) != sorted(edges) or len(set(edges)) != len(edges):
                 errors.append(f"release.calibration.bands.{variable}: edges must increase, got {edges}")
