@@ -178,6 +178,15 @@ class Calibration(_Strict):
     household_structure_tvd: float = Field(0.01, ge=0.0)
 
 
+class TopCoding(_Strict):
+    """Amounts beyond the ``quantile`` of the real variable's non-zero values are published as
+    that threshold (``synth_assets.calibration.tails``). ``variables`` default: every numeric,
+    non-integer variable of the register and the surveys (the amounts)."""
+
+    quantile: float | None = Field(0.999, gt=0.5, lt=1.0)  # null: no top-coding
+    variables: list[str] | None = None
+
+
 class Release(_Strict):
     """What a public release must satisfy and how it is made."""
 
@@ -187,6 +196,7 @@ class Release(_Strict):
     regressions: list[Regression] = Field(default_factory=list)
     matching: dict[str, MatchingStep] = Field(default_factory=dict)
     calibration: Calibration = Field(default_factory=Calibration)
+    top_coding: TopCoding = Field(default_factory=TopCoding)
     # Overrides of the validation defaults: a number (absolute limit), null (drop the check)
     # or {min|max: x, relative: r} (also relative to the holdout baseline).
     thresholds: dict[str, float | dict[str, float] | None] = Field(default_factory=dict)
@@ -305,6 +315,18 @@ class Catalog(_Strict):
             if variables:
                 margins.append(CalibrationMargin(unit=margin.unit, variables=variables))
         return margins
+
+    def amounts(self) -> list[str]:
+        """The variables top-coding applies to: declared, or every numeric non-integer one."""
+        declared = self.release.top_coding.variables
+        if declared is not None:
+            return list(declared)
+        names: dict[str, None] = {}
+        for source_name, source in self.sources.items():
+            for name, variable in source.variables.items():
+                if variable.role in ("common", "specific") and self.variable_type(source_name, name) == "number":
+                    names[name] = None
+        return list(names)
 
     @property
     def register_name(self) -> str:

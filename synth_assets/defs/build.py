@@ -9,7 +9,11 @@ from pathlib import Path
 import dagster as dg
 
 from synth_assets.catalog import load_catalog
-from synth_assets.defs.calibration import build_calibration_check, build_calibration_targets
+from synth_assets.defs.calibration import (
+    build_calibration_check,
+    build_calibration_targets,
+    build_top_coding_check,
+)
 from synth_assets.defs.automation import build_incoming_sensor, build_refresh_schedule
 from synth_assets.defs.harmonise import build_harmonised_asset, build_harmonised_check
 from synth_assets.defs.ingest import build_raw_asset, build_raw_check
@@ -61,7 +65,7 @@ def build_definitions(
         build_public_dataset(catalog),
     ]
     checks += build_validation_checks(catalog)
-    checks.append(build_calibration_check(catalog))
+    checks += [build_calibration_check(catalog), build_top_coding_check(catalog)]
     jobs = build_jobs(catalog)
     return dg.Definitions(
         executor=deployment.executor_definition(),

@@ -10,6 +10,7 @@ the population is refused naming the cell.
 import dagster as dg
 import pandas as pd
 
+from synth_assets.calibration.tails import tail_thresholds, top_code
 from synth_assets.catalog import Catalog
 from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.metadata import judged
@@ -37,6 +38,8 @@ def build_calibration_targets(catalog: Catalog) -> dg.AssetsDefinition:
     def calibration_targets(register: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         from synth_assets.calibration import register_targets, spec_from_catalog
 
+        # the release is top-coded (no extreme amount published as drawn): so are its targets
+        register, _ = top_code(register, amount_thresholds(catalog, register))
         targets = register_targets(register, spec_from_catalog(catalog), catalog.register.household_id_column)
         controls = targets.to_frame()
         summary = controls.groupby("margin", sort=False).agg(controls=("target", "size"), smallest=("target", "min"))
@@ -51,6 +54,42 @@ def build_calibration_targets(catalog: Catalog) -> dg.AssetsDefinition:
         )
 
     return calibration_targets
+
+
+def amount_thresholds(catalog: Catalog, real: pd.DataFrame) -> dict[str, float]:
+    """Top-coding thresholds of the catalog's amounts found in ``real`` (empty when switched off)."""
+    quantile = catalog.release.top_coding.quantile
+    if quantile is None:
+        return {}
+    return tail_thresholds(real, [v for v in catalog.amounts() if v in real.columns], quantile)
+
+
+def build_top_coding_check(catalog: Catalog) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset="fictitious_dataset",
+        name="amounts_top_coded",
+        blocking=True,
+        partitions_def=wave_partitions(catalog.register_name),
+        additional_ins={"matched": dg.AssetIn("matched_dataset")},
+        description=(
+            "No amount beyond the catalog's quantile of the real variable's non-zero values "
+            "(`release.top_coding`, default 0.999): extreme real values are never published as drawn."
+        ),
+    )
+    def amounts_top_coded(fictitious_dataset: pd.DataFrame, matched: pd.DataFrame) -> dg.AssetCheckResult:
+        thresholds = amount_thresholds(catalog, matched)
+        beyond = {v: int((pd.to_numeric(fictitious_dataset[v], errors="coerce").abs() > t + 1e-9).sum())
+                  for v, t in thresholds.items() if v in fictitious_dataset}
+        worst = {v: n for v, n in beyond.items() if n}
+        return dg.AssetCheckResult(
+            passed=not worst,
+            description=("values beyond the top-coding threshold: " + ", ".join(
+                f"{v}: {n} above {thresholds[v]:.6g}" for v, n in worst.items())) if worst else None,
+            metadata={"thresholds": dg.MetadataValue.json({v: round(t, 2) for v, t in thresholds.items()}),
+                      **judged(fictitious_dataset)},
+        )
+
+    return amounts_top_coded
 
 
 def household_structure_tvd(

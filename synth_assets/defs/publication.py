@@ -23,7 +23,8 @@ from synth_assets.storage import dataframe_sha256
 
 PUBLICATION_CODE_VERSION = "2"
 GATE_CHECKS = {
-    "fictitious_dataset": ["no_real_record_copied", "rules_and_categories_hold", "calibrated_to_register"],
+    "fictitious_dataset": ["no_real_record_copied", "rules_and_categories_hold", "calibrated_to_register",
+                           "amounts_top_coded"],
     "validation_report": ["thresholds_pass"],
 }
 

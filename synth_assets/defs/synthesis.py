@@ -208,6 +208,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         rules = list(project.catalog.release.rules)
         fit_data = training.drop(columns=[c for c in [register.id_column] if c in training]) if refit else None
 
+        from synth_assets.calibration.tails import top_code
+        from synth_assets.defs.calibration import amount_thresholds
+
+        thresholds = amount_thresholds(project.catalog, matched)
+        top_coded: dict[str, int] = {}
         frames, rejected, calibrated = [], {}, {}
         models = replicate_models(model, config.replicates, config.seed, data=fit_data, cluster=household_id)
         for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
@@ -223,7 +228,10 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     drop_unfixable=calibration.enabled,
                 )
                 enforcements.append(enforced)
-                return enforced.data
+                data, counts = top_code(enforced.data, thresholds)
+                for variable, count in counts.items():
+                    top_coded[variable] = top_coded.get(variable, 0) + count
+                return data
 
             if calibration.enabled:
                 result = calibrated_population(draw, register_targets, household_id, surplus=calibration.surplus,
@@ -261,6 +269,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "rows": len(data),
                 "households_replaced": dg.MetadataValue.json(rejected),
                 "calibration": dg.MetadataValue.json(calibrated) if calibrated else "off",
+                "top_coded_values_drawn": dg.MetadataValue.json(top_coded),
             },
         )
 

@@ -411,7 +411,9 @@ class CARTSynthesizer(TabularSynthesizer):
             if order[k] in labels:
                 n = len(labels[order[k]])
                 codes = np.where(np.isfinite(y), y, n).astype(np.int64)
-                targets.append(np.eye(n + 1)[codes][:, :n])
+                dummies = np.eye(n + 1)[codes][:, :n]
+                # unit variance, like the numbers: a rare category weighs as much as an amount
+                targets.append(dummies / np.maximum(dummies.std(axis=0), 1e-9))
             else:
                 finite = np.isfinite(y)
                 mean = float(y[finite].mean()) if finite.any() else 0.0

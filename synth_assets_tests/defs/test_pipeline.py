@@ -139,6 +139,30 @@ def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(data_root
     assert _public_listing(data_root) == before
 
 
+def test_an_extreme_register_income_is_top_coded_not_published(data_root):
+    """A register income of 1e15 passes ingest (no declared maximum) but never goes public."""
+    layout = DataLayout(data_root)
+    catalog = load_catalog(layout.catalog)
+    source = catalog.register
+    path = sorted((layout.incoming / catalog.register_name).glob("*"))[-1]
+    from synth_assets.ingest import read_source_file
+
+    raw = read_source_file(path, source).data
+    column = source.variables["labour_income"].column
+    raw.loc[raw[column].idxmax(), column] = 1e15
+    _rewrite(raw, path, source)
+    with dg.instance_for_test() as instance:
+        outcome = _run(data_root, instance)
+        assert outcome.success, [r.failures for r in outcome.runs]
+        check = instance.get_latest_asset_check_evaluation_record(
+            dg.AssetCheckKey(dg.AssetKey("fictitious_dataset"), "amounts_top_coded"))
+    second = raw[column].nlargest(2).iloc[1]
+    for replicate in sorted(outcome.release.glob("fictitious_population_r*.parquet")):
+        released = pd.read_parquet(replicate)["labour_income"]
+        assert released.max() <= second + 1e-6, replicate.name
+    assert check is not None and check.event.asset_check_evaluation.passed
+
+
 def _rewrite(raw, path, source):
     if source.format == "csv":
         raw.to_csv(path, index=False, **source.read_options)
