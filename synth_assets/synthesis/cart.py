@@ -376,23 +376,29 @@ class CARTSynthesizer(TabularSynthesizer):
         leaf_ids = np.zeros(len(y), dtype=np.int64)
         if j > 0 and np.unique(y).size > 1:
             model = DecisionTreeRegressor if continuous else DecisionTreeClassifier
-            step.tree = model(
-                min_samples_leaf=self._leaf_size,
-                max_depth=self.max_depth,
-                random_state=int(rng.integers(2**31)),
-            )
-            n_classes = 0 if continuous else len(self._transformer.categorical_labels[column])
-            step.remap = {
-                k: level_ranks(matrix[:, k].astype(np.int64), n_levels, y, continuous, n_classes)
-                for k, n_levels in self._levels.items()
-                if k < j
-            }
-            features = step.features(matrix[:, :j])
-            step.tree.fit(features, y)
-            leaf_ids = step.tree.apply(features)
+            leaf_ids = self._grow(step, model, j, matrix, y, y, rng)
         smooth = self.smoothing and continuous and np.unique(y).size >= SMOOTH_MIN_DISTINCT * y.size
         step.donors = LeafDonors.build(leaf_ids, y, records, smoothing=smooth)
         return step
+
+    def _grow(
+        self, step: Step, model: type, j: int, matrix: np.ndarray, target: np.ndarray, y: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Fit ``step``'s tree on the columns before ``j`` (label predictors ranked by ``y``); leaves."""
+        step.tree = model(min_samples_leaf=self._leaf_size, max_depth=self.max_depth,
+                          random_state=int(rng.integers(2**31)))
+        labels = self._transformer.categorical_labels
+        continuous = step.column not in labels
+        n_classes = 0 if continuous else len(labels[step.column])
+        step.remap = {
+            k: level_ranks(matrix[:, k].astype(np.int64), n_levels, y, continuous, n_classes)
+            for k, n_levels in self._levels.items()
+            if k < j
+        }
+        features = step.features(matrix[:, :j])
+        step.tree.fit(features, target)
+        return step.tree.apply(features)
 
     def _fit_block_step(
         self, column: str, j: int, matrix: np.ndarray, records: np.ndarray, members: list[int],
@@ -423,20 +429,7 @@ class CARTSynthesizer(TabularSynthesizer):
         step = Step(column, None, None, None)
         leaf_ids = np.zeros(len(matrix), dtype=np.int64)
         if j > 0 and len(np.unique(block, axis=0)) > 1:
-            step.tree = DecisionTreeRegressor(
-                min_samples_leaf=self._leaf_size, max_depth=self.max_depth, random_state=int(rng.integers(2**31))
-            )
-            leader = matrix[:, j]
-            continuous = column not in labels
-            n_classes = 0 if continuous else len(labels[column])
-            step.remap = {
-                k: level_ranks(matrix[:, k].astype(np.int64), n_levels, leader, continuous, n_classes)
-                for k, n_levels in self._levels.items()
-                if k < j
-            }
-            features = step.features(matrix[:, :j])
-            step.tree.fit(features, block)
-            leaf_ids = step.tree.apply(features)
+            leaf_ids = self._grow(step, DecisionTreeRegressor, j, matrix, block, matrix[:, j], rng)
         # exact record values: the block's other columns copy the same record's
         step.donors = LeafDonors.build(leaf_ids, matrix[:, j], records, smoothing=False)
         return step
