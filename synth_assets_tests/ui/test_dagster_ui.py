@@ -40,7 +40,7 @@ WAVE = "2024"
 JOB = "ingest_register"
 
 # Stages of the pipeline (asset groups) and, per stage, assets the UI must show by name.
-STAGES = ["ingest", "harmonise", "matching", "synthesis", "validation", "publication"]
+STAGES = ["ingest", "harmonise", "matching", "synthesis", "calibration", "validation", "publication"]
 NAMED_ASSETS = ["raw_register", "harmonised_silc", "matched_dataset", "gan_model",
                 "fictitious_dataset", "validation_report", "public_dataset"]
 
