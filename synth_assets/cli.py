@@ -40,7 +40,13 @@ def _run(args: argparse.Namespace) -> int:
 
     from synth_assets.catalog import CatalogError, load_catalog
     from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.runner import Interrupted, MissingSourceError, recover_dead_runs, run_pipeline, run_until_signal
+    from synth_assets.defs.runner import (
+        Interrupted,
+        MissingSourceError,
+        recover_dead_runs,
+        run_pipeline,
+        run_until_signal,
+    )
 
     deployment = _deployment(args.data)
     layout = deployment.layout
@@ -148,7 +154,8 @@ def _library_commands() -> dict:
     from synth_assets.demo import cli as demo_cli
     from synth_assets.matching import cli as matching_cli
     from synth_assets.synthesis import cli as synthesis_cli
-    from synth_assets.validation import cli as validation_cli, compare_cli
+    from synth_assets.validation import cli as validation_cli
+    from synth_assets.validation import compare_cli
 
     return {"demo-data": demo_cli, "fuse": matching_cli, "synthesize": synthesis_cli, "evaluate": validation_cli, "compare": compare_cli}
 

@@ -7,10 +7,9 @@ from synth_assets.storage import atomic_path, dataframe_sha256, file_sha256, wri
 def test_atomic_file_write_keeps_previous_on_failure(tmp_path):
     target = tmp_path / "out.parquet"
     write_parquet(pd.DataFrame({"a": [1]}), target)
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
     assert pd.read_parquet(target)["a"].tolist() == [1]
     assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]  # no temp left behind
 

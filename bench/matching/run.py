@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo_city as demo  # noqa: E402  (bench/matching/demo_city.py)
+
 from synth_assets.matching import compare_to_truth, fuse  # noqa: E402
 from synth_assets.matching.diagnostics import weighted_tvd, x_by_z_tvds  # noqa: E402
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +125,13 @@ def _short(value: Any) -> str:
 
 
 def render_html(lineage: Lineage) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     verdict = lineage.copy_test.get("passed")
     badge = "PASSED" if verdict else "FAILED"
     steps = [
         {"asset": s.asset, "partition": s.partition, "run": s.run_id, "code version": s.code_version,
-         "when (UTC)": datetime.fromtimestamp(s.timestamp, timezone.utc).isoformat(timespec="seconds")}
+         "when (UTC)": datetime.fromtimestamp(s.timestamp, UTC).isoformat(timespec="seconds")}
         for s in lineage.steps
     ]
     checks = [

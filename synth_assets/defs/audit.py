@@ -5,7 +5,7 @@ a later re-run does not rewrite the history of an earlier release.
 """
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
@@ -126,7 +126,7 @@ def collect_lineage(
         release=release,
         release_path=str(release_path),
         wave=wave,
-        created_utc=card.get("created_utc") or datetime.fromtimestamp(when, timezone.utc).isoformat(),
+        created_utc=card.get("created_utc") or datetime.fromtimestamp(when, UTC).isoformat(),
         sources=sources,
         steps=steps,
         checks=_checks(instance, check_keys, partitions, when),

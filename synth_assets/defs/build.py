@@ -9,19 +9,19 @@ from pathlib import Path
 import dagster as dg
 
 from synth_assets.catalog import load_catalog
+from synth_assets.defs.automation import build_incoming_sensor, build_refresh_schedule
 from synth_assets.defs.calibration import (
     build_calibration_check,
     build_calibration_targets,
     build_top_coding_check,
 )
-from synth_assets.defs.automation import build_incoming_sensor, build_refresh_schedule
+from synth_assets.defs.deployment import Deployment
 from synth_assets.defs.harmonise import build_harmonised_asset, build_harmonised_check
 from synth_assets.defs.ingest import build_raw_asset, build_raw_check
 from synth_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager
 from synth_assets.defs.jobs import build_jobs
 from synth_assets.defs.matching import build_donor_asset, build_matched_dataset
 from synth_assets.defs.publication import build_public_dataset
-from synth_assets.defs.deployment import Deployment
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.synthesis import build_fictitious_dataset, build_gan_model, build_split
 from synth_assets.defs.validation import build_validation_checks, build_validation_report

@@ -5,13 +5,13 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.catalog.expectations import harmonised_suite_spec
 from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.metadata import suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.harmonise import harmonise_table
 from synth_assets.ingest import source_path
-from synth_assets.catalog.expectations import harmonised_suite_spec
 
 HARMONISE_CODE_VERSION = "1"
 

@@ -17,8 +17,8 @@ from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import latest_wave_at_or_before, wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
-from synth_assets.matching.diagnostics import missing_shares
 from synth_assets.ingest import source_path
+from synth_assets.matching.diagnostics import missing_shares
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
 from synth_assets.storage import file_sha256
 

@@ -11,7 +11,6 @@ from synth_assets.catalog import Catalog, load_catalog
 from synth_assets.storage import DataLayout
 
 
-
 class ProjectResource(dg.ConfigurableResource):
     """The project's data root (``data/`` by default), its catalog, and where intermediates live.
 

@@ -181,7 +181,12 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         targets: pd.DataFrame, matched: pd.DataFrame, register: pd.DataFrame, **donors: pd.DataFrame,
     ) -> dg.Output[dict]:
         from synth_assets.validation import (
-            RegressionSpec, Thresholds, check_families, evaluate, headline_markdown, write_report,
+            RegressionSpec,
+            Thresholds,
+            check_families,
+            evaluate,
+            headline_markdown,
+            write_report,
         )
 
         if config.compare_families:  # a misspelt family fails the step now, not after the others trained
@@ -351,8 +356,7 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     def rules_and_categories_hold(
         context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame
     ) -> dg.AssetCheckResult:
-        from synth_assets.catalog.expectations import fictitious_suite_spec
-        from synth_assets.catalog.expectations import validate_table
+        from synth_assets.catalog.expectations import fictitious_suite_spec, validate_table
 
         result = validate_table(fictitious_dataset, fictitious_suite_spec(catalog, fictitious_dataset))
         return suite_check_result(result, judged(fictitious_dataset))

@@ -15,7 +15,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ class DataCard:
 def release_id(wave: str, now: datetime | None = None, unique: str | None = None) -> str:
     """``<wave>-<UTC time>-<unique>``: the suffix (a run id's first characters, or random)
     keeps two releases started in the same second apart."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     unique = unique or uuid.uuid4().hex[:8]
     return f"{wave}-{now.strftime('%Y%m%dT%H%M%SZ')}-{unique}"
 
@@ -168,7 +168,7 @@ def _write_release(
         card = DataCard(
             release=release,
             wave=wave,
-            created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             persons_per_replicate=len(first),
             replicates=len(replicates),
             columns={c: str(t) for c, t in first.drop(columns=["replicate"], errors="ignore").dtypes.items()},

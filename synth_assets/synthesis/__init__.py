@@ -33,12 +33,10 @@ from synth_assets.synthesis.replicates import replicate_models, sample_replicate
 from synth_assets.synthesis.rules import Derived, InCategories, ZeroWhen, apply_rules, check_rules
 from synth_assets.synthesis.sdv_models import SDVSynthesizer
 from synth_assets.synthesis.transform import SchemaError, TableSchema, TableTransformer
-from synth_assets.validation.combining import CombinedEstimate, combine_estimates  # one implementation, shared
 
 __all__ = [
     "FAMILIES",
     "CARTSynthesizer",
-    "CombinedEstimate",
     "Derived",
     "HouseholdSynthesizer",
     "InCategories",
@@ -56,7 +54,6 @@ __all__ = [
     "apply_rules",
     "build_population_synthesizer",
     "check_rules",
-    "combine_estimates",
     "load_synthesizer",
     "make_synthesizer",
     "plot_losses",

@@ -21,7 +21,7 @@ distribution, so :class:`SampledDataTransformer` fits them on at most
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 from unittest import mock
 
 import pandas as pd

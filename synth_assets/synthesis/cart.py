@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,6 @@ from synth_assets.synthesis.base import LOGGER
 from synth_assets.synthesis.rules import Rule
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import VALUE_STATE
-
 
 #: Continuous columns whose values repeat a lot (fewer distinct values than this share of
 #: records: equivalence scales, calibrated weights) are not smoothed: such values identify

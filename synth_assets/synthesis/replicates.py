@@ -1,7 +1,7 @@
 """Multiple synthetic replicates, for inference with the combining rules.
 
 The combining rules themselves (Raghunathan, Reiter & Rubin 2003; Reiter 2003) are in
-``synth_assets.validation.combining``, exported by ``synth_assets.synthesis`` too.
+``synth_assets.inference.combining``.
 The rules are valid only if each replicate is drawn with its own draw of the model's
 parameters (a posterior predictive draw, "proper" synthesis). Drawing all replicates from
 one fitted model understates the variance. :func:`sample_replicates` therefore draws each
@@ -12,7 +12,7 @@ refitted on a bootstrap of ``data`` when given, and warns when neither is possib
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd

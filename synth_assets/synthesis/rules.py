@@ -9,8 +9,9 @@ in the order given (put :class:`Derived` totals after the rules that change comp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd

@@ -22,7 +22,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -44,7 +44,7 @@ def test_sensor_requests_ingest_for_new_and_changed_files(data_root):
 def test_schedule_targets_latest_register_wave(data_root):
     defs = build_definitions(data_root)
     schedule = defs.resolve_schedule_def("monthly_release_refresh")
-    when = datetime.datetime(2025, 3, 1, 3, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2025, 3, 1, 3, tzinfo=datetime.UTC)
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def())
         assert isinstance(schedule.evaluate_tick(context).skip_message, str)

@@ -16,8 +16,7 @@ from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.runner import execute, run_pipeline
 from synth_assets.publication import latest_release
 from synth_assets.storage import DataLayout
-from synth_assets_tests.defs.conftest import TINY_PERSONS
-from synth_assets_tests.defs.conftest import tiny_catalog
+from synth_assets_tests.defs.conftest import TINY_PERSONS, tiny_catalog
 
 pytestmark = pytest.mark.slow
 CART = {"ops": {"gan_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}

@@ -16,7 +16,6 @@ from synth_assets.defs.build import build_definitions
 from synth_assets.defs.runner import PipelineOutcome, run_pipeline
 from synth_assets.defs.validation import latest_report
 from synth_assets.storage import DataLayout
-from synth_assets_tests.defs.conftest import REPO
 from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow

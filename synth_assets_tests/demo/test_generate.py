@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from synth_assets.demo import generate_demo, survey_calendar
-from synth_assets.demo import cli
+from synth_assets.demo import cli, generate_demo, survey_calendar
 from synth_assets.demo.writers import atomic_path
 
 from .conftest import PERSONS, WAVES
@@ -104,10 +103,9 @@ def test_no_temporary_files_left_behind(demo_dir):
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half-written")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half-written")
+        raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
     with atomic_path(target) as tmp:

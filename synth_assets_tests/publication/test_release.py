@@ -1,6 +1,7 @@
 import fcntl
 import json
 import threading
+from datetime import UTC
 
 import pandas as pd
 import pytest
@@ -66,9 +67,9 @@ def test_failed_write_leaves_previous_release_and_pointer(tmp_path):
 
 
 def test_release_names_started_in_the_same_second_differ():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert release_id("2024", now) != release_id("2024", now)
     assert release_id("2024", now, unique="abcd1234") == "2024-20260101T000000Z-abcd1234"
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow

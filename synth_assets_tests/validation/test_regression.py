@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from synth_assets.validation.combining import combine_estimates
+from synth_assets.inference.combining import combine_estimates
 from synth_assets.validation.utility.glm import fit_logit, fit_ols
 from synth_assets.validation.utility.regression import RegressionSpec, ci_overlap, compare_regressions
 from synth_assets_tests.validation.populations import population

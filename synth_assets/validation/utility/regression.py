@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.special import stdtrit
 
 from synth_assets.validation._tables import is_numeric
-from synth_assets.validation.combining import combine_estimates
+from synth_assets.inference.combining import combine_estimates
 from synth_assets.validation.utility.glm import Fit, fit_logit, fit_ols
 
 

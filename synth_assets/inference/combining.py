@@ -13,7 +13,7 @@ Partially synthetic data (Reiter 2003): T_p = ū + b/m, ν_p = (m − 1)(1 + m �
 
 The rules hold only for replicates drawn each from its own draw of the model's parameters
 (``synth_assets.synthesis.replicate_models``). Used by the validation report's regressions
-and exported by ``synth_assets.synthesis`` for users of the replicates.
+and by analysts combining fits over a release's replicates.
 """
 
 from __future__ import annotations
