@@ -18,18 +18,31 @@ export GX_ANALYTICS_ENABLED := false
 export SDV_DISABLE_TELEMETRY := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test ui bench clean
+.PHONY: install run test ui bench clean lock
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 # torch first and pinned: the pin takes the local CPU wheel; unpinned, pip pulls GBs of CUDA.
-$(STAMP): pyproject.toml
+# Then every package at the version requirements.lock names, then the project itself without
+# resolving again: a fresh machine gets the environment the tests passed in.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# After a change to pyproject.toml's dependencies: resolve them afresh and pin what was installed.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet torch==2.13.0
+	.venv-lock/bin/python -m pip install --quiet ".[test]"
+	{ echo "# Exact versions \`make install\` installs (pip install -r requirements.lock, then the project with --no-deps)."; \
+	  echo "# Regenerate with \`make lock\` after changing pyproject.toml's dependencies."; \
+	  .venv-lock/bin/python -m pip freeze --exclude synth_assets | sed 's/+cpu$$//' | sort -f; } > requirements.lock
+	rm -rf .venv-lock
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
