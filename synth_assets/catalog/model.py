@@ -34,6 +34,7 @@ class CommonVariable(_Strict):
     min: float | None = None
     max: float | None = None
     description: str | None = None
+    unit: str | None = None  # e.g. "EUR per year", "years": printed in the public data card
 
     @model_validator(mode="after")
     def _categories_iff_category(self) -> CommonVariable:
@@ -61,6 +62,7 @@ class SourceVariable(_Strict):
     # 'none'): the population has a value there, "not applicable", never a null.
     not_applicable: Any = None
     description: str | None = None
+    unit: str | None = None
 
 
 class Source(_Strict):
@@ -187,8 +189,19 @@ class TopCoding(_Strict):
     variables: list[str] | None = None
 
 
+class Licence(_Strict):
+    """The licence a release is published under (a Data Package ``licenses`` entry)."""
+
+    name: str = "CC-BY-4.0"
+    title: str = "Creative Commons Attribution 4.0 International"
+    path: str = "https://creativecommons.org/licenses/by/4.0/"
+
+
 class Release(_Strict):
     """What a public release must satisfy and how it is made."""
+
+    title: str = "Fictitious population"
+    licence: Licence = Field(default_factory=Licence)
 
     quasi_identifiers: list[str] = Field(default_factory=list)
     sensitive: list[str] = Field(default_factory=list)

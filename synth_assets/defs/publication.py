@@ -18,7 +18,7 @@ from synth_assets.defs.gating import latest_check_evaluations, latest_materializ
 from synth_assets.defs.metadata import JUDGED_HASH
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
-from synth_assets.publication import publish_release, release_id
+from synth_assets.publication import describe_columns, publish_release, release_id
 from synth_assets.storage import dataframe_sha256
 
 PUBLICATION_CODE_VERSION = "2"
@@ -102,12 +102,13 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             report_dir=Path(report["report_dir"]),
             report_checksums=report.get("files"),
             provenance=provenance,
-            model={k: model_meta.get(k) for k in ("family", "person_family", "parameters", "training_seconds", "epochs_run", "device")}
-            | {"run_id": model.get("run_id")},
+            model={k: model_meta.get(k) for k in ("family", "person_family", "parameters", "training_seconds", "epochs_run", "device")},
             metrics={k: v for k, v in report.get("metrics", {}).items() if isinstance(v, (int, float))},
             checks=report.get("checks", []),
-            validation={JUDGED_HASH: received, "report": str(Path(report["report_dir"]) / "report.html"),
-                        "report_run_id": report.get("run_id")},
+            validation={JUDGED_HASH: received},
+            columns=describe_columns(fictitious.drop(columns=["replicate"], errors="ignore"), catalog),
+            title=catalog.release.title,
+            licence=catalog.release.licence.model_dump(),
         )
         context.log.info(f"published release {card.release} to {target}")
         return dg.MaterializeResult(
@@ -117,6 +118,10 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "data_card": dg.MetadataValue.md(card.to_markdown()),
                 "checksums": dg.MetadataValue.json(card.checksums),
                 JUDGED_HASH: received,
+                # internal provenance, for auditors: the public card keeps only waves and sha256s
+                "provenance": dg.MetadataValue.json(provenance),
+                "report": dg.MetadataValue.path(str(Path(report["report_dir"]) / "report.html")),
+                "model_run_id": model.get("run_id") or "",
             }
         )
 

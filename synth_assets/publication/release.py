@@ -21,10 +21,21 @@ from typing import Any
 
 import pandas as pd
 
+from synth_assets.publication.datapackage import ColumnInfo, column_dicts, data_package
 from synth_assets.storage import atomic_path, file_sha256
 
 LATEST_POINTER = "LATEST"
 LOCK_FILE = ".lock"
+# What the public card says of each source: its wave and the sha256 of the file delivered.
+# Paths and run ids are internal: auditors find them in the asset's metadata.
+PUBLIC_PROVENANCE = ("wave", "sha256")
+DEFAULT_LICENCE = {"name": "CC-BY-4.0", "title": "Creative Commons Attribution 4.0 International",
+                   "path": "https://creativecommons.org/licenses/by/4.0/"}
+HOW_TO_COMBINE = (
+    "Analyse each replicate as if it were the population, then combine the m estimates with the "
+    "rules for fully synthetic data (Raghunathan, Reiter and Rubin 2003): "
+    "synth_assets.inference.combine_estimates."
+)
 
 
 @dataclass
@@ -34,9 +45,11 @@ class DataCard:
     release: str
     wave: str
     created_utc: str
-    persons_per_replicate: int
+    persons_per_replicate: dict[str, int]  # exact count of each replicate file
     replicates: int
-    columns: dict[str, str]
+    columns: dict[str, dict[str, Any]]  # ColumnInfo of each column, as a dict
+    title: str = "Fictitious population"
+    licence: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LICENCE))
     provenance: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -54,11 +67,13 @@ class DataCard:
             "",
             f"- wave: {self.wave}",
             f"- created (UTC): {self.created_utc}",
-            f"- replicates: {self.replicates} x {self.persons_per_replicate:,} persons "
-            "(column `replicate`; analyse each replicate and combine with the rules for fully "
-            "synthetic data: Raghunathan, Reiter and Rubin 2003)",
+            f"- licence: {self.licence.get('title') or self.licence.get('name')} ({self.licence.get('path', '')})",
+            f"- replicates: {self.replicates}, "
+            + ", ".join(f"{name} {count:,} persons" for name, count in self.persons_per_replicate.items()),
+            f"- {HOW_TO_COMBINE}",
+            "- machine-readable: `datapackage.json` (Frictionless Data Package)",
             "",
-            "## Provenance",
+            "## Provenance (sha256 of each confidential source file used)",
         ]
         for name, info in self.provenance.items():
             lines.append(f"- {name}: {json.dumps(info, default=str)}")
@@ -73,7 +88,7 @@ class DataCard:
         lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in self.metrics.items()
                   if isinstance(v, (int, float, str))]
         lines += ["", "## Columns"]
-        lines += [f"- `{k}`: {v}" for k, v in self.columns.items()]
+        lines += [f"- `{k}` ({v['type']}): {ColumnInfo(**v).summary()}" for k, v in self.columns.items()]
         lines += ["", "## Checksums (sha256)"]
         lines += [f"- {k}: `{v}`" for k, v in self.checksums.items()]
         return "\n".join(lines) + "\n"
@@ -117,13 +132,19 @@ def publish_release(
     release: str | None = None,
     report_checksums: dict[str, str] | None = None,
     validation: dict[str, Any] | None = None,
+    columns: dict[str, ColumnInfo] | None = None,
+    title: str = "Fictitious population",
+    licence: dict[str, str] | None = None,
 ) -> tuple[Path, DataCard]:
     """Write ``public_dir/<release>/`` atomically and point ``public_dir/LATEST`` at it.
 
     The replicates are written from ``fictitious`` itself, under the public folder's lock.
     ``report_checksums`` (file name -> sha256, as recorded when the report was written):
     the report files copied must be those bytes, or nothing is published.
-    ``validation`` (what was judged, by which run, where its report lies) goes into the card.
+    ``validation`` (what was judged: the content hash) goes into the card. Of ``provenance``
+    only each source's wave and sha256 are public (``PUBLIC_PROVENANCE``). ``columns``
+    (:func:`~synth_assets.publication.datapackage.describe_columns`) gives each column's
+    meaning; without it the card lists types only.
     """
     public_dir = Path(public_dir)
     report_dir = Path(report_dir)
@@ -132,8 +153,9 @@ def publish_release(
     with release_lock(public_dir):
         if target.exists():
             raise FileExistsError(f"{target}: release already exists; releases are never overwritten")
-        card = _write_release(fictitious, target, release, wave, report_dir, provenance, model, metrics, checks,
-                              report_checksums, validation or {})
+        public_provenance = {name: {k: info.get(k) for k in PUBLIC_PROVENANCE} for name, info in provenance.items()}
+        card = _write_release(fictitious, target, release, wave, report_dir, public_provenance, model, metrics, checks,
+                              report_checksums, validation or {}, columns, title, licence or dict(DEFAULT_LICENCE))
         with atomic_path(public_dir / LATEST_POINTER) as pointer:
             pointer.write_text(release + "\n")
     return target, card
@@ -142,18 +164,21 @@ def publish_release(
 def _write_release(
     fictitious: pd.DataFrame, target: Path, release: str, wave: str, report_dir: Path, provenance: dict[str, Any],
     model: dict[str, Any], metrics: dict[str, Any], checks: list[dict[str, Any]],
-    report_checksums: dict[str, str] | None, validation: dict[str, Any],
+    report_checksums: dict[str, str] | None, validation: dict[str, Any], columns: dict[str, ColumnInfo] | None,
+    title: str, licence: dict[str, str],
 ) -> DataCard:
     """The release folder, written under a temporary name and renamed into place whole."""
     replicates = sorted(fictitious["replicate"].unique()) if "replicate" in fictitious else [1]
     with atomic_path(target) as tmp:
         tmp.mkdir()
         checksums: dict[str, str] = {}
+        resources: dict[str, dict[str, Any]] = {}
         for r in replicates:
             part = fictitious[fictitious["replicate"] == r] if "replicate" in fictitious else fictitious
             name = f"fictitious_population_r{int(r)}.parquet"
             part.drop(columns=["replicate"], errors="ignore").to_parquet(tmp / name, index=False)
             checksums[name] = file_sha256(tmp / name)
+            resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size, "rows": len(part)}
         for name in ("report.html", "metrics.json"):
             if (report_dir / name).exists():
                 shutil.copy2(report_dir / name, tmp / name)
@@ -164,14 +189,22 @@ def _write_release(
                     f"{report_dir / name}: sha256 {checksums.get(name, 'missing')} differs from {expected} "
                     "recorded when the report was written; not publishing a report that was not the one produced"
                 )
-        first = fictitious[fictitious["replicate"] == replicates[0]] if "replicate" in fictitious else fictitious
+        public = fictitious.drop(columns=["replicate"], errors="ignore")
+        columns = columns or {c: ColumnInfo(c, str(dtype)) for c, dtype in public.dtypes.items()}
+        missing = [c for c in public.columns if c not in columns]
+        if missing:
+            raise ValueError(f"no column description for {', '.join(missing)}")
+        created = datetime.now(UTC).isoformat(timespec="seconds")
         card = DataCard(
             release=release,
             wave=wave,
-            created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-            persons_per_replicate=len(first),
-            replicates=len(replicates),
-            columns={c: str(t) for c, t in first.drop(columns=["replicate"], errors="ignore").dtypes.items()},
+            created_utc=created,
+            persons_per_replicate={name.removesuffix(".parquet").rsplit("_", 1)[-1]: meta["rows"]
+                                   for name, meta in resources.items()},
+            replicates=len(resources),
+            columns=column_dicts({c: columns[c] for c in public.columns}),
+            title=title,
+            licence=licence,
             provenance=provenance,
             model=model,
             metrics=metrics,
@@ -181,6 +214,13 @@ def _write_release(
         )
         (tmp / "data_card.json").write_text(json.dumps(asdict(card), indent=2, default=str))
         (tmp / "data_card.md").write_text(card.to_markdown())
+        descriptor = data_package(
+            release, title=title, licence=licence, resources=resources, created_utc=created,
+            columns={c: columns[c] for c in public.columns},
+            description="Every record was generated by a statistical model; none describes a real person. "
+            + HOW_TO_COMBINE,
+        )
+        (tmp / "datapackage.json").write_text(json.dumps(descriptor, indent=2, default=str))
     return card
 
 

@@ -138,6 +138,12 @@ def test_training_rows_written_over_the_table_are_not_published(released: Releas
     assert public_snapshot(released.root) == before
 
 
+def publication_metadata(released: Released) -> dict:
+    from synth_assets.defs.gating import latest_materialization
+
+    return latest_materialization(released.instance, dg.AssetKey("public_dataset"), released.wave)["metadata"]
+
+
 def folder_snapshot(folder: Path) -> dict[str, str]:
     return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
@@ -148,7 +154,9 @@ def test_a_refused_run_leaves_the_release_and_the_report_it_links_alone(released
     from synth_assets.defs.validation import latest_report
 
     published = card(released.release)
-    linked = Path(published["validation"]["report"]).parent
+    # the public card names no internal path: the report it copies is in the asset's metadata
+    assert "report" not in published["validation"] and str(released.root) not in json.dumps(published)
+    linked = Path(publication_metadata(released)["report"]).parent
     # the release holds a copy of the very report it links
     assert file_sha256(released.release / "report.html") == file_sha256(linked / "report.html")
     assert published["checksums"]["metrics.json"] == file_sha256(linked / "metrics.json")
@@ -185,7 +193,7 @@ def test_a_fresh_validation_publishes_the_new_draw_beside_the_old_release(releas
     newest = (released.root / "public" / (released.root / "public" / "LATEST").read_text().strip())
     assert newest != released.release
     assert card(newest)["validation"]["fictitious_sha256"] == current
-    assert card(newest)["validation"]["report_run_id"] == result.run_id
+    assert Path(publication_metadata(released)["report"]).parent.name == result.run_id
     # the earlier release is untouched: only the new folder and the pointer changed
     after = public_snapshot(released.root)
     assert {k: v for k, v in after.items() if k.startswith(released.release.name)} == \

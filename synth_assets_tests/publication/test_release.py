@@ -36,7 +36,7 @@ def test_release_has_replicates_card_and_checksums(tmp_path):
     (reports / "metrics.json").write_text("{}")
     target, card = _publish(tmp_path / "public", reports)
     names = sorted(p.name for p in target.iterdir())
-    assert names == ["data_card.json", "data_card.md", "fictitious_population_r1.parquet",
+    assert names == ["data_card.json", "data_card.md", "datapackage.json", "fictitious_population_r1.parquet",
                      "fictitious_population_r2.parquet", "metrics.json", "report.html"]
     first = pd.read_parquet(target / "fictitious_population_r1.parquet")
     assert "replicate" not in first.columns and len(first) == 5
@@ -149,3 +149,60 @@ def test_report_that_changed_since_it_was_written_is_not_published(tmp_path):
         )
     assert latest_release(tmp_path / "public") is None
     assert [p.name for p in (tmp_path / "public").iterdir()] == [".lock"]
+
+
+def test_public_card_keeps_only_wave_and_sha256_of_each_source(tmp_path):
+    target, card = publish_release(
+        _fictitious(m=2, n=5).iloc[:-1],  # replicate 2 one person short: counts are exact
+        public_dir=tmp_path / "public", wave="2024", report_dir=tmp_path, release="2024-b",
+        provenance={"register": {"wave": "2024", "sha256": "ab" * 32, "file": "/secret/register.parquet",
+                                 "ingest_run": "0123-run"}},
+        model={"family": "cart"}, metrics={}, checks=[],
+    )
+    text = (target / "data_card.md").read_text() + (target / "data_card.json").read_text()
+    assert "/secret" not in text and "0123-run" not in text and "ab" * 32 in text
+    assert card.persons_per_replicate == {"r1": 5, "r2": 4}
+    assert "r1 5 persons, r2 4 persons" in (target / "data_card.md").read_text()
+
+
+def test_columns_carry_meaning_from_the_catalog_and_the_descriptor_is_a_valid_data_package(tmp_path):
+    frictionless = pytest.importorskip("frictionless")
+    from synth_assets.catalog import load_catalog
+    from synth_assets.publication import describe_columns
+
+    catalog = load_catalog("data/catalog.yaml")
+    frame = pd.DataFrame({
+        "household_id": pd.array([1, 1, 2], dtype="Int64"), "age": pd.array([40, 12, 70], dtype="Int64"),
+        "sex": pd.Categorical(["female", "male", "female"]), "labour_income": [30000.0, 0.0, 0.0],
+        "hours_worked": [38.0, -8.0, -8.0], "spend_food": [400.0, 400.0, 250.0],
+    })
+    columns = describe_columns(frame, catalog)
+    assert columns["sex"].categories == ["female", "male"]
+    assert columns["labour_income"].unit == "EUR per year"
+    assert columns["hours_worked"].source == "lfs" and columns["hours_worked"].not_applicable == -8
+    assert "not linked to any real household" in columns["household_id"].description
+    target, _ = publish_release(
+        pd.concat([frame.assign(replicate=1), frame.assign(replicate=2)]),
+        public_dir=tmp_path / "public", wave="2024", report_dir=tmp_path, release="2024-c",
+        provenance={}, model={"family": "cart"}, metrics={}, checks=[], columns=columns,
+        licence=catalog.release.licence.model_dump(),
+    )
+    markdown = (target / "data_card.md").read_text()
+    assert "`labour_income` (number):" in markdown and "unit: EUR per year" in markdown
+    assert "categories: female, male" in markdown and "from survey `lfs`" in markdown
+    descriptor = json.loads((target / "datapackage.json").read_text())
+    package = frictionless.Package.from_descriptor(descriptor)  # raises on an invalid descriptor
+    assert [r.path for r in package.resources] == ["fictitious_population_r1.parquet", "fictitious_population_r2.parquet"]
+    resource = descriptor["resources"][0]
+    assert resource["hash"] == "sha256:" + file_sha256(target / "fictitious_population_r1.parquet")
+    assert resource["rows"] == 3
+    sex = next(f for f in resource["schema"]["fields"] if f["name"] == "sex")
+    assert sex["constraints"]["enum"] == ["female", "male"]
+    assert descriptor["licenses"][0]["name"] == "CC-BY-4.0"
+
+
+def test_an_invalid_descriptor_is_refused_by_frictionless():
+    # guards the test above: the library does reject a broken descriptor
+    frictionless = pytest.importorskip("frictionless")
+    with pytest.raises(frictionless.FrictionlessException):
+        frictionless.Package.from_descriptor({"name": "x", "resources": [{"name": "r", "path": 3}]})
