@@ -215,8 +215,13 @@ def evaluate(
         comparisons = timer.run("regressions", lambda: compare_regressions(real, replicates or [synthetic], regressions))
         for i, comparison in enumerate(comparisons, start=1):
             tables[f"regression {i}: {comparison.spec.label}"] = comparison.table
-        metrics["regression_ci_overlap"] = float(pd.concat([c.table for c in comparisons])["ci_overlap"].mean())
-        if holdout is not None and baseline is not None:
+        excluded = {c.spec.label: c.excluded for c in comparisons if c.excluded}
+        if excluded:  # said in the report: a term the real data cannot estimate is not scored
+            details["regression_excluded_terms"] = excluded
+        overlaps = pd.concat([c.table for c in comparisons])["ci_overlap"]
+        if len(overlaps):
+            metrics["regression_ci_overlap"] = float(overlaps.mean())
+        if holdout is not None and baseline is not None and len(overlaps):
             reference = compare_regressions(real, [holdout], regressions)
             baseline["regression_ci_overlap"] = float(pd.concat([c.table for c in reference])["ci_overlap"].mean())
 

@@ -188,6 +188,12 @@ def render_html(
         sections.append("<h2>Regressions: real vs synthetic (combined replicates), CI overlap (Karr et al.)</h2>")
         for name, table in regression_tables.items():
             sections += [f"<h3>{html.escape(name)}</h3>", html_table(table, left=["term"])]
+        for label, terms in result.details.get("regression_excluded_terms", {}).items():
+            sections.append(f"<p>Not scored in {html.escape(label)}: " + "; ".join(
+                f"{html.escape(term)} ({html.escape(reason)})" for term, reason in terms.items()) + "</p>")
+        sections.append("<p>A term degenerate in a synthetic replicate (separated or aliased there, "
+                        "estimable in the real data) scores an overlap of 0 "
+                        "(column <code>synthetic_degenerate</code>).</p>")
     population = {k: v for k, v in result.tables.items() if k.startswith("population:")}
     if population:
         sections.append("<h2>The population: calibration to the register, missing values</h2>")

@@ -5,7 +5,7 @@ from scipy import stats
 
 from synth_assets.inference.combining import combine_estimates
 from synth_assets.validation.utility.glm import fit_logit, fit_ols
-from synth_assets.validation.utility.regression import RegressionSpec, ci_overlap, compare_regressions
+from synth_assets.validation.utility.regression import RegressionSpec, ci_overlap, compare_regression, compare_regressions
 from synth_assets_tests.validation.populations import population
 
 SPECS = [
@@ -74,3 +74,42 @@ def test_bad_specs_are_reported(train):
         compare_regressions(train, [train], [RegressionSpec("ols", "income", ["nope"])])
     with pytest.raises(ValueError, match="0/1"):
         compare_regressions(train, [train], [RegressionSpec("logit", "income", ["age"])])
+
+
+def _separable(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    age = rng.integers(20, 80, n)
+    group = rng.choice(["a", "b", "c"], n)
+    # in group "c" the outcome is always 1: its logit coefficient is infinite (separation)
+    y = np.where(group == "c", 1, (rng.random(n) < 1 / (1 + np.exp(-(age - 50) / 10))).astype(int))
+    return pd.DataFrame({"age": age, "group": group, "y": y})
+
+
+def test_a_term_separated_in_the_real_data_is_excluded_with_its_reason():
+    real = _separable()
+    spec = RegressionSpec("logit", "y", ["age", "group"])
+    result = compare_regression(real, [_separable(seed=s) for s in (1, 2, 3)], spec)
+    assert "group[c]" not in set(result.table["term"])
+    assert "separation" in result.excluded["group[c]"]
+    assert set(result.table["term"]) == {"(Intercept)", "age", "group[b]"}
+    assert np.isfinite(result.table["ci_overlap"]).all()
+
+
+def test_a_term_degenerate_only_in_the_synthetic_data_scores_zero():
+    rng = np.random.default_rng(5)
+    real = _separable().assign(y=lambda d: (rng.random(len(d)) < 0.5).astype(int))  # no separation
+    spec = RegressionSpec("logit", "y", ["age", "group"])
+    result = compare_regression(real, [_separable(seed=s) for s in (1, 2)], spec)
+    row = result.table.set_index("term").loc["group[c]"]
+    # the huge synthetic interval would otherwise be credited with an overlap near 0.5
+    assert bool(row["synthetic_degenerate"]) and row["ci_overlap"] == 0.0
+    assert not result.excluded
+
+
+def test_an_aliased_term_is_excluded():
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"x": rng.normal(size=200)})
+    real["x_copy"] = 2 * real["x"]
+    real["y"] = real["x"] + rng.normal(size=200)
+    result = compare_regression(real, [real.sample(frac=1, random_state=1)], RegressionSpec("ols", "y", ["x", "x_copy"]))
+    assert {"x", "x_copy"} <= set(result.excluded)

@@ -9,6 +9,12 @@ the real ones by the confidence-interval overlap of Karr et al. (2006):
 where ∧/∨ are the min of the upper and max of the lower bounds. J = 1 for identical
 intervals, 0 when they just touch, negative when they are apart (kept, as in synthpop,
 because "how far apart" is informative).
+
+A degenerate interval would make J meaningless: a logit term separated in the data gets
+an interval like [-1.9e28, 1.9e28], and J then credits it with 0.5 whatever the estimate.
+So a term that is not estimable in the real data (aliased, separated, non-finite) is
+excluded, with the reason; a term estimable in the real data but degenerate in a
+synthetic replicate scores 0 (the synthetic data cannot estimate what the real data can).
 """
 
 from __future__ import annotations
@@ -45,13 +51,22 @@ class RegressionSpec:
         return self.name or f"{self.kind}: {self.outcome} ~ {' + '.join(self.predictors)}"
 
 
+# A standard error this many times the coefficient's size (at least 1) only comes from a
+# (quasi-)separated or aliased term: no sample of a survey's size estimates so loosely.
+DEGENERATE_SE_RATIO = 1e4
+
+
 @dataclass(frozen=True)
 class RegressionComparison:
-    """Side-by-side coefficients of one model: real vs combined synthetic replicates."""
+    """Side-by-side coefficients of one model: real vs combined synthetic replicates.
+
+    ``excluded`` maps a term left out of ``table`` to why (not estimable in the real data).
+    """
 
     spec: RegressionSpec
     table: pd.DataFrame
     replicate_coefficients: pd.DataFrame = field(repr=False)
+    excluded: dict[str, str] = field(default_factory=dict)
 
     @property
     def mean_ci_overlap(self) -> float:
@@ -62,6 +77,32 @@ def ci_overlap(lower_a: np.ndarray, upper_a: np.ndarray, lower_b: np.ndarray, up
     """Karr et al. (2006) interval overlap; negative when the intervals are disjoint."""
     inner = np.minimum(upper_a, upper_b) - np.maximum(lower_a, lower_b)
     return 0.5 * (inner / (upper_a - lower_a) + inner / (upper_b - lower_b))
+
+
+def degenerate_terms(fit: Fit, X: np.ndarray, kind: str) -> dict[int, str]:
+    """Terms whose interval means nothing, by index, with the reason."""
+    reasons: dict[int, str] = {}
+    rank = np.linalg.matrix_rank(X)
+    if kind == "logit":
+        # Separation: every record the term touches is predicted with certainty, so the data
+        # hold no information on it (Fisher information ~0 against its maximum, p = 1/2).
+        squares = X**2
+        information = squares.T @ (fit.fitted * (1 - fit.fitted)) / np.maximum(squares.sum(axis=0) / 4, 1e-300)
+    for j in range(X.shape[1]):
+        if kind == "logit" and X[:, j].any() and information[j] < 1e-6:
+            reasons[j] = "separation: the outcome is certain wherever this term applies"
+            continue
+        if not (np.isfinite(fit.coef[j]) and np.isfinite(fit.se[j])):
+            reasons[j] = "non-finite estimate"
+        elif not X[:, j].any():
+            reasons[j] = "no record has this level"
+        elif rank < X.shape[1] and np.linalg.matrix_rank(np.delete(X, j, axis=1)) == rank:
+            reasons[j] = "aliased with other terms"
+        elif fit.se[j] > DEGENERATE_SE_RATIO * max(1.0, abs(float(fit.coef[j]))):
+            reasons[j] = f"degenerate interval (se {fit.se[j]:.3g}: separation or near-aliasing)"
+        elif fit.se[j] == 0:
+            reasons[j] = "zero-width interval (the outcome is exact in this term)"
+    return reasons
 
 
 def _levels(real: pd.DataFrame, predictors: Sequence[str]) -> dict[str, list]:
@@ -108,15 +149,20 @@ def _design(
     return response, X, names
 
 
-def fit_spec(frame: pd.DataFrame, spec: RegressionSpec, levels: dict[str, list]) -> tuple[Fit, list[str]]:
+def fit_spec(
+    frame: pd.DataFrame, spec: RegressionSpec, levels: dict[str, list]
+) -> tuple[Fit, list[str], dict[int, str]]:
+    """The fit, its term names and its degenerate terms (:func:`degenerate_terms`)."""
     y, X, names = _design(frame, spec, levels)
     if len(y) <= X.shape[1]:
         raise ValueError(f"{spec.label}: {len(y)} complete records for {X.shape[1]} parameters")
     if spec.kind == "ols":
-        return fit_ols(X, y), names
-    if spec.kind == "logit":
-        return fit_logit(X, y), names
-    raise ValueError(f"{spec.label}: unknown kind {spec.kind!r} (use 'ols' or 'logit')")
+        fit = fit_ols(X, y)
+    elif spec.kind == "logit":
+        fit = fit_logit(X, y)
+    else:
+        raise ValueError(f"{spec.label}: unknown kind {spec.kind!r} (use 'ols' or 'logit')")
+    return fit, names, degenerate_terms(fit, X, spec.kind)
 
 
 def compare_regression(
@@ -129,13 +175,20 @@ def compare_regression(
     if missing:
         raise ValueError(f"{spec.label}: unknown predictor(s) {', '.join(missing)}")
     levels = _levels(real, spec.predictors)
-    real_fit, names = fit_spec(real, spec, levels)
-    fits = [fit_spec(replicate, spec, levels)[0] for replicate in replicates]
+    real_fit, names, real_degenerate = fit_spec(real, spec, levels)
+    replicate_fits = [fit_spec(replicate, spec, levels) for replicate in replicates]
+    fits = [fit for fit, _, _ in replicate_fits]
+    synthetic_degenerate = np.zeros(len(names), dtype=bool)
+    for _, _, degenerate in replicate_fits:
+        synthetic_degenerate[list(degenerate)] = True
     combined = combine_estimates(np.array([f.coef for f in fits]), np.array([f.se**2 for f in fits]),
                                  n_real=len(real), n_syn=float(np.mean([len(r) for r in replicates])))
     quantile = stdtrit(real_fit.df_resid if real_fit.df_resid else np.inf, 0.5 + level / 2)
     real_lower, real_upper = real_fit.coef - quantile * real_fit.se, real_fit.coef + quantile * real_fit.se
     syn_lower, syn_upper = combined.interval(level)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        overlap = ci_overlap(real_lower, real_upper, syn_lower, syn_upper)
+    overlap = np.where(synthetic_degenerate | ~np.isfinite(overlap), 0.0, overlap)
     table = pd.DataFrame(
         {
             "term": names,
@@ -147,13 +200,16 @@ def compare_regression(
             "synthetic_se": combined.se,
             "synthetic_lower": syn_lower,
             "synthetic_upper": syn_upper,
-            "ci_overlap": ci_overlap(real_lower, real_upper, syn_lower, syn_upper),
+            "ci_overlap": overlap,
             "std_diff": (combined.estimate - real_fit.coef) / real_fit.se,
             "variance_fallback": combined.fallback,
+            "synthetic_degenerate": synthetic_degenerate,
         }
     )
+    kept = [j for j in range(len(names)) if j not in real_degenerate]
+    excluded = {names[j]: f"not estimable in the real data: {reason}" for j, reason in real_degenerate.items()}
     replicate_coefficients = pd.DataFrame([f.coef for f in fits], columns=names)
-    return RegressionComparison(spec, table, replicate_coefficients)
+    return RegressionComparison(spec, table.iloc[kept].reset_index(drop=True), replicate_coefficients, excluded)
 
 
 def compare_regressions(
