@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from synth_assets.synthesis import HouseholdSynthesizer, make_synthesizer  # noqa: E402
 from synth_assets.synthesis.split import split_by_group  # noqa: E402
-from synth_assets.validation._tables import sample_rows  # noqa: E402
 from synth_assets.validation.evaluate import PROPENSITY_MAX_ROWS  # noqa: E402
+from synth_assets.validation.preparation import sample_rows  # noqa: E402
 from synth_assets.validation.privacy import dcr, exact_copy_rate  # noqa: E402
 from synth_assets.validation.privacy.gower import gower_encode, nearest_neighbours  # noqa: E402
 from synth_assets.validation.utility import kmarginal_scores, pmse  # noqa: E402

@@ -22,10 +22,10 @@ from pathlib import Path
 import dagster as dg
 
 from synth_assets.catalog import load_catalog
+from synth_assets.common.layout import DataLayout
 from synth_assets.defs.build import build_definitions
 from synth_assets.defs.runner import run_pipeline
 from synth_assets.demo import generate_demo
-from synth_assets.storage import DataLayout
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

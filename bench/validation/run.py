@@ -26,8 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation import evaluate, load_suite, run_suite
-from synth_assets.validation._tables import discretise, is_numeric, joint_codes, total_variation
+from synth_assets.common.columns import is_numeric
+from synth_assets.common.distances import codes_total_variation
+from synth_assets.common.expectations import load_suite, run_suite
+from synth_assets.validation import evaluate
+from synth_assets.validation.preparation import discretise, joint_codes
 from synth_assets.validation.privacy import dcr, exact_copy_rate
 from synth_assets.validation.privacy.gower import gower_encode, nearest_neighbours
 from synth_assets.validation.utility import compare_columns, kmarginal_scores, pmse, propensity_auc
@@ -102,7 +105,7 @@ def sdmetrics_agreement(train: pd.DataFrame, holdout: pd.DataFrame) -> tuple[pd.
     for i, j in itertools.combinations(range(len(levels)), 2):
         a, b = joint_codes([coded.codes[0][:, [i, j]], coded.codes[1][:, [i, j]]], coded.levels[[i, j]])
         theirs = ContingencySimilarity.compute(train[[levels[i], levels[j]]], holdout[[levels[i], levels[j]]])
-        diffs.append(abs((1 - total_variation(a, b)) - theirs))
+        diffs.append(abs((1 - codes_total_variation(a, b)) - theirs))
     metadata = {
         "columns": {c: {"sdtype": "numerical" if is_numeric(train[c]) else "categorical"} for c in train.columns}
     }

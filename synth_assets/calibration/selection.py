@@ -22,6 +22,7 @@ stratum the selection only reweights the model's own draws towards the register.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -249,7 +250,6 @@ def select_households(
     }
     if short:
         labels = {c: controls.set_index("control").at[c, "label"] for c in short}
-        import json
 
         cells = {c: json.loads(controls.set_index("control").at[c, "cells"]) for c in short}
         raise InsufficientCandidates(short, labels, cells)

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synth_assets.catalog.rules import rule_problems
+
 VariableType = Literal["category", "integer", "number", "boolean"]
 Role = Literal["id", "household_id", "weight", "common", "specific"]
 FileFormat = Literal["csv", "parquet", "stata", "spss", "sas"]
@@ -365,7 +367,6 @@ class Catalog(_Strict):
     def _rules_valid(self) -> Catalog:
         # Checked when the catalog loads: a typo in a rule would otherwise surface only at the
         # release gate, after hours of training, or be skipped as "cannot be evaluated".
-        from synth_assets.catalog.rules import rule_problems
 
         problems = rule_problems(self.release.rules, self.rule_variables())
         if problems:

@@ -9,12 +9,12 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.hashing import file_sha256
 from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.metadata import JUDGED_HASH, judged, png_markdown, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
-from synth_assets.storage import file_sha256
 
 if TYPE_CHECKING:
     from synth_assets.validation import ModelComparison

@@ -1,8 +1,8 @@
 """File formats and atomic writes.
 
-Every file is written to a temporary file in the *same* folder and moved into
-place with :func:`os.replace`, so a reader (or a crashed run) never sees a
-half-written file.  Parquet and CSV output is byte-for-byte deterministic for
+Every file is written through :func:`synth_assets.common.files.atomic_path`
+(a temporary file beside the target, moved into place when complete), so a
+reader (or a crashed run) never sees a half-written file.  Parquet and CSV output is byte-for-byte deterministic for
 a given seed (no timestamps in these formats); the Stata and SPSS headers
 carry a creation timestamp set by ReadStat, so only their content is
 deterministic.
@@ -11,10 +11,6 @@ deterministic.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -22,33 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadstat
 
+from synth_assets.common.files import atomic_path
+
 from .mess import RawTable
 
 CSV_OPTIONS = {"sep": ";", "decimal": ",", "encoding": "latin-1"}
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()  # mkstemp creates 0600; give files the usual mode
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:

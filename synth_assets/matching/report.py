@@ -32,17 +32,17 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from synth_assets.common.columns import is_numeric
+from synth_assets.common.distances import code_shares, cramers_v
 from synth_assets.matching.diagnostics import (
     compare_to_truth,
-    cramers_v,
-    distribution,
     frechet_bounds,
     marginal_distance,
     shared_codes,
     weighted_quantile_edges,
     x_by_z_tvds,
 )
-from synth_assets.matching.encoding import as_float, is_numeric
+from synth_assets.matching.encoding import as_float
 
 # A matched share outside the bounds by less than this is sampling noise, not a violation.
 BOUNDS_TOLERANCE = 0.005
@@ -418,7 +418,7 @@ def _strongest_pairs(
             z_edges = _classes(spec.frame[z], _column_weights(spec.frame, spec.weight, "donor"), n_bins)
             cy, _, ny = shared_codes(fused[y], fused[y].iloc[:0], y_edges)
             cz, _, nz = shared_codes(fused[z], fused[z].iloc[:0], z_edges)
-            table = distribution(cy * nz + cz, w, ny * nz).reshape(ny, nz)
+            table = code_shares(cy * nz + cz, ny * nz, w).reshape(ny, nz)
             scored.append((cramers_v(table), y, z))
     scored.sort(key=lambda t: -t[0])
     # Strongest first, preferring a Y and a Z not shown yet, so a few pairs cover more variables.
@@ -452,7 +452,7 @@ def _x_cells_for(
     scored = []
     for x in on:
         cx, _, nx = shared_codes(donor[x], donor[x].iloc[:0], _classes(donor[x], w_donor, n_bins))
-        scored.append((cramers_v(distribution(cx * nz + cz, w_donor, nx * nz).reshape(nx, nz)), x))
+        scored.append((cramers_v(code_shares(cx * nz + cz, nx * nz, w_donor).reshape(nx, nz)), x))
     scored.sort(key=lambda t: -t[0])
     return [x for _, x in scored[:2]]
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.catalog.model import MatchingStep, Source
+from synth_assets.matching.api import fuse
 from synth_assets.matching.nonresponse import impute_item_nonresponse
 
 log = logging.getLogger("synth_assets.matching")
@@ -99,8 +100,6 @@ def fuse_sources(
     catalog's method per survey. Returns the matched base (same rows and order as the
     register) and one :class:`SurveyFusion` per survey.
     """
-    from synth_assets.matching import fuse  # the method registry lives in the package root
-
     methods = methods or {}
     base = register.reset_index(drop=True).copy()
     register_source = catalog.register

@@ -21,7 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from synth_assets.storage import atomic_path, file_sha256
+from synth_assets.common.files import atomic_path
+from synth_assets.common.hashing import file_sha256
 
 LATEST_POINTER = "LATEST"
 LOCK_FILE = ".lock"

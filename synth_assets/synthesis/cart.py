@@ -35,7 +35,6 @@ import pandas as pd
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from synth_assets.synthesis.base import LOGGER
-from synth_assets.synthesis.rules import Rule
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import VALUE_STATE
 
@@ -201,7 +200,6 @@ class CARTSynthesizer(TabularSynthesizer):
         condition_columns: Sequence[str] = (),
         avoid_copies: bool = True,
         max_copy_rounds: int = 5,
-        rules: Sequence[Rule] = (),
     ) -> None:
         super().__init__(
             seed=seed,
@@ -210,7 +208,6 @@ class CARTSynthesizer(TabularSynthesizer):
             condition_columns=condition_columns,
             avoid_copies=avoid_copies,
             max_copy_rounds=max_copy_rounds,
-            rules=rules,
         )
         self.min_leaf = None if min_leaf is None else int(min_leaf)  # 20.0 would be a fraction to sklearn
         self.smoothing = smoothing

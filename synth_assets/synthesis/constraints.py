@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.rules import broken_rows
+from synth_assets.common.hashing import row_hashes
 from synth_assets.synthesis.households import match_rows
-from synth_assets.validation.privacy.copies import row_hashes
+from synth_assets.synthesis.replicates import replicate_models
 
 log = logging.getLogger("synth_assets.synthesis")
 
@@ -361,8 +362,6 @@ def sample_valid_replicates(
     so they keep the household structure of that draw. ``data`` is for refitting families
     without a posterior draw (see :func:`~synth_assets.synthesis.replicates.replicate_models`).
     """
-    from synth_assets.synthesis.replicates import replicate_models  # replicates imports this package's base
-
     results: list[RuleEnforcement] = []
     for i, (model, replicate_seed) in enumerate(
         replicate_models(synth, m, seed, data=data, cluster=household_id), start=1

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.synthesis.base import LOGGER, Synthesizer
-from synth_assets.synthesis.rules import Rule, apply_rules
+from synth_assets.synthesis.families import make_synthesizer
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import IdCodec, TableSchema
 
@@ -89,9 +89,8 @@ class HouseholdSynthesizer(Synthesizer):
         household_params: Mapping[str, Any] | None = None,
         person_params: Mapping[str, Any] | None = None,
         blocks: Sequence[Sequence[str]] = (),
-        rules: Sequence[Rule] = (),
     ) -> None:
-        super().__init__(seed=seed, rules=rules)
+        super().__init__(seed=seed)
         self.household_family = household_family
         self.person_family = person_family
         self.household_id = household_id
@@ -111,8 +110,6 @@ class HouseholdSynthesizer(Synthesizer):
 
     # ----------------------------------------------------------------- fitting
     def fit(self, data: pd.DataFrame) -> HouseholdSynthesizer:
-        from synth_assets.synthesis.factory import make_synthesizer
-
         started = time.perf_counter()
         if self.household_id not in data.columns:
             raise ValueError(f"household id column {self.household_id!r} not in the data")
@@ -167,7 +164,7 @@ class HouseholdSynthesizer(Synthesizer):
             "household": self.household_model.training_log,
             "person": self.person_model.training_log,
             "epochs": self.person_model.training_log.get("epochs"),
-            "params": self.loggable_params(),
+            "params": self.get_params(),
             "seconds": round(time.perf_counter() - started, 3),
         }
         LOGGER.info(
@@ -267,10 +264,6 @@ class HouseholdSynthesizer(Synthesizer):
             self._fix_ages(persons, rng)
         return self.schema.enforce(persons)
 
-    def _finish(self, persons: pd.DataFrame) -> pd.DataFrame:
-        # What :meth:`sample` does to every chunk, so redrawn members obey the same rules.
-        return apply_rules(persons, self.rules) if self.rules else persons
-
     def _household_rows(self, persons: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
         """The household-table row of each household in ``persons``, as the household model drew it.
 
@@ -311,7 +304,7 @@ class HouseholdSynthesizer(Synthesizer):
             return self.schema.empty_frame()
         rows, ids, person_ids = self._household_rows(persons)
         rng = np.random.default_rng(seed)
-        return self._finish(self._draw_members(rows, ids, rng, person_ids=person_ids))
+        return self._draw_members(rows, ids, rng, person_ids=person_ids)
 
     def structure_columns(self, on: Sequence[str] = ()) -> list[str]:
         """The household size and those of ``on`` that are household-level columns of this model."""
@@ -361,7 +354,7 @@ class HouseholdSynthesizer(Synthesizer):
         if person_ids is not None:
             keep_persons = person_ids[np.isin(np.repeat(np.arange(len(rows)), sizes), matched)]
         out = self._draw_members(chosen, ids[matched], rng, person_ids=keep_persons)
-        return self._finish(out), ids[found < 0]
+        return out, ids[found < 0]
 
     def _draw_households(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
         """Whole synthetic households until they hold at least ``n`` persons."""

@@ -30,7 +30,6 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from synth_assets.synthesis.base import LOGGER
-from synth_assets.synthesis.rules import Rule
 from synth_assets.synthesis.tabular import TabularSynthesizer
 
 GAN_FAMILIES = ("ctgan", "tvae")
@@ -154,7 +153,6 @@ class SDVSynthesizer(TabularSynthesizer):
         condition_columns: Sequence[str] = (),
         avoid_copies: bool = True,
         max_copy_rounds: int = 5,
-        rules: Sequence[Rule] = (),
     ) -> None:
         if family not in SDV_FAMILIES:
             raise ValueError(f"family must be one of {SDV_FAMILIES}, got {family!r}")
@@ -165,7 +163,6 @@ class SDVSynthesizer(TabularSynthesizer):
             condition_columns=condition_columns,
             avoid_copies=avoid_copies,
             max_copy_rounds=max_copy_rounds,
-            rules=rules,
         )
         self.family = family
         self.epochs = int(epochs)  # configuration layers may hand over 300.0

@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
+from synth_assets.common.hashing import row_hashes
 from synth_assets.synthesis.base import LOGGER, Synthesizer
 from synth_assets.synthesis.marginal_mapping import MarginalCalibrator
-from synth_assets.synthesis.rules import Rule
 from synth_assets.synthesis.transform import TableTransformer
-from synth_assets.validation.privacy.copies import row_hashes
 
 
 def _hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -80,9 +79,8 @@ class TabularSynthesizer(Synthesizer):
         condition_columns: Sequence[str] = (),
         avoid_copies: bool = True,
         max_copy_rounds: int = 5,
-        rules: Sequence[Rule] = (),
     ) -> None:
-        super().__init__(seed=seed, rules=rules)
+        super().__init__(seed=seed)
         self.special_codes = special_codes
         self.id_columns = id_columns
         self.condition_columns = condition_columns
@@ -144,7 +142,7 @@ class TabularSynthesizer(Synthesizer):
                 self._copy_key(data), transformer.special_codes, skip=tuple(self.condition_columns))
         self.schema = transformer.schema
         self.training_log["seconds"] = round(time.perf_counter() - started, 3)
-        self.training_log["params"] = self.loggable_params()
+        self.training_log["params"] = self.get_params()
         LOGGER.info("%s: fitted on %d rows in %.1f s", self.family, len(data), self.training_log["seconds"])
         return self
 

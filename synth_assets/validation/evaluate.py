@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.validation import plots
-from synth_assets.validation._tables import align_columns, check_label_overlap, sample_rows
+from synth_assets.validation.preparation import align_columns, check_label_overlap, sample_rows
 from synth_assets.validation.privacy.copies import exact_copy_rate, replicated_uniques
 from synth_assets.validation.privacy.distance import dcr, membership_inference_auc
 from synth_assets.validation.privacy.inference import attribute_inference

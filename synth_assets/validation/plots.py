@@ -11,7 +11,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation._tables import is_numeric
+from synth_assets.common.columns import is_numeric
 
 _REAL, _SYN = "#1f77b4", "#ff7f0e"
 _MAX_LEVELS = 15

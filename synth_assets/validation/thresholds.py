@@ -85,6 +85,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from scipy.stats import beta
 
 Direction = Literal["min", "max"]
@@ -260,8 +261,6 @@ class Thresholds:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Thresholds:
         """Defaults updated by a YAML file (optionally under a top-level ``thresholds`` key)."""
-        import yaml
-
         with open(path, encoding="utf-8") as handle:
             loaded = yaml.safe_load(handle) or {}
         if isinstance(loaded, Mapping) and "thresholds" in loaded:

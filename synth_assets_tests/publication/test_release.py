@@ -6,9 +6,9 @@ from datetime import UTC
 import pandas as pd
 import pytest
 
+from synth_assets.common.hashing import file_sha256
 from synth_assets.publication import latest_release, publish_release, release_id
 from synth_assets.publication import release as release_module
-from synth_assets.storage import file_sha256
 
 
 def _fictitious(m=2, n=5):

@@ -110,10 +110,10 @@ def ui_instance(tmp_path: Path) -> UIInstance:
     import dagster as dg
 
     from synth_assets.catalog import load_catalog
+    from synth_assets.common.layout import DataLayout
     from synth_assets.defs.build import build_definitions
     from synth_assets.defs.runner import register_waves
     from synth_assets.demo import generate_demo
-    from synth_assets.storage import DataLayout
 
     source = tmp_path / "demo"
     generate_demo(source, persons=TINY_PERSONS)

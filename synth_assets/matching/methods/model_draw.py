@@ -26,7 +26,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestRegressor
 from threadpoolctl import threadpool_limits
 
-from synth_assets.matching.encoding import as_float, design_matrix, is_numeric
+from synth_assets.common.columns import is_numeric
+from synth_assets.matching.encoding import as_float, design_matrix
 from synth_assets.matching.methods.base import MethodOutput
 from synth_assets.matching.problem import FusionProblem
 from synth_assets.matching.sampling import WeightedGroups

@@ -54,8 +54,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth_assets.common.columns import is_numeric
 from synth_assets.matching.diagnostics import weighted_quantile_edges
-from synth_assets.matching.encoding import as_float, is_numeric, joint_codes, one_hot
+from synth_assets.matching.encoding import as_float, joint_codes, one_hot
 from synth_assets.matching.methods.base import MethodOutput
 from synth_assets.matching.methods.model_draw import sample_rows
 from synth_assets.matching.neighbors import draw_nearest

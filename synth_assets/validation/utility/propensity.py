@@ -13,8 +13,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from synth_assets.validation._tables import align_columns, factorize_together, is_numeric
+from synth_assets.common.columns import is_numeric
+from synth_assets.validation.preparation import align_columns, factorize_together
 from synth_assets.validation.utility.cart import rpart_propensities
 from synth_assets.validation.utility.glm import fit_logit
 
@@ -164,8 +166,6 @@ def propensity_auc(
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from threadpoolctl import threadpool_limits
-
     synthetic = align_columns(real, synthetic)
     y, _ = _stack_labels(real, synthetic)
     model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
-from synth_assets.validation._tables import is_numeric
+from synth_assets.common.columns import is_numeric
 from synth_assets.inference.combining import combine_estimates
 from synth_assets.validation.utility.glm import Fit, fit_logit, fit_ols
 
