@@ -242,7 +242,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         for name in ("privacy:dcr", "association:cramers_v", "population:calibration"):
             if name in result.figures:
                 metadata[f"plot_{name.split(':')[1]}"] = png_markdown(result.figures[name], name)
-        for key in ("kmarginal_1", "kmarginal_2", "kmarginal_3", "worst_1way_distance", "pmse_ratio", "propensity_auc",
+        for key in ("kmarginal_1", "kmarginal_2", "kmarginal_3", "worst_1way_distance", "s_pmse", "propensity_auc",
                     "exact_copy_rate", "dcr_share", "mia_auc"):
             value = result.metrics.get(key)
             if isinstance(value, (int, float)):

@@ -52,10 +52,10 @@ K3_TARGET_PCT = 95.0
 DCR_TARGET = 0.55
 
 #: Metrics of ``evaluate`` copied into the table, in table order.
-SCORES = ("kmarginal_1", "kmarginal_2", "kmarginal_3", "pmse_ratio", "propensity_auc",
+SCORES = ("kmarginal_1", "kmarginal_2", "kmarginal_3", "s_pmse", "propensity_auc",
           "exact_copy_rate", "dcr_share", "mia_auc")
 COLUMNS = ("family", "fit_seconds", "sample_seconds", "kmarginal_1", "kmarginal_2", "kmarginal_3",
-           "kmarginal_3_pct_of_baseline", "pmse_ratio", "propensity_auc", "exact_copy_rate", "dcr_share",
+           "kmarginal_3_pct_of_baseline", "s_pmse", "propensity_auc", "exact_copy_rate", "dcr_share",
            "mia_auc", "passed", "failed_checks", "error")
 _TEXT_COLUMNS = ("family", "failed_checks", "error")
 

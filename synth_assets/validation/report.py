@@ -23,7 +23,7 @@ _HEADLINE = [
     "kmarginal_1",
     "kmarginal_2",
     "kmarginal_3",
-    "pmse_ratio",
+    "s_pmse",
     "propensity_auc",
     "mean_tvd",
     "mean_ks",

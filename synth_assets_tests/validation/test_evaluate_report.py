@@ -6,7 +6,7 @@ from synth_assets.validation import Thresholds, evaluate, headline_markdown, wri
 from synth_assets.validation.preparation import ColumnMismatchError
 from synth_assets.validation.utility.regression import RegressionSpec
 
-HEADLINE = ["kmarginal_1", "kmarginal_2", "kmarginal_3", "pmse_ratio", "propensity_auc", "exact_copy_rate", "dcr_share", "mia_auc"]
+HEADLINE = ["kmarginal_1", "kmarginal_2", "kmarginal_3", "s_pmse", "propensity_auc", "exact_copy_rate", "dcr_share", "mia_auc"]
 
 
 def test_copy_of_train_fails_on_privacy_and_names_the_metrics(copy_result):
