@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/synthesis/run.py [--quick] [--models cart,copula,...] [--gan-seconds 120]
 
-Set-up as in /work/shared/PEERS.md: each dataset split 50/50 into train and holdout by
+Set-up as in the reference runs of bench/README.md: each dataset split 50/50 into train and holdout by
 household (``db030``) or place of employment (``IDunit``), identifiers dropped; every model
 is fitted on train and samples as many rows as train has; the baseline row scores the
 holdout against train. Each model runs in its own process, so its peak memory (maximum
@@ -200,13 +200,13 @@ def worker_timeout(model: str, gan_seconds: float) -> float:
 
 
 def baseline_dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, seed: int = 0, sample: int = 5000) -> float:
-    """DCR share of the holdout itself, as PEERS.md defines the baseline row.
+    """DCR share of the holdout itself, as the reference runs define the baseline row.
 
     ``dcr`` cannot score the holdout: each holdout record would find itself in the
     holdout at distance 0. Here each record's nearest train record is compared with its
     nearest *other* holdout record, on ``dcr``'s terms (the product's Gower encoding,
     train and holdout subsampled to equal size, ties count one half); the same
-    definition as ``bench/validation``'s baseline, which matches PEERS.md's 0.45.
+    definition as ``bench/validation``'s baseline, which matches the reference runs' 0.45.
     """
     rng = np.random.default_rng(seed)
     n = min(len(train), len(holdout))
@@ -348,7 +348,7 @@ def write_results(args: argparse.Namespace, sections: list, scale: list, seconds
         "",
         f"Machine: {machine()}.  ",
         f"Command: `{command.strip()}` ({seconds / 60:.1f} min in all).  ",
-        "Set-up as in /work/shared/PEERS.md (50/50 split by household / employer, ids dropped, "
+        "Set-up as in the reference runs of bench/README.md (50/50 split by household / employer, ids dropped, "
         f"as many synthetic rows as train rows); `ctgan`/`tvae`: {SDV_DEFAULT_EPOCHS} epochs at most within a budget "
         f"of {args.gan_seconds:.0f} s (preprocessing included); `ctgan-300ep`/`tvae-300ep`: {SDV_DEFAULT_EPOCHS} "
         "epochs, no budget. "

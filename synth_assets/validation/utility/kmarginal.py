@@ -2,8 +2,8 @@
 
 The score is 1000 × (1 − mean total variation distance) over k-way marginal tables. It
 is easy to explain to a data owner ("on average the synthetic tables differ from the
-real ones by x% of the records") and it is what the peers in PEERS.md report, so our
-numbers can be read against theirs.
+real ones by x% of the records") and the reference runs of synthpop and SDV in
+bench/README.md are scored with it, so our numbers can be read against theirs.
 """
 
 from __future__ import annotations
