@@ -108,7 +108,7 @@ def peak_mb() -> float:
     Not ``ru_maxrss``: Linux keeps that across ``execve``, so a worker would report its
     parent's size whenever that is larger.
     """
-    for line in open("/proc/self/status"):
+    for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -150,11 +150,10 @@ def worker(spec: dict) -> None:
     synthetic.drop(columns=[dataset.group], errors="ignore").to_parquet(spec["out"])
     log = synth.training_log
     epochs = log.get("epochs") or (log.get("person") or {}).get("epochs")
-    json.dump(
+    Path(spec["out"] + ".json").write_text(json.dumps(
         {"fit_s": fit_s, "sample_s": sample_s, "epochs": epochs,
          "peak_mb": peak_mb()},
-        open(spec["out"] + ".json", "w"),
-    )
+    ))
 
 
 def scale_worker(spec: dict) -> None:
@@ -169,12 +168,11 @@ def scale_worker(spec: dict) -> None:
     started = time.perf_counter()
     synth.sample(100_000)
     sample_s = time.perf_counter() - started
-    json.dump(
+    Path(spec["out"] + ".json").write_text(json.dumps(
         {"fit_s": fit_s, "sample_s": sample_s, "epochs": synth.training_log.get("epochs"),
          "peak_mb": peak_mb(),
          "shape": list(big.shape)},
-        open(spec["out"] + ".json", "w"),
-    )
+    ))
 
 
 # ------------------------------------------------------------------ parent side
@@ -189,7 +187,7 @@ def run_worker(spec: dict, timeout: float) -> dict | None:
     if done.returncode != 0:
         print(f"  {spec['model']}: failed\n{done.stderr[-2000:]}")
         return None
-    return json.load(open(spec["out"] + ".json"))
+    return json.loads(Path(spec["out"] + ".json").read_text())
 
 
 def worker_timeout(model: str, gan_seconds: float) -> float:
@@ -273,7 +271,7 @@ def machine() -> str:
     import sklearn
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM; Python {platform.python_version()}, "
             f"torch {torch.__version__} (CUDA {'yes' if torch.cuda.is_available() else 'no'}), "
@@ -334,7 +332,7 @@ def main() -> None:
                 command = [sys.executable, __file__, "--scale-worker", json.dumps(spec)]
                 done = subprocess.run(command, capture_output=True, text=True, timeout=args.gan_seconds * 4 + 600)
                 if done.returncode == 0:
-                    scale.append((model, json.load(open(spec["out"] + ".json"))))
+                    scale.append((model, json.loads(Path(spec["out"] + ".json").read_text())))
                     print(f"scale {model}: {scale[-1][1]}", flush=True)
                 else:
                     print(f"scale {model} failed:\n{done.stderr[-2000:]}")

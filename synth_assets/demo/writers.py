@@ -22,7 +22,8 @@ from synth_assets.common.files import atomic_path
 
 from .mess import RawTable
 
-CSV_OPTIONS = {"sep": ";", "decimal": ",", "encoding": "latin-1"}
+#: The delivered CSV is written the way a continental office exports it.
+CSV_SEPARATOR, CSV_DECIMAL, CSV_ENCODING = ";", ",", "latin-1"
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -33,7 +34,9 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, lineterminator="\n", **CSV_OPTIONS)
+        frame.to_csv(
+            tmp, index=False, lineterminator="\n", sep=CSV_SEPARATOR, decimal=CSV_DECIMAL, encoding=CSV_ENCODING
+        )
 
 
 def write_stata(table: RawTable, path: Path) -> None:
@@ -42,8 +45,8 @@ def write_stata(table: RawTable, path: Path) -> None:
             table.frame,
             str(tmp),
             file_label="HBS demo household budget survey",
-            column_labels=table.column_labels or None,
-            variable_value_labels=table.value_labels or None,
+            column_labels=_column_labels(table),
+            variable_value_labels=_value_labels(table),
             version=15,
         )
 
@@ -54,8 +57,8 @@ def write_spss(table: RawTable, path: Path) -> None:
             table.frame,
             str(tmp),
             file_label="LFS demo labour force survey",
-            column_labels=table.column_labels or None,
-            variable_value_labels=table.value_labels or None,
+            column_labels=_column_labels(table),
+            variable_value_labels=_value_labels(table),
             missing_ranges=table.missing_ranges or None,
         )
 
@@ -76,3 +79,13 @@ def write_table(table: RawTable, path: Path) -> None:
 def write_json(obj: object, path: Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _column_labels(table: RawTable) -> dict[str, str | None] | None:
+    return {column: label for column, label in table.column_labels.items()} or None
+
+
+def _value_labels(table: RawTable) -> dict[str, dict[int | float, str]] | None:
+    return {
+        column: {code: label for code, label in labels.items()} for column, labels in table.value_labels.items()
+    } or None

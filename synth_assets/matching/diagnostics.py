@@ -106,8 +106,8 @@ def frechet_bounds(x_y_table: pd.DataFrame, x_z_table: pd.DataFrame, x_table: pd
         empty = table.index[table.sum(axis=1) <= 0]
         if len(empty):
             raise ValueError(f"X cell {empty[0]!r} has no observations in {name}; merge it with a neighbouring cell")
-    p_x = (xy.sum(axis=1) + xz.sum(axis=1)) if x_table is None else x_table.reindex(cells, fill_value=0).astype(float)
-    p_x = (p_x / p_x.sum()).to_numpy()
+    x_counts = (xy.sum(axis=1) + xz.sum(axis=1)) if x_table is None else x_table.reindex(cells, fill_value=0).astype(float)
+    p_x = (x_counts / x_counts.sum()).to_numpy()
     p_y_x = (xy.div(xy.sum(axis=1), axis=0)).to_numpy()  # cells × J
     p_z_x = (xz.div(xz.sum(axis=1), axis=0)).to_numpy()  # cells × K
     a, b = p_y_x[:, :, None], p_z_x[:, None, :]

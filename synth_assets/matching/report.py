@@ -44,6 +44,13 @@ from synth_assets.matching.diagnostics import (
 )
 from synth_assets.matching.encoding import as_float
 
+
+def _cell_rows(cells: pd.DataFrame) -> list[tuple[Any, Any, dict[Any, Any]]]:
+    """(y, z, values) of each row of a cells table indexed by (y, z)."""
+    ys, zs = cells.index.get_level_values(0), cells.index.get_level_values(1)
+    return list(zip(ys, zs, cells.to_dict(orient="records")))
+
+
 # A matched share outside the bounds by less than this is sampling noise, not a violation.
 BOUNDS_TOLERANCE = 0.005
 
@@ -97,8 +104,8 @@ class PairBounds:
             "share_cells_within_bounds": self.share_within,
             "dropped_share": self.dropped_share,
             "cells": [
-                {"y": str(y), "z": str(z), **{k: _plain(v) for k, v in row.items()}}
-                for (y, z), row in self.cells.to_dict(orient="index").items()
+                {"y": str(y), "z": str(z), **{str(k): _plain(v) for k, v in row.items()}}
+                for y, z, row in _cell_rows(self.cells)
             ],
         }
 
@@ -177,10 +184,10 @@ class FusionReport:
                         head = "| y | z | low | up | CIA | matched | within |" + (" truth |" if has_truth else "")
                         lines += ["", f"{p.y} × {p.z} (bounds given {' × '.join(p.x_cells) or 'no X'}):", "", head]
                         lines.append("|---" * (7 + has_truth) + "|")
-                        for (y, z), r in p.cells.iterrows():
+                        for y, z, r in _cell_rows(p.cells):
                             lines.append(
-                                f"| {y} | {z} | {r.low_cx:.4f} | {r.up_cx:.4f} | {r.cia:.4f} | {r.matched:.4f} "
-                                f"| {'yes' if r.within else '**no**'} |" + (f" {r.truth:.4f} |" if has_truth else "")
+                                f"| {y} | {z} | {r['low_cx']:.4f} | {r['up_cx']:.4f} | {r['cia']:.4f} | {r['matched']:.4f} "
+                                f"| {'yes' if r['within'] else '**no**'} |" + (f" {r['truth']:.4f} |" if has_truth else "")
                             )
             lines.append("")
         return "\n".join(lines)
@@ -332,7 +339,7 @@ def truth_comparison(
     """
     if (pairs is None) == (groups is None):
         raise ValueError("give either pairs or groups")
-    listed = cross_source_pairs(groups) if groups is not None else [(y, z, "") for y, z in pairs]
+    listed = cross_source_pairs(groups) if groups is not None else [(y, z, "") for y, z in pairs or ()]
     if key is not None:
         truth = truth.set_index(key).reindex(matched[key]).reset_index()
     elif len(truth) != len(matched):
@@ -383,7 +390,7 @@ def _column_weights(frame: pd.DataFrame, column: str | None, what: str) -> np.nd
 
 def _in_universe(matched: pd.DataFrame, spec: DonorSpec) -> np.ndarray:
     if spec.universe:
-        return matched.eval(spec.universe).to_numpy(dtype=bool)
+        return np.asarray(matched.eval(spec.universe), dtype=bool)
     return matched[spec.imputed].notna().any(axis=1).to_numpy()
 
 

@@ -172,7 +172,7 @@ def _write_release(
             created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             persons_per_replicate=len(first),
             replicates=len(replicates),
-            columns={c: str(t) for c, t in first.drop(columns=["replicate"], errors="ignore").dtypes.items()},
+            columns={str(c): str(t) for c, t in first.drop(columns=["replicate"], errors="ignore").dtypes.items()},
             provenance=provenance,
             model=model,
             metrics=metrics,

@@ -36,7 +36,7 @@ import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -129,7 +129,7 @@ class Synthesizer(ABC):
     gives :meth:`get_params` and :meth:`clone` for free.
     """
 
-    family: ClassVar[str]
+    family: str
 
     #: None: :data:`MIN_TRAINING_ROWS` at fit time. Not a constructor argument, so saved
     #: parameters and clones are unchanged.
@@ -173,7 +173,7 @@ class Synthesizer(ABC):
         ]
         return {name: getattr(self, name) for name in names}
 
-    def clone(self) -> Synthesizer:
+    def clone(self) -> Self:
         """An unfitted synthesiser with the same parameters."""
         return type(self)(**self.get_params())
 
@@ -182,7 +182,7 @@ class Synthesizer(ABC):
         """Whether :meth:`posterior_draw` is available for this family."""
         return False
 
-    def posterior_draw(self, seed: int) -> Synthesizer:
+    def posterior_draw(self, seed: int) -> Self:
         """A copy whose parameters are one draw from their posterior given the training data.
 
         Replicates drawn from separate posterior draws are "proper", as the combining rules
@@ -193,6 +193,13 @@ class Synthesizer(ABC):
     @property
     def is_fitted(self) -> bool:
         return self.schema is not None
+
+    @property
+    def fitted_schema(self) -> TableSchema:
+        """The schema of the training table; :class:`NotFittedError` before :meth:`fit`."""
+        if self.schema is None:
+            raise NotFittedError(f"{type(self).__name__} has not been fitted")
+        return self.schema
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
@@ -225,7 +232,7 @@ class Synthesizer(ABC):
         """
         chunks = list(self.iter_chunks(n, seed=seed, chunk_size=chunk_size))
         if not chunks:
-            return self.schema.empty_frame()
+            return self.fitted_schema.empty_frame()
         return pd.concat(chunks, ignore_index=True)
 
     def sample_to_parquet(
@@ -234,7 +241,7 @@ class Synthesizer(ABC):
         """Stream ``n`` synthetic rows to a Parquet file chunk by chunk; atomic replace at the end."""
         self._check_fitted()
         path = Path(path)
-        schema = self.schema.arrow_schema()
+        schema = self.fitted_schema.arrow_schema()
         with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
             for chunk in self.iter_chunks(n, seed=seed, chunk_size=chunk_size):
                 writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))

@@ -63,7 +63,7 @@ def write_csv(synth: Synthesizer, n: int, path: Path, *, seed: int, chunk_size: 
         for i, chunk in enumerate(synth.iter_chunks(n, seed=seed, chunk_size=chunk_size)):
             chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
         if n == 0:
-            synth.schema.empty_frame().to_csv(tmp, index=False)
+            synth.fitted_schema.empty_frame().to_csv(tmp, index=False)
 
 
 def _model_params(args: argparse.Namespace) -> dict:

@@ -176,7 +176,8 @@ class SDVSynthesizer(TabularSynthesizer):
         # Default: on for the neural families; the copula's normal scores already keep the
         # training marginals (calibration.py).
         self.calibrate_marginals = calibrate_marginals
-        self._sdv = None
+        # The fitted SDV single-table synthesiser (sdv ships no type information).
+        self._sdv: Any = None
 
     @property
     def calibrates_marginals(self) -> bool:  # type: ignore[override]
@@ -196,10 +197,10 @@ class SDVSynthesizer(TabularSynthesizer):
     def _fit_model(self, frame: pd.DataFrame, rng: np.random.Generator) -> None:
         from synth_assets.synthesis import _sdv_backend
 
-        frame = self._transformer.fill_continuous_gaps(frame, rng)
+        frame = self.transformer.fill_continuous_gaps(frame, rng)
         if self.family == "copula":
             frame = self._to_normal_scores(frame)
-        categorical = list(self._transformer.categorical_labels)
+        categorical = list(self.transformer.categorical_labels)
         metadata = _sdv_backend.build_metadata(frame, categorical)
         kwargs = self._sdv_kwargs()
         synth = _sdv_backend.make_sdv(self.family, metadata, categorical, **kwargs)
@@ -238,14 +239,14 @@ class SDVSynthesizer(TabularSynthesizer):
     # ------------------------------------------------- copula normal scores
     def _to_normal_scores(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()
-        for name in self._transformer.continuous_columns:
+        for name in self.transformer.continuous_columns:
             ranks = frame[name].rank(method="average").to_numpy()
             frame[name] = ndtri((ranks - 0.5) / len(frame))
         return frame
 
     def _from_normal_scores(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()
-        for name, codec in self._transformer.continuous_columns.items():
+        for name, codec in self.transformer.continuous_columns.items():
             grid = np.linspace(0.0, 1.0, len(codec.quantiles))
             frame[name] = np.interp(ndtr(frame[name].to_numpy(dtype=float)), grid, codec.quantiles)
         return frame

@@ -253,7 +253,7 @@ def evaluate(
     rendered: dict[str, bytes] = {}
     if figures:
         rendered = timer.run("figures", lambda: _figures(real, synthetic, utility["association"], dcr_result))
-    return ValidationResult(metrics, baseline, checks, skipped, rendered, tables, details)
+    return ValidationResult(dict(metrics), baseline, checks, skipped, rendered, tables, details)
 
 
 def _figures(real, synthetic, association, dcr_result) -> dict[str, bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from typing import cast
 
 import pandas as pd
 
@@ -69,7 +70,7 @@ def population_tables(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     """The report's population section: residual table, missing shares, residual plot."""
     if replicate_column in release:
-        replicates = {int(r): g for r, g in release.groupby(replicate_column)}
+        replicates = {int(cast(int, r)): g for r, g in release.groupby(replicate_column)}
     else:
         replicates = {1: release}
     columns = [c for c in matched.columns if c in release.columns and c != household_id]

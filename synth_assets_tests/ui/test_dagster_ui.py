@@ -14,6 +14,7 @@ each would start its own webserver.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -199,10 +200,8 @@ def _stop(process: subprocess.Popen) -> None:
         except (ProcessLookupError, PermissionError):
             return
         time.sleep(0.25)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @pytest.fixture

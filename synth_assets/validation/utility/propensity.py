@@ -9,7 +9,7 @@ the ratio ``s_pmse`` = pMSE / E[pMSE | null], 1 being "as good as it can be".
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -133,7 +133,7 @@ def hgb_frame(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
 
     Categories with more levels than the model accepts are passed as their codes.
     """
-    columns = {}
+    columns: dict[str, Any] = {}
     for column in real.columns:
         if is_numeric(real[column]):
             columns[column] = pd.concat([real[column], synthetic[column]], ignore_index=True).astype(float)
@@ -143,7 +143,7 @@ def hgb_frame(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
         if n_values > _MAX_HGB_CATEGORIES:
             columns[column] = np.where(stacked < 0, np.nan, stacked).astype(float)
         else:
-            columns[column] = pd.Categorical.from_codes(stacked, categories=range(n_values))
+            columns[column] = pd.Categorical.from_codes(stacked, categories=pd.Index(range(n_values)))
     return pd.DataFrame(columns)
 
 

@@ -79,7 +79,7 @@ def _design(
         y = frame[spec.outcome]
     else:
         try:
-            y = frame.eval(spec.outcome, engine="python")
+            y = pd.Series(frame.eval(spec.outcome, engine="python"), index=frame.index)
         except Exception as error:  # pandas raises many kinds here
             raise ValueError(f"{spec.label}: outcome {spec.outcome!r} cannot be evaluated: {error}") from error
     y = pd.Series(y, index=frame.index)

@@ -101,7 +101,7 @@ def plausibility(real: pd.DataFrame, synthetic: pd.DataFrame, rules: Sequence[st
 def worst_variable(table: pd.DataFrame) -> str:
     """The variable furthest from the real data (TVD for categories, KS for numbers)."""
     distance = table["tvd"].fillna(table["ks"])
-    return str(table.loc[distance.idxmax(), "column"]) if distance.notna().any() else ""
+    return str(table["column"].to_numpy()[int(np.nanargmax(distance.to_numpy(dtype=float)))]) if distance.notna().any() else ""
 
 
 def summarise_columns(table: pd.DataFrame) -> dict[str, float]:
