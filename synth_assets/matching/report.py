@@ -194,6 +194,7 @@ class FusionReport:
 
     def plot_png(self, *, max_pairs: int = 6, dpi: int = 100) -> bytes:
         """PNG of the bounds given X (bars), the CIA (circles) and the matched shares (crosses) per cell."""
+        # matplotlib is imported here only: most callers want the numbers, not the plot.
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 

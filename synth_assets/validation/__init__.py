@@ -1,8 +1,8 @@
 """Validation of synthetic microdata: utility, privacy, release thresholds, reports.
 
-Plain Python (no Dagster). Heavy libraries (scikit-learn, matplotlib, scipy.stats) are
-imported inside the functions that need them, so importing this package stays cheap for
-the Dagster code location. The Great Expectations runner is in :mod:`synth_assets.common.expectations`.
+Plain Python (no Dagster). matplotlib and the scikit-learn estimators of the propensity
+and distance metrics are imported inside the functions that need them, so importing this
+package stays cheap for the Dagster code location. The Great Expectations runner is in :mod:`synth_assets.common.expectations`.
 """
 
 from synth_assets.validation.comparison import ModelComparison, check_families, compare_models

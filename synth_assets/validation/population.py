@@ -37,7 +37,7 @@ def residuals_by_margin(targets: Targets, replicates: Mapping[int, pd.DataFrame]
 
 def residual_plot(targets: Targets, data: pd.DataFrame, household_id: str) -> bytes:
     """Released against register count for every count cell of one replicate (PNG)."""
-    import matplotlib
+    import matplotlib  # here only: plotting is optional, and matplotlib costs import time
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
