@@ -103,10 +103,11 @@ def household_structure_tvd(
 
     real, synthetic = shares(register), shares(released)
     cells = real.index.union(synthetic.index)
-    gap = synthetic.reindex(cells, fill_value=0) - real.reindex(cells, fill_value=0)
+    released_shares, register_shares = synthetic.reindex(cells, fill_value=0), real.reindex(cells, fill_value=0)
+    gap = released_shares - register_shares
     worst = gap.abs().idxmax()
     cell = ", ".join(f"{c}={v}" for c, v in zip(columns, worst if isinstance(worst, tuple) else (worst,)))
-    return total_variation(synthetic.reindex(cells, fill_value=0), real.reindex(cells, fill_value=0)), f"{cell}: {synthetic.get(worst, 0):.2%} released vs {real.get(worst, 0):.2%} in the register"
+    return total_variation(released_shares, register_shares), f"{cell}: {synthetic.get(worst, 0):.2%} released vs {real.get(worst, 0):.2%} in the register"
 
 
 def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:

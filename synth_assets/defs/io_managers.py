@@ -30,7 +30,7 @@ def is_local(path: UPath) -> bool:
 def _atomic_write(path: UPath, write: Callable[[str], Any]) -> None:
     """Run ``write(local_file)`` and make its result appear at ``path`` all at once."""
     if is_local(path):
-        with atomic_path(path) as tmp:
+        with atomic_path(Path(path)) as tmp:
             write(str(tmp))
         return
     with tempfile.TemporaryDirectory(prefix="synth-assets-") as folder:
