@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from synth_assets.settings import quiet_telemetry
+from synth_assets.common.settings import quiet_telemetry
 
 
 def _deployment(data: str | None):

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synth_assets.common.layout import DataLayout
 from synth_assets.demo import generate_demo
-from synth_assets.storage import DataLayout
 
 REPO = Path(__file__).resolve().parents[1]
 WAVE = 2024

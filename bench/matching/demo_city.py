@@ -54,12 +54,14 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog, load_catalog
 from synth_assets.catalog.model import MatchingStep
+from synth_assets.common.columns import is_numeric
+from synth_assets.common.distances import code_shares, total_variation
 from synth_assets.demo import generate_demo
 from synth_assets.demo.incomes import generate_incomes
 from synth_assets.demo.population import generate_population
 from synth_assets.demo.surveys import SURVEYS, draw_sample
-from synth_assets.matching.diagnostics import distribution, shared_codes, tvd, weighted_quantile_edges
-from synth_assets.matching.encoding import as_float, is_numeric
+from synth_assets.matching.diagnostics import shared_codes, weighted_quantile_edges
+from synth_assets.matching.encoding import as_float
 from synth_assets.matching.report import BOUNDS_TOLERANCE, DonorSpec, fusion_diagnostics, truth_comparison
 from synth_assets.matching.sources import _head_rows, fuse_sources, household_view
 
@@ -170,7 +172,7 @@ def joint_tvd(
     for c in cols:
         xa, xb, k = shared_codes(a[c].reset_index(drop=True), b[c].reset_index(drop=True), edges[c])
         ca, cb, n = ca * k + xa, cb * k + xb, n * k
-    return tvd(distribution(ca, wa, n), distribution(cb, wb, n))
+    return total_variation(code_shares(ca, n, wa), code_shares(cb, n, wb))
 
 
 def score(

@@ -7,7 +7,7 @@ persons aged 16+ split 60/40 by household into recipient and donor; X = age,
 sex, region, household size, citizenship; Y = employee income (py010n), kept
 in the recipient; Z = economic status (pl030) plus unemployment benefit
 (py090n), kept in the donor.  Truth = the recipient's hidden pl030.  Scores as
-in PEERS.md: Z TVD vs donor, Y×Z TVD vs truth (Y in 5 weighted quantile
+in the reference runs (bench/README.md): Z TVD vs donor, Y×Z TVD vs truth (Y in 5 weighted quantile
 classes), Cramér's V of Y×Z, mean X×Z TVD vs donor (numeric X in donor-weighted
 quintiles).  The auxiliary runs add a 5% sample of donor households observing
 Y and Z together, redrawn several times because one 5% sample is noisy.
@@ -75,7 +75,7 @@ RUNS = [
     ("neural_draw, pl030 level drawn first", "neural_draw", {"draw": "level"}),
 ]
 DEFAULT_CANDIDATES = ("nnd_hotdeck", "neural_draw")  # checked against the issue's targets
-PEERS = """\
+REFERENCE_SCORES = """\
 | StatMatch NND.hotdeck, Gower, classes region × sex | 1.8 | 0.011 | 0.197 | 0.262 | 0.029 |
 | StatMatch NND.hotdeck constrained | 71.6 | 0.006 | 0.198 | 0.261 | 0.022 |
 | StatMatch RANDwNND.hotdeck | 2.1 | 0.016 | 0.223 | 0.237 | 0.036 |
@@ -384,7 +384,7 @@ def write_report(
         lines += [
             f"## EU-SILC (persons 16+, 60/40 household split; mean over {n_splits} splits, ± sd of Y×Z)",
             "",
-            "Set-up and scores as in the PEERS.md StatMatch table. CPU s: process CPU time of the `fuse` call,",
+            "Set-up and scores as in the StatMatch reference runs (bench/README.md). CPU s: process CPU time of the `fuse` call,",
             "diagnostics included; wall s in brackets. Every hot deck imputes pl030 and py090n as one block.",
             "Y = py010n cut at its weighted quintiles in the truth; with 47% zeros, that gives 4 classes.",
             "",
@@ -397,11 +397,11 @@ def write_report(
             lines.append(f"| {r['label']} | {time_cell} | {score_cells(r)} |")
         lines += [
             "",
-            "PEERS.md (StatMatch / microimpute, same set-up, one split of their own):",
+            "Reference runs (StatMatch / microimpute, same set-up, one split of their own; bench/README.md):",
             "",
             "| method | CPU s | Z TVD vs donor | Y×Z TVD vs truth | Cramér's V (truth 0.437) | mean X×Z TVD |",
             "|---|---|---|---|---|---|",
-            PEERS,
+            REFERENCE_SCORES,
             "",
             *eusilc_targets(rows, aux_rows),
         ]

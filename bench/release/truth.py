@@ -52,8 +52,9 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog import Catalog, load_catalog
+from synth_assets.common.distances import total_variation
+from synth_assets.common.layout import DataLayout
 from synth_assets.publication.release import latest_release
-from synth_assets.storage import DataLayout
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -225,10 +226,6 @@ def encode(frame: pd.DataFrame, variables: dict[str, Variable]) -> Coded:
     codes["_size_capped"] = np.where(np.isnan(size), SIZE_CAP, capped).astype(np.int64)
     n_codes["_size_capped"] = SIZE_CAP + 1
     return Coded(codes, household_rows(frame), n_codes)
-
-
-def tvd(p: np.ndarray, q: np.ndarray) -> float:
-    return 0.5 * float(np.abs(p - q).sum())
 
 
 # --------------------------------------------------------------------------- references
@@ -426,7 +423,7 @@ def evaluate(data_root: Path | str, wave: str | int | None = None, draws: int = 
 
     def scores(frame: pd.DataFrame) -> np.ndarray:
         coded = encode(frame, variables)
-        return np.array([tvd(coded.distribution(t), ref) for t, ref in zip(tables, reference)])
+        return np.array([total_variation(coded.distribution(t), ref) for t, ref in zip(tables, reference)])
 
     by_replicate = np.column_stack([scores(r) for r in inputs.replicates])
     oracle = np.column_stack([scores(cia_oracle(truth, inputs.catalog, variables, rng)) for _ in range(draws)])
@@ -471,7 +468,7 @@ def evaluate(data_root: Path | str, wave: str | int | None = None, draws: int = 
                 "persons": len(frame),
                 "households": int((~frame["household_id"].duplicated()).sum()),
                 "one_person_share": float(sizes.get(1, 0.0)),
-                "household_size_tvd": tvd(sizes.reindex(both, fill_value=0).to_numpy(),
+                "household_size_tvd": total_variation(sizes.reindex(both, fill_value=0).to_numpy(),
                                           true_sizes.reindex(both, fill_value=0).to_numpy()),
             }
         )

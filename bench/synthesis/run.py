@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/synthesis/run.py [--quick] [--models cart,copula,...] [--gan-seconds 120]
 
-Set-up as in /work/shared/PEERS.md: each dataset split 50/50 into train and holdout by
+Set-up as in the reference runs of bench/README.md: each dataset split 50/50 into train and holdout by
 household (``db030``) or place of employment (``IDunit``), identifiers dropped; every model
 is fitted on train and samples as many rows as train has; the baseline row scores the
 holdout against train. Each model runs in its own process, so its peak memory (maximum
@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from synth_assets.synthesis import HouseholdSynthesizer, make_synthesizer  # noqa: E402
 from synth_assets.synthesis.split import split_by_group  # noqa: E402
-from synth_assets.validation._tables import sample_rows  # noqa: E402
 from synth_assets.validation.evaluate import PROPENSITY_MAX_ROWS  # noqa: E402
+from synth_assets.validation.preparation import sample_rows  # noqa: E402
 from synth_assets.validation.privacy import dcr, exact_copy_rate  # noqa: E402
 from synth_assets.validation.privacy.gower import gower_encode, nearest_neighbours  # noqa: E402
 from synth_assets.validation.utility import kmarginal_scores, pmse  # noqa: E402
@@ -108,7 +108,7 @@ def peak_mb() -> float:
     Not ``ru_maxrss``: Linux keeps that across ``execve``, so a worker would report its
     parent's size whenever that is larger.
     """
-    for line in open("/proc/self/status"):
+    for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -150,11 +150,10 @@ def worker(spec: dict) -> None:
     synthetic.drop(columns=[dataset.group], errors="ignore").to_parquet(spec["out"])
     log = synth.training_log
     epochs = log.get("epochs") or (log.get("person") or {}).get("epochs")
-    json.dump(
+    Path(spec["out"] + ".json").write_text(json.dumps(
         {"fit_s": fit_s, "sample_s": sample_s, "epochs": epochs,
          "peak_mb": peak_mb()},
-        open(spec["out"] + ".json", "w"),
-    )
+    ))
 
 
 def scale_worker(spec: dict) -> None:
@@ -169,12 +168,11 @@ def scale_worker(spec: dict) -> None:
     started = time.perf_counter()
     synth.sample(100_000)
     sample_s = time.perf_counter() - started
-    json.dump(
+    Path(spec["out"] + ".json").write_text(json.dumps(
         {"fit_s": fit_s, "sample_s": sample_s, "epochs": synth.training_log.get("epochs"),
          "peak_mb": peak_mb(),
          "shape": list(big.shape)},
-        open(spec["out"] + ".json", "w"),
-    )
+    ))
 
 
 # ------------------------------------------------------------------ parent side
@@ -189,7 +187,7 @@ def run_worker(spec: dict, timeout: float) -> dict | None:
     if done.returncode != 0:
         print(f"  {spec['model']}: failed\n{done.stderr[-2000:]}")
         return None
-    return json.load(open(spec["out"] + ".json"))
+    return json.loads(Path(spec["out"] + ".json").read_text())
 
 
 def worker_timeout(model: str, gan_seconds: float) -> float:
@@ -200,13 +198,13 @@ def worker_timeout(model: str, gan_seconds: float) -> float:
 
 
 def baseline_dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, seed: int = 0, sample: int = 5000) -> float:
-    """DCR share of the holdout itself, as PEERS.md defines the baseline row.
+    """DCR share of the holdout itself, as the reference runs define the baseline row.
 
     ``dcr`` cannot score the holdout: each holdout record would find itself in the
     holdout at distance 0. Here each record's nearest train record is compared with its
     nearest *other* holdout record, on ``dcr``'s terms (the product's Gower encoding,
     train and holdout subsampled to equal size, ties count one half); the same
-    definition as ``bench/validation``'s baseline, which matches PEERS.md's 0.45.
+    definition as ``bench/validation``'s baseline, which matches the reference runs' 0.45.
     """
     rng = np.random.default_rng(seed)
     n = min(len(train), len(holdout))
@@ -273,7 +271,7 @@ def machine() -> str:
     import sklearn
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM; Python {platform.python_version()}, "
             f"torch {torch.__version__} (CUDA {'yes' if torch.cuda.is_available() else 'no'}), "
@@ -334,7 +332,7 @@ def main() -> None:
                 command = [sys.executable, __file__, "--scale-worker", json.dumps(spec)]
                 done = subprocess.run(command, capture_output=True, text=True, timeout=args.gan_seconds * 4 + 600)
                 if done.returncode == 0:
-                    scale.append((model, json.load(open(spec["out"] + ".json"))))
+                    scale.append((model, json.loads(Path(spec["out"] + ".json").read_text())))
                     print(f"scale {model}: {scale[-1][1]}", flush=True)
                 else:
                     print(f"scale {model} failed:\n{done.stderr[-2000:]}")
@@ -348,7 +346,7 @@ def write_results(args: argparse.Namespace, sections: list, scale: list, seconds
         "",
         f"Machine: {machine()}.  ",
         f"Command: `{command.strip()}` ({seconds / 60:.1f} min in all).  ",
-        "Set-up as in /work/shared/PEERS.md (50/50 split by household / employer, ids dropped, "
+        "Set-up as in the reference runs of bench/README.md (50/50 split by household / employer, ids dropped, "
         f"as many synthetic rows as train rows); `ctgan`/`tvae`: {SDV_DEFAULT_EPOCHS} epochs at most within a budget "
         f"of {args.gan_seconds:.0f} s (preprocessing included); `ctgan-300ep`/`tvae-300ep`: {SDV_DEFAULT_EPOCHS} "
         "epochs, no budget. "

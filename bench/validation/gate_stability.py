@@ -22,10 +22,10 @@ from pathlib import Path
 import dagster as dg
 
 from synth_assets.catalog import load_catalog
+from synth_assets.common.layout import DataLayout
 from synth_assets.defs.build import build_definitions
 from synth_assets.defs.runner import run_pipeline
 from synth_assets.demo import generate_demo
-from synth_assets.storage import DataLayout
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -55,10 +55,10 @@ def main() -> None:
             checks = {c["metric"]: c for c in metrics["checks"]}
             row = {
                 "seed": seed,
-                "by_replicate": metrics["details"]["pmse_ratio_by_replicate"],
-                "pmse_mean": checks["pmse_ratio"]["value"],
-                "pmse_limit": checks["pmse_ratio"]["threshold"],
-                "baseline": metrics["baseline"]["pmse_ratio"],
+                "by_replicate": metrics["details"]["s_pmse_by_replicate"],
+                "pmse_mean": checks["s_pmse"]["value"],
+                "pmse_limit": checks["s_pmse"]["threshold"],
+                "baseline": metrics["baseline"]["s_pmse"],
                 "overlap": checks["regression_ci_overlap"]["value"],
                 "overlap_limit": checks["regression_ci_overlap"]["threshold"],
                 "k3": checks["kmarginal_3"]["value"],

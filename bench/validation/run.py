@@ -5,7 +5,7 @@ Run from the repository root:
     PYTHONPATH=. .venv/bin/python bench/validation/run.py [--splits 5] [--out bench/validation/results.md]
 
 1. Baseline (holdout vs train, split 50/50 by household ``db030``, ids dropped) with our
-   functions, over several random splits, against PEERS.md's baseline row.
+   functions, over several random splits, against the reference runs' baseline row (bench/README.md).
 2. Agreement with sdmetrics where it implements the same quantity: TVComplement,
    KSComplement, ContingencySimilarity (categorical pairs); LogisticDetection for context.
 3. Reference generators (a copy of train; train with every column shuffled
@@ -26,15 +26,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation import evaluate, load_suite, run_suite
-from synth_assets.validation._tables import discretise, is_numeric, joint_codes, total_variation
+from synth_assets.common.columns import is_numeric
+from synth_assets.common.distances import codes_total_variation
+from synth_assets.common.expectations import load_suite, run_suite
+from synth_assets.validation import evaluate
+from synth_assets.validation.preparation import discretise, joint_codes
 from synth_assets.validation.privacy import dcr, exact_copy_rate
 from synth_assets.validation.privacy.gower import gower_encode, nearest_neighbours
 from synth_assets.validation.utility import compare_columns, kmarginal_scores, pmse, propensity_auc
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "eusilc.csv"
 HERE = Path(__file__).resolve().parent
-PEERS_BASELINE = {"k1": 983, "k2": 964, "k3": 933, "AUC": 0.86, "S_pMSE": 14.3, "copies": 0.0, "DCR share": 0.45}
+REFERENCE_BASELINE = {"k1": 983, "k2": 964, "k3": 933, "AUC": 0.86, "S_pMSE": 14.3, "copies": 0.0, "DCR share": 0.45}
 IDS = ["db030", "rb030"]
 QIS = ["age", "rb090", "db040", "hsize", "pb220a"]
 SENSITIVE = ["py010n", "pl030"]
@@ -51,7 +54,7 @@ def split(data: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def holdout_dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, seed: int, sample: int = 5000) -> float:
-    """PEERS' baseline DCR share: each holdout record's closest train record vs closest
+    """The reference runs' baseline DCR share: each holdout record's closest train record vs closest
     OTHER holdout record (itself excluded: the second neighbour of a record in its own set)."""
     rng = np.random.default_rng(seed)
     n = min(len(train), len(holdout))
@@ -102,7 +105,7 @@ def sdmetrics_agreement(train: pd.DataFrame, holdout: pd.DataFrame) -> tuple[pd.
     for i, j in itertools.combinations(range(len(levels)), 2):
         a, b = joint_codes([coded.codes[0][:, [i, j]], coded.codes[1][:, [i, j]]], coded.levels[[i, j]])
         theirs = ContingencySimilarity.compute(train[[levels[i], levels[j]]], holdout[[levels[i], levels[j]]])
-        diffs.append(abs((1 - total_variation(a, b)) - theirs))
+        diffs.append(abs((1 - codes_total_variation(a, b)) - theirs))
     metadata = {
         "columns": {c: {"sdtype": "numerical" if is_numeric(train[c]) else "categorical"} for c in train.columns}
     }
@@ -188,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = pd.DataFrame(
         {
             "metric": metrics,
-            "PEERS.md baseline": [PEERS_BASELINE.get(m, "–") for m in metrics],
+            "reference baseline": [REFERENCE_BASELINE.get(m, "–") for m in metrics],
             "ours: mean over splits": [baseline[m].mean() for m in metrics],
             "ours: sd": [baseline[m].std(ddof=1) for m in metrics],
             "ours: min": [baseline[m].min() for m in metrics],
@@ -223,11 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         "(the machine is shared: timings are upper bounds).  ",
         f"Data: {DATA.name}, {len(data)} rows; train/holdout 50/50 by household `db030`, ids dropped.",
         "",
-        "## 1. Baseline (holdout vs train) against PEERS.md",
+        "## 1. Baseline (holdout vs train) against the reference runs",
         "",
-        f"Our functions over {args.splits} random household splits; PEERS.md reports one split. "
-        "`k2` samples 200 of the 325 pairs (as specified), `k2 (all pairs)` uses all of them as PEERS.md "
-        "describes. `DCR share` here is PEERS' baseline definition: each holdout record's closest train "
+        f"Our functions over {args.splits} random household splits; the reference runs report one split. "
+        "`k2` samples 200 of the 325 pairs (as specified), `k2 (all pairs)` uses all of them as the reference runs "
+        "describe. `DCR share` here is the reference runs' baseline definition: each holdout record's closest train "
         "record vs its closest *other* holdout record.",
         "",
         markdown_table(summary),
@@ -250,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Notes on the differences",
         "",
-        "- k-marginal: same construction as PEERS.md (quantile bins of train, missing a level, "
+        "- k-marginal: same construction as the reference runs (quantile bins of train, missing a level, "
         "all 1-way, 200 random 3-way); numbers with at most 10 distinct values are kept as levels. "
         "Binning those too, left-closed bins, or `pd.cut` with train's min/max as outer edges all "
         "moved k3 further from 933 (938, 944, 946 over three splits), so the remaining gap is "

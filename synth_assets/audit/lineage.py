@@ -10,13 +10,16 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from synth_assets.storage import atomic_path, file_sha256
+from synth_assets.common.files import write_text
+from synth_assets.common.hashing import file_sha256, row_hashes
+from synth_assets.common.html import html_document
+from synth_assets.validation.privacy.copies import replicated_uniques
 
 
 @dataclass
@@ -83,8 +86,6 @@ def copy_test(
     uniques): that is the copy that discloses a person. Both on the columns each reference
     shares with the release, identifiers excluded.
     """
-    from synth_assets.validation.privacy.copies import replicated_uniques, row_hashes
-
     released = pd.concat(
         [pd.read_parquet(p) for p in sorted(release_path.glob("fictitious_population_r*.parquet"))],
         ignore_index=True,
@@ -109,6 +110,11 @@ def copy_test(
     return outcome
 
 
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:.3em .6em;font-size:.9em;text-align:left;vertical-align:top}
+.passed{color:#176e2c}.failed{color:#b00020}"""
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "<p>none</p>"
@@ -125,8 +131,6 @@ def _short(value: Any) -> str:
 
 
 def render_html(lineage: Lineage) -> str:
-    from datetime import datetime
-
     verdict = lineage.copy_test.get("passed")
     badge = "PASSED" if verdict else "FAILED"
     steps = [
@@ -143,12 +147,7 @@ def render_html(lineage: Lineage) -> str:
     sources = [{"source": k, **v} for k, v in lineage.sources.items()]
     copies = [{"compared with": k, **v} for k, v in lineage.copy_test.get("references", {}).items()]
     files = [{"file": k, **v} for k, v in lineage.files.items()]
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Lineage of release {html.escape(lineage.release)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;font-size:.9em;text-align:left;vertical-align:top}}
-.passed{{color:#176e2c}}.failed{{color:#b00020}}</style></head><body>
-<h1>Lineage of release {html.escape(lineage.release)}</h1>
+    body = f"""<h1>Lineage of release {html.escape(lineage.release)}</h1>
 <p>Wave {html.escape(lineage.wave)}, created {html.escape(lineage.created_utc)}, at <code>{html.escape(lineage.release_path)}</code>.</p>
 <h2>No raw or matched record in the release: <span class="{badge.lower()}">{badge}</span></h2>
 <p>{lineage.copy_test.get('released_records', 0):,} released records compared, on the variables they share, with the
@@ -159,17 +158,14 @@ variables leave many real people with the same record (children without income, 
 <h2>Assets that made the release</h2>{_table(steps)}
 <h2>Checks</h2>{_table(checks)}
 <h2>Model</h2>{_table([{"parameter": k, "value": v} for k, v in lineage.model.items()])}
-<h2>Released files (checksums recomputed)</h2>{_table(files)}
-</body></html>
-"""
+<h2>Released files (checksums recomputed)</h2>{_table(files)}"""
+    return html_document(f"Lineage of release {lineage.release}", body, css=_CSS)
 
 
 def write_lineage(lineage: Lineage, output_dir: Path | str) -> tuple[Path, Path]:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     json_path, html_path = output_dir / "lineage.json", output_dir / "lineage.html"
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(json.dumps(lineage.to_dict(), indent=2, default=str))
-    with atomic_path(html_path) as tmp:
-        tmp.write_text(render_html(lineage))
+    write_text(json_path, json.dumps(lineage.to_dict(), indent=2, default=str))
+    write_text(html_path, render_html(lineage))
     return json_path, html_path

@@ -240,7 +240,7 @@ class Targets:
                 key = cell_keys(table, margin.variables, self.spec.bands)[unknown][0]
                 raise CalibrationError(f"{margin.name}: cell {readable(key, margin)} is not in the targets")
             sums = pd.Series(unit_w).groupby(controls.to_numpy()).sum()
-            values.update(sums.to_dict())
+            values.update({str(k): float(v) for k, v in sums.items()})
         for variable in self.spec.totals:
             x = pd.to_numeric(persons[variable], errors="coerce").to_numpy(dtype=float)
             values[f"total:{variable}"] = float(np.nansum(w * x))
@@ -342,8 +342,8 @@ def register_targets(register: pd.DataFrame, spec: CalibrationSpec, household_id
         groups = merge_small_cells(counts, spec.min_cell)
         groups.index = flat
         counts.index = flat
-        for g, members in groups.groupby(groups).groups.items():
-            members = list(members)
+        for g, group in groups.groupby(groups).groups.items():
+            members = list(group)
             label = readable(members[0], margin) if len(members) == 1 else (
                 f"{readable(members[0], margin)} (+{len(members) - 1} merged cells)")
             rows.append({

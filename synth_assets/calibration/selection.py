@@ -22,6 +22,7 @@ stratum the selection only reweights the model's own draws towards the register.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -48,7 +49,7 @@ class InsufficientCandidates(CalibrationError):
 
     def __init__(self, deficits: dict[str, int], labels: dict[str, str], cells: dict[str, list[str]]) -> None:
         self.deficits, self.labels, self.cells = deficits, labels, cells
-        worst = sorted(deficits, key=deficits.get, reverse=True)[:3]
+        worst = sorted(deficits, key=lambda s: deficits[s], reverse=True)[:3]
         super().__init__(
             f"{sum(deficits.values())} households missing in {len(deficits)} strata, e.g. "
             + "; ".join(f"{labels[c]}: {deficits[c]} short" for c in worst)
@@ -248,10 +249,9 @@ def select_households(
         controls["control"].iloc[s]: int(round(needed[s] - available[s])) for s in strata if available[s] < needed[s] - 0.5
     }
     if short:
-        labels = {c: controls.set_index("control").at[c, "label"] for c in short}
-        import json
+        labels = {c: str(controls.set_index("control").at[c, "label"]) for c in short}
 
-        cells = {c: json.loads(controls.set_index("control").at[c, "cells"]) for c in short}
+        cells = {c: json.loads(str(controls.set_index("control").at[c, "cells"])) for c in short}
         raise InsufficientCandidates(short, labels, cells)
     rng = np.random.default_rng(seed)
     chosen = _initial_selection(design, needed, rng)

@@ -1,6 +1,6 @@
 """What each stage's data must satisfy, derived from the catalog as suite specifications.
 
-The specs are the table specs of ``synth_assets.validation.expectations`` (turned into Great
+The specs are the table specs of ``synth_assets.common.expectations`` (turned into Great
 Expectations suites there), plus two catalog notions GE has no word for: special codes
 (e.g. -8 'not applicable') exempt from ranges, and plausibility rules (pandas queries).
 Deriving everything from the catalog keeps one source of truth for the schema.
@@ -15,6 +15,7 @@ import pandas as pd
 
 from synth_assets.catalog.model import Catalog
 from synth_assets.catalog.rules import RuleError, broken_rows
+from synth_assets.common.expectations import ExpectationReport, run_suite, table_suite
 
 # Catalog types -> the table spec's type names. Categories are checked by their sets.
 _SPEC_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean"}
@@ -102,14 +103,12 @@ class RuleFailure:
         return f"rule `{self.rule}` broken by {self.broken} records (e.g. rows {self.examples})"
 
 
-def validate_table(frame: pd.DataFrame, spec: dict[str, Any]):
+def validate_table(frame: pd.DataFrame, spec: dict[str, Any]) -> ExpectationReport:
     """Run the spec's Great Expectations suite, with special codes exempt and rules checked.
 
-    Returns the :class:`~synth_assets.validation.expectations.ExpectationReport`, with one
+    Returns the :class:`~synth_assets.common.expectations.ExpectationReport`, with one
     :class:`RuleFailure` per broken rule (how many records break it, and examples).
     """
-    from synth_assets.validation.expectations import run_suite, table_suite
-
     spec = dict(spec)
     special = spec.pop("special_values", {})
     rules = spec.pop("rules", [])

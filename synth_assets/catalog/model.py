@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synth_assets.catalog.rules import rule_problems
+
 VariableType = Literal["category", "integer", "number", "boolean"]
 Role = Literal["id", "household_id", "weight", "common", "specific"]
 FileFormat = Literal["csv", "parquet", "stata", "spss", "sas"]
@@ -167,17 +169,17 @@ class Calibration(_Strict):
     enabled: bool = True
     margins: list[CalibrationMargin] | None = None  # None: the defaults the register has variables for
     totals: list[str] | None = None
-    bands: dict[str, list[float]] = Field(default_factory=lambda: {"age": [0, 15, 25, 45, 65, 80]})
+    bands: dict[str, list[float]] = Field(default_factory=lambda: {"age": [0.0, 15.0, 25.0, 45.0, 65.0, 80.0]})
     # variables cut at the register's own k-quantiles of their non-zero values (zero a band)
     quantiles: dict[str, int] = Field(default_factory=dict)
-    min_cell: int = Field(10, ge=1)
+    min_cell: int = Field(default=10, ge=1)
     tolerances: dict[Literal["persons", "households", "count_share", "total", "nonzero"], float] = Field(
         default_factory=dict)
-    surplus: float = Field(3.0, gt=1.0)
+    surplus: float = Field(default=3.0, gt=1.0)
     # The gate's limit on the TVD between the release's household size x type table and the
     # register's: calibrated releases meet it exactly; a 2-point shift of one-person households
     # alone is 0.02, and the demo's uncalibrated releases were 0.05-0.07 away.
-    household_structure_tvd: float = Field(0.01, ge=0.0)
+    household_structure_tvd: float = Field(default=0.01, ge=0.0)
 
 
 class TopCoding(_Strict):
@@ -185,7 +187,7 @@ class TopCoding(_Strict):
     that threshold (``synth_assets.calibration.tails``). ``variables`` default: every numeric,
     non-integer variable of the register and the surveys (the amounts)."""
 
-    quantile: float | None = Field(0.999, gt=0.5, lt=1.0)  # null: no top-coding
+    quantile: float | None = Field(default=0.999, gt=0.5, lt=1.0)  # null: no top-coding
     variables: list[str] | None = None
 
 
@@ -240,7 +242,7 @@ class Catalog(_Strict):
         errors: list[str] = []
         for source_name, source in self.sources.items():
             for role in ("id", "household_id", "weight"):
-                names = source.columns_with_role(role)  # type: ignore[arg-type]
+                names = source.columns_with_role(role)
                 if len(names) > 1:
                     errors.append(f"sources.{source_name}: more than one variable with role {role}: {names}")
             if source.kind == "survey" and source.weight_column is None:
@@ -378,7 +380,6 @@ class Catalog(_Strict):
     def _rules_valid(self) -> Catalog:
         # Checked when the catalog loads: a typo in a rule would otherwise surface only at the
         # release gate, after hours of training, or be skipped as "cannot be evaluated".
-        from synth_assets.catalog.rules import rule_problems
 
         problems = rule_problems(self.release.rules, self.rule_variables())
         if problems:

@@ -12,9 +12,10 @@ import pandas as pd
 
 from synth_assets.audit import AssetStep, CheckResult, Lineage, copy_test, verify_release_files
 from synth_assets.catalog import Catalog
+from synth_assets.common.hashing import file_sha256
+from synth_assets.common.layout import DataLayout
 from synth_assets.harmonise import harmonise_table
 from synth_assets.ingest import read_source_file, source_path
-from synth_assets.storage import DataLayout, file_sha256
 
 RELEASE_CHAIN = ["matched_dataset", "training_sample", "holdout_sample", "gan_model", "calibration_targets", "fictitious_dataset",
                  "validation_report", "public_dataset"]

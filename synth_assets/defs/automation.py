@@ -13,10 +13,10 @@ import json
 import dagster as dg
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.hashing import file_sha256
 from synth_assets.defs.jobs import ingest_job_name
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.ingest import discover_waves, misnamed_files
-from synth_assets.storage import file_sha256
 
 RELEASE_AUTOMATION = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from synth_assets.catalog import load_catalog
+from synth_assets.common.settings import quiet_telemetry
 from synth_assets.defs.automation import build_incoming_sensor, build_refresh_schedule
 from synth_assets.defs.calibration import (
     build_calibration_check,
@@ -25,7 +26,6 @@ from synth_assets.defs.publication import build_public_dataset
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.synthesis import build_fictitious_dataset, build_gan_model, build_split
 from synth_assets.defs.validation import build_validation_checks, build_validation_report
-from synth_assets.settings import quiet_telemetry
 
 
 def build_definitions(

@@ -12,6 +12,7 @@ import pandas as pd
 
 from synth_assets.calibration.tails import tail_thresholds, top_code
 from synth_assets.catalog import Catalog
+from synth_assets.common.distances import total_variation
 from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.metadata import judged
 from synth_assets.defs.partitions import wave_partitions
@@ -101,11 +102,12 @@ def household_structure_tvd(
         return heads.groupby([heads[c].astype(str) for c in columns]).size() / len(heads)
 
     real, synthetic = shares(register), shares(released)
-    gap = synthetic.reindex(real.index.union(synthetic.index), fill_value=0) - real.reindex(
-        real.index.union(synthetic.index), fill_value=0)
+    cells = real.index.union(synthetic.index)
+    released_shares, register_shares = synthetic.reindex(cells, fill_value=0), real.reindex(cells, fill_value=0)
+    gap = released_shares - register_shares
     worst = gap.abs().idxmax()
     cell = ", ".join(f"{c}={v}" for c, v in zip(columns, worst if isinstance(worst, tuple) else (worst,)))
-    return float(gap.abs().sum() / 2), f"{cell}: {synthetic.get(worst, 0):.2%} released vs {real.get(worst, 0):.2%} in the register"
+    return total_variation(released_shares, register_shares), f"{cell}: {synthetic.get(worst, 0):.2%} released vs {real.get(worst, 0):.2%} in the register"
 
 
 def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:

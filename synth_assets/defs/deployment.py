@@ -27,8 +27,8 @@ from typing import Any
 import dagster as dg
 import yaml
 
-from synth_assets.settings import PROJECT_ROOT
-from synth_assets.storage import DataLayout
+from synth_assets.common.layout import DataLayout
+from synth_assets.common.settings import PROJECT_ROOT
 
 EXECUTORS = ("multiprocess", "k8s")
 

@@ -10,12 +10,12 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.catalog.expectations import raw_suite_spec
+from synth_assets.common.hashing import file_sha256
 from synth_assets.defs.gating import latest_materialization
 from synth_assets.defs.metadata import suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.ingest import check_schema_drift, describe_schema, read_source_file, source_path
-from synth_assets.storage import file_sha256
 
 INGEST_CODE_VERSION = "1"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 from upath import UPath
+
+from synth_assets.common.files import atomic_path
 
 
 def is_local(path: UPath) -> bool:
@@ -29,13 +30,8 @@ def is_local(path: UPath) -> bool:
 def _atomic_write(path: UPath, write: Callable[[str], Any]) -> None:
     """Run ``write(local_file)`` and make its result appear at ``path`` all at once."""
     if is_local(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
+        with atomic_path(Path(path)) as tmp:
             write(str(tmp))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return
     with tempfile.TemporaryDirectory(prefix="synth-assets-") as folder:
         local = os.path.join(folder, path.name)

@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.hashing import file_sha256
 from synth_assets.defs.automation import DONOR_AUTOMATION, RELEASE_AUTOMATION
 from synth_assets.defs.gating import failed_checks, latest_materialization
 from synth_assets.defs.metadata import png_markdown
@@ -20,7 +21,6 @@ from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.ingest import source_path
 from synth_assets.matching.diagnostics import missing_shares
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
-from synth_assets.storage import file_sha256
 
 MATCHING_CODE_VERSION = "1"
 UPSTREAM_CHECKS = {"raw": ["delivered_file_is_valid"], "harmonised": ["conforms_to_common_schema"]}
@@ -209,7 +209,7 @@ def _write_matching_section(folder: Path, report) -> Path:
     import base64
     import html
 
-    from synth_assets.storage import atomic_path
+    from synth_assets.common.files import atomic_path
 
     path = folder / "matching.html"
     body = (

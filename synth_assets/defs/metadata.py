@@ -18,7 +18,7 @@ JUDGED_HASH = "fictitious_sha256"
 
 def judged(fictitious) -> dict[str, str]:
     """The metadata naming the fictitious data a check judged (its content hash)."""
-    from synth_assets.storage import dataframe_sha256
+    from synth_assets.common.hashing import dataframe_sha256
 
     return {JUDGED_HASH: dataframe_sha256(fictitious)}
 

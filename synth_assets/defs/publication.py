@@ -13,13 +13,13 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.hashing import dataframe_sha256
 from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.gating import latest_check_evaluations, latest_materialization
 from synth_assets.defs.metadata import JUDGED_HASH
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.publication import describe_columns, publish_release, release_id
-from synth_assets.storage import dataframe_sha256
 
 PUBLICATION_CODE_VERSION = "2"
 GATE_CHECKS = {

@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from synth_assets.catalog import Catalog, load_catalog
-from synth_assets.storage import DataLayout
+from synth_assets.common.layout import DataLayout
 
 
 class ProjectResource(dg.ConfigurableResource):

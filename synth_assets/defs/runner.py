@@ -24,12 +24,12 @@ from typing import Any, TypeVar
 import dagster as dg
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.layout import DataLayout
 from synth_assets.defs.jobs import ingest_job_name
 from synth_assets.defs.partitions import latest_wave_at_or_before
 from synth_assets.defs.validation import latest_report
 from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.publication import latest_release
-from synth_assets.storage import DataLayout
 
 
 @dataclass

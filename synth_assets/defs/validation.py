@@ -9,12 +9,12 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.hashing import file_sha256
 from synth_assets.defs.automation import RELEASE_AUTOMATION
 from synth_assets.defs.metadata import JUDGED_HASH, judged, png_markdown, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
-from synth_assets.storage import file_sha256
 
 if TYPE_CHECKING:
     from synth_assets.validation import ModelComparison
@@ -242,7 +242,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         for name in ("privacy:dcr", "association:cramers_v", "population:calibration"):
             if name in result.figures:
                 metadata[f"plot_{name.split(':')[1]}"] = png_markdown(result.figures[name], name)
-        for key in ("kmarginal_1", "kmarginal_2", "kmarginal_3", "worst_1way_distance", "pmse_ratio", "propensity_auc",
+        for key in ("kmarginal_1", "kmarginal_2", "kmarginal_3", "worst_1way_distance", "s_pmse", "propensity_auc",
                     "exact_copy_rate", "dcr_share", "mia_auc"):
             value = result.metrics.get(key)
             if isinstance(value, (int, float)):

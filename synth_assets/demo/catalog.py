@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 from .city import CITIZENSHIP, CONTRACT, HEALTH, HOUSEHOLD_TYPE, MUNICIPALITY_NAMES, OCCUPATION, RELATION, SEX, TENURE
 from .mess import (
@@ -55,7 +56,7 @@ def _common(column: str, codes: dict | None = None, **extra) -> dict:
 
 
 def _ids(pid: str, hid: str, weight: str | None) -> dict:
-    out = {
+    out: dict[str, dict[str, Any]] = {
         "person_id": {"column": pid, "role": "id", "type": "integer"},
         "household_id": {"column": hid, "role": "household_id", "type": "integer"},
     }

@@ -57,7 +57,7 @@ class WaveIncomes:
     property_income: np.ndarray
 
 
-def _probit(seed: int, n: int, name: str, wave: int, index: np.ndarray, rho: float) -> np.ndarray:
+def _probit(seed: int, n: int, name: str, wave: int, index: np.ndarray | float, rho: float) -> np.ndarray:
     """``index + panel error > 0``, i.e. probability ``Phi(index)`` with persistence ``rho``."""
     return index + streams.panel_normal(seed, n, name, wave, rho) > 0
 

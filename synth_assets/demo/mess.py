@@ -172,9 +172,9 @@ class _Mess:
     def missing(self, rate: float, *, household: bool = False, boost: np.ndarray | None = None) -> np.ndarray:
         """Item non-response mask; ``boost`` (bool) doubles the rate (e.g. for high earners)."""
         if household:
-            return self.rng.random(self.n_hh)[self.hh_index] < rate
+            return np.asarray(self.rng.random(self.n_hh)[self.hh_index] < rate)
         r = rate * (1.0 + (boost if boost is not None else 0.0))
-        return self.rng.random(self.n) < r
+        return np.asarray(self.rng.random(self.n) < r)
 
     def report(self, x: np.ndarray, sigma: float) -> np.ndarray:
         """Survey-reported amount: multiplicative lognormal error, zeros stay zero."""

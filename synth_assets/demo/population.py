@@ -161,7 +161,7 @@ def _household_types(seed: int, munic: np.ndarray, size: np.ndarray) -> np.ndarr
 
 def _head_ages(seed: int, hh_type: np.ndarray) -> np.ndarray:
     """Age of the head by household type: mixtures of normals, clipped, >= 18."""
-    n = hh_type.shape[0]
+    n = int(hh_type.shape[0])
     rng = streams.stream(seed, "head_age")
     z = rng.standard_normal(n)
     u = rng.random(n)

@@ -53,8 +53,8 @@ SURVEY_COLUMNS = {
 TRAIT_COLUMNS = ["trait_frailty", "trait_thrift", "trait_work_attachment"]
 
 
-def _cat(codes: np.ndarray, categories: list[str]) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes.astype(np.int8), categories=categories)
+def _cat(codes: np.ndarray, categories: list[str]) -> pd.Categorical[str]:
+    return pd.Categorical.from_codes(codes.astype(np.int8), categories=pd.Index(categories))
 
 
 def build_truth(pop: Population, inc: WaveIncomes, household: dict, person: dict, wave: int) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """File formats and atomic writes.
 
-Every file is written to a temporary file in the *same* folder and moved into
-place with :func:`os.replace`, so a reader (or a crashed run) never sees a
-half-written file.  Parquet and CSV output is byte-for-byte deterministic for
+Every file is written through :func:`synth_assets.common.files.atomic_path`
+(a temporary file beside the target, moved into place when complete), so a
+reader (or a crashed run) never sees a half-written file.  Parquet and CSV output is byte-for-byte deterministic for
 a given seed (no timestamps in these formats); the Stata and SPSS headers
 carry a creation timestamp set by ReadStat, so only their content is
 deterministic.
@@ -11,10 +11,6 @@ deterministic.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -22,33 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadstat
 
+from synth_assets.common.files import atomic_path
+
 from .mess import RawTable
 
-CSV_OPTIONS = {"sep": ";", "decimal": ",", "encoding": "latin-1"}
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()  # mkstemp creates 0600; give files the usual mode
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+#: The delivered CSV is written the way a continental office exports it.
+CSV_SEPARATOR, CSV_DECIMAL, CSV_ENCODING = ";", ",", "latin-1"
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -59,7 +34,9 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, lineterminator="\n", **CSV_OPTIONS)
+        frame.to_csv(
+            tmp, index=False, lineterminator="\n", sep=CSV_SEPARATOR, decimal=CSV_DECIMAL, encoding=CSV_ENCODING
+        )
 
 
 def write_stata(table: RawTable, path: Path) -> None:
@@ -68,8 +45,8 @@ def write_stata(table: RawTable, path: Path) -> None:
             table.frame,
             str(tmp),
             file_label="HBS demo household budget survey",
-            column_labels=table.column_labels or None,
-            variable_value_labels=table.value_labels or None,
+            column_labels=_column_labels(table),
+            variable_value_labels=_value_labels(table),
             version=15,
         )
 
@@ -80,8 +57,8 @@ def write_spss(table: RawTable, path: Path) -> None:
             table.frame,
             str(tmp),
             file_label="LFS demo labour force survey",
-            column_labels=table.column_labels or None,
-            variable_value_labels=table.value_labels or None,
+            column_labels=_column_labels(table),
+            variable_value_labels=_value_labels(table),
             missing_ranges=table.missing_ranges or None,
         )
 
@@ -102,3 +79,13 @@ def write_table(table: RawTable, path: Path) -> None:
 def write_json(obj: object, path: Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _column_labels(table: RawTable) -> dict[str, str | None] | None:
+    return {column: label for column, label in table.column_labels.items()} or None
+
+
+def _value_labels(table: RawTable) -> dict[str, dict[int | float, str]] | None:
+    return {
+        column: {code: label for code, label in labels.items()} for column, labels in table.value_labels.items()
+    } or None

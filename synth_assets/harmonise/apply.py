@@ -118,7 +118,7 @@ def harmonise_table(
             continue
         if var.codes:
             codes = {_key(k): v for k, v in var.codes.items()}
-            series = series.map(lambda v: codes.get(_key(v), v), na_action="ignore")
+            series = series.map(lambda v, codes=codes: codes.get(_key(v), v), na_action="ignore")
         if kind == "boolean":
             truthy = {"1", "true", "yes", "y"}
             falsy = {"0", "false", "no", "n"}
@@ -126,7 +126,7 @@ def harmonise_table(
             bad = keys.notna() & ~keys.isin(truthy | falsy)
             if bad.any():
                 raise HarmonisationError(f"{where}: not a boolean: {series[bad].unique()[:5].tolist()}")
-            columns[name] = keys.map(lambda k: k in truthy, na_action="ignore").astype("boolean")
+            columns[name] = keys.map(lambda k, truthy=truthy: k in truthy, na_action="ignore").astype("boolean")
             continue
         numbers = _to_number(series, where)
         if var.scale != 1.0:

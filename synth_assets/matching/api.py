@@ -122,8 +122,10 @@ def _assemble(problem: FusionProblem, output: MethodOutput) -> pd.DataFrame:
     """Recipient plus imputed columns; hot-deck values are taken from the donor so dtypes carry over."""
     if output.donor_index is not None:
         values = problem.donor[problem.impute].iloc[output.donor_index]
-    else:
+    elif output.imputed is not None:
         values = output.imputed[problem.impute]
+    else:
+        raise ValueError("a matching method returned neither donor rows nor imputed values")
     data = problem.recipient.copy()
     for z in problem.impute:
         data[z] = values[z].array  # positional: no index alignment, extension dtypes kept

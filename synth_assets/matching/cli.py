@@ -2,7 +2,7 @@
 
 The main CLI calls :func:`add_parser` to register the subcommand and
 :func:`run` to execute it.  Files are CSV or Parquet, chosen by extension, and
-read and written through :mod:`synth_assets.tables`: the output appears in one
+read and written through :mod:`synth_assets.common.table_files`: the output appears in one
 atomic rename, so a crash never leaves a half-written file that a later
 pipeline step would take for a result.  Input errors print one line naming the
 file and the column and return exit code 2.
@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from synth_assets.common.table_files import EXIT_USAGE, InputError, read_table, table_format, write_table
 from synth_assets.matching.api import fuse
 from synth_assets.matching.methods import METHODS
 from synth_assets.matching.problem import DISTANCES, describe_columns
-from synth_assets.tables import EXIT_USAGE, InputError, read_table, table_format, write_table
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth_assets.matching.encoding import as_float, is_numeric, joint_codes
+from synth_assets.common.columns import is_numeric
+from synth_assets.common.distances import code_shares, cramers_v, total_variation
+from synth_assets.matching.encoding import as_float, joint_codes
 
 
 def weighted_quantile_edges(values: np.ndarray, weights: np.ndarray, n_bins: int = 5) -> np.ndarray:
@@ -51,18 +53,6 @@ def shared_codes(a: pd.Series, b: pd.Series, edges: np.ndarray | None = None) ->
     return binned(a), binned(b), len(edges) + 2
 
 
-def distribution(codes: np.ndarray, weights: np.ndarray, n_levels: int) -> np.ndarray:
-    """Weighted shares of each level (zeros if the weights sum to zero)."""
-    counts = np.bincount(codes, weights=weights, minlength=n_levels)
-    total = counts.sum()
-    return counts / total if total > 0 else counts
-
-
-def tvd(p: np.ndarray, q: np.ndarray) -> float:
-    """Total variation distance between two distributions on the same levels."""
-    return float(0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum())
-
-
 def weighted_tvd(
     a: pd.Series,
     b: pd.Series,
@@ -72,7 +62,7 @@ def weighted_tvd(
 ) -> float:
     """TVD between the weighted distributions of two columns (numerics binned at ``edges``)."""
     ca, cb, n = shared_codes(a, b, edges)
-    return tvd(distribution(ca, _weights(weights_a, a), n), distribution(cb, _weights(weights_b, b), n))
+    return total_variation(code_shares(ca, n, _weights(weights_a, a)), code_shares(cb, n, _weights(weights_b, b)))
 
 
 def weighted_ks(
@@ -93,18 +83,6 @@ def weighted_ks(
         return cum[np.searchsorted(v[order], grid, side="right")] / max(cum[-1], 1e-300)
 
     return float(np.abs(cdf(va, wa) - cdf(vb, wb)).max()) if grid.size else 0.0
-
-
-def cramers_v(table: np.ndarray) -> float:
-    """Cramér's V of a (weighted) contingency table; scale-free, so shares work as well as counts."""
-    p = np.asarray(table, dtype=float)
-    p = p[p.sum(axis=1) > 0][:, p.sum(axis=0) > 0]
-    if min(p.shape) < 2:
-        return 0.0
-    p = p / p.sum()
-    expected = np.outer(p.sum(axis=1), p.sum(axis=0))
-    phi2 = ((p - expected) ** 2 / expected).sum()
-    return float(np.sqrt(phi2 / (min(p.shape) - 1)))
 
 
 def frechet_bounds(x_y_table: pd.DataFrame, x_z_table: pd.DataFrame, x_table: pd.Series | None = None) -> pd.DataFrame:
@@ -128,8 +106,8 @@ def frechet_bounds(x_y_table: pd.DataFrame, x_z_table: pd.DataFrame, x_table: pd
         empty = table.index[table.sum(axis=1) <= 0]
         if len(empty):
             raise ValueError(f"X cell {empty[0]!r} has no observations in {name}; merge it with a neighbouring cell")
-    p_x = (xy.sum(axis=1) + xz.sum(axis=1)) if x_table is None else x_table.reindex(cells, fill_value=0).astype(float)
-    p_x = (p_x / p_x.sum()).to_numpy()
+    x_counts = (xy.sum(axis=1) + xz.sum(axis=1)) if x_table is None else x_table.reindex(cells, fill_value=0).astype(float)
+    p_x = (x_counts / x_counts.sum()).to_numpy()
     p_y_x = (xy.div(xy.sum(axis=1), axis=0)).to_numpy()  # cells × J
     p_z_x = (xz.div(xz.sum(axis=1), axis=0)).to_numpy()  # cells × K
     a, b = p_y_x[:, :, None], p_z_x[:, None, :]
@@ -174,11 +152,11 @@ def compare_to_truth(
         edges = weighted_quantile_edges(as_float(truth[col]), w, n_bins) if is_numeric(truth[col]) else None
         codes[col] = shared_codes(fused[col].reset_index(drop=True), truth[col].reset_index(drop=True), edges)
     (fy, ty, ny), (fz, tz, nz) = codes[y], codes[z]
-    fused_table = distribution(fy * nz + fz, w, ny * nz).reshape(ny, nz)
-    true_table = distribution(ty * nz + tz, w, ny * nz).reshape(ny, nz)
+    fused_table = code_shares(fy * nz + fz, ny * nz, w).reshape(ny, nz)
+    true_table = code_shares(ty * nz + tz, ny * nz, w).reshape(ny, nz)
     return {
-        "z_tvd_vs_truth": tvd(fused_table.sum(axis=0), true_table.sum(axis=0)),
-        "yz_tvd_vs_truth": tvd(fused_table, true_table),
+        "z_tvd_vs_truth": total_variation(fused_table.sum(axis=0), true_table.sum(axis=0)),
+        "yz_tvd_vs_truth": total_variation(fused_table, true_table),
         "cramers_v_fused": cramers_v(fused_table),
         "cramers_v_truth": cramers_v(true_table),
     }
@@ -243,8 +221,8 @@ def x_by_z_tvds(
     for x in on:
         for z in impute:
             (fx, dx, nx), (fz, dz, nz) = codes[x], codes[z]
-            out[f"{x}|{z}"] = tvd(
-                distribution(fx * nz + fz, w_fused, nx * nz), distribution(dx * nz + dz, w_donor, nx * nz)
+            out[f"{x}|{z}"] = total_variation(
+                code_shares(fx * nz + fz, nx * nz, w_fused), code_shares(dx * nz + dz, nx * nz, w_donor)
             )
     return out
 

@@ -19,10 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def is_numeric(column: pd.Series) -> bool:
-    """Numeric for matching purposes: numbers other than booleans."""
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+from synth_assets.common.columns import is_numeric
 
 
 def as_float(column: pd.Series) -> np.ndarray:

@@ -24,7 +24,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from synth_assets.matching.encoding import as_float, is_numeric
+from synth_assets.common.columns import is_numeric
+from synth_assets.matching.api import fuse
+from synth_assets.matching.encoding import as_float
 
 log = logging.getLogger("synth_assets.matching")
 
@@ -49,8 +51,6 @@ def impute_item_nonresponse(
     taken from its own respondents.  Returns the completed table (same rows, index and
     dtypes) and the number of values imputed per variable; ``what`` names the table in errors.
     """
-    from synth_assets.matching.api import fuse
-
     missing = table[impute].isna()
     counts = {z: int(missing[z].sum()) for z in impute}
     if not any(counts.values()):

@@ -13,8 +13,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from synth_assets.common.columns import is_numeric
 from synth_assets.matching.classes import ClassBlock, donation_blocks
-from synth_assets.matching.encoding import is_numeric
 
 DISTANCES = ("gower", "mahalanobis")
 

@@ -32,17 +32,24 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from synth_assets.common.columns import is_numeric
+from synth_assets.common.distances import code_shares, cramers_v
 from synth_assets.matching.diagnostics import (
     compare_to_truth,
-    cramers_v,
-    distribution,
     frechet_bounds,
     marginal_distance,
     shared_codes,
     weighted_quantile_edges,
     x_by_z_tvds,
 )
-from synth_assets.matching.encoding import as_float, is_numeric
+from synth_assets.matching.encoding import as_float
+
+
+def _cell_rows(cells: pd.DataFrame) -> list[tuple[Any, Any, dict[Any, Any]]]:
+    """(y, z, values) of each row of a cells table indexed by (y, z)."""
+    ys, zs = cells.index.get_level_values(0), cells.index.get_level_values(1)
+    return list(zip(ys, zs, cells.to_dict(orient="records")))
+
 
 # A matched share outside the bounds by less than this is sampling noise, not a violation.
 BOUNDS_TOLERANCE = 0.005
@@ -97,8 +104,8 @@ class PairBounds:
             "share_cells_within_bounds": self.share_within,
             "dropped_share": self.dropped_share,
             "cells": [
-                {"y": str(y), "z": str(z), **{k: _plain(v) for k, v in row.items()}}
-                for (y, z), row in self.cells.to_dict(orient="index").items()
+                {"y": str(y), "z": str(z), **{str(k): _plain(v) for k, v in row.items()}}
+                for y, z, row in _cell_rows(self.cells)
             ],
         }
 
@@ -177,16 +184,17 @@ class FusionReport:
                         head = "| y | z | low | up | CIA | matched | within |" + (" truth |" if has_truth else "")
                         lines += ["", f"{p.y} × {p.z} (bounds given {' × '.join(p.x_cells) or 'no X'}):", "", head]
                         lines.append("|---" * (7 + has_truth) + "|")
-                        for (y, z), r in p.cells.iterrows():
+                        for y, z, r in _cell_rows(p.cells):
                             lines.append(
-                                f"| {y} | {z} | {r.low_cx:.4f} | {r.up_cx:.4f} | {r.cia:.4f} | {r.matched:.4f} "
-                                f"| {'yes' if r.within else '**no**'} |" + (f" {r.truth:.4f} |" if has_truth else "")
+                                f"| {y} | {z} | {r['low_cx']:.4f} | {r['up_cx']:.4f} | {r['cia']:.4f} | {r['matched']:.4f} "
+                                f"| {'yes' if r['within'] else '**no**'} |" + (f" {r['truth']:.4f} |" if has_truth else "")
                             )
             lines.append("")
         return "\n".join(lines)
 
     def plot_png(self, *, max_pairs: int = 6, dpi: int = 100) -> bytes:
         """PNG of the bounds given X (bars), the CIA (circles) and the matched shares (crosses) per cell."""
+        # matplotlib is imported here only: most callers want the numbers, not the plot.
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -332,7 +340,7 @@ def truth_comparison(
     """
     if (pairs is None) == (groups is None):
         raise ValueError("give either pairs or groups")
-    listed = cross_source_pairs(groups) if groups is not None else [(y, z, "") for y, z in pairs]
+    listed = cross_source_pairs(groups) if groups is not None else [(y, z, "") for y, z in pairs or ()]
     if key is not None:
         truth = truth.set_index(key).reindex(matched[key]).reset_index()
     elif len(truth) != len(matched):
@@ -383,7 +391,7 @@ def _column_weights(frame: pd.DataFrame, column: str | None, what: str) -> np.nd
 
 def _in_universe(matched: pd.DataFrame, spec: DonorSpec) -> np.ndarray:
     if spec.universe:
-        return matched.eval(spec.universe).to_numpy(dtype=bool)
+        return np.asarray(matched.eval(spec.universe), dtype=bool)
     return matched[spec.imputed].notna().any(axis=1).to_numpy()
 
 
@@ -418,7 +426,7 @@ def _strongest_pairs(
             z_edges = _classes(spec.frame[z], _column_weights(spec.frame, spec.weight, "donor"), n_bins)
             cy, _, ny = shared_codes(fused[y], fused[y].iloc[:0], y_edges)
             cz, _, nz = shared_codes(fused[z], fused[z].iloc[:0], z_edges)
-            table = distribution(cy * nz + cz, w, ny * nz).reshape(ny, nz)
+            table = code_shares(cy * nz + cz, ny * nz, w).reshape(ny, nz)
             scored.append((cramers_v(table), y, z))
     scored.sort(key=lambda t: -t[0])
     # Strongest first, preferring a Y and a Z not shown yet, so a few pairs cover more variables.
@@ -452,7 +460,7 @@ def _x_cells_for(
     scored = []
     for x in on:
         cx, _, nx = shared_codes(donor[x], donor[x].iloc[:0], _classes(donor[x], w_donor, n_bins))
-        scored.append((cramers_v(distribution(cx * nz + cz, w_donor, nx * nz).reshape(nx, nz)), x))
+        scored.append((cramers_v(code_shares(cx * nz + cz, nx * nz, w_donor).reshape(nx, nz)), x))
     scored.sort(key=lambda t: -t[0])
     return [x for _, x in scored[:2]]
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.catalog.model import MatchingStep, Source
+from synth_assets.matching.api import fuse
 from synth_assets.matching.nonresponse import impute_item_nonresponse
 
 log = logging.getLogger("synth_assets.matching")
@@ -99,8 +100,6 @@ def fuse_sources(
     catalog's method per survey. Returns the matched base (same rows and order as the
     register) and one :class:`SurveyFusion` per survey.
     """
-    from synth_assets.matching import fuse  # the method registry lives in the package root
-
     methods = methods or {}
     base = register.reset_index(drop=True).copy()
     register_source = catalog.register
@@ -118,13 +117,15 @@ def fuse_sources(
         log.info("fusing %s (wave %s, %d donors) into %d records with %s on %s",
                  survey, wave, len(donor), len(base), method, on)
         in_universe = (
-            base.eval(source.universe).to_numpy(dtype=bool) if source.universe else np.ones(len(base), bool)
+            np.asarray(base.eval(source.universe), dtype=bool) if source.universe else np.ones(len(base), bool)
         )
         # Item non-response draws get a stream of their own: the fusions use seed + step, and
         # reusing those would tie the two draws together (and the next survey's).
         nonresponse_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
         if source.unit == "household":
             donor_hh_id = source.household_id_column
+            if donor_hh_id is None or household_id is None:  # the catalog refuses such a file
+                raise ValueError(f"survey {survey!r} donates households: it and the register need a household id")
             recipient_view = household_view(base, household_id, on)
             donor_view = household_view(donor, donor_hh_id, on)
             donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *specific, weight]]
@@ -147,7 +148,7 @@ def fuse_sources(
         else:
             if source.universe:
                 # The survey speaks for its universe only: a record outside it donates to nobody.
-                donor = donor.loc[donor.eval(source.universe).to_numpy(dtype=bool)]
+                donor = donor.loc[np.asarray(donor.eval(source.universe), dtype=bool)]
             conditioning = on + [c for c in classes if c not in on]
             donor, nonresponse = impute_item_nonresponse(
                 donor, on=conditioning, impute=specific, weight=weight, seed=nonresponse_seed,
@@ -159,15 +160,13 @@ def fuse_sources(
                 donation_classes=classes or None, method=method, seed=seed + step, **options,
             )
             for column in specific:
-                imputed = result.data[column]
-                imputed.index = recipients.index
-                base[column] = imputed.reindex(base.index)  # nulls of the column's own dtype, filled below
+                values = result.data[column]
+                values.index = recipients.index
+                base[column] = values.reindex(base.index)  # nulls of the column's own dtype, filled below
         for column in specific:
             base[column] = _not_applicable(base[column], ~in_universe, source, f"sources.{survey}.variables.{column}")
         _assert_complete(base.loc[in_universe, specific], survey)
-        diagnostics = (
-            result.diagnostics.to_dict() if hasattr(result.diagnostics, "to_dict") else dict(result.diagnostics)
-        )
+        diagnostics = result.diagnostics.to_dict()
         diagnostics["item_nonresponse"] = dict(nonresponse)
         fusions.append(
             SurveyFusion(

@@ -21,8 +21,9 @@ from typing import Any
 
 import pandas as pd
 
+from synth_assets.common.files import atomic_path
+from synth_assets.common.hashing import file_sha256
 from synth_assets.publication.datapackage import ColumnInfo, column_dicts, data_package
-from synth_assets.storage import atomic_path, file_sha256
 
 LATEST_POINTER = "LATEST"
 LOCK_FILE = ".lock"
@@ -190,7 +191,7 @@ def _write_release(
                     "recorded when the report was written; not publishing a report that was not the one produced"
                 )
         public = fictitious.drop(columns=["replicate"], errors="ignore")
-        columns = columns or {c: ColumnInfo(c, str(dtype)) for c, dtype in public.dtypes.items()}
+        columns = columns or {str(c): ColumnInfo(str(c), str(dtype)) for c, dtype in public.dtypes.items()}
         missing = [c for c in public.columns if c not in columns]
         if missing:
             raise ValueError(f"no column description for {', '.join(missing)}")

@@ -21,25 +21,18 @@ from synth_assets.synthesis.base import (
     training_row_minimum,
 )
 from synth_assets.synthesis.cart import CARTSynthesizer
-from synth_assets.synthesis.factory import (
-    FAMILIES,
-    build_population_synthesizer,
-    load_synthesizer,
-    make_synthesizer,
-)
+from synth_assets.synthesis.factory import build_population_synthesizer, load_synthesizer
+from synth_assets.synthesis.families import FAMILIES, make_synthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.plots import plot_losses
 from synth_assets.synthesis.replicates import replicate_models, sample_replicates
-from synth_assets.synthesis.rules import Derived, InCategories, ZeroWhen, apply_rules, check_rules
 from synth_assets.synthesis.sdv_models import SDVSynthesizer
 from synth_assets.synthesis.transform import SchemaError, TableSchema, TableTransformer
 
 __all__ = [
     "FAMILIES",
     "CARTSynthesizer",
-    "Derived",
     "HouseholdSynthesizer",
-    "InCategories",
     "MIN_TRAINING_ROWS",
     "ModelFileError",
     "TooFewRowsError",
@@ -50,10 +43,7 @@ __all__ = [
     "Synthesizer",
     "TableSchema",
     "TableTransformer",
-    "ZeroWhen",
-    "apply_rules",
     "build_population_synthesizer",
-    "check_rules",
     "load_synthesizer",
     "make_synthesizer",
     "plot_losses",

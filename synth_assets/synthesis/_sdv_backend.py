@@ -20,8 +20,10 @@ distribution, so :class:`SampledDataTransformer` fits them on at most
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
+from typing import Any
 from unittest import mock
 
 import pandas as pd
@@ -68,10 +70,9 @@ class _EpochHook:
             self._epoch_callback(frame)
 
     def fit(self, train_data: pd.DataFrame, discrete_columns=()) -> None:
-        try:
-            super().fit(train_data, discrete_columns)
-        except StopTraining:
-            pass
+        with contextlib.suppress(StopTraining):
+            # Mixed into ctgan's CTGAN and TVAE (below), which define fit.
+            super().fit(train_data, discrete_columns)  # type: ignore[misc]
 
 
 class HookedCTGAN(_EpochHook, CTGAN):
@@ -88,6 +89,10 @@ class _BudgetedMixin:
     hooked_class: type
     epoch_callback: EpochCallback | None = None
     training_seed: int = 0
+    # Set by the SDV synthesiser this is mixed into (below).
+    _data_processor: Any
+    _model_kwargs: dict[str, Any]
+    metadata: Metadata
 
     def _fit(self, processed_data: pd.DataFrame) -> None:
         _validate_no_category_dtype(processed_data)

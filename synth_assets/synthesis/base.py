@@ -33,18 +33,17 @@ import json
 import logging
 import os
 import pickle
-import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synth_assets.synthesis.rules import Rule, apply_rules
+from synth_assets.common.files import atomic_path
 from synth_assets.synthesis.transform import TableSchema
 
 LOGGER = logging.getLogger("synth_assets.synthesis")
@@ -123,11 +122,6 @@ def _signature(key: bytes, header_line: bytes, payload: bytes) -> str:
     return mac.hexdigest()
 
 
-def temporary_sibling(path: Path) -> Path:
-    """A hidden temporary name in the target's folder, so ``os.replace`` stays atomic."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-
-
 class Synthesizer(ABC):
     """Base class: subclasses implement :meth:`fit` and :meth:`_generate`.
 
@@ -135,15 +129,14 @@ class Synthesizer(ABC):
     gives :meth:`get_params` and :meth:`clone` for free.
     """
 
-    family: ClassVar[str]
+    family: str
 
     #: None: :data:`MIN_TRAINING_ROWS` at fit time. Not a constructor argument, so saved
     #: parameters and clones are unchanged.
     min_training_rows: int | None = None
 
-    def __init__(self, *, seed: int = 0, rules: Sequence[Rule] = ()) -> None:
+    def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed
-        self.rules = list(rules)
         self.schema: TableSchema | None = None
         self.training_log: dict[str, Any] = {}
 
@@ -180,13 +173,7 @@ class Synthesizer(ABC):
         ]
         return {name: getattr(self, name) for name in names}
 
-    def loggable_params(self) -> dict[str, Any]:
-        """Parameters for training logs and metadata: JSON-friendly, rules by their names."""
-        params = self.get_params()
-        params["rules"] = [rule.name for rule in self.rules]
-        return params
-
-    def clone(self) -> Synthesizer:
+    def clone(self) -> Self:
         """An unfitted synthesiser with the same parameters."""
         return type(self)(**self.get_params())
 
@@ -195,7 +182,7 @@ class Synthesizer(ABC):
         """Whether :meth:`posterior_draw` is available for this family."""
         return False
 
-    def posterior_draw(self, seed: int) -> Synthesizer:
+    def posterior_draw(self, seed: int) -> Self:
         """A copy whose parameters are one draw from their posterior given the training data.
 
         Replicates drawn from separate posterior draws are "proper", as the combining rules
@@ -206,6 +193,13 @@ class Synthesizer(ABC):
     @property
     def is_fitted(self) -> bool:
         return self.schema is not None
+
+    @property
+    def fitted_schema(self) -> TableSchema:
+        """The schema of the training table; :class:`NotFittedError` before :meth:`fit`."""
+        if self.schema is None:
+            raise NotFittedError(f"{type(self).__name__} has not been fitted")
+        return self.schema
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
@@ -225,8 +219,6 @@ class Synthesizer(ABC):
         while done < n:
             rng = np.random.default_rng(seeds.spawn(1)[0])
             chunk = self._generate(min(chunk_size, n - done), rng, done)
-            if self.rules:
-                chunk = apply_rules(chunk, self.rules)
             chunk.index = pd.RangeIndex(done, done + len(chunk))
             done += len(chunk)
             LOGGER.info("%s: sampled %d/%d rows", self.family, min(done, n), n)
@@ -240,7 +232,7 @@ class Synthesizer(ABC):
         """
         chunks = list(self.iter_chunks(n, seed=seed, chunk_size=chunk_size))
         if not chunks:
-            return self.schema.empty_frame()
+            return self.fitted_schema.empty_frame()
         return pd.concat(chunks, ignore_index=True)
 
     def sample_to_parquet(
@@ -249,15 +241,10 @@ class Synthesizer(ABC):
         """Stream ``n`` synthetic rows to a Parquet file chunk by chunk; atomic replace at the end."""
         self._check_fitted()
         path = Path(path)
-        tmp = temporary_sibling(path)
-        schema = self.schema.arrow_schema()
-        try:
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for chunk in self.iter_chunks(n, seed=seed, chunk_size=chunk_size):
-                    writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        schema = self.fitted_schema.arrow_schema()
+        with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+            for chunk in self.iter_chunks(n, seed=seed, chunk_size=chunk_size):
+                writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
         return path
 
     # ------------------------------------------------------------ persistence
@@ -275,16 +262,11 @@ class Synthesizer(ABC):
         }
         header_line = json.dumps(header).encode() + b"\n"
         signature = _signature(model_key(), header_line, payload)
-        tmp = temporary_sibling(path)
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(MAGIC)
-                fh.write(header_line)
-                fh.write(signature.encode() + b"\n")
-                fh.write(payload)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            fh.write(MAGIC)
+            fh.write(header_line)
+            fh.write(signature.encode() + b"\n")
+            fh.write(payload)
         return path
 
     @classmethod

@@ -29,13 +29,13 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Self
 
 import numpy as np
 import pandas as pd
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from synth_assets.synthesis.base import LOGGER
-from synth_assets.synthesis.rules import Rule
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import VALUE_STATE
 
@@ -201,7 +201,6 @@ class CARTSynthesizer(TabularSynthesizer):
         condition_columns: Sequence[str] = (),
         avoid_copies: bool = True,
         max_copy_rounds: int = 5,
-        rules: Sequence[Rule] = (),
     ) -> None:
         super().__init__(
             seed=seed,
@@ -210,7 +209,6 @@ class CARTSynthesizer(TabularSynthesizer):
             condition_columns=condition_columns,
             avoid_copies=avoid_copies,
             max_copy_rounds=max_copy_rounds,
-            rules=rules,
         )
         self.min_leaf = None if min_leaf is None else int(min_leaf)  # 20.0 would be a fraction to sklearn
         self.smoothing = smoothing
@@ -227,10 +225,10 @@ class CARTSynthesizer(TabularSynthesizer):
     # --------------------------------------------------------------- ordering
     def _visit_order(self) -> list[str]:
         """Model-frame columns in visiting order: conditioning columns first, state before value."""
-        t = self._transformer
+        t = self.transformer
         given = t.model_columns_of(self.condition_columns)
         if self.visit_sequence is not None:
-            missing = set(t.schema.columns) - set(self.visit_sequence) - set(t.id_column_names)
+            missing = set(t.fitted_schema.columns) - set(self.visit_sequence) - set(t.id_column_names)
             if missing:
                 raise ValueError(f"visit_sequence lacks columns: {sorted(missing)}")
             rest = [c for c in t.model_columns_of(self.visit_sequence) if c not in given]
@@ -242,7 +240,7 @@ class CARTSynthesizer(TabularSynthesizer):
 
     def _block_members(self) -> list[list[str]]:
         """Model-frame columns of each block present in the data (labels and states first)."""
-        t = self._transformer
+        t = self.transformer
         given = set(t.model_columns_of(self.condition_columns))
         labels = t.categorical_labels
         out = []
@@ -261,7 +259,7 @@ class CARTSynthesizer(TabularSynthesizer):
 
     def _states(self) -> dict[str, str]:
         """State column of every gated continuous column."""
-        return {n: c.state_column for n, c in self._transformer.continuous_columns.items() if c.state_column}
+        return {n: c.state_column for n, c in self.transformer.continuous_columns.items() if c.state_column}
 
     def _state_first(self, order: list[str]) -> list[str]:
         states = self._states()
@@ -277,7 +275,7 @@ class CARTSynthesizer(TabularSynthesizer):
     # ------------------------------------------------------------ encoding
     def _encode(self, frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         """Model-frame columns as floats: label codes in level order, continuous values as is."""
-        labels = self._transformer.categorical_labels
+        labels = self.transformer.categorical_labels
         out = np.empty((len(frame), len(columns)))
         for j, col in enumerate(columns):
             if col in labels:
@@ -287,7 +285,7 @@ class CARTSynthesizer(TabularSynthesizer):
         return out
 
     def _decode(self, matrix: np.ndarray) -> pd.DataFrame:
-        labels = self._transformer.categorical_labels
+        labels = self.transformer.categorical_labels
         out = {}
         for j, step in enumerate(self._steps):
             if step.column in labels:
@@ -302,9 +300,9 @@ class CARTSynthesizer(TabularSynthesizer):
         matrix = self._encode(frame, order)
         rows = rng.integers(0, len(frame), len(frame)) if self.bootstrap else np.arange(len(frame))
         self._leaf_size = self.min_leaf or max(5, math.ceil(math.sqrt(len(frame))))
-        labels = self._transformer.categorical_labels
+        labels = self.transformer.categorical_labels
         states = self._states()
-        self._n_given = len(self._transformer.model_columns_of(self.condition_columns))
+        self._n_given = len(self.transformer.model_columns_of(self.condition_columns))
         self._levels = {k: len(labels[c]) for k, c in enumerate(order) if c in labels}
         leaders, block_of = {}, {}
         for members in self._block_members():
@@ -343,7 +341,7 @@ class CARTSynthesizer(TabularSynthesizer):
     def has_posterior_draw(self) -> bool:
         return True
 
-    def posterior_draw(self, seed: int) -> CARTSynthesizer:
+    def posterior_draw(self, seed: int) -> Self:
         """A copy drawing donors with Bayesian-bootstrap weights on the training records.
 
         One Dirichlet(1, ..., 1) weight per training record, shared by every tree's leaves,
@@ -387,7 +385,7 @@ class CARTSynthesizer(TabularSynthesizer):
         """Fit ``step``'s tree on the columns before ``j`` (label predictors ranked by ``y``); leaves."""
         step.tree = model(min_samples_leaf=self._leaf_size, max_depth=self.max_depth,
                           random_state=int(rng.integers(2**31)))
-        labels = self._transformer.categorical_labels
+        labels = self.transformer.categorical_labels
         continuous = step.column not in labels
         n_classes = 0 if continuous else len(labels[step.column])
         step.remap = {
@@ -409,7 +407,7 @@ class CARTSynthesizer(TabularSynthesizer):
         only, and a synthetic row takes every block value from one record of its leaf.
         """
         matrix = matrix[records]
-        labels = self._transformer.categorical_labels
+        labels = self.transformer.categorical_labels
         targets = []
         for k in members:
             y = matrix[:, k]
@@ -452,6 +450,7 @@ class CARTSynthesizer(TabularSynthesizer):
             if step.gate is not None:
                 rows = np.flatnonzero(matrix[:, step.gate[0]] == step.gate[1])
             if step.leader is not None:  # a block member takes the value of the leader's record
+                assert step.record_values is not None, "a block member keeps its training values"
                 records = picked[step.leader][rows]
                 rows, records = rows[records >= 0], records[records >= 0]
                 matrix[rows, j] = step.record_values[records]
@@ -462,6 +461,7 @@ class CARTSynthesizer(TabularSynthesizer):
                 leaf_ids = np.zeros(len(rows), dtype=np.int64)
             else:
                 leaf_ids = step.tree.apply(step.features(matrix[rows, :j]))
+            assert step.donors is not None, "only given columns have no donors"
             matrix[rows, j], records = step.donors.draw_with_records(leaf_ids, rng)
             if any(s.leader == j for s in self._steps):
                 picked[j] = np.full(len(matrix), -1, dtype=np.int64)

@@ -1,9 +1,9 @@
 """``synth-assets synthesize``: fit a synthesiser on a table and write synthetic rows.
 
 The main CLI calls :func:`add_parser` to register the subcommand and :func:`run` to execute
-it. Files are CSV or Parquet, chosen by extension and read through :mod:`synth_assets.tables`.
+it. Files are CSV or Parquet, chosen by extension and read through :mod:`synth_assets.common.table_files`.
 Output is written chunk by chunk to a temporary file beside the target and moved into place
-with ``os.replace``, so a crash never leaves a half-written file. Unreadable input prints one
+(:func:`synth_assets.common.files.atomic_path`), so a crash never leaves a half-written file. Unreadable input prints one
 line naming the file and returns 2.
 Parquet keeps dtypes and category sets exactly; CSV output has the input's columns and,
 read back the way the input was read, the same dtypes.
@@ -13,24 +13,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
+from synth_assets.common.files import atomic_path
+from synth_assets.common.table_files import EXIT_USAGE, InputError, read_table, table_format
 from synth_assets.synthesis import base
 from synth_assets.synthesis.base import (
     LOGGER,
     MIN_TRAINING_ROWS,
     Synthesizer,
     TooFewRowsError,
-    temporary_sibling,
     training_row_minimum,
 )
-from synth_assets.synthesis.factory import FAMILIES, GAN_ONLY, build_population_synthesizer
+from synth_assets.synthesis.factory import GAN_ONLY, build_population_synthesizer
+from synth_assets.synthesis.families import FAMILIES
 from synth_assets.synthesis.sdv_models import SDV_FAMILIES
 from synth_assets.synthesis.transform import SchemaError
-from synth_assets.tables import EXIT_USAGE, InputError, read_table, table_format
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -59,15 +59,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def write_csv(synth: Synthesizer, n: int, path: Path, *, seed: int, chunk_size: int) -> None:
     """Stream synthetic chunks into a CSV file, atomically."""
-    tmp = temporary_sibling(path)
-    try:
+    with atomic_path(path) as tmp:
         for i, chunk in enumerate(synth.iter_chunks(n, seed=seed, chunk_size=chunk_size)):
             chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
         if n == 0:
-            synth.schema.empty_frame().to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            synth.fitted_schema.empty_frame().to_csv(tmp, index=False)
 
 
 def _model_params(args: argparse.Namespace) -> dict:

@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.rules import broken_rows
-from synth_assets.synthesis.households import match_rows
-from synth_assets.validation.privacy.copies import row_hashes
+from synth_assets.common.hashing import row_hashes
+from synth_assets.synthesis.base import Synthesizer
+from synth_assets.synthesis.households import HouseholdSynthesizer, match_rows
+from synth_assets.synthesis.replicates import replicate_models
 
 log = logging.getLogger("synth_assets.synthesis")
 
@@ -181,7 +183,7 @@ def enforce_rules(
     else:
         result.drawn_households, result.rejected_households = len(data), int(bad.sum())
     if result.rejection_rate > max_rejection_rate and result.drawn_households > 50:
-        reason = max(result.rejected_by_reason, key=result.rejected_by_reason.get)
+        reason = max(result.rejected_by_reason, key=lambda r: result.rejected_by_reason[r])
         raise RuleViolationError(
             f"{result.rejection_rate:.0%} of generated households are rejected, most often "
             f"{_why(reason, result.rejected_by_reason[reason], filters)}"
@@ -216,7 +218,7 @@ def _why(reason: str, records: int, filters: set[str]) -> str:
 
 def _worst(masks: dict[str, np.ndarray], extra: Mapping[str, int] | None = None) -> tuple[str, int]:
     counts = {reason: int(mask.sum()) for reason, mask in masks.items()} | dict(extra or {})
-    reason = max(counts, key=counts.get)
+    reason = max(counts, key=lambda r: counts[r])
     return reason, counts[reason]
 
 
@@ -361,18 +363,21 @@ def sample_valid_replicates(
     so they keep the household structure of that draw. ``data`` is for refitting families
     without a posterior draw (see :func:`~synth_assets.synthesis.replicates.replicate_models`).
     """
-    from synth_assets.synthesis.replicates import replicate_models  # replicates imports this package's base
-
     results: list[RuleEnforcement] = []
     for i, (model, replicate_seed) in enumerate(
         replicate_models(synth, m, seed, data=data, cluster=household_id), start=1
     ):
         results.append(enforce_rules(
-            model.sample(n, seed=replicate_seed), rules, lambda k, s, model=model: model.sample(k, seed=s),
+            model.sample(n, seed=replicate_seed), rules, _sampler(model),
             references=references, unique_references=unique_references, household_id=household_id,
-            households=model if household_id and hasattr(model, "redraw_members") else None,
+            households=model if household_id and isinstance(model, HouseholdSynthesizer) else None,
             structure=structure, seed=replicate_seed,
         ))
         if progress is not None:
             progress(i * n, m * n)
     return results
+
+
+def _sampler(model: Synthesizer) -> Callable[[int, int], pd.DataFrame]:
+    """``model.sample`` as a ``draw(n, seed)`` for :func:`enforce_rules`."""
+    return lambda n, seed: model.sample(n, seed=seed)

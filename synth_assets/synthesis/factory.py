@@ -1,4 +1,4 @@
-"""Building synthesisers by family name, and reading them back from files."""
+"""Building the pipeline's synthesiser (households kept coherent), and reading any synthesiser back from a file."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from synth_assets.synthesis.base import Synthesizer
-from synth_assets.synthesis.cart import CARTSynthesizer
+from synth_assets.synthesis.families import make_synthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
-from synth_assets.synthesis.sdv_models import SDV_FAMILIES, SDVSynthesizer
-
-FAMILIES = ("cart",) + SDV_FAMILIES
+from synth_assets.synthesis.sdv_models import SDV_FAMILIES
 
 #: Training-budget parameters of the SDV families; the pipeline's builder drops them for CART
 #: so one configuration (e.g. ``epochs``/``max_seconds``) serves every family.
@@ -19,15 +17,6 @@ GAN_ONLY = ("epochs", "max_seconds", "enable_gpu", "batch_size", "torch_threads"
 
 #: Share of ``max_seconds`` given to the household model when both models are neural.
 HOUSEHOLD_BUDGET_SHARE = 0.3
-
-
-def make_synthesizer(family: str, *, seed: int = 0, **params: Any) -> Synthesizer:
-    """A new, unfitted synthesiser: ``"cart"`` (default of the CLI), ``"ctgan"``, ``"tvae"``, ``"copula"``."""
-    if family == "cart":
-        return CARTSynthesizer(seed=seed, **params)
-    if family in SDV_FAMILIES:
-        return SDVSynthesizer(family, seed=seed, **params)
-    raise ValueError(f"unknown synthesiser family {family!r}; choose one of {', '.join(FAMILIES)}")
 
 
 def _family_params(family: str, params: dict[str, Any]) -> dict[str, Any]:

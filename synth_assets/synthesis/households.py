@@ -31,13 +31,13 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
-from synth_assets.synthesis.base import LOGGER, Synthesizer
-from synth_assets.synthesis.rules import Rule, apply_rules
+from synth_assets.synthesis.base import LOGGER, NotFittedError, Synthesizer
+from synth_assets.synthesis.families import make_synthesizer
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import IdCodec, TableSchema
 
@@ -89,9 +89,8 @@ class HouseholdSynthesizer(Synthesizer):
         household_params: Mapping[str, Any] | None = None,
         person_params: Mapping[str, Any] | None = None,
         blocks: Sequence[Sequence[str]] = (),
-        rules: Sequence[Rule] = (),
     ) -> None:
-        super().__init__(seed=seed, rules=rules)
+        super().__init__(seed=seed)
         self.household_family = household_family
         self.person_family = person_family
         self.household_id = household_id
@@ -111,15 +110,15 @@ class HouseholdSynthesizer(Synthesizer):
 
     # ----------------------------------------------------------------- fitting
     def fit(self, data: pd.DataFrame) -> HouseholdSynthesizer:
-        from synth_assets.synthesis.factory import make_synthesizer
-
         started = time.perf_counter()
         if self.household_id not in data.columns:
             raise ValueError(f"household id column {self.household_id!r} not in the data")
         schema = TableSchema.capture(data)
         has = set(data.columns)
-        has_size = self.size_column is not None and self.size_column in has
-        self._size = self.size_column if has_size else _internal_name("_size", has)
+        self._size: str = (
+            self.size_column if self.size_column is not None and self.size_column in has
+            else _internal_name("_size", has)
+        )
         self._relation = self.relation_column if self.relation_column in has else None
         numeric_age = self.age_column in has and pd.api.types.is_numeric_dtype(data[self.age_column])
         self._age = self.age_column if numeric_age else None
@@ -167,7 +166,7 @@ class HouseholdSynthesizer(Synthesizer):
             "household": self.household_model.training_log,
             "person": self.person_model.training_log,
             "epochs": self.person_model.training_log.get("epochs"),
-            "params": self.loggable_params(),
+            "params": self.get_params(),
             "seconds": round(time.perf_counter() - started, 3),
         }
         LOGGER.info(
@@ -215,20 +214,29 @@ class HouseholdSynthesizer(Synthesizer):
             persons[col] = hh.map(first[col]).astype(persons[col].dtype)
         return persons
 
+    @property
+    def fitted_models(self) -> tuple[TabularSynthesizer, TabularSynthesizer]:
+        """The household model and the person model; :class:`NotFittedError` before :meth:`fit`."""
+        if self.household_model is None or self.person_model is None:
+            raise NotFittedError(f"{type(self).__name__} has not been fitted")
+        return self.household_model, self.person_model
+
     # --------------------------------------------------------- posterior draw
     @property
     def has_posterior_draw(self) -> bool:
-        return bool(self.household_model and self.household_model.has_posterior_draw
-                    and self.person_model.has_posterior_draw)
+        if self.household_model is None or self.person_model is None:
+            return False
+        return self.household_model.has_posterior_draw and self.person_model.has_posterior_draw
 
-    def posterior_draw(self, seed: int) -> HouseholdSynthesizer:
+    def posterior_draw(self, seed: int) -> Self:
         """A copy whose household and person models are posterior draws."""
         if not self.has_posterior_draw:
             return super().posterior_draw(seed)
         first, second = np.random.SeedSequence(seed).generate_state(2)
         draw = copy.copy(self)
-        draw.household_model = self.household_model.posterior_draw(int(first))
-        draw.person_model = self.person_model.posterior_draw(int(second))
+        household_model, person_model = self.fitted_models
+        draw.household_model = household_model.posterior_draw(int(first))
+        draw.person_model = person_model.posterior_draw(int(second))
         return draw
 
     # ---------------------------------------------------------------- sampling
@@ -255,7 +263,7 @@ class HouseholdSynthesizer(Synthesizer):
         household_index = np.repeat(np.arange(len(households)), sizes)
         slots = households.iloc[household_index].reset_index(drop=True)
         slots[self._member] = np.concatenate([np.arange(s) for s in sizes]) if len(sizes) else np.array([], np.int64)
-        persons = self.person_model.sample_conditional(slots, seed=int(rng.integers(2**31)))
+        persons = self.fitted_models[1].sample_conditional(slots, seed=int(rng.integers(2**31)))
         persons[self.household_id] = np.asarray(household_ids)[household_index]
         if self._person_id:
             persons[self._person_id] = (
@@ -265,11 +273,7 @@ class HouseholdSynthesizer(Synthesizer):
             self._fix_heads(persons, rng)
         if self._age:
             self._fix_ages(persons, rng)
-        return self.schema.enforce(persons)
-
-    def _finish(self, persons: pd.DataFrame) -> pd.DataFrame:
-        # What :meth:`sample` does to every chunk, so redrawn members obey the same rules.
-        return apply_rules(persons, self.rules) if self.rules else persons
+        return self.fitted_schema.enforce(persons)
 
     def _household_rows(self, persons: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
         """The household-table row of each household in ``persons``, as the household model drew it.
@@ -308,10 +312,10 @@ class HouseholdSynthesizer(Synthesizer):
         back in their order of first appearance, members head first.
         """
         if persons.empty:
-            return self.schema.empty_frame()
+            return self.fitted_schema.empty_frame()
         rows, ids, person_ids = self._household_rows(persons)
         rng = np.random.default_rng(seed)
-        return self._finish(self._draw_members(rows, ids, rng, person_ids=person_ids))
+        return self._draw_members(rows, ids, rng, person_ids=person_ids)
 
     def structure_columns(self, on: Sequence[str] = ()) -> list[str]:
         """The household size and those of ``on`` that are household-level columns of this model."""
@@ -331,7 +335,7 @@ class HouseholdSynthesizer(Synthesizer):
         whose structure was never drawn are returned (their ids), not replaced by another.
         """
         if persons.empty:
-            return self.schema.empty_frame(), np.array([], dtype=persons[self.household_id].dtype)
+            return self.fitted_schema.empty_frame(), persons[self.household_id].to_numpy()[:0]
         rows, ids, person_ids = self._household_rows(persons)
         columns = self.structure_columns(on)
         rng = np.random.default_rng(seed)
@@ -344,7 +348,7 @@ class HouseholdSynthesizer(Synthesizer):
             if not len(missing):
                 break
             k = min(max(1000, 20 * len(missing)) * 2**round_, 500_000)
-            batch = self.household_model.sample(k, seed=int(rng.integers(2**31)))
+            batch = self.fitted_models[0].sample(k, seed=int(rng.integers(2**31)))
             batch = batch[batch[self._size].astype(np.int64) >= 1].reset_index(drop=True)
             target = wanted.iloc[missing].astype(batch[columns].dtypes.to_dict())
             taken = match_rows(target, batch[columns])
@@ -354,14 +358,14 @@ class HouseholdSynthesizer(Synthesizer):
             drawn += len(batch)
         matched = np.flatnonzero(found >= 0)
         if not len(matched):
-            return self.schema.empty_frame(), ids
+            return self.fitted_schema.empty_frame(), ids
         chosen = pd.concat(pool, ignore_index=True).iloc[found[matched]].reset_index(drop=True)
         sizes = rows[self._size].astype(np.int64).to_numpy()
         keep_persons = None
         if person_ids is not None:
             keep_persons = person_ids[np.isin(np.repeat(np.arange(len(rows)), sizes), matched)]
         out = self._draw_members(chosen, ids[matched], rng, person_ids=keep_persons)
-        return self._finish(out), ids[found < 0]
+        return out, ids[found < 0]
 
     def _draw_households(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
         """Whole synthetic households until they hold at least ``n`` persons."""
@@ -369,7 +373,7 @@ class HouseholdSynthesizer(Synthesizer):
         persons = 0
         while persons < n:
             k = int(np.ceil((n - persons) / self._mean_size * 1.1)) + 1
-            batch = self.household_model.sample(k, seed=int(rng.integers(2**31)))
+            batch = self.fitted_models[0].sample(k, seed=int(rng.integers(2**31)))
             batch = batch[batch[self._size].astype(np.int64) >= 1]
             drawn.append(batch)
             persons += int(batch[self._size].astype(np.int64).sum())

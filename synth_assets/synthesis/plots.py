@@ -26,7 +26,7 @@ def plot_losses(model: Synthesizer | dict[str, Any]) -> bytes | None:
     panels = _loss_logs(log, log.get("family", "model"))
     if not panels:
         return None
-    import matplotlib
+    import matplotlib  # here only: plotting is optional, and matplotlib costs import time
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

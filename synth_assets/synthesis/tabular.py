@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from synth_assets.synthesis.base import LOGGER, Synthesizer
+from synth_assets.common.hashing import row_hashes
+from synth_assets.synthesis.base import LOGGER, NotFittedError, Synthesizer
 from synth_assets.synthesis.marginal_mapping import MarginalCalibrator
-from synth_assets.synthesis.rules import Rule
 from synth_assets.synthesis.transform import TableTransformer
-from synth_assets.validation.privacy.copies import row_hashes
 
 
 def _hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -80,9 +79,8 @@ class TabularSynthesizer(Synthesizer):
         condition_columns: Sequence[str] = (),
         avoid_copies: bool = True,
         max_copy_rounds: int = 5,
-        rules: Sequence[Rule] = (),
     ) -> None:
-        super().__init__(seed=seed, rules=rules)
+        super().__init__(seed=seed)
         self.special_codes = special_codes
         self.id_columns = id_columns
         self.condition_columns = condition_columns
@@ -94,6 +92,13 @@ class TabularSynthesizer(Synthesizer):
 
     #: Whether generated numbers are mapped onto the training marginals (``calibration.py``).
     calibrates_marginals = False
+
+    @property
+    def transformer(self) -> TableTransformer:
+        """The fitted column transformer; :class:`NotFittedError` before :meth:`fit`."""
+        if self._transformer is None:
+            raise NotFittedError(f"{type(self).__name__} has not been fitted")
+        return self._transformer
 
     # ------------------------------------------------------------- subclasses
     @abstractmethod
@@ -110,7 +115,7 @@ class TabularSynthesizer(Synthesizer):
         Blocks of ``match_block`` requested rows each get their own pool, which keeps the
         brute-force neighbour search linear in the number of rows.
         """
-        labels = self._transformer.categorical_labels
+        labels = self.transformer.categorical_labels
         parts = []
         for start in range(0, len(known), self.match_block):
             block = known.iloc[start : start + self.match_block]
@@ -129,7 +134,7 @@ class TabularSynthesizer(Synthesizer):
         transformer = TableTransformer(special_codes=self.special_codes, id_columns=self.id_columns)
         transformer.fit(data)
         self.check_training_rows(data)  # after the schema, whose errors say more
-        unknown = set(self.condition_columns) - set(transformer.schema.columns)
+        unknown = set(self.condition_columns) - set(transformer.fitted_schema.columns)
         if unknown:
             raise ValueError(f"condition_columns not in the data: {sorted(unknown)}")
         self._transformer = transformer
@@ -144,16 +149,16 @@ class TabularSynthesizer(Synthesizer):
                 self._copy_key(data), transformer.special_codes, skip=tuple(self.condition_columns))
         self.schema = transformer.schema
         self.training_log["seconds"] = round(time.perf_counter() - started, 3)
-        self.training_log["params"] = self.loggable_params()
+        self.training_log["params"] = self.get_params()
         LOGGER.info("%s: fitted on %d rows in %.1f s", self.family, len(data), self.training_log["seconds"])
         return self
 
     def _copy_key(self, data: pd.DataFrame) -> pd.DataFrame:
-        return data.drop(columns=self._transformer.id_column_names)
+        return data.drop(columns=self.transformer.id_column_names)
 
     # ----------------------------------------------------------------- sampling
     def _generate(self, n: int, rng: np.random.Generator, offset: int) -> pd.DataFrame:
-        out = self._transformer.inverse(self._sample_model(n, rng), rng, offset)
+        out = self.transformer.inverse(self._sample_model(n, rng), rng, offset)
         calibrator = getattr(self, "_calibrator", None)  # None in models saved before calibration
         if calibrator is not None:
             out = calibrator.apply(out, rng)
@@ -165,15 +170,15 @@ class TabularSynthesizer(Synthesizer):
         rng = np.random.default_rng(self.seed if seed is None else seed)
         columns = list(self.condition_columns)
         known = known[columns].reset_index(drop=True)
-        known_frame = self._transformer.transform(known, columns)
-        out = self._transformer.inverse(self._sample_model_given(known_frame, rng), rng)
+        known_frame = self.transformer.transform(known, columns)
+        out = self.transformer.inverse(self._sample_model_given(known_frame, rng), rng)
 
         def redraw(idx: np.ndarray) -> pd.DataFrame:
             return self._sample_model_given(known_frame.iloc[idx].reset_index(drop=True), rng)
 
         out = self._redraw_copies(out, redraw, rng, 0)
         out[columns] = known  # exact known values (decoding could round or clip them)
-        return self.schema.enforce(out)
+        return self.fitted_schema.enforce(out)
 
     def _redraw_copies(
         self,
@@ -185,7 +190,7 @@ class TabularSynthesizer(Synthesizer):
         """Draw rows equal to a training record again, up to ``max_copy_rounds`` times."""
         if self._train_hashes is None or out.empty:
             return out
-        keep_ids = self._transformer.id_column_names
+        keep_ids = self.transformer.id_column_names
         for attempt in range(self.max_copy_rounds + 1):
             copies = np.flatnonzero(np.isin(_hashes(self._copy_key(out)), self._train_hashes))
             if len(copies) == 0:
@@ -193,8 +198,8 @@ class TabularSynthesizer(Synthesizer):
             if attempt == self.max_copy_rounds:
                 LOGGER.warning("%s: %d rows still equal a training record", self.family, len(copies))
                 break
-            fresh = self._transformer.inverse(redraw(copies), rng, offset)
+            fresh = self.transformer.inverse(redraw(copies), rng, offset)
             for col in out.columns:
                 if col not in keep_ids:
                     out.loc[copies, col] = fresh[col].to_numpy()
-        return self.schema.enforce(out)
+        return self.fitted_schema.enforce(out)

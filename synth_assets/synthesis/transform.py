@@ -296,17 +296,24 @@ class TableTransformer:
         self.schema: TableSchema | None = None
         self.codecs: dict[str, Codec] = {}
 
+    @property
+    def fitted_schema(self) -> TableSchema:
+        """The schema of the table :meth:`fit` saw; an error before it."""
+        if self.schema is None:
+            raise RuntimeError("the TableTransformer has not been fitted")
+        return self.schema
+
     # ----------------------------------------------------------------- fitting
     def fit(self, data: pd.DataFrame) -> TableTransformer:
         if data.empty:
             raise SchemaError("cannot fit a synthesiser on an empty table")
-        self.schema = TableSchema.capture(data)
-        unknown = set(self.special_codes) - set(self.schema.columns)
+        schema = self.schema = TableSchema.capture(data)
+        unknown = set(self.special_codes) - set(schema.columns)
         if unknown:
             raise SchemaError(f"special_codes name unknown columns: {sorted(unknown)}")
-        taken = set(self.schema.columns)
+        taken = set(schema.columns)
         self.codecs = {}
-        for name in self.schema.columns:
+        for name in schema.columns:
             codec = self._fit_column(name, data[name], taken)
             taken.update(codec.model_columns)
             self.codecs[name] = codec
@@ -346,11 +353,11 @@ class TableTransformer:
         zero_share = share[values == 0].sum()
         if zero_share > self.zero_share:
             masses.add(0.0)
-        masses = sorted(float(m) for m in masses)
-        continuous = observed[~np.isin(observed, masses)]
+        mass_points = sorted(float(m) for m in masses)
+        continuous = observed[~np.isin(observed, mass_points)]
         has_missing = bool(np.isnan(x).any())
         state_column = None
-        if masses or has_missing:
+        if mass_points or has_missing:
             state_column = name + STATE_SUFFIX
             while state_column in taken:
                 state_column += "#"
@@ -360,7 +367,7 @@ class TableTransformer:
         return NumericCodec(
             name=name,
             state_column=state_column,
-            masses=masses,
+            masses=mass_points,
             has_missing=has_missing,
             is_integer=is_integer,
             lo=float(continuous.min()),
@@ -395,7 +402,7 @@ class TableTransformer:
 
     def transform(self, data: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Map (some of) the input columns to the model frame."""
-        columns = self.schema.columns if columns is None else list(columns)
+        columns = self.fitted_schema.columns if columns is None else list(columns)
         missing = [c for c in columns if c not in data.columns]
         if missing:
             raise SchemaError(f"missing columns: {missing}")
@@ -414,7 +421,7 @@ class TableTransformer:
                 out[name] = codec.generate(len(frame), offset)
             else:
                 out[name] = codec.decode(frame.reset_index(drop=True), rng)
-        return self.schema.enforce(pd.DataFrame(out, index=pd.RangeIndex(len(frame))))
+        return self.fitted_schema.enforce(pd.DataFrame(out, index=pd.RangeIndex(len(frame))))
 
     def fill_continuous_gaps(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Fill the continuous part where a point mass applies with draws from its marginal.

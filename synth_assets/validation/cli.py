@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from synth_assets.tables import EXIT_USAGE, InputError, read_table
+from synth_assets.common.table_files import EXIT_USAGE, InputError, read_table
+from synth_assets.validation.evaluate import evaluate
+from synth_assets.validation.report import write_report
+from synth_assets.validation.thresholds import Thresholds
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
 
@@ -63,8 +66,6 @@ def require_named_columns(columns: list[str], table: pd.DataFrame, path: Path) -
 
 
 def _load(args: argparse.Namespace):
-    from synth_assets.validation.thresholds import Thresholds
-
     real = read_table(args.real, "real")
     synthetic = read_table(args.synthetic, "synthetic")
     holdout = read_table(args.holdout, "holdout") if args.holdout else None
@@ -81,9 +82,6 @@ def _load(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the report, and return the exit status."""
-    from synth_assets.validation.evaluate import evaluate
-    from synth_assets.validation.report import write_report
-
     try:
         real, synthetic, holdout, thresholds = _load(args)
         result = evaluate(

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from synth_assets.tables import EXIT_USAGE, InputError, read_table
+from synth_assets.common.html import format_value
+from synth_assets.common.table_files import EXIT_USAGE, InputError, read_table
 from synth_assets.validation.cli import EXIT_FAILED, EXIT_PASSED, names, require_named_columns, require_same_columns
+from synth_assets.validation.comparison import check_families, compare_models
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -61,9 +63,6 @@ def _fit_params(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Compare, write comparison.csv and comparison.html, print the table; return the exit status."""
-    from synth_assets.validation.comparison import check_families, compare_models
-    from synth_assets.validation.report import format_value
-
     try:
         families = check_families(args.models)
         train, holdout = _load(args)

@@ -25,23 +25,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from synth_assets.common.files import write_text
+from synth_assets.common.html import format_value, html_document, html_image, html_table
+from synth_assets.synthesis import FAMILIES, Synthesizer, build_population_synthesizer
 from synth_assets.validation import plots
 from synth_assets.validation.evaluate import ValidationResult, evaluate
-from synth_assets.validation.report import format_value, html_document, html_image, html_table, write_atomically
 from synth_assets.validation.thresholds import Thresholds
 from synth_assets.validation.utility.regression import RegressionSpec
 
-if TYPE_CHECKING:
-    from synth_assets.synthesis import Synthesizer
-
 #: Makes a new, unfitted synthesiser of the named family.
-Builder = Callable[[str], "Synthesizer"]
+Builder = Callable[[str], Synthesizer]
 #: Draws ``n`` records from a fitted model with a seed (default: ``model.sample``).
-Draw = Callable[["Synthesizer", int, int], pd.DataFrame]
+Draw = Callable[[Synthesizer, int, int], pd.DataFrame]
 #: Receives one line of progress per step (a logger's ``info``, ``print``).
 Progress = Callable[[str], None]
 
@@ -53,10 +52,10 @@ K3_TARGET_PCT = 95.0
 DCR_TARGET = 0.55
 
 #: Metrics of ``evaluate`` copied into the table, in table order.
-SCORES = ("kmarginal_1", "kmarginal_2", "kmarginal_3", "pmse_ratio", "propensity_auc",
+SCORES = ("kmarginal_1", "kmarginal_2", "kmarginal_3", "s_pmse", "propensity_auc",
           "exact_copy_rate", "dcr_share", "mia_auc")
 COLUMNS = ("family", "fit_seconds", "sample_seconds", "kmarginal_1", "kmarginal_2", "kmarginal_3",
-           "kmarginal_3_pct_of_baseline", "pmse_ratio", "propensity_auc", "exact_copy_rate", "dcr_share",
+           "kmarginal_3_pct_of_baseline", "s_pmse", "propensity_auc", "exact_copy_rate", "dcr_share",
            "mia_auc", "passed", "failed_checks", "error")
 _TEXT_COLUMNS = ("family", "failed_checks", "error")
 
@@ -106,9 +105,9 @@ class ModelComparison:
         output = Path(output_dir)
         output.mkdir(parents=True, exist_ok=True)
         paths = {"comparison_csv": output / "comparison.csv", "comparison_html": output / "comparison.html"}
-        write_atomically(paths["comparison_csv"], self.table.to_csv(index=False))
+        write_text(paths["comparison_csv"], self.table.to_csv(index=False))
         page = html_document("Model families compared", f"<h1>Model families compared</h1>\n{self.to_html()}")
-        write_atomically(paths["comparison_html"], page)
+        write_text(paths["comparison_html"], page)
         return paths
 
 
@@ -118,8 +117,6 @@ def check_families(families: Sequence[str]) -> list[str]:
     :func:`compare_models` calls it before fitting anything, so a typo in the last name does
     not surface after the first families have trained for minutes.
     """
-    from synth_assets.synthesis.factory import FAMILIES
-
     unknown = [name for name in families if name not in FAMILIES]
     if unknown or not families:
         problem = f"unknown model family {', '.join(map(repr, unknown))}" if unknown else "no model family given"
@@ -186,8 +183,6 @@ def compare_models(
 
 
 def _default_builder(seed: int, fit_params: dict[str, Any]) -> Builder:
-    from synth_assets.synthesis.factory import build_population_synthesizer
-
     return lambda family: build_population_synthesizer(family, seed=seed, **fit_params)
 
 

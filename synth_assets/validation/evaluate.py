@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.validation import plots
-from synth_assets.validation._tables import align_columns, check_label_overlap, sample_rows
+from synth_assets.validation.preparation import align_columns, check_label_overlap, sample_rows
 from synth_assets.validation.privacy.copies import exact_copy_rate, replicated_uniques
 from synth_assets.validation.privacy.distance import dcr, membership_inference_auc
 from synth_assets.validation.privacy.inference import attribute_inference
@@ -128,7 +128,7 @@ def utility_metrics(
     metrics.update({f"kmarginal_{i}": v for i, v in k.items()})
     real_p, other_p = sample_rows(real, PROPENSITY_MAX_ROWS, rng), sample_rows(other, PROPENSITY_MAX_ROWS, rng)
     p = timer.run(f"{prefix}propensity", lambda: pmse(real_p, other_p, "cart", seed=seed))
-    metrics.update({"pmse": p["pmse"], "pmse_null": p["pmse_null"], "pmse_ratio": p["s_pmse"]})
+    metrics.update({"pmse": p["pmse"], "pmse_null": p["pmse_null"], "s_pmse": p["s_pmse"]})
     metrics["propensity_auc"] = p["propensity_auc"]
     columns = timer.run(f"{prefix}columns", lambda: compare_columns(real, other))
     metrics.update(summarise_columns(columns))
@@ -197,9 +197,9 @@ def evaluate(
         # demo release): the release is all of them, so the gate judges their mean.
         ratios = timer.run("propensity_replicates", lambda: [
             propensity_ratio(real, align_columns(real, r), seed) for r in replicates])
-        metrics["pmse_ratio_first_replicate"] = metrics["pmse_ratio"]
-        metrics["pmse_ratio"] = float(np.mean(ratios))
-        details["pmse_ratio_by_replicate"] = ratios
+        metrics["s_pmse_first_replicate"] = metrics["s_pmse"]
+        metrics["s_pmse"] = float(np.mean(ratios))
+        details["s_pmse_by_replicate"] = ratios
     tables: dict[str, pd.DataFrame] = {"columns": utility["columns"]}
     baseline: dict[str, float] | None = None
     if holdout is not None:
@@ -258,7 +258,7 @@ def evaluate(
     rendered: dict[str, bytes] = {}
     if figures:
         rendered = timer.run("figures", lambda: _figures(real, synthetic, utility["association"], dcr_result))
-    return ValidationResult(metrics, baseline, checks, skipped, rendered, tables, details)
+    return ValidationResult(dict(metrics), baseline, checks, skipped, rendered, tables, details)
 
 
 def _figures(real, synthetic, association, dcr_result) -> dict[str, bytes]:

@@ -11,7 +11,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation._tables import is_numeric
+from synth_assets.common.columns import is_numeric
 
 _REAL, _SYN = "#1f77b4", "#ff7f0e"
 _MAX_LEVELS = 15
@@ -59,9 +59,9 @@ def variable_plot(real: pd.Series, synthetic: pd.Series, name: str) -> bytes:
             fontsize=8,
         )
     else:
-        r = real.astype(object).where(real.notna(), "(missing)").astype(str)
-        s = synthetic.astype(object).where(synthetic.notna(), "(missing)").astype(str)
-        r_share, s_share = r.value_counts(normalize=True), s.value_counts(normalize=True)
+        r_text = real.astype(object).where(real.notna(), "(missing)").astype(str)
+        s_text = synthetic.astype(object).where(synthetic.notna(), "(missing)").astype(str)
+        r_share, s_share = r_text.value_counts(normalize=True), s_text.value_counts(normalize=True)
         levels = list(r_share.index[:_MAX_LEVELS])
         other_r = 1 - r_share.reindex(levels).fillna(0).sum()
         other_s = 1 - s_share.reindex(levels).fillna(0).sum()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from typing import cast
 
 import pandas as pd
 
@@ -36,7 +37,7 @@ def residuals_by_margin(targets: Targets, replicates: Mapping[int, pd.DataFrame]
 
 def residual_plot(targets: Targets, data: pd.DataFrame, household_id: str) -> bytes:
     """Released against register count for every count cell of one replicate (PNG)."""
-    import matplotlib
+    import matplotlib  # here only: plotting is optional, and matplotlib costs import time
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -69,7 +70,7 @@ def population_tables(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     """The report's population section: residual table, missing shares, residual plot."""
     if replicate_column in release:
-        replicates = {int(r): g for r, g in release.groupby(replicate_column)}
+        replicates = {int(cast(int, r)): g for r, g in release.groupby(replicate_column)}
     else:
         replicates = {1: release}
     columns = [c for c in matched.columns if c in release.columns and c != household_id]

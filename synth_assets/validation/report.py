@@ -1,47 +1,29 @@
 """Write a validation result as ``metrics.json`` and a self-contained ``report.html``.
 
-The HTML embeds its figures as base64 PNG and its CSS inline: it opens from a file
-share or an e-mail attachment with no network and no JavaScript. Files are written to
-a temporary name in the target folder and moved into place with ``os.replace``, so a
-reader (or a Dagster sensor) never sees a half-written report.
+The HTML embeds its figures as base64 PNG and its CSS inline (:mod:`synth_assets.common.html`):
+it opens from a file share or an e-mail attachment with no network and no JavaScript. Files
+are written atomically (:func:`synth_assets.common.files.write_text`), so a reader (or a
+Dagster sensor) never sees a half-written report.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import math
-import os
-import uuid
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
+from synth_assets.common.files import write_text
+from synth_assets.common.html import html_document, html_image, html_table, html_value
+from synth_assets.validation.comparison import ModelComparison
 from synth_assets.validation.evaluate import ValidationResult
 from synth_assets.validation.thresholds import CHECKABLE
-
-if TYPE_CHECKING:  # annotations only: the comparison module imports this one
-    from synth_assets.validation.comparison import ModelComparison
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-h1 .pass{color:#1a7f37}h1 .fail{color:#cf222e}
-table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}td.l,th.l{text-align:left}
-tr.fail td{background:#ffebe9}tr.pass td.v{background:#dafbe1}
-.grid{display:flex;flex-wrap:wrap;gap:8px}.grid img{border:1px solid #ddd}
-.note{color:#555;font-size:0.9em}
-"""
 
 _HEADLINE = [
     "kmarginal_1",
     "kmarginal_2",
     "kmarginal_3",
-    "pmse_ratio",
+    "s_pmse",
     "propensity_auc",
     "mean_tvd",
     "mean_ks",
@@ -57,48 +39,13 @@ _HEADLINE = [
 ]
 
 
-def format_value(value: object) -> str:
-    """A cell as plain text: numbers to 4 significant digits, yes/no, "–" for missing."""
-    if value is None:
-        return "–"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            return "–"
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _fmt(value: object) -> str:
-    return html.escape(format_value(value))
-
-
-def html_table(frame: pd.DataFrame, left: Iterable[str] = ()) -> str:
-    """A table with numbers to 4 significant digits, right-aligned except the ``left`` (text) columns."""
-    left = set(left)
-    head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(str(c))}</th>' for c in frame.columns)
-    rows = []
-    for record in frame.itertuples(index=False):
-        cells = "".join(
-            f'<td class="{"l" if c in left else ""}">{_fmt(v)}</td>' for c, v in zip(frame.columns, record)
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
-
-
-def html_image(png: bytes, alt: str) -> str:
-    """A PNG embedded as base64, so the page needs no file beside it."""
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
-
-
 def _checks_html(result: ValidationResult) -> str:
     rows = []
     for c in result.checks:
         bound = "≤" if c.direction == "max" else "≥"
         rows.append(
             f'<tr class="{"pass" if c.passed else "fail"}"><td class="l">{html.escape(c.name)}</td>'
-            f'<td class="l">{c.metric}</td><td class="v">{_fmt(c.value)}</td><td>{bound} {_fmt(c.threshold)}</td>'
+            f'<td class="l">{c.metric}</td><td class="v">{html_value(c.value)}</td><td>{bound} {html_value(c.threshold)}</td>'
             f'<td class="l">{html.escape(c.basis)}</td><td class="l">{"pass" if c.passed else "FAIL"}</td></tr>'
         )
     skipped = (
@@ -153,14 +100,6 @@ def _flatten_risk(risk: dict) -> dict:
     }
 
 
-def html_document(title: str, body: str) -> str:
-    """A self-contained page: inline CSS, no scripts, nothing fetched when opened."""
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n"
-    )
-
-
 def render_html(
     result: ValidationResult, title: str = "Synthetic data validation", comparison: ModelComparison | None = None
 ) -> str:
@@ -210,22 +149,6 @@ def render_html(
     return html_document(title, "\n".join(sections))
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, then rename over it (atomic on one file system).
-
-    Opened with mode "x" rather than ``mkstemp`` so the file gets the usual umask
-    permissions instead of 0600.
-    """
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "x", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_report(
     result: ValidationResult,
     output_dir: str | Path,
@@ -242,8 +165,8 @@ def write_report(
     paths = {"metrics": output / "metrics.json", "report": output / "report.html"}
     if comparison is not None:
         paths.update(comparison.write(output))
-    write_atomically(paths["metrics"], result.to_json())
-    write_atomically(paths["report"], render_html(result, title, comparison))
+    write_text(paths["metrics"], result.to_json())
+    write_text(paths["report"], render_html(result, title, comparison))
     return paths
 
 

@@ -16,10 +16,10 @@ kmarginal_1 >= 0.95 × baseline (900 without)
 kmarginal_2 >= 0.90 × baseline (800 without)
 kmarginal_3 >= 0.80 × baseline (700 without)
     Higher-order tables are harder for every generator and are sparser, so more
-    sampling noise is tolerated. PEERS.md: CART reaches 1.00 × baseline on eusilc, the
-    SDV models 0.15-0.40 × (they fail, as they should: their zero-inflated incomes
-    are wrong).
-pmse_ratio <= 4 × baseline (10 without)
+    sampling noise is tolerated. On eusilc at their defaults, synthpop 1.9-2's CART
+    reaches 1.00 × baseline (k3 938 vs 933) and SDV 2.0's models 0.15-0.40 × (they fail,
+    as they should: their zero-inflated incomes are wrong); reference runs in bench/README.md.
+s_pmse <= 4 × baseline (10 without)
     S_pMSE, CART propensity, as synthpop. Clustered data (households) inflate it even
     for a real holdout (eusilc baseline ≈ 7-11 here, 14 in synthpop; 3.4 on the 50,000-
     person demo), hence relative. With replicates, the mean over them: one replicate's
@@ -60,7 +60,8 @@ exact_copy_rate <= binomial 95% upper bound of the baseline rate (0 without)
 dcr_share <= 0.60
     0.5 is "no closer to train than to unseen people"; with 5,000 records the sampling
     error is ±0.014, so 0.60 is a systematic pull towards the training records
-    (PEERS.md: synthpop CART 0.68-0.82 would fail; SDV models ≈ 0.5 pass).
+    (reference runs in bench/README.md: synthpop 1.9-2's CART, 0.68 on eusilc and 0.82 on
+    ses, would fail; SDV 2.0's models, 0.48-0.55, pass, except TVAE on ses at 0.67).
 mia_auc <= 0.60
     A distance attacker telling members from non-members. The sampling error at 2,000
     members is about ±0.02, so 0.6 is a real, if modest, advantage for the attacker.
@@ -71,8 +72,9 @@ inference_risk, singling_out_risk, linkability_risk <= 0.10
     (reported with each risk).
 
 propensity_auc is reported but not checked by default: the discriminator AUC saturates
-near 1 for every generator in PEERS.md, including the most faithful one (CART 0.98),
-and the holdout baseline itself reaches 0.86-0.95 on clustered data, so a limit would
+near 1 for every generator of the reference runs in bench/README.md (SDV 2.0 1.00),
+including the most faithful one (synthpop's CART 0.98 on eusilc), and the holdout
+baseline itself reaches 0.86-0.95 on clustered data, so a limit would
 fail every model without ranking them. Add ``propensity_auc: {max: ...}`` to a
 thresholds file to check it anyway.
 """
@@ -85,6 +87,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from scipy.stats import beta
 
 Direction = Literal["min", "max"]
@@ -107,7 +110,7 @@ CHECKABLE: dict[str, MetricInfo] = {
     "kmarginal_1": MetricInfo("min", "utility", "1-way marginals (k-marginal score)"),
     "kmarginal_2": MetricInfo("min", "utility", "2-way marginals (k-marginal score)"),
     "kmarginal_3": MetricInfo("min", "utility", "3-way marginals (k-marginal score)"),
-    "pmse_ratio": MetricInfo("max", "utility", "propensity S_pMSE (CART)"),
+    "s_pmse": MetricInfo("max", "utility", "propensity S_pMSE (CART)"),
     "propensity_auc": MetricInfo("max", "utility", "propensity AUC (gradient boosting)"),
     "worst_1way_distance": MetricInfo("max", "utility", "worst variable's distance (TVD or KS)"),
     "mean_tvd": MetricInfo("max", "utility", "mean TVD of categories"),
@@ -210,7 +213,7 @@ class Thresholds:
             Threshold("kmarginal_2", 800.0, 0.90),
             Threshold("kmarginal_3", 700.0, 0.80),
             Threshold("worst_1way_distance", 0.10, 2.0),
-            Threshold("pmse_ratio", 10.0, 4.0),
+            Threshold("s_pmse", 10.0, 4.0),
             Threshold("rules_excess", 0.01),
             Threshold("regression_ci_overlap", 0.5, 0.7),
             Threshold("exact_copy_rate", 0.0, 1.0, tolerance="binomial"),
@@ -260,8 +263,6 @@ class Thresholds:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Thresholds:
         """Defaults updated by a YAML file (optionally under a top-level ``thresholds`` key)."""
-        import yaml
-
         with open(path, encoding="utf-8") as handle:
             loaded = yaml.safe_load(handle) or {}
         if isinstance(loaded, Mapping) and "thresholds" in loaded:

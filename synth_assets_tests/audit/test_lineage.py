@@ -29,7 +29,7 @@ def test_copy_test_strict_and_replicated_uniques(tmp_path):
 
 def test_checksums_detect_a_file_altered_after_publication(tmp_path):
     release = _release(tmp_path, pd.DataFrame({"a": [1]}))
-    from synth_assets.storage import file_sha256
+    from synth_assets.common.hashing import file_sha256
 
     card = {"checksums": {"fictitious_population_r1.parquet": file_sha256(release / "fictitious_population_r1.parquet")}}
     assert verify_release_files(release, card)["fictitious_population_r1.parquet"]["intact"]

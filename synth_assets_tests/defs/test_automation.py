@@ -79,8 +79,8 @@ def test_headless_run_reports_misnamed_files(tmp_path):
 
     import pytest
 
+    from synth_assets.common.layout import DataLayout
     from synth_assets.defs.runner import run_pipeline
-    from synth_assets.storage import DataLayout
 
     root = tmp_path / "data"
     (root / "incoming" / "register").mkdir(parents=True)

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from synth_assets.catalog import load_catalog
+from synth_assets.common.hashing import dataframe_sha256, file_sha256
+from synth_assets.common.layout import DataLayout
 from synth_assets.defs.build import build_definitions
 from synth_assets.defs.runner import run_pipeline
-from synth_assets.storage import DataLayout, dataframe_sha256, file_sha256
 from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow

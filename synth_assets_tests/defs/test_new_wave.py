@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from synth_assets.catalog import load_catalog
+from synth_assets.common.layout import DataLayout
 from synth_assets.defs.build import build_definitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.runner import execute, run_pipeline
 from synth_assets.publication import latest_release
-from synth_assets.storage import DataLayout
 from synth_assets_tests.defs.conftest import TINY_PERSONS, tiny_catalog
 
 pytestmark = pytest.mark.slow

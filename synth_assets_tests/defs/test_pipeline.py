@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from synth_assets.catalog import load_catalog
+from synth_assets.common.layout import DataLayout
 from synth_assets.defs.audit import collect_lineage
 from synth_assets.defs.build import build_definitions
 from synth_assets.defs.runner import run_pipeline
-from synth_assets.storage import DataLayout
 
 pytestmark = pytest.mark.slow
 

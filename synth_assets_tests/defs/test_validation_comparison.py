@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from synth_assets.catalog import load_catalog
+from synth_assets.common.layout import DataLayout
 from synth_assets.defs.build import build_definitions
 from synth_assets.defs.runner import PipelineOutcome, run_pipeline
 from synth_assets.defs.validation import latest_report
-from synth_assets.storage import DataLayout
 from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from synth_assets.demo import cli, generate_demo, survey_calendar
-from synth_assets.demo.writers import atomic_path
 
 from .conftest import PERSONS, WAVES
 
@@ -98,20 +97,6 @@ def test_deterministic_for_a_seed(demo_dir, tmp_path):
 
 def test_no_temporary_files_left_behind(demo_dir):
     assert not [p for p in demo_dir.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
-
-
-def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
-    target = tmp_path / "file.txt"
-    target.write_text("old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text("half-written")
-        raise RuntimeError("boom")
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
-    with atomic_path(target) as tmp:
-        assert tmp.parent == target.parent and tmp != target
-        tmp.write_text("new")
-    assert target.read_text() == "new"
 
 
 def _parser() -> argparse.ArgumentParser:

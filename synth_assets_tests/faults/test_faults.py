@@ -300,7 +300,7 @@ def test_the_data_card_cites_only_files_that_exist_with_their_hash(baseline: Bas
     """What every case above compares against: a release whose provenance can be checked on disk."""
     import json
 
-    from synth_assets.storage import file_sha256
+    from synth_assets.common.hashing import file_sha256
 
     card = json.loads((baseline.release / "data_card.json").read_text())
     assert set(card["provenance"]) == {"register", "silc", "hbs", "lfs", "hfcs"}

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synth_assets.common.distances import cramers_v
 from synth_assets.matching import compare_to_truth, frechet_bounds
-from synth_assets.matching.diagnostics import cramers_v, weighted_ks, weighted_quantile_edges, weighted_tvd
+from synth_assets.matching.diagnostics import weighted_ks, weighted_quantile_edges, weighted_tvd
 
 
 def test_weighted_tvd() -> None:

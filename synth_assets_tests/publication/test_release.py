@@ -4,11 +4,12 @@ import threading
 from datetime import UTC
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from synth_assets.common.hashing import file_sha256
 from synth_assets.publication import latest_release, publish_release, release_id
 from synth_assets.publication import release as release_module
-from synth_assets.storage import file_sha256
 
 
 def _fictitious(m=2, n=5):
@@ -60,7 +61,7 @@ def test_failed_write_leaves_previous_release_and_pointer(tmp_path):
     public = tmp_path / "public"
     first, _ = _publish(public, tmp_path, release="2023-a")
     broken = _fictitious().assign(age=[object()] * 10)  # cannot be written as Parquet
-    with pytest.raises(Exception):
+    with pytest.raises(pa.ArrowException):
         _publish(public, tmp_path, release="2024-b", data=broken)
     assert sorted(p.name for p in public.iterdir() if p.name != ".lock") == ["2023-a", "LATEST"]
     assert latest_release(public) == first

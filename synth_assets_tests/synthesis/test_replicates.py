@@ -8,13 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_assets.synthesis import (
-    CARTSynthesizer,
-    HouseholdSynthesizer,
-    combine_estimates,
-    make_synthesizer,
-    sample_replicates,
-)
+from synth_assets.inference import combine_estimates
+from synth_assets.synthesis import CARTSynthesizer, HouseholdSynthesizer, make_synthesizer, sample_replicates
 
 
 def test_fully_synthetic_rule_by_hand() -> None:

@@ -14,6 +14,7 @@ each would start its own webserver.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -110,10 +111,10 @@ def ui_instance(tmp_path: Path) -> UIInstance:
     import dagster as dg
 
     from synth_assets.catalog import load_catalog
+    from synth_assets.common.layout import DataLayout
     from synth_assets.defs.build import build_definitions
     from synth_assets.defs.runner import register_waves
     from synth_assets.demo import generate_demo
-    from synth_assets.storage import DataLayout
 
     source = tmp_path / "demo"
     generate_demo(source, persons=TINY_PERSONS)
@@ -155,8 +156,9 @@ def _free_port() -> int:
 
 
 def _default_signals() -> None:
-    # STACK_NOTES: started from a script, Dagster inherits an ignored SIGINT and ignores
-    # SIGTERM; give the child default dispositions so SIGINT stops it.
+    # Started in the background from a script, `dagster dev` (1.13) inherits an ignored
+    # SIGINT (a shell gives background jobs SIG_IGN) and ignores SIGTERM, as measured on
+    # this project's machines; give the child default dispositions so SIGINT stops it.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -198,10 +200,8 @@ def _stop(process: subprocess.Popen) -> None:
         except (ProcessLookupError, PermissionError):
             return
         time.sleep(0.25)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @pytest.fixture

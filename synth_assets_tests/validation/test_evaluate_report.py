@@ -3,10 +3,10 @@ import json
 import pytest
 
 from synth_assets.validation import Thresholds, evaluate, headline_markdown, write_report
-from synth_assets.validation._tables import ColumnMismatchError
+from synth_assets.validation.preparation import ColumnMismatchError
 from synth_assets.validation.utility.regression import RegressionSpec
 
-HEADLINE = ["kmarginal_1", "kmarginal_2", "kmarginal_3", "pmse_ratio", "propensity_auc", "exact_copy_rate", "dcr_share", "mia_auc"]
+HEADLINE = ["kmarginal_1", "kmarginal_2", "kmarginal_3", "s_pmse", "propensity_auc", "exact_copy_rate", "dcr_share", "mia_auc"]
 
 
 def test_copy_of_train_fails_on_privacy_and_names_the_metrics(copy_result):
@@ -95,7 +95,7 @@ def test_headline_markdown(copy_result):
 
 
 def test_disjoint_category_labels_are_refused(train, holdout):
-    from synth_assets.validation._tables import LabelMismatchError
+    from synth_assets.validation.preparation import LabelMismatchError
 
     recoded = holdout.assign(sex=holdout["sex"].map({"female": "F", "male": "M"}))
     with pytest.raises(LabelMismatchError) as info:

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_assets.validation._tables import ColumnMismatchError
+from synth_assets.validation.preparation import ColumnMismatchError
 from synth_assets.validation.utility.kmarginal import column_combinations, kmarginal_score, kmarginal_scores
 from synth_assets_tests.validation.populations import shuffle_columns
 

@@ -76,8 +76,8 @@ def test_gate_judges_the_mean_s_pmse_of_all_replicates(train, independent, diffe
 
     alone = evaluate(train, independent, figures=False)
     release = evaluate(train, independent, replicates=[independent, different], figures=False)
-    by_replicate = release.details["pmse_ratio_by_replicate"]
-    assert by_replicate[0] == pytest.approx(alone.metrics["pmse_ratio"])  # same samples, same value
+    by_replicate = release.details["s_pmse_by_replicate"]
+    assert by_replicate[0] == pytest.approx(alone.metrics["s_pmse"])  # same samples, same value
     assert by_replicate[1] > by_replicate[0]  # the unlike replicate is seen...
-    assert release.metrics["pmse_ratio"] == pytest.approx(np.mean(by_replicate))  # ...and counts
-    assert release.metrics["pmse_ratio_first_replicate"] == alone.metrics["pmse_ratio"]
+    assert release.metrics["s_pmse"] == pytest.approx(np.mean(by_replicate))  # ...and counts
+    assert release.metrics["s_pmse_first_replicate"] == alone.metrics["s_pmse"]

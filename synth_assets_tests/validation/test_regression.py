@@ -5,7 +5,12 @@ from scipy import stats
 
 from synth_assets.inference.combining import combine_estimates
 from synth_assets.validation.utility.glm import fit_logit, fit_ols
-from synth_assets.validation.utility.regression import RegressionSpec, ci_overlap, compare_regression, compare_regressions
+from synth_assets.validation.utility.regression import (
+    RegressionSpec,
+    ci_overlap,
+    compare_regression,
+    compare_regressions,
+)
 from synth_assets_tests.validation.populations import population
 
 SPECS = [

@@ -31,8 +31,9 @@ import logging
 import numpy as np
 import pandas as pd
 
+from synth_assets.common.columns import is_numeric
 from synth_assets.matching.diagnostics import shared_codes, weighted_quantile_edges
-from synth_assets.matching.encoding import as_float, design_matrix, is_numeric
+from synth_assets.matching.encoding import as_float, design_matrix
 from synth_assets.matching.methods.base import MethodOutput
 from synth_assets.matching.methods.model_draw import fit_classifier, openmp_threads, sample_rows
 from synth_assets.matching.methods.nnd import embed

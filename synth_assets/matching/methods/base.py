@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from synth_assets.matching.problem import FusionProblem
 
 
 @dataclass
@@ -20,8 +19,9 @@ class MethodOutput:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class MethodFunction(Protocol):
-    def __call__(self, problem: FusionProblem, rng: np.random.Generator, **options: Any) -> MethodOutput: ...
+#: ``run(problem, rng, **options)``: each method declares its own keyword options, which
+#: ``fuse`` checks against the signature before calling it.
+MethodFunction = Callable[..., MethodOutput]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestRegressor
 from threadpoolctl import threadpool_limits
 
-from synth_assets.matching.encoding import as_float, design_matrix, is_numeric
+from synth_assets.common.columns import is_numeric
+from synth_assets.matching.encoding import as_float, design_matrix
 from synth_assets.matching.methods.base import MethodOutput
 from synth_assets.matching.problem import FusionProblem
 from synth_assets.matching.sampling import WeightedGroups
@@ -47,8 +48,8 @@ def draw_categorical(
     x_rec: np.ndarray, x_don: np.ndarray, y: pd.Series, weights: np.ndarray, rng: np.random.Generator, max_iter: int
 ) -> np.ndarray:
     """Sample a level of ``y`` for every recipient from a classifier's predicted probabilities."""
-    codes, levels = pd.factorize(y.astype(object), use_na_sentinel=False)
-    levels = np.asarray(levels, dtype=object)
+    codes, uniques = pd.factorize(y.astype(object), use_na_sentinel=False)
+    levels = np.asarray(uniques, dtype=object)
     if len(levels) == 1:
         return np.repeat(levels, len(x_rec))
     with openmp_threads(len(x_don)):

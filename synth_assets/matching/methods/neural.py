@@ -46,6 +46,7 @@ importing :mod:`synth_assets.matching` does not pay for it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -54,8 +55,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth_assets.common.columns import is_numeric
 from synth_assets.matching.diagnostics import weighted_quantile_edges
-from synth_assets.matching.encoding import as_float, is_numeric, joint_codes, one_hot
+from synth_assets.matching.encoding import as_float, joint_codes, one_hot
 from synth_assets.matching.methods.base import MethodOutput
 from synth_assets.matching.methods.model_draw import sample_rows
 from synth_assets.matching.neighbors import draw_nearest
@@ -283,19 +285,19 @@ def fit_predict(
             def make_net():
                 return _network(x.shape[1], hidden, layers, heads, dropout)
 
-            common = dict(
-                make_net=make_net, batch_size=batch_size, lr=lr, weight_decay=weight_decay, generator=generator
+            train = functools.partial(
+                _train, make_net=make_net, batch_size=batch_size, lr=lr, weight_decay=weight_decay, generator=generator
             )
             n_validation = int(round(validation * len(x))) if len(x) >= 20 else 0
             if n_validation > 0 and patience > 0:
                 validation_rows = torch.randperm(len(x), generator=generator)[:n_validation]
-                net, best_epoch, val_loss = _train(
-                    x, targets, w, epochs=epochs, validation_rows=validation_rows, patience=patience, **common
+                net, best_epoch, val_loss = train(
+                    x, targets, w, epochs=epochs, validation_rows=validation_rows, patience=patience
                 )
                 if refit:  # all donors, for as many epochs as the validation chose
-                    net, _, _ = _train(x, targets, w, epochs=max(best_epoch, 1), **common)
+                    net, _, _ = train(x, targets, w, epochs=max(best_epoch, 1))
             else:
-                net, best_epoch, val_loss = _train(x, targets, w, epochs=epochs, **common)
+                net, best_epoch, val_loss = train(x, targets, w, epochs=epochs)
             don_proba = _predict(net, x_don)
             rec_proba = _predict(net, x_rec)
             n_parameters = sum(p.numel() for p in net.parameters())

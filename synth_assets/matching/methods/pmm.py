@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
 
-from synth_assets.matching.encoding import as_float, design_matrix, is_numeric, one_hot
+from synth_assets.common.columns import is_numeric
+from synth_assets.matching.encoding import as_float, design_matrix, one_hot
 from synth_assets.matching.methods.base import MethodOutput
 from synth_assets.matching.neighbors import draw_nearest
 from synth_assets.matching.problem import FusionProblem

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from synth_assets.matching.encoding import as_float, is_numeric
+from synth_assets.common.columns import is_numeric
+from synth_assets.matching.encoding import as_float
 from synth_assets.matching.methods.base import MethodOutput
 from synth_assets.matching.neighbors import draw_nearest
 from synth_assets.matching.problem import FusionProblem

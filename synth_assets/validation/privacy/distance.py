@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation._tables import align_columns, sample_rows
+from synth_assets.validation.preparation import align_columns, sample_rows
 from synth_assets.validation.privacy.gower import gower_encode, nearest_neighbours
 
 

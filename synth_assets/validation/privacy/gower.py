@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation._tables import factorize_together, is_numeric
+from synth_assets.common.columns import is_numeric
+from synth_assets.validation.preparation import factorize_together
 
 DEFAULT_MAX_CELLS = 10_000_000
 

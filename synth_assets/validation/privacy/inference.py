@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation._tables import align_columns, is_numeric, sample_rows
+from synth_assets.common.columns import is_numeric
+from synth_assets.validation.preparation import align_columns, sample_rows
 from synth_assets.validation.privacy.gower import gower_encode, nearest_neighbours
 from synth_assets.validation.privacy.risk import AttackRisk, attack_risk
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation._tables import align_columns, sample_rows
+from synth_assets.validation.preparation import align_columns, sample_rows
 from synth_assets.validation.privacy.gower import gower_encode, nearest_neighbours
 from synth_assets.validation.privacy.risk import AttackRisk, attack_risk
 
@@ -48,7 +48,7 @@ def linkability_risk(
     """Linkability risk: same-record links via A and B, train vs control targets."""
     synthetic = align_columns(train, synthetic)
     holdout = align_columns(train, holdout, names=("train", "holdout"))
-    sets = aux_columns if aux_columns is not None else default_split(train.columns, seed)
+    sets = aux_columns if aux_columns is not None else default_split(list(train.columns), seed)
     if len(sets) != 2 or not sets[0] or not sets[1] or set(sets[0]) & set(sets[1]):
         raise ValueError("linkability needs two non-empty, disjoint column sets")
     rng = np.random.default_rng(seed)

@@ -21,7 +21,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation._tables import align_columns, is_numeric, sample_rows
+from synth_assets.common.columns import is_numeric
+from synth_assets.validation.preparation import align_columns, sample_rows
 from synth_assets.validation.privacy.risk import AttackRisk, attack_risk
 
 Term = tuple[str, str, Any]
@@ -47,7 +48,7 @@ class Predicate:
                 else:
                     hit = values >= value
             mask = hit if mask is None else mask & hit
-        return int(np.count_nonzero(mask))
+        return 0 if mask is None else int(np.count_nonzero(mask))
 
     def __str__(self) -> str:
         return " and ".join(f"{c}.isna()" if op == "isna" else f"{c} {op} {v!r}" for c, op, v in self.terms)
@@ -95,7 +96,7 @@ def multivariate_predicates(
         if len(found) >= n_attacks:
             break
         row = int(rng.integers(len(synthetic)))
-        terms = []
+        terms: list[tuple[str, str, float | None]] = []
         for position in sorted(rng.choice(len(columns), size=n_cols, replace=False)):
             column = columns[position]
             value = arrays[column][row]

@@ -3,7 +3,6 @@
 from synth_assets.validation.utility.association import (
     AssociationComparison,
     association_differences,
-    cramers_v,
     pca_alignment,
 )
 from synth_assets.validation.utility.kmarginal import kmarginal_score, kmarginal_scores
@@ -26,7 +25,6 @@ __all__ = [
     "compare_columns",
     "compare_regression",
     "compare_regressions",
-    "cramers_v",
     "kmarginal_score",
     "kmarginal_scores",
     "ks",

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from synth_assets.validation._tables import (
-    align_columns,
-    discretise,
-    factorize_together,
-    is_numeric,
-)
+from synth_assets.common.columns import is_numeric
+from synth_assets.common.distances import codes_cramers_v
+from synth_assets.validation.preparation import align_columns, discretise, factorize_together
 
 
 @dataclass(frozen=True)
@@ -47,19 +45,6 @@ def _mean_upper_abs_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
     return float(np.nanmean(diffs)) if np.isfinite(diffs).any() else float("nan")
 
 
-def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
-    """Cramér's V of two integer code vectors (no bias correction; 0 if a margin is constant)."""
-    _, ra = np.unique(a, return_inverse=True)
-    _, rb = np.unique(b, return_inverse=True)
-    r, c = ra.max() + 1, rb.max() + 1
-    if min(r, c) < 2:
-        return 0.0
-    table = np.bincount(ra * c + rb, minlength=r * c).reshape(r, c).astype(float)
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    chi2 = float(((table - expected) ** 2 / expected).sum())
-    return float(np.sqrt(chi2 / (table.sum() * (min(r, c) - 1))))
-
-
 def association_differences(real: pd.DataFrame, synthetic: pd.DataFrame, bins: int = 10) -> AssociationComparison:
     """Spearman correlations (numeric pairs) and Cramér's V (all pairs) of both tables.
 
@@ -76,7 +61,7 @@ def association_differences(real: pd.DataFrame, synthetic: pd.DataFrame, bins: i
     for i in range(p):
         for j in range(i + 1, p):
             for matrix, codes in zip(v, coded.codes):
-                matrix[i, j] = matrix[j, i] = cramers_v(codes[:, i], codes[:, j])
+                matrix[i, j] = matrix[j, i] = codes_cramers_v(codes[:, i], codes[:, j])
     return AssociationComparison(
         corr_real,
         corr_syn,
@@ -119,8 +104,6 @@ def pca_alignment(real: pd.DataFrame, synthetic: pd.DataFrame, n_components: int
     - ``pca_variance_diff``: sum over those components of |explained-variance share
       real − synthetic|, both shares relative to the real total variance.
     """
-    from threadpoolctl import threadpool_limits
-
     synthetic = align_columns(real, synthetic)
     r, s = _standardised_design(real, synthetic)
     q = min(n_components, r.shape[1])

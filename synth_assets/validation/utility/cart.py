@@ -16,6 +16,7 @@ find which nodes rpart would have left terminal.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.tree import DecisionTreeClassifier
 
 _RPART_MIN_SPLIT = 20
 _RPART_MAX_DEPTH = 30
@@ -65,8 +66,6 @@ def _rpart_terminals(tree, alpha: float) -> np.ndarray:
 
 def rpart_propensities(X: np.ndarray, y: np.ndarray, cp: float, minbucket: int, seed: int) -> np.ndarray:
     """In-sample P(y = 1) from the leaves of the rpart-like tree (leaf class shares)."""
-    from sklearn.tree import DecisionTreeClassifier
-
     tree = DecisionTreeClassifier(
         min_samples_leaf=minbucket,
         min_samples_split=max(_RPART_MIN_SPLIT, 2 * minbucket),

@@ -2,8 +2,8 @@
 
 The score is 1000 × (1 − mean total variation distance) over k-way marginal tables. It
 is easy to explain to a data owner ("on average the synthetic tables differ from the
-real ones by x% of the records") and it is what the peers in PEERS.md report, so our
-numbers can be read against theirs.
+real ones by x% of the records") and the reference runs of synthpop and SDV in
+bench/README.md are scored with it, so our numbers can be read against theirs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from synth_assets.validation._tables import align_columns, discretise, joint_codes, total_variation
+from synth_assets.common.distances import codes_total_variation
+from synth_assets.validation.preparation import align_columns, discretise, joint_codes
 
 #: Above this many k-subsets we draw random ones by rejection instead of enumerating.
 _ENUMERATION_LIMIT = 200_000
@@ -63,7 +64,7 @@ def kmarginal_scores(
         for combo in column_combinations(real.shape[1], k, n_combinations, rng):
             cols = list(combo)
             a, b = joint_codes([real_codes[:, cols], syn_codes[:, cols]], coded.levels[cols])
-            distances.append(total_variation(a, b))
+            distances.append(codes_total_variation(a, b))
         scores[k] = 1000.0 * (1.0 - float(np.mean(distances)))
     return scores
 

@@ -9,12 +9,14 @@ the ratio ``s_pmse`` = pMSE / E[pMSE | null], 1 being "as good as it can be".
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from synth_assets.validation._tables import align_columns, factorize_together, is_numeric
+from synth_assets.common.columns import is_numeric
+from synth_assets.validation.preparation import align_columns, factorize_together
 from synth_assets.validation.utility.cart import rpart_propensities
 from synth_assets.validation.utility.glm import fit_logit
 
@@ -131,7 +133,7 @@ def hgb_frame(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
 
     Categories with more levels than the model accepts are passed as their codes.
     """
-    columns = {}
+    columns: dict[str, Any] = {}
     for column in real.columns:
         if is_numeric(real[column]):
             columns[column] = pd.concat([real[column], synthetic[column]], ignore_index=True).astype(float)
@@ -141,7 +143,7 @@ def hgb_frame(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
         if n_values > _MAX_HGB_CATEGORIES:
             columns[column] = np.where(stacked < 0, np.nan, stacked).astype(float)
         else:
-            columns[column] = pd.Categorical.from_codes(stacked, categories=range(n_values))
+            columns[column] = pd.Categorical.from_codes(stacked, categories=pd.Index(range(n_values)))
     return pd.DataFrame(columns)
 
 
@@ -164,8 +166,6 @@ def propensity_auc(
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from threadpoolctl import threadpool_limits
-
     synthetic = align_columns(real, synthetic)
     y, _ = _stack_labels(real, synthetic)
     model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed)

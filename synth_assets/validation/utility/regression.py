@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
-from synth_assets.validation._tables import is_numeric
+from synth_assets.common.columns import is_numeric
 from synth_assets.inference.combining import combine_estimates
 from synth_assets.validation.utility.glm import Fit, fit_logit, fit_ols
 
@@ -120,7 +120,7 @@ def _design(
         y = frame[spec.outcome]
     else:
         try:
-            y = frame.eval(spec.outcome, engine="python")
+            y = pd.Series(frame.eval(spec.outcome, engine="python"), index=frame.index)
         except Exception as error:  # pandas raises many kinds here
             raise ValueError(f"{spec.label}: outcome {spec.outcome!r} cannot be evaluated: {error}") from error
     y = pd.Series(y, index=frame.index)

@@ -13,8 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import ks_2samp
 
-from synth_assets.validation._tables import align_columns, factorize_together, is_numeric, total_variation
+from synth_assets.catalog.rules import RuleError, broken_rows
+from synth_assets.common.columns import is_numeric
+from synth_assets.common.distances import codes_total_variation
+from synth_assets.validation.preparation import align_columns, factorize_together
 
 
 def tvd(real: pd.Series, synthetic: pd.Series) -> float:
@@ -23,13 +27,11 @@ def tvd(real: pd.Series, synthetic: pd.Series) -> float:
     if a.empty or b.empty:
         return float("nan")
     (ca, cb), _ = factorize_together([a, b])
-    return total_variation(ca, cb)
+    return codes_total_variation(ca, cb)
 
 
 def ks(real: pd.Series, synthetic: pd.Series) -> float:
     """Two-sample Kolmogorov-Smirnov statistic of the observed (non-missing) values."""
-    from scipy.stats import ks_2samp  # scipy.stats costs 0.5 s to import
-
     a, b = real.dropna().to_numpy(dtype=float), synthetic.dropna().to_numpy(dtype=float)
     if a.size == 0 or b.size == 0:
         return float("nan")
@@ -70,8 +72,6 @@ def rule_violations(frame: pd.DataFrame, rule: str) -> pd.Series:
     A record with a missing value in a column the rule names is not concerned by it
     (:mod:`synth_assets.catalog.rules`): the same reading as the publication gate's.
     """
-    from synth_assets.catalog.rules import RuleError, broken_rows
-
     try:
         broken, _ = broken_rows(frame, [rule])
     except RuleError as error:
@@ -101,7 +101,7 @@ def plausibility(real: pd.DataFrame, synthetic: pd.DataFrame, rules: Sequence[st
 def worst_variable(table: pd.DataFrame) -> str:
     """The variable furthest from the real data (TVD for categories, KS for numbers)."""
     distance = table["tvd"].fillna(table["ks"])
-    return str(table.loc[distance.idxmax(), "column"]) if distance.notna().any() else ""
+    return str(table["column"].to_numpy()[int(np.nanargmax(distance.to_numpy(dtype=float)))]) if distance.notna().any() else ""
 
 
 def summarise_columns(table: pd.DataFrame) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Shared preparation of tables for every metric: column kinds, alignment, discretisation.
+"""Preparing tables for the validation metrics: column kinds, alignment, discretisation.
 
 All metrics must agree on what a "numeric" and a "categorical" column is, and on how a
 number becomes a level, otherwise the k-marginal score, Cramér's V and the per-variable
@@ -13,14 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synth_assets.common.columns import is_numeric
+
 
 class ColumnMismatchError(ValueError):
     """Two tables that must describe the same variables do not."""
-
-
-def is_numeric(series: pd.Series) -> bool:
-    """Numbers are numeric; booleans are categories (a share, not a magnitude)."""
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def numeric_columns(frame: pd.DataFrame) -> list[str]:
@@ -183,11 +180,3 @@ def joint_codes(codes: Sequence[np.ndarray], levels: np.ndarray) -> list[np.ndar
         return keys
     _, inverse = np.unique(np.concatenate(keys), return_inverse=True)
     return list(np.split(inverse, np.cumsum([len(k) for k in keys])[:-1]))
-
-
-def total_variation(a: np.ndarray, b: np.ndarray) -> float:
-    """TVD between the empirical distributions of two integer code vectors."""
-    size = int(max(a.max(initial=-1), b.max(initial=-1))) + 1
-    p = np.bincount(a, minlength=size) / max(len(a), 1)
-    q = np.bincount(b, minlength=size) / max(len(b), 1)
-    return float(0.5 * np.abs(p - q).sum())

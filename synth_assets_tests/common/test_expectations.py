@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from synth_assets.validation.expectations import load_suite, run_suite, table_suite
+from synth_assets.common.expectations import load_suite, run_suite, table_suite
 
 SPEC = {
     "name": "persons",

@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from synth_assets.storage import atomic_path, dataframe_sha256, file_sha256, write_parquet
+from synth_assets.common.files import atomic_path, write_parquet
+from synth_assets.common.hashing import dataframe_sha256, file_sha256
 
 
 def test_atomic_file_write_keeps_previous_on_failure(tmp_path):

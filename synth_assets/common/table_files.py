@@ -10,11 +10,11 @@ the content, so a misnamed file fails loudly instead of being half-parsed.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import pandas as pd
+
+from synth_assets.common.files import atomic_path
 
 #: Exit status of a command whose inputs or arguments are unusable (as argparse's own errors).
 EXIT_USAGE = 2
@@ -84,21 +84,15 @@ def _refuse_wrong_delimiter(table: pd.DataFrame, path: Path, role: str) -> None:
 def write_table(table: pd.DataFrame, path: Path) -> None:
     """Write CSV or Parquet by extension, atomically: a reader never sees half a file.
 
-    The table goes to a hidden temporary name in the target folder and is renamed over the
-    target in one step (a rename is atomic within one file system), so a crash leaves the
-    old file or none, never a truncated one a later step would take for a result.
+    Through :func:`synth_assets.common.files.atomic_path`: a crash leaves the old file or
+    none, never a truncated one a later step would take for a result.
     """
     path = Path(path)
     kind = table_format(path, "output")
     if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist")
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as temporary:
         if kind == "csv":
             table.to_csv(temporary, index=False)
         else:
             table.to_parquet(temporary, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

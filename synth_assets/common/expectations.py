@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -149,6 +149,12 @@ class FailedExpectation:
         return f"{self.type} failed{where}: {detail}"
 
 
+class Failure(Protocol):
+    """Anything a report lists as failed: a failed expectation, a broken catalog rule..."""
+
+    def describe(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class ExpectationReport:
     """Outcome of one suite run; ``describe()`` is the text for logs and metadata."""
@@ -156,7 +162,7 @@ class ExpectationReport:
     suite_name: str
     success: bool
     n_expectations: int
-    failures: list[FailedExpectation]
+    failures: Sequence[Failure]
 
     def describe(self) -> str:
         if self.success:

@@ -1,0 +1,20 @@
+"""The table-model families by name: CART (our own code) and the SDV families."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synth_assets.synthesis.cart import CARTSynthesizer
+from synth_assets.synthesis.sdv_models import SDV_FAMILIES, SDVSynthesizer
+from synth_assets.synthesis.tabular import TabularSynthesizer
+
+FAMILIES = ("cart",) + SDV_FAMILIES
+
+
+def make_synthesizer(family: str, *, seed: int = 0, **params: Any) -> TabularSynthesizer:
+    """A new, unfitted synthesiser: ``"cart"`` (default of the CLI), ``"ctgan"``, ``"tvae"``, ``"copula"``."""
+    if family == "cart":
+        return CARTSynthesizer(seed=seed, **params)
+    if family in SDV_FAMILIES:
+        return SDVSynthesizer(family, seed=seed, **params)
+    raise ValueError(f"unknown synthesiser family {family!r}; choose one of {', '.join(FAMILIES)}")
