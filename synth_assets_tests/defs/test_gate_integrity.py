@@ -13,15 +13,15 @@ import pandas as pd
 import pytest
 
 from synth_assets.catalog import load_catalog
-from synth_assets.defs.build import build_definitions
-from synth_assets.defs.runner import run_pipeline
+from synth_assets.defs.definitions import build_definitions
+from synth_assets.operations.runner import run_pipeline
 from synth_assets.storage import DataLayout, dataframe_sha256, file_sha256
 from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow
 
 FICTITIOUS = {"replicates": 2}
-RELEASE = {"ops": {"gan_model": {"config": {"family": "cart", "seed": 0}},
+RELEASE = {"ops": {"population_model": {"config": {"family": "cart", "seed": 0}},
                    "fictitious_dataset": {"config": FICTITIOUS}}}
 
 
@@ -145,7 +145,7 @@ def folder_snapshot(folder: Path) -> dict[str, str]:
 def test_a_refused_run_leaves_the_release_and_the_report_it_links_alone(released: Released) -> None:
     import yaml
 
-    from synth_assets.defs.validation import latest_report
+    from synth_assets.operations.runner import latest_report
 
     published = card(released.release)
     linked = Path(published["validation"]["report"]).parent

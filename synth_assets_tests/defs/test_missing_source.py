@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 
 from synth_assets.catalog import load_catalog
-from synth_assets.defs.build import build_definitions
-from synth_assets.defs.runner import MissingSourceError, execute, register_waves, run_pipeline
+from synth_assets.defs.definitions import build_definitions
+from synth_assets.operations.runner import MissingSourceError, execute, register_waves, run_pipeline
 from synth_assets.storage import DataLayout
 
 

@@ -14,6 +14,7 @@ each would start its own webserver.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -42,7 +43,7 @@ JOB = "ingest_register"
 
 # Stages of the pipeline (asset groups) and, per stage, assets the UI must show by name.
 STAGES = ["ingest", "harmonise", "matching", "synthesis", "calibration", "validation", "publication"]
-NAMED_ASSETS = ["raw_register", "harmonised_silc", "matched_dataset", "gan_model",
+NAMED_ASSETS = ["raw_register", "harmonised_silc", "matched_dataset", "population_model",
                 "fictitious_dataset", "validation_report", "public_dataset"]
 
 SERVER_START_TIMEOUT_S = 120
@@ -110,9 +111,9 @@ def ui_instance(tmp_path: Path) -> UIInstance:
     import dagster as dg
 
     from synth_assets.catalog import load_catalog
-    from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.runner import register_waves
+    from synth_assets.defs.definitions import build_definitions
     from synth_assets.demo import generate_demo
+    from synth_assets.operations.runner import register_waves
     from synth_assets.storage import DataLayout
 
     source = tmp_path / "demo"
@@ -198,10 +199,8 @@ def _stop(process: subprocess.Popen) -> None:
         except (ProcessLookupError, PermissionError):
             return
         time.sleep(0.25)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @pytest.fixture
