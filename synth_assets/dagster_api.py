@@ -12,6 +12,7 @@ the audit (``synth_assets.operations``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,7 @@ class Materialization:
     metadata: dict[str, Any]
 
 
-def plain_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+def plain_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """Dagster metadata values as plain JSON-able Python values (others left out)."""
     values = {k: getattr(v, "value", v) for k, v in (metadata or {}).items()}
     return {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool, dict, list))}

@@ -31,7 +31,7 @@ from synth_assets.defs.values import MatchingReport, WaveTable
 FACTS_KEY = b"synth_assets.wave_table"
 
 
-def stored_path(base_path: str | os.PathLike[str], asset_key: dg.AssetKey, partition: str, extension: str) -> UPath:
+def stored_path(base_path: str | os.PathLike[str] | UPath, asset_key: dg.AssetKey, partition: str, extension: str) -> UPath:
     """Where an IO manager of this module stores one partition of one asset: ``base/<key...>/<partition><ext>``."""
     return UPath(base_path).joinpath(*asset_key.path, f"{partition}{extension}")
 
@@ -56,7 +56,7 @@ def _atomic_write(path: UPath, write: Callable[[str], Any]) -> None:
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
             write(str(tmp))
-            os.replace(tmp, path)
+            os.replace(str(tmp), str(path))
         finally:
             tmp.unlink(missing_ok=True)
         return

@@ -92,7 +92,7 @@ def collect_lineage(
             target[f"raw {name} ({path.name})"] = harmonise_table(
                 raw.data, catalog, name, file=path, value_labels=raw.value_labels
             )
-    warehouse = defs.resources.get("io_manager")
+    warehouse = (defs.resources or {}).get("io_manager")
     if not isinstance(warehouse, ParquetIOManager):
         raise AuditError(f"the definitions' io_manager is {type(warehouse).__name__}, not the ParquetIOManager")
     matched_file = warehouse.path(keys.MATCHED_DATASET, wave)
@@ -101,7 +101,7 @@ def collect_lineage(
             strict["matched dataset"] = pd.read_parquet(handle)
     steps = [s for asset, p in partitions.items() if (s := _step(instance, asset, p, when))]
     steps.sort(key=lambda s: s.timestamp)
-    check_keys = [spec.key for checks_def in defs.asset_checks for spec in checks_def.check_specs]
+    check_keys = [spec.key for checks_def in defs.asset_checks or [] for spec in checks_def.check_specs]
     ids = {catalog.register.id_column, catalog.register.household_id_column}
     for source in catalog.surveys.values():
         ids |= {source.id_column, source.household_id_column, source.weight_column}

@@ -205,9 +205,9 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         holders = storage.get_concurrency_run_ids()
         runs = {r.run_id: r for r in instance.get_runs(dg.RunsFilter(run_ids=list(holders)))} if holders else {}
         for run_id in sorted(holders):
-            run = runs.get(run_id)
-            if run is None or run.status in ENDED:
-                notes.append(f"run {run_id} ({run.status.value if run else 'deleted'}) had ended: "
+            holder = runs.get(run_id)
+            if holder is None or holder.status in ENDED:
+                notes.append(f"run {run_id} ({holder.status.value if holder else 'deleted'}) had ended: "
                              f"{_free_slots(instance, run_id)}")
     return notes
 

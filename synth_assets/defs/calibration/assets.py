@@ -39,7 +39,7 @@ def build_calibration_targets(catalog: Catalog) -> dg.AssetsDefinition:
     def calibration_targets(register: WaveTable) -> dg.Output[pd.DataFrame]:
         # the release is top-coded (no extreme amount published as drawn): so are its targets
         coded, _ = top_code(register.data, amount_thresholds(catalog, register.data))
-        targets = register_targets(coded, spec_from_catalog(catalog), catalog.register.household_id_column)
+        targets = register_targets(coded, spec_from_catalog(catalog), household_key(catalog))
         controls = targets.to_frame()
         summary = controls.groupby("margin", sort=False).agg(controls=("target", "size"), smallest=("target", "min"))
         return dg.Output(
@@ -53,6 +53,14 @@ def build_calibration_targets(catalog: Catalog) -> dg.AssetsDefinition:
         )
 
     return calibration_targets
+
+
+def household_key(catalog: Catalog) -> str:
+    """The register's household id column (its person id when it has none: each person a household)."""
+    column = catalog.register.household_id_column or catalog.register.id_column
+    if column is None:
+        raise ValueError(f"register {catalog.register_name!r}: the catalog names no id or household id column")
+    return column
 
 
 def amount_thresholds(catalog: Catalog, real: pd.DataFrame) -> dict[str, float]:

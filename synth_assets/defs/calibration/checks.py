@@ -6,7 +6,7 @@ import pandas as pd
 from synth_assets.calibration import Targets, spec_from_catalog
 from synth_assets.catalog import Catalog
 from synth_assets.defs import keys
-from synth_assets.defs.calibration.assets import amount_thresholds
+from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.defs.metadata import judged
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.values import WaveTable
@@ -57,7 +57,7 @@ def household_structure_tvd(
 
 
 def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
-    household_id = catalog.register.household_id_column
+    household_id = household_key(catalog)
 
     @dg.asset_check(
         asset=keys.FICTITIOUS_DATASET,

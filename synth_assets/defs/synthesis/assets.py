@@ -12,7 +12,7 @@ from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
-from synth_assets.defs.calibration.assets import amount_thresholds
+from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
@@ -255,7 +255,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 return data
 
             if calibration.enabled:
-                result = calibrated_population(draw, register_targets, household_id, surplus=calibration.surplus,
+                result = calibrated_population(draw, register_targets, household_key(catalog), surplus=calibration.surplus,
                                                seed=replicate_seed, progress=context.log.debug)
                 data = result.data
                 calibrated[f"r{i}"] = result.summary()

@@ -10,6 +10,7 @@ import pandas as pd
 from synth_assets.catalog import Catalog
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
+from synth_assets.defs.calibration.assets import household_key
 from synth_assets.defs.metadata import JUDGED_HASH, judged, png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
@@ -131,7 +132,7 @@ def _population_section(catalog: Catalog, fictitious: pd.DataFrame, targets: pd.
         source = catalog.sources[donor.origin.source]
         sources[donor.origin.source] = donor.data[[c for c in source.specific if c in donor.data]]
     return population_tables(Targets.from_frame(spec_from_catalog(catalog), targets), fictitious,
-                             catalog.register.household_id_column, sources, matched)
+                             household_key(catalog), sources, matched)
 
 
 def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
@@ -191,7 +192,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         n = min(config.max_rows, len(holdout), len(training))
         training_sample = _sample(training[columns], n, config.seed)
         holdout_sample = _sample(holdout[columns], n, config.seed)
-        scoring = dict(
+        scoring: dict[str, Any] = dict(
             quasi_identifiers=[c for c in release.quasi_identifiers if c in columns],
             sensitive=[c for c in release.sensitive if c in columns],
             rules=release.rules,
