@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from synth_assets.common.settings import quiet_telemetry
 
@@ -39,8 +40,9 @@ def _run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from synth_assets.catalog import CatalogError, load_catalog
-    from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.runner import (
+    from synth_assets.defs import keys
+    from synth_assets.defs.definitions import build_definitions
+    from synth_assets.operations.runner import (
         Interrupted,
         MissingSourceError,
         recover_dead_runs,
@@ -56,11 +58,12 @@ def _run(args: argparse.Namespace) -> int:
         generate_demo(layout.root, persons=args.demo_persons)
     model = {k: v for k, v in {"family": args.family, "epochs": args.epochs,
                                "max_seconds": args.max_seconds}.items() if v is not None}
-    config: dict = {"ops": {}}
+    ops: dict[str, Any] = {}
+    config: dict[str, Any] = {"ops": ops}
     if model:
-        config["ops"]["gan_model"] = {"config": model}
+        ops[keys.name(keys.POPULATION_MODEL)] = {"config": model}
     if args.replicates:
-        config["ops"]["fictitious_dataset"] = {"config": {"replicates": args.replicates}}
+        ops[keys.name(keys.FICTITIOUS_DATASET)] = {"config": {"replicates": args.replicates}}
     # Refused before any run, so a typo costs no ingest: the catalog, then the family.
     try:
         catalog = load_catalog(layout.catalog)
@@ -123,8 +126,8 @@ def _audit(args: argparse.Namespace) -> int:
 
     from synth_assets.audit import write_lineage
     from synth_assets.catalog import load_catalog
-    from synth_assets.defs.audit import AuditError, collect_lineage
-    from synth_assets.defs.build import build_definitions
+    from synth_assets.defs.definitions import build_definitions
+    from synth_assets.operations.lineage import AuditError, collect_lineage
     from synth_assets.publication import latest_release
 
     deployment = _deployment(args.data)

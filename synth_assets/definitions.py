@@ -1,5 +1,5 @@
-"""The one Definitions object of the code location, built from ``data/catalog.yaml``."""
+"""The one Definitions object of the code location, built from ``data/catalog.yaml`` (see ``defs/definitions.py``)."""
 
-from synth_assets.defs.build import build_definitions
+from synth_assets.defs.definitions import build_definitions
 
 defs = build_definitions()

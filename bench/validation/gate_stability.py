@@ -23,9 +23,9 @@ import dagster as dg
 
 from synth_assets.catalog import load_catalog
 from synth_assets.common.layout import DataLayout
-from synth_assets.defs.build import build_definitions
-from synth_assets.defs.runner import run_pipeline
+from synth_assets.defs.definitions import build_definitions
 from synth_assets.demo import generate_demo
+from synth_assets.operations.runner import run_pipeline
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -47,7 +47,7 @@ def main() -> None:
         layout = DataLayout(root)
         defs = build_definitions(root)
         for seed in seeds:
-            config = {"ops": {"gan_model": {"config": {"family": "cart"}},
+            config = {"ops": {"population_model": {"config": {"family": "cart"}},
                               "fictitious_dataset": {"config": {"seed": seed}}}}
             outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance,
                                    release_config=config, echo=lambda _: None)

@@ -1,6 +1,6 @@
 """The lineage of a public release, for privacy officers: JSON, a readable page, and a proof.
 
-Plain Python: the Dagster layer (``synth_assets.defs.audit``) collects the facts from the
+Plain Python: the Dagster layer (``synth_assets.operations.lineage``) collects the facts from the
 instance's event log into a :class:`Lineage`; this module renders it and re-runs the test
 that the release holds no record of the raw files or of the matched dataset.
 """

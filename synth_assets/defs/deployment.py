@@ -12,7 +12,7 @@ change (``deploy/kubernetes/values.yaml`` sets them for the cluster):
 ``SYNTH_ASSETS_EXECUTOR``       ``multiprocess`` (default: steps as processes of the run) or
                                 ``k8s`` (each step in its own Kubernetes pod, dagster-k8s)
 ``SYNTH_ASSETS_EXECUTOR_CONFIG``  YAML file of the executor's configuration (for ``k8s``:
-                                per-step pods, e.g. ``gan_model`` on a GPU node)
+                                per-step pods, e.g. ``population_model`` on a GPU node)
 ==============================  ===========================================================
 """
 

@@ -1,4 +1,7 @@
-"""IO managers: tables as Parquet and fitted models as files, on any fsspec path.
+"""IO managers: tables as Parquet, verdicts as JSON, reports as HTML and fitted models as files, on any fsspec path.
+
+Every stored value lives at ``stored_path(base, asset key, partition, extension)``, the one
+path function the IO managers and the audit (``synth_assets.operations.lineage``) share.
 
 A failed step never leaves half a file that a later step could read: on a local disk the
 file is written under a temporary name and renamed; on object storage (``s3://``,
@@ -17,9 +20,28 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from upath import UPath
 
 from synth_assets.common.files import atomic_path
+from synth_assets.defs.values import MatchingReport, WaveTable
+
+#: Parquet key-value metadata holding a ``WaveTable``'s facts (origin, value labels) beside its records.
+FACTS_KEY = b"synth_assets.wave_table"
+
+
+def stored_path(base_path: str | os.PathLike[str] | UPath, asset_key: dg.AssetKey, partition: str, extension: str) -> UPath:
+    """Where an IO manager of this module stores one partition of one asset: ``base/<key...>/<partition><ext>``."""
+    return UPath(base_path).joinpath(*asset_key.path, f"{partition}{extension}")
+
+
+class _StoredAssetIOManager(dg.UPathIOManager):
+    """Paths from ``stored_path``, so whoever reads the files (the audit) finds them the same way."""
+
+    def get_path_for_partition(self, context, path: UPath, partition: str) -> UPath:
+        # the extension is added by UPathIOManager
+        return stored_path(self._base_path, context.asset_key, partition, "")
 
 
 def is_local(path: UPath) -> bool:
@@ -30,7 +52,7 @@ def is_local(path: UPath) -> bool:
 def _atomic_write(path: UPath, write: Callable[[str], Any]) -> None:
     """Run ``write(local_file)`` and make its result appear at ``path`` all at once."""
     if is_local(path):
-        with atomic_path(Path(path)) as tmp:
+        with atomic_path(Path(str(path))) as tmp:
             write(str(tmp))
         return
     with tempfile.TemporaryDirectory(prefix="synth-assets-") as folder:
@@ -49,17 +71,32 @@ def _read_local(path: UPath, read: Callable[[str], Any]) -> Any:
         return read(local)
 
 
-class _ParquetIOManager(dg.UPathIOManager):
+def _write_parquet(obj: pd.DataFrame | WaveTable, file: str) -> None:
+    data = obj.data if isinstance(obj, WaveTable) else obj
+    table = pa.Table.from_pandas(data, preserve_index=False)
+    if isinstance(obj, WaveTable):
+        facts = json.dumps(obj.facts(), allow_nan=False).encode()
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), FACTS_KEY: facts})
+    pq.write_table(table, file)
+
+
+class _ParquetIOManager(_StoredAssetIOManager):
+    """A DataFrame, or a ``WaveTable`` (its records, and its facts in the file's metadata)."""
+
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
-        if not isinstance(obj, pd.DataFrame):
-            raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame, got {type(obj).__name__}")
-        _atomic_write(path, lambda tmp: obj.to_parquet(tmp, index=False))
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame | WaveTable, path: UPath) -> None:
+        if not isinstance(obj, (pd.DataFrame, WaveTable)):
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame or a WaveTable, "
+                            f"got {type(obj).__name__}")
+        _atomic_write(path, lambda tmp: _write_parquet(obj, tmp))
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame | WaveTable:
         with path.open("rb") as handle:  # any fsspec file system, with no temporary copy
-            return pd.read_parquet(handle)
+            table = pq.read_table(handle)
+        data = table.to_pandas()
+        facts = (table.schema.metadata or {}).get(FACTS_KEY)
+        return WaveTable.from_facts(data, json.loads(facts)) if facts else data
 
     def load_input(self, context: dg.InputContext) -> Any:
         loaded = super().load_input(context)
@@ -69,7 +106,9 @@ class _ParquetIOManager(dg.UPathIOManager):
             return {context.asset_partition_keys[0]: loaded}
         return loaded
 
-    def get_metadata(self, context: dg.OutputContext, obj: pd.DataFrame) -> dict[str, Any]:
+    def get_metadata(self, context: dg.OutputContext, obj: pd.DataFrame | WaveTable) -> dict[str, Any]:
+        if isinstance(obj, WaveTable):
+            obj = obj.data
         return {
             "dagster/row_count": len(obj),
             "dagster/column_schema": dg.TableSchema(
@@ -86,8 +125,12 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
     def create_io_manager(self, context) -> _ParquetIOManager:
         return _ParquetIOManager(base_path=UPath(self.base_path))
 
+    def path(self, asset_key: dg.AssetKey, partition: str) -> UPath:
+        """Where one partition of ``asset_key`` is stored."""
+        return stored_path(self.base_path, asset_key, partition, _ParquetIOManager.extension)
 
-class _JsonIOManager(dg.UPathIOManager):
+
+class _JsonIOManager(_StoredAssetIOManager):
     extension = ".json"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
@@ -108,7 +151,33 @@ class JsonIOManager(dg.ConfigurableIOManagerFactory):
         return _JsonIOManager(base_path=UPath(self.base_path))
 
 
-class _ModelIOManager(dg.UPathIOManager):
+class _ReportIOManager(_StoredAssetIOManager):
+    """A ``MatchingReport``: the page as ``<partition>.html``, its facts as ``<partition>.json`` beside it."""
+
+    extension = ".html"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: MatchingReport, path: UPath) -> None:
+        facts = json.dumps(obj.facts(), indent=2, allow_nan=False)
+        _atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(facts, encoding="utf-8"))
+        _atomic_write(path, lambda tmp: Path(tmp).write_text(obj.html, encoding="utf-8"))
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> MatchingReport:
+        with path.with_suffix(".json").open("r", encoding="utf-8") as handle:
+            facts = json.load(handle)
+        with path.open("r", encoding="utf-8") as handle:
+            return MatchingReport.from_facts(handle.read(), facts)
+
+
+class ReportIOManager(dg.ConfigurableIOManagerFactory):
+    """Reports for people (the matching diagnostics) under ``base_path/<asset>/<partition>.html``."""
+
+    base_path: str
+
+    def create_io_manager(self, context) -> _ReportIOManager:
+        return _ReportIOManager(base_path=UPath(self.base_path))
+
+
+class _ModelIOManager(_StoredAssetIOManager):
     extension = ".model"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:

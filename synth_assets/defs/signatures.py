@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
+from typing import Any
 
 
 def with_keyword_inputs(fn: Callable, names: Iterable[str]) -> Callable:
     signature = inspect.signature(fn)
     params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     params += [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
-    fn.__signature__ = signature.replace(parameters=params)
+    target: Any = fn  # functions take attributes; Callable does not say so
+    target.__signature__ = signature.replace(parameters=params)
     return fn

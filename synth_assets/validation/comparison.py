@@ -1,6 +1,6 @@
 """Model families side by side: fitted on the same data, scored by the same ``evaluate``.
 
-The pipeline releases one family (``gan_model``'s config), and the gate judges that one
+The pipeline releases one family (``population_model``'s config), and the gate judges that one
 model, pass or fail. Choosing the family is a trade-off the gate does not show: fidelity
 against privacy against training time. :func:`compare_models` fits each requested family
 on the same training table, samples as many rows, and scores the sample with

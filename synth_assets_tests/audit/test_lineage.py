@@ -41,7 +41,7 @@ def test_write_lineage_json_and_html(tmp_path):
     lineage = Lineage(
         release="2024-x", release_path="/p", wave="2024", created_utc="2026-01-01T00:00:00+00:00",
         sources={"register": {"wave": "2024", "sha256_at_ingest": "ab" * 32}},
-        steps=[AssetStep("gan_model", "2024", "run-1", 0.0, "1", {"family": "cart"})],
+        steps=[AssetStep("population_model", "2024", "run-1", 0.0, "1", {"family": "cart"})],
         checks=[CheckResult("fictitious_dataset", "no_real_record_copied", "2024", True, "run-1")],
         model={"family": "cart"}, copy_test={"passed": True, "released_records": 3, "references": {}},
     )

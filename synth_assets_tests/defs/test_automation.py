@@ -3,7 +3,7 @@ import datetime
 import dagster as dg
 
 from synth_assets.catalog import load_catalog
-from synth_assets.defs.build import build_definitions
+from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.resources import ProjectResource
 
 
@@ -80,7 +80,7 @@ def test_headless_run_reports_misnamed_files(tmp_path):
     import pytest
 
     from synth_assets.common.layout import DataLayout
-    from synth_assets.defs.runner import run_pipeline
+    from synth_assets.operations.runner import run_pipeline
 
     root = tmp_path / "data"
     (root / "incoming" / "register").mkdir(parents=True)

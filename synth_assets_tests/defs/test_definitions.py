@@ -1,7 +1,7 @@
 import dagster as dg
 
 from synth_assets.definitions import defs
-from synth_assets.defs.jobs import RELEASE_ASSETS
+from synth_assets.defs import keys as keys_module
 
 
 def test_definitions_load_with_every_stage():
@@ -14,7 +14,7 @@ def test_definitions_load_with_every_stage():
     catalog = load_catalog(Deployment.from_environment().layout.catalog)
     for source in catalog.sources:
         assert {f"raw_{source}", f"harmonised_{source}"} <= keys
-    assert set(RELEASE_ASSETS) <= keys
+    assert {k.to_user_string() for k in keys_module.RELEASE_CHAIN} <= keys
     groups = {graph.get(dg.AssetKey(k)).group_name for k in keys}
     assert groups == {"ingest", "harmonise", "matching", "synthesis", "calibration", "validation", "publication"}
 
@@ -49,7 +49,7 @@ def test_public_dataset_depends_on_the_gate_inputs():
 def test_model_training_is_limited_to_one_at_a_time(tmp_path):
     import shutil
 
-    assert defs.resolve_assets_def("gan_model").op.pool == "model_training"
+    assert defs.resolve_assets_def("population_model").op.pool == "model_training"
     shutil.copy(dg.file_relative_path(__file__, "../../dagster.yaml"), tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         concurrency = instance.get_concurrency_config()  # what the run-queue daemon applies

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from synth_assets.catalog import load_catalog
-from synth_assets.defs.audit import collect_lineage
-from synth_assets.defs.build import build_definitions
+from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.deployment import Deployment, DeploymentError, read_executor_config
-from synth_assets.defs.runner import run_pipeline
+from synth_assets.operations.lineage import collect_lineage
+from synth_assets.operations.runner import run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "kubernetes"
@@ -74,11 +74,11 @@ def test_per_step_settings_name_real_steps():
     defs = build_definitions(REPO / "data", deployment=Deployment.from_environment(_cluster_environment(REPO / "data")))
     ops = {node.name for node in defs.resolve_job_def("release").graph.node_dict.values()}
     per_step = read_executor_config(DEPLOY / "executor.yaml")["per_step_k8s_config"]
-    assert "gan_model" in per_step
+    assert "population_model" in per_step
     assert set(per_step) <= ops, set(per_step) - ops
 
 
-def test_gan_model_step_is_a_job_on_a_gpu_node_and_others_are_not():
+def test_population_model_step_is_a_job_on_a_gpu_node_and_others_are_not():
     from dagster_k8s.container_context import K8sContainerContext
     from dagster_k8s.job import DagsterK8sJobConfig, UserDefinedDagsterK8sConfig, construct_dagster_k8s_job
 
@@ -95,7 +95,7 @@ def test_gan_model_step_is_a_job_on_a_gpu_node_and_others_are_not():
                                         user_defined_k8s_config=context.run_k8s_config)
         return job.spec.template.spec
 
-    gan = pod_of("gan_model")
+    gan = pod_of("population_model")
     (container,) = gan.containers
     assert container.resources.limits["nvidia.com/gpu"] == "1"
     assert gan.node_selector == {"synth-assets/node-pool": "gpu"}
@@ -120,7 +120,7 @@ def test_pods_share_the_data_volume_secrets_and_pools_of_the_code():
     local = yaml.safe_load((REPO / "dagster.yaml").read_text())
     assert values["concurrency"]["pools"]["defaultLimit"] == local["concurrency"]["pools"]["default_limit"] == 1
     defs = build_definitions(REPO / "data")
-    assert defs.resolve_assets_def("gan_model").op.pool == "model_training"
+    assert defs.resolve_assets_def("population_model").op.pool == "model_training"
 
 
 def test_bad_deployment_settings_are_named():
@@ -136,7 +136,7 @@ def test_pipeline_with_intermediates_on_object_storage(data_root):
     storage = "memory://synth-assets-test"
     deployment = dataclasses.replace(Deployment.from_environment({}), data_root=data_root, storage_root=storage)
     defs = build_definitions(deployment=deployment)
-    config = {"ops": {"gan_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}
+    config = {"ops": {"population_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}
     try:
         with dg.instance_for_test() as instance:
             outcome = run_pipeline(defs, load_catalog(deployment.layout.catalog), deployment.layout, instance,
@@ -145,7 +145,7 @@ def test_pipeline_with_intermediates_on_object_storage(data_root):
             wave = outcome.release.name.split("-")[0]
             memory = fsspec.filesystem("memory")
             assert memory.exists(f"/synth-assets-test/warehouse/matched_dataset/{wave}.parquet")
-            assert memory.exists(f"/synth-assets-test/models/gan_model/{wave}.model")
+            assert memory.exists(f"/synth-assets-test/models/population_model/{wave}.model")
             assert not (data_root / "warehouse").exists() and not (data_root / "models").exists()
             # The audit re-runs its copy test on the matched data read back from the store.
             lineage = collect_lineage(instance, defs, load_catalog(deployment.layout.catalog), deployment.layout,

@@ -15,14 +15,14 @@ import pytest
 from synth_assets.catalog import load_catalog
 from synth_assets.common.hashing import dataframe_sha256, file_sha256
 from synth_assets.common.layout import DataLayout
-from synth_assets.defs.build import build_definitions
-from synth_assets.defs.runner import run_pipeline
+from synth_assets.defs.definitions import build_definitions
+from synth_assets.operations.runner import run_pipeline
 from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow
 
 FICTITIOUS = {"replicates": 2}
-RELEASE = {"ops": {"gan_model": {"config": {"family": "cart", "seed": 0}},
+RELEASE = {"ops": {"population_model": {"config": {"family": "cart", "seed": 0}},
                    "fictitious_dataset": {"config": FICTITIOUS}}}
 
 
@@ -140,7 +140,7 @@ def test_training_rows_written_over_the_table_are_not_published(released: Releas
 
 
 def publication_metadata(released: Released) -> dict:
-    from synth_assets.defs.gating import latest_materialization
+    from synth_assets.dagster_api import latest_materialization
 
     return latest_materialization(released.instance, dg.AssetKey("public_dataset"), released.wave)["metadata"]
 
@@ -152,7 +152,7 @@ def folder_snapshot(folder: Path) -> dict[str, str]:
 def test_a_refused_run_leaves_the_release_and_the_report_it_links_alone(released: Released) -> None:
     import yaml
 
-    from synth_assets.defs.validation import latest_report
+    from synth_assets.operations.runner import latest_report
 
     published = card(released.release)
     # the public card names no internal path: the report it copies is in the asset's metadata

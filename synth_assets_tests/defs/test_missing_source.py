@@ -9,8 +9,8 @@ import pytest
 
 from synth_assets.catalog import load_catalog
 from synth_assets.common.layout import DataLayout
-from synth_assets.defs.build import build_definitions
-from synth_assets.defs.runner import MissingSourceError, execute, register_waves, run_pipeline
+from synth_assets.defs.definitions import build_definitions
+from synth_assets.operations.runner import MissingSourceError, execute, register_waves, run_pipeline
 
 
 def test_fresh_instance_refuses_a_release_without_a_source_naming_it_and_its_pattern(

@@ -12,14 +12,14 @@ import pytest
 
 from synth_assets.catalog import load_catalog
 from synth_assets.common.layout import DataLayout
-from synth_assets.defs.build import build_definitions
+from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.resources import ProjectResource
-from synth_assets.defs.runner import execute, run_pipeline
+from synth_assets.operations.runner import execute, run_pipeline
 from synth_assets.publication import latest_release
 from synth_assets_tests.defs.conftest import TINY_PERSONS, tiny_catalog
 
 pytestmark = pytest.mark.slow
-CART = {"ops": {"gan_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}
+CART = {"ops": {"population_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_new_wave_file_leads_to_a_new_release(tmp_path, demo_with_2025):
             if "public_dataset" in seen.get("2025", set()):
                 break
     assert set(seen) == {"2025"}  # older releases are left alone
-    assert {"donor_hbs", "matched_dataset", "gan_model", "validation_report", "public_dataset"} <= seen["2025"]
+    assert {"donor_hbs", "matched_dataset", "population_model", "validation_report", "public_dataset"} <= seen["2025"]
     release = latest_release(layout.public)
     assert release.name.startswith("2025-")
     assert (first_release / "data_card.md").exists()  # the previous release is still there

@@ -8,13 +8,13 @@ import pytest
 
 from synth_assets.catalog import load_catalog
 from synth_assets.common.layout import DataLayout
-from synth_assets.defs.audit import collect_lineage
-from synth_assets.defs.build import build_definitions
-from synth_assets.defs.runner import run_pipeline
+from synth_assets.defs.definitions import build_definitions
+from synth_assets.operations.lineage import collect_lineage
+from synth_assets.operations.runner import run_pipeline
 
 pytestmark = pytest.mark.slow
 
-FAST_MODEL = {"ops": {"gan_model": {"config": {"family": "cart", "seed": 0}},
+FAST_MODEL = {"ops": {"population_model": {"config": {"family": "cart", "seed": 0}},
                       "fictitious_dataset": {"config": {"replicates": 2}}}}
 
 
@@ -37,7 +37,7 @@ def test_whole_pipeline_publishes_a_coherent_auditable_release(data_root):
                                   DataLayout(data_root), outcome.release.name)
     assert lineage.copy_test["passed"], lineage.copy_test
     audited = {step.asset for step in lineage.steps}
-    assert {"raw_register", "harmonised_silc", "donor_hfcs", "matched_dataset", "gan_model",
+    assert {"raw_register", "harmonised_silc", "donor_hfcs", "matched_dataset", "population_model",
             "fictitious_dataset", "validation_report", "public_dataset"} <= audited
     assert all(check.passed for check in lineage.checks), lineage.checks
     assert all(f["intact"] for f in lineage.files.values())
@@ -48,7 +48,7 @@ def test_whole_pipeline_publishes_a_coherent_auditable_release(data_root):
     report = (release / "report.html").read_text()
     assert report.count("<img") >= 1
     assert "calibration to the register" in report and "missing values (share of records)" in report
-    matching_section = (data_root / "reports" / release.name.split("-")[0] / "matching.html").read_text()
+    matching_section = (data_root / "reports" / "matching_report" / f"{release.name.split('-')[0]}.html").read_text()
     assert "Statistical matching diagnostics" in matching_section and "data:image/png;base64" in matching_section
     fictitious = pd.read_parquet(release / "fictitious_population_r1.parquet")
     # coherent households: size equals members, one head
@@ -112,7 +112,7 @@ def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(data_root
     register = pd.read_parquet(data_root / "warehouse" / "harmonised_register" / f"{wave}.parquet")
     from synth_assets.calibration import register_targets
     from synth_assets.calibration.tails import top_code
-    from synth_assets.defs.calibration import amount_thresholds
+    from synth_assets.defs.calibration.assets import amount_thresholds
 
     # the release is top-coded, and so are the register's targets
     capped, _ = top_code(register, amount_thresholds(catalog, register))

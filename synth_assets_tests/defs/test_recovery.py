@@ -1,7 +1,7 @@
 """Crashes and signals: a real ``synth-assets run`` process, killed or stopped, and run again.
 
 A run killed with SIGKILL cannot clean up: its run stays STARTED and its ``model_training``
-pool slot stays claimed, so without recovery every later ``gan_model`` waits forever.
+pool slot stays claimed, so without recovery every later ``population_model`` waits forever.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from synth_assets.defs.runner import PROCESS_TAG, process_token, recover_dead_runs
+from synth_assets.operations.runner import PROCESS_TAG, process_token, recover_dead_runs
 
 REPO = Path(__file__).resolve().parents[2]
 POOL = "model_training"
@@ -63,7 +63,7 @@ def _releases(data_root: Path) -> list[str]:
 def test_a_run_killed_while_training_leaves_the_next_run_free_to_train_and_publish(data_root, tmp_path):
     home = _home(tmp_path)
     log = tmp_path / "killed.log"
-    # CTGAN within a 5-minute budget: gan_model holds the pool's one slot long enough to be killed there.
+    # CTGAN within a 5-minute budget: population_model holds the pool's one slot long enough to be killed there.
     proc = _start(data_root, home, log, "--family", "ctgan", "--max-seconds", "300")
     with _instance(home) as instance:
         _wait_for(lambda: instance.event_log_storage.get_concurrency_info(POOL).active_slot_count, proc, log, 400)
@@ -84,7 +84,7 @@ def test_a_run_killed_while_training_leaves_the_next_run_free_to_train_and_publi
     out = rerun_log.read_text()
     assert code == 0, out[-4000:]
     assert f"[RECOVERED] run {killed[0].run_id} (release 2024) was left STARTED" in out
-    assert "marked failed, pool slot(s) model_training/gan_model freed" in out
+    assert "marked failed, pool slot(s) model_training/population_model freed" in out
     assert "Public fictitious dataset:" in out
     release = data_root / "public" / (data_root / "public" / "LATEST").read_text().strip()
     assert (release / "data_card.json").is_file()

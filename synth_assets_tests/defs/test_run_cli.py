@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from synth_assets.defs.runner import step_failure_message
+from synth_assets.operations.runner import step_failure_message
 
 
 def _error_chain():

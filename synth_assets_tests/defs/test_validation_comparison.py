@@ -13,15 +13,14 @@ import pytest
 
 from synth_assets.catalog import load_catalog
 from synth_assets.common.layout import DataLayout
-from synth_assets.defs.build import build_definitions
-from synth_assets.defs.runner import PipelineOutcome, run_pipeline
-from synth_assets.defs.validation import latest_report
+from synth_assets.defs.definitions import build_definitions
+from synth_assets.operations.runner import PipelineOutcome, latest_report, run_pipeline
 from synth_assets_tests.defs.conftest import tiny_catalog
 
 pytestmark = pytest.mark.slow
 
 COMPARED = ["cart", "copula"]
-RELEASE = {"ops": {"gan_model": {"config": {"family": "cart"}},
+RELEASE = {"ops": {"population_model": {"config": {"family": "cart"}},
                    "fictitious_dataset": {"config": {"replicates": 1}},
                    "validation_report": {"config": {"compare_families": COMPARED}}}}
 

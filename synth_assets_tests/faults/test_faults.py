@@ -277,10 +277,10 @@ def test_corrupt_model_file_is_refused_before_generating(broken_copy: Baseline):
     """The model a release would generate from, damaged on disk: generation and publication refuse it."""
     import dagster as dg
 
-    from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.runner import _failures
+    from synth_assets.defs.definitions import build_definitions
+    from synth_assets.operations.runner import _failures
 
-    model = broken_copy.root / "models" / "gan_model" / "2024.model"
+    model = broken_copy.root / "models" / "population_model" / "2024.model"
     _garble(model)
     job = build_definitions(broken_copy.root).resolve_job_def("release")
     with dg.DagsterInstance.get() as instance:

@@ -43,7 +43,7 @@ JOB = "ingest_register"
 
 # Stages of the pipeline (asset groups) and, per stage, assets the UI must show by name.
 STAGES = ["ingest", "harmonise", "matching", "synthesis", "calibration", "validation", "publication"]
-NAMED_ASSETS = ["raw_register", "harmonised_silc", "matched_dataset", "gan_model",
+NAMED_ASSETS = ["raw_register", "harmonised_silc", "matched_dataset", "population_model",
                 "fictitious_dataset", "validation_report", "public_dataset"]
 
 SERVER_START_TIMEOUT_S = 120
@@ -112,9 +112,9 @@ def ui_instance(tmp_path: Path) -> UIInstance:
 
     from synth_assets.catalog import load_catalog
     from synth_assets.common.layout import DataLayout
-    from synth_assets.defs.build import build_definitions
-    from synth_assets.defs.runner import register_waves
+    from synth_assets.defs.definitions import build_definitions
     from synth_assets.demo import generate_demo
+    from synth_assets.operations.runner import register_waves
 
     source = tmp_path / "demo"
     generate_demo(source, persons=TINY_PERSONS)

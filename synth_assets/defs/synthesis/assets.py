@@ -1,18 +1,23 @@
-"""Generative model and the fictitious dataset: 100% generated records."""
-
+"""The population model and the fictitious dataset: 100% generated records."""
 
 import functools
 import time
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
+from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
-from synth_assets.defs.automation import RELEASE_AUTOMATION
+from synth_assets.defs import keys
+from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
+from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
+from synth_assets.defs.values import WaveTable
 from synth_assets.synthesis.split import split_by_group
 
 SYNTHESIS_CODE_VERSION = "2"
@@ -67,12 +72,14 @@ def build_split(catalog: Catalog) -> dg.AssetsDefinition:
         group_name="synthesis",
         partitions_def=partitions,
         outs={
-            "training_sample": dg.AssetOut(
+            keys.name(keys.TRAINING_SAMPLE): dg.AssetOut(
+                key=keys.TRAINING_SAMPLE,
                 code_version=SYNTHESIS_CODE_VERSION,
                 automation_condition=RELEASE_AUTOMATION,
                 description="Households of the matched dataset the model learns from. Never public.",
             ),
-            "holdout_sample": dg.AssetOut(
+            keys.name(keys.HOLDOUT_SAMPLE): dg.AssetOut(
+                key=keys.HOLDOUT_SAMPLE,
                 code_version=SYNTHESIS_CODE_VERSION,
                 automation_condition=RELEASE_AUTOMATION,
                 description=(
@@ -81,39 +88,50 @@ def build_split(catalog: Catalog) -> dg.AssetsDefinition:
                 ),
             ),
         },
-        ins={"matched": dg.AssetIn("matched_dataset")},
+        ins={"matched": dg.AssetIn(keys.MATCHED_DATASET)},
     )
     def split_matched_dataset(config: SplitConfig, matched: pd.DataFrame):
         train, holdout = split_by_group(matched, household_id, config.holdout_fraction, seed=config.seed)
-        yield dg.Output(train, output_name="training_sample", metadata={"rows": len(train)})
-        yield dg.Output(holdout, output_name="holdout_sample", metadata={"rows": len(holdout)})
+        yield dg.Output(train, output_name=keys.name(keys.TRAINING_SAMPLE), metadata={"rows": len(train)})
+        yield dg.Output(holdout, output_name=keys.name(keys.HOLDOUT_SAMPLE), metadata={"rows": len(holdout)})
 
     return split_matched_dataset
 
 
-def build_gan_model(catalog: Catalog) -> dg.AssetsDefinition:
+#: Facts about the training the published data card cites, kept in the model's ``training_log``.
+MODEL_CARD_KEYS = ("family", "person_family", "parameters", "training_seconds", "epochs_run", "device", "run_id")
+
+
+def model_card(model: Any) -> dict[str, Any]:
+    """What the data card says about the model: family, parameters, training time, device, run."""
+    log = model.training_log
+    card = {"parameters": log.get("params", {}), "epochs_run": log.get("epochs"), **log.get("card", {})}
+    return {k: card.get(k) for k in MODEL_CARD_KEYS}
+
+
+def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
     register = catalog.register
 
     @dg.asset(
-        name="gan_model",
+        key=keys.POPULATION_MODEL,
         automation_condition=RELEASE_AUTOMATION,
         group_name="synthesis",
         partitions_def=wave_partitions(catalog.register_name),
         code_version=SYNTHESIS_CODE_VERSION,
         io_manager_key="model_io_manager",
         kinds={"pytorch", "sdv"},
-        # One model trains at a time across all runs (pool limit in dagster.yaml), so the GAN
+        # One model trains at a time across all runs (pool limit in dagster.yaml), so a neural model
         # does not starve ingest and validation steps of the same machine.
         pool="model_training",
-        ins={"training": dg.AssetIn("training_sample")},
+        ins={"training": dg.AssetIn(keys.TRAINING_SAMPLE)},
         description=(
-            "The generative model trained on the training sample: CTGAN through SDV by default "
+            "The population model trained on the training sample: CTGAN through SDV by default "
             "(GPU when present, within a time budget); Gaussian copula, TVAE or sequential CART "
             "by config. Households are modelled as households. Metadata: family, parameters, "
             "epochs, training time and the loss curves."
         ),
     )
-    def gan_model(
+    def population_model(
         context: dg.AssetExecutionContext, config: ModelConfig, compute: ComputeResource, training: pd.DataFrame
     ):
         from synth_assets.synthesis import build_population_synthesizer, plot_losses
@@ -136,40 +154,44 @@ def build_gan_model(catalog: Catalog) -> dg.AssetsDefinition:
         model.fit(training.drop(columns=[c for c in [register.id_column] if c in training]))
         seconds = time.perf_counter() - started
         log = model.training_log
-        metadata = {
+        # what the data card cites, with the model (public_dataset takes the model as an input)
+        log["card"] = {
             "family": config.family,
             "person_family": config.person_family or config.family,
-            "parameters": dg.MetadataValue.json({k: v for k, v in log.get("params", {}).items()}),
             "training_seconds": round(seconds, 1),
+            "device": "cuda" if compute.use_gpu() else "cpu",
+            "run_id": context.run_id,
+        }
+        metadata = {
+            **{k: v for k, v in log["card"].items() if k != "run_id"},
+            "parameters": dg.MetadataValue.json({k: v for k, v in log.get("params", {}).items()}),
             "epochs_run": log.get("epochs"),
             "training_rows": len(training),
-            "device": "cuda" if compute.use_gpu() else "cpu",
         }
         png = plot_losses(model)
         if png is not None:
             metadata["loss_curves"] = png_markdown(png, "training losses")
         return dg.Output(model, metadata=metadata)
 
-    return gan_model
-
+    return population_model
 
 
 def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     register = catalog.register
 
     @dg.asset(
-        name="fictitious_dataset",
+        key=keys.FICTITIOUS_DATASET,
         automation_condition=RELEASE_AUTOMATION,
         group_name="synthesis",
         partitions_def=wave_partitions(catalog.register_name),
         code_version=SYNTHESIS_CODE_VERSION,
         kinds={"pandas"},
         ins={
-            "model": dg.AssetIn("gan_model"),
-            "training": dg.AssetIn("training_sample"),
-            "matched": dg.AssetIn("matched_dataset"),
-            "targets": dg.AssetIn("calibration_targets"),
-            **{f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys},
+            "model": dg.AssetIn(keys.POPULATION_MODEL),
+            "training": dg.AssetIn(keys.TRAINING_SAMPLE),
+            "matched": dg.AssetIn(keys.MATCHED_DATASET),
+            "targets": dg.AssetIn(keys.CALIBRATION_TARGETS),
+            **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
         },
         description=(
             "100% generated records: `replicates` independent fictitious populations (column "
@@ -183,13 +205,12 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             "users who gross up. Candidate for publication."
         ),
     )
-    @functools.partial(with_keyword_inputs, names=[f"donor_{name}" for name in catalog.surveys])
+    @functools.partial(with_keyword_inputs, names=[keys.name(keys.donor(name)) for name in catalog.surveys])
     def fictitious_dataset(
         context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
-        training: pd.DataFrame, matched: pd.DataFrame, targets: pd.DataFrame, **donors: pd.DataFrame,
+        training: pd.DataFrame, matched: pd.DataFrame, targets: pd.DataFrame, **donors: WaveTable,
     ) -> dg.Output[pd.DataFrame]:
-        from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
-        from synth_assets.synthesis.constraints import enforce_rules
+        from synth_assets.synthesis.constraints import enforce_rules  # lazy: torch and SDV are heavy
         from synth_assets.synthesis.replicates import replicate_models
 
         household_id = register.household_id_column
@@ -200,27 +221,27 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         refit = config.refit_replicates and not model.has_posterior_draw
         ids = {register.id_column, household_id}
         references = {"matched dataset": matched.drop(columns=[c for c in ids if c in matched])}
-        for key, donor in donors.items():
-            source = catalog.sources[key.removeprefix("donor_")]
+        for donor in donors.values():
+            source = catalog.sources[donor.origin.source]
             survey_ids = {source.id_column, source.household_id_column, source.weight_column}
-            references[f"{key.removeprefix('donor_')} survey"] = donor.drop(columns=[c for c in survey_ids if c in donor])
+            references[f"{donor.origin.source} survey"] = donor.data.drop(
+                columns=[c for c in survey_ids if c in donor.data])
         register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
         rules = list(project.catalog.release.rules)
         fit_data = training.drop(columns=[c for c in [register.id_column] if c in training]) if refit else None
 
-        from synth_assets.calibration.tails import top_code
-        from synth_assets.defs.calibration import amount_thresholds
-
         thresholds = amount_thresholds(project.catalog, matched)
         top_coded: dict[str, int] = {}
-        frames, rejected, calibrated = [], {}, {}
+        frames: list[pd.DataFrame] = []
+        rejected: dict[str, dict[str, Any]] = {}
+        calibrated: dict[str, dict[str, Any]] = {}
         models = replicate_models(model, config.replicates, config.seed, data=fit_data, cluster=household_id)
         for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
-            enforcements = []
+            enforcements: list[Any] = []
 
             def draw(n: int, seed: int, replicate_model=replicate_model, enforcements=enforcements) -> pd.DataFrame:
                 enforced = enforce_rules(
-                    replicate_model.sample(n, seed=seed), rules, lambda k, s: replicate_model.sample(k, seed=s),
+                    replicate_model.sample(n, seed=seed), rules, lambda size, s: replicate_model.sample(size, seed=s),
                     references=references, unique_references={"register": matched[register_columns]},
                     household_id=household_id, seed=seed,
                     households=replicate_model if hasattr(replicate_model, "redraw_members") else None,
@@ -234,7 +255,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 return data
 
             if calibration.enabled:
-                result = calibrated_population(draw, register_targets, household_id, surplus=calibration.surplus,
+                result = calibrated_population(draw, register_targets, household_key(catalog), surplus=calibration.surplus,
                                                seed=replicate_seed, progress=context.log.debug)
                 data = result.data
                 calibrated[f"r{i}"] = result.summary()

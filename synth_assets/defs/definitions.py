@@ -1,4 +1,8 @@
-"""Building the Definitions object from a catalog (``synth_assets.definitions`` holds the instance)."""
+"""The one Definitions object's builder: every stage's assets, checks, jobs, sensor, schedule and resources.
+
+``synth_assets.definitions`` holds the instance for ``dagster dev`` and the deployment; the
+headless runner and the tests build their own from another data root.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +14,23 @@ import dagster as dg
 
 from synth_assets.catalog import load_catalog
 from synth_assets.common.settings import quiet_telemetry
-from synth_assets.defs.automation import build_incoming_sensor, build_refresh_schedule
-from synth_assets.defs.calibration import (
-    build_calibration_check,
-    build_calibration_targets,
-    build_top_coding_check,
-)
+from synth_assets.defs.automation.jobs import build_jobs
+from synth_assets.defs.automation.schedules import build_refresh_schedule
+from synth_assets.defs.automation.sensors import build_incoming_sensor
+from synth_assets.defs.calibration.assets import build_calibration_targets
+from synth_assets.defs.calibration.checks import build_calibration_check, build_top_coding_check
 from synth_assets.defs.deployment import Deployment
-from synth_assets.defs.harmonise import build_harmonised_asset, build_harmonised_check
-from synth_assets.defs.ingest import build_raw_asset, build_raw_check
-from synth_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager
-from synth_assets.defs.jobs import build_jobs
-from synth_assets.defs.matching import build_donor_asset, build_matched_dataset
-from synth_assets.defs.publication import build_public_dataset
+from synth_assets.defs.harmonise.assets import build_harmonised_asset
+from synth_assets.defs.harmonise.checks import build_harmonised_check
+from synth_assets.defs.ingest.assets import build_raw_asset
+from synth_assets.defs.ingest.checks import build_raw_check
+from synth_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager, ReportIOManager
+from synth_assets.defs.matching.assets import build_donor_asset, build_matched_dataset
+from synth_assets.defs.publication.assets import build_public_dataset
 from synth_assets.defs.resources import ComputeResource, ProjectResource
-from synth_assets.defs.synthesis import build_fictitious_dataset, build_gan_model, build_split
-from synth_assets.defs.validation import build_validation_checks, build_validation_report
+from synth_assets.defs.synthesis.assets import build_fictitious_dataset, build_population_model, build_split
+from synth_assets.defs.validation.assets import build_validation_report
+from synth_assets.defs.validation.checks import build_validation_checks
 
 
 def build_definitions(
@@ -41,7 +46,7 @@ def build_definitions(
     data root.
     """
     quiet_telemetry()
-    # Partitioned asset checks are a preview feature; we rely on them knowingly (STACK_NOTES).
+    # Partitioned asset checks are a preview feature; we rely on them knowingly.
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     deployment = deployment or Deployment.from_environment()
@@ -49,8 +54,8 @@ def build_definitions(
         deployment = dataclasses.replace(deployment, data_root=Path(data_root))
     layout = deployment.layout
     catalog = load_catalog(layout.catalog)
-    assets: list = []
-    checks: list = []
+    assets: list[dg.AssetsDefinition] = []
+    checks: list[dg.AssetChecksDefinition] = []
     for name in catalog.sources:
         assets += [build_raw_asset(catalog, name), build_harmonised_asset(catalog, name)]
         checks += [build_raw_check(catalog, name), build_harmonised_check(catalog, name)]
@@ -58,7 +63,7 @@ def build_definitions(
     assets += [
         build_matched_dataset(catalog),
         build_split(catalog),
-        build_gan_model(catalog),
+        build_population_model(catalog),
         build_calibration_targets(catalog),
         build_fictitious_dataset(catalog),
         build_validation_report(catalog),
@@ -80,6 +85,6 @@ def build_definitions(
             "io_manager": ParquetIOManager(base_path=str(layout.warehouse)),
             "model_io_manager": ModelIOManager(base_path=str(layout.models)),
             "json_io_manager": JsonIOManager(base_path=str(layout.warehouse)),
+            "report_io_manager": ReportIOManager(base_path=str(layout.reports)),
         },
     )
-

@@ -1,11 +1,15 @@
 """Collecting a release's lineage from the Dagster instance (the audit's Dagster side).
 
 Each asset's materialisation is the latest one at or before the release was published, so
-a later re-run does not rewrite the history of an earlier release.
+a later re-run does not rewrite the history of an earlier release. Instance history is read
+through ``synth_assets.dagster_api``; stored tables are found through the IO manager's path.
 """
+
+from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -14,63 +18,42 @@ from synth_assets.audit import AssetStep, CheckResult, Lineage, copy_test, verif
 from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import file_sha256
 from synth_assets.common.layout import DataLayout
+from synth_assets.dagster_api import check_history, latest_materialization, materializations
+from synth_assets.defs import keys
+from synth_assets.defs.io_managers import ParquetIOManager
 from synth_assets.harmonise import harmonise_table
 from synth_assets.ingest import read_source_file, source_path
-
-RELEASE_CHAIN = ["matched_dataset", "training_sample", "holdout_sample", "gan_model", "calibration_targets", "fictitious_dataset",
-                 "validation_report", "public_dataset"]
 
 
 class AuditError(LookupError):
     """The release, or the history that made it, cannot be found."""
 
 
-def _plain(metadata) -> dict:
-    values = {k: getattr(v, "value", v) for k, v in (metadata or {}).items()}
-    return {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool, dict, list))}
-
-
-def _materialization(instance: dg.DagsterInstance, asset: str, partition: str | None, before: float):
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None,
-                              before_timestamp=before + 1e-3),
-        limit=1,
-    ).records
-    return records[0] if records else None
-
-
-def _step(instance, asset, partition, before) -> AssetStep | None:
-    record = _materialization(instance, asset, partition, before)
+def _step(instance: dg.DagsterInstance, asset: str, partition: str | None, before: float) -> AssetStep | None:
+    record = latest_materialization(instance, dg.AssetKey(asset), partition, before=before)
     if record is None:
         return None
-    materialization = record.asset_materialization
     return AssetStep(
         asset=asset, partition=partition, run_id=record.run_id, timestamp=record.timestamp,
-        code_version=(materialization.tags or {}).get("dagster/code_version"),
-        metadata={k: v for k, v in _plain(materialization.metadata).items() if k not in ("data_card", "headline")},
+        code_version=record.code_version,
+        metadata={k: v for k, v in record.metadata.items() if k not in ("data_card", "headline")},
     )
 
 
-def _checks(instance, repository_checks: list[dg.AssetCheckKey], partitions: dict[str, str | None], before: float):
-    from dagster._core.event_api import PartitionKeyFilter
-    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-
+def _checks(
+    instance: dg.DagsterInstance, repository_checks: list[dg.AssetCheckKey], partitions: dict[str, str | None],
+    before: float,
+) -> list[CheckResult]:
     results = []
     for key in repository_checks:
         asset = key.asset_key.to_user_string()
         if asset not in partitions:
             continue
         partition = partitions[asset]
-        history = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=20, partition_filter=PartitionKeyFilter(key=partition)
-        )
-        record = next((r for r in history if r.create_timestamp <= before + 1e-3), None)
-        passed = description = None
-        if record is not None:
-            passed = record.status == AssetCheckExecutionRecordStatus.SUCCEEDED
-            evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
-            description = getattr(evaluation, "description", None)
-        results.append(CheckResult(asset, key.name, partition, passed, record.run_id if record else None, description))
+        history = check_history(instance, key, partition, limit=20)
+        record = next((r for r in history if r.timestamp <= before + 1e-3), None)
+        results.append(CheckResult(asset, key.name, partition, record.passed if record else None,
+                                   record.run_id if record else None, record.description if record else None))
     return results
 
 
@@ -85,23 +68,20 @@ def collect_lineage(
     card = json.loads(card_path.read_text())
     wave = card["wave"]
     published = next(
-        (r for r in instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("public_dataset"), asset_partitions=[wave]), limit=100
-        ).records if _plain(r.asset_materialization.metadata).get("release") == release),
+        (r for r in materializations(instance, keys.PUBLIC_DATASET, wave) if r.metadata.get("release") == release),
         None,
     )
     if published is None:
         raise AuditError(f"release {release!r} exists on disk but this Dagster instance has no record of publishing it")
     when = published.timestamp
-    partitions: dict[str, str | None] = {asset: wave for asset in RELEASE_CHAIN}
-    partitions.update({f"donor_{s}": wave for s in catalog.surveys})
-    sources: dict[str, dict] = {}
+    partitions: dict[str, str | None] = {key.to_user_string(): wave for key in keys.release_assets(catalog.surveys)}
+    sources: dict[str, dict[str, Any]] = {}
     strict: dict[str, pd.DataFrame] = {}
     uniques: dict[str, pd.DataFrame] = {}
     for name, source in catalog.sources.items():
         source_wave = card["provenance"].get(name, {}).get("wave")
-        partitions[f"raw_{name}"] = partitions[f"harmonised_{name}"] = source_wave
-        raw_step = _step(instance, f"raw_{name}", source_wave, when)
+        partitions[keys.raw(name).to_user_string()] = partitions[keys.harmonised(name).to_user_string()] = source_wave
+        raw_step = _step(instance, keys.raw(name).to_user_string(), source_wave, when)
         path = source_path(layout.incoming, source, source_wave) if source_wave else None
         recorded = (raw_step.metadata.get("sha256") if raw_step else None)
         current = file_sha256(path) if path and path.exists() else None
@@ -113,13 +93,16 @@ def collect_lineage(
             target[f"raw {name} ({path.name})"] = harmonise_table(
                 raw.data, catalog, name, file=path, value_labels=raw.value_labels
             )
-    matched_file = layout.warehouse / "matched_dataset" / f"{wave}.parquet"
+    warehouse = (defs.resources or {}).get("io_manager")
+    if not isinstance(warehouse, ParquetIOManager):
+        raise AuditError(f"the definitions' io_manager is {type(warehouse).__name__}, not the ParquetIOManager")
+    matched_file = warehouse.path(keys.MATCHED_DATASET, wave)
     if matched_file.exists():
         with matched_file.open("rb") as handle:  # local or object storage alike
             strict["matched dataset"] = pd.read_parquet(handle)
     steps = [s for asset, p in partitions.items() if (s := _step(instance, asset, p, when))]
     steps.sort(key=lambda s: s.timestamp)
-    check_keys = [spec.key for checks_def in defs.asset_checks for spec in checks_def.check_specs]
+    check_keys = [spec.key for checks_def in defs.asset_checks or [] for spec in checks_def.check_specs]
     ids = {catalog.register.id_column, catalog.register.household_id_column}
     for source in catalog.surveys.values():
         ids |= {source.id_column, source.household_id_column, source.weight_column}

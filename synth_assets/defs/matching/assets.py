@@ -1,30 +1,36 @@
 """Statistical matching: the register base enriched with every survey's specific variables.
 
 ``donor_<survey>`` picks, for release wave W, the survey's latest harmonised wave at or
-before W (calendars differ), refusing one whose checks did not pass; the choice is in
-its metadata and in the lineage. ``matched_dataset`` fuses them all into the register.
+before W (calendars differ), refusing one whose checks did not pass; its value is that
+wave (a ``WaveTable``: the records, the wave, the file). ``matched_dataset`` fuses them all
+into the register; beside it, ``matching_report`` holds the diagnostics page and the
+source files fused, which the published data card cites.
 """
 
-from pathlib import Path
+import base64
+import html
 
 import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import file_sha256
-from synth_assets.defs.automation import DONOR_AUTOMATION, RELEASE_AUTOMATION
-from synth_assets.defs.gating import failed_checks, latest_materialization
+from synth_assets.dagster_api import latest_check_evaluations
+from synth_assets.defs import keys
+from synth_assets.defs.automation.conditions import DONOR_AUTOMATION, RELEASE_AUTOMATION
 from synth_assets.defs.metadata import png_markdown
-from synth_assets.defs.partitions import latest_wave_at_or_before, wave_partitions
+from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name, wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
+from synth_assets.defs.values import MatchingReport, WaveTable
 from synth_assets.ingest import source_path
+from synth_assets.matching import DonorSpec, fusion_diagnostics
 from synth_assets.matching.diagnostics import missing_shares
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
 
-MATCHING_CODE_VERSION = "1"
-UPSTREAM_CHECKS = {"raw": ["delivered_file_is_valid"], "harmonised": ["conforms_to_common_schema"]}
-SURVEY_WAVE_ATTR = "survey_wave"
+MATCHING_CODE_VERSION = "2"
+#: The blocking checks of ingest and harmonisation a source wave must have passed to be matched.
+UPSTREAM_CHECKS = ((keys.raw, keys.DELIVERED_FILE_IS_VALID), (keys.harmonised, keys.CONFORMS_TO_COMMON_SCHEMA))
 
 
 class MatchingConfig(dg.Config):
@@ -37,8 +43,8 @@ class MatchingConfig(dg.Config):
 def refuse_unchecked(context: dg.AssetExecutionContext, source: str, wave: str) -> None:
     """Fail unless the latest ingest and harmonisation checks of this source wave passed."""
     problems: list[str] = []
-    for stage, names in UPSTREAM_CHECKS.items():
-        problems += failed_checks(context.instance, dg.AssetKey(f"{stage}_{source}"), names, wave)
+    for key_of, name in UPSTREAM_CHECKS:
+        problems += failed_checks(context.instance, key_of(source), [name], wave)
     if problems:
         raise dg.Failure(
             description="refusing inputs whose checks did not pass:\n" + "\n".join(problems),
@@ -46,21 +52,36 @@ def refuse_unchecked(context: dg.AssetExecutionContext, source: str, wave: str) 
         )
 
 
-def delivered_file_problem(
-    context: dg.AssetExecutionContext, project: ProjectResource, source_name: str, wave: str
-) -> str | None:
-    """Why the file of this source wave cannot back a release: gone, or changed since it was ingested.
+def failed_checks(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, check_names: list[str], partition: str
+) -> list[str]:
+    """One line per check whose latest evaluation for this partition did not pass.
+
+    Blocking checks stop later steps of their own run only; ingest and harmonisation run per
+    survey wave, in runs of their own, so the release run asks the instance.
+    """
+    problems = []
+    for name, evaluation in latest_check_evaluations(instance, asset_key, check_names, partition).items():
+        if evaluation is None:
+            problems.append(f"{asset_key.to_user_string()}[{partition}] check {name}: never evaluated")
+        elif not evaluation.passed:
+            problems.append(f"{asset_key.to_user_string()}[{partition}] check {name}: {evaluation.status}")
+    return problems
+
+
+def delivered_file_problem(project: ProjectResource, table: WaveTable) -> str | None:
+    """Why the file a source wave was read from cannot back a release: gone, or changed since.
 
     The instance remembers every wave it saw; the release must cite only files that exist,
     with the hash that was read.
     """
+    source_name, wave = table.origin.source, table.wave
     source = project.catalog.sources[source_name]
     path = source_path(project.layout.incoming, source, wave)
     if not path.is_file():
         return (f"source {source_name!r} wave {wave}: {path} no longer exists "
                 f"(expected {project.layout.incoming / source.path})")
-    ingested = latest_materialization(context.instance, dg.AssetKey(f"raw_{source_name}"), wave)
-    read = ingested.get("metadata", {}).get("sha256")
+    read = table.origin.sha256
     now = file_sha256(path)
     if read and read != now:
         return (f"source {source_name!r} wave {wave}: {path} changed since it was ingested "
@@ -70,7 +91,7 @@ def delivered_file_problem(
 
 def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
     @dg.asset(
-        name=f"donor_{survey}",
+        key=keys.donor(survey),
         group_name="matching",
         partitions_def=wave_partitions(catalog.register_name),
         automation_condition=DONOR_AUTOMATION,
@@ -78,7 +99,7 @@ def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
         kinds={"pandas"},
         ins={
             "waves": dg.AssetIn(
-                f"harmonised_{survey}",
+                keys.harmonised(survey),
                 partition_mapping=dg.AllPartitionMapping(),
                 metadata={"partitions_as_dict": True, "allow_missing_partitions": True},
             )
@@ -89,14 +110,14 @@ def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
         ),
     )
     def donor_asset(
-        context: dg.AssetExecutionContext, project: ProjectResource, waves: dict[str, pd.DataFrame]
-    ) -> dg.Output[pd.DataFrame]:
+        context: dg.AssetExecutionContext, project: ProjectResource, waves: dict[str, WaveTable]
+    ) -> dg.Output[WaveTable]:
         release_wave = context.partition_key
         # Choose among the waves delivered, not those that made it through harmonisation: a
         # refused delivery must refuse the release, not let an older wave stand in for it.
         # Delivered means its file is still there: the instance remembers removed ones too.
         source = project.catalog.sources[survey]
-        known = context.instance.get_dynamic_partitions(f"{survey}_waves")
+        known = context.instance.get_dynamic_partitions(partitions_name(survey))
         delivered = [w for w in known if source_path(project.layout.incoming, source, w).is_file()]
         wave = latest_wave_at_or_before(delivered, release_wave)
         if wave is None:
@@ -106,15 +127,14 @@ def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
                 f"(present: {', '.join(sorted(delivered)) or 'none'}; known to the instance: "
                 f"{', '.join(sorted(known)) or 'none'})"
             )
-        problem = delivered_file_problem(context, project, survey, wave)
-        if problem:
-            raise dg.Failure(problem)
-        refuse_unchecked(context, survey, wave)
         if wave not in waves:
             raise dg.Failure(f"survey {survey!r} wave {wave} was delivered but is not harmonised yet")
         table = waves[wave]
-        table.attrs[SURVEY_WAVE_ATTR] = wave  # kept in the Parquet metadata for matched_dataset
-        return dg.Output(table, metadata={"survey_wave": wave, "release_wave": release_wave, "rows": len(table)})
+        problem = delivered_file_problem(project, table)
+        if problem:
+            raise dg.Failure(problem)
+        refuse_unchecked(context, survey, wave)
+        return dg.Output(table, metadata={"survey_wave": wave, "release_wave": release_wave, "rows": len(table.data)})
 
     return donor_asset
 
@@ -122,47 +142,62 @@ def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
 def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     register_name = catalog.register_name
     ins = {
-        "register": dg.AssetIn(f"harmonised_{register_name}"),
-        **{f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys},
+        "register": dg.AssetIn(keys.harmonised(register_name)),
+        **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
     }
 
     def decorate(fn):
         return with_keyword_inputs(fn, [n for n in ins if n != "register"])
 
-    @dg.asset(  # type: ignore[misc]
-        name="matched_dataset",
+    @dg.multi_asset(
         group_name="matching",
         partitions_def=wave_partitions(register_name),
-        automation_condition=RELEASE_AUTOMATION,
-        code_version=MATCHING_CODE_VERSION,
-        kinds={"pandas", "scikit-learn"},
+        can_subset=False,
+        outs={
+            keys.name(keys.MATCHED_DATASET): dg.AssetOut(
+                key=keys.MATCHED_DATASET,
+                automation_condition=RELEASE_AUTOMATION,
+                code_version=MATCHING_CODE_VERSION,
+                kinds={"pandas", "scikit-learn"},
+                description=(
+                    "The register base with every survey's specific variables imputed by statistical "
+                    "matching through the common variables (by default `neural_draw`: a network's predicted "
+                    "distributions as the matching space, a real donor's whole block drawn; household "
+                    "surveys matched household to household). Metadata: distances to the donors and the "
+                    "Fréchet bounds of cross-source cells. Records are "
+                    "chimeras: right for the population, wrong for any person. Never public."
+                ),
+            ),
+            keys.name(keys.MATCHING_REPORT): dg.AssetOut(
+                key=keys.MATCHING_REPORT,
+                automation_condition=RELEASE_AUTOMATION,
+                code_version=MATCHING_CODE_VERSION,
+                io_manager_key="report_io_manager",
+                kinds={"html"},
+                description=(
+                    "The matching section of the release's reports (reports/matching_report/<wave>.html): "
+                    "distances to the donors, the Fréchet bounds of cross-source cells and their plot; "
+                    "beside it (.json) the source files fused (wave, path, sha256, ingest run), which "
+                    "the published data card cites."
+                ),
+            ),
+        },
         ins=ins,
-        description=(
-            "The register base with every survey's specific variables imputed by statistical "
-            "matching through the common variables (by default `neural_draw`: a network's predicted "
-            "distributions as the matching space, a real donor's whole block drawn; household "
-            "surveys matched household to household). Metadata: distances to the donors and the "
-            "Fréchet bounds of cross-source cells. Records are "
-            "chimeras: right for the population, wrong for any person. Never public."
-        ),
     )
     @decorate
     def matched_dataset(
-        context: dg.AssetExecutionContext, config: MatchingConfig, project: ProjectResource, register: pd.DataFrame,
-        **donors: pd.DataFrame,
-    ) -> dg.Output[pd.DataFrame]:
-        problem = delivered_file_problem(context, project, register_name, context.partition_key)
+        context: dg.AssetExecutionContext, config: MatchingConfig, project: ProjectResource, register: WaveTable,
+        **donors: WaveTable,
+    ):
+        problem = delivered_file_problem(project, register)
         if problem:
             raise dg.Failure(problem)
-        refuse_unchecked(context, register_name, context.partition_key)
-        chosen = {
-            name: (donors[f"donor_{name}"].attrs.get(SURVEY_WAVE_ATTR, "?"), donors[f"donor_{name}"])
-            for name in catalog.surveys
-        }
-        matched, fusions = fuse_sources(project.catalog, register, chosen, methods=config.methods, seed=config.seed)
+        refuse_unchecked(context, register_name, register.wave)
+        chosen = {name: donors[keys.name(keys.donor(name))] for name in catalog.surveys}
+        matched, fusions = fuse_sources(project.catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()},
+                                        methods=config.methods, seed=config.seed)
         assert_no_survey_ids(matched, project.catalog)
-        report = _diagnostics(project.catalog, register, matched, chosen, fusions)
-        section = _write_matching_section(project.layout.reports / context.partition_key, report)
+        report = _diagnostics(project.catalog, register.data, matched, chosen, fusions)
         summary = pd.DataFrame(
             [
                 {"survey": f.survey, "wave": f.wave, "method": f.method, "unit": f.unit, "donors": f.donors,
@@ -170,8 +205,9 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 for f in fusions
             ]
         )
-        return dg.Output(
+        yield dg.Output(
             matched,
+            output_name=keys.name(keys.MATCHED_DATASET),
             metadata={
                 "release_wave": context.partition_key,
                 "survey_waves_used": dg.MetadataValue.json({f.survey: f.wave for f in fusions}),
@@ -180,46 +216,40 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "frechet_bounds": dg.MetadataValue.md(report.to_markdown()),
                 # Survey item non-response and universes should leave no missing value here.
                 "missing_shares": dg.MetadataValue.md(
-                    missing_shares({register_name: register, **{n: d for n, (_, d) in chosen.items()}}, matched)
+                    missing_shares({register_name: register.data, **{n: t.data for n, t in chosen.items()}}, matched)
                     .to_markdown(floatfmt=".4f")
                 ),
                 "frechet_bounds_plot": png_markdown(report.plot_png(), "Frechet bounds"),
-                "report_section": dg.MetadataValue.path(str(section)),
                 "rows": len(matched),
             },
+        )
+        sources = {register_name: register.origin, **{n: t.origin for n, t in chosen.items()}}
+        yield dg.Output(
+            MatchingReport(_matching_page(report), sources),
+            output_name=keys.name(keys.MATCHING_REPORT),
+            metadata={"sources": dg.MetadataValue.json({n: o.to_dict() for n, o in sources.items()})},
         )
 
     return matched_dataset
 
 
-def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame, chosen, fusions):
+def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame, chosen: dict[str, WaveTable],
+                 fusions):
     """Distances to the donors and the Fréchet bounds of cross-source cells (StatMatch's view)."""
-    from synth_assets.matching import DonorSpec, fusion_diagnostics
-
     donors = {
-        f.survey: DonorSpec(chosen[f.survey][1], catalog.sources[f.survey].weight_column, f.on, f.imputed,
+        f.survey: DonorSpec(chosen[f.survey].data, catalog.sources[f.survey].weight_column, f.on, f.imputed,
                             catalog.sources[f.survey].universe)
         for f in fusions
     }
     return fusion_diagnostics(register, matched, donors, register_y=catalog.register.specific)
 
 
-def _write_matching_section(folder: Path, report) -> Path:
+def _matching_page(report) -> str:
     """The matching section of the release's reports: distances, Fréchet bounds and their plot."""
-    import base64
-    import html
-
-    from synth_assets.common.files import atomic_path
-
-    path = folder / "matching.html"
-    body = (
+    return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Statistical matching</title></head>"
         "<body style='font-family:system-ui,sans-serif;margin:2em'><h1>Statistical matching diagnostics</h1>"
         f"<pre style='white-space:pre-wrap'>{html.escape(report.to_markdown())}</pre>"
         f"<img alt='Fréchet bounds' src='data:image/png;base64,{base64.b64encode(report.plot_png()).decode()}'>"
         "</body></html>"
     )
-    with atomic_path(path) as tmp:
-        tmp.write_text(body)
-    return path
-

@@ -5,40 +5,44 @@ records the content hash of the fictitious data it judged; the gate publishes on
 data it receives when its hash is the one every check and the report judged. A
 fictitious dataset drawn again (another seed), or a warehouse table replaced by hand,
 therefore needs a fresh validation before it can be published.
+
+Everything the gate cites arrives as an input: the fictitious data, the report's verdict
+(``validation_report``), the source files fused (``matching_report``) and the model
+(``population_model``). Only the checks' evaluations come from the instance, since a
+check's result is not an asset value.
 """
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import dataframe_sha256
-from synth_assets.defs.automation import RELEASE_AUTOMATION
-from synth_assets.defs.gating import latest_check_evaluations, latest_materialization
+from synth_assets.dagster_api import latest_check_evaluations
+from synth_assets.defs import keys
+from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.metadata import JUDGED_HASH
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
+from synth_assets.defs.synthesis.assets import model_card
+from synth_assets.defs.values import MatchingReport
 from synth_assets.publication import describe_columns, publish_release, release_id
 
-PUBLICATION_CODE_VERSION = "2"
-GATE_CHECKS = {
-    "fictitious_dataset": ["no_real_record_copied", "rules_and_categories_hold", "calibrated_to_register",
-                           "amounts_top_coded"],
-    "validation_report": ["thresholds_pass"],
-}
+PUBLICATION_CODE_VERSION = "3"
 
 
-def gate_problems(instance: dg.DagsterInstance, wave: str, received: str, report: dict) -> list[str]:
+def gate_problems(instance: dg.DagsterInstance, wave: str, received: str, report: dict[str, Any]) -> list[str]:
     """Why ``fictitious`` with hash ``received`` may not be published (empty: it may).
 
     A check counts only if its latest evaluation passed AND judged these very bytes; the
     report only if it passed and judged them too.
     """
     problems = []
-    for asset, names in GATE_CHECKS.items():
-        for name, evaluation in latest_check_evaluations(instance, dg.AssetKey(asset), names, wave).items():
-            where = f"{asset}[{wave}] check {name}"
+    for asset, names in keys.GATE_CHECKS.items():
+        for name, evaluation in latest_check_evaluations(instance, asset, names, wave).items():
+            where = f"{asset.to_user_string()}[{wave}] check {name}"
             if evaluation is None:
                 problems.append(f"{where}: never evaluated")
             elif not evaluation.passed:
@@ -56,14 +60,18 @@ def gate_problems(instance: dg.DagsterInstance, wave: str, received: str, report
 
 def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     @dg.asset(
-        name="public_dataset",
+        key=keys.PUBLIC_DATASET,
         automation_condition=RELEASE_AUTOMATION,
         group_name="publication",
         partitions_def=wave_partitions(catalog.register_name),
         code_version=PUBLICATION_CODE_VERSION,
         kinds={"parquet"},
-        ins={"fictitious": dg.AssetIn("fictitious_dataset"), "report": dg.AssetIn("validation_report")},
-        deps=["gan_model"],
+        ins={
+            "fictitious": dg.AssetIn(keys.FICTITIOUS_DATASET),
+            "report": dg.AssetIn(keys.VALIDATION_REPORT),
+            "matching": dg.AssetIn(keys.MATCHING_REPORT),
+            "model": dg.AssetIn(keys.POPULATION_MODEL),
+        },
         description=(
             "The public release under data/public/<release>/: fictitious replicates, the validation "
             "report and a data card (provenance, model, metrics, thresholds, checksums). "
@@ -72,7 +80,8 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         ),
     )
     def public_dataset(
-        context: dg.AssetExecutionContext, project: ProjectResource, fictitious: pd.DataFrame, report: dict
+        context: dg.AssetExecutionContext, project: ProjectResource, fictitious: pd.DataFrame,
+        report: dict[str, Any], matching: MatchingReport, model: Any,
     ) -> dg.MaterializeResult:
         wave = context.partition_key
         # Blocking checks stop later steps of their own run only, and know nothing of what was
@@ -81,19 +90,11 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         problems = gate_problems(context.instance, wave, received, report)
         if problems:
             raise dg.Failure(description="publication refused:\n" + "\n".join(problems))
-        matched = latest_materialization(context.instance, dg.AssetKey("matched_dataset"), wave)
-        used = matched.get("metadata", {}).get("survey_waves_used", {})
-        provenance = {}
-        for source_name in catalog.sources:
-            source_wave = wave if source_name == catalog.register_name else used.get(source_name)
-            raw = latest_materialization(context.instance, dg.AssetKey(f"raw_{source_name}"), source_wave)
-            meta = raw.get("metadata", {})
-            provenance[source_name] = {
-                "wave": source_wave, "file": meta.get("source_file"), "sha256": meta.get("sha256"),
-                "ingest_run": raw.get("run_id"),
-            }
-        model = latest_materialization(context.instance, dg.AssetKey("gan_model"), wave)
-        model_meta = model.get("metadata", {})
+        card_of_model = model_card(model)  # its run id is for auditors (metadata), not the public card
+        provenance = {
+            name: {"wave": origin.wave, "file": origin.file, "sha256": origin.sha256, "ingest_run": origin.ingest_run}
+            for name, origin in matching.sources.items()
+        }
         target, card = publish_release(
             fictitious,
             public_dir=project.layout.public,
@@ -102,7 +103,7 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             report_dir=Path(report["report_dir"]),
             report_checksums=report.get("files"),
             provenance=provenance,
-            model={k: model_meta.get(k) for k in ("family", "person_family", "parameters", "training_seconds", "epochs_run", "device")},
+            model={k: v for k, v in card_of_model.items() if k != "run_id"},
             metrics={k: v for k, v in report.get("metrics", {}).items() if isinstance(v, (int, float))},
             checks=report.get("checks", []),
             validation={JUDGED_HASH: received},
@@ -121,7 +122,7 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 # internal provenance, for auditors: the public card keeps only waves and sha256s
                 "provenance": dg.MetadataValue.json(provenance),
                 "report": dg.MetadataValue.path(str(Path(report["report_dir"]) / "report.html")),
-                "model_run_id": model.get("run_id") or "",
+                "model_run_id": card_of_model.get("run_id") or "",
             }
         )
 

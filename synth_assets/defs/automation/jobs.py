@@ -5,26 +5,26 @@ Sources have their own wave partitions, so a run covers one source's wave or one
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from synth_assets.catalog import Catalog
+from synth_assets.defs import keys
 from synth_assets.defs.partitions import wave_partitions
 
-RELEASE_ASSETS = [
-    "matched_dataset", "training_sample", "holdout_sample", "gan_model", "calibration_targets",
-    "fictitious_dataset", "validation_report", "public_dataset",
-]
+RELEASE_JOB = "release"
 
 
 def ingest_job_name(source_name: str) -> str:
     return f"ingest_{source_name}"
 
 
-def build_jobs(catalog: Catalog) -> list:
+def build_jobs(catalog: Catalog) -> list[Any]:
     jobs = [
         dg.define_asset_job(
             ingest_job_name(name),
-            selection=dg.AssetSelection.assets(f"raw_{name}", f"harmonised_{name}"),
+            selection=dg.AssetSelection.assets(keys.raw(name), keys.harmonised(name)),
             partitions_def=wave_partitions(name),
             description=f"Read and harmonise one wave of {name}, with their blocking checks.",
         )
@@ -32,8 +32,8 @@ def build_jobs(catalog: Catalog) -> list:
     ]
     jobs.append(
         dg.define_asset_job(
-            "release",
-            selection=dg.AssetSelection.assets(*RELEASE_ASSETS, *(f"donor_{n}" for n in catalog.surveys)),
+            RELEASE_JOB,
+            selection=dg.AssetSelection.assets(*keys.release_assets(catalog.surveys)),
             partitions_def=wave_partitions(catalog.register_name),
             description=(
                 "Match, train, generate, validate and (if every check passes) publish the "

@@ -6,7 +6,7 @@ register wave. Partitions are registered from the files found in ``data/incoming
 Runs execute in this process, so no daemon watches them: each run is tagged with the process
 that executes it, and a start-up marks failed the runs of a process that is gone (``kill -9``,
 a crashed machine) and frees the pool slots they held, which would otherwise block every
-later ``gan_model`` (pool ``model_training``, one slot) for good.
+later ``population_model`` (pool ``model_training``, one slot) for good.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import dagster as dg
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.layout import DataLayout
-from synth_assets.defs.jobs import ingest_job_name
-from synth_assets.defs.partitions import latest_wave_at_or_before
-from synth_assets.defs.validation import latest_report
+from synth_assets.dagster_api import is_check_failure, latest_materialization
+from synth_assets.defs import keys
+from synth_assets.defs.automation.jobs import RELEASE_JOB, ingest_job_name
+from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name
 from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.publication import latest_release
 
@@ -57,7 +58,7 @@ def register_waves(instance: dg.DagsterInstance, catalog: Catalog, layout: DataL
     found: dict[str, list[str]] = {}
     for name, source in catalog.sources.items():
         waves = list(discover_waves(layout.incoming, source))
-        partitions = f"{name}_waves"
+        partitions = partitions_name(name)
         new = [w for w in waves if not instance.has_dynamic_partition(partitions, w)]
         if new:
             instance.add_dynamic_partitions(partitions, new)
@@ -87,25 +88,34 @@ def missing_sources(catalog: Catalog, layout: DataLayout, waves: dict[str, list[
     return problems
 
 
+def latest_report(instance: dg.DagsterInstance, wave: str, run_id: str | None = None) -> Path | None:
+    """The report.html of the latest ``validation_report`` of ``wave`` (of that run only, if given)."""
+    latest = latest_materialization(instance, keys.VALIDATION_REPORT, wave)
+    path = latest.metadata.get("report") if latest else None
+    if latest is None or not path or (run_id is not None and latest.run_id != run_id):
+        return None
+    return Path(path)
+
+
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
     messages = []
     for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
             if not evaluation.passed:
                 messages.append(
                     f"check {evaluation.asset_key.to_user_string()}.{evaluation.check_name} failed: "
                     f"{evaluation.description or ''}".rstrip(": ")
                 )
         elif event.is_step_failure:
-            message = step_failure_message(event.step_failure_data.error)
-            if message.startswith("dagster._core.errors.DagsterAssetCheckFailedError"):
+            error = event.step_failure_data.error
+            if is_check_failure(error):
                 continue  # already reported by the check evaluation above
-            messages.append(f"step {event.step_key} failed: {message}")
+            messages.append(f"step {event.step_key} failed: {step_failure_message(error)}")
     return messages
 
 
-def step_failure_message(error) -> str:
+def step_failure_message(error: Any) -> str:
     """The project's own error first (it names file, column and value), then the root cause.
 
     Dagster wraps the asset's exception, and the asset's exception often wraps a library's
@@ -160,7 +170,7 @@ def process_alive(token: str) -> bool | None:
 
 
 def _free_slots(instance: dg.DagsterInstance, run_id: str) -> str:
-    """Free every pool slot the run holds or waits for; name them (``model_training/gan_model``)."""
+    """Free every pool slot the run holds or waits for; name them (``model_training/population_model``)."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits or run_id not in storage.get_concurrency_run_ids():
         return "no pool slot"
@@ -195,9 +205,9 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         holders = storage.get_concurrency_run_ids()
         runs = {r.run_id: r for r in instance.get_runs(dg.RunsFilter(run_ids=list(holders)))} if holders else {}
         for run_id in sorted(holders):
-            run = runs.get(run_id)
-            if run is None or run.status in ENDED:
-                notes.append(f"run {run_id} ({run.status.value if run else 'deleted'}) had ended: "
+            holder = runs.get(run_id)
+            if holder is None or holder.status in ENDED:
+                notes.append(f"run {run_id} ({holder.status.value if holder else 'deleted'}) had ended: "
                              f"{_free_slots(instance, run_id)}")
     return notes
 
@@ -318,10 +328,10 @@ def run_pipeline(
     report = None
     for wave in targets:
         echo(f"release for wave {wave}: matching, training, generating, validating ...")
-        summary = run("release", wave, release_config)
+        summary = run(RELEASE_JOB, wave, release_config)
         runs.append(summary)
         echo(f"[{'ok' if summary.success else 'REFUSED'}] release wave {wave}"
              + "".join(f"\n    {f}" for f in summary.failures))
         report = latest_report(instance, wave, summary.run_id)  # each run writes its own report folder
-    release = latest_release(layout.public) if all(r.success for r in runs if r.job == "release") else None
+    release = latest_release(layout.public) if all(r.success for r in runs if r.job == RELEASE_JOB) else None
     return PipelineOutcome(runs, release, report if report and report.exists() else None)

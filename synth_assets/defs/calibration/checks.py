@@ -1,77 +1,25 @@
-"""Calibration to the register: the targets every release must meet, and the gate's check.
-
-``calibration_targets`` holds the register's margins (small cells merged), the only thing
-of the register the release reproduces. ``fictitious_dataset`` meets them; the blocking
-check ``calibrated_to_register`` recomputes them on the fictitious data and, beside them,
-the household size x type table straight from the register, so a release that drifts from
-the population is refused naming the cell.
-"""
+"""Calibration's blocking checks on ``fictitious_dataset``: the register's margins met, amounts top-coded."""
 
 import dagster as dg
 import pandas as pd
 
-from synth_assets.calibration.tails import tail_thresholds, top_code
+from synth_assets.calibration import Targets, spec_from_catalog
 from synth_assets.catalog import Catalog
 from synth_assets.common.distances import total_variation
-from synth_assets.defs.automation import RELEASE_AUTOMATION
+from synth_assets.defs import keys
+from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.defs.metadata import judged
 from synth_assets.defs.partitions import wave_partitions
-
-CALIBRATION_CODE_VERSION = "1"
-
-def build_calibration_targets(catalog: Catalog) -> dg.AssetsDefinition:
-    register = catalog.register
-
-    @dg.asset(
-        name="calibration_targets",
-        automation_condition=RELEASE_AUTOMATION,
-        group_name="calibration",
-        partitions_def=wave_partitions(catalog.register_name),
-        code_version=CALIBRATION_CODE_VERSION,
-        kinds={"pandas"},
-        ins={"register": dg.AssetIn(f"harmonised_{catalog.register_name}")},
-        description=(
-            "The register's margins a release must meet (catalog `release.calibration`): persons by "
-            "municipality x sex x age band, households by municipality x type x size, income totals and "
-            "their non-zero counts; cells under `min_cell` merged, so no small count is reproduced."
-        ),
-    )
-    def calibration_targets(register: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        from synth_assets.calibration import register_targets, spec_from_catalog
-
-        # the release is top-coded (no extreme amount published as drawn): so are its targets
-        register, _ = top_code(register, amount_thresholds(catalog, register))
-        targets = register_targets(register, spec_from_catalog(catalog), catalog.register.household_id_column)
-        controls = targets.to_frame()
-        summary = controls.groupby("margin", sort=False).agg(controls=("target", "size"), smallest=("target", "min"))
-        return dg.Output(
-            controls,
-            metadata={
-                "persons": targets.persons,
-                "households": targets.households,
-                "controls": len(controls),
-                "margins": dg.MetadataValue.md(summary.to_markdown()),
-            },
-        )
-
-    return calibration_targets
-
-
-def amount_thresholds(catalog: Catalog, real: pd.DataFrame) -> dict[str, float]:
-    """Top-coding thresholds of the catalog's amounts found in ``real`` (empty when switched off)."""
-    quantile = catalog.release.top_coding.quantile
-    if quantile is None:
-        return {}
-    return tail_thresholds(real, [v for v in catalog.amounts() if v in real.columns], quantile)
+from synth_assets.defs.values import WaveTable
 
 
 def build_top_coding_check(catalog: Catalog) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset="fictitious_dataset",
-        name="amounts_top_coded",
+        asset=keys.FICTITIOUS_DATASET,
+        name=keys.AMOUNTS_TOP_CODED,
         blocking=True,
         partitions_def=wave_partitions(catalog.register_name),
-        additional_ins={"matched": dg.AssetIn("matched_dataset")},
+        additional_ins={"matched": dg.AssetIn(keys.MATCHED_DATASET)},
         description=(
             "No amount beyond the catalog's quantile of the real variable's non-zero values "
             "(`release.top_coding`, default 0.999): extreme real values are never published as drawn."
@@ -111,16 +59,16 @@ def household_structure_tvd(
 
 
 def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
-    household_id = catalog.register.household_id_column
+    household_id = household_key(catalog)
 
     @dg.asset_check(
-        asset="fictitious_dataset",
-        name="calibrated_to_register",
+        asset=keys.FICTITIOUS_DATASET,
+        name=keys.CALIBRATED_TO_REGISTER,
         blocking=True,
         partitions_def=wave_partitions(catalog.register_name),
         additional_ins={
-            "targets": dg.AssetIn("calibration_targets"),
-            "register": dg.AssetIn(f"harmonised_{catalog.register_name}"),
+            "targets": dg.AssetIn(keys.CALIBRATION_TARGETS),
+            "register": dg.AssetIn(keys.harmonised(catalog.register_name)),
         },
         description=(
             "Every replicate meets the register's margins within the catalog's tolerances (unit "
@@ -129,14 +77,12 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
         ),
     )
     def calibrated_to_register(
-        fictitious_dataset: pd.DataFrame, targets: pd.DataFrame, register: pd.DataFrame
+        fictitious_dataset: pd.DataFrame, targets: pd.DataFrame, register: WaveTable
     ) -> dg.AssetCheckResult:
-        from synth_assets.calibration import Targets, spec_from_catalog
-
         spec = spec_from_catalog(catalog)
         problems: list[str] = []
         rows = []
-        structure = [c for c in ("household_size", "household_type") if c in register.columns]
+        structure = [c for c in ("household_size", "household_type") if c in register.data.columns]
         replicates = fictitious_dataset.groupby("replicate") if "replicate" in fictitious_dataset else [(1, fictitious_dataset)]
         for replicate, data in replicates:
             # judged whether or not fictitious_dataset calibrated: the promise is the register's
@@ -152,7 +98,7 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
             rows.append({"replicate": replicate, "controls": len(residuals), "beyond_tolerance": len(off),
                          "max_abs_count_difference": float(residuals.loc[residuals["kind"] == "count", "difference"].abs().max())})
             if structure:
-                tvd, cell = household_structure_tvd(data, register, household_id, structure)
+                tvd, cell = household_structure_tvd(data, register.data, household_id, structure)
                 limit = catalog.release.calibration.household_structure_tvd
                 if tvd > limit:
                     problems.append(f"replicate {replicate}: household {' x '.join(structure)} TVD {tvd:.4f} "

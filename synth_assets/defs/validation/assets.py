@@ -1,20 +1,22 @@
-"""Validation: the report on utility and privacy, and the blocking checks of the gate."""
-
+"""Validation: the report on utility and privacy, whose value (the verdict) the gate takes as an input."""
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import file_sha256
-from synth_assets.defs.automation import RELEASE_AUTOMATION
-from synth_assets.defs.metadata import JUDGED_HASH, judged, png_markdown, suite_check_result
+from synth_assets.defs import keys
+from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
+from synth_assets.defs.calibration.assets import household_key
+from synth_assets.defs.metadata import JUDGED_HASH, judged, png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
+from synth_assets.defs.values import WaveTable
 
 if TYPE_CHECKING:
     from synth_assets.validation import ModelComparison
@@ -26,7 +28,7 @@ class ValidationConfig(dg.Config):
     """Evaluation sample size (metrics on a sample keep the report fast), seed, and model comparison.
 
     ``compare_families`` (e.g. ``["cart", "copula", "ctgan"]``) fits each family on
-    ``training_sample`` as ``gan_model`` fits its own, households kept coherent, scores it on
+    ``training_sample`` as ``population_model`` fits its own, households kept coherent, scores it on
     the report's samples as the release is scored, and adds the comparison to the report,
     ``comparison.csv`` and the metadata. Empty by default, because a GAN's fit costs
     minutes. As in ``ModelConfig``, the family generates households and
@@ -52,17 +54,6 @@ def report_dir(project: ProjectResource, wave: str, run_id: str) -> Path:
     return project.layout.reports / wave / run_id
 
 
-def latest_report(instance: dg.DagsterInstance, wave: str, run_id: str | None = None) -> Path | None:
-    """The report.html of the latest ``validation_report`` of ``wave`` (of that run only, if given)."""
-    from synth_assets.defs.gating import latest_materialization
-
-    latest = latest_materialization(instance, dg.AssetKey("validation_report"), wave)
-    path = latest.get("metadata", {}).get("report")
-    if not path or (run_id is not None and latest.get("run_id") != run_id):
-        return None
-    return Path(path)
-
-
 def _sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return df.sample(n=n, random_state=seed).reset_index(drop=True) if len(df) > n else df.reset_index(drop=True)
 
@@ -77,7 +68,7 @@ def _compare_families(
     context: dg.AssetExecutionContext, config: ValidationConfig, compute: ComputeResource, catalog: Catalog,
     training: pd.DataFrame, training_sample: pd.DataFrame, holdout_sample: pd.DataFrame, scoring: dict,
 ) -> "ModelComparison":
-    """Each configured family fitted as ``gan_model`` fits its own and scored as the release is.
+    """Each configured family fitted as ``population_model`` fits its own and scored as the release is.
 
     Fitted on the whole training asset, because a household model needs whole households (a
     sample of persons leaves households with members missing), with the comparison's budget;
@@ -118,7 +109,7 @@ def _compare_families(
     )
 
 
-def _comparison_metadata(comparison: "ModelComparison", config: ValidationConfig, out: Path) -> dict:
+def _comparison_metadata(comparison: "ModelComparison", config: ValidationConfig, out: Path) -> dict[str, Any]:
     members = f"members by {config.compare_person_family}" if config.compare_person_family else "members too"
     return {
         "model_comparison": dg.MetadataValue.md(
@@ -131,22 +122,22 @@ def _comparison_metadata(comparison: "ModelComparison", config: ValidationConfig
 
 
 def _population_section(catalog: Catalog, fictitious: pd.DataFrame, targets: pd.DataFrame, matched: pd.DataFrame,
-                        register: pd.DataFrame, donors: dict[str, pd.DataFrame]):
+                        register: pd.DataFrame, donors: dict[str, WaveTable]):
     """Calibration residuals per margin and replicate; missing shares of sources, matched, release."""
     from synth_assets.calibration import Targets, spec_from_catalog
     from synth_assets.validation.population import population_tables
 
     sources = {catalog.register_name: register}
-    for key, donor in donors.items():
-        source = catalog.sources[key.removeprefix("donor_")]
-        sources[key.removeprefix("donor_")] = donor[[c for c in source.specific if c in donor]]
+    for donor in donors.values():
+        source = catalog.sources[donor.origin.source]
+        sources[donor.origin.source] = donor.data[[c for c in source.specific if c in donor.data]]
     return population_tables(Targets.from_frame(spec_from_catalog(catalog), targets), fictitious,
-                             catalog.register.household_id_column, sources, matched)
+                             household_key(catalog), sources, matched)
 
 
 def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
     @dg.asset(
-        name="validation_report",
+        key=keys.VALIDATION_REPORT,
         automation_condition=RELEASE_AUTOMATION,
         group_name="validation",
         partitions_def=wave_partitions(catalog.register_name),
@@ -154,13 +145,13 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         kinds={"html", "json"},
         io_manager_key="json_io_manager",
         ins={
-            "fictitious": dg.AssetIn("fictitious_dataset"),
-            "training": dg.AssetIn("training_sample"),
-            "holdout": dg.AssetIn("holdout_sample"),
-            "targets": dg.AssetIn("calibration_targets"),
-            "matched": dg.AssetIn("matched_dataset"),
-            "register": dg.AssetIn(f"harmonised_{catalog.register_name}"),
-            **{f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys},
+            "fictitious": dg.AssetIn(keys.FICTITIOUS_DATASET),
+            "training": dg.AssetIn(keys.TRAINING_SAMPLE),
+            "holdout": dg.AssetIn(keys.HOLDOUT_SAMPLE),
+            "targets": dg.AssetIn(keys.CALIBRATION_TARGETS),
+            "matched": dg.AssetIn(keys.MATCHED_DATASET),
+            "register": dg.AssetIn(keys.harmonised(catalog.register_name)),
+            **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
         },
         description=(
             "Utility (per-variable distributions, k-marginal scores, propensity pMSE and AUC, "
@@ -174,12 +165,12 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "`public_dataset` read."
         ),
     )
-    @functools.partial(with_keyword_inputs, names=[f"donor_{name}" for name in catalog.surveys])
+    @functools.partial(with_keyword_inputs, names=[keys.name(keys.donor(name)) for name in catalog.surveys])
     def validation_report(
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
         compute: ComputeResource, fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
-        targets: pd.DataFrame, matched: pd.DataFrame, register: pd.DataFrame, **donors: pd.DataFrame,
-    ) -> dg.Output[dict]:
+        targets: pd.DataFrame, matched: pd.DataFrame, register: WaveTable, **donors: WaveTable,
+    ) -> dg.Output[dict[str, Any]]:
         from synth_assets.validation import (
             RegressionSpec,
             Thresholds,
@@ -201,7 +192,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         n = min(config.max_rows, len(holdout), len(training))
         training_sample = _sample(training[columns], n, config.seed)
         holdout_sample = _sample(holdout[columns], n, config.seed)
-        scoring = dict(
+        scoring: dict[str, Any] = dict(
             quasi_identifiers=[c for c in release.quasi_identifiers if c in columns],
             sensitive=[c for c in release.sensitive if c in columns],
             rules=release.rules,
@@ -217,7 +208,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             **scoring,
         )
         population, population_figures = _population_section(project.catalog, fictitious, targets, matched,
-                                                             register, donors)
+                                                             register.data, donors)
         result.tables.update(population)
         result.figures.update(population_figures)
         comparison = None
@@ -254,7 +245,9 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
     return validation_report
 
 
-def report_verdict(result, fictitious: pd.DataFrame, out: Path, run_id: str, files: dict[str, str]) -> dict:
+def report_verdict(
+    result: Any, fictitious: pd.DataFrame, out: Path, run_id: str, files: dict[str, str]
+) -> dict[str, Any]:
     """The report as a value: what was judged (content hash), the verdict, and its files.
 
     Downstream steps take this instead of reading metrics.json back, so they judge exactly
@@ -273,92 +266,3 @@ def report_verdict(result, fictitious: pd.DataFrame, out: Path, run_id: str, fil
         "files": files,
         "run_id": run_id,
     }
-
-
-
-def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
-    partitions = wave_partitions(catalog.register_name)
-
-    @dg.asset_check(
-        asset="validation_report",
-        name="thresholds_pass",
-        blocking=True,
-        partitions_def=partitions,
-        description="Every utility and privacy threshold of the catalog passes (metric, value, threshold).",
-    )
-    def thresholds_pass(validation_report: dict) -> dg.AssetCheckResult:
-        failed = [c for c in validation_report.get("checks", []) if not c.get("passed")]
-        lines = [c["message"] for c in failed]
-        return dg.AssetCheckResult(
-            passed=not failed and bool(validation_report.get("passed")),
-            description="; ".join(lines) if lines else None,
-            # the report's judged hash, so the gate knows which data this verdict is about
-            metadata={"failed": dg.MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none"),
-                      JUDGED_HASH: validation_report.get(JUDGED_HASH, "none")},
-        )
-
-    # Asset checks ignore partition mappings, so the survey records come through the
-    # per-release donor assets rather than from every harmonised wave.
-    ins = {"matched": dg.AssetIn("matched_dataset")}
-    ins.update({f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys})
-
-    @dg.asset_check(  # type: ignore[misc]
-        asset="fictitious_dataset",
-        name="no_real_record_copied",
-        blocking=True,
-        partitions_def=partitions,
-        additional_ins=ins,
-        description=(
-            "No fictitious record is identical to a record of the matched dataset or of any "
-            "survey (on the variables they share), and no record unique in the register "
-            "reappears on the register's variables (replicated uniques)."
-        ),
-    )
-    @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "matched"])
-    def no_real_record_copied(
-        context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame, matched: pd.DataFrame, **donors
-    ) -> dg.AssetCheckResult:
-        from synth_assets.validation.privacy.copies import exact_copy_rate
-
-        ids = {catalog.register.id_column, catalog.register.household_id_column, "replicate"}
-        rates = {"matched_dataset": exact_copy_rate(fictitious_dataset.drop(columns=[c for c in ids if c in fictitious_dataset]),
-                                                    matched.drop(columns=[c for c in ids if c in matched]))}
-        for key, table in donors.items():
-            name = key.removeprefix("donor_")
-            source = catalog.sources[name]
-            skip = {source.id_column, source.household_id_column, source.weight_column}
-            shared = [c for c in table.columns if c in fictitious_dataset.columns and c not in skip]
-            if shared:
-                rates[f"{name}[{table.attrs.get('survey_wave', '?')}]"] = exact_copy_rate(
-                    fictitious_dataset[shared], table[shared]
-                )
-        from synth_assets.validation.privacy.copies import replicated_uniques
-
-        register_columns = [c for c in catalog.register.variables if c in matched.columns and c not in ids]
-        uniques = replicated_uniques(fictitious_dataset[register_columns], matched[register_columns])
-        rates["register unique records replicated"] = uniques["n_replicated"]
-        copied = {k: v for k, v in rates.items() if v > 0}
-        return dg.AssetCheckResult(
-            passed=not copied,
-            description=("records copied: " + ", ".join(
-                f"{k} ({v:.2%})" if isinstance(v, float) else f"{k}: {v}" for k, v in copied.items()))
-            if copied else None,
-            metadata={"exact_copy_rates": dg.MetadataValue.json(rates), **judged(fictitious_dataset)},
-        )
-
-    @dg.asset_check(
-        asset="fictitious_dataset",
-        name="rules_and_categories_hold",
-        blocking=True,
-        partitions_def=partitions,
-        description="Great Expectations suite: catalog rules, category sets and ranges hold in every record.",
-    )
-    def rules_and_categories_hold(
-        context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame
-    ) -> dg.AssetCheckResult:
-        from synth_assets.catalog.expectations import fictitious_suite_spec, validate_table
-
-        result = validate_table(fictitious_dataset, fictitious_suite_spec(catalog, fictitious_dataset))
-        return suite_check_result(result, judged(fictitious_dataset))
-
-    return [thresholds_pass, no_real_record_copied, rules_and_categories_hold]

@@ -1,0 +1,124 @@
+"""The one adapter to Dagster's instance history: the only module that imports ``dagster._core``.
+
+The gate needs facts that Dagster's public API does not expose: the latest evaluation of an
+asset check on one partition (check history), and whether a step failed because a blocking
+check failed. Those private calls live here, behind plain values, and
+``synth_assets_tests/test_dagster_api.py`` pins their behaviour against a real instance, so
+a Dagster upgrade that changes them fails that one test, not the gate.
+
+Used by the definitions (cross-run gating, the gate, schema drift), the headless runner and
+the audit (``synth_assets.operations``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+from dagster._core.errors import DagsterAssetCheckFailedError
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+#: Class name Dagster gives the error of a step stopped by a failed blocking check.
+CHECK_FAILED_ERROR = f"{DagsterAssetCheckFailedError.__module__}.{DagsterAssetCheckFailedError.__name__}"
+
+
+@dataclass(frozen=True)
+class CheckEvaluation:
+    """One evaluation of one check on one partition: its status and plain metadata."""
+
+    status: str
+    passed: bool
+    metadata: dict[str, Any]
+    run_id: str | None
+    timestamp: float
+    description: str | None
+
+
+@dataclass(frozen=True)
+class Materialization:
+    """One materialisation of one asset partition: run, time, code version and plain metadata."""
+
+    run_id: str
+    timestamp: float
+    code_version: str | None
+    metadata: dict[str, Any]
+
+
+def plain_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Dagster metadata values as plain JSON-able Python values (others left out)."""
+    values = {k: getattr(v, "value", v) for k, v in (metadata or {}).items()}
+    return {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool, dict, list))}
+
+
+def check_history(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, partition: str | None, limit: int = 1
+) -> list[CheckEvaluation]:
+    """The latest ``limit`` evaluations of one check on one partition, newest first."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=limit, partition_filter=PartitionKeyFilter(key=partition)
+    )
+    found = []
+    for record in history:
+        event = record.event.dagster_event if record.event else None
+        evaluation = event.event_specific_data if event is not None else None
+        found.append(CheckEvaluation(
+            status=record.status.value,
+            passed=record.status == AssetCheckExecutionRecordStatus.SUCCEEDED,
+            metadata=plain_metadata(getattr(evaluation, "metadata", None)),
+            run_id=record.run_id,
+            timestamp=record.create_timestamp,
+            description=getattr(evaluation, "description", None),
+        ))
+    return found
+
+
+def latest_check_evaluations(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, check_names: list[str] | tuple[str, ...], partition: str
+) -> dict[str, CheckEvaluation | None]:
+    """Per check name, its latest evaluation for this partition (None: never evaluated)."""
+    found: dict[str, CheckEvaluation | None] = {}
+    for name in check_names:
+        history = check_history(instance, dg.AssetCheckKey(asset_key, name), partition)
+        found[name] = history[0] if history else None
+    return found
+
+
+def latest_materialization(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str | None, before: float | None = None
+) -> Materialization | None:
+    """The latest materialisation of one asset partition (any partition: None), at or before ``before``."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None,
+                              before_timestamp=before + 1e-3 if before is not None else None),
+        limit=1,
+    ).records
+    return _materialization(records[0]) if records else None
+
+
+def materializations(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str | None, limit: int = 100
+) -> list[Materialization]:
+    """The latest ``limit`` materialisations of one asset partition, newest first."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None), limit=limit
+    ).records
+    return [_materialization(r) for r in records]
+
+
+def _materialization(record: dg.EventLogRecord) -> Materialization:
+    materialization = record.asset_materialization
+    return Materialization(
+        run_id=record.run_id,
+        timestamp=record.timestamp,
+        code_version=((materialization.tags or {}) if materialization else {}).get("dagster/code_version"),
+        metadata=plain_metadata(materialization.metadata if materialization else None),
+    )
+
+
+def is_check_failure(error: Any) -> bool:
+    """Whether a step's error (a ``SerializableErrorInfo``) is a failed blocking check stopping it."""
+    return getattr(error, "cls_name", None) == DagsterAssetCheckFailedError.__name__ or str(
+        getattr(error, "message", "")).startswith(CHECK_FAILED_ERROR)

@@ -1,0 +1,27 @@
+"""Harmonisation's blocking check: the table conforms to the common schema."""
+
+import dagster as dg
+
+from synth_assets.catalog import Catalog
+from synth_assets.catalog.expectations import harmonised_suite_spec, validate_table
+from synth_assets.defs import keys
+from synth_assets.defs.metadata import suite_check_result
+from synth_assets.defs.partitions import wave_partitions
+from synth_assets.defs.values import WaveTable
+
+
+def build_harmonised_check(catalog: Catalog, source_name: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=keys.harmonised(source_name),
+        name=keys.CONFORMS_TO_COMMON_SCHEMA,
+        blocking=True,
+        partitions_def=wave_partitions(source_name),
+        description=(
+            "Great Expectations suite: harmonised variables present with their types, categories "
+            "within the common schema's sets, values within the declared ranges, ids unique."
+        ),
+    )
+    def harmonised_check(context: dg.AssetCheckExecutionContext, harmonised: WaveTable) -> dg.AssetCheckResult:
+        return suite_check_result(validate_table(harmonised.data, harmonised_suite_spec(catalog, source_name)))
+
+    return harmonised_check

@@ -1,0 +1,67 @@
+"""Ingest: one ``raw_<source>`` asset per catalog source, partitioned by wave.
+
+The file is read as delivered (codes, not labels); its value is a ``WaveTable``: the
+records, the file's value labels, and where they came from (path, sha256, this run). Its
+sha256, size, row count and schema also go into the metadata, for people and the audit.
+"""
+
+import dagster as dg
+
+from synth_assets.catalog import Catalog
+from synth_assets.common.hashing import file_sha256
+from synth_assets.dagster_api import latest_materialization
+from synth_assets.defs import keys
+from synth_assets.defs.partitions import wave_partitions
+from synth_assets.defs.resources import ProjectResource
+from synth_assets.defs.values import SourceFile, WaveTable
+from synth_assets.ingest import check_schema_drift, describe_schema, read_source_file, source_path
+
+INGEST_CODE_VERSION = "2"
+
+
+def build_raw_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefinition:
+    source = catalog.sources[source_name]
+
+    @dg.asset(
+        key=keys.raw(source_name),
+        group_name="ingest",
+        partitions_def=wave_partitions(source_name),
+        code_version=INGEST_CODE_VERSION,
+        kinds={source.format, "pandas"},
+        description=(
+            f"{source.description or source_name}: the file delivered for one wave, read as is "
+            f"({source.format}, `{source.path}` under data/incoming). Metadata: sha256, rows, schema."
+        ),
+        metadata={"source": source_name, "file_pattern": source.path, "format": source.format},
+    )
+    def raw_asset(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[WaveTable]:
+        wave = context.partition_key
+        path = source_path(project.layout.incoming, source, wave)
+        table = read_source_file(path, source)
+        # Compared with the latest delivery of this source (any wave) this instance ingested:
+        # the asset's own history, not another asset's output.
+        previous = latest_materialization(context.instance, context.asset_key, None)
+        previous_metadata = previous.metadata if previous else {}
+        check_schema_drift(table, source, source_name, previous_metadata.get("raw_schema"),
+                           previous_metadata.get("source_file"))
+        data = table.data
+        sha256 = file_sha256(path)
+        value = WaveTable(
+            data,
+            SourceFile(source=source_name, wave=wave, file=str(path), sha256=sha256, ingest_run=context.run_id),
+            value_labels={col: {str(k): str(v) for k, v in labels.items()} for col, labels in table.value_labels.items()},
+        )
+        context.log.info(f"read {len(data):,} rows x {data.shape[1]} columns from {path}")
+        return dg.Output(
+            value,
+            metadata={
+                "source_file": dg.MetadataValue.path(str(path)),
+                "sha256": sha256,
+                "bytes": path.stat().st_size,
+                "wave": wave,
+                "rows": len(data),
+                "raw_schema": dg.MetadataValue.json(describe_schema(data)),
+            },
+        )
+
+    return raw_asset

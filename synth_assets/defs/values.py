@@ -1,0 +1,65 @@
+"""Typed values that flow between assets, so a signature says what an asset depends on.
+
+``WaveTable`` replaces the ``DataFrame.attrs`` side channel: a source wave's records with
+the wave they are, the file they were read from (path, sha256, ingest run) and, for the
+raw table, the file's value labels. ``MatchingReport`` is the matching diagnostics page
+and the provenance of the sources fused, which the gate's data card cites.
+Both are stored by the IO managers (``defs/io_managers.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """Which delivered file a table of one source wave was read from."""
+
+    source: str
+    wave: str
+    file: str
+    sha256: str
+    ingest_run: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WaveTable:
+    """One wave of one source: its records and where they came from."""
+
+    data: pd.DataFrame
+    origin: SourceFile
+    value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def wave(self) -> str:
+        return self.origin.wave
+
+    def facts(self) -> dict[str, Any]:
+        """Everything but the records, as JSON (stored beside them)."""
+        return {"origin": self.origin.to_dict(), "value_labels": self.value_labels}
+
+    @classmethod
+    def from_facts(cls, data: pd.DataFrame, facts: dict[str, Any]) -> WaveTable:
+        return cls(data, SourceFile(**facts["origin"]), facts.get("value_labels") or {})
+
+
+@dataclass(frozen=True)
+class MatchingReport:
+    """The matching diagnostics of a release (an HTML page) and the source files it fused."""
+
+    html: str
+    sources: dict[str, SourceFile]
+
+    def facts(self) -> dict[str, Any]:
+        return {"sources": {name: origin.to_dict() for name, origin in self.sources.items()}}
+
+    @classmethod
+    def from_facts(cls, html: str, facts: dict[str, Any]) -> MatchingReport:
+        return cls(html, {name: SourceFile(**origin) for name, origin in facts["sources"].items()})

@@ -1,0 +1,152 @@
+"""Per-asset tests: one asset materialised with ``dg.materialize`` on one partition.
+
+Upstream values come from a tiny prepared warehouse (the ingest runs of the 2024 release's
+source waves, on an ephemeral instance) through the IO managers; the gate is called with
+its inputs as plain values.
+"""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from synth_assets.catalog import Catalog, load_catalog
+from synth_assets.common.hashing import dataframe_sha256, file_sha256
+from synth_assets.common.layout import DataLayout
+from synth_assets.defs import keys
+from synth_assets.defs.automation.jobs import ingest_job_name
+from synth_assets.defs.definitions import build_definitions
+from synth_assets.defs.metadata import JUDGED_HASH
+from synth_assets.defs.partitions import latest_wave_at_or_before
+from synth_assets.defs.publication.assets import build_public_dataset
+from synth_assets.defs.values import MatchingReport, SourceFile, WaveTable
+from synth_assets.ingest import source_path
+from synth_assets.operations.runner import execute, register_waves
+from synth_assets_tests.defs.conftest import tiny_catalog
+
+RELEASE_WAVE = "2024"
+
+
+@dataclass
+class Warehouse:
+    root: Path
+    defs: dg.Definitions
+    catalog: Catalog
+    instance: dg.DagsterInstance
+    waves: dict[str, str]  # the wave of each source the release reads
+
+    def materialize(self, *selection: dg.AssetKey, partition: str = RELEASE_WAVE) -> dg.ExecuteInProcessResult:
+        """Materialise the selected asset(s) and their checks; the rest of the graph only loads."""
+        return dg.materialize(
+            [*(self.defs.assets or []), *(self.defs.asset_checks or [])], selection=list(selection),
+            partition_key=partition, instance=self.instance, resources=self.defs.resources, raise_on_error=False,
+        )
+
+    def load(self, key: dg.AssetKey, partition: str = RELEASE_WAVE):
+        with self.defs.get_asset_value_loader(self.instance) as loader:
+            return loader.load_asset_value(key, partition_key=partition)
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory, tiny_demo) -> Warehouse:
+    root = tmp_path_factory.mktemp("per_asset") / "data"
+    shutil.copytree(tiny_demo / "incoming", root / "incoming")
+    tiny_catalog(root / "catalog.yaml")
+    layout = DataLayout(root)
+    catalog = load_catalog(layout.catalog)
+    defs = build_definitions(root)
+    with dg.DagsterInstance.ephemeral() as instance:
+        delivered = register_waves(instance, catalog, layout)
+        waves = {name: latest_wave_at_or_before(found, RELEASE_WAVE) for name, found in delivered.items()}
+        for name, wave in waves.items():
+            assert wave is not None, name
+            assert execute(defs, ingest_job_name(name), wave, instance).success, name
+        yield Warehouse(root, defs, catalog, instance, {n: w for n, w in waves.items() if w})
+
+
+def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_raw_asset_reads_one_wave_with_its_file_and_value_labels(warehouse: Warehouse):
+    source = next(n for n, s in warehouse.catalog.sources.items() if s.format == "spss")  # a file with value labels
+    wave = warehouse.waves[source]
+    result = warehouse.materialize(keys.raw(source), partition=wave)
+    assert result.success
+    assert _check_results(result) == {keys.DELIVERED_FILE_IS_VALID: True}
+    raw = warehouse.load(keys.raw(source), wave)
+    path = source_path(warehouse.root / "incoming", warehouse.catalog.sources[source], wave)
+    assert isinstance(raw, WaveTable) and not raw.data.attrs
+    assert raw.origin == SourceFile(source, wave, str(path), file_sha256(path), result.run_id)
+    assert raw.value_labels, "the SPSS file's value labels travel in the value"
+
+
+def test_harmonised_asset_takes_the_raw_wave_from_the_warehouse(warehouse: Warehouse):
+    register = warehouse.catalog.register_name
+    result = warehouse.materialize(keys.harmonised(register))
+    assert result.success
+    assert _check_results(result) == {keys.CONFORMS_TO_COMMON_SCHEMA: True}
+    harmonised = warehouse.load(keys.harmonised(register))
+    raw = warehouse.load(keys.raw(register))
+    assert harmonised.origin == raw.origin  # the file it came from, for the data card
+    assert set(warehouse.catalog.register.variables) <= set(harmonised.data.columns)
+
+
+def test_donor_takes_the_latest_survey_wave_at_or_before_the_release(warehouse: Warehouse):
+    for survey in warehouse.catalog.surveys:
+        result = warehouse.materialize(keys.donor(survey))
+        assert result.success, survey
+        donor = warehouse.load(keys.donor(survey))
+        assert donor.wave == warehouse.waves[survey] == donor.origin.wave
+        assert donor.origin == warehouse.load(keys.harmonised(survey), donor.wave).origin
+    assert any(w != RELEASE_WAVE for w in warehouse.waves.values()), "a survey of an earlier wave is part of the test"
+
+
+def test_matched_dataset_writes_its_report_through_the_io_manager(warehouse: Warehouse):
+    if any(not warehouse.instance.get_latest_materialization_event(keys.donor(s)) for s in warehouse.catalog.surveys):
+        for survey in warehouse.catalog.surveys:
+            assert warehouse.materialize(keys.donor(survey)).success
+    result = warehouse.materialize(keys.MATCHED_DATASET, keys.MATCHING_REPORT)
+    assert result.success
+    matched = warehouse.load(keys.MATCHED_DATASET)
+    assert isinstance(matched, pd.DataFrame) and len(matched) == len(warehouse.load(keys.harmonised("register")).data)
+    page = warehouse.root / "reports" / "matching_report" / f"{RELEASE_WAVE}.html"
+    assert "Statistical matching diagnostics" in page.read_text()
+    report = warehouse.load(keys.MATCHING_REPORT)
+    assert isinstance(report, MatchingReport)
+    assert {n: o.wave for n, o in report.sources.items()} == warehouse.waves
+    assert not (warehouse.root / "reports" / RELEASE_WAVE).exists(), "no side write beside the IO manager"
+
+
+class _Model:
+    training_log = {"params": {}, "epochs": None, "card": {"family": "cart"}}
+
+
+def _gate(warehouse: Warehouse, fictitious: pd.DataFrame, report: dict) -> None:
+    public = build_public_dataset(warehouse.catalog)  # unbound: its resources come with the context
+    origin = SourceFile("register", RELEASE_WAVE, "register.parquet", "0" * 64, "run")
+    context = dg.build_asset_context(partition_key=RELEASE_WAVE, instance=warehouse.instance,
+                                     resources={"project": warehouse.defs.resources["project"]})
+    public(context, fictitious=fictitious, report=report, matching=MatchingReport("<html>", {"register": origin}),
+           model=_Model())
+
+
+def test_the_gate_refuses_data_whose_checks_never_ran(warehouse: Warehouse):
+    fictitious = pd.DataFrame({"age": [30, 40]})
+    report = {JUDGED_HASH: dataframe_sha256(fictitious), "passed": True, "report_dir": str(warehouse.root)}
+    with pytest.raises(dg.Failure) as refused:
+        _gate(warehouse, fictitious, report)
+    assert "check no_real_record_copied: never evaluated" in str(refused.value.description)
+    assert not (warehouse.root / "public").exists()
+
+
+def test_the_gate_refuses_data_the_report_did_not_judge(warehouse: Warehouse):
+    fictitious = pd.DataFrame({"age": [30, 40]})
+    report = {JUDGED_HASH: "another", "passed": True, "report_dir": str(warehouse.root)}
+    with pytest.raises(dg.Failure) as refused:
+        _gate(warehouse, fictitious, report)
+    assert "validation_report[2024] judged fictitious_dataset sha256 another" in str(refused.value.description)
+    assert not (warehouse.root / "public").exists()
