@@ -18,7 +18,7 @@ export GX_ANALYTICS_ENABLED := false
 export SDV_DISABLE_TELEMETRY := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test ui bench clean lock
+.PHONY: install run test lint ui bench clean lock
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -53,6 +53,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 --timeout 900 synth_assets_tests
+
+# The linter and the type checker, configured in pyproject.toml ([tool.ruff], [tool.mypy]).
+lint: install
+	$(BIN)/ruff check synth_assets synth_assets_tests bench
+	$(BIN)/mypy
 
 ui: install
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
