@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.errors import DagsterAssetCheckFailedError
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -45,6 +46,36 @@ class Materialization:
     timestamp: float
     code_version: str | None
     metadata: dict[str, Any]
+    data_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The latest observation of one source asset partition: its data version and plain metadata."""
+
+    data_version: str | None
+    timestamp: float
+    metadata: dict[str, Any]
+
+
+def observation(asset_key: dg.AssetKey, partition: str | None, data_version: str,
+                metadata: Mapping[str, Any] | None = None) -> dg.AssetObservation:
+    """An observation carrying a data version, as an observable source asset's own observation does."""
+    return dg.AssetObservation(asset_key=asset_key, partition=partition, metadata=dict(metadata or {}),
+                               tags={DATA_VERSION_TAG: data_version})
+
+
+def latest_observation(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str | None) -> Observation | None:
+    """The latest observation of one source asset partition (None: never observed)."""
+    records = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None), limit=1
+    ).records
+    if not records:
+        return None
+    event = records[0].asset_observation
+    tags = (event.tags or {}) if event else {}
+    return Observation(tags.get(DATA_VERSION_TAG), records[0].timestamp,
+                       plain_metadata(event.metadata if event else None))
 
 
 def plain_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -115,6 +146,7 @@ def _materialization(record: dg.EventLogRecord) -> Materialization:
         timestamp=record.timestamp,
         code_version=((materialization.tags or {}) if materialization else {}).get("dagster/code_version"),
         metadata=plain_metadata(materialization.metadata if materialization else None),
+        data_version=((materialization.tags or {}) if materialization else {}).get(DATA_VERSION_TAG),
     )
 
 

@@ -231,7 +231,8 @@ def test_packages_depend_one_way_in_pipeline_order(graph: dict[str, set[str]]) -
 #: Inside ``defs``: shared definitions first, then one folder per stage in pipeline order (the
 #: calibration targets come from the register, before the model draws), ``definitions`` last.
 DEFS_LAYERS: tuple[tuple[str, ...], ...] = (
-    ("keys", "partitions", "values", "resources", "io_managers", "metadata", "signatures", "deployment", "automation"),
+    ("keys", "partitions", "values", "resources", "io_managers", "metadata", "signatures", "deployment", "versions",
+     "deliveries", "automation"),
     ("ingest",),
     ("harmonise",),
     ("matching",),

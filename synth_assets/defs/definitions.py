@@ -16,13 +16,13 @@ from synth_assets.catalog import load_catalog
 from synth_assets.common.settings import quiet_telemetry
 from synth_assets.defs.automation.jobs import build_jobs
 from synth_assets.defs.automation.schedules import build_refresh_schedule
-from synth_assets.defs.automation.sensors import build_incoming_sensor
+from synth_assets.defs.automation.sensors import build_automation_sensor, build_incoming_sensor
 from synth_assets.defs.calibration.assets import build_calibration_targets
 from synth_assets.defs.calibration.checks import build_calibration_check, build_top_coding_check
 from synth_assets.defs.deployment import Deployment
 from synth_assets.defs.harmonise.assets import build_harmonised_asset
 from synth_assets.defs.harmonise.checks import build_harmonised_check
-from synth_assets.defs.ingest.assets import build_raw_asset
+from synth_assets.defs.ingest.assets import build_incoming_asset, build_raw_asset
 from synth_assets.defs.ingest.checks import build_raw_check
 from synth_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager, ReportIOManager
 from synth_assets.defs.matching.assets import build_donor_asset, build_matched_dataset
@@ -54,10 +54,10 @@ def build_definitions(
         deployment = dataclasses.replace(deployment, data_root=Path(data_root))
     layout = deployment.layout
     catalog = load_catalog(layout.catalog)
-    assets: list[dg.AssetsDefinition] = []
+    assets: list[dg.AssetsDefinition | dg.SourceAsset] = []
     checks: list[dg.AssetChecksDefinition] = []
     for name in catalog.sources:
-        assets += [build_raw_asset(catalog, name), build_harmonised_asset(catalog, name)]
+        assets += [build_incoming_asset(catalog, name), build_raw_asset(catalog, name), build_harmonised_asset(catalog, name)]
         checks += [build_raw_check(catalog, name), build_harmonised_check(catalog, name)]
     assets += [build_donor_asset(catalog, name) for name in catalog.surveys]
     assets += [
@@ -77,7 +77,7 @@ def build_definitions(
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
-        sensors=[build_incoming_sensor(catalog, jobs)],
+        sensors=[build_incoming_sensor(catalog, jobs), build_automation_sensor()],
         schedules=[build_refresh_schedule(catalog)],
         resources={
             "project": ProjectResource(data_root=str(layout.root), storage_root=layout.storage),

@@ -11,6 +11,12 @@ from collections.abc import Iterable
 import dagster as dg
 
 
+def incoming(source: str) -> dg.AssetKey:
+    """The files delivered to ``data/incoming`` for ``source``: an observable source asset, one
+    partition per wave, whose data version is the file's sha256 (group ``ingest``)."""
+    return dg.AssetKey(f"incoming_{source}")
+
+
 def raw(source: str) -> dg.AssetKey:
     """The file delivered for one wave of ``source``, read as is (group ``ingest``)."""
     return dg.AssetKey(f"raw_{source}")

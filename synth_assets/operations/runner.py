@@ -28,6 +28,7 @@ from synth_assets.common.layout import DataLayout
 from synth_assets.dagster_api import is_check_failure, latest_materialization
 from synth_assets.defs import keys
 from synth_assets.defs.automation.jobs import RELEASE_JOB, ingest_job_name
+from synth_assets.defs.deliveries import needs_ingest, observe_deliveries, record_deliveries
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name
 from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.publication import latest_release
@@ -319,8 +320,16 @@ def run_pipeline(
     if problems:
         raise MissingSourceError("refusing the release:\n" + "\n".join(f"  {p}" for p in problems))
     runs: list[RunSummary] = []
+    # Observed first (a file is hashed only if new or changed on disk), so a wave whose file is
+    # the one its raw_<source> was built from is not ingested again.
+    deliveries = observe_deliveries(instance, catalog, layout.incoming)
+    record_deliveries(instance, deliveries)
+    stale = {(d.source, d.wave) for d in deliveries if needs_ingest(instance, d)}
     for name in catalog.sources:
         for wave in waves[name]:
+            if (name, wave) not in stale:
+                echo(f"[unchanged] ingest {name} wave {wave}: already ingested from this file")
+                continue
             summary = run(ingest_job_name(name), wave)
             runs.append(summary)
             echo(f"[{'ok' if summary.success else 'FAILED'}] ingest {name} wave {wave}"

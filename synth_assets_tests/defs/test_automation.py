@@ -1,10 +1,17 @@
 import datetime
+import os
+import time
 
 import dagster as dg
+import pandas as pd
+import pytest
 
 from synth_assets.catalog import load_catalog
+from synth_assets.dagster_api import latest_materialization, latest_observation
+from synth_assets.defs import keys
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.resources import ProjectResource
+from synth_assets.ingest import discover_waves
 
 
 def _evaluate(defs, instance, data_root, cursor=None):
@@ -16,29 +23,83 @@ def _evaluate(defs, instance, data_root, cursor=None):
     return sensor(context)
 
 
+def _tick(defs, instance, data_root, cursor=None, launched=None):
+    """One tick as the daemon runs it: partitions added, observations stored, run keys already used dropped."""
+    result = _evaluate(defs, instance, data_root, cursor)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    for event in result.asset_events:
+        instance.report_runless_asset_event(event)
+    launched = set() if launched is None else launched
+    fresh = [r for r in result.run_requests if r.run_key not in launched]
+    launched.update(r.run_key for r in fresh)
+    return result, fresh
+
+
 def test_sensor_requests_ingest_for_new_and_changed_files(data_root):
     catalog = load_catalog(data_root / "catalog.yaml")
     defs = build_definitions(data_root)
-    files = {(n, w) for n, s in catalog.sources.items()
-             for w in __import__("synth_assets.ingest", fromlist=["x"]).discover_waves(data_root / "incoming", s)}
+    files = {(n, w) for n, s in catalog.sources.items() for w in discover_waves(data_root / "incoming", s)}
+    launched: set[str] = set()
     with dg.DagsterInstance.ephemeral() as instance:
-        first = _evaluate(defs, instance, data_root)
-        requested = {(r.job_name.removeprefix("ingest_"), r.partition_key) for r in first.run_requests}
+        first, requests = _tick(defs, instance, data_root, launched=launched)
+        requested = {(r.job_name.removeprefix("ingest_"), r.partition_key) for r in requests}
         assert requested == files
         added = {(req.partitions_def_name, tuple(req.partition_keys)) for req in first.dynamic_partitions_requests}
         assert all(name.endswith("_waves") for name, _ in added)
+        # Every file observed, its data version the sha256.
+        assert {(e.asset_key.to_user_string().removeprefix("incoming_"), e.partition) for e in first.asset_events} \
+            == files
 
-        again = _evaluate(defs, instance, data_root, cursor=first.cursor)
-        assert again.run_requests == []  # nothing new
+        again, requests = _tick(defs, instance, data_root, cursor=first.cursor, launched=launched)
+        assert requests == [] and list(again.asset_events) == []  # nothing new, nothing observed again
 
         survey = next(iter(catalog.surveys))
         changed = sorted((data_root / "incoming" / survey).glob("*"))[0]
         changed.write_bytes(changed.read_bytes() + b"\n")
-        third = _evaluate(defs, instance, data_root, cursor=first.cursor)
-        assert [(r.job_name, r.partition_key) for r in third.run_requests] == [
+        third, requests = _tick(defs, instance, data_root, cursor=first.cursor, launched=launched)
+        assert [(r.job_name, r.partition_key) for r in requests] == [
             (f"ingest_{survey}", catalog.sources[survey].wave_pattern().match(
                 changed.relative_to(data_root / "incoming").as_posix()).group("wave"))
         ]
+        assert [e.asset_key for e in third.asset_events] == [keys.incoming(survey)]
+
+
+def test_unchanged_files_are_neither_rehashed_nor_reingested(data_root, monkeypatch):
+    """Hashing only on a new size/mtime; an ingest request only when the content differs from what raw read."""
+    from synth_assets.defs import deliveries
+    from synth_assets.operations.runner import execute
+
+    defs = build_definitions(data_root)
+    hashed: list[str] = []
+    real_sha256 = deliveries.file_sha256
+    monkeypatch.setattr(deliveries, "file_sha256", lambda path: hashed.append(path.name) or real_sha256(path))
+    path = sorted((data_root / "incoming" / "register").glob("*.parquet"))[-1]
+    wave = path.stem.rsplit("_", 1)[-1]
+    with dg.instance_for_test() as instance:
+        first, _ = _tick(defs, instance, data_root)
+        assert path.name in hashed
+        assert execute(defs, "ingest_register", wave, instance).success
+        raw = latest_materialization(instance, keys.raw("register"), wave)
+        assert raw is not None and raw.data_version == raw.metadata["sha256"]
+
+        hashed.clear()
+        again, requests = _tick(defs, instance, data_root, cursor=first.cursor)
+        assert hashed == []  # nothing changed on disk: nothing hashed
+        assert ("ingest_register", wave) not in {(r.job_name, r.partition_key) for r in requests}
+
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # touched: hashed again, same content
+        touched, requests = _tick(defs, instance, data_root, cursor=again.cursor)
+        assert hashed == [path.name]
+        assert ("ingest_register", wave) not in {(r.job_name, r.partition_key) for r in requests}
+
+        frame = pd.read_parquet(path)
+        frame.iloc[:-1].to_parquet(path)  # new content: one record fewer
+        _changed, requests = _tick(defs, instance, data_root, cursor=touched.cursor)
+        assert ("ingest_register", wave) in {(r.job_name, r.partition_key) for r in requests}
+        # The UI's staleness: raw_register was built from another data version than the one observed.
+        observed = latest_observation(instance, keys.incoming("register"), wave)
+        assert observed is not None and observed.data_version != raw.data_version
 
 
 def test_schedule_targets_latest_register_wave(data_root):
@@ -62,22 +123,21 @@ def test_sensor_reports_misnamed_files_and_does_not_make_them_waves(data_root, c
     shutil.copy(register, bad)
     with dg.DagsterInstance.ephemeral() as instance:
         capsys.readouterr()
-        first = _evaluate(defs, instance, data_root)
+        launched: set[str] = set()
+        first, _ = _tick(defs, instance, data_root, launched=launched)
         waves = {key for req in first.dynamic_partitions_requests for key in req.partition_keys}
         assert "-2025" not in waves and all(w[:4].isdigit() for w in waves)
         assert all(r.partition_key != "-2025" for r in first.run_requests)
         logged = capsys.readouterr().err  # the sensor's log (Dagster writes it to stderr)
         assert f"ignored incoming file {bad}" in logged and "does not match register/register_{wave}" in logged
-        again = _evaluate(defs, instance, data_root, cursor=first.cursor)
+        _again, requests = _tick(defs, instance, data_root, cursor=first.cursor, launched=launched)
         assert "ignored incoming file" not in capsys.readouterr().err  # reported once, not at every tick
-        assert again.run_requests == []
+        assert requests == []
 
 
 def test_headless_run_reports_misnamed_files(tmp_path):
     import shutil
     from pathlib import Path
-
-    import pytest
 
     from synth_assets.common.layout import DataLayout
     from synth_assets.operations.runner import run_pipeline
@@ -92,3 +152,40 @@ def test_headless_run_reports_misnamed_files(tmp_path):
         run_pipeline(build_definitions(root), load_catalog(layout.catalog), layout, instance, echo=lines.append)
         assert not instance.has_dynamic_partition("register_waves", "-2025")
     assert any(line.startswith("[IGNORED]") and "register_-2025.parquet" in line for line in lines), lines
+
+
+@pytest.mark.slow  # a dozen in-process ingest runs (~100 s on two shared cores)
+def test_headless_run_ingests_only_new_or_changed_waves(data_root, monkeypatch):
+    """`synth-assets run` twice: the second ingests nothing; a file whose content changed is ingested again."""
+    from synth_assets.common.layout import DataLayout
+    from synth_assets.operations import runner
+
+    real_execute = runner.execute
+    launched: list[tuple[str, str]] = []
+
+    def execute(defs, job, partition, instance, run_config=None):
+        launched.append((job, partition))
+        if job == runner.RELEASE_JOB:  # the release is not what this test is about
+            return runner.RunSummary(job, partition, True, "no-run")
+        return real_execute(defs, job, partition, instance, run_config)
+
+    monkeypatch.setattr(runner, "execute", execute)
+    layout = DataLayout(data_root)
+    catalog = load_catalog(layout.catalog)
+    defs = build_definitions(data_root)
+    with dg.instance_for_test() as instance:
+        runner.run_pipeline(defs, catalog, layout, instance, echo=lambda _: None)
+        first = [r for r in launched if r[0] != runner.RELEASE_JOB]
+        assert len(first) == sum(len(discover_waves(layout.incoming, s)) for s in catalog.sources.values())
+        launched.clear()
+        lines: list[str] = []
+        runner.run_pipeline(defs, catalog, layout, instance, echo=lines.append)
+        assert [r for r in launched if r[0] != runner.RELEASE_JOB] == []
+        assert any(line.startswith("[unchanged] ingest register") for line in lines), lines
+
+        path = sorted((layout.incoming / "register").glob("*.parquet"))[-1]
+        pd.read_parquet(path).iloc[:-1].to_parquet(path)
+        launched.clear()
+        runner.run_pipeline(defs, catalog, layout, instance, echo=lambda _: None)
+        assert [r for r in launched if r[0] != runner.RELEASE_JOB] == [
+            ("ingest_register", path.stem.rsplit("_", 1)[-1])]

@@ -14,18 +14,13 @@ each would start its own webserver.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +28,7 @@ import pytest
 import yaml
 
 from synth_assets_tests.defs.conftest import tiny_catalog
+from synth_assets_tests.processes import _default_signals, _free_port, _log_tail, _serving, _stop
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +43,6 @@ NAMED_ASSETS = ["raw_register", "harmonised_silc", "matched_dataset", "populatio
                 "fictitious_dataset", "validation_report", "public_dataset"]
 
 SERVER_START_TIMEOUT_S = 120
-SERVER_STOP_TIMEOUT_S = 30
 RUN_TIMEOUT_S = 180
 UI_TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1920, "height": 1400}
@@ -147,61 +142,6 @@ class Webserver:
     url: str
     process: subprocess.Popen
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _default_signals() -> None:
-    # Started in the background from a script, `dagster dev` (1.13) inherits an ignored
-    # SIGINT (a shell gives background jobs SIG_IGN) and ignores SIGTERM, as measured on
-    # this project's machines; give the child default dispositions so SIGINT stops it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _serving(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/server_info", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGINT to the webserver itself; SIGKILL if it has not gone within the timeout.
-
-    It runs in a session of its own (start_new_session), so its process group holds only
-    what it started (the code server, run workers): those get a bounded grace period to
-    shut down, then whatever is left of that group is killed.
-    """
-    group = process.pid
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=SERVER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.25)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signal.SIGKILL)
 
 
 @pytest.fixture

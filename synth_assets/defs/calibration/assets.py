@@ -17,8 +17,10 @@ from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.values import WaveTable
+from synth_assets.defs.versions import code_version
 
-CALIBRATION_CODE_VERSION = "1"
+#: A hash of the source this module runs (see ``defs/versions.py``).
+CALIBRATION_CODE_VERSION = code_version(__name__)
 
 
 def build_calibration_targets(catalog: Catalog) -> dg.AssetsDefinition:

@@ -8,9 +8,11 @@ from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.values import WaveTable
+from synth_assets.defs.versions import code_version
 from synth_assets.harmonise import harmonise_table
 
-HARMONISE_CODE_VERSION = "2"
+#: A hash of the source this module runs (see ``defs/versions.py``).
+HARMONISE_CODE_VERSION = code_version(__name__)
 
 
 def build_harmonised_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefinition:

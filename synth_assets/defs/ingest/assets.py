@@ -1,4 +1,9 @@
-"""Ingest: one ``raw_<source>`` asset per catalog source, partitioned by wave.
+"""Ingest: per catalog source, the delivered files (``incoming_<source>``, observed) and ``raw_<source>``.
+
+``incoming_<source>`` is an observable source asset: its data version per wave is the
+file's sha256 (see ``defs/deliveries.py``; the incoming sensor and ``synth-assets run``
+record the observations, "Observe sources" in the UI does too). ``raw_<source>`` depends on
+it, so the UI marks a wave stale when its file changed since it was read.
 
 The file is read as delivered (codes, not labels); its value is a ``WaveTable``: the
 records, the file's value labels, and where they came from (path, sha256, this run). Its
@@ -11,12 +16,35 @@ from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import file_sha256
 from synth_assets.dagster_api import latest_materialization
 from synth_assets.defs import keys
+from synth_assets.defs.deliveries import observe_deliveries
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.values import SourceFile, WaveTable
+from synth_assets.defs.versions import code_version
 from synth_assets.ingest import check_schema_drift, describe_schema, read_source_file, source_path
 
-INGEST_CODE_VERSION = "2"
+#: A hash of the source this module runs (see ``defs/versions.py``).
+INGEST_CODE_VERSION = code_version(__name__)
+
+
+def build_incoming_asset(catalog: Catalog, source_name: str) -> dg.SourceAsset:
+    source = catalog.sources[source_name]
+
+    @dg.observable_source_asset(
+        key=keys.incoming(source_name),
+        group_name="ingest",
+        partitions_def=wave_partitions(source_name),
+        description=(
+            f"The files delivered for {source_name} (`{source.path}` under data/incoming), one per wave; "
+            "data version: the file's sha256 (hashed again only when its size or mtime changes)."
+        ),
+        metadata={"source": source_name, "file_pattern": source.path},
+    )
+    def incoming_asset(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.DataVersionsByPartition:
+        found = observe_deliveries(context.instance, project.catalog, project.layout.incoming, [source_name])
+        return dg.DataVersionsByPartition({d.wave: d.sha256 for d in found})
+
+    return incoming_asset
 
 
 def build_raw_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefinition:
@@ -27,6 +55,7 @@ def build_raw_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefinition:
         group_name="ingest",
         partitions_def=wave_partitions(source_name),
         code_version=INGEST_CODE_VERSION,
+        deps=[keys.incoming(source_name)],
         kinds={source.format, "pandas"},
         description=(
             f"{source.description or source_name}: the file delivered for one wave, read as is "
@@ -54,6 +83,7 @@ def build_raw_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefinition:
         context.log.info(f"read {len(data):,} rows x {data.shape[1]} columns from {path}")
         return dg.Output(
             value,
+            data_version=dg.DataVersion(sha256),  # what it was built from; compared with incoming_<source>
             metadata={
                 "source_file": dg.MetadataValue.path(str(path)),
                 "sha256": sha256,

@@ -23,12 +23,14 @@ from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_na
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import MatchingReport, WaveTable
+from synth_assets.defs.versions import code_version
 from synth_assets.ingest import source_path
 from synth_assets.matching import DonorSpec, fusion_diagnostics
 from synth_assets.matching.diagnostics import missing_shares
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
 
-MATCHING_CODE_VERSION = "2"
+#: A hash of the source this module runs (see ``defs/versions.py``).
+MATCHING_CODE_VERSION = code_version(__name__)
 #: The blocking checks of ingest and harmonisation a source wave must have passed to be matched.
 UPSTREAM_CHECKS = ((keys.raw, keys.DELIVERED_FILE_IS_VALID), (keys.harmonised, keys.CONFORMS_TO_COMMON_SCHEMA))
 

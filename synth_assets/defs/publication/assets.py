@@ -28,9 +28,11 @@ from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.synthesis.assets import model_card
 from synth_assets.defs.values import MatchingReport
+from synth_assets.defs.versions import code_version
 from synth_assets.publication import describe_columns, publish_release, release_id
 
-PUBLICATION_CODE_VERSION = "3"
+#: A hash of the source this module runs (see ``defs/versions.py``).
+PUBLICATION_CODE_VERSION = code_version(__name__)
 
 
 def gate_problems(instance: dg.DagsterInstance, wave: str, received: str, report: dict[str, Any]) -> list[str]:

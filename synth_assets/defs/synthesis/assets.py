@@ -18,9 +18,11 @@ from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import WaveTable
+from synth_assets.defs.versions import code_version
 from synth_assets.synthesis.split import split_by_group
 
-SYNTHESIS_CODE_VERSION = "2"
+#: A hash of the source this module runs (see ``defs/versions.py``).
+SYNTHESIS_CODE_VERSION = code_version(__name__)
 
 
 class SplitConfig(dg.Config):

@@ -17,11 +17,13 @@ from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import WaveTable
+from synth_assets.defs.versions import code_version
 
 if TYPE_CHECKING:
     from synth_assets.validation import ModelComparison
 
-VALIDATION_CODE_VERSION = "2"
+#: A hash of the source this module runs (see ``defs/versions.py``).
+VALIDATION_CODE_VERSION = code_version(__name__)
 
 
 class ValidationConfig(dg.Config):

@@ -1,0 +1,121 @@
+"""The real daemon: `dagster dev` (webserver + daemon) turns a dropped wave file into a release run.
+
+A tiny demo whose 2022-2024 waves are ingested beforehand (in process), a scratch
+DAGSTER_HOME with the repo's dagster.yaml (queued runs, so the daemon dequeues them), and
+`dagster dev` on a free loopback port: nothing is switched on by hand. The test drops the
+register's 2025 file into data/incoming and watches the instance: the incoming sensor
+observes it and ingests it (and nothing else: the older waves are unchanged), then the
+release automation sensor launches the release assets for partition 2025.
+
+The release itself trains the default CTGAN (300 epochs, up to 10 minutes) on shared
+cores, so the test stops once the automation has launched the release run and that run has
+started (or has ended: then a refusal must carry its reason); it does not wait for the
+published folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synth_assets_tests.defs.conftest import REPO, TINY_PERSONS, tiny_catalog
+from synth_assets_tests.processes import _default_signals, _free_port, _log_tail, _stop
+
+pytestmark = pytest.mark.slow
+NEW_WAVE = "2025"
+TIMEOUT_S = 480
+
+
+def _runs(home: Path) -> list:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return list(instance.get_runs())
+
+
+def test_daemon_turns_a_dropped_wave_into_a_release_run(tmp_path):
+    import dagster as dg
+
+    from synth_assets.catalog import load_catalog
+    from synth_assets.common.layout import DataLayout
+    from synth_assets.defs import keys
+    from synth_assets.defs.automation.sensors import AUTOMATION_SENSOR
+    from synth_assets.defs.definitions import build_definitions
+    from synth_assets.demo import generate_demo
+    from synth_assets.operations.runner import execute, register_waves
+
+    started = time.monotonic()
+    demo = tmp_path / "demo"
+    generate_demo(demo, persons=TINY_PERSONS, waves=(2023, 2024, 2025))
+    root = tmp_path / "data"
+    shutil.copytree(demo / "incoming", root / "incoming", ignore=shutil.ignore_patterns("*2025*"))
+    tiny_catalog(root / "catalog.yaml")
+    home = (tmp_path / "dagster_home").resolve()
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    assert "run_coordinator" not in yaml.safe_load((home / "dagster.yaml").read_text())  # queued: the daemon's
+
+    layout = DataLayout(root)
+    defs = build_definitions(root)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        waves = register_waves(instance, load_catalog(layout.catalog), layout)
+        for name, source_waves in waves.items():
+            for wave in source_waves:
+                assert execute(defs, f"ingest_{name}", wave, instance).success
+    before = {r.run_id for r in _runs(home)}
+    prepared = time.monotonic()
+
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SYNTH_ASSETS_DATA": str(root),
+           "DAGSTER_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "dagster_dev.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(_free_port()),
+             "-w", str(REPO / "workspace.yaml")],
+            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=_default_signals, start_new_session=True,
+        )
+    try:
+        for path in (demo / "incoming" / "register").glob(f"*{NEW_WAVE}*"):  # the delivery arrives
+            shutil.copy(path, root / "incoming" / "register" / path.name)
+        ingest = release = None
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(5)
+            new = [r for r in _runs(home) if r.run_id not in before]
+            others = [r for r in new if r.job_name.startswith("ingest_") and r.tags.get("dagster/partition") != NEW_WAVE]
+            assert others == [], f"unchanged waves ingested again: {[(r.job_name, r.tags) for r in others]}"
+            ingest = next((r for r in new if r.job_name == "ingest_register"), None)
+            release = next((r for r in new if r.tags.get("dagster/sensor_name") == AUTOMATION_SENSOR
+                            and r.tags.get("dagster/partition") == NEW_WAVE
+                            and r.status not in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED)), None)
+            if release is not None:
+                break
+        elapsed = time.monotonic() - prepared
+        assert process.poll() is None, f"dagster dev exited; log tail:\n{_log_tail(log)}"
+        assert ingest is not None, f"no ingest run for wave {NEW_WAVE} in {elapsed:.0f} s; log:\n{_log_tail(log)}"
+        assert ingest.tags.get("dagster/sensor_name") == "incoming_waves_sensor"
+        assert ingest.tags.get("dagster/partition") == NEW_WAVE
+        assert release is not None, (f"no release run for {NEW_WAVE} launched by {AUTOMATION_SENSOR} in "
+                                     f"{elapsed:.0f} s; runs: {[(r.job_name, r.status, r.tags) for r in new]}\n"
+                                     f"{_log_tail(log)}")
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            selection = {k.to_user_string() for k in instance.get_run_by_id(release.run_id).asset_selection or ()}
+        release_assets = {k.to_user_string() for k in keys.release_assets(load_catalog(layout.catalog).surveys)}
+        assert selection and selection <= release_assets, selection  # e.g. calibration_targets, then the donors
+        if release.status == dg.DagsterRunStatus.FAILURE:  # refused: the reason is in its events
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                failures = [e for e in instance.all_logs(release.run_id) if e.is_dagster_event
+                            and e.dagster_event.is_step_failure]
+            assert failures and all(f.dagster_event.step_failure_data.error.message for f in failures)
+        print(f"prepared in {prepared - started:.0f} s; ingest and release run launched "
+              f"{elapsed:.0f} s after dagster dev started ({release.status.value})")
+    finally:
+        _stop(process)
