@@ -7,8 +7,8 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
+from synth_assets.common.cli_args import OneLineParser, fail, int_range, positive_float, positive_int
 from synth_assets.common.settings import quiet_telemetry
 
 
@@ -28,20 +28,34 @@ def _add_run_parser(subparsers) -> None:
         "run", help="run the whole pipeline headless on the files in data/incoming (the main job)"
     )
     parser.add_argument("--data", default=None, help="data root holding catalog.yaml (default: data/)")
-    parser.add_argument("--demo-persons", type=int, default=None,
+    from synth_assets.demo.generate import MAX_PERSONS, MIN_PERSONS
+    from synth_assets.synthesis.families import FAMILIES
+
+    parser.add_argument("--demo-persons", type=int_range(MIN_PERSONS, MAX_PERSONS), default=None,
                         help="first generate the demo population with this many persons")
-    parser.add_argument("--family", default=None, help="model family: ctgan | tvae | copula | cart")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--max-seconds", type=float, default=None, help="training time budget")
-    parser.add_argument("--replicates", type=int, default=None)
+    parser.add_argument("--family", choices=FAMILIES, default=None, help="model family (= --set model.family=...)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="= --set model.epochs=...")
+    parser.add_argument("--max-seconds", type=positive_float, default=None,
+                        help="training time budget (= --set model.max_seconds=...)")
+    parser.add_argument("--replicates", type=int_range(1, 100), default=None, help="= --set fictitious.replicates=...")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a step's option, repeatable: model.family=cart, validation.max_rows=5000, ... "
+                             "(an unknown key lists the valid ones)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="the full Dagster log instead of one line per stage")
+    parser.add_argument("--config", default=None, metavar="RUN.YAML",
+                        help="settings from a YAML file (model: {family: cart}, ...); --set and the flags win")
 
 
 def _run(args: argparse.Namespace) -> int:
+    import time
+
+    started = time.monotonic()
     import dagster as dg
 
     from synth_assets.catalog import CatalogError, load_catalog
-    from synth_assets.defs import keys
     from synth_assets.defs.definitions import build_definitions
+    from synth_assets.operations.progress import Progress
     from synth_assets.operations.runner import (
         Interrupted,
         MissingSourceError,
@@ -49,41 +63,43 @@ def _run(args: argparse.Namespace) -> int:
         run_pipeline,
         run_until_signal,
     )
+    from synth_assets.operations.settings import (
+        SettingsError,
+        parse_assignments,
+        read_settings_file,
+        release_run_config,
+    )
 
+    # Refused before any work, so a typo costs no ingest and leaves the data root as it was:
+    # the settings (typed by the steps' own configs), then the catalog.
+    flags = {"model.family": args.family, "model.epochs": args.epochs, "model.max_seconds": args.max_seconds,
+             "fictitious.replicates": args.replicates}
+    try:
+        settings = read_settings_file(args.config) if args.config else {}
+        settings.update(parse_assignments(args.settings))
+        settings.update({k: v for k, v in flags.items() if v is not None})
+        config = release_run_config(settings)
+    except SettingsError as exc:
+        return fail(str(exc))
     deployment = _deployment(args.data)
     layout = deployment.layout
     if args.demo_persons:
         from synth_assets.demo import generate_demo
 
         generate_demo(layout.root, persons=args.demo_persons)
-    model = {k: v for k, v in {"family": args.family, "epochs": args.epochs,
-                               "max_seconds": args.max_seconds}.items() if v is not None}
-    ops: dict[str, Any] = {}
-    config: dict[str, Any] = {"ops": ops}
-    if model:
-        ops[keys.name(keys.POPULATION_MODEL)] = {"config": model}
-    if args.replicates:
-        ops[keys.name(keys.FICTITIOUS_DATASET)] = {"config": {"replicates": args.replicates}}
-    # Refused before any run, so a typo costs no ingest: the catalog, then the family.
     try:
         catalog = load_catalog(layout.catalog)
     except CatalogError as exc:
         print(f"error: {exc}\nNo release was published; data/public was left as it was.", file=sys.stderr)
         return 2
-    if args.family is not None:
-        from synth_assets.synthesis import FAMILIES
-
-        if args.family not in FAMILIES:
-            print(f"error: --family {args.family!r} is not a model family; choose one of {', '.join(FAMILIES)}",
-                  file=sys.stderr)
-            return 2
     defs = build_definitions(deployment=deployment)
     with dg.DagsterInstance.get() as instance:
         for note in recover_dead_runs(instance):
             print(f"[RECOVERED] {note}")
         try:
             outcome = run_until_signal(
-                lambda stop: run_pipeline(defs, catalog, layout, instance, release_config=config, stop=stop),
+                lambda stop: run_pipeline(defs, catalog, layout, instance, release_config=config, stop=stop,
+                                         progress=None if args.verbose else Progress(start=started)),
                 instance,
             )
         except MissingSourceError as exc:
@@ -109,6 +125,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\nPublic fictitious dataset: {outcome.release}")
     print(f"Validation report:         {outcome.report}")
     print(f"Data card:                 {outcome.release / 'data_card.md'}")
+    from synth_assets.common.expectations import DataDocs
+
+    print(f"Great Expectations docs:   {DataDocs(layout.reports / 'data_docs').index}")
     # A release built from the waves that did pass is still a run with failures: exit non-zero,
     # so schedulers and CI do not take a refused delivery for a clean run.
     return 1 if failed else 0
@@ -164,8 +183,9 @@ def _library_commands() -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synth-assets", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = OneLineParser(prog="synth-assets", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging; for run, the full Dagster log instead of one line per stage")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in _library_commands().values():
         module.add_parser(subparsers)
@@ -177,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     quiet_telemetry()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a refused argument (one line on stderr, status 2), or --help
+        return exc.code if isinstance(exc.code, int) else 2
     if args.command not in ("run", "audit"):  # under Dagster, library logs reach the run log through dagster.yaml
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -154,3 +154,29 @@ def is_check_failure(error: Any) -> bool:
     """Whether a step's error (a ``SerializableErrorInfo``) is a failed blocking check stopping it."""
     return getattr(error, "cls_name", None) == DagsterAssetCheckFailedError.__name__ or str(
         getattr(error, "message", "")).startswith(CHECK_FAILED_ERROR)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """What a Dagster logger receives, as plain values: the step, the event (if any), the message."""
+
+    step_key: str | None
+    event: dg.DagsterEvent | None
+    message: str
+    level: int
+
+
+def log_line(record: Any) -> LogLine | None:
+    """A logger's ``logging.LogRecord`` as a ``LogLine``; None for a record Dagster did not make.
+
+    Dagster's log manager puts its context on each record under ``dagster_meta``
+    (``dagster._core.log_manager.LOG_RECORD_METADATA_ATTR``): the step, the event, the
+    message as logged.
+    """
+    from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR
+
+    meta = getattr(record, LOG_RECORD_METADATA_ATTR, None)
+    if not isinstance(meta, Mapping):
+        return None
+    return LogLine(meta.get("step_key"), meta.get("dagster_event"), str(meta.get("orig_message") or ""),
+                   record.levelno)

@@ -1,8 +1,9 @@
 """What each stage's data must satisfy, derived from the catalog as suite specifications.
 
 The specs are the table specs of ``synth_assets.common.expectations`` (turned into Great
-Expectations suites there), plus two catalog notions GE has no word for: special codes
-(e.g. -8 'not applicable') exempt from ranges, and plausibility rules (pandas queries).
+Expectations suites there), special codes (e.g. -8 'not applicable') among them, left out of
+ranges and sets by GE's ``row_condition``; plus one catalog notion checked beside the suite,
+plausibility rules (pandas queries over several columns).
 Deriving everything from the catalog keeps one source of truth for the schema.
 """
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from synth_assets.catalog.model import Catalog
 from synth_assets.catalog.rules import RuleError, broken_rows
-from synth_assets.common.expectations import ExpectationReport, run_suite, table_suite
+from synth_assets.common.expectations import DataDocs, ExpectationReport, run_suite, table_suite
 
 # Catalog types -> the table spec's type names. Categories are checked by their sets.
 _SPEC_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean"}
@@ -103,21 +104,17 @@ class RuleFailure:
         return f"rule `{self.rule}` broken by {self.broken} records (e.g. rows {self.examples})"
 
 
-def validate_table(frame: pd.DataFrame, spec: dict[str, Any]) -> ExpectationReport:
+def validate_table(frame: pd.DataFrame, spec: dict[str, Any], docs: DataDocs | None = None) -> ExpectationReport:
     """Run the spec's Great Expectations suite, with special codes exempt and rules checked.
+
+    With ``docs``, the suite, its result and the Data Docs are kept there (``run_suite``).
 
     Returns the :class:`~synth_assets.common.expectations.ExpectationReport`, with one
     :class:`RuleFailure` per broken rule (how many records break it, and examples).
     """
     spec = dict(spec)
-    special = spec.pop("special_values", {})
     rules = spec.pop("rules", [])
-    masked = frame.copy()
-    for column, codes in special.items():
-        if column in masked:
-            # Special codes (e.g. -8 not applicable) are not values: hide them from range checks.
-            masked[column] = masked[column].mask(masked[column].isin(codes))
-    report = run_suite(masked, table_suite(spec))
+    report = run_suite(frame, table_suite(spec), docs=docs)
     broken = []
     for rule in rules:
         try:

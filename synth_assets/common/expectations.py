@@ -16,14 +16,25 @@ is imported lazily here (the Dagster code location imports this package).
      "ranges": {"age": {"min": 0, "max": 120}},
      "categories": {"sex": ["female", "male"]},
      "positive": ["weight"],                       # strictly > 0 and not null
+     "special_values": {"age": [-8, -9]},          # codes exempt from ranges and sets
      "row_count": {"min": 1}}
+
+Special codes (e.g. -8 'not applicable') are left out of the range and set expectations of
+their column by GE's own condition, ``row_condition="`age` not in [-8, -9]"`` with the
+pandas condition parser, so the data is validated as delivered, not pre-filtered.
+
+``run_suite(..., docs=DataDocs(root, run_name))`` keeps the suite (GE JSON), its validation
+result and the Data Docs HTML in a file-system GE project at ``root`` (``gx/``), as a GE
+user expects to find them; without ``docs`` it runs in an ephemeral context.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,12 +56,18 @@ TYPE_LISTS["number"] = TYPE_LISTS["integer"] + TYPE_LISTS["float"]
 
 _SPEC_KEYS = {
     "name", "required_columns", "exact_columns", "types", "not_null", "unique",
-    "ranges", "categories", "positive", "row_count",
+    "ranges", "categories", "positive", "row_count", "special_values",
 }
 
 
 def _expectation(type_: str, **kwargs: Any) -> dict[str, Any]:
     return {"type": type_, "kwargs": kwargs}
+
+
+def special_codes_condition(column: str, codes: Sequence[Any]) -> dict[str, Any]:
+    """GE's own condition leaving a column's special codes out: ``row_condition`` for pandas."""
+    escaped = column.replace("`", "``")
+    return {"row_condition": f"`{escaped}` not in {list(codes)!r}", "condition_parser": "pandas"}
 
 
 def table_suite(spec: Mapping[str, Any]) -> Suite:
@@ -78,12 +95,19 @@ def table_suite(spec: Mapping[str, Any]) -> Suite:
             expectations.append(_expectation("expect_column_values_to_be_unique", column=key))
         else:
             expectations.append(_expectation("expect_compound_columns_to_be_unique", column_list=list(key)))
+    special = {c: list(codes) for c, codes in spec.get("special_values", {}).items() if codes}
+
+    def condition(column: str) -> dict[str, Any]:
+        return special_codes_condition(column, special[column]) if column in special else {}
+
     for column, bounds in spec.get("ranges", {}).items():
         expectations.append(
-            _expectation("expect_column_values_to_be_between", column=column, min_value=bounds.get("min"), max_value=bounds.get("max"))
+            _expectation("expect_column_values_to_be_between", column=column, min_value=bounds.get("min"),
+                         max_value=bounds.get("max"), **condition(column))
         )
     for column, values in spec.get("categories", {}).items():
-        expectations.append(_expectation("expect_column_values_to_be_in_set", column=column, value_set=list(values)))
+        expectations.append(_expectation("expect_column_values_to_be_in_set", column=column, value_set=list(values),
+                                         **condition(column)))
     for column in spec.get("positive", []):
         expectations.append(_expectation("expect_column_values_to_not_be_null", column=column))
         expectations.append(_expectation("expect_column_values_to_be_between", column=column, min_value=0, strict_min=True))
@@ -163,6 +187,9 @@ class ExpectationReport:
     success: bool
     n_expectations: int
     failures: Sequence[Failure]
+    #: With ``DataDocs``: the suite as GE JSON, and the Data Docs site's index.html.
+    suite_file: Path | None = None
+    docs_index: Path | None = None
 
     def describe(self) -> str:
         if self.success:
@@ -209,24 +236,98 @@ def _exception_message(info: Mapping[str, Any]) -> str | None:
     return None
 
 
-def run_suite(frame: pd.DataFrame, suite: Mapping[str, Any]) -> ExpectationReport:
-    """Validate a dataframe in memory: ephemeral context, whole-dataframe batch, no progress bars."""
+@dataclass(frozen=True)
+class DataDocs:
+    """A file-system Great Expectations project at ``root``: suites, validation results, Data Docs.
+
+    ``run_name`` names the validation results of one run (e.g. the Dagster run), as GE's
+    Data Docs list them.
+    """
+
+    root: Path
+    run_name: str | None = None
+
+    @property
+    def project(self) -> Path:
+        return Path(self.root) / "gx"
+
+    @property
+    def index(self) -> Path:
+        return self.project / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+    def suite_file(self, name: str) -> Path:
+        return self.project / "expectations" / f"{name}.json"
+
+
+@contextmanager
+def _locked(root: Path):
+    """One writer at a time in a GE project (parallel checks of a multiprocess run share it)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _context(docs: DataDocs | None) -> Any:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    definition = as_suite(suite)
-    context = gx.get_context(mode="ephemeral")
+    context: Any = (gx.get_context(mode="ephemeral") if docs is None
+                    else gx.get_context(mode="file", project_root_dir=str(docs.root)))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("validation")
-        .add_dataframe_asset(name="table")
-        .add_batch_definition_whole_dataframe("whole_table")
-    )
-    gx_suite = context.suites.add(gx.ExpectationSuite(name=definition["name"], expectations=definition["expectations"]))
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{definition['name']}_validation", data=batch, suite=gx_suite)
-    )
-    outcome = validation.run(batch_parameters={"dataframe": _ge_compatible(frame)}, result_format="SUMMARY")
+    return context
+
+
+def _validate(context: Any, frame: pd.DataFrame, definition: Suite, run_name: str | None) -> Any:
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    name = definition["name"]
+    source = context.data_sources.add_or_update_pandas("synth_assets")
+    asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name=name)
+    batch = next((b for b in asset.batch_definitions if b.name == "whole_table"), None) \
+        or asset.add_batch_definition_whole_dataframe("whole_table")
+    suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=definition["expectations"]))
+    validation = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite))
+    run_id = RunIdentifier(run_name=run_name) if run_name else None
+    return validation.run(batch_parameters={"dataframe": _ge_compatible(frame)}, result_format="SUMMARY",
+                          run_id=run_id)
+
+
+def _build_docs(context: Any, name: str, outcome: Any) -> None:
+    """Render this suite and this validation result (not the whole history), and the index."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    run_id = outcome.meta["run_id"]
+    store = context.validation_results_store
+    fresh = [key for key in store.list_keys()
+             if key.expectation_suite_identifier.name == name and key.run_id == run_id]
+    context.build_data_docs(resource_identifiers=[ExpectationSuiteIdentifier(name=name), *fresh])
+
+
+def run_suite(frame: pd.DataFrame, suite: Mapping[str, Any], docs: DataDocs | None = None) -> ExpectationReport:
+    """Validate a dataframe: whole-dataframe batch, no progress bars.
+
+    Without ``docs``, in an ephemeral context. With ``docs``, in the file-system project
+    there: the suite is saved as GE JSON, the validation result stored under
+    ``docs.run_name`` and the Data Docs rebuilt (this suite's pages and the index).
+    """
+    definition = as_suite(suite)
+    if docs is None:
+        outcome = _validate(_context(None), frame, definition, None)
+    else:
+        with _locked(Path(docs.root)):
+            context = _context(docs)
+            outcome = _validate(context, frame, definition, docs.run_name)
+            _build_docs(context, definition["name"], outcome)
     failures = [_failure(r) for r in outcome.results if not r.success]
-    return ExpectationReport(definition["name"], bool(outcome.success), len(outcome.results), failures)
+    return ExpectationReport(
+        definition["name"], bool(outcome.success), len(outcome.results), failures,
+        suite_file=docs.suite_file(definition["name"]) if docs else None,
+        docs_index=docs.index if docs else None,
+    )

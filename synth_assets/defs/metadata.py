@@ -1,8 +1,12 @@
 """Metadata helpers shared by the assets: images in markdown, check results from suites."""
 
 import base64
+from typing import TYPE_CHECKING
 
 import dagster as dg
+
+if TYPE_CHECKING:
+    from synth_assets.common.expectations import DataDocs
 
 
 def png_markdown(png: bytes, alt: str) -> dg.MetadataValue:
@@ -24,9 +28,37 @@ def judged(fictitious) -> dict[str, str]:
 
 
 def suite_check_result(report, metadata: dict | None = None) -> dg.AssetCheckResult:
-    """A Great Expectations suite's outcome as a check result that names what failed."""
+    """A Great Expectations suite's outcome as a check result that names what failed.
+
+    With the suite kept in the data root's GE project, the metadata links its GE JSON and
+    the Data Docs (``data_docs``: the site's index.html, this run's results among them).
+    """
+    links = {}
+    if getattr(report, "suite_file", None) is not None:
+        links["expectation_suite"] = dg.MetadataValue.path(str(report.suite_file))
+    if getattr(report, "docs_index", None) is not None:
+        links["data_docs"] = dg.MetadataValue.path(str(report.docs_index))
     return dg.AssetCheckResult(
         passed=report.success,
         description=None if report.success else report.describe(),
-        metadata={"failed_expectations": dg.MetadataValue.md(report.describe() or "none"), **(metadata or {})},
+        metadata={"failed_expectations": dg.MetadataValue.md(report.describe() or "none"), **links,
+                  **(metadata or {})},
     )
+
+
+def data_docs(project, context) -> "DataDocs":
+    """The data root's Great Expectations project (``reports/data_docs/``), results named by run."""
+    from synth_assets.common.expectations import DataDocs
+
+    op = context.op_execution_context  # an asset's context or a check's
+    partition = op.partition_key if op.has_partition_key else ""
+    return DataDocs(project.layout.reports / "data_docs", run_name=f"{partition} {op.run_id}".strip())
+
+
+#: Attribute set on the log records a step marks as progress, for ``synth-assets run``'s one-line-per-stage output.
+PROGRESS_FLAG = "synth_assets_progress"
+
+
+def log_progress(context, message: str) -> None:
+    """Log ``message`` at info level, marked as a progress line (shown by ``synth-assets run``)."""
+    context.log.info(message, extra={PROGRESS_FLAG: True})

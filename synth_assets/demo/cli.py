@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from synth_assets.common.cli_args import int_range
+
 from .generate import MAX_PERSONS, MIN_PERSONS, generate_demo, survey_calendar
 
 
@@ -37,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--output", type=Path, default=Path("data"), metavar="DIR", help="data folder (default: data)")
     parser.add_argument(
         "--persons",
-        type=int,
+        type=int_range(MIN_PERSONS, MAX_PERSONS),
         default=50_000,
         metavar="N",
         help=f"population size, {MIN_PERSONS:,} to {MAX_PERSONS:,} (default: 50,000)",
@@ -45,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--waves", type=_waves, default=(2022, 2023, 2024), metavar="Y,Y,...", help="waves (default: 2022,2023,2024)"
     )
-    parser.add_argument("--seed", type=int, default=20240101, metavar="S", help="random seed (default: 20240101)")
+    parser.add_argument("--seed", type=int_range(0), default=20240101, metavar="S", help="random seed (default: 20240101)")
     parser.set_defaults(func=run)
     return parser
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from synth_assets.common.cli_args import int_range
 from synth_assets.common.table_files import EXIT_USAGE, InputError, read_table, table_format, write_table
 from synth_assets.matching.api import fuse
 from synth_assets.matching.methods import METHODS
@@ -47,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE", help="method option (JSON value), repeatable"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int_range(0), default=0)
     parser.add_argument("--output", required=True, type=Path, help="output file (CSV or Parquet)")
     parser.set_defaults(func=run)
     return parser

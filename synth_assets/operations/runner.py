@@ -31,6 +31,7 @@ from synth_assets.defs.automation.jobs import RELEASE_JOB, ingest_job_name
 from synth_assets.defs.deliveries import needs_ingest, observe_deliveries, record_deliveries
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name
 from synth_assets.ingest import discover_waves, misnamed_files
+from synth_assets.operations.progress import Progress
 from synth_assets.publication import latest_release
 
 
@@ -279,9 +280,16 @@ def run_until_signal(work: Callable[[threading.Event], T], instance: dg.DagsterI
 
 
 def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.DagsterInstance,
-            run_config: dict[str, Any] | None = None) -> RunSummary:
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, partition_key=partition, run_config=run_config or {}, raise_on_error=False,
+            run_config: dict[str, Any] | None = None, progress: Progress | None = None,
+            steps: bool = True) -> RunSummary:
+    """One run in this process; with ``progress``, its lines instead of Dagster's console log."""
+    job_def = defs.resolve_job_def(job)
+    config = dict(run_config or {})
+    if progress is not None:
+        job_def = job_def.with_logger_defs({"progress": progress.logger_def(steps=steps)})
+        config["loggers"] = {"progress": {}}
+    result = job_def.execute_in_process(
+        instance=instance, partition_key=partition, run_config=config, raise_on_error=False,
         tags={PROCESS_TAG: process_token()},
     )
     return RunSummary(job, partition, result.success, result.run_id, _failures(result))
@@ -297,16 +305,22 @@ def run_pipeline(
     release_config: dict[str, Any] | None = None,
     echo: Callable[[str], None] = print,
     stop: threading.Event | None = None,
+    progress: Progress | None = None,
 ) -> PipelineOutcome:
     """Ingest every delivered wave of every source, then build the release(s).
 
-    ``stop`` (see ``run_until_signal``), once set, starts no further run.
+    ``stop`` (see ``run_until_signal``), once set, starts no further run. With ``progress``,
+    runs print its lines (one per release step, replicate and metric group), each line of
+    ``echo`` gets its time stamp, and Dagster's console log is left out; without it, the
+    console log shows every event.
     """
+    if progress is not None:
+        echo = progress.line
 
     def run(job: str, partition: str, config: dict[str, Any] | None = None) -> RunSummary:
         if stop is not None and stop.is_set():
             raise InterruptedError("pipeline stopped by a signal")
-        return execute(defs, job, partition, instance, config)
+        return execute(defs, job, partition, instance, config, progress, steps=job == RELEASE_JOB)
 
     waves = register_waves(instance, catalog, layout)
     for path, why in misnamed_files(layout.incoming, catalog.sources):

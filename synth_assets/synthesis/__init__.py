@@ -22,7 +22,7 @@ from synth_assets.synthesis.base import (
 )
 from synth_assets.synthesis.cart import CARTSynthesizer
 from synth_assets.synthesis.factory import build_population_synthesizer, load_synthesizer
-from synth_assets.synthesis.families import FAMILIES, make_synthesizer
+from synth_assets.synthesis.families import FAMILIES, Family, make_synthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.plots import plot_losses
 from synth_assets.synthesis.replicates import replicate_models, sample_replicates
@@ -31,6 +31,7 @@ from synth_assets.synthesis.transform import SchemaError, TableSchema, TableTran
 
 __all__ = [
     "FAMILIES",
+    "Family",
     "CARTSynthesizer",
     "HouseholdSynthesizer",
     "MIN_TRAINING_ROWS",

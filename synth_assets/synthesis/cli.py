@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from synth_assets.common.cli_args import int_range, positive_float, positive_int
 from synth_assets.common.files import atomic_path
 from synth_assets.common.table_files import EXIT_USAGE, InputError, read_table, table_format
 from synth_assets.synthesis import base
@@ -44,14 +45,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--input", required=True, type=Path, help="training table (CSV or Parquet)")
     parser.add_argument("--output", required=True, type=Path, help="synthetic table (CSV or Parquet)")
     parser.add_argument("--model", choices=FAMILIES, default="cart", help="synthesiser family (default: cart)")
-    parser.add_argument("--rows", type=int, help="rows to generate (default: as many as the input)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, help="training epochs (ctgan, tvae)")
-    parser.add_argument("--max-seconds", type=float, help="training time budget in seconds (ctgan, tvae)")
+    parser.add_argument("--rows", type=positive_int, help="rows to generate (default: as many as the input)")
+    parser.add_argument("--seed", type=int_range(0), default=0)
+    parser.add_argument("--epochs", type=positive_int, help="training epochs (ctgan, tvae)")
+    parser.add_argument("--max-seconds", type=positive_float, help="training time budget in seconds (ctgan, tvae)")
     parser.add_argument("--household-id", help="household id column: keep households coherent")
-    parser.add_argument("--chunk-size", type=int, default=100_000, help="rows generated per chunk")
+    parser.add_argument("--chunk-size", type=positive_int, default=100_000, help="rows generated per chunk")
     parser.add_argument("--save-model", type=Path, help="also write the fitted model to this file")
-    parser.add_argument("--min-rows", type=int, default=None,
+    parser.add_argument("--min-rows", type=positive_int, default=None,
                         help=f"fewest training rows accepted (default: {MIN_TRAINING_ROWS})")
     parser.set_defaults(func=run)
     return parser

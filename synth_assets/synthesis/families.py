@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from synth_assets.synthesis.cart import CARTSynthesizer
 from synth_assets.synthesis.sdv_models import SDV_FAMILIES, SDVSynthesizer
 from synth_assets.synthesis.tabular import TabularSynthesizer
 
-FAMILIES = ("cart",) + SDV_FAMILIES
+#: A family's name as a type: typed configurations (``Literal``) refuse any other before a run starts.
+Family = Literal["cart", "ctgan", "tvae", "copula"]
+FAMILIES: tuple[str, ...] = ("cart",) + SDV_FAMILIES
+assert set(get_args(Family)) == set(FAMILIES), "Family and FAMILIES name the same families"
 
 
 def make_synthesizer(family: str, *, seed: int = 0, **params: Any) -> TabularSynthesizer:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from synth_assets.common.cli_args import int_range
 from synth_assets.common.table_files import EXIT_USAGE, InputError, read_table
 from synth_assets.validation.evaluate import evaluate
 from synth_assets.validation.report import write_report
@@ -36,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--sensitive", type=names, default=[], help="comma-separated columns to protect from inference")
     parser.add_argument("--thresholds", type=Path, help="YAML file overriding default thresholds")
     parser.add_argument("--output", required=True, type=Path, help="folder for metrics.json and report.html")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int_range(0), default=0)
     return parser
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from synth_assets.common.cli_args import choice_list, int_range, positive_float, positive_int
 from synth_assets.common.html import format_value
 from synth_assets.common.table_files import EXIT_USAGE, InputError, read_table
+from synth_assets.synthesis.families import FAMILIES
 from synth_assets.validation.cli import EXIT_FAILED, EXIT_PASSED, names, require_named_columns, require_same_columns
 from synth_assets.validation.comparison import check_families, compare_models
 
@@ -36,12 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--train", required=True, type=Path, help="training data (CSV or Parquet)")
     parser.add_argument("--holdout", required=True, type=Path, help="real records not used for training")
-    parser.add_argument("--models", required=True, type=names, help="comma-separated families: cart,copula,tvae,ctgan")
+    parser.add_argument("--models", required=True, type=choice_list(FAMILIES), help="comma-separated families: cart,copula,tvae,ctgan")
     parser.add_argument("--output", required=True, type=Path, help="folder for comparison.csv and comparison.html")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-seconds", type=float, help="training time budget per family in seconds (ctgan, tvae)")
-    parser.add_argument("--epochs", type=int, help="training epochs (ctgan, tvae)")
-    parser.add_argument("--rows", type=int, help="rows sampled per family (default: as many as --train)")
+    parser.add_argument("--seed", type=int_range(0), default=0)
+    parser.add_argument("--max-seconds", type=positive_float, help="training time budget per family in seconds (ctgan, tvae)")
+    parser.add_argument("--epochs", type=positive_int, help="training epochs (ctgan, tvae)")
+    parser.add_argument("--rows", type=positive_int, help="rows sampled per family (default: as many as --train)")
     parser.add_argument("--quasi-identifiers", type=names, default=[], help="comma-separated columns an attacker may know")
     parser.add_argument("--sensitive", type=names, default=[], help="comma-separated columns to protect from inference")
     return parser

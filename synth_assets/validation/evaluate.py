@@ -106,8 +106,9 @@ def _jsonable(value: Any) -> Any:
 class _Timer:
     """Records the wall time of each metric, for the bench and the report."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
         self.seconds: dict[str, float] = {}
+        self.progress = progress
 
     def run(self, name: str, function: Callable[[], T]) -> T:
         start = time.perf_counter()
@@ -115,6 +116,8 @@ class _Timer:
             return function()
         finally:
             self.seconds[name] = round(time.perf_counter() - start, 3)
+            if self.progress is not None:
+                self.progress(f"metrics: {name} ({self.seconds[name]:.1f} s)")
 
 
 def utility_metrics(
@@ -167,6 +170,7 @@ def evaluate(
     thresholds: Thresholds | None = None,
     seed: int = 0,
     figures: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> ValidationResult:
     """Validate ``synthetic`` against ``real`` (the data the generator was trained on).
 
@@ -177,6 +181,7 @@ def evaluate(
     combined with the fully-synthetic rules. Raises ``ColumnMismatchError`` (a
     ValueError) when the tables do not have the same columns, and its subclass
     ``LabelMismatchError`` when a categorical column's labels do not overlap at all.
+    ``progress`` receives one line per group of metrics as it ends (name and seconds).
     """
     synthetic = align_columns(real, synthetic)
     check_label_overlap(real, synthetic)
@@ -188,7 +193,7 @@ def evaluate(
     qis = _check_columns(quasi_identifiers, real, "quasi-identifier(s)")
     secrets = _check_columns(sensitive, real, "sensitive column(s)")
     thresholds = thresholds or Thresholds.default()
-    timer = _Timer()
+    timer = _Timer(progress)
     details: dict[str, Any] = {}
 
     metrics, utility = utility_metrics(real, synthetic, seed, timer)

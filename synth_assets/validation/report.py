@@ -9,6 +9,7 @@ Dagster sensor) never sees a half-written report.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -101,12 +102,19 @@ def _flatten_risk(risk: dict) -> dict:
 
 
 def render_html(
-    result: ValidationResult, title: str = "Synthetic data validation", comparison: ModelComparison | None = None
+    result: ValidationResult, title: str = "Synthetic data validation", comparison: ModelComparison | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole report as one HTML string; with ``comparison``, a section comparing model families."""
+    """The whole report as one HTML string; with ``comparison``, a section comparing model families.
+
+    ``links`` (text -> href) are listed under the title, e.g. the Great Expectations Data Docs.
+    """
     verdict = '<span class="pass">PASSED</span>' if result.passed else '<span class="fail">FAILED</span>'
-    sections = [
-        f"<h1>{html.escape(title)}: {verdict}</h1>",
+    sections = [f"<h1>{html.escape(title)}: {verdict}</h1>"]
+    if links:
+        sections.append('<p class="note">' + " · ".join(
+            f'<a href="{html.escape(href)}">{html.escape(text)}</a>' for text, href in links.items()) + "</p>")
+    sections += [
         "<h2>Checks</h2>",
         _checks_html(result),
         "<h2>Headline metrics</h2>",
@@ -154,8 +162,11 @@ def write_report(
     output_dir: str | Path,
     title: str = "Synthetic data validation",
     comparison: ModelComparison | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write ``metrics.json`` and ``report.html`` into ``output_dir`` (created if needed).
+
+    ``links`` (text -> href) are listed under the report's title.
 
     With ``comparison``, the report gets its section and ``comparison.csv`` and
     ``comparison.html`` are written beside it (keys ``comparison_csv``, ``comparison_html``).
@@ -166,7 +177,7 @@ def write_report(
     if comparison is not None:
         paths.update(comparison.write(output))
     write_text(paths["metrics"], result.to_json())
-    write_text(paths["report"], render_html(result, title, comparison))
+    write_text(paths["report"], render_html(result, title, comparison, links))
     return paths
 
 

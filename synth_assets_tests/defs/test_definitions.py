@@ -23,7 +23,8 @@ def test_every_asset_has_code_version_and_description():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.code_version, key
+        # a delivered file (observable source asset) is versioned by its data (sha256), not by code
+        assert node.code_version or (node.is_observable and not node.is_materializable), key
         assert node.description and len(node.description) > 40, key
 
 

@@ -57,3 +57,41 @@ def test_run_exits_non_zero_when_an_ingest_failed_even_with_a_release(data_root,
     # The other waves went on to a release; the run still failed, and says so at the end.
     assert "Public fictitious dataset:" in out
     assert "1 run(s) failed:" in out.split("Public fictitious dataset:")[0]
+
+
+@pytest.mark.slow
+def test_run_prints_one_line_per_stage_and_builds_data_docs(data_root, tmp_path, monkeypatch, capsys):
+    """Progress for people (no raw Dagster log without --verbose); GE Data Docs for every run."""
+    import re
+
+    from synth_assets.cli import main
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    code = main(["run", "--data", str(data_root), "--set", "model.family=cart", "--set", "fictitious.replicates=2",
+                 "--set", "validation.max_rows=2000"])
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert code == 0, out
+    stamped = r"\[ *\d+:\d\d\] "
+    for line in ("\\[ok\\] ingest register wave 2024", "done matched_dataset \\(", "done population_model \\(",
+                 "  fictitious_dataset: replicate 1 of 2: ", "  fictitious_dataset: replicate 2 of 2: ",
+                 "  validation_report: metrics: kmarginal \\(", "  validation_report: metrics: dcr \\(",
+                 "done validation_report \\(", "done public_dataset \\("):
+        assert re.search(stamped + line, out), line
+    # Dagster's console log (run ids, event names such as STEP_START) stays behind --verbose
+    for raw in ("STEP_START", "STEP_SUCCESS", "ASSET_MATERIALIZATION", "LOADED_INPUT", " - dagster - "):
+        assert raw not in out, raw
+    assert len(out.splitlines()) < 80, out
+
+    docs = data_root / "reports" / "data_docs" / "gx"
+    index = docs / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert index.exists()
+    listed = index.read_text()
+    for suite in ("raw_register", "harmonised_silc", "fictitious_dataset"):
+        assert (docs / "expectations" / f"{suite}.json").exists(), suite
+        assert suite in listed, suite
+    report = next((data_root / "reports" / "2024").rglob("report.html"))
+    link = re.search(r'href="([^"]*index\.html)"', report.read_text()).group(1)
+    assert (report.parent / link).resolve() == index.resolve()

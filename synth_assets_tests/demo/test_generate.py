@@ -128,9 +128,11 @@ def test_cli_writes_and_reports(tmp_path, capsys):
 
 
 def test_cli_reports_invalid_persons(tmp_path, capsys):
-    args = _parser().parse_args(["demo-data", "--output", str(tmp_path), "--persons", "500"])
-    assert cli.run(args) == 2
-    assert "persons must be between" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        _parser().parse_args(["demo-data", "--output", str(tmp_path), "--persons", "500"])
+    assert exit_info.value.code == 2
+    assert "argument --persons: 500 is below the minimum" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_rejects_malformed_waves(capsys):

@@ -217,7 +217,7 @@ CASES = [
     Case(deleted_source_folder),
     Case(misnamed_file),
     Case(catalog_rule_typo, code=2),
-    Case(lambda root: ["--family 'gann' is not a model family", "cart"], code=2, options=("--family", "gann")),
+    Case(lambda root: ["argument --family: invalid choice: 'gann'", "cart"], code=2, options=("--family", "gann")),
     Case(impossible_threshold, marks=(pytest.mark.slow,)),
     Case(schema_drift_type_change),
     Case(schema_drift_new_column),

@@ -5,8 +5,9 @@ import dagster as dg
 from synth_assets.catalog import Catalog
 from synth_assets.catalog.expectations import harmonised_suite_spec, validate_table
 from synth_assets.defs import keys
-from synth_assets.defs.metadata import suite_check_result
+from synth_assets.defs.metadata import data_docs, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
+from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.values import WaveTable
 
 
@@ -21,7 +22,10 @@ def build_harmonised_check(catalog: Catalog, source_name: str) -> dg.AssetChecks
             "within the common schema's sets, values within the declared ranges, ids unique."
         ),
     )
-    def harmonised_check(context: dg.AssetCheckExecutionContext, harmonised: WaveTable) -> dg.AssetCheckResult:
-        return suite_check_result(validate_table(harmonised.data, harmonised_suite_spec(catalog, source_name)))
+    def harmonised_check(
+        context: dg.AssetCheckExecutionContext, project: ProjectResource, harmonised: WaveTable
+    ) -> dg.AssetCheckResult:
+        return suite_check_result(validate_table(harmonised.data, harmonised_suite_spec(catalog, source_name),
+                                                 docs=data_docs(project, context)))
 
     return harmonised_check

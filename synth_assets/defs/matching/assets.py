@@ -12,6 +12,7 @@ import html
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field, field_validator
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import file_sha256
@@ -25,7 +26,7 @@ from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import MatchingReport, WaveTable
 from synth_assets.defs.versions import code_version
 from synth_assets.ingest import source_path
-from synth_assets.matching import DonorSpec, fusion_diagnostics
+from synth_assets.matching import METHODS, DonorSpec, fusion_diagnostics
 from synth_assets.matching.diagnostics import missing_shares
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
 
@@ -39,7 +40,16 @@ class MatchingConfig(dg.Config):
     """Per-survey method overrides (else the catalog's ``release.matching``) and the seed."""
 
     methods: dict[str, str] = {}
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, methods: dict[str, str]) -> dict[str, str]:
+        unknown = {survey: m for survey, m in methods.items() if m not in METHODS}
+        if unknown:
+            raise ValueError(", ".join(f"{s}: {m!r}" for s, m in unknown.items())
+                             + f" is not a matching method; choose one of {', '.join(sorted(METHODS))}")
+        return methods
 
 
 def refuse_unchecked(context: dg.AssetExecutionContext, source: str, wave: str) -> None:

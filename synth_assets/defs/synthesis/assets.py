@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field, field_validator
 
 from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
 from synth_assets.calibration.tails import top_code
@@ -13,12 +14,13 @@ from synth_assets.catalog import Catalog
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
-from synth_assets.defs.metadata import png_markdown
+from synth_assets.defs.metadata import log_progress, png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import WaveTable
 from synth_assets.defs.versions import code_version
+from synth_assets.synthesis.families import FAMILIES, Family
 from synth_assets.synthesis.split import split_by_group
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
@@ -28,8 +30,8 @@ SYNTHESIS_CODE_VERSION = code_version(__name__)
 class SplitConfig(dg.Config):
     """Share of households kept out of training, so privacy can be measured against them."""
 
-    holdout_fraction: float = 0.2
-    seed: int = 0
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = Field(default=0, ge=0)
 
 
 class ModelConfig(dg.Config):
@@ -42,13 +44,25 @@ class ModelConfig(dg.Config):
     it generates and failed the utility thresholds on the demo (bench/README.md).
     """
 
-    family: str = "ctgan"
-    person_family: str | None = "cart"
-    epochs: int = 300
-    max_seconds: float = 600.0
-    seed: int = 0
+    family: Family = "ctgan"
+    person_family: str | None = "cart"  # a family; Dagster's config types take no Optional[Literal]
+    epochs: int = Field(default=300, ge=1)
+    max_seconds: float = Field(default=600.0, gt=0)
+    seed: int = Field(default=0, ge=0)
     households: bool = True
     params: dict[str, float] = {}  # extra family parameters, e.g. {"batch_size": 500}
+
+    @field_validator("person_family")
+    @classmethod
+    def _person_family(cls, value: str | None) -> str | None:
+        return check_family(value)
+
+
+def check_family(value: str | None) -> str | None:
+    """A family name, or None; any other name refused, naming the families (config validators)."""
+    if value is not None and value not in FAMILIES:
+        raise ValueError(f"{value!r} is not a model family; choose one of {', '.join(FAMILIES)}")
+    return value
 
 
 class FictitiousConfig(dg.Config):
@@ -60,10 +74,11 @@ class FictitiousConfig(dg.Config):
     training time); without it their replicates differ by sampling noise only.
     """
 
-    replicates: int = 5
-    persons: int | None = None  # without calibration (release.calibration.enabled: false); default: the register's
+    replicates: int = Field(default=5, ge=1, le=100)
+    # without calibration (release.calibration.enabled: false); default: the register's
+    persons: int | None = Field(default=None, ge=1)
     refit_replicates: bool = False
-    seed: int = 1
+    seed: int = Field(default=1, ge=0)
 
 
 def build_split(catalog: Catalog) -> dg.AssetsDefinition:
@@ -278,7 +293,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "dropped": sum(e.dropped_households for e in enforcements),
                 **{k: v for k, v in reasons.items() if v},
             }
-            context.log.info(f"replicate {i} of {config.replicates}: {len(data):,} persons"
+            log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons"
                              + (f", calibrated ({calibrated[f'r{i}']['count_cells_off']} count cells off by at most "
                                 f"{calibrated[f'r{i}']['max_abs_count_residual']:g})" if calibration.enabled else ""))
         data = pd.concat(frames, ignore_index=True)

@@ -1,21 +1,24 @@
 """Validation: the report on utility and privacy, whose value (the verdict) the gate takes as an input."""
 
 import functools
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field, field_validator
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import file_sha256
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import household_key
-from synth_assets.defs.metadata import JUDGED_HASH, judged, png_markdown
+from synth_assets.defs.metadata import JUDGED_HASH, data_docs, judged, log_progress, png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
+from synth_assets.defs.synthesis.assets import check_family
 from synth_assets.defs.values import WaveTable
 from synth_assets.defs.versions import code_version
 
@@ -42,12 +45,24 @@ class ValidationConfig(dg.Config):
     gate: ``passed`` and the checks judge the released model only.
     """
 
-    max_rows: int = 20_000
-    seed: int = 0
-    compare_families: list[str] = []
+    max_rows: int = Field(default=20_000, ge=100)
+    seed: int = Field(default=0, ge=0)
+    compare_families: list[str] = []  # families; Dagster's config types take no list[Literal]
     compare_person_family: str | None = "cart"
-    compare_max_seconds: float = 120.0
-    compare_epochs: int = 300
+    compare_max_seconds: float = Field(default=120.0, gt=0)
+    compare_epochs: int = Field(default=300, ge=1)
+
+    @field_validator("compare_families")
+    @classmethod
+    def _families(cls, value: list[str]) -> list[str]:
+        for family in value:
+            check_family(family)
+        return value
+
+    @field_validator("compare_person_family")
+    @classmethod
+    def _person_family(cls, value: str | None) -> str | None:
+        return check_family(value)
 
 
 def report_dir(project: ProjectResource, wave: str, run_id: str) -> Path:
@@ -207,8 +222,10 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             _sample(first[columns], n, config.seed),
             holdout=holdout_sample,
             replicates=[_sample(r, n, config.seed) for r in replicates] if replicates else None,
+            progress=lambda line: log_progress(context, line),
             **scoring,
         )
+        log_progress(context, "population tables: calibration residuals, missing shares")
         population, population_figures = _population_section(project.catalog, fictitious, targets, matched,
                                                              register.data, donors)
         result.tables.update(population)
@@ -218,12 +235,17 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             comparison = _compare_families(context, config, compute, project.catalog, training,
                                            training_sample, holdout_sample, scoring)
         out = report_dir(project, context.partition_key, context.run_id)
-        paths = write_report(result, out, comparison=comparison)
+        docs = data_docs(project, context)
+        # The Great Expectations Data Docs of the data checked (ingest, harmonised, fictitious)
+        links = {"Great Expectations Data Docs (what each table was checked against)":
+                 os.path.relpath(docs.index, out)}
+        paths = write_report(result, out, comparison=comparison, links=links)
         verdict = report_verdict(result, fictitious, out, context.run_id,
                                  {p.name: file_sha256(p) for k, p in paths.items() if k in ("metrics", "report")})
         metadata = {
             "report": dg.MetadataValue.path(str(out / "report.html")),
             "metrics_file": dg.MetadataValue.path(str(out / "metrics.json")),
+            "data_docs": dg.MetadataValue.path(str(docs.index)),
             JUDGED_HASH: verdict[JUDGED_HASH],
             "passed": result.passed,
             "failed_checks": ", ".join(result.failed) or "none",

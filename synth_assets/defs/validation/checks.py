@@ -13,8 +13,9 @@ import pandas as pd
 from synth_assets.catalog import Catalog
 from synth_assets.catalog.expectations import fictitious_suite_spec, validate_table
 from synth_assets.defs import keys
-from synth_assets.defs.metadata import JUDGED_HASH, judged, suite_check_result
+from synth_assets.defs.metadata import JUDGED_HASH, data_docs, judged, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
+from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import WaveTable
 from synth_assets.validation.privacy.copies import exact_copy_rate, replicated_uniques
@@ -94,9 +95,10 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         description="Great Expectations suite: catalog rules, category sets and ranges hold in every record.",
     )
     def rules_and_categories_hold(
-        context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame
+        context: dg.AssetCheckExecutionContext, project: ProjectResource, fictitious_dataset: pd.DataFrame
     ) -> dg.AssetCheckResult:
-        result = validate_table(fictitious_dataset, fictitious_suite_spec(catalog, fictitious_dataset))
+        result = validate_table(fictitious_dataset, fictitious_suite_spec(catalog, fictitious_dataset),
+                                docs=data_docs(project, context))
         return suite_check_result(result, judged(fictitious_dataset))
 
     return [thresholds_pass, no_real_record_copied, rules_and_categories_hold]

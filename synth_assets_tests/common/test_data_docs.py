@@ -1,0 +1,66 @@
+"""Great Expectations as its users know it: suites as GE JSON, Data Docs, special codes by row_condition."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from synth_assets.common.expectations import DataDocs, run_suite, table_suite
+
+SPEC = {
+    "name": "persons",
+    "required_columns": ["person_id", "age"],
+    "ranges": {"age": {"min": 0, "max": 120}},
+    "categories": {"status": [1, 2]},
+    "special_values": {"age": [-8, -9], "status": [-8]},
+}
+
+
+def _range_expectation(suite):
+    return next(e for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_between")
+
+
+def test_special_codes_are_a_row_condition_not_a_filter():
+    suite = table_suite(SPEC)
+    between = _range_expectation(suite)
+    assert between["kwargs"]["row_condition"] == "`age` not in [-8, -9]"
+    assert between["kwargs"]["condition_parser"] == "pandas"
+    in_set = next(e for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_in_set")
+    assert in_set["kwargs"]["row_condition"] == "`status` not in [-8]"
+
+    codes_only = pd.DataFrame({"person_id": [1, 2, 3], "age": [30, -8, -9], "status": [1, -8, 2]})
+    assert run_suite(codes_only, suite).success
+    violating = codes_only.assign(age=[30, -8, 150])
+    report = run_suite(violating, suite)
+    assert not report.success
+    [failure] = report.failures
+    assert failure.column == "age" and failure.unexpected_count == 1 and failure.unexpected_examples == [150]
+    # -7 is no special code: the condition keeps it, and the range refuses it
+    assert not run_suite(codes_only.assign(age=[30, -7, -9]), suite).success
+
+
+def test_suites_are_kept_as_ge_json_with_data_docs(tmp_path):
+    import great_expectations as gx
+
+    docs = DataDocs(tmp_path / "data_docs", run_name="2022 run-one")
+    frame = pd.DataFrame({"person_id": [1, 2], "age": [30, -8], "status": [1, 2]})
+    report = run_suite(frame, table_suite(SPEC), docs=docs)
+    assert report.success
+    assert report.suite_file == docs.suite_file("persons") and report.suite_file.exists()
+    assert report.docs_index == docs.index and docs.index.exists()
+
+    reloaded = gx.ExpectationSuite(**json.loads(report.suite_file.read_text()))
+    assert reloaded.name == "persons"
+    between = next(e for e in reloaded.expectations if e.expectation_type == "expect_column_values_to_be_between")
+    assert between.row_condition is not None and "not in [-8, -9]" in str(between.row_condition)
+
+    failed = run_suite(frame.assign(age=[30, 150]), table_suite({**SPEC, "name": "other"}),
+                       docs=DataDocs(docs.root, run_name="2023 run-two"))
+    assert not failed.success
+    index = docs.index.read_text()
+    for text in ("persons", "other", "2022 run-one", "2023 run-two"):
+        assert text in index, text
+    pages = list((docs.index.parent / "validations").rglob("*.html"))
+    assert len(pages) == 2
+    assert (docs.index.parent / "expectations" / "persons.html").exists()
