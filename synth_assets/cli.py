@@ -61,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         config["ops"]["gan_model"] = {"config": model}
     if args.replicates:
         config["ops"]["fictitious_dataset"] = {"config": {"replicates": args.replicates}}
+        config["ops"]["matched_replicates"] = {"config": {"replicates": args.replicates}}
     # Refused before any run, so a typo costs no ingest: the catalog, then the family.
     try:
         catalog = load_catalog(layout.catalog)

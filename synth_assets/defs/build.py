@@ -20,7 +20,7 @@ from synth_assets.defs.harmonise import build_harmonised_asset, build_harmonised
 from synth_assets.defs.ingest import build_raw_asset, build_raw_check
 from synth_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager
 from synth_assets.defs.jobs import build_jobs
-from synth_assets.defs.matching import build_donor_asset, build_matched_dataset
+from synth_assets.defs.matching import build_donor_asset, build_matched_dataset, build_matched_replicates
 from synth_assets.defs.publication import build_public_dataset
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.synthesis import build_fictitious_dataset, build_gan_model, build_split
@@ -57,6 +57,7 @@ def build_definitions(
     assets += [build_donor_asset(catalog, name) for name in catalog.surveys]
     assets += [
         build_matched_dataset(catalog),
+        build_matched_replicates(catalog),
         build_split(catalog),
         build_gan_model(catalog),
         build_calibration_targets(catalog),

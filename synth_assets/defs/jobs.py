@@ -11,7 +11,7 @@ from synth_assets.catalog import Catalog
 from synth_assets.defs.partitions import wave_partitions
 
 RELEASE_ASSETS = [
-    "matched_dataset", "training_sample", "holdout_sample", "gan_model", "calibration_targets",
+    "matched_dataset", "matched_replicates", "training_sample", "holdout_sample", "gan_model", "calibration_targets",
     "fictitious_dataset", "validation_report", "public_dataset",
 ]
 

@@ -5,6 +5,8 @@ before W (calendars differ), refusing one whose checks did not pass; the choice 
 its metadata and in the lineage. ``matched_dataset`` fuses them all into the register.
 """
 
+import functools
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -190,6 +192,63 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         )
 
     return matched_dataset
+
+
+class MatchedReplicatesConfig(dg.Config):
+    """How many whole-chain replicates (as many as ``fictitious_dataset`` draws) and their seed."""
+
+    replicates: int = 5
+    seed: int = 1
+    methods: dict[str, str] = {}
+
+
+def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
+    """Replicate r's matched data: its own bootstrap of every survey and its own fusion draw (issue 12)."""
+    register_name = catalog.register_name
+    ins = {
+        "register": dg.AssetIn(f"harmonised_{register_name}"),
+        **{f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys},
+    }
+
+    @dg.asset(  # type: ignore[misc]
+        name="matched_replicates",
+        group_name="matching",
+        partitions_def=wave_partitions(register_name),
+        automation_condition=RELEASE_AUTOMATION,
+        code_version=MATCHING_CODE_VERSION,
+        kinds={"pandas"},
+        ins=ins,
+        deps=["matched_dataset"],  # same inputs, judged (checks, files) by matched_dataset
+        description=(
+            "One matched dataset per replicate of the release (column `replicate`): replicate r "
+            "fuses a design bootstrap of every survey (whole households, weights rescaled) with a "
+            "fusion seed of its own, so the fictitious replicates carry the surveys' sampling and "
+            "the matching's uncertainty (synth_assets.inference.combining). Never public."
+        ),
+    )
+    @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "register"])
+    def matched_replicates(
+        context: dg.AssetExecutionContext, config: MatchedReplicatesConfig, register: pd.DataFrame,
+        **donors: pd.DataFrame,
+    ) -> dg.Output[pd.DataFrame]:
+        from synth_assets.matching.replicates import fuse_replicates, stack_replicates
+
+        chosen = {name: (donors[f"donor_{name}"].attrs.get(SURVEY_WAVE_ATTR, "?"), donors[f"donor_{name}"])
+                  for name in catalog.surveys}
+        frames, seconds, started = [], {}, time.perf_counter()
+        for r, matched, _ in fuse_replicates(catalog, register, chosen, m=config.replicates, seed=config.seed,
+                                             methods=config.methods):
+            assert_no_survey_ids(matched, catalog)
+            frames.append(matched)
+            seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
+            context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
+        data = stack_replicates(frames)
+        return dg.Output(data, metadata={
+            "replicates": config.replicates, "rows": len(data), "seconds_cumulative": dg.MetadataValue.json(seconds),
+            "survey_respondents": dg.MetadataValue.json({n: len(d) for n, (_, d) in chosen.items()}),
+        })
+
+    return matched_replicates
 
 
 def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame, chosen, fusions):

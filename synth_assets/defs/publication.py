@@ -18,6 +18,7 @@ from synth_assets.defs.gating import latest_check_evaluations, latest_materializ
 from synth_assets.defs.metadata import JUDGED_HASH
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
+from synth_assets.inference.guide import inference_card
 from synth_assets.publication import publish_release, release_id
 from synth_assets.storage import dataframe_sha256
 
@@ -90,7 +91,7 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             meta = raw.get("metadata", {})
             provenance[source_name] = {
                 "wave": source_wave, "file": meta.get("source_file"), "sha256": meta.get("sha256"),
-                "ingest_run": raw.get("run_id"),
+                "ingest_run": raw.get("run_id"), "persons": meta.get("rows"),
             }
         model = latest_materialization(context.instance, dg.AssetKey("gan_model"), wave)
         model_meta = model.get("metadata", {})
@@ -106,6 +107,7 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             | {"run_id": model.get("run_id")},
             metrics={k: v for k, v in report.get("metrics", {}).items() if isinstance(v, (int, float))},
             checks=report.get("checks", []),
+            inference=inference_card(catalog, {k: v.get("persons") for k, v in provenance.items()}),
             validation={JUDGED_HASH: received, "report": str(Path(report["report_dir"]) / "report.html"),
                         "report_run_id": report.get("run_id")},
         )

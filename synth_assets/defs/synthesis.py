@@ -168,6 +168,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             "model": dg.AssetIn("gan_model"),
             "training": dg.AssetIn("training_sample"),
             "matched": dg.AssetIn("matched_dataset"),
+            "matched_replicates": dg.AssetIn("matched_replicates"),
             "targets": dg.AssetIn("calibration_targets"),
             **{f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys},
         },
@@ -186,11 +187,12 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     @functools.partial(with_keyword_inputs, names=[f"donor_{name}" for name in catalog.surveys])
     def fictitious_dataset(
         context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
-        training: pd.DataFrame, matched: pd.DataFrame, targets: pd.DataFrame, **donors: pd.DataFrame,
+        training: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, targets: pd.DataFrame,
+        **donors: pd.DataFrame,
     ) -> dg.Output[pd.DataFrame]:
         from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
         from synth_assets.synthesis.constraints import enforce_rules
-        from synth_assets.synthesis.replicates import replicate_models
+        from synth_assets.synthesis.replicates import chain_replicate_models, replicate_training_sets
 
         household_id = register.household_id_column
         calibration = project.catalog.release.calibration
@@ -206,7 +208,6 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             references[f"{key.removeprefix('donor_')} survey"] = donor.drop(columns=[c for c in survey_ids if c in donor])
         register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
         rules = list(project.catalog.release.rules)
-        fit_data = training.drop(columns=[c for c in [register.id_column] if c in training]) if refit else None
 
         from synth_assets.calibration.tails import top_code
         from synth_assets.defs.calibration import amount_thresholds
@@ -214,7 +215,12 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         thresholds = amount_thresholds(project.catalog, matched)
         top_coded: dict[str, int] = {}
         frames, rejected, calibrated = [], {}, {}
-        models = replicate_models(model, config.replicates, config.seed, data=fit_data, cluster=household_id)
+        # replicate r: its own survey bootstraps and fusion (matched_replicates), model refit and draw
+        models = chain_replicate_models(
+            model, replicate_training_sets(matched_replicates, training, household_id, config.replicates,
+                                           drop=[register.id_column]),
+            config.seed, refit=True if refit else None, cluster=household_id,
+        )
         for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
             enforcements = []
 
@@ -264,6 +270,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             metadata={
                 "replicates": config.replicates,
                 "proper_replicates": bool(model.has_posterior_draw or refit),
+                "replicates_draw": "survey bootstrap + own fusion + model refit and posterior draw"
+                if (model.has_posterior_draw or refit) else "one fitted model (not proper)",
                 "persons_per_replicate": dg.MetadataValue.json({f"r{i}": int((data["replicate"] == i).sum())
                                                                 for i in range(1, config.replicates + 1)}),
                 "rows": len(data),

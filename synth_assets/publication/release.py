@@ -43,6 +43,7 @@ class DataCard:
     checks: list[dict[str, Any]] = field(default_factory=list)
     checksums: dict[str, str] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    inference: dict[str, Any] = field(default_factory=dict)  # rule and per-source sizes (issue 12)
 
     def to_markdown(self) -> str:
         lines = [
@@ -56,10 +57,12 @@ class DataCard:
             f"- created (UTC): {self.created_utc}",
             f"- replicates: {self.replicates} x {self.persons_per_replicate:,} persons "
             "(column `replicate`; analyse each replicate and combine with the rules for fully "
-            "synthetic data: Raghunathan, Reiter and Rubin 2003)",
+            "synthetic data: Raghunathan, Reiter and Rubin 2003; see below)",
             "",
-            "## Provenance",
         ]
+        from synth_assets.inference.guide import guide_markdown
+
+        lines += [guide_markdown(), "## Provenance"]
         for name, info in self.provenance.items():
             lines.append(f"- {name}: {json.dumps(info, default=str)}")
         lines += ["", "## Model"]
@@ -117,13 +120,16 @@ def publish_release(
     release: str | None = None,
     report_checksums: dict[str, str] | None = None,
     validation: dict[str, Any] | None = None,
+    inference: dict[str, Any] | None = None,
 ) -> tuple[Path, DataCard]:
     """Write ``public_dir/<release>/`` atomically and point ``public_dir/LATEST`` at it.
 
     The replicates are written from ``fictitious`` itself, under the public folder's lock.
     ``report_checksums`` (file name -> sha256, as recorded when the report was written):
     the report files copied must be those bytes, or nothing is published.
-    ``validation`` (what was judged, by which run, where its report lies) goes into the card.
+    ``validation`` (what was judged, by which run, where its report lies) goes into the card,
+    and ``inference`` (``synth_assets.inference.guide.inference_card``: the combining rule and
+    each source's respondents, read back by ``synth_assets.inference.load_release``).
     """
     public_dir = Path(public_dir)
     report_dir = Path(report_dir)
@@ -133,7 +139,7 @@ def publish_release(
         if target.exists():
             raise FileExistsError(f"{target}: release already exists; releases are never overwritten")
         card = _write_release(fictitious, target, release, wave, report_dir, provenance, model, metrics, checks,
-                              report_checksums, validation or {})
+                              report_checksums, validation or {}, inference or {})
         with atomic_path(public_dir / LATEST_POINTER) as pointer:
             pointer.write_text(release + "\n")
     return target, card
@@ -142,7 +148,7 @@ def publish_release(
 def _write_release(
     fictitious: pd.DataFrame, target: Path, release: str, wave: str, report_dir: Path, provenance: dict[str, Any],
     model: dict[str, Any], metrics: dict[str, Any], checks: list[dict[str, Any]],
-    report_checksums: dict[str, str] | None, validation: dict[str, Any],
+    report_checksums: dict[str, str] | None, validation: dict[str, Any], inference: dict[str, Any] | None = None,
 ) -> DataCard:
     """The release folder, written under a temporary name and renamed into place whole."""
     replicates = sorted(fictitious["replicate"].unique()) if "replicate" in fictitious else [1]
@@ -178,6 +184,7 @@ def _write_release(
             checks=checks,
             checksums=checksums,
             validation=validation,
+            inference=inference or {},
         )
         (tmp / "data_card.json").write_text(json.dumps(asdict(card), indent=2, default=str))
         (tmp / "data_card.md").write_text(card.to_markdown())
