@@ -112,7 +112,9 @@ def run_pipeline(folder: Path, persons: int, seed: int, replicates: int) -> floa
         subprocess.run([sys.executable, "-m", "synth_assets.cli", "run", "--data", str(data), "--family", "cart",
                         "--max-seconds", "420", "--replicates", str(replicates)],
                        env=env, stdout=log, stderr=subprocess.STDOUT, check=False, cwd=REPO)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    (folder / "pipeline_seconds.txt").write_text(f"{seconds:.0f}\n")
+    return seconds
 
 
 # --------------------------------------------------------------------------- fitting
@@ -132,7 +134,9 @@ def survey_persons(layout: DataLayout, survey: str, wave: str) -> pd.Index:
     return pd.Index(pd.read_parquet(chosen[-1], columns=["person_id"])["person_id"].unique())
 
 
-def evaluate_seed(folder: Path, seed: int) -> tuple[pd.DataFrame, dict]:
+def evaluate_seed(folder: Path, seed: int, use_n_real: bool = True) -> tuple[pd.DataFrame, dict]:
+    """The panel on one data root; ``use_n_real=False`` combines as an analyst who ignores the
+    sources' sizes would (floor T* = ū): what the replicates' spread alone gives."""
     layout = DataLayout(folder / "data")
     catalog = load_catalog(layout.catalog)
     fictitious_files = sorted((layout.warehouse / "fictitious_dataset").glob("*.parquet"))
@@ -158,7 +162,8 @@ def evaluate_seed(folder: Path, seed: int) -> tuple[pd.DataFrame, dict]:
         else:
             se_real, n_real = se_pop, float(len(truth))
         combine = ols_on_replicates if model.kind == "ols" else logit_on_replicates
-        combined = combine(replicates, model.outcome, list(model.predictors), where=model.where, n_real=n_real)
+        combined = combine(replicates, model.outcome, list(model.predictors), where=model.where,
+                           n_real=n_real if use_n_real else None)
         table = combined.table()
         oracle_coef = _fit(model.kind, oracle, model, levels)[0] if model.klass == "across two surveys" else None
         for j, term in enumerate(names):
@@ -198,12 +203,13 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
             "median width ratio": float(part["width_ratio"].median()),
             "floor used": int(part["floor"].sum()),
             "target": "≥ 0.90, ≤ 3×" if targeted else "none (CIA)",
-            "met": (coverage >= COVERAGE_TARGET and width <= WIDTH_TARGET) if targeted else "–",
+            "met": ("yes" if coverage >= COVERAGE_TARGET and width <= WIDTH_TARGET else "**no**") if targeted else "–",
         })
     return pd.DataFrame(out)
 
 
-def to_markdown(rows: pd.DataFrame, infos: list[dict], command: str, seconds: dict[int, float]) -> str:
+def to_markdown(rows: pd.DataFrame, infos: list[dict], command: str, seconds: dict[int, float],
+                bare: pd.DataFrame | None = None) -> str:
     md = release_truth._md
     lines = [
         "# Coverage of combined intervals against the demo's truth",
@@ -216,21 +222,26 @@ def to_markdown(rows: pd.DataFrame, infos: list[dict], command: str, seconds: di
         "",
     ]
     for info in infos:
-        pipeline = f", pipeline {seconds[info['seed']]:.0f} s" if info["seed"] in seconds else ""
+        pipeline = f", pipeline {seconds[info['seed']]:.0f} s" if info.get("seed") in seconds else ""
         lines.append(f"- seed {info['seed']}: wave {info['wave']}, {info['persons']:,} persons, "
                      f"{info['replicates']} replicates, release: {info['published']}{pipeline}; "
                      f"survey respondents {info['survey_respondents']}")
     lines += ["", "## Coverage per class of model", "", md(summarise(rows), 3), "",
               "Width ratio: the combined 95% interval's width over the width a real survey of the "
               "same size would give (the model fitted on the truth of the survey's sampled persons); "
-              "for register-only models, over the population's own interval.", "",
-              "## Per model (over seeds)", ""]
+              "for register-only models, over the population's own interval.", ""]
+    if bare is not None:
+        lines += ["## The replicates' spread alone (no n_real: floor T* = ū)", "",
+                  "As an analyst who does not pass the sources' sizes would combine: what the replicates "
+                  "carry by themselves, the floor out of play.", "", md(summarise(bare), 3), ""]
+    lines += ["## Per model (over seeds)", ""]
     per_model = rows.groupby(["class", "model"], sort=False).agg(
         coefficients=("covers", "size"), coverage=("covers", "mean"), width_ratio=("width_ratio", "mean"),
     ).reset_index()
     lines += [md(per_model, 3), "", "## Every coefficient", ""]
     show = rows[["seed", "model", "term", "truth", "estimate", "lower", "upper", "covers", "df", "floor",
-                 "se_real_survey", "width_ratio", "cia_oracle"]]
+                 "se_real_survey", "width_ratio", "cia_oracle"]].assign(
+        covers=rows["covers"].map({True: "yes", False: "**no**"}), floor=rows["floor"].map({True: "T*", False: "T_f"}))
     lines += [md(show, 4), ""]
     return "\n".join(lines)
 
@@ -246,18 +257,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = "PYTHONPATH=. .venv/bin/python bench/inference/coverage.py " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    frames, infos, seconds = [], [], {}
+    frames, bare_frames, infos, seconds = [], [], [], {}
     for seed in args.seeds:
         folder = args.root / f"seed{seed}"
         if not args.skip_pipeline:
             seconds[seed] = run_pipeline(folder, args.persons, seed, args.replicates)
             print(f"seed {seed}: pipeline {seconds[seed]:.0f} s", flush=True)
+        elif (folder / "pipeline_seconds.txt").is_file():
+            seconds[seed] = float((folder / "pipeline_seconds.txt").read_text())
         rows, info = evaluate_seed(folder, seed)
         frames.append(rows)
+        bare_frames.append(evaluate_seed(folder, seed, use_n_real=False)[0])
         infos.append(info)
         print(summarise(rows).to_string(index=False), flush=True)
     rows = pd.concat(frames, ignore_index=True)
-    args.output.write_text(to_markdown(rows, infos, command, seconds))
+    args.output.write_text(to_markdown(rows, infos, command, seconds, pd.concat(bare_frames, ignore_index=True)))
     (args.output.with_suffix(".csv")).write_text(rows.to_csv(index=False))
     print(summarise(rows).to_string(index=False))
     print(f"written {args.output}")

@@ -16,7 +16,7 @@ from synth_assets.harmonise import harmonise_table
 from synth_assets.ingest import read_source_file, source_path
 from synth_assets.storage import DataLayout, file_sha256
 
-RELEASE_CHAIN = ["matched_dataset", "training_sample", "holdout_sample", "gan_model", "calibration_targets", "fictitious_dataset",
+RELEASE_CHAIN = ["matched_dataset", "matched_replicates", "training_sample", "holdout_sample", "gan_model", "calibration_targets", "fictitious_dataset",
                  "validation_report", "public_dataset"]
 
 

@@ -159,6 +159,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "holdout": dg.AssetIn("holdout_sample"),
             "targets": dg.AssetIn("calibration_targets"),
             "matched": dg.AssetIn("matched_dataset"),
+            "matched_replicates": dg.AssetIn("matched_replicates"),
             "register": dg.AssetIn(f"harmonised_{catalog.register_name}"),
             **{f"donor_{name}": dg.AssetIn(f"donor_{name}") for name in catalog.surveys},
         },
@@ -178,8 +179,10 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
     def validation_report(
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
         compute: ComputeResource, fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
-        targets: pd.DataFrame, matched: pd.DataFrame, register: pd.DataFrame, **donors: pd.DataFrame,
+        targets: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, register: pd.DataFrame,
+        **donors: pd.DataFrame,
     ) -> dg.Output[dict]:
+        from synth_assets.synthesis.replicates import replicate_training_sets
         from synth_assets.validation import (
             RegressionSpec,
             Thresholds,
@@ -214,6 +217,10 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             _sample(first[columns], n, config.seed),
             holdout=holdout_sample,
             replicates=[_sample(r, n, config.seed) for r in replicates] if replicates else None,
+            # replicate r against the matched data its own model learnt from (issue 12)
+            replicate_reals=[_sample(r[columns], n, config.seed) for r in replicate_training_sets(
+                matched_replicates, training, catalog.register.household_id_column, len(replicates))]
+            if replicates else None,
             **scoring,
         )
         population, population_figures = _population_section(project.catalog, fictitious, targets, matched,
