@@ -180,3 +180,16 @@ def log_line(record: Any) -> LogLine | None:
         return None
     return LogLine(meta.get("step_key"), meta.get("dagster_event"), str(meta.get("orig_message") or ""),
                    record.levelno)
+
+
+def forget_closed_instance() -> None:
+    """Clear the definitions-state storage a closed ``with DagsterInstance...`` block leaves behind.
+
+    Dagster 1.13's ``DagsterInstance.__enter__`` sets a context variable to the instance's
+    state storage and ``__exit__`` does not reset it; once the instance is collected, loading
+    any ``Definitions`` in the same thread fails with "Attempted to resolve undefined
+    DagsterInstance weakref". Call after an instance is closed (the tests do, after each test).
+    """
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)

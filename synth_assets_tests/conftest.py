@@ -28,6 +28,14 @@ def _one_torch_thread():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _no_stale_dagster_instance():
+    yield
+    from synth_assets.dagster_api import forget_closed_instance
+
+    forget_closed_instance()
+
+
 @pytest.fixture
 def mini_catalog_path(tmp_path: Path) -> Path:
     target = tmp_path / "catalog.yaml"

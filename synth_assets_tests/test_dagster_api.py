@@ -84,3 +84,20 @@ def test_only_the_adapter_imports_private_dagster_modules():
     importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
                        if "dagster._core" in p.read_text(encoding="utf-8"))
     assert importers == ["dagster_api.py"], importers
+
+
+
+def test_forget_closed_instance_clears_the_state_storage_left_set() -> None:
+    from dagster._core.storage.defs_state.base import DefsStateStorage, set_defs_state_storage
+
+    from synth_assets.dagster_api import forget_closed_instance
+
+    with dg.instance_for_test() as instance:
+        storage = instance.defs_state_storage
+    # as a run's instance can leave it (seen in the suite: "Attempted to resolve undefined
+    # DagsterInstance weakref" when loading Definitions after an instance was collected)
+    left_open = set_defs_state_storage(storage)
+    left_open.__enter__()
+    assert DefsStateStorage.get() is storage
+    forget_closed_instance()
+    assert DefsStateStorage.get() is None

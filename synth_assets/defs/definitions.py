@@ -25,7 +25,7 @@ from synth_assets.defs.harmonise.checks import build_harmonised_check
 from synth_assets.defs.ingest.assets import build_incoming_asset, build_raw_asset
 from synth_assets.defs.ingest.checks import build_raw_check
 from synth_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager, ReportIOManager
-from synth_assets.defs.matching.assets import build_donor_asset, build_matched_dataset
+from synth_assets.defs.matching.assets import build_donor_asset, build_matched_dataset, build_matched_replicates
 from synth_assets.defs.publication.assets import build_public_dataset
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.synthesis.assets import build_fictitious_dataset, build_population_model, build_split
@@ -62,6 +62,7 @@ def build_definitions(
     assets += [build_donor_asset(catalog, name) for name in catalog.surveys]
     assets += [
         build_matched_dataset(catalog),
+        build_matched_replicates(catalog),
         build_split(catalog),
         build_population_model(catalog),
         build_calibration_targets(catalog),

@@ -34,6 +34,7 @@ def donor(survey: str) -> dg.AssetKey:
 
 MATCHED_DATASET = dg.AssetKey("matched_dataset")
 MATCHING_REPORT = dg.AssetKey("matching_report")
+MATCHED_REPLICATES = dg.AssetKey("matched_replicates")
 TRAINING_SAMPLE = dg.AssetKey("training_sample")
 HOLDOUT_SAMPLE = dg.AssetKey("holdout_sample")
 POPULATION_MODEL = dg.AssetKey("population_model")
@@ -44,7 +45,7 @@ PUBLIC_DATASET = dg.AssetKey("public_dataset")
 
 #: The assets one release run builds per register wave, in pipeline order (plus a donor per survey).
 RELEASE_CHAIN: tuple[dg.AssetKey, ...] = (
-    MATCHED_DATASET, MATCHING_REPORT, TRAINING_SAMPLE, HOLDOUT_SAMPLE, POPULATION_MODEL, CALIBRATION_TARGETS,
+    MATCHED_DATASET, MATCHING_REPORT, MATCHED_REPLICATES, TRAINING_SAMPLE, HOLDOUT_SAMPLE, POPULATION_MODEL, CALIBRATION_TARGETS,
     FICTITIOUS_DATASET, VALIDATION_REPORT, PUBLIC_DATASET,
 )
 

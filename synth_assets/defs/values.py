@@ -56,10 +56,13 @@ class MatchingReport:
 
     html: str
     sources: dict[str, SourceFile]
+    respondents: dict[str, int] = field(default_factory=dict)  # records of each source fused
 
     def facts(self) -> dict[str, Any]:
-        return {"sources": {name: origin.to_dict() for name, origin in self.sources.items()}}
+        return {"sources": {name: origin.to_dict() for name, origin in self.sources.items()},
+                "respondents": self.respondents}
 
     @classmethod
     def from_facts(cls, html: str, facts: dict[str, Any]) -> MatchingReport:
-        return cls(html, {name: SourceFile(**origin) for name, origin in facts["sources"].items()})
+        return cls(html, {name: SourceFile(**origin) for name, origin in facts["sources"].items()},
+                   facts.get("respondents") or {})

@@ -95,4 +95,7 @@ def release_run_config(settings: Mapping[str, Any]) -> dict[str, Any]:
             top = field.split(".")[0]
             raise SettingsError(f"setting {section}.{top}={values.get(top)!r}: {error['msg'].removeprefix('Value error, ')}") from None
         ops[op] = {"config": values}
+    if "replicates" in by_section.get("fictitious", {}):
+        # replicate r is drawn from matched replicate r: the two counts go together
+        ops[keys.name(keys.MATCHED_REPLICATES)] = {"config": {"replicates": by_section["fictitious"]["replicates"]}}
     return {"ops": ops}

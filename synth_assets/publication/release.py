@@ -57,6 +57,7 @@ class DataCard:
     checks: list[dict[str, Any]] = field(default_factory=list)
     checksums: dict[str, str] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    inference: dict[str, Any] = field(default_factory=dict)  # rule and per-source sizes (issue 12)
 
     def to_markdown(self) -> str:
         lines = [
@@ -74,8 +75,13 @@ class DataCard:
             f"- {HOW_TO_COMBINE}",
             "- machine-readable: `datapackage.json` (Frictionless Data Package)",
             "",
+            "- inference: see \"How to combine the replicates\" below",
+            "",
             "## Provenance (sha256 of each confidential source file used)",
         ]
+        from synth_assets.inference.guide import guide_markdown
+
+        lines += [guide_markdown(), "## Provenance"]
         for name, info in self.provenance.items():
             lines.append(f"- {name}: {json.dumps(info, default=str)}")
         lines += ["", "## Model"]
@@ -136,6 +142,7 @@ def publish_release(
     columns: dict[str, ColumnInfo] | None = None,
     title: str = "Fictitious population",
     licence: dict[str, str] | None = None,
+    inference: dict[str, Any] | None = None,
 ) -> tuple[Path, DataCard]:
     """Write ``public_dir/<release>/`` atomically and point ``public_dir/LATEST`` at it.
 
@@ -146,6 +153,8 @@ def publish_release(
     only each source's wave and sha256 are public (``PUBLIC_PROVENANCE``). ``columns``
     (:func:`~synth_assets.publication.datapackage.describe_columns`) gives each column's
     meaning; without it the card lists types only.
+    ``inference`` (``synth_assets.inference.guide.inference_card``: the combining rule and
+    each source's respondents, read back by ``synth_assets.inference.load_release``) too.
     """
     public_dir = Path(public_dir)
     report_dir = Path(report_dir)
@@ -156,7 +165,8 @@ def publish_release(
             raise FileExistsError(f"{target}: release already exists; releases are never overwritten")
         public_provenance = {name: {k: info.get(k) for k in PUBLIC_PROVENANCE} for name, info in provenance.items()}
         card = _write_release(fictitious, target, release, wave, report_dir, public_provenance, model, metrics, checks,
-                              report_checksums, validation or {}, columns, title, licence or dict(DEFAULT_LICENCE))
+                              report_checksums, validation or {}, columns, title, licence or dict(DEFAULT_LICENCE),
+                              inference or {})
         with atomic_path(public_dir / LATEST_POINTER) as pointer:
             pointer.write_text(release + "\n")
     return target, card
@@ -166,7 +176,7 @@ def _write_release(
     fictitious: pd.DataFrame, target: Path, release: str, wave: str, report_dir: Path, provenance: dict[str, Any],
     model: dict[str, Any], metrics: dict[str, Any], checks: list[dict[str, Any]],
     report_checksums: dict[str, str] | None, validation: dict[str, Any], columns: dict[str, ColumnInfo] | None,
-    title: str, licence: dict[str, str],
+    title: str, licence: dict[str, str], inference: dict[str, Any] | None = None,
 ) -> DataCard:
     """The release folder, written under a temporary name and renamed into place whole."""
     replicates = sorted(fictitious["replicate"].unique()) if "replicate" in fictitious else [1]
@@ -212,6 +222,7 @@ def _write_release(
             checks=checks,
             checksums=checksums,
             validation=validation,
+            inference=inference or {},
         )
         (tmp / "data_card.json").write_text(json.dumps(asdict(card), indent=2, default=str))
         (tmp / "data_card.md").write_text(card.to_markdown())

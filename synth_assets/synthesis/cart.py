@@ -234,9 +234,19 @@ class CARTSynthesizer(TabularSynthesizer):
             rest = [c for c in t.model_columns_of(self.visit_sequence) if c not in given]
             return given + self._state_first(rest)
         labels = t.categorical_labels
-        categorical = sorted((c for c in labels if c not in given), key=lambda c: len(labels[c]))
+        state_of = {v: c for v, c in self._states().items() if c not in given}
+        states = set(state_of.values())
+        categorical = sorted((c for c in labels if c not in given and c not in states), key=lambda c: len(labels[c]))
         continuous = [c for c in t.continuous_columns if c not in given]
-        return given + self._blocks_together(categorical + continuous)
+        # a state (zero, special code, value) is drawn just before its value, after every
+        # earlier continuous column: whether someone has a labour income depends on age
+        # (drawn before age, the state lost most of the age gradient of incomes: issue 12)
+        order: list[str] = []
+        for column in categorical + continuous:
+            if column in state_of:
+                order.append(state_of[column])
+            order.append(column)
+        return given + self._blocks_together(order)
 
     def _block_members(self) -> list[list[str]]:
         """Model-frame columns of each block present in the data (labels and states first)."""

@@ -12,11 +12,12 @@ refitted on a bootstrap of ``data`` when given, and warns when neither is possib
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
+from synth_assets.matching.replicates import split_replicates
 from synth_assets.synthesis.base import LOGGER, Synthesizer
 
 
@@ -87,3 +88,54 @@ def sample_replicates(
         if progress is not None:
             progress(sum(len(r) for r in replicates), n * m)
     return replicates
+
+
+def chain_replicate_models(
+    synth: Synthesizer,
+    training: Sequence[pd.DataFrame],
+    seed: int = 0,
+    *,
+    refit: bool | None = None,
+    cluster: str | None = None,
+) -> Iterator[tuple[Synthesizer, int]]:
+    """Yield ``(model, seed)`` per replicate of the whole chain: replicate r's own training data.
+
+    ``training[r]`` is replicate r's matched training records (its own survey bootstraps and
+    fusion draw, ``synth_assets.matching.replicates``). With ``refit`` (default: when the
+    family has a posterior draw, i.e. is cheap to fit, as CART: seconds at 50,000 persons)
+    the model is refitted on it and a posterior draw of its parameters taken, so replicate r
+    carries every stage's uncertainty; a family without a posterior draw is fitted on a
+    bootstrap of ``training[r]`` instead (``refit=True`` forces it: m fits, minutes each for
+    the SDV families). Without a refit, :func:`replicate_models` of the one fitted model,
+    with a warning: survey variables then lose their sampling and matching uncertainty.
+    """
+    refit = synth.has_posterior_draw if refit is None else refit
+    seeds = np.random.SeedSequence([seed, 7]).generate_state(len(training))
+    if not refit:
+        LOGGER.warning("%s is not refitted per replicate: replicates hold one matched dataset only, "
+                       "intervals of survey variables will be too narrow", synth.family)
+        yield from replicate_models(synth, len(training), seed)
+        return
+    for data, replicate_seed in zip(training, (int(s) for s in seeds), strict=True):
+        if synth.has_posterior_draw:
+            yield synth.clone().fit(data).posterior_draw(replicate_seed), replicate_seed
+        else:  # its parameter draw: a fit on a bootstrap of the replicate's data
+            rng = np.random.default_rng(replicate_seed)
+            yield synth.clone().fit(_bootstrap(data, cluster, rng)), replicate_seed
+
+
+def replicate_training_sets(
+    matched_replicates: pd.DataFrame, training: pd.DataFrame, household_id: str, m: int, drop: Sequence[str] = (),
+) -> list[pd.DataFrame]:
+    """Replicate r's training records: its matched data for the training sample's households.
+
+    ``matched_replicates`` is the stacked table of ``synth_assets.matching.replicates`` (column
+    ``replicate``); the first ``m`` replicates are used. ``drop``: columns the model does not see.
+    """
+    frames = split_replicates(matched_replicates)
+    if len(frames) < m:
+        raise ValueError(f"{m} replicates asked for, but only {len(frames)} matched replicates exist; "
+                         "give matched_replicates at least as many")
+    keep = set(training[household_id].unique())
+    return [f.loc[f[household_id].isin(keep)].drop(columns=[c for c in drop if c in f]).reset_index(drop=True)
+            for f in frames[:m]]

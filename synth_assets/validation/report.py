@@ -131,6 +131,9 @@ def render_html(
         sections += ["<h2>Plausibility rules (share of records breaking each)</h2>",
                      html_table(result.tables["rules"], left=["rule"])]
     regression_tables = {k: v for k, v in result.tables.items() if k.startswith("regression")}
+    from synth_assets.inference.guide import guide_html
+
+    sections += ["<h2>Using the replicates: what they mean, how to combine them</h2>", guide_html()]
     if regression_tables:
         sections.append("<h2>Regressions: real vs synthetic (combined replicates), CI overlap (Karr et al.)</h2>")
         for name, table in regression_tables.items():

@@ -142,7 +142,9 @@ def test_training_rows_written_over_the_table_are_not_published(released: Releas
 def publication_metadata(released: Released) -> dict:
     from synth_assets.dagster_api import latest_materialization
 
-    return latest_materialization(released.instance, dg.AssetKey("public_dataset"), released.wave)["metadata"]
+    latest = latest_materialization(released.instance, dg.AssetKey("public_dataset"), released.wave)
+    assert latest is not None
+    return latest.metadata
 
 
 def folder_snapshot(folder: Path) -> dict[str, str]:

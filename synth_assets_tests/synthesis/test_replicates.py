@@ -17,7 +17,8 @@ def test_fully_synthetic_rule_by_hand() -> None:
     b, ubar, m = 5 / 3, 0.1, 4
     assert combined.estimate == 2.5
     assert combined.variance == pytest.approx((1 + 1 / m) * b - ubar)
-    assert combined.df == pytest.approx((m - 1) * (1 - m * ubar / ((m + 1) * b)) ** 2)
+    assert (m - 1) * (1 - m * ubar / ((m + 1) * b)) ** 2 < m - 1  # RRR's ν_f ...
+    assert combined.df == m - 1  # ... bounded below by m − 1 (synth_assets.inference.combining)
     assert not combined.fallback
 
 
@@ -73,3 +74,14 @@ def test_families_without_posterior_draw_refit_on_bootstraps(persons: pd.DataFra
     assert len(refitted) == 2 and refitted[0].dtypes.equals(persons.dtypes)
     sample_replicates(synth, 50, m=2, seed=0)
     assert "understate variances" in caplog.text
+
+
+def test_chain_replicates_refit_on_each_matched_replicate() -> None:
+    """Replicate r's model is fitted on replicate r's data: its draws follow that data."""
+    from synth_assets.synthesis.replicates import chain_replicate_models
+
+    rng = np.random.default_rng(0)
+    data = [pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(loc=10.0 * r, size=300)}) for r in range(3)]
+    synth = CARTSynthesizer(seed=0)
+    means = [model.sample(300, seed=s)["y"].mean() for model, s in chain_replicate_models(synth, data, seed=1)]
+    assert means == pytest.approx([0.0, 10.0, 20.0], abs=1.0)

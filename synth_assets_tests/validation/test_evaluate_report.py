@@ -123,3 +123,21 @@ def test_one_wrong_variable_fails_the_worst_variable_check_and_is_named(train, h
 def test_worst_variable_check_passes_an_independent_sample(independent_result):
     check = next(c for c in independent_result.checks if c.metric == "worst_1way_distance")
     assert check.passed, check.message
+
+
+def test_replicates_are_judged_against_their_own_training_data():
+    """Whole-chain replicates (issue 12): replicate r's utility is measured against its own real."""
+    import numpy as np
+    import pandas as pd
+
+    from synth_assets.validation import evaluate
+
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"x": rng.normal(size=600), "g": rng.choice(["a", "b"], 600)})
+    shifted = real.assign(x=real["x"] + 3.0)  # replicate 1's own training data, far from ``real``
+    synthetic = shifted.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    against_point = evaluate(real, synthetic, replicates=[synthetic, synthetic], figures=False)
+    against_own = evaluate(real, synthetic, replicates=[synthetic, synthetic], replicate_reals=[shifted, shifted],
+                           figures=False)
+    assert against_own.metrics["s_pmse"] < against_point.metrics["s_pmse"]
+    assert against_own.metrics["kmarginal_1"] > against_point.metrics["kmarginal_1"]

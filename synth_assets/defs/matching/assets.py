@@ -8,7 +8,9 @@ source files fused, which the published data card cites.
 """
 
 import base64
+import functools
 import html
+import time
 
 import dagster as dg
 import pandas as pd
@@ -28,6 +30,7 @@ from synth_assets.defs.versions import code_version
 from synth_assets.ingest import source_path
 from synth_assets.matching import METHODS, DonorSpec, fusion_diagnostics
 from synth_assets.matching.diagnostics import missing_shares
+from synth_assets.matching.replicates import fuse_replicates, stack_replicates
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
@@ -237,7 +240,8 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         )
         sources = {register_name: register.origin, **{n: t.origin for n, t in chosen.items()}}
         yield dg.Output(
-            MatchingReport(_matching_page(report), sources),
+            MatchingReport(_matching_page(report), sources,
+                           {register_name: len(register.data), **{n: len(t.data) for n, t in chosen.items()}}),
             output_name=keys.name(keys.MATCHING_REPORT),
             metadata={"sources": dg.MetadataValue.json({n: o.to_dict() for n, o in sources.items()})},
         )
@@ -245,8 +249,63 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     return matched_dataset
 
 
-def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame, chosen: dict[str, WaveTable],
-                 fusions):
+class MatchedReplicatesConfig(dg.Config):
+    """How many whole-chain replicates (as many as ``fictitious_dataset`` draws) and their seed."""
+
+    replicates: int = Field(default=5, ge=1, le=100)
+    seed: int = 1
+    methods: dict[str, str] = {}
+
+
+def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
+    """Replicate r's matched data: its own bootstrap of every survey and its own fusion draw."""
+    register_name = catalog.register_name
+    ins = {
+        "register": dg.AssetIn(keys.harmonised(register_name)),
+        **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
+    }
+
+    @dg.asset(
+        key=keys.MATCHED_REPLICATES,
+        group_name="matching",
+        partitions_def=wave_partitions(register_name),
+        automation_condition=RELEASE_AUTOMATION,
+        code_version=MATCHING_CODE_VERSION,
+        kinds={"pandas"},
+        ins=ins,
+        deps=[keys.MATCHED_DATASET],  # same inputs, judged (checks, files) by matched_dataset
+        description=(
+            "One matched dataset per replicate of the release (column `replicate`): replicate r "
+            "fuses a design bootstrap of every survey (whole households, weights rescaled) with a "
+            "fusion seed of its own, so the fictitious replicates carry the surveys' sampling and "
+            "the matching's uncertainty (synth_assets.inference.combining). Never public."
+        ),
+    )
+    @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "register"])
+    def matched_replicates(
+        context: dg.AssetExecutionContext, config: MatchedReplicatesConfig, register: WaveTable,
+        **donors: WaveTable,
+    ) -> dg.Output[pd.DataFrame]:
+        chosen = {name: donors[keys.name(keys.donor(name))] for name in catalog.surveys}
+        frames: list[pd.DataFrame] = []
+        seconds: dict[str, float] = {}
+        started = time.perf_counter()
+        for r, matched, _ in fuse_replicates(catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()},
+                                             m=config.replicates, seed=config.seed, methods=config.methods):
+            assert_no_survey_ids(matched, catalog)
+            frames.append(matched)
+            seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
+            context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
+        data = stack_replicates(frames)
+        return dg.Output(data, metadata={
+            "replicates": config.replicates, "rows": len(data), "seconds_cumulative": dg.MetadataValue.json(seconds),
+            "survey_respondents": dg.MetadataValue.json({n: len(t.data) for n, t in chosen.items()}),
+        })
+
+    return matched_replicates
+
+
+def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame, chosen, fusions):
     """Distances to the donors and the Fréchet bounds of cross-source cells (StatMatch's view)."""
     donors = {
         f.survey: DonorSpec(chosen[f.survey].data, catalog.sources[f.survey].weight_column, f.on, f.imputed,

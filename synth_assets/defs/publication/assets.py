@@ -29,6 +29,7 @@ from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.synthesis.assets import model_card
 from synth_assets.defs.values import MatchingReport
 from synth_assets.defs.versions import code_version
+from synth_assets.inference.guide import inference_card
 from synth_assets.publication import describe_columns, publish_release, release_id
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
@@ -112,6 +113,7 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             columns=describe_columns(fictitious.drop(columns=["replicate"], errors="ignore"), catalog),
             title=catalog.release.title,
             licence=catalog.release.licence.model_dump(),
+            inference=inference_card(catalog, matching.respondents),
         )
         context.log.info(f"published release {card.release} to {target}")
         return dg.MaterializeResult(

@@ -207,6 +207,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             "model": dg.AssetIn(keys.POPULATION_MODEL),
             "training": dg.AssetIn(keys.TRAINING_SAMPLE),
             "matched": dg.AssetIn(keys.MATCHED_DATASET),
+            "matched_replicates": dg.AssetIn(keys.MATCHED_REPLICATES),
             "targets": dg.AssetIn(keys.CALIBRATION_TARGETS),
             **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
         },
@@ -225,10 +226,10 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     @functools.partial(with_keyword_inputs, names=[keys.name(keys.donor(name)) for name in catalog.surveys])
     def fictitious_dataset(
         context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
-        training: pd.DataFrame, matched: pd.DataFrame, targets: pd.DataFrame, **donors: WaveTable,
+        training: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, targets: pd.DataFrame, **donors: WaveTable,
     ) -> dg.Output[pd.DataFrame]:
         from synth_assets.synthesis.constraints import enforce_rules  # lazy: torch and SDV are heavy
-        from synth_assets.synthesis.replicates import replicate_models
+        from synth_assets.synthesis.replicates import chain_replicate_models, replicate_training_sets
 
         household_id = register.household_id_column
         calibration = project.catalog.release.calibration
@@ -245,14 +246,18 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 columns=[c for c in survey_ids if c in donor.data])
         register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
         rules = list(project.catalog.release.rules)
-        fit_data = training.drop(columns=[c for c in [register.id_column] if c in training]) if refit else None
 
         thresholds = amount_thresholds(project.catalog, matched)
         top_coded: dict[str, int] = {}
         frames: list[pd.DataFrame] = []
         rejected: dict[str, dict[str, Any]] = {}
         calibrated: dict[str, dict[str, Any]] = {}
-        models = replicate_models(model, config.replicates, config.seed, data=fit_data, cluster=household_id)
+        # replicate r: its own survey bootstraps and fusion (matched_replicates), model refit and draw
+        models = chain_replicate_models(
+            model, replicate_training_sets(matched_replicates, training, household_key(catalog), config.replicates,
+                                           drop=[c for c in (register.id_column,) if c]),
+            config.seed, refit=True if refit else None, cluster=household_id,
+        )
         for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
             enforcements: list[Any] = []
 
@@ -302,6 +307,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             metadata={
                 "replicates": config.replicates,
                 "proper_replicates": bool(model.has_posterior_draw or refit),
+                "replicates_draw": "survey bootstrap + own fusion + model refit and posterior draw"
+                if (model.has_posterior_draw or refit) else "one fitted model (not proper)",
                 "persons_per_replicate": dg.MetadataValue.json({f"r{i}": int((data["replicate"] == i).sum())
                                                                 for i in range(1, config.replicates + 1)}),
                 "rows": len(data),

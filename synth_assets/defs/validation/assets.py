@@ -167,6 +167,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "holdout": dg.AssetIn(keys.HOLDOUT_SAMPLE),
             "targets": dg.AssetIn(keys.CALIBRATION_TARGETS),
             "matched": dg.AssetIn(keys.MATCHED_DATASET),
+            "matched_replicates": dg.AssetIn(keys.MATCHED_REPLICATES),
             "register": dg.AssetIn(keys.harmonised(catalog.register_name)),
             **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
         },
@@ -186,8 +187,9 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
     def validation_report(
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
         compute: ComputeResource, fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
-        targets: pd.DataFrame, matched: pd.DataFrame, register: WaveTable, **donors: WaveTable,
+        targets: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, register: WaveTable, **donors: WaveTable,
     ) -> dg.Output[dict[str, Any]]:
+        from synth_assets.synthesis.replicates import replicate_training_sets
         from synth_assets.validation import (
             RegressionSpec,
             Thresholds,
@@ -223,6 +225,10 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             holdout=holdout_sample,
             replicates=[_sample(r, n, config.seed) for r in replicates] if replicates else None,
             progress=lambda line: log_progress(context, line),
+            # replicate r against the matched data its own model learnt from (issue 12)
+            replicate_reals=[_sample(r[columns], n, config.seed) for r in replicate_training_sets(
+                matched_replicates, training, household_key(catalog), len(replicates))]
+            if replicates else None,
             **scoring,
         )
         log_progress(context, "population tables: calibration residuals, missing shares")

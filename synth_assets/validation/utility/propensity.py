@@ -16,9 +16,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from synth_assets.common.columns import is_numeric
+from synth_assets.inference.glm import fit_logit
 from synth_assets.validation.preparation import align_columns, factorize_together
 from synth_assets.validation.utility.cart import rpart_propensities
-from synth_assets.validation.utility.glm import fit_logit
 
 #: HistGradientBoosting accepts at most this many categories per feature.
 _MAX_HGB_CATEGORIES = 255

@@ -29,7 +29,7 @@ from scipy.special import stdtrit
 
 from synth_assets.common.columns import is_numeric
 from synth_assets.inference.combining import combine_estimates
-from synth_assets.validation.utility.glm import Fit, fit_logit, fit_ols
+from synth_assets.inference.glm import Fit, fit_logit, fit_ols
 
 
 @dataclass(frozen=True)

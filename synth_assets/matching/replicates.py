@@ -1,0 +1,76 @@
+"""Matched replicates: replicate r fuses its own bootstrap draw of every survey, with its own seed.
+
+The matched dataset of a release (``fuse_sources`` on the surveys as delivered) is one draw
+of the fusion. A release's replicates need the variation of the whole chain (issue 12): for
+replicate r, every donor survey is redrawn by the design bootstrap of
+:func:`synth_assets.matching.resample.resample_survey` (households, within strata when the
+survey has them), its item non-response imputed afresh, and the fusion run with a seed of
+its own. The register is not resampled: it is the population.
+
+The spread of an estimate over these matched replicates is then the survey's sampling
+variance plus the matching's own (Rässler 2002, matching as multiple imputation), which the
+generative model, refitted on each, carries into the fictitious replicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.catalog import Catalog
+from synth_assets.matching.resample import resample_survey
+from synth_assets.matching.sources import SurveyFusion, fuse_sources
+
+#: Column of the matched replicates naming the replicate (1..m), as in the fictitious dataset.
+REPLICATE_COLUMN = "replicate"
+
+
+def replicate_seeds(seed: int, m: int) -> list[int]:
+    """One independent seed per replicate (1..m), the same for a given ``seed``."""
+    return [int(s) for s in np.random.SeedSequence([seed, 12]).generate_state(m)]
+
+
+def resample_surveys(
+    catalog: Catalog, surveys: dict[str, tuple[str, pd.DataFrame]], rng: np.random.Generator
+) -> dict[str, tuple[str, pd.DataFrame]]:
+    """Every survey redrawn by its design bootstrap (households as units, catalog weights)."""
+    out = {}
+    for name, (wave, table) in surveys.items():
+        source = catalog.sources[name]
+        drawn = resample_survey(
+            table, rng, weight=source.weight_column, household_id=source.household_id_column,
+            person_id=source.id_column,
+        )
+        out[name] = (wave, drawn)
+    return out
+
+
+def fuse_replicates(
+    catalog: Catalog,
+    register: pd.DataFrame,
+    surveys: dict[str, tuple[str, pd.DataFrame]],
+    *,
+    m: int,
+    seed: int = 0,
+    methods: dict[str, str] | None = None,
+) -> Iterator[tuple[int, pd.DataFrame, list[SurveyFusion]]]:
+    """Yield ``(r, matched_r, fusions_r)`` for r = 1..m, each from its own survey draws and fusion seed."""
+    for r, replicate_seed in enumerate(replicate_seeds(seed, m), start=1):
+        rng = np.random.default_rng(replicate_seed)
+        drawn = resample_surveys(catalog, surveys, rng)
+        matched, fusions = fuse_sources(catalog, register, drawn, methods=methods,
+                                        seed=int(rng.integers(2**31 - 1000)))
+        yield r, matched, fusions
+
+
+def stack_replicates(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The matched replicates as one table with a ``replicate`` column (1..m)."""
+    return pd.concat([f.assign(**{REPLICATE_COLUMN: r}) for r, f in enumerate(frames, start=1)], ignore_index=True)
+
+
+def split_replicates(stacked: pd.DataFrame) -> list[pd.DataFrame]:
+    """Inverse of :func:`stack_replicates`: one table per replicate, in replicate order."""
+    return [g.drop(columns=REPLICATE_COLUMN).reset_index(drop=True)
+            for _, g in stacked.groupby(REPLICATE_COLUMN, sort=True)]

@@ -1,0 +1,42 @@
+"""Matched replicates: each its own survey bootstraps and fusion, the register untouched."""
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.catalog import parse_catalog
+from synth_assets.matching.replicates import fuse_replicates, split_replicates, stack_replicates
+from synth_assets.matching.resample import resample_survey
+from synth_assets_tests.matching.test_sources import CATALOG, _budget, _register, _work
+
+
+def test_each_replicate_fuses_its_own_bootstrap():
+    catalog = parse_catalog(CATALOG)
+    register = _register()
+    surveys = {"work": ("2024", _work()), "budget": ("2024", _budget())}
+    out = list(fuse_replicates(catalog, register, surveys, m=3, seed=4,
+                               methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}))
+    assert [r for r, _, _ in out] == [1, 2, 3]
+    frames = [matched for _, matched, _ in out]
+    for matched in frames:  # the register's rows, in order, untouched
+        assert len(matched) == len(register)
+        pd.testing.assert_series_equal(matched["person_id"], register["person_id"].reset_index(drop=True))
+        assert matched["food"].notna().all()
+    assert not frames[0]["food"].equals(frames[1]["food"])  # a draw of its own
+    donors = [{f.survey: f.donors for f in fusions} for _, _, fusions in out]
+    assert donors[0]["budget"] != len(_budget()) or donors[1]["budget"] != len(_budget())  # resampled
+    again = [m for _, m, _ in fuse_replicates(catalog, register, surveys, m=3, seed=4,
+                                              methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"})]
+    pd.testing.assert_frame_equal(again[2], frames[2])  # reproducible
+    stacked = stack_replicates(frames)
+    assert stacked["replicate"].tolist() == sorted(stacked["replicate"].tolist())
+    for a, b in zip(split_replicates(stacked), frames, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_bootstrap_leaves_the_household_structure_of_the_survey():
+    budget = _budget()
+    drawn = resample_survey(budget, np.random.default_rng(0), weight="weight", household_id="household_id",
+                            person_id="person_id")
+    sizes = drawn.groupby("household_id").size()
+    assert (sizes.to_numpy() == drawn.groupby("household_id")["household_size"].first().to_numpy()).all()
+    assert drawn["household_id"].nunique() == budget["household_id"].nunique() - 1
