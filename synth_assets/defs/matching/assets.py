@@ -28,7 +28,7 @@ from synth_assets.matching import DonorSpec, fusion_diagnostics
 from synth_assets.matching.diagnostics import missing_shares
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
 
-MATCHING_CODE_VERSION = "2"
+MATCHING_CODE_VERSION = "3"
 #: The blocking checks of ingest and harmonisation a source wave must have passed to be matched.
 UPSTREAM_CHECKS = ((keys.raw, keys.DELIVERED_FILE_IS_VALID), (keys.harmonised, keys.CONFORMS_TO_COMMON_SCHEMA))
 
