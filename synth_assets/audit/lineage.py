@@ -19,7 +19,7 @@ import pandas as pd
 from synth_assets.common.files import write_text
 from synth_assets.common.hashing import file_sha256, row_hashes
 from synth_assets.common.html import html_document
-from synth_assets.validation.privacy.copies import replicated_uniques
+from synth_assets.validation.privacy.copies import disclosive_copies, replicated_uniques
 
 
 @dataclass
@@ -76,15 +76,19 @@ def copy_test(
     strict: dict[str, pd.DataFrame],
     uniques: dict[str, pd.DataFrame],
     exclude: set[str],
+    *,
+    quasi_identifiers: list[str] | None = None,
+    k: int | None = None,
 ) -> dict[str, Any]:
-    """Re-run the gate's exact-copy test on the released files, and count replicated uniques.
+    """Re-run the gate's copy test on the released files.
 
-    ``strict`` references (the matched dataset, the surveys: the gate's test) may share no
-    record with the release. ``uniques`` references (the register, whose few variables
-    leave many real people with identical records, e.g. children with no income) may not
-    have a record that is unique in them copied into the release (synthpop's replicated
-    uniques): that is the copy that discloses a person. Both on the columns each reference
-    shares with the release, identifiers excluded.
+    With ``quasi_identifiers`` and ``k`` (the catalog's ``release``), the gate's filters:
+    no released record reproduces a record of any reference that fewer than ``k`` of its
+    records share the quasi-identifiers with, on the columns they share, nor equals a
+    record of a reference on every variable (``synth_assets.common.disclosure``). Without
+    them, the strict test: ``strict`` references may share no record with the release, and
+    no record unique in a ``uniques`` reference may be copied (synthpop's replicated uniques).
+    Identifiers (``exclude``) are left out.
     """
     released = pd.concat(
         [pd.read_parquet(p) for p in sorted(release_path.glob("fictitious_population_r*.parquet"))],
@@ -92,6 +96,8 @@ def copy_test(
     )
     outcome: dict[str, Any] = {"released_records": len(released), "references": {}}
     passed = True
+    known = {c for reference in [*strict.values(), *uniques.values()] for c in reference.columns}
+    variables = [c for c in released.columns if c in known and c not in exclude]
     for kind, references in (("exact copies", strict), ("replicated uniques", uniques)):
         for name, reference in references.items():
             shared = [c for c in released.columns if c in reference.columns and c not in exclude]
@@ -99,7 +105,17 @@ def copy_test(
                 continue
             syn, ref = row_hashes([released[shared], reference[shared]], shared)
             copies = int(pd.Series(syn).isin(set(ref)).sum())
-            unique = replicated_uniques(released[shared], reference[shared])["n_replicated"]
+            if k is not None:
+                found = disclosive_copies(released[variables], reference, variables, quasi_identifiers, k)
+                failed = int(sum(found.values()))
+                passed &= failed == 0
+                outcome["references"][name] = {
+                    "test": f"disclosure filters (k = {k})", "released records equal to one of its records": copies,
+                    "replicated rare records": found.get("replicated rare record", 0),
+                    "full copies": found.get("full copy", 0), "passed": failed == 0, "columns": ", ".join(shared),
+                }
+                continue
+            unique = int(replicated_uniques(released[shared], reference[shared])["n_replicated"])
             failed = copies if kind == "exact copies" else unique
             passed &= failed == 0
             outcome["references"][name] = {
@@ -151,9 +167,10 @@ def render_html(lineage: Lineage) -> str:
 <p>Wave {html.escape(lineage.wave)}, created {html.escape(lineage.created_utc)}, at <code>{html.escape(lineage.release_path)}</code>.</p>
 <h2>No raw or matched record in the release: <span class="{badge.lower()}">{badge}</span></h2>
 <p>{lineage.copy_test.get('released_records', 0):,} released records compared, on the variables they share, with the
-matched dataset and every survey file (no record may be equal: the gate's test) and with the register, where few
-variables leave many real people with the same record (children without income, say): there no record that is
-<em>unique</em> in the register may reappear in the release (replicated uniques, as synthpop counts them).</p>{_table(copies)}
+matched dataset, every survey file and the register, by the gate's disclosure filters: no released record may
+reproduce a real record that fewer than k records share the quasi-identifiers with (replicated rare records), nor
+equal a real record on every variable. Equality on a common profile (coarse categories, zero incomes) is counted
+but discloses nobody.</p>{_table(copies)}
 <h2>Delivered files</h2>{_table(sources)}
 <h2>Assets that made the release</h2>{_table(steps)}
 <h2>Checks</h2>{_table(checks)}

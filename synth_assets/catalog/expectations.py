@@ -86,7 +86,7 @@ def fictitious_suite_spec(catalog: Catalog, data: pd.DataFrame) -> dict[str, Any
             for name, value in part[key].items():
                 merged[key].setdefault(name, value)
     return {"name": "fictitious_dataset", "required_columns": required, "row_count": {"min": 1},
-            **merged, "rules": list(catalog.release.rules)}
+            **merged, "rules": catalog.plausibility_rules()}
 
 
 @dataclass(frozen=True)

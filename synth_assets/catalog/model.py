@@ -60,11 +60,20 @@ class SourceVariable(_Strict):
     scale: float = 1.0
     min: float | None = None
     max: float | None = None
-    # Harmonised value of persons outside the source's universe (e.g. -8 hours, occupation
-    # 'none'): the population has a value there, "not applicable", never a null.
+    # Harmonised value of persons outside the source's universe or the variable's own
+    # (e.g. -8 hours, occupation 'none'): the population has a value there, never a null.
     not_applicable: Any = None
     description: str | None = None
     unit: str | None = None
+    # The level of a specific variable within its source (default: the source's ``unit``): a
+    # person file may repeat household facts (tenure, household income) on every member. A
+    # household variable is imputed once per household from one donor household and is
+    # identical for every member, in the matched dataset and in the release.
+    level: Literal["person", "household"] | None = None
+    # Pandas query on harmonised common variables selecting the persons the variable concerns
+    # (e.g. "age >= 16" for personal incomes), within the source's universe; others get
+    # ``not_applicable``.
+    universe: str | None = None
 
 
 class Source(_Strict):
@@ -118,6 +127,26 @@ class Source(_Strict):
     @property
     def specific(self) -> list[str]:
         return self.columns_with_role("specific")
+
+    def level(self, name: str) -> Literal["person", "household"]:
+        """The level of a variable: declared, else the source's unit."""
+        return self.variables[name].level or self.unit
+
+    @property
+    def household_variables(self) -> list[str]:
+        """Specific variables at household level: one value per household, the same for every member."""
+        return [name for name in self.specific if self.level(name) == "household"]
+
+    @property
+    def person_variables(self) -> list[str]:
+        return [name for name in self.specific if self.level(name) == "person"]
+
+    def variable_universe(self, name: str) -> str | None:
+        """Whom a specific variable concerns: the source's universe and the variable's own, together."""
+        parts = [u for u in (self.universe, self.variables[name].universe) if u]
+        if len(parts) > 1:
+            return " and ".join(f"({u})" for u in parts)
+        return parts[0] if parts else None
 
     def wave_pattern(self) -> re.Pattern[str]:
         """Regex that recognises this source's files and captures the wave key."""
@@ -199,6 +228,19 @@ class Licence(_Strict):
     path: str = "https://creativecommons.org/licenses/by/4.0/"
 
 
+class Disclosure(_Strict):
+    """The copy filters of the release (``synth_assets.common.disclosure``).
+
+    A generated record is redrawn (and the gate refuses a release holding one) when it
+    reproduces a real record held by fewer than ``k`` records on the quasi-identifiers, or
+    equals a real record on every variable. What the filters remove is reported per value of
+    each ``strata`` variable (those the data have).
+    """
+
+    k: int = Field(default=3, ge=2)
+    strata: list[str] = Field(default_factory=lambda: ["municipality", "household_size"])
+
+
 class Release(_Strict):
     """What a public release must satisfy and how it is made."""
 
@@ -207,6 +249,7 @@ class Release(_Strict):
 
     quasi_identifiers: list[str] = Field(default_factory=list)
     sensitive: list[str] = Field(default_factory=list)
+    disclosure: Disclosure = Field(default_factory=Disclosure)
     rules: list[str] = Field(default_factory=list)
     regressions: list[Regression] = Field(default_factory=list)
     matching: dict[str, MatchingStep] = Field(default_factory=dict)
@@ -274,6 +317,7 @@ class Catalog(_Strict):
                     if bad:
                         errors.append(f"{where}: codes map to {bad}, not in the category set {sorted(allowed)}")
                 errors += _not_applicable_errors(where, source, var)
+                errors += self._level_errors(where, source, var)
         specific_owner: dict[str, str] = {}
         for source_name, source in self.sources.items():
             for var_name in source.specific:
@@ -284,12 +328,45 @@ class Catalog(_Strict):
                     )
                 specific_owner.setdefault(var_name, source_name)
         errors += self._calibration_errors()
+        known = {name for source in self.sources.values() for name in source.variables}
+        for field_name in ("quasi_identifiers", "sensitive"):
+            for name in getattr(self.release, field_name):
+                if name not in known:
+                    errors.append(f"release.{field_name}: {name!r} is not a variable of any source")
+        if "disclosure" in self.release.model_fields_set and "strata" in self.release.disclosure.model_fields_set:
+            for name in self.release.disclosure.strata:
+                if name not in known:
+                    errors.append(f"release.disclosure.strata: {name!r} is not a variable of any source")
         for name in self.release.matching:
             if name not in self.sources or self.sources[name].kind != "survey":
                 errors.append(f"release.matching.{name}: not a survey in sources")
         if errors:
             raise ValueError("; ".join(errors))
         return self
+
+    def _level_errors(self, where: str, source: Source, var: SourceVariable) -> list[str]:
+        """``level`` and ``universe`` of a variable: specific variables only, on known common variables."""
+        errors = []
+        if (var.level is not None or var.universe is not None) and var.role != "specific":
+            what = "'level'" if var.level is not None else "'universe'"
+            errors.append(f"{where}: {what} is only for specific variables, not role {var.role!r}")
+            return errors
+        if (var.level or source.unit) == "household" and var.role == "specific":
+            if source.household_id_column is None:
+                errors.append(f"{where}: level 'household' needs a variable with role 'household_id' in the source")
+            if var.universe:
+                errors.append(f"{where}: a household variable concerns every member; a 'universe' ({var.universe!r}) "
+                              "would give members of one household different values")
+            if source.universe and var.level == "household":
+                errors.append(f"{where}: a household variable concerns every member, but the source's universe "
+                              f"({source.universe!r}) would leave members outside it with the not-applicable value")
+        if var.universe:
+            known = {name: self.common_variables[name] for name in source.common if name in self.common_variables}
+            variables: dict[str, tuple[str, list[str] | None]] = {n: (c.type, c.categories) for n, c in known.items()}
+            for problem in rule_problems([var.universe], variables):
+                errors.append(f"{where}: universe {problem.removeprefix('release.rules[0] ')} "
+                              f"(a universe names the source's common variables only)")
+        return errors
 
     def _calibration_errors(self) -> list[str]:
         calibration = self.release.calibration
@@ -386,6 +463,30 @@ class Catalog(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    def universe_rules(self) -> list[str]:
+        """One rule per specific variable with a universe of its own: outside it, the not-applicable value."""
+        rules = []
+        for source in self.sources.values():
+            for name in source.specific:
+                var = source.variables[name]
+                if var.universe and var.not_applicable is not None:
+                    value = str(var.not_applicable) if var.type == "category" else var.not_applicable
+                    rules.append(f"({var.universe}) or {name} == {value!r}")
+        return rules
+
+    def plausibility_rules(self) -> list[str]:
+        """The rules every released record satisfies: ``release.rules`` and the variables' universes."""
+        return [*self.release.rules, *(r for r in self.universe_rules() if r not in self.release.rules)]
+
+    def household_variables(self) -> list[str]:
+        """Every survey's household-level specific variables: constant within households.
+
+        A household survey with a source ``universe`` gives members outside it the not-applicable
+        value, so its variables are left out (a declared ``level: household`` refuses a universe).
+        """
+        return [name for source in self.surveys.values() if not source.universe
+                for name in source.household_variables]
+
     def rule_variables(self) -> dict[str, tuple[str, list[str] | None]]:
         """Every harmonised variable a rule may name: type and category set."""
         names: dict[str, tuple[str, list[str] | None]] = {}
@@ -404,11 +505,14 @@ def _not_applicable_errors(where: str, source: Source, var: SourceVariable) -> l
         if source.universe and var.role == "specific":
             return [f"{where}: the source has a universe ({source.universe!r}); declare 'not_applicable', "
                     "the value of persons outside it"]
+        if var.universe and var.role == "specific":
+            return [f"{where}: the variable has a universe ({var.universe!r}); declare 'not_applicable', "
+                    "the value of persons outside it"]
         return []
     if var.role != "specific":
         return [f"{where}: 'not_applicable' is only for specific variables, not role {var.role!r}"]
-    if not source.universe:
-        return [f"{where}: 'not_applicable' given ({value!r}) but the source has no 'universe'"]
+    if not source.universe and not var.universe:
+        return [f"{where}: 'not_applicable' given ({value!r}) but neither the source nor the variable has a 'universe'"]
     if var.type == "category":
         if str(value) not in (var.categories or []):
             return [f"{where}: not_applicable {value!r} is not in the category set {var.categories}"]

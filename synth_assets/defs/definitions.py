@@ -14,6 +14,7 @@ import dagster as dg
 
 from synth_assets.catalog import load_catalog
 from synth_assets.common.settings import quiet_telemetry
+from synth_assets.defs import keys
 from synth_assets.defs.automation.jobs import build_jobs
 from synth_assets.defs.automation.schedules import build_refresh_schedule
 from synth_assets.defs.automation.sensors import build_automation_sensor, build_incoming_sensor
@@ -26,6 +27,7 @@ from synth_assets.defs.ingest.assets import build_incoming_asset, build_raw_asse
 from synth_assets.defs.ingest.checks import build_raw_check
 from synth_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager, ReportIOManager
 from synth_assets.defs.matching.assets import build_donor_asset, build_matched_dataset, build_matched_replicates
+from synth_assets.defs.matching.checks import build_household_variables_check
 from synth_assets.defs.publication.assets import build_public_dataset
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.synthesis.assets import build_fictitious_dataset, build_population_model, build_split
@@ -72,6 +74,8 @@ def build_definitions(
     ]
     checks += build_validation_checks(catalog)
     checks += [build_calibration_check(catalog), build_top_coding_check(catalog)]
+    checks += [build_household_variables_check(catalog, asset)
+               for asset in (keys.MATCHED_DATASET, keys.FICTITIOUS_DATASET)]
     jobs = build_jobs(catalog)
     return dg.Definitions(
         executor=deployment.executor_definition(),

@@ -68,9 +68,11 @@ RULES_AND_CATEGORIES_HOLD = "rules_and_categories_hold"  # fictitious_dataset
 CALIBRATED_TO_REGISTER = "calibrated_to_register"  # fictitious_dataset
 AMOUNTS_TOP_CODED = "amounts_top_coded"  # fictitious_dataset
 THRESHOLDS_PASS = "thresholds_pass"  # validation_report
+HOUSEHOLD_VARIABLES_CONSTANT = "household_variables_constant"  # matched_dataset, fictitious_dataset
 
 #: The blocking checks a fictitious dataset must pass, on the very data received, to be published.
 GATE_CHECKS: dict[dg.AssetKey, tuple[str, ...]] = {
-    FICTITIOUS_DATASET: (NO_REAL_RECORD_COPIED, RULES_AND_CATEGORIES_HOLD, CALIBRATED_TO_REGISTER, AMOUNTS_TOP_CODED),
+    FICTITIOUS_DATASET: (NO_REAL_RECORD_COPIED, RULES_AND_CATEGORIES_HOLD, CALIBRATED_TO_REGISTER, AMOUNTS_TOP_CODED,
+                         HOUSEHOLD_VARIABLES_CONSTANT),
     VALIDATION_REPORT: (THRESHOLDS_PASS,),
 }

@@ -119,10 +119,10 @@ def catalog_dict() -> dict:
             "household_type": _common("hhtype", s["hhtype"]),
             "relation": _common("relhead", s["relhead"]),
             "labour_income": _common("inc_work"),
-            "deprivation": {"column": "deprivation", "role": "specific", "type": "integer", "min": 0, "max": 13, "description": "material deprivation items lacked (household)"},
+            "deprivation": {"column": "deprivation", "role": "specific", "type": "integer", "min": 0, "max": 13, "description": "material deprivation items lacked (household)", "level": "household"},
             "health": {"column": "health", "role": "specific", "type": "category", "categories": list(HEALTH), "codes": s["health"]},
-            "tenure": {"column": "tenure", "role": "specific", "type": "category", "categories": list(TENURE), "codes": s["tenure"]},
-            "rent": {"column": "rent_month", "role": "specific", "type": "number", "special_values": [-8], "min": 0, "description": "EUR per month; -8 not applicable (owners, rent-free)"},
+            "tenure": {"column": "tenure", "role": "specific", "type": "category", "categories": list(TENURE), "codes": s["tenure"], "level": "household"},
+            "rent": {"column": "rent_month", "role": "specific", "type": "number", "special_values": [-8], "min": 0, "description": "EUR per month; -8 not applicable (owners, rent-free)", "level": "household"},
         },
     }
     h, hl = HBS_CODES, HBS_LABELS

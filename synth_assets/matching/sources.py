@@ -1,15 +1,20 @@
 """Fusing every survey of the catalog into the register base, one survey after another.
 
-Person-level surveys are matched person to person. Household-level surveys (budgets,
-wealth) are matched household to household on the head's common variables and the
+Person-level variables are matched person to person. Household-level variables (budgets,
+wealth; in a person file, household facts repeated on every member, declared ``level:
+household``) are matched household to household on the head's common variables and the
 household's size and labour income, then every member of the recipient household gets the
 donor household's values: the household stays coherent and the survey's variables keep
-their joint relations, since a whole block comes from one donor.
+their joint relations, since a whole block comes from one donor. A survey holding both levels is fused in two steps: its household
+variables once per household, then its person variables person by person, conditioned on the
+household values just donated (so a member's answers fit the household's facts).
 
 Before fusing, a survey's item non-response is imputed from its own respondents
 (:mod:`synth_assets.matching.nonresponse`): a missing answer is never copied into the
 population.  Recipients outside a survey's ``universe`` get each variable's catalog
-``not_applicable`` value (e.g. -8 hours for persons over 74), not an imputation.
+``not_applicable`` value (e.g. -8 hours for persons over 74), not an imputation; so do
+recipients outside a variable's own ``universe`` (e.g. personal incomes from age 16), whose
+values come from the donors inside it.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class SurveyFusion:
     donors: int
     diagnostics: dict[str, Any] = field(default_factory=dict)
     item_nonresponse: dict[str, int] = field(default_factory=dict)
+    household_variables: list[str] = field(default_factory=list)  # imputed once per household
 
 
 def _head_rows(table: pd.DataFrame, household_id: str) -> pd.DataFrame:
@@ -112,6 +118,8 @@ def fuse_sources(
         options = dict(config.options) if config else {}
         classes = list(config.donation_classes) if config else []
         specific = [v for v in source.specific if v not in base.columns]
+        household_level = [v for v in specific if source.level(v) == "household"]
+        person_level = [v for v in specific if v not in household_level]
         on = _matching_variables(catalog, survey, base, config.on if config else None)
         weight = source.weight_column
         log.info("fusing %s (wave %s, %d donors) into %d records with %s on %s",
@@ -122,61 +130,109 @@ def fuse_sources(
         # Item non-response draws get a stream of their own: the fusions use seed + step, and
         # reusing those would tie the two draws together (and the next survey's).
         nonresponse_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
-        if source.unit == "household":
+        parts: dict[str, dict[str, Any]] = {}
+        nonresponse: dict[str, int] = {}
+        donors_used = len(donor)
+        if household_level:
             donor_hh_id = source.household_id_column
             if donor_hh_id is None or household_id is None:  # the catalog refuses such a file
                 raise ValueError(f"survey {survey!r} donates households: it and the register need a household id")
             recipient_view = household_view(base, household_id, on)
             donor_view = household_view(donor, donor_hh_id, on)
-            donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *specific, weight]]
+            donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *household_level, weight]]
             donor_view = donor_view.merge(donor_values, on=donor_hh_id, how="left")
             match_on = [c for c in recipient_view.columns if c != household_id and c in donor_view.columns]
             # One value per household: the household's answers are completed, then donated. A
             # universe of a household survey selects recipients (members outside it get the
             # not-applicable value below); its donors are whole households.
-            donor_view, nonresponse = impute_item_nonresponse(
-                donor_view, on=match_on, impute=specific, weight=weight, seed=nonresponse_seed,
+            donor_view, missing = impute_item_nonresponse(
+                donor_view, on=match_on, impute=household_level, weight=weight, seed=nonresponse_seed,
                 what=f"survey {survey!r} (wave {wave}, households)",
             )
+            nonresponse.update(missing)
             result = fuse(
-                recipient_view, donor_view, on=match_on, impute=specific, donor_weight=weight,
+                recipient_view, donor_view, on=match_on, impute=household_level, donor_weight=weight,
                 donation_classes=[c for c in classes if c in match_on] or None,
                 method=method, seed=seed + step, **options,
             )
-            imputed = result.data[[household_id, *specific]]
+            imputed = result.data[[household_id, *household_level]]
             base = base.merge(imputed, on=household_id, how="left", validate="many_to_one")
-        else:
+            parts["households"] = result.diagnostics.to_dict()
+            donors_used = len(donor_view)
+            if person_level:
+                # Members answer given their household's facts: the donors' household values,
+                # completed, on every member row, and recipients matched on those of their household.
+                donor = donor.drop(columns=household_level).merge(
+                    donor_view[[donor_hh_id, *household_level]], on=donor_hh_id, how="left")
+        if person_level:
             if source.universe:
                 # The survey speaks for its universe only: a record outside it donates to nobody.
                 donor = donor.loc[np.asarray(donor.eval(source.universe), dtype=bool)]
-            conditioning = on + [c for c in classes if c not in on]
-            donor, nonresponse = impute_item_nonresponse(
-                donor, on=conditioning, impute=specific, weight=weight, seed=nonresponse_seed,
-                what=f"survey {survey!r} (wave {wave})",
-            )
-            recipients = base.loc[in_universe]
-            result = fuse(
-                recipients, donor, on=on, impute=specific, donor_weight=weight,
-                donation_classes=classes or None, method=method, seed=seed + step, **options,
-            )
-            for column in specific:
-                values = result.data[column]
-                values.index = recipients.index
-                base[column] = values.reindex(base.index)  # nulls of the column's own dtype, filled below
+            person_on = on + [v for v in household_level if v not in on]
+            conditioning = person_on + [c for c in classes if c not in person_on]
+            # Variables with a universe of their own are fused among the persons it concerns.
+            groups: dict[str | None, list[str]] = {}
+            for column in person_level:
+                groups.setdefault(source.variables[column].universe, []).append(column)
+            for g, (universe, columns) in enumerate(groups.items()):
+                label = "persons" if universe is None else f"persons with {universe}"
+                concerned = donor.loc[np.asarray(donor.eval(universe), dtype=bool)] if universe else donor
+                g_seed = nonresponse_seed if g == 0 else int(np.random.SeedSequence([seed, step, g]).generate_state(1)[0])
+                concerned, missing = impute_item_nonresponse(
+                    concerned, on=conditioning, impute=columns, weight=weight, seed=g_seed,
+                    what=f"survey {survey!r} (wave {wave}{', ' + universe if universe else ''})",
+                )
+                nonresponse.update(missing)
+                selected = in_universe & (np.asarray(base.eval(universe), dtype=bool) if universe else True)
+                recipients = base.loc[selected]
+                result = fuse(
+                    recipients, concerned, on=person_on, impute=columns, donor_weight=weight,
+                    donation_classes=classes or None, method=method, seed=seed + step + 1000 * g, **options,
+                )
+                for column in columns:
+                    values = result.data[column]
+                    values.index = recipients.index
+                    base[column] = values.reindex(base.index)  # nulls of the column's own dtype, filled below
+                parts[label] = result.diagnostics.to_dict()
+                if g == 0:
+                    donors_used = len(concerned)
         for column in specific:
-            base[column] = _not_applicable(base[column], ~in_universe, source, f"sources.{survey}.variables.{column}")
-        _assert_complete(base.loc[in_universe, specific], survey)
-        diagnostics = result.diagnostics.to_dict()
+            concerns = variable_concerns(base, source, column)
+            base[column] = _not_applicable(base[column], ~concerns, source, f"sources.{survey}.variables.{column}")
+            _assert_complete(base.loc[concerns, [column]], survey)
+        diagnostics: dict[str, Any] = dict(next(iter(parts.values()))) if len(parts) == 1 else {"parts": parts}
         diagnostics["item_nonresponse"] = dict(nonresponse)
         fusions.append(
             SurveyFusion(
                 survey=survey, wave=wave, method=method, unit=source.unit, on=on, imputed=specific,
-                donors=len(donor), diagnostics=diagnostics, item_nonresponse=dict(nonresponse),
+                donors=donors_used, diagnostics=diagnostics, item_nonresponse=dict(nonresponse),
+                household_variables=household_level,
             )
         )
     if len(base) != len(register):
         raise AssertionError("fusion changed the number of register records")
     return base, fusions
+
+
+def variable_concerns(table: pd.DataFrame, source: Source, column: str) -> np.ndarray:
+    """Records a specific variable concerns: in the source's universe and the variable's own."""
+    universe = source.variable_universe(column)
+    return np.asarray(table.eval(universe), dtype=bool) if universe else np.ones(len(table), bool)
+
+
+def households_disagreeing(data: pd.DataFrame, household_id: str, variables: list[str],
+                           by: list[str] | None = None) -> dict[str, int]:
+    """Per household variable, the households whose members do not all hold the same value.
+
+    ``by`` (e.g. the replicate) separates households of different tables that share ids.
+    A missing value counts as a value: a household with one member missing disagrees.
+    """
+    present = [v for v in variables if v in data.columns]
+    if not present or data.empty:
+        return {}
+    keys = [*(by or []), household_id]
+    distinct = data.groupby(keys, sort=False, observed=True)[present].nunique(dropna=False)
+    return {v: int((distinct[v] > 1).sum()) for v in present if (distinct[v] > 1).any()}
 
 
 def _not_applicable(column: pd.Series, outside: np.ndarray, source: Source, where: str) -> pd.Series:

@@ -115,6 +115,7 @@ def collect_lineage(
         steps=steps,
         checks=_checks(instance, check_keys, partitions, when),
         model=card.get("model", {}),
-        copy_test=copy_test(release_path, strict, uniques, {c for c in ids if c}),
+        copy_test=copy_test(release_path, strict, uniques, {c for c in ids if c},
+                            quasi_identifiers=list(catalog.release.quasi_identifiers), k=catalog.release.disclosure.k),
         files=verify_release_files(release_path, card),
     )

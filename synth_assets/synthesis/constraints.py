@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.rules import broken_rows
+from synth_assets.common.disclosure import FULL, RARE, DisclosureIndex, filter_label
 from synth_assets.common.hashing import row_hashes
 from synth_assets.synthesis.base import Synthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer, match_rows
@@ -69,6 +70,9 @@ class RuleEnforcement:
     fixed_by_household_redraws: int = 0  # flat data: rows redrawn
     fixed_with_size_only: int = 0  # of those, households whose own structure broke a rule: only the size kept
     dropped_households: int = 0  # with drop_unfixable: households no redraw made valid
+    # records of the draw rejected, per reason, per stratum variable and value (e.g. municipality)
+    rejected_by_stratum: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    drawn_by_stratum: dict[str, dict[str, int]] = field(default_factory=dict)  # records of the draw
 
     @property
     def rejection_rate(self) -> float:
@@ -107,6 +111,49 @@ def copy_detector(
     return detect
 
 
+def disclosure_detector(
+    references: Mapping[str, pd.DataFrame], columns: Sequence[str], *,
+    quasi_identifiers: Sequence[str] | None, k: int = 3,
+) -> Rejector:
+    """Rows that disclose a real record, per reference table and filter (:mod:`synth_assets.common.disclosure`).
+
+    A row is rejected when it reproduces a record of a reference that is rare on the
+    quasi-identifiers (fewer than ``k`` records share them; on the columns the two share), or
+    equals a record on every one of ``columns`` (a reference holding them all). A common
+    profile on a few coarse columns (a survey's) is no longer a "copy".
+    """
+    indexes = {name: DisclosureIndex(ref, columns, quasi_identifiers=quasi_identifiers, k=k)
+               for name, ref in references.items()}
+    indexes = {name: index for name, index in indexes.items() if index.shared}
+    labels = {RARE: f"{RARE} (fewer than {k} share its {', '.join(quasi_identifiers or []) or 'values'})",
+              FULL: f"{FULL} (every variable)"}
+
+    def detect(data: pd.DataFrame) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for name, index in indexes.items():
+            for kind, mask in index.judge(data).items():
+                out[filter_label(labels[kind], name)] = mask
+        return out
+
+    return detect
+
+
+def _by_stratum(data: pd.DataFrame, masks: Mapping[str, np.ndarray], strata: Sequence[str],
+                ) -> tuple[dict[str, dict[str, dict[str, int]]], dict[str, dict[str, int]]]:
+    """Records rejected per reason and stratum value, and records drawn per stratum value."""
+    present = [c for c in strata if c in data.columns]
+    drawn = {c: {str(k): int(v) for k, v in data[c].astype(str).value_counts(sort=False).items()} for c in present}
+    rejected: dict[str, dict[str, dict[str, int]]] = {}
+    for reason, mask in masks.items():
+        if not mask.any():
+            continue
+        rejected[reason] = {
+            c: {str(k): int(v) for k, v in data.loc[mask, c].astype(str).value_counts(sort=False).items()}
+            for c in present
+        }
+    return rejected, drawn
+
+
 def enforce_rules(
     sample: pd.DataFrame,
     rules: Sequence[str],
@@ -123,12 +170,20 @@ def enforce_rules(
     member_rounds: int = 5,
     max_rejection_rate: float = 0.5,
     drop_unfixable: bool = False,
+    quasi_identifiers: Sequence[str] | None = None,
+    k: int = 3,
+    strata: Sequence[str] = (),
 ) -> RuleEnforcement:
     """Redraw every household (or row) of ``sample`` that breaks a rule or copies a real record.
 
     ``references`` are the real tables no record may equal, ``unique_references`` those
     whose unique records may not reappear, compared on ``compare_columns`` (default: all
-    columns of the sample but the household id) that each shares with the sample.
+    columns of the sample but the household id) that each shares with the sample. With
+    ``quasi_identifiers`` (a list, possibly empty) the copy filters judge risk instead
+    (:func:`disclosure_detector`): every reference, of either kind, rejects the records that
+    reproduce one of its records rare on the quasi-identifiers (fewer than ``k``), or equal
+    one on every variable. What the draw loses is counted per reason and per value of each
+    ``strata`` column (``rejected_by_stratum``, ``drawn_by_stratum``).
 
     Flat data (no ``household_id``): a rejected row is replaced by a row of ``draw(n, seed)``
     (new rows from the same model), up to ``max_rounds`` times.
@@ -156,11 +211,17 @@ def enforce_rules(
         rejectors.append(lambda data: {rule: broken_rows(data, [rule])[0] for rule in rules})
     columns = compare_columns or [c for c in sample.columns if c != household_id]
     filters: set[str] = set()
-    for refs, unique in ((references, False), (unique_references, True)):
-        if refs:
-            detector = copy_detector(refs, columns, unique_only=unique)
-            filters.update(detector(sample.iloc[:0]))
-            rejectors.append(detector)
+    detectors: list[Rejector] = []
+    if quasi_identifiers is not None:
+        every = {**(references or {}), **(unique_references or {})}
+        if every:
+            detectors.append(disclosure_detector(every, columns, quasi_identifiers=quasi_identifiers, k=k))
+    else:
+        detectors += [copy_detector(refs, columns, unique_only=unique)
+                      for refs, unique in ((references, False), (unique_references, True)) if refs]
+    for detector in detectors:
+        filters.update(detector(sample.iloc[:0]))
+        rejectors.append(detector)
     result = RuleEnforcement(sample)
     if not rejectors:
         return result
@@ -177,6 +238,8 @@ def enforce_rules(
     data = sample.reset_index(drop=True).copy()
     bad, masks = check(data)
     result.rejected_by_reason = {reason: int(mask.sum()) for reason, mask in masks.items()}
+    if strata:
+        result.rejected_by_stratum, result.drawn_by_stratum = _by_stratum(data, masks, strata)
     if household_id:
         result.drawn_households = int(pd.unique(data[household_id]).size)
         result.rejected_households = int(pd.unique(data.loc[bad, household_id]).size)
@@ -207,9 +270,9 @@ def enforce_rules(
 
 def _why(reason: str, records: int, filters: set[str]) -> str:
     """Why records are rejected, and what to look at: a copy filter is not a rule to check."""
-    if reason in filters:
-        return (f"by the copy filter `{reason}` ({records} records): the model reproduces real records "
-                "(too little smoothing, or cells too small for the filter)")
+    if reason in filters or reason.startswith("disclosure filter"):
+        return (f"by the copy filter `{reason}` ({records} records), not a rule: the model reproduces real "
+                "records (too little smoothing, or cells too small for the filter)")
     if reason == _NO_STRUCTURE:
         return (f"because {reason} ({records} households): the model hardly ever draws that structure, and its "
                 "members never came out valid either")

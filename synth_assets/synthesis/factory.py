@@ -33,6 +33,7 @@ def build_population_synthesizer(
     person_family: str | None = None,
     seed: int = 0,
     blocks: Sequence[Sequence[str]] = (),
+    household_level: Sequence[str] = (),
     **params: Any,
 ) -> Synthesizer:
     """The synthesiser the pipeline trains: households kept coherent when ``household_id`` is set.
@@ -43,7 +44,8 @@ def build_population_synthesizer(
     identifier column, replaced by fresh identifiers when present in the data. ``blocks`` are
     groups of columns that come together from one real record (a survey's variables fused
     from one donor): CART draws each block whole from one training record, so the relations
-    within a survey stay those of its respondents.
+    within a survey stay those of its respondents. ``household_level`` names household facts
+    (a survey's household variables): modelled in the household table, identical for every member.
     """
     person_family = person_family or family
     if household_id is None:
@@ -67,6 +69,7 @@ def build_population_synthesizer(
         household_params=household_params,
         person_params=person_params,
         blocks=blocks,
+        household_level=household_level,
     )
 
 

@@ -65,6 +65,8 @@ class HouseholdSynthesizer(Synthesizer):
 
     ``size_column``, ``relation_column`` and ``age_column`` are optional: when absent from
     the data (or, for the age, not numeric) the size is tracked internally and not output,
+    ``household_level`` names columns that are household facts (e.g. a survey's household
+    variables): always in the household table, with the head's value, added to those found,
     the head is the oldest member (or the first listed), and no age rule applies. ``person_id`` names a person identifier
     column that is replaced by fresh identifiers.
     """
@@ -89,6 +91,7 @@ class HouseholdSynthesizer(Synthesizer):
         household_params: Mapping[str, Any] | None = None,
         person_params: Mapping[str, Any] | None = None,
         blocks: Sequence[Sequence[str]] = (),
+        household_level: Sequence[str] = (),
     ) -> None:
         super().__init__(seed=seed)
         self.household_family = household_family
@@ -105,6 +108,7 @@ class HouseholdSynthesizer(Synthesizer):
         self.household_params = dict(household_params or {})
         self.person_params = dict(person_params or {})
         self.blocks = [list(b) for b in blocks]
+        self.household_level = list(household_level)
         self.household_model: TabularSynthesizer | None = None
         self.person_model: TabularSynthesizer | None = None
 
@@ -131,6 +135,9 @@ class HouseholdSynthesizer(Synthesizer):
             hh_cols = household_level_columns(data, self.household_id, roles + [self._size])
         else:
             hh_cols = [c for c in self.household_columns if c != self._size]
+        # Declared household variables belong to the household table whatever the data show
+        # (the head's value applies), so they are identical within every generated household.
+        hh_cols += [c for c in self.household_level if c in has and c not in hh_cols and c != self._size]
         self._household_columns = hh_cols
 
         persons = self._with_positions(data)

@@ -158,3 +158,17 @@ def test_not_applicable_values_are_the_truth_outside_the_universe(demo_dir, cata
                 assert held.mean() > 0.98, (name, wave, var, held.mean())
                 checked += 1
     assert checked >= 3
+
+
+@pytest.mark.parametrize("name", ["silc", "hbs", "hfcs"])
+def test_household_variables_are_one_value_per_household_in_the_files(demo_dir, catalog, name):
+    """Variables at household level (declared, or of a household source) repeat on every member."""
+    src = catalog["sources"][name]
+    household = [v for v, s in src["variables"].items()
+                 if s["role"] == "specific" and s.get("level", src["unit"]) == "household"]
+    assert household, name
+    hid = next(v for v, s in src["variables"].items() if s["role"] == "household_id")
+    for wave, path in _delivered(demo_dir, src):
+        table = harmonise(read_raw(path, src), src, catalog["common_variables"])
+        distinct = table.groupby(hid)[household].nunique(dropna=False).max()
+        assert (distinct <= 1).all(), (name, wave, distinct[distinct > 1].to_dict())

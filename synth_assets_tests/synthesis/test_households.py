@@ -135,3 +135,26 @@ def test_households_like_share_the_structure_and_unmatched_are_reported(people: 
     # New households, not the same ones again.
     assert not fresh.groupby("household_id")["household_income"].first().equals(
         out[out["household_id"] != first].groupby("household_id")["household_income"].first())
+
+
+def test_declared_household_variables_are_identical_within_generated_households():
+    """A household fact (``household_level``) is drawn once per household, even where the training data disagree."""
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(1, 5, 300)
+    hh = np.repeat(np.arange(300), sizes)
+    member = np.concatenate([np.arange(s) for s in sizes])
+    data = pd.DataFrame({
+        "household_id": hh,
+        "relation": np.where(member == 0, "head", "child"),
+        "age": np.where(member == 0, rng.integers(30, 70, len(hh)), rng.integers(0, 15, len(hh))),
+        "household_size": np.repeat(sizes, sizes),
+        # a household income, but one member in five reported another figure
+        "hh_income": np.repeat(rng.uniform(1e4, 9e4, 300).round(), sizes)
+        * np.where(rng.random(len(hh)) < 0.2, 1.1, 1.0),
+    })
+    detected = HouseholdSynthesizer("cart", "cart", seed=0).fit(data)
+    assert "hh_income" not in detected.training_log["household_columns"]
+    model = HouseholdSynthesizer("cart", "cart", seed=0, household_level=["hh_income"]).fit(data)
+    assert "hh_income" in model.training_log["household_columns"]
+    sample = model.sample(600, seed=1)
+    assert (sample.groupby("household_id")["hh_income"].nunique() == 1).all()

@@ -165,6 +165,7 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             enable_gpu=compute.use_gpu(),
             # each survey's variables were fused from one donor: CART draws them as one block
             blocks=[[v for v in source.specific if v in training] for source in catalog.surveys.values()],
+            household_level=catalog.household_variables() if config.households else (),
             **config.params,
         )
         started = time.perf_counter()
@@ -191,6 +192,28 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
         return dg.Output(model, metadata=metadata)
 
     return population_model
+
+
+def _add_counts(total: dict[str, Any], part: dict[str, Any]) -> None:
+    """Add nested record counts (``{a: {b: n}}``) into ``total``."""
+    for key, value in part.items():
+        if isinstance(value, dict):
+            _add_counts(total.setdefault(key, {}), value)
+        else:
+            total[key] = total.get(key, 0) + value
+
+
+def removed_by_stratum_table(removed: dict[str, dict[str, dict[str, int]]],
+                             drawn: dict[str, dict[str, int]]) -> str:
+    """Markdown: per filter or rule, stratum variable and value, the records removed and their share of the draws."""
+    rows = [
+        {"filter or rule": reason, "stratum": f"{variable} = {value}", "removed": n,
+         "drawn": drawn.get(variable, {}).get(value, 0),
+         "share": round(n / drawn[variable][value], 4) if drawn.get(variable, {}).get(value) else None}
+        for reason, variables in removed.items() for variable, values in variables.items()
+        for value, n in values.items()
+    ]
+    return pd.DataFrame(rows).to_markdown(index=False) if rows else "nothing removed"
 
 
 def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
@@ -245,12 +268,15 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             references[f"{donor.origin.source} survey"] = donor.data.drop(
                 columns=[c for c in survey_ids if c in donor.data])
         register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
-        rules = list(project.catalog.release.rules)
+        rules = project.catalog.plausibility_rules()
+        release = project.catalog.release
 
         thresholds = amount_thresholds(project.catalog, matched)
         top_coded: dict[str, int] = {}
         frames: list[pd.DataFrame] = []
         rejected: dict[str, dict[str, Any]] = {}
+        by_stratum: dict[str, dict[str, dict[str, int]]] = {}  # reason -> stratum variable -> value -> records
+        drawn_by_stratum: dict[str, dict[str, int]] = {}
         calibrated: dict[str, dict[str, Any]] = {}
         # replicate r: its own survey bootstraps and fusion (matched_replicates), model refit and draw
         models = chain_replicate_models(
@@ -269,6 +295,10 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     households=replicate_model if hasattr(replicate_model, "redraw_members") else None,
                     # calibration chooses from a surplus: a household no redraw fixes is left out
                     drop_unfixable=calibration.enabled,
+                    # the copy filters judge risk: rare records reproduced, or records copied whole
+                    quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k,
+                    compare_columns=[c for c in matched.columns if c not in ids],
+                    strata=release.disclosure.strata,
                 )
                 enforcements.append(enforced)
                 data, counts = top_code(enforced.data, thresholds)
@@ -290,6 +320,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             for e in enforcements:
                 for k, v in e.rejected_by_reason.items():
                     reasons[k] = reasons.get(k, 0) + v
+                _add_counts(by_stratum, e.rejected_by_stratum)
+                _add_counts(drawn_by_stratum, e.drawn_by_stratum)
             rejected[f"r{i}"] = {
                 "rate": round(replaced / drawn, 4) if drawn else 0.0,
                 "by_members": sum(e.fixed_by_member_redraws for e in enforcements),
@@ -315,6 +347,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "households_replaced": dg.MetadataValue.json(rejected),
                 "calibration": dg.MetadataValue.json(calibrated) if calibrated else "off",
                 "top_coded_values_drawn": dg.MetadataValue.json(top_coded),
+                # what the filters and rules removed from the draws, per stratum: a filter that
+                # removes one region's or one household size's records more than others' shows here
+                "removed_by_stratum": dg.MetadataValue.md(removed_by_stratum_table(by_stratum, drawn_by_stratum)),
             },
         )
 

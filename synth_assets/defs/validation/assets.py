@@ -110,7 +110,7 @@ def _compare_families(
             enable_gpu=compute.use_gpu(),
         )
 
-    rules = list(catalog.release.rules)
+    rules = catalog.plausibility_rules()
 
     def draw_valid(model, n: int, seed: int) -> pd.DataFrame:
         sample = model.sample(n, seed=seed)
@@ -214,7 +214,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         scoring: dict[str, Any] = dict(
             quasi_identifiers=[c for c in release.quasi_identifiers if c in columns],
             sensitive=[c for c in release.sensitive if c in columns],
-            rules=release.rules,
+            rules=project.catalog.plausibility_rules(),
             regressions=[RegressionSpec(**r.model_dump()) for r in release.regressions],
             thresholds=Thresholds.default().updated(release.thresholds),
             seed=config.seed,

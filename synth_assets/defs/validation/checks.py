@@ -18,7 +18,7 @@ from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import WaveTable
-from synth_assets.validation.privacy.copies import exact_copy_rate, replicated_uniques
+from synth_assets.validation.privacy.copies import disclosive_copies
 
 
 def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
@@ -54,9 +54,10 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         partitions_def=partitions,
         additional_ins=ins,
         description=(
-            "No fictitious record is identical to a record of the matched dataset or of any "
-            "survey (on the variables they share), and no record unique in the register "
-            "reappears on the register's variables (replicated uniques)."
+            "No fictitious record discloses a real one: none equals a record of the matched dataset "
+            "on every variable, and none reproduces (on the variables they share) a record of the "
+            "matched dataset, a survey or the register that fewer than `release.disclosure.k` records "
+            "share the quasi-identifiers with (replicated rare records)."
         ),
     )
     @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "matched"])
@@ -64,27 +65,28 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame, matched: pd.DataFrame,
         **donors: WaveTable,
     ) -> dg.AssetCheckResult:
-        ids = {catalog.register.id_column, catalog.register.household_id_column, "replicate"}
-        rates: dict[str, float] = {"matched_dataset": exact_copy_rate(fictitious_dataset.drop(columns=[c for c in ids if c in fictitious_dataset]),
-                                                    matched.drop(columns=[c for c in ids if c in matched]))}
+        ids = {catalog.register.id_column, catalog.register.household_id_column}
+        columns = [c for c in matched.columns if c not in ids and c in fictitious_dataset.columns]
+        release = catalog.release
+        judge = functools.partial(disclosive_copies, columns=columns,
+                                  quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
+        found: dict[str, dict[str, int]] = {"matched_dataset": judge(fictitious_dataset[columns], matched)}
         for donor in donors.values():
             source = catalog.sources[donor.origin.source]
             skip = {source.id_column, source.household_id_column, source.weight_column}
-            shared = [c for c in donor.data.columns if c in fictitious_dataset.columns and c not in skip]
-            if shared:
-                rates[f"{donor.origin.source}[{donor.wave}]"] = exact_copy_rate(
-                    fictitious_dataset[shared], donor.data[shared]
-                )
-        register_columns = [c for c in catalog.register.variables if c in matched.columns and c not in ids]
-        uniques = replicated_uniques(fictitious_dataset[register_columns], matched[register_columns])
-        rates["register unique records replicated"] = uniques["n_replicated"]
-        copied = {k: v for k, v in rates.items() if v > 0}
+            found[f"{donor.origin.source}[{donor.wave}]"] = judge(
+                fictitious_dataset[columns], donor.data.drop(columns=[c for c in skip if c in donor.data]))
+        register_columns = [c for c in catalog.register.variables if c in columns]
+        found["register"] = judge(fictitious_dataset[columns], matched[register_columns])
+        copied = {f"{name}: {kind}": n for name, counts in found.items() for kind, n in counts.items() if n}
         return dg.AssetCheckResult(
             passed=not copied,
-            description=("records copied: " + ", ".join(
-                f"{k} ({v:.2%})" if isinstance(v, float) else f"{k}: {v}" for k, v in copied.items()))
-            if copied else None,
-            metadata={"exact_copy_rates": dg.MetadataValue.json(rates), **judged(fictitious_dataset)},
+            description=("records disclosing a real record (copy filters, k = "
+                         f"{release.disclosure.k} on {', '.join(release.quasi_identifiers) or 'every variable'}): "
+                         + ", ".join(f"{k}: {v}" for k, v in copied.items())) if copied else None,
+            metadata={"disclosive_records": dg.MetadataValue.json(found), "k": release.disclosure.k,
+                      "quasi_identifiers": dg.MetadataValue.json(list(release.quasi_identifiers)),
+                      **judged(fictitious_dataset)},
         )
 
     @dg.asset_check(

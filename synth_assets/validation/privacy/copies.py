@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from synth_assets.common.disclosure import disclosive_rows
 from synth_assets.common.hashing import row_hashes
 
 
@@ -57,3 +58,18 @@ def replicated_uniques(
         "share_of_records": n_replicated / len(reference) if len(reference) else float("nan"),
         "share_of_uniques": n_replicated / n_unique if n_unique else 0.0,
     }
+
+
+def disclosive_copies(
+    synthetic: pd.DataFrame, reference: pd.DataFrame, columns: Sequence[str],
+    quasi_identifiers: Sequence[str] | None, k: int,
+) -> dict[str, int]:
+    """Synthetic records that disclose a reference record, per filter (the release's copy filters).
+
+    ``replicated rare record``: equal, on the columns both have, to a reference record fewer
+    than ``k`` reference records share the quasi-identifiers with; ``full copy``: equal on
+    every one of ``columns`` (counted only when the reference has them all). See
+    :mod:`synth_assets.common.disclosure`.
+    """
+    masks = disclosive_rows(synthetic, reference, columns, quasi_identifiers=quasi_identifiers, k=k)
+    return {kind: int(mask.sum()) for kind, mask in masks.items()}

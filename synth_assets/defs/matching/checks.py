@@ -1,0 +1,41 @@
+"""Household variables identical within every household: a blocking check on the matched and the fictitious data."""
+
+import dagster as dg
+import pandas as pd
+
+from synth_assets.catalog import Catalog
+from synth_assets.defs import keys
+from synth_assets.defs.metadata import judged
+from synth_assets.defs.partitions import wave_partitions
+from synth_assets.matching.sources import households_disagreeing
+
+
+def build_household_variables_check(catalog: Catalog, asset: dg.AssetKey) -> dg.AssetChecksDefinition:
+    """``asset``'s household variables (the surveys' ``level: household``) constant within households."""
+    household_id = catalog.register.household_id_column
+    variables = catalog.household_variables()
+
+    @dg.asset_check(
+        asset=asset,
+        name=keys.HOUSEHOLD_VARIABLES_CONSTANT,
+        blocking=True,
+        partitions_def=wave_partitions(catalog.register_name),
+        description=(
+            "Every household variable of the surveys (`level: household`, or a household survey's) "
+            f"holds one value per household, the same for every member: {', '.join(variables) or 'none declared'}."
+        ),
+    )
+    def household_variables_constant(data: pd.DataFrame) -> dg.AssetCheckResult:
+        by = ["replicate"] if "replicate" in data.columns else []
+        disagreeing = households_disagreeing(data, household_id, variables, by=by) if household_id else {}
+        households = int(data[[*by, household_id]].drop_duplicates().shape[0]) if household_id else 0
+        return dg.AssetCheckResult(
+            passed=not disagreeing,
+            description=("households whose members differ on a household variable: " + ", ".join(
+                f"{v}: {n} of {households}" for v, n in disagreeing.items())) if disagreeing else None,
+            metadata={"household_variables": dg.MetadataValue.json(variables),
+                      "households_disagreeing": dg.MetadataValue.json(disagreeing), "households": households,
+                      **judged(data)},
+        )
+
+    return household_variables_constant

@@ -1,0 +1,98 @@
+"""Disclosure filters judge risk: common profiles pass, a reproduced rare record or a whole copy does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_assets.common.disclosure import disclosive_rows
+from synth_assets.synthesis.constraints import RuleViolationError, enforce_rules
+from synth_assets.validation.privacy.copies import disclosive_copies
+
+QI = ["region", "household_size"]
+
+
+def _real(seed: int = 0, n: int = 300) -> pd.DataFrame:
+    """Coarse categories and mostly-zero incomes: many people share one profile; one rare record."""
+    rng = np.random.default_rng(seed)
+    real = pd.DataFrame({
+        "region": pd.Categorical(rng.choice(["north", "south"], n), categories=["north", "south", "isle"]),
+        "household_size": rng.integers(1, 4, n),
+        "status": rng.choice(["employed", "other"], n),
+        "income": np.where(rng.random(n) < 0.8, 0.0, rng.uniform(1_000, 50_000, n).round(2)),
+    })
+    rare = pd.DataFrame({"region": pd.Categorical(["isle"], categories=["north", "south", "isle"]),
+                         "household_size": [7], "status": ["employed"], "income": [0.0]})
+    return pd.concat([real, rare], ignore_index=True)
+
+
+def _generated(real: pd.DataFrame) -> pd.DataFrame:
+    common = real[(real["income"] == 0)].head(40)  # common profiles: coarse categories, zero income
+    rare = real[real["region"] == "isle"]  # the rare real record, replicated
+    whole = real[real["income"] > 0].head(2)  # real records copied whole, continuous values included
+    return pd.concat([common, rare, whole], ignore_index=True)
+
+
+def test_common_profiles_pass_a_replicated_rare_record_and_whole_copies_do_not():
+    real = _real()
+    generated = _generated(real)
+    columns = list(real.columns)
+    masks = disclosive_rows(generated, real, columns, quasi_identifiers=QI, k=3)
+    assert not masks["replicated rare record"][:40].any() and not masks["full copy"][:40].any()
+    assert masks["replicated rare record"][40]
+    assert masks["full copy"][41:].all()
+    # a survey sharing only some columns cannot be copied whole; its common profiles pass too
+    survey = real[["region", "household_size", "status"]]
+    masks = disclosive_rows(generated, survey, columns, quasi_identifiers=QI, k=3)
+    assert set(masks) == {"replicated rare record"}
+    assert masks["replicated rare record"].tolist() == [False] * 40 + [True] + [False] * 2
+    # the old filter (equality on the shared columns) called almost every record a copy
+    old = generated[survey.columns].astype(str).agg("|".join, axis=1).isin(
+        survey.astype(str).agg("|".join, axis=1))
+    assert old.mean() == 1.0
+    assert disclosive_copies(generated, real, columns, QI, 3) == {"replicated rare record": 1, "full copy": 3}
+
+
+def test_k_sets_what_counts_as_rare():
+    real = _real()
+    twice = pd.concat([real, real[real["region"] == "isle"]], ignore_index=True)  # the isle profile held by 2
+    generated = _generated(real)
+    assert disclosive_rows(generated, twice, list(real.columns), quasi_identifiers=QI, k=2)[
+        "replicated rare record"].sum() == 0
+    assert disclosive_rows(generated, twice, list(real.columns), quasi_identifiers=QI, k=3)[
+        "replicated rare record"].sum() == 1
+
+
+def test_enforcement_redraws_only_risky_records_and_reports_per_stratum():
+    real = _real()
+    generated = _generated(real).assign(household_id=np.arange(43))
+
+    def draw(n, seed):
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame({
+            "region": pd.Categorical(rng.choice(["north", "south"], n), categories=["north", "south", "isle"]),
+            "household_size": rng.integers(1, 4, n), "status": rng.choice(["employed", "other"], n),
+            "income": rng.uniform(60_000, 90_000, n), "household_id": np.arange(n) + 10_000})
+
+    result = enforce_rules(generated, [], draw, references={"survey": real}, household_id="household_id",
+                           quasi_identifiers=QI, k=3, strata=["region", "household_size"],
+                           compare_columns=list(real.columns), seed=0)
+    assert result.rejected_households == 3  # the rare record and the two whole copies; the 40 common ones stay
+    reasons = {r: n for r, n in result.rejected_by_reason.items() if n}
+    assert all(r.startswith("disclosure filter") for r in reasons)
+    rare = next(r for r in reasons if "replicated rare record" in r)
+    assert result.rejected_by_stratum[rare]["region"] == {"isle": 1}
+    assert result.drawn_by_stratum["region"]["isle"] == 1
+    kept = result.data.drop(columns="household_id")
+    assert not disclosive_rows(kept, real, list(real.columns), quasi_identifiers=QI, k=3)["full copy"].any()
+    assert len(result.data) == len(generated)
+
+
+def test_a_model_that_keeps_copying_is_refused_naming_the_filter():
+    real = _real()
+    copies = pd.concat([real[real["income"] > 0]] * 2, ignore_index=True)
+    copies = copies.assign(household_id=np.arange(len(copies)))
+    with pytest.raises(RuleViolationError, match=r"copy filter `disclosure filter: full copy .* not a rule"):
+        enforce_rules(copies, [], lambda n, s: copies.head(n), references={"matched": real},
+                      household_id="household_id", quasi_identifiers=QI, k=3, compare_columns=list(real.columns))
