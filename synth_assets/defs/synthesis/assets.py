@@ -38,13 +38,14 @@ class ModelConfig(dg.Config):
     """Which family to train and how long. ``max_seconds`` bounds training whatever ``epochs`` says.
 
     With households, ``family`` generates the households and ``person_family`` their members
-    given the household. The default pairs CTGAN for households with sequential CART for
-    members: an all-CTGAN model (``person_family: ctgan``) breaks deterministic relations
-    (single-person households of size 3, children with wages) in about half the households
-    it generates and failed the utility thresholds on the demo (bench/README.md).
+    given the household. The default is sequential CART for both: the family that passes the
+    gate on the demo, so a release the automation launches (``make ui``, a new wave) can be
+    published. ``family: ctgan`` trains the GAN for the households (CART for the members: an
+    all-CTGAN model breaks deterministic relations in about half the households it
+    generates); on the demo, on CPU, its release is refused by the gate (README, "The model").
     """
 
-    family: Family = "ctgan"
+    family: Family = "cart"
     person_family: str | None = "cart"  # a family; Dagster's config types take no Optional[Literal]
     epochs: int = Field(default=300, ge=1)
     max_seconds: float = Field(default=600.0, gt=0)
