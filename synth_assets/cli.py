@@ -174,12 +174,14 @@ def _audit(args: argparse.Namespace) -> int:
 def _library_commands() -> dict:
     """Each library package registers its own subcommand: name -> its CLI module."""
     from synth_assets.demo import cli as demo_cli
+    from synth_assets.inference import cli as inference_cli
     from synth_assets.matching import cli as matching_cli
     from synth_assets.synthesis import cli as synthesis_cli
     from synth_assets.validation import cli as validation_cli
     from synth_assets.validation import compare_cli
 
-    return {"demo-data": demo_cli, "fuse": matching_cli, "synthesize": synthesis_cli, "evaluate": validation_cli, "compare": compare_cli}
+    return {"demo-data": demo_cli, "fuse": matching_cli, "synthesize": synthesis_cli, "evaluate": validation_cli, "compare": compare_cli,
+            "analyse": inference_cli}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,7 @@ class CombinedFit:
     names: list[str]
     combined: CombinedEstimate
     per_replicate: pd.DataFrame = field(repr=False)  # estimates, one row per replicate
+    per_replicate_variance: pd.DataFrame | None = field(default=None, repr=False)  # their variances, alike
 
     @property
     def estimate(self) -> np.ndarray:
@@ -90,14 +91,14 @@ def fit_replicates(
     names = list(names) if names is not None else [f"q{i}" for i in range(q.shape[1])]
     n_syn = float(np.mean([len(f) for f in replicates]))
     combined = combine_estimates(q, u, n_real=n_real, n_syn=n_syn if n_real else None)
-    return CombinedFit(names, combined, pd.DataFrame(q, columns=names))
+    return CombinedFit(names, combined, pd.DataFrame(q, columns=names), pd.DataFrame(u, columns=names))
 
 
 def _model_on_replicates(kind: str, replicates: Sequence[pd.DataFrame], outcome: str,
                          predictors: Sequence[str], where: str | None, cov: str,
-                         n_real: float | None) -> CombinedFit:
+                         n_real: float | None, levels: dict[str, list] | None = None) -> CombinedFit:
     fitter = fit_ols if kind == "ols" else fit_logit
-    levels: dict[str, list] = {}  # fixed by the first replicate, the same for all
+    levels = levels if levels is not None else {}  # fixed by the first replicate, the same for all
     names: list[str] = []
 
     def fit(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +110,9 @@ def _model_on_replicates(kind: str, replicates: Sequence[pd.DataFrame], outcome:
         return result.coef, result.variance
 
     out = fit_replicates(replicates, fit, n_real=n_real)
-    return CombinedFit(names, out.combined, out.per_replicate.set_axis(names, axis=1))
+    variance = out.per_replicate_variance
+    return CombinedFit(names, out.combined, out.per_replicate.set_axis(names, axis=1),
+                       None if variance is None else variance.set_axis(names, axis=1))
 
 
 def ols_on_replicates(replicates: Sequence[pd.DataFrame], outcome: str, predictors: Sequence[str], *,
