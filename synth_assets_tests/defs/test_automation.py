@@ -163,11 +163,11 @@ def test_headless_run_ingests_only_new_or_changed_waves(data_root, monkeypatch):
     real_execute = runner.execute
     launched: list[tuple[str, str]] = []
 
-    def execute(defs, job, partition, instance, run_config=None):
+    def execute(defs, job, partition, instance, run_config=None, *args, **kwargs):
         launched.append((job, partition))
         if job == runner.RELEASE_JOB:  # the release is not what this test is about
             return runner.RunSummary(job, partition, True, "no-run")
-        return real_execute(defs, job, partition, instance, run_config)
+        return real_execute(defs, job, partition, instance, run_config, *args, **kwargs)
 
     monkeypatch.setattr(runner, "execute", execute)
     layout = DataLayout(data_root)

@@ -100,8 +100,10 @@ def test_release_card_records_the_hash_every_check_judged(released: Released) ->
 def test_a_fresh_draw_is_not_published_on_the_old_validation(released: Released) -> None:
     before = public_snapshot(released.root)
     judged = card(released.release)["validation"]["fictitious_sha256"]
+    # A draw that passes its own checks. On this 1,200-household population one draw in six
+    # (seed 7: household structure TVD 0.0111 > 0.01) is rightly refused by calibrated_to_register.
     redraw = released.materialise(
-        "fictitious_dataset", run_config={"ops": {"fictitious_dataset": {"config": {**FICTITIOUS, "seed": 7}}}})
+        "fictitious_dataset", run_config={"ops": {"fictitious_dataset": {"config": {**FICTITIOUS, "seed": 8}}}})
     assert redraw.success, failure_text(redraw)  # the new draw passes its own checks
     fresh = dataframe_sha256(pd.read_parquet(released.table))
     assert fresh != judged

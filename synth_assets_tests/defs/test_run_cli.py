@@ -83,7 +83,7 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(data_root, tmp_path,
     # Dagster's console log (run ids, event names such as STEP_START) stays behind --verbose
     for raw in ("STEP_START", "STEP_SUCCESS", "ASSET_MATERIALIZATION", "LOADED_INPUT", " - dagster - "):
         assert raw not in out, raw
-    assert len(out.splitlines()) < 80, out
+    assert len(out.splitlines()) < 100, out  # Dagster's own log of the same run: about 150 lines
 
     docs = data_root / "reports" / "data_docs" / "gx"
     index = docs / "uncommitted" / "data_docs" / "local_site" / "index.html"

@@ -2,6 +2,7 @@ import fcntl
 import json
 import threading
 from datetime import UTC
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -171,7 +172,7 @@ def test_columns_carry_meaning_from_the_catalog_and_the_descriptor_is_a_valid_da
     from synth_assets.catalog import load_catalog
     from synth_assets.publication import describe_columns
 
-    catalog = load_catalog("data/catalog.yaml")
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "data" / "catalog.yaml")
     frame = pd.DataFrame({
         "household_id": pd.array([1, 1, 2], dtype="Int64"), "age": pd.array([40, 12, 70], dtype="Int64"),
         "sex": pd.Categorical(["female", "male", "female"]), "labour_income": [30000.0, 0.0, 0.0],
