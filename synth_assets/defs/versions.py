@@ -66,7 +66,8 @@ def module_closure(module: str, root: Path = ROOT) -> dict[str, Path]:
         seen[name] = path
         parents = [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]
         todo += [p for p in parents if p not in seen]
-        todo += sorted(_imports(name, path) - seen.keys())
+        if name != PACKAGE:  # the top-level package's lazy analyst shortcuts are no step's code
+            todo += sorted(_imports(name, path) - seen.keys())
     return seen
 
 
