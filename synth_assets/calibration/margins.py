@@ -379,16 +379,8 @@ def spec_from_catalog(catalog) -> CalibrationSpec:
     microsimulation's tax base is their sum and their number of earners.
     """
     settings = catalog.release.calibration
-    register = catalog.register
     margins = catalog.calibration_margins()
-    if settings.totals is None:
-        totals = [
-            name for name, variable in register.variables.items()
-            if variable.role in ("common", "specific")
-            and catalog.variable_type(catalog.register_name, name) == "number"
-        ]
-    else:
-        totals = list(settings.totals)
+    totals = catalog.register_amounts() if settings.totals is None else list(settings.totals)
     return CalibrationSpec(
         margins=tuple(Margin(m.unit, tuple(m.variables)) for m in margins),
         totals=tuple(totals),

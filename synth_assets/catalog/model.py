@@ -408,6 +408,13 @@ class Catalog(_Strict):
                 margins.append(CalibrationMargin(unit=margin.unit, variables=variables))
         return margins
 
+    def register_amounts(self) -> list[str]:
+        """The register's numeric, non-integer variables: the incomes, person by person."""
+        return [
+            name for name, variable in self.register.variables.items()
+            if variable.role in ("common", "specific") and self.variable_type(self.register_name, name) == "number"
+        ]
+
     def amounts(self) -> list[str]:
         """The variables top-coding applies to: declared, or every numeric non-integer one."""
         declared = self.release.top_coding.variables

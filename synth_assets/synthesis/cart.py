@@ -44,6 +44,10 @@ from synth_assets.synthesis.transform import VALUE_STATE
 #: no one, and noise would put them off their support, which a classifier spots at once.
 SMOOTH_MIN_DISTINCT = 0.1
 
+#: Fewest records of one stratum value that form a donor cell of their own within a leaf
+#: (synthpop's default ``minbucket``): a row never draws from fewer records than this.
+MIN_STRATUM_RECORDS = 5
+
 
 def _nrd0(n: np.ndarray, sd: np.ndarray, iqr: np.ndarray) -> np.ndarray:
     """Silverman's rule of thumb as R's ``bw.nrd0`` (per group), 0 for constant groups."""
@@ -115,6 +119,50 @@ class LeafDonors:
 
 
 @dataclass
+class Stratum:
+    """Leaves refined by the value of one earlier column (e.g. the household size).
+
+    A tree's leaf mixes records whose stratum values differ when a value is rare or the
+    split criterion prefers other predictors: a household of eight then takes its spending
+    from a household of five. Within each leaf, the records of a stratum value with at least
+    ``min_records`` of them form a donor cell of their own; a row whose value has no such cell
+    draws from the whole leaf, as without a stratum.
+    """
+
+    position: int  # the stratum column's position in the visiting order
+    values: np.ndarray  # its distinct training values, sorted; code len(values) = whole leaf
+
+    def codes(self, matrix: np.ndarray) -> np.ndarray:
+        column = matrix[:, self.position]
+        pos = np.clip(np.searchsorted(self.values, column), 0, len(self.values) - 1)
+        return np.where(self.values[pos] == column, pos, len(self.values)).astype(np.int64)
+
+    def cells(self, leaf_ids: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """Cell id of every row: its leaf and its stratum value."""
+        return leaf_ids.astype(np.int64) * (len(self.values) + 1) + self.codes(matrix)
+
+    def whole_leaf(self, leaf_ids: np.ndarray) -> np.ndarray:
+        return leaf_ids.astype(np.int64) * (len(self.values) + 1) + len(self.values)
+
+    def donor_cells(
+        self, leaf_ids: np.ndarray, matrix: np.ndarray, min_records: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(cell id, row) of every donor: each row in its leaf's whole cell, and in its
+        stratum cell where that cell holds at least ``min_records`` rows."""
+        cells = self.cells(leaf_ids, matrix)
+        distinct, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
+        own = np.flatnonzero(counts[inverse] >= min_records)
+        rows = np.arange(len(cells))
+        return np.concatenate([cells[own], self.whole_leaf(leaf_ids)]), np.concatenate([own, rows])
+
+    def draw_cells(self, leaf_ids: np.ndarray, matrix: np.ndarray, donors: LeafDonors) -> np.ndarray:
+        """The cell each row draws from: its stratum cell where it exists, else its whole leaf."""
+        cells = self.cells(leaf_ids, matrix)
+        pos = np.clip(np.searchsorted(donors.leaves, cells), 0, len(donors.leaves) - 1)
+        return np.where(donors.leaves[pos] == cells, cells, self.whole_leaf(leaf_ids))
+
+
+@dataclass
 class Step:
     """One variable of the visiting order: its tree (None: drawn from the marginal) and donors."""
 
@@ -125,6 +173,7 @@ class Step:
     remap: dict[int, np.ndarray] = field(default_factory=dict)  # predictor position -> rank of each code
     leader: int | None = None  # block member: copies the record drawn for this earlier step
     record_values: np.ndarray | None = None  # block member: its value in every training record
+    stratum: Stratum | None = None  # donors share the row's stratum value where the leaf has enough
 
     def features(self, matrix: np.ndarray) -> np.ndarray:
         """The predictors of this step, category codes replaced by their ranks for its target."""
@@ -182,6 +231,11 @@ class CARTSynthesizer(TabularSynthesizer):
         increasing number of levels, then continuous ones in input order.
     max_depth:
         Optional depth limit of every tree.
+    stratum:
+        A column (e.g. the household size) that every later variable's donors share with the
+        synthetic row wherever its leaf holds at least :data:`MIN_STRATUM_RECORDS` records of
+        that value (see :class:`Stratum`). On the demo's household table, spending of households
+        of seven and eight persons came out 9-13% too low without it.
     """
 
     family = "cart"
@@ -195,6 +249,7 @@ class CARTSynthesizer(TabularSynthesizer):
         bootstrap: bool = False,
         visit_sequence: Sequence[str] | None = None,
         max_depth: int | None = None,
+        stratum: str | None = None,
         blocks: Sequence[Sequence[str]] = (),
         special_codes: Mapping[str, Sequence[float]] | None = None,
         id_columns: Sequence[str] = (),
@@ -215,11 +270,13 @@ class CARTSynthesizer(TabularSynthesizer):
         self.bootstrap = bootstrap
         self.visit_sequence = visit_sequence
         self.max_depth = max_depth
+        self.stratum = stratum
         self.blocks = [list(b) for b in blocks]
         self._steps: list[Step] = []
         self._n_given = 0  # leading steps that are conditioning columns
         self._levels: dict[int, int] = {}  # position of each label column -> number of labels
         self._leaf_size = 0
+        self._stratum: Stratum | None = None
         self._n_records = 0
 
     # --------------------------------------------------------------- ordering
@@ -319,6 +376,7 @@ class CARTSynthesizer(TabularSynthesizer):
             block_of[members[0]] = [order.index(c) for c in members]
             for follower in members[1:]:
                 leaders[follower] = order.index(members[0])
+        self._stratum = self._stratum_of(order, matrix)
         self._steps = []
         for j, col in enumerate(order):
             if j < self._n_given:
@@ -345,6 +403,29 @@ class CARTSynthesizer(TabularSynthesizer):
         self.training_log["visit_sequence"] = order
         self.training_log["min_leaf"] = self._leaf_size
         self._n_records = len(frame)
+
+    def _stratum_of(self, order: list[str], matrix: np.ndarray) -> Stratum | None:
+        if self.stratum is None:
+            return None
+        if self.stratum not in self.transformer.fitted_schema.columns:
+            raise ValueError(f"stratum column {self.stratum!r} is not in the data")
+        columns = [c for c in self.transformer.model_columns_of([self.stratum]) if c not in self._states().values()]
+        if not columns:
+            raise ValueError(f"stratum column {self.stratum!r} is not in the data")
+        position = order.index(columns[0])
+        values = matrix[:, position]
+        return Stratum(position, np.unique(values[np.isfinite(values)]))
+
+    def _donors(
+        self, j: int, leaf_ids: np.ndarray, matrix: np.ndarray, values: np.ndarray, records: np.ndarray,
+        smoothing: bool,
+    ) -> tuple[LeafDonors, Stratum | None]:
+        """The donors of step ``j``, grouped by leaf, or by leaf and stratum after the stratum column."""
+        stratum = self._stratum if self._stratum is not None and j > self._stratum.position else None
+        if stratum is None:
+            return LeafDonors.build(leaf_ids, values, records, smoothing=smoothing), None
+        cells, rows = stratum.donor_cells(leaf_ids, matrix, MIN_STRATUM_RECORDS)
+        return LeafDonors.build(cells, values[rows], records[rows], smoothing=smoothing), stratum
 
     # ------------------------------------------------------- posterior draw
     @property
@@ -385,7 +466,7 @@ class CARTSynthesizer(TabularSynthesizer):
             model = DecisionTreeRegressor if continuous else DecisionTreeClassifier
             leaf_ids = self._grow(step, model, j, matrix, y, y, rng)
         smooth = self.smoothing and continuous and np.unique(y).size >= SMOOTH_MIN_DISTINCT * y.size
-        step.donors = LeafDonors.build(leaf_ids, y, records, smoothing=smooth)
+        step.donors, step.stratum = self._donors(j, leaf_ids, matrix, y, records, smooth)
         return step
 
     def _grow(
@@ -438,7 +519,7 @@ class CARTSynthesizer(TabularSynthesizer):
         if j > 0 and len(np.unique(block, axis=0)) > 1:
             leaf_ids = self._grow(step, DecisionTreeRegressor, j, matrix, block, matrix[:, j], rng)
         # exact record values: the block's other columns copy the same record's
-        step.donors = LeafDonors.build(leaf_ids, matrix[:, j], records, smoothing=False)
+        step.donors, step.stratum = self._donors(j, leaf_ids, matrix, matrix[:, j], records, False)
         return step
 
     # ------------------------------------------------------------ sampling
@@ -472,6 +553,8 @@ class CARTSynthesizer(TabularSynthesizer):
             else:
                 leaf_ids = step.tree.apply(step.features(matrix[rows, :j]))
             assert step.donors is not None, "only given columns have no donors"
+            if step.stratum is not None:
+                leaf_ids = step.stratum.draw_cells(leaf_ids, matrix[rows], step.donors)
             matrix[rows, j], records = step.donors.draw_with_records(leaf_ids, rng)
             if any(s.leader == j for s in self._steps):
                 picked[j] = np.full(len(matrix), -1, dtype=np.int64)

@@ -34,6 +34,7 @@ def build_population_synthesizer(
     seed: int = 0,
     blocks: Sequence[Sequence[str]] = (),
     household_level: Sequence[str] = (),
+    household_totals: Sequence[str] = (),
     **params: Any,
 ) -> Synthesizer:
     """The synthesiser the pipeline trains: households kept coherent when ``household_id`` is set.
@@ -46,6 +47,8 @@ def build_population_synthesizer(
     from one donor): CART draws each block whole from one training record, so the relations
     within a survey stay those of its respondents. ``household_level`` names household facts
     (a survey's household variables): modelled in the household table, identical for every member.
+    ``household_totals`` names person amounts (incomes) whose household total is drawn in the
+    household table, the members' amounts then given it.
     """
     person_family = person_family or family
     if household_id is None:
@@ -70,6 +73,7 @@ def build_population_synthesizer(
         person_params=person_params,
         blocks=blocks,
         household_level=household_level,
+        household_totals=household_totals,
     )
 
 

@@ -92,6 +92,7 @@ class HouseholdSynthesizer(Synthesizer):
         person_params: Mapping[str, Any] | None = None,
         blocks: Sequence[Sequence[str]] = (),
         household_level: Sequence[str] = (),
+        household_totals: Sequence[str] = (),
     ) -> None:
         super().__init__(seed=seed)
         self.household_family = household_family
@@ -109,6 +110,7 @@ class HouseholdSynthesizer(Synthesizer):
         self.person_params = dict(person_params or {})
         self.blocks = [list(b) for b in blocks]
         self.household_level = list(household_level)
+        self.household_totals = list(household_totals)
         self.household_model: TabularSynthesizer | None = None
         self.person_model: TabularSynthesizer | None = None
 
@@ -139,6 +141,16 @@ class HouseholdSynthesizer(Synthesizer):
         # (the head's value applies), so they are identical within every generated household.
         hh_cols += [c for c in self.household_level if c in has and c not in hh_cols and c != self._size]
         self._household_columns = hh_cols
+        # The household's total of each named amount (e.g. its labour income) is drawn in the
+        # household table and the members' amounts given it: household variables such as
+        # spending then keep their relation to the household's resources, which a table of
+        # household facts alone loses (members' incomes drawn after spending, unrelated to it).
+        taken = has | {self._member, self._size} | ({self._head_age} if self._head_age else set())
+        self._totals: dict[str, str] = {}
+        for column in self.household_totals:
+            if column in has and column not in hh_cols and pd.api.types.is_numeric_dtype(data[column]):
+                self._totals[column] = _internal_name(f"_total_{column}", taken)
+                taken.add(self._totals[column])
 
         persons = self._with_positions(data)
         heads = persons[persons[self._member] == 0]
@@ -149,15 +161,17 @@ class HouseholdSynthesizer(Synthesizer):
         self._mean_size = float(households[self._size].astype(float).mean())
 
         person_columns = self._condition_columns() + self._person_level_columns(data)
-        self.household_model = make_synthesizer(
-            self.household_family, seed=self.seed,
-            **self._with_blocks(self.household_family, self.household_params, list(households.columns)),
-        ).fit(households)
+        household_params = self._with_blocks(self.household_family, self.household_params, list(households.columns))
+        if self.household_family == "cart":
+            # every household variable drawn from households of the same size where there are
+            # enough: spending and incomes grow with the size, up to the largest households
+            household_params.setdefault("stratum", self._size)
+        self.household_model = make_synthesizer(self.household_family, seed=self.seed, **household_params).fit(households)
+        person_params = self._with_blocks(self.person_family, self.person_params, self._person_level_columns(data))
+        if self.person_family == "cart":
+            person_params.setdefault("stratum", self._size)
         self.person_model = make_synthesizer(
-            self.person_family,
-            seed=self.seed + 1,
-            condition_columns=self._condition_columns(),
-            **self._with_blocks(self.person_family, self.person_params, self._person_level_columns(data)),
+            self.person_family, seed=self.seed + 1, condition_columns=self._condition_columns(), **person_params,
         ).fit(persons[person_columns])
 
         if self._relation:
@@ -170,6 +184,7 @@ class HouseholdSynthesizer(Synthesizer):
             "households": len(households),
             "rows": len(data),
             "household_columns": hh_cols,
+            "household_totals": list(self._totals),
             "household": self.household_model.training_log,
             "person": self.person_model.training_log,
             "epochs": self.person_model.training_log.get("epochs"),
@@ -190,7 +205,8 @@ class HouseholdSynthesizer(Synthesizer):
         return {**params, "blocks": [b for b in blocks if len(b) > 1]}
 
     def _household_table_columns(self) -> list[str]:
-        return self._household_columns + [self._size] + ([self._head_age] if self._head_age else [])
+        head_age = [self._head_age] if self._head_age else []
+        return self._household_columns + [self._size] + head_age + list(self._totals.values())
 
     def _condition_columns(self) -> list[str]:
         return self._household_table_columns() + [self._member]
@@ -216,6 +232,8 @@ class HouseholdSynthesizer(Synthesizer):
         if self._head_age:
             head_age = persons.loc[persons[self._member] == 0].set_index(self.household_id)[self._age]
             persons[self._head_age] = hh.map(head_age).to_numpy()
+        for column, total in self._totals.items():
+            persons[total] = persons.groupby(self.household_id, sort=False)[column].transform("sum").astype(float)
         first = persons.loc[persons[self._member] == 0].set_index(self.household_id)
         for col in self._household_columns:  # named household columns: the head's value applies
             persons[col] = hh.map(first[col]).astype(persons[col].dtype)
@@ -307,6 +325,8 @@ class HouseholdSynthesizer(Synthesizer):
         rows[self._size] = pd.Series(counts).astype(size_dtype)
         if self._head_age:
             rows[self._head_age] = heads[self._age].to_numpy()
+        for column, total in self._totals.items():
+            rows[total] = np.bincount(codes, weights=grouped[column].astype(float).fillna(0).to_numpy(), minlength=len(ids))
         person_ids = grouped[self._person_id].to_numpy() if self._person_id else None
         return rows, np.asarray(ids), person_ids
 

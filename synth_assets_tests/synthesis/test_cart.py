@@ -141,3 +141,37 @@ def test_blocks_are_drawn_whole_from_one_training_record():
     # posterior draws keep blocks whole too
     posterior = CARTSynthesizer(seed=1, blocks=[["a", "b", "c"]]).fit(data).posterior_draw(3).sample(500, seed=4)
     assert set(map(tuple, posterior[["a", "b", "c"]].to_numpy())) <= tuples
+
+
+def test_stratum_keeps_a_rare_value_s_relation_that_the_tree_mixes_away():
+    """Spending that grows with the size up to rare large households: leaves of a large
+    ``min_leaf`` mix sizes 6-8 (their mean spending shrinks toward size 5); with the size
+    as ``stratum`` each large size keeps its own spending."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    size = np.minimum(rng.geometric(0.4, n), 8)
+    spend = 200 + 50 * size + rng.normal(0, 20, n)
+    data = pd.DataFrame({"size": size, "other": rng.normal(0, 1, n), "spend": spend})
+    real = data.groupby("size")["spend"].mean()
+    large = real.index[(real.index >= 6) & (data["size"].value_counts().reindex(real.index) >= 10)]
+
+    def error(**params) -> float:
+        model = CARTSynthesizer(seed=0, min_leaf=150, smoothing=False, **params).fit(data)
+        out = model.sample(20000, seed=1)
+        return float((out.groupby("size")["spend"].mean() - real).abs().reindex(large).max())
+
+    assert error() > 15  # the whole leaf: large sizes take smaller households' spending
+    assert error(stratum="size") < 8
+    with pytest.raises(ValueError, match="stratum column 'nope'"):
+        CARTSynthesizer(seed=0, stratum="nope").fit(data)
+
+
+def test_stratum_cells_never_hold_fewer_donors_than_the_minimum():
+    from synth_assets.synthesis.cart import MIN_STRATUM_RECORDS
+
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"size": rng.integers(1, 9, 500), "value": rng.lognormal(5, 1, 500)})
+    model = CARTSynthesizer(seed=0, min_leaf=50, stratum="size").fit(data)
+    donors = model._steps[-1].donors
+    assert donors is not None and model._steps[-1].stratum is not None
+    assert donors.counts.min() >= MIN_STRATUM_RECORDS

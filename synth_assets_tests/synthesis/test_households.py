@@ -158,3 +158,41 @@ def test_declared_household_variables_are_identical_within_generated_households(
     assert "hh_income" in model.training_log["household_columns"]
     sample = model.sample(600, seed=1)
     assert (sample.groupby("household_id")["hh_income"].nunique() == 1).all()
+
+
+def test_household_totals_are_drawn_in_the_household_table_and_the_members_given_them():
+    """``household_totals``: the household's total income is a column of the household table
+    (spending follows it there) and the members' incomes are drawn given it, so a household
+    drawn rich has rich members. The total is internal: not in the output."""
+    rng = np.random.default_rng(0)
+    n_households = 1500
+    sizes = rng.integers(1, 5, n_households)
+    hh = np.repeat(np.arange(n_households), sizes)
+    member = np.concatenate([np.arange(s) for s in sizes])
+    income = np.where(member < 2, rng.lognormal(10, 0.6, len(hh)), 0.0).round()
+    total = pd.Series(income).groupby(hh).transform("sum").to_numpy()
+    data = pd.DataFrame({
+        "household_id": hh,
+        "relation": np.where(member == 0, "head", np.where(member == 1, "partner", "child")),
+        "age": np.where(member < 2, rng.integers(30, 70, len(hh)), rng.integers(0, 15, len(hh))),
+        "household_size": np.repeat(sizes, sizes),
+        "labour_income": income,
+        "spend": (100 + 0.004 * total + rng.normal(0, 80, n_households)[hh]).round(1),
+    })
+    model = HouseholdSynthesizer(
+        "cart", "cart", seed=0, household_level=["spend"], household_totals=["labour_income"],
+    ).fit(data)
+    assert model.training_log["household_totals"] == ["labour_income"]
+    household_model, _ = model.fitted_models
+    households = household_model.sample(2000, seed=1)
+    total_column = next(c for c in households.columns if "total" in c and "labour_income" in c)
+    assert households[["spend", total_column]].corr().iloc[0, 1] > 0.5  # spending drawn with the total
+    households = households[households["household_size"] == 2].reset_index(drop=True)
+    members = {}
+    for name, value in {"poor": 20_000.0, "rich": 150_000.0}.items():
+        rows = households.assign(**{total_column: value})
+        drawn = model._draw_members(rows, np.arange(len(rows)), np.random.default_rng(2))
+        members[name] = drawn.groupby("household_id")["labour_income"].sum().median()
+    assert members["rich"] > 3 * members["poor"]
+    out = model.sample(500, seed=2)
+    assert list(out.columns) == list(data.columns)  # the internal total is not output

@@ -167,6 +167,8 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             # each survey's variables were fused from one donor: CART draws them as one block
             blocks=[[v for v in source.specific if v in training] for source in catalog.surveys.values()],
             household_level=catalog.household_variables() if config.households else (),
+            # the household's total income drawn with its household variables (spending follows it)
+            household_totals=catalog.register_amounts() if config.households else (),
             **config.params,
         )
         started = time.perf_counter()
