@@ -247,19 +247,25 @@ class Targets:
             values[f"nonzero:{variable}"] = float(np.sum(w * ((x != 0) & np.isfinite(x))))
         return pd.Series(values).reindex(self.controls["control"]).fillna(0.0)
 
+    def tolerances(self) -> np.ndarray:
+        """The gate's tolerance of each control: counts in units (or their share of the
+        target, the larger), totals and non-zero counts as a share of the target."""
+        tolerances = self.spec.tolerances
+        controls = self.controls
+        count = (controls["kind"] == "count").to_numpy()
+        units = controls["unit"].map(lambda u: float(tolerances.get(f"{u}s", 0.0))).to_numpy()
+        share = float(tolerances.get("count_share", 0.0)) * controls["target"].abs().to_numpy(dtype=float)
+        relative = controls["kind"].map(lambda k: float(tolerances.get(k, 0.0))).to_numpy(dtype=float)
+        return np.where(count, np.maximum(units, share), relative)
+
     def residuals(self, persons: pd.DataFrame, household_id: str, weights: np.ndarray | None = None) -> pd.DataFrame:
         """Per control: target, released value, difference, relative difference, tolerance, within."""
         out = self.controls[["control", "margin", "unit", "kind", "label", "target"]].copy()
         out["released"] = self.achieved(persons, household_id, weights).to_numpy()
         out["difference"] = out["released"] - out["target"]
         out["relative"] = out["difference"] / out["target"].abs().where(out["target"] != 0, 1.0)
-        tolerances = self.spec.tolerances
         count = (out["kind"] == "count").to_numpy()
-        units = out["unit"].map(lambda u: float(tolerances.get(f"{u}s", 0.0))).to_numpy()
-        count_limit = np.maximum(units, float(tolerances.get("count_share", 0.0)) * out["target"].abs().to_numpy())
-        share_limit = out["kind"].map(lambda k: float(tolerances.get(k, 0.0))).to_numpy()
-        # counts are judged in units (or their share of the target), totals as a share
-        out["tolerance"] = np.where(count, count_limit, share_limit)
+        out["tolerance"] = self.tolerances()
         measure = np.where(count, out["difference"].abs(), out["relative"].abs())
         out["within"] = measure <= out["tolerance"].to_numpy() + 1e-9
         return out

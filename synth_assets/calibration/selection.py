@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,10 @@ from synth_assets.calibration.weights import rake
 log = logging.getLogger("synth_assets.calibration")
 
 WEIGHT_COLUMN = "calibration_weight"
+
+#: Further searches, each weighing the controls still beyond their tolerance this much more.
+REPAIR_ROUNDS = 4
+REPAIR_WEIGHT = 25.0
 
 
 class InsufficientCandidates(CalibrationError):
@@ -97,6 +101,7 @@ class _Design:
     inverse_scale: np.ndarray  # 1 / target (chi-square weights)
     stratum: np.ndarray  # control index of each household's first household-margin cell
     household_codes: np.ndarray  # household position of each person
+    tolerance: np.ndarray  # the gate's tolerance of each control, in the design's units
 
 
 def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Design:
@@ -109,6 +114,8 @@ def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Desi
     rows, cols, vals = [], [], []
     stratum = None
     target = controls["target"].to_numpy(dtype=float).copy()
+    relative = (controls["kind"] != "count").to_numpy()
+    tolerance = np.where(relative, targets.tolerances() * np.maximum(np.abs(target), 1.0), targets.tolerances())
     for margin in spec.margins:
         table_rows = np.arange(len(persons)) if margin.unit == "person" else first
         keys = cell_keys(persons.iloc[table_rows], margin.variables, spec.bands)
@@ -134,6 +141,7 @@ def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Desi
         # score like a count of its earners
         unit = abs(target[t_total]) / max(target[t_nonzero], 1.0) or 1.0
         target[t_total] = target[t_total] / unit
+        tolerance[t_total] = tolerance[t_total] / unit
         nonzero = np.flatnonzero(x != 0)
         rows += [codes[nonzero], codes[nonzero]]
         cols += [np.full(len(nonzero), t_total), np.full(len(nonzero), t_nonzero)]
@@ -143,7 +151,7 @@ def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Desi
         shape=(n_households, len(controls)),
     )
     matrix.sum_duplicates()
-    return _Design(matrix, target, 1.0 / np.maximum(np.abs(target), 1.0), stratum, codes)
+    return _Design(matrix, target, 1.0 / np.maximum(np.abs(target), 1.0), stratum, codes, tolerance)
 
 
 def _initial_selection(design: _Design, stratum_targets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -258,6 +266,22 @@ def select_households(
     chosen, swaps, history = _swap_search(
         design, chosen, rng, batch=batch, patience=patience, max_batches=max_batches, progress=progress
     )
+    # The chi-square distance weighs a control by its size, the gate by its tolerance: a search
+    # that ends near the optimum may leave one cell a person or a total 0.02% beyond its
+    # tolerance. Then the controls still beyond it weigh more and the search goes on from there.
+    for _ in range(REPAIR_ROUNDS):
+        deviation = np.asarray(design.matrix.T @ chosen.astype(float)).ravel() - design.targets
+        beyond = np.abs(deviation) > design.tolerance + 1e-9
+        if not beyond.any():
+            break
+        boosted = design.inverse_scale.copy()
+        boosted[beyond] *= REPAIR_WEIGHT
+        design = replace(design, inverse_scale=boosted)
+        chosen, more, tail = _swap_search(
+            design, chosen, rng, batch=batch, patience=patience, max_batches=max_batches, progress=progress
+        )
+        swaps += more
+        history += tail[1:]
     picked = np.flatnonzero(chosen)
     keep = np.isin(design.household_codes, picked)
     data = persons.loc[keep].reset_index(drop=True)
