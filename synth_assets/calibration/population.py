@@ -45,14 +45,16 @@ def calibrated_population(
     """Households chosen from ``surplus`` times the register's persons drawn by ``draw``.
 
     Strata short of candidates trigger another draw of the same size (new seed), up to
-    ``max_rounds`` draws in all.
+    ``max_rounds`` draws in all; so does, once, a first selection that leaves a control
+    beyond its tolerance (the caller's check then judges the second).
     """
     size = int(math.ceil(surplus * targets.persons))
     seeds = np.random.SeedSequence(seed).generate_state(max_rounds + 1)
     candidates = draw(size, int(seeds[0]))
+    widened = False
     for round_ in range(1, max_rounds + 1):
         try:
-            return select_households(candidates, targets, household_id, seed=int(seeds[-1]), progress=progress)
+            result = select_households(candidates, targets, household_id, seed=int(seeds[-1]), progress=progress)
         except InsufficientCandidates as short:
             if round_ == max_rounds:
                 raise CalibrationError(
@@ -61,6 +63,13 @@ def calibrated_population(
                 ) from short
             if progress is not None:
                 progress(f"calibration: {short}; drawing {size:,} more persons")
-            extra = _renumbered(draw(size, int(seeds[round_])), household_id, candidates[household_id])
-            candidates = pd.concat([candidates, extra], ignore_index=True)
+        else:
+            # a selection left beyond a tolerance gets more candidates to choose from, once
+            if result.within_tolerance or widened or round_ == max_rounds:
+                return result
+            widened = True
+            if progress is not None:
+                progress(f"calibration: controls beyond tolerance; drawing {size:,} more persons")
+        extra = _renumbered(draw(size, int(seeds[round_])), household_id, candidates[household_id])
+        candidates = pd.concat([candidates, extra], ignore_index=True)
     raise AssertionError("unreachable")

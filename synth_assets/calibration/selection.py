@@ -184,8 +184,11 @@ def _propose(
 
 def _swap_search(
     design: _Design, chosen: np.ndarray, rng: np.random.Generator, *, batch: int, patience: int,
-    max_batches: int, progress: Callable[[str], None] | None,
+    max_batches: int, progress: Callable[[str], None] | None, focus: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, list[float]]:
+    """Swaps within strata while they lower the score; ``focus`` (a household mask) draws one
+    side of every proposed swap among those households, alternately the side taken out and
+    the side brought in."""
     a = design.matrix
     indptr, indices, data = a.indptr, a.indices, a.data
     inv = design.inverse_scale
@@ -193,7 +196,10 @@ def _swap_search(
     swaps, idle = 0, 0
     history = [float(np.sum(deviation**2 * inv))]
     for b in range(max_batches):
-        out_, in_ = _propose(design.stratum, np.flatnonzero(chosen), np.flatnonzero(~chosen), batch, rng)
+        out_pool, in_pool = chosen, ~chosen
+        if focus is not None:
+            out_pool, in_pool = (chosen & focus, in_pool) if b % 2 == 0 else (chosen, in_pool & focus)
+        out_, in_ = _propose(design.stratum, np.flatnonzero(out_pool), np.flatnonzero(in_pool), batch, rng)
         if len(out_) == 0:
             break
         diff = a[in_] - a[out_]
@@ -268,7 +274,8 @@ def select_households(
     )
     # The chi-square distance weighs a control by its size, the gate by its tolerance: a search
     # that ends near the optimum may leave one cell a person or a total 0.02% beyond its
-    # tolerance. Then the controls still beyond it weigh more and the search goes on from there.
+    # tolerance. Then the controls still beyond it weigh more and the search goes on from there,
+    # each swap proposed with a household that counts in one of them.
     for _ in range(REPAIR_ROUNDS):
         deviation = np.asarray(design.matrix.T @ chosen.astype(float)).ravel() - design.targets
         beyond = np.abs(deviation) > design.tolerance + 1e-9
@@ -277,8 +284,11 @@ def select_households(
         boosted = design.inverse_scale.copy()
         boosted[beyond] *= REPAIR_WEIGHT
         design = replace(design, inverse_scale=boosted)
+        # random pairs rarely touch one small cell: one side of each proposal is a household in it
+        focus = np.asarray((design.matrix[:, np.flatnonzero(beyond)] != 0).sum(axis=1)).ravel() > 0
         chosen, more, tail = _swap_search(
-            design, chosen, rng, batch=batch, patience=patience, max_batches=max_batches, progress=progress
+            design, chosen, rng, batch=batch, patience=patience, max_batches=max_batches, progress=progress,
+            focus=focus,
         )
         swaps += more
         history += tail[1:]

@@ -169,3 +169,28 @@ def test_controls_left_beyond_their_tolerance_are_searched_again(monkeypatch):
     without, repaired = beyond(0), beyond(4)
     assert without >= 20
     assert repaired <= without / 4
+
+
+def test_a_selection_beyond_tolerance_gets_one_more_draw_to_choose_from(monkeypatch):
+    import synth_assets.calibration.population as module
+
+    register = population(600, seed=2)
+    targets = register_targets(register, SPEC, "household_id")
+    draws, selections = [], []
+    real_select = module.select_households
+
+    def select(candidates, *args, **kwargs):
+        result = real_select(candidates, *args, **kwargs)
+        selections.append(len(candidates))
+        if len(selections) == 1:  # the first selection misses a control
+            result.residuals.loc[result.residuals.index[0], "within"] = False
+        return result
+
+    def draw(persons: int, seed: int) -> pd.DataFrame:
+        draws.append(seed)
+        return population(1500, seed=seed % 1000, id_start=10_000)
+
+    monkeypatch.setattr(module, "select_households", select)
+    result = calibrated_population(draw, targets, "household_id", seed=0)
+    assert len(draws) == 2 and selections[1] > selections[0]  # chosen again from both draws
+    assert result.within_tolerance
