@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from synth_assets.catalog import Catalog, parse_catalog
@@ -117,7 +116,8 @@ def measure(model, prepared: Prepared, persons: int, seed: int) -> dict[str, flo
     row: dict[str, float] = {
         "seed": seed, "households": enforced.drawn_households,
         "rejected share": round(enforced.rejection_rate, 4),
-        "dropped": enforced.dropped_households,
+        "by members": enforced.fixed_by_member_redraws, "whole": enforced.fixed_by_household_redraws,
+        "size only": enforced.fixed_with_size_only, "dropped": enforced.dropped_households,
         "filter s": round(time.perf_counter() - drawn, 1), "draw s": round(drawn - started, 1),
     }
     for column in STRATA:
@@ -158,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         "TVD of the household municipality and size distributions: the filtered draw against the same "
         "draw unfiltered (what the filters changed), and two independent unfiltered draws of the same "
         "size (sampling error). `max removed share of a stratum`: the largest share of one "
-        "municipality's (size's) drawn records a filter rejected before the redraws.",
+        "municipality's (size's) drawn records a filter rejected before the redraws. Rejected households "
+        "were fixed `by members` (household row kept), `whole` (a household of the same size, type and "
+        "municipality), of which `size only` (same size: these can move the municipality), or `dropped`.",
         "",
         table.to_markdown(index=False),
         "",

@@ -103,6 +103,12 @@ def build_population_synthesizer(
     household table, the members' amounts then given it.
     """
     person_family = person_family or family
+    families = [family, person_family] if household_id is not None else [family]
+    known = set(GAN_ONLY).union(*(model_options(f) for f in families))
+    unknown = sorted(set(params) - known)
+    if unknown:  # an option no model takes would otherwise be dropped without a word
+        raise ValueError(f"{unknown[0]!r} is not an option of {'/'.join(dict.fromkeys(families))}; "
+                         f"valid: {', '.join(sorted(known))}")
     if household_id is None:
         id_columns = [person_id] if person_id else []
         flat = _family_params(family, params)
