@@ -17,6 +17,7 @@ from synth_assets.catalog import load_catalog
 from synth_assets.common.layout import DataLayout
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.matching.sources import households_disagreeing
+from synth_assets.operations.lineage import collect_lineage
 from synth_assets.operations.runner import run_pipeline
 from synth_assets.operations.settings import parse_assignments, release_options, release_run_config
 
@@ -179,6 +180,11 @@ def test_second_catalog_runs_through_the_whole_pipeline(tmp_path):
         model_event = instance.get_latest_materialization_event(dg.AssetKey("population_model"))
         assert model_event is not None and model_event.asset_materialization is not None
         parameters = model_event.asset_materialization.metadata["parameters"].value
+        # the audit re-runs the copy test with the settings the release was drawn with
+        lineage = collect_lineage(instance, build_definitions(root), load_catalog(layout.catalog), layout,
+                                  outcome.release.name)
+    assert lineage.copy_test["passed"], lineage.copy_test
+    assert {r["test"] for r in lineage.copy_test["references"].values()} == {"disclosure filters (k = 4)"}
     # the settings reached the filters, their enforcement, the gate's copy check and the model
     disclosure = metadata["disclosure"].value
     assert (disclosure["k"], disclosure["max_rounds"], disclosure["member_rounds"]) == (4, 16, 5), disclosure
