@@ -39,7 +39,8 @@ def _add_run_parser(subparsers) -> None:
                         help="training time budget (= --set model.max_seconds=...)")
     parser.add_argument("--replicates", type=int_range(1, 100), default=None, help="= --set fictitious.replicates=...")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                        help="a step's option, repeatable: model.family=cart, validation.max_rows=5000, ... "
+                        help="a step's option, repeatable: model.family=cart, model.params.min_leaf=50, "
+                             "release.disclosure.k=5, validation.max_rows=5000, ... "
                              "(an unknown key lists the valid ones)")
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="the full Dagster log instead of one line per stage")
@@ -67,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         SettingsError,
         parse_assignments,
         read_settings_file,
+        release_options,
         release_run_config,
     )
 
@@ -79,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         settings.update(parse_assignments(args.settings))
         settings.update({k: v for k, v in flags.items() if v is not None})
         config = release_run_config(settings)
+        options = release_options(settings)
     except SettingsError as exc:
         return fail(str(exc))
     deployment = _deployment(args.data)
@@ -92,7 +95,11 @@ def _run(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         print(f"error: {exc}\nNo release was published; data/public was left as it was.", file=sys.stderr)
         return 2
-    defs = build_definitions(deployment=deployment)
+    try:
+        catalog = catalog.with_release_options(options)
+    except ValueError as exc:  # a stratum or quasi-identifier the catalog does not have
+        return fail(f"setting {exc} ({layout.catalog})")
+    defs = build_definitions(deployment=deployment, release_options=options)
     with dg.DagsterInstance.get() as instance:
         for note in recover_dead_runs(instance):
             print(f"[RECOVERED] {note}")

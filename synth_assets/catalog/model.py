@@ -241,6 +241,27 @@ class Disclosure(_Strict):
     strata: list[str] = Field(default_factory=lambda: ["municipality", "household_size"])
 
 
+class Enforcement(_Strict):
+    """How hard ``fictitious_dataset`` redraws the households a rule or a copy filter rejects
+    (``synth_assets.synthesis.constraints.enforce_rules``).
+
+    ``member_rounds`` redraws of a rejected household's members (its row kept), then up to
+    ``max_rounds`` redraws of a whole household of the same structure; a draw of which more
+    than ``max_rejection_rate`` is rejected is an error naming the rule or filter behind it.
+    """
+
+    member_rounds: int = Field(default=5, ge=0)
+    max_rounds: int = Field(default=20, ge=2)
+    max_rejection_rate: float = Field(default=0.5, gt=0.0, le=1.0)
+
+
+#: The release options a run may set for itself (``synth-assets run --set release.disclosure.k=5``),
+#: overlaying the catalog's: the copy filters and their enforcement. The gate's thresholds, the
+#: rules and the calibration are the catalog's alone (a run never loosens the gate).
+RUN_RELEASE_OPTIONS = ("quasi_identifiers", "disclosure.k", "disclosure.strata",
+                       "enforcement.member_rounds", "enforcement.max_rounds", "enforcement.max_rejection_rate")
+
+
 class Release(_Strict):
     """What a public release must satisfy and how it is made."""
 
@@ -250,6 +271,7 @@ class Release(_Strict):
     quasi_identifiers: list[str] = Field(default_factory=list)
     sensitive: list[str] = Field(default_factory=list)
     disclosure: Disclosure = Field(default_factory=Disclosure)
+    enforcement: Enforcement = Field(default_factory=Enforcement)
     rules: list[str] = Field(default_factory=list)
     regressions: list[Regression] = Field(default_factory=list)
     matching: dict[str, MatchingStep] = Field(default_factory=dict)
@@ -480,6 +502,34 @@ class Catalog(_Strict):
                     value = str(var.not_applicable) if var.type == "category" else var.not_applicable
                     rules.append(f"({var.universe}) or {name} == {value!r}")
         return rules
+
+    def with_release_options(self, options: dict[str, Any]) -> Catalog:
+        """This catalog with a run's release options (dotted keys of :data:`RUN_RELEASE_OPTIONS`) overlaid.
+
+        The result is validated as a whole (a stratum must be a variable, ``k`` at least 2);
+        ``ValueError`` names the first bad option in one line.
+        """
+        if not options:
+            return self
+        release = self.release.model_dump(exclude_unset=True)
+        for key, value in options.items():
+            if key not in RUN_RELEASE_OPTIONS:
+                raise ValueError(f"unknown release option {key!r}; valid: {', '.join(RUN_RELEASE_OPTIONS)}")
+            *sections, name = key.split(".")
+            target = release
+            for section in sections:
+                target = target.setdefault(section, {})
+            target[name] = value
+        try:
+            return Catalog.model_validate({**self.model_dump(exclude_unset=True), "release": release})
+        except ValueError as exc:  # pydantic's ValidationError is one
+            errors = getattr(exc, "errors", None)
+            if callable(errors):
+                first = errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                message = str(first["msg"]).removeprefix("Value error, ").splitlines()[0]
+                raise ValueError(f"{where}: {message}" if where else message) from None
+            raise
 
     def plausibility_rules(self) -> list[str]:
         """The rules every released record satisfies: ``release.rules`` and the variables' universes."""

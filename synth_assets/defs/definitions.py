@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -40,12 +42,15 @@ def build_definitions(
     *,
     compute: ComputeResource | None = None,
     deployment: Deployment | None = None,
+    release_options: Mapping[str, Any] | None = None,
 ) -> dg.Definitions:
     """Assets, checks, jobs and resources for the sources declared in ``data_root/catalog.yaml``.
 
     ``deployment`` (default: read from the environment, see ``defs/deployment.py``) says where
     intermediates are stored and which executor runs the steps; ``data_root`` overrides its
-    data root.
+    data root. ``release_options`` overlay the catalog's release section (the copy filters and
+    their enforcement: ``Catalog.with_release_options``) for every asset and check, as
+    ``synth-assets run --set release....`` asks.
     """
     quiet_telemetry()
     # Partitioned asset checks are a preview feature; we rely on them knowingly.
@@ -55,7 +60,8 @@ def build_definitions(
     if data_root is not None:
         deployment = dataclasses.replace(deployment, data_root=Path(data_root))
     layout = deployment.layout
-    catalog = load_catalog(layout.catalog)
+    release_options = dict(release_options or {})
+    catalog = load_catalog(layout.catalog).with_release_options(release_options)
     assets: list[dg.AssetsDefinition | dg.SourceAsset] = []
     checks: list[dg.AssetChecksDefinition] = []
     for name in catalog.sources:
@@ -85,7 +91,8 @@ def build_definitions(
         sensors=[build_incoming_sensor(catalog, jobs), build_automation_sensor()],
         schedules=[build_refresh_schedule(catalog)],
         resources={
-            "project": ProjectResource(data_root=str(layout.root), storage_root=layout.storage),
+            "project": ProjectResource(data_root=str(layout.root), storage_root=layout.storage,
+                                       release_options=release_options),
             "compute": compute or ComputeResource(),
             "io_manager": ParquetIOManager(base_path=str(layout.warehouse)),
             "model_io_manager": ModelIOManager(base_path=str(layout.models)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -16,11 +16,14 @@ class ProjectResource(dg.ConfigurableResource):
     """The project's data root (``data/`` by default), its catalog, and where intermediates live.
 
     ``storage_root`` (any fsspec URL) holds the warehouse and the models; unset, the data root.
+    ``release_options`` overlay the catalog's release section for these definitions' runs
+    (``synth-assets run --set release.disclosure.k=5``; keys: ``catalog.model.RUN_RELEASE_OPTIONS``).
     """
 
     data_root: str
     storage_root: str | None = None
     catalog_file: str | None = None
+    release_options: dict[str, Any] = {}
 
     _catalog: Catalog | None = PrivateAttr(default=None)
 
@@ -31,7 +34,8 @@ class ProjectResource(dg.ConfigurableResource):
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = load_catalog(self.catalog_file or self.layout.catalog)
+            self._catalog = load_catalog(self.catalog_file or self.layout.catalog).with_release_options(
+                dict(self.release_options))
         return self._catalog
 
 

@@ -106,6 +106,10 @@ def collect_lineage(
     ids = {catalog.register.id_column, catalog.register.household_id_column}
     for source in catalog.surveys.values():
         ids |= {source.id_column, source.household_id_column, source.weight_column}
+    # the filters' settings the release was drawn with (a run may overlay the catalog's)
+    settings = next((s.metadata.get("disclosure") for s in steps if s.asset == keys.name(keys.FICTITIOUS_DATASET)), None)
+    if not isinstance(settings, dict):  # a release older than the record: the catalog's
+        settings = {"k": catalog.release.disclosure.k, "quasi_identifiers": list(catalog.release.quasi_identifiers)}
     return Lineage(
         release=release,
         release_path=str(release_path),
@@ -116,6 +120,6 @@ def collect_lineage(
         checks=_checks(instance, check_keys, partitions, when),
         model=card.get("model", {}),
         copy_test=copy_test(release_path, strict, uniques, {c for c in ids if c},
-                            quasi_identifiers=list(catalog.release.quasi_identifiers), k=catalog.release.disclosure.k),
+                            quasi_identifiers=list(settings["quasi_identifiers"]), k=int(settings["k"])),
         files=verify_release_files(release_path, card),
     )

@@ -2,7 +2,12 @@
 
 Each key is ``section.option``; a section is the typed config (``dg.Config``) of one step of
 the release job, so every value is checked by the same model Dagster checks it with, before
-any run starts. A YAML file holds the same keys nested (``model: {family: cart}``) or dotted.
+any run starts. ``model.params.OPTION`` sets one of the model families' own options (CART's
+``min_leaf``, the GAN's ``batch_size``...). The ``release`` section overlays the catalog's
+release options a run may set (``release.disclosure.k``: the copy filters and their
+enforcement, ``catalog.model.RUN_RELEASE_OPTIONS``); the catalog holds their defaults, and every
+asset and check of the run sees the overlaid catalog. A YAML file holds the same keys nested
+(``model: {family: cart}``, ``release: {disclosure: {k: 5}}``) or dotted.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import dagster as dg
 import pydantic
 import yaml
 
+from synth_assets.catalog.model import RUN_RELEASE_OPTIONS, Release
 from synth_assets.defs import keys
 from synth_assets.defs.matching.assets import MatchingConfig
 from synth_assets.defs.synthesis.assets import FictitiousConfig, ModelConfig, SplitConfig
@@ -34,18 +40,64 @@ class SettingsError(ValueError):
     """A setting that names no option, or whose value its typed config refuses (one line)."""
 
 
+#: The section of the catalog's release options (not a step's config).
+RELEASE = "release"
+#: ``model.params.OPTION``: one option of the model families (``synthesis.factory.model_options``).
+MODEL_PARAMS = "model.params."
+
+
 def valid_keys() -> list[str]:
-    return [f"{section}.{field}" for section, (_, config) in SECTIONS.items() for field in config.model_fields]
+    return [*(f"{section}.{field}" for section, (_, config) in SECTIONS.items() for field in config.model_fields),
+            f"{MODEL_PARAMS}OPTION", *(f"{RELEASE}.{option}" for option in RUN_RELEASE_OPTIONS)]
+
+
+def _dotted(raw: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """Nested mappings as dotted keys (lists and scalars are values)."""
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, Mapping):
+            flat.update(_dotted(value, f"{prefix}.{key}"))
+        else:
+            flat[f"{prefix}.{key}"] = value
+    return flat
 
 
 def _flatten(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in raw.items():
-        if isinstance(value, Mapping) and key in SECTIONS:
+        if isinstance(value, Mapping) and key == RELEASE:  # nested sections: disclosure: {k: 5}
+            flat.update(_dotted(value, RELEASE))
+        elif isinstance(value, Mapping) and key in SECTIONS:
             flat.update({f"{key}.{k}": v for k, v in value.items()})
         else:
             flat[str(key)] = value
     return flat
+
+
+def release_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's overlay of the catalog's release options (``release.X`` settings, keys without
+    ``release.``), each value checked by the catalog's own model; ``SettingsError`` on the first bad one.
+
+    Whether a stratum or quasi-identifier is a variable is for the catalog to say
+    (``Catalog.with_release_options``), once it is loaded.
+    """
+    options: dict[str, Any] = {}
+    for key, value in settings.items():
+        if not key.startswith(f"{RELEASE}."):
+            continue
+        option = key.removeprefix(f"{RELEASE}.")
+        if option not in RUN_RELEASE_OPTIONS:
+            raise SettingsError(f"unknown setting {key!r}; valid settings: {', '.join(valid_keys())}")
+        *sections, name = option.split(".")
+        nested: dict[str, Any] = {name: value}
+        for section in reversed(sections):
+            nested = {section: nested}
+        try:
+            Release.model_validate(nested)
+        except pydantic.ValidationError as exc:
+            raise SettingsError(f"setting {key}={value!r}: {exc.errors()[0]['msg']}") from None
+        options[option] = value
+    return options
 
 
 def read_settings_file(path: str | Path) -> dict[str, Any]:
@@ -80,9 +132,19 @@ def release_run_config(settings: Mapping[str, Any]) -> dict[str, Any]:
     known = valid_keys()
     by_section: dict[str, dict[str, Any]] = {}
     for key, value in settings.items():
+        if key.startswith(f"{RELEASE}."):
+            continue  # the catalog's options: release_options
+        if key.startswith(MODEL_PARAMS) and len(key) > len(MODEL_PARAMS):
+            params = by_section.setdefault("model", {}).setdefault("params", {})
+            if not isinstance(params, dict):
+                raise SettingsError(f"setting {key}: model.params is also set whole; set one or the other")
+            params[key.removeprefix(MODEL_PARAMS)] = value
+            continue
         if key not in known:
             raise SettingsError(f"unknown setting {key!r}; valid settings: {', '.join(known)}")
         section, field = key.split(".", 1)
+        if section == "model" and field == "params" and isinstance(value, Mapping):
+            value = {**value, **by_section.get("model", {}).get("params", {})}  # model.params.X wins
         by_section.setdefault(section, {})[field] = value
     ops: dict[str, Any] = {}
     for section, values in by_section.items():

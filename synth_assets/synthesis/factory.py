@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from collections.abc import Sequence
+import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from synth_assets.synthesis.base import Synthesizer
+from synth_assets.synthesis.cart import CARTSynthesizer
 from synth_assets.synthesis.families import make_synthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
-from synth_assets.synthesis.sdv_models import SDV_FAMILIES
+from synth_assets.synthesis.sdv_models import SDV_FAMILIES, SDVSynthesizer
 
 #: Training-budget parameters of the SDV families; the pipeline's builder drops them for CART
 #: so one configuration (e.g. ``epochs``/``max_seconds``) serves every family.
@@ -19,10 +23,58 @@ GAN_ONLY = ("epochs", "max_seconds", "enable_gpu", "batch_size", "torch_threads"
 HOUSEHOLD_BUDGET_SHARE = 0.3
 
 
+#: Constructor arguments the pipeline sets itself (from the catalog and the data), not options.
+_INTERNAL = ("self", "family", "seed", "special_codes", "id_columns", "condition_columns", "blocks",
+             "visit_sequence", "enable_gpu", "torch_threads")
+
+
+@functools.cache
+def model_options(family: str) -> dict[str, Any]:
+    """A family's options a user may set (``population_model``'s ``params``), with their types.
+
+    Read from the synthesiser's constructor, so a new argument is an option at once:
+    CART ``min_leaf``, ``smoothing``, ``bootstrap``, ``max_depth``, ``stratum``, ...; the SDV
+    families ``epochs``, ``max_seconds``, ``batch_size``, ``model_params`` (passed to SDV),
+    ``calibrate_marginals``, ...
+    """
+    cls = CARTSynthesizer if family == "cart" else SDVSynthesizer
+    hints = typing.get_type_hints(cls.__init__)
+    return {name: hints.get(name, Any) for name in inspect.signature(cls.__init__).parameters
+            if name not in _INTERNAL}
+
+
+def check_model_params(families: Sequence[str], params: Mapping[str, Any], *,
+                       exclude: Sequence[str] = ()) -> dict[str, Any]:
+    """``params`` checked against the options of ``families`` (each one taken by at least one of them).
+
+    ``exclude``: options set elsewhere (the pipeline's ``epochs``, ``max_seconds``), not listed.
+
+    ``ValueError`` names the first unknown option with the valid ones, or the first value its
+    type refuses; values come back as the type asks (``min_leaf: 20.0`` as 20).
+    """
+    import pydantic
+
+    options: dict[str, Any] = {}
+    for family in dict.fromkeys(families):
+        for name, hint in model_options(family).items():
+            if name not in exclude:
+                options.setdefault(name, hint)
+    checked: dict[str, Any] = {}
+    for name, value in params.items():
+        if name not in options:
+            raise ValueError(f"{name!r} is not an option of {'/'.join(dict.fromkeys(families))}; "
+                             f"valid: {', '.join(sorted(options))}")
+        try:
+            checked[name] = pydantic.TypeAdapter(options[name]).validate_python(value)
+        except pydantic.ValidationError as exc:
+            raise ValueError(f"{name}={value!r}: {exc.errors()[0]['msg']}") from None
+    return checked
+
+
 def _family_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
-    if family in SDV_FAMILIES:
-        return dict(params)
-    return {k: v for k, v in params.items() if k not in GAN_ONLY}
+    """The parameters ``family`` takes: one configuration (``epochs``, ``min_leaf``...) serves both models."""
+    taken = model_options(family)
+    return {k: v for k, v in params.items() if k in taken or (family in SDV_FAMILIES and k in GAN_ONLY)}
 
 
 def build_population_synthesizer(
@@ -51,6 +103,12 @@ def build_population_synthesizer(
     household table, the members' amounts then given it.
     """
     person_family = person_family or family
+    families = [family, person_family] if household_id is not None else [family]
+    known = set(GAN_ONLY).union(*(model_options(f) for f in families))
+    unknown = sorted(set(params) - known)
+    if unknown:  # an option no model takes would otherwise be dropped without a word
+        raise ValueError(f"{unknown[0]!r} is not an option of {'/'.join(dict.fromkeys(families))}; "
+                         f"valid: {', '.join(sorted(known))}")
     if household_id is None:
         id_columns = [person_id] if person_id else []
         flat = _family_params(family, params)

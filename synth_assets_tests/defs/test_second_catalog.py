@@ -17,7 +17,9 @@ from synth_assets.catalog import load_catalog
 from synth_assets.common.layout import DataLayout
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.matching.sources import households_disagreeing
+from synth_assets.operations.lineage import collect_lineage
 from synth_assets.operations.runner import run_pipeline
+from synth_assets.operations.settings import parse_assignments, release_options, release_run_config
 
 pytestmark = pytest.mark.slow
 
@@ -160,17 +162,36 @@ def test_the_survey_file_is_mixed_level_as_delivered(tmp_path):
 def test_second_catalog_runs_through_the_whole_pipeline(tmp_path):
     root = write_second_population(tmp_path / "data")
     layout = DataLayout(root)
-    config = {"ops": {"population_model": {"config": {"family": "cart", "seed": 0}},
-                      "fictitious_dataset": {"config": {"replicates": 2}}}}
+    # the run's settings, as `synth-assets run --set` reads them: the model's and the filters' options
+    settings = parse_assignments(["model.family=cart", "model.seed=0", "fictitious.replicates=2",
+                                  "model.params.min_leaf=12", "release.disclosure.k=4",
+                                  "release.enforcement.max_rounds=16"])
+    options = release_options(settings)
     with dg.instance_for_test() as instance:
-        outcome = run_pipeline(build_definitions(root), load_catalog(layout.catalog), layout, instance,
-                               release_config=config, echo=lambda _: None)
+        outcome = run_pipeline(build_definitions(root, release_options=options),
+                               load_catalog(layout.catalog).with_release_options(options), layout, instance,
+                               release_config=release_run_config(settings), echo=lambda _: None)
         assert outcome.success, [r.failures for r in outcome.runs]
-        checks = {(e.asset_key.to_user_string(), e.check_name): e.passed
-                  for e in _check_evaluations(instance)}
+        evaluations = _check_evaluations(instance)
+        checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in evaluations}
         event = instance.get_latest_materialization_event(dg.AssetKey("fictitious_dataset"))
         assert event is not None and event.asset_materialization is not None
         metadata = event.asset_materialization.metadata
+        model_event = instance.get_latest_materialization_event(dg.AssetKey("population_model"))
+        assert model_event is not None and model_event.asset_materialization is not None
+        parameters = model_event.asset_materialization.metadata["parameters"].value
+        # the audit re-runs the copy test with the settings the release was drawn with
+        lineage = collect_lineage(instance, build_definitions(root), load_catalog(layout.catalog), layout,
+                                  outcome.release.name)
+    assert lineage.copy_test["passed"], lineage.copy_test
+    assert {r["test"] for r in lineage.copy_test["references"].values()} == {"disclosure filters (k = 4)"}
+    # the settings reached the filters, their enforcement, the gate's copy check and the model
+    disclosure = metadata["disclosure"].value
+    assert (disclosure["k"], disclosure["max_rounds"], disclosure["member_rounds"]) == (4, 16, 5), disclosure
+    copy_check = next(e for e in evaluations if e.check_name == "no_real_record_copied")
+    assert copy_check.metadata["k"].value == 4
+    assert parameters["household_params"]["min_leaf"] == 12, parameters
+    assert parameters["person_params"]["min_leaf"] == 12, parameters
     # what the filters and rules removed is reported per region and household size
     removed = metadata["removed_by_stratum"].value
     assert removed == "nothing removed" or ("regiao = " in removed and "dimensao = " in removed), removed

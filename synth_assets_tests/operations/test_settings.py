@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,14 @@ import pytest
 from synth_assets.cli import main
 from synth_assets.defs.synthesis.assets import FictitiousConfig, ModelConfig
 from synth_assets.defs.validation.assets import ValidationConfig
-from synth_assets.operations.settings import SettingsError, release_run_config, valid_keys
+from synth_assets.operations.settings import (
+    SettingsError,
+    parse_assignments,
+    read_settings_file,
+    release_options,
+    release_run_config,
+    valid_keys,
+)
 
 
 def _tree(root: Path) -> dict[str, float]:
@@ -141,3 +149,71 @@ def test_configs_are_typed():
                            (FictitiousConfig, {"replicates": 0}), (ValidationConfig, {"compare_families": ["x"]})]:
         with pytest.raises(pydantic.ValidationError):
             config(**values)
+
+
+@pytest.mark.parametrize("setting, named", [
+    ("release.disclosure.k=1", ["release.disclosure.k=1", "greater than or equal to 2"]),
+    ("release.enforcement.max_rejection_rate=2", ["release.enforcement.max_rejection_rate=2", "less than or equal to 1"]),
+    ("release.enforcement.max_rounds=abc", ["release.enforcement.max_rounds='abc'", "integer"]),
+    ("model.params.min_leaf=abc", ["model.params", "min_leaf='abc'", "integer"]),
+    ("model.params.min_leef=20", ["model.params", "'min_leef' is not an option of cart", "min_leaf", "smoothing"]),
+    ("model.params.batch_size=500", ["'batch_size' is not an option of cart"]),
+    ("model.params={epochs: 3}", ["'epochs' is an option of the model step itself"]),
+])
+def test_filter_and_model_options_refused_before_any_work(setting, named, root, capsys):
+    line = _refused_after_parsing(["run", "--data", str(root), "--set", setting], capsys, root)
+    assert line.startswith("error: setting "), line
+    for word in named:
+        assert word in line, line
+
+
+def test_unknown_release_option_lists_the_valid_ones(root, capsys):
+    line = _refused_after_parsing(["run", "--data", str(root), "--set", "release.thresholds.k3=0"], capsys, root)
+    assert "unknown setting 'release.thresholds.k3'" in line
+    assert all(key in line for key in ("release.disclosure.k", "release.disclosure.strata",
+                                       "release.enforcement.max_rounds", "model.params.OPTION"))
+
+
+def test_release_options_are_checked_against_the_catalog_before_any_run(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "data"
+    (root / "incoming").mkdir(parents=True)
+    shutil.copy(Path(__file__).parents[2] / "data" / "catalog.yaml", root / "catalog.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    line = _refused_after_parsing(["run", "--data", str(root), "--set", "release.disclosure.strata=[region]"],
+                                  capsys, root)
+    assert line == (f"error: setting release.disclosure.strata: 'region' is not a variable of any source "
+                    f"({root / 'catalog.yaml'})"), line
+
+
+def test_filter_and_model_settings_parse_from_set_and_file(tmp_path):
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text("model:\n  params: {min_leaf: 40, smoothing: false}\n"
+                        "release:\n  disclosure: {k: 5, strata: [municipality]}\n  enforcement: {max_rounds: 8}\n")
+    settings = read_settings_file(run_yaml)
+    settings.update(parse_assignments(["model.params.min_leaf=60", "release.quasi_identifiers=[age, sex]"]))
+    assert release_options(settings) == {"disclosure.k": 5, "disclosure.strata": ["municipality"],
+                                         "enforcement.max_rounds": 8, "quasi_identifiers": ["age", "sex"]}
+    config = release_run_config(settings)
+    assert config["ops"]["population_model"]["config"] == {"params": {"min_leaf": 60, "smoothing": False}}
+    assert "release" not in str(config["ops"])
+    from synth_assets.definitions import defs
+    from synth_assets.defs.automation.jobs import RELEASE_JOB
+
+    assert dg.validate_run_config(defs.resolve_job_def(RELEASE_JOB), config)
+
+
+def test_release_options_overlay_the_catalog_for_every_asset_and_check(tmp_path):
+    """The run's overlay reaches the resource the assets read and the catalog the checks are built from."""
+    from synth_assets.catalog import load_catalog
+    from synth_assets.defs.definitions import build_definitions
+
+    root = tmp_path / "data"
+    root.mkdir()
+    shutil.copy(Path(__file__).parents[2] / "data" / "catalog.yaml", root / "catalog.yaml")
+    options = {"disclosure.k": 6, "enforcement.member_rounds": 2}
+    defs = build_definitions(root, release_options=options)
+    release = defs.resources["project"].catalog.release
+    assert (release.disclosure.k, release.enforcement.member_rounds) == (6, 2)
+    plain = load_catalog(root / "catalog.yaml").release
+    assert (plain.disclosure.k, plain.enforcement.member_rounds) == (3, 5), "the catalog file is the default"
+    assert release.rules == plain.rules and release.thresholds == plain.thresholds

@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
 from synth_assets.calibration.tails import top_code
@@ -20,6 +20,7 @@ from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import WaveTable
 from synth_assets.defs.versions import code_version
+from synth_assets.synthesis.factory import check_model_params
 from synth_assets.synthesis.families import FAMILIES, Family
 from synth_assets.synthesis.split import split_by_group
 
@@ -51,12 +52,25 @@ class ModelConfig(dg.Config):
     max_seconds: float = Field(default=600.0, gt=0)
     seed: int = Field(default=0, ge=0)
     households: bool = True
-    params: dict[str, float] = {}  # extra family parameters, e.g. {"batch_size": 500}
+    # the families' own options (``synthesis.factory.model_options``), e.g. {"min_leaf": 50} for
+    # CART, {"batch_size": 500} for the GAN; each model takes those it has
+    params: dict[str, Any] = {}
 
     @field_validator("person_family")
     @classmethod
     def _person_family(cls, value: str | None) -> str | None:
         return check_family(value)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        own = sorted(set(value) & set(cls.model_fields))
+        if own:
+            raise ValueError(f"{own[0]!r} is an option of the model step itself: set model.{own[0]}")
+        family = info.data.get("family", "cart")
+        person_family = info.data.get("person_family") or family
+        families = [family, person_family] if info.data.get("households", True) else [family]
+        return check_model_params(families, value, exclude=list(cls.model_fields))
 
 
 def check_family(value: str | None) -> str | None:
@@ -302,6 +316,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k,
                     compare_columns=[c for c in matched.columns if c not in ids],
                     strata=release.disclosure.strata,
+                    member_rounds=release.enforcement.member_rounds, max_rounds=release.enforcement.max_rounds,
+                    max_rejection_rate=release.enforcement.max_rejection_rate,
                 )
                 enforcements.append(enforced)
                 data, counts = top_code(enforced.data, thresholds)
@@ -353,6 +369,10 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 # what the filters and rules removed from the draws, per stratum: a filter that
                 # removes one region's or one household size's records more than others' shows here
                 "removed_by_stratum": dg.MetadataValue.md(removed_by_stratum_table(by_stratum, drawn_by_stratum)),
+                # the filters' and enforcement's settings this draw ran with (catalog, or a run's overlay)
+                "disclosure": dg.MetadataValue.json({"quasi_identifiers": list(release.quasi_identifiers),
+                                                     **release.disclosure.model_dump(),
+                                                     **release.enforcement.model_dump()}),
             },
         )
 
