@@ -11,7 +11,10 @@ from synth_assets.synthesis.families import make_synthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.sdv_models import SDV_FAMILIES
 
-#: Training-budget parameters of the SDV families; the pipeline's builder drops them for CART
+#: Families that take the training-budget parameters: SDV's and our autoregressive network.
+BUDGETED_FAMILIES = (*SDV_FAMILIES, "neural")
+
+#: Training-budget parameters of the budgeted families; the pipeline's builder drops them for CART
 #: so one configuration (e.g. ``epochs``/``max_seconds``) serves every family.
 GAN_ONLY = ("epochs", "max_seconds", "enable_gpu", "batch_size", "torch_threads")
 
@@ -20,7 +23,7 @@ HOUSEHOLD_BUDGET_SHARE = 0.3
 
 
 def _family_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
-    if family in SDV_FAMILIES:
+    if family in BUDGETED_FAMILIES:
         return dict(params)
     return {k: v for k, v in params.items() if k not in GAN_ONLY}
 
@@ -60,7 +63,7 @@ def build_population_synthesizer(
     household_params = _family_params(family, params)
     person_params = _family_params(person_family, params)
     budget = params.get("max_seconds")
-    if budget is not None and family in SDV_FAMILIES and person_family in SDV_FAMILIES:
+    if budget is not None and family in BUDGETED_FAMILIES and person_family in BUDGETED_FAMILIES:
         household_params["max_seconds"] = budget * HOUSEHOLD_BUDGET_SHARE
         person_params["max_seconds"] = budget * (1 - HOUSEHOLD_BUDGET_SHARE)
     return HouseholdSynthesizer(
