@@ -40,7 +40,7 @@ import copy
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -152,7 +152,8 @@ def _build_network(hidden: Sequence[int], masks: list[np.ndarray], dropout: floa
             self.register_buffer("mask", torch.from_numpy(mask))
 
         def masked(self) -> torch.Tensor:
-            return self.weight * self.mask
+            mask = cast(torch.Tensor, self.mask)
+            return self.weight * mask
 
     class MADE(nn.Module):
         def __init__(self) -> None:
@@ -166,7 +167,7 @@ def _build_network(hidden: Sequence[int], masks: list[np.ndarray], dropout: floa
         def forward(self, idx: torch.Tensor, lo: int = 0, hi: int | None = None) -> torch.Tensor:
             """Logits of the output units ``lo:hi`` (all by default) for one-hot indices ``idx``."""
             h = torch.relu(functional.embedding_bag(idx, self.first.masked().t().contiguous(), mode="sum") + self.first.bias)
-            for layer in self.hidden:
+            for layer in cast(list[MaskedLinear], list(self.hidden)):
                 h = torch.relu(functional.linear(self.dropout(h), layer.masked(), layer.bias))
             head = functional.linear(self.dropout(h), self.head.masked()[lo:hi], self.head.bias[lo:hi])
             return head + functional.embedding_bag(idx, self.direct.masked()[lo:hi].t().contiguous(), mode="sum")
@@ -194,6 +195,9 @@ class NeuralSynthesizer(TabularSynthesizer):
         Epochs of weighted fine-tuning per :meth:`posterior_draw`.
     enable_gpu:
         ``None``: CUDA when torch sees it.
+    torch_threads:
+        Torch CPU threads. 1 by default: on 2 busy cores two threads made an epoch on
+        EU-SILC (7,383 rows) about 40 times slower (117 s against 2.5 s) than one.
     """
 
     family = "neural"
@@ -214,7 +218,7 @@ class NeuralSynthesizer(TabularSynthesizer):
         holdout_share: float = 0.1,
         posterior_epochs: int = 3,
         enable_gpu: bool | None = None,
-        torch_threads: int | None = None,
+        torch_threads: int | None = 1,
         special_codes: Mapping[str, Sequence[float]] | None = None,
         id_columns: Sequence[str] = (),
         condition_columns: Sequence[str] = (),
