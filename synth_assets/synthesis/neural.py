@@ -38,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, cast
 
@@ -171,6 +171,22 @@ def _build_network(hidden: Sequence[int], masks: list[np.ndarray], dropout: floa
                 h = torch.relu(functional.linear(self.dropout(h), layer.masked(), layer.bias))
             head = functional.linear(self.dropout(h), self.head.masked()[lo:hi], self.head.bias[lo:hi])
             return head + functional.embedding_bag(idx, self.direct.masked()[lo:hi].t().contiguous(), mode="sum")
+
+        def sampler(self) -> Callable[[torch.Tensor, int, int], torch.Tensor]:
+            """``forward`` in evaluation, with the masked weights computed once (sampling calls it per column)."""
+            first = self.first.masked().t().contiguous()
+            hidden_layers = [(layer.masked(), layer.bias) for layer in cast(list[MaskedLinear], list(self.hidden))]
+            head, bias = self.head.masked(), self.head.bias
+            direct = self.direct.masked().t().contiguous()
+
+            def logits(idx: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+                h = torch.relu(functional.embedding_bag(idx, first, mode="sum") + self.first.bias)
+                for weight, b in hidden_layers:
+                    h = torch.relu(functional.linear(h, weight, b))
+                out = functional.linear(h, head[lo:hi], bias[lo:hi])
+                return out + functional.embedding_bag(idx, direct[:, lo:hi].contiguous(), mode="sum")
+
+            return logits
 
     return MADE()
 
@@ -428,12 +444,13 @@ class NeuralSynthesizer(TabularSynthesizer):
                       if c.labels is not None and VALUE_STATE in c.labels}
         offsets = torch.as_tensor(starts[:-1], device=device)
         with torch.no_grad():
+            logits_of = net.sampler()
             for b in range(0, len(codes), block):
                 part = codes[b : b + block]  # a view: filled in place
                 idx = torch.as_tensor(part, device=device) + offsets
                 for j in range(self._n_given, len(sizes)):
                     column = self._columns[j]
-                    logits = net(idx, int(starts[j]), int(starts[j + 1])).double().cpu().numpy()
+                    logits = logits_of(idx, int(starts[j]), int(starts[j + 1])).double().cpu().numpy()
                     if column.labels is None:
                         logits[:, column.gap] = -np.inf  # a value is drawn; the gap is set from the state
                     p = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -99,11 +99,14 @@ def test_conditional_sampling_fixes_the_given_columns(persons: pd.DataFrame) -> 
     assert len(alone) > 20 and (alone == "head").mean() > 0.8
 
 
-def test_household_model_with_neural_persons(people: pd.DataFrame) -> None:
+def test_households_and_members_both_neural_stay_coherent(people: pd.DataFrame) -> None:
     from synth_assets.synthesis import HouseholdSynthesizer
 
-    synth = HouseholdSynthesizer("cart", "neural", household_id="household_id", person_params=dict(SMALL), seed=0)
+    synth = HouseholdSynthesizer("neural", "neural", household_id="household_id", household_params=dict(SMALL),
+                                 person_params=dict(SMALL), seed=0)
     out = synth.fit(people).sample(300, seed=1)
     sizes = out.groupby("household_id").size()
     assert (out.groupby("household_id")["household_size"].first() == sizes).all()
     assert np.isfinite(out["age"]).all()
+    assert (out.groupby("household_id")["relation"].apply(lambda r: (r == "head").sum()) == 1).all()
+    assert out.groupby("household_id")["region"].nunique().max() == 1  # household facts shared
