@@ -212,8 +212,10 @@ class NeuralSynthesizer(TabularSynthesizer):
     enable_gpu:
         ``None``: CUDA when torch sees it.
     torch_threads:
-        Torch CPU threads. 1 by default: on 2 busy cores two threads made an epoch on
-        EU-SILC (7,383 rows) about 40 times slower (117 s against 2.5 s) than one.
+        Torch CPU threads (``None``: torch's setting, e.g. the pipeline's compute resource).
+        1 by default, as for the SDV families: on the shared 2-core benchmark machine an
+        EU-SILC epoch (7,383 rows) took 117 s with torch's 2 threads against 2.5 s with one
+        (one observation each, under different loads, so only the direction is reliable).
     """
 
     family = "neural"
