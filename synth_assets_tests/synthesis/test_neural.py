@@ -110,3 +110,16 @@ def test_households_and_members_both_neural_stay_coherent(people: pd.DataFrame) 
     assert np.isfinite(out["age"]).all()
     assert (out.groupby("household_id")["relation"].apply(lambda r: (r == "head").sum()) == 1).all()
     assert out.groupby("household_id")["region"].nunique().max() == 1  # household facts shared
+
+
+def test_synthesize_command_trains_the_neural_family_with_its_epochs(persons: pd.DataFrame, tmp_path) -> None:
+    from synth_assets.synthesis import load_synthesizer
+    from synth_assets_tests.synthesis.test_cli import run
+
+    source, target, model = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "m.model"
+    persons.to_csv(source, index=False)
+    assert run("--input", str(source), "--output", str(target), "--model", "neural", "--epochs", "2",
+               "--rows", "120", "--save-model", str(model)) == 0
+    assert len(pd.read_csv(target)) == 120
+    fitted = load_synthesizer(model)
+    assert fitted.family == "neural" and fitted.training_log["epochs"] == 2
