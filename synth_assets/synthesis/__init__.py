@@ -24,6 +24,7 @@ from synth_assets.synthesis.cart import CARTSynthesizer
 from synth_assets.synthesis.factory import build_population_synthesizer, load_synthesizer
 from synth_assets.synthesis.families import FAMILIES, Family, make_synthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
+from synth_assets.synthesis.neural import NeuralSynthesizer
 from synth_assets.synthesis.plots import plot_losses
 from synth_assets.synthesis.replicates import replicate_models, sample_replicates
 from synth_assets.synthesis.sdv_models import SDVSynthesizer
@@ -34,6 +35,7 @@ __all__ = [
     "Family",
     "CARTSynthesizer",
     "HouseholdSynthesizer",
+    "NeuralSynthesizer",
     "MIN_TRAINING_ROWS",
     "ModelFileError",
     "TooFewRowsError",

@@ -28,9 +28,8 @@ from synth_assets.synthesis.base import (
     TooFewRowsError,
     training_row_minimum,
 )
-from synth_assets.synthesis.factory import GAN_ONLY, build_population_synthesizer
+from synth_assets.synthesis.factory import BUDGETED_FAMILIES, GAN_ONLY, build_population_synthesizer
 from synth_assets.synthesis.families import FAMILIES
-from synth_assets.synthesis.sdv_models import SDV_FAMILIES
 from synth_assets.synthesis.transform import SchemaError
 
 
@@ -47,8 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--model", choices=FAMILIES, default="cart", help="synthesiser family (default: cart)")
     parser.add_argument("--rows", type=positive_int, help="rows to generate (default: as many as the input)")
     parser.add_argument("--seed", type=int_range(0), default=0)
-    parser.add_argument("--epochs", type=positive_int, help="training epochs (ctgan, tvae)")
-    parser.add_argument("--max-seconds", type=positive_float, help="training time budget in seconds (ctgan, tvae)")
+    parser.add_argument("--epochs", type=positive_int, help="training epochs (neural, ctgan, tvae)")
+    parser.add_argument("--max-seconds", type=positive_float, help="training time budget in seconds (neural, ctgan, tvae)")
     parser.add_argument("--household-id", help="household id column: keep households coherent")
     parser.add_argument("--chunk-size", type=positive_int, default=100_000, help="rows generated per chunk")
     parser.add_argument("--save-model", type=Path, help="also write the fitted model to this file")
@@ -70,8 +69,8 @@ def write_csv(synth: Synthesizer, n: int, path: Path, *, seed: int, chunk_size: 
 def _model_params(args: argparse.Namespace) -> dict:
     params = {"epochs": args.epochs, "max_seconds": args.max_seconds}
     params = {k: v for k, v in params.items() if v is not None}
-    if params and args.model not in SDV_FAMILIES:
-        print(f"note: {', '.join(sorted(params))} apply to ctgan/tvae only; ignored for {args.model}")
+    if params and args.model not in BUDGETED_FAMILIES:
+        print(f"note: {', '.join(sorted(params))} apply to neural/ctgan/tvae only; ignored for {args.model}")
         params = {k: v for k, v in params.items() if k not in GAN_ONLY}
     return params
 

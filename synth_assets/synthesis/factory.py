@@ -13,9 +13,13 @@ from synth_assets.synthesis.base import Synthesizer
 from synth_assets.synthesis.cart import CARTSynthesizer
 from synth_assets.synthesis.families import make_synthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
+from synth_assets.synthesis.neural import NeuralSynthesizer
 from synth_assets.synthesis.sdv_models import SDV_FAMILIES, SDVSynthesizer
 
-#: Training-budget parameters of the SDV families; the pipeline's builder drops them for CART
+#: Families that take the training-budget parameters: SDV's and our autoregressive network.
+BUDGETED_FAMILIES = (*SDV_FAMILIES, "neural")
+
+#: Training-budget parameters of the budgeted families; the pipeline's builder drops them for CART
 #: so one configuration (e.g. ``epochs``/``max_seconds``) serves every family.
 GAN_ONLY = ("epochs", "max_seconds", "enable_gpu", "batch_size", "torch_threads")
 
@@ -37,7 +41,7 @@ def model_options(family: str) -> dict[str, Any]:
     families ``epochs``, ``max_seconds``, ``batch_size``, ``model_params`` (passed to SDV),
     ``calibrate_marginals``, ...
     """
-    cls = CARTSynthesizer if family == "cart" else SDVSynthesizer
+    cls = {"cart": CARTSynthesizer, "neural": NeuralSynthesizer}.get(family, SDVSynthesizer)
     hints = typing.get_type_hints(cls.__init__)
     return {name: hints.get(name, Any) for name in inspect.signature(cls.__init__).parameters
             if name not in _INTERNAL}
@@ -74,7 +78,7 @@ def check_model_params(families: Sequence[str], params: Mapping[str, Any], *,
 def _family_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
     """The parameters ``family`` takes: one configuration (``epochs``, ``min_leaf``...) serves both models."""
     taken = model_options(family)
-    return {k: v for k, v in params.items() if k in taken or (family in SDV_FAMILIES and k in GAN_ONLY)}
+    return {k: v for k, v in params.items() if k in taken or (family in BUDGETED_FAMILIES and k in GAN_ONLY)}
 
 
 def build_population_synthesizer(
@@ -118,7 +122,7 @@ def build_population_synthesizer(
     household_params = _family_params(family, params)
     person_params = _family_params(person_family, params)
     budget = params.get("max_seconds")
-    if budget is not None and family in SDV_FAMILIES and person_family in SDV_FAMILIES:
+    if budget is not None and family in BUDGETED_FAMILIES and person_family in BUDGETED_FAMILIES:
         household_params["max_seconds"] = budget * HOUSEHOLD_BUDGET_SHARE
         person_params["max_seconds"] = budget * (1 - HOUSEHOLD_BUDGET_SHARE)
     return HouseholdSynthesizer(

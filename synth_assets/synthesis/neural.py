@@ -1,0 +1,508 @@
+"""An autoregressive neural synthesiser of our own ("neural"), written in torch (Apache-2.0).
+
+The joint distribution of the model frame is factorised along a visiting order, as CART's
+is: ``p(x) = p(x_1) p(x_2 | x_1) ... p(x_D | x_1..x_{D-1})``. Every column is a softmax head:
+
+* label columns (categories, and the ``#state`` columns of semi-continuous variables) over
+  their labels;
+* continuous parts over ``bins`` equal-probability bins of their training marginal, plus a
+  "gap" class where the state column says the value does not apply. A drawn bin becomes a
+  number by a uniform draw of the probability within the bin, mapped through the training
+  quantiles, so the marginal is kept by construction and values are smoothed within their
+  bin (no training value is copied). Columns with few distinct values (equivalence scales,
+  weights; see ``FEW_DISTINCT``) draw from their training values instead, to stay on their
+  support as CART does.
+
+All heads share one masked MLP (MADE, Germain et al. 2015): one forward pass gives every
+conditional, a mask lets the head of column ``j`` see only the columns before it. Inputs are
+one-hot codes; a masked direct input-to-output layer gives every head a linear term too.
+Training: Adam on the negative log-likelihood, with ``holdout_share`` of the rows kept aside;
+the held-out log-likelihood (a fidelity score: how probable unseen real records are under
+the model) is measured after every epoch, training stops after ``patience`` epochs without
+improvement (or at ``epochs``/``max_seconds``) and the best epoch's weights are kept.
+Sampling draws column by column (one forward pass per column, all rows at once).
+
+Conditioning columns come first in the visiting order, so :meth:`sample_conditional` is
+exact: their codes are fixed and the rest drawn given them (no pool matching).
+
+:meth:`NeuralSynthesizer.posterior_draw` is a warm-started weighted likelihood bootstrap
+(Newton & Raftery 1994): the fitted network trained ``posterior_epochs`` more epochs with
+one Exponential(1) weight per training record (Bayesian-bootstrap weights, as CART's
+draw uses). A refit from scratch per replicate would be the exact version but costs a
+whole fit each; fine-tuning from the fitted weights moves the parameters by the sampling
+variability of the data at a few epochs' cost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Self, cast
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.synthesis.base import LOGGER
+from synth_assets.synthesis.tabular import TabularSynthesizer
+from synth_assets.synthesis.transform import VALUE_STATE
+
+#: Continuous parts with fewer distinct training values than this share of their records are
+#: drawn from their training values (as CART leaves them unsmoothed): interpolating between
+#: 1.0 and 1.5 equivalence-scale points would put values off the support a classifier knows.
+FEW_DISTINCT = 0.1
+
+
+@dataclass
+class ColumnCode:
+    """How one model-frame column becomes integer codes and back."""
+
+    name: str
+    n_classes: int
+    labels: list[str] | None = None  # label column: code -> label
+    quantiles: np.ndarray | None = None  # binned column: training quantiles (probability grid 0..1)
+    support: np.ndarray | None = None  # binned, few distinct values: sorted training values
+    state: int | None = None  # binned: position of its state column in the visiting order
+    bins: int = 0
+
+    @property
+    def gap(self) -> int:
+        """Code of "no value here" of a binned column (its state is not "value")."""
+        return self.bins
+
+    def encode(self, column: pd.Series) -> np.ndarray:
+        if self.labels is not None:
+            codes = pd.Categorical(column, categories=self.labels).codes
+            return np.where(codes < 0, 0, codes).astype(np.int64)
+        assert self.quantiles is not None
+        x = column.to_numpy(dtype=float)
+        gaps = np.isnan(x)
+        q = self.quantiles
+        # mid-rank probability, so tied values fall in the bin of their middle
+        p = (np.searchsorted(q, x, "left") + np.searchsorted(q, x, "right")) / (2.0 * (len(q) - 1))
+        codes = np.minimum((np.clip(p, 0, 1) * self.bins).astype(np.int64), self.bins - 1)
+        return np.where(gaps, self.gap, codes)
+
+    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.labels is not None:
+            return np.array(self.labels, dtype=object)[codes]
+        assert self.quantiles is not None
+        p = (np.minimum(codes, self.bins - 1) + rng.random(len(codes))) / self.bins
+        if self.support is not None:
+            values = self.support[np.minimum((p * len(self.support)).astype(np.int64), len(self.support) - 1)]
+        else:
+            values = np.interp(p, np.linspace(0.0, 1.0, len(self.quantiles)), self.quantiles)
+        return np.where(codes == self.gap, np.nan, values)
+
+
+@contextlib.contextmanager
+def torch_environment(seed: int, threads: int | None) -> Iterator[None]:
+    """Seeded torch generators and thread count, restored afterwards."""
+    import torch
+
+    previous = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+
+def _made_masks(sizes: Sequence[int], hidden: Sequence[int], rng: np.random.Generator) -> list[np.ndarray]:
+    """MADE masks (out x in) for one-hot column blocks of ``sizes``: head j sees columns < j only.
+
+    Input units of column j have degree j; hidden units get degrees 0..D-2 in turn (shuffled);
+    a hidden unit of degree m sees inputs of degree <= m, an output of column j hidden units
+    of degree < j. The last mask is the direct input-to-output layer (inputs of degree < j).
+    """
+    d = len(sizes)
+    in_deg = np.repeat(np.arange(d), sizes)
+    degrees = [in_deg]
+    for width in hidden:
+        deg = np.arange(width) % max(d - 1, 1)
+        degrees.append(rng.permutation(deg))
+    masks = [(degrees[i + 1][:, None] >= degrees[i][None, :]).astype(np.float32) for i in range(len(hidden))]
+    out_deg = in_deg
+    masks.append((out_deg[:, None] > degrees[-1][None, :]).astype(np.float32))
+    masks.append((out_deg[:, None] > in_deg[None, :]).astype(np.float32))
+    return masks
+
+
+def _build_network(hidden: Sequence[int], masks: list[np.ndarray], dropout: float) -> Any:
+    """The masked MLP (torch module); defined here so torch is imported only when used.
+
+    It takes each row's one-hot *indices* (``codes + offsets``, rows x columns): the first
+    and the direct layers sum the weight rows of the row's codes (``embedding_bag``), which
+    equals multiplying the one-hot vector at a fraction of the cost. Masks make the head of
+    column j independent of the codes of columns j and later, so while sampling those can
+    hold anything.
+    """
+    import torch
+    from torch import nn
+    from torch.nn import functional
+
+    class MaskedLinear(nn.Linear):
+        def __init__(self, mask: np.ndarray, bias: bool = True) -> None:
+            super().__init__(mask.shape[1], mask.shape[0], bias=bias)
+            self.register_buffer("mask", torch.from_numpy(mask))
+
+        def masked(self) -> torch.Tensor:
+            mask = cast(torch.Tensor, self.mask)
+            return self.weight * mask
+
+    class MADE(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.first = MaskedLinear(masks[0])
+            self.hidden = nn.ModuleList(MaskedLinear(m) for m in masks[1 : len(hidden)])
+            self.head = MaskedLinear(masks[len(hidden)])
+            self.direct = MaskedLinear(masks[len(hidden) + 1], bias=False)
+            self.dropout = nn.Dropout(dropout)
+
+        def forward(self, idx: torch.Tensor, lo: int = 0, hi: int | None = None) -> torch.Tensor:
+            """Logits of the output units ``lo:hi`` (all by default) for one-hot indices ``idx``."""
+            h = torch.relu(functional.embedding_bag(idx, self.first.masked().t().contiguous(), mode="sum") + self.first.bias)
+            for layer in cast(list[MaskedLinear], list(self.hidden)):
+                h = torch.relu(functional.linear(self.dropout(h), layer.masked(), layer.bias))
+            head = functional.linear(self.dropout(h), self.head.masked()[lo:hi], self.head.bias[lo:hi])
+            return head + functional.embedding_bag(idx, self.direct.masked()[lo:hi].t().contiguous(), mode="sum")
+
+        def sampler(self) -> Callable[[torch.Tensor, int, int], torch.Tensor]:
+            """``forward`` in evaluation, with the masked weights computed once (sampling calls it per column)."""
+            first = self.first.masked().t().contiguous()
+            hidden_layers = [(layer.masked(), layer.bias) for layer in cast(list[MaskedLinear], list(self.hidden))]
+            head, bias = self.head.masked(), self.head.bias
+            direct = self.direct.masked().t().contiguous()
+
+            def logits(idx: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+                h = torch.relu(functional.embedding_bag(idx, first, mode="sum") + self.first.bias)
+                for weight, b in hidden_layers:
+                    h = torch.relu(functional.linear(h, weight, b))
+                out = functional.linear(h, head[lo:hi], bias[lo:hi])
+                return out + functional.embedding_bag(idx, direct[:, lo:hi].contiguous(), mode="sum")
+
+            return logits
+
+    return MADE()
+
+
+class NeuralSynthesizer(TabularSynthesizer):
+    """Autoregressive masked-MLP synthesiser; see the module docstring.
+
+    Parameters
+    ----------
+    hidden:
+        Widths of the shared masked hidden layers.
+    bins:
+        Equal-probability bins of every continuous part (its softmax classes).
+    dropout:
+        Dropout rate on the hidden layers.
+    epochs, patience, max_seconds:
+        At most ``epochs`` epochs; stop after ``patience`` epochs without a better held-out
+        log-likelihood, or before an epoch that would end after ``max_seconds``.
+    holdout_share:
+        Share of training rows kept aside for the held-out log-likelihood (early stopping).
+    posterior_epochs:
+        Epochs of weighted fine-tuning per :meth:`posterior_draw`.
+    enable_gpu:
+        ``None``: CUDA when torch sees it.
+    torch_threads:
+        Torch CPU threads (``None``: torch's setting, e.g. the pipeline's compute resource).
+        1 by default, as for the SDV families: on the shared 2-core benchmark machine an
+        EU-SILC epoch (7,383 rows) took 117 s with torch's 2 threads against 2.5 s with one
+        (one observation each, under different loads, so only the direction is reliable).
+    """
+
+    family = "neural"
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        hidden: Sequence[int] = (512, 512),
+        bins: int = 40,
+        dropout: float = 0.0,
+        epochs: int = 300,
+        patience: int = 8,
+        max_seconds: float | None = None,
+        batch_size: int = 256,
+        learning_rate: float = 2e-3,
+        weight_decay: float = 1e-5,
+        holdout_share: float = 0.1,
+        posterior_epochs: int = 3,
+        enable_gpu: bool | None = None,
+        torch_threads: int | None = 1,
+        special_codes: Mapping[str, Sequence[float]] | None = None,
+        id_columns: Sequence[str] = (),
+        condition_columns: Sequence[str] = (),
+        avoid_copies: bool = True,
+        max_copy_rounds: int = 5,
+    ) -> None:
+        super().__init__(
+            seed=seed,
+            special_codes=special_codes,
+            id_columns=id_columns,
+            condition_columns=condition_columns,
+            avoid_copies=avoid_copies,
+            max_copy_rounds=max_copy_rounds,
+        )
+        self.hidden = [int(h) for h in hidden]
+        self.bins = int(bins)
+        self.dropout = float(dropout)
+        self.epochs = int(epochs)
+        self.patience = int(patience)
+        self.max_seconds = max_seconds
+        self.batch_size = int(batch_size)
+        self.learning_rate = float(learning_rate)
+        self.weight_decay = float(weight_decay)
+        self.holdout_share = float(holdout_share)
+        self.posterior_epochs = int(posterior_epochs)
+        self.enable_gpu = enable_gpu
+        self.torch_threads = torch_threads
+        self._columns: list[ColumnCode] = []
+        self._n_given = 0
+        self._net: Any = None  # the fitted MADE, kept on the CPU
+        self._codes: np.ndarray | None = None  # training codes (for posterior draws)
+
+    # --------------------------------------------------------------- layout
+    def _visit_order(self) -> list[str]:
+        """Conditioning columns, then labels by number of levels, then each state before its value."""
+        t = self.transformer
+        given = t.model_columns_of(self.condition_columns)
+        labels = t.categorical_labels
+        state_of = {n: c.state_column for n, c in t.continuous_columns.items() if c.state_column and n not in given}
+        states = set(state_of.values())
+        categorical = sorted((c for c in labels if c not in given and c not in states), key=lambda c: len(labels[c]))
+        order = list(categorical)
+        for name in t.continuous_columns:
+            if name in given:
+                continue
+            if name in state_of:
+                order.append(state_of[name])
+            order.append(name)
+        return given + order
+
+    def _layout(self, frame: pd.DataFrame) -> list[ColumnCode]:
+        t = self.transformer
+        labels = t.categorical_labels
+        order = self._visit_order()
+        position = {c: i for i, c in enumerate(order)}
+        columns = []
+        for name in order:
+            if name in labels:
+                columns.append(ColumnCode(name, len(labels[name]), labels=labels[name]))
+                continue
+            codec = t.continuous_columns[name]
+            values = frame[name].to_numpy(dtype=float)
+            values = np.sort(values[~np.isnan(values)])
+            support = values if len(np.unique(values)) < FEW_DISTINCT * len(values) else None
+            state = position[codec.state_column] if codec.state_column else None
+            columns.append(ColumnCode(name, self.bins + 1, quantiles=codec.quantiles, support=support,
+                                      state=state, bins=self.bins))
+        return columns
+
+    def _encode(self, frame: pd.DataFrame, columns: Sequence[ColumnCode]) -> np.ndarray:
+        return np.column_stack([c.encode(frame[c.name]) for c in columns]).astype(np.int64)
+
+    def _decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        return pd.DataFrame({c.name: c.decode(codes[:, j], rng) for j, c in enumerate(self._columns)})
+
+    @property
+    def _sizes(self) -> list[int]:
+        return [c.n_classes for c in self._columns]
+
+    def _device(self) -> str:
+        import torch
+
+        gpu = torch.cuda.is_available() if self.enable_gpu is None else self.enable_gpu
+        return "cuda" if gpu else "cpu"
+
+    # ------------------------------------------------------------- fitting
+    def _fit_model(self, frame: pd.DataFrame, rng: np.random.Generator) -> None:
+        self._columns = self._layout(frame)
+        self._n_given = len(self.transformer.model_columns_of(self.condition_columns))
+        codes = self._encode(frame, self._columns)
+        self._codes = codes
+        masks = _made_masks(self._sizes, self.hidden, rng)
+        with torch_environment(self.seed, self.torch_threads):
+            self._net = _build_network(self.hidden, masks, self.dropout)
+            order = rng.permutation(len(codes))
+            n_hold = int(round(self.holdout_share * len(codes))) if len(codes) >= 200 else 0
+            hold, train = order[:n_hold], order[n_hold:]
+            log = self._train(codes[train], codes[hold] if n_hold else None, None, self.epochs, rng)
+        self.training_log.update(log)
+
+    def _train(
+        self,
+        train: np.ndarray,
+        hold: np.ndarray | None,
+        weights: np.ndarray | None,
+        epochs: int,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
+        """Adam on the (weighted) NLL; early stopping on ``hold`` when given. Leaves the net on the CPU."""
+        import torch
+
+        device = self._device()
+        net = self._net.to(device)
+        optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(self._sizes)[:-1]]), device=device)
+        train_t = torch.as_tensor(train, device=device)
+        weight_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+        started = time.perf_counter()
+        history: dict[str, list[float]] = {"train_nll": [], "holdout_nll": []}
+        best, best_epoch, best_state = np.inf, 0, None
+        stopped_by_budget = False
+        for epoch in range(1, epochs + 1):
+            net.train()
+            total = 0.0
+            perm = torch.as_tensor(rng.permutation(len(train)), device=device)
+            for start in range(0, len(train), self.batch_size):
+                idx = perm[start : start + self.batch_size]
+                nll = self._row_nll(net, train_t[idx], offsets)
+                loss = (nll * weight_t[idx]).mean() if weight_t is not None else nll.mean()
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total += float(loss.detach()) * len(idx)
+            history["train_nll"].append(total / len(train))
+            if hold is not None:
+                score = self._mean_nll(net, hold, offsets)
+                history["holdout_nll"].append(score)
+                if score < best - 1e-4:
+                    best, best_epoch = score, epoch
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                LOGGER.info("%s: epoch %d  train NLL %.3f  held-out NLL %.3f", self.family, epoch,
+                            history["train_nll"][-1], score)
+                if epoch - best_epoch >= self.patience:
+                    break
+            elapsed = time.perf_counter() - started
+            if self.max_seconds is not None and elapsed * (epoch + 1) / epoch > self.max_seconds:
+                stopped_by_budget = epoch < epochs
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        self._net = net.cpu()
+        if not history["holdout_nll"]:
+            del history["holdout_nll"]
+        seconds = time.perf_counter() - started
+        return {
+            "device": device,
+            "epochs": len(history["train_nll"]),
+            "epochs_requested": epochs,
+            "best_epoch": best_epoch or len(history["train_nll"]),
+            "best_holdout_nll": None if best == np.inf else round(float(best), 4),
+            "stopped_by_budget": stopped_by_budget,
+            "seconds_per_epoch": seconds / max(len(history["train_nll"]), 1),
+            "losses": history,
+        }
+
+    def _row_nll(self, net: Any, codes: Any, offsets: Any) -> Any:
+        """Negative log-likelihood of each row (sum over the non-given columns)."""
+        import torch
+
+        logits = net(codes + offsets)
+        nll = torch.zeros(len(codes), device=codes.device)
+        start = 0
+        for j, size in enumerate(self._sizes):
+            if j >= self._n_given:
+                nll = nll + torch.nn.functional.cross_entropy(logits[:, start : start + size], codes[:, j],
+                                                              reduction="none")
+            start += size
+        return nll
+
+    def _mean_nll(self, net: Any, codes: np.ndarray, offsets: Any) -> float:
+        import torch
+
+        net.eval()
+        with torch.no_grad():
+            t = torch.as_tensor(codes, device=offsets.device)
+            return float(sum(float(self._row_nll(net, t[s : s + 4096], offsets).sum())
+                             for s in range(0, len(t), 4096)) / len(t))
+
+    # ------------------------------------------------------------ sampling
+    def _sample_model(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        return self._decode(self._draw(np.zeros((n, len(self._columns)), dtype=np.int64), rng), rng)
+
+    def _sample_model_given(self, known: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        codes = np.zeros((len(known), len(self._columns)), dtype=np.int64)
+        codes[:, : self._n_given] = self._encode(known, self._columns[: self._n_given])
+        return self._decode(self._draw(codes, rng), rng)
+
+    def _draw(self, codes: np.ndarray, rng: np.random.Generator, block: int = 20_000) -> np.ndarray:
+        """Fill every non-given column of ``codes`` in visiting order (inverse-CDF draws from ``rng``)."""
+        import torch
+
+        device = self._device()
+        net = self._net.to(device).eval()
+        sizes = self._sizes
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        value_code = {j: c.labels.index(VALUE_STATE) for j, c in enumerate(self._columns)
+                      if c.labels is not None and VALUE_STATE in c.labels}
+        offsets = torch.as_tensor(starts[:-1], device=device)
+        with torch.no_grad():
+            logits_of = net.sampler()
+            for b in range(0, len(codes), block):
+                part = codes[b : b + block]  # a view: filled in place
+                idx = torch.as_tensor(part, device=device) + offsets
+                for j in range(self._n_given, len(sizes)):
+                    column = self._columns[j]
+                    logits = logits_of(idx, int(starts[j]), int(starts[j + 1])).double().cpu().numpy()
+                    if column.labels is None:
+                        logits[:, column.gap] = -np.inf  # a value is drawn; the gap is set from the state
+                    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+                    cumulative = np.cumsum(p, axis=1)
+                    u = rng.random(len(part)) * cumulative[:, -1]
+                    drawn = np.minimum((cumulative < u[:, None]).sum(axis=1), sizes[j] - 1)
+                    if column.state is not None:
+                        state = part[:, column.state]
+                        drawn = np.where(state == value_code[column.state], drawn, column.gap)
+                    part[:, j] = drawn
+                    idx[:, j] = torch.as_tensor(drawn, device=device) + int(starts[j])
+        self._net = net.cpu()
+        return codes
+
+    # ---------------------------------------------------------- persistence
+    def __getstate__(self) -> dict[str, Any]:
+        """The network travels as arrays (its class is built at run time, so it has no pickle name)."""
+        state = dict(self.__dict__)
+        if self._net is not None:
+            state["_net"] = {k: v.detach().cpu().numpy() for k, v in self._net.state_dict().items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weights = state.get("_net")
+        self.__dict__.update(state)
+        if isinstance(weights, dict):
+            import torch
+
+            masks = [weights["first.mask"]]
+            masks += [weights[f"hidden.{i}.mask"] for i in range(len(self.hidden) - 1)]
+            masks += [weights["head.mask"], weights["direct.mask"]]
+            net = _build_network(self.hidden, masks, self.dropout)
+            net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+            self._net = net
+
+    # ----------------------------------------------------------- replicates
+    @property
+    def has_posterior_draw(self) -> bool:
+        return True
+
+    def posterior_draw(self, seed: int) -> Self:
+        """A copy fine-tuned ``posterior_epochs`` epochs with Bayesian-bootstrap record weights."""
+        self._check_fitted()
+        assert self._codes is not None, "a fitted model keeps its training codes"
+        rng = np.random.default_rng(seed)
+        weights = rng.standard_exponential(len(self._codes))
+        draw = copy.copy(self)
+        draw._net = copy.deepcopy(self._net)
+        draw.training_log = dict(self.training_log)
+        with torch_environment(seed, self.torch_threads):
+            log = draw._train(self._codes, None, weights, self.posterior_epochs, rng)
+        draw.training_log["posterior_draw"] = {"seed": seed, "epochs": log["epochs"]}
+        return draw

@@ -1,0 +1,125 @@
+"""The autoregressive neural family: learns dependences, conditions exactly, reproducible, proper draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth_assets.synthesis import make_synthesizer, plot_losses
+from synth_assets.synthesis.base import Synthesizer
+from synth_assets.synthesis.neural import NeuralSynthesizer
+
+SMALL = {"hidden": (64, 64), "bins": 10, "epochs": 40, "patience": 40, "batch_size": 64, "torch_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def fitted(persons: pd.DataFrame) -> NeuralSynthesizer:
+    synth = make_synthesizer("neural", seed=3, **SMALL)
+    assert isinstance(synth, NeuralSynthesizer)
+    return synth.fit(persons)
+
+
+@pytest.fixture(scope="module")
+def synthetic(fitted: NeuralSynthesizer, persons: pd.DataFrame) -> pd.DataFrame:
+    return fitted.sample(2 * len(persons), seed=4)
+
+
+def test_schema_point_masses_and_codes_are_kept(synthetic: pd.DataFrame, persons: pd.DataFrame) -> None:
+    assert list(synthetic.columns) == list(persons.columns)
+    assert synthetic["region"].dtype == persons["region"].dtype
+    assert set(synthetic["hours"].unique()) <= set(persons["hours"].unique())  # integers on the support
+    assert abs((synthetic["hours"] == -8).mean() - (persons["hours"] == -8).mean()) < 0.06
+    assert abs(synthetic["income"].isna().mean() - persons["income"].isna().mean()) < 0.04
+    positive = synthetic["income"][synthetic["income"] > 0]
+    assert positive.between(persons["income"].min(), persons["income"].max()).all()
+
+
+def test_learns_a_dependence_between_columns(synthetic: pd.DataFrame) -> None:
+    # Children (age < 16) have hours -8 ("not applicable") and adults never do: the state of
+    # hours is drawn after age, so only a model that learnt the relation keeps it.
+    children, adults = synthetic[synthetic["age"] < 12], synthetic[synthetic["age"] > 30]
+    assert (children["hours"] == -8).mean() > 0.8
+    assert (adults["hours"] == -8).mean() < 0.1
+    heads = synthetic.loc[synthetic["relation"] == "head", "age"].mean()
+    kids = synthetic.loc[synthetic["relation"] == "child", "age"].mean()
+    assert heads - kids > 20
+
+
+def test_early_stopping_keeps_the_best_held_out_epoch(fitted: NeuralSynthesizer) -> None:
+    log = fitted.training_log
+    held_out = log["losses"]["holdout_nll"]
+    assert len(held_out) == log["epochs"] == len(log["losses"]["train_nll"])
+    assert log["best_holdout_nll"] == pytest.approx(min(held_out), abs=1e-3)
+    assert held_out[log["best_epoch"] - 1] == pytest.approx(min(held_out))
+    assert held_out[0] > min(held_out)  # it learnt something
+    png = plot_losses(fitted)
+    assert png is not None and png.startswith(b"\x89PNG")
+
+
+def test_stops_after_patience_epochs_without_improvement(persons: pd.DataFrame) -> None:
+    synth = make_synthesizer("neural", seed=0, **{**SMALL, "epochs": 200, "patience": 2, "learning_rate": 0.05})
+    log = synth.fit(persons).training_log
+    assert log["epochs"] < 200
+    assert log["epochs"] - log["best_epoch"] == 2
+
+
+def test_same_seed_same_model_and_rows(fitted: NeuralSynthesizer, persons: pd.DataFrame) -> None:
+    again = make_synthesizer("neural", seed=3, **SMALL).fit(persons)
+    pd.testing.assert_frame_equal(fitted.sample(200, seed=9), again.sample(200, seed=9))
+    assert not fitted.sample(200, seed=9).equals(fitted.sample(200, seed=10))
+
+
+def test_save_load_round_trip(fitted: NeuralSynthesizer, tmp_path) -> None:
+    path = fitted.save(tmp_path / "neural.model")
+    loaded = Synthesizer.load(path)
+    assert isinstance(loaded, NeuralSynthesizer)
+    pd.testing.assert_frame_equal(fitted.sample(300, seed=5), loaded.sample(300, seed=5))
+
+
+def test_posterior_draws_differ_and_leave_the_model_alone(fitted: NeuralSynthesizer) -> None:
+    before = fitted.sample(400, seed=6)
+    one, two = fitted.posterior_draw(1), fitted.posterior_draw(2)
+    assert fitted.has_posterior_draw
+    a, b = one.sample(400, seed=6), two.sample(400, seed=6)
+    assert not a.equals(b)
+    assert not a.equals(before)
+    pd.testing.assert_frame_equal(fitted.sample(400, seed=6), before)
+    pd.testing.assert_frame_equal(fitted.posterior_draw(1).sample(400, seed=6), a)  # draws are seeded
+
+
+def test_conditional_sampling_fixes_the_given_columns(persons: pd.DataFrame) -> None:
+    synth = make_synthesizer("neural", seed=0, condition_columns=["household_size", "region"], **SMALL).fit(persons)
+    known = persons[["household_size", "region"]].sample(400, random_state=0, replace=True).reset_index(drop=True)
+    out = synth.sample_conditional(known, seed=1)
+    assert len(out) == len(known)
+    pd.testing.assert_frame_equal(out[["household_size", "region"]], known)
+    # drawn given the household: a person living alone is its head
+    alone = out.loc[out["household_size"] == 1, "relation"]
+    assert len(alone) > 20 and (alone == "head").mean() > 0.8
+
+
+def test_households_and_members_both_neural_stay_coherent(people: pd.DataFrame) -> None:
+    from synth_assets.synthesis import HouseholdSynthesizer
+
+    synth = HouseholdSynthesizer("neural", "neural", household_id="household_id", household_params=dict(SMALL),
+                                 person_params=dict(SMALL), seed=0)
+    out = synth.fit(people).sample(300, seed=1)
+    sizes = out.groupby("household_id").size()
+    assert (out.groupby("household_id")["household_size"].first() == sizes).all()
+    assert np.isfinite(out["age"]).all()
+    assert (out.groupby("household_id")["relation"].apply(lambda r: (r == "head").sum()) == 1).all()
+    assert out.groupby("household_id")["region"].nunique().max() == 1  # household facts shared
+
+
+def test_synthesize_command_trains_the_neural_family_with_its_epochs(persons: pd.DataFrame, tmp_path) -> None:
+    from synth_assets.synthesis import load_synthesizer
+    from synth_assets_tests.synthesis.test_cli import run
+
+    source, target, model = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "m.model"
+    persons.to_csv(source, index=False)
+    assert run("--input", str(source), "--output", str(target), "--model", "neural", "--epochs", "2",
+               "--rows", "120", "--save-model", str(model)) == 0
+    assert len(pd.read_csv(target)) == 120
+    fitted = load_synthesizer(model)
+    assert fitted.family == "neural" and fitted.training_log["epochs"] == 2
