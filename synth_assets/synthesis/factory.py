@@ -15,6 +15,7 @@ from synth_assets.synthesis.families import make_synthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.neural import NeuralSynthesizer
 from synth_assets.synthesis.sdv_models import SDV_FAMILIES, SDVSynthesizer
+from synth_assets.synthesis.tabular import TabularSynthesizer
 
 #: Families that take the training-budget parameters: SDV's and our autoregressive network.
 BUDGETED_FAMILIES = (*SDV_FAMILIES, "neural")
@@ -41,10 +42,10 @@ def model_options(family: str) -> dict[str, Any]:
     families ``epochs``, ``max_seconds``, ``batch_size``, ``model_params`` (passed to SDV),
     ``calibrate_marginals``, ...
     """
-    cls = {"cart": CARTSynthesizer, "neural": NeuralSynthesizer}.get(family, SDVSynthesizer)
-    hints = typing.get_type_hints(cls.__init__)
-    return {name: hints.get(name, Any) for name in inspect.signature(cls.__init__).parameters
-            if name not in _INTERNAL}
+    classes: dict[str, type[TabularSynthesizer]] = {"cart": CARTSynthesizer, "neural": NeuralSynthesizer}
+    init = classes.get(family, SDVSynthesizer).__init__
+    hints = typing.get_type_hints(init)
+    return {name: hints.get(name, Any) for name in inspect.signature(init).parameters if name not in _INTERNAL}
 
 
 def check_model_params(families: Sequence[str], params: Mapping[str, Any], *,
