@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from synth_assets.catalog.model import RecordAggregate, Source
+from synth_assets.catalog.model import RecordAggregate, Records, Source
 from synth_assets.catalog.rules import broken_rows
 
 DAY = "day_id"
@@ -45,11 +45,12 @@ def with_derived(rows: pd.DataFrame, source: Source) -> pd.DataFrame:
     records = _records(source)
     rows = rows.copy()
     for name, expression in records.derived.items():
-        rows[name] = pd.to_numeric(rows.eval(expression, engine="python"), errors="coerce").astype("float64")
+        values = pd.Series(rows.eval(expression, engine="python"), index=rows.index)
+        rows[name] = pd.to_numeric(values, errors="coerce").astype("float64")
     return rows
 
 
-def _records(source: Source):  # noqa: ANN202 - the catalog's Records
+def _records(source: Source) -> Records:
     if source.records is None:
         raise ValueError("not a record source: the catalog declares no 'records'")
     return source.records
