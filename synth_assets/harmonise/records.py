@@ -134,11 +134,10 @@ def aggregate_records(rows: pd.DataFrame, source: Source) -> pd.DataFrame:
         weights = records.day_weights
         by_type = per_day.groupby([per_day.index.get_level_values(0), day_type.reindex(per_day.index).to_numpy()]).mean()
         table = by_type.unstack()
-        total = sum(weights.values())
-        value = sum(table[t] * w for t, w in weights.items() if t in table) / total
-        if any(t not in table for t in weights):
-            value = pd.Series(np.nan, index=table.index)
-        columns[name] = value
+        value = pd.Series(0.0, index=table.index)
+        for kind, weight in weights.items():  # a day type nobody reported leaves every value unknown
+            value = value + (table[kind] if kind in table else np.nan) * weight
+        columns[name] = value / sum(weights.values())
     return pd.DataFrame(columns)
 
 
