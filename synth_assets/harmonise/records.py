@@ -136,7 +136,7 @@ def aggregate_records(rows: pd.DataFrame, source: Source) -> pd.DataFrame:
         table = by_type.unstack()
         value = pd.Series(0.0, index=table.index)
         for kind, weight in weights.items():  # a day type nobody reported leaves every value unknown
-            value = value + (table[kind] if kind in table else np.nan) * weight
+            value = value + table.get(kind, np.nan) * weight
         columns[name] = value / sum(weights.values())
     return pd.DataFrame(columns)
 
