@@ -303,7 +303,9 @@ class Calibration(_Strict):
 class TopCoding(_Strict):
     """Amounts beyond the ``quantile`` of the real variable's non-zero values are published as
     that threshold (``synth_assets.calibration.tails``). ``variables`` default: every numeric,
-    non-integer variable of the register and the surveys (the amounts)."""
+    non-integer variable of the register and the surveys without a declared ``max`` (the
+    amounts; a bounded variable such as minutes of a day has no extreme tail to hide, and
+    capping one of a day's activities would break the day's 24 hours)."""
 
     quantile: float | None = Field(default=0.999, gt=0.5, lt=1.0)  # null: no top-coding
     variables: list[str] | None = None
@@ -506,7 +508,7 @@ class Catalog(_Strict):
         ]
 
     def amounts(self) -> list[str]:
-        """The variables top-coding applies to: declared, or every numeric non-integer one."""
+        """The variables top-coding applies to: declared, or every unbounded numeric non-integer one."""
         declared = self.release.top_coding.variables
         if declared is not None:
             return list(declared)
@@ -514,7 +516,8 @@ class Catalog(_Strict):
         for source_name, source in self.sources.items():
             for name, variable in source.variables.items():
                 if variable.role in ("common", "specific") and self.variable_type(source_name, name) == "number":
-                    names[name] = None
+                    if self.bounds(source_name, name)[1] is None:
+                        names[name] = None
         return list(names)
 
     @property
@@ -569,6 +572,10 @@ class Catalog(_Strict):
                 if var.universe and var.not_applicable is not None:
                     value = str(var.not_applicable) if var.type == "category" else var.not_applicable
                     rules.append(f"({var.universe}) or {name} == {value!r}")
+                    if _outside_range(var, value):
+                        # A code outside the range (-8 minutes) means "outside the universe" only: a
+                        # person inside it drawn with a child's block is redrawn, not published.
+                        rules.append(f"not ({var.universe}) or {name} != {value!r}")
         return rules
 
     def plausibility_rules(self) -> list[str]:
@@ -593,6 +600,12 @@ class Catalog(_Strict):
                     continue  # reported by _variables_consistent
                 names.setdefault(var_name, (self.variable_type(source_name, var_name), self.categories(source_name, var_name)))
         return names
+
+
+def _outside_range(var: SourceVariable, value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (var.min is not None and value < var.min) or (var.max is not None and value > var.max)
 
 
 def _records_errors(source_name: str, source: Source) -> list[str]:
