@@ -515,9 +515,9 @@ class Catalog(_Strict):
         names: dict[str, None] = {}
         for source_name, source in self.sources.items():
             for name, variable in source.variables.items():
-                if variable.role in ("common", "specific") and self.variable_type(source_name, name) == "number":
-                    if self.bounds(source_name, name)[1] is None:
-                        names[name] = None
+                numeric = variable.role in ("common", "specific") and self.variable_type(source_name, name) == "number"
+                if numeric and self.bounds(source_name, name)[1] is None:
+                    names[name] = None
         return list(names)
 
     @property

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog import Catalog, SourceVariable
-from synth_assets.harmonise.records import person_table
+from synth_assets.harmonise.records import person_table, with_derived
 
 
 class HarmonisationError(ValueError):
@@ -155,16 +155,25 @@ def _harmonise_column(raw: pd.DataFrame, var: SourceVariable, kind: str, categor
     return numbers
 
 
-def _harmonise_records(raw: pd.DataFrame, catalog: Catalog, source_name: str, columns: dict[str, Any], *,
-                       file: Path | str, value_labels: dict[str, dict[Any, str]], check_ranges: bool) -> pd.DataFrame:
-    """A record source: its rows harmonised, then one row per person with the aggregates.
-
-    The report of the records' checks (days failing ``covers_day`` or a rule) is kept in the
-    table's ``attrs["records"]`` for the harmonised asset's metadata.
-    """
+def harmonise_record_rows(raw: pd.DataFrame, catalog: Catalog, source_name: str, *, file: Path | str = "<data>",
+                          value_labels: dict[str, dict[Any, str]] | None = None,
+                          check_ranges: bool = True) -> pd.DataFrame:
+    """A record source's rows (episodes, trips) harmonised: the person's variables read from
+    columns, ``day_id``, ``record_id``, the record variables and the derived ones."""
     source = catalog.sources[source_name]
-    records = source.records
-    assert records is not None, "called for record sources only"
+    value_labels = value_labels or {}
+    columns = {name: _harmonise_column(raw, var, catalog.variable_type(source_name, name),
+                                       catalog.categories(source_name, name), file, name, value_labels)
+               for name, var in source.variables.items() if var.column is not None}
+    return _record_rows(raw, catalog, source_name, columns, file=file, value_labels=value_labels,
+                        check_ranges=check_ranges)
+
+
+def _record_rows(raw: pd.DataFrame, catalog: Catalog, source_name: str, columns: dict[str, Any], *,
+                 file: Path | str, value_labels: dict[str, dict[Any, str]], check_ranges: bool) -> pd.DataFrame:
+    records = catalog.sources[source_name].records
+    if records is None:
+        raise HarmonisationError(f"{file}: source {source_name!r} has no 'records' in the catalog")
     keys = {"day_id": records.day_id, "record_id": records.record_id}
     for name, column in keys.items():
         key = SourceVariable(column=column, role="specific", type="integer")
@@ -178,8 +187,19 @@ def _harmonise_records(raw: pd.DataFrame, catalog: Catalog, source_name: str, co
             problems += _range_problems(var, name, pd.to_numeric(pd.Series(values), errors="coerce"), var.min, var.max)
     if problems:
         raise HarmonisationError(f"{file}: " + "; ".join(problems))
-    rows = pd.DataFrame(columns, index=raw.index).reset_index(drop=True)
-    table, report = person_table(rows, source)
+    return with_derived(pd.DataFrame(columns, index=raw.index).reset_index(drop=True), catalog.sources[source_name])
+
+
+def _harmonise_records(raw: pd.DataFrame, catalog: Catalog, source_name: str, columns: dict[str, Any], *,
+                       file: Path | str, value_labels: dict[str, dict[Any, str]], check_ranges: bool) -> pd.DataFrame:
+    """A record source: its rows harmonised, then one row per person with the aggregates.
+
+    The report of the records' checks (days failing ``covers_day`` or a rule) is kept in the
+    table's ``attrs["records"]`` for the harmonised asset's metadata.
+    """
+    rows = _record_rows(raw, catalog, source_name, columns, file=file, value_labels=value_labels,
+                        check_ranges=check_ranges)
+    table, report = person_table(rows, catalog.sources[source_name])
     if check_ranges:
         refuse_out_of_range(catalog, source_name, table, file=file)
     table.attrs["records"] = report.to_dict()

@@ -150,7 +150,8 @@ def person_table(rows: pd.DataFrame, source: Source) -> tuple[pd.DataFrame, Reco
     records = _records(source)
     person = source.id_column
     assert person is not None, "the catalog requires a person id in a record source"
-    rows = with_derived(rows, source)
+    if any(name not in rows for name in records.derived):
+        rows = with_derived(rows, source)
     failures = failed_days(rows, source)
     aggregates = aggregate_records(rows, source)
     unknown = failures[person].unique()
