@@ -82,14 +82,18 @@ class EpisodeDays:
         days = real.groupby([person, "day_id"]).ngroups
         by = pd.DataFrame({"activity": real[activity_variable].astype(str), "type": real[records.day_type].astype(str),
                            "minutes": duration, "mid": (real[cover.start] + real[cover.end]) / 2})
-        per_type = by.groupby(["type", "activity"])["minutes"].sum().unstack().fillna(0.0)
+        per_type: pd.DataFrame = by.groupby(["type", "activity"])["minutes"].sum().unstack().fillna(0.0)
         day_counts = real.drop_duplicates([person, "day_id"])[records.day_type].astype(str).value_counts()
         per_type = per_type.div(day_counts.reindex(per_type.index), axis=0)
-        total = sum(self.day_weights.values())
-        average = sum(per_type.loc[t] * w for t, w in self.day_weights.items() if t in per_type.index) / total
+        types = [t for t in self.day_weights if t in per_type.index]
+        shares = np.array([self.day_weights[t] for t in types]) / sum(self.day_weights.values())
+        table = per_type.loc[types].to_numpy(dtype=float)  # day types x activities
+        average = shares @ table
+        relative = np.divide(table - average, average, out=np.zeros_like(table), where=average > 0)
         # per activity: how much each day type departs from the average day, relative to it
-        self.contrast = {t: ((per_type.loc[t] - average) / average.where(average > 0)).fillna(0.0).to_dict()
-                         for t in self.day_weights if t in per_type.index}
+        self.contrast: dict[str, dict[str, float]] = {
+            t: {str(a): float(v) for a, v in zip(per_type.columns, relative[i], strict=True)}
+            for i, t in enumerate(types)}
         # the day opens and closes with the activity real days start with (sleep); the others
         # in the order their episodes' midpoints fall
         firsts = real.loc[real[cover.start].astype(float) == 0, activity_variable].astype(str)
@@ -109,7 +113,7 @@ class EpisodeDays:
                               for t in self.contrast}, index=names)
         # the contrasts must cancel over each person's day (every day type lasts the whole day) ...
         raw = {t: average * shift[t].to_numpy() for t in shift}
-        weights = {t: self.day_weights[t] / sum(self.day_weights.values()) for t in raw}
+        weights = {t: self.day_weights[str(t)] / sum(self.day_weights.values()) for t in raw}
         for t in raw:
             excess = raw[t].sum(axis=1) / average.sum(axis=1).where(average.sum(axis=1) > 0, 1.0)
             raw[t] = raw[t].sub(average.mul(excess, axis=0))
