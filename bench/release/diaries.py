@@ -93,7 +93,8 @@ def linked_tables(root: Path, evaluation) -> tuple[pd.DataFrame, pd.DataFrame]: 
             "days equal to a real day": copied_days(generated, rows, source.id_column or "person_id", columns),
         })
         kind = "covers_day" if source.records.covers_day else "trips"
-        table = compare_distributions(generated, rows, source.id_column or "person_id", DISTRIBUTIONS[kind])
+        per_day = ("activity", "duration") if kind == "covers_day" else ("main_mode", "distance")
+        table = compare_distributions(generated, rows, source.id_column or "person_id", DISTRIBUTIONS[kind], per_day)
         distributions.append(table.rename(columns={"survey": "survey records"}).assign(source=name))
     return pd.DataFrame(summary), pd.concat(distributions, ignore_index=True) if distributions else pd.DataFrame()
 

@@ -292,10 +292,23 @@ def copied_days(generated: pd.DataFrame, real: pd.DataFrame, person_id: str, col
 
 
 def compare_distributions(generated: pd.DataFrame, real: pd.DataFrame, person_id: str,
-                          variables: list[str]) -> pd.DataFrame:
-    """Per variable of the records (category shares, or number quantiles), generated beside real."""
+                          variables: list[str], per_day: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Per variable of the records (category shares, or number quantiles), generated beside real.
+
+    ``per_day`` (category, amount), e.g. ("activity", "duration"): the mean amount per day of
+    each category (minutes per activity group).
+    """
     out = []
     g, r = _real(generated), _real(real)
+    if per_day is not None:
+        category, amount = per_day
+        means = {}
+        for label, frame, whole in (("generated", g, generated), ("survey", r, real)):
+            days = whole.groupby([person_id, "day_id"]).ngroups
+            means[label] = frame.groupby(frame[category].astype(str))[amount].sum() / max(days, 1)
+        for value in sorted(set(means["generated"].index) | set(means["survey"].index)):
+            out.append({"variable": f"{amount} per day", "statistic": str(value),
+                        **{k: float(v.get(value, 0.0)) for k, v in means.items()}})
     per_person = {"generated": g.groupby([person_id, "day_id"]).size(), "survey": r.groupby([person_id, "day_id"]).size()}
     out.append({"variable": "records per day", "statistic": "mean",
                 **{k: float(v.mean()) for k, v in per_person.items()}})

@@ -62,6 +62,10 @@ def test_diary_days_are_a_weekday_and_a_weekend_day_never_a_real_one(surveys):
     work = generated.loc[generated["activity"] == "paid_work"].groupby("day_type")["duration"].sum()
     assert work["weekend"] < 0.5 * work["weekday"]
     assert copied_days(generated, rows, "person_id", ["start", "end", "activity"]) == 0
+    report = compare_distributions(generated, rows, "person_id", [], per_day=("activity", "duration"))
+    minutes = report.loc[report["variable"] == "duration per day"]
+    assert len(minutes) == 7  # the activity groups
+    assert np.isclose(minutes["generated"].sum(), 1440) and np.isclose(minutes["survey"].sum(), 1440)
     assert copied_days(rows, rows, "person_id", ["start", "end", "activity"]) > 0  # the test sees copies
 
 
