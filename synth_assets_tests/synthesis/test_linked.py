@@ -65,7 +65,8 @@ def test_diary_days_are_a_weekday_and_a_weekend_day_never_a_real_one(surveys):
     report = compare_distributions(generated, rows, "person_id", [], per_day=("activity", "duration"))
     minutes = report.loc[report["variable"] == "duration per day"]
     assert len(minutes) == 7  # the activity groups
-    assert np.isclose(minutes["generated"].sum(), 1440) and np.isclose(minutes["survey"].sum(), 1440)
+    assert np.isclose(minutes["generated"].sum(), 1440)
+    assert abs(minutes["survey"].sum() - 1440) < 5  # real days include the misrecorded ones
     assert copied_days(rows, rows, "person_id", ["start", "end", "activity"]) > 0  # the test sees copies
 
 
