@@ -187,3 +187,16 @@ def test_catalog_refuses_aggregates_it_cannot_compute(old, new, message):
     assert old in CATALOG
     with pytest.raises(CatalogError, match=message.replace("(", r"\(").replace("[", r"\[")):
         parse_catalog(CATALOG.replace(old, new))
+
+
+def test_a_record_files_checks_and_reader_know_its_record_columns(catalog, tmp_path):
+    from synth_assets.catalog.expectations import raw_suite_spec
+    from synth_assets.ingest import IngestError, read_source_file
+
+    spec = raw_suite_spec(catalog, "trips")
+    assert {"day", "trip", "mode", "km", "minutes"} <= set(spec["required_columns"])
+    assert spec["unique"] == [] and "pid" in spec["not_null"]  # a person has several trips
+    path = tmp_path / "trips_2024.csv"
+    _trips().drop(columns="km").to_csv(path, index=False)
+    with pytest.raises(IngestError, match=r"missing column\(s\) 'km' \(for distance\)"):
+        read_source_file(path, catalog.sources["trips"])
