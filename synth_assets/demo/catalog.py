@@ -56,9 +56,11 @@ HEADER = """\
 #
 # Paths are relative to data/incoming; {wave} is the wave key (a year).
 # Calendars: register, silc and lfs every wave; hbs every 2 years (2022, 2024);
-# hfcs every 3 years (2023).  Survey files have one row per person; for
-# unit: household sources the specific variables are household-level values
-# repeated on every member row.
+# hfcs and tus every 3 years (2023); mobility every 2 years (2022, 2024).
+# Survey files have one row per person; for unit: household sources the specific
+# variables are household-level values repeated on every member row.  tus (SAS
+# transport) and mobility deliver one row per diary episode or trip (`records`):
+# their person-level variables are the catalog's `aggregate`s of those records.
 #
 # Stata/SPSS variables with value labels list both the numeric code and its
 # label under `codes`, so harmonisation works whether the reader converts
