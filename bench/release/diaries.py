@@ -31,7 +31,7 @@ from synth_assets.common.layout import DataLayout
 from synth_assets.harmonise import harmonise_record_rows
 from synth_assets.harmonise.records import aggregate_records, failed_days, with_derived
 from synth_assets.ingest import discover_waves, read_source_file
-from synth_assets.synthesis.linked import compare_distributions, copied_days, generator_for
+from synth_assets.synthesis.linked import clean_days, compare_distributions, copied_days, generator_for
 
 HERE = Path(__file__).resolve().parent
 DISTRIBUTIONS = {"covers_day": ["activity", "duration", "start"], "trips": ["main_mode", "purpose", "departure", "distance"]}
@@ -94,7 +94,9 @@ def linked_tables(root: Path, evaluation) -> tuple[pd.DataFrame, pd.DataFrame]: 
         })
         kind = "covers_day" if source.records.covers_day else "trips"
         per_day = ("activity", "duration") if kind == "covers_day" else ("main_mode", "distance")
-        table = compare_distributions(generated, rows, source.id_column or "person_id", DISTRIBUTIONS[kind], per_day)
+        # beside the survey's days that pass the catalog's checks (records unweighted)
+        table = compare_distributions(generated, clean_days(rows, source), source.id_column or "person_id",
+                                      DISTRIBUTIONS[kind], per_day)
         distributions.append(table.rename(columns={"survey": "survey records"}).assign(source=name))
     return pd.DataFrame(summary), pd.concat(distributions, ignore_index=True) if distributions else pd.DataFrame()
 

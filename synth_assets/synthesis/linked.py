@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.model import RecordAggregate, Records, Source
+from synth_assets.harmonise.records import failed_days, with_derived
 
 _WHERE = re.compile(r"^\s*(?P<variable>\w+)\s*(?P<op>==|in)\s*(?P<value>.+?)\s*$")
 
@@ -43,6 +44,17 @@ def _records_of(source: Source) -> Records:
     if source.records is None:
         raise ValueError("not a record source: the catalog declares no 'records'")
     return source.records
+
+
+def clean_days(rows: pd.DataFrame, source: Source) -> pd.DataFrame:
+    """The records of days passing the catalog's checks (what generators learn from)."""
+    rows = rows if all(name in rows for name in _records_of(source).derived) else with_derived(rows, source)
+    failed = failed_days(rows, source)
+    person = source.id_column or "person_id"
+    bad = pd.MultiIndex.from_frame(failed[[person, "day_id"]]) if len(failed) else None
+    if bad is None:
+        return rows
+    return rows.loc[~pd.MultiIndex.from_frame(rows[[person, "day_id"]]).isin(bad)]
 
 
 def _real(rows: pd.DataFrame) -> pd.DataFrame:
@@ -76,7 +88,7 @@ class EpisodeDays:
         assert activity_variable is not None, "the source declares aggregates"
         self.activity_variable = activity_variable
         self.day_weights = {k: float(v) for k, v in records.day_weights.items()}
-        real = _real(rows).dropna(subset=[cover.start, cover.end, activity_variable])
+        real = _real(clean_days(rows, self.source)).dropna(subset=[cover.start, cover.end, activity_variable])
         duration = real[cover.end].astype(float) - real[cover.start].astype(float)
         person = self.source.id_column
         days = real.groupby([person, "day_id"]).ngroups
@@ -193,7 +205,7 @@ class TripDays:
         if self.count is None or mode_variable is None or distance is None:
             raise ValueError("trips need a count of trips and kilometres by mode")
         self.mode_variable, self.distance = mode_variable, distance
-        real = _real(rows).dropna(subset=[mode_variable, distance])
+        real = _real(clean_days(rows, self.source)).dropna(subset=[mode_variable, distance])
         modes = real[mode_variable].astype(str)
         self.modes = list(_records_of(self.source).variables[mode_variable].categories or [])
         duration = next((v for v in ("duration",) if v in real), None)
