@@ -23,16 +23,21 @@ _SPEC_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean"}
 
 
 def raw_suite_spec(catalog: Catalog, source_name: str) -> dict[str, Any]:
-    """The delivered file: catalog columns present, ids unique and set, weights positive."""
+    """The delivered file: catalog columns present, ids unique and set, weights positive.
+
+    A record source repeats its person's id on each of the person's records: set, not unique."""
     source = catalog.sources[source_name]
-    column = {name: var.column for name, var in source.variables.items()}
+    column = {name: var.column for name, var in source.variables.items() if var.column is not None}
     spec: dict[str, Any] = {
-        "name": f"raw_{source_name}", "required_columns": list(column.values()),
+        "name": f"raw_{source_name}", "required_columns": list(source.raw_columns()),
         "row_count": {"min": 1}, "not_null": [], "unique": [],
     }
     if source.id_column:
         spec["not_null"].append(column[source.id_column])
-        spec["unique"].append(column[source.id_column])
+        if source.records is None:
+            spec["unique"].append(column[source.id_column])
+    if source.records is not None:
+        spec["not_null"].append(source.records.day_id)
     if source.household_id_column:
         spec["not_null"].append(column[source.household_id_column])
     if source.weight_column:

@@ -47,10 +47,32 @@ class CommonVariable(_Strict):
         return self
 
 
-class SourceVariable(_Strict):
-    """How one harmonised variable is read from a source's raw file."""
+class RecordAggregate(_Strict):
+    """A person-level variable computed from a record source's episodes or trips.
 
-    column: str
+    Per day of the person: ``sum`` adds ``of`` (a record variable) over the records selected by
+    ``where`` (a pandas query on record variables; default all), ``count`` counts them,
+    ``share`` divides their count by the day's records (0 on a day without records). Then
+    ``per: day`` takes the mean over the person's days, ``per: average_day`` weighs each day
+    type by the records' ``day_weights`` (a weekday 5/7, a weekend day 2/7).
+    """
+
+    how: Literal["sum", "count", "share"]
+    of: str | None = None
+    where: str | None = None
+    per: Literal["day", "average_day"] = "day"
+
+    @model_validator(mode="after")
+    def _of_iff_sum(self) -> RecordAggregate:
+        if (self.how == "sum") != (self.of is not None):
+            raise ValueError("'of' names the record variable a 'sum' adds, and only a sum")
+        return self
+
+
+class SourceVariable(_Strict):
+    """How one harmonised variable is read from a source's raw file (or aggregated from its records)."""
+
+    column: str | None = None  # None only for an ``aggregate``
     role: Role
     type: VariableType | None = None
     categories: list[str] | None = None
@@ -74,6 +96,58 @@ class SourceVariable(_Strict):
     # (e.g. "age >= 16" for personal incomes), within the source's universe; others get
     # ``not_applicable``.
     universe: str | None = None
+    # A person-level variable of a record source: computed from the person's records, not read.
+    aggregate: RecordAggregate | None = None
+
+    @model_validator(mode="after")
+    def _column_or_aggregate(self) -> SourceVariable:
+        if (self.column is None) == (self.aggregate is None):
+            raise ValueError("a variable is read from a 'column' or computed by an 'aggregate' (one of them)")
+        if self.aggregate is not None and self.role != "specific":
+            raise ValueError(f"an 'aggregate' is a specific variable, not role {self.role!r}")
+        return self
+
+    @property
+    def raw_column(self) -> str:
+        """The delivered column (only for variables read from the file)."""
+        if self.column is None:
+            raise ValueError("an aggregated variable has no column in the delivered file")
+        return self.column
+
+
+class DayCoverage(_Strict):
+    """A diary day's episodes tile the day: from 0 to ``minutes``, each starting where the last ended."""
+
+    start: str
+    end: str
+    minutes: float = 1440.0
+
+
+class Records(_Strict):
+    """A source whose rows are records of persons' days (diary episodes, trips), not persons.
+
+    Each row carries its person's variables (the source's ``variables`` read from a column),
+    the day key ``day_id`` and the record number ``record_id`` within the day (0 or empty: a
+    day without records, e.g. a travel day without trips). ``variables`` are the records' own
+    (harmonised like a source's: codes, missing values, scale, ranges), ``derived`` adds record
+    variables as pandas expressions (``duration: "end - start"``). A day fails its checks when
+    its episodes do not cover it (``covers_day``) or a record breaks a ``rules`` query; its
+    person's aggregates are then unknown (item non-response, imputed before fusion) and the
+    harmonised table's report says how many days failed which check.
+    """
+
+    unit: str  # what a row is: "episode", "trip" (reports and data cards)
+    day_id: str
+    record_id: str
+    day_type: str | None = None  # record variable of the day's type (weekday, weekend)
+    day_weights: dict[str, float] = Field(default_factory=dict)  # days per week of each day type
+    variables: dict[str, SourceVariable]
+    derived: dict[str, str] = Field(default_factory=dict)
+    covers_day: DayCoverage | None = None
+    rules: list[str] = Field(default_factory=list)
+
+    def known(self) -> list[str]:
+        return [*self.variables, *self.derived]
 
 
 class Source(_Strict):
@@ -93,6 +167,8 @@ class Source(_Strict):
     # Delivered columns the catalog leaves out on purpose. A column that is neither here, nor
     # a variable's, nor in the previous delivery is schema drift, and refused at ingest.
     ignored_columns: list[str] = Field(default_factory=list)
+    # Rows are episodes or trips of persons' days; the aggregates are the person-level variables.
+    records: Records | None = None
 
     @field_validator("path")
     @classmethod
@@ -100,6 +176,19 @@ class Source(_Strict):
         if "{wave}" not in path:
             raise ValueError(f"path {path!r} must contain the placeholder {{wave}}")
         return path
+
+    def raw_columns(self) -> dict[str, str]:
+        """Every delivered column the catalog reads -> what it is (harmonised name)."""
+        columns = {v.column: name for name, v in self.variables.items() if v.column is not None}
+        if self.records is not None:
+            columns[self.records.day_id] = "day_id"
+            columns[self.records.record_id] = "record_id"
+            columns.update({v.raw_column: name for name, v in self.records.variables.items()})
+        return columns
+
+    @property
+    def aggregates(self) -> dict[str, RecordAggregate]:
+        return {name: v.aggregate for name, v in self.variables.items() if v.aggregate is not None}
 
     def columns_with_role(self, role: Role) -> list[str]:
         return [name for name, v in self.variables.items() if v.role == role]
@@ -214,7 +303,9 @@ class Calibration(_Strict):
 class TopCoding(_Strict):
     """Amounts beyond the ``quantile`` of the real variable's non-zero values are published as
     that threshold (``synth_assets.calibration.tails``). ``variables`` default: every numeric,
-    non-integer variable of the register and the surveys (the amounts)."""
+    non-integer variable of the register and the surveys without a declared ``max`` (the
+    amounts; a bounded variable such as minutes of a day has no extreme tail to hide, and
+    capping one of a day's activities would break the day's 24 hours)."""
 
     quantile: float | None = Field(default=0.999, gt=0.5, lt=1.0)  # null: no top-coding
     variables: list[str] | None = None
@@ -340,6 +431,7 @@ class Catalog(_Strict):
                         errors.append(f"{where}: codes map to {bad}, not in the category set {sorted(allowed)}")
                 errors += _not_applicable_errors(where, source, var)
                 errors += self._level_errors(where, source, var)
+            errors += _records_errors(source_name, source)
         specific_owner: dict[str, str] = {}
         for source_name, source in self.sources.items():
             for var_name in source.specific:
@@ -438,14 +530,15 @@ class Catalog(_Strict):
         ]
 
     def amounts(self) -> list[str]:
-        """The variables top-coding applies to: declared, or every numeric non-integer one."""
+        """The variables top-coding applies to: declared, or every unbounded numeric non-integer one."""
         declared = self.release.top_coding.variables
         if declared is not None:
             return list(declared)
         names: dict[str, None] = {}
         for source_name, source in self.sources.items():
             for name, variable in source.variables.items():
-                if variable.role in ("common", "specific") and self.variable_type(source_name, name) == "number":
+                numeric = variable.role in ("common", "specific") and self.variable_type(source_name, name) == "number"
+                if numeric and self.bounds(source_name, name)[1] is None:
                     names[name] = None
         return list(names)
 
@@ -501,6 +594,10 @@ class Catalog(_Strict):
                 if var.universe and var.not_applicable is not None:
                     value = str(var.not_applicable) if var.type == "category" else var.not_applicable
                     rules.append(f"({var.universe}) or {name} == {value!r}")
+                    if _outside_range(var, value):
+                        # A code outside the range (-8 minutes) means "outside the universe" only: a
+                        # person inside it drawn with a child's block is redrawn, not published.
+                        rules.append(f"not ({var.universe}) or {name} != {value!r}")
         return rules
 
     def with_release_options(self, options: dict[str, Any]) -> Catalog:
@@ -553,6 +650,58 @@ class Catalog(_Strict):
                     continue  # reported by _variables_consistent
                 names.setdefault(var_name, (self.variable_type(source_name, var_name), self.categories(source_name, var_name)))
         return names
+
+
+def _outside_range(var: SourceVariable, value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (var.min is not None and value < var.min) or (var.max is not None and value > var.max)
+
+
+def _records_errors(source_name: str, source: Source) -> list[str]:
+    """Aggregates only in a record source, over its record variables; checks on known variables."""
+    where = f"sources.{source_name}"
+    records = source.records
+    if records is None:
+        return [f"{where}.variables.{name}: an 'aggregate' needs the source's 'records'" for name in source.aggregates]
+    errors = []
+    if source.id_column is None:
+        errors.append(f"{where}: a record source needs a person id (role 'id') to aggregate by")
+    known = records.known()
+    variables: dict[str, tuple[str, list[str] | None]] = {
+        name: (v.type or "number", v.categories) for name, v in records.variables.items()}
+    variables.update({name: ("number", None) for name in records.derived})
+    for name, var in records.variables.items():
+        if var.column is None or var.role != "specific":
+            errors.append(f"{where}.records.variables.{name}: a record variable is read from a 'column', role 'specific'")
+        if var.type == "category" and not var.categories:
+            errors.append(f"{where}.records.variables.{name}: a category variable needs 'categories'")
+    if records.day_type is not None:
+        if records.day_type not in records.variables:
+            errors.append(f"{where}.records.day_type: {records.day_type!r} is not a record variable")
+        else:
+            categories = records.variables[records.day_type].categories or []
+            bad = sorted(set(records.day_weights) - set(categories))
+            if bad or not records.day_weights:
+                errors.append(f"{where}.records.day_weights: give a weight to day types of {categories} (got {bad or 'none'})")
+    for name, expression in records.derived.items():
+        for problem in rule_problems([expression], {k: v for k, v in variables.items() if k != name}):
+            errors.append(f"{where}.records.derived.{name}: {problem.split(' ', 1)[1]}")
+    if records.covers_day is not None:
+        for end in (records.covers_day.start, records.covers_day.end):
+            if end not in known:
+                errors.append(f"{where}.records.covers_day: {end!r} is not a record variable")
+    for problem in rule_problems(records.rules, variables):
+        errors.append(f"{where}.records.{problem.removeprefix('release.')}")
+    for name, aggregate in source.aggregates.items():
+        at = f"{where}.variables.{name}.aggregate"
+        if aggregate.of is not None and aggregate.of not in known:
+            errors.append(f"{at}: 'of' {aggregate.of!r} is not a record variable ({known})")
+        if aggregate.where:
+            errors += [f"{at}: where {p.split(' ', 1)[1]}" for p in rule_problems([aggregate.where], variables)]
+        if aggregate.per == "average_day" and records.day_type is None:
+            errors.append(f"{at}: 'per: average_day' needs the records' 'day_type' and 'day_weights'")
+    return errors
 
 
 def _not_applicable_errors(where: str, source: Source, var: SourceVariable) -> list[str]:

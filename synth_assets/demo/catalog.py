@@ -14,7 +14,31 @@ import re
 import sys
 from typing import Any
 
-from .city import CITIZENSHIP, CONTRACT, HEALTH, HOUSEHOLD_TYPE, MUNICIPALITY_NAMES, OCCUPATION, RELATION, SEX, TENURE
+from .city import (
+    CITIZENSHIP,
+    CONTRACT,
+    HEALTH,
+    HOUSEHOLD_TYPE,
+    MUNICIPALITY_NAMES,
+    NOT_APPLICABLE,
+    OCCUPATION,
+    RELATION,
+    SEX,
+    TENURE,
+)
+from .diaries import (
+    ACTIVITIES,
+    ACTIVITY_CODES,
+    DAY_TYPES,
+    MOBILITY_AGE_MIN,
+    MOBILITY_COLUMNS,
+    MODE_CODES,
+    MODES,
+    PURPOSE_CODES,
+    PURPOSES,
+    TUS_AGE_MIN,
+    TUS_COLUMNS,
+)
 from .mess import (
     HBS_CODES,
     HBS_LABELS,
@@ -32,9 +56,11 @@ HEADER = """\
 #
 # Paths are relative to data/incoming; {wave} is the wave key (a year).
 # Calendars: register, silc and lfs every wave; hbs every 2 years (2022, 2024);
-# hfcs every 3 years (2023).  Survey files have one row per person; for
-# unit: household sources the specific variables are household-level values
-# repeated on every member row.
+# hfcs and tus every 3 years (2023); mobility every 2 years (2022, 2024).
+# Survey files have one row per person; for unit: household sources the specific
+# variables are household-level values repeated on every member row.  tus (SAS
+# transport) and mobility deliver one row per diary episode or trip (`records`):
+# their person-level variables are the catalog's `aggregate`s of those records.
 #
 # Stata/SPSS variables with value labels list both the numeric code and its
 # label under `codes`, so harmonisation works whether the reader converts
@@ -224,6 +250,7 @@ def catalog_dict() -> dict:
             "debt": {"column": "DL1000", **wealth, "description": "mortgage + other debt, EUR (household); file in thousands"},
         },
     }
+    tus, mobility = _diary_sources(desc)
     release = {
         "quasi_identifiers": ["municipality", "age", "sex", "citizenship", "household_size"],
         "sensitive": ["health", "deprivation", "debt"],
@@ -252,9 +279,91 @@ def catalog_dict() -> dict:
     return {
         "version": 1,
         "common_variables": common_variables,
-        "sources": {"register": register, "silc": silc, "hbs": hbs, "lfs": lfs, "hfcs": hfcs},
+        "sources": {"register": register, "silc": silc, "hbs": hbs, "lfs": lfs, "hfcs": hfcs, "tus": tus,
+                    "mobility": mobility},
         "release": release,
     }
+
+
+def _diary_sources(desc: dict[str, str]) -> tuple[dict, dict]:
+    """The time-use (episodes) and mobility (trips) sources: record files aggregated per person."""
+    r = REGISTER_CODES
+
+    def common(names: dict[str, str], income: str) -> dict:
+        return {
+            "municipality": _common(names["municipality"], r["MUNIC_CODE"]),
+            "age": _common(names["age"]),
+            "sex": _common(names["sex"], r["SEX"]),
+            "citizenship": _common(names["citizenship"], r["CITIZEN"]),
+            "household_size": _common(names["household_size"]),
+            "household_type": _common(names["household_type"], r["HH_TYPE"]),
+            "relation": _common(names["relation"], r["REL_HEAD"]),
+            "labour_income": _common(income),
+        }
+
+    def aggregate(universe: str, extra: dict, **how: str) -> dict:
+        return {"role": "specific", "type": "number", "min": 0, **extra, "special_values": [NOT_APPLICABLE],
+                "universe": universe, "not_applicable": NOT_APPLICABLE, "aggregate": how}
+
+    tus_universe, mobility_universe = f"age >= {TUS_AGE_MIN}", f"age >= {MOBILITY_AGE_MIN}"
+    tus = {
+        "kind": "survey",
+        "description": desc["tus"] + "; SAS transport (.xpt), one row per diary episode",
+        "path": "tus/tus_{wave}.xpt", "format": "sas", "read_options": {}, "unit": "person",
+        "variables": {
+            **_ids("PERSID", "HHID", "PWGT"), **common(TUS_COLUMNS, "INCLAB"),
+            **{f"minutes_{a}": aggregate(tus_universe, {"max": 1440}, how="sum", of="duration",
+                                         where=f"activity == '{a}'", per="average_day") for a in ACTIVITIES},
+        },
+        "records": {
+            "unit": "episode", "day_id": "DAYNO", "record_id": "EPNO", "day_type": "day_type",
+            "day_weights": {"weekday": 5, "weekend": 2},
+            "variables": {
+                "day_type": {"column": "DAYTYPE", "role": "specific", "type": "category", "categories": DAY_TYPES,
+                             "codes": {i + 1: t for i, t in enumerate(DAY_TYPES)}},
+                "day_weight": {"column": "DAYWGT", "role": "specific", "type": "number", "min": 0},
+                "start": {"column": "EPSTART", "role": "specific", "type": "number", "min": 0, "max": 1440},
+                "end": {"column": "EPEND", "role": "specific", "type": "number", "min": 0, "max": 1440},
+                "activity": {"column": "ACTCODE", "role": "specific", "type": "category", "categories": ACTIVITIES,
+                             "codes": ACTIVITY_CODES},
+            },
+            "derived": {"duration": "end - start"},
+            "covers_day": {"start": "start", "end": "end", "minutes": 1440},
+        },
+    }
+    car = "['car_driver', 'car_passenger']"
+    mobility = {
+        "kind": "survey",
+        "description": desc["mobility"] + "; CSV with ';' and decimal commas, Latin-1; one row per trip",
+        "path": "mobility/mobility_{wave}.csv", "format": "csv",
+        "read_options": {"sep": ";", "decimal": ",", "encoding": "latin-1"}, "unit": "person",
+        "variables": {
+            **_ids("pers_id", "hh_id", "weight"), **common(MOBILITY_COLUMNS, "income"),
+            "household_cars": {"column": "hh_cars", "role": "specific", "type": "integer", "min": 0, "max": 9,
+                               "level": "household"},
+            "trips_per_day": aggregate(mobility_universe, {}, how="count", per="day"),
+            "km_car": aggregate(mobility_universe, {}, how="sum", of="distance", where=f"main_mode in {car}", per="day"),
+            **{f"km_{m}": aggregate(mobility_universe, {}, how="sum", of="distance", where=f"main_mode in ['{m}']",
+                                    per="day") for m in ("public_transport", "bicycle", "walking")},
+            "car_trip_share": aggregate(mobility_universe, {"max": 1}, how="share", where=f"main_mode in {car}", per="day"),
+        },
+        "records": {
+            "unit": "trip", "day_id": "travel_day", "record_id": "trip_no",
+            "variables": {
+                "purpose": {"column": "purpose", "role": "specific", "type": "category", "categories": PURPOSES,
+                            "codes": PURPOSE_CODES},
+                "main_mode": {"column": "mode", "role": "specific", "type": "category", "categories": MODES,
+                              "codes": MODE_CODES},
+                "distance": {"column": "dist_km", "role": "specific", "type": "number", "min": 0},
+                "duration": {"column": "dur_min", "role": "specific", "type": "number", "min": 0},
+                "departure": {"column": "dep_min", "role": "specific", "type": "integer", "min": 0, "max": 1439},
+            },
+            "derived": {"speed_kmh": "distance / (duration / 60)"},
+            "rules": ["speed_kmh <= 130", "not (main_mode == 'walking' and speed_kmh > 9)",
+                      "not (main_mode == 'bicycle' and speed_kmh > 35)"],
+        },
+    }
+    return tus, mobility
 
 
 _PLAIN = re.compile(r"^[A-Za-z_\u00c0-\u017f][A-Za-z0-9_\u00c0-\u017f]*$")

@@ -7,6 +7,8 @@ Layout under ``output_dir`` (normally ``data/``)::
     incoming/lfs/lfs_<wave>.sav                 every wave
     incoming/hbs/hbs_<wave>.dta                 2022, 2024, ... (every 2 years)
     incoming/hfcs/hfcs_<wave>.parquet           2023, 2026, ... (every 3 years)
+    incoming/tus/tus_<wave>.xpt                 2023, 2026, ... (time use: one row per diary episode, SAS transport)
+    incoming/mobility/mobility_<wave>.csv       2022, 2024, ... (travel: one row per trip)
     truth/population_<wave>.parquet             every person, every variable
     truth/samples/<source>_<wave>.parquet       survey id -> population id, pi, weights
     truth/manifest.json                         parameters and file list
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .diaries import DIARY_TABLES, generate_diaries
 from .incomes import generate_incomes
 from .mess import FILE_NAMES, SURVEY_TABLES, register_table
 from .outcomes import survey_variables
@@ -175,7 +178,8 @@ def generate_demo(
         dt = wave - base
         inc = generate_incomes(pop, seed, wave, dt)
         household, person, _ = survey_variables(pop, inc, seed, wave, dt)
-        truth = build_truth(pop, inc, household, person, wave)
+        diaries = generate_diaries(pop, inc, seed, wave)
+        truth = build_truth(pop, inc, household, person, wave, diaries)
         del household, person
 
         path = truth_dir / f"population_{wave}.parquet"
@@ -193,7 +197,10 @@ def generate_demo(
                 continue
             sample = draw_sample(design, pop, inc, seed, wave)
             rows = truth.iloc[sample.persons].reset_index(drop=True)
-            table = SURVEY_TABLES[design.name](rows, sample, seed, wave)
+            if design.name in DIARY_TABLES:
+                table = DIARY_TABLES[design.name](rows, sample, diaries, seed, wave)
+            else:
+                table = SURVEY_TABLES[design.name](rows, sample, seed, wave)
             path = incoming / design.name / FILE_NAMES[design.name].format(wave=wave)
             write_table(table, path)
             record(path, design.name, wave, "incoming", table.fmt, len(table.frame))
@@ -212,7 +219,7 @@ def generate_demo(
             path = truth_dir / "samples" / f"{design.name}_{wave}.parquet"
             write_parquet(links, path)
             record(path, design.name, wave, "truth", "parquet", len(links))
-        del truth, inc
+        del truth, inc, diaries
         log.info(
             "demo: wave %d written (%s) after %.1f s",
             wave,

@@ -380,4 +380,5 @@ def hfcs_table(t: pd.DataFrame, s: Sample, seed: int, wave: int) -> RawTable:
 
 
 SURVEY_TABLES = {"silc": silc_table, "hbs": hbs_table, "lfs": lfs_table, "hfcs": hfcs_table}
-FILE_NAMES = {"register": "register_{wave}.parquet", "silc": "silc_{wave}.csv", "hbs": "hbs_{wave}.dta", "lfs": "lfs_{wave}.sav", "hfcs": "hfcs_{wave}.parquet"}
+FILE_NAMES = {"register": "register_{wave}.parquet", "silc": "silc_{wave}.csv", "hbs": "hbs_{wave}.dta", "lfs": "lfs_{wave}.sav", "hfcs": "hfcs_{wave}.parquet",
+              "tus": "tus_{wave}.xpt", "mobility": "mobility_{wave}.csv"}

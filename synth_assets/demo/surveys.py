@@ -64,6 +64,10 @@ SURVEYS: tuple[SurveyDesign, ...] = (
     SurveyDesign("hbs", "Household budget survey, household level, every 2 years", 0.02, 2022, 2),
     SurveyDesign("lfs", "Labour force survey, persons aged 15-74, yearly", 0.03, 2022, 1, age_min=15, age_max=74),
     SurveyDesign("hfcs", "Household finance and consumption (wealth), every 3 years", 0.015, 2023, 3, oversample_wealthy=True),
+    SurveyDesign("tus", "Time use survey (HETUS-like), persons aged 10+, two diary days each, every 3 years",
+                 0.012, 2023, 3, age_min=10),
+    SurveyDesign("mobility", "Mobility survey, persons aged 6+, one travel day each, every 2 years",
+                 0.015, 2022, 2, age_min=6),
 )
 
 

@@ -25,6 +25,7 @@ from .city import (
     SEX,
     TENURE,
 )
+from .diaries import ACTIVITIES, Diaries
 from .incomes import WaveIncomes
 from .population import Population
 
@@ -49,6 +50,9 @@ SURVEY_COLUMNS = {
     "hbs": ["spend_food", "spend_housing", "spend_energy", "spend_transport"],
     "lfs": ["hours_worked", "occupation", "contract"],
     "hfcs": ["deposits", "real_estate", "debt"],
+    "tus": [f"minutes_{a}" for a in ACTIVITIES],
+    "mobility": ["household_cars", "trips_per_day", "km_car", "km_public_transport", "km_bicycle", "km_walking",
+                 "car_trip_share"],
 }
 TRAIT_COLUMNS = ["trait_frailty", "trait_thrift", "trait_work_attachment"]
 
@@ -57,7 +61,9 @@ def _cat(codes: np.ndarray, categories: list[str]) -> pd.Categorical[str]:
     return pd.Categorical.from_codes(codes.astype(np.int8), categories=pd.Index(categories))
 
 
-def build_truth(pop: Population, inc: WaveIncomes, household: dict, person: dict, wave: int) -> pd.DataFrame:
+def build_truth(
+    pop: Population, inc: WaveIncomes, household: dict, person: dict, wave: int, diaries: Diaries
+) -> pd.DataFrame:
     """Assemble the person-level truth frame of one wave."""
     hh = pop.hh
     cols: dict[str, object] = {
@@ -95,6 +101,9 @@ def build_truth(pop: Population, inc: WaveIncomes, household: dict, person: dict
         "deposits": household["deposits"][hh],
         "real_estate": household["real_estate"][hh],
         "debt": household["debt"][hh],
+        # tus, mobility: aggregates of everyone's diary days and travel day
+        **diaries.person_variables(inc.age),
+        "household_cars": diaries.cars[hh].astype(np.int16),
         # hidden traits
         "trait_frailty": pop.frailty,
         "trait_thrift": pop.thrift,

@@ -63,6 +63,12 @@ def write_spss(table: RawTable, path: Path) -> None:
         )
 
 
+def write_xport(table: RawTable, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pyreadstat.write_xport(table.frame, str(tmp), file_label="TUS demo time use", table_name="EPISODES",
+                               file_format_version=5)
+
+
 def write_table(table: RawTable, path: Path) -> None:
     if table.fmt == "parquet":
         write_parquet(table.frame, path)
@@ -72,6 +78,8 @@ def write_table(table: RawTable, path: Path) -> None:
         write_stata(table, path)
     elif table.fmt == "spss":
         write_spss(table, path)
+    elif table.fmt == "sas":
+        write_xport(table, path)
     else:  # pragma: no cover
         raise ValueError(f"unknown format {table.fmt!r}")
 

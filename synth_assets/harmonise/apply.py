@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synth_assets.catalog import Catalog
+from synth_assets.catalog import Catalog, SourceVariable
+from synth_assets.harmonise.records import person_table, with_derived
 
 
 class HarmonisationError(ValueError):
@@ -101,50 +102,128 @@ def harmonise_table(
     value_labels = value_labels or {}
     columns: dict[str, Any] = {}
     for name, var in source.variables.items():
-        where = f"{file}: column '{var.column}' (harmonised '{name}')"
-        if var.column not in raw.columns:
-            raise HarmonisationError(f"{where}: not in the file; columns are {', '.join(map(str, raw.columns))}")
-        series = raw[var.column]
-        missing = {_key(v) for v in var.missing_values}
-        is_missing = _is_null(series)
-        if missing:
-            is_missing |= series.map(_key, na_action="ignore").isin(missing).fillna(False).astype(bool)
-        series = series.where(~is_missing)
-        kind = catalog.variable_type(source_name, name)
-        if kind == "category":
-            codes = {_key(k): str(v) for k, v in (var.codes or {}).items()}
-            labels = {_key(k): str(v) for k, v in value_labels.get(var.column, {}).items()}
-            columns[name] = _to_category(series, codes, catalog.categories(source_name, name) or [], labels, where)
-            continue
-        if var.codes:
-            codes = {_key(k): v for k, v in var.codes.items()}
-            series = series.map(lambda v, codes=codes: codes.get(_key(v), v), na_action="ignore")
-        if kind == "boolean":
-            truthy = {"1", "true", "yes", "y"}
-            falsy = {"0", "false", "no", "n"}
-            keys = series.map(lambda v: _key(v).lower(), na_action="ignore")
-            bad = keys.notna() & ~keys.isin(truthy | falsy)
-            if bad.any():
-                raise HarmonisationError(f"{where}: not a boolean: {series[bad].unique()[:5].tolist()}")
-            columns[name] = keys.map(lambda k, truthy=truthy: k in truthy, na_action="ignore").astype("boolean")
-            continue
-        numbers = _to_number(series, where)
-        if var.scale != 1.0:
-            special = numbers.isin([float(v) for v in var.special_values])
-            numbers = numbers.where(special, numbers * var.scale)
-        if kind == "integer" or var.role in ("id", "household_id"):
-            fractional = numbers.notna() & (numbers % 1 != 0)
-            if fractional.any():
-                raise HarmonisationError(
-                    f"{where}: integer variable holds fractions, e.g. {numbers[fractional].iloc[0]!r}"
-                )
-            columns[name] = numbers.astype("Int64")
-        else:
-            columns[name] = numbers
+        if var.column is None:
+            continue  # an aggregate of the records, computed below
+        columns[name] = _harmonise_column(raw, var, catalog.variable_type(source_name, name),
+                                          catalog.categories(source_name, name), file, name, value_labels)
+    if source.records is not None:
+        return _harmonise_records(raw, catalog, source_name, columns, file=file, value_labels=value_labels,
+                                  check_ranges=check_ranges)
     table = pd.DataFrame(columns, index=raw.index).reset_index(drop=True)
     if check_ranges:
         refuse_out_of_range(catalog, source_name, table, file=file)
     return table
+
+
+def _harmonise_column(raw: pd.DataFrame, var: SourceVariable, kind: str, categories: list[str] | None,
+                      file: Path | str, name: str, value_labels: dict[str, dict[Any, str]]) -> Any:
+    """One delivered column on the harmonised schema: missing codes, codes, type, scale."""
+    column = var.raw_column
+    where = f"{file}: column '{column}' (harmonised '{name}')"
+    if column not in raw.columns:
+        raise HarmonisationError(f"{where}: not in the file; columns are {', '.join(map(str, raw.columns))}")
+    series = raw[column]
+    missing = {_key(v) for v in var.missing_values}
+    is_missing = _is_null(series)
+    if missing:
+        is_missing |= series.map(_key, na_action="ignore").isin(missing).fillna(False).astype(bool)
+    series = series.where(~is_missing)
+    if kind == "category":
+        codes = {_key(k): str(v) for k, v in (var.codes or {}).items()}
+        labels = {_key(k): str(v) for k, v in value_labels.get(column, {}).items()}
+        return _to_category(series, codes, categories or [], labels, where)
+    if var.codes:
+        codes = {_key(k): v for k, v in var.codes.items()}
+        series = series.map(lambda v, codes=codes: codes.get(_key(v), v), na_action="ignore")
+    if kind == "boolean":
+        truthy = {"1", "true", "yes", "y"}
+        falsy = {"0", "false", "no", "n"}
+        keys = series.map(lambda v: _key(v).lower(), na_action="ignore")
+        bad = keys.notna() & ~keys.isin(truthy | falsy)
+        if bad.any():
+            raise HarmonisationError(f"{where}: not a boolean: {series[bad].unique()[:5].tolist()}")
+        return keys.map(lambda k, truthy=truthy: k in truthy, na_action="ignore").astype("boolean")
+    numbers = _to_number(series, where)
+    if var.scale != 1.0:
+        special = numbers.isin([float(v) for v in var.special_values])
+        numbers = numbers.where(special, numbers * var.scale)
+    if kind == "integer" or var.role in ("id", "household_id"):
+        fractional = numbers.notna() & (numbers % 1 != 0)
+        if fractional.any():
+            raise HarmonisationError(f"{where}: integer variable holds fractions, e.g. {numbers[fractional].iloc[0]!r}")
+        return numbers.astype("Int64")
+    return numbers
+
+
+def harmonise_record_rows(raw: pd.DataFrame, catalog: Catalog, source_name: str, *, file: Path | str = "<data>",
+                          value_labels: dict[str, dict[Any, str]] | None = None,
+                          check_ranges: bool = True) -> pd.DataFrame:
+    """A record source's rows (episodes, trips) harmonised: the person's variables read from
+    columns, ``day_id``, ``record_id``, the record variables and the derived ones."""
+    source = catalog.sources[source_name]
+    value_labels = value_labels or {}
+    columns = {name: _harmonise_column(raw, var, catalog.variable_type(source_name, name),
+                                       catalog.categories(source_name, name), file, name, value_labels)
+               for name, var in source.variables.items() if var.column is not None}
+    return _record_rows(raw, catalog, source_name, columns, file=file, value_labels=value_labels,
+                        check_ranges=check_ranges)
+
+
+def _record_rows(raw: pd.DataFrame, catalog: Catalog, source_name: str, columns: dict[str, Any], *,
+                 file: Path | str, value_labels: dict[str, dict[Any, str]], check_ranges: bool) -> pd.DataFrame:
+    records = catalog.sources[source_name].records
+    if records is None:
+        raise HarmonisationError(f"{file}: source {source_name!r} has no 'records' in the catalog")
+    keys = {"day_id": records.day_id, "record_id": records.record_id}
+    for name, column in keys.items():
+        key = SourceVariable(column=column, role="specific", type="integer")
+        columns[name] = _harmonise_column(raw, key, "integer", None, file, name, value_labels)
+    problems = []
+    for name, var in records.variables.items():
+        kind = var.type or "number"
+        values = _harmonise_column(raw, var, kind, var.categories, file, name, value_labels)
+        columns[name] = values
+        if check_ranges and kind in ("integer", "number"):
+            problems += _range_problems(var, name, pd.to_numeric(pd.Series(values), errors="coerce"), var.min, var.max)
+    if problems:
+        raise HarmonisationError(f"{file}: " + "; ".join(problems))
+    return with_derived(pd.DataFrame(columns, index=raw.index).reset_index(drop=True), catalog.sources[source_name])
+
+
+def _harmonise_records(raw: pd.DataFrame, catalog: Catalog, source_name: str, columns: dict[str, Any], *,
+                       file: Path | str, value_labels: dict[str, dict[Any, str]], check_ranges: bool) -> pd.DataFrame:
+    """A record source: its rows harmonised, then one row per person with the aggregates.
+
+    The report of the records' checks (days failing ``covers_day`` or a rule) is kept in the
+    table's ``attrs["records"]`` for the harmonised asset's metadata.
+    """
+    rows = _record_rows(raw, catalog, source_name, columns, file=file, value_labels=value_labels,
+                        check_ranges=check_ranges)
+    table, report = person_table(rows, catalog.sources[source_name])
+    if check_ranges:
+        refuse_out_of_range(catalog, source_name, table, file=file)
+    table.attrs["records"] = report.to_dict()
+    return table
+
+
+def _range_problems(var: SourceVariable, name: str, numbers: pd.Series, low: float | None,
+                    high: float | None) -> list[str]:
+    values = numbers.astype("float64").to_numpy()
+    special = np.isin(values, [float(v) for v in var.special_values])
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values)
+        if low is not None:
+            bad |= values < low
+        if high is not None:
+            bad |= values > high
+    bad &= ~special
+    if not bad.any():
+        return []
+    rows = np.flatnonzero(bad)
+    shown = ", ".join(f"{values[r]:g} (row {r + 1})" for r in rows[:5])
+    declared = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+    return [f"column '{var.column}' (harmonised '{name}'): {len(rows)} value(s) outside the declared "
+            f"range {declared}: {shown}"]
 
 
 def refuse_out_of_range(catalog: Catalog, source_name: str, table: pd.DataFrame, *, file: Path | str = "<data>") -> None:
@@ -159,23 +238,7 @@ def refuse_out_of_range(catalog: Catalog, source_name: str, table: pd.DataFrame,
         if name not in table or catalog.variable_type(source_name, name) not in ("integer", "number"):
             continue
         low, high = catalog.bounds(source_name, name)
-        values = pd.to_numeric(table[name], errors="coerce").astype("float64").to_numpy()
-        special = np.isin(values, [float(v) for v in var.special_values])
-        with np.errstate(invalid="ignore"):
-            bad = np.isinf(values)
-            if low is not None:
-                bad |= values < low
-            if high is not None:
-                bad |= values > high
-        bad &= ~special
-        if bad.any():
-            rows = np.flatnonzero(bad)
-            shown = ", ".join(f"{values[r]:g} (row {r + 1})" for r in rows[:5])
-            declared = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
-            problems.append(
-                f"column '{var.column}' (harmonised '{name}'): {len(rows)} value(s) outside the declared "
-                f"range {declared}: {shown}"
-            )
+        problems += _range_problems(var, name, pd.to_numeric(table[name], errors="coerce"), low, high)
     if problems:
         raise HarmonisationError(f"{file}: " + "; ".join(problems))
 

@@ -82,7 +82,7 @@ def read_source_file(path: Path | str, source: Source) -> RawTable:
         raise IngestError(f"{path}: cannot be read as {source.format}: {exc}") from exc
     if table.data.empty:
         raise IngestError(f"{path}: no rows")
-    expected = {var.column: name for name, var in source.variables.items()}
+    expected = source.raw_columns()
     missing = [column for column in expected if column not in table.data.columns]
     if missing:
         described = ", ".join(f"'{c}' (for {expected[c]})" for c in missing)
@@ -114,7 +114,7 @@ def check_finite(table: RawTable, source: Source) -> None:
     (a category column may legitimately spell anything).
     """
     data = table.data
-    columns = [var.column for var in source.variables.values() if var.column in data.columns]
+    columns = [column for column in source.raw_columns() if column in data.columns]
     as_written = None
     if source.format == "csv":
         numeric = [c for c in columns if pd.api.types.is_numeric_dtype(data[c])]
@@ -208,7 +208,7 @@ def check_schema_drift(table: RawTable, source: Source, source_name: str, previo
     """
     if previous is None:
         return
-    known = {var.column for var in source.variables.values()} | set(source.ignored_columns) | set(previous)
+    known = set(source.raw_columns()) | set(source.ignored_columns) | set(previous)
     new = [str(c) for c in table.data.columns if str(c) not in known]
     if new:
         since = f" ({previous_file})" if previous_file else ""

@@ -40,6 +40,8 @@ def read_raw(path: Path, source: dict, *, labels: bool = True) -> pd.DataFrame:
             return pd.read_spss(path, **opts)
         frame, _ = pyreadstat.read_sav(str(path), **opts)
         return frame
+    if fmt == "sas":  # SAS transport: pandas' own reader, independent of the project's pyreadstat one
+        return pd.read_sas(path, format="xport", **opts)
     raise ValueError(fmt)
 
 

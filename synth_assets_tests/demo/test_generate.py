@@ -19,6 +19,8 @@ EXPECTED_INCOMING = {
     "lfs": ["lfs/lfs_2022.sav", "lfs/lfs_2023.sav", "lfs/lfs_2024.sav"],
     "hbs": ["hbs/hbs_2022.dta", "hbs/hbs_2024.dta"],
     "hfcs": ["hfcs/hfcs_2023.parquet"],
+    "tus": ["tus/tus_2023.xpt"],
+    "mobility": ["mobility/mobility_2022.csv", "mobility/mobility_2024.csv"],
 }
 
 
@@ -39,13 +41,14 @@ def test_calendar_generalises_to_other_waves():
     cal = survey_calendar([2025, 2026, 2027, 2028, 2029])
     assert cal["silc"] == cal["lfs"] == cal["register"] == [2025, 2026, 2027, 2028, 2029]
     assert cal["hbs"] == [2026, 2028]
-    assert cal["hfcs"] == [2026, 2029]
+    assert cal["hfcs"] == cal["tus"] == [2026, 2029]
+    assert cal["mobility"] == [2026, 2028]
 
 
 def test_manifest_lists_every_file_with_rows(demo, demo_dir):
     assert demo.persons == PERSONS and demo.waves == WAVES
     assert all(f.path.is_file() and f.rows > 0 for f in demo.files)
-    assert {f.source for f in demo.incoming()} == {"register", "silc", "hbs", "lfs", "hfcs"}
+    assert {f.source for f in demo.incoming()} == {"register", "silc", "hbs", "lfs", "hfcs", "tus", "mobility"}
     assert all(f.rows == PERSONS for f in demo.incoming("register"))
     written = json.loads((demo_dir / "truth" / "manifest.json").read_text(encoding="utf-8"))
     assert written["persons"] == PERSONS
@@ -86,8 +89,9 @@ def _digests(root: Path) -> dict[str, str]:
 def test_deterministic_for_a_seed(demo_dir, tmp_path):
     generate_demo(tmp_path / "again", persons=PERSONS, waves=WAVES)
     first, second = _digests(demo_dir), _digests(tmp_path / "again")
-    # register x3, silc x3, hfcs x1, truth populations x3, truth sample links x9 (silc 3, lfs 3, hbs 2, hfcs 1)
-    assert len(first) == 3 + 3 + 1 + 3 + 9
+    # register x3, silc x3, hfcs x1, mobility x2, truth populations x3, truth sample links x12
+    # (silc 3, lfs 3, hbs 2, hfcs 1, tus 1, mobility 2); the SAS transport header has a timestamp
+    assert len(first) == 3 + 3 + 1 + 2 + 3 + 12
     assert first == second
     generate_demo(tmp_path / "other", persons=PERSONS, waves=WAVES, seed=7)
     other = _digests(tmp_path / "other")

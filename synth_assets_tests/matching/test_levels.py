@@ -132,6 +132,12 @@ def test_universe_rules_join_the_plausibility_rules(fused):
     bad = matched.copy()
     bad.loc[bad["age"] < 16, "pay"] = 10.0
     assert broken_rows(bad, rules)[1]["(age >= 16) or pay == -1"] > 0
+    # -1 is outside pay's range: it means "outside the universe", so an adult holding it is refused
+    # too (a generated adult with a child's block); status 'child' is a category, left one-way
+    assert "not (age >= 16) or pay != -1" in rules and "not (age >= 16) or status != 'child'" not in rules
+    bad = matched.copy()
+    bad.loc[bad["age"] >= 16, "pay"] = -1.0
+    assert broken_rows(bad, rules)[1]["not (age >= 16) or pay != -1"] == (bad["age"] >= 16).sum()
 
 
 def _mutated(text: str, old: str, new: str) -> str:

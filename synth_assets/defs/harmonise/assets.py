@@ -39,6 +39,9 @@ def build_harmonised_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefin
             raw.data, project.catalog, source_name, file=raw.origin.file, value_labels=raw.value_labels
         )
         roles = {name: var.role for name, var in source.variables.items()}
+        # A record source (episodes, trips): how many days failed which check (their persons'
+        # aggregates are item non-response, imputed before fusion).
+        records = {"records": dg.MetadataValue.json(table.attrs["records"])} if "records" in table.attrs else {}
         return dg.Output(
             WaveTable(table, raw.origin),  # the file it came from travels on, to the release's data card
             metadata={
@@ -49,6 +52,7 @@ def build_harmonised_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefin
                 "missing_share": dg.MetadataValue.json(
                     {c: round(float(table[c].isna().mean()), 4) for c in table.columns}
                 ),
+                **records,
             },
         )
 
