@@ -4,7 +4,6 @@ other data past it (a fresh draw never validated, training rows written over the
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,18 +11,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from synth_assets.catalog import load_catalog
 from synth_assets.common.hashing import dataframe_sha256, file_sha256
 from synth_assets.common.layout import DataLayout
 from synth_assets.defs.definitions import build_definitions
-from synth_assets.operations.runner import run_pipeline
-from synth_assets_tests.defs.conftest import tiny_catalog
+from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared
 
 pytestmark = pytest.mark.slow
 
-FICTITIOUS = {"replicates": 2}
-RELEASE = {"ops": {"population_model": {"config": {"family": "cart", "seed": 0}},
-                   "fictitious_dataset": {"config": FICTITIOUS}}}
+FICTITIOUS = FAST_RELEASE["ops"]["fictitious_dataset"]["config"]
 
 
 @dataclass
@@ -49,17 +44,13 @@ class Released:
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory, tiny_demo):
-    root = tmp_path_factory.mktemp("integrity") / "data"
-    shutil.copytree(tiny_demo / "incoming", root / "incoming")
-    tiny_catalog(root / "catalog.yaml")
-    layout = DataLayout(root)
-    defs = build_definitions(root)
-    with dg.instance_for_test() as instance:
-        outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance,
-                               release_config=RELEASE, echo=lambda _: None)
-        assert outcome.success, [r.failures for r in outcome.runs]
-        yield Released(root, layout, defs, instance, outcome.runs[-1].partition, outcome.release)
+def released(tmp_path_factory, prepared_release: Prepared):
+    """A copy of the prepared release (FAST_RELEASE), which this module's tests change in turn."""
+    copy = prepared_release.copy_to(tmp_path_factory.mktemp("integrity"))
+    release = copy.release
+    with copy.instance() as instance:
+        yield Released(copy.root, DataLayout(copy.root), build_definitions(copy.root), instance,
+                       release.name.split("-")[0], release)
 
 
 def public_snapshot(root: Path) -> dict[str, str]:
