@@ -29,10 +29,15 @@ class Released:
     instance: dg.DagsterInstance
     wave: str
     release: Path
+    origin: Path  # the prepared data root this one was copied from
 
     @property
     def table(self) -> Path:
         return self.root / "warehouse" / "fictitious_dataset" / f"{self.wave}.parquet"
+
+    def moved(self, recorded: Path) -> Path:
+        """A path the prepared release's runs recorded (under ``origin``), in this copy."""
+        return self.root / recorded.relative_to(self.origin) if recorded.is_relative_to(self.origin) else recorded
 
     def materialise(self, *assets: str, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
         """Some assets alone (with their checks), on what earlier runs stored."""
@@ -50,7 +55,7 @@ def released(tmp_path_factory, prepared_release: Prepared):
     release = copy.release
     with copy.instance() as instance:
         yield Released(copy.root, DataLayout(copy.root), build_definitions(copy.root), instance,
-                       release.name.split("-")[0], release)
+                       release.name.split("-")[0], release, prepared_release.root)
 
 
 def public_snapshot(root: Path) -> dict[str, str]:
@@ -151,8 +156,8 @@ def test_a_refused_run_leaves_the_release_and_the_report_it_links_alone(released
 
     published = card(released.release)
     # the public card names no internal path: the report it copies is in the asset's metadata
-    assert "report" not in published["validation"] and str(released.root) not in json.dumps(published)
-    linked = Path(publication_metadata(released)["report"]).parent
+    assert "report" not in published["validation"] and str(released.origin) not in json.dumps(published)  # its root
+    linked = released.moved(Path(publication_metadata(released)["report"]).parent)
     # the release holds a copy of the very report it links
     assert file_sha256(released.release / "report.html") == file_sha256(linked / "report.html")
     assert published["checksums"]["metrics.json"] == file_sha256(linked / "metrics.json")

@@ -95,8 +95,9 @@ def test_failing_threshold_refuses_publication_and_names_metric(ingested_copy: P
     raw = yaml.safe_load(catalog_path.read_text())
     raw.setdefault("release", {}).setdefault("thresholds", {})["kmarginal_3"] = 1000.5
     catalog_path.write_text(yaml.safe_dump(raw))
+    one_replicate = {"ops": {**FAST_RELEASE["ops"], "fictitious_dataset": {"config": {"replicates": 1}}}}
     with ingested_copy.instance() as instance:
-        outcome = _run(data_root, instance)
+        outcome = _run(data_root, instance, one_replicate)  # the refusal does not depend on the replicates
     assert outcome.release is None
     failures = "\n".join(f for r in outcome.runs for f in r.failures)
     assert "thresholds_pass failed" in failures and "kmarginal_3" in failures
