@@ -2,8 +2,9 @@
 
 The daemon is simulated tick by tick: the sensor requests ingest runs, then declarative
 automation requests the release assets; each requested set is executed as the daemon would.
-It starts from the prepared 2024 release (conftest.py), where the 2025 files then arrive.
 """
+
+import shutil
 
 import dagster as dg
 import pandas as pd
@@ -13,12 +14,21 @@ from synth_assets.catalog import load_catalog
 from synth_assets.common.layout import DataLayout
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.resources import ProjectResource
-from synth_assets.operations.runner import execute
+from synth_assets.operations.runner import execute, run_pipeline
 from synth_assets.publication import latest_release
-from synth_assets_tests.defs.conftest import Prepared, deliver_2025
+from synth_assets_tests.defs.conftest import TINY_PERSONS, tiny_catalog
 
 pytestmark = pytest.mark.slow
 CART = {"ops": {"population_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}
+
+
+@pytest.fixture(scope="module")
+def demo_with_2025(tmp_path_factory):
+    from synth_assets.demo import generate_demo
+
+    root = tmp_path_factory.mktemp("demo2025")
+    generate_demo(root, persons=TINY_PERSONS, waves=(2023, 2024, 2025))
+    return root
 
 
 def _daemon_tick(defs, instance, cursor):
@@ -37,8 +47,10 @@ def _daemon_tick(defs, instance, cursor):
     return result.cursor, {p: {k.to_user_string() for k in ks} for p, ks in requested.items()}
 
 
-def test_new_wave_file_leads_to_a_new_release(release_copy: Prepared, wave_2025):
-    root = release_copy.root
+def test_new_wave_file_leads_to_a_new_release(tmp_path, demo_with_2025):
+    root = tmp_path / "data"
+    shutil.copytree(demo_with_2025 / "incoming", root / "incoming", ignore=shutil.ignore_patterns("*2025*"))
+    tiny_catalog(root / "catalog.yaml")
     layout = DataLayout(root)
     defs = build_definitions(root)
     sensor = defs.resolve_sensor_def("incoming_waves_sensor")
@@ -48,13 +60,15 @@ def test_new_wave_file_leads_to_a_new_release(release_copy: Prepared, wave_2025)
                                           resources={"project": ProjectResource(data_root=str(root))})
         return sensor(context)
 
-    with release_copy.instance() as instance:  # the 2022-2024 waves ingested, the 2024 release published
+    with dg.instance_for_test() as instance:
+        run_pipeline(defs, load_catalog(layout.catalog), layout, instance, release_config=CART, echo=lambda _: None)
         first_release = latest_release(layout.public)
         assert first_release is not None and first_release.name.startswith("2024-")
         sensor_cursor = sense(None).cursor
         automation_cursor, _ = _daemon_tick(defs, instance, None)
 
-        deliver_2025(wave_2025, root / "incoming")  # the delivery arrives
+        for path in (demo_with_2025 / "incoming").rglob("*2025*"):  # the delivery arrives
+            shutil.copy(path, root / "incoming" / path.relative_to(demo_with_2025 / "incoming"))
         sensed = sense(sensor_cursor)
         assert {(r.job_name, r.partition_key) for r in sensed.run_requests} == {
             ("ingest_register", "2025"), ("ingest_silc", "2025"), ("ingest_lfs", "2025")}
