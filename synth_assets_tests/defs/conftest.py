@@ -1,10 +1,15 @@
-"""A tiny demo population in a temporary data root, shared by the Dagster tests."""
+"""A tiny demo population in a temporary data root, and prepared states of it, shared by the Dagster tests."""
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -44,3 +49,161 @@ def data_root(tmp_path, tiny_demo) -> Path:
     shutil.copytree(tiny_demo / "incoming", root / "incoming")
     tiny_catalog(root / "catalog.yaml")
     return root
+
+
+# --------------------------------------------------------------------------- prepared states
+# Many tests need the tiny demo already ingested (every source wave: 12 runs, about half of a
+# whole pipeline's time) or a release already published, and then test what follows. Each
+# state is built once per test session, shared by the xdist workers through a file lock, and
+# every test gets its own copy of the data root and of the instance's storage (both are small).
+# A copied instance needs no re-ingest: a delivery is ingested again only when its sha256
+# differs from the one its raw_<source> was built from, whatever the file's path.
+
+#: The release every prepared-release test judges: CART (the default family), two replicates.
+FAST_RELEASE = {"ops": {"population_model": {"config": {"family": "cart", "seed": 0}},
+                        "fictitious_dataset": {"config": {"replicates": 2}}}}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A data root and the home (DAGSTER_HOME) of the instance that processed it."""
+
+    root: Path
+    home: Path
+
+    def copy_to(self, target: Path) -> Prepared:
+        copy = Prepared(target / "data", target / "dagster_home")
+        shutil.copytree(self.root, copy.root, symlinks=True)
+        shutil.copytree(self.home, copy.home)
+        return copy
+
+    @contextmanager
+    def instance(self) -> Iterator[dg.DagsterInstance]:
+        """The instance on this home, as ``instance_for_test`` gives it (its own dagster.yaml)."""
+        with dg.instance_for_test(temp_dir=str(self.home)) as instance:
+            yield instance
+
+    def use_repo_instance_settings(self) -> None:
+        """The repository's dagster.yaml (queued runs, pools) for a CLI or daemon run on this home."""
+        shutil.copy(REPO / "dagster.yaml", self.home / "dagster.yaml")
+
+    @property
+    def release(self) -> Path:
+        public = self.root / "public"
+        return public / (public / "LATEST").read_text().strip()
+
+
+def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Prepared], None]) -> Prepared:
+    """``build`` run once per session: the xdist workers share pytest's base temporary folder."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the folder every worker's base lies in, this session's alone
+    folder = base / f"prepared_{name}"
+    prepared = Prepared(folder / "data", folder / "dagster_home")
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            prepared.home.mkdir(parents=True)
+            build(prepared)
+            (folder / "complete").touch()
+    return prepared
+
+
+def ingest_everything(prepared: Prepared) -> None:
+    """Every delivered wave of every source ingested, as ``run_pipeline`` does before a release."""
+    from synth_assets.catalog import load_catalog
+    from synth_assets.common.layout import DataLayout
+    from synth_assets.defs.automation.jobs import ingest_job_name
+    from synth_assets.defs.definitions import build_definitions
+    from synth_assets.defs.deliveries import observe_deliveries, record_deliveries
+    from synth_assets.operations.runner import execute, register_waves
+
+    layout = DataLayout(prepared.root)
+    catalog = load_catalog(layout.catalog)
+    defs = build_definitions(prepared.root)
+    with prepared.instance() as instance:
+        waves = register_waves(instance, catalog, layout)
+        record_deliveries(instance, observe_deliveries(instance, catalog, layout.incoming))
+        for name, source_waves in waves.items():
+            for wave in source_waves:
+                assert execute(defs, ingest_job_name(name), wave, instance).success, (name, wave)
+
+
+@pytest.fixture(scope="session")
+def prepared_ingested(tmp_path_factory) -> Prepared:
+    """The tiny demo (waves 2022-2024) with the project catalog, every wave ingested."""
+
+    def build(prepared: Prepared) -> None:
+        from synth_assets.demo import generate_demo
+
+        demo = prepared.root.parent / "demo"
+        generate_demo(demo, persons=TINY_PERSONS)
+        shutil.copytree(demo / "incoming", prepared.root / "incoming")
+        shutil.rmtree(demo)
+        tiny_catalog(prepared.root / "catalog.yaml")
+        ingest_everything(prepared)
+
+    return _built_once(tmp_path_factory, "ingested", build)
+
+
+@pytest.fixture(scope="session")
+def prepared_release(tmp_path_factory, prepared_ingested: Prepared) -> Prepared:
+    """``prepared_ingested`` then the 2024 release with ``FAST_RELEASE``, published."""
+
+    def build(prepared: Prepared) -> None:
+        from synth_assets.catalog import load_catalog
+        from synth_assets.common.layout import DataLayout
+        from synth_assets.defs.definitions import build_definitions
+        from synth_assets.operations.runner import run_pipeline
+
+        shutil.rmtree(prepared.home)
+        prepared_ingested.copy_to(prepared.root.parent)
+        layout = DataLayout(prepared.root)
+        with prepared.instance() as instance:
+            outcome = run_pipeline(build_definitions(prepared.root), load_catalog(layout.catalog), layout, instance,
+                                   release_config=FAST_RELEASE, echo=lambda _: None)
+        assert outcome.success and outcome.release is not None, [r.failures for r in outcome.runs]
+        assert [r.job for r in outcome.runs] == ["release"], "the prepared waves were ingested again"
+
+    return _built_once(tmp_path_factory, "release", build)
+
+
+@pytest.fixture
+def ingested_copy(prepared_ingested: Prepared, tmp_path: Path) -> Prepared:
+    """A copy of the ingested tiny demo and of its instance, for one test to change."""
+    return prepared_ingested.copy_to(tmp_path)
+
+
+@pytest.fixture
+def release_copy(prepared_release: Prepared, tmp_path: Path) -> Prepared:
+    """A copy of the published tiny release and of its instance, for one test to change."""
+    return prepared_release.copy_to(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def wave_2025(tmp_path_factory) -> Path:
+    """The tiny demo's 2025 deliveries (register, silc, lfs): the same city one wave on.
+
+    Generated with the waves 2022-2025, whose first three equal the tiny demo's (same seed, same
+    base wave; the SPSS files differ only in their header's time stamp), so only the 2025 files
+    are taken from it.
+    """
+    from synth_assets.demo import generate_demo
+
+    root = tmp_path_factory.mktemp("demo2025")
+    generate_demo(root, persons=TINY_PERSONS, waves=(2022, 2023, 2024, 2025))
+    return root / "incoming"
+
+
+def deliver_2025(wave_2025: Path, incoming: Path, sources: tuple[str, ...] | None = None) -> list[Path]:
+    """Copy the 2025 files (of ``sources``, or all) into ``incoming``; the copied paths."""
+    copied = []
+    for path in sorted(wave_2025.rglob("*2025*")):
+        relative = path.relative_to(wave_2025)
+        if sources is None or relative.parts[0] in sources:
+            target = incoming / relative
+            shutil.copy(path, target)
+            copied.append(target)
+    return copied

@@ -1,11 +1,9 @@
 """Per-asset tests: one asset materialised with ``dg.materialize`` on one partition.
 
-Upstream values come from a tiny prepared warehouse (the ingest runs of the 2024 release's
-source waves, on an ephemeral instance) through the IO managers; the gate is called with
-its inputs as plain values.
+Upstream values come from a copy of the ingested tiny demo (conftest.py: every source wave
+ingested) through the IO managers; the gate is called with its inputs as plain values.
 """
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,15 +15,14 @@ from synth_assets.catalog import Catalog, load_catalog
 from synth_assets.common.hashing import dataframe_sha256, file_sha256
 from synth_assets.common.layout import DataLayout
 from synth_assets.defs import keys
-from synth_assets.defs.automation.jobs import ingest_job_name
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.metadata import JUDGED_HASH
 from synth_assets.defs.partitions import latest_wave_at_or_before
 from synth_assets.defs.publication.assets import build_public_dataset
 from synth_assets.defs.values import MatchingReport, SourceFile, WaveTable
 from synth_assets.ingest import source_path
-from synth_assets.operations.runner import execute, register_waves
-from synth_assets_tests.defs.conftest import tiny_catalog
+from synth_assets.operations.runner import register_waves
+from synth_assets_tests.defs.conftest import Prepared
 
 RELEASE_WAVE = "2024"
 
@@ -51,20 +48,18 @@ class Warehouse:
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory, tiny_demo) -> Warehouse:
-    root = tmp_path_factory.mktemp("per_asset") / "data"
-    shutil.copytree(tiny_demo / "incoming", root / "incoming")
-    tiny_catalog(root / "catalog.yaml")
-    layout = DataLayout(root)
+def warehouse(tmp_path_factory, prepared_ingested: Prepared) -> Warehouse:
+    copy = prepared_ingested.copy_to(tmp_path_factory.mktemp("per_asset"))
+    layout = DataLayout(copy.root)
     catalog = load_catalog(layout.catalog)
-    defs = build_definitions(root)
-    with dg.DagsterInstance.ephemeral() as instance:
+    with copy.instance() as instance:
         delivered = register_waves(instance, catalog, layout)
         waves = {name: latest_wave_at_or_before(found, RELEASE_WAVE) for name, found in delivered.items()}
         for name, wave in waves.items():
             assert wave is not None, name
-            assert execute(defs, ingest_job_name(name), wave, instance).success, name
-        yield Warehouse(root, defs, catalog, instance, {n: w for n, w in waves.items() if w})
+            assert instance.get_latest_materialization_event(keys.raw(name)) is not None, name  # ingested
+        yield Warehouse(copy.root, build_definitions(copy.root), catalog, instance,
+                        {n: w for n, w in waves.items() if w})
 
 
 def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:

@@ -1,8 +1,9 @@
 """The real daemon: `dagster dev` (webserver + daemon) turns a dropped wave file into a release run.
 
-A tiny demo whose 2022-2024 waves are ingested beforehand (in process), a scratch
-DAGSTER_HOME with the repo's dagster.yaml (queued runs, so the daemon dequeues them), and
-`dagster dev` on a free loopback port: nothing is switched on by hand. The test drops the
+A tiny demo whose 2022-2024 waves are ingested beforehand (in process: a copy of the
+prepared state of conftest.py), its DAGSTER_HOME with the repo's dagster.yaml (queued runs,
+so the daemon dequeues them), and `dagster dev` on a free loopback port: nothing is switched
+on by hand. The test drops the
 register's 2025 file into data/incoming and watches the instance: the incoming sensor
 observes it and ingests it (and nothing else: the older waves are unchanged), then the
 release automation sensor launches the release assets for partition 2025.
@@ -16,7 +17,6 @@ folder: the automation builds the chain run by run, which took over 13 minutes o
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synth_assets_tests.defs.conftest import REPO, TINY_PERSONS, tiny_catalog
+from synth_assets_tests.defs.conftest import REPO, Prepared, deliver_2025
 from synth_assets_tests.processes import _default_signals, _free_port, _log_tail, _stop
 
 pytestmark = pytest.mark.slow
@@ -40,36 +40,23 @@ def _runs(home: Path) -> list:
         return list(instance.get_runs())
 
 
-def test_daemon_turns_a_dropped_wave_into_a_release_run(tmp_path):
+def test_daemon_turns_a_dropped_wave_into_a_release_run(ingested_copy: Prepared, wave_2025, tmp_path):
     import dagster as dg
 
     from synth_assets.catalog import load_catalog
     from synth_assets.common.layout import DataLayout
     from synth_assets.defs import keys
     from synth_assets.defs.automation.sensors import AUTOMATION_SENSOR
-    from synth_assets.defs.definitions import build_definitions
-    from synth_assets.demo import generate_demo
-    from synth_assets.operations.runner import execute, register_waves
 
     started = time.monotonic()
-    demo = tmp_path / "demo"
-    generate_demo(demo, persons=TINY_PERSONS, waves=(2023, 2024, 2025))
-    root = tmp_path / "data"
-    shutil.copytree(demo / "incoming", root / "incoming", ignore=shutil.ignore_patterns("*2025*"))
-    tiny_catalog(root / "catalog.yaml")
-    home = (tmp_path / "dagster_home").resolve()
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    root = ingested_copy.root
+    home = ingested_copy.home.resolve()
+    ingested_copy.use_repo_instance_settings()
     assert "run_coordinator" not in yaml.safe_load((home / "dagster.yaml").read_text())  # queued: the daemon's
 
     layout = DataLayout(root)
-    defs = build_definitions(root)
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        waves = register_waves(instance, load_catalog(layout.catalog), layout)
-        for name, source_waves in waves.items():
-            for wave in source_waves:
-                assert execute(defs, f"ingest_{name}", wave, instance).success
     before = {r.run_id for r in _runs(home)}
+    assert {r.job_name for r in _runs(home)} >= {"ingest_register", "ingest_hfcs"}  # the older waves' runs
     prepared = time.monotonic()
 
     env = {**os.environ, "DAGSTER_HOME": str(home), "SYNTH_ASSETS_DATA": str(root),
@@ -83,8 +70,7 @@ def test_daemon_turns_a_dropped_wave_into_a_release_run(tmp_path):
             preexec_fn=_default_signals, start_new_session=True,
         )
     try:
-        for path in (demo / "incoming" / "register").glob(f"*{NEW_WAVE}*"):  # the delivery arrives
-            shutil.copy(path, root / "incoming" / "register" / path.name)
+        deliver_2025(wave_2025, root / "incoming", ("register",))  # the delivery arrives
         ingest = release = None
         deadline = time.monotonic() + TIMEOUT_S
         while time.monotonic() < deadline and process.poll() is None:

@@ -4,7 +4,6 @@ other data past it (a fresh draw never validated, training rows written over the
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,18 +11,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from synth_assets.catalog import load_catalog
 from synth_assets.common.hashing import dataframe_sha256, file_sha256
 from synth_assets.common.layout import DataLayout
 from synth_assets.defs.definitions import build_definitions
-from synth_assets.operations.runner import run_pipeline
-from synth_assets_tests.defs.conftest import tiny_catalog
+from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared
 
 pytestmark = pytest.mark.slow
 
-FICTITIOUS = {"replicates": 2}
-RELEASE = {"ops": {"population_model": {"config": {"family": "cart", "seed": 0}},
-                   "fictitious_dataset": {"config": FICTITIOUS}}}
+FICTITIOUS = FAST_RELEASE["ops"]["fictitious_dataset"]["config"]
 
 
 @dataclass
@@ -34,10 +29,15 @@ class Released:
     instance: dg.DagsterInstance
     wave: str
     release: Path
+    origin: Path  # the prepared data root this one was copied from
 
     @property
     def table(self) -> Path:
         return self.root / "warehouse" / "fictitious_dataset" / f"{self.wave}.parquet"
+
+    def moved(self, recorded: Path) -> Path:
+        """A path the prepared release's runs recorded (under ``origin``), in this copy."""
+        return self.root / recorded.relative_to(self.origin) if recorded.is_relative_to(self.origin) else recorded
 
     def materialise(self, *assets: str, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
         """Some assets alone (with their checks), on what earlier runs stored."""
@@ -49,17 +49,13 @@ class Released:
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory, tiny_demo):
-    root = tmp_path_factory.mktemp("integrity") / "data"
-    shutil.copytree(tiny_demo / "incoming", root / "incoming")
-    tiny_catalog(root / "catalog.yaml")
-    layout = DataLayout(root)
-    defs = build_definitions(root)
-    with dg.instance_for_test() as instance:
-        outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance,
-                               release_config=RELEASE, echo=lambda _: None)
-        assert outcome.success, [r.failures for r in outcome.runs]
-        yield Released(root, layout, defs, instance, outcome.runs[-1].partition, outcome.release)
+def released(tmp_path_factory, prepared_release: Prepared):
+    """A copy of the prepared release (FAST_RELEASE), which this module's tests change in turn."""
+    copy = prepared_release.copy_to(tmp_path_factory.mktemp("integrity"))
+    release = copy.release
+    with copy.instance() as instance:
+        yield Released(copy.root, DataLayout(copy.root), build_definitions(copy.root), instance,
+                       release.name.split("-")[0], release, prepared_release.root)
 
 
 def public_snapshot(root: Path) -> dict[str, str]:
@@ -160,8 +156,8 @@ def test_a_refused_run_leaves_the_release_and_the_report_it_links_alone(released
 
     published = card(released.release)
     # the public card names no internal path: the report it copies is in the asset's metadata
-    assert "report" not in published["validation"] and str(released.root) not in json.dumps(published)
-    linked = Path(publication_metadata(released)["report"]).parent
+    assert "report" not in published["validation"] and str(released.origin) not in json.dumps(published)  # its root
+    linked = released.moved(Path(publication_metadata(released)["report"]).parent)
     # the release holds a copy of the very report it links
     assert file_sha256(released.release / "report.html") == file_sha256(linked / "report.html")
     assert published["checksums"]["metrics.json"] == file_sha256(linked / "metrics.json")

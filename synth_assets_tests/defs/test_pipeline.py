@@ -1,4 +1,8 @@
-"""The whole graph, materialised in process on a tiny demo population."""
+"""The whole graph, materialised in process on a tiny demo population.
+
+The tests start from the prepared states of ``conftest.py``: the demo ingested (12 runs), or
+the 2024 release published from it with ``FAST_RELEASE``; each runs what it tests on its copy.
+"""
 
 import json
 
@@ -11,14 +15,12 @@ from synth_assets.common.layout import DataLayout
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.operations.lineage import collect_lineage
 from synth_assets.operations.runner import run_pipeline
+from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared
 
 pytestmark = pytest.mark.slow
 
-FAST_MODEL = {"ops": {"population_model": {"config": {"family": "cart", "seed": 0}},
-                      "fictitious_dataset": {"config": {"replicates": 2}}}}
 
-
-def _run(data_root, instance, config=FAST_MODEL):
+def _run(data_root, instance, config=FAST_RELEASE):
     layout = DataLayout(data_root)
     return run_pipeline(build_definitions(data_root), load_catalog(layout.catalog), layout, instance,
                         release_config=config, echo=lambda _: None)
@@ -29,19 +31,18 @@ def _public_listing(data_root):
     return sorted(str(p.relative_to(public)) for p in public.rglob("*")) if public.exists() else []
 
 
-def test_whole_pipeline_publishes_a_coherent_auditable_release(data_root):
-    with dg.instance_for_test() as instance:
-        outcome = _run(data_root, instance)
-        assert outcome.success, [r.failures for r in outcome.runs]
+def test_whole_pipeline_publishes_a_coherent_auditable_release(release_copy: Prepared):
+    data_root = release_copy.root  # the pipeline ran (and succeeded) in the prepared state
+    with release_copy.instance() as instance:
         lineage = collect_lineage(instance, build_definitions(data_root), load_catalog(data_root / "catalog.yaml"),
-                                  DataLayout(data_root), outcome.release.name)
+                                  DataLayout(data_root), release_copy.release.name)
     assert lineage.copy_test["passed"], lineage.copy_test
     audited = {step.asset for step in lineage.steps}
     assert {"raw_register", "harmonised_silc", "donor_hfcs", "matched_dataset", "population_model",
             "fictitious_dataset", "validation_report", "public_dataset"} <= audited
     assert all(check.passed for check in lineage.checks), lineage.checks
     assert all(f["intact"] for f in lineage.files.values())
-    release = outcome.release
+    release = release_copy.release
     card = json.loads((release / "data_card.json").read_text())
     assert card["replicates"] == 2
     assert all(info["sha256"] for info in card["provenance"].values()), card["provenance"]
@@ -61,7 +62,9 @@ def test_whole_pipeline_publishes_a_coherent_auditable_release(data_root):
     assert not any(n.startswith(("raw_", "harmonised_", "matched", "donor_")) for n in names)
 
 
-def test_duplicated_id_blocks_ingest_and_release(data_root):
+def test_duplicated_id_blocks_ingest_and_release(ingested_copy: Prepared):
+    """A file replaced by one with a duplicated id after a good ingest: ingested again, refused."""
+    data_root = ingested_copy.root
     layout = DataLayout(data_root)
     catalog = load_catalog(layout.catalog)
     survey = next(iter(catalog.surveys))
@@ -74,39 +77,41 @@ def test_duplicated_id_blocks_ingest_and_release(data_root):
     raw.loc[1, id_column] = raw.loc[0, id_column]
     _rewrite(raw, path, source)
     before = _public_listing(data_root)
-    with dg.DagsterInstance.ephemeral() as instance:
+    with ingested_copy.instance() as instance:
         outcome = _run(data_root, instance)
     assert outcome.release is None
+    assert f"ingest_{survey}" in [r.job for r in outcome.runs]
     failures = "\n".join(f for r in outcome.runs for f in r.failures)
     assert "delivered_file_is_valid failed" in failures
     assert id_column in failures  # names the column
     assert _public_listing(data_root) == before
 
 
-def test_failing_threshold_refuses_publication_and_names_metric(data_root):
+def test_failing_threshold_refuses_publication_and_names_metric(ingested_copy: Prepared):
+    data_root = ingested_copy.root
     catalog_path = data_root / "catalog.yaml"
     import yaml
 
     raw = yaml.safe_load(catalog_path.read_text())
     raw.setdefault("release", {}).setdefault("thresholds", {})["kmarginal_3"] = 1000.5
     catalog_path.write_text(yaml.safe_dump(raw))
-    with dg.DagsterInstance.ephemeral() as instance:
-        outcome = _run(data_root, instance)
+    one_replicate = {"ops": {**FAST_RELEASE["ops"], "fictitious_dataset": {"config": {"replicates": 1}}}}
+    with ingested_copy.instance() as instance:
+        outcome = _run(data_root, instance, one_replicate)  # the refusal does not depend on the replicates
     assert outcome.release is None
     failures = "\n".join(f for r in outcome.runs for f in r.failures)
     assert "thresholds_pass failed" in failures and "kmarginal_3" in failures
     assert _public_listing(data_root) == []
 
 
-def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(data_root):
+def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(release_copy: Prepared):
     """Calibrated replicates equal the register's margins; without calibration the gate refuses."""
     from synth_assets.calibration import Targets, spec_from_catalog
 
-    with dg.instance_for_test() as instance:
-        outcome = _run(data_root, instance)
-        assert outcome.success, [r.failures for r in outcome.runs]
+    data_root, release = release_copy.root, release_copy.release
+    with release_copy.instance() as instance:
         catalog = load_catalog(data_root / "catalog.yaml")
-        wave = outcome.release.name.split("-")[0]
+        wave = release.name.split("-")[0]
         targets = instance.get_latest_materialization_event(dg.AssetKey("calibration_targets"))
         assert targets is not None
     register = pd.read_parquet(data_root / "warehouse" / "harmonised_register" / f"{wave}.parquet")
@@ -118,7 +123,7 @@ def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(data_root
     capped, _ = top_code(register, amount_thresholds(catalog, register))
     expected = register_targets(capped, spec_from_catalog(catalog), "household_id")
     for r in (1, 2):
-        replicate = pd.read_parquet(outcome.release / f"fictitious_population_r{r}.parquet")
+        replicate = pd.read_parquet(release / f"fictitious_population_r{r}.parquet")
         residuals = Targets(expected.spec, expected.controls).residuals(replicate, "household_id")
         assert residuals["within"].all(), residuals[~residuals["within"]]
         assert replicate["household_id"].nunique() == register["household_id"].nunique()
@@ -135,16 +140,18 @@ def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(data_root
     raw["release"]["calibration"]["enabled"] = False
     (data_root / "catalog.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True))
     before = _public_listing(data_root)
-    with dg.DagsterInstance.ephemeral() as instance:
+    with release_copy.instance() as instance:
         refused = _run(data_root, instance)
+    assert [r.job for r in refused.runs] == ["release"]  # the release alone, on the same ingested waves
     assert refused.release is None
     failures = "\n".join(f for r in refused.runs for f in r.failures)
     assert "calibrated_to_register" in failures and "in the register" in failures, failures
     assert _public_listing(data_root) == before
 
 
-def test_an_extreme_register_income_is_top_coded_not_published(data_root):
+def test_an_extreme_register_income_is_top_coded_not_published(ingested_copy: Prepared):
     """A register income of 1e15 passes ingest (no declared maximum) but never goes public."""
+    data_root = ingested_copy.root
     layout = DataLayout(data_root)
     catalog = load_catalog(layout.catalog)
     source = catalog.register
@@ -155,9 +162,10 @@ def test_an_extreme_register_income_is_top_coded_not_published(data_root):
     column = source.variables["labour_income"].column
     raw.loc[raw[column].idxmax(), column] = 1e15
     _rewrite(raw, path, source)
-    with dg.instance_for_test() as instance:
+    with ingested_copy.instance() as instance:
         outcome = _run(data_root, instance)
         assert outcome.success, [r.failures for r in outcome.runs]
+        assert f"ingest_{catalog.register_name}" in [r.job for r in outcome.runs]  # the new file, read again
         check = instance.get_latest_asset_check_evaluation_record(
             dg.AssetCheckKey(dg.AssetKey("fictitious_dataset"), "amounts_top_coded"))
     second = raw[column].nlargest(2).iloc[1]

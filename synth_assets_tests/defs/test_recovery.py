@@ -2,12 +2,12 @@
 
 A run killed with SIGKILL cannot clean up: its run stays STARTED and its ``model_training``
 pool slot stays claimed, so without recovery every later ``population_model`` waits forever.
+The runs start from a copy of the ingested tiny demo (conftest.py): only the release runs.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,16 +18,16 @@ import dagster as dg
 import pytest
 
 from synth_assets.operations.runner import PROCESS_TAG, process_token, recover_dead_runs
+from synth_assets_tests.defs.conftest import Prepared
 
 REPO = Path(__file__).resolve().parents[2]
 POOL = "model_training"
 
 
-def _home(tmp_path: Path) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    return home
+def _ingested(prepared: Prepared) -> tuple[Path, Path]:
+    """The data root and the DAGSTER_HOME (with the repo's dagster.yaml: pools) of an ingested copy."""
+    prepared.use_repo_instance_settings()
+    return prepared.root, prepared.home
 
 
 def _start(data_root: Path, home: Path, log: Path, *options: str) -> subprocess.Popen:
@@ -60,8 +60,8 @@ def _releases(data_root: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_run_killed_while_training_leaves_the_next_run_free_to_train_and_publish(data_root, tmp_path):
-    home = _home(tmp_path)
+def test_a_run_killed_while_training_leaves_the_next_run_free_to_train_and_publish(ingested_copy, tmp_path):
+    data_root, home = _ingested(ingested_copy)
     log = tmp_path / "killed.log"
     # CTGAN within a 5-minute budget: population_model holds the pool's one slot long enough to be killed there.
     proc = _start(data_root, home, log, "--family", "ctgan", "--max-seconds", "300")
@@ -95,8 +95,8 @@ def test_a_run_killed_while_training_leaves_the_next_run_free_to_train_and_publi
 
 
 @pytest.mark.slow
-def test_sigterm_stops_the_run_promptly_cancels_its_run_and_publishes_nothing(data_root, tmp_path):
-    home = _home(tmp_path)
+def test_sigterm_stops_the_run_promptly_cancels_its_run_and_publishes_nothing(ingested_copy, tmp_path):
+    data_root, home = _ingested(ingested_copy)
     log = tmp_path / "terminated.log"
     proc = _start(data_root, home, log, "--family", "cart")
     with _instance(home) as instance:

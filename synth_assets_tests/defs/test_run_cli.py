@@ -35,12 +35,12 @@ def test_step_failure_puts_the_projects_message_first():
 
 
 @pytest.mark.slow
-def test_run_exits_non_zero_when_an_ingest_failed_even_with_a_release(data_root, tmp_path, monkeypatch, capsys):
+def test_run_exits_non_zero_when_an_ingest_failed_even_with_a_release(ingested_copy, monkeypatch, capsys):
+    """Waves already ingested (a copy of the prepared state); one file then replaced by a broken one."""
     from synth_assets.cli import main
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    data_root = ingested_copy.root
+    monkeypatch.setenv("DAGSTER_HOME", str(ingested_copy.home))
     broken = data_root / "incoming" / "silc" / "silc_2022.csv"
     options = {"sep": ";", "decimal": ",", "encoding": "latin-1"}
     frame = pd.read_csv(broken, dtype=str, keep_default_na=False, **options)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,25 +10,20 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from synth_assets.catalog import load_catalog
-from synth_assets.common.layout import DataLayout
 from synth_assets.defs.definitions import build_definitions
-from synth_assets.operations.runner import PipelineOutcome, latest_report, run_pipeline
-from synth_assets_tests.defs.conftest import tiny_catalog
+from synth_assets.operations.runner import latest_report
+from synth_assets_tests.defs.conftest import Prepared
 
 pytestmark = pytest.mark.slow
 
 COMPARED = ["cart", "copula"]
-RELEASE = {"ops": {"population_model": {"config": {"family": "cart"}},
-                   "fictitious_dataset": {"config": {"replicates": 1}},
-                   "validation_report": {"config": {"compare_families": COMPARED}}}}
+COMPARISON = {"compare_families": COMPARED}
 
 
 @dataclass
 class Released:
     """What the run with the comparison left, read before any other run overwrites it."""
 
-    outcome: PipelineOutcome
     instance: dg.DagsterInstance
     defs: dg.Definitions
     wave: str
@@ -41,21 +35,26 @@ class Released:
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory, tiny_demo):
-    """The tiny demo run through ingest and the release job once, with the comparison asked for."""
-    root = tmp_path_factory.mktemp("comparison") / "data"
-    shutil.copytree(tiny_demo / "incoming", root / "incoming")
-    tiny_catalog(root / "catalog.yaml")
-    layout = DataLayout(root)
-    defs = build_definitions(root)
-    with dg.instance_for_test() as instance:
-        outcome = run_pipeline(defs, load_catalog(layout.catalog), layout, instance,
-                               release_config=RELEASE, echo=lambda _: None)
-        assert outcome.success, [r.failures for r in outcome.runs]
-        wave = outcome.runs[-1].partition
-        reports = outcome.report.parent  # reports/<wave>/<run id>/
+def released(tmp_path_factory, prepared_release: Prepared):
+    """The prepared release validated again with the comparison asked for, and published.
+
+    Everything up to the fictitious dataset is the prepared release's: the comparison is
+    validation_report's alone, and public_dataset must publish what that report judged.
+    """
+    copy = prepared_release.copy_to(tmp_path_factory.mktemp("comparison"))
+    defs = build_definitions(copy.root)
+    wave = copy.release.name.split("-")[0]
+    with copy.instance() as instance:
+        compared = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key=wave, raise_on_error=False,
+            asset_selection=[dg.AssetKey("validation_report"), dg.AssetKey("public_dataset")],
+            run_config={"ops": {"validation_report": {"config": COMPARISON}}},
+        )
+        assert compared.success, [e.message for e in compared.all_events if e.is_step_failure]
+        assert copy.release.name != prepared_release.release.name  # a new release, on the compared report
+        reports = latest_report(instance, wave, compared.run_id).parent  # reports/<wave>/<run id>/
         yield Released(
-            outcome, instance, defs, wave, reports,
+            instance, defs, wave, reports,
             report_html=(reports / "report.html").read_text(),
             metrics=json.loads((reports / "metrics.json").read_text()),
             comparison_csv=pd.read_csv(reports / "comparison.csv"),
