@@ -100,6 +100,11 @@ def sample_rows(frame: pd.DataFrame, n: int | None, rng: np.random.Generator) ->
     return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
 
 
+def seeded_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """At most ``n`` rows drawn without replacement with ``seed``, index reset (all rows when fewer)."""
+    return frame.sample(n=n, random_state=seed).reset_index(drop=True) if len(frame) > n else frame.reset_index(drop=True)
+
+
 def quantile_edges(values: pd.Series, bins: int) -> np.ndarray:
     """Interior edges of ``bins`` quantile bins of the observed values (duplicates dropped).
 
