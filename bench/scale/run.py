@@ -154,6 +154,14 @@ def measure(persons: int, replicates: int, keep: Path | None) -> dict[str, Measu
     return stages
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
+
+
 def slope(small: float, large: float, ratio: float) -> str:
     return f"{math.log(large / small) / math.log(ratio):.2f}" if small > 0 and large > 0 else "–"
 
@@ -190,7 +198,7 @@ def main() -> int:
         results[persons] = measure(persons, args.replicates, None)
         print(table({persons: results[persons]}), flush=True)
     steps = {stage: m.steps for stage, m in results[max(results)].items() if m.steps}
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    machine = (f"{cpu_model()}, {os.cpu_count()} cores, "
                f"Python {platform.python_version()}, load average at the end {os.getloadavg()[0]:.1f}")
     text = "\n".join([
         "# Time and peak memory per stage",
