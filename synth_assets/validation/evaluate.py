@@ -5,6 +5,18 @@ against the real (training) table, the same utility metrics for the holdout agai
 the training table (the baseline: what an independent real sample achieves), and
 applies ``Thresholds``. Privacy attacks need the holdout as their control; without
 one they are skipped and say so.
+
+With ``max_rows``, every metric that is a statistic of a sample (k-marginal scores,
+propensity, per-variable distances, associations, rules, regressions, DCR, membership
+inference, the anonymeter attacks) runs on a seeded sample of at most ``max_rows`` rows per
+table, so its cost is flat in the population size; exact copies and replicated uniques stay
+exhaustive (a copy is one record: a sample would miss it), as 64-bit row-hash joins over
+every record. The sampling error of each sampled headline figure is the standard deviation
+of that figure over the main sample and ``error_subsamples`` further seeded samples drawn
+without replacement from the full tables. Not a bootstrap of the sample: a bootstrap repeats
+rows, which puts synthetic records at distance 0 from their own duplicates and inflates the
+k-marginal tables' cells; fresh subsamples measure directly what the figure would read on
+another sample of the same size.
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.validation import plots
-from synth_assets.validation.preparation import align_columns, check_label_overlap, sample_rows
+from synth_assets.validation.preparation import align_columns, check_label_overlap, sample_rows, seeded_sample
 from synth_assets.validation.privacy.copies import exact_copy_rate, replicated_uniques
 from synth_assets.validation.privacy.distance import dcr, membership_inference_auc
 from synth_assets.validation.privacy.inference import attribute_inference
@@ -44,6 +56,9 @@ T = TypeVar("T")
 #: they run on a random sample (their sampling error is negligible by then).
 PROPENSITY_MAX_ROWS = 50_000
 
+#: Further seeded samples that give the sampling error of the figures computed on a sample.
+ERROR_SUBSAMPLES = 2
+
 
 @dataclass
 class ValidationResult:
@@ -56,6 +71,8 @@ class ValidationResult:
     figures: dict[str, bytes] = field(repr=False)
     tables: dict[str, pd.DataFrame] = field(repr=False)
     details: dict[str, Any] = field(repr=False)
+    #: Standard deviation of each sampled figure over seeded samples (empty when nothing was sampled).
+    sampling_error: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -74,6 +91,7 @@ class ValidationResult:
                 "checks": [{**vars(c), "message": c.message} for c in self.checks],
                 "skipped": self.skipped,
                 "metrics": self.metrics,
+                "sampling_error": self.sampling_error,
                 "baseline": self.baseline,
                 "tables": {name: table.to_dict(orient="records") for name, table in self.tables.items()},
                 "details": self.details,
@@ -172,6 +190,8 @@ def evaluate(
     seed: int = 0,
     figures: bool = True,
     progress: Callable[[str], None] | None = None,
+    max_rows: int | None = None,
+    error_subsamples: int = ERROR_SUBSAMPLES,
 ) -> ValidationResult:
     """Validate ``synthetic`` against ``real`` (the data the generator was trained on).
 
@@ -189,6 +209,9 @@ def evaluate(
     ValueError) when the tables do not have the same columns, and its subclass
     ``LabelMismatchError`` when a categorical column's labels do not overlap at all.
     ``progress`` receives one line per group of metrics as it ends (name and seconds).
+    ``max_rows``: sample size of the sampled metrics (module docstring); real and holdout get
+    the same size, so the DCR share is 0.5 for a generator no closer to its training records
+    than to unseen people. None: every metric on the whole tables, no sampling error.
     """
     synthetic = align_columns(real, synthetic)
     check_label_overlap(real, synthetic)
@@ -207,6 +230,17 @@ def evaluate(
     if own is not None and replicates is not None and len(own) != len(replicates):
         raise ValueError(f"{len(own)} replicate_reals for {len(replicates)} replicates")
     own = [align_columns(real, r, names=("real", "replicate's real")) for r in own] if own else None
+    full_real, full_synthetic, full_holdout, full_own = real, synthetic, holdout, own
+    sample_size: int | None = None
+    if max_rows is not None:
+        sample_size = min(max_rows, len(real), *([len(holdout)] if holdout is not None else []))
+        n = sample_size
+        real, synthetic = seeded_sample(real, n, seed), seeded_sample(synthetic, n, seed)
+        holdout = seeded_sample(holdout, n, seed) if holdout is not None else None
+        replicates = [seeded_sample(r, n, seed) for r in replicates] if replicates is not None else None
+        own = [seeded_sample(r, n, seed) for r in own] if own else None
+        details["sample"] = {"rows": n, "seed": seed, "error_subsamples": error_subsamples,
+                             "rows_real": len(full_real), "rows_synthetic": len(full_synthetic)}
     metrics, utility = utility_metrics(own[0] if own else real, synthetic, seed, timer)
     if replicates is not None and len(replicates) > 1:
         # One replicate's S_pMSE swings widely (7.8 to 14 across the five replicates of one
@@ -220,7 +254,8 @@ def evaluate(
     baseline: dict[str, float] | None = None
     if holdout is not None:
         baseline, _ = utility_metrics(real, holdout, seed, timer, prefix="baseline_")
-        baseline["exact_copy_rate"] = exact_copy_rate(holdout, real)
+        assert full_holdout is not None
+        baseline["exact_copy_rate"] = exact_copy_rate(full_holdout, full_real)
 
     if rules:
         table = timer.run("rules", lambda: plausibility(real, synthetic, rules))
@@ -241,9 +276,10 @@ def evaluate(
             reference = compare_regressions(real, [holdout], regressions)
             baseline["regression_ci_overlap"] = float(pd.concat([c.table for c in reference])["ci_overlap"].mean())
 
-    metrics["exact_copy_rate"] = timer.run("exact_copy_rate", lambda: exact_copy_rate(synthetic, real))
+    # Exhaustive, whatever max_rows: one copied record is a disclosure a sample would miss.
+    metrics["exact_copy_rate"] = timer.run("exact_copy_rate", lambda: exact_copy_rate(full_synthetic, full_real))
     if qis:
-        unique = timer.run("replicated_uniques", lambda: replicated_uniques(synthetic, real, qis))
+        unique = timer.run("replicated_uniques", lambda: replicated_uniques(full_synthetic, full_real, qis))
         details["replicated_uniques"] = unique
         metrics["replicated_uniques_share"] = unique["share_of_records"]
 
@@ -265,16 +301,61 @@ def evaluate(
                 (r.risk for r in inference.values() if math.isfinite(r.risk)), default=float("nan")
             )
 
+    errors: dict[str, float] = {}
+    if sample_size is not None and error_subsamples > 0:
+        n = sample_size
+        errors = timer.run("sampling_error", lambda: sampling_errors(
+            metrics, full_own[0] if full_own else full_real, full_synthetic, full_real, full_holdout,
+            n, seed, error_subsamples))
+
     where = {"worst_1way_distance": worst_variable(utility["columns"])}
     details["worst_1way_variable"] = where["worst_1way_distance"]
     checks, skipped = thresholds.check(metrics, baseline, where=where,
-                                       baseline_rows=len(holdout) if holdout is not None else None)
+                                       # the rows the baseline's copy rate was counted on: every holdout row
+                                       baseline_rows=len(full_holdout) if full_holdout is not None else None)
     details["thresholds"] = thresholds.to_dict()
     details["timings_s"] = timer.seconds
     rendered: dict[str, bytes] = {}
     if figures:
         rendered = timer.run("figures", lambda: _figures(real, synthetic, utility["association"], dcr_result))
-    return ValidationResult(dict(metrics), baseline, checks, skipped, rendered, tables, details)
+    return ValidationResult(dict(metrics), baseline, checks, skipped, rendered, tables, details, errors)
+
+
+def sampling_errors(
+    metrics: Mapping[str, float | None], real: pd.DataFrame, synthetic: pd.DataFrame, train: pd.DataFrame,
+    holdout: pd.DataFrame | None, n: int, seed: int, subsamples: int,
+) -> dict[str, float]:
+    """Standard deviation of each sampled headline figure over ``1 + subsamples`` seeded samples.
+
+    ``metrics`` holds the figures of the main sample (seed ``seed``); sample ``d`` draws ``n``
+    rows of each full table with seed ``seed + d`` and recomputes the utility metrics of
+    ``synthetic`` against ``real`` and, with a holdout, DCR and membership inference against
+    ``train``. A table no larger than ``n`` is used whole every time, so its figures come out
+    with error 0: they are exact. With several replicates the gate's ``s_pmse`` is their mean;
+    its error is not estimated (it would refit a propensity model per replicate and sample),
+    ``s_pmse_first_replicate``'s is.
+    """
+    quiet = _Timer()
+    draws: list[dict[str, float]] = []
+    for d in range(1, subsamples + 1):
+        syn = seeded_sample(synthetic, n, seed + d)
+        figures, _ = utility_metrics(seeded_sample(real, n, seed + d), syn, seed, quiet)
+        if holdout is not None:
+            train_d, holdout_d = seeded_sample(train, n, seed + d), seeded_sample(holdout, n, seed + d)
+            figures.update(dcr(syn, train_d, holdout_d, seed=seed).metrics())
+            figures["mia_auc"] = membership_inference_auc(syn, train_d, holdout_d, seed=seed)
+        draws.append(figures)
+    renamed = {"s_pmse": "s_pmse_first_replicate"} if "s_pmse_first_replicate" in metrics else {}
+    errors: dict[str, float] = {}
+    for name in draws[0]:
+        key = renamed.get(name, name)
+        main = metrics.get(key)
+        if main is None or not isinstance(main, (int, float)):
+            continue
+        values = np.array([main, *(figures.get(name, np.nan) for figures in draws)], dtype=float)
+        if np.isfinite(values).all():
+            errors[key] = float(np.std(values, ddof=1))
+    return errors
 
 
 def _figures(real, synthetic, association, dcr_result) -> dict[str, bytes]:

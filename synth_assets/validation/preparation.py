@@ -47,15 +47,17 @@ def align_columns(
         if extra:
             parts.append(f"not in {names[0]}: {', '.join(map(str, extra))}")
         raise ColumnMismatchError(f"columns differ ({'; '.join(parts)})")
+    to_convert = [c for c in real.columns if is_numeric(real[c]) and not is_numeric(other[c])]
+    if not to_convert and list(other.columns) == list(real.columns):
+        return other  # no copy: validation hands whole populations through here
     aligned = other[list(real.columns)].copy()
-    for column in real.columns:
-        if is_numeric(real[column]) and not is_numeric(aligned[column]):
-            try:
-                aligned[column] = pd.to_numeric(aligned[column])
-            except (TypeError, ValueError) as error:
-                raise ColumnMismatchError(
-                    f"column '{column}' is numeric in {names[0]} but not in {names[1]}: {error}"
-                ) from error
+    for column in to_convert:
+        try:
+            aligned[column] = pd.to_numeric(aligned[column])
+        except (TypeError, ValueError) as error:
+            raise ColumnMismatchError(
+                f"column '{column}' is numeric in {names[0]} but not in {names[1]}: {error}"
+            ) from error
     return aligned
 
 
@@ -98,6 +100,11 @@ def sample_rows(frame: pd.DataFrame, n: int | None, rng: np.random.Generator) ->
     if n is None or len(frame) <= n:
         return frame
     return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
+
+
+def seeded_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """At most ``n`` rows drawn without replacement with ``seed``, index reset (all rows when fewer)."""
+    return frame.sample(n=n, random_state=seed).reset_index(drop=True) if len(frame) > n else frame.reset_index(drop=True)
 
 
 def quantile_edges(values: pd.Series, bins: int) -> np.ndarray:

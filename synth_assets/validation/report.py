@@ -66,8 +66,19 @@ def _headline_frame(result: ValidationResult) -> pd.DataFrame:
     for metric in [m for m in _HEADLINE if m in result.metrics]:
         base = (result.baseline or {}).get(metric)
         label = CHECKABLE[metric].label if metric in CHECKABLE else metric
-        rows.append({"metric": metric, "meaning": label, "synthetic": result.metrics[metric], "baseline (holdout)": base})
-    return pd.DataFrame(rows, columns=["metric", "meaning", "synthetic", "baseline (holdout)"])
+        rows.append({"metric": metric, "meaning": label, "synthetic": result.metrics[metric],
+                     "sampling error (sd)": result.sampling_error.get(metric), "baseline (holdout)": base})
+    return pd.DataFrame(rows, columns=["metric", "meaning", "synthetic", "sampling error (sd)", "baseline (holdout)"])
+
+
+def _sample_note(result: ValidationResult) -> list[str]:
+    sample = result.details.get("sample")
+    if not sample:
+        return []
+    return [f'<p class="note">Sampled figures: {sample["rows"]:,} rows per table drawn with seed {sample["seed"]} '
+            f'(of {sample["rows_real"]:,} real and {sample["rows_synthetic"]:,} synthetic); their sampling error '
+            f'is the standard deviation over {1 + sample["error_subsamples"]} seeded samples. Exact copies and '
+            "replicated uniques are counted over every record.</p>"]
 
 
 def _privacy_html(result: ValidationResult) -> str:
@@ -119,6 +130,7 @@ def render_html(
         _checks_html(result),
         "<h2>Headline metrics</h2>",
         html_table(_headline_frame(result), left=["metric", "meaning"]),
+        *_sample_note(result),
         "<h2>Variables</h2>",
         html_table(result.tables["columns"], left=["column", "kind"]),
         '<div class="grid">',
@@ -194,10 +206,17 @@ def headline_markdown(result: ValidationResult) -> str:
     ]
     for c in result.checks:
         bound = "≤" if c.direction == "max" else "≥"
+        error = result.sampling_error.get(c.metric)
+        value = f"{c.value:.4g}" + (f" ± {error:.2g}" if error is not None else "")
         lines.append(
-            f"| {c.name} | `{c.metric}` | {c.value:.4g} | {bound} {c.threshold:.4g} ({c.basis}) | "
+            f"| {c.name} | `{c.metric}` | {value} | {bound} {c.threshold:.4g} ({c.basis}) | "
             f"{'pass' if c.passed else '**FAIL**'} |"
         )
     if result.skipped:
         lines += ["", f"Not checked: {', '.join(result.skipped)}"]
+    sample = result.details.get("sample")
+    if sample:
+        lines += ["", f"Sampled figures on {sample['rows']:,} rows per table (seed {sample['seed']}); ± is their "
+                  f"standard deviation over {1 + sample['error_subsamples']} seeded samples. Exact copies and "
+                  "replicated uniques: every record."]
     return "\n".join(lines)

@@ -32,6 +32,10 @@ VALIDATION_CODE_VERSION = code_version(__name__)
 class ValidationConfig(dg.Config):
     """Evaluation sample size (metrics on a sample keep the report fast), seed, and model comparison.
 
+    ``max_rows``: rows per table of the sampled metrics, whatever the population's size (exact
+    copies and replicated uniques are counted over every record); ``error_subsamples``: further
+    seeded samples whose spread gives each sampled figure's sampling error (0: none).
+
     ``compare_families`` (e.g. ``["cart", "copula", "ctgan"]``) fits each family on
     ``training_sample`` as ``population_model`` fits its own, households kept coherent, scores it on
     the report's samples as the release is scored, and adds the comparison to the report,
@@ -46,6 +50,7 @@ class ValidationConfig(dg.Config):
     """
 
     max_rows: int = Field(default=20_000, ge=100)
+    error_subsamples: int = Field(default=2, ge=0)
     seed: int = Field(default=0, ge=0)
     compare_families: list[str] = []  # families; Dagster's config types take no list[Literal]
     compare_person_family: str | None = "cart"
@@ -69,10 +74,6 @@ def report_dir(project: ProjectResource, wave: str, run_id: str) -> Path:
     """``reports/<wave>/<run id>/``: each run's report apart, so a refused run can never
     change the report a published release links (nor one an auditor is reading)."""
     return project.layout.reports / wave / run_id
-
-
-def _sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    return df.sample(n=n, random_state=seed).reset_index(drop=True) if len(df) > n else df.reset_index(drop=True)
 
 
 def _analysis_columns(df: pd.DataFrame, catalog: Catalog) -> list[str]:
@@ -198,6 +199,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             headline_markdown,
             write_report,
         )
+        from synth_assets.validation.preparation import seeded_sample
 
         if config.compare_families:  # a misspelt family fails the step now, not after the others trained
             person_family = [config.compare_person_family] if config.compare_person_family else []
@@ -209,8 +211,8 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         # Equal-sized train and holdout samples: the distance-to-closest-record share is then 0.5
         # for a generator that is no closer to its training records than to unseen people.
         n = min(config.max_rows, len(holdout), len(training))
-        training_sample = _sample(training[columns], n, config.seed)
-        holdout_sample = _sample(holdout[columns], n, config.seed)
+        training_sample = seeded_sample(training[columns], n, config.seed)
+        holdout_sample = seeded_sample(holdout[columns], n, config.seed)
         scoring: dict[str, Any] = dict(
             quasi_identifiers=[c for c in release.quasi_identifiers if c in columns],
             sensitive=[c for c in release.sensitive if c in columns],
@@ -219,16 +221,20 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             thresholds=Thresholds.default().updated(release.thresholds),
             seed=config.seed,
         )
+        # Whole tables: evaluate samples max_rows rows for the sampled metrics (the same samples
+        # as training_sample and holdout_sample) and counts copies over every record.
         result = evaluate(
-            training_sample,
-            _sample(first[columns], n, config.seed),
-            holdout=holdout_sample,
-            replicates=[_sample(r, n, config.seed) for r in replicates] if replicates else None,
+            training[columns],
+            first[columns],
+            holdout=holdout[columns],
+            replicates=replicates,
             progress=lambda line: log_progress(context, line),
             # replicate r against the matched data its own model learnt from (issue 12)
-            replicate_reals=[_sample(r[columns], n, config.seed) for r in replicate_training_sets(
+            replicate_reals=[r[columns] for r in replicate_training_sets(
                 matched_replicates, training, household_key(catalog), len(replicates))]
             if replicates else None,
+            max_rows=config.max_rows,
+            error_subsamples=config.error_subsamples,
             **scoring,
         )
         log_progress(context, "population tables: calibration residuals, missing shares")
@@ -268,6 +274,8 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             value = result.metrics.get(key)
             if isinstance(value, (int, float)):
                 metadata[key] = float(value)
+            if key in result.sampling_error:
+                metadata[f"{key}_sampling_error"] = result.sampling_error[key]
         if comparison is not None:
             metadata.update(_comparison_metadata(comparison, config, out))
         return dg.Output(verdict, metadata=metadata)

@@ -1,0 +1,221 @@
+"""Time and peak resident memory of each library stage at several population sizes, and the slope.
+
+    PYTHONPATH=. .venv/bin/python bench/scale/run.py [--persons 20000 100000] [--replicates 1]
+
+Per size, in a fresh temporary data root: ``synth-assets demo-data`` (demo generation) in
+one subprocess, then ``data/catalog.yaml`` copied there and ``synth-assets run --data ROOT
+--replicates 1 --family cart`` (every other stage) in another. The run
+executes its steps one after the other in one process and prints one line per step as it
+ends (``done <step> (<s> s)``; each wave's ingest and harmonise run as one ``[ok] ingest``
+line); a step's time is the wall time since the previous such line (Dagster's own overhead
+included), so the stages add up to the whole run. Calibration runs inside
+``fictitious_dataset`` (each replicate is sampled then calibrated), so the run's lines cannot
+split it from sampling: the row gives both; ``calibration targets`` is the register's margins. Memory is the resident set
+(VmRSS from /proc) of the subprocess and its descendants, polled every 0.2 s and attributed
+to the step that was running (the one whose line came next), so a stage's peak is the
+largest poll within its steps: a spike shorter than the interval can be missed, which is why
+the whole run's peak is also given from ``wait4``'s ``ru_maxrss`` (exact, kernel-kept). Not
+tracemalloc: it sees Python allocations only, not NumPy/Arrow buffers, and slows the run.
+The slope between two sizes is log(time ratio) / log(size ratio): 1 is linear, 0 flat.
+Writes ``results.md`` beside this script (table, machine, command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+POLL_S = 0.2
+
+#: Step-key fragments of each stage, in pipeline order; other steps (checks, publication) go to "other".
+STAGES: list[tuple[str, tuple[str, ...]]] = [
+    ("ingest + harmonise", ("ingest", "harmon", "raw_", "validated_", "register_")),
+    ("matching", ("match", "donor", "fusion")),
+    ("model fit", ("training_sample", "holdout_sample", "population_model")),
+    ("calibration targets", ("calibration_targets",)),
+    ("sampling + calibration (1 replicate)", ("fictitious",)),
+    ("validation", ("validation",)),
+]
+#: Lines that end a piece of work: a step (done or failed), or a whole ingest run (ingest and harmonise a wave).
+EVENT_LINE = re.compile(r"done (\S+) \(|FAILED (\S+)|\[ok\] ingest (\w+ wave \d+)")
+
+
+@dataclass
+class Measured:
+    seconds: float = 0.0
+    peak_mb: float = 0.0
+    steps: list[str] = field(default_factory=list)
+
+
+def stage_of(step: str) -> str:
+    for stage, fragments in STAGES:
+        if any(fragment in step for fragment in fragments):
+            return stage
+    return "other (checks, gate, publication)"
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, in MB (0 once gone)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            with open(f"/proc/{current}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
+
+
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Measured], float, float, int]:
+    """Run ``command``; per step: seconds and polled peak MB; whole: seconds, ru_maxrss MB, exit code."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[tuple[float, str]] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append((time.monotonic(), line.rstrip()))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    polls: list[tuple[float, float]] = []
+    while True:
+        done, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if done:
+            break
+        polls.append((time.monotonic(), tree_rss_mb(process.pid)))
+        time.sleep(POLL_S)
+    reader.join()
+    total = time.monotonic() - started
+    steps: dict[str, Measured] = {}
+    previous = started
+    for when, line in lines:
+        match = EVENT_LINE.search(line)
+        if not match:
+            continue
+        step = match.group(1) or match.group(2) or f"ingest {match.group(3)}"
+        peak = max((mb for t, mb in polls if previous <= t <= when), default=0.0)
+        steps[step] = Measured(when - previous, peak, [step])
+        previous = when
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        print("\n".join(line for _, line in lines[-30:]), file=sys.stderr)
+    return steps, total, usage.ru_maxrss / 1024, code
+
+
+def measure(persons: int, replicates: int, keep: Path | None) -> dict[str, Measured]:
+    root = keep or Path(tempfile.mkdtemp(prefix=f"scale-{persons}-"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(root / "dagster_home")}
+    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    cli = [sys.executable, "-m", "synth_assets.cli"]
+    stages: dict[str, Measured] = {}
+    _, seconds, peak, code = run_measured([*cli, "demo-data", "--output", str(root), "--persons", str(persons)], env)
+    if code != 0:
+        raise SystemExit(f"demo-data failed at {persons} persons (exit {code})")
+    stages["demo generation"] = Measured(seconds, peak)
+    shutil.copy(ROOT / "data" / "catalog.yaml", root / "catalog.yaml")  # the demo's catalog, as in data/
+    steps, seconds, peak, code = run_measured(
+        [*cli, "run", "--data", str(root), "--replicates", str(replicates), "--family", "cart"], env)
+    if code != 0:  # a refused release still measured every stage it reached
+        print(f"run refused or failed at {persons} persons (exit {code}): stages after the failure are missing")
+    for step, measured in steps.items():
+        stage = stages.setdefault(stage_of(step), Measured())
+        stage.seconds += measured.seconds
+        stage.peak_mb = max(stage.peak_mb, measured.peak_mb)
+        stage.steps.append(step)
+    stages["whole run (after demo)"] = Measured(seconds, peak)
+    return stages
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
+
+
+def slope(small: float, large: float, ratio: float) -> str:
+    return f"{math.log(large / small) / math.log(ratio):.2f}" if small > 0 and large > 0 else "–"
+
+
+def table(results: dict[int, dict[str, Measured]]) -> str:
+    sizes = sorted(results)
+    order = ["demo generation", *(s for s, _ in STAGES), "other (checks, gate, publication)", "whole run (after demo)"]
+    head = ["stage", *(f"{n:,}: s" for n in sizes), *(f"{n:,}: peak MB" for n in sizes)]
+    if len(sizes) > 1:
+        head += [f"time slope {sizes[0]:,}→{sizes[-1]:,}", "memory slope"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for stage in order:
+        cells = [results[n].get(stage) for n in sizes]
+        if all(c is None for c in cells):
+            continue
+        row = [stage, *(f"{c.seconds:.1f}" if c else "–" for c in cells),
+               *(f"{c.peak_mb:.0f}" if c else "–" for c in cells)]
+        if len(sizes) > 1 and cells[0] and cells[-1]:
+            ratio = sizes[-1] / sizes[0]
+            row += [slope(cells[0].seconds, cells[-1].seconds, ratio), slope(cells[0].peak_mb, cells[-1].peak_mb, ratio)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--persons", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--replicates", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    args = parser.parse_args()
+    results = {}
+    for persons in args.persons:
+        print(f"{persons:,} persons ...", flush=True)
+        results[persons] = measure(persons, args.replicates, None)
+        print(table({persons: results[persons]}), flush=True)
+    steps = {stage: m.steps for stage, m in results[max(results)].items() if m.steps}
+    machine = (f"{cpu_model()}, {os.cpu_count()} cores, "
+               f"Python {platform.python_version()}, load average at the end {os.getloadavg()[0]:.1f}")
+    text = "\n".join([
+        "# Time and peak memory per stage",
+        "",
+        f"Command: `PYTHONPATH=. .venv/bin/python bench/scale/run.py --persons {' '.join(map(str, args.persons))}"
+        f" --replicates {args.replicates}`",
+        f"Machine: {machine}.",
+        "",
+        table(results),
+        "",
+        "Steps in each stage (largest size): " + "; ".join(f"{s}: {', '.join(v)}" for s, v in steps.items()),
+        "",
+    ])
+    args.output.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
