@@ -107,4 +107,4 @@ def test_unknown_family_fails_the_step_naming_the_valid_ones(released: Released)
     error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
     while error.cause is not None:
         error = error.cause
-    assert "'gan' is not a model family; choose one of cart, ctgan, tvae, copula" in error.message
+    assert "'gan' is not a model family; choose one of cart, neural, ctgan, tvae, copula" in error.message

@@ -97,7 +97,7 @@ def test_unknown_family_is_rejected_before_anything_is_fitted(train, holdout) ->
         built.append(family)
         return make_synthesizer(family)
 
-    with pytest.raises(ValueError, match=r"unknown model family 'gan'; valid families: cart, ctgan, tvae, copula"):
+    with pytest.raises(ValueError, match=r"unknown model family 'gan'; valid families: cart, neural, ctgan, tvae, copula"):
         compare_models(train, holdout, ["cart", "gan"], build=build)
     assert built == []
 
