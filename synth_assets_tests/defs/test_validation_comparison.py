@@ -16,8 +16,10 @@ from synth_assets_tests.defs.conftest import Prepared
 
 pytestmark = pytest.mark.slow
 
-COMPARED = ["cart", "copula"]
-COMPARISON = {"compare_families": COMPARED}
+# the Gaussian copula's households break the time-use survey's universe (children under 10 drawn
+# with diary minutes) beyond what redraws fix: the comparison reports it as that family's error
+COMPARED = ["cart", "neural"]
+COMPARISON = {"compare_families": COMPARED, "compare_epochs": 5}
 
 
 @dataclass
@@ -86,7 +88,7 @@ def test_report_csv_and_metadata_hold_the_comparison(released: Released) -> None
     # Rule-breaking households are replaced before scoring, as in the release itself.
     cart = table.set_index("family").loc["cart"]
     assert "rules_excess" not in str(cart["failed_checks"]), cart["failed_checks"]
-    assert "| copula |" in released.metadata["model_comparison"]
+    assert f"| {COMPARED[1]} |" in released.metadata["model_comparison"]
     assert "data:image/png;base64" in released.metadata["plot_model_comparison"]
 
 
