@@ -130,6 +130,8 @@ class Synthesizer(ABC):
     """
 
     family: str
+    #: Whether :meth:`replicate_draw` starts from this fitted model instead of refitting.
+    warm_replicates: bool = False
 
     #: None: :data:`MIN_TRAINING_ROWS` at fit time. Not a constructor argument, so saved
     #: parameters and clones are unchanged.
@@ -189,6 +191,14 @@ class Synthesizer(ABC):
         for fully synthetic data require (see :mod:`synth_assets.synthesis.replicates`).
         """
         raise NotImplementedError(f"{type(self).__name__} has no posterior draw")
+
+    def replicate_draw(self, data: pd.DataFrame, seed: int) -> Self:
+        """A posterior draw given ``data`` (a replicate's own training records, same columns).
+
+        By default a clone fitted on ``data``, then its :meth:`posterior_draw`. Families whose
+        fit is costly (the neural one) override it with a draw warm-started from this model.
+        """
+        return self.clone().fit(data).posterior_draw(seed)
 
     @property
     def is_fitted(self) -> bool:

@@ -264,6 +264,24 @@ class HouseholdSynthesizer(Synthesizer):
         draw.person_model = person_model.posterior_draw(int(second))
         return draw
 
+    def replicate_draw(self, data: pd.DataFrame, seed: int) -> Self:
+        """A posterior draw given a replicate's records: each model's own, from its table of ``data``.
+
+        Models that start from their fitted state (neural) are each drawn from ``data``'s
+        household and member tables, built as :meth:`fit` builds them; otherwise a refit.
+        """
+        household_model, person_model = self.fitted_models
+        if not (household_model.warm_replicates and person_model.warm_replicates):
+            return super().replicate_draw(data, seed)
+        persons = self._with_positions(data)
+        households = persons.loc[persons[self._member] == 0, self._household_table_columns()].reset_index(drop=True)
+        person_columns = self._condition_columns() + self._person_level_columns(data)
+        first, second = np.random.SeedSequence(seed).generate_state(2)
+        draw = copy.copy(self)
+        draw.household_model = household_model.replicate_draw(households, int(first))
+        draw.person_model = person_model.replicate_draw(persons[person_columns], int(second))
+        return draw
+
     # ---------------------------------------------------------------- sampling
     def _generate(self, n: int, rng: np.random.Generator, offset: int) -> pd.DataFrame:
         households = self._draw_households(n, rng)

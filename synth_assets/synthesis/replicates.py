@@ -103,8 +103,9 @@ def chain_replicate_models(
     ``training[r]`` is replicate r's matched training records (its own survey bootstraps and
     fusion draw, ``synth_assets.matching.replicates``). With ``refit`` (default: when the
     family has a posterior draw, i.e. is cheap to fit, as CART: seconds at 50,000 persons)
-    the model is refitted on it and a posterior draw of its parameters taken, so replicate r
-    carries every stage's uncertainty; a family without a posterior draw is fitted on a
+    the model is refitted on it and a posterior draw of its parameters taken
+    (:meth:`Synthesizer.replicate_draw`: the neural family fine-tunes its fitted network on it
+    instead of fitting from scratch), so replicate r carries every stage's uncertainty; a family without a posterior draw is fitted on a
     bootstrap of ``training[r]`` instead (``refit=True`` forces it: m fits, minutes each for
     the SDV families). Without a refit, :func:`replicate_models` of the one fitted model,
     with a warning: survey variables then lose their sampling and matching uncertainty.
@@ -118,7 +119,7 @@ def chain_replicate_models(
         return
     for data, replicate_seed in zip(training, (int(s) for s in seeds), strict=True):
         if synth.has_posterior_draw:
-            yield synth.clone().fit(data).posterior_draw(replicate_seed), replicate_seed
+            yield synth.replicate_draw(data, replicate_seed), replicate_seed
         else:  # its parameter draw: a fit on a bootstrap of the replicate's data
             rng = np.random.default_rng(replicate_seed)
             yield synth.clone().fit(_bootstrap(data, cluster, rng)), replicate_seed

@@ -33,6 +33,11 @@ def _hashes(frame: pd.DataFrame) -> np.ndarray:
     return row_hashes([frame], list(frame.columns))[0]
 
 
+def training_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """Sorted unique row hashes of ``frame``: the training records a sample must not equal."""
+    return np.unique(_hashes(frame))
+
+
 def _matching_matrix(frame: pd.DataFrame, labels: Mapping[str, list[str]]) -> np.ndarray:
     """Numeric matrix for nearest-row matching: one-hot labels, continuous values as ranks."""
     parts = []
@@ -142,7 +147,7 @@ class TabularSynthesizer(Synthesizer):
         frame = transformer.transform(data)
         self._fit_model(frame, np.random.default_rng(self.seed))
         if self.avoid_copies:
-            self._train_hashes = np.unique(_hashes(self._copy_key(data)))
+            self._train_hashes = training_hashes(self._copy_key(data))
         self._calibrator = None
         if self.calibrates_marginals:
             self._calibrator = MarginalCalibrator.fit(

@@ -88,6 +88,39 @@ def test_posterior_draws_differ_and_leave_the_model_alone(fitted: NeuralSynthesi
     pd.testing.assert_frame_equal(fitted.posterior_draw(1).sample(400, seed=6), a)  # draws are seeded
 
 
+def test_replicate_draw_fine_tunes_on_the_replicate_data(fitted: NeuralSynthesizer, persons: pd.DataFrame) -> None:
+    # A replicate's data where everyone lives in the north: the warm-started draw follows
+    # it (a draw that ignored its data would keep the training share), the model is untouched.
+    replicate = persons.copy()
+    replicate["region"] = pd.Categorical(["north"] * len(replicate), categories=persons["region"].cat.categories)
+    before = fitted.sample(400, seed=6)
+    draw = fitted.replicate_draw(replicate, seed=1)
+    share = (draw.sample(600, seed=2)["region"] == "north").mean()
+    assert share > (persons["region"] == "north").mean() + 0.2
+    assert draw.training_log["posterior_draw"]["rows"] == len(replicate)
+    assert draw._net is not fitted._net
+    pd.testing.assert_frame_equal(fitted.sample(400, seed=6), before)
+    # copies are judged against the replicate's records
+    assert not np.array_equal(draw._train_hashes, fitted._train_hashes)
+
+
+def test_chain_replicates_of_neural_households_are_warm_started(people: pd.DataFrame) -> None:
+    from synth_assets.synthesis import HouseholdSynthesizer
+    from synth_assets.synthesis.replicates import chain_replicate_models
+
+    synth = HouseholdSynthesizer("neural", "neural", household_id="household_id", household_params=dict(SMALL),
+                                 person_params=dict(SMALL), seed=0).fit(people)
+    draws = [model for model, _ in chain_replicate_models(synth, [people, people], seed=1)]
+    for draw in draws:  # a fine-tune of the fitted networks, not a refit
+        household_model, person_model = draw.fitted_models
+        assert person_model.training_log["posterior_draw"]["rows"] == len(people)
+        assert household_model.training_log["epochs"] == synth.fitted_models[0].training_log["epochs"]
+        assert household_model._transformer is synth.fitted_models[0]._transformer
+    out = draws[0].sample(200, seed=3)
+    assert (out.groupby("household_id")["household_size"].first() == out.groupby("household_id").size()).all()
+    assert not out.equals(draws[1].sample(200, seed=3))
+
+
 def test_conditional_sampling_fixes_the_given_columns(persons: pd.DataFrame) -> None:
     synth = make_synthesizer("neural", seed=0, condition_columns=["household_size", "region"], **SMALL).fit(persons)
     known = persons[["household_size", "region"]].sample(400, random_state=0, replace=True).reset_index(drop=True)
