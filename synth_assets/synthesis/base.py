@@ -198,7 +198,9 @@ class Synthesizer(ABC):
         By default a clone fitted on ``data``, then its :meth:`posterior_draw`. Families whose
         fit is costly (the neural one) override it with a draw warm-started from this model.
         """
-        return self.clone().fit(data).posterior_draw(seed)
+        fitted = self.clone()
+        fitted.fit(data)
+        return fitted.posterior_draw(seed)
 
     @property
     def is_fitted(self) -> bool:
