@@ -98,7 +98,7 @@ MODELS: dict[str, tuple[str, bool, dict]] = {
     "households-copula-cart": ("households: copula households + CART persons", True,
                                {"household_family": "copula"}),
     "copula": ("Gaussian copula (normal scores)", False, {"family": "copula"}),
-    "neural": ("autoregressive masked MLP (ours), early stopping on held-out NLL", False,
+    "neural": ("autoregressive masked MLP (ours), early stopping on held-out NLL of whole households", False,
                {"family": "neural", "max_seconds": NEURAL_SECONDS}),
     "neural-dropout": ("autoregressive masked MLP, dropout 0.2", False,
                        {"family": "neural", "dropout": 0.2, "max_seconds": NEURAL_SECONDS}),
@@ -139,7 +139,14 @@ def build(model: str, dataset: Dataset, gan_seconds: float, seed: int = 0):
         )
     if budgeted(model):
         params.update(epochs=SDV_DEFAULT_EPOCHS, max_seconds=gan_seconds)
+    if keeps_group(model):  # the group column is an identifier here, not modelled
+        params.update(id_columns=[dataset.group], holdout_groups=[dataset.group])
     return make_synthesizer(params.pop("family"), seed=seed, **params)
+
+
+def keeps_group(model: str) -> bool:
+    """Whether the model sees the household / employer column (neural: its early stopping holds out whole groups)."""
+    return MODELS[model][2].get("family") == "neural"
 
 
 # ------------------------------------------------------------------ worker side
@@ -149,7 +156,7 @@ def worker(spec: dict) -> None:
     train, _ = dataset.load(spec["quick"])
     synth = build(spec["model"], dataset, spec["gan_seconds"])
     households = MODELS[spec["model"]][1]
-    fit_data = train if households else train.drop(columns=[dataset.group])
+    fit_data = train if households or keeps_group(spec["model"]) else train.drop(columns=[dataset.group])
     started = time.perf_counter()
     synth.fit(fit_data)
     fit_s = time.perf_counter() - started
@@ -168,7 +175,8 @@ def worker(spec: dict) -> None:
 def scale_worker(spec: dict) -> None:
     """Fit on 100,000 EU-SILC-like rows (train resampled), sample 100,000; time both."""
     train, _ = DATASETS["eusilc"].load(False)
-    train = train.drop(columns=["db030"])
+    if not keeps_group(spec["model"]):
+        train = train.drop(columns=["db030"])
     big = train.sample(100_000, replace=True, random_state=0).reset_index(drop=True)
     synth = build(spec["model"], DATASETS["eusilc"], spec["gan_seconds"])
     started = time.perf_counter()

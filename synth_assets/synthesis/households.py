@@ -170,6 +170,9 @@ class HouseholdSynthesizer(Synthesizer):
         person_params = self._with_blocks(self.person_family, self.person_params, self._person_level_columns(data))
         if self.person_family == "cart":
             person_params.setdefault("stratum", self._size)
+        if self.person_family == "neural":
+            # early stopping holds out whole households: members share the household's values
+            person_params.setdefault("holdout_groups", self._household_table_columns())
         self.person_model = make_synthesizer(
             self.person_family, seed=self.seed + 1, condition_columns=self._condition_columns(), **person_params,
         ).fit(persons[person_columns])
