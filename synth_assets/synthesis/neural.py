@@ -344,7 +344,7 @@ class NeuralSynthesizer(TabularSynthesizer):
         if missing:
             raise ValueError(f"holdout_groups not in the data: {missing}")
         if self.holdout_groups:
-            self._units = data.groupby(self.holdout_groups, sort=False, dropna=False).ngroup().to_numpy()
+            self._units = data.groupby(self.holdout_groups, sort=False, dropna=False, observed=True).ngroup().to_numpy()
         try:
             super().fit(data)
         finally:
