@@ -112,9 +112,10 @@ def describe_records(frame: pd.DataFrame, catalog: Catalog, source_name: str) ->
         elif name == "record_id":
             columns[name] = ColumnInfo(name, kind, f"{records.unit} number within the day, from 1 in time order; "
                                                    f"0: a day without any {records.unit}")
-        elif variable is not None:
-            columns[name] = ColumnInfo(name, kind, variable.description or "", variable.unit, variable.categories,
-                                       list(variable.special_values), None, source_name)
+        elif variable is not None:  # generated from the person's aggregates, coded as the survey codes it
+            meaning = f"{variable.description or name}; generated, coded as in survey `{source_name}`"
+            columns[name] = ColumnInfo(name, kind, meaning, variable.unit, variable.categories,
+                                       list(variable.special_values))
         else:
             columns[name] = ColumnInfo(name, kind)
     return columns

@@ -502,9 +502,9 @@ def linked_distributions(linked: pd.DataFrame, real: pd.DataFrame, source: Sourc
                          replicate: str = "replicate") -> pd.DataFrame:
     """The linked tables beside the survey's days that pass the catalog's checks (unweighted).
 
-    Rows (variable, statistic, generated, survey): records per day (share of days with 0 ... 5+);
-    diary days: minutes per activity group per day; travel days: mode shares and the departure
-    time profile (share of trips per 3-hour slot).
+    Rows (variable, statistic, generated, survey): diary days: episodes per day (mean) and
+    minutes per activity group per day; travel days: trips per day (share of days with 0 ... 5+),
+    mode shares and the departure time profile (share of trips per 3-hour slot).
     """
     survey = clean_days(real, source)
     survey_id = source.id_column or "person_id"
@@ -520,7 +520,14 @@ def linked_distributions(linked: pd.DataFrame, real: pd.DataFrame, source: Sourc
         counts = pd.Series(_has(frame), index=frame.index).groupby([frame[k] for k in keys]).sum()
         return counts.clip(upper=5).map(lambda n: "5+" if n >= 5 else str(int(n))).value_counts(normalize=True)
 
-    add(f"{_records_of(source).unit}s per day (share of days)", per_day(linked, day), per_day(survey, [survey_id, "day_id"]))
+    unit = _records_of(source).unit
+    if _records_of(source).covers_day is not None:  # a diary day holds many episodes: their mean
+        def mean_per_day(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+            counts = pd.Series(_has(frame), index=frame.index).groupby([frame[k] for k in keys]).sum()
+            return pd.Series({"mean": float(counts.mean()) if len(counts) else 0.0})
+        add(f"{unit}s per day", mean_per_day(linked, day), mean_per_day(survey, [survey_id, "day_id"]))
+    else:
+        add(f"{unit}s per day (share of days)", per_day(linked, day), per_day(survey, [survey_id, "day_id"]))
     g, r = _real(linked), _real(survey)
     columns = copy_columns(source)
     category = next(iter(columns))

@@ -121,11 +121,13 @@ def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(
     assert aggregate_differences(linked, changed, source, person_id="person_id")["persons_off"].sum() >= 1
     table = linked_distributions(linked, rows, source, person_id="person_id")
     variables = set(table["variable"])
-    assert {f"{source.records.unit}s per day (share of days)"} <= variables
-    expected = {"minutes per day"} if name == "tus" else {"main_mode (share of trips)", "departure (share of trips)"}
+    expected = ({"episodes per day", "minutes per day"} if name == "tus" else
+                {"trips per day (share of days)", "main_mode (share of trips)", "departure (share of trips)"})
     assert expected <= variables
-    shares = table.loc[table["variable"] != "minutes per day"].groupby("variable")[["generated", "survey"]].sum()
+    shares = table.loc[table["variable"].str.contains("share")].groupby("variable")[["generated", "survey"]].sum()
     assert np.allclose(shares.to_numpy(), 1.0)
+    if name == "tus":  # every generated day lasts 24 hours
+        assert np.isclose(table.loc[table["variable"] == "minutes per day", "generated"].sum(), 1440)
 
 
 def test_day_hashes_see_the_order_of_a_day():
