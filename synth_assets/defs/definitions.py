@@ -33,6 +33,7 @@ from synth_assets.defs.matching.checks import build_household_variables_check
 from synth_assets.defs.publication.assets import build_public_dataset
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.synthesis.assets import build_fictitious_dataset, build_population_model, build_split
+from synth_assets.defs.synthesis.linked import build_linked, build_linked_checks, build_survey_records, record_surveys
 from synth_assets.defs.validation.assets import build_validation_report
 from synth_assets.defs.validation.checks import build_validation_checks
 
@@ -78,6 +79,9 @@ def build_definitions(
         build_validation_report(catalog),
         build_public_dataset(catalog),
     ]
+    for name in record_surveys(catalog):
+        assets += [build_survey_records(catalog, name), build_linked(catalog, name)]
+        checks += build_linked_checks(catalog, name)
     checks += build_validation_checks(catalog)
     checks += [build_calibration_check(catalog), build_top_coding_check(catalog)]
     checks += [build_household_variables_check(catalog, asset)

@@ -32,6 +32,16 @@ def donor(survey: str) -> dg.AssetKey:
     return dg.AssetKey(f"donor_{survey}")
 
 
+def survey_records(source: str) -> dg.AssetKey:
+    """A record survey's harmonised diary episodes or trips of the wave a release fuses (group ``matching``)."""
+    return dg.AssetKey(f"survey_records_{source}")
+
+
+def linked(source: str) -> dg.AssetKey:
+    """The diary days or trips generated for a release's fictitious persons (group ``synthesis``)."""
+    return dg.AssetKey(f"linked_{source}")
+
+
 MATCHED_DATASET = dg.AssetKey("matched_dataset")
 MATCHING_REPORT = dg.AssetKey("matching_report")
 MATCHED_REPLICATES = dg.AssetKey("matched_replicates")
@@ -50,9 +60,12 @@ RELEASE_CHAIN: tuple[dg.AssetKey, ...] = (
 )
 
 
-def release_assets(surveys: Iterable[str]) -> list[dg.AssetKey]:
-    """Every asset of the release run: the chain and one donor per survey."""
-    return [*RELEASE_CHAIN, *(donor(s) for s in surveys)]
+def release_assets(surveys: Iterable[str], record_sources: Iterable[str] = ()) -> list[dg.AssetKey]:
+    """Every asset of the release run: the chain, one donor per survey, and per record survey
+    its records and the linked table generated from them."""
+    record_sources = list(record_sources)
+    return [*RELEASE_CHAIN, *(donor(s) for s in surveys), *(survey_records(s) for s in record_sources),
+            *(linked(s) for s in record_sources)]
 
 
 def name(key: dg.AssetKey) -> str:
@@ -69,6 +82,9 @@ CALIBRATED_TO_REGISTER = "calibrated_to_register"  # fictitious_dataset
 AMOUNTS_TOP_CODED = "amounts_top_coded"  # fictitious_dataset
 THRESHOLDS_PASS = "thresholds_pass"  # validation_report
 HOUSEHOLD_VARIABLES_CONSTANT = "household_variables_constant"  # matched_dataset, fictitious_dataset
+NO_REAL_DAY_COPIED = "no_real_day_copied"  # linked_<source>
+AGGREGATES_AGREE = "aggregates_agree_with_persons"  # linked_<source>
+DISTRIBUTIONS_REPORTED = "distributions_against_survey"  # linked_<source>
 
 #: The blocking checks a fictitious dataset must pass, on the very data received, to be published.
 GATE_CHECKS: dict[dg.AssetKey, tuple[str, ...]] = {
@@ -76,3 +92,6 @@ GATE_CHECKS: dict[dg.AssetKey, tuple[str, ...]] = {
                          HOUSEHOLD_VARIABLES_CONSTANT),
     VALIDATION_REPORT: (THRESHOLDS_PASS,),
 }
+
+#: The blocking checks each linked table must pass, on the very table received, to be published.
+LINKED_GATE_CHECKS: tuple[str, ...] = (NO_REAL_DAY_COPIED, AGGREGATES_AGREE)

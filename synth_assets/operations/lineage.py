@@ -74,7 +74,9 @@ def collect_lineage(
     if published is None:
         raise AuditError(f"release {release!r} exists on disk but this Dagster instance has no record of publishing it")
     when = published.timestamp
-    partitions: dict[str, str | None] = {key.to_user_string(): wave for key in keys.release_assets(catalog.surveys)}
+    record_surveys = [n for n, s in catalog.surveys.items() if s.records is not None]
+    partitions: dict[str, str | None] = {key.to_user_string(): wave
+                                         for key in keys.release_assets(catalog.surveys, record_surveys)}
     sources: dict[str, dict[str, Any]] = {}
     strict: dict[str, pd.DataFrame] = {}
     uniques: dict[str, pd.DataFrame] = {}

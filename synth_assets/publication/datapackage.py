@@ -94,6 +94,67 @@ def describe_columns(frame: pd.DataFrame, catalog: Catalog) -> dict[str, ColumnI
     return columns
 
 
+def describe_records(frame: pd.DataFrame, catalog: Catalog, source_name: str) -> dict[str, ColumnInfo]:
+    """:class:`ColumnInfo` of every column of a linked table (diary episodes, trips) of ``source_name``."""
+    source = catalog.sources[source_name]
+    records = source.records
+    if records is None:
+        raise ValueError(f"source {source_name!r} has no 'records' in the catalog")
+    keys = {catalog.register.id_column: "person", catalog.register.household_id_column: "household"}
+    columns: dict[str, ColumnInfo] = {}
+    for name in frame.columns:
+        kind = _field_type(frame[name])
+        variable = records.variables.get(str(name))
+        if name in keys:
+            columns[name] = ColumnInfo(name, kind, _IDENTIFIERS[keys[name]] + "; links the row to the persons table")
+        elif name == "day_id":
+            columns[name] = ColumnInfo(name, kind, "the person's day: 1, 2, ... (generated, not a real day)")
+        elif name == "record_id":
+            columns[name] = ColumnInfo(name, kind, f"{records.unit} number within the day, from 1 in time order; "
+                                                   f"0: a day without any {records.unit}")
+        elif variable is not None:  # generated from the person's aggregates, coded as the survey codes it
+            meaning = f"{variable.description or name}; generated, coded as in survey `{source_name}`"
+            columns[name] = ColumnInfo(name, kind, meaning, variable.unit, variable.categories,
+                                       list(variable.special_values))
+        else:
+            columns[name] = ColumnInfo(name, kind)
+    return columns
+
+
+def _schema(columns: dict[str, ColumnInfo]) -> dict[str, Any]:
+    fields = []
+    for info in columns.values():
+        entry: dict[str, Any] = {"name": info.name, "type": info.type}
+        if info.description:
+            entry["description"] = info.description
+        if info.unit:
+            entry["unit"] = info.unit  # not in the v1 spec, allowed as a custom property
+        if info.categories and info.type == "string":
+            entry["constraints"] = {"enum": [str(c) for c in info.categories]}
+        if info.special_values:
+            entry["specialValues"] = info.special_values
+        fields.append(entry)
+    return {"fields": fields, "missingValues": [""]}
+
+
+def _resource_name(file: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", file.removesuffix(".parquet").lower())
+
+
+def _resource(file: str, meta: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": _resource_name(file),
+        "path": file,
+        "format": "parquet",
+        "mediatype": "application/vnd.apache.parquet",
+        "encoding": "binary",
+        "hash": f"sha256:{meta['sha256']}",
+        "bytes": int(meta["bytes"]),
+        "rows": int(meta["rows"]),
+        "schema": schema,
+    }
+
+
 def _package_name(release: str) -> str:
     # Data Package names: lower case letters, digits and ``-._/`` only.
     return re.sub(r"[^a-z0-9._-]+", "-", f"synth-assets-{release}".lower())
@@ -108,24 +169,23 @@ def data_package(
     resources: dict[str, dict[str, Any]],
     columns: dict[str, ColumnInfo],
     created_utc: str,
+    linked: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The Data Package descriptor: one tabular resource per replicate, all with one schema.
 
     ``resources`` maps a parquet file name to ``{"sha256": ..., "bytes": ..., "rows": ...}``.
+    ``linked`` maps a linked table's file name to the same plus ``columns`` (its
+    :class:`ColumnInfo`), ``persons`` (the persons file of its replicate) and ``keys`` (the
+    columns it refers to the persons by): its schema carries that foreign key.
     """
-    fields = []
-    for info in columns.values():
-        entry: dict[str, Any] = {"name": info.name, "type": info.type}
-        if info.description:
-            entry["description"] = info.description
-        if info.unit:
-            entry["unit"] = info.unit  # not in the v1 spec, allowed as a custom property
-        if info.categories and info.type == "string":
-            entry["constraints"] = {"enum": [str(c) for c in info.categories]}
-        if info.special_values:
-            entry["specialValues"] = info.special_values
-        fields.append(entry)
-    schema = {"fields": fields, "missingValues": [""]}
+    schema = _schema(columns)
+    tables = [_resource(file, meta, schema) for file, meta in resources.items()]
+    for file, meta in (linked or {}).items():
+        linked_schema = _schema(meta["columns"])
+        linked_schema["foreignKeys"] = [{"fields": list(meta["keys"]),
+                                         "reference": {"resource": _resource_name(meta["persons"]),
+                                                       "fields": list(meta["keys"])}}]
+        tables.append(_resource(file, meta, linked_schema))
     return {
         "name": _package_name(release),
         "title": f"{title}, release {release}",
@@ -133,20 +193,7 @@ def data_package(
         "version": release,
         "created": created_utc,
         "licenses": [licence],
-        "resources": [
-            {
-                "name": re.sub(r"[^a-z0-9._-]+", "-", file.removesuffix(".parquet").lower()),
-                "path": file,
-                "format": "parquet",
-                "mediatype": "application/vnd.apache.parquet",
-                "encoding": "binary",
-                "hash": f"sha256:{meta['sha256']}",
-                "bytes": int(meta["bytes"]),
-                "rows": int(meta["rows"]),
-                "schema": schema,
-            }
-            for file, meta in resources.items()
-        ],
+        "resources": tables,
     }
 
 

@@ -25,6 +25,21 @@ from synth_assets.common.files import atomic_path
 from synth_assets.common.hashing import file_sha256
 from synth_assets.publication.datapackage import ColumnInfo, column_dicts, data_package
 
+
+@dataclass(frozen=True)
+class LinkedTable:
+    """Records linked to the fictitious persons (diary episodes, trips), every replicate.
+
+    ``data`` has a ``replicate`` column, like the persons; ``keys`` are its columns referring to
+    the persons table (person id, household id); ``columns`` describe it
+    (:func:`~synth_assets.publication.datapackage.describe_records`).
+    """
+
+    data: pd.DataFrame
+    unit: str
+    keys: list[str]
+    columns: dict[str, ColumnInfo]
+
 LATEST_POINTER = "LATEST"
 LOCK_FILE = ".lock"
 # What the public card says of each source: its wave and the sha256 of the file delivered.
@@ -58,6 +73,8 @@ class DataCard:
     checksums: dict[str, str] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     inference: dict[str, Any] = field(default_factory=dict)  # rule and per-source sizes (issue 12)
+    # table name -> unit, keys, rows per replicate, columns: the diary and trip tables (issue 17)
+    linked: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_markdown(self) -> str:
         lines = [
@@ -96,6 +113,13 @@ class DataCard:
                   if isinstance(v, (int, float, str))]
         lines += ["", "## Columns"]
         lines += [f"- `{k}` ({v['type']}): {ColumnInfo(**v).summary()}" for k, v in self.columns.items()]
+        for name, table in self.linked.items():
+            keys = ", ".join(f"`{k}`" for k in table["keys"])
+            lines += ["", f"## Linked table `{name}`: generated {table['unit']}s of the persons' days",
+                      f"One file per replicate (`{name}_r<k>.parquet`), "
+                      + ", ".join(f"{r} {n:,} rows" for r, n in table["rows_per_replicate"].items())
+                      + f"; each row refers to a person of the same replicate by {keys}.", ""]
+            lines += [f"- `{k}` ({v['type']}): {ColumnInfo(**v).summary()}" for k, v in table["columns"].items()]
         lines += ["", "## Checksums (sha256)"]
         lines += [f"- {k}: `{v}`" for k, v in self.checksums.items()]
         return "\n".join(lines) + "\n"
@@ -143,6 +167,7 @@ def publish_release(
     title: str = "Fictitious population",
     licence: dict[str, str] | None = None,
     inference: dict[str, Any] | None = None,
+    linked: dict[str, LinkedTable] | None = None,
 ) -> tuple[Path, DataCard]:
     """Write ``public_dir/<release>/`` atomically and point ``public_dir/LATEST`` at it.
 
@@ -155,6 +180,9 @@ def publish_release(
     meaning; without it the card lists types only.
     ``inference`` (``synth_assets.inference.guide.inference_card``: the combining rule and
     each source's respondents, read back by ``synth_assets.inference.load_release``) too.
+    ``linked`` (name -> :class:`LinkedTable`, e.g. ``tus_episodes``): written beside the persons
+    as ``<name>_r<k>.parquet``, described in the card and as resources with a foreign key to
+    the persons of their replicate.
     """
     public_dir = Path(public_dir)
     report_dir = Path(report_dir)
@@ -166,7 +194,7 @@ def publish_release(
         public_provenance = {name: {k: info.get(k) for k in PUBLIC_PROVENANCE} for name, info in provenance.items()}
         card = _write_release(fictitious, target, release, wave, report_dir, public_provenance, model, metrics, checks,
                               report_checksums, validation or {}, columns, title, licence or dict(DEFAULT_LICENCE),
-                              inference or {})
+                              inference or {}, linked or {})
         with atomic_path(public_dir / LATEST_POINTER) as pointer:
             pointer.write_text(release + "\n")
     return target, card
@@ -177,6 +205,7 @@ def _write_release(
     model: dict[str, Any], metrics: dict[str, Any], checks: list[dict[str, Any]],
     report_checksums: dict[str, str] | None, validation: dict[str, Any], columns: dict[str, ColumnInfo] | None,
     title: str, licence: dict[str, str], inference: dict[str, Any] | None = None,
+    linked: dict[str, LinkedTable] | None = None,
 ) -> DataCard:
     """The release folder, written under a temporary name and renamed into place whole."""
     replicates = sorted(fictitious["replicate"].unique()) if "replicate" in fictitious else [1]
@@ -190,6 +219,25 @@ def _write_release(
             part.drop(columns=["replicate"], errors="ignore").to_parquet(tmp / name, index=False)
             checksums[name] = file_sha256(tmp / name)
             resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size, "rows": len(part)}
+        linked_resources: dict[str, dict[str, Any]] = {}
+        linked_card: dict[str, dict[str, Any]] = {}
+        for table_name, table in (linked or {}).items():
+            counts: dict[str, int] = {}
+            for r in replicates:
+                part = table.data[table.data["replicate"] == r] if "replicate" in table.data else table.data
+                name = f"{table_name}_r{int(r)}.parquet"
+                part.drop(columns=["replicate"], errors="ignore").to_parquet(tmp / name, index=False)
+                checksums[name] = file_sha256(tmp / name)
+                counts[f"r{int(r)}"] = len(part)
+                linked_resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size,
+                                          "rows": len(part), "columns": table.columns, "keys": table.keys,
+                                          "persons": f"fictitious_population_r{int(r)}.parquet"}
+            missing = [c for c in table.data.columns if c != "replicate" and c not in table.columns]
+            if missing:
+                raise ValueError(f"linked table {table_name}: no column description for {', '.join(missing)}")
+            linked_card[table_name] = {"unit": table.unit, "keys": list(table.keys), "rows_per_replicate": counts,
+                                       "columns": column_dicts({c: table.columns[c] for c in table.data.columns
+                                                                if c != "replicate"})}
         for name in ("report.html", "metrics.json"):
             if (report_dir / name).exists():
                 shutil.copy2(report_dir / name, tmp / name)
@@ -223,12 +271,13 @@ def _write_release(
             checksums=checksums,
             validation=validation,
             inference=inference or {},
+            linked=linked_card,
         )
         (tmp / "data_card.json").write_text(json.dumps(asdict(card), indent=2, default=str))
         (tmp / "data_card.md").write_text(card.to_markdown())
         descriptor = data_package(
             release, title=title, licence=licence, resources=resources, created_utc=created,
-            columns={c: columns[c] for c in public.columns},
+            columns={c: columns[c] for c in public.columns}, linked=linked_resources,
             description="Every record was generated by a statistical model; none describes a real person. "
             + HOW_TO_COMBINE,
         )

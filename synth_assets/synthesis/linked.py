@@ -19,12 +19,13 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.model import RecordAggregate, Records, Source
-from synth_assets.harmonise.records import failed_days, with_derived
+from synth_assets.harmonise.records import aggregate_records, failed_days, with_derived
 
 _WHERE = re.compile(r"^\s*(?P<variable>\w+)\s*(?P<op>==|in)\s*(?P<value>.+?)\s*$")
 
@@ -144,39 +145,41 @@ class EpisodeDays:
         return out
 
     def sample(self, persons: pd.DataFrame, person_id: str = "person_id") -> pd.DataFrame:
-        """Episodes for every person with the aggregates (not-applicable persons get none)."""
+        """Episodes for every person with the aggregates (not-applicable persons get none).
+
+        Each day holds one episode per activity with minutes, in the fitted order; the opening
+        activity (night sleep) is split, 70% before the day and 30% after it.
+        """
         names = list(self.activity_of)
         inside = persons[names].ge(0).all(axis=1)
         chosen = persons.loc[inside]
         days = self.day_minutes(chosen)
         position = {a: i for i, a in enumerate(self.order)}
-        sleep = self.opening
+        ordered = sorted(names, key=lambda n: position.get(self.activity_of[n], len(position)))
+        activities = [self.activity_of[n] for n in ordered]
+        ids = chosen[person_id].to_numpy()
         frames = []
         for number, (day_type, minutes) in enumerate(days.items(), start=1):
-            for pid, row in zip(chosen[person_id].to_numpy(), minutes.to_numpy(), strict=True):
-                frames.append(self._episodes(pid, number, day_type, row, names, position, sleep))
-        if not frames:
+            blocks = minutes[ordered].to_numpy(dtype=float)  # persons x activities
+            labels = activities
+            if self.opening is not None and activities and activities[0] == self.opening:
+                first = blocks[:, 0] * 0.7
+                blocks = np.column_stack([first, blocks[:, 1:], blocks[:, 0] - first])
+                labels = [self.opening, *activities[1:], self.opening]
+            ends = np.cumsum(blocks, axis=1)
+            last = ends[:, -1:]
+            # the day's length, not its float sum's rounding error (the last episode's end, and
+            # the equal ends of the empty blocks after it)
+            ends = np.where((np.abs(last - self.minutes) < 0.01) & (ends == last), self.minutes, ends)
+            starts = np.column_stack([np.zeros(len(blocks)), ends[:, :-1]])
+            keep = blocks > 0
+            frames.append(pd.DataFrame({
+                "person": np.repeat(ids, keep.sum(axis=1)), "day_id": number, "day_type": day_type,
+                "record_id": np.cumsum(keep, axis=1)[keep], "start": starts[keep], "end": ends[keep],
+                "activity": np.asarray(labels, dtype=object)[np.nonzero(keep)[1]]}))
+        if not frames or not len(chosen):
             return pd.DataFrame(columns=[person_id, "day_id", "day_type", "record_id", "start", "end", "activity"])
-        out = pd.concat(frames, ignore_index=True).rename(columns={"person": person_id})
-        return out
-
-    def _episodes(self, pid: object, day: int, day_type: str, row: np.ndarray, names: list[str],
-                  position: dict[str, int], sleep: str | None) -> pd.DataFrame:
-        blocks: list[tuple[str, float]] = []
-        for name in sorted(names, key=lambda n: position.get(self.activity_of[n], len(position))):
-            activity = self.activity_of[name]
-            blocks.append((activity, float(row[names.index(name)])))
-        if sleep is not None and blocks and blocks[0][0] == sleep:  # night sleep: before and after the day
-            first = blocks[0][1] * 0.7
-            blocks = [(sleep, first), *blocks[1:], (sleep, blocks[0][1] - first)]
-        blocks = [(a, m) for a, m in blocks if m > 0]
-        ends = np.cumsum([m for _, m in blocks])
-        if abs(ends[-1] - self.minutes) < 0.01:  # the day's length, not its float sum's rounding error
-            ends[-1] = self.minutes
-        starts = np.concatenate([[0.0], ends[:-1]])
-        return pd.DataFrame({"person": pid, "day_id": day, "day_type": day_type,
-                             "record_id": np.arange(1, len(blocks) + 1), "start": starts, "end": ends,
-                             "activity": [a for a, _ in blocks]})
+        return pd.concat(frames, ignore_index=True).rename(columns={"person": person_id})
 
 
 @dataclass
@@ -224,65 +227,109 @@ class TripDays:
         return self
 
     def sample(self, persons: pd.DataFrame, person_id: str = "person_id") -> pd.DataFrame:
+        """Trips for every person with the aggregates (a person without trips: one row, record 0).
+
+        A person's ``n`` trips are, in order: the shared ones (``round(share * n)``, by a mode
+        of the share's), one by each other mode group the person has kilometres by, then draws
+        among those groups and the modes no aggregate sums, as often as in the survey (minors
+        and adults apart). Each group's kilometres are split among its trips (Dirichlet);
+        departures are drawn by trip rank from the survey's, jittered by 15 minutes, and sorted.
+        """
         rng = np.random.default_rng(self.seed)
         assert self.count is not None, "fitted"
-        inside = persons[self.count].ge(0)
-        rows: list[dict[str, object]] = []
+        chosen = persons.loc[persons[self.count].ge(0)]
+        ids = chosen[person_id].to_numpy()
+        n = np.rint(chosen[self.count].to_numpy(dtype=float)).astype(int)
+        width = int(n.max()) if len(n) else 0
+        minor = (chosen["age"] < 18).to_numpy(dtype=bool) if "age" in chosen else np.zeros(len(chosen), bool)
         car_modes = self.share[1] if self.share else []
-        for _, person in persons.loc[inside].iterrows():
-            n = int(round(float(person[self.count])))
-            if n == 0:
-                rows.append({person_id: person[person_id], "day_id": 1, "record_id": 0})
-                continue
-            km = {name: float(person[name]) for name in self.km}
-            shares = self.mode_share.get(bool("age" in person and person["age"] < 18), {})
-            shared = int(round(float(person[self.share[0]]) * n)) if self.share else 0
-            groups: list[tuple[list[str], float]] = []  # (modes, km) per trip to make
-            share_group = next((g for g, modes in self.km.items() if set(modes) == set(car_modes)), None)
-            for _ in range(shared):
-                groups.append((car_modes, 0.0))
-            others = [g for g in self.km if g != share_group and km[g] > 0]
-            for g in others[: max(n - shared, 0)]:
-                groups.append((self.km[g], 0.0))
-            # further trips: by a mode with kilometres, or a mode no aggregate sums, as often as in the survey
-            unsummed = [m for m in self.modes if not any(m in modes for modes in self.km.values())]
-            candidates = [self.km[g] for g in others] + [[m] for m in unsummed]
-            weights = np.array([sum(shares.get(m, 0.0) for m in modes) for modes in candidates]) + 1e-9
-            while len(groups) < n and candidates:
-                groups.append((candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))], 0.0))
-            while len(groups) < n:
-                groups.append((car_modes, 0.0))
-            trips = []
-            for modes, _ in groups:
-                weights = np.array([shares.get(m, 0.0) for m in modes]) + 1e-9
-                trips.append(str(rng.choice(modes, p=weights / weights.sum())))
-            distance = np.zeros(n)
-            for name, modes in self.km.items():
-                at = [i for i, m in enumerate(trips) if m in modes]
-                if at:
-                    distance[at] = km[name] * rng.dirichlet(np.ones(len(at)))
-            for i, m in enumerate(trips):
-                if not any(m in modes for modes in self.km.values()):
-                    distance[i] = float(self.other_km.get(m, 1.0))
-            departures = np.sort([self._departure(min(i, 4), rng) for i in range(n)])
-            for i in range(n):
-                speed = float(self.speed.get(trips[i], 20.0) or 20.0)
-                row = {person_id: person[person_id], "day_id": 1, "record_id": i + 1, self.mode_variable: trips[i],
-                       self.distance: distance[i], "departure": int(departures[i])}
-                if self.duration_variable:
-                    row[self.duration_variable] = max(distance[i] / speed * 60, 1.0)
-                if self.purposes:
-                    options = self.purposes.get(trips[i])
-                    row["purpose"] = (str(rng.choice(options.index.to_numpy(), p=options.to_numpy()))
-                                      if options is not None else "other")
-                rows.append(row)
-        return pd.DataFrame(rows)
+        share_group = next((g for g, modes in self.km.items() if set(modes) == set(car_modes)), None)
+        unsummed = [m for m in self.modes if not any(m in modes for modes in self.km.values())]
+        groups = [*self.km.values(), *[[m] for m in unsummed]]  # group codes: km groups, then unsummed modes
+        names = list(self.km)
+        km = chosen[names].to_numpy(dtype=float) if names else np.zeros((len(chosen), 0))
 
-    def _departure(self, rank: int, rng: np.random.Generator) -> float:
-        pool = self.departures.get(rank)
-        if pool is None or not len(pool):
-            return float(rng.integers(360, 1320))
-        return float(np.clip(pool[int(rng.integers(len(pool)))] + rng.normal(0, 15), 0, 1439))
+        def mode_share(mode: str) -> np.ndarray:  # per person: the survey's share of the mode
+            return np.where(minor, self.mode_share.get(True, {}).get(mode, 0.0),
+                            self.mode_share.get(False, {}).get(mode, 0.0))
+
+        slot = np.arange(width)[None, :]
+        group = np.full((len(chosen), width), -1)
+        shared = np.rint(chosen[self.share[0]].to_numpy(dtype=float) * n).astype(int) if self.share else np.zeros_like(n)
+        share_code = names.index(share_group) if share_group is not None else None
+        if share_code is not None:
+            group[slot < shared[:, None]] = share_code
+        filled = shared.copy()
+        others = [i for i, g in enumerate(names) if g != share_group]
+        for i in others:  # one trip by each other group with kilometres, while trips remain
+            take = (km[:, i] > 0) & (filled < n)
+            group[take, filled[take]] = i
+            filled += take
+        # further trips: a group with kilometres, or a mode no aggregate sums, as often as in the survey
+        weights = np.column_stack(
+            [np.where(km[:, i] > 0, sum(mode_share(m) for m in self.km[names[i]]), 0.0) + 1e-9 * (km[:, i] > 0)
+             if i in others else np.zeros(len(chosen)) for i in range(len(names))]
+            + [mode_share(m) + 1e-9 for m in unsummed]) if groups else np.zeros((len(chosen), 0))
+        rest = (slot >= filled[:, None]) & (slot < n[:, None])
+        if rest.any():
+            rows, columns = np.nonzero(rest)
+            cumulative = np.cumsum(weights[rows], axis=1)
+            draw = rng.random(len(rows)) * cumulative[:, -1]
+            picked = (cumulative <= draw[:, None]).sum(axis=1).clip(max=len(groups) - 1)
+            fallback = share_code if share_code is not None else 0
+            group[rows, columns] = np.where(cumulative[:, -1] > 0, picked, fallback)
+        valid = group >= 0
+        rows, columns = np.nonzero(valid)
+        codes = group[rows, columns]
+        # each trip's mode within its group, by the survey's shares
+        mode = np.empty(len(rows), dtype=object)
+        for code, modes in enumerate(groups):
+            at = np.nonzero(codes == code)[0]
+            if not len(at):
+                continue
+            shares = np.column_stack([mode_share(m)[rows[at]] for m in modes]) + 1e-9
+            cumulative = np.cumsum(shares, axis=1)
+            pick = (cumulative <= (rng.random(len(at)) * cumulative[:, -1])[:, None]).sum(axis=1).clip(max=len(modes) - 1)
+            mode[at] = np.asarray(modes, dtype=object)[pick]
+        distance = np.zeros(len(rows))
+        for i, modes in enumerate(self.km.values()):  # the group's kilometres split among its trips
+            at = np.nonzero(np.isin(mode.astype(str), modes))[0]
+            if len(at):
+                parts = rng.standard_exponential(len(at))
+                totals = np.bincount(rows[at], weights=parts, minlength=len(chosen))
+                distance[at] = km[rows[at], i] * parts / totals[rows[at]]
+        for m in unsummed:
+            distance[mode == m] = float(self.other_km.get(m, 1.0))
+        departure = np.full((len(chosen), width), np.inf)
+        departure[rows, columns] = self._departures(np.minimum(columns, 4), rng)
+        departure = np.sort(departure, axis=1)[rows, columns]  # in time order, as the trips are listed
+        trips = {person_id: ids[rows], "day_id": 1, "record_id": columns + 1, self.mode_variable: mode,
+                 self.distance: distance, "departure": pd.array(departure.astype(np.int64), dtype="Int64")}
+        if self.duration_variable:
+            speed = np.array([float(self.speed.get(m, 20.0) or 20.0) for m in mode]) if len(mode) else np.zeros(0)
+            trips[self.duration_variable] = np.maximum(distance / np.where(speed > 0, speed, 20.0) * 60, 1.0)
+        if self.purposes:
+            purpose = np.full(len(rows), "other", dtype=object)
+            for m, options in self.purposes.items():
+                at = np.nonzero(mode == m)[0]
+                if len(at):
+                    purpose[at] = rng.choice(options.index.to_numpy(), size=len(at), p=options.to_numpy())
+            trips["purpose"] = purpose
+        out = pd.DataFrame(trips)
+        home = pd.DataFrame({person_id: ids[n == 0], "day_id": 1, "record_id": 0})
+        out = pd.concat([out, home], ignore_index=True) if len(home) else out
+        return out.sort_values([person_id, "record_id"], kind="stable", ignore_index=True)
+
+    def _departures(self, ranks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = np.empty(len(ranks))
+        for rank in np.unique(ranks):
+            at = np.nonzero(ranks == rank)[0]
+            pool = self.departures.get(int(rank))
+            if pool is None or not len(pool):
+                out[at] = rng.integers(360, 1320, size=len(at))
+            else:
+                out[at] = np.clip(pool[rng.integers(len(pool), size=len(at))] + rng.normal(0, 15, len(at)), 0, 1439)
+        return out
 
 
 def generator_for(source: Source, seed: int = 0) -> EpisodeDays | TripDays:
@@ -291,16 +338,51 @@ def generator_for(source: Source, seed: int = 0) -> EpisodeDays | TripDays:
     return EpisodeDays(source, seed) if records.covers_day is not None else TripDays(source, seed)
 
 
-def copied_days(generated: pd.DataFrame, real: pd.DataFrame, person_id: str, columns: list[str]) -> int:
-    """How many generated days equal a real day record for record (``columns``, rounded to the minute)."""
-    def signatures(frame: pd.DataFrame) -> set[tuple]:
-        frame = _real(frame)
-        rounded = frame[columns].apply(lambda c: c.round(0) if pd.api.types.is_float_dtype(c) else c.astype(str))
-        keyed = rounded.assign(_p=frame[person_id].to_numpy(), _d=frame["day_id"].to_numpy())
-        return {tuple(map(tuple, g[columns].to_numpy().tolist())) for _, g in keyed.groupby(["_p", "_d"], sort=False)}
+def copy_columns(source: Source) -> dict[str, int]:
+    """What a day's sequence is, column -> decimals: (activity, start, end) of each episode, to
+    the minute; (purpose, mode, departure, distance) of each trip, to the minute and 100 m."""
+    records = _records_of(source)
+    selected = [(selection[0], a.of) for a in source.aggregates.values() if (selection := _selection(a))]
+    if not selected:
+        raise ValueError("linked days need aggregates selecting records by a category (`where`)")
+    category, amount = selected[0]
+    if records.covers_day is not None:
+        return {category: 0, records.covers_day.start: 0, records.covers_day.end: 0}
+    distance = next((of for _, of in selected if of is not None), amount)
+    wanted = {category: 0, "purpose": 0, "departure": 0, **({distance: 1} if distance else {})}
+    return {c: d for c, d in wanted.items() if c in records.variables or c in records.derived}
 
-    real_days = signatures(real)
-    return sum(day in real_days for day in signatures(generated))
+
+def day_hashes(frame: pd.DataFrame, columns: dict[str, int], day: list[str]) -> pd.Series:
+    """One 64-bit hash per day (``day``: its key columns) of its records' sequence, in record order.
+
+    Each record's rounded ``columns`` and rank within the day are hashed, and a day's hash is
+    the wrapping sum of its records' (the rank makes it a sequence, not a set). Days without
+    records have none.
+    """
+    real = _real(frame).sort_values([*day, "record_id"], kind="stable")
+    values = pd.DataFrame({
+        c: (real[c].astype(float).round(d) if pd.api.types.is_numeric_dtype(real[c]) else real[c].astype(str))
+        for c, d in columns.items()})
+    values["_rank"] = real.groupby(day, sort=False).cumcount().to_numpy()
+    values["_length"] = real.groupby(day, sort=False)["record_id"].transform("size").to_numpy()
+    rows = pd.util.hash_pandas_object(values, index=False)
+    with np.errstate(over="ignore"):
+        return rows.groupby([real[c] for c in day], sort=False).sum()
+
+
+def copied_days(generated: pd.DataFrame, real: pd.DataFrame, person_id: str, columns: list[str] | dict[str, int],
+                generated_day: list[str] | None = None) -> int:
+    """How many generated days equal a real day record for record: a hash join of the days'
+    sequences (:func:`day_hashes`; ``columns`` a list: numbers to the unit, e.g. the minute).
+
+    ``generated_day``: the generated tables' day key (default person and ``day_id``; a release's
+    adds ``replicate``).
+    """
+    decimals = columns if isinstance(columns, dict) else dict.fromkeys(columns, 0)
+    real_days = set(day_hashes(real, decimals, [person_id, "day_id"]).to_numpy().tolist())
+    mine = day_hashes(generated, decimals, generated_day or [person_id, "day_id"])
+    return int(mine.isin(real_days).sum())
 
 
 def compare_distributions(generated: pd.DataFrame, real: pd.DataFrame, person_id: str,
@@ -338,3 +420,166 @@ def compare_distributions(generated: pd.DataFrame, real: pd.DataFrame, person_id
                             "generated": float(g[variable].astype(float).quantile(q)),
                             "survey": float(r[variable].astype(float).quantile(q))})
     return pd.DataFrame(out)
+
+
+#: How far a person's aggregate recomputed from its linked records may lie from the person's
+#: value: the records are float64 and the catalog's own aggregation adds them up again, so only
+#: the summation's rounding separates the two (1e-6 minute, kilometre or share).
+AGGREGATE_ROUNDING = 1e-6
+
+
+def linked_records(persons: pd.DataFrame, rows: pd.DataFrame, source: Source, *, person_id: str,
+                   household_id: str | None = None, replicate: str = "replicate", seed: int = 0,
+                   copy_rounds: int = 5) -> pd.DataFrame:
+    """The diary days or trips of every person of a release, keyed by replicate, person and household.
+
+    The generator is fitted once on the survey's harmonised ``rows``, then samples the persons of
+    each replicate (seed ``seed + replicate``). A person one of whose days equals a real day
+    (:func:`copied_days`) is drawn again with another seed, up to ``copy_rounds`` times (episode
+    days follow from the aggregates alone and are not redrawn). Derived variables are left out:
+    they follow from the published ones.
+    """
+    generator = generator_for(source, seed=seed).fit(rows)
+    groups = persons.groupby(replicate, sort=True) if replicate in persons else [(1, persons)]
+    columns = copy_columns(source)
+    day = [person_id, "day_id"]
+    frames = []
+    for label, group in groups:
+        number = int(cast(int, label))
+        generator.seed = seed + number
+        records = generator.sample(group, person_id=person_id)
+        for round_ in range(1, copy_rounds + 1):
+            if isinstance(generator, EpisodeDays):
+                break
+            hashes = day_hashes(records, columns, day)
+            copied = hashes.index[hashes.isin(set(day_hashes(rows, columns, day).to_numpy().tolist()))]
+            again = {p for p, _ in copied}
+            if not again:
+                break
+            generator.seed = seed + number + 1000 * round_
+            redrawn = generator.sample(group.loc[group[person_id].isin(again)], person_id=person_id)
+            records = pd.concat([records.loc[~records[person_id].isin(again)], redrawn], ignore_index=True)
+        records = records.sort_values([person_id, "day_id", "record_id"], kind="stable")
+        keys: dict[str, Any] = {replicate: number}
+        if household_id is not None:
+            keys[household_id] = records[person_id].map(group.set_index(person_id)[household_id])
+        frames.append(records.assign(**keys))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    derived = [c for c in _records_of(source).derived if c in out]
+    first = [c for c in (replicate, person_id, household_id, "day_id", "record_id") if c]
+    return out[[*first, *(c for c in out.columns if c not in first and c not in derived)]]
+
+
+def aggregate_differences(linked: pd.DataFrame, persons: pd.DataFrame, source: Source, *, person_id: str,
+                          replicate: str = "replicate") -> pd.DataFrame:
+    """Per aggregate: persons compared, persons whose value recomputed from their linked records
+    differs from theirs by more than :data:`AGGREGATE_ROUNDING` (or who have no records), the
+    largest difference.
+
+    The persons compared are those inside the source's universe (no aggregate negative).
+    """
+    names = list(source.aggregates)
+    inside = persons.loc[persons[names].ge(0).all(axis=1)]
+    survey_id = source.id_column or "person_id"
+    pairs = []
+    groups = inside.groupby(replicate, sort=True) if replicate in inside else [(None, inside)]
+    for number, group in groups:
+        rows = linked if number is None else linked.loc[linked[replicate] == number]
+        rows = with_derived(rows.rename(columns={person_id: survey_id}), source)
+        want = group.set_index(person_id)[names].astype(float)
+        pairs.append((aggregate_records(rows, source).reindex(want.index).astype(float), want))
+    got = pd.concat([p[0] for p in pairs]) if pairs else pd.DataFrame(columns=names)
+    want = pd.concat([p[1] for p in pairs]) if pairs else pd.DataFrame(columns=names)
+    difference = (got.to_numpy() - want.to_numpy())
+    off = ~(np.abs(difference) <= AGGREGATE_ROUNDING)  # no records: NaN, off too
+    return pd.DataFrame({"aggregate": names, "persons": len(want),
+                         "persons_off": off.sum(axis=0).astype(int).tolist() if len(want) else [0] * len(names),
+                         "max_difference": [float(np.nanmax(np.abs(difference[:, i]), initial=0.0)) if len(want) else 0.0
+                                            for i in range(len(names))]})
+
+
+def linked_distributions(linked: pd.DataFrame, real: pd.DataFrame, source: Source, *, person_id: str,
+                         replicate: str = "replicate") -> pd.DataFrame:
+    """The linked tables beside the survey's days that pass the catalog's checks (unweighted).
+
+    Rows (variable, statistic, generated, survey): diary days: episodes per day (mean) and
+    minutes per activity group per day; travel days: trips per day (share of days with 0 ... 5+),
+    mode shares and the departure time profile (share of trips per 3-hour slot).
+    """
+    survey = clean_days(real, source)
+    survey_id = source.id_column or "person_id"
+    day = [replicate, person_id, "day_id"] if replicate in linked else [person_id, "day_id"]
+    out = []
+
+    def add(variable: str, generated: pd.Series, observed: pd.Series) -> None:
+        for statistic in sorted(set(generated.index) | set(observed.index), key=str):
+            out.append({"variable": variable, "statistic": str(statistic),
+                        "generated": float(generated.get(statistic, 0.0)), "survey": float(observed.get(statistic, 0.0))})
+
+    def per_day(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+        counts = pd.Series(_has(frame), index=frame.index).groupby([frame[k] for k in keys]).sum()
+        return counts.clip(upper=5).map(lambda n: "5+" if n >= 5 else str(int(n))).value_counts(normalize=True)
+
+    unit = _records_of(source).unit
+    if _records_of(source).covers_day is not None:  # a diary day holds many episodes: their mean
+        def mean_per_day(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+            counts = pd.Series(_has(frame), index=frame.index).groupby([frame[k] for k in keys]).sum()
+            return pd.Series({"mean": float(counts.mean()) if len(counts) else 0.0})
+        add(f"{unit}s per day", mean_per_day(linked, day), mean_per_day(survey, [survey_id, "day_id"]))
+    else:
+        add(f"{unit}s per day (share of days)", per_day(linked, day), per_day(survey, [survey_id, "day_id"]))
+    g, r = _real(linked), _real(survey)
+    columns = copy_columns(source)
+    category = next(iter(columns))
+    if _records_of(source).covers_day is not None:
+        cover = _records_of(source).covers_day
+        assert cover is not None
+        for label, frame, whole, keys in (("generated", g, linked, day), ("survey", r, survey, [survey_id, "day_id"])):
+            days = max(whole.groupby(keys).ngroups, 1)
+            minutes = (frame[cover.end].astype(float) - frame[cover.start].astype(float))
+            totals = minutes.groupby(frame[category].astype(str)).sum() / days
+            if label == "generated":
+                generated_minutes = totals
+            else:
+                add("minutes per day", generated_minutes, totals)
+    else:
+        add(f"{category} (share of trips)", g[category].astype(str).value_counts(normalize=True),
+            r[category].astype(str).value_counts(normalize=True))
+        if "departure" in g and "departure" in r:
+            def slots(frame: pd.DataFrame) -> pd.Series:
+                hour = (frame["departure"].astype(float) // 180 * 3).astype(int)
+                return hour.map(lambda h: f"{h:02d}-{h + 3:02d}h").value_counts(normalize=True)
+            add("departure (share of trips)", slots(g), slots(r))
+    return pd.DataFrame(out, columns=["variable", "statistic", "generated", "survey"])
+
+
+def _has(frame: pd.DataFrame) -> np.ndarray:
+    number = pd.to_numeric(frame["record_id"], errors="coerce")
+    return (number.notna() & number.gt(0)).to_numpy()
+
+
+def distributions_plot(table: pd.DataFrame, title: str) -> bytes:
+    """One panel per variable of :func:`linked_distributions`, generated beside survey (PNG)."""
+    import io
+
+    import matplotlib  # here only: plotting costs import time
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variables = list(dict.fromkeys(table["variable"]))
+    fig, axes = plt.subplots(1, len(variables), figsize=(4.5 * len(variables), 3.6), squeeze=False)
+    for ax, variable in zip(axes[0], variables, strict=True):
+        part = table.loc[table["variable"] == variable]
+        x = np.arange(len(part))
+        ax.bar(x - 0.2, part["generated"], width=0.4, label="generated")
+        ax.bar(x + 0.2, part["survey"], width=0.4, label="survey")
+        ax.set_xticks(x, part["statistic"], rotation=60, fontsize=7)
+        ax.set_title(variable, fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()

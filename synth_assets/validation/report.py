@@ -163,6 +163,13 @@ def render_html(
             sections += [f"<h3>{html.escape(name.removeprefix('population: '))}</h3>",
                          html_table(table, left=[c for c in ("margin", "variable") if c in table])]
         sections += [html_image(png, name) for name, png in result.figures.items() if name.startswith("population:")]
+    linked = {k: v for k, v in result.tables.items() if k.startswith("linked:")}
+    if linked:
+        sections.append("<h2>Linked tables: generated diary days and trips beside the survey's days</h2>")
+        for name, table in linked.items():
+            sections += [f"<h3>{html.escape(name.removeprefix('linked: '))}</h3>",
+                         html_table(table, left=["variable", "statistic"])]
+        sections += [html_image(png, name) for name, png in result.figures.items() if name.startswith("linked:")]
     sections += ["<h2>Privacy</h2>", _privacy_html(result)]
     if comparison is not None:
         sections += ["<h2>Model families compared</h2>", comparison.to_html()]

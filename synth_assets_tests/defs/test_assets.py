@@ -125,8 +125,10 @@ def _gate(warehouse: Warehouse, fictitious: pd.DataFrame, report: dict) -> None:
     origin = SourceFile("register", RELEASE_WAVE, "register.parquet", "0" * 64, "run")
     context = dg.build_asset_context(partition_key=RELEASE_WAVE, instance=warehouse.instance,
                                      resources={"project": warehouse.defs.resources["project"]})
+    linked = {keys.name(keys.linked(s)): pd.DataFrame({"replicate": [1], "person_id": [1]})
+              for s, source in warehouse.catalog.surveys.items() if source.records is not None}
     public(context, fictitious=fictitious, report=report, matching=MatchingReport("<html>", {"register": origin}),
-           model=_Model())
+           model=_Model(), **linked)
 
 
 def test_the_gate_refuses_data_whose_checks_never_ran(warehouse: Warehouse):

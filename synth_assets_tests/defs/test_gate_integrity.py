@@ -137,6 +137,29 @@ def test_training_rows_written_over_the_table_are_not_published(released: Releas
     assert public_snapshot(released.root) == before
 
 
+def test_a_real_diary_day_written_into_the_linked_table_is_not_published(released: Released) -> None:
+    before = public_snapshot(released.root)
+    table = released.root / "warehouse" / "linked_tus" / f"{released.wave}.parquet"
+    original = table.read_bytes()
+    linked = pd.read_parquet(table)
+    real = pd.read_parquet(released.root / "warehouse" / "survey_records_tus" / f"{released.wave}.parquet")
+    first = real.loc[real["record_id"] > 0].iloc[0]
+    day = real.loc[(real["person_id"] == first["person_id"]) & (real["day_id"] == first["day_id"])]
+    person = linked.loc[linked["replicate"] == 1].iloc[0]
+    pasted = day.assign(replicate=1, person_id=person["person_id"], household_id=person["household_id"], day_id=9)
+    forged = pd.concat([linked, pasted[list(linked.columns)]], ignore_index=True)
+    forged.to_parquet(table, index=False)
+    try:
+        refused = released.materialise("public_dataset")
+    finally:
+        table.write_bytes(original)
+    assert not refused.success
+    message = failure_text(refused)
+    assert f"linked_tus[{released.wave}] check no_real_day_copied judged linked_tus sha256" in message
+    assert f"not the one received ({dataframe_sha256(forged)})" in message
+    assert public_snapshot(released.root) == before
+
+
 def publication_metadata(released: Released) -> dict:
     from synth_assets.dagster_api import latest_materialization
 
@@ -188,7 +211,8 @@ def test_a_refused_run_leaves_the_release_and_the_report_it_links_alone(released
 
 def test_a_fresh_validation_publishes_the_new_draw_beside_the_old_release(released: Released) -> None:
     before = public_snapshot(released.root)
-    result = released.materialise("validation_report", "public_dataset")
+    # the linked tables follow the new persons (the old ones' are refused beside them)
+    result = released.materialise("linked_tus", "linked_mobility", "validation_report", "public_dataset")
     assert result.success, failure_text(result)
     current = dataframe_sha256(pd.read_parquet(released.table))
     newest = (released.root / "public" / (released.root / "public" / "LATEST").read_text().strip())

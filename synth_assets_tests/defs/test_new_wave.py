@@ -80,7 +80,7 @@ def test_new_wave_file_leads_to_a_new_release(tmp_path, demo_with_2025):
             assert execute(defs, request.job_name, request.partition_key, instance).success
 
         seen: dict[str, set[str]] = {}
-        for _ in range(4):  # the chain advances as blocking checks pass
+        for _ in range(6):  # the chain advances as blocking checks pass (linked tables: one layer more)
             automation_cursor, requested = _daemon_tick(defs, instance, automation_cursor)
             for partition, keys in requested.items():
                 seen.setdefault(partition, set()).update(keys)

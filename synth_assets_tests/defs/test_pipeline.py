@@ -57,6 +57,24 @@ def test_whole_pipeline_publishes_a_coherent_auditable_release(release_copy: Pre
     declared = fictitious.groupby("household_id")["household_size"].first()
     assert (sizes == declared).all()
     assert (fictitious[fictitious["relation"] == "head"].groupby("household_id").size() == 1).all()
+    # the linked diary and trip tables, beside each replicate's persons, described with foreign keys
+    package = json.loads((release / "datapackage.json").read_text())
+    resources = {r["path"]: r for r in package["resources"]}
+    for table in ("tus_episodes", "mobility_trips"):
+        for r in (1, 2):
+            persons = pd.read_parquet(release / f"fictitious_population_r{r}.parquet")
+            rows = pd.read_parquet(release / f"{table}_r{r}.parquet")
+            assert len(rows) and card["checksums"][f"{table}_r{r}.parquet"]
+            keys = rows[["person_id", "household_id"]].drop_duplicates()
+            assert len(keys.merge(persons[["person_id", "household_id"]])) == len(keys)  # every row has its person
+            foreign = resources[f"{table}_r{r}.parquet"]["schema"]["foreignKeys"][0]
+            assert foreign["reference"]["resource"] == f"fictitious_population_r{r}"
+        assert card["linked"][table]["keys"] == ["person_id", "household_id"]
+    assert {"linked: tus", "linked: mobility"} <= set(json.loads((release / "metrics.json").read_text())["tables"])
+    assert "Linked tables: generated diary days and trips" in report
+    linked_checks = {(c.asset, c.check) for c in lineage.checks if c.asset.startswith("linked_")}
+    assert {("linked_tus", "no_real_day_copied"), ("linked_mobility", "aggregates_agree_with_persons"),
+            ("linked_mobility", "distributions_against_survey")} <= linked_checks
     # only the gate wrote under public/, and raw or matched data never did
     names = {p.name for p in (data_root / "public").rglob("*")}
     assert not any(n.startswith(("raw_", "harmonised_", "matched", "donor_")) for n in names)

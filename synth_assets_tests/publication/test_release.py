@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from synth_assets.common.hashing import file_sha256
-from synth_assets.publication import latest_release, publish_release, release_id
+from synth_assets.publication import LinkedTable, describe_records, latest_release, publish_release, release_id
 from synth_assets.publication import release as release_module
 
 
@@ -178,23 +178,40 @@ def test_columns_carry_meaning_from_the_catalog_and_the_descriptor_is_a_valid_da
         "sex": pd.Categorical(["female", "male", "female"]), "labour_income": [30000.0, 0.0, 0.0],
         "hours_worked": [38.0, -8.0, -8.0], "spend_food": [400.0, 400.0, 250.0],
     })
+    frame.insert(0, "person_id", pd.array([1, 2, 3], dtype="Int64"))
     columns = describe_columns(frame, catalog)
     assert columns["sex"].categories == ["female", "male"]
     assert columns["labour_income"].unit == "EUR per year"
     assert columns["hours_worked"].source == "lfs" and columns["hours_worked"].not_applicable == -8
     assert "not linked to any real household" in columns["household_id"].description
+    # trips linked to the persons of each replicate (person 3 stayed home: a day without trips)
+    trips = pd.DataFrame({"person_id": pd.array([1, 1, 3], dtype="Int64"), "household_id": pd.array([1, 1, 2], dtype="Int64"),
+                          "day_id": [1, 1, 1], "record_id": [1, 2, 0], "main_mode": ["car_driver", "walking", None],
+                          "distance": [12.5, 0.8, None], "departure": pd.array([480, 1050, None], dtype="Int64")})
+    trip_columns = describe_records(trips, catalog, "mobility")
+    assert trip_columns["distance"].unit == "km" and "0: a day without any trip" in trip_columns["record_id"].description
+    linked = LinkedTable(pd.concat([trips.assign(replicate=1), trips.head(2).assign(replicate=2)]), "trip",
+                         ["person_id", "household_id"], trip_columns)
     target, _ = publish_release(
         pd.concat([frame.assign(replicate=1), frame.assign(replicate=2)]),
         public_dir=tmp_path / "public", wave="2024", report_dir=tmp_path, release="2024-c",
         provenance={}, model={"family": "cart"}, metrics={}, checks=[], columns=columns,
-        licence=catalog.release.licence.model_dump(),
+        licence=catalog.release.licence.model_dump(), linked={"mobility_trips": linked},
     )
     markdown = (target / "data_card.md").read_text()
     assert "`labour_income` (number):" in markdown and "unit: EUR per year" in markdown
     assert "categories: female, male" in markdown and "from survey `lfs`" in markdown
     descriptor = json.loads((target / "datapackage.json").read_text())
     package = frictionless.Package.from_descriptor(descriptor)  # raises on an invalid descriptor
-    assert [r.path for r in package.resources] == ["fictitious_population_r1.parquet", "fictitious_population_r2.parquet"]
+    assert [r.path for r in package.resources] == ["fictitious_population_r1.parquet", "fictitious_population_r2.parquet",
+                                                   "mobility_trips_r1.parquet", "mobility_trips_r2.parquet"]
+    trips_r2 = package.get_resource("mobility_trips_r2")
+    assert trips_r2.schema.foreign_keys == [{"fields": ["person_id", "household_id"], "reference": {
+        "resource": "fictitious_population_r2", "fields": ["person_id", "household_id"]}}]
+    assert trips_r2.schema.get_field("distance").custom.get("unit") == "km"
+    assert pd.read_parquet(target / "mobility_trips_r2.parquet").shape[0] == trips_r2.rows == 2
+    assert "## Linked table `mobility_trips`" in markdown and "r1 3 rows, r2 2 rows" in markdown
+    assert "`main_mode` (string):" in markdown.split("## Linked table")[1]
     resource = descriptor["resources"][0]
     assert resource["hash"] == "sha256:" + file_sha256(target / "fictitious_population_r1.parquet")
     assert resource["rows"] == 3

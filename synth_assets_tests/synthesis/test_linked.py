@@ -5,13 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from synth_assets.catalog import load_catalog
 from synth_assets.harmonise import harmonise_record_rows
 from synth_assets.harmonise.records import aggregate_records, failed_days, person_table, with_derived
 from synth_assets.ingest import read_source_file, source_path
-from synth_assets.synthesis.linked import EpisodeDays, TripDays, compare_distributions, copied_days, generator_for
+from synth_assets.synthesis.linked import (
+    EpisodeDays,
+    TripDays,
+    compare_distributions,
+    copied_days,
+    copy_columns,
+    day_hashes,
+    generator_for,
+)
 
 CATALOG = Path(__file__).resolve().parents[2] / "data" / "catalog.yaml"
 WAVE = "2026"  # both diary surveys run in 2026
@@ -81,3 +90,51 @@ def test_trips_keep_the_surveys_shapes_and_children_never_drive(surveys):
     assert abs(median["generated"] - median["survey"]) < 90  # minutes
     stay_home = synthetic.loc[synthetic["trips_per_day"] == 0, "person_id"]
     assert len(stay_home) and (generated.loc[generated["person_id"].isin(stay_home), "record_id"] == 0).all()
+
+
+@pytest.mark.parametrize("name", ["tus", "mobility"])
+def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(surveys, name):
+    from synth_assets.synthesis.linked import aggregate_differences, linked_distributions, linked_records
+
+    source, rows, persons = surveys[name]
+    persons = persons.head(300)
+    # two replicates of stand-in synthetic persons, ids unique within a replicate
+    release = pd.concat([persons.assign(replicate=r, person_id=np.arange(1, len(persons) + 1),
+                                        household_id=np.arange(1, len(persons) + 1) // 2) for r in (1, 2)])
+    linked = linked_records(release, rows, source, person_id="person_id", household_id="household_id", seed=3)
+    assert list(linked.columns[:5]) == ["replicate", "person_id", "household_id", "day_id", "record_id"]
+    assert not set(source.records.derived) & set(linked.columns)  # derived ones follow from the rest
+    keys = linked[["replicate", "person_id", "household_id"]].drop_duplicates()
+    assert keys.merge(release, on=["replicate", "person_id", "household_id"]).shape[0] == len(keys)  # foreign keys
+    differences = aggregate_differences(linked, release, source, person_id="person_id")
+    assert (differences["persons_off"] == 0).all() and (differences["persons"] == 2 * len(persons)).all()
+    copies = copy_columns(source)
+    assert copied_days(linked, rows, "person_id", copies, ["replicate", "person_id", "day_id"]) == 0
+    # a broken table fails both: a real day pasted over a person's, an aggregate changed
+    real_day = rows.loc[(rows["person_id"] == rows.loc[rows["record_id"] > 0, "person_id"].iloc[0])
+                        & (rows["day_id"] == rows.loc[rows["record_id"] > 0, "day_id"].iloc[0])]
+    pasted = real_day.assign(replicate=1, person_id=-1, household_id=-1)[linked.columns.intersection(real_day.columns)
+                                                                          .union(["replicate", "household_id"])]
+    assert copied_days(pd.concat([linked, pasted]), rows, "person_id", copies, ["replicate", "person_id", "day_id"]) >= 1
+    changed = release.copy()
+    changed.loc[changed.index[0], list(source.aggregates)[0]] += 1
+    assert aggregate_differences(linked, changed, source, person_id="person_id")["persons_off"].sum() >= 1
+    table = linked_distributions(linked, rows, source, person_id="person_id")
+    variables = set(table["variable"])
+    expected = ({"episodes per day", "minutes per day"} if name == "tus" else
+                {"trips per day (share of days)", "main_mode (share of trips)", "departure (share of trips)"})
+    assert expected <= variables
+    shares = table.loc[table["variable"].str.contains("share")].groupby("variable")[["generated", "survey"]].sum()
+    assert np.allclose(shares.to_numpy(), 1.0)
+    if name == "tus":  # every generated day lasts 24 hours
+        assert np.isclose(table.loc[table["variable"] == "minutes per day", "generated"].sum(), 1440)
+
+
+def test_day_hashes_see_the_order_of_a_day():
+    frame = pd.DataFrame({"person_id": [1, 1, 2, 2], "day_id": 1, "record_id": [1, 2, 1, 2],
+                          "activity": ["sleep", "work", "work", "sleep"], "start": [0, 600, 0, 840],
+                          "end": [600, 1440, 600, 1440]})
+    hashes = day_hashes(frame, {"activity": 0, "start": 0, "end": 0}, ["person_id", "day_id"])
+    assert hashes.nunique() == 2
+    swapped = frame.assign(activity=["work", "sleep", "work", "sleep"], start=[0, 600, 0, 600], end=[600, 1440] * 2)
+    assert day_hashes(swapped, {"activity": 0, "start": 0, "end": 0}, ["person_id", "day_id"]).nunique() == 1

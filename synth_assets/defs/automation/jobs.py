@@ -33,7 +33,8 @@ def build_jobs(catalog: Catalog) -> list[Any]:
     jobs.append(
         dg.define_asset_job(
             RELEASE_JOB,
-            selection=dg.AssetSelection.assets(*keys.release_assets(catalog.surveys)),
+            selection=dg.AssetSelection.assets(*keys.release_assets(
+                catalog.surveys, [n for n, s in catalog.surveys.items() if s.records is not None])),
             partitions_def=wave_partitions(catalog.register_name),
             description=(
                 "Match, train, generate, validate and (if every check passes) publish the "

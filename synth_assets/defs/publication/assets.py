@@ -12,6 +12,7 @@ Everything the gate cites arrives as an input: the fictitious data, the report's
 check's result is not an asset value.
 """
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,13 @@ from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.metadata import JUDGED_HASH
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
+from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.synthesis.assets import model_card
+from synth_assets.defs.synthesis.linked import linked_gate_problems, record_surveys
 from synth_assets.defs.values import MatchingReport
 from synth_assets.defs.versions import code_version
 from synth_assets.inference.guide import inference_card
-from synth_assets.publication import describe_columns, publish_release, release_id
+from synth_assets.publication import LinkedTable, describe_columns, describe_records, publish_release, release_id
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
 PUBLICATION_CODE_VERSION = code_version(__name__)
@@ -62,6 +65,9 @@ def gate_problems(instance: dg.DagsterInstance, wave: str, received: str, report
 
 
 def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
+    linked_inputs = {keys.name(keys.linked(s)): s for s in record_surveys(catalog)}  # input name -> survey
+    person_keys = [c for c in (catalog.register.id_column, catalog.register.household_id_column) if c]
+
     @dg.asset(
         key=keys.PUBLIC_DATASET,
         automation_condition=RELEASE_AUTOMATION,
@@ -74,23 +80,30 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             "report": dg.AssetIn(keys.VALIDATION_REPORT),
             "matching": dg.AssetIn(keys.MATCHING_REPORT),
             "model": dg.AssetIn(keys.POPULATION_MODEL),
+            **{name: dg.AssetIn(keys.linked(s)) for name, s in linked_inputs.items()},
         },
         description=(
-            "The public release under data/public/<release>/: fictitious replicates, the validation "
+            "The public release under data/public/<release>/: fictitious replicates (beside each, its "
+            "linked diary and trip tables), the validation "
             "report and a data card (provenance, model, metrics, thresholds, checksums). "
             "Materialises only when every blocking check passed on these very data (same content "
             "hash as each check and the report judged); a refusal leaves the previous release in place."
         ),
     )
+    @functools.partial(with_keyword_inputs, names=list(linked_inputs))
     def public_dataset(
         context: dg.AssetExecutionContext, project: ProjectResource, fictitious: pd.DataFrame,
-        report: dict[str, Any], matching: MatchingReport, model: Any,
+        report: dict[str, Any], matching: MatchingReport, model: Any, **linked: pd.DataFrame,
     ) -> dg.MaterializeResult:
         wave = context.partition_key
         # Blocking checks stop later steps of their own run only, and know nothing of what was
         # materialised since: re-check here, on the hash of the data actually received.
         received = dataframe_sha256(fictitious)
         problems = gate_problems(context.instance, wave, received, report)
+        for name, table in linked.items():
+            survey = linked_inputs[name]
+            latest = latest_check_evaluations(context.instance, keys.linked(survey), keys.LINKED_GATE_CHECKS, wave)
+            problems += linked_gate_problems(latest, survey, wave, dataframe_sha256(table), received)
         if problems:
             raise dg.Failure(description="publication refused:\n" + "\n".join(problems))
         card_of_model = model_card(model)  # its run id is for auditors (metadata), not the public card
@@ -114,6 +127,10 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             title=catalog.release.title,
             licence=catalog.release.licence.model_dump(),
             inference=inference_card(catalog, matching.respondents),
+            linked={f"{s}_{catalog.sources[s].records.unit}s": LinkedTable(  # type: ignore[union-attr]
+                linked[name], catalog.sources[s].records.unit, person_keys,  # type: ignore[union-attr]
+                describe_records(linked[name].drop(columns=["replicate"]), catalog, s))
+                for name, s in linked_inputs.items()},
         )
         context.log.info(f"published release {card.release} to {target}")
         return dg.MaterializeResult(

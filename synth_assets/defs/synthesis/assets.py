@@ -332,6 +332,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 calibrated[f"r{i}"] = result.summary()
             else:
                 data = draw(persons, replicate_seed)
+            if register.id_column:  # persons numbered within their replicate: the key linked tables refer to
+                data = data.drop(columns=[register.id_column], errors="ignore")
+                data.insert(0, register.id_column, pd.Series(range(1, len(data) + 1), index=data.index, dtype="Int64"))
             frames.append(data.assign(replicate=i))
             drawn = sum(e.drawn_households for e in enforcements)
             replaced = sum(e.rejected_households for e in enforcements)

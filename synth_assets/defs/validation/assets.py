@@ -19,6 +19,7 @@ from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.synthesis.assets import check_family
+from synth_assets.defs.synthesis.linked import record_surveys
 from synth_assets.defs.values import WaveTable
 from synth_assets.defs.versions import code_version
 
@@ -153,7 +154,25 @@ def _population_section(catalog: Catalog, fictitious: pd.DataFrame, targets: pd.
                              household_key(catalog), sources, matched)
 
 
+def _linked_section(catalog: Catalog, tables: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
+    """Each linked table's distributions beside its survey's (tables and a plot per survey)."""
+    from synth_assets.synthesis.linked import distributions_plot, linked_distributions
+
+    out: dict[str, pd.DataFrame] = {}
+    figures: dict[str, bytes] = {}
+    person_id = catalog.register.id_column or "person_id"
+    for survey in record_surveys(catalog):
+        table = linked_distributions(tables[keys.name(keys.linked(survey))], tables[keys.name(keys.survey_records(survey))].data,
+                                     catalog.sources[survey], person_id=person_id)
+        out[f"linked: {survey}"] = table.round(4)
+        figures[f"linked:{survey}"] = distributions_plot(table, f"{survey}: generated vs survey")
+    return out, figures
+
+
 def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
+    linked_ins = {keys.name(key): dg.AssetIn(key) for survey in record_surveys(catalog)
+                  for key in (keys.linked(survey), keys.survey_records(survey))}
+
     @dg.asset(
         key=keys.VALIDATION_REPORT,
         automation_condition=RELEASE_AUTOMATION,
@@ -171,6 +190,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "matched_replicates": dg.AssetIn(keys.MATCHED_REPLICATES),
             "register": dg.AssetIn(keys.harmonised(catalog.register_name)),
             **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
+            **linked_ins,
         },
         description=(
             "Utility (per-variable distributions, k-marginal scores, propensity pMSE and AUC, "
@@ -184,11 +204,13 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             "`public_dataset` read."
         ),
     )
-    @functools.partial(with_keyword_inputs, names=[keys.name(keys.donor(name)) for name in catalog.surveys])
+    @functools.partial(with_keyword_inputs, names=[*(keys.name(keys.donor(name)) for name in catalog.surveys),
+                                                   *linked_ins])
     def validation_report(
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
         compute: ComputeResource, fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
-        targets: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, register: WaveTable, **donors: WaveTable,
+        targets: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, register: WaveTable,
+        **inputs: Any,
     ) -> dg.Output[dict[str, Any]]:
         from synth_assets.synthesis.replicates import replicate_training_sets
         from synth_assets.validation import (
@@ -204,6 +226,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         if config.compare_families:  # a misspelt family fails the step now, not after the others trained
             person_family = [config.compare_person_family] if config.compare_person_family else []
             check_families([*config.compare_families, *person_family])
+        donors: dict[str, WaveTable] = {k: v for k, v in inputs.items() if k not in linked_ins}
         release = project.catalog.release
         columns = _analysis_columns(training, project.catalog)
         first = fictitious[fictitious["replicate"] == 1] if "replicate" in fictitious else fictitious
@@ -242,6 +265,11 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
                                                              register.data, donors)
         result.tables.update(population)
         result.figures.update(population_figures)
+        if linked_ins:
+            log_progress(context, "linked tables: distributions against the surveys")
+            linked_tables, linked_figures = _linked_section(project.catalog, inputs)
+            result.tables.update(linked_tables)
+            result.figures.update(linked_figures)
         comparison = None
         if config.compare_families:
             comparison = _compare_families(context, config, compute, project.catalog, training,
