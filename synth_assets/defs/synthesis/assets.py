@@ -94,6 +94,9 @@ class FictitiousConfig(dg.Config):
     persons: int | None = Field(default=None, ge=1)
     refit_replicates: bool = False
     seed: int = Field(default=1, ge=0)
+    # households drawn and checked this many persons at a time: the sampler's working set (about
+    # 3.4 KB per drawn person for CART) is one chunk's, not the whole surplus's (bench/scale)
+    chunk_persons: int = Field(default=100_000, ge=1_000)
 
 
 def build_split(catalog: Catalog) -> dg.AssetsDefinition:
@@ -268,7 +271,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
         training: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, targets: pd.DataFrame, **donors: WaveTable,
     ) -> dg.Output[pd.DataFrame]:
-        from synth_assets.synthesis.constraints import enforce_rules  # lazy: torch and SDV are heavy
+        from synth_assets.synthesis.constraints import (  # lazy: torch and SDV are heavy
+            copy_detectors,
+            draw_in_chunks,
+            enforce_rules,
+        )
         from synth_assets.synthesis.replicates import chain_replicate_models, replicate_training_sets
 
         household_id = register.household_id_column
@@ -289,6 +296,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         release = project.catalog.release
 
         thresholds = amount_thresholds(project.catalog, matched)
+        compare_columns = [c for c in matched.columns if c not in ids]
+        unique_references = {"register": matched[register_columns]}
+        # the references indexed once for every chunk of every replicate
+        detectors = copy_detectors(references, unique_references, compare_columns,
+                                   quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
         top_coded: dict[str, int] = {}
         frames: list[pd.DataFrame] = []
         rejected: dict[str, dict[str, Any]] = {}
@@ -304,17 +316,18 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
             enforcements: list[Any] = []
 
-            def draw(n: int, seed: int, replicate_model=replicate_model, enforcements=enforcements) -> pd.DataFrame:
+            def enforce(sample: pd.DataFrame, seed: int, replicate_model=replicate_model,
+                        enforcements=enforcements) -> pd.DataFrame:
                 enforced = enforce_rules(
-                    replicate_model.sample(n, seed=seed), rules, lambda size, s: replicate_model.sample(size, seed=s),
-                    references=references, unique_references={"register": matched[register_columns]},
+                    sample, rules, lambda size, s: replicate_model.sample(size, seed=s),
+                    references=references, unique_references=unique_references, detectors=detectors,
                     household_id=household_id, seed=seed,
                     households=replicate_model if hasattr(replicate_model, "redraw_members") else None,
                     # calibration chooses from a surplus: a household no redraw fixes is left out
                     drop_unfixable=calibration.enabled,
                     # the copy filters judge risk: rare records reproduced, or records copied whole
                     quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k,
-                    compare_columns=[c for c in matched.columns if c not in ids],
+                    compare_columns=compare_columns,
                     strata=release.disclosure.strata,
                     member_rounds=release.enforcement.member_rounds, max_rounds=release.enforcement.max_rounds,
                     max_rejection_rate=release.enforcement.max_rejection_rate,
@@ -324,6 +337,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 for variable, count in counts.items():
                     top_coded[variable] = top_coded.get(variable, 0) + count
                 return data
+
+            def draw(n: int, seed: int, replicate_model=replicate_model, enforce=enforce) -> pd.DataFrame:
+                return draw_in_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons)
 
             if calibration.enabled:
                 result = calibrated_population(draw, register_targets, household_key(catalog), surplus=calibration.surplus,
