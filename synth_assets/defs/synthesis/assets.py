@@ -11,6 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
 from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
+from synth_assets.common.frames import FrameStack
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
@@ -302,7 +303,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         detectors = copy_detectors(references, unique_references, compare_columns,
                                    quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
         top_coded: dict[str, int] = {}
-        frames: list[pd.DataFrame] = []
+        # the replicates held as Arrow and joined once: pd.concat would hold them twice
+        replicates = FrameStack()
+        persons_per_replicate: dict[str, int] = {}
         rejected: dict[str, dict[str, Any]] = {}
         by_stratum: dict[str, dict[str, dict[str, int]]] = {}  # reason -> stratum variable -> value -> records
         drawn_by_stratum: dict[str, dict[str, int]] = {}
@@ -348,7 +351,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 calibrated[f"r{i}"] = result.summary()
             else:
                 data = draw(persons, replicate_seed)
-            frames.append(data.assign(replicate=i))
+            replicates.append(data.assign(replicate=i))
+            persons_per_replicate[f"r{i}"] = len(data)
             drawn = sum(e.drawn_households for e in enforcements)
             replaced = sum(e.rejected_households for e in enforcements)
             reasons: dict[str, int] = {}
@@ -368,7 +372,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons"
                              + (f", calibrated ({calibrated[f'r{i}']['count_cells_off']} count cells off by at most "
                                 f"{calibrated[f'r{i}']['max_abs_count_residual']:g})" if calibration.enabled else ""))
-        data = pd.concat(frames, ignore_index=True)
+        del data  # the last replicate is in the stack already
+        data = replicates.to_pandas()
         return dg.Output(
             data,
             metadata={
@@ -376,8 +381,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "proper_replicates": bool(model.has_posterior_draw or refit),
                 "replicates_draw": "survey bootstrap + own fusion + model refit and posterior draw"
                 if (model.has_posterior_draw or refit) else "one fitted model (not proper)",
-                "persons_per_replicate": dg.MetadataValue.json({f"r{i}": int((data["replicate"] == i).sum())
-                                                                for i in range(1, config.replicates + 1)}),
+                "persons_per_replicate": dg.MetadataValue.json(persons_per_replicate),
                 "rows": len(data),
                 "households_replaced": dg.MetadataValue.json(rejected),
                 "calibration": dg.MetadataValue.json(calibrated) if calibrated else "off",
