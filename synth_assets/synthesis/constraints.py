@@ -481,7 +481,7 @@ def draw_in_chunks(
 
     Households are independent given the model, so a chunk of whole households is a draw of its
     own: only the valid records (about 300 bytes a person) accumulate, while the sampler's and
-    the enforcement's working sets (about 3.4 KB per drawn person for CART on the demo,
+    the enforcement's working sets (about 3.3 KB per drawn person for CART on the demo,
     ``bench/scale``) are those of one chunk. Chunks take :meth:`Synthesizer.iter_chunks`' seeds
     (spawned from ``seed``, identifiers unique across chunks) and enforcement seeds from
     :func:`chunk_seed`; with ``chunk_size`` None or at least ``n`` the result is

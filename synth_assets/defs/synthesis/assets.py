@@ -96,7 +96,7 @@ class FictitiousConfig(dg.Config):
     refit_replicates: bool = False
     seed: int = Field(default=1, ge=0)
     # households drawn and checked this many persons at a time: the sampler's working set (about
-    # 3.4 KB per drawn person for CART) is one chunk's, not the whole surplus's (bench/scale)
+    # 3.3 KB per drawn person for CART) is one chunk's, not the whole surplus's (bench/scale)
     chunk_persons: int = Field(default=100_000, ge=1_000)
 
 
