@@ -251,7 +251,8 @@ def select_households(
     than the register: the caller draws more for those cells and calls again.
     """
     started = time.perf_counter()
-    persons = candidates.reset_index(drop=True)
+    # positions as labels; no copy of the candidates (three times the population) when they are already
+    persons = candidates if candidates.index.equals(pd.RangeIndex(len(candidates))) else candidates.reset_index(drop=True)
     if persons[household_id].isna().any():
         raise CalibrationError(f"candidates have missing {household_id!r}")
     design = _design(persons, targets, household_id)

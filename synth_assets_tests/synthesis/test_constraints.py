@@ -230,3 +230,43 @@ def test_a_household_whose_structure_breaks_a_rule_keeps_its_size_only(household
     assert result.fixed_with_size_only == result.rejected_households > 0  # no member nor same-region household helps
     sizes = lambda d: d.groupby("household_id", sort=False)["household_size"].first()  # noqa: E731
     assert sizes(data).equals(sizes(raw))
+
+
+def _enforcer(model):
+    def enforce(sample: pd.DataFrame, seed: int) -> pd.DataFrame:
+        return enforce_rules(sample, PERSON_RULES, lambda k, s: model.sample(k, seed=s),
+                             household_id="household_id", households=model, seed=seed).data
+    return enforce
+
+
+def test_a_draw_in_one_chunk_is_the_unchunked_draw(household_model):
+    from synth_assets.synthesis.constraints import draw_in_chunks
+
+    enforce = _enforcer(household_model)
+    whole = enforce(household_model.sample(1000, seed=8), 8)
+    for chunk_size in (None, 1000, 10_000):
+        pd.testing.assert_frame_equal(draw_in_chunks(household_model, 1000, enforce, seed=8, chunk_size=chunk_size),
+                                      whole)
+
+
+def test_a_chunked_draw_is_reproducible_valid_and_distributed_as_one_draw(household_model):
+    from synth_assets.synthesis.constraints import draw_in_chunks
+
+    enforce = _enforcer(household_model)
+    chunked = draw_in_chunks(household_model, 3000, enforce, seed=8, chunk_size=1000)
+    pd.testing.assert_frame_equal(chunked, draw_in_chunks(household_model, 3000, enforce, seed=8, chunk_size=1000))
+    # every chunk's households whole, with ids unique across chunks, and every rule held
+    assert not broken_rows(chunked, PERSON_RULES)[0].any()
+    assert 3000 <= len(chunked) < 3000 + 10  # whole households: the last one may go past n
+    groups = chunked.groupby("household_id", sort=False)
+    assert (groups.size() == groups["household_size"].first()).all()
+    ids = chunked["household_id"]
+    assert (ids != ids.shift()).sum() == ids.nunique()  # one run per id: no id reused by a later chunk
+    assert list(chunked.columns) == list(household_model.sample(10, seed=1).columns)
+    # the household structure of three chunks against one unchunked draw of the same size
+    whole = enforce(household_model.sample(3000, seed=10), 10)
+    cells = _structure(chunked).index.union(_structure(whole).index)
+    counts = pd.DataFrame({"chunked": _structure(chunked), "whole": _structure(whole)}).reindex(cells).fillna(0)
+    assert stats.chi2_contingency(counts.T.to_numpy())[1] > 0.01
+    for column in ("age", "household_income"):
+        assert stats.ks_2samp(chunked[column], whole[column]).pvalue > 0.01, column

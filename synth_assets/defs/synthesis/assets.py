@@ -11,6 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
 from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
+from synth_assets.common.frames import FrameStack
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
@@ -94,6 +95,9 @@ class FictitiousConfig(dg.Config):
     persons: int | None = Field(default=None, ge=1)
     refit_replicates: bool = False
     seed: int = Field(default=1, ge=0)
+    # households drawn and checked this many persons at a time: the sampler's working set (about
+    # 3.3 KB per drawn person for CART) is one chunk's, not the whole surplus's (bench/scale)
+    chunk_persons: int = Field(default=100_000, ge=1_000)
 
 
 def build_split(catalog: Catalog) -> dg.AssetsDefinition:
@@ -268,7 +272,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
         training: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, targets: pd.DataFrame, **donors: WaveTable,
     ) -> dg.Output[pd.DataFrame]:
-        from synth_assets.synthesis.constraints import enforce_rules  # lazy: torch and SDV are heavy
+        from synth_assets.synthesis.constraints import (  # lazy: torch and SDV are heavy
+            copy_detectors,
+            draw_in_chunks,
+            enforce_rules,
+        )
         from synth_assets.synthesis.replicates import chain_replicate_models, replicate_training_sets
 
         household_id = register.household_id_column
@@ -289,8 +297,15 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         release = project.catalog.release
 
         thresholds = amount_thresholds(project.catalog, matched)
+        compare_columns = [c for c in matched.columns if c not in ids]
+        unique_references = {"register": matched[register_columns]}
+        # the references indexed once for every chunk of every replicate
+        detectors = copy_detectors(references, unique_references, compare_columns,
+                                   quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
         top_coded: dict[str, int] = {}
-        frames: list[pd.DataFrame] = []
+        # the replicates held as Arrow and joined once: pd.concat would hold them twice
+        replicates = FrameStack()
+        persons_per_replicate: dict[str, int] = {}
         rejected: dict[str, dict[str, Any]] = {}
         by_stratum: dict[str, dict[str, dict[str, int]]] = {}  # reason -> stratum variable -> value -> records
         drawn_by_stratum: dict[str, dict[str, int]] = {}
@@ -304,17 +319,18 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
             enforcements: list[Any] = []
 
-            def draw(n: int, seed: int, replicate_model=replicate_model, enforcements=enforcements) -> pd.DataFrame:
+            def enforce(sample: pd.DataFrame, seed: int, replicate_model=replicate_model,
+                        enforcements=enforcements) -> pd.DataFrame:
                 enforced = enforce_rules(
-                    replicate_model.sample(n, seed=seed), rules, lambda size, s: replicate_model.sample(size, seed=s),
-                    references=references, unique_references={"register": matched[register_columns]},
+                    sample, rules, lambda size, s: replicate_model.sample(size, seed=s),
+                    references=references, unique_references=unique_references, detectors=detectors,
                     household_id=household_id, seed=seed,
                     households=replicate_model if hasattr(replicate_model, "redraw_members") else None,
                     # calibration chooses from a surplus: a household no redraw fixes is left out
                     drop_unfixable=calibration.enabled,
                     # the copy filters judge risk: rare records reproduced, or records copied whole
                     quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k,
-                    compare_columns=[c for c in matched.columns if c not in ids],
+                    compare_columns=compare_columns,
                     strata=release.disclosure.strata,
                     member_rounds=release.enforcement.member_rounds, max_rounds=release.enforcement.max_rounds,
                     max_rejection_rate=release.enforcement.max_rejection_rate,
@@ -324,6 +340,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 for variable, count in counts.items():
                     top_coded[variable] = top_coded.get(variable, 0) + count
                 return data
+
+            def draw(n: int, seed: int, replicate_model=replicate_model, enforce=enforce) -> pd.DataFrame:
+                return draw_in_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons)
 
             if calibration.enabled:
                 result = calibrated_population(draw, register_targets, household_key(catalog), surplus=calibration.surplus,
@@ -335,7 +354,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             if register.id_column:  # persons numbered within their replicate: the key linked tables refer to
                 data = data.drop(columns=[register.id_column], errors="ignore")
                 data.insert(0, register.id_column, pd.Series(range(1, len(data) + 1), index=data.index, dtype="Int64"))
-            frames.append(data.assign(replicate=i))
+            replicates.append(data.assign(replicate=i))
+            persons_per_replicate[f"r{i}"] = len(data)
             drawn = sum(e.drawn_households for e in enforcements)
             replaced = sum(e.rejected_households for e in enforcements)
             reasons: dict[str, int] = {}
@@ -355,7 +375,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons"
                              + (f", calibrated ({calibrated[f'r{i}']['count_cells_off']} count cells off by at most "
                                 f"{calibrated[f'r{i}']['max_abs_count_residual']:g})" if calibration.enabled else ""))
-        data = pd.concat(frames, ignore_index=True)
+        del data  # the last replicate is in the stack already
+        data = replicates.to_pandas()
         return dg.Output(
             data,
             metadata={
@@ -363,8 +384,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "proper_replicates": bool(model.has_posterior_draw or refit),
                 "replicates_draw": "survey bootstrap + own fusion + model refit and posterior draw"
                 if (model.has_posterior_draw or refit) else "one fitted model (not proper)",
-                "persons_per_replicate": dg.MetadataValue.json({f"r{i}": int((data["replicate"] == i).sum())
-                                                                for i in range(1, config.replicates + 1)}),
+                "persons_per_replicate": dg.MetadataValue.json(persons_per_replicate),
                 "rows": len(data),
                 "households_replaced": dg.MetadataValue.json(rejected),
                 "calibration": dg.MetadataValue.json(calibrated) if calibrated else "off",
