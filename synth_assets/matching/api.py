@@ -69,6 +69,7 @@ def fuse(
     distance: str = "gower",
     seed: int = 0,
     auxiliary: pd.DataFrame | None = None,
+    one_table: bool = False,
     **method_options: Any,
 ) -> FusionResult:
     """Impute the donor's ``impute`` columns into ``recipient`` through the common columns ``on``.
@@ -77,6 +78,8 @@ def fuse(
     ``k=5``).  ``donation_classes`` restrict donors to the recipient's class
     (a class without donors falls back to all donors, with a warning).
     ``auxiliary`` is a file observing Y and Z together, used by ``aux_hotdeck``.
+    ``one_table``: recipient and donor are rows of one table (item non-response), so a
+    recipient label no donor has is a class without donors, not a coding to harmonise.
     Raises ``ValueError`` naming the column for missing or ill-typed columns and
     bad weights.  Deterministic for a given ``seed``.
     """
@@ -93,6 +96,7 @@ def fuse(
         donation_classes=donation_classes,
         distance=distance,
         auxiliary=auxiliary,
+        one_table=one_table,
     )
     logger.info(
         "fuse %s: %d recipients, %d donors, on %s, impute %s",

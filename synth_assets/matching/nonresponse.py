@@ -77,6 +77,9 @@ def impute_item_nonresponse(
                 pd.concat([table.loc[answered], classes.loc[answered]], axis=1),
                 on=on + present, impute=items, donor_weight=weight, donation_classes=list(classes.columns),
                 method="nnd_hotdeck", seed=seed + draw, k=k,
+                # a few non-respondents may live where no respondent of the item does (a
+                # municipality absent from a survey bootstrap): a class without donors
+                one_table=True,
             )
             draw += 1
             for z in items:

@@ -90,6 +90,7 @@ def build_problem(
     donation_classes: list[str] | None,
     distance: str,
     auxiliary: pd.DataFrame | None,
+    one_table: bool = False,
 ) -> FusionProblem:
     """Check the inputs of :func:`synth_assets.matching.fuse` and bundle them."""
     if not isinstance(recipient, pd.DataFrame) or not isinstance(donor, pd.DataFrame):
@@ -124,7 +125,8 @@ def build_problem(
                 f"but {kinds[is_numeric(donor[col])]} ({donor[col].dtype}) in the donor; harmonise its type first"
             )
 
-    check_label_overlap(recipient, donor, on + classes)
+    if not one_table:  # rows of one table share its coding: no mismatch to catch
+        check_label_overlap(recipient, donor, on + classes)
 
     recipient_weights = (
         check_weights(recipient, recipient_weight, "recipient", allow_zero=True)

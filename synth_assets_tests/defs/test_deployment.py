@@ -136,7 +136,7 @@ def test_pipeline_with_intermediates_on_object_storage(data_root):
     storage = "memory://synth-assets-test"
     deployment = dataclasses.replace(Deployment.from_environment({}), data_root=data_root, storage_root=storage)
     defs = build_definitions(deployment=deployment)
-    config = {"ops": {"population_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 1}}}}
+    config = {"ops": {"population_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 2}}}}
     try:
         with dg.instance_for_test() as instance:
             outcome = run_pipeline(defs, load_catalog(deployment.layout.catalog), deployment.layout, instance,

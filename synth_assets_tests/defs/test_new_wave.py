@@ -114,3 +114,31 @@ def test_schema_drift_is_refused_with_a_message_naming_the_change(data_root):
     assert any("'CITIZEN' (for citizenship)" in f and "CITIZENSHIP" in f for f in renamed.failures)
     assert not new_code.success
     assert any("column 'SEX'" in f and "'9' (3 rows)" in f for f in new_code.failures)
+
+
+def _requested(result) -> dict[str, set[str]]:
+    requested: dict[str, set[str]] = {}
+    for result_ in result.results:
+        for partition in result.get_requested_partitions(result_.key) if result_.true_subset.size else []:
+            requested.setdefault(partition, set()).add(result_.key.to_user_string())
+    return requested
+
+
+def test_donors_follow_a_wave_added_before_the_automations_first_tick(ingested_copy, wave_2025):
+    """The daemon's race: the incoming sensor adds wave 2025 before the automation sensor's first
+    evaluation (which counts every partition as handled). The donors must still follow the
+    register's ingest, or the release stalls after ``calibration_targets``."""
+    from synth_assets_tests.defs.conftest import deliver_2025
+
+    defs = build_definitions(ingested_copy.root)
+    deliver_2025(wave_2025, ingested_copy.root / "incoming", ("register",))
+    with ingested_copy.instance() as instance:
+        instance.add_dynamic_partitions("register_waves", ["2025"])  # the incoming sensor's first tick
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert _requested(first) == {}
+        assert execute(defs, "ingest_register", "2025", instance).success
+        second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    requested = _requested(second)
+    assert set(requested) == {"2025"}  # older waves' releases are left alone
+    survey_donors = {f"donor_{s}" for s in load_catalog(DataLayout(ingested_copy.root).catalog).surveys}
+    assert survey_donors | {"calibration_targets", "matched_dataset"} <= requested["2025"]

@@ -113,13 +113,33 @@ def test_failing_threshold_refuses_publication_and_names_metric(ingested_copy: P
     raw = yaml.safe_load(catalog_path.read_text())
     raw.setdefault("release", {}).setdefault("thresholds", {})["kmarginal_3"] = 1000.5
     catalog_path.write_text(yaml.safe_dump(raw))
-    one_replicate = {"ops": {**FAST_RELEASE["ops"], "fictitious_dataset": {"config": {"replicates": 1}}}}
     with ingested_copy.instance() as instance:
-        outcome = _run(data_root, instance, one_replicate)  # the refusal does not depend on the replicates
+        outcome = _run(data_root, instance)
     assert outcome.release is None
     failures = "\n".join(f for r in outcome.runs for f in r.failures)
     assert "thresholds_pass failed" in failures and "kmarginal_3" in failures
     assert _public_listing(data_root) == []
+
+
+def test_a_single_replicate_release_is_refused_before_validation_naming_the_setting(release_copy: Prepared):
+    """One replicate leaves the combining rule no degrees of freedom: refused up front, threshold kept."""
+    from synth_assets.defs import keys
+
+    data_root = release_copy.root
+    wave = release_copy.release.name.split("-")[0]
+    before = _public_listing(data_root)
+    job = build_definitions(data_root).resolve_implicit_global_asset_job_def()
+    with release_copy.instance() as instance:
+        result = job.execute_in_process(
+            instance=instance, partition_key=wave, raise_on_error=False,
+            asset_selection=[keys.FICTITIOUS_DATASET, keys.VALIDATION_REPORT, keys.PUBLIC_DATASET],
+            run_config={"ops": {"fictitious_dataset": {"config": {"replicates": 1}}}})
+    assert not result.success
+    failures = {e.step_key: e.step_failure_data.error.message for e in result.all_events if e.is_step_failure}
+    assert set(failures) == {"validation_report"}, failures
+    assert "fictitious.replicates = 1" in failures["validation_report"]
+    assert "at least 2" in failures["validation_report"]
+    assert _public_listing(data_root) == before
 
 
 def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(release_copy: Prepared):

@@ -199,6 +199,19 @@ def test_imputation_without_joint_respondents_and_without_any():
         impute_item_nonresponse(frame.assign(x=np.nan), on=["age"], impute=["x"], what="lfs")
 
 
+def test_imputation_for_non_respondents_whose_town_no_respondent_shares():
+    """A survey bootstrap can leave a municipality's only records unanswered: one table's rows
+    share its coding, so that is a class without donors, not a coding mismatch to refuse."""
+    frame = pd.DataFrame({
+        "town": ["Aubeval", "Aubeval", "Brenneck", "Brenneck", "Quellmont"],
+        "age": pd.array([20, 30, 40, 50, 60], "Int64"),
+        "x": [1.0, 2.0, 3.0, 4.0, np.nan],
+    })
+    done, counts = impute_item_nonresponse(frame, on=["town", "age"], impute=["x"], seed=0)
+    assert counts == {"x": 1}
+    assert done.loc[4, "x"] in {1.0, 2.0, 3.0, 4.0}
+
+
 def test_missing_shares():
     source = pd.DataFrame({"age": [1, 2, 3, 4], "x": [1.0, np.nan, np.nan, 4.0]})
     matched = pd.DataFrame({"age": [1, 2], "x": [1.0, np.nan], "z": ["a", None]})

@@ -20,7 +20,7 @@ from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import file_sha256
 from synth_assets.dagster_api import latest_check_evaluations
 from synth_assets.defs import keys
-from synth_assets.defs.automation.conditions import DONOR_AUTOMATION, RELEASE_AUTOMATION
+from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION, donor_automation
 from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name, wave_partitions
 from synth_assets.defs.resources import ProjectResource
@@ -109,9 +109,11 @@ def build_donor_asset(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
         key=keys.donor(survey),
         group_name="matching",
         partitions_def=wave_partitions(catalog.register_name),
-        automation_condition=DONOR_AUTOMATION,
+        automation_condition=donor_automation(keys.harmonised(catalog.register_name)),
         code_version=MATCHING_CODE_VERSION,
         kinds={"pandas"},
+        # The release wave's register: what triggers the donors (automation) and what they serve.
+        deps=[keys.harmonised(catalog.register_name)],
         ins={
             "waves": dg.AssetIn(
                 keys.harmonised(survey),

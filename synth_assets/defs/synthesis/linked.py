@@ -25,7 +25,7 @@ from pydantic import Field
 from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import dataframe_sha256
 from synth_assets.defs import keys
-from synth_assets.defs.automation.conditions import DONOR_AUTOMATION, RELEASE_AUTOMATION
+from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION, donor_automation
 from synth_assets.defs.metadata import JUDGED_HASH, judged, png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.signatures import with_keyword_inputs
@@ -64,7 +64,7 @@ def build_survey_records(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
         key=keys.survey_records(survey),
         group_name="matching",
         partitions_def=wave_partitions(catalog.register_name),
-        automation_condition=DONOR_AUTOMATION,
+        automation_condition=donor_automation(keys.donor(survey)),  # its donor rebuilt, not every raw wave
         code_version=LINKED_CODE_VERSION,
         kinds={"pandas"},
         ins={

@@ -169,6 +169,23 @@ def _linked_section(catalog: Catalog, tables: dict[str, Any]) -> tuple[dict[str,
     return out, figures
 
 
+def refuse_single_replicate(fictitious: pd.DataFrame, wave: str) -> None:
+    """Refuse, before any metric, a release of fewer than two replicates.
+
+    The gate's regression CI overlap takes the synthetic intervals from the fully synthetic
+    combining rule, whose between-replicate variance has m - 1 degrees of freedom: with one
+    replicate there is none, the intervals are the replicate's own (too narrow) and the gate
+    refuses by chance. Its threshold stays; the release must carry the replicates it needs.
+    """
+    count = int(fictitious["replicate"].nunique()) if "replicate" in fictitious else 1
+    if count < 2:
+        raise dg.Failure(
+            f"fictitious_dataset[{wave}] has {count} replicate (fictitious.replicates = {count}): the gate's "
+            "regression CI overlap combines the replicates' estimates (fully synthetic rule, m - 1 degrees of "
+            "freedom) and needs at least 2; run the release again with fictitious.replicates >= 2 (default 5)"
+        )
+
+
 def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
     linked_ins = {keys.name(key): dg.AssetIn(key) for survey in record_surveys(catalog)
                   for key in (keys.linked(survey), keys.survey_records(survey))}
@@ -227,6 +244,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             person_family = [config.compare_person_family] if config.compare_person_family else []
             check_families([*config.compare_families, *person_family])
         donors: dict[str, WaveTable] = {k: v for k, v in inputs.items() if k not in linked_ins}
+        refuse_single_replicate(fictitious, context.partition_key)
         release = project.catalog.release
         columns = _analysis_columns(training, project.catalog)
         first = fictitious[fictitious["replicate"] == 1] if "replicate" in fictitious else fictitious
