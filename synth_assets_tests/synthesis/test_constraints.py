@@ -270,3 +270,22 @@ def test_a_chunked_draw_is_reproducible_valid_and_distributed_as_one_draw(househ
     assert stats.chi2_contingency(counts.T.to_numpy())[1] > 0.01
     for column in ("age", "household_income"):
         assert stats.ks_2samp(chunked[column], whole[column]).pvalue > 0.01, column
+
+
+def test_a_record_top_coding_makes_a_rare_real_one_is_dropped_with_its_household():
+    """Top-coding sets an amount to its threshold, a real value: the filters judge again after it."""
+    from synth_assets.calibration.tails import top_code
+    from synth_assets.synthesis.constraints import copy_detectors, drop_disclosive_households
+
+    real = pd.DataFrame({"town": ["A", "B", "B", "B"], "age": [59, 30, 30, 30],
+                         "income": [205570.68, 1000.0, 1000.0, 1000.0]})
+    drawn = pd.DataFrame({"hh": [1, 1, 2, 3], "town": ["A", "A", "B", "A"], "age": [59, 12, 30, 40],
+                          "income": [310000.0, 0.0, 1000.0, 5.0]})
+    detectors = copy_detectors(None, {"register": real}, ["town", "age", "income"],
+                               quasi_identifiers=["town", "age"], k=3)
+    assert not any(m.any() for d in detectors for m in d(drawn).values())  # passes before top-coding
+    published, _ = top_code(drawn, {"income": 205570.68})
+    kept, dropped = drop_disclosive_households(published, detectors, "hh")
+    assert dropped and set(dropped.values()) == {1}  # the one record (rare, and here a whole copy)
+    assert any("rare" in reason for reason in dropped), dropped
+    assert kept["hh"].tolist() == [2, 3]  # household 1 left out whole; household 2 is common, kept

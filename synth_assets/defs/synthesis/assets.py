@@ -275,6 +275,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         from synth_assets.synthesis.constraints import (  # lazy: torch and SDV are heavy
             copy_detectors,
             draw_in_chunks,
+            drop_disclosive_households,
             enforce_rules,
         )
         from synth_assets.synthesis.replicates import chain_replicate_models, replicate_training_sets
@@ -303,6 +304,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         detectors = copy_detectors(references, unique_references, compare_columns,
                                    quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
         top_coded: dict[str, int] = {}
+        dropped_after_top_coding: dict[str, int] = {}
         # the replicates held as Arrow and joined once: pd.concat would hold them twice
         replicates = FrameStack()
         persons_per_replicate: dict[str, int] = {}
@@ -339,6 +341,10 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 data, counts = top_code(enforced.data, thresholds)
                 for variable, count in counts.items():
                     top_coded[variable] = top_coded.get(variable, 0) + count
+                # judged again as published: a top-coded amount is a real value
+                data, dropped = drop_disclosive_households(data, detectors, household_id)
+                for reason, count in dropped.items():
+                    dropped_after_top_coding[reason] = dropped_after_top_coding.get(reason, 0) + count
                 return data
 
             def draw(n: int, seed: int, replicate_model=replicate_model, enforce=enforce) -> pd.DataFrame:
@@ -389,6 +395,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "households_replaced": dg.MetadataValue.json(rejected),
                 "calibration": dg.MetadataValue.json(calibrated) if calibrated else "off",
                 "top_coded_values_drawn": dg.MetadataValue.json(top_coded),
+                # records the copy filters flagged once top-coded (their households left out)
+                "disclosive_after_top_coding": dg.MetadataValue.json(dropped_after_top_coding),
                 # what the filters and rules removed from the draws, per stratum: a filter that
                 # removes one region's or one household size's records more than others' shows here
                 "removed_by_stratum": dg.MetadataValue.md(removed_by_stratum_table(by_stratum, drawn_by_stratum)),
