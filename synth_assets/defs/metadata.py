@@ -1,7 +1,8 @@
 """Metadata helpers shared by the assets: images in markdown, check results from suites."""
 
 import base64
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -25,6 +26,22 @@ def judged(fictitious) -> dict[str, str]:
     from synth_assets.common.hashing import dataframe_sha256
 
     return {JUDGED_HASH: dataframe_sha256(fictitious)}
+
+
+def evaluation_problem(where: str, evaluation: Any, judged: Mapping[str, tuple[str, str]]) -> str | None:
+    """Why a gate check's latest ``evaluation`` does not vouch for the data received, or None.
+
+    ``judged``: metadata key -> (asset named in the message, hash received); the check must have
+    passed and recorded each of those hashes, so a verdict on other bytes counts for nothing.
+    """
+    if evaluation is None:
+        return f"{where}: never evaluated"
+    if not evaluation.passed:
+        return f"{where}: {evaluation.status}"
+    for key, (asset, received) in judged.items():
+        if evaluation.metadata.get(key) != received:
+            return f"{where} judged {asset} sha256 {evaluation.metadata.get(key)}, not the one received ({received})"
+    return None
 
 
 def suite_check_result(report, metadata: dict | None = None) -> dg.AssetCheckResult:

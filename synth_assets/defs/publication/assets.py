@@ -24,7 +24,7 @@ from synth_assets.common.hashing import dataframe_sha256
 from synth_assets.dagster_api import latest_check_evaluations
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
-from synth_assets.defs.metadata import JUDGED_HASH
+from synth_assets.defs.metadata import JUDGED_HASH, evaluation_problem
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
@@ -48,14 +48,10 @@ def gate_problems(instance: dg.DagsterInstance, wave: str, received: str, report
     problems = []
     for asset, names in keys.GATE_CHECKS.items():
         for name, evaluation in latest_check_evaluations(instance, asset, names, wave).items():
-            where = f"{asset.to_user_string()}[{wave}] check {name}"
-            if evaluation is None:
-                problems.append(f"{where}: never evaluated")
-            elif not evaluation.passed:
-                problems.append(f"{where}: {evaluation.status}")
-            elif evaluation.metadata.get(JUDGED_HASH) != received:
-                problems.append(f"{where} judged fictitious_dataset sha256 {evaluation.metadata.get(JUDGED_HASH)}, "
-                                f"not the one received ({received})")
+            problem = evaluation_problem(f"{asset.to_user_string()}[{wave}] check {name}", evaluation,
+                                         {JUDGED_HASH: ("fictitious_dataset", received)})
+            if problem:
+                problems.append(problem)
     if report.get(JUDGED_HASH) != received:
         problems.append(f"validation_report[{wave}] judged fictitious_dataset sha256 {report.get(JUDGED_HASH)}, "
                         f"not the one received ({received}): validate this fictitious_dataset again")

@@ -26,7 +26,7 @@ from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import dataframe_sha256
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION, donor_automation
-from synth_assets.defs.metadata import JUDGED_HASH, judged, png_markdown
+from synth_assets.defs.metadata import JUDGED_HASH, evaluation_problem, judged, png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import WaveTable
@@ -198,16 +198,11 @@ def linked_gate_problems(latest: dict[str, Any], survey: str, wave: str, receive
     """Why the linked table of ``survey`` with hash ``received`` may not be published beside the
     fictitious persons with hash ``fictitious`` (``latest``: each gate check's latest evaluation)."""
     problems = []
+    linked = keys.linked(survey).to_user_string()
     for name, evaluation in latest.items():
-        where = f"{keys.linked(survey).to_user_string()}[{wave}] check {name}"
-        if evaluation is None:
-            problems.append(f"{where}: never evaluated")
-        elif not evaluation.passed:
-            problems.append(f"{where}: {evaluation.status}")
-        elif evaluation.metadata.get(LINKED_HASH) != received:
-            problems.append(f"{where} judged {keys.linked(survey).to_user_string()} sha256 "
-                            f"{evaluation.metadata.get(LINKED_HASH)}, not the one received ({received})")
-        elif name == keys.AGGREGATES_AGREE and evaluation.metadata.get(JUDGED_HASH) != fictitious:
-            problems.append(f"{where} judged fictitious_dataset sha256 {evaluation.metadata.get(JUDGED_HASH)}, "
-                            f"not the one received ({fictitious})")
+        judged_hashes = {LINKED_HASH: (linked, received)}
+        if name == keys.AGGREGATES_AGREE:
+            judged_hashes[JUDGED_HASH] = ("fictitious_dataset", fictitious)
+        if (problem := evaluation_problem(f"{linked}[{wave}] check {name}", evaluation, judged_hashes)):
+            problems.append(problem)
     return problems
