@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from synth_assets.calibration.margins import CalibrationError, Targets, cell_keys, readable
+from synth_assets.calibration.margins import CalibrationError, Targets, cell_codes
 from synth_assets.calibration.weights import rake
 
 log = logging.getLogger("synth_assets.calibration")
@@ -118,13 +118,12 @@ def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Desi
     tolerance = np.where(relative, targets.tolerances() * np.maximum(np.abs(target), 1.0), targets.tolerances())
     for margin in spec.margins:
         table_rows = np.arange(len(persons)) if margin.unit == "person" else first
-        keys = cell_keys(persons.iloc[table_rows], margin.variables, spec.bands)
-        mapping = targets.cell_to_control(margin)
-        mapped = pd.Series(keys).map(mapping)
-        if mapped.isna().any():
-            key = keys[mapped.isna().to_numpy()][0]
-            raise CalibrationError(f"{margin.name}: generated cell {readable(key, margin)} is not in the targets")
-        col = mapped.map(index).to_numpy(dtype=np.int64)
+        # the margin's columns only, then its rows: no copy of every candidate column; cells as
+        # integer codes, a key string per distinct cell only
+        table = persons[list(margin.variables)]
+        keys, positions = cell_codes(table if margin.unit == "person" else table.iloc[first], margin.variables,
+                                     spec.bands)
+        col = np.array([index[c] for c in targets.controls_of(margin, keys, "generated cell")], dtype=np.int64)[positions]
         rows.append(codes[table_rows])
         cols.append(col)
         vals.append(np.ones(len(table_rows)))
