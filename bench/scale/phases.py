@@ -24,7 +24,7 @@ from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import load_catalog
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.synthesis import load_synthesizer
-from synth_assets.synthesis.constraints import copy_detectors, draw_in_chunks, enforce_rules
+from synth_assets.synthesis.constraints import copy_detectors, enforce_rules, enforced_chunks
 
 
 def rss_mb() -> float:
@@ -95,7 +95,7 @@ def main() -> None:
         return top_code(enforced.data, thresholds)[0]
 
     result = calibrated_population(
-        lambda n, seed: draw_in_chunks(replicate, n, enforce, seed=seed, chunk_size=args.chunk_persons or None),
+        lambda n, seed: enforced_chunks(replicate, n, enforce, seed=seed, chunk_size=args.chunk_persons or None),
         targets, household_key(catalog), surplus=release.calibration.surplus, seed=args.seed)
     phases.mark(f"select {len(result.data):,} persons, weights, residuals")
 

@@ -10,26 +10,31 @@ misses the register quietly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from synth_assets.calibration.candidates import Candidates
 from synth_assets.calibration.margins import CalibrationError, Targets
 from synth_assets.calibration.selection import CalibrationResult, InsufficientCandidates, select_households
 
-Draw = Callable[[int, int], pd.DataFrame]
+#: ``draw(persons, seed)``: whole valid households, as one frame or as chunks of whole households.
+Draw = Callable[[int, int], "pd.DataFrame | Iterable[pd.DataFrame]"]
 
 
-def _renumbered(batch: pd.DataFrame, household_id: str, after: pd.Series | None) -> pd.DataFrame:
-    """``batch`` with household ids that follow those of ``after`` (new ids stay synthetic)."""
-    if after is None or after.empty:
+def _renumbered(batch: pd.DataFrame, household_id: str, last_id: Any, rows: int) -> pd.DataFrame:
+    """``batch`` with household ids that follow ``last_id``, the largest so far among ``rows``
+    candidates (new ids stay synthetic)."""
+    if batch.empty:
         return batch
     ids = batch[household_id]
-    if pd.api.types.is_integer_dtype(ids.dtype) and pd.api.types.is_integer_dtype(after.dtype):
+    if pd.api.types.is_integer_dtype(ids.dtype) and isinstance(last_id, (int, np.integer)):
         # generated integer ids start above every real id: shifting upwards keeps them synthetic
-        return batch.assign(**{household_id: ids - ids.min() + after.max() + 1})
-    return batch.assign(**{household_id: ids.astype(str) + f"~{len(after)}"})
+        return batch.assign(**{household_id: ids - ids.min() + last_id + 1})
+    return batch.assign(**{household_id: ids.astype(str) + f"~{rows}"})
 
 
 def calibrated_population(
@@ -41,35 +46,55 @@ def calibrated_population(
     seed: int = 0,
     max_rounds: int = 8,
     progress: Callable[[str], None] | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> CalibrationResult:
     """Households chosen from ``surplus`` times the register's persons drawn by ``draw``.
 
     Strata short of candidates trigger another draw of the same size (new seed), up to
     ``max_rounds`` draws in all; so does, once, a first selection that leaves a control
     beyond its tolerance (the caller's check then judges the second).
+
+    The candidates go to disk as they come, a chunk at a time when ``draw`` yields chunks
+    (:class:`~.candidates.Candidates`, under ``spill_dir``, default ``TMPDIR``): memory holds
+    the selection's columns, not the surplus. Households of later draws are renumbered after
+    those already drawn, so every candidate household has its own id.
     """
     size = int(math.ceil(surplus * targets.persons))
     seeds = np.random.SeedSequence(seed).generate_state(max_rounds + 1)
-    candidates = draw(size, int(seeds[0]))
-    widened = False
-    for round_ in range(1, max_rounds + 1):
-        try:
-            result = select_households(candidates, targets, household_id, seed=int(seeds[-1]), progress=progress)
-        except InsufficientCandidates as short:
-            if round_ == max_rounds:
-                raise CalibrationError(
-                    f"after {max_rounds} draws of {size:,} persons the model still generates too few "
-                    f"households in some register cells: {short}"
-                ) from short
-            if progress is not None:
-                progress(f"calibration: {short}; drawing {size:,} more persons")
-        else:
-            # a selection left beyond a tolerance gets more candidates to choose from, once
-            if result.within_tolerance or widened or round_ == max_rounds:
-                return result
-            widened = True
-            if progress is not None:
-                progress(f"calibration: controls beyond tolerance; drawing {size:,} more persons")
-        extra = _renumbered(draw(size, int(seeds[round_])), household_id, candidates[household_id])
-        candidates = pd.concat([candidates, extra], ignore_index=True)
+    with Candidates([household_id, *targets.spec.variables], directory=spill_dir) as candidates:
+        last_id: Any = None
+
+        def add(round_: int) -> None:
+            nonlocal last_id
+            drawn = draw(size, int(seeds[round_]))
+            for piece in [drawn] if isinstance(drawn, pd.DataFrame) else drawn:
+                if round_:  # a draw's own chunks already have distinct ids
+                    piece = _renumbered(piece, household_id, last_id, len(candidates))
+                if len(piece):
+                    top = piece[household_id].max()
+                    last_id = top if last_id is None or not isinstance(top, (int, np.integer)) else max(last_id, top)
+                candidates.append(piece)
+
+        add(0)
+        widened = False
+        for round_ in range(1, max_rounds + 1):
+            try:
+                result = select_households(candidates, targets, household_id, seed=int(seeds[-1]),
+                                           progress=progress)
+            except InsufficientCandidates as short:
+                if round_ == max_rounds:
+                    raise CalibrationError(
+                        f"after {max_rounds} draws of {size:,} persons the model still generates too few "
+                        f"households in some register cells: {short}"
+                    ) from short
+                if progress is not None:
+                    progress(f"calibration: {short}; drawing {size:,} more persons")
+            else:
+                # a selection left beyond a tolerance gets more candidates to choose from, once
+                if result.within_tolerance or widened or round_ == max_rounds:
+                    return result
+                widened = True
+                if progress is not None:
+                    progress(f"calibration: controls beyond tolerance; drawing {size:,} more persons")
+            add(round_)
     raise AssertionError("unreachable")

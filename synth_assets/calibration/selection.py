@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from synth_assets.calibration.candidates import Candidates
 from synth_assets.calibration.margins import CalibrationError, Targets, cell_codes
 from synth_assets.calibration.weights import rake
 
@@ -234,7 +235,7 @@ def _swap_search(
 
 
 def select_households(
-    candidates: pd.DataFrame,
+    candidates: pd.DataFrame | Candidates,
     targets: Targets,
     household_id: str,
     *,
@@ -246,12 +247,17 @@ def select_households(
 ) -> CalibrationResult:
     """Whole households of ``candidates`` (one row a person) that meet ``targets``; see the module doc.
 
+    ``candidates`` held on disk (:class:`~.candidates.Candidates`) are read for the margin and
+    total columns only, and for the chosen households' rows at the end; the result is the same.
+
     Raises :class:`InsufficientCandidates` when a stratum has fewer candidate households
     than the register: the caller draws more for those cells and calls again.
     """
     started = time.perf_counter()
-    # positions as labels; no copy of the candidates (three times the population) when they are already
-    persons = candidates if candidates.index.equals(pd.RangeIndex(len(candidates))) else candidates.reset_index(drop=True)
+    if isinstance(candidates, Candidates):
+        persons = candidates.frame()
+    else:  # positions as labels; no copy of the candidates (three times the population) when they are already
+        persons = candidates if candidates.index.equals(pd.RangeIndex(len(candidates))) else candidates.reset_index(drop=True)
     if persons[household_id].isna().any():
         raise CalibrationError(f"candidates have missing {household_id!r}")
     design = _design(persons, targets, household_id)
@@ -294,7 +300,11 @@ def select_households(
         history += tail[1:]
     picked = np.flatnonzero(chosen)
     keep = np.isin(design.household_codes, picked)
-    data = persons.loc[keep].reset_index(drop=True)
+    del persons  # the selection's columns, or every column of every candidate
+    if isinstance(candidates, Candidates):
+        data = candidates.take(np.flatnonzero(keep))
+    else:
+        data = candidates.loc[keep].reset_index(drop=True)
     household_weights = rake(design.matrix[picked], design.targets)
     by_code = np.zeros(design.matrix.shape[0])
     by_code[picked] = household_weights.weights

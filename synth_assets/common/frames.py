@@ -28,6 +28,10 @@ class FrameStack:
     def append(self, frame: pd.DataFrame) -> None:
         self._tables.append(pa.Table.from_pandas(frame, preserve_index=False))
 
+    def append_table(self, table: pa.Table) -> None:
+        """A piece already in Arrow (rows read back from Parquet), with its pandas metadata."""
+        self._tables.append(table)
+
     def __len__(self) -> int:
         return sum(table.num_rows for table in self._tables)
 
@@ -40,3 +44,4 @@ class FrameStack:
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
         del table
         return frame
+

@@ -18,7 +18,7 @@ that never ends.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -492,6 +492,20 @@ def drop_disclosive_households(
     return data.loc[~flagged], dropped
 
 
+def enforced_chunks(
+    model: Synthesizer,
+    n: int,
+    enforce: Callable[[pd.DataFrame, int], pd.DataFrame],
+    *,
+    seed: int,
+    chunk_size: int | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The chunks of :func:`draw_in_chunks`, each enforced, one at a time: a caller that writes each
+    away (the calibration's candidates, to disk) never holds the whole draw."""
+    for index, chunk in enumerate(model.iter_chunks(n, seed=seed, chunk_size=chunk_size)):
+        yield enforce(chunk, chunk_seed(seed, index))
+
+
 def draw_in_chunks(
     model: Synthesizer,
     n: int,
@@ -511,8 +525,7 @@ def draw_in_chunks(
     :func:`chunk_seed`; with ``chunk_size`` None or at least ``n`` the result is
     ``enforce(model.sample(n, seed=seed), seed)``.
     """
-    parts = [enforce(chunk, chunk_seed(seed, index))
-             for index, chunk in enumerate(model.iter_chunks(n, seed=seed, chunk_size=chunk_size))]
+    parts = list(enforced_chunks(model, n, enforce, seed=seed, chunk_size=chunk_size))
     if not parts:
         return model.fitted_schema.empty_frame()
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)

@@ -277,6 +277,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             draw_in_chunks,
             drop_disclosive_households,
             enforce_rules,
+            enforced_chunks,
         )
         from synth_assets.synthesis.replicates import chain_replicate_models, replicate_training_sets
 
@@ -350,9 +351,14 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             def draw(n: int, seed: int, replicate_model=replicate_model, enforce=enforce) -> pd.DataFrame:
                 return draw_in_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons)
 
+            def draw_chunks(n: int, seed: int, replicate_model=replicate_model, enforce=enforce):
+                return enforced_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons)
+
             if calibration.enabled:
-                result = calibrated_population(draw, register_targets, household_key(catalog), surplus=calibration.surplus,
-                                               seed=replicate_seed, progress=context.log.debug)
+                # each enforced chunk goes to disk as it comes: memory holds the selection's columns
+                result = calibrated_population(draw_chunks, register_targets, household_key(catalog),
+                                               surplus=calibration.surplus, seed=replicate_seed,
+                                               progress=context.log.debug)
                 data = result.data
                 calibrated[f"r{i}"] = result.summary()
             else:
