@@ -107,6 +107,25 @@ def seeded_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return frame.sample(n=n, random_state=seed).reset_index(drop=True) if len(frame) > n else frame.reset_index(drop=True)
 
 
+def replicate_samples(stacked: pd.DataFrame, columns: Sequence[str], n: int, seed: int,
+                      replicate: str = "replicate") -> list[pd.DataFrame]:
+    """``seeded_sample(rows of r, n, seed)[columns]`` for each value r of ``replicate``, in order.
+
+    The sample's positions are drawn first (``DataFrame.sample`` draws them from the length and
+    the seed only), then only those rows are copied: a groupby would copy every replicate whole
+    first, the size of the release again (1.7 GB for five replicates of 1.2 million persons).
+    """
+    codes = stacked[replicate].to_numpy()
+    wanted = stacked.columns.get_indexer(pd.Index(list(columns)))
+    if (wanted < 0).any():
+        raise KeyError(f"columns not in the table: {[c for c, i in zip(columns, wanted) if i < 0]}")
+    samples = []
+    for value in np.unique(codes):
+        rows = seeded_sample(pd.DataFrame({"row": np.flatnonzero(codes == value)}), n, seed)["row"].to_numpy()
+        samples.append(stacked.iloc[rows, wanted].reset_index(drop=True))
+    return samples
+
+
 def quantile_edges(values: pd.Series, bins: int) -> np.ndarray:
     """Interior edges of ``bins`` quantile bins of the observed values (duplicates dropped).
 

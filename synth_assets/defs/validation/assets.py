@@ -238,7 +238,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             headline_markdown,
             write_report,
         )
-        from synth_assets.validation.preparation import seeded_sample
+        from synth_assets.validation.preparation import replicate_samples, seeded_sample
 
         if config.compare_families:  # a misspelt family fails the step now, not after the others trained
             person_family = [config.compare_person_family] if config.compare_person_family else []
@@ -247,11 +247,15 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         refuse_single_replicate(fictitious, context.partition_key)
         release = project.catalog.release
         columns = _analysis_columns(training, project.catalog)
-        first = fictitious[fictitious["replicate"] == 1] if "replicate" in fictitious else fictitious
-        replicates = [g[columns] for _, g in fictitious.groupby("replicate")] if "replicate" in fictitious else None
         # Equal-sized train and holdout samples: the distance-to-closest-record share is then 0.5
         # for a generator that is no closer to its training records than to unseen people.
         n = min(config.max_rows, len(holdout), len(training))
+        # Replicate 1 whole (copies are counted over every record, sampling errors drawn from it);
+        # every replicate as the n-row sample evaluate takes of it (the same rows), not whole: the
+        # release is not copied again
+        first = fictitious.loc[fictitious["replicate"] == 1, columns] if "replicate" in fictitious \
+            else fictitious[columns]
+        replicates = replicate_samples(fictitious, columns, n, config.seed) if "replicate" in fictitious else None
         training_sample = seeded_sample(training[columns], n, config.seed)
         holdout_sample = seeded_sample(holdout[columns], n, config.seed)
         scoring: dict[str, Any] = dict(
@@ -264,16 +268,19 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         )
         # Whole tables: evaluate samples max_rows rows for the sampled metrics (the same samples
         # as training_sample and holdout_sample) and counts copies over every record.
+        replicate_reals = None
+        if replicates:  # replicate r against the matched data its own model learnt from (issue 12)
+            own = replicate_training_sets(matched_replicates, training, household_key(catalog), len(replicates))
+            # the first whole (sampling errors draw from it), the others as evaluate's samples of them
+            replicate_reals = [own[0][columns], *(seeded_sample(r, n, config.seed)[columns] for r in own[1:])]
+            del own
         result = evaluate(
             training[columns],
-            first[columns],
+            first,
             holdout=holdout[columns],
             replicates=replicates,
             progress=lambda line: log_progress(context, line),
-            # replicate r against the matched data its own model learnt from (issue 12)
-            replicate_reals=[r[columns] for r in replicate_training_sets(
-                matched_replicates, training, household_key(catalog), len(replicates))]
-            if replicates else None,
+            replicate_reals=replicate_reals,
             max_rows=config.max_rows,
             error_subsamples=config.error_subsamples,
             **scoring,
