@@ -9,8 +9,16 @@ the peak is the table once plus one column. pyarrow is already a dependency (Par
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: Rows converted to Arrow and written at a time (one Parquet row group each).
+ROW_GROUP_ROWS = 100_000
 
 
 class FrameStack:
@@ -45,3 +53,30 @@ class FrameStack:
         del table
         return frame
 
+
+def write_rows(frame: pd.DataFrame, file: str | os.PathLike[str], rows: np.ndarray | None = None,
+               columns: Sequence[str] | None = None, *, row_group_rows: int = ROW_GROUP_ROWS,
+               metadata: dict[bytes, bytes] | None = None) -> int:
+    """``frame``'s rows at positions ``rows`` (default all) and ``columns`` (default all) as Parquet,
+    ``row_group_rows`` at a time, ``metadata`` added to the file's schema; returns the rows written.
+
+    Only one row group is converted to Arrow at a time: a replicate selected with a mask, its
+    column dropped and written by ``to_parquet`` is three copies of it (1.1 GB more at the peak
+    for a replicate of 1.2 million persons).
+    """
+    positions = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=np.int64)
+    wanted = np.arange(frame.shape[1]) if columns is None else frame.columns.get_indexer(pd.Index(list(columns)))
+    if (wanted < 0).any():
+        raise KeyError(f"columns not in the table: {[c for c in columns or [] if c not in frame.columns]}")
+    schema = pa.Schema.from_pandas(frame.iloc[np.arange(0), wanted], preserve_index=False)
+    for i, field in enumerate(schema):
+        if pa.types.is_null(field.type):  # an object column: its type from its values
+            typed = pa.Schema.from_pandas(frame.iloc[positions, [wanted[i]]], preserve_index=False).field(0)
+            schema = schema.set(i, typed)
+    if metadata:
+        schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
+    with pq.ParquetWriter(file, schema) as writer:
+        for start in range(0, max(len(positions), 1), row_group_rows):
+            piece = frame.iloc[positions[start:start + row_group_rows], wanted]
+            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
+    return len(positions)

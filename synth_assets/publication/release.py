@@ -19,9 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from synth_assets.common.files import atomic_path
+from synth_assets.common.frames import write_rows
 from synth_assets.common.hashing import file_sha256
 from synth_assets.publication.datapackage import ColumnInfo, column_dicts, data_package
 
@@ -213,12 +215,14 @@ def _write_release(
         tmp.mkdir()
         checksums: dict[str, str] = {}
         resources: dict[str, dict[str, Any]] = {}
+        published = [c for c in fictitious.columns if c != "replicate"]
         for r in replicates:
-            part = fictitious[fictitious["replicate"] == r] if "replicate" in fictitious else fictitious
+            rows = np.flatnonzero(fictitious["replicate"].to_numpy() == r) if "replicate" in fictitious else None
             name = f"fictitious_population_r{int(r)}.parquet"
-            part.drop(columns=["replicate"], errors="ignore").to_parquet(tmp / name, index=False)
+            # a row group at a time, no copy of the replicate (the release is already in memory)
+            written = write_rows(fictitious, tmp / name, rows, published)
             checksums[name] = file_sha256(tmp / name)
-            resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size, "rows": len(part)}
+            resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size, "rows": written}
         linked_resources: dict[str, dict[str, Any]] = {}
         linked_card: dict[str, dict[str, Any]] = {}
         for table_name, table in (linked or {}).items():
