@@ -363,10 +363,13 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 calibrated[f"r{i}"] = result.summary()
             else:
                 data = draw(persons, replicate_seed)
+            # in place: drop/assign would each copy the replicate, at the step's peak (the others held)
             if register.id_column:  # persons numbered within their replicate: the key linked tables refer to
-                data = data.drop(columns=[register.id_column], errors="ignore")
+                if register.id_column in data.columns:
+                    del data[register.id_column]
                 data.insert(0, register.id_column, pd.Series(range(1, len(data) + 1), index=data.index, dtype="Int64"))
-            replicates.append(data.assign(replicate=i))
+            data["replicate"] = i
+            replicates.append(data)
             persons_per_replicate[f"r{i}"] = len(data)
             drawn = sum(e.drawn_households for e in enforcements)
             replaced = sum(e.rejected_households for e in enforcements)
