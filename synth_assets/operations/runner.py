@@ -29,8 +29,9 @@ from synth_assets.dagster_api import is_check_failure, latest_materialization
 from synth_assets.defs import keys
 from synth_assets.defs.automation.jobs import RELEASE_JOB, ingest_job_name
 from synth_assets.defs.deliveries import needs_ingest, observe_deliveries, record_deliveries
-from synth_assets.defs.fallback import FALLBACK_ASSETS_ROOT, fallback_run, gate_refusals
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name
+from synth_assets.defs.synthesis.assets import ModelConfig
+from synth_assets.defs.synthesis.fallback import FALLBACK_ASSETS_ROOT, fallback_run, gate_refusals
 from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.operations.progress import Progress
 from synth_assets.publication import latest_release
@@ -43,7 +44,7 @@ class RunSummary:
     success: bool
     run_id: str
     failures: list[str] = field(default_factory=list)
-    #: the failed gate checks, with their figures, when the gate refused the run (``defs/fallback.py``)
+    #: the failed gate checks, with their figures, when the gate refused the run (``defs/synthesis/fallback.py``)
     refused_by: list[str] = field(default_factory=list)
     #: a release run refused by the gate: the fallback family's run that released the wave instead
     fallback: RunSummary | None = None
@@ -390,7 +391,9 @@ def run_pipeline(
              + "".join(f"\n    {f}" for f in summary.failures))
         report = latest_report(instance, wave, summary.run_id)  # each run writes its own report folder
         selection = fallback_selection(defs)
-        fallback = fallback_run(release_config, summary.run_id, summary.refused_by,
+        model = ModelConfig(**(release_config or {}).get("ops", {}).get(keys.name(keys.POPULATION_MODEL), {})
+                            .get("config", {}))
+        fallback = fallback_run(release_config, model, summary.run_id, summary.refused_by,
                                 {keys.name(k) for k in selection})
         if fallback is not None:
             echo(f"release wave {wave}: the gate refused {fallback.refused_family} "

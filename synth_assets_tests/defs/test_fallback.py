@@ -14,7 +14,8 @@ import dagster as dg
 import pytest
 
 from synth_assets.defs import keys
-from synth_assets.defs.fallback import (
+from synth_assets.defs.synthesis.assets import ModelConfig
+from synth_assets.defs.synthesis.fallback import (
     FALLBACK_OF_TAG,
     REFUSED_BY_TAG,
     fallback_of,
@@ -60,6 +61,10 @@ def test_draws_the_rules_reject_are_a_refusal_naming_the_rule():
     assert gate_refusals([], [("population_model", wrapped)]) == []
 
 
+def _model(config):
+    return ModelConfig(**(config or {}).get("ops", {}).get("population_model", {}).get("config", {}))
+
+
 def _config(**model):
     return {"ops": {"population_model": {"config": model}, "matched_dataset": {"config": {"k": 5}},
                     "fictitious_dataset": {"config": {"replicates": 2}}}}
@@ -68,7 +73,8 @@ def _config(**model):
 def test_fallback_run_trains_the_fallback_for_both_models_from_the_refused_runs_sample():
     config = _config(family="neural", person_family="neural", fallback_family="cart", epochs=3, seed=4,
                      params={"hidden": [8], "max_copy_rounds": 7})
-    run = fallback_run(config, "abc123", ["validation_report.thresholds_pass: k3 512 below 739"], SUBSET)
+    run = fallback_run(config, _model(config), "abc123", ["validation_report.thresholds_pass: k3 512 below 739"],
+                       SUBSET)
     assert run is not None and run.family == "cart" and run.refused_family == "neural/neural"
     model = run.run_config["ops"]["population_model"]["config"]
     assert model["family"] == model["person_family"] == "cart" and model["fallback_family"] is None
@@ -84,9 +90,9 @@ def test_fallback_run_trains_the_fallback_for_both_models_from_the_refused_runs_
 
 def test_no_fallback_without_a_fallback_family_or_a_refusal():
     refused = ["validation_report.thresholds_pass: k3 512 below 739"]
-    assert fallback_run(_config(family="neural"), "r", refused, SUBSET) is None
-    assert fallback_run(None, "r", refused, SUBSET) is None  # the defaults name no fallback
-    assert fallback_run(_config(family="neural", fallback_family="cart"), "r", [], SUBSET) is None
+    for config, refusals in ((_config(family="neural"), refused), (None, refused),  # the defaults name none
+                             (_config(family="neural", fallback_family="cart"), [])):
+        assert fallback_run(config, _model(config), "r", refusals, SUBSET) is None
     assert fallback_of({}) is None
 
 

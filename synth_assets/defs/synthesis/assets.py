@@ -15,11 +15,11 @@ from synth_assets.common.frames import FrameStack
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
-from synth_assets.defs.fallback import fallback_of
 from synth_assets.defs.metadata import log_progress, png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
+from synth_assets.defs.synthesis.fallback import fallback_of
 from synth_assets.defs.values import WaveTable
 from synth_assets.defs.versions import code_version
 from synth_assets.synthesis.factory import check_model_params
@@ -49,7 +49,7 @@ class ModelConfig(dg.Config):
 
     ``fallback_family``: when the gate refuses the release of this model, ``synth-assets run``
     releases the wave again from a model of that family (both households and members), which
-    meets the same gate (``defs/fallback.py``); the release's data card then names it and the
+    meets the same gate (``defs/synthesis/fallback.py``); the release's data card then names it and the
     refusal. A run launched from the UI or by the automation does not fall back (yet).
     """
 

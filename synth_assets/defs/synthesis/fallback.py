@@ -52,7 +52,7 @@ def refusal_line(asset_key: dg.AssetKey, check_name: str, description: str | Non
 RULES_REFUSAL = "RuleViolationError"
 
 
-def gate_refusals(evaluations: Iterable[Any], step_errors: Iterable[tuple[str, Any]] = ()) -> list[str]:
+def gate_refusals(evaluations: Iterable[Any], step_errors: Iterable[tuple[str | None, Any]] = ()) -> list[str]:
     """Why the gate refused a run, one line per failed gate check or rules refusal (empty: not refused).
 
     ``evaluations`` are the run's check evaluations (``asset_key``, ``check_name``, ``passed``,
@@ -91,22 +91,21 @@ def _families(model: Mapping[str, Any]) -> str:
     return f"{family}/{model.get('person_family') or family}" if model.get("households", True) else family
 
 
-def fallback_run(release_config: Mapping[str, Any] | None, refused_run_id: str, refused_by: list[str],
+def fallback_run(release_config: Mapping[str, Any] | None, model: Any, refused_run_id: str, refused_by: list[str],
                  subset_ops: Iterable[str]) -> FallbackRun | None:
     """The run that releases the wave from ``model.fallback_family`` after the gate refused
     ``refused_run_id`` (None: no fallback is set, or the gate did not refuse it).
 
-    Both models (households and members) take the fallback family; the primary's options pass
-    on where the fallback family has them (``epochs``, ``max_seconds``, ``seed``, its own
-    ``params``). Only the ops of ``subset_ops`` keep their config.
+    ``model`` is the refused run's ``ModelConfig`` (its settings and the defaults). Both models
+    (households and members) take the fallback family; the primary's options pass on where the
+    fallback family has them (``epochs``, ``max_seconds``, ``seed``, its own ``params``). Only
+    the ops of ``subset_ops`` keep their config.
     """
-    from synth_assets.defs.synthesis.assets import ModelConfig
     from synth_assets.synthesis.factory import model_options
 
     ops = dict((release_config or {}).get("ops", {}))
     model_name = keys.name(keys.POPULATION_MODEL)
     given = dict(ops.get(model_name, {}).get("config", {}))
-    model = ModelConfig(**given)
     if not refused_by or model.fallback_family is None:
         return None
     fallback = model.fallback_family
