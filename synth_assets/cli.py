@@ -120,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
             # The pipeline thread may be inside a step; nothing it does from here on counts
             # (its run is canceled), so end the process now rather than wait for the step.
             os._exit(128 + exc.signum)
-    failed = [r for r in outcome.runs if not r.success]
+    failed = [r for r in outcome.runs if not r.released]
     if failed:
         # Repeated at the end, where a reader of a long log looks first.
         print(f"\n{len(failed)} run(s) failed:")
@@ -129,6 +129,10 @@ def _run(args: argparse.Namespace) -> int:
     if outcome.release is None:
         print("\nNo release was published: see the failures above. data/public was left as it was.")
         return 1
+    for run in outcome.fallbacks:  # released by the fallback family: said where the paths are
+        print(f"\nThe gate refused the release of wave {run.partition} (run {run.run_id[:8]}); the fallback "
+              f"family released it (run {run.fallback.run_id[:8]}: {run.fallback.job}). Refused by:"  # type: ignore[union-attr]
+              + "".join(f"\n  {r}" for r in run.refused_by))
     print(f"\nPublic fictitious dataset: {outcome.release}")
     print(f"Validation report:         {outcome.report}")
     print(f"Data card:                 {outcome.release / 'data_card.md'}")

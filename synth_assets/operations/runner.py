@@ -30,6 +30,8 @@ from synth_assets.defs import keys
 from synth_assets.defs.automation.jobs import RELEASE_JOB, ingest_job_name
 from synth_assets.defs.deliveries import needs_ingest, observe_deliveries, record_deliveries
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name
+from synth_assets.defs.synthesis.assets import ModelConfig
+from synth_assets.defs.synthesis.fallback import FALLBACK_ASSETS_ROOT, fallback_run, gate_refusals
 from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.operations.progress import Progress
 from synth_assets.publication import latest_release
@@ -42,6 +44,15 @@ class RunSummary:
     success: bool
     run_id: str
     failures: list[str] = field(default_factory=list)
+    #: the failed gate checks, with their figures, when the gate refused the run (``defs/synthesis/fallback.py``)
+    refused_by: list[str] = field(default_factory=list)
+    #: a release run refused by the gate: the fallback family's run that released the wave instead
+    fallback: RunSummary | None = None
+
+    @property
+    def released(self) -> bool:
+        """Whether the run, or its fallback, ended with the wave released."""
+        return self.success or (self.fallback is not None and self.fallback.success)
 
 
 @dataclass
@@ -52,7 +63,12 @@ class PipelineOutcome:
 
     @property
     def success(self) -> bool:
-        return all(r.success for r in self.runs) and self.release is not None
+        return all(r.released for r in self.runs) and self.release is not None
+
+    @property
+    def fallbacks(self) -> list[RunSummary]:
+        """The release runs the gate refused and whose fallback family's run released the wave."""
+        return [r for r in self.runs if not r.success and r.released]
 
 
 def register_waves(instance: dg.DagsterInstance, catalog: Catalog, layout: DataLayout) -> dict[str, list[str]]:
@@ -97,6 +113,14 @@ def latest_report(instance: dg.DagsterInstance, wave: str, run_id: str | None = 
     if latest is None or not path or (run_id is not None and latest.run_id != run_id):
         return None
     return Path(path)
+
+
+def _gate_refusals(result: dg.ExecuteInProcessResult) -> list[str]:
+    evaluations = [e.asset_check_evaluation_data for e in result.all_events
+                   if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    errors = [(e.step_key, e.step_failure_data.error) for e in result.all_events
+              if e.is_step_failure and not is_check_failure(e.step_failure_data.error)]
+    return gate_refusals(evaluations, errors)
 
 
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -281,8 +305,10 @@ def run_until_signal(work: Callable[[threading.Event], T], instance: dg.DagsterI
 
 def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.DagsterInstance,
             run_config: dict[str, Any] | None = None, progress: Progress | None = None,
-            steps: bool = True) -> RunSummary:
-    """One run in this process; with ``progress``, its lines instead of Dagster's console log."""
+            steps: bool = True, asset_selection: list[dg.AssetKey] | None = None,
+            tags: dict[str, str] | None = None) -> RunSummary:
+    """One run in this process (of ``asset_selection`` only, if given); with ``progress``, its
+    lines instead of Dagster's console log."""
     job_def = defs.resolve_job_def(job)
     config = dict(run_config or {})
     if progress is not None:
@@ -290,9 +316,17 @@ def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.Dagster
         config["loggers"] = {"progress": {}}
     result = job_def.execute_in_process(
         instance=instance, partition_key=partition, run_config=config, raise_on_error=False,
-        tags={PROCESS_TAG: process_token()},
+        tags={**(tags or {}), PROCESS_TAG: process_token()}, asset_selection=asset_selection,
     )
-    return RunSummary(job, partition, result.success, result.run_id, _failures(result))
+    refused_by = [] if result.success else _gate_refusals(result)
+    return RunSummary(job, partition, result.success, result.run_id, _failures(result), refused_by)
+
+
+def fallback_selection(defs: dg.Definitions) -> list[dg.AssetKey]:
+    """The release job's assets a fallback run builds again: the model and everything after it."""
+    job_assets = defs.resolve_job_def(RELEASE_JOB).asset_layer.executable_asset_keys
+    downstream = dg.AssetSelection.assets(FALLBACK_ASSETS_ROOT).downstream().resolve(defs.resolve_asset_graph())
+    return sorted(set(downstream) & set(job_assets), key=lambda k: k.to_user_string())
 
 
 def run_pipeline(
@@ -317,10 +351,10 @@ def run_pipeline(
     if progress is not None:
         echo = progress.line
 
-    def run(job: str, partition: str, config: dict[str, Any] | None = None) -> RunSummary:
+    def run(job: str, partition: str, config: dict[str, Any] | None = None, **subset: Any) -> RunSummary:
         if stop is not None and stop.is_set():
             raise InterruptedError("pipeline stopped by a signal")
-        return execute(defs, job, partition, instance, config, progress, steps=job == RELEASE_JOB)
+        return execute(defs, job, partition, instance, config, progress, steps=job == RELEASE_JOB, **subset)
 
     waves = register_waves(instance, catalog, layout)
     for path, why in misnamed_files(layout.incoming, catalog.sources):
@@ -356,5 +390,18 @@ def run_pipeline(
         echo(f"[{'ok' if summary.success else 'REFUSED'}] release wave {wave}"
              + "".join(f"\n    {f}" for f in summary.failures))
         report = latest_report(instance, wave, summary.run_id)  # each run writes its own report folder
-    release = latest_release(layout.public) if all(r.success for r in runs if r.job == RELEASE_JOB) else None
+        selection = fallback_selection(defs)
+        model = ModelConfig(**(release_config or {}).get("ops", {}).get(keys.name(keys.POPULATION_MODEL), {})
+                            .get("config", {}))
+        fallback = fallback_run(release_config, model, summary.run_id, summary.refused_by,
+                                {keys.name(k) for k in selection})
+        if fallback is not None:
+            echo(f"release wave {wave}: the gate refused {fallback.refused_family} "
+                 f"({len(fallback.refused_by)} check(s)); training the fallback family {fallback.family} ...")
+            summary.fallback = run(RELEASE_JOB, wave, fallback.run_config, asset_selection=selection,
+                                   tags=fallback.tags)
+            echo(f"[{'ok' if summary.fallback.success else 'REFUSED'}] release wave {wave} by the fallback "
+                 f"family {fallback.family}" + "".join(f"\n    {f}" for f in summary.fallback.failures))
+            report = latest_report(instance, wave, summary.fallback.run_id)
+    release = latest_release(layout.public) if all(r.released for r in runs if r.job == RELEASE_JOB) else None
     return PipelineOutcome(runs, release, report if report and report.exists() else None)

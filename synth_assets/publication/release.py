@@ -104,7 +104,11 @@ class DataCard:
         for name, info in self.provenance.items():
             lines.append(f"- {name}: {json.dumps(info, default=str)}")
         lines += ["", "## Model"]
-        lines += [f"- {k}: {v}" for k, v in self.model.items()]
+        lines += [f"- {k}: {v}" for k, v in self.model.items() if k != "fallback"]
+        fallback = self.model.get("fallback")
+        if fallback:  # the model of the fallback family, after the gate refused the primary's release
+            lines.append(f"- fallback: this model replaced {fallback['instead_of']}, whose release the gate refused:")
+            lines += [f"  - {reason}" for reason in fallback["refused_by"]]
         if self.validation:
             lines += ["", "## Validation"]
             lines += [f"- {k}: {v}" for k, v in self.validation.items()]

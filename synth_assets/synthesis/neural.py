@@ -21,7 +21,8 @@ Training: Adam on the negative log-likelihood, with ``holdout_share`` of the row
 the held-out log-likelihood (a fidelity score: how probable unseen real records are under
 the model) is measured after every epoch, training stops after ``patience`` epochs without
 improvement (or at ``epochs``/``max_seconds``) and the best epoch's weights are kept.
-Sampling draws column by column (one forward pass per column, all rows at once).
+Sampling draws column by column, all rows at once; each hidden unit is computed once per row,
+as soon as the columns it sees are drawn (``MADE.stepwise``).
 
 Why whole units: the members of a household share its household-level values. With rows
 held out one by one, a held-out member's household values are in training through the other
@@ -181,21 +182,53 @@ def _build_network(hidden: Sequence[int], masks: list[np.ndarray], dropout: floa
             head = functional.linear(self.dropout(h), self.head.masked()[lo:hi], self.head.bias[lo:hi])
             return head + functional.embedding_bag(idx, self.direct.masked()[lo:hi].t().contiguous(), mode="sum")
 
-        def sampler(self) -> Callable[[torch.Tensor, int, int], torch.Tensor]:
-            """``forward`` in evaluation, with the masked weights computed once (sampling calls it per column)."""
-            first = self.first.masked().t().contiguous()
-            hidden_layers = [(layer.masked(), layer.bias) for layer in cast(list[MaskedLinear], list(self.hidden))]
+        def stepwise(self, input_columns: np.ndarray) -> Callable[[torch.Tensor], Callable[[int, int, int], torch.Tensor]]:
+            """The logits of ``forward`` for sampling, each hidden unit computed once per row, not per column.
+
+            A hidden unit depends on the columns its mask lets through, directly or through
+            the layer below, and on nothing else: once those columns are drawn its value is
+            final. So before column ``j`` only the units whose last input column is ``j - 1``
+            are computed (all those complete at the first column drawn), and the head of ``j``
+            reads the rest from the rows' buffers. Same logits as ``forward`` (to rounding) at
+            about one forward pass per row for the hidden layers instead of one per column:
+            those dominate the cost (a (512, 512) layer against a head of a few dozen classes).
+            ``input_columns`` is the column of each input unit.
+            """
+            layers = [self.first, *cast(list[MaskedLinear], list(self.hidden))]
+            # the column before which each unit is final: 1 + its last input column (0: none)
+            ready = input_columns.astype(np.int64) + 1
+            readiness = []
+            for layer in layers:
+                mask = cast(torch.Tensor, layer.mask).cpu().numpy().astype(bool)
+                ready = np.where(mask.any(axis=1), np.where(mask, ready[None, :], 0).max(axis=1), 0)
+                readiness.append(ready)
+            weights = [layer.masked() for layer in layers]
             head, bias = self.head.masked(), self.head.bias
             direct = self.direct.masked().t().contiguous()
 
-            def logits(idx: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
-                h = torch.relu(functional.embedding_bag(idx, first, mode="sum") + self.first.bias)
-                for weight, b in hidden_layers:
-                    h = torch.relu(functional.linear(h, weight, b))
-                out = functional.linear(h, head[lo:hi], bias[lo:hi])
-                return out + functional.embedding_bag(idx, direct[:, lo:hi].contiguous(), mode="sum")
+            def units(layer: int, after: int, upto: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                chosen = torch.as_tensor(np.flatnonzero((readiness[layer] > after) & (readiness[layer] <= upto)))
+                weight = weights[layer][chosen]
+                return chosen, weight.t().contiguous() if layer == 0 else weight, layers[layer].bias[chosen]
 
-            return logits
+            def begin(idx: torch.Tensor) -> Callable[[int, int, int], torch.Tensor]:
+                states = [torch.zeros(len(idx), w.shape[0], dtype=w.dtype, device=idx.device) for w in weights]
+                done = [-1]
+
+                def logits(j: int, lo: int, hi: int) -> torch.Tensor:
+                    for layer, state in enumerate(states):
+                        chosen, weight, b = units(layer, done[0], j)
+                        if len(chosen):
+                            below = functional.embedding_bag(idx, weight, mode="sum") if layer == 0 else \
+                                functional.linear(states[layer - 1], weight)
+                            state[:, chosen] = torch.relu(below + b)
+                    done[0] = j
+                    out = functional.linear(states[-1], head[lo:hi], bias[lo:hi])
+                    return out + functional.embedding_bag(idx, direct[:, lo:hi].contiguous(), mode="sum")
+
+                return logits
+
+            return begin
 
     return MADE()
 
@@ -483,14 +516,15 @@ class NeuralSynthesizer(TabularSynthesizer):
         value_code = {j: c.labels.index(VALUE_STATE) for j, c in enumerate(self._columns)
                       if c.labels is not None and VALUE_STATE in c.labels}
         offsets = torch.as_tensor(starts[:-1], device=device)
-        with torch.no_grad():
-            logits_of = net.sampler()
+        with torch.inference_mode():
+            begin = net.stepwise(np.repeat(np.arange(len(sizes)), sizes))
             for b in range(0, len(codes), block):
                 part = codes[b : b + block]  # a view: filled in place
                 idx = torch.as_tensor(part, device=device) + offsets
+                logits_of = begin(idx)
                 for j in range(self._n_given, len(sizes)):
                     column = self._columns[j]
-                    logits = logits_of(idx, int(starts[j]), int(starts[j + 1])).double().cpu().numpy()
+                    logits = logits_of(j, int(starts[j]), int(starts[j + 1])).double().cpu().numpy()
                     if column.labels is None:
                         logits[:, column.gap] = -np.inf  # a value is drawn; the gap is set from the state
                     p = np.exp(logits - logits.max(axis=1, keepdims=True))

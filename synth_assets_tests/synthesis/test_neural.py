@@ -173,3 +173,23 @@ def test_synthesize_command_trains_the_neural_family_with_its_epochs(persons: pd
     assert len(pd.read_csv(target)) == 120
     fitted = load_synthesizer(model)
     assert fitted.family == "neural" and fitted.training_log["epochs"] == 2
+
+
+@pytest.mark.parametrize("n_given", [0, 2])
+def test_stepwise_sampling_gives_the_networks_own_logits(fitted: NeuralSynthesizer, n_given: int) -> None:
+    """Sampling computes each hidden unit once per row (``MADE.stepwise``): at every column it
+    must give the logits of a whole forward pass over the same drawn codes."""
+    import torch
+
+    codes = fitted._draw(np.zeros((300, len(fitted._columns)), dtype=np.int64), np.random.default_rng(0))
+    starts = np.concatenate([[0], np.cumsum(fitted._sizes)])
+    idx = torch.as_tensor(codes) + torch.as_tensor(starts[:-1])
+    net = fitted._net.eval()
+    with torch.inference_mode():
+        whole = net(idx)
+        logits_of = net.stepwise(np.repeat(np.arange(len(fitted._sizes)), fitted._sizes))(idx)
+        for j in range(n_given, len(fitted._sizes)):
+            step = logits_of(j, int(starts[j]), int(starts[j + 1]))
+            torch.testing.assert_close(step, whole[:, starts[j] : starts[j + 1]], rtol=1e-4, atol=1e-4)
+    # a column's codes never reach its own head or earlier ones: the drawn codes are the model's
+    assert len(fitted._sizes) > 5 and codes.max() > 0

@@ -19,6 +19,7 @@ from synth_assets.defs.metadata import log_progress, png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
+from synth_assets.defs.synthesis.fallback import fallback_of
 from synth_assets.defs.values import WaveTable
 from synth_assets.defs.versions import code_version
 from synth_assets.synthesis.factory import check_model_params
@@ -45,10 +46,16 @@ class ModelConfig(dg.Config):
     published. ``family: ctgan`` trains the GAN for the households (CART for the members: an
     all-CTGAN model breaks deterministic relations in about half the households it
     generates); on the demo, on CPU, its release is refused by the gate (README, "The model").
+
+    ``fallback_family``: when the gate refuses the release of this model, ``synth-assets run``
+    releases the wave again from a model of that family (both households and members), which
+    meets the same gate (``defs/synthesis/fallback.py``); the release's data card then names it and the
+    refusal. A run launched from the UI or by the automation does not fall back (yet).
     """
 
     family: Family = "cart"
     person_family: str | None = "cart"  # a family; Dagster's config types take no Optional[Literal]
+    fallback_family: str | None = None
     epochs: int = Field(default=300, ge=1)
     max_seconds: float = Field(default=600.0, gt=0)
     seed: int = Field(default=0, ge=0)
@@ -57,7 +64,7 @@ class ModelConfig(dg.Config):
     # CART, {"batch_size": 500} for the GAN; each model takes those it has
     params: dict[str, Any] = {}
 
-    @field_validator("person_family")
+    @field_validator("person_family", "fallback_family")
     @classmethod
     def _person_family(cls, value: str | None) -> str | None:
         return check_family(value)
@@ -135,14 +142,16 @@ def build_split(catalog: Catalog) -> dg.AssetsDefinition:
 
 
 #: Facts about the training the published data card cites, kept in the model's ``training_log``.
-MODEL_CARD_KEYS = ("family", "person_family", "parameters", "training_seconds", "epochs_run", "device", "run_id")
+MODEL_CARD_KEYS = ("family", "person_family", "parameters", "training_seconds", "epochs_run", "device", "run_id",
+                   "fallback")
 
 
 def model_card(model: Any) -> dict[str, Any]:
     """What the data card says about the model: family, parameters, training time, device, run."""
     log = model.training_log
     card = {"parameters": log.get("params", {}), "epochs_run": log.get("epochs"), **log.get("card", {})}
-    return {k: card.get(k) for k in MODEL_CARD_KEYS}
+    # "fallback" only where the model replaced a refused one: other cards stay as they were
+    return {k: card.get(k) for k in MODEL_CARD_KEYS if k != "fallback" or card.get(k)}
 
 
 def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
@@ -201,8 +210,16 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             "device": "cuda" if compute.use_gpu() else "cpu",
             "run_id": context.run_id,
         }
+        replaced = fallback_of(context.run.tags)
+        metadata: dict[str, Any] = {}
+        if replaced is not None:
+            # the public card cites the refusal, not the refused run's id (auditors: the metadata)
+            log["card"]["fallback"] = {"instead_of": replaced["instead_of"], "refused_by": replaced["refused_by"]}
+            metadata = {"fallback_of_run": replaced["refused_run"], "fallback_instead_of": replaced["instead_of"],
+                        "fallback_refused_by": dg.MetadataValue.md("\n".join(f"- {r}" for r in replaced["refused_by"]))}
         metadata = {
-            **{k: v for k, v in log["card"].items() if k != "run_id"},
+            **{k: v for k, v in log["card"].items() if k not in ("run_id", "fallback")},
+            **metadata,
             "parameters": dg.MetadataValue.json({k: v for k, v in log.get("params", {}).items()}),
             "epochs_run": log.get("epochs"),
             "training_rows": len(training),
