@@ -154,9 +154,10 @@ def test_headless_run_reports_misnamed_files(tmp_path):
     assert any(line.startswith("[IGNORED]") and "register_-2025.parquet" in line for line in lines), lines
 
 
-@pytest.mark.slow  # a dozen in-process ingest runs (~100 s on two shared cores)
-def test_headless_run_ingests_only_new_or_changed_waves(data_root, monkeypatch):
+@pytest.mark.slow  # seven in-process ingest runs, each file once
+def test_headless_run_ingests_only_new_or_changed_waves(release_inputs_root, monkeypatch):
     """`synth-assets run` twice: the second ingests nothing; a file whose content changed is ingested again."""
+    data_root = release_inputs_root
     from synth_assets.common.layout import DataLayout
     from synth_assets.operations import runner
 

@@ -20,6 +20,7 @@ from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.deployment import Deployment, DeploymentError, read_executor_config
 from synth_assets.operations.lineage import collect_lineage
 from synth_assets.operations.runner import run_pipeline
+from synth_assets_tests.defs.conftest import FAST_RELEASE
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "kubernetes"
@@ -131,16 +132,16 @@ def test_bad_deployment_settings_are_named():
 
 
 @pytest.mark.slow
-def test_pipeline_with_intermediates_on_object_storage(data_root):
+def test_pipeline_with_intermediates_on_object_storage(release_inputs_root):
     """Warehouse and models on an fsspec store (memory:// here, s3:// on a cluster); data/ keeps none."""
+    data_root = release_inputs_root
     storage = "memory://synth-assets-test"
     deployment = dataclasses.replace(Deployment.from_environment({}), data_root=data_root, storage_root=storage)
     defs = build_definitions(deployment=deployment)
-    config = {"ops": {"population_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 2}}}}
     try:
         with dg.instance_for_test() as instance:
             outcome = run_pipeline(defs, load_catalog(deployment.layout.catalog), deployment.layout, instance,
-                                   release_config=config, echo=lambda _: None)
+                                   release_config=FAST_RELEASE, echo=lambda _: None)
             assert outcome.success, [r.failures for r in outcome.runs]
             wave = outcome.release.name.split("-")[0]
             memory = fsspec.filesystem("memory")

@@ -4,8 +4,6 @@ The daemon is simulated tick by tick: the sensor requests ingest runs, then decl
 automation requests the release assets; each requested set is executed as the daemon would.
 """
 
-import shutil
-
 import dagster as dg
 import pandas as pd
 import pytest
@@ -14,23 +12,11 @@ from synth_assets.catalog import load_catalog
 from synth_assets.common.layout import DataLayout
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.resources import ProjectResource
-from synth_assets.operations.runner import execute, run_pipeline
+from synth_assets.operations.runner import execute
 from synth_assets.publication import latest_release
-from synth_assets_tests.defs.conftest import TINY_PERSONS, tiny_catalog
+from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared, deliver_2025
 
 pytestmark = pytest.mark.slow
-# two replicates: the combining rule of fully synthetic data needs m >= 2 (with one, the regression
-# intervals are the within-replicate ones, too narrow, and the gate refuses by chance)
-CART = {"ops": {"population_model": {"config": {"family": "cart"}}, "fictitious_dataset": {"config": {"replicates": 2}}}}
-
-
-@pytest.fixture(scope="module")
-def demo_with_2025(tmp_path_factory):
-    from synth_assets.demo import generate_demo
-
-    root = tmp_path_factory.mktemp("demo2025")
-    generate_demo(root, persons=TINY_PERSONS, waves=(2023, 2024, 2025))
-    return root
 
 
 def _daemon_tick(defs, instance, cursor):
@@ -42,17 +28,16 @@ def _daemon_tick(defs, instance, cursor):
     for partition, keys in requested.items():
         job = defs.resolve_implicit_global_asset_job_def()
         outcome = job.execute_in_process(instance=instance, partition_key=partition, asset_selection=list(keys),
-                                         run_config={"ops": {k: v for k, v in CART["ops"].items()
+                                         run_config={"ops": {k: v for k, v in FAST_RELEASE["ops"].items()
                                                              if dg.AssetKey(k) in keys}},
                                          raise_on_error=False)
         assert outcome.success, [e.message for e in outcome.all_events if e.is_step_failure]
     return result.cursor, {p: {k.to_user_string() for k in ks} for p, ks in requested.items()}
 
 
-def test_new_wave_file_leads_to_a_new_release(tmp_path, demo_with_2025):
-    root = tmp_path / "data"
-    shutil.copytree(demo_with_2025 / "incoming", root / "incoming", ignore=shutil.ignore_patterns("*2025*"))
-    tiny_catalog(root / "catalog.yaml")
+def test_new_wave_file_leads_to_a_new_release(release_copy: Prepared, wave_2025):
+    """From the prepared 2024 release (waves 2022-2024 ingested); the 2025 files arrive."""
+    root = release_copy.root
     layout = DataLayout(root)
     defs = build_definitions(root)
     sensor = defs.resolve_sensor_def("incoming_waves_sensor")
@@ -62,15 +47,13 @@ def test_new_wave_file_leads_to_a_new_release(tmp_path, demo_with_2025):
                                           resources={"project": ProjectResource(data_root=str(root))})
         return sensor(context)
 
-    with dg.instance_for_test() as instance:
-        run_pipeline(defs, load_catalog(layout.catalog), layout, instance, release_config=CART, echo=lambda _: None)
+    with release_copy.instance() as instance:
         first_release = latest_release(layout.public)
         assert first_release is not None and first_release.name.startswith("2024-")
         sensor_cursor = sense(None).cursor
         automation_cursor, _ = _daemon_tick(defs, instance, None)
 
-        for path in (demo_with_2025 / "incoming").rglob("*2025*"):  # the delivery arrives
-            shutil.copy(path, root / "incoming" / path.relative_to(demo_with_2025 / "incoming"))
+        deliver_2025(wave_2025, root / "incoming")  # the delivery arrives
         sensed = sense(sensor_cursor)
         assert {(r.job_name, r.partition_key) for r in sensed.run_requests} == {
             ("ingest_register", "2025"), ("ingest_silc", "2025"), ("ingest_lfs", "2025")}
@@ -128,8 +111,6 @@ def test_donors_follow_a_wave_added_before_the_automations_first_tick(ingested_c
     """The daemon's race: the incoming sensor adds wave 2025 before the automation sensor's first
     evaluation (which counts every partition as handled). The donors must still follow the
     register's ingest, or the release stalls after ``calibration_targets``."""
-    from synth_assets_tests.defs.conftest import deliver_2025
-
     defs = build_definitions(ingested_copy.root)
     deliver_2025(wave_2025, ingested_copy.root / "incoming", ("register",))
     with ingested_copy.instance() as instance:

@@ -105,22 +105,6 @@ def test_duplicated_id_blocks_ingest_and_release(ingested_copy: Prepared):
     assert _public_listing(data_root) == before
 
 
-def test_failing_threshold_refuses_publication_and_names_metric(ingested_copy: Prepared):
-    data_root = ingested_copy.root
-    catalog_path = data_root / "catalog.yaml"
-    import yaml
-
-    raw = yaml.safe_load(catalog_path.read_text())
-    raw.setdefault("release", {}).setdefault("thresholds", {})["kmarginal_3"] = 1000.5
-    catalog_path.write_text(yaml.safe_dump(raw))
-    with ingested_copy.instance() as instance:
-        outcome = _run(data_root, instance)
-    assert outcome.release is None
-    failures = "\n".join(f for r in outcome.runs for f in r.failures)
-    assert "thresholds_pass failed" in failures and "kmarginal_3" in failures
-    assert _public_listing(data_root) == []
-
-
 def test_a_single_replicate_release_is_refused_before_validation_naming_the_setting(release_copy: Prepared):
     """One replicate leaves the combining rule no degrees of freedom: refused up front, threshold kept."""
     from synth_assets.defs import keys

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from synth_assets.operations.runner import step_failure_message
+from synth_assets_tests.defs.conftest import FAST_RUN_OPTIONS
 
 
 def _error_chain():
@@ -47,7 +48,7 @@ def test_run_exits_non_zero_when_an_ingest_failed_even_with_a_release(ingested_c
     frame.loc[2, "pweight"] = "inf"
     frame.to_csv(broken, index=False, **options)
 
-    code = main(["run", "--data", str(data_root), "--family", "cart", "--replicates", "2"])
+    code = main(["run", "--data", str(data_root), *FAST_RUN_OPTIONS])
     out = capsys.readouterr().out
     assert code == 1, out
     assert "[FAILED] ingest silc wave 2022" in out
@@ -60,12 +61,16 @@ def test_run_exits_non_zero_when_an_ingest_failed_even_with_a_release(ingested_c
 
 
 @pytest.mark.slow
-def test_run_prints_one_line_per_stage_and_builds_data_docs(data_root, tmp_path, monkeypatch, capsys):
-    """Progress for people (no raw Dagster log without --verbose); GE Data Docs for every run."""
+def test_run_prints_one_line_per_stage_and_builds_data_docs(release_inputs_root, tmp_path, monkeypatch, capsys):
+    """Progress for people (no raw Dagster log without --verbose); GE Data Docs for every run.
+
+    ``validation.max_rows=2000``, under the tiny demo's 3,000 persons: the one Dagster run of the
+    suite whose sampling errors come from real subsamples (``FAST_RELEASE`` skips them)."""
     import re
 
     from synth_assets.cli import main
 
+    data_root = release_inputs_root
     home = tmp_path / "dagster_home"
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))

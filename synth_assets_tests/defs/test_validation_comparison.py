@@ -12,14 +12,16 @@ import pytest
 
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.operations.runner import latest_report
-from synth_assets_tests.defs.conftest import Prepared
+from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared
 
 pytestmark = pytest.mark.slow
 
 # the Gaussian copula's households break the time-use survey's universe (children under 10 drawn
 # with diary minutes) beyond what redraws fix: the comparison reports it as that family's error
 COMPARED = ["cart", "neural"]
-COMPARISON = {"compare_families": COMPARED, "compare_epochs": 5}
+#: the prepared release's validation settings (no sampling-error subsamples: conftest.FAST_RELEASE)
+VALIDATION = FAST_RELEASE["ops"]["validation_report"]["config"]
+COMPARISON = {**VALIDATION, "compare_families": COMPARED, "compare_epochs": 5}
 
 
 @dataclass
@@ -94,7 +96,7 @@ def test_report_csv_and_metadata_hold_the_comparison(released: Released) -> None
 
 def test_the_gate_judges_the_released_model_only(released: Released) -> None:
     """Without the comparison, the same checks with the same values and verdicts."""
-    result = _materialise_report(released, {})
+    result = _materialise_report(released, VALIDATION)
     assert result.success
     reports = latest_report(released.instance, released.wave, result.run_id).parent
     assert reports != released.reports  # a run of its own writes a report of its own

@@ -1,8 +1,8 @@
 """One tiny demo and one baseline release per session; each fault case breaks a copy of both.
 
-The demo keeps only the waves the 2024 release reads (register, silc, lfs, hbs 2024; hfcs
-2023), so a case ingests five files, not twelve, and a fault in any delivered file is a
-fault in the release's own inputs.
+The demo keeps only the waves the 2024 release reads (register, silc, lfs, hbs, mobility 2024;
+hfcs, tus 2023), so a case ingests seven files, not fifteen, and a fault in any delivered file
+is a fault in the release's own inputs.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from synth_assets_tests.defs.conftest import TINY_PERSONS, tiny_catalog
+from synth_assets_tests.defs.conftest import (
+    FAST_RUN_OPTIONS,
+    TINY_PERSONS,
+    Prepared,
+    built_once,
+    drop_older_waves,
+    tiny_catalog,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-OLDER_WAVES = ["register/register_2022.parquet", "register/register_2023.parquet", "silc/silc_2022.csv",
-               "silc/silc_2023.csv", "hbs/hbs_2022.dta", "lfs/lfs_2022.sav", "lfs/lfs_2023.sav"]
-RUN_OPTIONS = ["--family", "cart", "--replicates", "2"]
+RUN_OPTIONS = FAST_RUN_OPTIONS
 
 
 def public_digest(data_root: Path) -> dict[str, str]:
@@ -41,24 +45,24 @@ class Baseline:
 
 @pytest.fixture(scope="session")
 def baseline(tmp_path_factory) -> Baseline:
-    from synth_assets.cli import main
-    from synth_assets.demo import generate_demo
+    """Built once per session, shared by the xdist workers (``built_once``)."""
 
-    base = tmp_path_factory.mktemp("fault_baseline")
-    root, home = base / "data", base / "dagster_home"
-    generate_demo(root, persons=TINY_PERSONS)
-    shutil.rmtree(root / "truth")
-    for relative in OLDER_WAVES:
-        (root / "incoming" / relative).unlink()
-    tiny_catalog(root / "catalog.yaml")
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAGSTER_HOME", str(home))
-        code = main(["run", "--data", str(root), *RUN_OPTIONS])
-    assert code == 0, "the baseline release of the fault suite was not published"
-    release = root / "public" / (root / "public" / "LATEST").read_text().strip()
-    return Baseline(root, home, release, public_digest(root))
+    def build(prepared: Prepared) -> None:
+        from synth_assets.cli import main
+        from synth_assets.demo import generate_demo
+
+        generate_demo(prepared.root, persons=TINY_PERSONS)
+        shutil.rmtree(prepared.root / "truth")
+        drop_older_waves(prepared.root)
+        tiny_catalog(prepared.root / "catalog.yaml")
+        prepared.use_repo_instance_settings()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DAGSTER_HOME", str(prepared.home))
+            code = main(["run", "--data", str(prepared.root), *RUN_OPTIONS])
+        assert code == 0, "the baseline release of the fault suite was not published"
+
+    built = built_once(tmp_path_factory, "fault_baseline", build)
+    return Baseline(built.root, built.home, built.release, public_digest(built.root))
 
 
 @pytest.fixture

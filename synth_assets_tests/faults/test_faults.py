@@ -172,8 +172,10 @@ def catalog_rule_typo(root):
 
 
 def impossible_threshold(root):
-    _edit_catalog(root, lambda raw: raw["release"].setdefault("thresholds", {}).__setitem__("mia_auc", 0.01))
-    return ["validation_report.thresholds_pass failed", "mia_auc"]
+    # a privacy bound and a utility bound out of reach: the refusal names each metric
+    # (merged here: test_pipeline.py's test_failing_threshold_refuses_publication_and_names_metric)
+    _edit_catalog(root, lambda raw: raw["release"].setdefault("thresholds", {}).update(mia_auc=0.01, kmarginal_3=1000.5))
+    return ["validation_report.thresholds_pass failed", "mia_auc", "kmarginal_3"]
 
 
 def schema_drift_type_change(root):
