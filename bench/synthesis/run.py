@@ -9,6 +9,10 @@ holdout against train. Each model runs in its own process, so its peak memory (m
 resident set size, libraries included) is its own. A scale section fits CART and a
 time-budgeted CTGAN on 100,000 rows. Results go to ``bench/synthesis/results.md``.
 
+Our own networks: ``neural`` (autoregressive) within ``NEURAL_SECONDS``, ``gan`` (conditional
+WGAN-GP) within ``GAN_SECONDS`` (``gan-600s``, ``gan-patient``: 600 s), both stopping early
+on held-out rows of whole households / employers.
+
 Scores are the product's own metrics (``synth_assets.validation``), called as
 ``evaluate`` calls them, so a row here reads like the validation report and the release
 gate would read the same synthetic file.

@@ -690,7 +690,11 @@ class GANSynthesizer(TabularSynthesizer):
 
 
 class _ConditionSampler:
-    """Condition vectors and the training rows that match them (CTGAN's training by sampling)."""
+    """Condition vectors and the training rows that match them (CTGAN's training by sampling).
+
+    ``log_frequency``: labels drawn by the log of their frequency, and rows can be drawn
+    (training); otherwise by their frequency (unconditional sampling).
+    """
 
     def __init__(self, codes: np.ndarray, widths: Sequence[int], *, log_frequency: bool) -> None:
         self.widths = list(widths)
@@ -703,8 +707,9 @@ class _ConditionSampler:
             counts = np.bincount(codes[:, j], minlength=width).astype(float)
             weights = np.log1p(counts) if log_frequency else counts
             self.cumulative.append(np.cumsum(weights / weights.sum()))
-            self.order.append(np.argsort(codes[:, j], kind="stable"))
-            self.bounds.append(np.concatenate([[0], np.cumsum(counts.astype(np.int64))]))
+            if log_frequency:  # only training draws rows; sampling needs the frequencies alone
+                self.order.append(np.argsort(codes[:, j], kind="stable"))
+                self.bounds.append(np.concatenate([[0], np.cumsum(counts.astype(np.int64))]))
 
     def conditions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(condition vectors, their column, their label): a column at random, a label by the column's weights."""
