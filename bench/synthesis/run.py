@@ -9,6 +9,10 @@ holdout against train. Each model runs in its own process, so its peak memory (m
 resident set size, libraries included) is its own. A scale section fits CART and a
 time-budgeted CTGAN on 100,000 rows. Results go to ``bench/synthesis/results.md``.
 
+Our own networks: ``neural`` (autoregressive) within ``NEURAL_SECONDS``, ``gan`` (conditional
+WGAN-GP) within ``GAN_SECONDS`` (``gan-600s``, ``gan-patient``: 600 s), both stopping early
+on held-out rows of whole households / employers.
+
 Scores are the product's own metrics (``synth_assets.validation``), called as
 ``evaluate`` calls them, so a row here reads like the validation report and the release
 gate would read the same synthetic file.
@@ -56,6 +60,9 @@ DATA = ROOT.parent / "shared" / "data"
 #: 100,000 rows fitted in under 10 minutes on 2 cores, preprocessing and copy filter included.
 NEURAL_SECONDS = 480.0
 
+#: Training budget of the ``gan`` rows (seconds, training of the networks only).
+GAN_SECONDS = 240.0
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -102,6 +109,15 @@ MODELS: dict[str, tuple[str, bool, dict]] = {
                {"family": "neural", "max_seconds": NEURAL_SECONDS}),
     "neural-dropout": ("autoregressive masked MLP, dropout 0.2", False,
                        {"family": "neural", "dropout": 0.2, "max_seconds": NEURAL_SECONDS}),
+    "gan": ("conditional WGAN-GP (ours), CTGAN's settings, early stopping on held-out TVD of whole households",
+            False, {"family": "gan", "max_seconds": GAN_SECONDS}),
+    "gan-fast": ("conditional WGAN-GP (ours), learning rates 1e-3, batch 200", False,
+                 {"family": "gan", "generator_lr": 1e-3, "critic_lr": 1e-3, "batch_size": 200,
+                  "max_seconds": GAN_SECONDS}),
+    "gan-600s": ("conditional WGAN-GP (ours), CTGAN's settings, 600 s budget", False,
+                 {"family": "gan", "max_seconds": 600.0}),
+    "gan-patient": ("conditional WGAN-GP (ours), CTGAN's settings, patience 20 checks, 600 s budget", False,
+                    {"family": "gan", "patience": 20, "max_seconds": 600.0}),
     "ctgan": ("CTGAN, 300 epochs at most within the time budget", False, {"family": "ctgan"}),
     "ctgan-300ep": ("CTGAN, 300 epochs, no time budget", False,
                     {"family": "ctgan", "epochs": SDV_DEFAULT_EPOCHS, "max_seconds": None}),
@@ -145,8 +161,8 @@ def build(model: str, dataset: Dataset, gan_seconds: float, seed: int = 0):
 
 
 def keeps_group(model: str) -> bool:
-    """Whether the model sees the household / employer column (neural: its early stopping holds out whole groups)."""
-    return MODELS[model][2].get("family") == "neural"
+    """Whether the model sees the household / employer column (neural, gan: early stopping holds out whole groups)."""
+    return MODELS[model][2].get("family") in ("neural", "gan")
 
 
 # ------------------------------------------------------------------ worker side
@@ -213,6 +229,8 @@ def worker_timeout(model: str, gan_seconds: float) -> float:
         return UNBUDGETED_TIMEOUT_S
     if MODELS[model][2].get("family") == "neural":
         return NEURAL_SECONDS * 2 + 300
+    if MODELS[model][2].get("family") == "gan":
+        return MODELS[model][2]["max_seconds"] * 2 + 300
     return gan_seconds * 3 + 300
 
 
@@ -350,7 +368,7 @@ def main() -> None:
                 sections.append((name, rows))
         scale = []
         if not (args.quick or args.no_scale) and (DATA / "eusilc.csv").exists():
-            for model in [m for m in ("cart", "neural", "ctgan") if m in models]:
+            for model in [m for m in ("cart", "neural", "gan", "ctgan") if m in models]:
                 spec = {"model": model, "gan_seconds": args.gan_seconds, "out": str(Path(tmp) / f"scale-{model}")}
                 command = [sys.executable, __file__, "--data", str(DATA), "--scale-worker", json.dumps(spec)]
                 done = subprocess.run(command, capture_output=True, text=True, timeout=max(args.gan_seconds * 4, NEURAL_SECONDS * 2) + 600)

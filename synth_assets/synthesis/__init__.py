@@ -1,4 +1,4 @@
-"""Synthetic microdata: CART, CTGAN, TVAE and Gaussian-copula synthesisers behind one interface.
+"""Synthetic microdata: CART, our autoregressive network and GAN, and SDV's CTGAN, TVAE and copula behind one interface.
 
 Plain Python, no Dagster. SDV and torch are imported only when an SDV family is fitted or
 loaded, so importing this package stays fast.
@@ -9,7 +9,7 @@ loaded, so importing this package stays fast.
 
 Licence note: the SDV families use sdv, ctgan, rdt and copulas (BUSL-1.1): internal use and
 publishing generated data are fine; offering synthesis as a service to third parties is
-not. CART is our own code.
+not. CART, ``neural`` and ``gan`` are our own code (torch for the last two, imported when fitted).
 """
 
 from synth_assets.synthesis.base import (
@@ -23,6 +23,7 @@ from synth_assets.synthesis.base import (
 from synth_assets.synthesis.cart import CARTSynthesizer
 from synth_assets.synthesis.factory import build_population_synthesizer, load_synthesizer
 from synth_assets.synthesis.families import FAMILIES, Family, make_synthesizer
+from synth_assets.synthesis.gan import GANSynthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.neural import NeuralSynthesizer
 from synth_assets.synthesis.plots import plot_losses
@@ -34,6 +35,7 @@ __all__ = [
     "FAMILIES",
     "Family",
     "CARTSynthesizer",
+    "GANSynthesizer",
     "HouseholdSynthesizer",
     "NeuralSynthesizer",
     "MIN_TRAINING_ROWS",

@@ -46,8 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--model", choices=FAMILIES, default="cart", help="synthesiser family (default: cart)")
     parser.add_argument("--rows", type=positive_int, help="rows to generate (default: as many as the input)")
     parser.add_argument("--seed", type=int_range(0), default=0)
-    parser.add_argument("--epochs", type=positive_int, help="training epochs (neural, ctgan, tvae)")
-    parser.add_argument("--max-seconds", type=positive_float, help="training time budget in seconds (neural, ctgan, tvae)")
+    parser.add_argument("--epochs", type=positive_int, help="training epochs (neural, gan, ctgan, tvae)")
+    parser.add_argument("--max-seconds", type=positive_float, help="training time budget in seconds (neural, gan, ctgan, tvae)")
     parser.add_argument("--household-id", help="household id column: keep households coherent")
     parser.add_argument("--chunk-size", type=positive_int, default=100_000, help="rows generated per chunk")
     parser.add_argument("--save-model", type=Path, help="also write the fitted model to this file")
@@ -70,7 +70,7 @@ def _model_params(args: argparse.Namespace) -> dict:
     params = {"epochs": args.epochs, "max_seconds": args.max_seconds}
     params = {k: v for k, v in params.items() if v is not None}
     if params and args.model not in BUDGETED_FAMILIES:
-        print(f"note: {', '.join(sorted(params))} apply to neural/ctgan/tvae only; ignored for {args.model}")
+        print(f"note: {', '.join(sorted(params))} apply to neural/gan/ctgan/tvae only; ignored for {args.model}")
         params = {k: v for k, v in params.items() if k not in GAN_ONLY}
     return params
 

@@ -12,13 +12,14 @@ from typing import Any
 from synth_assets.synthesis.base import Synthesizer
 from synth_assets.synthesis.cart import CARTSynthesizer
 from synth_assets.synthesis.families import make_synthesizer
+from synth_assets.synthesis.gan import GANSynthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.neural import NeuralSynthesizer
 from synth_assets.synthesis.sdv_models import SDV_FAMILIES, SDVSynthesizer
 from synth_assets.synthesis.tabular import TabularSynthesizer
 
-#: Families that take the training-budget parameters: SDV's and our autoregressive network.
-BUDGETED_FAMILIES = (*SDV_FAMILIES, "neural")
+#: Families that take the training-budget parameters: SDV's, our autoregressive network and our GAN.
+BUDGETED_FAMILIES = (*SDV_FAMILIES, "neural", "gan")
 
 #: Training-budget parameters of the budgeted families; the pipeline's builder drops them for CART
 #: so one configuration (e.g. ``epochs``/``max_seconds``) serves every family.
@@ -42,7 +43,8 @@ def model_options(family: str) -> dict[str, Any]:
     families ``epochs``, ``max_seconds``, ``batch_size``, ``model_params`` (passed to SDV),
     ``calibrate_marginals``, ...
     """
-    classes: dict[str, type[TabularSynthesizer]] = {"cart": CARTSynthesizer, "neural": NeuralSynthesizer}
+    classes: dict[str, type[TabularSynthesizer]] = {
+        "cart": CARTSynthesizer, "neural": NeuralSynthesizer, "gan": GANSynthesizer}
     init = classes.get(family, SDVSynthesizer).__init__
     hints = typing.get_type_hints(init)
     return {name: hints.get(name, Any) for name in inspect.signature(init).parameters if name not in _INTERNAL}

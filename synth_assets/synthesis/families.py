@@ -1,28 +1,31 @@
-"""The table-model families by name: CART and the autoregressive network (our own code) and the SDV families."""
+"""The table-model families by name: CART, the autoregressive network and the conditional GAN (our own code) and the SDV families."""
 
 from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
 from synth_assets.synthesis.cart import CARTSynthesizer
+from synth_assets.synthesis.gan import GANSynthesizer
 from synth_assets.synthesis.neural import NeuralSynthesizer
 from synth_assets.synthesis.sdv_models import SDV_FAMILIES, SDVSynthesizer
 from synth_assets.synthesis.tabular import TabularSynthesizer
 
 #: A family's name as a type: typed configurations (``Literal``) refuse any other before a run starts.
-Family = Literal["cart", "neural", "ctgan", "tvae", "copula"]
-FAMILIES: tuple[str, ...] = ("cart", "neural") + SDV_FAMILIES
+Family = Literal["cart", "neural", "gan", "ctgan", "tvae", "copula"]
+FAMILIES: tuple[str, ...] = ("cart", "neural", "gan") + SDV_FAMILIES
 #: Families trained by epochs (they take ``epochs``, ``max_seconds``, ``batch_size``, ...).
-EPOCH_FAMILIES: tuple[str, ...] = ("neural", "ctgan", "tvae")
+EPOCH_FAMILIES: tuple[str, ...] = ("neural", "gan", "ctgan", "tvae")
 assert set(get_args(Family)) == set(FAMILIES), "Family and FAMILIES name the same families"
 
 
 def make_synthesizer(family: str, *, seed: int = 0, **params: Any) -> TabularSynthesizer:
-    """A new, unfitted synthesiser: ``"cart"`` (default of the CLI), ``"neural"``, ``"ctgan"``, ``"tvae"``, ``"copula"``."""
+    """A new, unfitted synthesiser: ``"cart"`` (default of the CLI), ``"neural"``, ``"gan"``, ``"ctgan"``, ``"tvae"``, ``"copula"``."""
     if family == "cart":
         return CARTSynthesizer(seed=seed, **params)
     if family == "neural":
         return NeuralSynthesizer(seed=seed, **params)
+    if family == "gan":
+        return GANSynthesizer(seed=seed, **params)
     if family in SDV_FAMILIES:
         return SDVSynthesizer(family, seed=seed, **params)
     raise ValueError(f"unknown synthesiser family {family!r}; choose one of {', '.join(FAMILIES)}")

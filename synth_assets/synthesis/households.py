@@ -170,7 +170,7 @@ class HouseholdSynthesizer(Synthesizer):
         person_params = self._with_blocks(self.person_family, self.person_params, self._person_level_columns(data))
         if self.person_family == "cart":
             person_params.setdefault("stratum", self._size)
-        if self.person_family == "neural":
+        if self.person_family in ("neural", "gan"):
             # early stopping holds out whole households: members share the household's values
             person_params.setdefault("holdout_groups", self._household_table_columns())
         self.person_model = make_synthesizer(
@@ -270,7 +270,7 @@ class HouseholdSynthesizer(Synthesizer):
     def replicate_draw(self, data: pd.DataFrame, seed: int) -> Self:
         """A posterior draw given a replicate's records: each model's own, from its table of ``data``.
 
-        Models that start from their fitted state (neural) are each drawn from ``data``'s
+        Models that start from their fitted state (neural, gan) are each drawn from ``data``'s
         household and member tables, built as :meth:`fit` builds them; otherwise a refit.
         """
         household_model, person_model = self.fitted_models

@@ -106,9 +106,9 @@ def test_the_gate_judges_the_released_model_only(released: Released) -> None:
 
 
 def test_unknown_family_fails_the_step_naming_the_valid_ones(released: Released) -> None:
-    result = _materialise_report(released, {"compare_families": ["cart", "gan"]})
+    result = _materialise_report(released, {"compare_families": ["cart", "diffusion"]})
     assert not result.success
     error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
     while error.cause is not None:
         error = error.cause
-    assert "'gan' is not a model family; choose one of cart, neural, ctgan, tvae, copula" in error.message
+    assert "'diffusion' is not a model family; choose one of cart, neural, gan, ctgan, tvae, copula" in error.message

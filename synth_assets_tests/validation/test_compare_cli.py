@@ -47,7 +47,7 @@ def test_exit_1_when_no_family_passes(files, tmp_path, capsys) -> None:
         ("missing.csv", "holdout.parquet", "cart", "missing.csv"),
         ("train.csv", "garbage.parquet", "cart", "garbage.parquet"),
         ("train.csv", "narrow.csv", "cart", "narrow.csv"),
-        ("train.csv", "holdout.parquet", "cart,gan", "argument --models: invalid choice(s): 'gan' (choose from cart, neural, ctgan, tvae, copula)"),
+        ("train.csv", "holdout.parquet", "cart,diffusion", "argument --models: invalid choice(s): 'diffusion' (choose from cart, neural, gan, ctgan, tvae, copula)"),
     ],
 )
 def test_unusable_input_exits_2_naming_it(files, tmp_path, capsys, train, holdout, models, needle) -> None:
