@@ -2,7 +2,8 @@
 
 The unit tests judge the decision (which failures are the gate's, which run follows); the
 pipeline tests run it on the tiny demo: a primary model the gate refuses for real (a neural
-model trained one epoch, eight hidden units, far from the data) and a primary that passes.
+model trained one epoch, eight hidden units, far from the data); the prepared release is
+the primary that passes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from synth_assets.defs.synthesis.fallback import (
     gate_refusals,
 )
 from synth_assets.operations.settings import SettingsError, release_run_config
-from synth_assets_tests.defs.conftest import Prepared
+from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared
 
 SUBSET = {"population_model", "fictitious_dataset", "validation_report", "public_dataset"}
 
@@ -110,7 +111,9 @@ def test_fallback_family_is_a_checked_setting():
 REFUSED_PRIMARY = {"ops": {
     "population_model": {"config": {"family": "neural", "person_family": "neural", "fallback_family": "cart",
                                     "epochs": 1, "seed": 0, "params": {"hidden": [8], "posterior_epochs": 1}}},
+    "matched_replicates": {"config": {"replicates": 2}},
     "fictitious_dataset": {"config": {"replicates": 2}},
+    "validation_report": {"config": {"error_subsamples": 0}},
 }}
 
 
@@ -161,17 +164,14 @@ def test_a_refused_primary_is_released_by_the_fallback_which_names_the_refusal(i
     assert refused.run_id not in markdown  # run ids are for auditors, not the public card
 
 
-@pytest.mark.slow
-def test_a_primary_that_passes_is_published_without_fallback(ingested_copy: Prepared):
+def test_a_primary_that_passes_is_published_without_fallback(release_copy: Prepared):
+    """The prepared release names a fallback family (conftest.FAST_RELEASE) and passes the gate."""
     from synth_assets.dagster_api import materializations
 
-    config = {"ops": {"population_model": {"config": {"family": "cart", "seed": 0, "fallback_family": "neural"}},
-                      "fictitious_dataset": {"config": {"replicates": 2}}}}
-    with ingested_copy.instance() as instance:
-        outcome = _run(ingested_copy, instance, config)
-        (release,) = [r for r in outcome.runs if r.job == "release"]
-        assert outcome.success and release.success and release.fallback is None and not outcome.fallbacks
+    assert FAST_RELEASE["ops"]["population_model"]["config"]["fallback_family"] == "neural"
+    with release_copy.instance() as instance:
         (model,) = materializations(instance, keys.POPULATION_MODEL, "2024")
         assert model.metadata["family"] == "cart" and "fallback_of_run" not in model.metadata
-    card = json.loads((ingested_copy.release / "data_card.json").read_text())
+        assert not [r for r in instance.get_runs() if FALLBACK_OF_TAG in r.tags]
+    card = json.loads((release_copy.release / "data_card.json").read_text())
     assert card["model"]["family"] == "cart" and "fallback" not in card["model"]
