@@ -84,8 +84,8 @@ def test_tvae_trains_and_samples(persons: pd.DataFrame) -> None:
 
 
 def test_unknown_family_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown synthesiser family 'gan'"):
-        make_synthesizer("gan")
+    with pytest.raises(ValueError, match="unknown synthesiser family 'diffusion'"):
+        make_synthesizer("diffusion")
 
 
 def test_two_fits_with_one_seed_give_the_same_model(persons: pd.DataFrame) -> None:
