@@ -17,7 +17,7 @@ import dagster as dg
 from synth_assets.catalog import load_catalog
 from synth_assets.common.settings import quiet_telemetry
 from synth_assets.defs import keys
-from synth_assets.defs.automation.jobs import build_jobs
+from synth_assets.defs.automation.jobs import RELEASE_JOB, build_jobs
 from synth_assets.defs.automation.schedules import build_refresh_schedule
 from synth_assets.defs.automation.sensors import build_automation_sensor, build_incoming_sensor
 from synth_assets.defs.calibration.assets import build_calibration_targets
@@ -33,6 +33,8 @@ from synth_assets.defs.matching.checks import build_household_variables_check
 from synth_assets.defs.publication.assets import build_public_dataset
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.synthesis.assets import build_fictitious_dataset, build_population_model, build_split
+from synth_assets.defs.synthesis.fallback import fallback_selection
+from synth_assets.defs.synthesis.fallback_sensor import build_fallback_sensor
 from synth_assets.defs.synthesis.linked import build_linked, build_linked_checks, build_survey_records, record_surveys
 from synth_assets.defs.validation.assets import build_validation_report
 from synth_assets.defs.validation.checks import build_validation_checks
@@ -87,12 +89,15 @@ def build_definitions(
     checks += [build_household_variables_check(catalog, asset)
                for asset in (keys.MATCHED_DATASET, keys.FICTITIOUS_DATASET)]
     jobs = build_jobs(catalog)
+    release_job = next(j for j in jobs if j.name == RELEASE_JOB)
+    fallback_assets = fallback_selection(assets, release_job.selection.resolve(assets))
     return dg.Definitions(
         executor=deployment.executor_definition(),
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
-        sensors=[build_incoming_sensor(catalog, jobs), build_automation_sensor()],
+        sensors=[build_incoming_sensor(catalog, jobs), build_automation_sensor(),
+                 build_fallback_sensor(jobs, fallback_assets)],
         schedules=[build_refresh_schedule(catalog)],
         resources={
             "project": ProjectResource(data_root=str(layout.root), storage_root=layout.storage,

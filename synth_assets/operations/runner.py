@@ -30,8 +30,8 @@ from synth_assets.defs import keys
 from synth_assets.defs.automation.jobs import RELEASE_JOB, ingest_job_name
 from synth_assets.defs.deliveries import needs_ingest, observe_deliveries, record_deliveries
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name
-from synth_assets.defs.synthesis.assets import ModelConfig
-from synth_assets.defs.synthesis.fallback import FALLBACK_ASSETS_ROOT, fallback_run, gate_refusals
+from synth_assets.defs.synthesis.fallback import fallback_selection
+from synth_assets.defs.synthesis.fallback_sensor import fallback_for, run_refusals
 from synth_assets.ingest import discover_waves, misnamed_files
 from synth_assets.operations.progress import Progress
 from synth_assets.publication import latest_release
@@ -113,14 +113,6 @@ def latest_report(instance: dg.DagsterInstance, wave: str, run_id: str | None = 
     if latest is None or not path or (run_id is not None and latest.run_id != run_id):
         return None
     return Path(path)
-
-
-def _gate_refusals(result: dg.ExecuteInProcessResult) -> list[str]:
-    evaluations = [e.asset_check_evaluation_data for e in result.all_events
-                   if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
-    errors = [(e.step_key, e.step_failure_data.error) for e in result.all_events
-              if e.is_step_failure and not is_check_failure(e.step_failure_data.error)]
-    return gate_refusals(evaluations, errors)
 
 
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -318,15 +310,14 @@ def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.Dagster
         instance=instance, partition_key=partition, run_config=config, raise_on_error=False,
         tags={**(tags or {}), PROCESS_TAG: process_token()}, asset_selection=asset_selection,
     )
-    refused_by = [] if result.success else _gate_refusals(result)
+    refused_by = [] if result.success else run_refusals(result.all_events)
     return RunSummary(job, partition, result.success, result.run_id, _failures(result), refused_by)
 
 
-def fallback_selection(defs: dg.Definitions) -> list[dg.AssetKey]:
-    """The release job's assets a fallback run builds again: the model and everything after it."""
-    job_assets = defs.resolve_job_def(RELEASE_JOB).asset_layer.executable_asset_keys
-    downstream = dg.AssetSelection.assets(FALLBACK_ASSETS_ROOT).downstream().resolve(defs.resolve_asset_graph())
-    return sorted(set(downstream) & set(job_assets), key=lambda k: k.to_user_string())
+def release_fallback_selection(defs: dg.Definitions) -> list[dg.AssetKey]:
+    """The release job's assets a fallback run builds again (``fallback_selection``)."""
+    return fallback_selection(defs.resolve_asset_graph(),
+                              defs.resolve_job_def(RELEASE_JOB).asset_layer.executable_asset_keys)
 
 
 def run_pipeline(
@@ -390,11 +381,14 @@ def run_pipeline(
         echo(f"[{'ok' if summary.success else 'REFUSED'}] release wave {wave}"
              + "".join(f"\n    {f}" for f in summary.failures))
         report = latest_report(instance, wave, summary.run_id)  # each run writes its own report folder
-        selection = fallback_selection(defs)
-        model = ModelConfig(**(release_config or {}).get("ops", {}).get(keys.name(keys.POPULATION_MODEL), {})
-                            .get("config", {}))
-        fallback = fallback_run(release_config, model, summary.run_id, summary.refused_by,
-                                {keys.name(k) for k in selection})
+        if summary.success:
+            continue
+        # In-process runs have no code location, so the daemon's release_fallback_sensor does not
+        # see them: this process asks the sensor's own decision (which also finds a fallback run
+        # already launched for this one) and runs the fallback itself.
+        selection = release_fallback_selection(defs)
+        refused_run = instance.get_run_by_id(summary.run_id)
+        fallback = fallback_for(instance, refused_run, {keys.name(k) for k in selection}).run if refused_run else None
         if fallback is not None:
             echo(f"release wave {wave}: the gate refused {fallback.refused_family} "
                  f"({len(fallback.refused_by)} check(s)); training the fallback family {fallback.family} ...")

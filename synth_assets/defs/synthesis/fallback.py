@@ -74,6 +74,15 @@ def gate_refusals(evaluations: Iterable[Any], step_errors: Iterable[tuple[str | 
                        if not e.passed and is_gate_check(e.asset_key, e.check_name)]
 
 
+def fallback_selection(assets: Any, release_assets: Iterable[dg.AssetKey]) -> list[dg.AssetKey]:
+    """The release job's assets a fallback run builds again: the model and everything after it.
+
+    ``assets``: what ``AssetSelection.resolve`` takes (the asset definitions or their graph).
+    """
+    downstream = dg.AssetSelection.assets(FALLBACK_ASSETS_ROOT).downstream().resolve(assets)
+    return sorted(set(downstream) & set(release_assets), key=lambda k: k.to_user_string())
+
+
 @dataclass(frozen=True)
 class FallbackRun:
     """The fallback's run: its run config (release job subset) and the tags that name the refused run."""
