@@ -20,11 +20,13 @@ from synth_assets_tests.defs.conftest import tiny_catalog
 
 MODEL = {"family": "neural", "person_family": "neural", "fallback_family": "cart", "epochs": 1, "seed": 3}
 WAVE = "2024"
+#: Run tag of the stand-in runs: how ``fictitious_dataset`` fails (so their config is the release's own).
+FAILURE_TAG = "test/failure"
 
 
 def _stand_in_release() -> dg.JobDefinition:
-    """A job named like the release whose runs fail as the release's do: ``fictitious_dataset``'s
-    config says how (the gate's check, the catalog's rules, or a fault)."""
+    """A job named like the release, its configs the release's, whose runs fail as the release's
+    do: ``FAILURE_TAG`` says how (the gate's check, the catalog's rules, or a fault)."""
     partitions = dg.StaticPartitionsDefinition([WAVE])
 
     @dg.asset(name=keys.name(keys.POPULATION_MODEL), partitions_def=partitions, config_schema=dg.Permissive())
@@ -32,9 +34,9 @@ def _stand_in_release() -> dg.JobDefinition:
         return "model"
 
     @dg.asset(name=keys.name(keys.FICTITIOUS_DATASET), partitions_def=partitions, deps=[population_model],
-              config_schema={"failure": str})
+              config_schema=dg.Permissive())
     def fictitious_dataset(context: dg.AssetExecutionContext) -> str:
-        failure = context.op_config["failure"]
+        failure = context.run.tags[FAILURE_TAG]
         if failure == "rules":
             raise RuleViolationError("96% of generated households are rejected, most often rule `age >= 15`")
         if failure == "fault":
@@ -66,9 +68,10 @@ def fallback_sensor(tmp_path_factory) -> tuple[dg.SensorDefinition, dg.Definitio
 def _failed_run(instance: dg.DagsterInstance, failure: str, tags: dict[str, str] | None = None,
                 model: dict | None = None) -> dg.ExecuteInProcessResult:
     config = {"ops": {"population_model": {"config": MODEL if model is None else model},
-                      "fictitious_dataset": {"config": {"failure": failure}}}}
+                      "fictitious_dataset": {"config": {"replicates": 2}}}}
     result = _stand_in_release().execute_in_process(instance=instance, partition_key=WAVE, run_config=config,
-                                                    tags=tags, raise_on_error=False)
+                                                    tags={**(tags or {}), FAILURE_TAG: failure},
+                                                    raise_on_error=False)
     assert not result.success
     return result
 
@@ -83,7 +86,7 @@ def _evaluate(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, result:
 def test_a_refused_release_gets_its_fallback_run_once(fallback_sensor):
     sensor, defs = fallback_sensor
     with dg.DagsterInstance.ephemeral() as instance:
-        refused = _failed_run(instance, "gate", tags={"team": "statistics"})
+        refused = _failed_run(instance, "gate")
         request = _evaluate(sensor, instance, refused)
         assert isinstance(request, dg.RunRequest), request
         assert request.job_name == "release" and request.partition_key == WAVE
@@ -97,7 +100,9 @@ def test_a_refused_release_gets_its_fallback_run_once(fallback_sensor):
         model = request.run_config["ops"]["population_model"]["config"]
         assert model["family"] == model["person_family"] == "cart" and model["fallback_family"] is None
         assert model["seed"] == 3 and model["epochs"] == 1
-        assert request.run_config["ops"]["fictitious_dataset"] == {"config": {"failure": "gate"}}
+        assert request.run_config["ops"]["fictitious_dataset"] == {"config": {"replicates": 2}}
+        # the real release job takes the request's config (the daemon would launch it)
+        assert dg.validate_run_config(defs.resolve_job_def("release"), request.run_config)
         assert fallback_of(request.tags) == {
             "refused_run": refused.run_id, "instead_of": "neural/neural",
             "refused_by": ["validation_report.thresholds_pass: k3_marginal 512 below 739"]}
