@@ -47,10 +47,11 @@ class ModelConfig(dg.Config):
     all-CTGAN model breaks deterministic relations in about half the households it
     generates); on the demo, on CPU, its release is refused by the gate (README, "The model").
 
-    ``fallback_family``: when the gate refuses the release of this model, ``synth-assets run``
-    releases the wave again from a model of that family (both households and members), which
-    meets the same gate (``defs/synthesis/fallback.py``); the release's data card then names it and the
-    refusal. A run launched from the UI or by the automation does not fall back (yet).
+    ``fallback_family``: when the gate refuses the release of this model, the wave is released
+    again from a model of that family (both households and members), which meets the same gate
+    (``defs/synthesis/fallback.py``); the release's data card then names it and the refusal.
+    ``synth-assets run`` launches that run itself, ``release_fallback_sensor`` for a run
+    launched from the UI or by the automation (``defs/synthesis/fallback_sensor.py``).
     """
 
     family: Family = "cart"
