@@ -57,8 +57,9 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.synthesis.base import LOGGER
+from synth_assets.synthesis.holdout import HeldOutUnitsSynthesizer
 from synth_assets.synthesis.neural import torch_environment
-from synth_assets.synthesis.tabular import TabularSynthesizer, training_hashes
+from synth_assets.synthesis.tabular import training_hashes
 from synth_assets.synthesis.transform import VALUE_STATE
 
 #: Bins of a continuous part in the held-out fidelity score (training-quantile edges).
@@ -152,7 +153,7 @@ def _build_networks(noise: int, cond: int, data: int, generator_dims: Sequence[i
     return generator, nn.Sequential(*critic_layers)
 
 
-class GANSynthesizer(TabularSynthesizer):
+class GANSynthesizer(HeldOutUnitsSynthesizer):
     """Conditional WGAN-GP synthesiser with CTGAN's coding; see the module docstring.
 
     Parameters
@@ -251,7 +252,6 @@ class GANSynthesizer(TabularSynthesizer):
         self.calibrate_marginals = bool(calibrate_marginals)
         self.enable_gpu = enable_gpu
         self.torch_threads = torch_threads
-        self._units: np.ndarray | None = None  # unit of each training row, during fit only
         self._labels: list[LabelBlock] = []
         self._continuous: list[ContinuousBlock] = []
         self._pairs: np.ndarray = np.zeros((0, 2), dtype=np.int64)
@@ -388,30 +388,6 @@ class GANSynthesizer(TabularSynthesizer):
         return float(np.mean(one) + (np.mean(two) if two else np.mean(one))) / 2
 
     # ------------------------------------------------------------- fitting
-    def fit(self, data: pd.DataFrame) -> Self:
-        missing = [c for c in self.holdout_groups if c not in data.columns]
-        if missing:
-            raise ValueError(f"holdout_groups not in the data: {missing}")
-        if self.holdout_groups:
-            self._units = data.groupby(self.holdout_groups, sort=False, dropna=False, observed=True).ngroup().to_numpy()
-        try:
-            super().fit(data)
-        finally:
-            self._units = None
-        return self
-
-    def _holdout_split(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(held-out rows, training rows) for early stopping: whole units when known."""
-        if n < 200:
-            return np.array([], dtype=np.int64), np.arange(n)
-        if self._units is None:
-            order = rng.permutation(n)
-            n_hold = int(round(self.holdout_share * n))
-            return order[:n_hold], order[n_hold:]
-        units = rng.permutation(self._units.max() + 1)
-        held = np.isin(self._units, units[: int(round(self.holdout_share * len(units)))])
-        return np.flatnonzero(held), np.flatnonzero(~held)
-
     def _device(self) -> str:
         import torch
 

@@ -56,7 +56,8 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.synthesis.base import LOGGER
-from synth_assets.synthesis.tabular import TabularSynthesizer, training_hashes
+from synth_assets.synthesis.holdout import HeldOutUnitsSynthesizer
+from synth_assets.synthesis.tabular import training_hashes
 from synth_assets.synthesis.transform import VALUE_STATE
 
 #: Continuous parts with fewer distinct training values than this share of their records are
@@ -233,7 +234,7 @@ def _build_network(hidden: Sequence[int], masks: list[np.ndarray], dropout: floa
     return MADE()
 
 
-class NeuralSynthesizer(TabularSynthesizer):
+class NeuralSynthesizer(HeldOutUnitsSynthesizer):
     """Autoregressive masked-MLP synthesiser; see the module docstring.
 
     Parameters
@@ -309,7 +310,6 @@ class NeuralSynthesizer(TabularSynthesizer):
         self.weight_decay = float(weight_decay)
         self.holdout_share = float(holdout_share)
         self.holdout_groups = list(holdout_groups)
-        self._units: np.ndarray | None = None  # unit of each training row, during fit only
         self.posterior_epochs = int(posterior_epochs)
         self.enable_gpu = enable_gpu
         self.torch_threads = torch_threads
@@ -372,30 +372,6 @@ class NeuralSynthesizer(TabularSynthesizer):
         return "cuda" if gpu else "cpu"
 
     # ------------------------------------------------------------- fitting
-    def fit(self, data: pd.DataFrame) -> Self:
-        missing = [c for c in self.holdout_groups if c not in data.columns]
-        if missing:
-            raise ValueError(f"holdout_groups not in the data: {missing}")
-        if self.holdout_groups:
-            self._units = data.groupby(self.holdout_groups, sort=False, dropna=False, observed=True).ngroup().to_numpy()
-        try:
-            super().fit(data)
-        finally:
-            self._units = None
-        return self
-
-    def _holdout_split(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(held-out rows, training rows) for early stopping: whole units when known."""
-        if n < 200:
-            return np.array([], dtype=np.int64), np.arange(n)
-        if self._units is None:
-            order = rng.permutation(n)
-            n_hold = int(round(self.holdout_share * n))
-            return order[:n_hold], order[n_hold:]
-        units = rng.permutation(self._units.max() + 1)
-        held = np.isin(self._units, units[: int(round(self.holdout_share * len(units)))])
-        return np.flatnonzero(held), np.flatnonzero(~held)
-
     def _fit_model(self, frame: pd.DataFrame, rng: np.random.Generator) -> None:
         self._columns = self._layout(frame)
         self._n_given = len(self.transformer.model_columns_of(self.condition_columns))
