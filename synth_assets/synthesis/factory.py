@@ -11,7 +11,7 @@ from typing import Any
 
 from synth_assets.synthesis.base import Synthesizer
 from synth_assets.synthesis.cart import CARTSynthesizer
-from synth_assets.synthesis.families import make_synthesizer
+from synth_assets.synthesis.families import RULE_MASKING_FAMILIES, make_synthesizer
 from synth_assets.synthesis.gan import GANSynthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.neural import NeuralSynthesizer
@@ -31,7 +31,8 @@ HOUSEHOLD_BUDGET_SHARE = 0.3
 
 #: Constructor arguments the pipeline sets itself (from the catalog and the data), not options.
 _INTERNAL = ("self", "family", "seed", "special_codes", "id_columns", "condition_columns", "blocks",
-             "visit_sequence", "enable_gpu", "torch_threads")
+             "visit_sequence", "enable_gpu", "torch_threads", "rules")
+
 
 
 @functools.cache
@@ -78,10 +79,13 @@ def check_model_params(families: Sequence[str], params: Mapping[str, Any], *,
     return checked
 
 
-def _family_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
+def _family_params(family: str, params: dict[str, Any], rules: Sequence[str] = ()) -> dict[str, Any]:
     """The parameters ``family`` takes: one configuration (``epochs``, ``min_leaf``...) serves both models."""
     taken = model_options(family)
-    return {k: v for k, v in params.items() if k in taken or (family in BUDGETED_FAMILIES and k in GAN_ONLY)}
+    own = {k: v for k, v in params.items() if k in taken or (family in BUDGETED_FAMILIES and k in GAN_ONLY)}
+    if rules and family in RULE_MASKING_FAMILIES:
+        own["rules"] = list(rules)
+    return own
 
 
 def build_population_synthesizer(
@@ -94,6 +98,7 @@ def build_population_synthesizer(
     blocks: Sequence[Sequence[str]] = (),
     household_level: Sequence[str] = (),
     household_totals: Sequence[str] = (),
+    rules: Sequence[str] = (),
     **params: Any,
 ) -> Synthesizer:
     """The synthesiser the pipeline trains: households kept coherent when ``household_id`` is set.
@@ -107,7 +112,9 @@ def build_population_synthesizer(
     within a survey stay those of its respondents. ``household_level`` names household facts
     (a survey's household variables): modelled in the household table, identical for every member.
     ``household_totals`` names person amounts (incomes) whose household total is drawn in the
-    household table, the members' amounts then given it.
+    household table, the members' amounts then given it. ``rules`` are the catalog's
+    plausibility rules (pandas queries), which the families of ``RULE_MASKING_FAMILIES`` respect
+    while drawing where they can (the rest is redrawn by ``constraints.enforce_rules``).
     """
     person_family = person_family or family
     families = [family, person_family] if household_id is not None else [family]
@@ -118,12 +125,12 @@ def build_population_synthesizer(
                          f"valid: {', '.join(sorted(known))}")
     if household_id is None:
         id_columns = [person_id] if person_id else []
-        flat = _family_params(family, params)
+        flat = _family_params(family, params, rules)
         if family == "cart" and blocks:
             flat["blocks"] = [list(b) for b in blocks]
         return make_synthesizer(family, seed=seed, id_columns=id_columns, **flat)
-    household_params = _family_params(family, params)
-    person_params = _family_params(person_family, params)
+    household_params = _family_params(family, params, rules)
+    person_params = _family_params(person_family, params, rules)
     budget = params.get("max_seconds")
     if budget is not None and family in BUDGETED_FAMILIES and person_family in BUDGETED_FAMILIES:
         household_params["max_seconds"] = budget * HOUSEHOLD_BUDGET_SHARE

@@ -16,6 +16,9 @@ FAMILIES: tuple[str, ...] = ("cart", "neural", "gan") + SDV_FAMILIES
 #: Families trained by epochs (they take ``epochs``, ``max_seconds``, ``batch_size``, ...).
 EPOCH_FAMILIES: tuple[str, ...] = ("neural", "gan", "ctgan", "tvae")
 assert set(get_args(Family)) == set(FAMILIES), "Family and FAMILIES name the same families"
+#: Families that draw within given rules (their ``rules``: the codes a rule forbids, given what
+#: is drawn before, are masked; ``neural.RuleMasks``).
+RULE_MASKING_FAMILIES: tuple[str, ...] = ("neural",)
 
 
 def make_synthesizer(family: str, *, seed: int = 0, **params: Any) -> TabularSynthesizer:

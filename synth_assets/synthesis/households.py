@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.synthesis.base import LOGGER, NotFittedError, Synthesizer
-from synth_assets.synthesis.families import make_synthesizer
+from synth_assets.synthesis.families import RULE_MASKING_FAMILIES, make_synthesizer
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import IdCodec, TableSchema
 
@@ -173,6 +173,8 @@ class HouseholdSynthesizer(Synthesizer):
         if self.person_family in ("neural", "gan"):
             # early stopping holds out whole households: members share the household's values
             person_params.setdefault("holdout_groups", self._household_table_columns())
+        if self.person_family in RULE_MASKING_FAMILIES:
+            person_params["rules"] = [*person_params.get("rules", []), *self._member_rules()]
         self.person_model = make_synthesizer(
             self.person_family, seed=self.seed + 1, condition_columns=self._condition_columns(), **person_params,
         ).fit(persons[person_columns])
@@ -199,6 +201,29 @@ class HouseholdSynthesizer(Synthesizer):
             len(data), len(households), self.training_log["seconds"],
         )
         return self
+
+    def _member_rules(self) -> list[str]:
+        """This class's guarantees as rules over the person model's columns, for a rule-masking family.
+
+        Such a family then draws members that need no fixing: the head at slot 0 only, the
+        head's age near the household's (set exactly afterwards), children young enough. A
+        member fixed afterwards (``_fix_heads``, ``_fix_ages``) keeps the other values drawn
+        for the code or age it had: a child whose age is redrawn below 16 keeps its wage,
+        which the catalog's rules then reject.
+        """
+        rules = []
+        member = f"`{self._member}`"
+        if self._relation:
+            relation, head = f"`{self._relation}`", repr(self.head_code)
+            rules += [f"not ({member} == 0 and {relation} != {head})", f"not ({member} > 0 and {relation} == {head})"]
+        if self._age and self._head_age:
+            age, head_age = f"`{self._age}`", f"`{self._head_age}`"
+            # one-sided: RuleMasks keeps a bin that a rule breaks at one end only
+            rules += [f"not ({member} == 0 and {age} < {head_age} - 2)", f"not ({member} == 0 and {age} > {head_age} + 2)"]
+            if self._relation:
+                children = repr([c for c in self.child_codes])
+                rules.append(f"not ({relation} in {children} and {age} > {head_age} - {self.min_parent_gap})")
+        return rules
 
     def _with_blocks(self, family: str, params: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
         """``params`` plus the part of each block at this model's level (CART draws blocks whole)."""

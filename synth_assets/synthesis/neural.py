@@ -55,6 +55,7 @@ from typing import Any, Self, cast
 import numpy as np
 import pandas as pd
 
+from synth_assets.catalog.rules import RuleError, broken_rows, referenced_columns
 from synth_assets.synthesis.base import LOGGER
 from synth_assets.synthesis.holdout import HeldOutUnitsSynthesizer
 from synth_assets.synthesis.tabular import training_hashes
@@ -99,13 +100,112 @@ class ColumnCode:
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.labels is not None:
             return np.array(self.labels, dtype=object)[codes]
-        assert self.quantiles is not None
         p = (np.minimum(codes, self.bins - 1) + rng.random(len(codes))) / self.bins
+        return np.where(codes == self.gap, np.nan, self.value_at(p))
+
+    def value_at(self, p: np.ndarray | float) -> np.ndarray:
+        """The binned column's value at probability ``p`` of its training marginal."""
+        assert self.quantiles is not None
         if self.support is not None:
-            values = self.support[np.minimum((p * len(self.support)).astype(np.int64), len(self.support) - 1)]
-        else:
-            values = np.interp(p, np.linspace(0.0, 1.0, len(self.quantiles)), self.quantiles)
-        return np.where(codes == self.gap, np.nan, values)
+            at = np.minimum((np.asarray(p) * len(self.support)).astype(np.int64), len(self.support) - 1)
+            return np.asarray(self.support[at])
+        return np.asarray(np.interp(p, np.linspace(0.0, 1.0, len(self.quantiles)), self.quantiles))
+
+
+class RuleMasks:
+    """The codes the catalog's rules forbid for a column, given the columns drawn before it.
+
+    A rule (a pandas query over data columns, ``catalog/rules.py``) is checked at the model
+    columns of the last data column it names in the visiting order, every other one being
+    drawn by then: the state column of a semi-continuous amount, then its bins; a label
+    column's labels. A candidate code is forbidden to a row when the rule breaks at both ends
+    of what the code can decode to (a label, a point mass, a bin's edges, a state "value"'s
+    whole range): the rules are thresholds, so a bin straddling one stays allowed, and the
+    household redraws (``constraints.py``) catch what the masks let through. A row for which
+    every code is forbidden keeps the model's probabilities (earlier columns already broke
+    the rule). On the demo's member model the rules of age and universe (no income or hours
+    below 15 or 16, no hours without an occupation) are decided this way, which the network
+    alone learns only approximately.
+    """
+
+    def __init__(self, rules: Sequence[str], columns: Sequence[ColumnCode], transformer: Any, n_given: int) -> None:
+        self._columns = list(columns)
+        self._codecs = transformer.codecs
+        position = {c.name: j for j, c in enumerate(columns)}
+        model_columns = {name: [position[m] for m in codec.model_columns if m in position]
+                         for name, codec in self._codecs.items()}
+        self.checks: dict[int, list[tuple[str, list[str], str]]] = {}  # column -> (rule, data columns, decided)
+        self.exact_values: set[int] = set()  # binned columns whose values the checks read
+        for rule in rules:
+            names = referenced_columns(rule, list(self._codecs))
+            if not names or any(not model_columns[n] for n in names):
+                continue
+            try:  # a rule naming a column this model lacks (a person's age in the household table)
+                broken_rows(pd.DataFrame({n: [np.nan] for n in names}), [rule])
+            except RuleError:
+                continue
+            last = max(names, key=lambda n: max(model_columns[n]))
+            before = max((max(model_columns[n]) for n in names if n != last), default=-1)
+            at = [j for j in model_columns[last] if j >= n_given]
+            if not at or min(model_columns[last]) <= before:
+                continue
+            for j in at:
+                self.checks.setdefault(j, []).append((rule, names, last))
+            self.exact_values.update(j for n in names for j in model_columns[n] if self._columns[j].labels is None)
+        self._position = position
+
+    def _exact(self, name: str, codes: np.ndarray, values: Mapping[int, np.ndarray]) -> np.ndarray:
+        """Values of a data column drawn before (numbers as the transformer will output them)."""
+        codec = self._codecs[name]
+        if hasattr(codec, "levels"):
+            j = self._position[name]
+            return np.array(list(codec.levels) + [None], dtype=object)[np.minimum(codes[:, j], len(codec.levels))]
+        out = self._number(codec, values[self._position[name]].copy())
+        if codec.state_column:
+            state = codes[:, self._position[codec.state_column]]
+            masses = np.array(list(codec.masses) + [np.nan] * (1 + codec.has_missing))
+            out = np.where(state == 0, out, masses[np.maximum(state - 1, 0)])
+        return out
+
+    @staticmethod
+    def _number(codec: Any, x: np.ndarray) -> np.ndarray:
+        x = np.clip(x, codec.lo, codec.hi)
+        return np.round(x) if codec.is_integer else x
+
+    def _candidates(self, j: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """What each code of column ``j`` (of data column ``name``) can decode to, at its two ends."""
+        column, codec = self._columns[j], self._codecs[name]
+        if hasattr(codec, "levels"):
+            values = np.array(list(codec.levels) + [None], dtype=object)[:column.n_classes]
+            return values, values
+        if column.labels is not None:  # the state column: "value" spans the continuous part's range
+            ends = self._number(codec, np.array([codec.quantiles[0], codec.quantiles[-1]], dtype=float))
+            masses = np.array(list(codec.masses) + [np.nan] * codec.has_missing, dtype=float)
+            return np.concatenate([ends[:1], masses]), np.concatenate([ends[1:], masses])
+        edges = np.array([column.value_at(k / column.bins) for k in range(column.bins + 1)])
+        edges = self._number(codec, edges)
+        return np.append(edges[:-1], np.nan), np.append(edges[1:], np.nan)  # the gap: no value
+
+    def forbidden(self, j: int, codes: np.ndarray, values: Mapping[int, np.ndarray]) -> np.ndarray | None:
+        """(rows x codes of column ``j``) True where a rule forbids the code; None when no rule is decided here."""
+        if j not in self.checks:
+            return None
+        n, k = len(codes), self._columns[j].n_classes
+        out = np.zeros((n, k), dtype=bool)
+        for rule, names, last in self.checks[j]:
+            frame = {name: np.repeat(self._exact(name, codes, values), k) for name in names if name != last}
+            low, high = self._candidates(j, last)
+            candidate = np.concatenate([np.tile(low, n), np.tile(high, n)])
+            if self._columns[j].labels is None and getattr(self._codecs[last], "state_column", None):
+                # the bins of rows whose state is a point mass: the state decides, not the bin
+                state = np.repeat(codes[:, self._position[self._codecs[last].state_column]] == 0, k)
+                candidate = np.where(np.concatenate([state, state]), candidate, np.nan)
+            both = {name: np.concatenate([v, v]) for name, v in frame.items()}
+            both[last] = candidate
+            broken = broken_rows(pd.DataFrame(both), [rule])[0]  # both ends in one evaluation
+            out |= (broken[: n * k] & broken[n * k :]).reshape(n, k)
+        out[out.all(axis=1)] = False  # nothing allowed: the model's own choice, redrawn later if need be
+        return out
 
 
 @contextlib.contextmanager
@@ -124,21 +224,29 @@ def torch_environment(seed: int, threads: int | None) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
-def _made_masks(sizes: Sequence[int], hidden: Sequence[int], rng: np.random.Generator) -> list[np.ndarray]:
+def _made_masks(
+    sizes: Sequence[int], hidden: Sequence[int], rng: np.random.Generator, n_given: int = 0
+) -> list[np.ndarray]:
     """MADE masks (out x in) for one-hot column blocks of ``sizes``: head j sees columns < j only.
 
-    Input units of column j have degree j; hidden units get degrees 0..D-2 in turn (shuffled);
-    a hidden unit of degree m sees inputs of degree <= m, an output of column j hidden units
-    of degree < j. The last mask is the direct input-to-output layer (inputs of degree < j).
+    The ``n_given`` conditioning columns come first and form one block of degree 0: every
+    hidden unit sees all of them (with one degree each, a unit of degree m would see only the
+    first m, and most units would miss most of the household), and they have no outputs
+    (nothing is drawn for them). The other columns have degrees 1, 2, ...; hidden units get
+    degrees 0..D-2 in turn (shuffled); a hidden unit of degree m sees inputs of degree <= m,
+    the output of a column of degree j hidden units of degree < j. The last mask is the direct
+    input-to-output layer (inputs of degree < j). Without conditioning this is Germain et al.'s
+    layout with column j at degree j.
     """
-    d = len(sizes)
-    in_deg = np.repeat(np.arange(d), sizes)
+    column_degree = np.maximum(np.arange(len(sizes)) - max(n_given - 1, 0), 0)
+    d = int(column_degree[-1]) + 1
+    in_deg = np.repeat(column_degree, sizes)
     degrees = [in_deg]
     for width in hidden:
         deg = np.arange(width) % max(d - 1, 1)
         degrees.append(rng.permutation(deg))
     masks = [(degrees[i + 1][:, None] >= degrees[i][None, :]).astype(np.float32) for i in range(len(hidden))]
-    out_deg = in_deg
+    out_deg = np.repeat(column_degree[n_given:], sizes[n_given:])
     masks.append((out_deg[:, None] > degrees[-1][None, :]).astype(np.float32))
     masks.append((out_deg[:, None] > in_deg[None, :]).astype(np.float32))
     return masks
@@ -207,10 +315,16 @@ def _build_network(hidden: Sequence[int], masks: list[np.ndarray], dropout: floa
             head, bias = self.head.masked(), self.head.bias
             direct = self.direct.masked().t().contiguous()
 
+            cache: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
             def units(layer: int, after: int, upto: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-                chosen = torch.as_tensor(np.flatnonzero((readiness[layer] > after) & (readiness[layer] <= upto)))
-                weight = weights[layer][chosen]
-                return chosen, weight.t().contiguous() if layer == 0 else weight, layers[layer].bias[chosen]
+                # the same for every block of rows: gathered once per sampling call
+                if (layer, after, upto) not in cache:
+                    chosen = torch.as_tensor(np.flatnonzero((readiness[layer] > after) & (readiness[layer] <= upto)))
+                    weight = weights[layer][chosen]
+                    cache[layer, after, upto] = (chosen, weight.t().contiguous() if layer == 0 else weight,
+                                                 layers[layer].bias[chosen])
+                return cache[layer, after, upto]
 
             def begin(idx: torch.Tensor) -> Callable[[int, int, int], torch.Tensor]:
                 states = [torch.zeros(len(idx), w.shape[0], dtype=w.dtype, device=idx.device) for w in weights]
@@ -290,6 +404,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         condition_columns: Sequence[str] = (),
         avoid_copies: bool = True,
         max_copy_rounds: int = 5,
+        rules: Sequence[str] = (),
     ) -> None:
         super().__init__(
             seed=seed,
@@ -313,6 +428,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         self.posterior_epochs = int(posterior_epochs)
         self.enable_gpu = enable_gpu
         self.torch_threads = torch_threads
+        self.rules = list(rules)
         self._columns: list[ColumnCode] = []
         self._n_given = 0
         self._net: Any = None  # the fitted MADE, kept on the CPU
@@ -358,8 +474,12 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
     def _encode(self, frame: pd.DataFrame, columns: Sequence[ColumnCode]) -> np.ndarray:
         return np.column_stack([c.encode(frame[c.name]) for c in columns]).astype(np.int64)
 
-    def _decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        return pd.DataFrame({c.name: c.decode(codes[:, j], rng) for j, c in enumerate(self._columns)})
+    def _decode(self, codes: np.ndarray, rng: np.random.Generator,
+                values: Mapping[int, np.ndarray] | None = None) -> pd.DataFrame:
+        """The model frame of ``codes``; ``values`` holds columns already decoded while drawing."""
+        drawn = {j: v for j, v in (values or {}).items() if j >= self._n_given}
+        return pd.DataFrame({c.name: drawn[j] if j in drawn else c.decode(codes[:, j], rng)
+                             for j, c in enumerate(self._columns)})
 
     @property
     def _sizes(self) -> list[int]:
@@ -377,7 +497,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         self._n_given = len(self.transformer.model_columns_of(self.condition_columns))
         codes = self._encode(frame, self._columns)
         self._codes = codes
-        masks = _made_masks(self._sizes, self.hidden, rng)
+        masks = _made_masks(self._sizes, self.hidden, rng, self._n_given)
         with torch_environment(self.seed, self.torch_threads):
             self._net = _build_network(self.hidden, masks, self.dropout)
             hold, train = self._holdout_split(len(codes), rng)
@@ -397,9 +517,13 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
 
         device = self._device()
         net = self._net.to(device)
-        optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        # fused: one kernel per step for all parameters instead of a dozen per tensor; on the demo's
+        # member model a step took 0.100 s against 0.124 s (bench/README.md, "Neural family")
+        optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
+                                     fused=True)
         offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(self._sizes)[:-1]]), device=device)
         train_t = torch.as_tensor(train, device=device)
+        index = self._nll_index(net, device)
         weight_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
         started = time.perf_counter()
         history: dict[str, list[float]] = {"train_nll": [], "holdout_nll": []}
@@ -411,7 +535,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
             perm = torch.as_tensor(rng.permutation(len(train)), device=device)
             for start in range(0, len(train), self.batch_size):
                 idx = perm[start : start + self.batch_size]
-                nll = self._row_nll(net, train_t[idx], offsets)
+                nll = self._row_nll(net, train_t[idx], offsets, index)
                 loss = (nll * weight_t[idx]).mean() if weight_t is not None else nll.mean()
                 optimiser.zero_grad()
                 loss.backward()
@@ -449,19 +573,40 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
             "losses": history,
         }
 
-    def _row_nll(self, net: Any, codes: Any, offsets: Any) -> Any:
-        """Negative log-likelihood of each row (sum over the non-given columns)."""
+    def _output_starts(self, net: Any) -> np.ndarray:
+        """First output unit of each column (given columns have none in a network built by this version)."""
+        starts = np.concatenate([[0], np.cumsum(self._sizes)])
+        # a network of an earlier version has outputs for the given columns too
+        skipped = int(starts[-1]) - int(net.head.out_features)
+        return starts - skipped
+
+    def _nll_index(self, net: Any, device: Any) -> Any:
+        """(columns drawn x most classes) positions of each drawn column's logits; padding points past the end."""
+        import torch
+
+        out = self._output_starts(net)
+        sizes = self._sizes[self._n_given :]
+        width = max(sizes)
+        index = np.full((len(sizes), width), int(net.head.out_features), dtype=np.int64)
+        for k, size in enumerate(sizes):
+            start = int(out[self._n_given + k])
+            index[k, :size] = np.arange(start, start + size)
+        return torch.as_tensor(index, device=device)
+
+    def _row_nll(self, net: Any, codes: Any, offsets: Any, index: Any) -> Any:
+        """Negative log-likelihood of each row (sum over the non-given columns).
+
+        One log-softmax over a (rows, columns, classes) view padded with -inf, instead of one
+        cross-entropy per column: on the demo's member model (44 drawn columns) the loop's
+        small kernels and their backward passes took a third of each step.
+        """
         import torch
 
         logits = net(codes + offsets)
-        nll = torch.zeros(len(codes), device=codes.device)
-        start = 0
-        for j, size in enumerate(self._sizes):
-            if j >= self._n_given:
-                nll = nll + torch.nn.functional.cross_entropy(logits[:, start : start + size], codes[:, j],
-                                                              reduction="none")
-            start += size
-        return nll
+        padded = torch.cat([logits, logits.new_full((len(logits), 1), -torch.inf)], dim=1)[:, index]
+        log_p = torch.log_softmax(padded, dim=2)
+        drawn = codes[:, self._n_given :].unsqueeze(2)
+        return -log_p.gather(2, drawn).squeeze(2).sum(dim=1)
 
     def _mean_nll(self, net: Any, codes: np.ndarray, offsets: Any) -> float:
         import torch
@@ -469,20 +614,39 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         net.eval()
         with torch.no_grad():
             t = torch.as_tensor(codes, device=offsets.device)
-            return float(sum(float(self._row_nll(net, t[s : s + 4096], offsets).sum())
+            index = self._nll_index(net, offsets.device)
+            return float(sum(float(self._row_nll(net, t[s : s + 4096], offsets, index).sum())
                              for s in range(0, len(t), 4096)) / len(t))
 
     # ------------------------------------------------------------ sampling
     def _sample_model(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
-        return self._decode(self._draw(np.zeros((n, len(self._columns)), dtype=np.int64), rng), rng)
+        codes = np.zeros((n, len(self._columns)), dtype=np.int64)
+        values: dict[int, np.ndarray] = {}
+        self._draw(codes, rng, values)
+        return self._decode(codes, rng, values)
 
     def _sample_model_given(self, known: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         codes = np.zeros((len(known), len(self._columns)), dtype=np.int64)
-        codes[:, : self._n_given] = self._encode(known, self._columns[: self._n_given])
-        return self._decode(self._draw(codes, rng), rng)
+        given = self._columns[: self._n_given]
+        codes[:, : self._n_given] = self._encode(known, given)
+        # the given amounts as known, for the rules that read them
+        values = {j: known[c.name].to_numpy(dtype=float) for j, c in enumerate(given) if c.labels is None}
+        self._draw(codes, rng, values)
+        return self._decode(codes, rng, values)
 
-    def _draw(self, codes: np.ndarray, rng: np.random.Generator, block: int = 20_000) -> np.ndarray:
-        """Fill every non-given column of ``codes`` in visiting order (inverse-CDF draws from ``rng``)."""
+    def _rule_masks(self) -> RuleMasks | None:
+        rules = getattr(self, "rules", [])  # a model saved before rules were masked has none
+        return RuleMasks(rules, self._columns, self.transformer, self._n_given) if rules else None
+
+    def _draw(
+        self, codes: np.ndarray, rng: np.random.Generator, values: dict[int, np.ndarray], block: int = 20_000
+    ) -> np.ndarray:
+        """Fill every non-given column of ``codes`` in visiting order (inverse-CDF draws from ``rng``).
+
+        The catalog's rules mask the codes they forbid given the columns drawn before
+        (:class:`RuleMasks`); the values of the amounts they read are decoded as soon as drawn
+        and put in ``values`` (column -> values), which :meth:`_decode` then keeps.
+        """
         import torch
 
         device = self._device()
@@ -492,6 +656,10 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         value_code = {j: c.labels.index(VALUE_STATE) for j, c in enumerate(self._columns)
                       if c.labels is not None and VALUE_STATE in c.labels}
         offsets = torch.as_tensor(starts[:-1], device=device)
+        out = self._output_starts(net)
+        masks = self._rule_masks()
+        for j in masks.exact_values if masks else ():
+            values.setdefault(j, np.full(len(codes), np.nan))
         with torch.inference_mode():
             begin = net.stepwise(np.repeat(np.arange(len(sizes)), sizes))
             for b in range(0, len(codes), block):
@@ -500,9 +668,14 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
                 logits_of = begin(idx)
                 for j in range(self._n_given, len(sizes)):
                     column = self._columns[j]
-                    logits = logits_of(j, int(starts[j]), int(starts[j + 1])).double().cpu().numpy()
+                    logits = logits_of(j, int(out[j]), int(out[j + 1])).double().cpu().numpy()
                     if column.labels is None:
                         logits[:, column.gap] = -np.inf  # a value is drawn; the gap is set from the state
+                    forbidden = masks.forbidden(j, part, {k: v[b : b + block] for k, v in values.items()}) \
+                        if masks else None
+                    if forbidden is not None:
+                        keep = np.isfinite(logits).any(axis=1, where=~forbidden)
+                        logits[keep[:, None] & forbidden] = -np.inf
                     p = np.exp(logits - logits.max(axis=1, keepdims=True))
                     cumulative = np.cumsum(p, axis=1)
                     u = rng.random(len(part)) * cumulative[:, -1]
@@ -511,6 +684,8 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
                         state = part[:, column.state]
                         drawn = np.where(state == value_code[column.state], drawn, column.gap)
                     part[:, j] = drawn
+                    if j in values:
+                        values[j][b : b + block] = column.decode(drawn, rng)
                     idx[:, j] = torch.as_tensor(drawn, device=device) + int(starts[j])
         self._net = net.cpu()
         return codes

@@ -181,7 +181,7 @@ def test_stepwise_sampling_gives_the_networks_own_logits(fitted: NeuralSynthesiz
     must give the logits of a whole forward pass over the same drawn codes."""
     import torch
 
-    codes = fitted._draw(np.zeros((300, len(fitted._columns)), dtype=np.int64), np.random.default_rng(0))
+    codes = fitted._draw(np.zeros((300, len(fitted._columns)), dtype=np.int64), np.random.default_rng(0), {})
     starts = np.concatenate([[0], np.cumsum(fitted._sizes)])
     idx = torch.as_tensor(codes) + torch.as_tensor(starts[:-1])
     net = fitted._net.eval()
@@ -193,3 +193,37 @@ def test_stepwise_sampling_gives_the_networks_own_logits(fitted: NeuralSynthesiz
             torch.testing.assert_close(step, whole[:, starts[j] : starts[j + 1]], rtol=1e-4, atol=1e-4)
     # a column's codes never reach its own head or earlier ones: the drawn codes are the model's
     assert len(fitted._sizes) > 5 and codes.max() > 0
+
+
+def test_draws_within_the_rules_by_construction(persons: pd.DataFrame) -> None:
+    """A barely trained network breaks rules the data keep; given the rules, it draws none of
+    the codes they forbid (a state, a label): no record breaks them, and the rest of the
+    sample is still the model's (children still drawn, incomes still positive for adults)."""
+    from synth_assets.catalog.rules import broken_rows
+
+    rules = ["not (age < 16 and income > 0)", "not (employed == False and hours > 0)", "age >= 0 and age <= 110"]
+    assert not broken_rows(persons, rules)[0].any()
+    synth = make_synthesizer("neural", seed=0, **{**SMALL, "epochs": 1})
+    assert isinstance(synth, NeuralSynthesizer)
+    synth.fit(persons)
+    free = synth.sample(1500, seed=5)
+    assert broken_rows(free, rules)[0].sum() > 20
+    synth.rules = rules
+    ruled = synth.sample(1500, seed=5)
+    assert broken_rows(ruled, rules)[0].sum() == 0
+    assert (ruled["age"] < 16).mean() > 0.1 and (ruled.loc[ruled["age"] >= 16, "income"] > 0).mean() > 0.3
+    # a rule naming a column the model does not have is left to the household redraws
+    synth.rules = ["not (relation == 'child' and municipality == 'x')"]
+    assert len(synth.sample(50, seed=5)) == 50
+
+
+def test_conditioning_columns_are_one_block_every_hidden_unit_sees() -> None:
+    from synth_assets.synthesis.neural import _made_masks
+
+    sizes, hidden = [3, 2, 4, 2, 5], [16, 16]
+    first, second, head, direct = _made_masks(sizes, hidden, np.random.default_rng(0), n_given=3)
+    given = sum(sizes[:3])
+    assert first[:, :given].all()  # every unit sees the whole household
+    assert head.shape == direct.shape[:1] + (16,) and direct.shape == (sum(sizes[3:]), sum(sizes))
+    assert direct[: sizes[3], :given].all() and not direct[: sizes[3], given:].any()  # first drawn column
+    assert direct[sizes[3] :, : given + sizes[3]].all() and not direct[sizes[3] :, given + sizes[3] :].any()
