@@ -66,6 +66,9 @@ from synth_assets.synthesis.transform import VALUE_STATE
 #: 1.0 and 1.5 equivalence-scale points would put values off the support a classifier knows.
 FEW_DISTINCT = 0.1
 
+#: Draws within its bin a value that breaks a rule gets (see ``NeuralSynthesizer._decode_within_rules``).
+MAX_WITHIN_BIN_DRAWS = 10
+
 
 @dataclass
 class ColumnCode:
@@ -186,6 +189,13 @@ class RuleMasks:
         edges = self._number(codec, edges)
         return np.append(edges[:-1], np.nan), np.append(edges[1:], np.nan)  # the gap: no value
 
+    def broken(self, j: int, codes: np.ndarray, values: Mapping[int, np.ndarray]) -> np.ndarray:
+        """Rows breaking a rule decided at the binned column ``j``, with its values as decoded."""
+        out = np.zeros(len(codes), dtype=bool)
+        for rule, names, _ in self.checks.get(j, []):
+            out |= broken_rows(pd.DataFrame({name: self._exact(name, codes, values) for name in names}), [rule])[0]
+        return out
+
     def forbidden(self, j: int, codes: np.ndarray, values: Mapping[int, np.ndarray]) -> np.ndarray | None:
         """(rows x codes of column ``j``) True where a rule forbids the code; None when no rule is decided here."""
         if j not in self.checks:
@@ -193,17 +203,26 @@ class RuleMasks:
         n, k = len(codes), self._columns[j].n_classes
         out = np.zeros((n, k), dtype=bool)
         for rule, names, last in self.checks[j]:
-            frame = {name: np.repeat(self._exact(name, codes, values), k) for name in names if name != last}
+            given = {name: self._exact(name, codes, values) for name in names if name != last}
+            gated = self._columns[j].labels is None and getattr(self._codecs[last], "state_column", None)
+            if gated:  # the bins of rows whose state is a point mass: the state decides, not the bin
+                given["#value"] = codes[:, self._position[self._codecs[last].state_column]] == 0
+            # evaluated once per distinct combination of the other columns' values (ages are
+            # whole years, the rest labels): a few hundred rows instead of the block's thousands
+            if given:
+                group = pd.DataFrame(given).groupby(list(given), sort=False, dropna=False).ngroup().to_numpy()
+            else:
+                group = np.zeros(n, dtype=np.int64)
+            _, first = np.unique(group, return_index=True)
+            m = len(first)
+            frame = {name: np.tile(np.repeat(v[first], k), 2) for name, v in given.items() if name != "#value"}
             low, high = self._candidates(j, last)
-            candidate = np.concatenate([np.tile(low, n), np.tile(high, n)])
-            if self._columns[j].labels is None and getattr(self._codecs[last], "state_column", None):
-                # the bins of rows whose state is a point mass: the state decides, not the bin
-                state = np.repeat(codes[:, self._position[self._codecs[last].state_column]] == 0, k)
-                candidate = np.where(np.concatenate([state, state]), candidate, np.nan)
-            both = {name: np.concatenate([v, v]) for name, v in frame.items()}
-            both[last] = candidate
-            broken = broken_rows(pd.DataFrame(both), [rule])[0]  # both ends in one evaluation
-            out |= (broken[: n * k] & broken[n * k :]).reshape(n, k)
+            candidate = np.concatenate([np.tile(low, m), np.tile(high, m)])
+            if gated:
+                candidate = np.where(np.tile(np.repeat(given["#value"][first], k), 2), candidate, np.nan)
+            frame[last] = candidate
+            broken = broken_rows(pd.DataFrame(frame), [rule])[0]  # both ends in one evaluation
+            out |= (broken[: m * k] & broken[m * k :]).reshape(m, k)[group]
         out[out.all(axis=1)] = False  # nothing allowed: the model's own choice, redrawn later if need be
         return out
 
@@ -685,10 +704,28 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
                         drawn = np.where(state == value_code[column.state], drawn, column.gap)
                     part[:, j] = drawn
                     if j in values:
-                        values[j][b : b + block] = column.decode(drawn, rng)
+                        values[j][b : b + block] = self._decode_within_rules(j, part, values, b, block, masks, rng)
                     idx[:, j] = torch.as_tensor(drawn, device=device) + int(starts[j])
         self._net = net.cpu()
         return codes
+
+    def _decode_within_rules(self, j: int, part: np.ndarray, values: dict[int, np.ndarray], b: int, block: int,
+                             masks: RuleMasks | None, rng: np.random.Generator) -> np.ndarray:
+        """Values of binned column ``j`` for the rows ``part`` (from ``b``), each drawn again within its
+        bin, a few times, where it breaks a rule: a bin a threshold cuts keeps only its valid side."""
+        column = self._columns[j]
+        drawn = column.decode(part[:, j], rng)
+        if masks is None or j not in masks.checks:
+            return drawn
+        window = {k: v[b : b + block] for k, v in values.items()}
+        todo = np.arange(len(part))
+        for _ in range(MAX_WITHIN_BIN_DRAWS):
+            window[j] = drawn
+            todo = todo[masks.broken(j, part[todo], {k: v[todo] for k, v in window.items()})]
+            if not len(todo):
+                break
+            drawn[todo] = column.decode(part[todo, j], rng)
+        return drawn
 
     # ---------------------------------------------------------- persistence
     def __getstate__(self) -> dict[str, Any]:

@@ -227,3 +227,47 @@ def test_conditioning_columns_are_one_block_every_hidden_unit_sees() -> None:
     assert head.shape == direct.shape[:1] + (16,) and direct.shape == (sum(sizes[3:]), sum(sizes))
     assert direct[: sizes[3], :given].all() and not direct[: sizes[3], given:].any()  # first drawn column
     assert direct[sizes[3] :, : given + sizes[3]].all() and not direct[sizes[3] :, given + sizes[3] :].any()
+
+
+def test_members_drawn_within_the_households_guarantees(people: pd.DataFrame, caplog) -> None:
+    """Given the household's guarantees as rules (``HouseholdSynthesizer._member_rules``), a
+    barely trained member model draws the head at slot 0 only and children young enough: far
+    fewer members need fixing afterwards than without them (the rest: heads the barely trained
+    household model drew too young to have children)."""
+    import logging
+    import re
+
+    from synth_assets.synthesis import HouseholdSynthesizer
+
+    params = {**SMALL, "epochs": 2}
+    synth = HouseholdSynthesizer("neural", "neural", household_id="household_id", household_params=params,
+                                 person_params=params, seed=0).fit(people)
+    person_model = synth.fitted_models[1]
+    assert isinstance(person_model, NeuralSynthesizer) and any("_member" in r for r in person_model.rules)
+
+    def fixed(rules: list[str]) -> dict[str, int]:
+        person_model.rules = rules
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="synth_assets"):
+            synth.sample(600, seed=2)
+        counts = {"heads": 0, "children": 0}
+        for message in caplog.messages:
+            if found := re.search(r"(\d+) non-head members drew the head code", message):
+                counts["heads"] += int(found.group(1))
+            if found := re.search(r"(\d+) children not \d+ years younger", message):
+                counts["children"] += int(found.group(1))
+        return counts
+
+    ruled, free = fixed(person_model.rules), fixed([])
+    assert ruled["heads"] == 0 and free["heads"] > 0
+    assert ruled["children"] * 3 < free["children"]
+
+
+def test_members_get_the_time_the_household_model_left(people: pd.DataFrame) -> None:
+    from synth_assets.synthesis import build_population_synthesizer
+
+    synth = build_population_synthesizer("neural", household_id="household_id", seed=0, max_seconds=1000,
+                                         **{**SMALL, "epochs": 2})
+    synth.fit(people)
+    # 300 of the 1000 s for the households, which take a second or two: the members get the rest
+    assert synth.fitted_models[1].max_seconds > 990

@@ -197,8 +197,8 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             household_level=catalog.household_variables() if config.households else (),
             # the household's total income drawn with its household variables (spending follows it)
             household_totals=catalog.register_amounts() if config.households else (),
-            # drawn within the plausibility rules where the family can (the gate checks them)
-            rules=catalog.release.rules,
+            # drawn within the rules the release is held to where the family can (the redraws and the gate check them)
+            rules=catalog.plausibility_rules(),
             **config.params,
         )
         started = time.perf_counter()
