@@ -106,8 +106,9 @@ def test_fallback_family_is_a_checked_setting():
 
 # ------------------------------------------------------------------------------- pipeline
 #: A primary refused for real: a neural model of eight hidden units trained one epoch draws
-#: variables nearly independently, and the catalog's rules reject almost all its households
-#: (measured: 96%, most often a rule on `contract`); CART is the fallback.
+#: variables nearly independently (before it drew within the catalog's rules, those rejected
+#: 96% of its households, most often for a rule on `contract`; it is still refused); CART is
+#: the fallback.
 REFUSED_PRIMARY = {"ops": {
     "population_model": {"config": {"family": "neural", "person_family": "neural", "fallback_family": "cart",
                                     "epochs": 1, "seed": 0, "params": {"hidden": [8], "posterior_epochs": 1}}},
