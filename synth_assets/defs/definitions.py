@@ -96,8 +96,9 @@ def build_definitions(
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
-        sensors=[build_incoming_sensor(catalog, jobs), build_automation_sensor(),
-                 build_fallback_sensor(jobs, fallback_assets)],
+        sensors=[build_incoming_sensor(catalog, jobs, deployment.sensor_interval_s),
+                 build_automation_sensor(deployment.sensor_interval_s),
+                 build_fallback_sensor(jobs, fallback_assets, deployment.sensor_interval_s)],
         schedules=[build_refresh_schedule(catalog)],
         resources={
             "project": ProjectResource(data_root=str(layout.root), storage_root=layout.storage,

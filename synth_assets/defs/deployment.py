@@ -13,6 +13,8 @@ change (``deploy/kubernetes/values.yaml`` sets them for the cluster):
                                 ``k8s`` (each step in its own Kubernetes pod, dagster-k8s)
 ``SYNTH_ASSETS_EXECUTOR_CONFIG``  YAML file of the executor's configuration (for ``k8s``:
                                 per-step pods, e.g. ``population_model`` on a GPU node)
+``SYNTH_ASSETS_SENSOR_INTERVAL``  seconds between two evaluations of each sensor (default 30;
+                                the daemon test sets a few, to wait less for each tick)
 ==============================  ===========================================================
 """
 
@@ -31,6 +33,8 @@ from synth_assets.common.layout import DataLayout
 from synth_assets.common.settings import PROJECT_ROOT
 
 EXECUTORS = ("multiprocess", "k8s")
+#: Seconds between two evaluations of a sensor unless SYNTH_ASSETS_SENSOR_INTERVAL says: Dagster's own default.
+DEFAULT_SENSOR_INTERVAL_S = 30
 
 #: Steps of a run in parallel locally, at most one per core of the machines this targets.
 LOCAL_MAX_CONCURRENT = 2
@@ -46,6 +50,7 @@ class Deployment:
     storage_root: str | None = None
     executor: str = "multiprocess"
     executor_config: Path | None = None
+    sensor_interval_s: int = DEFAULT_SENSOR_INTERVAL_S
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Deployment:
@@ -53,11 +58,15 @@ class Deployment:
         if executor not in EXECUTORS:
             raise DeploymentError(f"SYNTH_ASSETS_EXECUTOR={executor!r}: choose one of {', '.join(EXECUTORS)}")
         config = environ.get("SYNTH_ASSETS_EXECUTOR_CONFIG")
+        interval = environ.get("SYNTH_ASSETS_SENSOR_INTERVAL", str(DEFAULT_SENSOR_INTERVAL_S))
+        if not interval.isdigit() or int(interval) < 1:
+            raise DeploymentError(f"SYNTH_ASSETS_SENSOR_INTERVAL={interval!r}: expected a whole number of seconds >= 1")
         return cls(
             data_root=Path(environ.get("SYNTH_ASSETS_DATA", PROJECT_ROOT / "data")),
             storage_root=environ.get("SYNTH_ASSETS_STORAGE") or None,
             executor=executor,
             executor_config=Path(config) if config else None,
+            sensor_interval_s=int(interval),
         )
 
     @property

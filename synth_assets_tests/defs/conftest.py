@@ -223,13 +223,15 @@ def wave_2025(tmp_path_factory) -> Path:
 
     Generated with the waves 2022-2025, whose first three equal the tiny demo's (same seed, same
     base wave; the SPSS files differ only in their header's time stamp), so only the 2025 files
-    are taken from it.
+    are taken from it. Once per session, shared by the xdist workers like the prepared states.
     """
-    from synth_assets.demo import generate_demo
 
-    root = tmp_path_factory.mktemp("demo2025")
-    generate_demo(root, persons=TINY_PERSONS, waves=(2022, 2023, 2024, 2025))
-    return root / "incoming"
+    def build(prepared: Prepared) -> None:
+        from synth_assets.demo import generate_demo
+
+        generate_demo(prepared.root, persons=TINY_PERSONS, waves=(2022, 2023, 2024, 2025))
+
+    return built_once(tmp_path_factory, "demo2025", build).root / "incoming"
 
 
 def deliver_2025(wave_2025: Path, incoming: Path, sources: tuple[str, ...] | None = None) -> list[Path]:

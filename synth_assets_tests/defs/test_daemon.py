@@ -37,6 +37,8 @@ from synth_assets_tests.processes import _default_signals, _free_port, _log_tail
 pytestmark = pytest.mark.slow
 NEW_WAVE = "2025"
 TIMEOUT_S = 480
+#: Seconds between two evaluations of each sensor under this test's `dagster dev` (deployment.py).
+SENSOR_INTERVAL_S = 5
 
 
 #: Set to follow the automation to its end (the published release or the refusal): the whole
@@ -131,8 +133,10 @@ def test_daemon_turns_a_dropped_wave_into_a_release_run(daemon_demo: tuple[Prepa
     assert {r.job_name for r in _runs(home)} >= {"ingest_register", "ingest_hfcs"}  # the older waves' runs
     prepared = time.monotonic()
 
+    # Sensors every SENSOR_INTERVAL_S, not 30 s: the test waits for two ticks (the ingest's, the release's).
     env = {**os.environ, "DAGSTER_HOME": str(home), "SYNTH_ASSETS_DATA": str(root),
-           "DAGSTER_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
+           "SYNTH_ASSETS_SENSOR_INTERVAL": str(SENSOR_INTERVAL_S), "DAGSTER_DISABLE_TELEMETRY": "1",
+           "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "dagster_dev.log"
     with log.open("ab") as out:
         process = subprocess.Popen(

@@ -129,6 +129,18 @@ def test_bad_deployment_settings_are_named():
         Deployment.from_environment({"SYNTH_ASSETS_EXECUTOR": "celery"})
     with pytest.raises(DeploymentError, match="SYNTH_ASSETS_EXECUTOR_CONFIG=.*missing.yaml"):
         Deployment.from_environment({"SYNTH_ASSETS_EXECUTOR_CONFIG": "/nowhere/missing.yaml"}).executor_definition()
+    with pytest.raises(DeploymentError, match="SYNTH_ASSETS_SENSOR_INTERVAL='0.5'"):
+        Deployment.from_environment({"SYNTH_ASSETS_SENSOR_INTERVAL": "0.5"})
+
+
+def test_sensor_interval_is_a_deployment_setting():
+    """30 s (Dagster's default) unless the environment says; the daemon test sets a few seconds."""
+    def intervals(environ: dict[str, str]) -> dict[str, int | None]:
+        defs = build_definitions(REPO / "data", deployment=Deployment.from_environment(environ))
+        return {s.name: s.minimum_interval_seconds for s in defs.sensors}
+
+    assert list(intervals({}).values()) == [30, 30, 30]
+    assert list(intervals({"SYNTH_ASSETS_SENSOR_INTERVAL": "4"}).values()) == [4, 4, 4]
 
 
 @pytest.mark.slow

@@ -162,11 +162,21 @@ def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(release_c
     raw["release"]["calibration"]["enabled"] = False
     (data_root / "catalog.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True))
     before = _public_listing(data_root)
+    # Calibration acts in fictitious_dataset alone: the release run from there on, on the same
+    # matched data and model. A whole run_pipeline would redo matching and training and, the gate
+    # refusing, train FAST_RELEASE's neural fallback too: both beside the point here.
+    from synth_assets.defs import keys
+    from synth_assets.defs.automation.jobs import RELEASE_JOB
+    from synth_assets.operations.runner import execute
+
+    selection = [keys.FICTITIOUS_DATASET, keys.VALIDATION_REPORT, keys.PUBLIC_DATASET]
+    config = {"ops": {keys.name(k): FAST_RELEASE["ops"][keys.name(k)] for k in selection
+                      if keys.name(k) in FAST_RELEASE["ops"]}}
     with release_copy.instance() as instance:
-        refused = _run(data_root, instance)
-    assert [r.job for r in refused.runs] == ["release"]  # the release alone, on the same ingested waves
-    assert refused.release is None
-    failures = "\n".join(f for r in refused.runs for f in r.failures)
+        refused = execute(build_definitions(data_root), RELEASE_JOB, wave, instance, config, asset_selection=selection)
+    assert not refused.success and not refused.released
+    assert any(r.startswith("fictitious_dataset") for r in refused.refused_by), refused.refused_by  # the gate's refusal
+    failures = "\n".join(refused.failures)
     assert "calibrated_to_register" in failures and "in the register" in failures, failures
     assert _public_listing(data_root) == before
 

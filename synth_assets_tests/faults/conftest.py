@@ -1,8 +1,12 @@
-"""One tiny demo and one baseline release per session; each fault case breaks a copy of both.
+"""One baseline release per session; each fault case breaks a copy of it.
 
-The demo keeps only the waves the 2024 release reads (register, silc, lfs, hbs, mobility 2024;
-hfcs, tus 2023), so a case ingests seven files, not fifteen, and a fault in any delivered file
-is a fault in the release's own inputs.
+The baseline is the Dagster tests' prepared 2024 release (``defs/conftest.py``: the same tiny
+demo, the same fast options as ``RUN_OPTIONS``), not a second one built by ``synth-assets run``:
+that cost a whole ingest and release per session. Its ``incoming`` keeps only the waves the 2024
+release reads (register, silc, lfs, hbs, mobility 2024; hfcs, tus 2023), so a fault in any
+delivered file is a fault in the release's own inputs; the instance remembers the removed waves,
+which a release ignores (``runner.missing_sources``, the donors' delivered waves). Its home
+gets the repository's dagster.yaml, as ``make run`` has it.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from synth_assets_tests.defs.conftest import (
+from synth_assets_tests.defs.conftest import (  # the prepared states' fixtures, visible to this folder's tests
     FAST_RUN_OPTIONS,
-    TINY_PERSONS,
     Prepared,
     built_once,
     drop_older_waves,
-    tiny_catalog,
+    prepared_ingested,  # noqa: F401
+    prepared_release,  # noqa: F401
 )
 
 RUN_OPTIONS = FAST_RUN_OPTIONS
@@ -44,22 +48,14 @@ class Baseline:
 
 
 @pytest.fixture(scope="session")
-def baseline(tmp_path_factory) -> Baseline:
+def baseline(tmp_path_factory, prepared_release: Prepared) -> Baseline:  # noqa: F811
     """Built once per session, shared by the xdist workers (``built_once``)."""
 
     def build(prepared: Prepared) -> None:
-        from synth_assets.cli import main
-        from synth_assets.demo import generate_demo
-
-        generate_demo(prepared.root, persons=TINY_PERSONS)
-        shutil.rmtree(prepared.root / "truth")
+        shutil.rmtree(prepared.home)
+        prepared_release.copy_to(prepared.root.parent)
         drop_older_waves(prepared.root)
-        tiny_catalog(prepared.root / "catalog.yaml")
         prepared.use_repo_instance_settings()
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("DAGSTER_HOME", str(prepared.home))
-            code = main(["run", "--data", str(prepared.root), *RUN_OPTIONS])
-        assert code == 0, "the baseline release of the fault suite was not published"
 
     built = built_once(tmp_path_factory, "fault_baseline", build)
     return Baseline(built.root, built.home, built.release, public_digest(built.root))

@@ -25,13 +25,13 @@ FILE_SHA256_TAG = "synth_assets/file_sha256"
 AUTOMATION_SENSOR = "release_automation_sensor"
 
 
-def build_incoming_sensor(catalog: Catalog, jobs: list[Any]) -> dg.SensorDefinition:
+def build_incoming_sensor(catalog: Catalog, jobs: list[Any], interval_s: int) -> dg.SensorDefinition:
     ingest_jobs = {ingest_job_name(n) for n in catalog.sources}
 
     @dg.sensor(
         name="incoming_waves_sensor",
         jobs=[j for j in jobs if j.name in ingest_jobs],
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             "Observes the delivered files (data version: sha256), adds a wave partition and requests its "
@@ -76,13 +76,13 @@ def report_misnamed(context: dg.SensorEvaluationContext, project: ProjectResourc
             context.log.warning(f"ignored incoming file {path}: {why}")
 
 
-def build_automation_sensor() -> dg.AutomationConditionSensorDefinition:
+def build_automation_sensor(interval_s: int) -> dg.AutomationConditionSensorDefinition:
     """Declarative automation over every asset, RUNNING by default (Dagster's own default sensor is STOPPED)."""
     return dg.AutomationConditionSensorDefinition(
         AUTOMATION_SENSOR,
         target=dg.AssetSelection.all(),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=interval_s,
         description=(
             "Requests the release assets of a register wave once its sources are ingested and their "
             "blocking checks passed (conditions in defs/automation/conditions.py)."

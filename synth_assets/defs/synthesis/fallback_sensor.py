@@ -66,7 +66,7 @@ def fallback_for(instance: dg.DagsterInstance, failed: dg.DagsterRun, subset_ops
     return FallbackDecision(run, f"the gate refused run {failed.run_id}: {len(run.refused_by)} refusal(s)")
 
 
-def build_fallback_sensor(jobs: list[Any], selection: list[dg.AssetKey]) -> dg.SensorDefinition:
+def build_fallback_sensor(jobs: list[Any], selection: list[dg.AssetKey], interval_s: int) -> dg.SensorDefinition:
     """Requests the fallback run of a release run the gate refused (``selection``: the assets it builds again).
 
     The run key is the refused run's id, so the daemon requests one fallback per refused run
@@ -79,7 +79,7 @@ def build_fallback_sensor(jobs: list[Any], selection: list[dg.AssetKey]) -> dg.S
         name=FALLBACK_SENSOR,
         monitored_jobs=[release],
         request_job=release,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             "When the gate refuses a release run whose population_model names a fallback_family, requests "
