@@ -98,6 +98,7 @@ class ParquetTable:
 
     def __init__(self, path: Any) -> None:
         self.path = path
+        self._known_categories: dict[str, pd.Index] = {}
 
     def _file(self) -> pq.ParquetFile:
         opener = getattr(self.path, "open", None)
@@ -122,9 +123,13 @@ class ParquetTable:
         for group in range(file.num_row_groups):
             yield file.read_row_group(group, columns=wanted).to_pandas()
 
+    def values(self, by: str) -> list[Any]:
+        """The distinct values of column ``by`` (the replicates), sorted."""
+        return np.unique(self.read([by])[by].to_numpy()).tolist()
+
     def parts(self, by: str, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
         """:meth:`part` of each value of column ``by`` (a replicate), one value at a time in sorted order."""
-        for value in np.unique(self.read([by])[by].to_numpy()):
+        for value in self.values(by):
             yield self.part(by, value, columns)
 
     def part(self, by: str, value: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -148,7 +153,20 @@ class ParquetTable:
         table = table.filter(pa.array(table.column(by).to_numpy(zero_copy_only=False) == value))
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
         del table
+        for column, categories in self._categories(frame.columns).items():
+            frame[column] = frame[column].cat.set_categories(categories)
         return frame if columns is None or by in columns else frame.drop(columns=[by])
+
+    def _categories(self, columns: Sequence[str]) -> dict[str, pd.Index]:
+        """The categories each categorical column has when the whole table is read (the union of
+        its row groups' dictionaries, in that order): a part read from some row groups gets them
+        too, so it is the very frame the whole table would give for its rows."""
+        arrow = self._file().schema_arrow
+        wanted = [c for c in columns if pa.types.is_dictionary(arrow.field(c).type)
+                  and c not in self._known_categories]
+        for column in wanted:  # one column's codes at a time (a byte or two a row), once per table
+            self._known_categories[column] = self.read([column])[column].cat.categories
+        return {c: self._known_categories[c] for c in columns if c in self._known_categories}
 
     def read(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The whole table, or only ``columns`` of it, as one frame (as the Parquet IO manager reads it)."""
