@@ -10,12 +10,15 @@ the peak is the table once plus one column. pyarrow is already a dependency (Par
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from synth_assets.common.hashing import TableSha256
 
 #: Rows converted to Arrow and written at a time (one Parquet row group each).
 ROW_GROUP_ROWS = 100_000
@@ -80,3 +83,143 @@ def write_rows(frame: pd.DataFrame, file: str | os.PathLike[str], rows: np.ndarr
             piece = frame.iloc[positions[start:start + row_group_rows], wanted]
             writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
     return len(positions)
+
+
+class ParquetTable:
+    """A table left in its Parquet file, read a row group at a time or a few columns at a time.
+
+    What a step receives instead of a whole DataFrame when it only scans the table (hashes it,
+    copies it out replicate by replicate) or needs some of its columns: the file's row groups
+    (``ROW_GROUP_ROWS`` rows each, as ``write_rows`` writes them) are converted one at a time, so
+    the step holds one row group, not the table. ``path``: a local path or any object with
+    ``open("rb")`` (a ``UPath`` on object storage). Frames read back have the dtypes the table
+    was written with (pandas metadata); a categorical column's categories are those of its row group.
+    """
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self._known_categories: dict[str, pd.Index] = {}
+
+    def _file(self) -> pq.ParquetFile:
+        opener = getattr(self.path, "open", None)
+        return pq.ParquetFile(opener("rb") if callable(opener) else os.fspath(self.path))
+
+    @property
+    def num_rows(self) -> int:
+        return int(self._file().metadata.num_rows)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._file().schema_arrow.names)
+
+    def frames(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The rows, one row group at a time, in order (``columns``: only those)."""
+        file = self._file()
+        wanted = None if columns is None else list(columns)
+        if wanted is not None:
+            missing = [c for c in wanted if c not in file.schema_arrow.names]
+            if missing:
+                raise KeyError(f"{self.path}: columns not in the table: {missing}")
+        for group in range(file.num_row_groups):
+            yield file.read_row_group(group, columns=wanted).to_pandas()
+
+    def values(self, by: str) -> list[Any]:
+        """The distinct values of column ``by`` (the replicates), sorted."""
+        return np.unique(self.read([by])[by].to_numpy()).tolist()
+
+    def parts(self, by: str, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+        """:meth:`part` of each value of column ``by`` (a replicate), one value at a time in sorted order."""
+        for value in self.values(by):
+            yield self.part(by, value, columns)
+
+    def part(self, by: str, value: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The rows whose column ``by`` equals ``value`` (``columns`` only, in the table's order).
+
+        Read from the row groups whose statistics may hold ``value`` (all of them when the file
+        has none), so for a table written replicate after replicate a replicate's rows cost
+        that replicate's memory, not the table's.
+        """
+        file = self._file()
+        index = file.schema_arrow.get_field_index(by)
+        if index < 0:
+            raise KeyError(f"{self.path}: no column {by!r}")
+        groups = []
+        for group in range(file.num_row_groups):
+            stats = file.metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_min_max or stats.min <= value <= stats.max:
+                groups.append(group)
+        wanted = None if columns is None else list(dict.fromkeys([*columns, by]))
+        table = file.read_row_groups(groups, columns=wanted)
+        table = table.filter(pa.array(table.column(by).to_numpy(zero_copy_only=False) == value))
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        for column, categories in self._categories(frame.columns).items():
+            frame[column] = frame[column].cat.set_categories(categories)
+        return frame if columns is None or by in columns else frame.drop(columns=[by])
+
+    def _categories(self, columns: Sequence[str]) -> dict[str, pd.Index]:
+        """The categories each categorical column has when the whole table is read (the union of
+        its row groups' dictionaries, in that order): a part read from some row groups gets them
+        too, so it is the very frame the whole table would give for its rows."""
+        arrow = self._file().schema_arrow
+        wanted = [c for c in columns if pa.types.is_dictionary(arrow.field(c).type)
+                  and c not in self._known_categories]
+        for column in wanted:  # one column's codes at a time (a byte or two a row), once per table
+            self._known_categories[column] = self.read([column])[column].cat.categories
+        return {c: self._known_categories[c] for c in columns if c in self._known_categories}
+
+    def read(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The whole table, or only ``columns`` of it, as one frame (as the Parquet IO manager reads it)."""
+        opener = getattr(self.path, "open", None)
+        source = opener("rb") if callable(opener) else os.fspath(self.path)
+        table = pq.read_table(source, columns=None if columns is None else list(columns))
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        return frame
+
+    def sha256(self) -> str:
+        """``dataframe_sha256`` of the table, one row group in memory at a time."""
+        hasher = TableSha256()
+        for frame in self.frames():
+            hasher.update(frame)
+        if hasher.blocks == 0:  # no row group: the columns still count
+            hasher.update(self._file().schema_arrow.empty_table().to_pandas())
+        return hasher.hexdigest()
+
+    def __repr__(self) -> str:
+        return f"ParquetTable({str(self.path)!r})"
+
+    def empty(self) -> pd.DataFrame:
+        """No rows, every column with the dtype it is read back with (to describe the columns)."""
+        return self._file().schema_arrow.empty_table().to_pandas()
+
+    def write_split(self, by: str, files: Mapping[Any, str | os.PathLike[str]],
+                    columns: Sequence[str] | None = None) -> dict[Any, int]:
+        """The rows of each value ``v`` of column ``by`` to ``files[v]`` (``columns`` only, default all
+        but ``by``), in the table's order, in one pass over its row groups; returns the rows per file.
+
+        Rows are filtered and written in Arrow, one row group in memory at a time: the parts are the
+        frames ``frame[frame[by] == v][columns]`` would give (same values and dtypes), each written by
+        row groups. Values of ``by`` not in ``files`` are skipped.
+        """
+        file = self._file()
+        arrow = file.schema_arrow
+        kept = [c for c in arrow.names if c != by] if columns is None else list(columns)
+        # the pandas metadata of the columns kept (dtypes to restore), types as stored
+        pandas = pa.Schema.from_pandas(self.empty()[kept], preserve_index=False).metadata
+        schema = pa.schema([arrow.field(c) for c in kept], metadata=pandas)
+        counts = dict.fromkeys(files, 0)
+        writers = {value: pq.ParquetWriter(path, schema) for value, path in files.items()}
+        try:
+            for group in range(file.num_row_groups):
+                table = file.read_row_group(group, columns=[*kept, by])
+                values = table.column(by).to_numpy()
+                for value, writer in writers.items():
+                    rows = np.flatnonzero(values == value)
+                    if len(rows):
+                        writer.write_table(table.take(rows).select(kept).replace_schema_metadata(pandas))
+                        counts[value] += len(rows)
+        finally:
+            for writer in writers.values():
+                writer.close()
+        return counts

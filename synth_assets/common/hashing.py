@@ -27,12 +27,42 @@ def file_sha256(path: Path | str, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: Rows hashed at a time: pandas' row hashes take 8 bytes per cell while a column is hashed (and
+#: normalised rows a text copy of each category), more than the table itself; by blocks of rows
+#: that working set is one block's. Row hashes are row by row, so the result is the same.
+HASH_ROWS = 100_000
+
+
+class TableSha256:
+    """:func:`dataframe_sha256` of a table given a block of rows at a time (in order): ``update``
+    each block, then ``hexdigest``. The same hash as of the blocks joined, with one block in memory."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._columns: list[str] | None = None
+        self.blocks = 0
+
+    def update(self, block: pd.DataFrame) -> None:
+        columns = list(map(str, block.columns))
+        if self._columns is not None and columns != self._columns:
+            raise ValueError(f"block columns {columns} differ from the first block's {self._columns}")
+        self._columns = columns
+        self.blocks += 1
+        for start in range(0, len(block), HASH_ROWS):
+            rows = block.iloc[start:start + HASH_ROWS]
+            self._digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+
+    def hexdigest(self) -> str:
+        digest = self._digest.copy()
+        digest.update("|".join(self._columns or []).encode())
+        return digest.hexdigest()
+
+
 def dataframe_sha256(df: pd.DataFrame) -> str:
     """A content hash of a table that does not depend on how it was serialised."""
-    hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
-    digest = hashlib.sha256(hashed.tobytes())
-    digest.update("|".join(map(str, df.columns)).encode())
-    return digest.hexdigest()
+    hasher = TableSha256()
+    hasher.update(df)
+    return hasher.hexdigest()
 
 
 _SIGNIFICANT_DIGITS = 6
@@ -80,6 +110,15 @@ def row_hashes(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[n
     frames compare it as text (so 3 and "3" still match).
     """
     numeric = {c for c in columns if all(is_numeric(f[c]) for f in frames)}
-    return [
-        pd.util.hash_pandas_object(_normalise(f, columns, numeric), index=False).to_numpy() for f in frames
-    ]
+    return [_block_hashes(f, columns, numeric) for f in frames]
+
+
+def _block_hashes(frame: pd.DataFrame, columns: Sequence[str], numeric: set[str]) -> np.ndarray:
+    """Row hashes of ``frame`` normalised ``HASH_ROWS`` rows at a time (the normalised copy is one block's)."""
+    if len(frame) <= HASH_ROWS:
+        return pd.util.hash_pandas_object(_normalise(frame, columns, numeric), index=False).to_numpy()
+    out = np.empty(len(frame), dtype=np.uint64)
+    for start in range(0, len(frame), HASH_ROWS):
+        block = _normalise(frame.iloc[start:start + HASH_ROWS], columns, numeric)
+        out[start:start + len(block)] = pd.util.hash_pandas_object(block, index=False).to_numpy()
+    return out

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 from synth_assets.common.files import atomic_path
-from synth_assets.common.frames import ROW_GROUP_ROWS, write_rows
+from synth_assets.common.frames import ROW_GROUP_ROWS, ParquetTable, write_rows
 from synth_assets.defs.values import MatchingReport, WaveTable
 
 #: Parquet key-value metadata holding a ``WaveTable``'s facts (origin, value labels) beside its records.
@@ -80,7 +80,12 @@ def _write_parquet(obj: pd.DataFrame | WaveTable, file: str, row_group_rows: int
 
 
 class _ParquetIOManager(_StoredAssetIOManager):
-    """A DataFrame, or a ``WaveTable`` (its records, and its facts in the file's metadata)."""
+    """A DataFrame, or a ``WaveTable`` (its records, and its facts in the file's metadata).
+
+    An input annotated ``ParquetTable`` gets the stored file instead (``common.frames``), for a
+    step that scans the table or reads some columns or one replicate at a time: it then never
+    holds the table whole.
+    """
 
     extension = ".parquet"
 
@@ -90,7 +95,10 @@ class _ParquetIOManager(_StoredAssetIOManager):
                             f"got {type(obj).__name__}")
         _atomic_write(path, lambda tmp: _write_parquet(obj, tmp))
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame | WaveTable:
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame | WaveTable | ParquetTable:
+        if getattr(getattr(context, "dagster_type", None), "typing_type", None) is ParquetTable:
+            # an input annotated ParquetTable: the step reads what it needs, a row group at a time
+            return ParquetTable(path)
         with path.open("rb") as handle:  # any fsspec file system, with no temporary copy
             table = pq.read_table(handle)
         facts = (table.schema.metadata or {}).get(FACTS_KEY)

@@ -22,10 +22,12 @@ JUDGED_HASH = "fictitious_sha256"
 
 
 def judged(fictitious) -> dict[str, str]:
-    """The metadata naming the fictitious data a check judged (its content hash)."""
+    """The metadata naming the fictitious data a check judged (its content hash), of the table
+    loaded or left on disk (``ParquetTable``: the same hash, a row group at a time)."""
+    from synth_assets.common.frames import ParquetTable
     from synth_assets.common.hashing import dataframe_sha256
 
-    return {JUDGED_HASH: dataframe_sha256(fictitious)}
+    return {JUDGED_HASH: fictitious.sha256() if isinstance(fictitious, ParquetTable) else dataframe_sha256(fictitious)}
 
 
 def evaluation_problem(where: str, evaluation: Any, judged: Mapping[str, tuple[str, str]]) -> str | None:

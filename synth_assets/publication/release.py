@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.common.files import atomic_path
-from synth_assets.common.frames import write_rows
+from synth_assets.common.frames import ParquetTable, write_rows
 from synth_assets.common.hashing import file_sha256
 from synth_assets.publication.datapackage import ColumnInfo, column_dicts, data_package
 
@@ -34,10 +34,12 @@ class LinkedTable:
 
     ``data`` has a ``replicate`` column, like the persons; ``keys`` are its columns referring to
     the persons table (person id, household id); ``columns`` describe it
-    (:func:`~synth_assets.publication.datapackage.describe_records`).
+    (:func:`~synth_assets.publication.datapackage.describe_records`). ``data`` may be left in its
+    Parquet file (:class:`~synth_assets.common.frames.ParquetTable`): each replicate's file is
+    then written from it a row group at a time (the diary episodes are 60 rows a person).
     """
 
-    data: pd.DataFrame
+    data: pd.DataFrame | ParquetTable
     unit: str
     keys: list[str]
     columns: dict[str, ColumnInfo]
@@ -157,7 +159,7 @@ def release_lock(public_dir: Path | str) -> Iterator[None]:
 
 
 def publish_release(
-    fictitious: pd.DataFrame,
+    fictitious: pd.DataFrame | ParquetTable,
     *,
     public_dir: Path | str,
     wave: str,
@@ -177,7 +179,8 @@ def publish_release(
 ) -> tuple[Path, DataCard]:
     """Write ``public_dir/<release>/`` atomically and point ``public_dir/LATEST`` at it.
 
-    The replicates are written from ``fictitious`` itself, under the public folder's lock.
+    The replicates are written from ``fictitious`` itself, under the public folder's lock; left in
+    its Parquet file (:class:`~synth_assets.common.frames.ParquetTable`), a row group at a time.
     ``report_checksums`` (file name -> sha256, as recorded when the report was written):
     the report files copied must be those bytes, or nothing is published.
     ``validation`` (what was judged: the content hash) goes into the card. Of ``provenance``
@@ -207,38 +210,36 @@ def publish_release(
 
 
 def _write_release(
-    fictitious: pd.DataFrame, target: Path, release: str, wave: str, report_dir: Path, provenance: dict[str, Any],
+    fictitious: pd.DataFrame | ParquetTable, target: Path, release: str, wave: str, report_dir: Path,
+    provenance: dict[str, Any],
     model: dict[str, Any], metrics: dict[str, Any], checks: list[dict[str, Any]],
     report_checksums: dict[str, str] | None, validation: dict[str, Any], columns: dict[str, ColumnInfo] | None,
     title: str, licence: dict[str, str], inference: dict[str, Any] | None = None,
     linked: dict[str, LinkedTable] | None = None,
 ) -> DataCard:
     """The release folder, written under a temporary name and renamed into place whole."""
-    replicates = sorted(fictitious["replicate"].unique()) if "replicate" in fictitious else [1]
+    replicates = _replicates(fictitious)
     with atomic_path(target) as tmp:
         tmp.mkdir()
         checksums: dict[str, str] = {}
         resources: dict[str, dict[str, Any]] = {}
-        published = [c for c in fictitious.columns if c != "replicate"]
-        for r in replicates:
-            rows = np.flatnonzero(fictitious["replicate"].to_numpy() == r) if "replicate" in fictitious else None
-            name = f"fictitious_population_r{int(r)}.parquet"
-            # a row group at a time, no copy of the replicate (the release is already in memory)
-            written = write_rows(fictitious, tmp / name, rows, published)
+        # a row group at a time, no copy of a replicate
+        names = {r: f"fictitious_population_r{int(r)}.parquet" for r in replicates}
+        persons = _write_replicates(fictitious, {r: tmp / name for r, name in names.items()})
+        for r, name in names.items():
             checksums[name] = file_sha256(tmp / name)
-            resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size, "rows": written}
+            resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size, "rows": persons[r]}
         linked_resources: dict[str, dict[str, Any]] = {}
         linked_card: dict[str, dict[str, Any]] = {}
         for table_name, table in (linked or {}).items():
             counts: dict[str, int] = {}
-            for r in replicates:
-                part = table.data[table.data["replicate"] == r] if "replicate" in table.data else table.data
-                name = f"{table_name}_r{int(r)}.parquet"
-                part.drop(columns=["replicate"], errors="ignore").to_parquet(tmp / name, index=False)
+            names = {r: f"{table_name}_r{int(r)}.parquet" for r in replicates}
+            rows = _write_replicates(table.data, {r: tmp / name for r, name in names.items()})
+            for r, name in names.items():
                 checksums[name] = file_sha256(tmp / name)
-                counts[f"r{int(r)}"] = len(part)
+                counts[f"r{int(r)}"] = rows[r]
                 linked_resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size,
-                                          "rows": len(part), "columns": table.columns, "keys": table.keys,
+                                          "rows": rows[r], "columns": table.columns, "keys": table.keys,
                                           "persons": f"fictitious_population_r{int(r)}.parquet"}
             missing = [c for c in table.data.columns if c != "replicate" and c not in table.columns]
             if missing:
@@ -256,7 +257,8 @@ def _write_release(
                     f"{report_dir / name}: sha256 {checksums.get(name, 'missing')} differs from {expected} "
                     "recorded when the report was written; not publishing a report that was not the one produced"
                 )
-        public = fictitious.drop(columns=["replicate"], errors="ignore")
+        public = (fictitious.empty() if isinstance(fictitious, ParquetTable) else fictitious.iloc[:0]).drop(
+            columns=["replicate"], errors="ignore")  # the columns and their dtypes
         columns = columns or {str(c): ColumnInfo(str(c), str(dtype)) for c, dtype in public.dtypes.items()}
         missing = [c for c in public.columns if c not in columns]
         if missing:
@@ -291,6 +293,30 @@ def _write_release(
         )
         (tmp / "datapackage.json").write_text(json.dumps(descriptor, indent=2, default=str))
     return card
+
+
+def _replicates(fictitious: pd.DataFrame | ParquetTable) -> list[Any]:
+    """The release's replicate numbers, in order ([1] without a ``replicate`` column)."""
+    if "replicate" not in fictitious.columns:
+        return [1]
+    codes = fictitious.read(["replicate"])["replicate"] if isinstance(fictitious, ParquetTable) else fictitious["replicate"]
+    return sorted(codes.unique())
+
+
+def _write_replicates(data: pd.DataFrame | ParquetTable, files: dict[Any, Path]) -> dict[Any, int]:
+    """Each replicate's rows of ``data`` (column ``replicate`` dropped) to its file; rows written per replicate.
+
+    Without a ``replicate`` column every file gets every row. Neither way copies a replicate
+    whole: a table on disk is split a row group at a time, one in memory by row groups.
+    """
+    if isinstance(data, ParquetTable):
+        if "replicate" in data.columns:
+            return data.write_split("replicate", files)
+        data = data.read()
+    codes = data["replicate"].to_numpy() if "replicate" in data else None
+    published = [c for c in data.columns if c != "replicate"]
+    return {r: write_rows(data, file, None if codes is None else np.flatnonzero(codes == r), published)
+            for r, file in files.items()}
 
 
 def latest_release(public_dir: Path | str) -> Path | None:

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.model import RecordAggregate, Records, Source
+from synth_assets.common.frames import ParquetTable
 from synth_assets.harmonise.records import aggregate_records, failed_days, with_derived
 
 _WHERE = re.compile(r"^\s*(?P<variable>\w+)\s*(?P<op>==|in)\s*(?P<value>.+?)\s*$")
@@ -371,18 +373,24 @@ def day_hashes(frame: pd.DataFrame, columns: dict[str, int], day: list[str]) -> 
         return rows.groupby([real[c] for c in day], sort=False).sum()
 
 
-def copied_days(generated: pd.DataFrame, real: pd.DataFrame, person_id: str, columns: list[str] | dict[str, int],
-                generated_day: list[str] | None = None) -> int:
+def copied_days(generated: pd.DataFrame | ParquetTable, real: pd.DataFrame, person_id: str,
+                columns: list[str] | dict[str, int], generated_day: list[str] | None = None,
+                replicate: str = "replicate") -> int:
     """How many generated days equal a real day record for record: a hash join of the days'
     sequences (:func:`day_hashes`; ``columns`` a list: numbers to the unit, e.g. the minute).
 
     ``generated_day``: the generated tables' day key (default person and ``day_id``; a release's
-    adds ``replicate``).
+    adds ``replicate``). A table on disk whose day key holds ``replicate`` is joined one
+    replicate at a time (its days are whole within one), the same count.
     """
     decimals = columns if isinstance(columns, dict) else dict.fromkeys(columns, 0)
     real_days = set(day_hashes(real, decimals, [person_id, "day_id"]).to_numpy().tolist())
-    mine = day_hashes(generated, decimals, generated_day or [person_id, "day_id"])
-    return int(mine.isin(real_days).sum())
+    day = generated_day or [person_id, "day_id"]
+    if isinstance(generated, ParquetTable):
+        parts = generated.parts(replicate) if replicate in day else iter([generated.read()])
+    else:
+        parts = iter([generated])
+    return sum(int(day_hashes(part, decimals, day).isin(real_days).sum()) for part in parts)
 
 
 def compare_distributions(generated: pd.DataFrame, real: pd.DataFrame, person_id: str,
@@ -470,21 +478,27 @@ def linked_records(persons: pd.DataFrame, rows: pd.DataFrame, source: Source, *,
     return out[[*first, *(c for c in out.columns if c not in first and c not in derived)]]
 
 
-def aggregate_differences(linked: pd.DataFrame, persons: pd.DataFrame, source: Source, *, person_id: str,
-                          replicate: str = "replicate") -> pd.DataFrame:
+def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataFrame, source: Source, *,
+                          person_id: str, replicate: str = "replicate") -> pd.DataFrame:
     """Per aggregate: persons compared, persons whose value recomputed from their linked records
     differs from theirs by more than :data:`AGGREGATE_ROUNDING` (or who have no records), the
     largest difference.
 
-    The persons compared are those inside the source's universe (no aggregate negative).
+    The persons compared are those inside the source's universe (no aggregate negative). A
+    linked table on disk is read one replicate at a time.
     """
+    if isinstance(linked, ParquetTable) and replicate not in persons:
+        linked = linked.read()
     names = list(source.aggregates)
     inside = persons.loc[persons[names].ge(0).all(axis=1)]
     survey_id = source.id_column or "person_id"
     pairs = []
     groups = inside.groupby(replicate, sort=True) if replicate in inside else [(None, inside)]
     for number, group in groups:
-        rows = linked if number is None else linked.loc[linked[replicate] == number]
+        if isinstance(linked, ParquetTable):
+            rows = linked.part(replicate, number)
+        else:
+            rows = linked if number is None else linked.loc[linked[replicate] == number]
         rows = with_derived(rows.rename(columns={person_id: survey_id}), source)
         want = group.set_index(person_id)[names].astype(float)
         pairs.append((aggregate_records(rows, source).reindex(want.index).astype(float), want))
@@ -498,17 +512,66 @@ def aggregate_differences(linked: pd.DataFrame, persons: pd.DataFrame, source: S
                                             for i in range(len(names))]})
 
 
-def linked_distributions(linked: pd.DataFrame, real: pd.DataFrame, source: Source, *, person_id: str,
-                         replicate: str = "replicate") -> pd.DataFrame:
+@dataclass
+class _DayCounts:
+    """What :func:`linked_distributions` reports, as counts and sums that add over parts of days."""
+
+    days: int = 0
+    records: int = 0
+    per_day: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))  # days by records held: 0 .. 5+
+    categories: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))  # records by category
+    minutes: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))  # minutes by category
+    slots: pd.Series | None = None  # records by 3-hour departure slot (None: no departure column)
+
+    def __add__(self, other: _DayCounts) -> _DayCounts:
+        def plus(a: pd.Series, b: pd.Series) -> pd.Series:
+            return b if a.empty else a if b.empty else a.add(b, fill_value=0)
+        slots = self.slots if other.slots is None else other.slots if self.slots is None else \
+            plus(self.slots, other.slots)
+        return _DayCounts(self.days + other.days, self.records + other.records, plus(self.per_day, other.per_day),
+                          plus(self.categories, other.categories), plus(self.minutes, other.minutes), slots)
+
+
+def _day_counts(frame: pd.DataFrame, keys: list[str], source: Source) -> _DayCounts:
+    counts = pd.Series(_has(frame), index=frame.index).groupby([frame[k] for k in keys]).sum()
+    out = _DayCounts(days=len(counts), records=int(counts.sum()))
+    out.per_day = counts.clip(upper=5).map(lambda n: "5+" if n >= 5 else str(int(n))).value_counts()
+    real = _real(frame)
+    category = next(iter(copy_columns(source)))
+    cover = _records_of(source).covers_day
+    if cover is not None:
+        minutes = real[cover.end].astype(float) - real[cover.start].astype(float)
+        out.minutes = minutes.groupby(real[category].astype(str)).sum()
+    else:
+        out.categories = real[category].astype(str).value_counts()
+        if "departure" in real:
+            hour = (real["departure"].astype(float) // 180 * 3).astype(int)
+            out.slots = hour.map(lambda h: f"{h:02d}-{h + 3:02d}h").value_counts()
+    return out
+
+
+def distribution_columns(source: Source, *, person_id: str, replicate: str = "replicate") -> list[str]:
+    """The columns of a linked table that :func:`linked_distributions` reads (to read no others)."""
+    return list(dict.fromkeys([replicate, person_id, "day_id", "record_id", *copy_columns(source), "departure"]))
+
+
+def linked_distributions(linked: pd.DataFrame | Iterable[pd.DataFrame], real: pd.DataFrame, source: Source, *,
+                         person_id: str, replicate: str = "replicate") -> pd.DataFrame:
     """The linked tables beside the survey's days that pass the catalog's checks (unweighted).
 
     Rows (variable, statistic, generated, survey): diary days: episodes per day (mean) and
     minutes per activity group per day; travel days: trips per day (share of days with 0 ... 5+),
     mode shares and the departure time profile (share of trips per 3-hour slot).
+    ``linked``: the table, or its parts one after another, each holding whole days (one replicate
+    each, read from disk one at a time): the figures are counts and sums added over the parts.
     """
     survey = clean_days(real, source)
     survey_id = source.id_column or "person_id"
-    day = [replicate, person_id, "day_id"] if replicate in linked else [person_id, "day_id"]
+    generated = _DayCounts()
+    for part in [linked] if isinstance(linked, pd.DataFrame) else linked:
+        day = [replicate, person_id, "day_id"] if replicate in part else [person_id, "day_id"]
+        generated = generated + _day_counts(part, day, source)
+    observed = _day_counts(survey, [survey_id, "day_id"], source)
     out = []
 
     def add(variable: str, generated: pd.Series, observed: pd.Series) -> None:
@@ -516,40 +579,21 @@ def linked_distributions(linked: pd.DataFrame, real: pd.DataFrame, source: Sourc
             out.append({"variable": variable, "statistic": str(statistic),
                         "generated": float(generated.get(statistic, 0.0)), "survey": float(observed.get(statistic, 0.0))})
 
-    def per_day(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-        counts = pd.Series(_has(frame), index=frame.index).groupby([frame[k] for k in keys]).sum()
-        return counts.clip(upper=5).map(lambda n: "5+" if n >= 5 else str(int(n))).value_counts(normalize=True)
+    def shares(counts: pd.Series) -> pd.Series:
+        return counts / counts.sum() if len(counts) else counts
 
     unit = _records_of(source).unit
+    category = next(iter(copy_columns(source)))
     if _records_of(source).covers_day is not None:  # a diary day holds many episodes: their mean
-        def mean_per_day(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-            counts = pd.Series(_has(frame), index=frame.index).groupby([frame[k] for k in keys]).sum()
-            return pd.Series({"mean": float(counts.mean()) if len(counts) else 0.0})
-        add(f"{unit}s per day", mean_per_day(linked, day), mean_per_day(survey, [survey_id, "day_id"]))
+        def mean(counts: _DayCounts) -> pd.Series:
+            return pd.Series({"mean": counts.records / counts.days if counts.days else 0.0})
+        add(f"{unit}s per day", mean(generated), mean(observed))
+        add("minutes per day", generated.minutes / max(generated.days, 1), observed.minutes / max(observed.days, 1))
     else:
-        add(f"{unit}s per day (share of days)", per_day(linked, day), per_day(survey, [survey_id, "day_id"]))
-    g, r = _real(linked), _real(survey)
-    columns = copy_columns(source)
-    category = next(iter(columns))
-    if _records_of(source).covers_day is not None:
-        cover = _records_of(source).covers_day
-        assert cover is not None
-        for label, frame, whole, keys in (("generated", g, linked, day), ("survey", r, survey, [survey_id, "day_id"])):
-            days = max(whole.groupby(keys).ngroups, 1)
-            minutes = (frame[cover.end].astype(float) - frame[cover.start].astype(float))
-            totals = minutes.groupby(frame[category].astype(str)).sum() / days
-            if label == "generated":
-                generated_minutes = totals
-            else:
-                add("minutes per day", generated_minutes, totals)
-    else:
-        add(f"{category} (share of trips)", g[category].astype(str).value_counts(normalize=True),
-            r[category].astype(str).value_counts(normalize=True))
-        if "departure" in g and "departure" in r:
-            def slots(frame: pd.DataFrame) -> pd.Series:
-                hour = (frame["departure"].astype(float) // 180 * 3).astype(int)
-                return hour.map(lambda h: f"{h:02d}-{h + 3:02d}h").value_counts(normalize=True)
-            add("departure (share of trips)", slots(g), slots(r))
+        add(f"{unit}s per day (share of days)", shares(generated.per_day), shares(observed.per_day))
+        add(f"{category} (share of trips)", shares(generated.categories), shares(observed.categories))
+        if generated.slots is not None and observed.slots is not None:
+            add("departure (share of trips)", shares(generated.slots), shares(observed.slots))
     return pd.DataFrame(out, columns=["variable", "statistic", "generated", "survey"])
 
 

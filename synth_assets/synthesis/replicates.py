@@ -12,12 +12,14 @@ refitted on a bootstrap of ``data`` when given, and warns when neither is possib
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-from synth_assets.matching.replicates import split_replicates
+from synth_assets.common.frames import ParquetTable
+from synth_assets.matching.replicates import REPLICATE_COLUMN, split_replicates
 from synth_assets.synthesis.base import LOGGER, Synthesizer
 
 
@@ -126,17 +128,33 @@ def chain_replicate_models(
 
 
 def replicate_training_sets(
-    matched_replicates: pd.DataFrame, training: pd.DataFrame, household_id: str, m: int, drop: Sequence[str] = (),
+    matched_replicates: pd.DataFrame | ParquetTable, training: pd.DataFrame, household_id: str, m: int,
+    drop: Sequence[str] = (),
 ) -> list[pd.DataFrame]:
     """Replicate r's training records: its matched data for the training sample's households.
 
     ``matched_replicates`` is the stacked table of ``synth_assets.matching.replicates`` (column
     ``replicate``); the first ``m`` replicates are used. ``drop``: columns the model does not see.
     """
-    frames = split_replicates(matched_replicates)
-    if len(frames) < m:
-        raise ValueError(f"{m} replicates asked for, but only {len(frames)} matched replicates exist; "
+    return list(iter_replicate_training_sets(matched_replicates, training, household_id, m, drop))
+
+
+def iter_replicate_training_sets(
+    matched_replicates: pd.DataFrame | ParquetTable, training: pd.DataFrame, household_id: str, m: int,
+    drop: Sequence[str] = (),
+) -> Iterator[pd.DataFrame]:
+    """:func:`replicate_training_sets` one replicate at a time: from a table on disk
+    (``ParquetTable``) only the replicate being used is in memory."""
+    if isinstance(matched_replicates, ParquetTable):
+        frames: Iterable[pd.DataFrame] = (
+            part.drop(columns=REPLICATE_COLUMN) for part in matched_replicates.parts(REPLICATE_COLUMN))
+        count = len(matched_replicates.values(REPLICATE_COLUMN))
+    else:
+        split = split_replicates(matched_replicates)
+        frames, count = split, len(split)
+    if count < m:
+        raise ValueError(f"{m} replicates asked for, but only {count} matched replicates exist; "
                          "give matched_replicates at least as many")
     keep = set(training[household_id].unique())
-    return [f.loc[f[household_id].isin(keep)].drop(columns=[c for c in drop if c in f]).reset_index(drop=True)
-            for f in frames[:m]]
+    for f in itertools.islice(frames, m):
+        yield f.loc[f[household_id].isin(keep)].drop(columns=[c for c in drop if c in f]).reset_index(drop=True)

@@ -9,12 +9,14 @@ non-response or universe could leave behind).
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import cast
 
+import numpy as np
 import pandas as pd
 
 from synth_assets.calibration import Targets
+from synth_assets.common.frames import ParquetTable
 from synth_assets.matching import missing_shares
 
 
@@ -62,23 +64,44 @@ def residual_plot(targets: Targets, data: pd.DataFrame, household_id: str) -> by
 
 def population_tables(
     targets: Targets,
-    release: pd.DataFrame,
+    release: pd.DataFrame | ParquetTable,
     household_id: str,
     sources: Mapping[str, pd.DataFrame],
     matched: pd.DataFrame,
     replicate_column: str = "replicate",
 ) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
-    """The report's population section: residual table, missing shares, residual plot."""
-    if replicate_column in release:
-        replicates = {int(cast(int, r)): g for r, g in release.groupby(replicate_column)}
-    else:
-        replicates = {1: release}
+    """The report's population section: residual table, missing shares, residual plot.
+
+    One replicate at a time (a ``release`` on disk is read so): residuals per replicate, missing
+    values counted and added up, the plot of the first.
+    """
     columns = [c for c in matched.columns if c in release.columns and c != household_id]
-    first = replicates[min(replicates)]
+    residuals = []
+    missing = pd.Series(0, index=columns, dtype="int64")
+    rows = 0
+    figures: dict[str, bytes] = {}
+    for number, data in _replicates(release, replicate_column):
+        residuals.append(residuals_by_margin(targets, {number: data}, household_id))
+        missing += pd.Series({c: int(data[c].isna().sum()) for c in columns}, index=columns, dtype="int64")
+        rows += len(data)
+        if not figures:
+            figures["population:calibration"] = residual_plot(targets, data, household_id)
+    shares = missing_shares(sources, matched[columns])
+    shares["release"] = (missing / rows if rows else missing * np.nan).reindex(shares.index)
     tables = {
-        "population: calibration residuals by margin": residuals_by_margin(targets, replicates, household_id),
-        "population: missing values (share of records)": missing_shares(
-            sources, matched[columns], release[columns]).reset_index(),
+        "population: calibration residuals by margin": pd.concat(residuals, ignore_index=True),
+        "population: missing values (share of records)": shares.reset_index(),
     }
-    figures = {"population:calibration": residual_plot(targets, first, household_id)}
     return tables, figures
+
+
+def _replicates(release: pd.DataFrame | ParquetTable, column: str) -> Iterator[tuple[int, pd.DataFrame]]:
+    """(number, rows) of each replicate in order; a table without ``column`` is replicate 1."""
+    if column not in release.columns:
+        yield 1, release.read() if isinstance(release, ParquetTable) else release
+    elif isinstance(release, ParquetTable):
+        for value in release.values(column):
+            yield int(value), release.part(column, value)
+    else:
+        for value, group in release.groupby(column):
+            yield int(cast(int, value)), group

@@ -3,7 +3,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from synth_assets.common.frames import FrameStack, write_rows
+from synth_assets.common.frames import FrameStack, ParquetTable, write_rows
 from synth_assets.common.hashing import dataframe_sha256
 
 
@@ -44,3 +44,32 @@ def test_rows_written_by_row_groups_read_back_as_the_selected_replicate(tmp_path
     # the same content as the whole replicate written at once
     expected.to_parquet(tmp_path / "whole.parquet", index=False)
     assert dataframe_sha256(read) == dataframe_sha256(pd.read_parquet(tmp_path / "whole.parquet"))
+
+
+def test_a_parquet_table_reads_hashes_and_splits_the_table_a_row_group_at_a_time(tmp_path):
+    stacked = pd.concat([_replicate(i, rows) for i, rows in ((1, 50), (2, 37), (3, 20))], ignore_index=True)
+    stacked["note"] = [None] * 60 + list(stacked["note"].iloc[60:].fillna("b"))  # null in the first groups only
+    stacked["sex"] = stacked["sex"].cat.add_categories("x")
+    stacked.loc[stacked.index[-3:], "sex"] = "x"
+    write_rows(stacked, tmp_path / "all.parquet", row_group_rows=25)
+    table = ParquetTable(tmp_path / "all.parquet")
+    assert table.num_rows == 107 and table.columns == list(stacked.columns)
+    assert len(list(table.frames())) == 5  # one frame per row group
+    assert table.sha256() == dataframe_sha256(stacked)
+    pd.testing.assert_frame_equal(table.read(["sex", "income"]), stacked[["sex", "income"]])
+    assert len(table.empty()) == 0 and list(table.empty().dtypes.map(str)) == list(stacked.dtypes.map(str))
+    files = {r: tmp_path / f"r{r}.parquet" for r in (1, 3)}
+    assert table.write_split("replicate", files) == {1: 50, 3: 20}
+    for r, file in files.items():
+        expected = stacked[stacked["replicate"] == r].drop(columns=["replicate"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(pd.read_parquet(file), expected)
+    whole = pd.read_parquet(tmp_path / "all.parquet")
+    parts = list(table.parts("replicate", ["income", "sex"]))  # replicate 2 spans row groups 2 to 4
+    assert len(parts) == 3
+    for r, part in zip((1, 2, 3), parts):
+        # the frame the whole table gives for those rows, categories included (x is only in replicate 3)
+        expected = whole.loc[whole["replicate"] == r, ["income", "sex"]].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, expected)
+    assert list(parts[0]["sex"].cat.categories) == ["f", "m", "x"]
+    with pytest.raises(KeyError, match="all.parquet: columns not in the table"):
+        next(table.frames(["age"]))

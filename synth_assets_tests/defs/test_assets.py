@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from synth_assets.catalog import Catalog, load_catalog
+from synth_assets.common.frames import ParquetTable, write_rows
 from synth_assets.common.hashing import dataframe_sha256, file_sha256
 from synth_assets.common.layout import DataLayout
 from synth_assets.defs import keys
@@ -120,30 +121,35 @@ class _Model:
     training_log = {"params": {}, "epochs": None, "card": {"family": "cart"}}
 
 
-def _gate(warehouse: Warehouse, fictitious: pd.DataFrame, report: dict) -> None:
+def _gate(warehouse: Warehouse, fictitious: pd.DataFrame, report: dict, folder: Path) -> None:
     public = build_public_dataset(warehouse.catalog)  # unbound: its resources come with the context
     origin = SourceFile("register", RELEASE_WAVE, "register.parquet", "0" * 64, "run")
     context = dg.build_asset_context(partition_key=RELEASE_WAVE, instance=warehouse.instance,
                                      resources={"project": warehouse.defs.resources["project"]})
-    linked = {keys.name(keys.linked(s)): pd.DataFrame({"replicate": [1], "person_id": [1]})
+
+    def stored(name: str, frame: pd.DataFrame) -> ParquetTable:  # the gate takes its tables as the files
+        write_rows(frame, folder / f"{name}.parquet")
+        return ParquetTable(folder / f"{name}.parquet")
+
+    linked = {keys.name(keys.linked(s)): stored(s, pd.DataFrame({"replicate": [1], "person_id": [1]}))
               for s, source in warehouse.catalog.surveys.items() if source.records is not None}
-    public(context, fictitious=fictitious, report=report, matching=MatchingReport("<html>", {"register": origin}),
-           model=_Model(), **linked)
+    public(context, fictitious=stored("fictitious", fictitious), report=report,
+           matching=MatchingReport("<html>", {"register": origin}), model=_Model(), **linked)
 
 
-def test_the_gate_refuses_data_whose_checks_never_ran(warehouse: Warehouse):
+def test_the_gate_refuses_data_whose_checks_never_ran(warehouse: Warehouse, tmp_path: Path):
     fictitious = pd.DataFrame({"age": [30, 40]})
     report = {JUDGED_HASH: dataframe_sha256(fictitious), "passed": True, "report_dir": str(warehouse.root)}
     with pytest.raises(dg.Failure) as refused:
-        _gate(warehouse, fictitious, report)
+        _gate(warehouse, fictitious, report, tmp_path)
     assert "check no_real_record_copied: never evaluated" in str(refused.value.description)
     assert not (warehouse.root / "public").exists()
 
 
-def test_the_gate_refuses_data_the_report_did_not_judge(warehouse: Warehouse):
+def test_the_gate_refuses_data_the_report_did_not_judge(warehouse: Warehouse, tmp_path: Path):
     fictitious = pd.DataFrame({"age": [30, 40]})
     report = {JUDGED_HASH: "another", "passed": True, "report_dir": str(warehouse.root)}
     with pytest.raises(dg.Failure) as refused:
-        _gate(warehouse, fictitious, report)
+        _gate(warehouse, fictitious, report, tmp_path)
     assert "validation_report[2024] judged fictitious_dataset sha256 another" in str(refused.value.description)
     assert not (warehouse.root / "public").exists()

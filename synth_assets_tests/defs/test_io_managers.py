@@ -44,3 +44,43 @@ def test_a_wave_table_keeps_its_facts_and_an_empty_table_its_columns(tmp_path):
     pd.testing.assert_frame_equal(loaded.data, table.data)
     _write_parquet(_table(0), str(tmp_path / "empty.parquet"))
     assert list(pd.read_parquet(tmp_path / "empty.parquet").columns) == list(_table(0).columns)
+
+
+def test_an_input_annotated_parquet_table_gets_the_file_not_the_frame(tmp_path):
+    import functools
+
+    import dagster as dg
+
+    from synth_assets.common.frames import ParquetTable
+    from synth_assets.common.hashing import dataframe_sha256
+    from synth_assets.defs.io_managers import ParquetIOManager
+    from synth_assets.defs.signatures import with_keyword_inputs
+
+    data = _table(250)
+    seen: dict[str, object] = {}
+
+    @dg.asset
+    def release() -> pd.DataFrame:
+        return data
+
+    @dg.asset
+    def frame_user(release: pd.DataFrame) -> None:
+        seen["frame"] = release
+
+    @dg.asset
+    def scanner(release: ParquetTable) -> None:
+        seen["table"] = release
+        seen["sha256"] = release.sha256()
+
+    @dg.asset_check(asset=release)
+    @functools.partial(with_keyword_inputs, names=["release"], annotations={"release": ParquetTable})
+    def scanned(**inputs: ParquetTable) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=isinstance(inputs["release"], ParquetTable))
+
+    result = dg.materialize([release, frame_user, scanner, scanned],
+                            resources={"io_manager": ParquetIOManager(base_path=str(tmp_path))})
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    assert isinstance(seen["table"], ParquetTable) and isinstance(seen["frame"], pd.DataFrame)
+    assert seen["sha256"] == dataframe_sha256(data)  # the hash the checks record of the loaded table
+    pd.testing.assert_frame_equal(pd.concat(seen["table"].frames(), ignore_index=True), seen["frame"])  # type: ignore[attr-defined]

@@ -225,3 +225,27 @@ def test_an_invalid_descriptor_is_refused_by_frictionless():
     frictionless = pytest.importorskip("frictionless")
     with pytest.raises(frictionless.FrictionlessException):
         frictionless.Package.from_descriptor({"name": "x", "resources": [{"name": "r", "path": 3}]})
+
+
+def test_a_linked_table_left_on_disk_is_published_as_the_frame_would_be(tmp_path):
+    from synth_assets.common.frames import ParquetTable, write_rows
+    from synth_assets.publication import ColumnInfo
+
+    trips = pd.DataFrame({"person_id": [1, 1, 3, 4, 4, 5] * 10, "day_id": 1, "record_id": [1, 2, 0, 1, 2, 1] * 10,
+                          "main_mode": ["car", "walk", None, "bus", "car", None] * 10,
+                          "distance": [12.5, 0.8, None, 3.0, 1.0, 2.0] * 10,
+                          "replicate": [1, 2, 1, 2, 2, 1] * 10})
+    write_rows(trips, tmp_path / "trips.parquet", row_group_rows=7)  # parts of each replicate in many groups
+    columns = {c: ColumnInfo(c, "string") for c in trips.columns if c != "replicate"}
+    written = {}
+    for name, data in (("frame", trips), ("disk", ParquetTable(tmp_path / "trips.parquet"))):
+        target, card = publish_release(
+            _fictitious(), public_dir=tmp_path / name, wave="2024", report_dir=tmp_path, release="2024-x",
+            provenance={}, model={}, metrics={}, checks=[],
+            linked={"mobility_trips": LinkedTable(data, "trip", ["person_id"], columns)})
+        written[name] = {r: pd.read_parquet(target / f"mobility_trips_r{r}.parquet") for r in (1, 2)}
+        assert card.linked["mobility_trips"]["rows_per_replicate"] == {"r1": 30, "r2": 30}
+    for r in (1, 2):
+        expected = trips[trips["replicate"] == r].drop(columns=["replicate"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(written["disk"][r], expected)
+        pd.testing.assert_frame_equal(written["frame"][r], expected)

@@ -85,3 +85,25 @@ def test_chain_replicates_refit_on_each_matched_replicate() -> None:
     synth = CARTSynthesizer(seed=0)
     means = [model.sample(300, seed=s)["y"].mean() for model, s in chain_replicate_models(synth, data, seed=1)]
     assert means == pytest.approx([0.0, 10.0, 20.0], abs=1.0)
+
+
+def test_replicate_training_sets_from_disk_are_those_of_the_table(tmp_path) -> None:
+    """Read one replicate at a time from the stored matched replicates: the same training sets."""
+    from synth_assets.common.frames import ParquetTable, write_rows
+    from synth_assets.synthesis.replicates import iter_replicate_training_sets, replicate_training_sets
+
+    rng = np.random.default_rng(0)
+    stacked = pd.DataFrame({"household_id": np.tile(np.arange(50) // 2, 3), "x": rng.normal(size=150),
+                            "sex": pd.Categorical(rng.choice(["f", "m"], 150)), "replicate": np.repeat([1, 2, 3], 50)})
+    write_rows(stacked, tmp_path / "matched_replicates.parquet", row_group_rows=20)
+    training = pd.DataFrame({"household_id": [0, 3, 7, 7]})
+    expected = replicate_training_sets(stacked, training, "household_id", 2)
+    lazy = iter_replicate_training_sets(ParquetTable(tmp_path / "matched_replicates.parquet"), training,
+                                        "household_id", 2)
+    got = list(lazy)
+    assert len(got) == len(expected) == 2 and len(got[0]) == 6  # households 0, 3 and 7, two persons each
+    for mine, theirs in zip(got, expected):
+        pd.testing.assert_frame_equal(mine, theirs)
+    with pytest.raises(ValueError, match="4 replicates asked for, but only 3"):
+        next(iter_replicate_training_sets(ParquetTable(tmp_path / "matched_replicates.parquet"), training,
+                                          "household_id", 4))

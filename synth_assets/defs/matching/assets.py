@@ -11,6 +11,7 @@ import base64
 import functools
 import html
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -289,16 +290,19 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
         **donors: WaveTable,
     ) -> dg.Output[pd.DataFrame]:
         chosen = {name: donors[keys.name(keys.donor(name))] for name in catalog.surveys}
-        frames: list[pd.DataFrame] = []
         seconds: dict[str, float] = {}
         started = time.perf_counter()
-        for r, matched, _ in fuse_replicates(catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()},
-                                             m=config.replicates, seed=config.seed, methods=config.methods):
-            assert_no_survey_ids(matched, catalog)
-            frames.append(matched)
-            seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
-            context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
-        data = stack_replicates(frames)
+
+        def replicates() -> Iterator[pd.DataFrame]:  # one at a time: stack_replicates keeps each as Arrow
+            fused = fuse_replicates(catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()},
+                                    m=config.replicates, seed=config.seed, methods=config.methods)
+            for r, matched, _ in fused:
+                assert_no_survey_ids(matched, catalog)
+                seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
+                context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
+                yield matched
+
+        data = stack_replicates(replicates())
         return dg.Output(data, metadata={
             "replicates": config.replicates, "rows": len(data), "seconds_cumulative": dg.MetadataValue.json(seconds),
             "survey_respondents": dg.MetadataValue.json({n: len(t.data) for n, t in chosen.items()}),

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
 from synth_assets.catalog import Catalog
-from synth_assets.common.hashing import dataframe_sha256
+from synth_assets.common.frames import ParquetTable
 from synth_assets.dagster_api import latest_check_evaluations
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
@@ -86,20 +85,22 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             "hash as each check and the report judged); a refusal leaves the previous release in place."
         ),
     )
-    @functools.partial(with_keyword_inputs, names=list(linked_inputs))
+    # The release and its linked tables arrive as ParquetTable (left on disk, read a row group at a
+    # time): the gate hashes them and copies them out by replicate, and holds no table whole.
+    @functools.partial(with_keyword_inputs, names=list(linked_inputs), annotations=dict.fromkeys(linked_inputs, ParquetTable))
     def public_dataset(
-        context: dg.AssetExecutionContext, project: ProjectResource, fictitious: pd.DataFrame,
-        report: dict[str, Any], matching: MatchingReport, model: Any, **linked: pd.DataFrame,
+        context: dg.AssetExecutionContext, project: ProjectResource, fictitious: ParquetTable,
+        report: dict[str, Any], matching: MatchingReport, model: Any, **linked: ParquetTable,
     ) -> dg.MaterializeResult:
         wave = context.partition_key
         # Blocking checks stop later steps of their own run only, and know nothing of what was
         # materialised since: re-check here, on the hash of the data actually received.
-        received = dataframe_sha256(fictitious)
+        received = fictitious.sha256()  # dataframe_sha256 of the table, as each check computed it
         problems = gate_problems(context.instance, wave, received, report)
         for name, table in linked.items():
             survey = linked_inputs[name]
             latest = latest_check_evaluations(context.instance, keys.linked(survey), keys.LINKED_GATE_CHECKS, wave)
-            problems += linked_gate_problems(latest, survey, wave, dataframe_sha256(table), received)
+            problems += linked_gate_problems(latest, survey, wave, table.sha256(), received)
         if problems:
             raise dg.Failure(description="publication refused:\n" + "\n".join(problems))
         card_of_model = model_card(model)  # its run id is for auditors (metadata), not the public card
@@ -119,13 +120,13 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             metrics={k: v for k, v in report.get("metrics", {}).items() if isinstance(v, (int, float))},
             checks=report.get("checks", []),
             validation={JUDGED_HASH: received},
-            columns=describe_columns(fictitious.drop(columns=["replicate"], errors="ignore"), catalog),
+            columns=describe_columns(fictitious.empty().drop(columns=["replicate"], errors="ignore"), catalog),
             title=catalog.release.title,
             licence=catalog.release.licence.model_dump(),
             inference=inference_card(catalog, matching.respondents),
             linked={f"{s}_{catalog.sources[s].records.unit}s": LinkedTable(  # type: ignore[union-attr]
                 linked[name], catalog.sources[s].records.unit, person_keys,  # type: ignore[union-attr]
-                describe_records(linked[name].drop(columns=["replicate"]), catalog, s))
+                describe_records(linked[name].empty().drop(columns=["replicate"]), catalog, s))
                 for name, s in linked_inputs.items()},
         )
         context.log.info(f"published release {card.release} to {target}")

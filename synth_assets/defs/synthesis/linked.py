@@ -16,6 +16,7 @@ its very bytes, the latter on the very persons too); ``distributions_against_sur
 
 
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -23,7 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from synth_assets.catalog import Catalog
-from synth_assets.common.hashing import dataframe_sha256
+from synth_assets.common.frames import ParquetTable
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION, donor_automation
 from synth_assets.defs.metadata import JUDGED_HASH, evaluation_problem, judged, png_markdown
@@ -36,6 +37,7 @@ from synth_assets.synthesis.linked import (
     aggregate_differences,
     copied_days,
     copy_columns,
+    distribution_columns,
     distributions_plot,
     linked_distributions,
     linked_records,
@@ -147,15 +149,15 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
                      f"sequence of ({', '.join(copy_columns(source))}), numbers rounded to the minute or 100 m, "
                      "against every day of the survey file the release fused."),
     )
-    @functools.partial(with_keyword_inputs, names=[checked])
-    def no_real_day_copied(records: WaveTable, **inputs: pd.DataFrame) -> dg.AssetCheckResult:
+    @functools.partial(with_keyword_inputs, names=[checked], annotations={checked: ParquetTable})
+    def no_real_day_copied(records: WaveTable, **inputs: ParquetTable) -> dg.AssetCheckResult:
         asset_value = inputs[checked]
         copied = copied_days(asset_value, records.data, person_id, copy_columns(source),
                              ["replicate", person_id, "day_id"])
         return dg.AssetCheckResult(
             passed=copied == 0,
             description=f"{copied} generated days equal a real {survey} day" if copied else None,
-            metadata={"copied_days": copied, "survey_wave": records.wave, LINKED_HASH: dataframe_sha256(asset_value)})
+            metadata={"copied_days": copied, "survey_wave": records.wave, LINKED_HASH: asset_value.sha256()})
 
     @dg.asset_check(
         asset=keys.linked(survey), name=keys.AGGREGATES_AGREE, blocking=True, partitions_def=partitions,
@@ -163,8 +165,8 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
         description=(f"Every fictitious person in the {survey} universe has {unit}s whose aggregates, recomputed "
                      "with the catalog's aggregation, equal the person's (within 1e-6: float rounding)."),
     )
-    @functools.partial(with_keyword_inputs, names=[checked])
-    def aggregates_agree(fictitious: pd.DataFrame, **inputs: pd.DataFrame) -> dg.AssetCheckResult:
+    @functools.partial(with_keyword_inputs, names=[checked], annotations={checked: ParquetTable})
+    def aggregates_agree(fictitious: pd.DataFrame, **inputs: ParquetTable) -> dg.AssetCheckResult:
         asset_value = inputs[checked]
         table = aggregate_differences(asset_value, fictitious, source, person_id=person_id)
         off = table.loc[table["persons_off"] > 0]
@@ -174,7 +176,7 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
                          + ", ".join(f"{r.aggregate} {r.persons_off} (max {r.max_difference:.4g})"
                                      for r in off.itertuples())) if not off.empty else None,
             metadata={"aggregates": dg.MetadataValue.md(table.to_markdown(index=False)),
-                      LINKED_HASH: dataframe_sha256(asset_value), **judged(fictitious)})
+                      LINKED_HASH: asset_value.sha256(), **judged(fictitious)})
 
     @dg.asset_check(
         asset=keys.linked(survey), name=keys.DISTRIBUTIONS_REPORTED, blocking=False, partitions_def=partitions,
@@ -183,15 +185,24 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
                      "checks (unweighted): records per day, mode shares and departure times, or minutes per "
                      "activity group. Passes whatever they are: a report, not a gate."),
     )
-    @functools.partial(with_keyword_inputs, names=[checked])
-    def distributions(records: WaveTable, **inputs: pd.DataFrame) -> dg.AssetCheckResult:
-        asset_value = inputs[checked]
-        table = linked_distributions(asset_value, records.data, source, person_id=person_id)
+    @functools.partial(with_keyword_inputs, names=[checked], annotations={checked: ParquetTable})
+    def distributions(records: WaveTable, **inputs: ParquetTable) -> dg.AssetCheckResult:
+        table = linked_distributions(linked_parts(inputs[checked], source, person_id), records.data, source,
+                                     person_id=person_id)
         largest = float((table["generated"] - table["survey"]).abs().max()) if len(table) else 0.0
         return dg.AssetCheckResult(passed=True, metadata={"largest_difference": largest,
                                                           **_distribution_metadata(table, survey)})
 
     return [no_real_day_copied, aggregates_agree, distributions]
+
+
+def linked_parts(table: ParquetTable, source: Any, person_id: str) -> Iterator[pd.DataFrame]:
+    """A linked table read for ``linked_distributions``: one replicate at a time, only its columns."""
+    wanted = [c for c in distribution_columns(source, person_id=person_id) if c in table.columns]
+    if "replicate" in table.columns:
+        yield from table.parts("replicate", wanted)
+    else:
+        yield table.read(wanted)
 
 
 def linked_gate_problems(latest: dict[str, Any], survey: str, wave: str, received: str, fictitious: str) -> list[str]:

@@ -10,6 +10,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.frames import ParquetTable
 from synth_assets.common.hashing import file_sha256
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
@@ -19,7 +20,7 @@ from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.synthesis.assets import check_family
-from synth_assets.defs.synthesis.linked import record_surveys
+from synth_assets.defs.synthesis.linked import linked_parts, record_surveys
 from synth_assets.defs.values import WaveTable
 from synth_assets.defs.versions import code_version
 
@@ -140,7 +141,7 @@ def _comparison_metadata(comparison: "ModelComparison", config: ValidationConfig
     }
 
 
-def _population_section(catalog: Catalog, fictitious: pd.DataFrame, targets: pd.DataFrame, matched: pd.DataFrame,
+def _population_section(catalog: Catalog, fictitious: ParquetTable, targets: pd.DataFrame, matched: pd.DataFrame,
                         register: pd.DataFrame, donors: dict[str, WaveTable]):
     """Calibration residuals per margin and replicate; missing shares of sources, matched, release."""
     from synth_assets.calibration import Targets, spec_from_catalog
@@ -155,21 +156,27 @@ def _population_section(catalog: Catalog, fictitious: pd.DataFrame, targets: pd.
 
 
 def _linked_section(catalog: Catalog, tables: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
-    """Each linked table's distributions beside its survey's (tables and a plot per survey)."""
+    """Each linked table's distributions beside its survey's (tables and a plot per survey).
+
+    A linked table arrives on disk (``ParquetTable``) and is read one replicate at a time, only
+    the columns the distributions need: the diary episodes are about 60 rows a person.
+    """
     from synth_assets.synthesis.linked import distributions_plot, linked_distributions
 
     out: dict[str, pd.DataFrame] = {}
     figures: dict[str, bytes] = {}
     person_id = catalog.register.id_column or "person_id"
     for survey in record_surveys(catalog):
-        table = linked_distributions(tables[keys.name(keys.linked(survey))], tables[keys.name(keys.survey_records(survey))].data,
-                                     catalog.sources[survey], person_id=person_id)
+        source = catalog.sources[survey]
+        parts = linked_parts(tables[keys.name(keys.linked(survey))], source, person_id)
+        table = linked_distributions(parts, tables[keys.name(keys.survey_records(survey))].data, source,
+                                     person_id=person_id)
         out[f"linked: {survey}"] = table.round(4)
         figures[f"linked:{survey}"] = distributions_plot(table, f"{survey}: generated vs survey")
     return out, figures
 
 
-def refuse_single_replicate(fictitious: pd.DataFrame, wave: str) -> None:
+def refuse_single_replicate(fictitious: pd.DataFrame | ParquetTable, wave: str) -> None:
     """Refuse, before any metric, a release of fewer than two replicates.
 
     The gate's regression CI overlap takes the synthetic intervals from the fully synthetic
@@ -177,7 +184,12 @@ def refuse_single_replicate(fictitious: pd.DataFrame, wave: str) -> None:
     replicate there is none, the intervals are the replicate's own (too narrow) and the gate
     refuses by chance. Its threshold stays; the release must carry the replicates it needs.
     """
-    count = int(fictitious["replicate"].nunique()) if "replicate" in fictitious else 1
+    if "replicate" not in fictitious.columns:
+        count = 1
+    elif isinstance(fictitious, ParquetTable):
+        count = len(fictitious.values("replicate"))
+    else:
+        count = int(fictitious["replicate"].nunique())
     if count < 2:
         raise dg.Failure(
             f"fictitious_dataset[{wave}] has {count} replicate (fictitious.replicates = {count}): the gate's "
@@ -189,6 +201,8 @@ def refuse_single_replicate(fictitious: pd.DataFrame, wave: str) -> None:
 def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
     linked_ins = {keys.name(key): dg.AssetIn(key) for survey in record_surveys(catalog)
                   for key in (keys.linked(survey), keys.survey_records(survey))}
+    # the linked tables arrive as ParquetTable: read one replicate at a time (_linked_section)
+    on_disk = {keys.name(keys.linked(survey)): ParquetTable for survey in record_surveys(catalog)}
 
     @dg.asset(
         key=keys.VALIDATION_REPORT,
@@ -222,14 +236,14 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         ),
     )
     @functools.partial(with_keyword_inputs, names=[*(keys.name(keys.donor(name)) for name in catalog.surveys),
-                                                   *linked_ins])
+                                                   *linked_ins], annotations=on_disk)
     def validation_report(
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
-        compute: ComputeResource, fictitious: pd.DataFrame, training: pd.DataFrame, holdout: pd.DataFrame,
-        targets: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, register: WaveTable,
+        compute: ComputeResource, fictitious: ParquetTable, training: pd.DataFrame, holdout: pd.DataFrame,
+        targets: pd.DataFrame, matched: pd.DataFrame, matched_replicates: ParquetTable, register: WaveTable,
         **inputs: Any,
     ) -> dg.Output[dict[str, Any]]:
-        from synth_assets.synthesis.replicates import replicate_training_sets
+        from synth_assets.synthesis.replicates import iter_replicate_training_sets
         from synth_assets.validation import (
             RegressionSpec,
             Thresholds,
@@ -250,12 +264,12 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         # Equal-sized train and holdout samples: the distance-to-closest-record share is then 0.5
         # for a generator that is no closer to its training records than to unseen people.
         n = min(config.max_rows, len(holdout), len(training))
-        # Replicate 1 whole (copies are counted over every record, sampling errors drawn from it);
-        # every replicate as the n-row sample evaluate takes of it (the same rows), not whole: the
-        # release is not copied again
-        first = fictitious.loc[fictitious["replicate"] == 1, columns] if "replicate" in fictitious \
-            else fictitious[columns]
-        replicates = replicate_samples(fictitious, columns, n, config.seed) if "replicate" in fictitious else None
+        # The release arrives on disk (ParquetTable) and is read one replicate at a time: replicate 1
+        # whole (copies are counted over every record, sampling errors drawn from it); every
+        # replicate as the n-row sample evaluate takes of it (the same rows)
+        stacked = "replicate" in fictitious.columns
+        first = fictitious.part("replicate", 1, columns) if stacked else fictitious.read(columns)
+        replicates = replicate_samples(fictitious, columns, n, config.seed) if stacked else None
         training_sample = seeded_sample(training[columns], n, config.seed)
         holdout_sample = seeded_sample(holdout[columns], n, config.seed)
         scoring: dict[str, Any] = dict(
@@ -270,10 +284,10 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         # as training_sample and holdout_sample) and counts copies over every record.
         replicate_reals = None
         if replicates:  # replicate r against the matched data its own model learnt from (issue 12)
-            own = replicate_training_sets(matched_replicates, training, household_key(catalog), len(replicates))
+            # read from disk one replicate at a time (matched_replicates arrives as a ParquetTable)
+            own = iter_replicate_training_sets(matched_replicates, training, household_key(catalog), len(replicates))
             # the first whole (sampling errors draw from it), the others as evaluate's samples of them
-            replicate_reals = [own[0][columns], *(seeded_sample(r, n, config.seed)[columns] for r in own[1:])]
-            del own
+            replicate_reals = [next(own)[columns], *(seeded_sample(r, n, config.seed)[columns] for r in own)]
         result = evaluate(
             training[columns],
             first,
@@ -337,7 +351,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
 
 
 def report_verdict(
-    result: Any, fictitious: pd.DataFrame, out: Path, run_id: str, files: dict[str, str]
+    result: Any, fictitious: pd.DataFrame | ParquetTable, out: Path, run_id: str, files: dict[str, str]
 ) -> dict[str, Any]:
     """The report as a value: what was judged (content hash), the verdict, and its files.
 

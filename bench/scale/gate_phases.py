@@ -1,0 +1,201 @@
+"""Peak resident memory and time of each phase of ``validation_report`` or of the gate (``public_dataset``).
+
+    PYTHONPATH=. .venv/bin/python bench/scale/gate_phases.py --data ROOT [--gate] [--whole] [--out DIR]
+
+Reads a finished run's warehouse under ROOT (never writes there: the gate's release goes to
+``--out``, default a temporary folder) and runs, in a process of its own and phase by phase,
+what the report runs (default) or the gate (``--gate``): each input as the Parquet IO manager
+hands it (a ``ParquetTable`` where the step's parameter is annotated so: the release, the
+matched replicates and the linked tables; ``--whole``: every table loaded whole, as before
+``ParquetTable``), the metrics of ``evaluate`` on the report's samples with the exhaustive copy
+counts, the report's population and linked sections and the content hash; or the gate's hashes
+and ``publish_release``. A thread reads VmRSS every 50 ms (as ``phases.py``); each line gives a
+phase's seconds, the resident set at its end, its peak, and the peak's rise over the phase's
+start per person of the release (persons x replicates); the last line the process's peak
+(VmHWM). A phase's rise can hide memory an earlier phase freed and this one reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from synth_assets.catalog import load_catalog
+from synth_assets.common.frames import ParquetTable
+from synth_assets.common.hashing import dataframe_sha256
+from synth_assets.defs.calibration.assets import household_key
+from synth_assets.defs.synthesis.linked import linked_parts
+from synth_assets.publication import LinkedTable, describe_columns, describe_records, publish_release
+from synth_assets.synthesis.linked import linked_distributions
+from synth_assets.synthesis.replicates import iter_replicate_training_sets
+from synth_assets.validation import RegressionSpec, Thresholds, evaluate
+from synth_assets.validation.population import population_tables
+from synth_assets.validation.preparation import replicate_samples, seeded_sample
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+
+class Phases:
+    """VmRSS polled every 50 ms; ``mark`` prints the phase that just ended (as ``phases.py`` does)."""
+
+    def __init__(self) -> None:
+        self.start_rss = self.peak = rss_mb()
+        self.started = time.perf_counter()
+        threading.Thread(target=self._poll, daemon=True).start()
+
+    def _poll(self) -> None:
+        while True:
+            self.peak = max(self.peak, rss_mb())
+            time.sleep(0.05)
+
+    def mark(self, label: str) -> None:
+        now = rss_mb()
+        print(f"| {label.split(' | ')[0]} | {time.perf_counter() - self.started:.1f} | {now:.0f} | "
+              f"{max(self.peak, now):.0f} | {label.split(' | ')[1]} |", flush=True)
+        self.start_rss = self.peak = now
+        self.started = time.perf_counter()
+
+
+def load(path: Path) -> pd.DataFrame:
+    """As ``_ParquetIOManager.load_from_path`` does."""
+    table = pq.read_table(path)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    return frame
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--max-rows", type=int, default=20_000)
+    parser.add_argument("--whole", action="store_true", help="every table loaded whole (before ParquetTable)")
+    parser.add_argument("--gate", action="store_true", help="the gate's step alone (its inputs, hashes, release)")
+    args = parser.parse_args()
+    phases = Phases()
+    warehouse = args.data / "warehouse"
+    wave = sorted(p.stem for p in (warehouse / "matched_dataset").glob("*.parquet"))[-1]
+    catalog = load_catalog(args.data / "catalog.yaml")
+    persons: list[int] = [0]
+
+    def mark(label: str) -> None:
+        rise = phases.peak - phases.start_rss
+        per = f"{rise * 1e6 / persons[0]:.0f}" if persons[0] else "-"
+        phases.mark(f"{label} | {per}")
+
+    print("| phase | s | MB at the end | peak MB | peak rise, bytes per release person |\n|---|---|---|---|---|")
+    if args.gate:
+        gate(args, catalog, warehouse, wave, persons, mark)
+        return
+    validation(args, catalog, warehouse, wave, persons, mark)
+
+
+def validation(args: argparse.Namespace, catalog: Any, warehouse: Path, wave: str, persons: list[int],
+               mark: Any) -> None:
+    """What ``validation_report`` runs, in a process of its own, phase by phase."""
+    register = catalog.register
+    inputs: dict[str, Any] = {}
+    on_disk = () if args.whole else ("fictitious_dataset", "matched_replicates")  # annotated ParquetTable
+    for name in ("fictitious_dataset", "training_sample", "holdout_sample", "calibration_targets", "matched_dataset",
+                 "matched_replicates", "harmonised_register"):
+        file = warehouse / name / f"{wave}.parquet"
+        inputs[name] = ParquetTable(file) if name in on_disk else load(file)
+        rows = pq.ParquetFile(file).metadata.num_rows
+        if name == "fictitious_dataset":
+            persons[0] = rows
+        mark(f"input {name} ({rows:,} rows)")
+    linked_names = [n for n in catalog.surveys if catalog.sources[n].records is not None]
+    for name in linked_names:
+        file = warehouse / f"linked_{name}" / f"{wave}.parquet"
+        inputs[f"linked_{name}"] = load(file) if args.whole else ParquetTable(file)
+        inputs[f"records_{name}"] = load(warehouse / f"survey_records_{name}" / f"{wave}.parquet")
+        mark(f"input linked_{name} ({pq.ParquetFile(file).metadata.num_rows:,} rows)")
+    fictitious, training, holdout = inputs["fictitious_dataset"], inputs["training_sample"], inputs["holdout_sample"]
+    ids = {register.id_column, register.household_id_column, "replicate"}
+    columns = [c for c in training.columns if c not in ids]
+    n = min(args.max_rows, len(holdout), len(training))
+    seed = 0
+    release = catalog.release
+    if isinstance(fictitious, ParquetTable):
+        first = fictitious.part("replicate", 1, columns)
+    else:
+        first = fictitious.loc[fictitious["replicate"] == 1, columns]
+    replicates = replicate_samples(fictitious, columns, n, seed)
+    own = iter_replicate_training_sets(inputs["matched_replicates"], training, household_key(catalog), len(replicates))
+    reals = [next(own)[columns], *(seeded_sample(r, n, seed)[columns] for r in own)]
+    mark("first replicate, replicate samples, replicate training sets")
+    result = evaluate(
+        training[columns], first, holdout=holdout[columns], replicates=replicates, replicate_reals=reals,
+        max_rows=args.max_rows, error_subsamples=2, seed=seed,
+        quasi_identifiers=[c for c in release.quasi_identifiers if c in columns],
+        sensitive=[c for c in release.sensitive if c in columns], rules=catalog.plausibility_rules(),
+        regressions=[RegressionSpec(**r.model_dump()) for r in release.regressions],
+        thresholds=Thresholds.default().updated(release.thresholds))
+    mark(f"evaluate (passed: {result.passed})")
+    from synth_assets.calibration import Targets, spec_from_catalog
+
+    sources = {catalog.register_name: inputs["harmonised_register"]}
+    population_tables(Targets.from_frame(spec_from_catalog(catalog), inputs["calibration_targets"]), fictitious,
+                      household_key(catalog), sources, inputs["matched_dataset"])
+    mark("population section (calibration residuals, missing shares)")
+    person_id = register.id_column or "person_id"
+    for name in linked_names:
+        linked = inputs[f"linked_{name}"]
+        parts = linked if args.whole else linked_parts(linked, catalog.sources[name], person_id)
+        linked_distributions(parts, inputs[f"records_{name}"], catalog.sources[name], person_id=person_id)
+    mark("linked section (distributions)")
+    fictitious.sha256() if isinstance(fictitious, ParquetTable) else dataframe_sha256(fictitious)
+    mark("hash of the release judged")
+    print(f"\nrelease persons (all replicates): {persons[0]:,}; process peak {peak_mb():.0f} MB")
+
+
+def gate(args: argparse.Namespace, catalog: Any, warehouse: Path, wave: str, persons: list[int], mark: Any) -> None:
+    """What ``public_dataset`` runs, in a process of its own: its inputs, the hashes, the release."""
+    register = catalog.register
+    names = [n for n in catalog.surveys if catalog.sources[n].records is not None]
+    files = {"fictitious": warehouse / "fictitious_dataset" / f"{wave}.parquet",
+             **{n: warehouse / f"linked_{n}" / f"{wave}.parquet" for n in names}}
+    persons[0] = pq.ParquetFile(files["fictitious"]).metadata.num_rows
+    tables: dict[str, pd.DataFrame | ParquetTable] = {}
+    for name, file in files.items():
+        tables[name] = load(file) if args.whole else ParquetTable(file)
+        mark(f"input {name} ({pq.ParquetFile(file).metadata.num_rows:,} rows)")
+    for table in tables.values():
+        table.sha256() if isinstance(table, ParquetTable) else dataframe_sha256(table)
+    mark("content hashes (release and linked tables)")
+
+    def empty(table: pd.DataFrame | ParquetTable) -> pd.DataFrame:
+        return table.empty() if isinstance(table, ParquetTable) else table.iloc[:0]
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="gate-phases-"))
+    (out / "report").mkdir(parents=True, exist_ok=True)
+    keys = [c for c in (register.id_column, register.household_id_column) if c]
+    linked = {f"{s}_{catalog.sources[s].records.unit}s": LinkedTable(
+        tables[s], catalog.sources[s].records.unit, keys,
+        describe_records(empty(tables[s]).drop(columns=["replicate"]), catalog, s)) for s in names}
+    fictitious = tables["fictitious"]
+    target, _ = publish_release(
+        fictitious, public_dir=out / "public", wave=wave, report_dir=out / "report", provenance={}, model={},
+        metrics={}, checks=[], linked=linked,
+        columns=describe_columns(empty(fictitious).drop(columns=["replicate"], errors="ignore"), catalog))
+    mark(f"publish_release ({target.name})")
+    print(f"\nrelease persons (all replicates): {persons[0]:,}; process peak {peak_mb():.0f} MB")
+
+
+def peak_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+
+
+if __name__ == "__main__":
+    main()

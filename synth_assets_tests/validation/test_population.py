@@ -1,0 +1,34 @@
+"""The report's population section, one replicate at a time: the tables of the whole release."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from synth_assets.calibration import register_targets
+from synth_assets.common.frames import ParquetTable, write_rows
+from synth_assets.matching import missing_shares
+from synth_assets.validation.population import population_tables, residuals_by_margin
+
+from ..calibration.test_calibration import SPEC, population
+
+
+def test_population_tables_from_disk_by_replicate_equal_those_of_the_whole_release(tmp_path):
+    targets = register_targets(population(300, 0), SPEC, "household_id")
+    release = pd.concat([population(300, r).assign(replicate=r) for r in (1, 2)], ignore_index=True)
+    release.loc[release.index[-40:], "income"] = np.nan  # missing values in replicate 2 only
+    matched = population(300, 9)
+    sources = {"register": matched[["region", "sex", "age"]]}
+    write_rows(release, tmp_path / "release.parquet", row_group_rows=200)
+    columns = [c for c in matched.columns if c != "household_id"]
+    # what the section gave when it took the whole release at once
+    expected_residuals = residuals_by_margin(targets, {int(r): g for r, g in release.groupby("replicate")},
+                                             "household_id")
+    expected_missing = missing_shares(sources, matched[columns], release[columns]).reset_index()
+    for given in (release, ParquetTable(tmp_path / "release.parquet")):
+        tables, figures = population_tables(targets, given, "household_id", sources, matched)
+        pd.testing.assert_frame_equal(tables["population: calibration residuals by margin"], expected_residuals)
+        pd.testing.assert_frame_equal(tables["population: missing values (share of records)"], expected_missing)
+        assert figures["population:calibration"].startswith(b"\x89PNG")
+    missing = expected_missing.set_index("variable")["release"]
+    assert missing["income"] == 40 / len(release) and missing["age"] == 0
