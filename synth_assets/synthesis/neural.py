@@ -514,6 +514,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
     def _fit_model(self, frame: pd.DataFrame, rng: np.random.Generator) -> None:
         self._columns = self._layout(frame)
         self._n_given = len(self.transformer.model_columns_of(self.condition_columns))
+        self.__dict__.pop("_masks", None)  # of the previous fit's columns
         codes = self._encode(frame, self._columns)
         self._codes = codes
         masks = _made_masks(self._sizes, self.hidden, rng, self._n_given)
@@ -654,8 +655,16 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         return self._decode(codes, rng, values)
 
     def _rule_masks(self) -> RuleMasks | None:
-        rules = getattr(self, "rules", [])  # a model saved before rules were masked has none
-        return RuleMasks(rules, self._columns, self.transformer, self._n_given) if rules else None
+        """The masks of ``rules``, built once per model: every redraw call of a household draws again, and
+        building them evaluates each of its rules (44 on the demo's member model) once more."""
+        rules = tuple(getattr(self, "rules", []))  # a model saved before rules were masked has none
+        if not rules:
+            return None
+        cached = self.__dict__.get("_masks")
+        if cached is None or cached[0] != rules:
+            cached = (rules, RuleMasks(rules, self._columns, self.transformer, self._n_given))
+            self._masks = cached
+        return cached[1]
 
     def _draw(
         self, codes: np.ndarray, rng: np.random.Generator, values: dict[int, np.ndarray], block: int = 20_000,
@@ -808,6 +817,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
     def __getstate__(self) -> dict[str, Any]:
         """The network travels as arrays (its class is built at run time, so it has no pickle name)."""
         state = dict(self.__dict__)
+        state.pop("_masks", None)  # rebuilt from the rules at the first draw
         if self._net is not None:
             state["_net"] = {k: v.detach().cpu().numpy() for k, v in self._net.state_dict().items()}
         return state

@@ -212,6 +212,10 @@ def test_draws_within_the_rules_by_construction(persons: pd.DataFrame) -> None:
     ruled = synth.sample(1500, seed=5)
     assert broken_rows(ruled, rules)[0].sum() == 0
     assert (ruled["age"] < 16).mean() > 0.1 and (ruled.loc[ruled["age"] >= 16, "income"] > 0).mean() > 0.3
+    # the masks are built once per model and rebuilt for new rules: one rule masked, not the others
+    synth.rules = rules[:1]
+    one = synth.sample(1500, seed=5)
+    assert broken_rows(one, rules[:1])[0].sum() == 0 and broken_rows(one, rules[1:2])[0].sum() > 0
     # a rule naming a column the model does not have is left to the household redraws
     synth.rules = ["not (relation == 'child' and municipality == 'x')"]
     assert len(synth.sample(50, seed=5)) == 50
