@@ -38,6 +38,7 @@ import pandas as pd
 
 from synth_assets.synthesis.base import LOGGER, NotFittedError, Synthesizer
 from synth_assets.synthesis.families import RULE_MASKING_FAMILIES, make_synthesizer
+from synth_assets.synthesis.matching import match_rows
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import IdCodec, TableSchema
 
@@ -412,6 +413,8 @@ class HouseholdSynthesizer(Synthesizer):
         model is built. Members are then drawn as in :meth:`sample`. Each new household takes
         the id and person ids of the one it replaces. After ``max_rounds`` batches, households
         whose structure was never drawn are returned (their ids), not replaced by another.
+        A household model that draws given some of its columns (``sample_matching``: the neural
+        family) draws the structure columns alone in those batches and the rest given them.
         """
         if persons.empty:
             return self.fitted_schema.empty_frame(), persons[self.household_id].to_numpy()[:0]
@@ -419,6 +422,12 @@ class HouseholdSynthesizer(Synthesizer):
         columns = self.structure_columns(on)
         rng = np.random.default_rng(seed)
         wanted = rows[columns]
+        sample_matching = getattr(self.fitted_models[0], "sample_matching", None)
+        given = None if sample_matching is None else sample_matching(
+            wanted.reset_index(drop=True), seed=int(rng.integers(2**31)), max_rounds=max_rounds)
+        if given is not None:
+            chosen, matched = given
+            return self._members_of(chosen, matched, rows, ids, person_ids, rng)
         found = np.full(len(rows), -1, dtype=np.int64)
         pool: list[pd.DataFrame] = []
         drawn = 0
@@ -436,15 +445,22 @@ class HouseholdSynthesizer(Synthesizer):
             pool.append(batch)
             drawn += len(batch)
         matched = np.flatnonzero(found >= 0)
+        chosen = pd.concat(pool, ignore_index=True).iloc[found[matched]].reset_index(drop=True)
+        return self._members_of(chosen, matched, rows, ids, person_ids, rng)
+
+    def _members_of(self, chosen: pd.DataFrame, matched: np.ndarray, rows: pd.DataFrame, ids: np.ndarray,
+                    person_ids: np.ndarray | None, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+        """Members of the new household rows ``chosen``, one for each household ``matched`` (positions in
+        ``rows``) and taking its ids; and the ids of the households of ``rows`` not replaced."""
+        replaced = np.isin(np.arange(len(rows)), matched)
         if not len(matched):
             return self.fitted_schema.empty_frame(), ids
-        chosen = pd.concat(pool, ignore_index=True).iloc[found[matched]].reset_index(drop=True)
         sizes = rows[self._size].astype(np.int64).to_numpy()
         keep_persons = None
         if person_ids is not None:
-            keep_persons = person_ids[np.isin(np.repeat(np.arange(len(rows)), sizes), matched)]
+            keep_persons = person_ids[np.repeat(replaced, sizes)]
         out = self._draw_members(chosen, ids[matched], rng, person_ids=keep_persons)
-        return out, ids[found < 0]
+        return out, ids[~replaced]
 
     def _draw_households(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
         """Whole synthetic households until they hold at least ``n`` persons."""
@@ -487,19 +503,3 @@ class HouseholdSynthesizer(Synthesizer):
         age[head] = head_age[head]
         persons[self._age] = age
 
-
-def match_rows(wanted: pd.DataFrame, candidates: pd.DataFrame) -> np.ndarray:
-    """For each wanted row, a distinct candidate row equal to it (its position), or -1.
-
-    Candidates are taken in order: the k-th wanted row of a structure gets the k-th candidate
-    of that structure.
-    """
-    def keys(frame: pd.DataFrame) -> pd.Series:
-        return pd.Series(pd.util.hash_pandas_object(frame, index=False).to_numpy())
-
-    w, c = keys(wanted), keys(candidates)
-    w_rank = w.groupby(w).cumcount().to_numpy()
-    c_rank = c.groupby(c).cumcount().to_numpy()
-    lookup = pd.Series(np.arange(len(c)), index=pd.MultiIndex.from_arrays([c.to_numpy(), c_rank]))
-    hit = lookup.reindex(pd.MultiIndex.from_arrays([w.to_numpy(), w_rank]))
-    return hit.fillna(-1).to_numpy(dtype=np.int64)

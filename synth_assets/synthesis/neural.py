@@ -59,7 +59,7 @@ from synth_assets.catalog.rules import RuleError, broken_rows, referenced_column
 from synth_assets.synthesis.base import LOGGER
 from synth_assets.synthesis.holdout import HeldOutUnitsSynthesizer
 from synth_assets.synthesis.tabular import training_hashes
-from synth_assets.synthesis.transform import VALUE_STATE
+from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec
 
 #: Continuous parts with fewer distinct training values than this share of their records are
 #: drawn from their training values (as CART leaves them unsmoothed): interpolating between
@@ -514,6 +514,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
     def _fit_model(self, frame: pd.DataFrame, rng: np.random.Generator) -> None:
         self._columns = self._layout(frame)
         self._n_given = len(self.transformer.model_columns_of(self.condition_columns))
+        self.__dict__.pop("_masks", None)  # of the previous fit's columns
         codes = self._encode(frame, self._columns)
         self._codes = codes
         masks = _made_masks(self._sizes, self.hidden, rng, self._n_given)
@@ -654,13 +655,25 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         return self._decode(codes, rng, values)
 
     def _rule_masks(self) -> RuleMasks | None:
-        rules = getattr(self, "rules", [])  # a model saved before rules were masked has none
-        return RuleMasks(rules, self._columns, self.transformer, self._n_given) if rules else None
+        """The masks of ``rules``, built once per model: every redraw call of a household draws again, and
+        building them evaluates each of its rules (44 on the demo's member model) once more."""
+        rules = tuple(getattr(self, "rules", []))  # a model saved before rules were masked has none
+        if not rules:
+            return None
+        cached = self.__dict__.get("_masks")
+        if cached is None or cached[0] != rules:
+            cached = (rules, RuleMasks(rules, self._columns, self.transformer, self._n_given))
+            self._masks = cached
+        return cached[1]
 
     def _draw(
-        self, codes: np.ndarray, rng: np.random.Generator, values: dict[int, np.ndarray], block: int = 20_000
+        self, codes: np.ndarray, rng: np.random.Generator, values: dict[int, np.ndarray], block: int = 20_000,
+        start: int | None = None, stop: int | None = None,
     ) -> np.ndarray:
         """Fill every non-given column of ``codes`` in visiting order (inverse-CDF draws from ``rng``).
+
+        ``start`` and ``stop`` (positions in the visiting order) draw only those columns, the
+        ones before ``start`` being drawn already: a prefix, then the rest given it.
 
         The catalog's rules mask the codes they forbid given the columns drawn before
         (:class:`RuleMasks`); the values of the amounts they read are decoded as soon as drawn
@@ -685,7 +698,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
                 part = codes[b : b + block]  # a view: filled in place
                 idx = torch.as_tensor(part, device=device) + offsets
                 logits_of = begin(idx)
-                for j in range(self._n_given, len(sizes)):
+                for j in range(self._n_given if start is None else start, len(sizes) if stop is None else stop):
                     column = self._columns[j]
                     logits = logits_of(j, int(out[j]), int(out[j + 1])).double().cpu().numpy()
                     if column.labels is None:
@@ -709,6 +722,79 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         self._net = net.cpu()
         return codes
 
+    def sample_matching(
+        self, wanted: pd.DataFrame, *, seed: int, max_rounds: int = 8, offset: int = 0,
+    ) -> tuple[pd.DataFrame, np.ndarray] | None:
+        """Rows drawn from the model given ``wanted``'s columns: one per wanted row that was drawn.
+
+        Returns the rows (for the wanted rows found, in their order) and those rows' positions
+        in ``wanted``; None when a wanted column is not a label column of this model (the caller
+        then draws whole rows and matches them). Only the columns up to the last wanted one in
+        the visiting order are drawn, in growing batches (``max_rounds``), and the first equal
+        to a wanted row kept: an exact draw of that prefix given the wanted values; the other
+        columns are then drawn given it. On the demo's household model the household's size,
+        type and municipality are among its first six columns of thirty, so a rare structure
+        costs draws of six columns instead of whole households.
+        """
+        from synth_assets.synthesis.matching import match_rows
+
+        self._check_fitted()
+        position = {c.name: j for j, c in enumerate(self._columns)}
+        names = list(wanted.columns)
+        if getattr(self, "_calibrator", None) is not None or any(
+            self.transformer.model_columns_of([n]) != [n] or n not in position or position[n] < self._n_given
+            or self._columns[position[n]].labels is None for n in names
+        ):
+            return None
+        at = [position[n] for n in names]
+        stop = max(at) + 1
+        codecs = [codec for n in names if isinstance(codec := self.transformer.codecs[n], CategoricalCodec)]
+        if len(codecs) < len(names):
+            return None
+        # a value the model never saw is never drawn: its rows match nothing (code -1)
+        seen = np.logical_and.reduce([
+            (wanted[n].isin(list(codec.levels)) | (wanted[n].isna() & (codec.missing_label is not None))).to_numpy()
+            for n, codec in zip(names, codecs, strict=True)])
+        frame = self.transformer.transform(wanted[seen], names)
+        target = pd.DataFrame(-1, index=range(len(wanted)), columns=names, dtype=np.int64)
+        for n, j in zip(names, at, strict=True):
+            target.loc[seen, n] = pd.Categorical(frame[n], categories=self._columns[j].labels).codes
+        rng = np.random.default_rng(seed)
+        found = np.full(len(wanted), -1, dtype=np.int64)
+        kept_codes: list[np.ndarray] = []
+        kept_values: list[dict[int, np.ndarray]] = []
+        kept = 0
+        for round_ in range(max_rounds):
+            missing = np.flatnonzero(found < 0)
+            if not len(missing):
+                break
+            k = min(max(1000, 20 * len(missing)) * 2**round_, 500_000)
+            codes = np.zeros((k, len(self._columns)), dtype=np.int64)
+            values: dict[int, np.ndarray] = {}
+            self._draw(codes, rng, values, stop=stop)
+            taken = match_rows(target.iloc[missing].reset_index(drop=True), pd.DataFrame(codes[:, at], columns=names))
+            hit = taken >= 0
+            found[missing[hit]] = kept + np.arange(int(hit.sum()))
+            kept_codes.append(codes[taken[hit]])
+            kept_values.append({j: v[taken[hit]] for j, v in values.items()})
+            kept += int(hit.sum())
+        rows = np.flatnonzero(found >= 0)
+        codes = np.concatenate(kept_codes)[found[rows]] if kept else np.zeros((0, len(self._columns)), np.int64)
+        values = {j: np.concatenate([v[j] for v in kept_values])[found[rows]] for j in (kept_values[0] if kept else {})}
+        prefix_codes, prefix_values = codes.copy(), {j: v.copy() for j, v in values.items()}
+
+        def rest(idx: np.ndarray) -> pd.DataFrame:
+            """The columns after the prefix drawn (again) for rows ``idx``, given their prefix."""
+            part = prefix_codes[idx].copy()
+            part_values = {j: v[idx].copy() for j, v in prefix_values.items()}
+            self._draw(part, rng, part_values, start=stop)
+            return self._decode(part, rng, part_values)
+
+        out = self.transformer.inverse(rest(np.arange(len(rows))), rng, offset)
+        # a row equal to a training record is drawn again, its prefix (the wanted values) kept
+        out = self._redraw_copies(out, rest, rng, offset)
+        return self.fitted_schema.enforce(out), rows
+
     def _decode_within_rules(self, j: int, part: np.ndarray, values: dict[int, np.ndarray], b: int, block: int,
                              masks: RuleMasks | None, rng: np.random.Generator) -> np.ndarray:
         """Values of binned column ``j`` for the rows ``part`` (from ``b``), each drawn again within its
@@ -731,6 +817,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
     def __getstate__(self) -> dict[str, Any]:
         """The network travels as arrays (its class is built at run time, so it has no pickle name)."""
         state = dict(self.__dict__)
+        state.pop("_masks", None)  # rebuilt from the rules at the first draw
         if self._net is not None:
             state["_net"] = {k: v.detach().cpu().numpy() for k, v in self._net.state_dict().items()}
         return state

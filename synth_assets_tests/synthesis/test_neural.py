@@ -212,6 +212,10 @@ def test_draws_within_the_rules_by_construction(persons: pd.DataFrame) -> None:
     ruled = synth.sample(1500, seed=5)
     assert broken_rows(ruled, rules)[0].sum() == 0
     assert (ruled["age"] < 16).mean() > 0.1 and (ruled.loc[ruled["age"] >= 16, "income"] > 0).mean() > 0.3
+    # the masks are built once per model and rebuilt for new rules: one rule masked, not the others
+    synth.rules = rules[:1]
+    one = synth.sample(1500, seed=5)
+    assert broken_rows(one, rules[:1])[0].sum() == 0 and broken_rows(one, rules[1:2])[0].sum() > 0
     # a rule naming a column the model does not have is left to the household redraws
     synth.rules = ["not (relation == 'child' and municipality == 'x')"]
     assert len(synth.sample(50, seed=5)) == 50
@@ -271,3 +275,34 @@ def test_members_get_the_time_the_household_model_left(people: pd.DataFrame) -> 
     synth.fit(people)
     # 300 of the 1000 s for the households, which take a second or two: the members get the rest
     assert synth.fitted_models[1].max_seconds > 990
+
+
+def test_households_like_are_drawn_given_the_structure_columns(people: pd.DataFrame) -> None:
+    from synth_assets.synthesis import HouseholdSynthesizer
+
+    synth = HouseholdSynthesizer("neural", "neural", household_id="household_id", household_params=dict(SMALL),
+                                 person_params=dict(SMALL), seed=0).fit(people)
+    out = synth.sample(400, seed=7)
+    first = out["household_id"].iloc[0]
+    wanted = out.copy()
+    wanted["region"] = wanted["region"].where(wanted["household_id"] != first, "atlantis")  # never drawn
+    household_model = synth.fitted_models[0]
+    structure_columns = synth.structure_columns(["region"])
+    # the structure columns are label columns of the network: drawn alone, the rest given them
+    rows, found = household_model.sample_matching(
+        synth._household_rows(wanted)[0][structure_columns], seed=1)
+    assert 0 not in found and len(rows) == len(found) == out["household_id"].nunique() - 1
+    fresh, unmatched = synth.sample_households_like(wanted, on=["region"], seed=8, max_rounds=3)
+    assert unmatched.tolist() == [first]
+    structure = lambda d: d.groupby("household_id").agg(  # noqa: E731
+        n=("age", "size"), size=("household_size", "first"), region=("region", "first"))
+    expected = structure(out[out["household_id"] != first])
+    pd.testing.assert_frame_equal(structure(fresh), expected)
+    assert (structure(fresh)["n"] == structure(fresh)["size"]).all()
+    assert (fresh.groupby("household_id")["relation"].apply(lambda r: (r == "head").sum()) == 1).all()
+    # fresh households, their other columns drawn again
+    assert not fresh.groupby("household_id")["household_income"].first().equals(
+        out[out["household_id"] != first].groupby("household_id")["household_income"].first())
+    # seeded: the same call gives the same households
+    again, _ = synth.sample_households_like(wanted, on=["region"], seed=8, max_rounds=3)
+    pd.testing.assert_frame_equal(fresh, again)
