@@ -29,8 +29,8 @@ from synth_assets.catalog.rules import broken_rows
 from synth_assets.common.disclosure import FULL, RARE, DisclosureIndex, filter_label
 from synth_assets.common.hashing import row_hashes
 from synth_assets.synthesis.base import Synthesizer
+from synth_assets.synthesis.equal_rows import match_rows
 from synth_assets.synthesis.households import HouseholdSynthesizer
-from synth_assets.synthesis.matching import match_rows
 from synth_assets.synthesis.replicates import replicate_models
 
 log = logging.getLogger("synth_assets.synthesis")

@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.synthesis.base import LOGGER, NotFittedError, Synthesizer
+from synth_assets.synthesis.equal_rows import match_rows
 from synth_assets.synthesis.families import RULE_MASKING_FAMILIES, make_synthesizer
-from synth_assets.synthesis.matching import match_rows
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import IdCodec, TableSchema
 

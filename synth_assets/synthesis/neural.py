@@ -57,6 +57,7 @@ import pandas as pd
 
 from synth_assets.catalog.rules import RuleError, broken_rows, referenced_columns
 from synth_assets.synthesis.base import LOGGER
+from synth_assets.synthesis.equal_rows import match_rows
 from synth_assets.synthesis.holdout import HeldOutUnitsSynthesizer
 from synth_assets.synthesis.tabular import training_hashes
 from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec
@@ -736,8 +737,6 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         type and municipality are among its first six columns of thirty, so a rare structure
         costs draws of six columns instead of whole households.
         """
-        from synth_assets.synthesis.matching import match_rows
-
         self._check_fitted()
         position = {c.name: j for j, c in enumerate(self._columns)}
         names = list(wanted.columns)
