@@ -52,7 +52,7 @@ run: install
 	$(BIN)/synth-assets run --demo-persons $(DEMO_PERSONS) --family $(FAMILY) --max-seconds $(GAN_SECONDS)
 
 test: install
-	$(BIN)/python -m pytest -n 2 --timeout 900 synth_assets_tests
+	$(BIN)/python -m pytest -n 2 --dist worksteal --timeout 900 synth_assets_tests
 
 # The linter and the type checker, configured in pyproject.toml ([tool.ruff], [tool.mypy]).
 lint: install
