@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+from phases import Phases, rss_mb  # the sibling script: run as `python bench/scale/gate_phases.py`
 
 from synth_assets.catalog import load_catalog
 from synth_assets.common.frames import ParquetTable
@@ -40,23 +40,12 @@ from synth_assets.validation.population import population_tables
 from synth_assets.validation.preparation import replicate_samples, seeded_sample
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
-
-
-class Phases:
-    """VmRSS polled every 50 ms; ``mark`` prints the phase that just ended (as ``phases.py`` does)."""
+class GatePhases(Phases):
+    """``phases.Phases`` whose ``mark`` also prints a note and keeps the phase's starting RSS (for its rise)."""
 
     def __init__(self) -> None:
-        self.start_rss = self.peak = rss_mb()
-        self.started = time.perf_counter()
-        threading.Thread(target=self._poll, daemon=True).start()
-
-    def _poll(self) -> None:
-        while True:
-            self.peak = max(self.peak, rss_mb())
-            time.sleep(0.05)
+        super().__init__()
+        self.start_rss = self.peak
 
     def mark(self, label: str) -> None:
         now = rss_mb()
@@ -82,7 +71,7 @@ def main() -> None:
     parser.add_argument("--whole", action="store_true", help="every table loaded whole (before ParquetTable)")
     parser.add_argument("--gate", action="store_true", help="the gate's step alone (its inputs, hashes, release)")
     args = parser.parse_args()
-    phases = Phases()
+    phases = GatePhases()
     warehouse = args.data / "warehouse"
     wave = sorted(p.stem for p in (warehouse / "matched_dataset").glob("*.parquet"))[-1]
     catalog = load_catalog(args.data / "catalog.yaml")
