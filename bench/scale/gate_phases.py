@@ -1,14 +1,15 @@
 """Peak resident memory and time of each phase of ``validation_report`` or of the gate (``public_dataset``).
 
-    PYTHONPATH=. .venv/bin/python bench/scale/gate_phases.py --data ROOT [--gate] [--whole] [--out DIR]
+    PYTHONPATH=. .venv/bin/python bench/scale/gate_phases.py --data ROOT [--gate] [--whole] [--out DIR] [--metrics FILE]
 
 Reads a finished run's warehouse under ROOT (never writes there: the gate's release goes to
 ``--out``, default a temporary folder) and runs, in a process of its own and phase by phase,
 what the report runs (default) or the gate (``--gate``): each input as the Parquet IO manager
 hands it (a ``ParquetTable`` where the step's parameter is annotated so: the release, the
-matched replicates and the linked tables; ``--whole``: every table loaded whole, as before
+training and holdout samples, the matched dataset and replicates, the register and the linked
+tables; ``--whole``: every table loaded whole, replicate 1 and its training set too, as before
 ``ParquetTable``), the metrics of ``evaluate`` on the report's samples with the exhaustive copy
-counts, the report's population and linked sections and the content hash; or the gate's hashes
+counts (``--metrics FILE``: its figures as JSON, to compare two versions), the report's population and linked sections and the content hash; or the gate's hashes
 and ``publish_release``. A thread reads VmRSS every 50 ms (as ``phases.py``); each line gives a
 phase's seconds, the resident set at its end, its peak, and the peak's rise over the phase's
 start per person of the release (persons x replicates); the last line the process's peak
@@ -34,7 +35,7 @@ from synth_assets.defs.calibration.assets import household_key
 from synth_assets.defs.synthesis.linked import linked_parts
 from synth_assets.publication import LinkedTable, describe_columns, describe_records, publish_release
 from synth_assets.synthesis.linked import linked_distributions
-from synth_assets.synthesis.replicates import iter_replicate_training_sets
+from synth_assets.synthesis.replicates import iter_replicate_training_sets, replicate_training_views
 from synth_assets.validation import RegressionSpec, Thresholds, evaluate
 from synth_assets.validation.population import population_tables
 from synth_assets.validation.preparation import replicate_samples, seeded_sample
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=20_000)
     parser.add_argument("--whole", action="store_true", help="every table loaded whole (before ParquetTable)")
     parser.add_argument("--gate", action="store_true", help="the gate's step alone (its inputs, hashes, release)")
+    parser.add_argument("--metrics", type=Path, default=None, help="write evaluate's figures there (JSON), to compare")
     args = parser.parse_args()
     phases = GatePhases()
     warehouse = args.data / "warehouse"
@@ -94,7 +96,9 @@ def validation(args: argparse.Namespace, catalog: Any, warehouse: Path, wave: st
     """What ``validation_report`` runs, in a process of its own, phase by phase."""
     register = catalog.register
     inputs: dict[str, Any] = {}
-    on_disk = () if args.whole else ("fictitious_dataset", "matched_replicates")  # annotated ParquetTable
+    # the inputs validation_report annotates ParquetTable
+    on_disk = () if args.whole else ("fictitious_dataset", "training_sample", "holdout_sample", "matched_dataset",
+                                     "matched_replicates", "harmonised_register")
     for name in ("fictitious_dataset", "training_sample", "holdout_sample", "calibration_targets", "matched_dataset",
                  "matched_replicates", "harmonised_register"):
         file = warehouse / name / f"{wave}.parquet"
@@ -112,25 +116,39 @@ def validation(args: argparse.Namespace, catalog: Any, warehouse: Path, wave: st
     fictitious, training, holdout = inputs["fictitious_dataset"], inputs["training_sample"], inputs["holdout_sample"]
     ids = {register.id_column, register.household_id_column, "replicate"}
     columns = [c for c in training.columns if c not in ids]
-    n = min(args.max_rows, len(holdout), len(training))
     seed = 0
     release = catalog.release
-    if isinstance(fictitious, ParquetTable):
-        first = fictitious.part("replicate", 1, columns)
-    else:
-        first = fictitious.loc[fictitious["replicate"] == 1, columns]
-    replicates = replicate_samples(fictitious, columns, n, seed)
-    own = iter_replicate_training_sets(inputs["matched_replicates"], training, household_key(catalog), len(replicates))
-    reals = [next(own)[columns], *(seeded_sample(r, n, seed)[columns] for r in own)]
+    if args.whole:  # every table in memory, replicate 1 and the training sets whole (as before ParquetTable)
+        n = min(args.max_rows, len(holdout), len(training))
+        first: Any = fictitious.loc[fictitious["replicate"] == 1, columns]
+        replicates = replicate_samples(fictitious, columns, n, seed)
+        own = iter_replicate_training_sets(inputs["matched_replicates"], training, household_key(catalog),
+                                           len(replicates))
+        reals: list[Any] = [next(own)[columns], *(seeded_sample(r, n, seed)[columns] for r in own)]
+        real, held = training[columns], holdout[columns]
+    else:  # as validation_report: views of the files, sampled and hashed a row group at a time
+        n = min(args.max_rows, holdout.num_rows, training.num_rows)
+        first = fictitious.where("replicate", [1]).select(columns)
+        replicates = replicate_samples(fictitious, columns, n, seed)
+        key = household_key(catalog)
+        households = training.select([key]).read()[key].to_numpy()
+        reals = [v.select(columns) for v in replicate_training_views(inputs["matched_replicates"], households, key,
+                                                                     len(replicates))]
+        real, held = training.select(columns), holdout.select(columns)
     mark("first replicate, replicate samples, replicate training sets")
     result = evaluate(
-        training[columns], first, holdout=holdout[columns], replicates=replicates, replicate_reals=reals,
+        real, first, holdout=held, replicates=replicates, replicate_reals=reals,
         max_rows=args.max_rows, error_subsamples=2, seed=seed,
         quasi_identifiers=[c for c in release.quasi_identifiers if c in columns],
         sensitive=[c for c in release.sensitive if c in columns], rules=catalog.plausibility_rules(),
         regressions=[RegressionSpec(**r.model_dump()) for r in release.regressions],
         thresholds=Thresholds.default().updated(release.thresholds))
     mark(f"evaluate (passed: {result.passed})")
+    if args.metrics:
+        import json
+
+        args.metrics.write_text(json.dumps({"metrics": result.metrics, "sampling_error": result.sampling_error,
+                                            "baseline": result.baseline}, indent=1, sort_keys=True, default=str))
     from synth_assets.calibration import Targets, spec_from_catalog
 
     sources = {catalog.register_name: inputs["harmonised_register"]}

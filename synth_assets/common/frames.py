@@ -99,29 +99,132 @@ class ParquetTable:
     def __init__(self, path: Any) -> None:
         self.path = path
         self._known_categories: dict[str, pd.Index] = {}
+        # a view (:meth:`where`, :meth:`select`): rows whose column is in a set of values, some columns
+        self._filters: tuple[tuple[str, np.ndarray], ...] = ()
+        self._selected: list[str] | None = None
+        self._group_rows: list[int] | None = None  # rows each row group keeps under the filters
 
     def _file(self) -> pq.ParquetFile:
         opener = getattr(self.path, "open", None)
         return pq.ParquetFile(opener("rb") if callable(opener) else os.fspath(self.path))
 
+    def _view(self, filters: tuple[tuple[str, np.ndarray], ...], selected: list[str] | None) -> ParquetTable:
+        view = ParquetTable(self.path)
+        view._known_categories = self._known_categories  # the whole file's categories, shared
+        view._filters, view._selected = filters, selected
+        return view
+
+    def where(self, column: str, values: Any) -> ParquetTable:
+        """A view of the rows whose ``column`` is one of ``values`` (in the file's order): read, sampled,
+        hashed a row group at a time like the table itself. Views combine (``where(...).where(...)``)."""
+        if column not in self._file().schema_arrow.names:
+            raise KeyError(f"{self.path}: no column {column!r}")
+        return self._view((*self._filters, (column, np.unique(np.asarray(list(values))))), self._selected)
+
+    def select(self, columns: Sequence[str]) -> ParquetTable:
+        """A view with only ``columns`` (in that order); the filters of :meth:`where` still apply."""
+        self._check_columns(columns)
+        return self._view(self._filters, list(columns))
+
+    def _check_columns(self, columns: Sequence[str]) -> None:
+        names = self._file().schema_arrow.names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise KeyError(f"{self.path}: columns not in the table: {missing}")
+
     @property
     def num_rows(self) -> int:
-        return int(self._file().metadata.num_rows)
+        if not self._filters:
+            return int(self._file().metadata.num_rows)
+        return sum(self._kept_rows())
 
     @property
     def columns(self) -> list[str]:
-        return list(self._file().schema_arrow.names)
+        return list(self._selected) if self._selected is not None else list(self._file().schema_arrow.names)
+
+    def _may_hold(self, file: pq.ParquetFile, group: int) -> bool:
+        """Whether row group ``group`` may hold rows of the view (its min/max statistics)."""
+        for column, values in self._filters:
+            stats = file.metadata.row_group(group).column(file.schema_arrow.get_field_index(column)).statistics
+            if stats is not None and stats.has_min_max and len(values) and (
+                    values[-1] < stats.min or values[0] > stats.max):
+                return False
+        return True
+
+    def _mask(self, file: pq.ParquetFile, group: int) -> np.ndarray | None:
+        """Rows of row group ``group`` in the view (None: every row); reads the filters' columns only."""
+        if not self._filters:
+            return None
+        if not self._may_hold(file, group):
+            return np.zeros(file.metadata.row_group(group).num_rows, dtype=bool)
+        names = list(dict.fromkeys(column for column, _ in self._filters))
+        table = file.read_row_group(group, columns=names)
+        mask = np.ones(table.num_rows, dtype=bool)
+        for column, values in self._filters:
+            mask &= np.isin(table.column(column).to_numpy(zero_copy_only=False), values)
+        return mask
+
+    def _kept_rows(self) -> list[int]:
+        if self._group_rows is None:
+            file = self._file()
+            self._group_rows = [int(mask.sum()) if (mask := self._mask(file, g)) is not None
+                                else file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)]
+        return self._group_rows
+
+    def _group_frame(self, file: pq.ParquetFile, group: int, columns: list[str],
+                     mask: np.ndarray | None) -> pd.DataFrame:
+        table = file.read_row_group(group, columns=columns)
+        if mask is not None:
+            table = table.filter(pa.array(mask))
+        return table.to_pandas()
 
     def frames(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
-        """The rows, one row group at a time, in order (``columns``: only those)."""
+        """The rows, one row group at a time, in order (``columns``: only those; default the view's)."""
         file = self._file()
-        wanted = None if columns is None else list(columns)
+        wanted = None if columns is None and self._selected is None else list(columns or self.columns)
         if wanted is not None:
-            missing = [c for c in wanted if c not in file.schema_arrow.names]
-            if missing:
-                raise KeyError(f"{self.path}: columns not in the table: {missing}")
+            self._check_columns(wanted)
         for group in range(file.num_row_groups):
-            yield file.read_row_group(group, columns=wanted).to_pandas()
+            mask = self._mask(file, group)
+            if mask is not None and not mask.any():
+                continue
+            yield self._group_frame(file, group, wanted if wanted is not None else self.columns, mask)
+
+    def take(self, positions: Sequence[int] | np.ndarray, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The rows at ``positions`` (of the view's rows, in that order, as ``frame.iloc[positions]``
+        would give them; index 0..n-1), ``columns`` only (default the view's).
+
+        One row group in memory at a time besides the rows taken; categorical columns get the
+        categories the whole file gives them, so the rows are those of the table read whole.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        wanted = list(columns) if columns is not None else self.columns
+        self._check_columns(wanted)
+        file = self._file()
+        counts = self._kept_rows() if self._filters else [
+            file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)]
+        total = sum(counts)
+        if len(positions) and (positions.min() < 0 or positions.max() >= total):
+            raise IndexError(f"{self.path}: positions outside the {total} rows of the table")
+        order = np.argsort(positions, kind="stable")
+        ordered = positions[order]
+        pieces: list[pd.DataFrame] = []
+        start = 0
+        for group, count in enumerate(counts):
+            low, high = np.searchsorted(ordered, [start, start + count])
+            if high > low:
+                frame = self._group_frame(file, group, wanted, self._mask(file, group))
+                pieces.append(frame.iloc[ordered[low:high] - start])
+            start += count
+        if pieces:
+            joined = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
+        else:
+            joined = file.schema_arrow.empty_table().to_pandas()[wanted]
+        # back to the order asked for: joined's row i is the i-th smallest position
+        frame = joined.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+        for column, categories in self._categories(list(frame.columns)).items():
+            frame[column] = frame[column].astype(pd.CategoricalDtype(categories, ordered=frame[column].cat.ordered))
+        return frame
 
     def values(self, by: str) -> list[Any]:
         """The distinct values of column ``by`` (the replicates), sorted."""
@@ -133,7 +236,8 @@ class ParquetTable:
             yield self.part(by, value, columns)
 
     def part(self, by: str, value: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The rows whose column ``by`` equals ``value`` (``columns`` only, in the table's order).
+        """The rows whose column ``by`` equals ``value`` (``columns`` only, in the table's order), of the
+        whole file (a view's filters do not apply: :meth:`where` is the view's way).
 
         Read from the row groups whose statistics may hold ``value`` (all of them when the file
         has none), so for a table written replicate after replicate a replicate's rows cost
@@ -165,11 +269,17 @@ class ParquetTable:
         wanted = [c for c in columns if pa.types.is_dictionary(arrow.field(c).type)
                   and c not in self._known_categories]
         for column in wanted:  # one column's codes at a time (a byte or two a row), once per table
-            self._known_categories[column] = self.read([column])[column].cat.categories
+            self._known_categories[column] = ParquetTable(self.path).read([column])[column].cat.categories
         return {c: self._known_categories[c] for c in columns if c in self._known_categories}
 
     def read(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The whole table, or only ``columns`` of it, as one frame (as the Parquet IO manager reads it)."""
+        """The whole table, or only ``columns`` of it, as one frame (as the Parquet IO manager reads it).
+
+        A view (:meth:`where`) is read as :meth:`take` of all its rows (the whole file's categories)."""
+        if self._filters:
+            return self.take(np.arange(self.num_rows), columns)
+        if columns is None:
+            columns = self._selected
         opener = getattr(self.path, "open", None)
         source = opener("rb") if callable(opener) else os.fspath(self.path)
         table = pq.read_table(source, columns=None if columns is None else list(columns))
@@ -187,11 +297,14 @@ class ParquetTable:
         return hasher.hexdigest()
 
     def __repr__(self) -> str:
-        return f"ParquetTable({str(self.path)!r})"
+        view = "".join(f".where({c!r}, {len(v)} values)" for c, v in self._filters)
+        view += f".select({self._selected})" if self._selected is not None else ""
+        return f"ParquetTable({str(self.path)!r}){view}"
 
     def empty(self) -> pd.DataFrame:
-        """No rows, every column with the dtype it is read back with (to describe the columns)."""
-        return self._file().schema_arrow.empty_table().to_pandas()
+        """No rows, every column (the view's) with the dtype it is read back with (to describe the columns)."""
+        frame = self._file().schema_arrow.empty_table().to_pandas()
+        return frame if self._selected is None else frame[self._selected]
 
     def write_split(self, by: str, files: Mapping[Any, str | os.PathLike[str]],
                     columns: Sequence[str] | None = None) -> dict[Any, int]:

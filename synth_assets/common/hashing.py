@@ -10,7 +10,7 @@ metrics, the synthesiser's copy filter and the audit all use these same hashes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -109,8 +109,21 @@ def row_hashes(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[n
     A column is compared as numbers only if it is numeric in every frame; otherwise all
     frames compare it as text (so 3 and "3" still match).
     """
-    numeric = {c for c in columns if all(is_numeric(f[c]) for f in frames)}
+    numeric = numeric_in_all(frames, columns)
     return [_block_hashes(f, columns, numeric) for f in frames]
+
+
+def numeric_in_all(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> set[str]:
+    """The ``columns`` that :func:`row_hashes` compares as numbers: numeric in every frame (a dtype
+    question, so frames of no rows with the tables' dtypes answer it for tables read by blocks)."""
+    return {c for c in columns if all(is_numeric(f[c]) for f in frames)}
+
+
+def block_row_hashes(blocks: Iterable[pd.DataFrame], columns: Sequence[str], numeric: set[str]) -> np.ndarray:
+    """:func:`row_hashes` of a table given a block of rows at a time (``numeric`` from
+    :func:`numeric_in_all` over every table compared): the same hashes, one block in memory."""
+    parts = [_block_hashes(block, columns, numeric) for block in blocks]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
 
 
 def _block_hashes(frame: pd.DataFrame, columns: Sequence[str], numeric: set[str]) -> np.ndarray:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from synth_assets.common.columns import is_numeric
 from synth_assets.common.distances import code_shares, cramers_v, total_variation
+from synth_assets.common.frames import ParquetTable
 from synth_assets.matching.encoding import as_float, joint_codes
 
 
@@ -246,7 +247,8 @@ def _weights(weights: np.ndarray | None, like: pd.Series) -> np.ndarray:
 
 
 def missing_shares(
-    sources: Mapping[str, pd.DataFrame], matched: pd.DataFrame, release: pd.DataFrame | None = None
+    sources: Mapping[str, pd.DataFrame | ParquetTable], matched: pd.DataFrame | ParquetTable,
+    release: pd.DataFrame | ParquetTable | None = None,
 ) -> pd.DataFrame:
     """Share of missing values (nulls, unweighted) per variable in each table.
 
@@ -254,7 +256,8 @@ def missing_shares(
     one column per source (its name), then ``matched`` and, if given, ``release``; NaN where
     a table lacks the variable.  Special codes such as -8 are values, not missing.  Shows
     where missing values enter or leave: survey item non-response should not reach the
-    matched dataset, nor any missing value the release.
+    matched dataset, nor any missing value the release. A table on disk (``ParquetTable``) is
+    counted a row group at a time.
     """
     tables = dict(sources)
     for name in ("matched", "release"):
@@ -265,8 +268,16 @@ def missing_shares(
         tables["release"] = release
     ordered = [matched, *sources.values(), *([release] if release is not None else [])]
     variables = list(dict.fromkeys(c for table in ordered for c in table.columns))
-    shares = {
-        name: pd.Series({c: table[c].isna().mean() if len(table) else np.nan for c in table.columns}, dtype="float64")
-        for name, table in tables.items()
-    }
+    shares = {name: _missing_share(table) for name, table in tables.items()}
     return pd.DataFrame(shares).reindex(variables).rename_axis("variable")
+
+
+def _missing_share(table: pd.DataFrame | ParquetTable) -> pd.Series:
+    """Share of missing values of each column (NaN for a table of no rows)."""
+    blocks = table.frames() if isinstance(table, ParquetTable) else [table]
+    missing = pd.Series(0, index=pd.Index(list(table.columns)), dtype="int64")
+    rows = 0
+    for block in blocks:
+        missing += block.isna().sum().astype("int64")
+        rows += len(block)
+    return missing / rows if rows else pd.Series(np.nan, index=missing.index, dtype="float64")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -158,3 +159,17 @@ def iter_replicate_training_sets(
     keep = set(training[household_id].unique())
     for f in itertools.islice(frames, m):
         yield f.loc[f[household_id].isin(keep)].drop(columns=[c for c in drop if c in f]).reset_index(drop=True)
+
+
+def replicate_training_views(
+    matched_replicates: ParquetTable, households: Iterable[Any] | np.ndarray, household_id: str, m: int,
+) -> list[ParquetTable]:
+    """:func:`iter_replicate_training_sets` as views of the file (``ParquetTable.where``): replicate r's
+    rows of ``households`` (the training sample's), in the file's order, read or sampled a row group
+    at a time, so no replicate is ever held whole. Select the columns wanted on each view."""
+    values = matched_replicates.values(REPLICATE_COLUMN)
+    if len(values) < m:
+        raise ValueError(f"{m} replicates asked for, but only {len(values)} matched replicates exist; "
+                         "give matched_replicates at least as many")
+    keep = np.unique(np.asarray(households))
+    return [matched_replicates.where(REPLICATE_COLUMN, [value]).where(household_id, keep) for value in values[:m]]

@@ -21,6 +21,7 @@ another sample of the same size.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -31,8 +32,19 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from synth_assets.common.columns import is_numeric
+from synth_assets.common.frames import ParquetTable
 from synth_assets.validation import plots
-from synth_assets.validation.preparation import align_columns, check_label_overlap, sample_rows, seeded_sample
+from synth_assets.validation.preparation import (
+    ColumnMismatchError,
+    Table,
+    align_columns,
+    check_label_overlap,
+    sample_rows,
+    seeded_sample,
+    table_empty,
+    table_rows,
+)
 from synth_assets.validation.privacy.copies import exact_copy_rate, replicated_uniques
 from synth_assets.validation.privacy.distance import dcr, membership_inference_auc
 from synth_assets.validation.privacy.inference import attribute_inference
@@ -176,16 +188,16 @@ def _check_columns(names: Sequence[str] | None, table: pd.DataFrame, role: str) 
 
 
 def evaluate(
-    real: pd.DataFrame,
-    synthetic: pd.DataFrame,
+    real: Table,
+    synthetic: Table,
     *,
-    holdout: pd.DataFrame | None = None,
+    holdout: Table | None = None,
     quasi_identifiers: Sequence[str] | None = None,
     sensitive: Sequence[str] | None = None,
     rules: Sequence[str] | None = None,
     regressions: Sequence[RegressionSpec] | None = None,
     replicates: Sequence[pd.DataFrame] | None = None,
-    replicate_reals: Sequence[pd.DataFrame] | None = None,
+    replicate_reals: Sequence[Table] | None = None,
     thresholds: Thresholds | None = None,
     seed: int = 0,
     figures: bool = True,
@@ -212,16 +224,27 @@ def evaluate(
     ``max_rows``: sample size of the sampled metrics (module docstring); real and holdout get
     the same size, so the DCR share is 0.5 for a generator no closer to its training records
     than to unseen people. None: every metric on the whole tables, no sampling error.
+
+    ``real``, ``synthetic``, ``holdout`` and ``replicate_reals`` may be left in their Parquet
+    files (``ParquetTable``, a view of the columns to compare): with ``max_rows`` the samples
+    are then taken a row group at a time (the same rows, so the same figures, as from the
+    tables in memory) and the exhaustive copy counts hash them a row group at a time, so
+    memory is the samples' and one row group's, whatever the population.
     """
-    synthetic = align_columns(real, synthetic)
+    if max_rows is None:  # every metric on the whole tables: read them
+        real, synthetic = _whole(real), _whole(synthetic)
+        holdout = _whole(holdout) if holdout is not None else None
+        replicate_reals = [_whole(r) for r in replicate_reals] if replicate_reals is not None else None
+    synthetic = _aligned(real, synthetic, ("real", "synthetic"))
     check_label_overlap(real, synthetic)
     if holdout is not None:
-        holdout = align_columns(real, holdout, names=("real", "holdout"))
+        holdout = _aligned(real, holdout, ("real", "holdout"))
         check_label_overlap(real, holdout, names=("real", "holdout"))
     for i, replicate in enumerate(replicates or [], start=1):
         check_label_overlap(real, replicate, names=("real", f"replicate {i}"))
-    qis = _check_columns(quasi_identifiers, real, "quasi-identifier(s)")
-    secrets = _check_columns(sensitive, real, "sensitive column(s)")
+    real_columns = table_empty(real)
+    qis = _check_columns(quasi_identifiers, real_columns, "quasi-identifier(s)")
+    secrets = _check_columns(sensitive, real_columns, "sensitive column(s)")
     thresholds = thresholds or Thresholds.default()
     timer = _Timer(progress)
     details: dict[str, Any] = {}
@@ -229,41 +252,46 @@ def evaluate(
     own = list(replicate_reals) if replicate_reals is not None else None
     if own is not None and replicates is not None and len(own) != len(replicates):
         raise ValueError(f"{len(own)} replicate_reals for {len(replicates)} replicates")
-    own = [align_columns(real, r, names=("real", "replicate's real")) for r in own] if own else None
+    own = [_aligned(real, r, ("real", "replicate's real")) for r in own] if own else None
     full_real, full_synthetic, full_holdout, full_own = real, synthetic, holdout, own
+    # the tables the sampled metrics see: seeded samples, or (max_rows None) the tables read whole above
     sample_size: int | None = None
+    take: Callable[[Table], pd.DataFrame] = _whole
     if max_rows is not None:
-        sample_size = min(max_rows, len(real), *([len(holdout)] if holdout is not None else []))
+        sample_size = min(max_rows, table_rows(real), *([table_rows(holdout)] if holdout is not None else []))
         n = sample_size
-        real, synthetic = seeded_sample(real, n, seed), seeded_sample(synthetic, n, seed)
-        holdout = seeded_sample(holdout, n, seed) if holdout is not None else None
-        replicates = [seeded_sample(r, n, seed) for r in replicates] if replicates is not None else None
-        own = [seeded_sample(r, n, seed) for r in own] if own else None
+        take = functools.partial(seeded_sample, n=n, seed=seed)
         details["sample"] = {"rows": n, "seed": seed, "error_subsamples": error_subsamples,
-                             "rows_real": len(full_real), "rows_synthetic": len(full_synthetic)}
-    metrics, utility = utility_metrics(own[0] if own else real, synthetic, seed, timer)
+                             "rows_real": table_rows(full_real), "rows_synthetic": table_rows(full_synthetic)}
+        replicates = [take(r) for r in replicates] if replicates is not None else None
+    real_s = take(real)
+    synthetic_s = align_columns(real_s, take(synthetic))
+    holdout_s = align_columns(real_s, take(holdout), names=("real", "holdout")) if holdout is not None else None
+    own_s = [align_columns(real_s, take(r), names=("real", "replicate's real")) for r in own] if own else None
+    metrics, utility = utility_metrics(own_s[0] if own_s else real_s, synthetic_s, seed, timer)
     if replicates is not None and len(replicates) > 1:
         # One replicate's S_pMSE swings widely (7.8 to 14 across the five replicates of one
         # demo release): the release is all of them, so the gate judges their mean.
         ratios = timer.run("propensity_replicates", lambda: [
-            propensity_ratio(own[i] if own else real, align_columns(real, r), seed) for i, r in enumerate(replicates)])
+            propensity_ratio(own_s[i] if own_s else real_s, align_columns(real_s, r), seed) for i, r in enumerate(replicates)])
         metrics["s_pmse_first_replicate"] = metrics["s_pmse"]
         metrics["s_pmse"] = float(np.mean(ratios))
         details["s_pmse_by_replicate"] = ratios
     tables: dict[str, pd.DataFrame] = {"columns": utility["columns"]}
     baseline: dict[str, float] | None = None
-    if holdout is not None:
-        baseline, _ = utility_metrics(real, holdout, seed, timer, prefix="baseline_")
+    if holdout_s is not None:
+        baseline, _ = utility_metrics(real_s, holdout_s, seed, timer, prefix="baseline_")
         assert full_holdout is not None
-        baseline["exact_copy_rate"] = exact_copy_rate(full_holdout, full_real)
+        baseline["exact_copy_rate"] = timer.run("baseline_exact_copy_rate",
+                                                lambda: exact_copy_rate(full_holdout, full_real))
 
     if rules:
-        table = timer.run("rules", lambda: plausibility(real, synthetic, rules))
+        table = timer.run("rules", lambda: plausibility(real_s, synthetic_s, rules))
         tables["rules"] = table
         metrics["rules_excess"] = float(table["excess"].max())
 
     if regressions:
-        comparisons = timer.run("regressions", lambda: compare_regressions(real, replicates or [synthetic], regressions))
+        comparisons = timer.run("regressions", lambda: compare_regressions(real_s, replicates or [synthetic_s], regressions))
         for i, comparison in enumerate(comparisons, start=1):
             tables[f"regression {i}: {comparison.spec.label}"] = comparison.table
         excluded = {c.spec.label: c.excluded for c in comparisons if c.excluded}
@@ -272,8 +300,8 @@ def evaluate(
         overlaps = pd.concat([c.table for c in comparisons])["ci_overlap"]
         if len(overlaps):
             metrics["regression_ci_overlap"] = float(overlaps.mean())
-        if holdout is not None and baseline is not None and len(overlaps):
-            reference = compare_regressions(real, [holdout], regressions)
+        if holdout_s is not None and baseline is not None and len(overlaps):
+            reference = compare_regressions(real_s, [holdout_s], regressions)
             baseline["regression_ci_overlap"] = float(pd.concat([c.table for c in reference])["ci_overlap"].mean())
 
     # Exhaustive, whatever max_rows: one copied record is a disclosure a sample would miss.
@@ -284,17 +312,17 @@ def evaluate(
         metrics["replicated_uniques_share"] = unique["share_of_records"]
 
     dcr_result = None
-    if holdout is not None:
-        dcr_result = timer.run("dcr", lambda: dcr(synthetic, real, holdout, seed=seed))
+    if holdout_s is not None:
+        dcr_result = timer.run("dcr", lambda: dcr(synthetic_s, real_s, holdout_s, seed=seed))
         metrics.update(dcr_result.metrics())
-        metrics["mia_auc"] = timer.run("mia", lambda: membership_inference_auc(synthetic, real, holdout, seed=seed))
-        singling = timer.run("singling_out", lambda: singling_out_risk(synthetic, real, holdout, seed=seed))
-        linking = timer.run("linkability", lambda: linkability_risk(synthetic, real, holdout, seed=seed))
+        metrics["mia_auc"] = timer.run("mia", lambda: membership_inference_auc(synthetic_s, real_s, holdout_s, seed=seed))
+        singling = timer.run("singling_out", lambda: singling_out_risk(synthetic_s, real_s, holdout_s, seed=seed))
+        linking = timer.run("linkability", lambda: linkability_risk(synthetic_s, real_s, holdout_s, seed=seed))
         metrics["singling_out_risk"], metrics["linkability_risk"] = singling.risk, linking.risk
         details["singling_out"], details["linkability"] = singling.to_dict(), linking.to_dict()
         if qis and secrets:
             inference = timer.run(
-                "inference", lambda: attribute_inference(synthetic, real, holdout, qis, secrets, seed=seed)
+                "inference", lambda: attribute_inference(synthetic_s, real_s, holdout_s, qis, secrets, seed=seed)
             )
             details["inference"] = {name: risk.to_dict() for name, risk in inference.items()}
             metrics["inference_risk"] = max(
@@ -312,18 +340,18 @@ def evaluate(
     details["worst_1way_variable"] = where["worst_1way_distance"]
     checks, skipped = thresholds.check(metrics, baseline, where=where,
                                        # the rows the baseline's copy rate was counted on: every holdout row
-                                       baseline_rows=len(full_holdout) if full_holdout is not None else None)
+                                       baseline_rows=table_rows(full_holdout) if full_holdout is not None else None)
     details["thresholds"] = thresholds.to_dict()
     details["timings_s"] = timer.seconds
     rendered: dict[str, bytes] = {}
     if figures:
-        rendered = timer.run("figures", lambda: _figures(real, synthetic, utility["association"], dcr_result))
+        rendered = timer.run("figures", lambda: _figures(real_s, synthetic_s, utility["association"], dcr_result))
     return ValidationResult(dict(metrics), baseline, checks, skipped, rendered, tables, details, errors)
 
 
 def sampling_errors(
-    metrics: Mapping[str, float | None], real: pd.DataFrame, synthetic: pd.DataFrame, train: pd.DataFrame,
-    holdout: pd.DataFrame | None, n: int, seed: int, subsamples: int,
+    metrics: Mapping[str, float | None], real: Table, synthetic: Table, train: Table,
+    holdout: Table | None, n: int, seed: int, subsamples: int,
 ) -> dict[str, float]:
     """Standard deviation of each sampled headline figure over ``1 + subsamples`` seeded samples.
 
@@ -338,10 +366,12 @@ def sampling_errors(
     quiet = _Timer()
     draws: list[dict[str, float]] = []
     for d in range(1, subsamples + 1):
-        syn = seeded_sample(synthetic, n, seed + d)
-        figures, _ = utility_metrics(seeded_sample(real, n, seed + d), syn, seed, quiet)
+        real_d = seeded_sample(real, n, seed + d)
+        syn = align_columns(real_d, seeded_sample(synthetic, n, seed + d))
+        figures, _ = utility_metrics(real_d, syn, seed, quiet)
         if holdout is not None:
-            train_d, holdout_d = seeded_sample(train, n, seed + d), seeded_sample(holdout, n, seed + d)
+            train_d = seeded_sample(train, n, seed + d)
+            holdout_d = align_columns(train_d, seeded_sample(holdout, n, seed + d), names=("real", "holdout"))
             figures.update(dcr(syn, train_d, holdout_d, seed=seed).metrics())
             figures["mia_auc"] = membership_inference_auc(syn, train_d, holdout_d, seed=seed)
         draws.append(figures)
@@ -356,6 +386,25 @@ def sampling_errors(
         if np.isfinite(values).all():
             errors[key] = float(np.std(values, ddof=1))
     return errors
+
+
+def _whole(table: Table) -> pd.DataFrame:
+    return table.read() if isinstance(table, ParquetTable) else table
+
+
+def _aligned(real: Table, other: Table, names: tuple[str, str]) -> Table:
+    """``align_columns`` of a table in memory; of a file, its columns checked against ``real``'s
+    (the rows are aligned as they are read: samples), its numeric columns numeric in the file."""
+    if not isinstance(other, ParquetTable):
+        return align_columns(table_empty(real), other, names=names)
+    reference, stored = table_empty(real), other.empty()
+    align_columns(reference, stored, names=names)  # missing or extra columns
+    text = [c for c in reference.columns if is_numeric(reference[c]) and not is_numeric(stored[c])]
+    if text:  # a file keeps its dtypes: text there is a fault of whoever wrote it
+        raise ColumnMismatchError(
+            f"{other.path}: column(s) {', '.join(map(repr, text))} numeric in {names[0]} but stored as "
+            f"{', '.join(str(stored[c].dtype) for c in text)} in {names[1]}; write them as numbers")
+    return other if list(stored.columns) == list(reference.columns) else other.select(list(reference.columns))
 
 
 def _figures(real, synthetic, association, dcr_result) -> dict[str, bytes]:

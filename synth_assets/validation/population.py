@@ -66,14 +66,15 @@ def population_tables(
     targets: Targets,
     release: pd.DataFrame | ParquetTable,
     household_id: str,
-    sources: Mapping[str, pd.DataFrame],
-    matched: pd.DataFrame,
+    sources: Mapping[str, pd.DataFrame | ParquetTable],
+    matched: pd.DataFrame | ParquetTable,
     replicate_column: str = "replicate",
 ) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     """The report's population section: residual table, missing shares, residual plot.
 
     One replicate at a time (a ``release`` on disk is read so): residuals per replicate, missing
-    values counted and added up, the plot of the first.
+    values counted and added up, the plot of the first. Sources and matched data on disk
+    (``ParquetTable``) are counted a row group at a time.
     """
     columns = [c for c in matched.columns if c in release.columns and c != household_id]
     residuals = []
@@ -86,7 +87,7 @@ def population_tables(
         rows += len(data)
         if not figures:
             figures["population:calibration"] = residual_plot(targets, data, household_id)
-    shares = missing_shares(sources, matched[columns])
+    shares = missing_shares(sources, matched.select(columns) if isinstance(matched, ParquetTable) else matched[columns])
     shares["release"] = (missing / rows if rows else missing * np.nan).reindex(shares.index)
     tables = {
         "population: calibration residuals by margin": pd.concat(residuals, ignore_index=True),

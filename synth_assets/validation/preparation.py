@@ -7,7 +7,7 @@ plots would each describe a slightly different table. This module is that single
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +71,7 @@ def _labels(series: pd.Series) -> list[str]:
 
 
 def check_label_overlap(
-    real: pd.DataFrame, other: pd.DataFrame, *, names: tuple[str, str] = ("real", "synthetic")
+    real: Table, other: Table, *, names: tuple[str, str] = ("real", "synthetic")
 ) -> None:
     """Refuse categorical columns whose observed labels in ``other`` share none with ``real``.
 
@@ -80,15 +80,27 @@ def check_label_overlap(
     than as the coding error it is. Partial overlap is left to the metrics: a rare category
     may legitimately be absent from one table.
     """
-    for column in categorical_columns(real):
-        if column not in other.columns:
-            continue
-        left, right = _labels(real[column]), _labels(other[column])
+    columns = [c for c in categorical_columns(table_empty(real)) if c in other.columns]
+    real_labels, other_labels = _table_labels(real, columns), _table_labels(other, columns)
+    for column in columns:
+        left, right = real_labels[column], other_labels[column]
         if left and right and not set(left) & set(right):
             raise LabelMismatchError(
                 f"column '{column}': no label in common between {names[0]} {_show(left)} "
                 f"and {names[1]} {_show(right)}; the two tables code it differently"
             )
+
+
+def _table_labels(table: Table, columns: Sequence[str]) -> dict[str, list[str]]:
+    """:func:`_labels` of each of ``columns``; of a file, in one pass over its row groups (those columns only)."""
+    if not isinstance(table, ParquetTable):
+        return {c: _labels(table[c]) for c in columns}
+    labels: dict[str, set[str]] = {c: set() for c in columns}
+    if columns:
+        for block in table.select(list(columns)).frames():
+            for column in columns:
+                labels[column].update(_labels(block[column]))
+    return {c: sorted(values) for c, values in labels.items()}
 
 
 def _show(labels: list[str], limit: int = 10) -> str:
@@ -103,8 +115,42 @@ def sample_rows(frame: pd.DataFrame, n: int | None, rng: np.random.Generator) ->
     return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
 
 
-def seeded_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """At most ``n`` rows drawn without replacement with ``seed``, index reset (all rows when fewer)."""
+#: A table the validation reads: in memory, or left in its Parquet file (read by row groups).
+Table = pd.DataFrame | ParquetTable
+
+
+def table_rows(table: Table) -> int:
+    return table.num_rows if isinstance(table, ParquetTable) else len(table)
+
+
+def table_empty(table: Table) -> pd.DataFrame:
+    """No rows, the table's columns and dtypes (what a column's kind is decided on)."""
+    return table.empty() if isinstance(table, ParquetTable) else table.iloc[:0]
+
+
+def table_blocks(table: Table) -> Iterator[pd.DataFrame]:
+    """The table's rows, a row group at a time from a file (the frame itself in memory)."""
+    if isinstance(table, ParquetTable):
+        yield from table.frames()
+    else:
+        yield table
+
+
+def sample_positions(length: int, n: int, seed: int) -> np.ndarray:
+    """The positions ``frame.sample(n=n, random_state=seed)`` takes of a frame of ``length`` rows
+    (they depend on the length and the seed only), in the order it takes them."""
+    return pd.RangeIndex(length).to_series().sample(n=n, random_state=seed).to_numpy()
+
+
+def seeded_sample(frame: Table, n: int, seed: int) -> pd.DataFrame:
+    """At most ``n`` rows drawn without replacement with ``seed``, index reset (all rows when fewer).
+
+    A table on disk (``ParquetTable``, a view's columns only) gives the very rows and dtypes the
+    frame read whole would: its positions are drawn from its length and taken a row group at a time.
+    """
+    if isinstance(frame, ParquetTable):
+        rows = frame.num_rows
+        return frame.take(sample_positions(rows, n, seed) if rows > n else np.arange(rows))
     return frame.sample(n=n, random_state=seed).reset_index(drop=True) if len(frame) > n else frame.reset_index(drop=True)
 
 
@@ -115,10 +161,10 @@ def replicate_samples(stacked: pd.DataFrame | ParquetTable, columns: Sequence[st
     The sample's positions are drawn first (``DataFrame.sample`` draws them from the length and
     the seed only), then only those rows are copied: a groupby would copy every replicate whole
     first, the size of the release again (1.7 GB for five replicates of 1.2 million persons).
-    A table on disk (``ParquetTable``) is read one replicate at a time, ``columns`` only.
+    A table on disk (``ParquetTable``) is read a row group at a time, ``columns`` only.
     """
-    if isinstance(stacked, ParquetTable):
-        return [seeded_sample(stacked.part(replicate, value, list(columns)), n, seed)
+    if isinstance(stacked, ParquetTable):  # each replicate a view: its sample taken a row group at a time
+        return [seeded_sample(stacked.where(replicate, [value]).select(list(columns)), n, seed)
                 for value in stacked.values(replicate)]
     codes = stacked[replicate].to_numpy()
     wanted = stacked.columns.get_indexer(pd.Index(list(columns)))

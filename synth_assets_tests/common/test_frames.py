@@ -73,3 +73,35 @@ def test_a_parquet_table_reads_hashes_and_splits_the_table_a_row_group_at_a_time
     assert list(parts[0]["sex"].cat.categories) == ["f", "m", "x"]
     with pytest.raises(KeyError, match="all.parquet: columns not in the table"):
         next(table.frames(["age"]))
+
+
+def test_a_view_of_a_parquet_table_is_the_filtered_frame_read_a_row_group_at_a_time(tmp_path):
+    """``where``/``select`` then ``read``, ``take``, ``frames``, ``num_rows``: what filtering the frame
+    read whole gives (rows in the file's order, the whole file's categories), with row groups
+    that hold no row of the view skipped."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "replicate": np.repeat([1, 2, 3], [1000, 800, 700]),
+        "household": rng.integers(0, 300, 2500),
+        "income": rng.normal(size=2500),
+        "sex": pd.Categorical(rng.choice(["f", "m", "x"], 2500)),
+    })
+    frame.loc[frame["replicate"] == 1, "sex"] = "f"  # replicate 1's row groups know only "f"
+    write_rows(frame, tmp_path / "t.parquet", row_group_rows=300)
+    table = ParquetTable(tmp_path / "t.parquet")
+    households = frame["household"].unique()[:100]
+    view = table.where("replicate", [1]).where("household", households).select(["income", "sex", "household"])
+    expected = frame.loc[(frame["replicate"] == 1) & frame["household"].isin(households),
+                         ["income", "sex", "household"]].reset_index(drop=True)
+    assert view.num_rows == len(expected) and view.columns == ["income", "sex", "household"]
+    pd.testing.assert_frame_equal(view.read(), expected)
+    assert list(view.read()["sex"].cat.categories) == ["f", "m", "x"]  # the file's, not the row groups'
+    positions = expected.sample(n=60, random_state=3).index.to_numpy()  # any order
+    pd.testing.assert_frame_equal(view.take(positions), expected.iloc[positions].reset_index(drop=True))
+    blocks = list(view.frames())
+    assert len(blocks) == 4  # replicate 1's four row groups of 300 rows, not the file's nine
+    assert sum(len(b) for b in blocks) == len(expected)
+    with pytest.raises(IndexError, match="positions outside"):
+        view.take([len(expected)])
+    with pytest.raises(KeyError, match="no column 'region'"):
+        table.where("region", [1])

@@ -90,3 +90,46 @@ def test_tables_within_max_rows_are_exact(tables):
     whole = evaluate(real, synthetic.iloc[:1000], holdout=holdout, figures=False)
     assert whole.sampling_error == {} and "sample" not in whole.details
     assert whole.metrics["kmarginal_3"] == result.metrics["kmarginal_3"]
+
+
+def test_tables_left_in_their_files_give_the_same_result_as_in_memory(tables, tmp_path):
+    """Samples taken a row group at a time, copies hashed a row group at a time: the same figures.
+
+    The release is stacked (two replicates, replicate 1 a view of the file), the training data
+    and a replicate's own training data are views (rows of some households, some columns), and
+    row groups are small so that every sample and hash crosses many of them.
+    """
+    from synth_assets.common.frames import ParquetTable, write_rows
+    from synth_assets.validation.preparation import seeded_sample
+
+    real, holdout, synthetic, _ = tables
+    columns = list(real.columns)
+    real = real.assign(household=np.arange(len(real)) // 3)
+    stacked = pd.concat([synthetic.assign(replicate=1), population(2000, 4).assign(replicate=2)], ignore_index=True)
+    own = pd.concat([real.assign(replicate=r) for r in (1, 2)], ignore_index=True)
+    own.loc[own["replicate"] == 2, "income"] *= 1.01
+    for name, frame in {"real": real, "holdout": holdout, "release": stacked, "own": own}.items():
+        write_rows(frame, tmp_path / f"{name}.parquet", row_group_rows=250)
+    files = {name: ParquetTable(tmp_path / f"{name}.parquet") for name in ("real", "holdout", "release", "own")}
+    households = np.arange(0, 400, 2)  # a training sample of some households
+    kept = real["household"].isin(households)
+    second = stacked[stacked["replicate"] == 2][columns]
+    common = dict(quasi_identifiers=QIS, max_rows=MAX_ROWS, figures=False, seed=3, error_subsamples=1)
+    in_memory = evaluate(
+        real.loc[kept, columns], synthetic[columns], holdout=holdout,
+        replicates=[seeded_sample(synthetic[columns], MAX_ROWS, 3), seeded_sample(second, MAX_ROWS, 3)],
+        replicate_reals=[own.loc[(own["replicate"] == r) & own["household"].isin(households), columns]
+                         for r in (1, 2)], **common)
+    on_disk = evaluate(
+        files["real"].where("household", households).select(columns),
+        files["release"].where("replicate", [1]).select(columns), holdout=files["holdout"],
+        replicates=[seeded_sample(files["release"].where("replicate", [r]).select(columns), MAX_ROWS, 3)
+                    for r in (1, 2)],
+        replicate_reals=[files["own"].where("replicate", [r]).where("household", households).select(columns)
+                         for r in (1, 2)], **common)
+    assert on_disk.metrics == in_memory.metrics
+    assert on_disk.baseline == in_memory.baseline
+    assert on_disk.sampling_error == in_memory.sampling_error
+    assert on_disk.details["replicated_uniques"] == in_memory.details["replicated_uniques"]
+    assert on_disk.metrics["exact_copy_rate"] == pytest.approx(1 / len(synthetic))  # the planted copy, found
+    assert [c.message for c in on_disk.checks] == [c.message for c in in_memory.checks]

@@ -141,13 +141,14 @@ def _comparison_metadata(comparison: "ModelComparison", config: ValidationConfig
     }
 
 
-def _population_section(catalog: Catalog, fictitious: ParquetTable, targets: pd.DataFrame, matched: pd.DataFrame,
-                        register: pd.DataFrame, donors: dict[str, WaveTable]):
-    """Calibration residuals per margin and replicate; missing shares of sources, matched, release."""
+def _population_section(catalog: Catalog, fictitious: ParquetTable, targets: pd.DataFrame, matched: ParquetTable,
+                        register: ParquetTable, donors: dict[str, WaveTable]):
+    """Calibration residuals per margin and replicate; missing shares of sources, matched, release
+    (the register and the matched data, population-sized, counted from their files by row groups)."""
     from synth_assets.calibration import Targets, spec_from_catalog
     from synth_assets.validation.population import population_tables
 
-    sources = {catalog.register_name: register}
+    sources: dict[str, pd.DataFrame | ParquetTable] = {catalog.register_name: register}
     for donor in donors.values():
         source = catalog.sources[donor.origin.source]
         sources[donor.origin.source] = donor.data[[c for c in source.specific if c in donor.data]]
@@ -239,11 +240,11 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
                                                    *linked_ins], annotations=on_disk)
     def validation_report(
         context: dg.AssetExecutionContext, config: ValidationConfig, project: ProjectResource,
-        compute: ComputeResource, fictitious: ParquetTable, training: pd.DataFrame, holdout: pd.DataFrame,
-        targets: pd.DataFrame, matched: pd.DataFrame, matched_replicates: ParquetTable, register: WaveTable,
+        compute: ComputeResource, fictitious: ParquetTable, training: ParquetTable, holdout: ParquetTable,
+        targets: pd.DataFrame, matched: ParquetTable, matched_replicates: ParquetTable, register: ParquetTable,
         **inputs: Any,
     ) -> dg.Output[dict[str, Any]]:
-        from synth_assets.synthesis.replicates import iter_replicate_training_sets
+        from synth_assets.synthesis.replicates import replicate_training_views
         from synth_assets.validation import (
             RegressionSpec,
             Thresholds,
@@ -260,18 +261,17 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         donors: dict[str, WaveTable] = {k: v for k, v in inputs.items() if k not in linked_ins}
         refuse_single_replicate(fictitious, context.partition_key)
         release = project.catalog.release
-        columns = _analysis_columns(training, project.catalog)
+        columns = _analysis_columns(training.empty(), project.catalog)
         # Equal-sized train and holdout samples: the distance-to-closest-record share is then 0.5
         # for a generator that is no closer to its training records than to unseen people.
-        n = min(config.max_rows, len(holdout), len(training))
-        # The release arrives on disk (ParquetTable) and is read one replicate at a time: replicate 1
-        # whole (copies are counted over every record, sampling errors drawn from it); every
-        # replicate as the n-row sample evaluate takes of it (the same rows)
+        n = min(config.max_rows, holdout.num_rows, training.num_rows)
+        # Every table stays in its file (ParquetTable) as a view of the columns compared: evaluate
+        # reads its seeded samples (the rows the frames in memory would give) and hashes every
+        # record for the exhaustive copy counts, a row group at a time. Replicate 1 of the
+        # release is a view; the others arrive as their samples (the same rows).
         stacked = "replicate" in fictitious.columns
-        first = fictitious.part("replicate", 1, columns) if stacked else fictitious.read(columns)
+        first = (fictitious.where("replicate", [1]) if stacked else fictitious).select(columns)
         replicates = replicate_samples(fictitious, columns, n, config.seed) if stacked else None
-        training_sample = seeded_sample(training[columns], n, config.seed)
-        holdout_sample = seeded_sample(holdout[columns], n, config.seed)
         scoring: dict[str, Any] = dict(
             quasi_identifiers=[c for c in release.quasi_identifiers if c in columns],
             sensitive=[c for c in release.sensitive if c in columns],
@@ -280,18 +280,17 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             thresholds=Thresholds.default().updated(release.thresholds),
             seed=config.seed,
         )
-        # Whole tables: evaluate samples max_rows rows for the sampled metrics (the same samples
-        # as training_sample and holdout_sample) and counts copies over every record.
         replicate_reals = None
         if replicates:  # replicate r against the matched data its own model learnt from (issue 12)
-            # read from disk one replicate at a time (matched_replicates arrives as a ParquetTable)
-            own = iter_replicate_training_sets(matched_replicates, training, household_key(catalog), len(replicates))
-            # the first whole (sampling errors draw from it), the others as evaluate's samples of them
-            replicate_reals = [next(own)[columns], *(seeded_sample(r, n, config.seed)[columns] for r in own)]
+            # matched replicate r's rows of the training households, a view of the file
+            key = household_key(catalog)
+            households = training.select([key]).read()[key].to_numpy()
+            replicate_reals = [view.select(columns) for view in
+                               replicate_training_views(matched_replicates, households, key, len(replicates))]
         result = evaluate(
-            training[columns],
+            training.select(columns),
             first,
-            holdout=holdout[columns],
+            holdout=holdout.select(columns),
             replicates=replicates,
             progress=lambda line: log_progress(context, line),
             replicate_reals=replicate_reals,
@@ -301,7 +300,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
         )
         log_progress(context, "population tables: calibration residuals, missing shares")
         population, population_figures = _population_section(project.catalog, fictitious, targets, matched,
-                                                             register.data, donors)
+                                                             register, donors)
         result.tables.update(population)
         result.figures.update(population_figures)
         if linked_ins:
@@ -311,8 +310,9 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             result.figures.update(linked_figures)
         comparison = None
         if config.compare_families:
-            comparison = _compare_families(context, config, compute, project.catalog, training,
-                                           training_sample, holdout_sample, scoring)
+            comparison = _compare_families(context, config, compute, project.catalog, training.read(),
+                                           seeded_sample(training.select(columns), n, config.seed),
+                                           seeded_sample(holdout.select(columns), n, config.seed), scoring)
         out = report_dir(project, context.partition_key, context.run_id)
         docs = data_docs(project, context)
         # The Great Expectations Data Docs of the data checked (ingest, harmonised, fictitious)

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.common.disclosure import disclosive_rows
-from synth_assets.common.hashing import row_hashes
+from synth_assets.common.hashing import block_row_hashes, numeric_in_all
+from synth_assets.validation.preparation import Table, table_blocks, table_empty, table_rows
 
 
 def _shared_columns(synthetic: pd.DataFrame, reference: pd.DataFrame) -> list[str]:
@@ -23,39 +24,59 @@ def _shared_columns(synthetic: pd.DataFrame, reference: pd.DataFrame) -> list[st
     return columns
 
 
-def exact_copy_rate(synthetic: pd.DataFrame, reference: pd.DataFrame) -> float:
-    """Share of synthetic rows identical (on all shared columns) to some reference row."""
-    if len(synthetic) == 0:
+def _hashes(table: Table, columns: Sequence[str], numeric: set[str]) -> np.ndarray:
+    """Row hashes of ``table`` on ``columns``, a row group at a time from a file."""
+    return block_row_hashes((block[list(columns)] for block in table_blocks(table)), columns, numeric)
+
+
+def exact_copy_rate(synthetic: Table, reference: Table) -> float:
+    """Share of synthetic rows identical (on all shared columns) to some reference row.
+
+    Either table may be on disk (``ParquetTable``): hashed a row group at a time, so the step
+    holds 8 bytes a row of each, not the tables (a streaming hash join).
+    """
+    rows = table_rows(synthetic)
+    if rows == 0:
         return float("nan")
-    syn, ref = row_hashes([synthetic, reference], _shared_columns(synthetic, reference))
-    return float(np.isin(syn, ref).mean())
+    empties = [table_empty(synthetic), table_empty(reference)]
+    columns = _shared_columns(*empties)
+    numeric = numeric_in_all(empties, columns)
+    ref = np.unique(_hashes(reference, columns, numeric))
+    copies = sum(int(np.isin(block_row_hashes([block[columns]], columns, numeric), ref).sum())
+                 for block in table_blocks(synthetic))
+    return copies / rows
 
 
 def replicated_uniques(
-    synthetic: pd.DataFrame, reference: pd.DataFrame, quasi_identifiers: Sequence[str] | None = None
+    synthetic: Table, reference: Table, quasi_identifiers: Sequence[str] | None = None
 ) -> dict[str, float]:
     """Reference records unique on the quasi-identifiers and replicated in the synthetic data.
 
     synthpop's ``replicated.uniques``: a record unique in the real data on its key
     (here the quasi-identifiers; all shared columns when None) is "replicated" when a
     synthetic record has the same key AND the same values on every other shared column,
-    i.e. the one person who could be recognised has been copied whole.
+    i.e. the one person who could be recognised has been copied whole. Tables on disk are
+    hashed a row group at a time (as :func:`exact_copy_rate`).
     """
-    columns = _shared_columns(synthetic, reference)
+    empties = [table_empty(reference), table_empty(synthetic)]
+    columns = _shared_columns(empties[1], empties[0])
     keys = list(columns if quasi_identifiers is None else quasi_identifiers)
     unknown = [k for k in keys if k not in columns]
     if unknown:
         raise ValueError(f"quasi-identifier(s) not in both tables: {', '.join(unknown)}")
-    ref_keys, _ = row_hashes([reference, synthetic], keys)
-    ref_rows, syn_rows = row_hashes([reference, synthetic], columns)
+    ref_keys = _hashes(reference, keys, numeric_in_all(empties, keys))
+    numeric = numeric_in_all(empties, columns)
+    ref_rows = _hashes(reference, columns, numeric)
+    syn_rows = np.unique(_hashes(synthetic, columns, numeric))
     key_counts = pd.Series(ref_keys).map(pd.Series(ref_keys).value_counts()).to_numpy()
     unique = key_counts == 1
     replicated = unique & np.isin(ref_rows, syn_rows)
     n_unique, n_replicated = int(unique.sum()), int(replicated.sum())
+    rows = len(ref_keys)
     return {
         "n_unique": n_unique,
         "n_replicated": n_replicated,
-        "share_of_records": n_replicated / len(reference) if len(reference) else float("nan"),
+        "share_of_records": n_replicated / rows if rows else float("nan"),
         "share_of_uniques": n_replicated / n_unique if n_unique else 0.0,
     }
 
@@ -73,3 +94,4 @@ def disclosive_copies(
     """
     masks = disclosive_rows(synthetic, reference, columns, quasi_identifiers=quasi_identifiers, k=k)
     return {kind: int(mask.sum()) for kind, mask in masks.items()}
+
