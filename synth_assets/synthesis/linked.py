@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -627,3 +627,45 @@ def distributions_plot(table: pd.DataFrame, title: str) -> bytes:
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def rows_in_order(table: ParquetTable, keys: Sequence[str]) -> bool:
+    """Whether the table's rows come sorted by ``keys`` (numeric columns, lexicographic order, ties
+    allowed): read a row group of those columns at a time. Then the rows of one key are together."""
+    previous: pd.DataFrame | None = None
+    for block in table.frames(list(keys)):
+        if previous is not None:
+            block = pd.concat([previous, block], ignore_index=True)
+        if len(block) < 2:
+            previous = block
+            continue
+        if not all(pd.api.types.is_numeric_dtype(block[k]) for k in keys):
+            return False
+        decided = np.zeros(len(block) - 1, dtype=bool)
+        for key in keys:
+            values = block[key].to_numpy(dtype=float)
+            step = np.sign(values[1:] - values[:-1])
+            if (~decided & (step < 0)).any():
+                return False
+            decided |= step != 0
+        previous = block.iloc[[-1]]
+    return True
+
+
+def whole_day_parts(table: ParquetTable, columns: Sequence[str], day: Sequence[str]) -> Iterator[pd.DataFrame]:
+    """The rows of a table sorted by ``day`` (:func:`rows_in_order`), a row group at a time, each part
+    holding whole days: a row group's last day is held back and joined to the next row group's rows,
+    so one row group (and one day) is in memory, whatever the replicate's size."""
+    carry: pd.DataFrame | None = None
+    for block in table.frames(list(columns)):
+        if carry is not None and len(carry):
+            block = pd.concat([carry, block], ignore_index=True)
+        if not len(block):
+            continue
+        last = block[list(day)].iloc[-1]
+        is_last = (block[list(day)] == last).all(axis=1).to_numpy()
+        carry = block.loc[is_last]
+        if (~is_last).any():
+            yield block.loc[~is_last]
+    if carry is not None and len(carry):
+        yield carry

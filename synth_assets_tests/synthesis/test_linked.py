@@ -158,3 +158,30 @@ def test_day_hashes_see_the_order_of_a_day():
     assert hashes.nunique() == 2
     swapped = frame.assign(activity=["work", "sleep", "work", "sleep"], start=[0, 600, 0, 600], end=[600, 1440] * 2)
     assert day_hashes(swapped, {"activity": 0, "start": 0, "end": 0}, ["person_id", "day_id"]).nunique() == 1
+
+
+def test_a_sorted_linked_table_is_read_in_parts_of_whole_days_a_row_group_at_a_time(tmp_path):
+    """Days straddle row groups: each part still holds whole days, together every row once; a table
+    whose rows are not in day order is not split so (``linked_parts`` then reads a replicate at a time)."""
+    import numpy as np
+    import pandas as pd
+
+    from synth_assets.common.frames import ParquetTable, write_rows
+    from synth_assets.synthesis.linked import rows_in_order, whole_day_parts
+
+    rng = np.random.default_rng(0)
+    days = pd.DataFrame({"replicate": np.repeat([1, 2], 30), "person_id": np.tile(np.repeat(np.arange(15), 2), 2),
+                         "day_id": np.tile([1, 2], 30)})
+    table = days.loc[days.index.repeat(rng.integers(1, 9, len(days)))].reset_index(drop=True)
+    table["record_id"] = table.groupby(["replicate", "person_id", "day_id"]).cumcount() + 1
+    write_rows(table, tmp_path / "sorted.parquet", row_group_rows=7)
+    on_disk = ParquetTable(tmp_path / "sorted.parquet")
+    day = ["replicate", "person_id", "day_id"]
+    assert rows_in_order(on_disk, day)
+    parts = list(whole_day_parts(on_disk, [*day, "record_id"], day))
+    assert len(parts) > 10
+    keys = [set(map(tuple, part[day].to_numpy())) for part in parts]
+    assert sum(len(k) for k in keys) == len(days)  # no day in two parts
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), table)
+    write_rows(table.iloc[::-1], tmp_path / "reversed.parquet", row_group_rows=7)
+    assert not rows_in_order(ParquetTable(tmp_path / "reversed.parquet"), day)

@@ -41,6 +41,8 @@ from synth_assets.synthesis.linked import (
     distributions_plot,
     linked_distributions,
     linked_records,
+    rows_in_order,
+    whole_day_parts,
 )
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
@@ -166,9 +168,11 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
                      "with the catalog's aggregation, equal the person's (within 1e-6: float rounding)."),
     )
     @functools.partial(with_keyword_inputs, names=[checked], annotations={checked: ParquetTable})
-    def aggregates_agree(fictitious: pd.DataFrame, **inputs: ParquetTable) -> dg.AssetCheckResult:
+    def aggregates_agree(fictitious: ParquetTable, **inputs: ParquetTable) -> dg.AssetCheckResult:
         asset_value = inputs[checked]
-        table = aggregate_differences(asset_value, fictitious, source, person_id=person_id)
+        # the persons' aggregates only (a few of the release's columns), not every variable
+        persons = fictitious.read([c for c in fictitious.columns if c in {"replicate", person_id, *source.aggregates}])
+        table = aggregate_differences(asset_value, persons, source, person_id=person_id)
         off = table.loc[table["persons_off"] > 0]
         return dg.AssetCheckResult(
             passed=off.empty,
@@ -197,9 +201,14 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
 
 
 def linked_parts(table: ParquetTable, source: Any, person_id: str) -> Iterator[pd.DataFrame]:
-    """A linked table read for ``linked_distributions``: one replicate at a time, only its columns."""
+    """A linked table read for ``linked_distributions``, only its columns, in parts of whole days: a row
+    group at a time where the rows come sorted by day (as ``linked_<survey>`` writes them), else one
+    replicate at a time (diaries hold about 60 rows a person: a replicate of a city is tens of millions)."""
     wanted = [c for c in distribution_columns(source, person_id=person_id) if c in table.columns]
-    if "replicate" in table.columns:
+    day = [c for c in ("replicate", person_id, "day_id") if c in table.columns]
+    if rows_in_order(table, day):
+        yield from whole_day_parts(table, wanted, day)
+    elif "replicate" in table.columns:
         yield from table.parts("replicate", wanted)
     else:
         yield table.read(wanted)
