@@ -223,3 +223,40 @@ def test_a_fresh_validation_publishes_the_new_draw_beside_the_old_release(releas
     after = public_snapshot(released.root)
     assert {k: v for k, v in after.items() if k.startswith(released.release.name)} == \
         {k: v for k, v in before.items() if k.startswith(released.release.name)}
+
+
+def test_a_value_outside_its_category_set_in_one_replicate_fails_the_suite_naming_column_and_value(
+        released: Released) -> None:
+    """The suite reads the release by row groups (in batches), not all replicates at once: a
+    value forged into replicate 2 alone still fails it, named with its column and value."""
+    from synth_assets.catalog import load_catalog
+    from synth_assets.catalog.expectations import fictitious_suite_spec
+    from synth_assets.common.frames import write_rows
+
+    original = released.table.read_bytes()
+    fictitious = pd.read_parquet(released.table)
+    spec = fictitious_suite_spec(load_catalog(released.root / "catalog.yaml"), fictitious)
+    column = next(c for c in spec["categories"] if c in fictitious.columns)
+    forged = fictitious.copy()
+    row = forged.index[forged["replicate"] == 2][5]
+    if isinstance(forged[column].dtype, pd.CategoricalDtype):
+        forged[column] = forged[column].cat.add_categories(["forged"])
+    else:
+        forged[column] = forged[column].astype(object)
+    forged.loc[row, column] = "forged"
+    write_rows(forged, released.table, row_group_rows=500)  # many row groups
+    key = dg.AssetCheckKey(dg.AssetKey("fictitious_dataset"), "rules_and_categories_hold")
+    # the check alone, on the table as stored (a job of that check; its partition as a run tag)
+    partitions = released.defs.resolve_asset_graph().get(key.asset_key).partitions_def
+    suite = dg.define_asset_job("suite_only", selection=dg.AssetSelection.checks(key), partitions_def=partitions)
+    job = dg.Definitions.merge(released.defs, dg.Definitions(jobs=[suite])).resolve_job_def("suite_only")
+    try:
+        result = job.execute_in_process(instance=released.instance, tags={"dagster/partition": released.wave},
+                                        raise_on_error=False)
+    finally:
+        released.table.write_bytes(original)
+    verdict = next(e for e in result.get_asset_check_evaluations() if e.check_name == key.name)
+    assert not verdict.passed
+    assert f"expect_column_values_to_be_in_set failed on column '{column}': 1 unexpected values (e.g. forged)" \
+        in verdict.description
+    assert verdict.metadata["table"].value == str(released.table)  # the file judged

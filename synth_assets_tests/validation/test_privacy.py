@@ -124,3 +124,17 @@ def test_attacks_succeed_on_copies_only(train, holdout, independent):
     assert singling_out_risk(independent, train, holdout, n_attacks=100).risk < 0.15
     univariate = singling_out_risk(train.copy(), train, holdout, mode="univariate")
     assert univariate.attack.n_total > 0 and univariate.risk > 0.3
+
+
+def test_disclosive_copies_by_blocks_add_up_to_the_whole_table(train, independent):
+    """The release's copy check, a row group at a time: the counts of the table judged whole."""
+    from synth_assets.validation.privacy.copies import disclosive_copies, disclosive_copies_by_blocks
+
+    release = pd.concat([independent, train.iloc[:40], train.iloc[:3]], ignore_index=True)  # 43 copies
+    columns = list(train.columns)
+    references = {"training": train, "few columns": train[columns[:3]]}
+    whole = {name: disclosive_copies(release, reference, columns, ["age", "sex"], 2)
+             for name, reference in references.items()}
+    blocks = [release.iloc[i:i + 97] for i in range(0, len(release), 97)]
+    assert disclosive_copies_by_blocks(blocks, references, columns, ["age", "sex"], 2) == whole
+    assert whole["training"]["full copy"] >= 43

@@ -6,6 +6,7 @@ import pandas as pd
 from synth_assets.calibration import Targets, spec_from_catalog
 from synth_assets.catalog import Catalog
 from synth_assets.common.distances import total_variation
+from synth_assets.common.frames import ParquetTable
 from synth_assets.defs import keys
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.defs.metadata import judged
@@ -25,10 +26,13 @@ def build_top_coding_check(catalog: Catalog) -> dg.AssetChecksDefinition:
             "(`release.top_coding`, default 0.999): extreme real values are never published as drawn."
         ),
     )
-    def amounts_top_coded(fictitious_dataset: pd.DataFrame, matched: pd.DataFrame) -> dg.AssetCheckResult:
+    def amounts_top_coded(fictitious_dataset: ParquetTable, matched: pd.DataFrame) -> dg.AssetCheckResult:
         thresholds = amount_thresholds(catalog, matched)
-        beyond = {v: int((pd.to_numeric(fictitious_dataset[v], errors="coerce").abs() > t + 1e-9).sum())
-                  for v, t in thresholds.items() if v in fictitious_dataset}
+        amounts = [v for v in thresholds if v in fictitious_dataset.columns]
+        beyond = dict.fromkeys(amounts, 0)
+        for block in fictitious_dataset.frames(amounts):  # a row group of the amounts at a time
+            for v in amounts:
+                beyond[v] += int((pd.to_numeric(block[v], errors="coerce").abs() > thresholds[v] + 1e-9).sum())
         worst = {v: n for v, n in beyond.items() if n}
         return dg.AssetCheckResult(
             passed=not worst,
@@ -77,13 +81,15 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
         ),
     )
     def calibrated_to_register(
-        fictitious_dataset: pd.DataFrame, targets: pd.DataFrame, register: WaveTable
+        fictitious_dataset: ParquetTable, targets: pd.DataFrame, register: WaveTable
     ) -> dg.AssetCheckResult:
         spec = spec_from_catalog(catalog)
         problems: list[str] = []
         rows = []
         structure = [c for c in ("household_size", "household_type") if c in register.data.columns]
-        replicates = fictitious_dataset.groupby("replicate") if "replicate" in fictitious_dataset else [(1, fictitious_dataset)]
+        # one replicate read at a time
+        replicates = (((r, fictitious_dataset.part("replicate", r)) for r in fictitious_dataset.values("replicate"))
+                      if "replicate" in fictitious_dataset.columns else [(1, fictitious_dataset.read())])
         for replicate, data in replicates:
             # judged whether or not fictitious_dataset calibrated: the promise is the register's
             residuals = Targets.from_frame(spec, targets).residuals(data, household_id)

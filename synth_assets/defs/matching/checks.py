@@ -1,9 +1,9 @@
 """Household variables identical within every household: a blocking check on the matched and the fictitious data."""
 
 import dagster as dg
-import pandas as pd
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.frames import ParquetTable
 from synth_assets.defs import keys
 from synth_assets.defs.metadata import judged
 from synth_assets.defs.partitions import wave_partitions
@@ -25,10 +25,17 @@ def build_household_variables_check(catalog: Catalog, asset: dg.AssetKey) -> dg.
             f"holds one value per household, the same for every member: {', '.join(variables) or 'none declared'}."
         ),
     )
-    def household_variables_constant(data: pd.DataFrame) -> dg.AssetCheckResult:
+    def household_variables_constant(data: ParquetTable) -> dg.AssetCheckResult:
         by = ["replicate"] if "replicate" in data.columns else []
-        disagreeing = households_disagreeing(data, household_id, variables, by=by) if household_id else {}
-        households = int(data[[*by, household_id]].drop_duplicates().shape[0]) if household_id else 0
+        # replicates (households never span two) one at a time; a table without them whole
+        counts: dict[str, int] = {}
+        households = 0
+        if household_id:
+            for part in data.parts("replicate") if by else iter([data.read()]):
+                for variable, n in households_disagreeing(part, household_id, variables, by=by).items():
+                    counts[variable] = counts.get(variable, 0) + n
+                households += int(part[[*by, household_id]].drop_duplicates().shape[0])
+        disagreeing = {v: counts[v] for v in variables if v in counts}
         return dg.AssetCheckResult(
             passed=not disagreeing,
             description=("households whose members differ on a household variable: " + ", ".join(

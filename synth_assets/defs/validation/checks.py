@@ -11,14 +11,15 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.catalog import Catalog
-from synth_assets.catalog.expectations import fictitious_suite_spec, validate_table
+from synth_assets.catalog.expectations import fictitious_suite_spec, validate_chunks
+from synth_assets.common.frames import ParquetTable
 from synth_assets.defs import keys
 from synth_assets.defs.metadata import JUDGED_HASH, data_docs, judged, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import WaveTable
-from synth_assets.validation.privacy.copies import disclosive_copies
+from synth_assets.validation.privacy.copies import disclosive_copies_by_blocks
 
 
 def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
@@ -62,22 +63,23 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     )
     @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "matched"])
     def no_real_record_copied(
-        context: dg.AssetCheckExecutionContext, fictitious_dataset: pd.DataFrame, matched: pd.DataFrame,
+        context: dg.AssetCheckExecutionContext, fictitious_dataset: ParquetTable, matched: pd.DataFrame,
         **donors: WaveTable,
     ) -> dg.AssetCheckResult:
         ids = {catalog.register.id_column, catalog.register.household_id_column}
         columns = [c for c in matched.columns if c not in ids and c in fictitious_dataset.columns]
         release = catalog.release
-        judge = functools.partial(disclosive_copies, columns=columns,
-                                  quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
-        found: dict[str, dict[str, int]] = {"matched_dataset": judge(fictitious_dataset[columns], matched)}
+        references: dict[str, pd.DataFrame] = {"matched_dataset": matched}
         for donor in donors.values():
             source = catalog.sources[donor.origin.source]
             skip = {source.id_column, source.household_id_column, source.weight_column}
-            found[f"{donor.origin.source}[{donor.wave}]"] = judge(
-                fictitious_dataset[columns], donor.data.drop(columns=[c for c in skip if c in donor.data]))
+            references[f"{donor.origin.source}[{donor.wave}]"] = donor.data.drop(
+                columns=[c for c in skip if c in donor.data])
         register_columns = [c for c in catalog.register.variables if c in columns]
-        found["register"] = judge(fictitious_dataset[columns], matched[register_columns])
+        references["register"] = matched[register_columns]
+        # every record of every replicate judged, a row group of the release at a time
+        found = disclosive_copies_by_blocks(fictitious_dataset.frames(columns), references, columns,
+                                            list(release.quasi_identifiers), release.disclosure.k)
         copied = {f"{name}: {kind}": n for name, counts in found.items() for kind, n in counts.items() if n}
         return dg.AssetCheckResult(
             passed=not copied,
@@ -97,10 +99,12 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         description="Great Expectations suite: catalog rules, category sets and ranges hold in every record.",
     )
     def rules_and_categories_hold(
-        context: dg.AssetCheckExecutionContext, project: ProjectResource, fictitious_dataset: pd.DataFrame
+        context: dg.AssetCheckExecutionContext, project: ProjectResource, fictitious_dataset: ParquetTable
     ) -> dg.AssetCheckResult:
-        result = validate_table(fictitious_dataset, fictitious_suite_spec(catalog, fictitious_dataset),
-                                docs=data_docs(project, context))
-        return suite_check_result(result, judged(fictitious_dataset))
+        # the release's row groups in batches of validate_chunks' size, not every replicate at once
+        result = validate_chunks(fictitious_dataset.frames(), fictitious_suite_spec(catalog, fictitious_dataset.empty()),
+                                 docs=data_docs(project, context))
+        return suite_check_result(result, {"table": dg.MetadataValue.path(str(fictitious_dataset.path)),
+                                           **judged(fictitious_dataset)})
 
     return [thresholds_pass, no_real_record_copied, rules_and_categories_hold]

@@ -7,12 +7,12 @@ text, each normalised row hashed (64 bits), so the comparison is linear in the n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from synth_assets.common.disclosure import disclosive_rows
+from synth_assets.common.disclosure import DisclosureIndex, disclosive_rows
 from synth_assets.common.hashing import block_row_hashes, numeric_in_all
 from synth_assets.validation.preparation import Table, table_blocks, table_empty, table_rows
 
@@ -95,3 +95,19 @@ def disclosive_copies(
     masks = disclosive_rows(synthetic, reference, columns, quasi_identifiers=quasi_identifiers, k=k)
     return {kind: int(mask.sum()) for kind, mask in masks.items()}
 
+
+def disclosive_copies_by_blocks(
+    blocks: Iterable[pd.DataFrame], references: Mapping[str, pd.DataFrame], columns: Sequence[str],
+    quasi_identifiers: Sequence[str] | None, k: int,
+) -> dict[str, dict[str, int]]:
+    """:func:`disclosive_copies` of a table given a block of rows at a time (a release's row groups),
+    against each of ``references`` (by name): the same counts, each reference hashed once and one
+    block of the release in memory."""
+    indexes = {name: DisclosureIndex(reference, columns, quasi_identifiers=quasi_identifiers, k=k)
+               for name, reference in references.items()}
+    found: dict[str, dict[str, int]] = {name: {} for name in indexes}
+    for block in blocks:
+        for name, index in indexes.items():
+            for kind, mask in index.judge(block).items():
+                found[name][kind] = found[name].get(kind, 0) + int(mask.sum())
+    return found
