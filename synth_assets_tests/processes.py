@@ -44,12 +44,13 @@ def _serving(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen, group_grace_s: float = 15) -> None:
     """SIGINT to the webserver itself; SIGKILL if it has not gone within the timeout.
 
     It runs in a session of its own (start_new_session), so its process group holds only
-    what it started (the code server, run workers): those get a bounded grace period to
-    shut down, then whatever is left of that group is killed.
+    what it started (the code server, run workers): those get ``group_grace_s`` to shut
+    down, then whatever is left of that group is killed. A run worker still computing does
+    not stop with the server: it uses the whole grace.
     """
     group = process.pid
     if process.poll() is None:
@@ -59,7 +60,7 @@ def _stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + group_grace_s
     while time.monotonic() < deadline:
         try:
             os.killpg(group, 0)

@@ -267,31 +267,14 @@ def _dismiss_community_prompt(page: Page) -> None:
 def _check_stages(page: Page, ui: UIInstance, screenshots: Path) -> None:
     _dismiss_community_prompt(page)
 
-    # 1. The global lineage: one collapsed node per stage (asset group) in the graph canvas.
+    # 1. The global lineage: one collapsed node per stage (asset group) in the graph canvas, then
+    #    the whole graph, groups expanded (on the same page: each page load costs seconds).
     page.goto("/asset-groups")
     canvas = page.locator("svg").filter(has=page.locator("foreignObject"))
     expect(canvas.get_by_text("publication", exact=True)).to_be_visible(timeout=60_000)  # code location loaded
     for stage in STAGES:
         expect(canvas.get_by_text(stage, exact=True), f"stage {stage} in the lineage graph").to_be_visible()
     _screenshot(page, screenshots, "01_lineage_stages.png")
-
-    # 2. Every asset of the definitions under its stage (each group's list page; the global
-    #    catalog list is virtualised and the zoomed-out graph truncates long names).
-    for stage in STAGES:
-        page.goto(f"/locations/synth_assets/asset-groups/{stage}/list")
-        for asset in ui.groups[stage]:
-            expect(page.get_by_text(asset, exact=True).filter(visible=True),
-                   f"asset {asset} listed in group {stage}").to_be_visible()
-
-    # 3. The named assets of every stage as nodes of their stage's graph (the whole graph no
-    #    longer fits one screen: the canvas renders only the nodes in view), then the whole
-    #    graph, groups expanded.
-    for asset in NAMED_ASSETS:
-        stage = next(group for group, assets in ui.groups.items() if asset in assets)
-        page.goto(f"/locations/synth_assets/asset-groups/{stage}")
-        expect(canvas.get_by_text(asset, exact=True), f"asset {asset} in the {stage} graph").to_be_visible()
-    page.goto("/asset-groups")
-    expect(canvas.get_by_text("publication", exact=True)).to_be_visible()
     page.get_by_role("button", name="settings", exact=True).click()
     toggle = page.get_by_role("menuitem", name=re.compile(r"(Expand|Collapse) all groups"))
     if "Expand" in toggle.inner_text():
@@ -303,6 +286,24 @@ def _check_stages(page: Page, ui: UIInstance, screenshots: Path) -> None:
         zoom_out.click()
     _wait_still(canvas.get_by_text("matched_dataset", exact=True))
     _screenshot(page, screenshots, "02_asset_graph.png")
+
+    # 2. Every asset of the definitions under its stage (each group's list page; the global
+    #    catalog list is virtualised and the zoomed-out graph truncates long names).
+    for stage in STAGES:
+        page.goto(f"/locations/synth_assets/asset-groups/{stage}/list")
+        for asset in ui.groups[stage]:
+            expect(page.get_by_text(asset, exact=True).filter(visible=True),
+                   f"asset {asset} listed in group {stage}").to_be_visible()
+
+    # 3. The named assets of every stage as nodes of their stage's graph (the whole graph no
+    #    longer fits one screen: the canvas renders only the nodes in view), one page per stage.
+    by_stage: dict[str, list[str]] = {}
+    for asset in NAMED_ASSETS:
+        by_stage.setdefault(next(group for group, assets in ui.groups.items() if asset in assets), []).append(asset)
+    for stage, assets in by_stage.items():
+        page.goto(f"/locations/synth_assets/asset-groups/{stage}")
+        for asset in assets:
+            expect(canvas.get_by_text(asset, exact=True), f"asset {asset} in the {stage} graph").to_be_visible()
 
 
 def _launch_ingest_run(page: Page) -> str:
