@@ -153,3 +153,13 @@ class BlockDonors:
             for c in block.labels + block.numbers:
                 out[c] = block.values[c].to_numpy()[donors]
         return out
+
+
+def fit_block_donors(
+    transformer: TableTransformer, blocks: Sequence[Sequence[str]], frame: pd.DataFrame,
+    given: Sequence[str] = (), seed: int = 0,
+) -> BlockDonors | None:
+    """The donors of ``blocks`` (original column names) in the training model frame ``frame``;
+    None without a block of two columns or more. ``given`` columns (conditioning) stay as given."""
+    columns = block_columns(transformer, blocks, transformer.model_columns_of(given))
+    return BlockDonors(columns, seed=seed).fit(frame, transformer.categorical_labels) if columns else None

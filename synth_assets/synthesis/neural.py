@@ -57,7 +57,7 @@ import pandas as pd
 
 from synth_assets.catalog.rules import RuleError, broken_rows, referenced_columns
 from synth_assets.synthesis.base import LOGGER
-from synth_assets.synthesis.blocks import BlockDonors, block_columns
+from synth_assets.synthesis.blocks import BlockDonors, block_columns, fit_block_donors
 from synth_assets.synthesis.equal_rows import match_rows
 from synth_assets.synthesis.holdout import HeldOutUnitsSynthesizer
 from synth_assets.synthesis.tabular import training_hashes
@@ -484,10 +484,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         return block_columns(t, getattr(self, "blocks", []), t.model_columns_of(self.condition_columns))
 
     def _fit_donors(self, frame: pd.DataFrame) -> BlockDonors | None:
-        blocks = self._block_columns()
-        if not blocks:
-            return None
-        return BlockDonors(blocks, seed=self.seed).fit(frame, self.transformer.categorical_labels)
+        return fit_block_donors(self.transformer, getattr(self, "blocks", []), frame, self.condition_columns, self.seed)
 
     def _layout(self, frame: pd.DataFrame) -> list[ColumnCode]:
         t = self.transformer
