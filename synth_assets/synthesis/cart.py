@@ -36,6 +36,7 @@ import pandas as pd
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from synth_assets.synthesis.base import LOGGER
+from synth_assets.synthesis.blocks import block_columns
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import VALUE_STATE
 
@@ -308,15 +309,7 @@ class CARTSynthesizer(TabularSynthesizer):
     def _block_members(self) -> list[list[str]]:
         """Model-frame columns of each block present in the data (labels and states first)."""
         t = self.transformer
-        given = set(t.model_columns_of(self.condition_columns))
-        labels = t.categorical_labels
-        out = []
-        for block in self.blocks:
-            columns = [c for c in t.model_columns_of([b for b in block if b in t.codecs]) if c not in given]
-            columns = sorted(columns, key=lambda c: c not in labels)  # states before their values
-            if len(columns) > 1:
-                out.append(columns)
-        return out
+        return block_columns(t, self.blocks, t.model_columns_of(self.condition_columns))
 
     def _blocks_together(self, order: list[str]) -> list[str]:
         """Blocks after every other column, each drawn given all of them (as matching imputed it)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from synth_assets.synthesis.base import Synthesizer
 from synth_assets.synthesis.cart import CARTSynthesizer
-from synth_assets.synthesis.families import RULE_MASKING_FAMILIES, make_synthesizer
+from synth_assets.synthesis.families import BLOCK_FAMILIES, RULE_MASKING_FAMILIES, make_synthesizer
 from synth_assets.synthesis.gan import GANSynthesizer
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.neural import NeuralSynthesizer
@@ -108,8 +108,8 @@ def build_population_synthesizer(
     between two neural models, or goes whole to the only neural one. ``person_id`` names an
     identifier column, replaced by fresh identifiers when present in the data. ``blocks`` are
     groups of columns that come together from one real record (a survey's variables fused
-    from one donor): CART draws each block whole from one training record, so the relations
-    within a survey stay those of its respondents. ``household_level`` names household facts
+    from one donor): the ``BLOCK_FAMILIES`` draw each block whole from one training record, so
+    the relations within a survey stay those of its respondents. ``household_level`` names household facts
     (a survey's household variables): modelled in the household table, identical for every member.
     ``household_totals`` names person amounts (incomes) whose household total is drawn in the
     household table, the members' amounts then given it. ``rules`` are the catalog's
@@ -126,7 +126,7 @@ def build_population_synthesizer(
     if household_id is None:
         id_columns = [person_id] if person_id else []
         flat = _family_params(family, params, rules)
-        if family == "cart" and blocks:
+        if family in BLOCK_FAMILIES and blocks:
             flat["blocks"] = [list(b) for b in blocks]
         return make_synthesizer(family, seed=seed, id_columns=id_columns, **flat)
     household_params = _family_params(family, params, rules)

@@ -19,6 +19,10 @@ assert set(get_args(Family)) == set(FAMILIES), "Family and FAMILIES name the sam
 #: Families that draw within given rules (their ``rules``: the codes a rule forbids, given what
 #: is drawn before, are masked; ``neural.RuleMasks``).
 RULE_MASKING_FAMILIES: tuple[str, ...] = ("neural",)
+#: Families that draw each block (a survey's variables, from one donor) whole from one training
+#: record: CART from a record of its leaf, the network from the record nearest its draw
+#: (``synthesis.blocks``).
+BLOCK_FAMILIES: tuple[str, ...] = ("cart", "neural")
 
 
 def make_synthesizer(family: str, *, seed: int = 0, **params: Any) -> TabularSynthesizer:

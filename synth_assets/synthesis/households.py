@@ -38,7 +38,7 @@ import pandas as pd
 
 from synth_assets.synthesis.base import LOGGER, NotFittedError, Synthesizer
 from synth_assets.synthesis.equal_rows import match_rows
-from synth_assets.synthesis.families import RULE_MASKING_FAMILIES, make_synthesizer
+from synth_assets.synthesis.families import BLOCK_FAMILIES, RULE_MASKING_FAMILIES, make_synthesizer
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import IdCodec, TableSchema
 
@@ -233,8 +233,8 @@ class HouseholdSynthesizer(Synthesizer):
         return rules
 
     def _with_blocks(self, family: str, params: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
-        """``params`` plus the part of each block at this model's level (CART draws blocks whole)."""
-        if family != "cart" or not self.blocks:
+        """``params`` plus the part of each block at this model's level (for ``BLOCK_FAMILIES``)."""
+        if family not in BLOCK_FAMILIES or not self.blocks:
             return dict(params)
         blocks = [[c for c in block if c in columns] for block in self.blocks]
         return {**params, "blocks": [b for b in blocks if len(b) > 1]}

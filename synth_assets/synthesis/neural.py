@@ -57,6 +57,7 @@ import pandas as pd
 
 from synth_assets.catalog.rules import RuleError, broken_rows, referenced_columns
 from synth_assets.synthesis.base import LOGGER
+from synth_assets.synthesis.blocks import BlockDonors, block_columns, fit_block_donors
 from synth_assets.synthesis.equal_rows import match_rows
 from synth_assets.synthesis.holdout import HeldOutUnitsSynthesizer
 from synth_assets.synthesis.tabular import training_hashes
@@ -425,6 +426,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         avoid_copies: bool = True,
         max_copy_rounds: int = 5,
         rules: Sequence[str] = (),
+        blocks: Sequence[Sequence[str]] = (),
     ) -> None:
         super().__init__(
             seed=seed,
@@ -449,6 +451,8 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         self.enable_gpu = enable_gpu
         self.torch_threads = torch_threads
         self.rules = list(rules)
+        self.blocks = [list(b) for b in blocks]
+        self._donors: BlockDonors | None = None  # the training records' blocks (see synthesis.blocks)
         self._columns: list[ColumnCode] = []
         self._n_given = 0
         self._net: Any = None  # the fitted MADE, kept on the CPU
@@ -456,7 +460,8 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
 
     # --------------------------------------------------------------- layout
     def _visit_order(self) -> list[str]:
-        """Conditioning columns, then labels by number of levels, then each state before its value."""
+        """Conditioning columns, then labels by number of levels, then each state before its value;
+        the blocks last, each drawn given every other column (its donor is then chosen given them)."""
         t = self.transformer
         given = t.model_columns_of(self.condition_columns)
         labels = t.categorical_labels
@@ -470,7 +475,16 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
             if name in state_of:
                 order.append(state_of[name])
             order.append(name)
-        return given + order
+        blocks = self._block_columns()
+        inside = {c for members in blocks for c in members}
+        return given + [c for c in order if c not in inside] + [c for members in blocks for c in members]
+
+    def _block_columns(self) -> list[list[str]]:
+        t = self.transformer
+        return block_columns(t, getattr(self, "blocks", []), t.model_columns_of(self.condition_columns))
+
+    def _fit_donors(self, frame: pd.DataFrame) -> BlockDonors | None:
+        return fit_block_donors(self.transformer, getattr(self, "blocks", []), frame, self.condition_columns, self.seed)
 
     def _layout(self, frame: pd.DataFrame) -> list[ColumnCode]:
         t = self.transformer
@@ -498,8 +512,10 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
                 values: Mapping[int, np.ndarray] | None = None) -> pd.DataFrame:
         """The model frame of ``codes``; ``values`` holds columns already decoded while drawing."""
         drawn = {j: v for j, v in (values or {}).items() if j >= self._n_given}
-        return pd.DataFrame({c.name: drawn[j] if j in drawn else c.decode(codes[:, j], rng)
-                             for j, c in enumerate(self._columns)})
+        frame = pd.DataFrame({c.name: drawn[j] if j in drawn else c.decode(codes[:, j], rng)
+                              for j, c in enumerate(self._columns)})
+        donors = getattr(self, "_donors", None)  # a model saved before blocks were drawn whole has none
+        return frame if donors is None else donors.take(frame, rng)
 
     @property
     def _sizes(self) -> list[int]:
@@ -518,6 +534,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         self.__dict__.pop("_masks", None)  # of the previous fit's columns
         codes = self._encode(frame, self._columns)
         self._codes = codes
+        self._donors = self._fit_donors(frame)
         masks = _made_masks(self._sizes, self.hidden, rng, self._n_given)
         with torch_environment(self.seed, self.torch_threads):
             self._net = _build_network(self.hidden, masks, self.dropout)
@@ -855,9 +872,11 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         """
         self._check_fitted()
         self.check_training_rows(data, "replicate's training table")
-        codes = self._encode(self.transformer.transform(data), self._columns)
+        frame = self.transformer.transform(data)
+        codes = self._encode(frame, self._columns)
         draw = self._weighted_fine_tune(codes, seed)
         draw._codes = codes
+        draw._donors = self._fit_donors(frame)  # the replicate's own records' blocks
         if self.avoid_copies:
             draw._train_hashes = training_hashes(self._copy_key(data))
         draw.training_log["posterior_draw"]["rows"] = len(data)

@@ -134,8 +134,16 @@ def test_a_fault_or_a_model_without_fallback_gets_no_fallback_run(fallback_senso
     with dg.DagsterInstance.ephemeral() as instance:
         fault = _evaluate(sensor, instance, _failed_run(instance, "fault"))
         assert isinstance(fault, dg.SkipReason) and "a fault" in str(fault.skip_message)
-        no_family = _evaluate(sensor, instance, _failed_run(instance, "gate", model={"family": "neural"}))
+        no_family = _evaluate(sensor, instance, _failed_run(instance, "gate", model={"family": "neural",
+                                                                                   "fallback_family": None}))
         assert isinstance(no_family, dg.SkipReason) and "names no fallback_family" in str(no_family.skip_message)
+        # the default fallback (CART) of a refused CART model would train the same model again
+        cart = _evaluate(sensor, instance, _failed_run(instance, "gate", model={"family": "cart"}))
+        assert isinstance(cart, dg.SkipReason) and "of the fallback family cart already" in str(cart.skip_message)
+        # by default a refused neural model gets the CART fallback
+        default = _evaluate(sensor, instance, _failed_run(instance, "gate", model={}))
+        assert isinstance(default, dg.RunRequest) and default.tags[REFUSED_FAMILY_TAG] == "neural/neural"
+        assert default.run_config["ops"]["population_model"]["config"]["family"] == "cart"
 
 
 def test_the_sensor_runs_by_default_and_watches_the_release_job(fallback_sensor):

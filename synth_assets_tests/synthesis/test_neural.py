@@ -306,3 +306,34 @@ def test_households_like_are_drawn_given_the_structure_columns(people: pd.DataFr
     # seeded: the same call gives the same households
     again, _ = synth.sample_households_like(wanted, on=["region"], seed=8, max_rounds=3)
     pd.testing.assert_frame_equal(fresh, again)
+
+
+def test_blocks_are_drawn_whole_and_chosen_given_the_row() -> None:
+    """A survey block fused from 60 donors: each drawn block is one real record's (an exact
+    relation within it holds: ``total`` = ``a`` + ``b``), and which record the network picks
+    follows the rest of the row (the donors' ``a`` grows with age)."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    donors = pd.DataFrame({"a": rng.lognormal(5, 1, 60).round(2), "b": rng.lognormal(6, 1, 60).round(2),
+                           "c": rng.choice(["x", "y", "z"], 60)})
+    donors["total"] = donors["a"] + donors["b"]
+    donors = donors.sort_values("a", ignore_index=True)
+    age = rng.uniform(18, 80, n).round(3)  # (whole ages would make most rows copies, redrawn away)
+    # older persons got donors with a larger `a`, as matching on age would give
+    pick = np.clip(((age - 18) / 62 * 60 + rng.normal(0, 6, n)).astype(int), 0, 59)
+    data = pd.concat([pd.DataFrame({"age": age}), donors.iloc[pick].reset_index(drop=True)], axis=1)
+    tuples = set(map(tuple, data[["a", "b", "c", "total"]].to_numpy()))
+    params = dict(seed=1, hidden=[32], epochs=15, patience=15)
+
+    blocked = NeuralSynthesizer(blocks=[["a", "b", "c", "total"]], **params).fit(data)
+    out = blocked.sample(2000, seed=2)
+    assert set(map(tuple, out[["a", "b", "c", "total"]].to_numpy())) <= tuples
+    # the donor follows the drawn row (a donor drawn at random would leave no correlation)
+    assert np.corrcoef(out["age"], out["a"].rank())[0, 1] > 0.25
+    free = NeuralSynthesizer(**params).fit(data).sample(2000, seed=2)
+    assert len(set(map(tuple, free[["a", "b", "c", "total"]].to_numpy())) - tuples) > 100  # drawn column by column
+    # replicates take blocks from their own records
+    replicate = data.iloc[: n // 2]
+    own = set(map(tuple, replicate[["a", "b", "c", "total"]].to_numpy()))
+    drawn = blocked.replicate_draw(replicate, seed=3).sample(500, seed=4)
+    assert set(map(tuple, drawn[["a", "b", "c", "total"]].to_numpy())) <= own

@@ -41,22 +41,21 @@ class ModelConfig(dg.Config):
     """Which family to train and how long. ``max_seconds`` bounds training whatever ``epochs`` says.
 
     With households, ``family`` generates the households and ``person_family`` their members
-    given the household. The default is sequential CART for both: the family that passes the
-    gate on the demo, so a release the automation launches (``make ui``, a new wave) can be
-    published. ``family: ctgan`` trains the GAN for the households (CART for the members: an
-    all-CTGAN model breaks deterministic relations in about half the households it
-    generates); on the demo, on CPU, its release is refused by the gate (README, "The model").
+    given the household (None: the same family). The default is the autoregressive network
+    (``neural``) for both, which passes the gate on the demo (README, "The model"), with
+    sequential CART as its fallback. ``family: gan`` trains our conditional GAN.
 
     ``fallback_family``: when the gate refuses the release of this model, the wave is released
     again from a model of that family (both households and members), which meets the same gate
     (``defs/synthesis/fallback.py``); the release's data card then names it and the refusal.
     ``synth-assets run`` launches that run itself, ``release_fallback_sensor`` for a run
-    launched from the UI or by the automation (``defs/synthesis/fallback_sensor.py``).
+    launched from the UI or by the automation (``defs/synthesis/fallback_sensor.py``). A model
+    of the fallback family alone has no fallback.
     """
 
-    family: Family = "cart"
-    person_family: str | None = "cart"  # a family; Dagster's config types take no Optional[Literal]
-    fallback_family: str | None = None
+    family: Family = "neural"
+    person_family: str | None = None  # a family; Dagster's config types take no Optional[Literal]
+    fallback_family: str | None = "cart"
     epochs: int = Field(default=300, ge=1)
     max_seconds: float = Field(default=600.0, gt=0)
     seed: int = Field(default=0, ge=0)
@@ -76,7 +75,7 @@ class ModelConfig(dg.Config):
         own = sorted(set(value) & set(cls.model_fields))
         if own:
             raise ValueError(f"{own[0]!r} is an option of the model step itself: set model.{own[0]}")
-        family = info.data.get("family", "cart")
+        family = info.data.get("family", "neural")
         person_family = info.data.get("person_family") or family
         families = [family, person_family] if info.data.get("households", True) else [family]
         return check_model_params(families, value, exclude=list(cls.model_fields))

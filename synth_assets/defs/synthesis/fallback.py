@@ -96,7 +96,7 @@ class FallbackRun:
 
 def _families(model: Mapping[str, Any]) -> str:
     """``household family/member family`` (the family alone without households)."""
-    family = model.get("family", "cart")
+    family = model.get("family", "neural")
     return f"{family}/{model.get('person_family') or family}" if model.get("households", True) else family
 
 

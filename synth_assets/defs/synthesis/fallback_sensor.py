@@ -46,8 +46,9 @@ def fallback_for(instance: dg.DagsterInstance, failed: dg.DagsterRun, subset_ops
     """The one decision on a failed release run's fallback, the sensor's and ``synth-assets run``'s.
 
     No fallback run for a run that is itself a fallback (its refusal ends the wave's release), for one whose
-    fallback already exists (whoever launched it), for a model without ``fallback_family``, and
-    for a fault (a failure that is not the gate's refusal: ``gate_refusals``).
+    fallback already exists (whoever launched it), for a model without ``fallback_family`` or of
+    that family already (the default CART fallback of a CART run), and for a fault (a failure
+    that is not the gate's refusal: ``gate_refusals``).
     """
     if FALLBACK_OF_TAG in failed.tags:
         return FallbackDecision(None, f"run {failed.run_id} is itself the fallback of run {failed.tags[FALLBACK_OF_TAG]}")
@@ -58,6 +59,10 @@ def fallback_for(instance: dg.DagsterInstance, failed: dg.DagsterRun, subset_ops
     model = ModelConfig(**config.get("ops", {}).get(keys.name(keys.POPULATION_MODEL), {}).get("config", {}))
     if model.fallback_family is None:
         return FallbackDecision(None, f"run {failed.run_id}: its population_model names no fallback_family")
+    families = {model.family, model.person_family or model.family} if model.households else {model.family}
+    if families == {model.fallback_family}:
+        return FallbackDecision(None, f"run {failed.run_id}: its model is of the fallback family "
+                                      f"{model.fallback_family} already")
     events = [entry.dagster_event for entry in instance.all_logs(failed.run_id, of_type={
         dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.STEP_FAILURE}) if entry.dagster_event]
     run = fallback_run(config, model, failed.run_id, run_refusals(events), subset_ops)
