@@ -138,3 +138,15 @@ def test_disclosive_copies_by_blocks_add_up_to_the_whole_table(train, independen
     blocks = [release.iloc[i:i + 97] for i in range(0, len(release), 97)]
     assert disclosive_copies_by_blocks(blocks, references, columns, ["age", "sex"], 2) == whole
     assert whole["training"]["full copy"] >= 43
+
+
+def test_singling_out_pools_the_predicates_of_every_replicate(train, holdout, independent):
+    one = singling_out_risk(independent, train, holdout, n_attacks=100)
+    pooled = singling_out_risk([independent, independent.sample(frac=1.0, random_state=1)], train, holdout,
+                               n_attacks=100)
+    assert pooled.attack.n_total > one.attack.n_total  # each replicate adds its own predicates
+    # a release with one copied replicate among safe ones is risky as a whole
+    mixed = singling_out_risk([independent, train.copy()], train, holdout, n_attacks=100)
+    assert mixed.risk > one.risk + 0.2
+    # a single table is scored as before
+    assert singling_out_risk([independent], train, holdout, n_attacks=100) == one

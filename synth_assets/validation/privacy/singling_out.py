@@ -15,6 +15,7 @@ applied to the (equally large) control set give the base rate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -113,7 +114,7 @@ def multivariate_predicates(
 
 
 def singling_out_risk(
-    synthetic: pd.DataFrame,
+    synthetic: pd.DataFrame | Sequence[pd.DataFrame],
     train: pd.DataFrame,
     holdout: pd.DataFrame,
     mode: Literal["univariate", "multivariate"] = "multivariate",
@@ -121,22 +122,35 @@ def singling_out_risk(
     n_cols: int = 3,
     seed: int = 0,
 ) -> AttackRisk:
-    """Singling-out risk: predicates isolating one record in train vs in control."""
-    synthetic = align_columns(train, synthetic)
+    """Singling-out risk: predicates isolating one record in train vs in control.
+
+    ``synthetic`` may be several replicates of one release: each gives its own predicates (up
+    to ``n_attacks``) and the successes are pooled, the risk of the release as published. One
+    replicate yields only about 190 distinct isolating predicates on the 50,000-person demo,
+    whose risk then swings from -0.07 to 0.11 with the attack's seed alone (ten seeds, one
+    release); pooling five replicates' predicates divides that spread by about the square root
+    of five.
+    """
+    parts = [synthetic] if isinstance(synthetic, pd.DataFrame) else list(synthetic)
+    if not parts:
+        raise ValueError("singling_out_risk needs at least one synthetic table")
     holdout = align_columns(train, holdout, names=("train", "holdout"))
     rng = np.random.default_rng(seed)
     n = min(len(train), len(holdout))
     train_arrays = _arrays(sample_rows(train, n, rng))
     control_arrays = _arrays(sample_rows(holdout, n, rng))
-    if mode == "univariate":
-        candidates = univariate_predicates(synthetic)
-        chosen = rng.permutation(len(candidates))[:n_attacks]
-        predicates = [candidates[i] for i in chosen]
-    elif mode == "multivariate":
-        predicates = multivariate_predicates(synthetic, n_attacks, n_cols, rng, max_attempts=100 * n_attacks)
-    else:
-        raise ValueError(f"unknown singling-out mode {mode!r}")
-    return attack_risk(
-        np.array([p.count(train_arrays) == 1 for p in predicates], dtype=bool),
-        np.array([p.count(control_arrays) == 1 for p in predicates], dtype=bool),
-    )
+    attack: list[bool] = []
+    control: list[bool] = []
+    for part in parts:
+        part = align_columns(train, part)
+        if mode == "univariate":
+            candidates = univariate_predicates(part)
+            chosen = rng.permutation(len(candidates))[:n_attacks]
+            predicates = [candidates[i] for i in chosen]
+        elif mode == "multivariate":
+            predicates = multivariate_predicates(part, n_attacks, n_cols, rng, max_attempts=100 * n_attacks)
+        else:
+            raise ValueError(f"unknown singling-out mode {mode!r}")
+        attack += [p.count(train_arrays) == 1 for p in predicates]
+        control += [p.count(control_arrays) == 1 for p in predicates]
+    return attack_risk(np.array(attack, dtype=bool), np.array(control, dtype=bool))
