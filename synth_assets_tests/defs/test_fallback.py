@@ -91,9 +91,12 @@ def test_fallback_run_trains_the_fallback_for_both_models_from_the_refused_runs_
 
 def test_no_fallback_without_a_fallback_family_or_a_refusal():
     refused = ["validation_report.thresholds_pass: k3 512 below 739"]
-    for config, refusals in ((_config(family="neural"), refused), (None, refused),  # the defaults name none
+    for config, refusals in ((_config(family="neural", fallback_family=None), refused),
                              (_config(family="neural", fallback_family="cart"), [])):
         assert fallback_run(config, _model(config), "r", refusals, SUBSET) is None
+    # the defaults: the neural network, released by CART when the gate refuses it
+    default = fallback_run(None, _model(None), "r", refused, SUBSET)
+    assert default is not None and default.family == "cart" and default.refused_family == "neural/neural"
     assert fallback_of({}) is None
 
 

@@ -161,7 +161,8 @@ def test_configs_are_typed():
     ("model.params={epochs: 3}", ["'epochs' is an option of the model step itself"]),
 ])
 def test_filter_and_model_options_refused_before_any_work(setting, named, root, capsys):
-    line = _refused_after_parsing(["run", "--data", str(root), "--set", setting], capsys, root)
+    # CART's options, checked against CART's (the default family is the neural network)
+    line = _refused_after_parsing(["run", "--data", str(root), "--family", "cart", "--set", setting], capsys, root)
     assert line.startswith("error: setting "), line
     for word in named:
         assert word in line, line
@@ -187,14 +188,15 @@ def test_release_options_are_checked_against_the_catalog_before_any_run(tmp_path
 
 def test_filter_and_model_settings_parse_from_set_and_file(tmp_path):
     run_yaml = tmp_path / "run.yaml"
-    run_yaml.write_text("model:\n  params: {min_leaf: 40, smoothing: false}\n"
+    run_yaml.write_text("model:\n  family: cart\n  params: {min_leaf: 40, smoothing: false}\n"
                         "release:\n  disclosure: {k: 5, strata: [municipality]}\n  enforcement: {max_rounds: 8}\n")
     settings = read_settings_file(run_yaml)
     settings.update(parse_assignments(["model.params.min_leaf=60", "release.quasi_identifiers=[age, sex]"]))
     assert release_options(settings) == {"disclosure.k": 5, "disclosure.strata": ["municipality"],
                                          "enforcement.max_rounds": 8, "quasi_identifiers": ["age", "sex"]}
     config = release_run_config(settings)
-    assert config["ops"]["population_model"]["config"] == {"params": {"min_leaf": 60, "smoothing": False}}
+    assert config["ops"]["population_model"]["config"] == {"family": "cart",
+                                                           "params": {"min_leaf": 60, "smoothing": False}}
     assert "release" not in str(config["ops"])
     from synth_assets.definitions import defs
     from synth_assets.defs.automation.jobs import RELEASE_JOB
