@@ -22,7 +22,8 @@ from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
-from phases import Phases  # the sibling script: run as `python bench/scale/check_phases.py`
+from gate_phases import load  # the sibling scripts: run as `python bench/scale/check_phases.py`
+from phases import Phases
 
 from synth_assets.calibration import Targets, spec_from_catalog
 from synth_assets.catalog import load_catalog
@@ -31,13 +32,6 @@ from synth_assets.common.frames import ParquetTable
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.matching.sources import households_disagreeing
 from synth_assets.validation.privacy.copies import disclosive_copies, disclosive_copies_by_blocks
-
-
-def load(path: Path) -> pd.DataFrame:
-    table = pq.read_table(path)
-    frame = table.to_pandas(split_blocks=True, self_destruct=True)
-    del table
-    return frame
 
 
 def main() -> None:
