@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -194,3 +195,33 @@ def test_a_selection_beyond_tolerance_gets_one_more_draw_to_choose_from(monkeypa
     result = calibrated_population(draw, targets, "household_id", seed=0)
     assert len(draws) == 2 and selections[1] > selections[0]  # chosen again from both draws
     assert result.within_tolerance
+
+
+def test_a_national_household_margin_holds_the_structure_that_small_areas_merge():
+    """Forty small regions: their region x size cells are merged (a region's 4- and 5-person
+    households, say, form one stratum), so a model that draws too few 5-person households
+    moves the national size table. The national size margin holds it (the catalog's
+    ``[household_type, household_size]`` margin, for the same reason)."""
+    rng = np.random.default_rng(5)
+
+    def households(n: int, p_size: list[float], id_start: int) -> pd.DataFrame:
+        size = rng.choice(np.arange(1, 6), n, p=p_size)
+        region = np.repeat(rng.choice([f"r{k:02d}" for k in range(40)], n), size)
+        ids = np.repeat(np.arange(id_start, id_start + n), size)
+        return pd.DataFrame({"household_id": ids, "region": region, "size": np.repeat(size, size),
+                             "sex": rng.choice(["female", "male"], len(ids)), "age": rng.integers(0, 90, len(ids))})
+
+    register = households(1200, [0.3, 0.3, 0.15, 0.13, 0.12], 1)
+    candidates = households(6000, [0.3, 0.3, 0.15, 0.2, 0.05], 100_000)  # 5-person households scarce
+    local = CalibrationSpec(margins=(Margin("household", ("region", "size")), Margin("person", ("sex", "age"))),
+                            bands={"age": (0, 15, 65)}, min_cell=10)
+    national = replace(local, margins=(*local.margins, Margin("household", ("size",))))
+
+    def size_tvd(spec: CalibrationSpec) -> float:
+        result = select_households(candidates, register_targets(register, spec, "household_id"), "household_id")
+        released = result.data.drop_duplicates("household_id")["size"].value_counts(normalize=True)
+        truth = register.drop_duplicates("household_id")["size"].value_counts(normalize=True)
+        return float(released.sub(truth, fill_value=0).abs().sum() / 2)
+
+    assert size_tvd(local) > 0.01  # the merged strata let the model's size mix through
+    assert size_tvd(national) < 0.003
