@@ -41,7 +41,7 @@ log = logging.getLogger("synth_assets.calibration")
 WEIGHT_COLUMN = "calibration_weight"
 
 #: Further searches, each weighing the controls still beyond their tolerance this much more.
-REPAIR_ROUNDS = 4
+REPAIR_ROUNDS = 12
 REPAIR_WEIGHT = 25.0
 
 
