@@ -479,7 +479,9 @@ def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: 
         if household_id is not None:
             keys[household_id] = records[person_id].map(group.set_index(person_id)[household_id])
         out = records.assign(**keys).reset_index(drop=True)
+        del records
         yield out[[*first, *(c for c in out.columns if c not in first and c not in derived)]]
+        del out, group  # not held while the next replicate is read and generated
 
 
 def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataFrame, source: Source, *,
