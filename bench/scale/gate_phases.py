@@ -35,7 +35,7 @@ from synth_assets.defs.calibration.assets import household_key
 from synth_assets.defs.synthesis.linked import linked_parts
 from synth_assets.publication import LinkedTable, describe_columns, describe_records, publish_release
 from synth_assets.synthesis.linked import linked_distributions
-from synth_assets.synthesis.replicates import iter_replicate_training_sets, replicate_training_views
+from synth_assets.synthesis.replicates import ReplicateTrainingSets, replicate_training_views
 from synth_assets.validation import RegressionSpec, Thresholds, evaluate
 from synth_assets.validation.population import population_tables
 from synth_assets.validation.preparation import replicate_samples, seeded_sample
@@ -122,8 +122,8 @@ def validation(args: argparse.Namespace, catalog: Any, warehouse: Path, wave: st
         n = min(args.max_rows, len(holdout), len(training))
         first: Any = fictitious.loc[fictitious["replicate"] == 1, columns]
         replicates = replicate_samples(fictitious, columns, n, seed)
-        own = iter_replicate_training_sets(inputs["matched_replicates"], training, household_key(catalog),
-                                           len(replicates))
+        own = iter(ReplicateTrainingSets(inputs["matched_replicates"], training, household_key(catalog),
+                                         len(replicates)))
         reals: list[Any] = [next(own)[columns], *(seeded_sample(r, n, seed)[columns] for r in own)]
         real, held = training[columns], holdout[columns]
     else:  # as validation_report: views of the files, sampled and hashed a row group at a time

@@ -9,7 +9,11 @@ the peak is the table once plus one column. pyarrow is already a dependency (Par
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -55,6 +59,16 @@ class FrameStack:
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
         del table
         return frame
+
+
+def _schema_of(frame: pd.DataFrame) -> pa.Schema:
+    """The Arrow schema of ``frame`` (its pandas metadata included), without converting the frame:
+    an object column takes its type from its values (an empty slice would make it a null column)."""
+    schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
+    for i, field in enumerate(schema):
+        if pa.types.is_null(field.type) and len(frame):
+            schema = schema.set(i, pa.Schema.from_pandas(frame.iloc[:, [i]], preserve_index=False).field(0))
+    return schema
 
 
 def write_rows(frame: pd.DataFrame, file: str | os.PathLike[str], rows: np.ndarray | None = None,
@@ -336,3 +350,138 @@ class ParquetTable:
             for writer in writers.values():
                 writer.close()
         return counts
+
+
+class StagedTable(ParquetTable):
+    """A table a step wrote to a staged file of its own (:meth:`ParquetStack.finish`), which the
+    Parquet IO manager moves into the warehouse instead of writing a DataFrame.
+
+    Only such a table is moved: a plain ``ParquetTable`` is a file someone else stores (an
+    input), which must stay where it is. The staged folder is removed once the table is dropped.
+    """
+
+    def __init__(self, path: str, folder: str) -> None:
+        super().__init__(path)
+        # the staged folder goes with the table (a step that failed after staging it), or once moved
+        self._remove = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+
+    def moved_to(self, path: Any) -> None:
+        """The staged file is now at ``path`` (the stored file): the table reads it from there."""
+        self.path = path
+        self._remove()
+
+
+class ParquetStack:
+    """Frames appended one after another (rows), written to a staged Parquet file as they come:
+    :meth:`finish` gives the file as a :class:`StagedTable`, so no step holds the whole table.
+
+    The file reads back as :meth:`FrameStack.to_pandas` joins the same frames, whole or a row
+    group at a time (``ParquetTable``: same values, dtypes and hash). One Arrow schema for every
+    row group: a column missing in every row of one frame (a null column) takes the others' type,
+    and an integer column missing in some rows is stored as float, as pandas joins it (stored as
+    integers, a row group without a missing value would read back as integers, the others as
+    floats); a categorical column is stored with each frame's own categories, which a read of the
+    whole file joins as one categorical of their union (in the order they came). Each frame is
+    converted ``row_group_rows`` at a time (one Parquet row group each, never two frames'), never
+    whole: the Arrow copy is one row group's. ``directory``: where the staged folder goes
+    (default the system's temporary folder, ``TMPDIR``: local disk, whatever the warehouse).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *,
+                 row_group_rows: int = ROW_GROUP_ROWS) -> None:
+        self.row_group_rows = row_group_rows
+        self._folder = tempfile.mkdtemp(prefix="synth-assets-staged-", dir=directory)
+        # removed if the stack is dropped unfinished (a failed step); handed to the table by finish
+        self._remove = weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
+        self._file = os.path.join(self._folder, "table.parquet")
+        self._schema: pa.Schema | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._rows = 0
+        self._missing: set[str] = set()  # columns of a null type in some frame with rows
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """``frame``'s rows after those appended before (its index is not kept)."""
+        schema = self._joined_schema(_schema_of(frame), len(frame))
+        if self._schema is None or not schema.equals(self._schema, check_metadata=True):
+            self._restart(schema)
+        assert self._writer is not None
+        for start in range(0, len(frame), self.row_group_rows):
+            piece = frame.iloc[start:start + self.row_group_rows]
+            self._writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
+        self._rows += len(frame)
+
+    def finish(self) -> StagedTable:
+        """The staged file, complete; nothing can be appended afterwards."""
+        if self._writer is None:
+            raise ValueError("no frame appended")
+        self._writer.close()
+        self._writer = None
+        self._remove.detach()
+        return StagedTable(self._file, self._folder)
+
+    def _joined_schema(self, new: pa.Schema, rows: int) -> pa.Schema:
+        """The stack's schema with ``new``'s frame (of ``rows`` rows) in it."""
+        # one dictionary type per categorical column: 32-bit codes, as a frame may bring more categories
+        new = pa.schema([f.with_type(pa.dictionary(pa.int32(), f.type.value_type, f.type.ordered))
+                         if pa.types.is_dictionary(f.type) else f for f in new], metadata=new.metadata)
+        if rows:
+            self._missing |= {f.name for f in new if _untyped(f.type)}
+        if self._schema is None:
+            schema = new
+        elif new.names != self._schema.names:
+            raise ValueError(f"a frame with the columns {new.names} appended to a table of {self._schema.names}")
+        else:
+            schema = self._schema
+            for i, (mine, theirs) in enumerate(zip(self._schema, new, strict=True)):
+                if _untyped(mine.type) and not _untyped(theirs.type):
+                    schema = _with_column(schema, i, theirs, _pandas_column(new, theirs.name))
+                elif not (mine.type.equals(theirs.type) or _untyped(theirs.type)):
+                    raise TypeError(f"column {mine.name!r} is {theirs.type} in the frame appended, "
+                                    f"{mine.type} in the frames before")
+        for i, field in enumerate(schema):  # missing values in an integer column: floats, as in pandas
+            column = _pandas_column(schema, field.name)
+            if (field.name in self._missing and pa.types.is_integer(field.type)  # not pandas' nullable Int64
+                    and not str((column or {}).get("numpy_type", "")).startswith(("Int", "UInt"))):
+                schema = _with_column(schema, i, field.with_type(pa.float64()),
+                                      {**(column or {}), "pandas_type": "float64", "numpy_type": "float64"})
+        return schema
+
+    def _restart(self, schema: pa.Schema) -> None:
+        """Write with ``schema`` from now on: what was written (a null column that now has a type)
+        is copied into a file of that schema, a row group at a time."""
+        if self._writer is not None:
+            self._writer.close()
+            written = self._file + ".before"
+            os.replace(self._file, written)
+            self._writer = pq.ParquetWriter(self._file, schema)
+            before = pq.ParquetFile(written)
+            for group in range(before.num_row_groups):
+                self._writer.write_table(before.read_row_group(group).cast(schema))
+            del before
+            os.remove(written)
+        else:
+            self._writer = pq.ParquetWriter(self._file, schema)
+        self._schema = schema
+
+
+def _untyped(kind: pa.DataType) -> bool:
+    """A column whose type its values do not tell: all missing, or a categorical without categories."""
+    return pa.types.is_null(kind) or (pa.types.is_dictionary(kind) and pa.types.is_null(kind.value_type))
+
+
+def _pandas_column(schema: pa.Schema, name: str) -> dict[str, Any] | None:
+    """The pandas metadata of column ``name`` (its dtype when read back)."""
+    return next((c for c in (schema.pandas_metadata or {}).get("columns", []) if c["name"] == name), None)
+
+
+def _with_column(schema: pa.Schema, i: int, field: pa.Field, pandas: dict[str, Any] | None) -> pa.Schema:
+    """``schema`` with column ``i`` of ``field``'s type and the pandas metadata ``pandas``."""
+    schema = schema.set(i, field)
+    metadata = schema.pandas_metadata
+    if metadata is None or pandas is None:
+        return schema
+    metadata["columns"] = [pandas if c["name"] == field.name else c for c in metadata["columns"]]
+    return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(metadata).encode()})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 from synth_assets.common.files import atomic_path
-from synth_assets.common.frames import ROW_GROUP_ROWS, ParquetTable, write_rows
+from synth_assets.common.frames import ROW_GROUP_ROWS, ParquetTable, StagedTable, write_rows
 from synth_assets.defs.values import MatchingReport, WaveTable
 
 #: Parquet key-value metadata holding a ``WaveTable``'s facts (origin, value labels) beside its records.
@@ -80,7 +81,9 @@ def _write_parquet(obj: pd.DataFrame | WaveTable, file: str, row_group_rows: int
 
 
 class _ParquetIOManager(_StoredAssetIOManager):
-    """A DataFrame, or a ``WaveTable`` (its records, and its facts in the file's metadata).
+    """A DataFrame, a ``WaveTable`` (its records, and its facts in the file's metadata), or a
+    ``StagedTable``: a file the step wrote a replicate at a time (``common.frames.ParquetStack``),
+    moved into place as it is, so the step never holds the table whole.
 
     An input annotated ``ParquetTable`` gets the stored file instead (``common.frames``), for a
     step that scans the table or reads some columns or one replicate at a time: it then never
@@ -89,10 +92,18 @@ class _ParquetIOManager(_StoredAssetIOManager):
 
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame | WaveTable, path: UPath) -> None:
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame | WaveTable | StagedTable,
+                     path: UPath) -> None:
+        if isinstance(obj, StagedTable):
+            # moved, not rewritten: a rename on the same disk, else one copy (or one upload)
+            _atomic_write(path, lambda tmp: shutil.move(os.fspath(obj.path), tmp))
+            obj.moved_to(path)
+            return
         if not isinstance(obj, (pd.DataFrame, WaveTable)):
-            raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame or a WaveTable, "
-                            f"got {type(obj).__name__}")
+            hint = (" (a ParquetTable is another asset's stored file: stage a table with "
+                    "common.frames.ParquetStack to hand over a file)" if isinstance(obj, ParquetTable) else "")
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame, a WaveTable or a "
+                            f"StagedTable, got {type(obj).__name__}{hint}")
         _atomic_write(path, lambda tmp: _write_parquet(obj, tmp))
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame | WaveTable | ParquetTable:
@@ -116,13 +127,15 @@ class _ParquetIOManager(_StoredAssetIOManager):
             return {context.asset_partition_keys[0]: loaded}
         return loaded
 
-    def get_metadata(self, context: dg.OutputContext, obj: pd.DataFrame | WaveTable) -> dict[str, Any]:
+    def get_metadata(self, context: dg.OutputContext, obj: pd.DataFrame | WaveTable | StagedTable) -> dict[str, Any]:
         if isinstance(obj, WaveTable):
             obj = obj.data
+        # a staged table: from the stored file's footer (rows, and the dtypes its schema reads back as)
+        rows, dtypes = (obj.num_rows, obj.empty().dtypes) if isinstance(obj, StagedTable) else (len(obj), obj.dtypes)
         return {
-            "dagster/row_count": len(obj),
+            "dagster/row_count": rows,
             "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(str(c), str(t)) for c, t in obj.dtypes.items()]
+                columns=[dg.TableColumn(str(c), str(t)) for c, t in dtypes.items()]
             ),
         }
 

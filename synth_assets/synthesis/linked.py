@@ -20,7 +20,7 @@ import ast
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -436,24 +436,31 @@ def compare_distributions(generated: pd.DataFrame, real: pd.DataFrame, person_id
 AGGREGATE_ROUNDING = 1e-6
 
 
-def linked_records(persons: pd.DataFrame, rows: pd.DataFrame, source: Source, *, person_id: str,
+def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: Source, *, person_id: str,
                    household_id: str | None = None, replicate: str = "replicate", seed: int = 0,
-                   copy_rounds: int = 5) -> pd.DataFrame:
-    """The diary days or trips of every person of a release, keyed by replicate, person and household.
+                   copy_rounds: int = 5) -> Iterator[pd.DataFrame]:
+    """The diary days or trips of every person of a release, keyed by replicate, person and household:
+    one frame per replicate, in the order of ``persons``.
 
-    The generator is fitted once on the survey's harmonised ``rows``, then samples the persons of
-    each replicate (seed ``seed + replicate``). A person one of whose days equals a real day
-    (:func:`copied_days`) is drawn again with another seed, up to ``copy_rounds`` times (episode
-    days follow from the aggregates alone and are not redrawn). Derived variables are left out:
-    they follow from the published ones.
+    ``persons``: the release one replicate at a time (its column ``replicate`` holds the number;
+    without it, the frame is replicate 1), so that only one replicate and its records are in
+    memory. The generator is fitted once on the survey's harmonised ``rows``, then samples the
+    persons of each replicate (seed ``seed + replicate``): replicates are independent, so
+    generating them one at a time gives the same records as all at once. A person one of whose
+    days equals a real day (:func:`copied_days`) is drawn again with another seed, up to
+    ``copy_rounds`` times (episode days follow from the aggregates alone and are not redrawn).
+    Derived variables are left out: they follow from the published ones.
     """
     generator = generator_for(source, seed=seed).fit(rows)
-    groups = persons.groupby(replicate, sort=True) if replicate in persons else [(1, persons)]
     columns = copy_columns(source)
     day = [person_id, "day_id"]
-    frames = []
-    for label, group in groups:
-        number = int(cast(int, label))
+    derived = set(_records_of(source).derived)
+    first = [c for c in (replicate, person_id, household_id, "day_id", "record_id") if c]
+    for group in persons:
+        numbers = group[replicate].unique() if replicate in group else [1]
+        if len(numbers) != 1:
+            raise ValueError(f"persons of {len(numbers)} replicates given as one: give one replicate at a time")
+        number = int(numbers[0])
         generator.seed = seed + number
         records = generator.sample(group, person_id=person_id)
         for round_ in range(1, copy_rounds + 1):
@@ -471,11 +478,10 @@ def linked_records(persons: pd.DataFrame, rows: pd.DataFrame, source: Source, *,
         keys: dict[str, Any] = {replicate: number}
         if household_id is not None:
             keys[household_id] = records[person_id].map(group.set_index(person_id)[household_id])
-        frames.append(records.assign(**keys))
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    derived = [c for c in _records_of(source).derived if c in out]
-    first = [c for c in (replicate, person_id, household_id, "day_id", "record_id") if c]
-    return out[[*first, *(c for c in out.columns if c not in first and c not in derived)]]
+        out = records.assign(**keys).reset_index(drop=True)
+        del records
+        yield out[[*first, *(c for c in out.columns if c not in first and c not in derived)]]
+        del out, group  # not held while the next replicate is read and generated
 
 
 def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataFrame, source: Source, *,

@@ -12,15 +12,14 @@ refitted on a bootstrap of ``data`` when given, and warns when neither is possib
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
 from synth_assets.common.frames import ParquetTable
-from synth_assets.matching.replicates import REPLICATE_COLUMN, split_replicates
+from synth_assets.matching.replicates import REPLICATE_COLUMN
 from synth_assets.synthesis.base import LOGGER, Synthesizer
 
 
@@ -104,7 +103,8 @@ def chain_replicate_models(
     """Yield ``(model, seed)`` per replicate of the whole chain: replicate r's own training data.
 
     ``training[r]`` is replicate r's matched training records (its own survey bootstraps and
-    fusion draw, ``synth_assets.matching.replicates``). With ``refit`` (default: when the
+    fusion draw, ``synth_assets.matching.replicates``), taken when replicate r's turn comes
+    (:class:`ReplicateTrainingSets` reads each then: one in memory at a time). With ``refit`` (default: when the
     family has a posterior draw, i.e. is cheap to fit, as CART: seconds at 50,000 persons)
     the model is refitted on it and a posterior draw of its parameters taken
     (:meth:`Synthesizer.replicate_draw`: the neural family fine-tunes its fitted network on it
@@ -128,43 +128,54 @@ def chain_replicate_models(
             yield synth.clone().fit(_bootstrap(data, cluster, rng)), replicate_seed
 
 
-def replicate_training_sets(
-    matched_replicates: pd.DataFrame | ParquetTable, training: pd.DataFrame, household_id: str, m: int,
-    drop: Sequence[str] = (),
-) -> list[pd.DataFrame]:
-    """Replicate r's training records: its matched data for the training sample's households.
+class ReplicateTrainingSets(Sequence[pd.DataFrame]):
+    """Replicate r's training records (item r - 1): its matched data for the training sample's
+    households, read when asked for, so that a loop over them holds one replicate at a time.
 
-    ``matched_replicates`` is the stacked table of ``synth_assets.matching.replicates`` (column
-    ``replicate``); the first ``m`` replicates are used. ``drop``: columns the model does not see.
+    ``matched_replicates``: the stacked table of ``synth_assets.matching.replicates`` (column
+    ``replicate``), in memory or on disk (``ParquetTable``: only the replicate asked for is read,
+    from the row groups that hold it); the first ``m`` replicates are used. ``drop``: columns the
+    model does not see.
     """
-    return list(iter_replicate_training_sets(matched_replicates, training, household_id, m, drop))
 
+    def __init__(self, matched_replicates: pd.DataFrame | ParquetTable, training: pd.DataFrame, household_id: str,
+                 m: int, drop: Sequence[str] = ()) -> None:
+        if isinstance(matched_replicates, ParquetTable):
+            values = matched_replicates.values(REPLICATE_COLUMN)
+        else:
+            values = np.unique(matched_replicates[REPLICATE_COLUMN].to_numpy()).tolist()
+        if len(values) < m:
+            raise ValueError(f"{m} replicates asked for, but only {len(values)} matched replicates exist; "
+                             "give matched_replicates at least as many")
+        self._matched, self._values = matched_replicates, values[:m]
+        self._keep = set(training[household_id].unique())
+        self._household_id, self._drop = household_id, [REPLICATE_COLUMN, *drop]
 
-def iter_replicate_training_sets(
-    matched_replicates: pd.DataFrame | ParquetTable, training: pd.DataFrame, household_id: str, m: int,
-    drop: Sequence[str] = (),
-) -> Iterator[pd.DataFrame]:
-    """:func:`replicate_training_sets` one replicate at a time: from a table on disk
-    (``ParquetTable``) only the replicate being used is in memory."""
-    if isinstance(matched_replicates, ParquetTable):
-        frames: Iterable[pd.DataFrame] = (
-            part.drop(columns=REPLICATE_COLUMN) for part in matched_replicates.parts(REPLICATE_COLUMN))
-        count = len(matched_replicates.values(REPLICATE_COLUMN))
-    else:
-        split = split_replicates(matched_replicates)
-        frames, count = split, len(split)
-    if count < m:
-        raise ValueError(f"{m} replicates asked for, but only {count} matched replicates exist; "
-                         "give matched_replicates at least as many")
-    keep = set(training[household_id].unique())
-    for f in itertools.islice(frames, m):
-        yield f.loc[f[household_id].isin(keep)].drop(columns=[c for c in drop if c in f]).reset_index(drop=True)
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @overload
+    def __getitem__(self, index: int) -> pd.DataFrame: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[pd.DataFrame]: ...
+
+    def __getitem__(self, index: int | slice) -> pd.DataFrame | Sequence[pd.DataFrame]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        value = self._values[index]  # IndexError past the end: iteration stops there
+        if isinstance(self._matched, ParquetTable):
+            rows = self._matched.part(REPLICATE_COLUMN, value)
+        else:
+            rows = self._matched.loc[self._matched[REPLICATE_COLUMN].to_numpy() == value]
+        rows = rows.loc[rows[self._household_id].isin(self._keep)]
+        return rows.drop(columns=[c for c in self._drop if c in rows]).reset_index(drop=True)
 
 
 def replicate_training_views(
     matched_replicates: ParquetTable, households: Iterable[Any] | np.ndarray, household_id: str, m: int,
 ) -> list[ParquetTable]:
-    """:func:`iter_replicate_training_sets` as views of the file (``ParquetTable.where``): replicate r's
+    """:class:`ReplicateTrainingSets` as views of the file (``ParquetTable.where``): replicate r's
     rows of ``households`` (the training sample's), in the file's order, read or sampled a row group
     at a time, so no replicate is ever held whole. Select the columns wanted on each view."""
     values = matched_replicates.values(REPLICATE_COLUMN)

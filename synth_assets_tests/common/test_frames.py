@@ -105,3 +105,79 @@ def test_a_view_of_a_parquet_table_is_the_filtered_frame_read_a_row_group_at_a_t
         view.take([len(expected)])
     with pytest.raises(KeyError, match="no column 'region'"):
         table.where("region", [1])
+
+
+def _release_replicate(i: int, rows: int, categories: list[str]) -> pd.DataFrame:
+    """A replicate as ``fictitious_dataset`` makes them: categories of its own, a column all missing in one."""
+    rng = np.random.default_rng(i)
+    return pd.DataFrame({
+        "person_id": pd.array(np.arange(1, rows + 1), dtype="Int64"),
+        "sex": pd.Categorical(rng.choice(categories, rows), categories=categories),
+        "age": pd.array([None] * rows if i == 1 else rng.integers(0, 90, rows), dtype="Int64"),
+        # an integer column whose first replicate holds no value: a null column in that one alone
+        "children": pd.Series([None] * rows if i == 1 else rng.integers(0, 4, rows).tolist(), dtype=object),
+        "income": np.where(rng.random(rows) < 0.3, np.nan, rng.normal(size=rows)),
+        "replicate": i,
+    })
+
+
+@pytest.mark.parametrize("order", [(1, 2, 3), (3, 2, 1)])  # the column all missing in the first replicate or the last
+def test_a_parquet_stack_reads_back_as_the_frame_stack_joined_and_stored_it(tmp_path, order):
+    from synth_assets.common.frames import ParquetStack, StagedTable
+
+    made = {1: _release_replicate(1, 25, ["f", "m"]), 2: _release_replicate(2, 0, ["m"]),
+            3: _release_replicate(3, 31, ["x", "f"])}
+    pieces = [made[i] for i in order]
+    frames = FrameStack()
+    stack = ParquetStack(tmp_path, row_group_rows=10)
+    for piece in pieces:
+        frames.append(piece)
+        stack.append(piece)
+    assert len(stack) == 56
+    staged = stack.finish()
+    assert isinstance(staged, StagedTable) and staged.num_rows == 56
+    # today's route: the replicates joined in memory, written by row groups, read back as the IO manager does
+    joined = frames.to_pandas()
+    write_rows(joined, tmp_path / "joined.parquet")
+    expected = ParquetTable(tmp_path / "joined.parquet").read()
+    pd.testing.assert_frame_equal(expected, joined)
+    read = staged.read()
+    pd.testing.assert_frame_equal(read, expected)  # dtypes included
+    # one categorical: the union, in the order the categories came
+    assert list(read["sex"].cat.categories) == (["f", "m", "x"] if order[0] == 1 else ["x", "f", "m"])
+    assert str(read["children"].dtype) == "float64" and read.loc[read["replicate"] == 1, "children"].isna().all()
+    assert staged.sha256() == dataframe_sha256(expected)  # row group by row group, as the checks hash it
+    assert list(staged.empty().dtypes.map(str)) == list(expected.dtypes.map(str))
+    # each replicate in row groups of its own (3 and 4), a replicate read from its groups alone
+    file = pq.ParquetFile(staged.path)
+    sizes = {1: [10, 10, 5], 2: [], 3: [10, 10, 10, 1]}
+    assert [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)] == [
+        n for i in order for n in sizes[i]]
+    pd.testing.assert_frame_equal(staged.part("replicate", 3), expected[expected["replicate"] == 3].reset_index(drop=True))
+
+
+def test_a_parquet_stack_widens_codes_refuses_other_types_and_leaves_no_file(tmp_path):
+    import gc
+
+    from synth_assets.common.frames import ParquetStack
+
+    # 150 categories in the second replicate: 16-bit codes there, 8-bit in the first
+    wide = [f"c{k}" for k in range(150)]
+    stack = ParquetStack(tmp_path)
+    stack.append(_release_replicate(1, 20, ["a", "b"]))
+    stack.append(_release_replicate(2, 300, wide))
+    staged = stack.finish()
+    read = staged.read()
+    assert list(read["sex"].cat.categories) == ["a", "b", *wide]
+    assert read["sex"].astype(str).tolist() == [*_release_replicate(1, 20, ["a", "b"])["sex"].astype(str),
+                                                 *_release_replicate(2, 300, wide)["sex"].astype(str)]
+    broken = ParquetStack(tmp_path)
+    broken.append(_release_replicate(1, 5, ["a"]))
+    with pytest.raises(TypeError, match="column 'income' is string"):
+        broken.append(_release_replicate(2, 5, ["a"]).assign(income="high"))
+    with pytest.raises(ValueError, match="no frame appended"):
+        ParquetStack(tmp_path).finish()
+    # the staged folders go with their stack (a failed step) or their table (handed over or dropped)
+    del stack, staged, broken
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []

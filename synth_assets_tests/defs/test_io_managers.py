@@ -84,3 +84,99 @@ def test_an_input_annotated_parquet_table_gets_the_file_not_the_frame(tmp_path):
     assert isinstance(seen["table"], ParquetTable) and isinstance(seen["frame"], pd.DataFrame)
     assert seen["sha256"] == dataframe_sha256(data)  # the hash the checks record of the loaded table
     pd.testing.assert_frame_equal(pd.concat(seen["table"].frames(), ignore_index=True), seen["frame"])  # type: ignore[attr-defined]
+
+
+def _staged_pieces() -> list[pd.DataFrame]:
+    """Replicates with categories of their own and an integer column missing in the first one."""
+    pieces = []
+    for i, categories in ((1, ["f", "m"]), (2, ["x", "f"])):
+        frame = _table(120).assign(replicate=i)
+        frame["sex"] = pd.Categorical(np.resize(categories, 120), categories=categories)
+        frame["children"] = pd.Series([None] * 120 if i == 1 else list(range(120)), dtype=object)
+        pieces.append(frame)
+    return pieces
+
+
+def test_a_staged_table_is_moved_into_place_with_the_metadata_of_the_frame(tmp_path):
+    import gc
+
+    import dagster as dg
+
+    from synth_assets.common.frames import FrameStack, ParquetStack, ParquetTable
+    from synth_assets.defs.io_managers import ParquetIOManager
+
+    staged_folders: list[str] = []
+
+    @dg.asset
+    def from_frame() -> pd.DataFrame:  # today's route: the replicates joined in memory
+        stack = FrameStack()
+        for piece in _staged_pieces():
+            stack.append(piece)
+        return stack.to_pandas()
+
+    @dg.asset
+    def from_stack() -> ParquetTable:  # each replicate written as it is made
+        stack = ParquetStack(row_group_rows=50)
+        for piece in _staged_pieces():
+            stack.append(piece)
+        staged = stack.finish()
+        staged_folders.append(str(UPath(staged.path).parent))
+        return staged
+
+    result = dg.materialize([from_frame, from_stack], resources={"io_manager": ParquetIOManager(base_path=str(tmp_path))})
+    assert result.success
+    manager = _ParquetIOManager(base_path=UPath(tmp_path))
+    frame = manager.load_from_path(None, UPath(tmp_path / "from_frame.parquet"))  # type: ignore[arg-type]
+    staged = manager.load_from_path(None, UPath(tmp_path / "from_stack.parquet"))  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(staged, frame)  # the same frame, dtypes included
+    assert list(staged["sex"].cat.categories) == ["f", "m", "x"] and str(staged["children"].dtype) == "float64"
+    assert pq.ParquetFile(tmp_path / "from_stack.parquet").metadata.num_row_groups == 6  # as staged: moved, not rewritten
+    metadata = {m.asset_key.path[-1]: m.metadata for m in result.get_asset_materialization_events()
+                for m in [m.materialization]}
+    for key in ("dagster/row_count", "dagster/column_schema"):
+        assert metadata["from_stack"][key] == metadata["from_frame"][key]
+    assert metadata["from_stack"]["dagster/row_count"].value == 240
+    gc.collect()
+    assert not any(UPath(f).exists() for f in staged_folders)  # nothing left in the temporary folder
+
+
+def test_a_staged_table_goes_to_object_storage_whole(tmp_path):
+    from synth_assets.common.frames import ParquetStack
+
+    stack = ParquetStack(tmp_path)
+    for piece in _staged_pieces():
+        stack.append(piece)
+    staged = stack.finish()
+    expected = staged.read()
+    target = UPath("memory://bucket/warehouse/release/2024.parquet")
+    manager = _ParquetIOManager(base_path=UPath("memory://bucket/warehouse"))
+    manager.dump_to_path(None, staged, target)  # type: ignore[arg-type]
+    assert staged.path == target and staged.num_rows == 240  # the table reads the stored object now
+    pd.testing.assert_frame_equal(manager.load_from_path(None, target), expected)  # type: ignore[arg-type]
+    target.fs.rm(target.path)
+
+
+def test_another_assets_stored_file_is_refused_not_moved(tmp_path):
+    import dagster as dg
+
+    from synth_assets.common.frames import ParquetTable
+    from synth_assets.defs.io_managers import ParquetIOManager
+
+    @dg.asset
+    def release() -> pd.DataFrame:
+        return _table(30)
+
+    @dg.asset
+    def passed_on(release: ParquetTable) -> ParquetTable:
+        return release  # the stored file of another asset: moving it would take that asset's data away
+
+    resources = {"io_manager": ParquetIOManager(base_path=str(tmp_path))}
+    assert dg.materialize([release], resources=resources).success
+    result = dg.materialize([release, passed_on], selection=[passed_on], resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = str(failure.step_failure_data.error)
+    assert "expected a DataFrame, a WaveTable or a StagedTable, got ParquetTable" in message
+    assert "ParquetStack" in message
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "release.parquet"), _table(30))  # left in place
+    assert not (tmp_path / "passed_on.parquet").exists()

@@ -27,7 +27,7 @@ def test_each_replicate_fuses_its_own_bootstrap():
     again = [m for _, m, _ in fuse_replicates(catalog, register, surveys, m=3, seed=4,
                                               methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"})]
     pd.testing.assert_frame_equal(again[2], frames[2])  # reproducible
-    stacked = stack_replicates(iter(frames))  # as the asset gives them: one at a time
+    stacked = stack_replicates(iter(frames)).read()  # as the asset gives them: one at a time, staged on disk
     pd.testing.assert_frame_equal(stacked, pd.concat([f.assign(replicate=r) for r, f in enumerate(frames, 1)],
                                                      ignore_index=True))  # the table pd.concat built
     assert stacked["replicate"].tolist() == sorted(stacked["replicate"].tolist())

@@ -107,7 +107,16 @@ def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(
     # two replicates of stand-in synthetic persons, ids unique within a replicate
     release = pd.concat([persons.assign(replicate=r, person_id=np.arange(1, len(persons) + 1),
                                         household_id=np.arange(1, len(persons) + 1) // 2) for r in (1, 2)])
-    linked = linked_records(release, rows, source, person_id="person_id", household_id="household_id", seed=3)
+    parts = list(linked_records((g for _, g in release.groupby("replicate")), rows, source, person_id="person_id",
+                                household_id="household_id", seed=3))
+    assert [p["replicate"].unique().tolist() for p in parts] == [[1], [2]]  # one frame per replicate, in order
+    linked = pd.concat(parts, ignore_index=True)
+    # the replicates are independent: generated one at a time, the records of both generated at once
+    alone = linked_records([release.loc[release["replicate"] == 2]], rows, source, person_id="person_id",
+                           household_id="household_id", seed=3)
+    pd.testing.assert_frame_equal(next(alone), parts[1])
+    with pytest.raises(ValueError, match="one replicate at a time"):
+        next(linked_records([release], rows, source, person_id="person_id", seed=3))
     assert list(linked.columns[:5]) == ["replicate", "person_id", "household_id", "day_id", "record_id"]
     assert not set(source.records.derived) & set(linked.columns)  # derived ones follow from the rest
     keys = linked[["replicate", "person_id", "household_id"]].drop_duplicates()

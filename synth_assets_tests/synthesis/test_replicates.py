@@ -90,20 +90,25 @@ def test_chain_replicates_refit_on_each_matched_replicate() -> None:
 def test_replicate_training_sets_from_disk_are_those_of_the_table(tmp_path) -> None:
     """Read one replicate at a time from the stored matched replicates: the same training sets."""
     from synth_assets.common.frames import ParquetTable, write_rows
-    from synth_assets.synthesis.replicates import iter_replicate_training_sets, replicate_training_sets
+    from synth_assets.matching.replicates import split_replicates
+    from synth_assets.synthesis.replicates import ReplicateTrainingSets
 
     rng = np.random.default_rng(0)
     stacked = pd.DataFrame({"household_id": np.tile(np.arange(50) // 2, 3), "x": rng.normal(size=150),
                             "sex": pd.Categorical(rng.choice(["f", "m"], 150)), "replicate": np.repeat([1, 2, 3], 50)})
     write_rows(stacked, tmp_path / "matched_replicates.parquet", row_group_rows=20)
     training = pd.DataFrame({"household_id": [0, 3, 7, 7]})
-    expected = replicate_training_sets(stacked, training, "household_id", 2)
-    lazy = iter_replicate_training_sets(ParquetTable(tmp_path / "matched_replicates.parquet"), training,
-                                        "household_id", 2)
-    got = list(lazy)
-    assert len(got) == len(expected) == 2 and len(got[0]) == 6  # households 0, 3 and 7, two persons each
-    for mine, theirs in zip(got, expected):
-        pd.testing.assert_frame_equal(mine, theirs)
+    # what the model of replicate r was fitted on before: the stacked table split, the training households kept
+    expected = [f.loc[f["household_id"].isin([0, 3, 7])].reset_index(drop=True) for f in split_replicates(stacked)[:2]]
+    in_memory = ReplicateTrainingSets(stacked, training, "household_id", 2)
+    on_disk = ReplicateTrainingSets(ParquetTable(tmp_path / "matched_replicates.parquet"), training, "household_id", 2)
+    assert len(in_memory) == len(on_disk) == 2 and len(on_disk[0]) == 6  # households 0, 3 and 7, two persons each
+    for sets in (in_memory, on_disk):
+        got = list(sets)  # read one at a time, as chain_replicate_models iterates them
+        assert len(got) == 2
+        for mine, theirs in zip(got, expected, strict=True):
+            pd.testing.assert_frame_equal(mine, theirs)
+    assert list(ReplicateTrainingSets(stacked, training, "household_id", 2, drop=["x"])[1].columns) == ["household_id",
+                                                                                                        "sex"]
     with pytest.raises(ValueError, match="4 replicates asked for, but only 3"):
-        next(iter_replicate_training_sets(ParquetTable(tmp_path / "matched_replicates.parquet"), training,
-                                          "household_id", 4))
+        ReplicateTrainingSets(ParquetTable(tmp_path / "matched_replicates.parquet"), training, "household_id", 4)

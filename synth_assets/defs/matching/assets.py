@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.frames import ParquetTable
 from synth_assets.common.hashing import file_sha256
 from synth_assets.dagster_api import latest_check_evaluations
 from synth_assets.defs import keys
@@ -288,12 +289,12 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
     def matched_replicates(
         context: dg.AssetExecutionContext, config: MatchedReplicatesConfig, register: WaveTable,
         **donors: WaveTable,
-    ) -> dg.Output[pd.DataFrame]:
+    ) -> dg.Output[ParquetTable]:
         chosen = {name: donors[keys.name(keys.donor(name))] for name in catalog.surveys}
         seconds: dict[str, float] = {}
         started = time.perf_counter()
 
-        def replicates() -> Iterator[pd.DataFrame]:  # one at a time: stack_replicates keeps each as Arrow
+        def replicates() -> Iterator[pd.DataFrame]:  # one at a time: stack_replicates writes each to disk
             fused = fuse_replicates(catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()},
                                     m=config.replicates, seed=config.seed, methods=config.methods)
             for r, matched, _ in fused:
@@ -304,7 +305,7 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
 
         data = stack_replicates(replicates())
         return dg.Output(data, metadata={
-            "replicates": config.replicates, "rows": len(data), "seconds_cumulative": dg.MetadataValue.json(seconds),
+            "replicates": config.replicates, "rows": data.num_rows, "seconds_cumulative": dg.MetadataValue.json(seconds),
             "survey_respondents": dg.MetadataValue.json({n: len(t.data) for n, t in chosen.items()}),
         })
 

@@ -11,7 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
 from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
-from synth_assets.common.frames import FrameStack
+from synth_assets.common.frames import ParquetStack, ParquetTable
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
@@ -289,8 +289,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     @functools.partial(with_keyword_inputs, names=[keys.name(keys.donor(name)) for name in catalog.surveys])
     def fictitious_dataset(
         context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
-        training: pd.DataFrame, matched: pd.DataFrame, matched_replicates: pd.DataFrame, targets: pd.DataFrame, **donors: WaveTable,
-    ) -> dg.Output[pd.DataFrame]:
+        training: pd.DataFrame, matched: pd.DataFrame, matched_replicates: ParquetTable, targets: pd.DataFrame,
+        **donors: WaveTable,
+    ) -> dg.Output[ParquetTable]:
         from synth_assets.synthesis.constraints import (  # lazy: torch and SDV are heavy
             copy_detectors,
             draw_in_chunks,
@@ -298,7 +299,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             enforce_rules,
             enforced_chunks,
         )
-        from synth_assets.synthesis.replicates import chain_replicate_models, replicate_training_sets
+        from synth_assets.synthesis.replicates import ReplicateTrainingSets, chain_replicate_models
 
         household_id = register.household_id_column
         calibration = project.catalog.release.calibration
@@ -325,17 +326,18 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                                    quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
         top_coded: dict[str, int] = {}
         dropped_after_top_coding: dict[str, int] = {}
-        # the replicates held as Arrow and joined once: pd.concat would hold them twice
-        replicates = FrameStack()
+        # each replicate written to a staged file as it is made, handed to the IO manager whole
+        replicates = ParquetStack()
         persons_per_replicate: dict[str, int] = {}
         rejected: dict[str, dict[str, Any]] = {}
         by_stratum: dict[str, dict[str, dict[str, int]]] = {}  # reason -> stratum variable -> value -> records
         drawn_by_stratum: dict[str, dict[str, int]] = {}
         calibrated: dict[str, dict[str, Any]] = {}
-        # replicate r: its own survey bootstraps and fusion (matched_replicates), model refit and draw
+        # replicate r: its own survey bootstraps and fusion (matched_replicates, read when its turn
+        # comes), model refit and draw
         models = chain_replicate_models(
-            model, replicate_training_sets(matched_replicates, training, household_key(catalog), config.replicates,
-                                           drop=[c for c in (register.id_column,) if c]),
+            model, ReplicateTrainingSets(matched_replicates, training, household_key(catalog), config.replicates,
+                                         drop=[c for c in (register.id_column,) if c]),
             config.seed, refit=True if refit else None, cluster=household_id,
         )
         for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
@@ -357,8 +359,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     member_rounds=release.enforcement.member_rounds, max_rounds=release.enforcement.max_rounds,
                     max_rejection_rate=release.enforcement.max_rejection_rate,
                 )
-                enforcements.append(enforced)
                 data, counts = top_code(enforced.data, thresholds)
+                # its counts are kept for the metadata, not its rows: every chunk of the surplus
+                # would stay in memory until the replicate ends (the candidates are on disk)
+                enforced.data = enforced.data.iloc[:0]
+                enforcements.append(enforced)
                 for variable, count in counts.items():
                     top_coded[variable] = top_coded.get(variable, 0) + count
                 # judged again as published: a top-coded amount is a real value
@@ -382,7 +387,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 calibrated[f"r{i}"] = result.summary()
             else:
                 data = draw(persons, replicate_seed)
-            # in place: drop/assign would each copy the replicate, at the step's peak (the others held)
+            # in place: drop/assign would each copy the replicate, at the step's peak
             if register.id_column:  # persons numbered within their replicate: the key linked tables refer to
                 if register.id_column in data.columns:
                     del data[register.id_column]
@@ -409,17 +414,17 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons"
                              + (f", calibrated ({calibrated[f'r{i}']['count_cells_off']} count cells off by at most "
                                 f"{calibrated[f'r{i}']['max_abs_count_residual']:g})" if calibration.enabled else ""))
-        del data  # the last replicate is in the stack already
-        data = replicates.to_pandas()
+            del data  # on disk now: not held while the next replicate is drawn
+        fictitious = replicates.finish()
         return dg.Output(
-            data,
+            fictitious,
             metadata={
                 "replicates": config.replicates,
                 "proper_replicates": bool(model.has_posterior_draw or refit),
                 "replicates_draw": "survey bootstrap + own fusion + model refit and posterior draw"
                 if (model.has_posterior_draw or refit) else "one fitted model (not proper)",
                 "persons_per_replicate": dg.MetadataValue.json(persons_per_replicate),
-                "rows": len(data),
+                "rows": fictitious.num_rows,
                 "households_replaced": dg.MetadataValue.json(rejected),
                 "calibration": dg.MetadataValue.json(calibrated) if calibrated else "off",
                 "top_coded_values_drawn": dg.MetadataValue.json(top_coded),

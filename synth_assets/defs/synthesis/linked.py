@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from synth_assets.catalog import Catalog
-from synth_assets.common.frames import ParquetTable
+from synth_assets.common.frames import ParquetStack, ParquetTable
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION, donor_automation
 from synth_assets.defs.metadata import JUDGED_HASH, evaluation_problem, judged, png_markdown
@@ -122,16 +122,24 @@ def build_linked(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
             f"built from each person's {survey} aggregates, never copied from a real day. Candidate for publication."
         ),
     )
-    def linked_table(context: dg.AssetExecutionContext, config: LinkedConfig, fictitious: pd.DataFrame,
-                     records: WaveTable) -> dg.Output[pd.DataFrame]:
-        table = linked_records(fictitious, records.data, source, person_id=person_id,
-                               household_id=register.household_id_column, seed=config.seed)
-        distributions = linked_distributions(table, records.data, source, person_id=person_id)
-        real = pd.to_numeric(table["record_id"]).gt(0)
+    def linked_table(context: dg.AssetExecutionContext, config: LinkedConfig, fictitious: ParquetTable,
+                     records: WaveTable) -> dg.Output[ParquetTable]:
+        # one replicate of persons and of their records in memory at a time, each written as it is made
+        stack = ParquetStack()
+        real = days = 0
+        for part in linked_records(fictitious.parts("replicate"), records.data, source, person_id=person_id,
+                                   household_id=register.household_id_column, seed=config.seed):
+            stack.append(part)
+            real += int(pd.to_numeric(part["record_id"]).gt(0).sum())
+            days += int(part[[person_id, "day_id"]].drop_duplicates().shape[0])  # days lie within a replicate
+            del part
+        table = stack.finish()
+        distributions = linked_distributions(linked_parts(table, source, person_id), records.data, source,
+                                             person_id=person_id)
         return dg.Output(table, metadata={
-            "rows": len(table), f"{source.records.unit}s": int(real.sum()),  # type: ignore[union-attr]
-            "days": int(table[["replicate", person_id, "day_id"]].drop_duplicates().shape[0]),
-            "survey_wave": records.wave, **judged(fictitious), **_distribution_metadata(distributions, survey)})
+            "rows": table.num_rows, f"{source.records.unit}s": real,  # type: ignore[union-attr]
+            "days": days, "survey_wave": records.wave, **judged(fictitious),
+            **_distribution_metadata(distributions, survey)})
 
     return linked_table
 

@@ -1,0 +1,103 @@
+"""Peak resident memory and time of the steps that make the release's replicates, each alone in a fresh process.
+
+    PYTHONPATH=. .venv/bin/python bench/scale/release_steps.py --data ROOT [--replicates 3] [--steps NAME ...]
+
+On a finished run's data root (``synth-assets run --data ROOT ...``), each step (default
+``matched_replicates``, ``fictitious_dataset`` and every ``linked_<survey>``) is materialized
+alone for the latest wave, without its checks, in a subprocess of its own, through the
+release job with the run's settings (``fictitious.replicates``; the model and every other
+input are the run's, read from the warehouse). The step writes its output back to the
+warehouse: a rerun with the same inputs and seeds, so the data root stays a finished run's.
+Per step: seconds, the resident set once imports and definitions are loaded (the process's
+base) and the process's peak (``ru_maxrss`` of the subprocess from ``wait4``: kernel-kept,
+exact), so the step's own rise is peak minus base. Not tracemalloc: it misses NumPy and
+Arrow buffers. Run with each version's code on the same data root to compare them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def child(data: Path, step: str, replicates: int) -> None:
+    """Materialize ``step`` alone (no checks) and print the base resident set as JSON."""
+    import dataclasses
+
+    import dagster as dg
+
+    from synth_assets.defs.automation.jobs import RELEASE_JOB
+    from synth_assets.defs.definitions import build_definitions
+    from synth_assets.defs.deployment import Deployment
+    from synth_assets.operations.settings import release_run_config
+
+    deployment = dataclasses.replace(Deployment.from_environment(), data_root=data)
+    defs = build_definitions(deployment=deployment)
+    wave = sorted(p.stem for p in (data / "warehouse" / "matched_dataset").glob("*.parquet"))[-1]
+    job = defs.resolve_job_def(RELEASE_JOB).get_subset(asset_selection={dg.AssetKey(step)},
+                                                       asset_check_selection=set())
+    config = release_run_config({"fictitious.replicates": replicates})
+    config["ops"] = {op: value for op, value in config.get("ops", {}).items() if op == step}  # the step's alone
+    base = rss_mb()
+    started = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, partition_key=wave, raise_on_error=False, run_config=config)
+    print(json.dumps({"success": result.success, "base_mb": base, "seconds": time.perf_counter() - started,
+                      "rows": _rows(data, step, wave)}), flush=True)
+
+
+def _rows(data: Path, step: str, wave: str) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(data / "warehouse" / step / f"{wave}.parquet").metadata.num_rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--replicates", type=int, default=3)
+    parser.add_argument("--steps", nargs="+", default=None)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    data = args.data.resolve()
+    if args.child:
+        child(data, args.child, args.replicates)
+        return
+    steps = args.steps or ["matched_replicates", "fictitious_dataset",
+                           *sorted(p.name for p in (data / "warehouse").glob("linked_*"))]
+    env = {**os.environ, "DAGSTER_HOME": str(data / "dagster_home"), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    print(f"load average at the start {os.getloadavg()[0]:.1f}")
+    print("| step | rows written | s | base MB | peak MB | rise MB |\n|---|---|---|---|---|---|")
+    for step in steps:
+        with tempfile.TemporaryFile("w+") as log:
+            process = subprocess.Popen([sys.executable, __file__, "--data", str(data), "--replicates",
+                                        str(args.replicates), "--child", step],
+                                       stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+            assert process.stdout is not None
+            out = process.stdout.read()
+            _, status, usage = os.wait4(process.pid, 0)  # before Popen reaps it: its own ru_maxrss
+            lines = out.strip().splitlines()
+            facts = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+            if os.waitstatus_to_exitcode(status) != 0 or not facts.get("success"):
+                log.seek(0)
+                print(f"| {step} | failed | | | | |\n{log.read()[-3000:]}", flush=True)
+                continue
+        peak = usage.ru_maxrss / 1024
+        print(f"| {step} | {facts['rows']:,} | {facts['seconds']:.1f} | {facts['base_mb']:.0f} | {peak:.0f} | "
+              f"{peak - facts['base_mb']:.0f} |", flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
