@@ -58,6 +58,24 @@ HOW_TO_COMBINE = (
 )
 
 
+def _setting_lines(key: str, value: Any, indent: str, rules_seen: dict[tuple[str, ...], str], path: str) -> list[str]:
+    """One setting of the model as Markdown: a dict as nested items, a list of rules one rule a
+    line, and a list of rules already printed (households' and members' models share the
+    catalog's) by reference, not again."""
+    if isinstance(value, dict) and value:
+        lines = [f"{indent}- {key}:"]
+        for k, v in value.items():
+            lines += _setting_lines(k, v, indent + "  ", rules_seen, f"{path}.{k}")
+        return lines
+    if key == "rules" and isinstance(value, (list, tuple)) and value:
+        rules = tuple(str(r) for r in value)
+        if rules in rules_seen:
+            return [f"{indent}- rules: the {len(rules)} rules of `{rules_seen[rules]}`"]
+        rules_seen[rules] = path
+        return [f"{indent}- rules ({len(rules)}):", *(f"{indent}  - `{r}`" for r in rules)]
+    return [f"{indent}- {key}: {value}"]
+
+
 @dataclass
 class DataCard:
     """What a user of the public file needs to know, and what an auditor needs to check."""
@@ -106,7 +124,10 @@ class DataCard:
         for name, info in self.provenance.items():
             lines.append(f"- {name}: {json.dumps(info, default=str)}")
         lines += ["", "## Model"]
-        lines += [f"- {k}: {v}" for k, v in self.model.items() if k != "fallback"]
+        for k, v in self.model.items():
+            if k == "fallback":
+                continue
+            lines += _setting_lines(k, v, "", {}, k)
         fallback = self.model.get("fallback")
         if fallback:  # the model of the fallback family, after the gate refused the primary's release
             lines.append(f"- fallback: this model replaced {fallback['instead_of']}, whose release the gate refused:")

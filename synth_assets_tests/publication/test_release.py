@@ -249,3 +249,18 @@ def test_a_linked_table_left_on_disk_is_published_as_the_frame_would_be(tmp_path
         expected = trips[trips["replicate"] == r].drop(columns=["replicate"]).reset_index(drop=True)
         pd.testing.assert_frame_equal(written["disk"][r], expected)
         pd.testing.assert_frame_equal(written["frame"][r], expected)
+
+
+def test_the_cards_model_lists_each_set_of_rules_once(tmp_path):
+    """Households' and members' models carry the catalog's rules alike: the card lists them once."""
+    rules = ["age >= 0 and age <= 110", "not (age < 16 and labour_income > 0)"]
+    card = release_module.DataCard(
+        release="2024-a", wave="2024", created_utc="2024-01-01T00:00:00Z", persons_per_replicate={"r1": 5},
+        replicates=1, columns={},
+        model={"family": "neural", "parameters": {"seed": 0, "household_params": {"epochs": 300, "rules": rules},
+                                                  "person_params": {"epochs": 300, "rules": list(rules)}}},
+    )
+    text = card.to_markdown()
+    assert text.count("`not (age < 16 and labour_income > 0)`") == 1
+    assert "- rules: the 2 rules of `parameters.household_params.rules`" in text
+    assert "    - epochs: 300" in text and "  - seed: 0" in text
