@@ -37,6 +37,13 @@ def _renumbered(batch: pd.DataFrame, household_id: str, last_id: Any, rows: int)
     return batch.assign(**{household_id: ids.astype(str) + f"~{rows}"})
 
 
+#: A top-up draw for strata short of candidates: this many times the draws so far that the worst
+#: stratum's shortfall implies (the stratum's households come at random), at least MIN_TOP_UP of a
+#: whole draw, at most one whole draw.
+TOP_UP_MARGIN = 2.0
+MIN_TOP_UP = 0.1
+
+
 def calibrated_population(
     draw: Draw,
     targets: Targets,
@@ -50,9 +57,10 @@ def calibrated_population(
 ) -> CalibrationResult:
     """Households chosen from ``surplus`` times the register's persons drawn by ``draw``.
 
-    Strata short of candidates trigger another draw of the same size (new seed), up to
-    ``max_rounds`` draws in all; so does, once, a first selection that leaves a control
-    beyond its tolerance (the caller's check then judges the second).
+    Strata short of candidates trigger another draw (new seed), sized to their shortfall
+    (:data:`TOP_UP_MARGIN`, :data:`MIN_TOP_UP`), up to ``max_rounds`` draws in all; a first
+    selection that leaves a control beyond its tolerance triggers, once, a whole draw (the
+    caller's check then judges the second).
 
     The candidates go to disk as they come, a chunk at a time when ``draw`` yields chunks
     (:class:`~.candidates.Candidates`, under ``spill_dir``, default ``TMPDIR``): memory holds
@@ -63,10 +71,12 @@ def calibrated_population(
     seeds = np.random.SeedSequence(seed).generate_state(max_rounds + 1)
     with Candidates([household_id, *targets.spec.variables], directory=spill_dir) as candidates:
         last_id: Any = None
+        drawn_persons = 0
 
-        def add(round_: int) -> None:
-            nonlocal last_id
-            drawn = draw(size, int(seeds[round_]))
+        def add(round_: int, persons: int) -> None:
+            nonlocal last_id, drawn_persons
+            drawn_persons += persons
+            drawn = draw(persons, int(seeds[round_]))
             for piece in [drawn] if isinstance(drawn, pd.DataFrame) else drawn:
                 if round_:  # a draw's own chunks already have distinct ids
                     piece = _renumbered(piece, household_id, last_id, len(candidates))
@@ -75,7 +85,7 @@ def calibrated_population(
                     last_id = top if last_id is None or not isinstance(top, (int, np.integer)) else max(last_id, top)
                 candidates.append(piece)
 
-        add(0)
+        add(0, size)
         widened = False
         for round_ in range(1, max_rounds + 1):
             try:
@@ -84,11 +94,16 @@ def calibrated_population(
             except InsufficientCandidates as short:
                 if round_ == max_rounds:
                     raise CalibrationError(
-                        f"after {max_rounds} draws of {size:,} persons the model still generates too few "
+                        f"after {max_rounds} draws ({drawn_persons:,} persons) the model still generates too few "
                         f"households in some register cells: {short}"
                     ) from short
+                # a few households short in one stratum need a fraction of a draw, not a whole one
+                # (at 300,000 persons a whole draw cost 6 minutes for 4 missing households)
+                persons = int(math.ceil(min(size, max(MIN_TOP_UP * size, TOP_UP_MARGIN * short.shortfall() * drawn_persons))))
                 if progress is not None:
-                    progress(f"calibration: {short}; drawing {size:,} more persons")
+                    progress(f"calibration: {short}; drawing {persons:,} more persons")
+                add(round_, persons)
+                continue
             else:
                 # a selection left beyond a tolerance gets more candidates to choose from, once
                 if result.within_tolerance or widened or round_ == max_rounds:
@@ -96,5 +111,5 @@ def calibrated_population(
                 widened = True
                 if progress is not None:
                     progress(f"calibration: controls beyond tolerance; drawing {size:,} more persons")
-            add(round_)
+                add(round_, size)
     raise AssertionError("unreachable")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -52,13 +53,20 @@ class InsufficientCandidates(CalibrationError):
     ``cells`` maps it to the cell keys the stratum covers.
     """
 
-    def __init__(self, deficits: dict[str, int], labels: dict[str, str], cells: dict[str, list[str]]) -> None:
+    def __init__(self, deficits: dict[str, int], labels: dict[str, str], cells: dict[str, list[str]],
+                 available: dict[str, int] | None = None) -> None:
         self.deficits, self.labels, self.cells = deficits, labels, cells
+        self.available = available or {}
         worst = sorted(deficits, key=lambda s: deficits[s], reverse=True)[:3]
         super().__init__(
             f"{sum(deficits.values())} households missing in {len(deficits)} strata, e.g. "
             + "; ".join(f"{labels[c]}: {deficits[c]} short" for c in worst)
         )
+
+    def shortfall(self) -> float:
+        """The largest deficit as a share of the stratum's candidates (inf where it has none):
+        the share of the draws so far that, drawn again, would be expected to cover it."""
+        return max((d / self.available[c] if self.available.get(c) else math.inf) for c, d in self.deficits.items())
 
 
 @dataclass
@@ -268,11 +276,12 @@ def select_households(
     short = {
         controls["control"].iloc[s]: int(round(needed[s] - available[s])) for s in strata if available[s] < needed[s] - 0.5
     }
+    index = {controls["control"].iloc[s]: s for s in strata}
     if short:
         labels = {c: str(controls.set_index("control").at[c, "label"]) for c in short}
 
         cells = {c: json.loads(str(controls.set_index("control").at[c, "cells"])) for c in short}
-        raise InsufficientCandidates(short, labels, cells)
+        raise InsufficientCandidates(short, labels, cells, {c: int(available[index[c]]) for c in short})
     rng = np.random.default_rng(seed)
     chosen = _initial_selection(design, needed, rng)
     chosen, swaps, history = _swap_search(

@@ -225,3 +225,25 @@ def test_a_national_household_margin_holds_the_structure_that_small_areas_merge(
 
     assert size_tvd(local) > 0.01  # the merged strata let the model's size mix through
     assert size_tvd(national) < 0.003
+
+
+def test_a_stratum_a_few_households_short_gets_a_draw_sized_to_its_shortfall():
+    """Four households missing among hundreds drawn need a fraction of a draw, not a whole one."""
+    register = population(600, seed=2)
+    targets = register_targets(register, SPEC, "household_id")
+    sizes = []
+
+    def draw(persons: int, seed: int) -> pd.DataFrame:
+        sizes.append(persons)
+        households = max(persons // 3, 1)
+        drawn = population(households, seed=seed % 1000, id_start=10_000)
+        if len(sizes) == 1:  # the first draw leaves the south's 5-person households 4 short
+            south5 = drawn.loc[(drawn["region"] == "south") & (drawn["size"] == 5), "household_id"].unique()
+            target = int((register.drop_duplicates("household_id").query("region == 'south' and size == 5")).shape[0])
+            drop = south5[: max(len(south5) - target + 4, 0)]
+            drawn = drawn[~drawn["household_id"].isin(drop)]
+        return drawn
+
+    result = calibrated_population(draw, targets, "household_id", surplus=3.0, seed=0)
+    assert result.within_tolerance
+    assert len(sizes) == 2 and sizes[1] < sizes[0] / 2  # a top-up, not a second whole draw
