@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_assets.catalog.rules import broken_rows
+from synth_assets.catalog.rules import RuleError, broken_rows
 from synth_assets.synthesis.constraints import RuleViolationError, enforce_rules
 
 
@@ -289,3 +289,16 @@ def test_a_record_top_coding_makes_a_rare_real_one_is_dropped_with_its_household
     assert dropped and set(dropped.values()) == {1}  # the one record (rare, and here a whole copy)
     assert any("rare" in reason for reason in dropped), dropped
     assert kept["hh"].tolist() == [2, 3]  # household 1 left out whole; household 2 is common, kept
+
+
+def test_a_rule_is_evaluated_on_its_own_columns_whatever_else_the_frame_holds():
+    """``broken_rows`` evaluates each rule on the columns it names (a cost per column of the frame
+    otherwise): other columns, even one whose name contains a rule's column, change nothing."""
+    data = pd.DataFrame({"age": [10, 30, 12, None], "labour_income": [100.0, 5.0, 0.0, 7.0]})
+    wide = data.assign(age_band=["a", "b", "c", "d"], labour_income_net=[1.0, 2.0, 3.0, 4.0],
+                       **{f"noise_{i}": range(4) for i in range(30)})
+    rules = ["not (age < 16 and labour_income > 0)"]
+    np.testing.assert_array_equal(broken_rows(data, rules)[0], [True, False, False, False])
+    np.testing.assert_array_equal(broken_rows(wide, rules)[0], broken_rows(data, rules)[0])
+    with pytest.raises(RuleError, match="age_typo"):
+        broken_rows(wide, ["age_typo > 3"])
