@@ -18,11 +18,14 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.calibration.candidates import Candidates
-from synth_assets.calibration.margins import CalibrationError, Targets
+from synth_assets.calibration.margins import CalibrationError, Targets, cell_keys
 from synth_assets.calibration.selection import CalibrationResult, InsufficientCandidates, select_households
 
 #: ``draw(persons, seed)``: whole valid households, as one frame or as chunks of whole households.
 Draw = Callable[[int, int], "pd.DataFrame | Iterable[pd.DataFrame]"]
+#: ``draw_like(structures, seed)``: whole valid households, one per row of ``structures`` (the
+#: first household margin's variables) the model can draw, equal to it on those variables.
+DrawLike = Callable[[pd.DataFrame, int], "pd.DataFrame | Iterable[pd.DataFrame]"]
 
 
 def _renumbered(batch: pd.DataFrame, household_id: str, last_id: Any, rows: int) -> pd.DataFrame:
@@ -44,6 +47,24 @@ TOP_UP_MARGIN = 2.0
 MIN_TOP_UP = 0.1
 
 
+def _structures_of_short_strata(candidates: Candidates, short: InsufficientCandidates, targets: Targets,
+                                household_id: str, rng: np.random.Generator) -> pd.DataFrame | None:
+    """The structures (first household margin's variables) to draw for the short strata: for each,
+    ``TOP_UP_MARGIN`` times its deficit plus a few, taken at random among its candidate households
+    (the model's own mix of the cells a stratum merges); None when a short stratum has none."""
+    margin = targets.spec.household_margins[0]
+    persons = candidates.frame()
+    households = persons.loc[~persons[household_id].duplicated(), list(margin.variables)].reset_index(drop=True)
+    keys = cell_keys(households, margin.variables, targets.spec.bands)
+    parts = []
+    for stratum, deficit in short.deficits.items():
+        members = np.flatnonzero(np.isin(keys, short.cells[stratum]))
+        if not len(members):
+            return None
+        parts.append(households.iloc[rng.choice(members, int(math.ceil(TOP_UP_MARGIN * deficit)) + 5)])
+    return pd.concat(parts, ignore_index=True)
+
+
 def calibrated_population(
     draw: Draw,
     targets: Targets,
@@ -54,13 +75,17 @@ def calibrated_population(
     max_rounds: int = 8,
     progress: Callable[[str], None] | None = None,
     spill_dir: str | os.PathLike[str] | None = None,
+    draw_like: DrawLike | None = None,
 ) -> CalibrationResult:
     """Households chosen from ``surplus`` times the register's persons drawn by ``draw``.
 
     Strata short of candidates trigger another draw (new seed), sized to their shortfall
     (:data:`TOP_UP_MARGIN`, :data:`MIN_TOP_UP`), up to ``max_rounds`` draws in all; a first
     selection that leaves a control beyond its tolerance triggers, once, a whole draw (the
-    caller's check then judges the second).
+    caller's check then judges the second). With ``draw_like``, a top-up draws the short strata's
+    households given their structure instead, as many as their deficits call for (at 300,000
+    persons a stratum four households short cost 650,000 persons drawn); a round of those that
+    leaves the deficit as it was is followed by a sized whole draw.
 
     The candidates go to disk as they come, a chunk at a time when ``draw`` yields chunks
     (:class:`~.candidates.Candidates`, under ``spill_dir``, default ``TMPDIR``): memory holds
@@ -74,9 +99,12 @@ def calibrated_population(
         drawn_persons = 0
 
         def add(round_: int, persons: int) -> None:
-            nonlocal last_id, drawn_persons
+            nonlocal drawn_persons
             drawn_persons += persons
-            drawn = draw(persons, int(seeds[round_]))
+            keep(round_, draw(persons, int(seeds[round_])))
+
+        def keep(round_: int, drawn: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
+            nonlocal last_id
             for piece in [drawn] if isinstance(drawn, pd.DataFrame) else drawn:
                 if round_:  # a draw's own chunks already have distinct ids
                     piece = _renumbered(piece, household_id, last_id, len(candidates))
@@ -87,6 +115,7 @@ def calibrated_population(
 
         add(0, size)
         widened = False
+        targeted_deficit: int | None = None  # the deficit a round of structure draws started from
         for round_ in range(1, max_rounds + 1):
             try:
                 result = select_households(candidates, targets, household_id, seed=int(seeds[-1]),
@@ -97,6 +126,18 @@ def calibrated_population(
                         f"after {max_rounds} draws ({drawn_persons:,} persons) the model still generates too few "
                         f"households in some register cells: {short}"
                     ) from short
+                deficit = sum(short.deficits.values())
+                structures = None
+                if draw_like is not None and (targeted_deficit is None or deficit < targeted_deficit):
+                    structures = _structures_of_short_strata(candidates, short, targets, household_id,
+                                                             np.random.default_rng(seeds[round_]))
+                if structures is not None and draw_like is not None:
+                    targeted_deficit = deficit
+                    if progress is not None:
+                        progress(f"calibration: {short}; drawing {len(structures):,} households of those strata")
+                    keep(round_, draw_like(structures, int(seeds[round_])))
+                    continue
+                targeted_deficit = None
                 # a few households short in one stratum need a fraction of a draw, not a whole one
                 # (at 300,000 persons a whole draw cost 6 minutes for 4 missing households)
                 persons = int(math.ceil(min(size, max(MIN_TOP_UP * size, TOP_UP_MARGIN * short.shortfall() * drawn_persons))))

@@ -419,16 +419,38 @@ class HouseholdSynthesizer(Synthesizer):
         if persons.empty:
             return self.fitted_schema.empty_frame(), persons[self.household_id].to_numpy()[:0]
         rows, ids, person_ids = self._household_rows(persons)
-        columns = self.structure_columns(on)
         rng = np.random.default_rng(seed)
-        wanted = rows[columns]
+        chosen, matched = self._rows_like(rows[self.structure_columns(on)], rng, max_rounds)
+        return self._members_of(chosen, matched, rows, ids, person_ids, rng)
+
+    def sample_structures(self, structures: pd.DataFrame, *, seed: int = 0, max_rounds: int = 8) -> pd.DataFrame:
+        """Fresh households, one per row of ``structures`` the model draws within ``max_rounds``
+        batches, equal to it on the columns of :meth:`structure_columns` (the size always).
+
+        For a calibration short of households of a few structures: they are drawn given their
+        structure (as :meth:`sample_households_like`), not by a whole new draw of which a few
+        come out of that structure. Households the model never draws are left out. New ids.
+        """
+        self._check_fitted()
+        if structures.empty:
+            return self.fitted_schema.empty_frame()
+        rows = structures[self.structure_columns(list(structures.columns))].reset_index(drop=True)
+        rng = np.random.default_rng(seed)
+        chosen, matched = self._rows_like(rows, rng, max_rounds)
+        ids = self._id_codec.generate(len(rows), 0).to_numpy()
+        return self._members_of(chosen, matched, rows, ids, None, rng)[0]
+
+    def _rows_like(self, wanted: pd.DataFrame, rng: np.random.Generator, max_rounds: int
+                   ) -> tuple[pd.DataFrame, np.ndarray]:
+        """Household-table rows of the model equal to rows of ``wanted`` on its columns, and the
+        positions in ``wanted`` each matches (those never drawn left out)."""
+        columns = list(wanted.columns)
         sample_matching = getattr(self.fitted_models[0], "sample_matching", None)
         given = None if sample_matching is None else sample_matching(
             wanted.reset_index(drop=True), seed=int(rng.integers(2**31)), max_rounds=max_rounds)
         if given is not None:
-            chosen, matched = given
-            return self._members_of(chosen, matched, rows, ids, person_ids, rng)
-        found = np.full(len(rows), -1, dtype=np.int64)
+            return given
+        found = np.full(len(wanted), -1, dtype=np.int64)
         pool: list[pd.DataFrame] = []
         drawn = 0
         for round_ in range(max_rounds):
@@ -445,8 +467,7 @@ class HouseholdSynthesizer(Synthesizer):
             pool.append(batch)
             drawn += len(batch)
         matched = np.flatnonzero(found >= 0)
-        chosen = pd.concat(pool, ignore_index=True).iloc[found[matched]].reset_index(drop=True)
-        return self._members_of(chosen, matched, rows, ids, person_ids, rng)
+        return pd.concat(pool, ignore_index=True).iloc[found[matched]].reset_index(drop=True), matched
 
     def _members_of(self, chosen: pd.DataFrame, matched: np.ndarray, rows: pd.DataFrame, ids: np.ndarray,
                     person_ids: np.ndarray | None, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:

@@ -247,3 +247,41 @@ def test_a_stratum_a_few_households_short_gets_a_draw_sized_to_its_shortfall():
     result = calibrated_population(draw, targets, "household_id", surplus=3.0, seed=0)
     assert result.within_tolerance
     assert len(sizes) == 2 and sizes[1] < sizes[0] / 2  # a top-up, not a second whole draw
+
+
+def test_a_short_stratum_gets_households_drawn_given_its_structure():
+    """With ``draw_like``, the households a stratum lacks are drawn given its structure (a few
+    households), not by another draw of the whole population of which a few land in it."""
+    register = population(600, seed=2)
+    targets = register_targets(register, SPEC, "household_id")
+    sizes: list[int] = []
+    asked: list[pd.DataFrame] = []
+
+    def draw(persons: int, seed: int) -> pd.DataFrame:
+        sizes.append(persons)
+        drawn = population(max(persons // 3, 1), seed=seed % 1000, id_start=10_000)
+        south5 = drawn.loc[(drawn["region"] == "south") & (drawn["size"] == 5), "household_id"].unique()
+        target = int((register.drop_duplicates("household_id").query("region == 'south' and size == 5")).shape[0])
+        return drawn[~drawn["household_id"].isin(south5[: max(len(south5) - target + 4, 0)])]  # 4 short
+
+    def draw_like(structures: pd.DataFrame, seed: int) -> pd.DataFrame:
+        asked.append(structures)
+        # one household per structure asked, of that region and size (as the model's draw given them)
+        pool = population(2_000, seed=seed % 1000, id_start=50_000)
+        heads = pool.drop_duplicates("household_id")
+        chosen = [heads.loc[(heads["region"] == r) & (heads["size"] == n), "household_id"].iloc[i]
+                  for i, (r, n) in enumerate(zip(structures["region"], structures["size"]))]
+        return pool[pool["household_id"].isin(chosen)]
+
+    result = calibrated_population(draw, targets, "household_id", surplus=3.0, seed=0, draw_like=draw_like)
+    assert result.within_tolerance
+    assert len(sizes) == 1  # no second draw of the population
+    assert len(asked) == 1 and set(asked[0].columns) == {"region", "size"}
+    # the short stratum's structure only, about twice its deficit
+    assert set(zip(asked[0]["region"], asked[0]["size"])) == {("south", 5)} and 8 <= len(asked[0]) <= 13
+
+    # a draw_like that brings nothing falls back to a sized draw of the population
+    sizes.clear()
+    result = calibrated_population(draw, targets, "household_id", surplus=3.0, seed=0,
+                                   draw_like=lambda structures, seed: register.iloc[:0])
+    assert result.within_tolerance and len(sizes) == 2 and sizes[1] < sizes[0] / 2

@@ -137,6 +137,24 @@ def test_households_like_share_the_structure_and_unmatched_are_reported(people: 
         out[out["household_id"] != first].groupby("household_id")["household_income"].first())
 
 
+def test_households_of_given_structures_are_drawn_given_them(people: pd.DataFrame) -> None:
+    """``sample_structures``: one fresh household per structure row the model draws (the
+    calibration's top-up of a short stratum); a structure it never draws is left out."""
+    synth = HouseholdSynthesizer(seed=1, person_id="person_id").fit(people.assign(person_id=np.arange(len(people))))
+    heads = synth.sample(600, seed=7).drop_duplicates("household_id")
+    structures = heads[["region", "household_size"]].iloc[:40].reset_index(drop=True)
+    structures.loc[3, "region"] = "atlantis"  # never drawn
+    fresh = synth.sample_structures(structures, seed=9, max_rounds=3)
+    got = fresh.groupby("household_id", sort=False).agg(n=("age", "size"), size=("household_size", "first"),
+                                                       region=("region", "first"))
+    assert len(got) == 39 and fresh["person_id"].is_unique
+    assert (got["n"] == got["size"]).all()
+    wanted = structures.drop(index=3).astype({"region": str})
+    assert sorted(zip(got["region"].astype(str), got["size"])) == sorted(zip(wanted["region"], wanted["household_size"]))
+    assert_coherent(fresh.drop(columns="person_id"), people, len(fresh))
+    pd.testing.assert_frame_equal(fresh, synth.sample_structures(structures, seed=9, max_rounds=3))  # seeded
+
+
 def test_declared_household_variables_are_identical_within_generated_households():
     """A household fact (``household_level``) is drawn once per household, even where the training data disagree."""
     rng = np.random.default_rng(0)

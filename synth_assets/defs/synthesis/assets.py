@@ -344,7 +344,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             enforcements: list[Any] = []
 
             def enforce(sample: pd.DataFrame, seed: int, replicate_model=replicate_model,
-                        enforcements=enforcements) -> pd.DataFrame:
+                        enforcements=enforcements, representative: bool = True) -> pd.DataFrame:
                 enforced = enforce_rules(
                     sample, rules, lambda size, s: replicate_model.sample(size, seed=s),
                     references=references, unique_references=unique_references, detectors=detectors,
@@ -357,7 +357,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     compare_columns=compare_columns,
                     strata=release.disclosure.strata,
                     member_rounds=release.enforcement.member_rounds, max_rounds=release.enforcement.max_rounds,
-                    max_rejection_rate=release.enforcement.max_rejection_rate,
+                    # a draw of the rarest strata alone says nothing of the model's rejection rate
+                    max_rejection_rate=release.enforcement.max_rejection_rate if representative else 1.0,
                 )
                 data, counts = top_code(enforced.data, thresholds)
                 # its counts are kept for the metadata, not its rows: every chunk of the surplus
@@ -378,11 +379,17 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             def draw_chunks(n: int, seed: int, replicate_model=replicate_model, enforce=enforce):
                 return enforced_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons)
 
+            def draw_like(structures: pd.DataFrame, seed: int, replicate_model=replicate_model,
+                          enforce=enforce) -> pd.DataFrame:
+                return enforce(replicate_model.sample_structures(structures, seed=seed), seed, representative=False)
+
             if calibration.enabled:
-                # each enforced chunk goes to disk as it comes: memory holds the selection's columns
-                result = calibrated_population(draw_chunks, register_targets, household_key(catalog),
-                                               surplus=calibration.surplus, seed=replicate_seed,
-                                               progress=context.log.debug)
+                # each enforced chunk goes to disk as it comes: memory holds the selection's columns;
+                # strata left short get households drawn given their structure
+                result = calibrated_population(
+                    draw_chunks, register_targets, household_key(catalog), surplus=calibration.surplus,
+                    seed=replicate_seed, progress=context.log.debug,
+                    draw_like=draw_like if hasattr(replicate_model, "sample_structures") else None)
                 data = result.data
                 calibrated[f"r{i}"] = result.summary()
             else:
