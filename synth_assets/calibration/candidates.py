@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -101,3 +101,10 @@ class Candidates:
         if not len(chosen):
             return self._schema.empty_table().to_pandas()
         return chosen.to_pandas()
+
+    def pieces(self) -> Iterator[pd.DataFrame]:
+        """Every row with every column, a piece (an appended frame) at a time, in order: for a step
+        that hands its candidates to another (a region's, chosen from with every region's)."""
+        for index in range(len(self._ends)):
+            table = pq.read_table(self._piece(index))
+            yield table.to_pandas(split_blocks=True, self_destruct=True)

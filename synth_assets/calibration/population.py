@@ -19,7 +19,12 @@ import pandas as pd
 
 from synth_assets.calibration.candidates import Candidates
 from synth_assets.calibration.margins import CalibrationError, Targets, cell_keys
-from synth_assets.calibration.selection import CalibrationResult, InsufficientCandidates, select_households
+from synth_assets.calibration.selection import (
+    CalibrationResult,
+    InsufficientCandidates,
+    candidate_shortage,
+    select_households,
+)
 
 #: ``draw(persons, seed)``: whole valid households, as one frame or as chunks of whole households.
 Draw = Callable[[int, int], "pd.DataFrame | Iterable[pd.DataFrame]"]
@@ -28,7 +33,7 @@ Draw = Callable[[int, int], "pd.DataFrame | Iterable[pd.DataFrame]"]
 DrawLike = Callable[[pd.DataFrame, int], "pd.DataFrame | Iterable[pd.DataFrame]"]
 
 
-def _renumbered(batch: pd.DataFrame, household_id: str, last_id: Any, rows: int) -> pd.DataFrame:
+def renumbered_households(batch: pd.DataFrame, household_id: str, last_id: Any, rows: int) -> pd.DataFrame:
     """``batch`` with household ids that follow ``last_id``, the largest so far among ``rows``
     candidates (new ids stay synthetic)."""
     if batch.empty:
@@ -65,6 +70,87 @@ def _structures_of_short_strata(candidates: Candidates, short: InsufficientCandi
     return pd.concat(parts, ignore_index=True)
 
 
+def selection_seed(seed: int, max_rounds: int = 8) -> int:
+    """The seed :func:`calibrated_population` selects with (draws take the others of the sequence)."""
+    return int(np.random.SeedSequence(seed).generate_state(max_rounds + 1)[-1])
+
+
+def draw_candidates(
+    draw: Draw,
+    targets: Targets,
+    household_id: str,
+    candidates: Candidates,
+    *,
+    surplus: float = 3.0,
+    seed: int = 0,
+    max_rounds: int = 8,
+    progress: Callable[[str], None] | None = None,
+    draw_like: DrawLike | None = None,
+    first_id: Any = None,
+) -> int:
+    """Draw ``surplus`` times the register's persons into ``candidates``, then more for the strata
+    left short of their register count, until every stratum has enough; the draws it took.
+
+    Short strata get another draw (new seed), sized to their shortfall (:data:`TOP_UP_MARGIN`,
+    :data:`MIN_TOP_UP`), up to ``max_rounds`` draws in all. With ``draw_like``, a top-up draws
+    the short strata's households given their structure instead, as many as their deficits call
+    for (at 300,000 persons a stratum four households short cost 650,000 persons drawn); a round
+    of those that leaves the deficit as it was is followed by a sized whole draw. Households of
+    later draws are renumbered after those already drawn (after ``first_id``, when given, from
+    the first draw on: a region's households after another's), so every candidate has its own id.
+    """
+    size = int(math.ceil(surplus * targets.persons))
+    seeds = np.random.SeedSequence(seed).generate_state(max_rounds + 1)
+    last_id: Any = first_id
+    drawn_persons = 0
+
+    def add(round_: int, persons: int) -> None:
+        nonlocal drawn_persons
+        drawn_persons += persons
+        keep(round_, draw(persons, int(seeds[round_])))
+
+    def keep(round_: int, drawn: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
+        nonlocal last_id
+        for piece in [drawn] if isinstance(drawn, pd.DataFrame) else drawn:
+            if round_ or first_id is not None:  # a draw's own chunks already have distinct ids
+                piece = renumbered_households(piece, household_id, last_id, len(candidates))
+            if len(piece):
+                top = piece[household_id].max()
+                last_id = top if last_id is None or not isinstance(top, (int, np.integer)) else max(last_id, top)
+            candidates.append(piece)
+
+    add(0, size)
+    targeted_deficit: int | None = None  # the deficit a round of structure draws started from
+    for round_ in range(1, max_rounds + 1):
+        short = candidate_shortage(candidates, targets, household_id)
+        if short is None:
+            return round_
+        if round_ == max_rounds:
+            raise CalibrationError(
+                f"after {max_rounds} draws ({drawn_persons:,} persons) the model still generates too few "
+                f"households in some register cells: {short}"
+            ) from short
+        deficit = sum(short.deficits.values())
+        structures = None
+        if draw_like is not None and (targeted_deficit is None or deficit < targeted_deficit):
+            structures = _structures_of_short_strata(candidates, short, targets, household_id,
+                                                     np.random.default_rng(seeds[round_]))
+        if structures is not None and draw_like is not None:
+            targeted_deficit = deficit
+            if progress is not None:
+                progress(f"calibration: {short}; drawing {len(structures):,} households of those strata")
+            keep(round_, draw_like(structures, int(seeds[round_])))
+            continue
+        targeted_deficit = None
+        # a few households short in one stratum need a fraction of a draw, not a whole one
+        # (at 300,000 persons a whole draw cost 6 minutes for 4 missing households)
+        persons = int(math.ceil(min(size, max(MIN_TOP_UP * size, TOP_UP_MARGIN * short.shortfall() * drawn_persons))))
+        if progress is not None:
+            progress(f"calibration: {short}; drawing {persons:,} more persons")
+        add(round_, persons)
+    raise AssertionError("unreachable")
+
+
 def calibrated_population(
     draw: Draw,
     targets: Targets,
@@ -79,78 +165,33 @@ def calibrated_population(
 ) -> CalibrationResult:
     """Households chosen from ``surplus`` times the register's persons drawn by ``draw``.
 
-    Strata short of candidates trigger another draw (new seed), sized to their shortfall
-    (:data:`TOP_UP_MARGIN`, :data:`MIN_TOP_UP`), up to ``max_rounds`` draws in all; a first
-    selection that leaves a control beyond its tolerance triggers, once, a whole draw (the
-    caller's check then judges the second). With ``draw_like``, a top-up draws the short strata's
-    households given their structure instead, as many as their deficits call for (at 300,000
-    persons a stratum four households short cost 650,000 persons drawn); a round of those that
-    leaves the deficit as it was is followed by a sized whole draw.
+    The candidates are drawn by :func:`draw_candidates` (more for strata left short), then
+    chosen by :func:`~.selection.select_households`; a selection that leaves a control beyond
+    its tolerance triggers, once, a whole draw and a second selection (the caller's check then
+    judges it).
 
     The candidates go to disk as they come, a chunk at a time when ``draw`` yields chunks
     (:class:`~.candidates.Candidates`, under ``spill_dir``, default ``TMPDIR``): memory holds
-    the selection's columns, not the surplus. Households of later draws are renumbered after
-    those already drawn, so every candidate household has its own id.
+    the selection's columns, not the surplus.
     """
-    size = int(math.ceil(surplus * targets.persons))
-    seeds = np.random.SeedSequence(seed).generate_state(max_rounds + 1)
     with Candidates([household_id, *targets.spec.variables], directory=spill_dir) as candidates:
-        last_id: Any = None
-        drawn_persons = 0
-
-        def add(round_: int, persons: int) -> None:
-            nonlocal drawn_persons
-            drawn_persons += persons
-            keep(round_, draw(persons, int(seeds[round_])))
-
-        def keep(round_: int, drawn: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
-            nonlocal last_id
-            for piece in [drawn] if isinstance(drawn, pd.DataFrame) else drawn:
-                if round_:  # a draw's own chunks already have distinct ids
-                    piece = _renumbered(piece, household_id, last_id, len(candidates))
-                if len(piece):
-                    top = piece[household_id].max()
-                    last_id = top if last_id is None or not isinstance(top, (int, np.integer)) else max(last_id, top)
-                candidates.append(piece)
-
-        add(0, size)
-        widened = False
-        targeted_deficit: int | None = None  # the deficit a round of structure draws started from
-        for round_ in range(1, max_rounds + 1):
-            try:
-                result = select_households(candidates, targets, household_id, seed=int(seeds[-1]),
-                                           progress=progress)
-            except InsufficientCandidates as short:
-                if round_ == max_rounds:
-                    raise CalibrationError(
-                        f"after {max_rounds} draws ({drawn_persons:,} persons) the model still generates too few "
-                        f"households in some register cells: {short}"
-                    ) from short
-                deficit = sum(short.deficits.values())
-                structures = None
-                if draw_like is not None and (targeted_deficit is None or deficit < targeted_deficit):
-                    structures = _structures_of_short_strata(candidates, short, targets, household_id,
-                                                             np.random.default_rng(seeds[round_]))
-                if structures is not None and draw_like is not None:
-                    targeted_deficit = deficit
-                    if progress is not None:
-                        progress(f"calibration: {short}; drawing {len(structures):,} households of those strata")
-                    keep(round_, draw_like(structures, int(seeds[round_])))
-                    continue
-                targeted_deficit = None
-                # a few households short in one stratum need a fraction of a draw, not a whole one
-                # (at 300,000 persons a whole draw cost 6 minutes for 4 missing households)
-                persons = int(math.ceil(min(size, max(MIN_TOP_UP * size, TOP_UP_MARGIN * short.shortfall() * drawn_persons))))
-                if progress is not None:
-                    progress(f"calibration: {short}; drawing {persons:,} more persons")
-                add(round_, persons)
-                continue
-            else:
-                # a selection left beyond a tolerance gets more candidates to choose from, once
-                if result.within_tolerance or widened or round_ == max_rounds:
-                    return result
-                widened = True
-                if progress is not None:
-                    progress(f"calibration: controls beyond tolerance; drawing {size:,} more persons")
-                add(round_, size)
-    raise AssertionError("unreachable")
+        rounds = draw_candidates(draw, targets, household_id, candidates, surplus=surplus, seed=seed,
+                                 max_rounds=max_rounds, progress=progress, draw_like=draw_like)
+        result = select_households(candidates, targets, household_id, seed=selection_seed(seed, max_rounds),
+                                   progress=progress)
+        if result.within_tolerance or rounds >= max_rounds:
+            return result
+        # a selection left beyond a tolerance gets more candidates to choose from, once
+        size = int(math.ceil(surplus * targets.persons))
+        if progress is not None:
+            progress(f"calibration: controls beyond tolerance; drawing {size:,} more persons")
+        last_id = candidates.frame()[household_id].max()
+        more = draw(size, int(np.random.SeedSequence(seed).generate_state(max_rounds + 1)[rounds]))
+        for piece in [more] if isinstance(more, pd.DataFrame) else more:
+            piece = renumbered_households(piece, household_id, last_id, len(candidates))
+            if len(piece):
+                top = piece[household_id].max()
+                last_id = max(last_id, top) if isinstance(top, (int, np.integer)) else top
+            candidates.append(piece)
+        return select_households(candidates, targets, household_id, seed=selection_seed(seed, max_rounds),
+                                 progress=progress)

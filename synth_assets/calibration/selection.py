@@ -242,6 +242,39 @@ def _swap_search(
     return chosen, swaps, history
 
 
+def _shortage(stratum: np.ndarray, targets: Targets) -> InsufficientCandidates | None:
+    """The strata (first household margin) with fewer candidate households than the register, if any;
+    ``stratum``: the control index of each candidate household."""
+    controls = targets.controls
+    available = np.bincount(stratum, minlength=len(controls))
+    needed = controls["target"].to_numpy(dtype=float)
+    strata = np.unique(np.flatnonzero(controls["margin"] == targets.spec.household_margins[0].name))
+    short = {
+        controls["control"].iloc[s]: int(round(needed[s] - available[s])) for s in strata if available[s] < needed[s] - 0.5
+    }
+    if not short:
+        return None
+    index = {controls["control"].iloc[s]: s for s in strata}
+    by_control = controls.set_index("control")
+    labels = {c: str(by_control.at[c, "label"]) for c in short}
+    cells = {c: json.loads(str(by_control.at[c, "cells"])) for c in short}
+    return InsufficientCandidates(short, labels, cells, {c: int(available[index[c]]) for c in short})
+
+
+def candidate_shortage(candidates: pd.DataFrame | Candidates, targets: Targets, household_id: str
+                       ) -> InsufficientCandidates | None:
+    """What :func:`select_households` would raise for lack of candidates (None: enough in every
+    stratum), from the first household margin alone: for a step that draws candidates and leaves
+    the selection to another (a region's draw, chosen from with every region's)."""
+    persons = candidates.frame() if isinstance(candidates, Candidates) else candidates
+    margin = targets.spec.household_margins[0]
+    first = ~persons[household_id].duplicated().to_numpy()
+    keys, positions = cell_codes(persons.loc[first, list(margin.variables)], margin.variables, targets.spec.bands)
+    index = {c: i for i, c in enumerate(targets.controls["control"])}
+    stratum = np.array([index[c] for c in targets.controls_of(margin, keys, "generated cell")], dtype=np.int64)
+    return _shortage(stratum[positions], targets)
+
+
 def select_households(
     candidates: pd.DataFrame | Candidates,
     targets: Targets,
@@ -269,19 +302,10 @@ def select_households(
     if persons[household_id].isna().any():
         raise CalibrationError(f"candidates have missing {household_id!r}")
     design = _design(persons, targets, household_id)
-    controls = targets.controls
-    available = np.bincount(design.stratum, minlength=len(controls))
-    needed = controls["target"].to_numpy(dtype=float)
-    strata = np.unique(np.flatnonzero(controls["margin"] == targets.spec.household_margins[0].name))
-    short = {
-        controls["control"].iloc[s]: int(round(needed[s] - available[s])) for s in strata if available[s] < needed[s] - 0.5
-    }
-    index = {controls["control"].iloc[s]: s for s in strata}
-    if short:
-        labels = {c: str(controls.set_index("control").at[c, "label"]) for c in short}
-
-        cells = {c: json.loads(str(controls.set_index("control").at[c, "cells"])) for c in short}
-        raise InsufficientCandidates(short, labels, cells, {c: int(available[index[c]]) for c in short})
+    short = _shortage(design.stratum, targets)
+    if short is not None:
+        raise short
+    needed = targets.controls["target"].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
     chosen = _initial_selection(design, needed, rng)
     chosen, swaps, history = _swap_search(

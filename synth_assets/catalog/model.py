@@ -346,6 +346,30 @@ class Enforcement(_Strict):
     max_rejection_rate: float = Field(default=0.5, gt=0.0, le=1.0)
 
 
+class Regions(_Strict):
+    """A declared split of the release by region (``release.regions``).
+
+    ``fictitious_dataset`` draws and calibrates each group of ``variable``'s categories (a
+    household-level register variable with categories: the municipality) as a step of its own,
+    to that group's register margins; the steps run in parallel (two at a time under the local
+    multiprocess executor, one pod each on Kubernetes) and their households join into one
+    release, which the checks and the gate judge whole. Group names are step names: letters,
+    digits and underscores.
+    """
+
+    variable: str
+    groups: dict[str, list[str]]
+
+    @model_validator(mode="after")
+    def _groups_named(self) -> Regions:
+        bad = [name for name in self.groups if not re.fullmatch(r"[A-Za-z0-9_]+", name)]
+        if bad:
+            raise ValueError(f"region names are letters, digits and underscores: {bad}")
+        if len(self.groups) < 1:
+            raise ValueError("regions: at least one group")
+        return self
+
+
 #: The release options a run may set for itself (``synth-assets run --set release.disclosure.k=5``),
 #: overlaying the catalog's: the copy filters and their enforcement. The gate's thresholds, the
 #: rules and the calibration are the catalog's alone (a run never loosens the gate).
@@ -368,6 +392,7 @@ class Release(_Strict):
     matching: dict[str, MatchingStep] = Field(default_factory=dict)
     calibration: Calibration = Field(default_factory=Calibration)
     top_coding: TopCoding = Field(default_factory=TopCoding)
+    regions: Regions | None = None  # None: the release drawn in one step
     # Overrides of the validation defaults: a number (absolute limit), null (drop the check)
     # or {min|max: x, relative: r} (also relative to the holdout baseline).
     thresholds: dict[str, float | dict[str, float] | None] = Field(default_factory=dict)
@@ -574,6 +599,37 @@ class Catalog(_Strict):
             common = self.common_variables[var_name]
             return (var.min if var.min is not None else common.min, var.max if var.max is not None else common.max)
         return var.min, var.max
+
+    @model_validator(mode="after")
+    def _regions_valid(self) -> Catalog:
+        regions = self.release.regions
+        if regions is None:
+            return self
+        where = "release.regions"
+        common = self.common_variables.get(regions.variable)
+        if common is None or not common.categories:
+            raise ValueError(f"{where}.variable: {regions.variable!r} is not a common variable with categories")
+        if regions.variable not in self.sources[self.register_name].variables:
+            raise ValueError(f"{where}.variable: {regions.variable!r} is not a register variable")
+        seen: dict[str, str] = {}
+        for name, values in regions.groups.items():
+            for value in values:
+                if value not in common.categories:
+                    raise ValueError(f"{where}.groups.{name}: {value!r} is not a category of {regions.variable}")
+                if value in seen:
+                    raise ValueError(f"{where}.groups.{name}: {value!r} is already in region {seen[value]!r}")
+                seen[value] = name
+        missing = [c for c in common.categories if c not in seen]
+        if missing:
+            raise ValueError(f"{where}.groups: {regions.variable} {missing} in no region")
+        return self
+
+    def region_groups(self) -> dict[str, list[str] | None]:
+        """The release's regions: name -> categories of ``release.regions.variable``; without
+        declared regions, one region ``all`` (None: every household)."""
+        if self.release.regions is None:
+            return {"all": None}
+        return {name: list(values) for name, values in self.release.regions.groups.items()}
 
     @model_validator(mode="after")
     def _rules_valid(self) -> Catalog:

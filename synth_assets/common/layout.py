@@ -53,6 +53,11 @@ class DataLayout:
         return self.storage_root / "models"
 
     @property
+    def intermediates(self) -> UPath:
+        """What one step of a run hands to another that is no asset (a region's draw), by run and step."""
+        return self.storage_root / "intermediates"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -27,7 +27,13 @@ from synth_assets.defs.harmonise.assets import build_harmonised_asset
 from synth_assets.defs.harmonise.checks import build_harmonised_check
 from synth_assets.defs.ingest.assets import build_incoming_asset, build_raw_asset
 from synth_assets.defs.ingest.checks import build_raw_check
-from synth_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager, ReportIOManager
+from synth_assets.defs.io_managers import (
+    IntermediateIOManager,
+    JsonIOManager,
+    ModelIOManager,
+    ParquetIOManager,
+    ReportIOManager,
+)
 from synth_assets.defs.matching.assets import build_donor_asset, build_matched_dataset, build_matched_replicates
 from synth_assets.defs.matching.checks import build_household_variables_check
 from synth_assets.defs.publication.assets import build_public_dataset
@@ -108,5 +114,6 @@ def build_definitions(
             "model_io_manager": ModelIOManager(base_path=str(layout.models)),
             "json_io_manager": JsonIOManager(base_path=str(layout.warehouse)),
             "report_io_manager": ReportIOManager(base_path=str(layout.reports)),
+            "intermediate_io_manager": IntermediateIOManager(base_path=str(layout.intermediates)),
         },
     )

@@ -26,7 +26,7 @@ from upath import UPath
 
 from synth_assets.common.files import atomic_path
 from synth_assets.common.frames import ROW_GROUP_ROWS, ParquetTable, StagedTable, write_rows
-from synth_assets.defs.values import MatchingReport, WaveTable
+from synth_assets.defs.values import MatchingReport, RegionDraw, WaveTable
 
 #: Parquet key-value metadata holding a ``WaveTable``'s facts (origin, value labels) beside its records.
 FACTS_KEY = b"synth_assets.wave_table"
@@ -219,3 +219,41 @@ class ModelIOManager(dg.ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context) -> _ModelIOManager:
         return _ModelIOManager(base_path=UPath(self.base_path))
+
+
+class _IntermediateIOManager(dg.UPathIOManager):
+    """A region's draw (``RegionDraw``): its table as ``<run>/<step>/<output>.parquet``, its
+    summary and region as JSON beside it; anything else as JSON. Paths by run and step (Dagster's
+    own for op outputs), on the storage root: step pods on other nodes read them there."""
+
+    extension = ".json"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        if isinstance(obj, RegionDraw):
+            table = path.with_suffix(".parquet")
+            if isinstance(obj.table, StagedTable):
+                _atomic_write(table, lambda tmp: shutil.move(os.fspath(obj.table.path), tmp))
+                obj.table.moved_to(table)
+            else:
+                raise TypeError(f"region {obj.region}: stage its table with common.frames.ParquetStack")
+            facts = {"region": obj.region, "summary": obj.summary}
+        else:
+            facts = {"value": obj}
+        text = json.dumps(facts, indent=2, allow_nan=False)
+        _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        with path.open("r", encoding="utf-8") as handle:
+            facts = json.load(handle)
+        if "region" in facts:
+            return RegionDraw(facts["region"], ParquetTable(path.with_suffix(".parquet")), facts["summary"])
+        return facts["value"]
+
+
+class IntermediateIOManager(dg.ConfigurableIOManagerFactory):
+    """Values one step of a run hands to another that are no asset (``base_path/<run>/<step>/``)."""
+
+    base_path: str
+
+    def create_io_manager(self, context) -> _IntermediateIOManager:
+        return _IntermediateIOManager(base_path=UPath(self.base_path))

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from synth_assets.common.frames import ParquetTable
+
 
 @dataclass(frozen=True)
 class SourceFile:
@@ -66,3 +68,13 @@ class MatchingReport:
     def from_facts(cls, html: str, facts: dict[str, Any]) -> MatchingReport:
         return cls(html, {name: SourceFile(**origin) for name, origin in facts["sources"].items()},
                    facts.get("respondents") or {})
+
+
+@dataclass(frozen=True)
+class RegionDraw:
+    """One region's share of the fictitious dataset (``release.regions``): its households in every
+    replicate, and the counts its step reports (JSON-able), which the step joining the regions adds up."""
+
+    region: str
+    table: ParquetTable
+    summary: dict[str, Any]

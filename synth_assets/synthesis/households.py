@@ -73,6 +73,8 @@ class HouseholdSynthesizer(Synthesizer):
     """
 
     family = "households"
+    #: (column, values as text) of :meth:`restricted_to`; None: every household
+    _only: tuple[str, frozenset[str]] | None = None
 
     def __init__(
         self,
@@ -459,7 +461,7 @@ class HouseholdSynthesizer(Synthesizer):
                 break
             k = min(max(1000, 20 * len(missing)) * 2**round_, 500_000)
             batch = self.fitted_models[0].sample(k, seed=int(rng.integers(2**31)))
-            batch = batch[batch[self._size].astype(np.int64) >= 1].reset_index(drop=True)
+            batch = self._in_restriction(batch[batch[self._size].astype(np.int64) >= 1]).reset_index(drop=True)
             target = wanted.iloc[missing].astype(batch[columns].dtypes.to_dict())
             taken = match_rows(target, batch[columns])
             hit = taken >= 0
@@ -483,14 +485,36 @@ class HouseholdSynthesizer(Synthesizer):
         out = self._draw_members(chosen, ids[matched], rng, person_ids=keep_persons)
         return out, ids[~replaced]
 
+    def restricted_to(self, column: str, values: Sequence[Any]) -> Self:
+        """A copy that draws only households whose ``column`` (a household-level column) is one of
+        ``values``: the model's households given that they fall there (a region's share of a draw,
+        drawn by itself). Its structure-conditional redraws keep the restriction too."""
+        self._check_fitted()
+        if column not in self._household_columns:
+            raise ValueError(f"{column!r} is not a household-level column of this model "
+                             f"({', '.join(self._household_columns)}): a draw cannot be restricted to it")
+        restricted = copy.copy(self)
+        restricted._only = (column, frozenset(str(v) for v in values))
+        return restricted
+
+    def _in_restriction(self, rows: pd.DataFrame) -> pd.DataFrame:
+        if self._only is None:
+            return rows
+        column, values = self._only
+        return rows[rows[column].astype(str).isin(values).to_numpy()]
+
     def _draw_households(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
         """Whole synthetic households until they hold at least ``n`` persons."""
         drawn: list[pd.DataFrame] = []
         persons = 0
+        rows_drawn = rows_kept = 0
         while persons < n:
-            k = int(np.ceil((n - persons) / self._mean_size * 1.1)) + 1
+            # restricted: batches sized by the share of rows kept so far (a region's share)
+            share = rows_kept / rows_drawn if rows_kept else 1.0
+            k = int(np.ceil((n - persons) / self._mean_size * 1.1 / share)) + 1
             batch = self.fitted_models[0].sample(k, seed=int(rng.integers(2**31)))
-            batch = batch[batch[self._size].astype(np.int64) >= 1]
+            batch = self._in_restriction(batch[batch[self._size].astype(np.int64) >= 1])
+            rows_drawn, rows_kept = rows_drawn + k, rows_kept + len(batch)
             drawn.append(batch)
             persons += int(batch[self._size].astype(np.int64).sum())
         households = pd.concat(drawn, ignore_index=True)

@@ -285,3 +285,40 @@ def test_a_short_stratum_gets_households_drawn_given_its_structure():
     result = calibrated_population(draw, targets, "household_id", surplus=3.0, seed=0,
                                    draw_like=lambda structures, seed: register.iloc[:0])
     assert result.within_tolerance and len(sizes) == 2 and sizes[1] < sizes[0] / 2
+
+
+def test_regions_targets_add_up_and_their_candidates_are_chosen_from_together(tmp_path):
+    """A region's targets are the register's margins of its households (national bands, unit
+    tolerances shared); regions' draws joined give one table, households renumbered after the
+    earlier region's and persons 1..n; choosing from the joined candidates meets the national margins."""
+    from synth_assets.calibration.regions import join_regions, region_rows, regional_targets
+    from synth_assets.calibration.selection import candidate_shortage
+    from synth_assets.common.frames import ParquetStack
+
+    register = population(600, seed=2)
+    national = register_targets(register, SPEC, "household_id")
+    parts = {region: regional_targets(register, national, "household_id", "region", [region], regions=2)
+             for region in ("north", "south")}
+    assert sum(t.persons for t in parts.values()) == national.persons
+    assert parts["north"].spec.tolerances["persons"] == national.spec.tolerances["persons"] / 2
+    assert parts["north"].spec.bands["age"] == national.spec.bands["age"]
+    # each region's candidates: enough in every stratum of its own, not of the other's
+    drawn = {region: population(1_800, seed=seed, id_start=10_000) for region, seed in (("north", 5), ("south", 6))}
+    drawn = {region: frame[frame["region"] == region] for region, frame in drawn.items()}
+    assert candidate_shortage(drawn["north"], parts["north"], "household_id") is None
+    assert candidate_shortage(drawn["north"], national, "household_id") is not None  # no southern household
+    tables = []
+    for region, frame in drawn.items():
+        stack = ParquetStack(tmp_path)
+        stack.append(frame.assign(person_id=np.arange(len(frame)), replicate=1))
+        tables.append((region, stack.finish()))
+    joined = join_regions(tables, "household_id", "person_id").read()
+    assert joined["person_id"].tolist() == list(range(1, len(joined) + 1))
+    assert (joined.groupby("household_id")["region"].nunique() == 1).all()  # no id shared by two regions
+    assert joined["household_id"].nunique() == sum(frame["household_id"].nunique() for frame in drawn.values())
+    north = joined["region"] == "north"
+    assert set(joined.loc[north, "household_id"]) == set(drawn["north"]["household_id"])  # the first region's kept
+    assert joined.loc[~north, "household_id"].min() > joined.loc[north, "household_id"].max()
+    candidates = pd.concat(region_rows(tables, 1, "household_id"), ignore_index=True)
+    result = select_households(candidates, national, "household_id", seed=0)
+    assert result.within_tolerance

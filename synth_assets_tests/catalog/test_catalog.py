@@ -194,3 +194,32 @@ def test_not_applicable_needs_a_universe_and_a_specific_variable(mini_catalog_pa
 
     with pytest.raises(CatalogError, match=r"sources\.living\.variables\.age: 'not_applicable' is only for specific"):
         parse_catalog(_mutated(mini_catalog_path, on_common), mini_catalog_path)
+
+
+def _project_catalog_with_regions(tmp_path, regions) -> Path:
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "data" / "catalog.yaml").read_text(encoding="utf-8"))
+    raw["release"]["regions"] = regions
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_declared_regions_split_every_category_once(tmp_path):
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "data" / "catalog.yaml")
+    municipalities = catalog.common_variables["municipality"].categories
+    assert catalog.region_groups() == {"all": None}  # no split declared: one region of everything
+    groups = {"north": municipalities[:10], "south": municipalities[10:]}
+    split = load_catalog(_project_catalog_with_regions(tmp_path, {"variable": "municipality", "groups": groups}))
+    assert split.region_groups() == groups
+    for regions, message in [
+        ({"variable": "municipality", "groups": {"north": municipalities[:10], "south": municipalities[11:]}},
+         rf"release.regions.groups: municipality \['{municipalities[10]}'\] in no region"),
+        ({"variable": "municipality", "groups": {"north": municipalities, "south": municipalities[:1]}},
+         rf"release.regions.groups.south: '{municipalities[0]}' is already in region 'north'"),
+        ({"variable": "municipality", "groups": {"north": [*municipalities, "Atlantis"]}},
+         "release.regions.groups.north: 'Atlantis' is not a category of municipality"),
+        ({"variable": "age", "groups": {"young": ["0"]}}, "'age' is not a common variable with categories"),
+        ({"variable": "municipality", "groups": {"north-east": municipalities}}, "letters, digits and underscores"),
+    ]:
+        with pytest.raises(CatalogError, match=message):
+            load_catalog(_project_catalog_with_regions(tmp_path, regions))

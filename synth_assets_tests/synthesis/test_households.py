@@ -214,3 +214,25 @@ def test_household_totals_are_drawn_in_the_household_table_and_the_members_given
     assert members["rich"] > 3 * members["poor"]
     out = model.sample(500, seed=2)
     assert list(out.columns) == list(data.columns)  # the internal total is not output
+
+
+def test_a_draw_restricted_to_a_region_holds_its_households_only(people: pd.DataFrame) -> None:
+    """``restricted_to``: the model's households given their region, drawn by themselves (a
+    region's step), with the region's share of the structure; redraws stay in the region."""
+    synth = HouseholdSynthesizer(seed=1).fit(people)
+    region = str(people["region"].iloc[0])
+    restricted = synth.restricted_to("region", [region])
+    out = restricted.sample(3_000, seed=4)
+    assert 3_000 <= len(out) < 3_000 + people["household_size"].max()
+    assert set(out["region"].astype(str)) == {region}
+    assert_coherent(out, people, 3_000)
+    # the region's households as the unrestricted model draws them: same size mix within noise
+    whole = synth.sample(12_000, seed=5)
+    sizes = lambda d: d.drop_duplicates("household_id")["household_size"].value_counts(normalize=True)  # noqa: E731
+    in_region = whole[whole["region"].astype(str) == region]
+    assert (sizes(out) - sizes(in_region)).abs().max() < 0.06
+    fresh, _ = restricted.sample_households_like(out.iloc[:300], on=[], seed=6)  # the size only
+    assert set(fresh["region"].astype(str)) == {region}
+    assert set(synth.sample(2_000, seed=4)["region"].astype(str)) != {region}  # the model itself untouched
+    with pytest.raises(ValueError, match="'age' is not a household-level column"):
+        synth.restricted_to("age", [30])

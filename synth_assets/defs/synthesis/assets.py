@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 
-from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
+from synth_assets.calibration import Targets, select_households, spec_from_catalog
 from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable
@@ -20,7 +20,7 @@ from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.synthesis.fallback import fallback_of
-from synth_assets.defs.values import WaveTable
+from synth_assets.defs.values import RegionDraw, WaveTable
 from synth_assets.defs.versions import code_version
 from synth_assets.synthesis.factory import check_model_params
 from synth_assets.synthesis.families import FAMILIES, Family
@@ -256,42 +256,71 @@ def removed_by_stratum_table(removed: dict[str, dict[str, dict[str, int]]],
     return pd.DataFrame(rows).to_markdown(index=False) if rows else "nothing removed"
 
 
+FICTITIOUS_DESCRIPTION = (
+    "100% generated records: `replicates` independent fictitious populations (column "
+    "`replicate`) for the combining rules of fully synthetic data; households coherent; "
+    "every catalog rule holds, no record equals a matched or survey record, and no record "
+    "unique in the register reappears (such households are redrawn: their members given the "
+    "household, else a fresh household of the same size, type and municipality, or of the "
+    "same size where that structure breaks a rule, so the household structure stays the model's). "
+    "Each replicate is chosen from a surplus of such households to meet the register's margins "
+    "(`calibration_targets`) with unit weights, and carries `calibration_weight` for "
+    "users who gross up. Drawn by region (catalog `release.regions`: one step per region, in "
+    "parallel, each to its region's margins; one region `all` without), then joined. "
+    "Candidate for publication."
+)
+
+
+def _merge_summaries(parts: list[RegionDraw]) -> dict[str, Any]:
+    """The regions' counts as the asset's metadata: per replicate (and region, with several)."""
+    several = len(parts) > 1
+
+    def keyed(part: RegionDraw, values: dict[str, Any]) -> dict[str, Any]:
+        return {f"{part.region}/{k}" if several else k: v for k, v in values.items()}
+
+    persons: dict[str, int] = {}
+    merged: dict[str, Any] = {"households_replaced": {}, "top_coded": {},
+                              "dropped_after_top_coding": {}, "outside_region": 0}
+    by_stratum: dict[str, Any] = {}
+    drawn_by_stratum: dict[str, Any] = {}
+    for part in parts:
+        summary = part.summary
+        for replicate, n in summary["persons_per_replicate"].items():
+            persons[replicate] = persons.get(replicate, 0) + n
+        merged["households_replaced"].update(keyed(part, summary["households_replaced"]))
+        _add_counts(merged["top_coded"], summary["top_coded"])
+        _add_counts(merged["dropped_after_top_coding"], summary["dropped_after_top_coding"])
+        _add_counts(by_stratum, summary["by_stratum"])
+        _add_counts(drawn_by_stratum, summary["drawn_by_stratum"])
+        merged["outside_region"] += summary.get("outside_region", 0)
+    merged.update(persons_per_replicate=persons, by_stratum=by_stratum, drawn_by_stratum=drawn_by_stratum,
+                  proper=parts[0].summary["proper"], disclosure=parts[0].summary["disclosure"])
+    return merged
+
+
 def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     register = catalog.register
+    regions = catalog.region_groups()
+    split = catalog.release.regions
+    donor_names = [keys.name(keys.donor(name)) for name in catalog.surveys]
 
-    @dg.asset(
-        key=keys.FICTITIOUS_DATASET,
-        automation_condition=RELEASE_AUTOMATION,
-        group_name="synthesis",
-        partitions_def=wave_partitions(catalog.register_name),
-        code_version=SYNTHESIS_CODE_VERSION,
-        kinds={"pandas"},
-        ins={
-            "model": dg.AssetIn(keys.POPULATION_MODEL),
-            "training": dg.AssetIn(keys.TRAINING_SAMPLE),
-            "matched": dg.AssetIn(keys.MATCHED_DATASET),
-            "matched_replicates": dg.AssetIn(keys.MATCHED_REPLICATES),
-            "targets": dg.AssetIn(keys.CALIBRATION_TARGETS),
-            **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
-        },
-        description=(
-            "100% generated records: `replicates` independent fictitious populations (column "
-            "`replicate`) for the combining rules of fully synthetic data; households coherent; "
-            "every catalog rule holds, no record equals a matched or survey record, and no record "
-            "unique in the register reappears (such households are redrawn: their members given the "
-            "household, else a fresh household of the same size, type and municipality, or of the "
-            "same size where that structure breaks a rule, so the household structure stays the model's). "
-            "Each replicate is chosen from a surplus of such households to meet the register's margins "
-            "(`calibration_targets`) with unit weights, and carries `calibration_weight` for "
-            "users who gross up. Candidate for publication."
-        ),
-    )
-    @functools.partial(with_keyword_inputs, names=[keys.name(keys.donor(name)) for name in catalog.surveys])
-    def fictitious_dataset(
-        context: dg.AssetExecutionContext, config: FictitiousConfig, project: ProjectResource, model,
+    @dg.op(out=dg.DynamicOut(str, io_manager_key="intermediate_io_manager"),
+           description="One region per group of the catalog's `release.regions` (one region `all` without).")
+    def fictitious_regions():
+        for name in regions:
+            yield dg.DynamicOutput(name, mapping_key=name)
+
+    @dg.op(out=dg.Out(RegionDraw, io_manager_key="intermediate_io_manager"),
+           description="One region's households in every replicate: drawn, checked and calibrated to its margins.")
+    @functools.partial(with_keyword_inputs, names=donor_names)
+    def fictitious_region(
+        context: dg.OpExecutionContext, config: FictitiousConfig, project: ProjectResource, region: str, model,
         training: pd.DataFrame, matched: pd.DataFrame, matched_replicates: ParquetTable, targets: pd.DataFrame,
         **donors: WaveTable,
-    ) -> dg.Output[ParquetTable]:
+    ) -> RegionDraw:
+        from synth_assets.calibration.candidates import Candidates
+        from synth_assets.calibration.population import draw_candidates
+        from synth_assets.calibration.regions import in_region, regional_targets
         from synth_assets.synthesis.constraints import (  # lazy: torch and SDV are heavy
             copy_detectors,
             draw_in_chunks,
@@ -305,34 +334,45 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         calibration = project.catalog.release.calibration
         spec = spec_from_catalog(project.catalog)
         register_targets = Targets.from_frame(spec, targets)
+        values = regions[region]
+        # a region's own households: the references a record of it could copy (the variable is a
+        # quasi-identifier's or a household's, so a record elsewhere never equals one of these)
+        here = (lambda frame: frame) if values is None or split is None else (
+            lambda frame: frame.loc[in_region(frame, split.variable, values)] if split.variable in frame else frame)
+        thresholds = amount_thresholds(project.catalog, matched)
+        if values is not None and split is not None:
+            coded, _ = top_code(matched[[c for c in register.variables if c in matched.columns]], thresholds)
+            register_targets = regional_targets(coded, register_targets, household_key(catalog), split.variable, values,
+                                                regions=len(regions))
         persons = config.persons or register_targets.persons
         refit = config.refit_replicates and not model.has_posterior_draw
         ids = {register.id_column, household_id}
-        references = {"matched dataset": matched.drop(columns=[c for c in ids if c in matched])}
+        references = {"matched dataset": here(matched.drop(columns=[c for c in ids if c in matched]))}
         for donor in donors.values():
             source = catalog.sources[donor.origin.source]
             survey_ids = {source.id_column, source.household_id_column, source.weight_column}
-            references[f"{donor.origin.source} survey"] = donor.data.drop(
-                columns=[c for c in survey_ids if c in donor.data])
+            references[f"{donor.origin.source} survey"] = here(donor.data.drop(
+                columns=[c for c in survey_ids if c in donor.data]))
         register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
         rules = project.catalog.plausibility_rules()
         release = project.catalog.release
 
-        thresholds = amount_thresholds(project.catalog, matched)
         compare_columns = [c for c in matched.columns if c not in ids]
-        unique_references = {"register": matched[register_columns]}
+        unique_references = {"register": here(matched[register_columns])}
         # the references indexed once for every chunk of every replicate
         detectors = copy_detectors(references, unique_references, compare_columns,
                                    quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
+        del matched  # indexed: the step no longer holds the whole matched dataset
         top_coded: dict[str, int] = {}
         dropped_after_top_coding: dict[str, int] = {}
-        # each replicate written to a staged file as it is made, handed to the IO manager whole
+        outside_region = 0
+        # each replicate written to a staged file as it is made, handed over whole
         replicates = ParquetStack()
         persons_per_replicate: dict[str, int] = {}
         rejected: dict[str, dict[str, Any]] = {}
         by_stratum: dict[str, dict[str, dict[str, int]]] = {}  # reason -> stratum variable -> value -> records
         drawn_by_stratum: dict[str, dict[str, int]] = {}
-        calibrated: dict[str, dict[str, Any]] = {}
+        seeds: dict[str, int] = {}
         # replicate r: its own survey bootstraps and fusion (matched_replicates, read when its turn
         # comes), model refit and draw
         models = chain_replicate_models(
@@ -341,10 +381,15 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             config.seed, refit=True if refit else None, cluster=household_id,
         )
         for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
+            if values is not None and split is not None:
+                if not hasattr(replicate_model, "restricted_to"):
+                    raise ValueError("release.regions: a draw by region needs a household model (model.households)")
+                replicate_model = replicate_model.restricted_to(split.variable, values)
             enforcements: list[Any] = []
 
             def enforce(sample: pd.DataFrame, seed: int, replicate_model=replicate_model,
                         enforcements=enforcements, representative: bool = True) -> pd.DataFrame:
+                nonlocal outside_region
                 enforced = enforce_rules(
                     sample, rules, lambda size, s: replicate_model.sample(size, seed=s),
                     references=references, unique_references=unique_references, detectors=detectors,
@@ -371,6 +416,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 data, dropped = drop_disclosive_households(data, detectors, household_id)
                 for reason, count in dropped.items():
                     dropped_after_top_coding[reason] = dropped_after_top_coding.get(reason, 0) + count
+                if values is not None and split is not None:
+                    # a redraw that kept only the size may come from another region: not this one's
+                    kept = in_region(data, split.variable, values)
+                    outside_region += int((~kept).sum())
+                    data = data.loc[kept]
                 return data
 
             def draw(n: int, seed: int, replicate_model=replicate_model, enforce=enforce) -> pd.DataFrame:
@@ -383,25 +433,29 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                           enforce=enforce) -> pd.DataFrame:
                 return enforce(replicate_model.sample_structures(structures, seed=seed), seed, representative=False)
 
+            seeds[f"r{i}"] = int(replicate_seed)
             if calibration.enabled:
-                # each enforced chunk goes to disk as it comes: memory holds the selection's columns;
-                # strata left short get households drawn given their structure
-                result = calibrated_population(
-                    draw_chunks, register_targets, household_key(catalog), surplus=calibration.surplus,
-                    seed=replicate_seed, progress=context.log.debug,
-                    draw_like=draw_like if hasattr(replicate_model, "sample_structures") else None)
-                data = result.data
-                calibrated[f"r{i}"] = result.summary()
+                # the region's candidates: a surplus, and more for its strata left short (drawn given
+                # their structure); each enforced chunk goes to disk as it comes. The households are
+                # chosen from every region's candidates at once (fictitious_join): the national margins
+                # are then met as by a release drawn in one step.
+                with Candidates([household_key(catalog), *register_targets.spec.variables]) as candidates:
+                    draw_candidates(draw_chunks, register_targets, household_key(catalog), candidates,
+                                    surplus=calibration.surplus, seed=replicate_seed, progress=context.log.debug,
+                                    draw_like=draw_like if hasattr(replicate_model, "sample_structures") else None)
+                    for piece in candidates.pieces():
+                        piece["replicate"] = i
+                        replicates.append(piece)
+                    persons_per_replicate[f"r{i}"] = len(candidates)
+                log_progress(context, f"replicate {i} of {config.replicates}: {persons_per_replicate[f'r{i}']:,} "
+                                      "candidate persons")
             else:
                 data = draw(persons, replicate_seed)
-            # in place: drop/assign would each copy the replicate, at the step's peak
-            if register.id_column:  # persons numbered within their replicate: the key linked tables refer to
-                if register.id_column in data.columns:
-                    del data[register.id_column]
-                data.insert(0, register.id_column, pd.Series(range(1, len(data) + 1), index=data.index, dtype="Int64"))
-            data["replicate"] = i
-            replicates.append(data)
-            persons_per_replicate[f"r{i}"] = len(data)
+                data["replicate"] = i
+                replicates.append(data)
+                persons_per_replicate[f"r{i}"] = len(data)
+                log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons")
+                del data  # on disk now: not held while the next replicate is drawn
             drawn = sum(e.drawn_households for e in enforcements)
             replaced = sum(e.rejected_households for e in enforcements)
             reasons: dict[str, int] = {}
@@ -418,33 +472,108 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "dropped": sum(e.dropped_households for e in enforcements),
                 **{k: v for k, v in reasons.items() if v},
             }
-            log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons"
-                             + (f", calibrated ({calibrated[f'r{i}']['count_cells_off']} count cells off by at most "
-                                f"{calibrated[f'r{i}']['max_abs_count_residual']:g})" if calibration.enabled else ""))
-            del data  # on disk now: not held while the next replicate is drawn
-        fictitious = replicates.finish()
+        summary = {
+            "persons_per_replicate": persons_per_replicate, "households_replaced": rejected,
+            "candidates": calibration.enabled, "replicate_seeds": seeds, "top_coded": top_coded, "dropped_after_top_coding": dropped_after_top_coding,
+            "by_stratum": by_stratum, "drawn_by_stratum": drawn_by_stratum, "outside_region": outside_region,
+            "proper": bool(model.has_posterior_draw or refit),
+            # the filters' and enforcement's settings this draw ran with (catalog, or a run's overlay)
+            "disclosure": {"quasi_identifiers": list(release.quasi_identifiers), **release.disclosure.model_dump(),
+                           **release.enforcement.model_dump()},
+        }
+        return RegionDraw(region, replicates.finish(), summary)
+
+    @dg.op(description=("The regions' households joined into one release, replicate by replicate: with "
+                        "calibration, chosen from every region's candidates to meet the register's margins."))
+    def fictitious_join(context: dg.OpExecutionContext, config: FictitiousConfig, project: ProjectResource,
+                        parts: list[RegionDraw], targets: pd.DataFrame) -> dg.Output[ParquetTable]:
+        from synth_assets.calibration.candidates import Candidates
+        from synth_assets.calibration.population import selection_seed
+        from synth_assets.calibration.regions import join_regions, region_rows
+
+        household_id = household_key(catalog)
+        order = list(regions)
+        parts = sorted(parts, key=lambda part: order.index(part.region))
+        named = [(part.region, part.table) for part in parts]
+        merged = _merge_summaries(parts)
+        calibrated: dict[str, dict[str, Any]] = {}
+        if parts[0].summary["candidates"]:
+            register_targets = Targets.from_frame(spec_from_catalog(project.catalog), targets)
+            stack = ParquetStack()
+            for i, (name, seed) in enumerate(parts[0].summary["replicate_seeds"].items(), start=1):
+                with Candidates([household_id, *register_targets.spec.variables]) as candidates:
+                    for frame in region_rows(named, i, household_id):
+                        candidates.append(frame)
+                    result = select_households(candidates, register_targets, household_key(catalog),
+                                               seed=selection_seed(seed), progress=context.log.debug)
+                data = result.data
+                calibrated[name] = result.summary()
+                if register.id_column:  # persons numbered within their replicate: the key linked tables refer to
+                    if register.id_column in data.columns:
+                        del data[register.id_column]
+                    data.insert(0, register.id_column,
+                                pd.Series(range(1, len(data) + 1), index=data.index, dtype="Int64"))
+                data["replicate"] = i
+                stack.append(data)
+                merged["persons_per_replicate"][name] = len(data)
+                log_progress(context, f"replicate {i}: {len(data):,} persons chosen from {result.candidate_households:,} "
+                             f"candidate households, calibrated ({calibrated[name]['count_cells_off']} count cells off "
+                             f"by at most {calibrated[name]['max_abs_count_residual']:g})")
+                del data
+            fictitious = stack.finish()
+        else:
+            fictitious = join_regions(named, household_id, register.id_column)
         return dg.Output(
             fictitious,
             metadata={
                 "replicates": config.replicates,
-                "proper_replicates": bool(model.has_posterior_draw or refit),
+                "regions": dg.MetadataValue.json({part.region: regions[part.region] for part in parts}),
+                "proper_replicates": merged["proper"],
                 "replicates_draw": "survey bootstrap + own fusion + model refit and posterior draw"
-                if (model.has_posterior_draw or refit) else "one fitted model (not proper)",
-                "persons_per_replicate": dg.MetadataValue.json(persons_per_replicate),
+                if merged["proper"] else "one fitted model (not proper)",
+                "persons_per_replicate": dg.MetadataValue.json(merged["persons_per_replicate"]),
                 "rows": fictitious.num_rows,
-                "households_replaced": dg.MetadataValue.json(rejected),
+                "households_replaced": dg.MetadataValue.json(merged["households_replaced"]),
                 "calibration": dg.MetadataValue.json(calibrated) if calibrated else "off",
-                "top_coded_values_drawn": dg.MetadataValue.json(top_coded),
+                "top_coded_values_drawn": dg.MetadataValue.json(merged["top_coded"]),
                 # records the copy filters flagged once top-coded (their households left out)
-                "disclosive_after_top_coding": dg.MetadataValue.json(dropped_after_top_coding),
+                "disclosive_after_top_coding": dg.MetadataValue.json(merged["dropped_after_top_coding"]),
                 # what the filters and rules removed from the draws, per stratum: a filter that
                 # removes one region's or one household size's records more than others' shows here
-                "removed_by_stratum": dg.MetadataValue.md(removed_by_stratum_table(by_stratum, drawn_by_stratum)),
-                # the filters' and enforcement's settings this draw ran with (catalog, or a run's overlay)
-                "disclosure": dg.MetadataValue.json({"quasi_identifiers": list(release.quasi_identifiers),
-                                                     **release.disclosure.model_dump(),
-                                                     **release.enforcement.model_dump()}),
+                "removed_by_stratum": dg.MetadataValue.md(
+                    removed_by_stratum_table(merged["by_stratum"], merged["drawn_by_stratum"])),
+                "disclosure": dg.MetadataValue.json(merged["disclosure"]),
+                **({"outside_region_left_out": merged["outside_region"]} if split is not None else {}),
             },
         )
+
+    @dg.config_mapping(config_schema=FictitiousConfig.to_config_schema().as_field())
+    def fictitious_config(config: dict[str, Any]) -> dict[str, Any]:
+        # one settings block for the asset (ops.fictitious_dataset.config), as for any other step
+        return {"fictitious_region": {"config": config}, "fictitious_join": {"config": config}}
+
+    @dg.graph_asset(
+        key=keys.FICTITIOUS_DATASET,
+        automation_condition=RELEASE_AUTOMATION,
+        group_name="synthesis",
+        partitions_def=wave_partitions(catalog.register_name),
+        code_version=SYNTHESIS_CODE_VERSION,
+        kinds={"pandas"},
+        config=fictitious_config,
+        ins={
+            "model": dg.AssetIn(keys.POPULATION_MODEL),
+            "training": dg.AssetIn(keys.TRAINING_SAMPLE),
+            "matched": dg.AssetIn(keys.MATCHED_DATASET),
+            "matched_replicates": dg.AssetIn(keys.MATCHED_REPLICATES),
+            "targets": dg.AssetIn(keys.CALIBRATION_TARGETS),
+            **{name: dg.AssetIn(keys.donor(survey)) for name, survey in zip(donor_names, catalog.surveys)},
+        },
+        description=FICTITIOUS_DESCRIPTION,
+    )
+    @functools.partial(with_keyword_inputs, names=donor_names)
+    def fictitious_dataset(model, training, matched, matched_replicates, targets, **donors):
+        parts = fictitious_regions().map(
+            lambda region: fictitious_region(region, model, training, matched, matched_replicates, targets, **donors))
+        return fictitious_join(parts.collect(), targets)
 
     return fictitious_dataset

@@ -66,10 +66,12 @@ def gate_refusals(evaluations: Iterable[Any], step_errors: Iterable[tuple[str | 
         while chain[-1] is not None and len(chain) < 10:
             chain.append(chain[-1].cause or getattr(chain[-1], "context", None))
         rules = next((e for e in chain if e is not None and getattr(e, "cls_name", None) == RULES_REFUSAL), None)
-        if rules is None or step != keys.name(keys.FICTITIOUS_DATASET):
+        # the asset's own steps (a region's draw: fictitious_dataset.fictitious_region[north])
+        asset = (step or "").split(".")[0]
+        if rules is None or asset != keys.name(keys.FICTITIOUS_DATASET):
             return []
         message = rules.message.strip().split(": ", 1)[-1]  # without the exception's module path
-        refusals.append(f"{step}: the model's draws broke the catalog's rules: {message}")
+        refusals.append(f"{asset}: the model's draws broke the catalog's rules: {message}")
     return refusals + [refusal_line(e.asset_key, e.check_name, e.description) for e in evaluations
                        if not e.passed and is_gate_check(e.asset_key, e.check_name)]
 
