@@ -1,12 +1,15 @@
-"""A release drawn by region: each region's register margins, and the regions' draws joined.
+"""A release drawn by region: each region's register counts, and the regions' draws joined.
 
-A country's register is too large for one step to draw and calibrate at once (every replicate
-chooses from a surplus of three times the population). Split by a household-level variable
-(the municipality) into regions, each region is a population of its own: its households are
-drawn from the national model given that they fall in the region, and chosen to meet the
-region's register margins. Municipal margins are wholly inside one region, so they are met as
-before; national margins (household type x size, income bands) become the sum of the regions'
-margins, which the whole release then meets within the sum of the regions' tolerances.
+A country's register is too large for one step to draw the surplus every replicate chooses
+from (three times the population). Split by a household-level variable (the municipality) into
+regions, each region's households are drawn by a step of its own, from the national model given
+that they fall in the region, until every calibration stratum of the region has at least its
+register count of candidates (:func:`regional_targets` gives those counts). The households are
+then chosen from all regions' candidates at once against the national margins
+(:func:`region_rows` gives them, households renumbered), as for a release drawn in one step:
+choosing per region instead would make each national margin without the municipality a sum of
+regional selections, each merging small cells its own way (on the 40,000-person demo split in
+two, two national cells of household type x size ended beyond the gate's tolerance).
 """
 
 from __future__ import annotations
@@ -27,27 +30,22 @@ def in_region(frame: pd.DataFrame, variable: str, values: Sequence[Any]) -> np.n
     return frame[variable].astype(str).isin([str(v) for v in values]).to_numpy()
 
 
-#: Count tolerances given in units (persons, households): a region's share of the national one.
-UNIT_TOLERANCES = ("persons", "households")
-
-
 def regional_targets(register: pd.DataFrame, national: Targets, household_id: str, variable: str,
-                     values: Sequence[Any], regions: int) -> Targets:
-    """The controls of ``national``'s margins on the register's households of one of ``regions``.
+                     values: Sequence[Any]) -> Targets:
+    """The controls of ``national``'s margins on the register's households of one region: how many
+    candidate households each of its strata needs.
 
-    Quantile bands stay the national ones (an income decile means the same in every region);
-    small cells are merged within the region. The region's categories alone are kept, so no
-    empty cell of another region is merged into one of this region's. A national cell is the
-    sum of the regions' cells, and so is its residual: the count tolerances in units are the
-    national ones divided among the regions (shares of a target add up by themselves), so the
-    joined release meets the national tolerance that the gate holds it to.
+    Quantile bands stay the national ones; small cells are merged within the region. The region's
+    categories alone are kept, so no empty cell of another region is merged into one of its own.
+    With the region's variable in the first household margin (the municipality, by default) its
+    strata are the national ones; otherwise a national stratum may straddle regions, and a region
+    short in it shows in the join's selection, which names the stratum.
     """
     rows = register.loc[in_region(register, variable, values)].copy()
     if rows.empty:
         raise CalibrationError(f"region of {variable} {list(values)}: no household of the register is there")
     rows[variable] = pd.Categorical(rows[variable].astype(str), categories=[str(v) for v in values])
-    tolerances = {k: (v / regions if k in UNIT_TOLERANCES else v) for k, v in national.spec.tolerances.items()}
-    return register_targets(rows, replace(national.spec, quantiles={}, tolerances=tolerances), household_id)
+    return register_targets(rows, replace(national.spec, quantiles={}), household_id)
 
 
 def _renumbering(part: ParquetTable, replicate: str, value: Any, household_id: str, region: str, last_id: Any

@@ -266,7 +266,8 @@ FICTITIOUS_DESCRIPTION = (
     "Each replicate is chosen from a surplus of such households to meet the register's margins "
     "(`calibration_targets`) with unit weights, and carries `calibration_weight` for "
     "users who gross up. Drawn by region (catalog `release.regions`: one step per region, in "
-    "parallel, each to its region's margins; one region `all` without), then joined. "
+    "parallel, drawing the candidates its strata need; one region `all` without), then chosen "
+    "from all regions' candidates at once. "
     "Candidate for publication."
 )
 
@@ -311,7 +312,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             yield dg.DynamicOutput(name, mapping_key=name)
 
     @dg.op(out=dg.Out(RegionDraw, io_manager_key="intermediate_io_manager"),
-           description="One region's households in every replicate: drawn, checked and calibrated to its margins.")
+           description=("One region's candidate households in every replicate: drawn, checked, and as many as "
+                        "its calibration strata need."))
     @functools.partial(with_keyword_inputs, names=donor_names)
     def fictitious_region(
         context: dg.OpExecutionContext, config: FictitiousConfig, project: ProjectResource, region: str, model,
@@ -342,8 +344,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         thresholds = amount_thresholds(project.catalog, matched)
         if values is not None and split is not None:
             coded, _ = top_code(matched[[c for c in register.variables if c in matched.columns]], thresholds)
-            register_targets = regional_targets(coded, register_targets, household_key(catalog), split.variable, values,
-                                                regions=len(regions))
+            register_targets = regional_targets(coded, register_targets, household_key(catalog), split.variable, values)
         persons = config.persons or register_targets.persons
         refit = config.refit_replicates and not model.has_posterior_draw
         ids = {register.id_column, household_id}
