@@ -88,10 +88,9 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
     assert code == 0, out
     stamped = r"\[ *\d+:\d\d\] "
     for line in ("\\[ok\\] ingest register wave 2024", "done matched_dataset \\(", "done population_model \\(",
-                 # the region steps (one, all, without release.regions), then the households chosen
-                 "  fictitious_dataset.fictitious_region\\[all\\]: replicate 1 of 2: ",
-                 "  fictitious_dataset.fictitious_region\\[all\\]: replicate 2 of 2: ",
-                 "  fictitious_dataset.fictitious_join: replicate 2: .* calibrated",
+                 # the region step (one, all, without release.regions) draws and chooses, then the join
+                 "  fictitious_dataset.fictitious_region\\[all\\]: replicate 1 of 2: .* calibrated",
+                 "  fictitious_dataset.fictitious_region\\[all\\]: replicate 2 of 2: .* calibrated",
                  "done fictitious_dataset.fictitious_join \\(",
                  "  validation_report: metrics: kmarginal \\(", "  validation_report: metrics: dcr \\(",
                  "done validation_report \\(", "done public_dataset \\("):

@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 
-from synth_assets.calibration import Targets, select_households, spec_from_catalog
+from synth_assets.calibration import Targets, calibrated_population, select_households, spec_from_catalog
 from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable
@@ -280,7 +280,7 @@ def _merge_summaries(parts: list[RegionDraw]) -> dict[str, Any]:
         return {f"{part.region}/{k}" if several else k: v for k, v in values.items()}
 
     persons: dict[str, int] = {}
-    merged: dict[str, Any] = {"households_replaced": {}, "top_coded": {},
+    merged: dict[str, Any] = {"households_replaced": {}, "calibration": {}, "top_coded": {},
                               "dropped_after_top_coding": {}, "outside_region": 0}
     by_stratum: dict[str, Any] = {}
     drawn_by_stratum: dict[str, Any] = {}
@@ -289,6 +289,7 @@ def _merge_summaries(parts: list[RegionDraw]) -> dict[str, Any]:
         for replicate, n in summary["persons_per_replicate"].items():
             persons[replicate] = persons.get(replicate, 0) + n
         merged["households_replaced"].update(keyed(part, summary["households_replaced"]))
+        merged["calibration"].update(keyed(part, summary["calibration"]))
         _add_counts(merged["top_coded"], summary["top_coded"])
         _add_counts(merged["dropped_after_top_coding"], summary["dropped_after_top_coding"])
         _add_counts(by_stratum, summary["by_stratum"])
@@ -297,6 +298,16 @@ def _merge_summaries(parts: list[RegionDraw]) -> dict[str, Any]:
     merged.update(persons_per_replicate=persons, by_stratum=by_stratum, drawn_by_stratum=drawn_by_stratum,
                   proper=parts[0].summary["proper"], disclosure=parts[0].summary["disclosure"])
     return merged
+
+
+def number_persons(data: pd.DataFrame, person_id: str | None) -> pd.DataFrame:
+    """``data`` with persons numbered 1..n in its first column: within their replicate, the key the
+    linked tables refer to. In place: drop/assign would each copy the replicate, at the step's peak."""
+    if person_id:
+        if person_id in data.columns:
+            del data[person_id]
+        data.insert(0, person_id, pd.Series(range(1, len(data) + 1), index=data.index, dtype="Int64"))
+    return data
 
 
 def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
@@ -374,6 +385,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         by_stratum: dict[str, dict[str, dict[str, int]]] = {}  # reason -> stratum variable -> value -> records
         drawn_by_stratum: dict[str, dict[str, int]] = {}
         seeds: dict[str, int] = {}
+        calibrated: dict[str, dict[str, Any]] = {}
         # replicate r: its own survey bootstraps and fusion (matched_replicates, read when its turn
         # comes), model refit and draw
         models = chain_replicate_models(
@@ -435,7 +447,23 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 return enforce(replicate_model.sample_structures(structures, seed=seed), seed, representative=False)
 
             seeds[f"r{i}"] = int(replicate_seed)
-            if calibration.enabled:
+            usable_draw_like = draw_like if hasattr(replicate_model, "sample_structures") else None
+            if calibration.enabled and len(regions) == 1:
+                # one region: the step that draws also chooses, and draws once more should the first
+                # selection end beyond a tolerance (the neural 50k make run needed it in one replicate)
+                result = calibrated_population(draw_chunks, register_targets, household_key(catalog),
+                                               surplus=calibration.surplus, seed=replicate_seed,
+                                               progress=context.log.debug, draw_like=usable_draw_like)
+                data = number_persons(result.data, register.id_column)
+                calibrated[f"r{i}"] = result.summary()
+                data["replicate"] = i
+                replicates.append(data)
+                persons_per_replicate[f"r{i}"] = len(data)
+                log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons, calibrated "
+                             f"({calibrated[f'r{i}']['count_cells_off']} count cells off by at most "
+                             f"{calibrated[f'r{i}']['max_abs_count_residual']:g})")
+                del data  # on disk now: not held while the next replicate is drawn
+            elif calibration.enabled:
                 # the region's candidates: a surplus, and more for its strata left short (drawn given
                 # their structure); each enforced chunk goes to disk as it comes. The households are
                 # chosen from every region's candidates at once (fictitious_join): the national margins
@@ -443,7 +471,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 with Candidates([household_key(catalog), *register_targets.spec.variables]) as candidates:
                     draw_candidates(draw_chunks, register_targets, household_key(catalog), candidates,
                                     surplus=calibration.surplus, seed=replicate_seed, progress=context.log.debug,
-                                    draw_like=draw_like if hasattr(replicate_model, "sample_structures") else None)
+                                    draw_like=usable_draw_like)
                     for piece in candidates.pieces():
                         piece["replicate"] = i
                         replicates.append(piece)
@@ -451,7 +479,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 log_progress(context, f"replicate {i} of {config.replicates}: {persons_per_replicate[f'r{i}']:,} "
                                       "candidate persons")
             else:
-                data = draw(persons, replicate_seed)
+                data = number_persons(draw(persons, replicate_seed), register.id_column)
                 data["replicate"] = i
                 replicates.append(data)
                 persons_per_replicate[f"r{i}"] = len(data)
@@ -475,7 +503,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             }
         summary = {
             "persons_per_replicate": persons_per_replicate, "households_replaced": rejected,
-            "candidates": calibration.enabled, "replicate_seeds": seeds, "top_coded": top_coded, "dropped_after_top_coding": dropped_after_top_coding,
+            "candidates": calibration.enabled and len(regions) > 1, "calibration": calibrated,
+            "replicate_seeds": seeds, "top_coded": top_coded, "dropped_after_top_coding": dropped_after_top_coding,
             "by_stratum": by_stratum, "drawn_by_stratum": drawn_by_stratum, "outside_region": outside_region,
             "proper": bool(model.has_posterior_draw or refit),
             # the filters' and enforcement's settings this draw ran with (catalog, or a run's overlay)
@@ -497,7 +526,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         parts = sorted(parts, key=lambda part: order.index(part.region))
         named = [(part.region, part.table) for part in parts]
         merged = _merge_summaries(parts)
-        calibrated: dict[str, dict[str, Any]] = {}
+        calibrated: dict[str, dict[str, Any]] = merged["calibration"]  # chosen by a single region's step
         if parts[0].summary["candidates"]:
             register_targets = Targets.from_frame(spec_from_catalog(project.catalog), targets)
             stack = ParquetStack()
@@ -507,13 +536,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                         candidates.append(frame)
                     result = select_households(candidates, register_targets, household_key(catalog),
                                                seed=selection_seed(seed), progress=context.log.debug)
-                data = result.data
+                data = number_persons(result.data, register.id_column)
                 calibrated[name] = result.summary()
-                if register.id_column:  # persons numbered within their replicate: the key linked tables refer to
-                    if register.id_column in data.columns:
-                        del data[register.id_column]
-                    data.insert(0, register.id_column,
-                                pd.Series(range(1, len(data) + 1), index=data.index, dtype="Int64"))
                 data["replicate"] = i
                 stack.append(data)
                 merged["persons_per_replicate"][name] = len(data)
