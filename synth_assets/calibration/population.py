@@ -70,6 +70,20 @@ def _structures_of_short_strata(candidates: Candidates, short: InsufficientCandi
     return pd.concat(parts, ignore_index=True)
 
 
+def append_renumbered(candidates: Candidates, drawn: pd.DataFrame | Iterable[pd.DataFrame], household_id: str,
+                      last_id: Any, renumber: bool = True) -> Any:
+    """Append ``drawn`` (a frame or chunks) to ``candidates``, its households renumbered after
+    ``last_id`` (``renumber`` False: kept as they are); the largest id after it."""
+    for piece in [drawn] if isinstance(drawn, pd.DataFrame) else drawn:
+        if renumber:
+            piece = renumbered_households(piece, household_id, last_id, len(candidates))
+        if len(piece):
+            top = piece[household_id].max()
+            last_id = top if last_id is None or not isinstance(top, (int, np.integer)) else max(last_id, top)
+        candidates.append(piece)
+    return last_id
+
+
 def selection_seed(seed: int, max_rounds: int = 8) -> int:
     """The seed :func:`calibrated_population` selects with (draws take the others of the sequence)."""
     return int(np.random.SeedSequence(seed).generate_state(max_rounds + 1)[-1])
@@ -86,7 +100,6 @@ def draw_candidates(
     max_rounds: int = 8,
     progress: Callable[[str], None] | None = None,
     draw_like: DrawLike | None = None,
-    first_id: Any = None,
 ) -> int:
     """Draw ``surplus`` times the register's persons into ``candidates``, then more for the strata
     left short of their register count, until every stratum has enough; the draws it took.
@@ -96,12 +109,11 @@ def draw_candidates(
     the short strata's households given their structure instead, as many as their deficits call
     for (at 300,000 persons a stratum four households short cost 650,000 persons drawn); a round
     of those that leaves the deficit as it was is followed by a sized whole draw. Households of
-    later draws are renumbered after those already drawn (after ``first_id``, when given, from
-    the first draw on: a region's households after another's), so every candidate has its own id.
+    later draws are renumbered after those already drawn, so every candidate has its own id.
     """
     size = int(math.ceil(surplus * targets.persons))
     seeds = np.random.SeedSequence(seed).generate_state(max_rounds + 1)
-    last_id: Any = first_id
+    last_id: Any = None
     drawn_persons = 0
 
     def add(round_: int, persons: int) -> None:
@@ -111,13 +123,8 @@ def draw_candidates(
 
     def keep(round_: int, drawn: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
         nonlocal last_id
-        for piece in [drawn] if isinstance(drawn, pd.DataFrame) else drawn:
-            if round_ or first_id is not None:  # a draw's own chunks already have distinct ids
-                piece = renumbered_households(piece, household_id, last_id, len(candidates))
-            if len(piece):
-                top = piece[household_id].max()
-                last_id = top if last_id is None or not isinstance(top, (int, np.integer)) else max(last_id, top)
-            candidates.append(piece)
+        # a draw's own chunks already have distinct ids: only later draws are renumbered
+        last_id = append_renumbered(candidates, drawn, household_id, last_id, renumber=bool(round_))
 
     add(0, size)
     targeted_deficit: int | None = None  # the deficit a round of structure draws started from
@@ -185,13 +192,7 @@ def calibrated_population(
         size = int(math.ceil(surplus * targets.persons))
         if progress is not None:
             progress(f"calibration: controls beyond tolerance; drawing {size:,} more persons")
-        last_id = candidates.frame()[household_id].max()
         more = draw(size, int(np.random.SeedSequence(seed).generate_state(max_rounds + 1)[rounds]))
-        for piece in [more] if isinstance(more, pd.DataFrame) else more:
-            piece = renumbered_households(piece, household_id, last_id, len(candidates))
-            if len(piece):
-                top = piece[household_id].max()
-                last_id = max(last_id, top) if isinstance(top, (int, np.integer)) else top
-            candidates.append(piece)
+        append_renumbered(candidates, more, household_id, candidates.frame()[household_id].max())
         return select_households(candidates, targets, household_id, seed=selection_seed(seed, max_rounds),
                                  progress=progress)
