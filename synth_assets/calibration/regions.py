@@ -30,6 +30,16 @@ def in_region(frame: pd.DataFrame, variable: str, values: Sequence[Any]) -> np.n
     return frame[variable].astype(str).isin([str(v) for v in values]).to_numpy()
 
 
+def region_table(table: ParquetTable, variable: str, values: Sequence[Any]) -> ParquetTable:
+    """The view of ``table``'s rows in the region (``variable`` among ``values``, compared as text as
+    :func:`in_region` does), read a row group at a time; the whole table where it lacks ``variable``."""
+    if variable not in table.columns:
+        return table
+    wanted = {str(v) for v in values}
+    stored = table.select([variable]).values(variable)
+    return table.where(variable, [v for v in stored if str(v) in wanted])
+
+
 def regional_targets(register: pd.DataFrame, national: Targets, household_id: str, variable: str,
                      values: Sequence[Any]) -> Targets:
     """The controls of ``national``'s margins on the register's households of one region: how many

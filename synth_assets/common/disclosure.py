@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.common.columns import is_numeric
-from synth_assets.common.hashing import row_hashes
+from synth_assets.common.frames import ParquetTable
+from synth_assets.common.hashing import block_row_hashes, numeric_in_all, row_hashes
 
 RARE = "replicated rare record"
 FULL = "full copy"
@@ -34,14 +35,12 @@ def filter_label(kind: str, reference: str) -> str:
     return f"disclosure filter: {kind} of a {reference} record"
 
 
-def rare_records(reference: pd.DataFrame, quasi_identifiers: Sequence[str] | None, k: int) -> np.ndarray:
-    """Which reference records are rare on their quasi-identifiers: fewer than ``k`` records share them.
-
-    Quasi-identifiers the reference lacks are left out; with none left, the whole row is the key.
-    """
-    keys = [c for c in (quasi_identifiers or []) if c in reference.columns] or list(reference.columns)
-    key_hashes = pd.Series(row_hashes([reference], keys)[0])
-    return key_hashes.map(key_hashes.value_counts()).to_numpy() < k
+def reference_hashes(reference: pd.DataFrame | ParquetTable, columns: Sequence[str]) -> np.ndarray:
+    """:func:`~synth_assets.common.hashing.row_hashes` of a real table on ``columns``; a ``ParquetTable``
+    a row group at a time (its schema's dtypes decide what compares as numbers), the same hashes."""
+    if not isinstance(reference, ParquetTable):
+        return row_hashes([reference], columns)[0]
+    return block_row_hashes(reference.frames(columns), columns, numeric_in_all([reference.empty()], columns))
 
 
 class DisclosureIndex:
@@ -49,19 +48,26 @@ class DisclosureIndex:
 
     ``columns`` are the generated records' variables (identifiers excluded); the comparison is
     on those the reference has. The full-copy filter applies only where it has all of them.
+    ``reference``: a DataFrame, or a ``ParquetTable`` (a view of it: a region's rows) hashed a row
+    group at a time, so only its hashes (16 bytes a record) are ever held, whatever its size.
     """
 
-    def __init__(self, reference: pd.DataFrame, columns: Sequence[str], *,
+    def __init__(self, reference: pd.DataFrame | ParquetTable, columns: Sequence[str], *,
                  quasi_identifiers: Sequence[str] | None, k: int, full_copies: bool = True) -> None:
-        self.shared = [c for c in columns if c in reference.columns]
+        # the reference's dtypes decide what is compared as numbers: a table's from its schema
+        dtypes = reference.empty() if isinstance(reference, ParquetTable) else reference
+        self.shared = [c for c in columns if c in dtypes.columns]
         self.full_copies = full_copies and bool(self.shared) and len(self.shared) == len(columns)
         if not self.shared:
             self.rare = self.every = np.empty(0, np.uint64)
             return
-        frame = reference[self.shared]
-        self.numeric = [c for c in self.shared if is_numeric(frame[c])]
-        every = row_hashes([frame], self.shared)[0]
-        self.rare = np.unique(every[rare_records(frame, quasi_identifiers, k)])
+        self.numeric = [c for c in self.shared if is_numeric(dtypes[c])]
+        # rare on the quasi-identifiers the reference has; with none, the whole row is the key
+        keys = [c for c in (quasi_identifiers or []) if c in self.shared] or list(self.shared)
+        every = reference_hashes(reference, self.shared)
+        key_hashes = pd.Series(reference_hashes(reference, keys))
+        rare = key_hashes.map(key_hashes.value_counts()).to_numpy() < k
+        self.rare = np.unique(every[rare])
         if self.full_copies:  # records fewer than k real records share whole
             counts = pd.Series(every).map(pd.Series(every).value_counts()).to_numpy()
             self.every = np.unique(every[counts < k])

@@ -11,6 +11,7 @@ object store shows an object whole or not at all, and a "rename" there is a copy
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from upath import UPath
 
 from synth_assets.common.files import atomic_path
 from synth_assets.common.frames import ROW_GROUP_ROWS, ParquetTable, StagedTable, write_rows
-from synth_assets.defs.values import MatchingReport, RegionDraw, WaveTable
+from synth_assets.defs.values import MatchingReport, ModelFile, RegionDraw, WaveTable
 
 #: Parquet key-value metadata holding a ``WaveTable``'s facts (origin, value labels) beside its records.
 FACTS_KEY = b"synth_assets.wave_table"
@@ -209,6 +210,9 @@ class _ModelIOManager(_StoredAssetIOManager):
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         from synth_assets.synthesis import load_synthesizer  # lazy: torch and SDV are heavy
 
+        if getattr(getattr(context, "dagster_type", None), "typing_type", None) is ModelFile:
+            # an input annotated ModelFile: the step loads the model when, and for as long as, it needs it
+            return ModelFile(path, functools.partial(_read_local, path, load_synthesizer))
         return _read_local(path, load_synthesizer)
 
 

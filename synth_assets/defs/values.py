@@ -9,6 +9,7 @@ Both are stored by the IO managers (``defs/io_managers.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -78,3 +79,17 @@ class RegionDraw:
     region: str
     table: ParquetTable
     summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A stored population model, read when the step asks (:meth:`load`). What an input annotated
+    ``ModelFile`` gets instead of the model: a step that needs the fitted model only for a moment
+    (the release refits CART per replicate) then holds it that moment, not for the whole step
+    (at 1.2 million persons a CART model, its leaves' donors, is over a gigabyte)."""
+
+    path: Any
+    reader: Callable[[], Any]
+
+    def load(self) -> Any:
+        return self.reader()

@@ -57,6 +57,14 @@ def _nrd0(n: np.ndarray, sd: np.ndarray, iqr: np.ndarray) -> np.ndarray:
     return 0.9 * spread * np.maximum(n, 1) ** -0.2
 
 
+def _rows_of(matrix: np.ndarray, records: np.ndarray) -> np.ndarray:
+    """``matrix[records]``, or ``matrix`` itself when ``records`` are all its rows in order (no
+    bootstrap, no gate): a step then does not copy the whole training matrix (540 MB at 1.2 million persons)."""
+    if len(records) == len(matrix) and (len(records) == 0 or (records[0] == 0 and np.all(np.diff(records) == 1))):
+        return matrix
+    return matrix[records]
+
+
 @dataclass
 class LeafDonors:
     """The training values of a variable grouped by leaf, ready for vectorised draws.
@@ -92,7 +100,9 @@ class LeafDonors:
                 return values[low] + (pos - low) * (values[high] - values[low])
 
             bandwidth = _nrd0(counts, np.sqrt(var), quantile(0.75) - quantile(0.25))
-        return cls(leaves, starts, counts, values, records.astype(np.int64), bandwidth)
+        # a record's row fits in 32 bits: half the memory of the donors' records (one per training record and step)
+        return cls(leaves, starts, counts, values, records.astype(np.int32 if len(records) < 2**31 else np.int64),
+                   bandwidth)
 
     def reweighted(self, record_weights: np.ndarray) -> LeafDonors:
         """The same donors drawn with probability proportional to their record's weight."""
@@ -335,14 +345,16 @@ class CARTSynthesizer(TabularSynthesizer):
     # ------------------------------------------------------------ encoding
     def _encode(self, frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         """Model-frame columns as floats: label codes in level order, continuous values as is."""
-        labels = self.transformer.categorical_labels
         out = np.empty((len(frame), len(columns)))
         for j, col in enumerate(columns):
-            if col in labels:
-                out[:, j] = pd.Categorical(frame[col], categories=labels[col]).codes
-            else:
-                out[:, j] = frame[col].to_numpy(dtype=float)
+            out[:, j] = self._codes(col, frame[col])
         return out
+
+    def _codes(self, column: str, values: pd.Series | np.ndarray) -> np.ndarray:
+        labels = self.transformer.categorical_labels
+        if column in labels:
+            return pd.Categorical(values, categories=labels[column]).codes
+        return np.asarray(values, dtype=float)
 
     def _decode(self, matrix: np.ndarray) -> pd.DataFrame:
         labels = self.transformer.categorical_labels
@@ -355,11 +367,19 @@ class CARTSynthesizer(TabularSynthesizer):
         return pd.DataFrame(out)
 
     # ------------------------------------------------------------- fitting
-    def _fit_model(self, frame: pd.DataFrame, rng: np.random.Generator) -> None:
+    def _model_input(self, data: pd.DataFrame) -> np.ndarray:
+        # the matrix filled a model column at a time: the model frame (as large again) is never made
+        position = {column: j for j, column in enumerate(self._visit_order())}
+        matrix = np.empty((len(data), len(position)))
+        for column, values in self.transformer.encoded_columns(data):
+            matrix[:, position[column]] = self._codes(column, values)
+        return matrix
+
+    def _fit_model(self, matrix: np.ndarray, rng: np.random.Generator) -> None:
         order = self._visit_order()
-        matrix = self._encode(frame, order)
-        rows = rng.integers(0, len(frame), len(frame)) if self.bootstrap else np.arange(len(frame))
-        self._leaf_size = self.min_leaf or max(5, math.ceil(math.sqrt(len(frame))))
+        n = len(matrix)
+        rows = rng.integers(0, n, n) if self.bootstrap else np.arange(n)
+        self._leaf_size = self.min_leaf or max(5, math.ceil(math.sqrt(n)))
         labels = self.transformer.categorical_labels
         states = self._states()
         self._n_given = len(self.transformer.model_columns_of(self.condition_columns))
@@ -395,7 +415,7 @@ class CARTSynthesizer(TabularSynthesizer):
             LOGGER.debug("cart: fitted %s (%d/%d)", col, j + 1, len(order))
         self.training_log["visit_sequence"] = order
         self.training_log["min_leaf"] = self._leaf_size
-        self._n_records = len(frame)
+        self._n_records = n
 
     def _stratum_of(self, order: list[str], matrix: np.ndarray) -> Stratum | None:
         if self.stratum is None:
@@ -451,7 +471,7 @@ class CARTSynthesizer(TabularSynthesizer):
         continuous: bool,
         rng: np.random.Generator,
     ) -> Step:
-        matrix = matrix[records]
+        matrix = _rows_of(matrix, records)
         y = matrix[:, j]
         step = Step(column, None, None, gate)
         leaf_ids = np.zeros(len(y), dtype=np.int64)
@@ -490,7 +510,7 @@ class CARTSynthesizer(TabularSynthesizer):
         The leaves then group records alike on the block as a whole, not on its first column
         only, and a synthetic row takes every block value from one record of its leaf.
         """
-        matrix = matrix[records]
+        matrix = _rows_of(matrix, records)
         labels = self.transformer.categorical_labels
         targets = []
         for k in members:

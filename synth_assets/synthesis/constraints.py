@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.rules import broken_rows
-from synth_assets.common.disclosure import FULL, RARE, DisclosureIndex, filter_label
+from synth_assets.common.disclosure import FULL, RARE, DisclosureIndex, filter_label, reference_hashes
+from synth_assets.common.frames import ParquetTable
 from synth_assets.common.hashing import row_hashes
 from synth_assets.synthesis.base import Synthesizer
 from synth_assets.synthesis.equal_rows import match_rows
@@ -81,14 +82,15 @@ class RuleEnforcement:
 
 
 def copy_detectors(
-    references: Mapping[str, pd.DataFrame] | None,
-    unique_references: Mapping[str, pd.DataFrame] | None,
+    references: Mapping[str, pd.DataFrame | ParquetTable] | None,
+    unique_references: Mapping[str, pd.DataFrame | ParquetTable] | None,
     columns: Sequence[str],
     *,
     quasi_identifiers: Sequence[str] | None = None,
     k: int = 3,
 ) -> list[Rejector]:
-    """The copy filters :func:`enforce_rules` applies (see there), indexed once."""
+    """The copy filters :func:`enforce_rules` applies (see there), indexed once: only the references'
+    hashes are kept, a ``ParquetTable`` hashed a row group at a time."""
     if quasi_identifiers is not None:
         every = {**(references or {}), **(unique_references or {})}
         return [disclosure_detector(every, columns, quasi_identifiers=quasi_identifiers, k=k)] if every else []
@@ -97,7 +99,7 @@ def copy_detectors(
 
 
 def copy_detector(
-    references: Mapping[str, pd.DataFrame], columns: Sequence[str], *, unique_only: bool = False
+    references: Mapping[str, pd.DataFrame | ParquetTable], columns: Sequence[str], *, unique_only: bool = False
 ) -> Rejector:
     """Rows identical to a record of a reference table on all the columns they share, per table.
 
@@ -105,8 +107,8 @@ def copy_detector(
     uniques): for a table of few variables where many real people share one record.
     """
 
-    def hashes(ref: pd.DataFrame, shared: list[str]) -> np.ndarray:
-        values = row_hashes([ref], shared)[0]
+    def hashes(ref: pd.DataFrame | ParquetTable, shared: list[str]) -> np.ndarray:
+        values = reference_hashes(ref, shared)
         if unique_only:
             counts = pd.Series(values).value_counts()
             values = counts.index[counts == 1].to_numpy()
@@ -129,7 +131,7 @@ def copy_detector(
 
 
 def disclosure_detector(
-    references: Mapping[str, pd.DataFrame], columns: Sequence[str], *,
+    references: Mapping[str, pd.DataFrame | ParquetTable], columns: Sequence[str], *,
     quasi_identifiers: Sequence[str] | None, k: int = 3,
 ) -> Rejector:
     """Rows that disclose a real record, per reference table and filter (:mod:`synth_assets.common.disclosure`).

@@ -156,8 +156,7 @@ class HouseholdSynthesizer(Synthesizer):
                 taken.add(self._totals[column])
 
         persons = self._with_positions(data)
-        heads = persons[persons[self._member] == 0]
-        households = heads[self._household_table_columns()].reset_index(drop=True)
+        households = persons.loc[persons[self._member] == 0, self._household_table_columns()].reset_index(drop=True)
         self._id_codec = IdCodec.fit(self.household_id, data[self.household_id])
         if self._person_id:
             self._person_codec = IdCodec.fit(self._person_id, data[self._person_id])
@@ -184,18 +183,21 @@ class HouseholdSynthesizer(Synthesizer):
             person_params.setdefault("holdout_groups", self._household_table_columns())
         if self.person_family in RULE_MASKING_FAMILIES:
             person_params["rules"] = [*person_params.get("rules", []), *self._member_rules()]
-        self.person_model = make_synthesizer(
-            self.person_family, seed=self.seed + 1, condition_columns=self._condition_columns(), **person_params,
-        ).fit(persons[person_columns])
-
         if self._relation:
             others = persons.loc[persons[self._member] > 0, self._relation]
             others = others[others != self.head_code].dropna()
             self._non_head_codes = others.value_counts(normalize=True)
+        person_table = persons[person_columns]
+        n_households = len(households)
+        del persons, households  # the member table is all the person model needs: not held while it fits
+        self.person_model = make_synthesizer(
+            self.person_family, seed=self.seed + 1, condition_columns=self._condition_columns(), **person_params,
+        ).fit(person_table)
+        del person_table
         self.schema = schema
         self.training_log = {
             "family": self.family,
-            "households": len(households),
+            "households": n_households,
             "rows": len(data),
             "household_columns": hh_cols,
             "household_totals": list(self._totals),
@@ -207,7 +209,7 @@ class HouseholdSynthesizer(Synthesizer):
         }
         LOGGER.info(
             "households: fitted on %d persons in %d households in %.1f s",
-            len(data), len(households), self.training_log["seconds"],
+            len(data), n_households, self.training_log["seconds"],
         )
         return self
 
@@ -285,6 +287,12 @@ class HouseholdSynthesizer(Synthesizer):
 
     # --------------------------------------------------------- posterior draw
     @property
+    def warm_replicates(self) -> bool:  # type: ignore[override]  # a class attribute elsewhere
+        """Whether both models start their replicate draws from their fitted state (neural, gan)."""
+        return (self.household_model is not None and self.person_model is not None
+                and self.household_model.warm_replicates and self.person_model.warm_replicates)
+
+    @property
     def has_posterior_draw(self) -> bool:
         if self.household_model is None or self.person_model is None:
             return False
@@ -307,9 +315,9 @@ class HouseholdSynthesizer(Synthesizer):
         Models that start from their fitted state (neural, gan) are each drawn from ``data``'s
         household and member tables, built as :meth:`fit` builds them; otherwise a refit.
         """
-        household_model, person_model = self.fitted_models
-        if not (household_model.warm_replicates and person_model.warm_replicates):
+        if not self.warm_replicates:  # a refit, which needs no fitted state (an unfitted clone will do)
             return super().replicate_draw(data, seed)
+        household_model, person_model = self.fitted_models
         persons = self._with_positions(data)
         households = persons.loc[persons[self._member] == 0, self._household_table_columns()].reset_index(drop=True)
         person_columns = self._condition_columns() + self._person_level_columns(data)

@@ -120,12 +120,20 @@ def chain_replicate_models(
                        "intervals of survey variables will be too narrow", synth.family)
         yield from replicate_models(synth, len(training), seed)
         return
-    for data, replicate_seed in zip(training, (int(s) for s in seeds), strict=True):
-        if synth.has_posterior_draw:
-            yield synth.replicate_draw(data, replicate_seed), replicate_seed
+    has_draw = synth.has_posterior_draw
+    if not (has_draw and synth.warm_replicates):
+        # each replicate's model is fitted afresh: the fitted one need not be held meanwhile (a CART
+        # model holds its training data as leaf donors); a caller that lets go of it saves as much
+        synth = synth.clone()
+    for index, replicate_seed in enumerate(int(s) for s in seeds):
+        # training[index] is read for the fit and let go of: the replicate's records are not held
+        # while its model draws (a local would keep them until the next replicate)
+        if has_draw:
+            model = synth.replicate_draw(training[index], replicate_seed)
         else:  # its parameter draw: a fit on a bootstrap of the replicate's data
-            rng = np.random.default_rng(replicate_seed)
-            yield synth.clone().fit(_bootstrap(data, cluster, rng)), replicate_seed
+            model = synth.clone().fit(_bootstrap(training[index], cluster, np.random.default_rng(replicate_seed)))
+        yield model, replicate_seed
+        del model
 
 
 class ReplicateTrainingSets(Sequence[pd.DataFrame]):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,8 +108,13 @@ class TabularSynthesizer(Synthesizer):
 
     # ------------------------------------------------------------- subclasses
     @abstractmethod
-    def _fit_model(self, frame: pd.DataFrame, rng: np.random.Generator) -> None:
-        """Fit the model on the model frame; may add entries to ``training_log``."""
+    def _fit_model(self, frame: Any, rng: np.random.Generator) -> None:
+        """Fit the model on :meth:`_model_input` of the model frame; may add entries to ``training_log``."""
+
+    def _model_input(self, data: pd.DataFrame) -> Any:
+        """What :meth:`_fit_model` fits on, from the training data: the model frame, or a family's own
+        encoding of it (CART: a matrix of codes, filled a column at a time with no frame made)."""
+        return self.transformer.transform(data)
 
     @abstractmethod
     def _sample_model(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -144,8 +150,7 @@ class TabularSynthesizer(Synthesizer):
             raise ValueError(f"condition_columns not in the data: {sorted(unknown)}")
         self._transformer = transformer
         self.training_log = {"family": self.family, "rows": len(data), "columns": data.shape[1]}
-        frame = transformer.transform(data)
-        self._fit_model(frame, np.random.default_rng(self.seed))
+        self._fit_model(self._model_input(data), np.random.default_rng(self.seed))
         if self.avoid_copies:
             self._train_hashes = training_hashes(self._copy_key(data))
         self._calibrator = None

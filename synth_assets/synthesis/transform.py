@@ -22,7 +22,7 @@ their order, with their dtypes and, for Categorical columns, their full category
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -402,16 +402,18 @@ class TableTransformer:
 
     def transform(self, data: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Map (some of) the input columns to the model frame."""
+        return pd.DataFrame(dict(self.encoded_columns(data, columns)), index=pd.RangeIndex(len(data)))
+
+    def encoded_columns(self, data: pd.DataFrame, columns: Sequence[str] | None = None
+                      ) -> Iterator[tuple[str, np.ndarray]]:
+        """The model frame's columns of :meth:`transform`, one input column's at a time: a model that
+        keeps its own encoding (CART's matrix) then never holds the frame."""
         columns = self.fitted_schema.columns if columns is None else list(columns)
         missing = [c for c in columns if c not in data.columns]
         if missing:
             raise SchemaError(f"missing columns: {missing}")
-        out: dict[str, np.ndarray] = {}
-        for name in columns:
-            codec = self.codecs[name]
-            if not isinstance(codec, IdCodec):
-                out.update(codec.encode(data[name]))
-        return pd.DataFrame(out, index=pd.RangeIndex(len(data)))
+        return (item for name in columns if not isinstance(codec := self.codecs[name], IdCodec)
+                for item in codec.encode(data[name]).items())
 
     def inverse(self, frame: pd.DataFrame, rng: np.random.Generator, offset: int = 0) -> pd.DataFrame:
         """Map a model frame back to the input's schema; ``offset`` keeps new ids unique."""

@@ -322,3 +322,20 @@ def test_regions_targets_add_up_and_their_candidates_are_chosen_from_together(tm
     candidates = pd.concat(region_rows(tables, 1, "household_id"), ignore_index=True)
     result = select_households(candidates, national, "household_id", seed=0)
     assert result.within_tolerance
+
+
+def test_a_regions_view_of_a_stored_table_holds_its_rows(tmp_path):
+    """A region's rows read from the file (compared as text, as ``in_region``): those of the frame."""
+    from synth_assets.calibration.regions import in_region, region_table
+    from synth_assets.common.frames import ParquetTable, write_rows
+
+    register = population(600, seed=2)
+    register["code"] = register["household_id"] % 7  # a region variable stored as numbers
+    write_rows(register, tmp_path / "register.parquet", row_group_rows=100)
+    stored = ParquetTable(tmp_path / "register.parquet")
+    for variable, values in (("region", ["north"]), ("code", ["3", "5"])):
+        expected = register.loc[in_region(register, variable, values)].reset_index(drop=True)
+        got = region_table(stored, variable, values).read()
+        assert 0 < len(got) < len(register)
+        pd.testing.assert_frame_equal(got, expected, check_categorical=False)
+    assert region_table(stored.select(["age"]), "region", ["north"]).num_rows == len(register)  # no such column

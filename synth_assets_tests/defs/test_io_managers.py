@@ -86,6 +86,39 @@ def test_an_input_annotated_parquet_table_gets_the_file_not_the_frame(tmp_path):
     pd.testing.assert_frame_equal(pd.concat(seen["table"].frames(), ignore_index=True), seen["frame"])  # type: ignore[attr-defined]
 
 
+def test_an_input_annotated_model_file_gets_the_model_when_the_step_asks(tmp_path):
+    """A step that holds the fitted model only while it needs it: the input is a handle that loads it."""
+    import dagster as dg
+
+    from synth_assets.defs.io_managers import ModelIOManager
+    from synth_assets.defs.values import ModelFile
+    from synth_assets.synthesis.cart import CARTSynthesizer
+
+    data = _table(200)[["age", "sex", "income"]].dropna()
+    seen: dict[str, object] = {}
+
+    @dg.asset(io_manager_key="model_io_manager")
+    def model() -> CARTSynthesizer:
+        return CARTSynthesizer(seed=0).fit(data)
+
+    @dg.asset
+    def eager(model: CARTSynthesizer) -> None:
+        seen["eager"] = model
+
+    @dg.asset
+    def lazy(model: ModelFile) -> None:
+        seen["handle"] = model
+        seen["loaded"] = model.load()
+
+    manager = ModelIOManager(base_path=str(tmp_path))
+    result = dg.materialize([model, eager, lazy], resources={"model_io_manager": manager, "io_manager": dg.mem_io_manager})
+    assert result.success
+    assert isinstance(seen["handle"], ModelFile) and isinstance(seen["eager"], CARTSynthesizer)
+    assert str(seen["handle"].path).endswith("model.model")  # type: ignore[attr-defined]
+    drawn = [m.sample(50, seed=1) for m in (seen["eager"], seen["loaded"])]  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(*drawn)
+
+
 def _staged_pieces() -> list[pd.DataFrame]:
     """Replicates with categories of their own and an integer column missing in the first one."""
     pieces = []

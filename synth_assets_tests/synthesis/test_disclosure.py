@@ -96,3 +96,26 @@ def test_a_model_that_keeps_copying_is_refused_naming_the_filter():
     with pytest.raises(RuleViolationError, match=r"copy filter `disclosure filter: full copy .* not a rule"):
         enforce_rules(copies, [], lambda n, s: copies.head(n), references={"matched": real},
                       household_id="household_id", quasi_identifiers=QI, k=3, compare_columns=list(real.columns))
+
+
+def test_an_index_of_a_stored_table_equals_the_index_of_the_frame(tmp_path):
+    """Hashed a row group at a time from its file (a region's view of it too), the same index as of the frame."""
+    from synth_assets.common.disclosure import DisclosureIndex
+    from synth_assets.common.frames import ParquetTable, write_rows
+
+    real = _real(n=2_000)
+    real["household_size"] = real["household_size"].astype("Int64")
+    real.loc[5, "household_size"] = pd.NA  # missing in one row group only
+    write_rows(real, tmp_path / "real.parquet", row_group_rows=300)
+    stored = ParquetTable(tmp_path / "real.parquet")
+    assert stored._file().num_row_groups > 5  # hashed by blocks, each with its own categories
+    columns = list(real.columns)
+    for reference, frame in ((stored, real), (stored.where("status", ["other"]), real[real["status"] == "other"])):
+        from_file = DisclosureIndex(reference, columns, quasi_identifiers=QI, k=3)
+        from_frame = DisclosureIndex(frame.reset_index(drop=True), columns, quasi_identifiers=QI, k=3)
+        assert from_file.rare.size and from_file.every.size
+        np.testing.assert_array_equal(from_file.rare, from_frame.rare)
+        np.testing.assert_array_equal(from_file.every, from_frame.every)
+        generated = _generated(frame)
+        for kind, mask in from_frame.judge(generated).items():
+            np.testing.assert_array_equal(from_file.judge(generated)[kind], mask)

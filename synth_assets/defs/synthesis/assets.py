@@ -20,7 +20,7 @@ from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.synthesis.fallback import fallback_of
-from synth_assets.defs.values import RegionDraw, WaveTable
+from synth_assets.defs.values import ModelFile, RegionDraw, WaveTable
 from synth_assets.defs.versions import code_version
 from synth_assets.synthesis.factory import check_model_params
 from synth_assets.synthesis.families import FAMILIES, Family
@@ -327,13 +327,13 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                         "its calibration strata need."))
     @functools.partial(with_keyword_inputs, names=donor_names)
     def fictitious_region(
-        context: dg.OpExecutionContext, config: FictitiousConfig, project: ProjectResource, region: str, model,
-        training: pd.DataFrame, matched: pd.DataFrame, matched_replicates: ParquetTable, targets: pd.DataFrame,
-        **donors: WaveTable,
+        context: dg.OpExecutionContext, config: FictitiousConfig, project: ProjectResource, region: str,
+        model: ModelFile, training: ParquetTable, matched: ParquetTable, matched_replicates: ParquetTable,
+        targets: pd.DataFrame, **donors: WaveTable,
     ) -> RegionDraw:
         from synth_assets.calibration.candidates import Candidates
         from synth_assets.calibration.population import draw_candidates
-        from synth_assets.calibration.regions import in_region, regional_targets
+        from synth_assets.calibration.regions import in_region, region_table, regional_targets
         from synth_assets.synthesis.constraints import (  # lazy: torch and SDV are heavy
             copy_detectors,
             draw_in_chunks,
@@ -343,6 +343,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         )
         from synth_assets.synthesis.replicates import ReplicateTrainingSets, chain_replicate_models
 
+        # The step's working set is one replicate's refit and one chunk of its draws: the real tables
+        # are read from their files, the region's rows and the columns needed only, and hashed a row
+        # group at a time for the copy filters; the model is loaded for its replicates' draws alone.
         household_id = register.household_id_column
         calibration = project.catalog.release.calibration
         spec = spec_from_catalog(project.catalog)
@@ -350,31 +353,36 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         values = regions[region]
         # a region's own households: the references a record of it could copy (the variable is a
         # quasi-identifier's or a household's, so a record elsewhere never equals one of these)
-        here = (lambda frame: frame) if values is None or split is None else (
-            lambda frame: frame.loc[in_region(frame, split.variable, values)] if split.variable in frame else frame)
-        thresholds = amount_thresholds(project.catalog, matched)
+        here = (lambda table: table) if values is None or split is None else (
+            lambda table: region_table(table, split.variable, values))
+        thresholds = amount_thresholds(project.catalog, matched.read([c for c in project.catalog.amounts()
+                                                                      if c in matched.columns]))
         if values is not None and split is not None:
-            coded, _ = top_code(matched[[c for c in register.variables if c in matched.columns]], thresholds)
+            coded, _ = top_code(here(matched).read([c for c in register.variables if c in matched.columns]),
+                                thresholds)
             register_targets = regional_targets(coded, register_targets, household_key(catalog), split.variable, values)
-        persons = config.persons or register_targets.persons
-        refit = config.refit_replicates and not model.has_posterior_draw
+            del coded
         ids = {register.id_column, household_id}
-        references = {"matched dataset": here(matched.drop(columns=[c for c in ids if c in matched]))}
+        compare_columns = [c for c in matched.columns if c not in ids]
+        register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
+        references: dict[str, pd.DataFrame | ParquetTable] = {"matched dataset": here(matched).select(compare_columns)}
         for donor in donors.values():
             source = catalog.sources[donor.origin.source]
             survey_ids = {source.id_column, source.household_id_column, source.weight_column}
-            references[f"{donor.origin.source} survey"] = here(donor.data.drop(
-                columns=[c for c in survey_ids if c in donor.data]))
-        register_columns = [c for c in register.variables if c in matched.columns and c not in ids]
+            survey = donor.data.drop(columns=[c for c in survey_ids if c in donor.data])
+            references[f"{donor.origin.source} survey"] = (
+                survey.loc[in_region(survey, split.variable, values)]
+                if values is not None and split is not None and split.variable in survey else survey)
         rules = project.catalog.plausibility_rules()
         release = project.catalog.release
-
-        compare_columns = [c for c in matched.columns if c not in ids]
-        unique_references = {"register": here(matched[register_columns])}
-        # the references indexed once for every chunk of every replicate
-        detectors = copy_detectors(references, unique_references, compare_columns,
+        # the references indexed once for every chunk of every replicate (their hashes only)
+        detectors = copy_detectors(references, {"register": here(matched).select(register_columns)}, compare_columns,
                                    quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
-        del matched  # indexed: the step no longer holds the whole matched dataset
+        del references
+        fitted = model.load()
+        persons = config.persons or register_targets.persons
+        refit = config.refit_replicates and not fitted.has_posterior_draw
+        proper = bool(fitted.has_posterior_draw or refit)
         top_coded: dict[str, int] = {}
         dropped_after_top_coding: dict[str, int] = {}
         outside_region = 0
@@ -389,10 +397,12 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         # replicate r: its own survey bootstraps and fusion (matched_replicates, read when its turn
         # comes), model refit and draw
         models = chain_replicate_models(
-            model, ReplicateTrainingSets(matched_replicates, training, household_key(catalog), config.replicates,
-                                         drop=[c for c in (register.id_column,) if c]),
+            fitted, ReplicateTrainingSets(matched_replicates, training.read([household_key(catalog)]),
+                                          household_key(catalog), config.replicates,
+                                          drop=[c for c in (register.id_column,) if c]),
             config.seed, refit=True if refit else None, cluster=household_id,
         )
+        del fitted  # the chain keeps what its draws need: for a refit, not the fitted model
         for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
             if values is not None and split is not None:
                 if not hasattr(replicate_model, "restricted_to"):
@@ -404,8 +414,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                         enforcements=enforcements, representative: bool = True) -> pd.DataFrame:
                 nonlocal outside_region
                 enforced = enforce_rules(
-                    sample, rules, lambda size, s: replicate_model.sample(size, seed=s),
-                    references=references, unique_references=unique_references, detectors=detectors,
+                    sample, rules, lambda size, s: replicate_model.sample(size, seed=s), detectors=detectors,
                     household_id=household_id, seed=seed,
                     households=replicate_model if hasattr(replicate_model, "redraw_members") else None,
                     # calibration chooses from a surplus: a household no redraw fixes is left out
@@ -501,12 +510,14 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "dropped": sum(e.dropped_households for e in enforcements),
                 **{k: v for k, v in reasons.items() if v},
             }
+            # this replicate's model and the draws bound to it: not held while the next one is fitted
+            del replicate_model, enforce, draw, draw_chunks, draw_like, usable_draw_like
         summary = {
             "persons_per_replicate": persons_per_replicate, "households_replaced": rejected,
             "candidates": calibration.enabled and len(regions) > 1, "calibration": calibrated,
             "replicate_seeds": seeds, "top_coded": top_coded, "dropped_after_top_coding": dropped_after_top_coding,
             "by_stratum": by_stratum, "drawn_by_stratum": drawn_by_stratum, "outside_region": outside_region,
-            "proper": bool(model.has_posterior_draw or refit),
+            "proper": proper,
             # the filters' and enforcement's settings this draw ran with (catalog, or a run's overlay)
             "disclosure": {"quasi_identifiers": list(release.quasi_identifiers), **release.disclosure.model_dump(),
                            **release.enforcement.model_dump()},
