@@ -436,16 +436,26 @@ def compare_distributions(generated: pd.DataFrame, real: pd.DataFrame, person_id
 AGGREGATE_ROUNDING = 1e-6
 
 
+def block_seed(seed: int, replicate: int, block: int) -> int:
+    """The seed of block ``block`` (0, 1, ...) of a replicate's persons: ``seed + replicate`` for the
+    first (a replicate given whole draws as it always did), a stream of its own for each next one."""
+    if block == 0:
+        return seed + replicate
+    return int(np.random.SeedSequence((seed, replicate, block)).generate_state(1)[0])
+
+
 def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: Source, *, person_id: str,
                    household_id: str | None = None, replicate: str = "replicate", seed: int = 0,
                    copy_rounds: int = 5) -> Iterator[pd.DataFrame]:
     """The diary days or trips of every person of a release, keyed by replicate, person and household:
-    one frame per replicate, in the order of ``persons``.
+    one frame per frame of ``persons``, in their order.
 
-    ``persons``: the release one replicate at a time (its column ``replicate`` holds the number;
-    without it, the frame is replicate 1), so that only one replicate and its records are in
-    memory. The generator is fitted once on the survey's harmonised ``rows``, then samples the
-    persons of each replicate (seed ``seed + replicate``): replicates are independent, so
+    ``persons``: the release a replicate at a time, or a block of a replicate's persons at a time
+    (its column ``replicate`` holds the number; without it, the frame is replicate 1), so that
+    only one block and its records are in memory (a replicate of a city's diaries is tens of
+    millions of rows). The generator is fitted once on the survey's harmonised ``rows``, then
+    samples each block's persons, the first block of replicate r with seed ``seed + r`` and the
+    next ones with seeds of their own (:func:`block_seed`): replicates are independent, so
     generating them one at a time gives the same records as all at once. A person one of whose
     days equals a real day (:func:`copied_days`) is drawn again with another seed, up to
     ``copy_rounds`` times (episode days follow from the aggregates alone and are not redrawn).
@@ -456,12 +466,14 @@ def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: 
     day = [person_id, "day_id"]
     derived = set(_records_of(source).derived)
     first = [c for c in (replicate, person_id, household_id, "day_id", "record_id") if c]
+    blocks: dict[int, int] = {}  # blocks of each replicate seen so far
     for group in persons:
         numbers = group[replicate].unique() if replicate in group else [1]
         if len(numbers) != 1:
             raise ValueError(f"persons of {len(numbers)} replicates given as one: give one replicate at a time")
         number = int(numbers[0])
-        generator.seed = seed + number
+        block = blocks[number] = blocks.get(number, -1) + 1
+        generator.seed = block_seed(seed, number, block)
         records = generator.sample(group, person_id=person_id)
         for round_ in range(1, copy_rounds + 1):
             if isinstance(generator, EpisodeDays):
@@ -471,7 +483,7 @@ def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: 
             again = {p for p, _ in copied}
             if not again:
                 break
-            generator.seed = seed + number + 1000 * round_
+            generator.seed = block_seed(seed, number, block) + 1000 * round_
             redrawn = generator.sample(group.loc[group[person_id].isin(again)], person_id=person_id)
             records = pd.concat([records.loc[~records[person_id].isin(again)], redrawn], ignore_index=True)
         records = records.sort_values([person_id, "day_id", "record_id"], kind="stable")

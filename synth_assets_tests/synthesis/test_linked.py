@@ -92,6 +92,33 @@ def test_trips_keep_the_surveys_shapes_and_children_never_drive(surveys):
     assert len(stay_home) and (generated.loc[generated["person_id"].isin(stay_home), "record_id"] == 0).all()
 
 
+def test_a_replicate_given_in_blocks_draws_each_block_from_its_own_stream(surveys, tmp_path):
+    """A replicate read a row group at a time (``person_blocks``): the first block draws as the
+    replicate whole would start, later ones from streams of their own, and every person's trips
+    still add up to their aggregates."""
+    from synth_assets.common.frames import ParquetTable, write_rows
+    from synth_assets.defs.synthesis.linked import person_blocks
+    from synth_assets.synthesis.linked import aggregate_differences, block_seed, linked_records
+
+    source, rows, persons = surveys["mobility"]
+    n = len(persons)
+    # the same persons twice in replicate 1 (ids 1..2n), once in replicate 2
+    release = pd.concat([persons, persons, persons], ignore_index=True).assign(
+        replicate=[1] * 2 * n + [2] * n, person_id=[*range(1, 2 * n + 1), *range(1, n + 1)], household_id=0)
+    write_rows(release, tmp_path / "release.parquet", row_group_rows=n)
+    blocks = list(person_blocks(ParquetTable(tmp_path / "release.parquet")))
+    assert [(b["replicate"].iloc[0], len(b)) for b in blocks] == [(1, n), (1, n), (2, n)]
+    parts = list(linked_records(blocks, rows, source, person_id="person_id", household_id="household_id", seed=3))
+    first, second = (p.drop(columns=["person_id"]).reset_index(drop=True) for p in parts[:2])
+    assert not first.equals(second)  # the same persons again, not the same stream again
+    for block, part in ((blocks[0], parts[0]), (blocks[2], parts[2])):  # a first block: as its replicate alone
+        alone = next(linked_records([block], rows, source, person_id="person_id", household_id="household_id", seed=3))
+        pd.testing.assert_frame_equal(alone, part)
+    linked = pd.concat(parts, ignore_index=True)
+    assert (aggregate_differences(linked, release, source, person_id="person_id")["persons_off"] == 0).all()
+    assert block_seed(3, 1, 0) == 4 and len({block_seed(3, 1, b) for b in range(50)}) == 50
+
+
 @pytest.mark.parametrize("name", ["tus", "mobility"])
 def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(surveys, name, tmp_path):
     from synth_assets.common.frames import ParquetTable, write_rows

@@ -12,6 +12,7 @@ from synth_assets.calibration import Targets, calibrated_population, select_hous
 from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable
+from synth_assets.common.memory import release_free_memory
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
@@ -379,6 +380,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         detectors = copy_detectors(references, {"register": here(matched).select(register_columns)}, compare_columns,
                                    quasi_identifiers=list(release.quasi_identifiers), k=release.disclosure.k)
         del references
+        release_free_memory()  # the references' hashing
         fitted = model.load()
         persons = config.persons or register_targets.persons
         refit = config.refit_replicates and not fitted.has_posterior_draw
@@ -471,7 +473,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons, calibrated "
                              f"({calibrated[f'r{i}']['count_cells_off']} count cells off by at most "
                              f"{calibrated[f'r{i}']['max_abs_count_residual']:g})")
-                del data  # on disk now: not held while the next replicate is drawn
+                del data, result  # on disk now: not held while the next replicate is drawn
             elif calibration.enabled:
                 # the region's candidates: a surplus, and more for its strata left short (drawn given
                 # their structure); each enforced chunk goes to disk as it comes. The households are
@@ -510,8 +512,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "dropped": sum(e.dropped_households for e in enforcements),
                 **{k: v for k, v in reasons.items() if v},
             }
-            # this replicate's model and the draws bound to it: not held while the next one is fitted
+            # this replicate's model, its draws and selection: not held while the next one is fitted
             del replicate_model, enforce, draw, draw_chunks, draw_like, usable_draw_like
+            release_free_memory()
         summary = {
             "persons_per_replicate": persons_per_replicate, "households_replaced": rejected,
             "candidates": calibration.enabled and len(regions) > 1, "calibration": calibrated,

@@ -124,10 +124,10 @@ def build_linked(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
     )
     def linked_table(context: dg.AssetExecutionContext, config: LinkedConfig, fictitious: ParquetTable,
                      records: WaveTable) -> dg.Output[ParquetTable]:
-        # one replicate of persons and of their records in memory at a time, each written as it is made
+        # one row group of a replicate's persons and their records in memory at a time, each written as it is made
         stack = ParquetStack()
         real = days = 0
-        for part in linked_records(fictitious.parts("replicate"), records.data, source, person_id=person_id,
+        for part in linked_records(person_blocks(fictitious), records.data, source, person_id=person_id,
                                    household_id=register.household_id_column, seed=config.seed):
             stack.append(part)
             real += int(pd.to_numeric(part["record_id"]).gt(0).sum())
@@ -206,6 +206,12 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
                                                           **_distribution_metadata(table, survey)})
 
     return [no_real_day_copied, aggregates_agree, distributions]
+
+
+def person_blocks(release: ParquetTable, replicate: str = "replicate") -> Iterator[pd.DataFrame]:
+    """The release's persons a row group at a time, replicate after replicate (a block never mixes two)."""
+    for value in release.values(replicate):
+        yield from release.where(replicate, [value]).frames()
 
 
 def linked_parts(table: ParquetTable, source: Any, person_id: str) -> Iterator[pd.DataFrame]:

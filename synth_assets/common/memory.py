@@ -1,0 +1,33 @@
+"""Hand freed memory back to the operating system between the large phases of a step.
+
+pandas and NumPy free their arrays, but glibc's allocator keeps much of what they freed in its
+heap for reuse (arrays under its mmap threshold, which rises as large arrays are freed), so a
+step's resident set after one replicate stays near that replicate's peak, and the next
+replicate's working set comes on top of it. ``malloc_trim`` returns the free pages; elsewhere
+than glibc (macOS, musl) it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from typing import Any
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_memory() -> bool:
+    """Give the allocator's free pages back to the system; whether it could (glibc only)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
