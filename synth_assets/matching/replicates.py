@@ -63,7 +63,9 @@ def fuse_replicates(
         drawn = resample_surveys(catalog, surveys, rng)
         matched, fusions = fuse_sources(catalog, register, drawn, methods=methods,
                                         seed=int(rng.integers(2**31 - 1000)))
+        del drawn
         yield r, matched, fusions
+        del matched, fusions  # not held while the next replicate is fused
 
 
 def stack_replicates(frames: Iterable[pd.DataFrame]) -> StagedTable:
@@ -76,7 +78,10 @@ def stack_replicates(frames: Iterable[pd.DataFrame]) -> StagedTable:
     """
     stack = ParquetStack()
     for r, frame in enumerate(frames, start=1):
-        stack.append(frame.assign(**{REPLICATE_COLUMN: r}))
+        # tagged a row group at a time: a tagged copy of the whole replicate would double it
+        for start in range(0, len(frame), stack.row_group_rows):
+            stack.append(frame.iloc[start:start + stack.row_group_rows].assign(**{REPLICATE_COLUMN: r}))
+        del frame
     return stack.finish()
 
 

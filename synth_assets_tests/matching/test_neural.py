@@ -34,10 +34,11 @@ def test_draws_keep_the_marginal_where_the_plug_in_prediction_collapses(pair, fu
     )
     head = neural.target_head("status", donor["status"], problem.donor_weights, 10)
     x_rec, x_don = neural.features(recipient, donor, X, problem.donor_weights)
-    _, rec_proba, _ = neural.fit_predict(
-        x_don, x_rec, [head], problem.donor_weights, 0, hidden=64, layers=2, dropout=0.0, epochs=200,
+    net, _ = neural.fit_network(
+        x_don, [head], problem.donor_weights, 0, hidden=64, layers=2, dropout=0.0, epochs=200,
         batch_size=256, lr=3e-3, weight_decay=1e-4, patience=10, validation=0.2, refit=True, threads=1,
     )
+    rec_proba = neural.predict(net, x_rec)
     levels = pd.factorize(donor["status"].astype(object), use_na_sentinel=False)[1]
     mode = pd.Series(np.asarray(levels)[rec_proba[0].argmax(axis=1)])
     argmax_tvd = weighted_tvd(mode, donor["status"].astype(object), None, donor["weight"])

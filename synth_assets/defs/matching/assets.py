@@ -302,6 +302,7 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
                 seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
                 context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
                 yield matched
+                del matched, _  # written: neither it nor its fusions held while the next replicate is fused
 
         data = stack_replicates(replicates())
         return dg.Output(data, metadata={

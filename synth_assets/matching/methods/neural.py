@@ -46,9 +46,11 @@ importing :mod:`synth_assets.matching` does not pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,9 +251,8 @@ def _train(
     return net, best_epoch, (best_loss if validation_rows is not None else None)
 
 
-def fit_predict(
+def fit_network(
     x_don: np.ndarray,
-    x_rec: np.ndarray,
     heads: list[Head],
     weights: np.ndarray,
     seed: int,
@@ -267,53 +268,64 @@ def fit_predict(
     validation: float,
     refit: bool,
     threads: int,
-) -> tuple[list[np.ndarray], list[np.ndarray], Training]:
-    """Train on the donors; return the predicted probabilities of every head for donors and recipients."""
+) -> tuple[Any, Training]:
+    """Train on the donors: the network predicting every head's probabilities (:func:`predict`)."""
     import torch
 
     start = time.perf_counter()
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(threads)))
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            generator = torch.Generator().manual_seed(seed)
-            x = torch.from_numpy(np.ascontiguousarray(x_don))
-            targets = [torch.from_numpy(h.codes) for h in heads]
-            w = torch.from_numpy((weights / weights.mean()).astype(np.float32))
+    with _torch_threads(threads), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        x = torch.from_numpy(np.ascontiguousarray(x_don))
+        targets = [torch.from_numpy(h.codes) for h in heads]
+        w = torch.from_numpy((weights / weights.mean()).astype(np.float32))
 
-            def make_net():
-                return _network(x.shape[1], hidden, layers, heads, dropout)
+        def make_net():
+            return _network(x.shape[1], hidden, layers, heads, dropout)
 
-            train = functools.partial(
-                _train, make_net=make_net, batch_size=batch_size, lr=lr, weight_decay=weight_decay, generator=generator
+        train = functools.partial(
+            _train, make_net=make_net, batch_size=batch_size, lr=lr, weight_decay=weight_decay, generator=generator
+        )
+        n_validation = int(round(validation * len(x))) if len(x) >= 20 else 0
+        if n_validation > 0 and patience > 0:
+            validation_rows = torch.randperm(len(x), generator=generator)[:n_validation]
+            net, best_epoch, val_loss = train(
+                x, targets, w, epochs=epochs, validation_rows=validation_rows, patience=patience
             )
-            n_validation = int(round(validation * len(x))) if len(x) >= 20 else 0
-            if n_validation > 0 and patience > 0:
-                validation_rows = torch.randperm(len(x), generator=generator)[:n_validation]
-                net, best_epoch, val_loss = train(
-                    x, targets, w, epochs=epochs, validation_rows=validation_rows, patience=patience
-                )
-                if refit:  # all donors, for as many epochs as the validation chose
-                    net, _, _ = train(x, targets, w, epochs=max(best_epoch, 1))
-            else:
-                net, best_epoch, val_loss = train(x, targets, w, epochs=epochs)
-            don_proba = _predict(net, x_don)
-            rec_proba = _predict(net, x_rec)
-            n_parameters = sum(p.numel() for p in net.parameters())
-    finally:
-        torch.set_num_threads(previous_threads)
-    return don_proba, rec_proba, Training(epochs, best_epoch, val_loss, time.perf_counter() - start, n_parameters)
+            if refit:  # all donors, for as many epochs as the validation chose
+                net, _, _ = train(x, targets, w, epochs=max(best_epoch, 1))
+        else:
+            net, best_epoch, val_loss = train(x, targets, w, epochs=epochs)
+        n_parameters = sum(p.numel() for p in net.parameters())
+    return net, Training(epochs, best_epoch, val_loss, time.perf_counter() - start, n_parameters)
 
 
-def _predict(net, x: np.ndarray) -> list[np.ndarray]:
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
     import torch
 
-    chunks: list[list[np.ndarray]] = []
-    with torch.no_grad():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def predict_batches(net: Any, x: np.ndarray, threads: int = 1) -> Iterator[list[np.ndarray]]:
+    """Every head's predicted probabilities, ``_PREDICT_BATCH`` rows at a time: a caller that keeps
+    less than the probabilities (the recipients' projection) holds one batch of them, not all."""
+    import torch
+
+    with _torch_threads(threads), torch.no_grad():
         for start in range(0, len(x), _PREDICT_BATCH):
             outputs = net(torch.from_numpy(np.ascontiguousarray(x[start : start + _PREDICT_BATCH])))
-            chunks.append([torch.softmax(o, dim=1).numpy().astype(np.float64) for o in outputs])
+            yield [torch.softmax(o, dim=1).numpy().astype(np.float64) for o in outputs]
+
+
+def predict(net: Any, x: np.ndarray, threads: int = 1) -> list[np.ndarray]:
+    """Every head's predicted probabilities for the rows of ``x`` (one matrix per head)."""
+    chunks = list(predict_batches(net, x, threads))
     if not chunks:
         return [np.empty((0, len(o.bias))) for o in net.heads]
     return [np.vstack([c[j] for c in chunks]) for j in range(len(chunks[0]))]
@@ -325,25 +337,31 @@ def embedding(probabilities: list[np.ndarray]) -> np.ndarray:
     return np.hstack([np.sqrt(np.clip(p, 0.0, 1.0)) * scale for p in probabilities])
 
 
-def reduce_dimensions(
-    rec: np.ndarray, don: np.ndarray, weights: np.ndarray, dims: int | None
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Project both sides on the donors' first ``dims`` weighted principal components.
+@dataclass(frozen=True)
+class Projection:
+    """The donors' first ``dims`` weighted principal components of the predicted space (none: the
+    space as it is), and the share of the donors' variance they keep (1.0 when nothing is dropped)."""
 
-    The predicted distributions live near a low-dimensional surface (a few X drive them),
-    and a KD tree is much faster in a few dimensions.  Returns the projections and the
-    share of the donors' variance they keep (1.0 when nothing was dropped).
-    """
-    if dims is None or don.shape[1] <= dims or len(don) < 2:
-        return rec, don, 1.0
-    mean = np.average(don, axis=0, weights=weights)
-    cov = np.atleast_2d(np.cov(don, rowvar=False, aweights=weights))
-    eigval, eigvec = np.linalg.eigh(cov)
-    order = np.argsort(eigval)[::-1]
-    eigval, eigvec = np.clip(eigval[order], 0.0, None), eigvec[:, order]
-    kept = float(eigval[:dims].sum() / eigval.sum()) if eigval.sum() > 0 else 1.0
-    basis = eigvec[:, :dims]
-    return (rec - mean) @ basis, (don - mean) @ basis, kept
+    mean: np.ndarray | None
+    basis: np.ndarray | None
+    kept: float
+
+    @classmethod
+    def of_donors(cls, don: np.ndarray, weights: np.ndarray, dims: int | None) -> Projection:
+        """The predicted distributions live near a low-dimensional surface (a few X drive them),
+        and a KD tree is much faster in a few dimensions."""
+        if dims is None or don.shape[1] <= dims or len(don) < 2:
+            return cls(None, None, 1.0)
+        mean = np.average(don, axis=0, weights=weights)
+        cov = np.atleast_2d(np.cov(don, rowvar=False, aweights=weights))
+        eigval, eigvec = np.linalg.eigh(cov)
+        order = np.argsort(eigval)[::-1]
+        eigval, eigvec = np.clip(eigval[order], 0.0, None), eigvec[:, order]
+        kept = float(eigval[:dims].sum() / eigval.sum()) if eigval.sum() > 0 else 1.0
+        return cls(mean, eigvec[:, :dims], kept)
+
+    def __call__(self, space: np.ndarray) -> np.ndarray:
+        return space if self.basis is None else (space - self.mean) @ self.basis
 
 
 # ---------------------------------------------------------------- method
@@ -393,9 +411,8 @@ def run(
     heads = [target_head(z, problem.donor[z], weights, n_bins) for z in problem.impute]
     x_rec, x_don = features(problem.recipient, problem.donor, problem.predictors, weights)
     seed = int(rng.integers(2**62))
-    don_proba, rec_proba, training = fit_predict(
+    net, training = fit_network(
         x_don,
-        x_rec,
         heads,
         weights,
         seed,
@@ -419,12 +436,24 @@ def run(
         training.best_epoch,
         training.seconds,
     )
-    rec_space, don_space, kept = reduce_dimensions(embedding(rec_proba), embedding(don_proba), weights, dims)
+    don_embedding = embedding(predict(net, x_don, threads))
+    project = Projection.of_donors(don_embedding, weights, dims)
+    don_space = project(don_embedding)
+    del don_embedding
+    # the recipients (the whole register) a batch at a time: only their projection is kept, and for
+    # a level draw the level sampled (the same stream of draws as from all their probabilities at once)
+    j = problem.impute.index(target)
+    spaces, levels = [], []
+    for proba in predict_batches(net, x_rec, threads):
+        spaces.append(project(embedding(proba)))
+        if draw == "level":
+            levels.append(sample_rows(proba[j], rng))
+    del x_rec
+    rec_space = np.vstack(spaces) if spaces else np.empty((0, don_space.shape[1]))
     if draw == "match":
         chosen = _match(problem, rec_space, don_space, rng, k=k, n_jobs=n_jobs)
     else:
-        j = problem.impute.index(target)
-        level = sample_rows(rec_proba[j], rng)
+        level = np.concatenate(levels) if levels else np.empty(0, dtype=np.int64)
         chosen = _match_within_levels(problem, rec_space, don_space, level, heads[j].codes, rng, k=k, n_jobs=n_jobs)
     extra: dict[str, Any] = {
         "draw": draw,
@@ -434,7 +463,7 @@ def run(
         "training_seconds": training.seconds,
         "parameters": training.parameters,
         "matching_dimensions": int(rec_space.shape[1]),
-        "variance_kept": kept,
+        "variance_kept": project.kept,
     }
     if draw == "level":
         extra["target"] = target
