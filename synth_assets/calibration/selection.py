@@ -120,7 +120,17 @@ def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Desi
     codes, _ = pd.factorize(persons[household_id])
     n_households = int(codes.max()) + 1 if len(codes) else 0
     first = np.flatnonzero(~pd.Series(codes).duplicated().to_numpy())
-    rows, cols, vals = [], [], []
+    shape = (n_households, len(controls))
+    # the incidence summed a margin at a time: one margin's entries (a few per candidate person,
+    # 3.6 million persons at 1.2 million) are in memory at once, not every margin's
+    matrix = sp.csr_matrix(shape)
+
+    def add(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+        nonlocal matrix
+        part = sp.csr_matrix((vals, (rows, cols)), shape=shape)
+        part.sum_duplicates()
+        matrix = matrix + part
+
     stratum = None
     target = controls["target"].to_numpy(dtype=float).copy()
     relative = (controls["kind"] != "count").to_numpy()
@@ -133,12 +143,11 @@ def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Desi
         keys, positions = cell_codes(table if margin.unit == "person" else table.iloc[first], margin.variables,
                                      spec.bands)
         col = np.array([index[c] for c in targets.controls_of(margin, keys, "generated cell")], dtype=np.int64)[positions]
-        rows.append(codes[table_rows])
-        cols.append(col)
-        vals.append(np.ones(len(table_rows)))
+        add(codes[table_rows], col, np.ones(len(table_rows)))
         if margin.unit == "household" and stratum is None:
             stratum = np.empty(n_households, dtype=np.int64)
             stratum[codes[first]] = col
+        del table, keys, positions, col
     if stratum is None:
         raise CalibrationError("calibration needs at least one household margin (it stratifies the selection)")
     for variable in spec.totals:
@@ -151,13 +160,10 @@ def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Desi
         target[t_total] = target[t_total] / unit
         tolerance[t_total] = tolerance[t_total] / unit
         nonzero = np.flatnonzero(x != 0)
-        rows += [codes[nonzero], codes[nonzero]]
-        cols += [np.full(len(nonzero), t_total), np.full(len(nonzero), t_nonzero)]
-        vals += [x[nonzero] / unit, np.ones(len(nonzero))]
-    matrix = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_households, len(controls)),
-    )
+        add(np.concatenate([codes[nonzero], codes[nonzero]]),
+            np.concatenate([np.full(len(nonzero), t_total), np.full(len(nonzero), t_nonzero)]),
+            np.concatenate([x[nonzero] / unit, np.ones(len(nonzero))]))
+    matrix = matrix.tocsr()
     matrix.sum_duplicates()
     return _Design(matrix, target, 1.0 / np.maximum(np.abs(target), 1.0), stratum, codes, tolerance)
 
