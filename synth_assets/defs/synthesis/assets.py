@@ -405,7 +405,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             config.seed, refit=True if refit else None, cluster=household_id,
         )
         del fitted  # the chain keeps what its draws need: for a refit, not the fitted model
-        for i, (replicate_model, replicate_seed) in enumerate(models, start=1):
+        i = 0
+        # no enumerate(models): its cached result tuple would hold the previous replicate's model
+        # until the next one is fitted (a CART replicate model is its training data again)
+        for replicate_model, replicate_seed in models:
+            i += 1  # noqa: SIM113 (see above)
             if values is not None and split is not None:
                 if not hasattr(replicate_model, "restricted_to"):
                     raise ValueError("release.regions: a draw by region needs a household model (model.households)")
