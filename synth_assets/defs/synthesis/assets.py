@@ -178,7 +178,7 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
         ),
     )
     def population_model(
-        context: dg.AssetExecutionContext, config: ModelConfig, compute: ComputeResource, training: pd.DataFrame
+        context: dg.AssetExecutionContext, config: ModelConfig, compute: ComputeResource, training: ParquetTable
     ):
         from synth_assets.synthesis import build_population_synthesizer, plot_losses
 
@@ -193,7 +193,7 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             max_seconds=config.max_seconds,
             enable_gpu=compute.use_gpu(),
             # each survey's variables were fused from one donor: CART draws them as one block
-            blocks=[[v for v in source.specific if v in training] for source in catalog.surveys.values()],
+            blocks=[[v for v in source.specific if v in training.columns] for source in catalog.surveys.values()],
             household_level=catalog.household_variables() if config.households else (),
             # the household's total income drawn with its household variables (spending follows it)
             household_totals=catalog.register_amounts() if config.households else (),
@@ -202,7 +202,8 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             **config.params,
         )
         started = time.perf_counter()
-        model.fit(training.drop(columns=[c for c in [register.id_column] if c in training]))
+        # read from the file without the person id: one copy of the training sample, not the input and a copy
+        model.fit(training.read([c for c in training.columns if c != register.id_column]))
         seconds = time.perf_counter() - started
         log = model.training_log
         # what the data card cites, with the model (public_dataset takes the model as an input)
@@ -225,7 +226,7 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             **metadata,
             "parameters": dg.MetadataValue.json({k: v for k, v in log.get("params", {}).items()}),
             "epochs_run": log.get("epochs"),
-            "training_rows": len(training),
+            "training_rows": training.num_rows,
         }
         png = plot_losses(model)
         if png is not None:
