@@ -3,8 +3,8 @@
 pandas and NumPy free their arrays, but glibc's allocator keeps much of what they freed in its
 heap for reuse (arrays under its mmap threshold, which rises as large arrays are freed), so a
 step's resident set after one replicate stays near that replicate's peak, and the next
-replicate's working set comes on top of it. ``malloc_trim`` returns the free pages; elsewhere
-than glibc (macOS, musl) it does nothing.
+replicate's working set comes on top of it; so does Arrow's memory pool. ``malloc_trim`` returns
+glibc's free pages (elsewhere than glibc, macOS or musl, it does nothing), ``release_unused`` Arrow's.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ def _malloc_trim() -> Any:
 
 
 def release_free_memory() -> bool:
-    """Give the allocator's free pages back to the system; whether it could (glibc only)."""
+    """Give the allocators' free pages back to the system (Arrow's pool, then glibc's heap);
+    whether glibc's could be trimmed."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()  # Arrow keeps freed buffers for reuse too (mimalloc, jemalloc)
     trim = _malloc_trim()
     if trim is None:
         return False

@@ -10,10 +10,26 @@ from typing import Any
 import dagster as dg
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.memory import release_free_memory
 from synth_assets.defs import keys
 from synth_assets.defs.partitions import wave_partitions
 
 RELEASE_JOB = "release"
+
+
+@dg.success_hook(name="memory_back_after_step")
+def memory_back_after_success(context: dg.HookContext) -> None:
+    release_free_memory()
+
+
+@dg.failure_hook(name="memory_back_after_failed_step")
+def memory_back_after_failure(context: dg.HookContext) -> None:
+    release_free_memory()
+
+
+#: After every step, its freed memory back to the system: a run executed in one process (``synth-assets
+#: run``) then starts each step from what the previous ones still hold, not from their peaks' leftovers.
+STEP_HOOKS = {memory_back_after_success, memory_back_after_failure}
 
 
 def ingest_job_name(source_name: str) -> str:
@@ -27,6 +43,7 @@ def build_jobs(catalog: Catalog) -> list[Any]:
             selection=dg.AssetSelection.assets(keys.raw(name), keys.harmonised(name)),
             partitions_def=wave_partitions(name),
             description=f"Read and harmonise one wave of {name}, with their blocking checks.",
+            hooks=STEP_HOOKS,
         )
         for name in catalog.sources
     ]
@@ -36,6 +53,7 @@ def build_jobs(catalog: Catalog) -> list[Any]:
             selection=dg.AssetSelection.assets(*keys.release_assets(
                 catalog.surveys, [n for n, s in catalog.surveys.items() if s.records is not None])),
             partitions_def=wave_partitions(catalog.register_name),
+            hooks=STEP_HOOKS,
             description=(
                 "Match, train, generate, validate and (if every check passes) publish the "
                 "release for one register wave."
