@@ -57,6 +57,20 @@ def _nrd0(n: np.ndarray, sd: np.ndarray, iqr: np.ndarray) -> np.ndarray:
     return 0.9 * spread * np.maximum(n, 1) ** -0.2
 
 
+def compact(values: np.ndarray) -> np.ndarray:
+    """``values`` in the smallest integer type that holds them exactly when they are all whole
+    numbers (category codes, ages, counts); else as they are. Read back as floats, the same numbers."""
+    if values.dtype.kind != "f" or not len(values):
+        return values
+    low, high = float(np.min(values)), float(np.max(values))  # NaN: not whole, kept as floats
+    if not (np.isfinite(low) and np.isfinite(high)) or not np.array_equal(values, np.round(values)):
+        return values
+    for kind in (np.int8, np.int16, np.int32):
+        if np.iinfo(kind).min <= low and high <= np.iinfo(kind).max:
+            return values.astype(kind)
+    return values
+
+
 def _rows_of(matrix: np.ndarray, records: np.ndarray) -> np.ndarray:
     """``matrix[records]``, or ``matrix`` itself when ``records`` are all its rows in order (no
     bootstrap, no gate): a step then does not copy the whole training matrix (540 MB at 1.2 million persons)."""
@@ -100,9 +114,10 @@ class LeafDonors:
                 return values[low] + (pos - low) * (values[high] - values[low])
 
             bandwidth = _nrd0(counts, np.sqrt(var), quantile(0.75) - quantile(0.25))
-        # a record's row fits in 32 bits: half the memory of the donors' records (one per training record and step)
-        return cls(leaves, starts, counts, values, records.astype(np.int32 if len(records) < 2**31 else np.int64),
-                   bandwidth)
+        # a record's row fits in 32 bits, and most values are category codes or whole numbers: stored
+        # small, exactly (the donors are the training data again, one value and record per step)
+        return cls(leaves, starts, counts, compact(values),
+                   records.astype(np.int32 if len(records) < 2**31 else np.int64), bandwidth)
 
     def reweighted(self, record_weights: np.ndarray) -> LeafDonors:
         """The same donors drawn with probability proportional to their record's weight."""
@@ -399,7 +414,7 @@ class CARTSynthesizer(TabularSynthesizer):
                 gate = None
                 if col in states:
                     gate = (order.index(states[col]), float(labels[states[col]].index(VALUE_STATE)))
-                self._steps.append(Step(col, None, None, gate, leader=leaders[col], record_values=matrix[:, j].copy()))
+                self._steps.append(Step(col, None, None, gate, leader=leaders[col], record_values=compact(matrix[:, j].copy())))
                 continue
             gate = None
             fit_rows = rows
