@@ -436,8 +436,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 )
                 data, counts = top_code(enforced.data, thresholds)
                 # its counts are kept for the metadata, not its rows: every chunk of the surplus
-                # would stay in memory until the replicate ends (the candidates are on disk)
-                enforced.data = enforced.data.iloc[:0]
+                # would stay in memory until the replicate ends (the candidates are on disk). A copy:
+                # an empty slice is a view that keeps the whole chunk alive
+                enforced.data = enforced.data.iloc[:0].copy()
                 enforcements.append(enforced)
                 for variable, count in counts.items():
                     top_coded[variable] = top_coded.get(variable, 0) + count
@@ -518,7 +519,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 **{k: v for k, v in reasons.items() if v},
             }
             # this replicate's model, its draws and selection: not held while the next one is fitted
-            del replicate_model, enforce, draw, draw_chunks, draw_like, usable_draw_like
+            del replicate_model, enforce, draw, draw_chunks, draw_like, usable_draw_like, enforcements
             release_free_memory()
         summary = {
             "persons_per_replicate": persons_per_replicate, "households_replaced": rejected,
