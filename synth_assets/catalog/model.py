@@ -305,7 +305,8 @@ class TopCoding(_Strict):
     that threshold (``synth_assets.calibration.tails``). ``variables`` default: every numeric,
     non-integer variable of the register and the surveys without a declared ``max`` (the
     amounts; a bounded variable such as minutes of a day has no extreme tail to hide, and
-    capping one of a day's activities would break the day's 24 hours)."""
+    capping one of a day's activities would break the day's 24 hours), counts and shares of a
+    survey's records left out (capping a count of trips would break the share of them by car)."""
 
     quantile: float | None = Field(default=0.999, gt=0.5, lt=1.0)  # null: no top-coding
     variables: list[str] | None = None
@@ -563,7 +564,10 @@ class Catalog(_Strict):
         for source_name, source in self.sources.items():
             for name, variable in source.variables.items():
                 numeric = variable.role in ("common", "specific") and self.variable_type(source_name, name) == "number"
-                if numeric and self.bounds(source_name, name)[1] is None:
+                # a count of records is what a share of them is a share of: capping 11 trips at 10
+                # would publish a car share of 3/11 beside 10 trips, a day no record can make
+                counted = variable.aggregate is not None and variable.aggregate.how in ("count", "share")
+                if numeric and not counted and self.bounds(source_name, name)[1] is None:
                     names[name] = None
         return list(names)
 

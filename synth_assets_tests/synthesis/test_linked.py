@@ -221,3 +221,26 @@ def test_a_sorted_linked_table_is_read_in_parts_of_whole_days_a_row_group_at_a_t
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), table)
     write_rows(table.iloc[::-1], tmp_path / "reversed.parquet", row_group_rows=7)
     assert not rows_in_order(ParquetTable(tmp_path / "reversed.parquet"), day)
+
+
+def test_top_coded_persons_still_make_whole_days(surveys):
+    """The release is top-coded before its linked tables are generated: kilometres are capped
+    (amounts), but a count of trips is not, since the car share is a share of it (capping a
+    person's 11 trips at 10 left a share of 3/11 that no 10 trips make)."""
+    from synth_assets.calibration.tails import tail_thresholds, top_code
+
+    catalog = load_catalog(CATALOG)
+    source, rows, persons = surveys["mobility"]
+    amounts = [v for v in catalog.amounts() if v in persons]
+    assert "km_car" in amounts and "trips_per_day" not in amounts and "car_trip_share" not in amounts
+    # a quantile low enough that every aggregate would have values beyond it
+    everything = tail_thresholds(persons, list(source.aggregates), 0.6)
+    assert (persons["trips_per_day"] > everything["trips_per_day"]).any()
+    coded, counts = top_code(persons, tail_thresholds(persons, amounts, 0.6))
+    assert counts["km_car"] > 0
+    generator = generator_for(source, seed=1).fit(rows)
+    synthetic = coded.assign(person_id=np.arange(1, len(coded) + 1) + 10_000_000)
+    generated = with_derived(generator.sample(synthetic).merge(synthetic[["person_id", "age"]], on="person_id"), source)
+    again = aggregate_records(generated, source).reindex(synthetic["person_id"])
+    want = synthetic.set_index("person_id")[list(source.aggregates)]
+    assert np.allclose(again.to_numpy(dtype=float), want.to_numpy(dtype=float), atol=1e-6)
