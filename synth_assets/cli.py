@@ -46,6 +46,9 @@ def _add_run_parser(subparsers) -> None:
                         help="the full Dagster log instead of one line per stage")
     parser.add_argument("--config", default=None, metavar="RUN.YAML",
                         help="settings from a YAML file (model: {family: cart}, ...); --set and the flags win")
+    parser.add_argument("--step-processes", action="store_true",
+                        help="each step in a process of its own, two at a time (the deployment's executor, as "
+                             "a run launched from the UI), not all in this one: for large populations")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -60,6 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     from synth_assets.operations.runner import (
         Interrupted,
         MissingSourceError,
+        StepProcesses,
         recover_dead_runs,
         run_pipeline,
         run_until_signal,
@@ -100,13 +104,15 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a stratum or quasi-identifier the catalog does not have
         return fail(f"setting {exc} ({layout.catalog})")
     defs = build_definitions(deployment=deployment, release_options=options)
+    processes = StepProcesses(str(layout.root), options) if args.step_processes else None
     with dg.DagsterInstance.get() as instance:
         for note in recover_dead_runs(instance):
             print(f"[RECOVERED] {note}")
         try:
             outcome = run_until_signal(
                 lambda stop: run_pipeline(defs, catalog, layout, instance, release_config=config, stop=stop,
-                                         progress=None if args.verbose else Progress(start=started)),
+                                         progress=None if args.verbose else Progress(start=started),
+                                         processes=processes),
                 instance,
             )
         except MissingSourceError as exc:

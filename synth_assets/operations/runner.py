@@ -3,8 +3,12 @@
 The same jobs the UI launches: per source and wave an ingest run, then a release run per
 register wave. Partitions are registered from the files found in ``data/incoming``.
 
-Runs execute in this process, so no daemon watches them: each run is tagged with the process
-that executes it, and a start-up marks failed the runs of a process that is gone (``kill -9``,
+Runs execute in this process, one step after another, or, with ``StepProcesses``, through the
+deployment's executor (``defs/deployment.py``: each step a process of its own, two at a time,
+as a run launched from the UI; the k8s executor inside a cluster): a step then starts from a
+fresh interpreter, not from what the allocator kept of the steps before it, and region steps
+run side by side. Either way no daemon watches the runs: each run is tagged with the process
+that orchestrates it, and a start-up marks failed the runs of a process that is gone (``kill -9``,
 a crashed machine) and frees the pool slots they held, which would otherwise block every
 later ``population_model`` (pool ``model_training``, one slot) for good.
 """
@@ -115,9 +119,9 @@ def latest_report(instance: dg.DagsterInstance, wave: str, run_id: str | None = 
     return Path(path)
 
 
-def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
+def _failures(events: list[dg.DagsterEvent]) -> list[str]:
     messages = []
-    for event in result.all_events:
+    for event in events:
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
             if not evaluation.passed:
@@ -295,23 +299,62 @@ def run_until_signal(work: Callable[[threading.Event], T], instance: dg.DagsterI
     return outcome["value"]
 
 
+@dataclass(frozen=True)
+class StepProcesses:
+    """What a step's process needs to rebuild the code location the run was started with
+    (``job_for_step_processes``): JSON values, since they cross the process boundary."""
+
+    data_root: str
+    release_options: dict[str, Any] = field(default_factory=dict)
+
+
+def job_for_step_processes(job: str, data_root: str, release_options: dict[str, Any],
+                           progress_start: float | None = None, steps: bool = True) -> dg.JobDefinition:
+    """Job ``job`` of the code location at ``data_root`` (the deployment of the environment
+    otherwise), rebuilt in each step's process; with ``progress_start`` (a ``time.monotonic()``
+    reading: the machine's clock, the same in every process), its progress lines.
+
+    Dagster reconstructs a job in each step's process from a module-level function
+    (``dg.build_reconstructable_job``); the parent's ``Definitions`` never cross.
+    """
+    from synth_assets.defs.definitions import build_definitions
+
+    job_def = build_definitions(data_root, release_options=release_options).resolve_job_def(job)
+    if progress_start is not None:
+        job_def = job_def.with_logger_defs({"progress": Progress(start=progress_start).logger_def(steps=steps)})
+    return job_def
+
+
 def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.DagsterInstance,
             run_config: dict[str, Any] | None = None, progress: Progress | None = None,
             steps: bool = True, asset_selection: list[dg.AssetKey] | None = None,
-            tags: dict[str, str] | None = None) -> RunSummary:
-    """One run in this process (of ``asset_selection`` only, if given); with ``progress``, its
-    lines instead of Dagster's console log."""
-    job_def = defs.resolve_job_def(job)
+            tags: dict[str, str] | None = None, processes: StepProcesses | None = None) -> RunSummary:
+    """One run in this process, or through the deployment's executor with ``processes`` (of
+    ``asset_selection`` only, if given); with ``progress``, its lines instead of Dagster's console log."""
     config = dict(run_config or {})
     if progress is not None:
-        job_def = job_def.with_logger_defs({"progress": progress.logger_def(steps=steps)})
         config["loggers"] = {"progress": {}}
-    result = job_def.execute_in_process(
-        instance=instance, partition_key=partition, run_config=config, raise_on_error=False,
-        tags={**(tags or {}), PROCESS_TAG: process_token()}, asset_selection=asset_selection,
-    )
-    refused_by = [] if result.success else run_refusals(result.all_events)
-    return RunSummary(job, partition, result.success, result.run_id, _failures(result), refused_by)
+    tags = {**(tags or {}), PROCESS_TAG: process_token()}
+    if processes is not None:
+        reconstructable = dg.build_reconstructable_job(
+            __name__, job_for_step_processes.__name__,
+            reconstructable_kwargs={"job": job, "data_root": processes.data_root,
+                                    "release_options": processes.release_options,
+                                    "progress_start": progress.start if progress else None, "steps": steps})
+        with dg.execute_job(reconstructable, instance, run_config=config, raise_on_error=False,
+                            tags={**tags, "dagster/partition": partition}, asset_selection=asset_selection) as result:
+            events, success, run_id = list(result.all_events), result.success, result.run_id
+    else:
+        job_def = defs.resolve_job_def(job)
+        if progress is not None:
+            job_def = job_def.with_logger_defs({"progress": progress.logger_def(steps=steps)})
+        in_process = job_def.execute_in_process(
+            instance=instance, partition_key=partition, run_config=config, raise_on_error=False,
+            tags=tags, asset_selection=asset_selection,
+        )
+        events, success, run_id = list(in_process.all_events), in_process.success, in_process.run_id
+    refused_by = [] if success else run_refusals(events)
+    return RunSummary(job, partition, success, run_id, _failures(events), refused_by)
 
 
 def release_fallback_selection(defs: dg.Definitions) -> list[dg.AssetKey]:
@@ -331,13 +374,14 @@ def run_pipeline(
     echo: Callable[[str], None] = print,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
+    processes: StepProcesses | None = None,
 ) -> PipelineOutcome:
     """Ingest every delivered wave of every source, then build the release(s).
 
     ``stop`` (see ``run_until_signal``), once set, starts no further run. With ``progress``,
     runs print its lines (one per release step, replicate and metric group), each line of
     ``echo`` gets its time stamp, and Dagster's console log is left out; without it, the
-    console log shows every event.
+    console log shows every event. With ``processes``, runs go through the deployment's executor.
     """
     if progress is not None:
         echo = progress.line
@@ -345,7 +389,8 @@ def run_pipeline(
     def run(job: str, partition: str, config: dict[str, Any] | None = None, **subset: Any) -> RunSummary:
         if stop is not None and stop.is_set():
             raise InterruptedError("pipeline stopped by a signal")
-        return execute(defs, job, partition, instance, config, progress, steps=job == RELEASE_JOB, **subset)
+        return execute(defs, job, partition, instance, config, progress, steps=job == RELEASE_JOB,
+                       processes=processes, **subset)
 
     waves = register_waves(instance, catalog, layout)
     for path, why in misnamed_files(layout.incoming, catalog.sources):

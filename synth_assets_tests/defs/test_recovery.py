@@ -95,14 +95,34 @@ def test_a_run_killed_while_training_leaves_the_next_run_free_to_train_and_publi
         assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
 
 
+def _step_pids(instance: dg.DagsterInstance, run_id: str) -> set[int]:
+    return {e.dagster_event.pid for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+            if e.dagster_event is not None and e.dagster_event.pid is not None}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (ended, not yet reaped by init) counts as gone
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
 @pytest.mark.slow
-def test_sigterm_stops_the_run_promptly_cancels_its_run_and_publishes_nothing(ingested_copy, tmp_path):
+@pytest.mark.parametrize("processes", [[], ["--step-processes"]], ids=["in_process", "step_processes"])
+def test_sigterm_stops_the_run_promptly_cancels_its_run_and_publishes_nothing(ingested_copy, tmp_path, processes):
     data_root, home = _ingested(ingested_copy)
     log = tmp_path / "terminated.log"
-    proc = _start(data_root, home, log, "--family", "cart")
+    # with step processes: CTGAN within a 5-minute budget, stopped while population_model's process trains
+    family = ["--family", "ctgan", "--max-seconds", "300"] if processes else ["--family", "cart"]
+    proc = _start(data_root, home, log, *family, *processes)
     with _instance(home) as instance:
         def release_started():
-            return instance.get_runs(dg.RunsFilter(job_name="release", statuses=[dg.DagsterRunStatus.STARTED]))
+            runs = instance.get_runs(dg.RunsFilter(job_name="release", statuses=[dg.DagsterRunStatus.STARTED]))
+            training = instance.event_log_storage.get_concurrency_info(POOL).active_slot_count
+            return runs if runs and (not processes or training) else None
 
         started = _wait_for(release_started, proc, log, 400)
         proc.send_signal(signal.SIGTERM)
@@ -118,6 +138,13 @@ def test_sigterm_stops_the_run_promptly_cancels_its_run_and_publishes_nothing(in
         assert instance.get_run_by_id(started[0].run_id).status == dg.DagsterRunStatus.CANCELED
         assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         assert not instance.event_log_storage.get_concurrency_run_ids()
+        pids = _step_pids(instance, started[0].run_id)
+        # in its own process, or in processes of their own
+        assert (pids and proc.pid not in pids) if processes else pids == {proc.pid}
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in pids if _alive(pid)], "step processes left running after the run stopped"
 
 
 def test_start_up_fails_runs_of_a_dead_process_and_frees_slots_of_ended_runs(tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -61,8 +63,11 @@ def test_run_exits_non_zero_when_an_ingest_failed_even_with_a_release(ingested_c
 
 
 @pytest.mark.slow
-def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monkeypatch, capsys):
+def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monkeypatch, capfd):
     """Progress for people (no raw Dagster log without --verbose); GE Data Docs for every run.
+
+    With ``--step-processes``: every step in a process of its own (the real multiprocess
+    executor), whose progress lines reach the same output (read from the file descriptors).
 
     ``validation.max_rows=2000``, under the tiny demo's 3,000 persons: the one Dagster run of the
     suite whose sampling errors come from real subsamples (``FAST_RELEASE`` skips them).
@@ -81,11 +86,19 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
     pd.read_parquet(register).to_parquet(register, index=False, compression="gzip")  # a new sha256
     shutil.rmtree(data_root / "reports" / "data_docs")
     monkeypatch.setenv("DAGSTER_HOME", str(ingested_copy.home))
+    ingested_copy.use_repo_instance_settings()  # as `make run`: the step processes log at INFO, not DEBUG
     code = main(["run", "--data", str(data_root), "--set", "model.family=cart", "--set", "fictitious.replicates=2",
-                 "--set", "validation.max_rows=2000"])
-    captured = capsys.readouterr()
+                 "--set", "validation.max_rows=2000", "--step-processes"])
+    captured = capfd.readouterr()
     out = captured.out + captured.err
     assert code == 0, out
+    with ingested_copy.instance() as instance:
+        release_run = instance.get_runs(dg.RunsFilter(job_name="release"), limit=1)[0]
+        pids = {e.step_key: e.dagster_event.pid
+                for e in instance.all_logs(release_run.run_id, of_type=dg.DagsterEventType.STEP_START)
+                if e.dagster_event is not None}
+    assert {"population_model", "fictitious_dataset.fictitious_region[all]", "public_dataset"} <= set(pids)
+    assert os.getpid() not in pids.values() and len(set(pids.values())) == len(pids)  # a process per step
     stamped = r"\[ *\d+:\d\d\] "
     for line in ("\\[ok\\] ingest register wave 2024", "done matched_dataset \\(", "done population_model \\(",
                  # the region step (one, all, without release.regions) draws and chooses, then the join
