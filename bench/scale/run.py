@@ -1,6 +1,6 @@
 """Time and peak resident memory of each library stage at several population sizes, and the slope.
 
-    PYTHONPATH=. .venv/bin/python bench/scale/run.py [--persons 20000 100000] [--replicates 2]
+    PYTHONPATH=. .venv/bin/python bench/scale/run.py [--persons 20000 100000] [--replicates 2] [--step-processes]
 
 Per size, in a fresh temporary data root: ``synth-assets demo-data`` (demo generation) in
 one subprocess, then ``data/catalog.yaml`` copied there and ``synth-assets run --data ROOT
@@ -16,6 +16,10 @@ to the step that was running (the one whose line came next), so a stage's peak i
 largest poll within its steps: a spike shorter than the interval can be missed, which is why
 the whole run's peak is also given from ``wait4``'s ``ru_maxrss`` (exact, kernel-kept). Not
 tracemalloc: it sees Python allocations only, not NumPy/Arrow buffers, and slows the run.
+With ``--step-processes`` the run executes each step in a process of its own, two at a time
+(``synth-assets run --step-processes``): a step's time is then approximate (two steps overlap),
+the polled peak is the sum of the processes running at once (what the machine needs), and
+``ru_maxrss`` is the largest single process (what one step needs).
 The slope between two sizes is log(time ratio) / log(size ratio): 1 is linear, 0 flat.
 Writes ``results.md`` beside this script (table, machine, command).
 """
@@ -130,10 +134,11 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
     return steps, total, usage.ru_maxrss / 1024, code
 
 
-def measure(persons: int, replicates: int, keep: Path | None) -> dict[str, Measured]:
+def measure(persons: int, replicates: int, keep: Path | None, step_processes: bool = False) -> dict[str, Measured]:
     root = keep or Path(tempfile.mkdtemp(prefix=f"scale-{persons}-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(root / "dagster_home")}
     (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", root / "dagster_home" / "dagster.yaml")  # the instance `make run` uses
     cli = [sys.executable, "-m", "synth_assets.cli"]
     stages: dict[str, Measured] = {}
     _, seconds, peak, code = run_measured([*cli, "demo-data", "--output", str(root), "--persons", str(persons)], env)
@@ -142,7 +147,8 @@ def measure(persons: int, replicates: int, keep: Path | None) -> dict[str, Measu
     stages["demo generation"] = Measured(seconds, peak)
     shutil.copy(ROOT / "data" / "catalog.yaml", root / "catalog.yaml")  # the demo's catalog, as in data/
     steps, seconds, peak, code = run_measured(
-        [*cli, "run", "--data", str(root), "--replicates", str(replicates), "--family", "cart"], env)
+        [*cli, "run", "--data", str(root), "--replicates", str(replicates), "--family", "cart",
+         *(["--step-processes"] if step_processes else [])], env)
     if code != 0:  # a refused release still measured every stage it reached
         print(f"run refused or failed at {persons} persons (exit {code}): stages after the failure are missing")
     for step, measured in steps.items():
@@ -193,11 +199,12 @@ def main() -> int:
     # results.md of 1 replicate, measured before that refusal, gives its own command.
     parser.add_argument("--replicates", type=int, default=2)
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    parser.add_argument("--step-processes", action="store_true", help="synth-assets run --step-processes")
     args = parser.parse_args()
     results = {}
     for persons in args.persons:
         print(f"{persons:,} persons ...", flush=True)
-        results[persons] = measure(persons, args.replicates, None)
+        results[persons] = measure(persons, args.replicates, None, args.step_processes)
         print(table({persons: results[persons]}), flush=True)
     steps = {stage: m.steps for stage, m in results[max(results)].items() if m.steps}
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, "
@@ -206,7 +213,7 @@ def main() -> int:
         "# Time and peak memory per stage",
         "",
         f"Command: `PYTHONPATH=. .venv/bin/python bench/scale/run.py --persons {' '.join(map(str, args.persons))}"
-        f" --replicates {args.replicates}`",
+        f" --replicates {args.replicates}{' --step-processes' if args.step_processes else ''}`",
         f"Machine: {machine}.",
         "",
         table(results),
