@@ -387,7 +387,8 @@ def copied_days(generated: pd.DataFrame | ParquetTable, real: pd.DataFrame, pers
     real_days = set(day_hashes(real, decimals, [person_id, "day_id"]).to_numpy().tolist())
     day = generated_day or [person_id, "day_id"]
     if isinstance(generated, ParquetTable):
-        parts = generated.parts(replicate) if replicate in day else iter([generated.read()])
+        wanted = [c for c in (*day, "record_id", *decimals) if c in generated.columns]
+        parts = whole_parts(generated, list(dict.fromkeys(wanted)), day, replicate)
     else:
         parts = iter([generated])
     return sum(int(day_hashes(part, decimals, day).isin(real_days).sum()) for part in parts)
@@ -503,26 +504,30 @@ def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataF
     largest difference.
 
     The persons compared are those inside the source's universe (no aggregate negative). A
-    linked table on disk is read one replicate at a time.
+    linked table on disk is read in parts of whole persons (:func:`whole_parts`): a row group at
+    a time when its rows come sorted by person, as ``linked_<survey>`` writes them.
     """
-    if isinstance(linked, ParquetTable) and replicate not in persons:
-        linked = linked.read()
     names = list(source.aggregates)
     inside = persons.loc[persons[names].ge(0).all(axis=1)]
     survey_id = source.id_column or "person_id"
-    pairs = []
-    groups = inside.groupby(replicate, sort=True) if replicate in inside else [(None, inside)]
-    for number, group in groups:
-        if isinstance(linked, ParquetTable):
-            rows = linked.part(replicate, number)
-        else:
-            rows = linked if number is None else linked.loc[linked[replicate] == number]
-        rows = with_derived(rows.rename(columns={person_id: survey_id}), source)
-        want = group.set_index(person_id)[names].astype(float)
-        pairs.append((aggregate_records(rows, source).reindex(want.index).astype(float), want))
-    got = pd.concat([p[0] for p in pairs]) if pairs else pd.DataFrame(columns=names)
-    want = pd.concat([p[1] for p in pairs]) if pairs else pd.DataFrame(columns=names)
-    difference = (got.to_numpy() - want.to_numpy())
+    keys = [replicate, person_id] if replicate in inside else [person_id]
+    if isinstance(linked, ParquetTable):
+        parts: Iterable[pd.DataFrame] = whole_parts(linked, None, keys, replicate)
+    else:
+        parts = [linked]
+    got = []
+    for rows in parts:
+        # a part may hold the end of one replicate and the start of the next
+        groups = rows.groupby(replicate, sort=False) if len(keys) == 2 else [(None, rows)]
+        for number, group in groups:
+            aggregates = aggregate_records(with_derived(group.rename(columns={person_id: survey_id}), source), source)
+            if number is not None:
+                aggregates.index = pd.MultiIndex.from_arrays(
+                    [np.full(len(aggregates), number), aggregates.index], names=keys)
+            got.append(aggregates)
+    want = inside.set_index(keys)[names].astype(float)
+    found = pd.concat(got) if got else pd.DataFrame(columns=names)
+    difference = found.reindex(want.index)[names].astype(float).to_numpy() - want.to_numpy()
     off = ~(np.abs(difference) <= AGGREGATE_ROUNDING)  # no records: NaN, off too
     return pd.DataFrame({"aggregate": names, "persons": len(want),
                          "persons_off": off.sum(axis=0).astype(int).tolist() if len(want) else [0] * len(names),
@@ -668,6 +673,20 @@ def rows_in_order(table: ParquetTable, keys: Sequence[str]) -> bool:
             decided |= step != 0
         previous = block.iloc[[-1]]
     return True
+
+
+def whole_parts(table: ParquetTable, columns: Sequence[str] | None, keys: Sequence[str],
+                replicate: str = "replicate") -> Iterator[pd.DataFrame]:
+    """A table on disk in parts that never split a ``keys`` value (a day, a person): a row group at
+    a time when its rows come sorted by ``keys`` (:func:`whole_day_parts`; as ``linked_<survey>``
+    writes them), else a replicate at a time, else whole. ``columns``: None for all."""
+    wanted = list(table.columns if columns is None else columns)
+    if rows_in_order(table, keys):
+        yield from whole_day_parts(table, wanted, keys)
+    elif replicate in keys and replicate in table.columns:
+        yield from table.parts(replicate, wanted)
+    else:
+        yield table.read(wanted)
 
 
 def whole_day_parts(table: ParquetTable, columns: Sequence[str], day: Sequence[str]) -> Iterator[pd.DataFrame]:

@@ -120,13 +120,14 @@ def test_a_replicate_given_in_blocks_draws_each_block_from_its_own_stream(survey
 
 
 @pytest.mark.parametrize("name", ["tus", "mobility"])
-def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(surveys, name, tmp_path):
+def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(surveys, name, tmp_path, monkeypatch):
     from synth_assets.common.frames import ParquetTable, write_rows
     from synth_assets.synthesis.linked import (
         aggregate_differences,
         distribution_columns,
         linked_distributions,
         linked_records,
+        rows_in_order,
     )
 
     source, rows, persons = surveys[name]
@@ -161,14 +162,25 @@ def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(
     changed = release.copy()
     changed.loc[changed.index[0], list(source.aggregates)[0]] += 1
     assert aggregate_differences(linked, changed, source, person_id="person_id")["persons_off"].sum() >= 1
-    # the table on disk, read one replicate at a time (as the gate's checks read it): the same verdicts
-    broken = pd.concat([linked, pasted]).sort_values("replicate", kind="stable")
-    write_rows(broken, tmp_path / "linked.parquet", row_group_rows=500)
-    on_disk = ParquetTable(tmp_path / "linked.parquet")
+    # the table on disk (as the gate's checks read it): the same verdicts, whether its rows come sorted
+    # by person and day (read a row group at a time, persons straddling row groups) or not (a replicate
+    # at a time)
     day = ["replicate", "person_id", "day_id"]
-    assert copied_days(on_disk, rows, "person_id", copies, day) == copied_days(broken, rows, "person_id", copies, day)
-    pd.testing.assert_frame_equal(aggregate_differences(on_disk, changed, source, person_id="person_id"),
-                                  aggregate_differences(broken, changed, source, person_id="person_id"))
+    broken = pd.concat([linked, pasted])
+    expected = (copied_days(broken, rows, "person_id", copies, day),
+                aggregate_differences(broken, changed, source, person_id="person_id"))
+    for layout, order in (("sorted", broken.sort_values([*day, "record_id"], kind="stable")),
+                        ("unsorted", broken.sort_values("replicate", kind="stable"))):
+        write_rows(order, tmp_path / f"{layout}.parquet", row_group_rows=37)
+        on_disk = ParquetTable(tmp_path / f"{layout}.parquet")
+        assert rows_in_order(on_disk, day) == (layout == "sorted")
+        with monkeypatch.context() as patch:
+            if layout == "sorted":  # never a replicate's rows at once, nor the whole table
+                patch.setattr(ParquetTable, "part", lambda *a, **k: pytest.fail("a replicate read whole"))
+                patch.setattr(ParquetTable, "read", lambda *a, **k: pytest.fail("the table read whole"))
+            assert copied_days(on_disk, rows, "person_id", copies, day) == expected[0]
+            pd.testing.assert_frame_equal(aggregate_differences(on_disk, changed, source, person_id="person_id"),
+                                          expected[1])
     table = linked_distributions(linked, rows, source, person_id="person_id")
     variables = set(table["variable"])
     expected = ({"episodes per day", "minutes per day"} if name == "tus" else

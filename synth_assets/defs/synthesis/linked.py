@@ -41,8 +41,7 @@ from synth_assets.synthesis.linked import (
     distributions_plot,
     linked_distributions,
     linked_records,
-    rows_in_order,
-    whole_day_parts,
+    whole_parts,
 )
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
@@ -219,13 +218,7 @@ def linked_parts(table: ParquetTable, source: Any, person_id: str) -> Iterator[p
     group at a time where the rows come sorted by day (as ``linked_<survey>`` writes them), else one
     replicate at a time (diaries hold about 60 rows a person: a replicate of a city is tens of millions)."""
     wanted = [c for c in distribution_columns(source, person_id=person_id) if c in table.columns]
-    day = [c for c in ("replicate", person_id, "day_id") if c in table.columns]
-    if rows_in_order(table, day):
-        yield from whole_day_parts(table, wanted, day)
-    elif "replicate" in table.columns:
-        yield from table.parts("replicate", wanted)
-    else:
-        yield table.read(wanted)
+    yield from whole_parts(table, wanted, [c for c in ("replicate", person_id, "day_id") if c in table.columns])
 
 
 def linked_gate_problems(latest: dict[str, Any], survey: str, wave: str, received: str, fictitious: str) -> list[str]:
