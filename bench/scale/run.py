@@ -14,7 +14,9 @@ split it from sampling: the row gives both; ``calibration targets`` is the regis
 (VmRSS from /proc) of the subprocess and its descendants, polled every 0.2 s and attributed
 to the step that was running (the one whose line came next), so a stage's peak is the
 largest poll within its steps: a spike shorter than the interval can be missed, which is why
-the whole run's peak is also given from ``wait4``'s ``ru_maxrss`` (exact, kernel-kept). Not
+the whole run's peak is also given from ``wait4``'s ``ru_maxrss`` (exact, kernel-kept). Each step's
+own peak, exact, is on its progress line (the jobs' step hooks read the kernel's high-water mark and
+reset it): "largest step MB" is the stage's largest, what a step's process or pod needs. Not
 tracemalloc: it sees Python allocations only, not NumPy/Arrow buffers, and slows the run.
 With ``--step-processes`` the run executes each step in a process of its own, two at a time
 (``synth-assets run --step-processes``): a step's time is then approximate (two steps overlap),
@@ -55,6 +57,8 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
 ]
 #: Lines that end a piece of work: a step (done or failed), or a whole ingest run (ingest and harmonise a wave).
 EVENT_LINE = re.compile(r"done (\S+) \(|FAILED (\S+)|\[ok\] ingest (\w+ wave \d+)")
+#: A step's own peak on its line, from the kernel's high-water mark (the jobs' step hooks).
+STEP_PEAK = re.compile(r"peak ([\d.]+) GB\)")
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Measured:
     seconds: float = 0.0
     peak_mb: float = 0.0
     steps: list[str] = field(default_factory=list)
+    step_peak_mb: float = 0.0  # the largest step's own peak (kernel), 0 where no line gave one
 
 
 def stage_of(step: str) -> str:
@@ -126,7 +131,8 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
             continue
         step = match.group(1) or match.group(2) or f"ingest {match.group(3)}"
         peak = max((mb for t, mb in polls if previous <= t <= when), default=0.0)
-        steps[step] = Measured(when - previous, peak, [step])
+        own = STEP_PEAK.search(line)
+        steps[step] = Measured(when - previous, peak, [step], float(own[1]) * 1000 if own else 0.0)
         previous = when
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
@@ -155,6 +161,7 @@ def measure(persons: int, replicates: int, keep: Path | None, step_processes: bo
         stage = stages.setdefault(stage_of(step), Measured())
         stage.seconds += measured.seconds
         stage.peak_mb = max(stage.peak_mb, measured.peak_mb)
+        stage.step_peak_mb = max(stage.step_peak_mb, measured.step_peak_mb)
         stage.steps.append(step)
     stages["whole run (after demo)"] = Measured(seconds, peak)
     return stages
@@ -175,7 +182,8 @@ def slope(small: float, large: float, ratio: float) -> str:
 def table(results: dict[int, dict[str, Measured]]) -> str:
     sizes = sorted(results)
     order = ["demo generation", *(s for s, _ in STAGES), "other (checks, gate, publication)", "whole run (after demo)"]
-    head = ["stage", *(f"{n:,}: s" for n in sizes), *(f"{n:,}: peak MB" for n in sizes)]
+    head = ["stage", *(f"{n:,}: s" for n in sizes), *(f"{n:,}: peak MB" for n in sizes),
+            *(f"{n:,}: largest step MB" for n in sizes)]
     if len(sizes) > 1:
         head += [f"time slope {sizes[0]:,}→{sizes[-1]:,}", "memory slope"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -184,7 +192,8 @@ def table(results: dict[int, dict[str, Measured]]) -> str:
         if all(c is None for c in cells):
             continue
         row = [stage, *(f"{c.seconds:.1f}" if c else "–" for c in cells),
-               *(f"{c.peak_mb:.0f}" if c else "–" for c in cells)]
+               *(f"{c.peak_mb:.0f}" if c else "–" for c in cells),
+               *(f"{c.step_peak_mb:.0f}" if c and c.step_peak_mb else "–" for c in cells)]
         if len(sizes) > 1 and cells[0] and cells[-1]:
             ratio = sizes[-1] / sizes[0]
             row += [slope(cells[0].seconds, cells[-1].seconds, ratio), slope(cells[0].peak_mb, cells[-1].peak_mb, ratio)]

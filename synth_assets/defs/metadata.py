@@ -78,6 +78,10 @@ def data_docs(project, context) -> "DataDocs":
 PROGRESS_FLAG = "synth_assets_progress"
 
 
+#: On the log line of a step's peak resident memory (bytes): ``synth-assets run`` adds it to the step's line.
+PEAK_FLAG = "synth_assets_peak_bytes"
+
+
 def log_progress(context, message: str) -> None:
     """Log ``message`` at info level, marked as a progress line (shown by ``synth-assets run``)."""
     context.log.info(message, extra={PROGRESS_FLAG: True})

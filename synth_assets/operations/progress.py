@@ -1,7 +1,8 @@
 """Progress for people: one line per stage of a headless run, with the time since the start.
 
 ``synth-assets run`` replaces Dagster's console logger (about 150 lines a release) with the
-logger of ``Progress``: it prints one line when a step ends (how long it took) or fails, and
+logger of ``Progress``: it prints one line when a step ends (how long it took and, once the
+step's hook has logged it, its peak resident memory) or fails, and
 the lines the steps mark as progress (``defs.metadata.log_progress``: each replicate while
 sampling, each group of validation metrics). ``--verbose`` keeps Dagster's full log instead.
 Every line still reaches the instance's event log, so the UI shows the whole run.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from synth_assets.dagster_api import log_line
-from synth_assets.defs.metadata import PROGRESS_FLAG
+from synth_assets.defs.metadata import PEAK_FLAG, PROGRESS_FLAG
 
 
 class Progress:
@@ -36,7 +37,15 @@ class Progress:
     def logger_def(self, steps: bool = True) -> dg.LoggerDefinition:
         """A Dagster logger that turns a run's events into progress lines (steps: one per step)."""
         started: dict[str, float] = {}
+        # a step's line waits for its peak, which its success hook logs after STEP_SUCCESS; without
+        # one (a platform without the kernel's mark) it goes out when that hook has completed (a
+        # hook skipped is the failure hook: not a sign), or when the run ends (a job without hooks)
+        ended: dict[str, str] = {}
         progress = self
+
+        def flush(step: str, peak: str = "") -> None:
+            if step in ended:
+                progress.line(f"done {step} ({ended.pop(step)}{peak})")
 
         class Handler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
@@ -46,18 +55,27 @@ class Progress:
                 step = line.step_key or ""
                 event = line.event
                 if event is None:
-                    if getattr(record, PROGRESS_FLAG, False):
+                    peak = getattr(record, PEAK_FLAG, None)
+                    if peak is not None and steps:
+                        flush(step, f", peak {peak / 1e9:.2f} GB")
+                    elif getattr(record, PROGRESS_FLAG, False):
                         progress.line(f"  {step}: {line.message}" if step else f"  {line.message}")
                     return
                 if not steps:
                     return
-                if event.event_type == dg.DagsterEventType.STEP_START:
+                kind = event.event_type
+                if kind == dg.DagsterEventType.STEP_START:
                     started[step] = time.monotonic()
-                elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
-                    took = time.monotonic() - started.get(step, time.monotonic())
-                    progress.line(f"done {step} ({took:.1f} s)")
-                elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+                elif kind == dg.DagsterEventType.STEP_SUCCESS:
+                    ended[step] = f"{time.monotonic() - started.get(step, time.monotonic()):.1f} s"
+                elif kind == dg.DagsterEventType.STEP_FAILURE:
                     progress.line(f"FAILED {step}")
+                elif kind in (dg.DagsterEventType.HOOK_COMPLETED, dg.DagsterEventType.HOOK_ERRORED):
+                    flush(step)
+                elif event.is_run_failure or kind in (dg.DagsterEventType.RUN_SUCCESS,
+                                                      dg.DagsterEventType.RUN_CANCELED):
+                    for pending in list(ended):
+                        flush(pending)
 
         def make(init_context: dg.InitLoggerContext) -> logging.Logger:
             logger = logging.Logger("synth_assets.progress", level=logging.DEBUG)

@@ -23,3 +23,16 @@ def test_freed_small_allocations_go_back_to_the_system():
     assert release_free_memory()
     assert _rss_kb() < before - 500_000
     assert keep.sum() == 2_000
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="the kernel's high-water mark: Linux only")
+def test_the_peak_is_the_processes_high_water_mark_until_reset():
+    from synth_assets.common.memory import peak_resident_bytes, reset_peak
+
+    block = np.ones(400_000_000 // 8)  # 400 MB, touched
+    del block
+    high = peak_resident_bytes()
+    assert high is not None and high >= _rss_kb() * 1024 + 350_000_000  # freed, still the mark
+    assert reset_peak()
+    now = peak_resident_bytes()
+    assert now is not None and abs(now - _rss_kb() * 1024) < 50_000_000  # the resident set now

@@ -1,4 +1,7 @@
-"""Every step of the jobs hands its freed memory back to the system when it ends, failed or not."""
+"""Every step of the jobs hands its freed memory back to the system when it ends, failed or not, and
+says what its own peak was."""
+
+import platform
 
 import dagster as dg
 import pytest
@@ -36,3 +39,35 @@ def test_each_step_releases_memory_after_it_ends(monkeypatch, fails):
     result = defs.resolve_job_def("two_steps").execute_in_process(raise_on_error=False)
     assert result.success is not fails
     assert calls == ["released", "released"]  # once per step, the failed one too
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="the kernel's high-water mark: Linux only")
+def test_each_step_of_a_run_in_one_process_reports_its_own_peak():
+    """One process runs both steps: the second's peak is its own, not the first's 500 MB, and each
+    reaches the step's progress line."""
+    import re
+
+    import numpy as np
+
+    from synth_assets.operations.progress import Progress
+
+    @dg.asset
+    def large() -> int:
+        block = np.ones(500_000_000 // 8)
+        return int(block[0])
+
+    @dg.asset
+    def small(large: int) -> int:
+        return large + 1
+
+    lines: list[str] = []
+    job = dg.define_asset_job("two_steps", hooks=jobs.STEP_HOOKS)
+    job_def = dg.Definitions(assets=[large, small], jobs=[job]).resolve_job_def("two_steps")
+    job_def = job_def.with_logger_defs({"progress": Progress(echo=lines.append).logger_def()})
+    assert job_def.execute_in_process(run_config={"loggers": {"progress": {}}}).success
+    peaks = {}
+    for line in lines:
+        if (match := re.search(r"done (\w+) \([\d.]+ s, peak ([\d.]+) GB\)", line)):
+            peaks[match[1]] = float(match[2])
+    assert set(peaks) == {"large", "small"}, lines
+    assert peaks["large"] >= peaks["small"] + 0.4, peaks

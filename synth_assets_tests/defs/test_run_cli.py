@@ -100,7 +100,9 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
     assert {"population_model", "fictitious_dataset.fictitious_region[all]", "public_dataset"} <= set(pids)
     assert os.getpid() not in pids.values() and len(set(pids.values())) == len(pids)  # a process per step
     stamped = r"\[ *\d+:\d\d\] "
-    for line in ("\\[ok\\] ingest register wave 2024", "done matched_dataset \\(", "done population_model \\(",
+    for line in ("\\[ok\\] ingest register wave 2024", "done matched_dataset \\(",
+                 # each step's own peak (its process's high-water mark), from the step's hook in its process
+                 "done population_model \\([\\d.]+ s, peak [\\d.]+ GB\\)",
                  # the region step (one, all, without release.regions) draws and chooses, then the join
                  "  fictitious_dataset.fictitious_region\\[all\\]: replicate 1 of 2: .* calibrated",
                  "  fictitious_dataset.fictitious_region\\[all\\]: replicate 2 of 2: .* calibrated",

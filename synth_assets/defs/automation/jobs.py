@@ -10,25 +10,36 @@ from typing import Any
 import dagster as dg
 
 from synth_assets.catalog import Catalog
-from synth_assets.common.memory import release_free_memory
+from synth_assets.common.memory import peak_resident_bytes, release_free_memory, reset_peak
 from synth_assets.defs import keys
+from synth_assets.defs.metadata import PEAK_FLAG
 from synth_assets.defs.partitions import wave_partitions
 
 RELEASE_JOB = "release"
 
 
+def _step_ended(context: dg.HookContext) -> None:
+    peak = peak_resident_bytes()
+    release_free_memory()
+    if peak is not None and reset_peak():  # else the mark is the process's, not this step's
+        context.log.info(f"peak resident memory {peak / 1e9:.2f} GB (this step, the kernel's high-water mark)",
+                         extra={PEAK_FLAG: peak})
+
+
 @dg.success_hook(name="memory_back_after_step")
 def memory_back_after_success(context: dg.HookContext) -> None:
-    release_free_memory()
+    _step_ended(context)
 
 
 @dg.failure_hook(name="memory_back_after_failed_step")
 def memory_back_after_failure(context: dg.HookContext) -> None:
-    release_free_memory()
+    _step_ended(context)
 
 
-#: After every step, its freed memory back to the system: a run executed in one process (``synth-assets
-#: run``) then starts each step from what the previous ones still hold, not from their peaks' leftovers.
+#: After every step, its peak resident memory logged (what its pod or process needs: the UI shows it
+#: in the step's log, ``synth-assets run`` on the step's line) and its freed memory back to the
+#: system: a run executed in one process (``synth-assets run``) then starts each step from what the
+#: previous ones still hold, not from their peaks' leftovers.
 STEP_HOOKS = {memory_back_after_success, memory_back_after_failure}
 
 
