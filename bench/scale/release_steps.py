@@ -1,11 +1,12 @@
 """Peak resident memory and time of the steps that make the release's replicates, each alone in a fresh process.
 
-    PYTHONPATH=. .venv/bin/python bench/scale/release_steps.py --data ROOT [--replicates 3] [--steps NAME ...]
+    PYTHONPATH=. .venv/bin/python bench/scale/release_steps.py --data ROOT [--replicates 3] [--family cart] [--steps NAME ...]
 
 On a finished run's data root (``synth-assets run --data ROOT ...``), each step (default
 ``matched_replicates``, ``fictitious_dataset`` and every ``linked_<survey>``) is materialized
 alone for the latest wave, without its checks, in a subprocess of its own, through the
-release job with the run's settings (``fictitious.replicates``; the model and every other
+release job with the run's settings (``fictitious.replicates``, ``--family`` as the run's: the default
+is the settings' own, neural, for ``population_model``; the model and every other
 input are the run's, read from the warehouse). The step writes its output back to the
 warehouse: a rerun with the same inputs and seeds, so the data root stays a finished run's.
 Per step: seconds, the resident set once imports and definitions are loaded (the process's
@@ -31,7 +32,7 @@ def rss_mb() -> float:
         return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
-def child(data: Path, step: str, replicates: int) -> None:
+def child(data: Path, step: str, replicates: int, family: str | None) -> None:
     """Materialize ``step`` alone (no checks) and print the base resident set as JSON."""
     import dataclasses
 
@@ -47,7 +48,7 @@ def child(data: Path, step: str, replicates: int) -> None:
     wave = sorted(p.stem for p in (data / "warehouse" / "matched_dataset").glob("*.parquet"))[-1]
     job = defs.resolve_job_def(RELEASE_JOB).get_subset(asset_selection={dg.AssetKey(step)},
                                                        asset_check_selection=set())
-    config = release_run_config({"fictitious.replicates": replicates})
+    config = release_run_config({"fictitious.replicates": replicates, **({"model.family": family} if family else {})})
     config["ops"] = {op: value for op, value in config.get("ops", {}).items() if op == step}  # the step's alone
     base = rss_mb()
     started = time.perf_counter()
@@ -60,19 +61,21 @@ def child(data: Path, step: str, replicates: int) -> None:
 def _rows(data: Path, step: str, wave: str) -> int:
     import pyarrow.parquet as pq
 
-    return int(pq.ParquetFile(data / "warehouse" / step / f"{wave}.parquet").metadata.num_rows)
+    path = data / "warehouse" / step / f"{wave}.parquet"
+    return int(pq.ParquetFile(path).metadata.num_rows) if path.exists() else 0  # a model is no table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--replicates", type=int, default=3)
+    parser.add_argument("--family", default=None, help="model.family, as the run's (population_model)")
     parser.add_argument("--steps", nargs="+", default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = args.data.resolve()
     if args.child:
-        child(data, args.child, args.replicates)
+        child(data, args.child, args.replicates, args.family)
         return
     steps = args.steps or ["matched_replicates", "fictitious_dataset",
                            *sorted(p.name for p in (data / "warehouse").glob("linked_*"))]
@@ -82,7 +85,8 @@ def main() -> None:
     for step in steps:
         with tempfile.TemporaryFile("w+") as log:
             process = subprocess.Popen([sys.executable, __file__, "--data", str(data), "--replicates",
-                                        str(args.replicates), "--child", step],
+                                        str(args.replicates), "--child", step,
+                                        *(["--family", args.family] if args.family else [])],
                                        stdout=subprocess.PIPE, stderr=log, text=True, env=env)
             assert process.stdout is not None
             out = process.stdout.read()

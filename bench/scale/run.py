@@ -132,7 +132,8 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
         step = match.group(1) or match.group(2) or f"ingest {match.group(3)}"
         peak = max((mb for t, mb in polls if previous <= t <= when), default=0.0)
         own = STEP_PEAK.search(line)
-        steps[step] = Measured(when - previous, peak, [step], float(own[1]) * 1000 if own else 0.0)
+        # the line's GB are 10^9 bytes; MB here are MiB, as /proc and ru_maxrss count
+        steps[step] = Measured(when - previous, peak, [step], float(own[1]) * 1e9 / 2**20 if own else 0.0)
         previous = when
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
