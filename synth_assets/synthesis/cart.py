@@ -527,21 +527,25 @@ class CARTSynthesizer(TabularSynthesizer):
         """
         matrix = _rows_of(matrix, records)
         labels = self.transformer.categorical_labels
-        targets = []
-        for k in members:
+        widths = [len(labels[order[k]]) if order[k] in labels else 1 for k in members]
+        # the targets filled in place, one matrix (not one per member and their join): a block of
+        # survey variables with many categories is as wide as their levels
+        block = np.zeros((len(matrix), sum(widths)))
+        offset = 0
+        for k, width in zip(members, widths, strict=True):
             y = matrix[:, k]
             if order[k] in labels:
-                n = len(labels[order[k]])
-                codes = np.where(np.isfinite(y), y, n).astype(np.int64)
-                dummies = np.eye(n + 1)[codes][:, :n]
+                dummies = block[:, offset:offset + width]
+                rows = np.flatnonzero(np.isfinite(y))  # a missing value is no category: a row of zeros
+                dummies[rows, y[rows].astype(np.int64)] = 1.0
                 # unit variance, like the numbers: a rare category weighs as much as an amount
-                targets.append(dummies / np.maximum(dummies.std(axis=0), 1e-9))
+                dummies /= np.maximum(dummies.std(axis=0), 1e-9)
             else:
                 finite = np.isfinite(y)
                 mean = float(y[finite].mean()) if finite.any() else 0.0
                 sd = float(y[finite].std()) if finite.any() else 0.0
-                targets.append((np.where(finite, y, mean) - mean)[:, None] / (sd or 1.0))
-        block = np.hstack(targets)
+                block[:, offset] = (np.where(finite, y, mean) - mean) / (sd or 1.0)
+            offset += width
         step = Step(column, None, None, None)
         leaf_ids = np.zeros(len(matrix), dtype=np.int64)
         if j > 0 and len(np.unique(block, axis=0)) > 1:

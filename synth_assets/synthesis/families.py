@@ -15,6 +15,8 @@ Family = Literal["cart", "neural", "gan", "ctgan", "tvae", "copula"]
 FAMILIES: tuple[str, ...] = ("cart", "neural", "gan") + SDV_FAMILIES
 #: Families trained by epochs (they take ``epochs``, ``max_seconds``, ``batch_size``, ...).
 EPOCH_FAMILIES: tuple[str, ...] = ("neural", "gan", "ctgan", "tvae")
+#: Families that train with torch (ours and SDV's): only they need it imported (about 160 MB resident).
+TORCH_FAMILIES: tuple[str, ...] = EPOCH_FAMILIES
 assert set(get_args(Family)) == set(FAMILIES), "Family and FAMILIES name the same families"
 #: Families that draw within given rules (their ``rules``: the codes a rule forbids, given what
 #: is drawn before, are masked; ``neural.RuleMasks``).

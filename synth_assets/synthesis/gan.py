@@ -646,7 +646,7 @@ class GANSynthesizer(HeldOutUnitsSynthesizer):
         draw = self._bootstrap_fine_tune(codes, values, seed)
         draw._codes, draw._values = codes, values
         if self.avoid_copies:
-            draw._train_hashes = training_hashes(self._copy_key(data))
+            draw._train_hashes = training_hashes(data, self._copy_columns(data))
         draw.training_log["posterior_draw"]["rows"] = len(data)
         return draw
 

@@ -878,7 +878,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         draw._codes = codes
         draw._donors = self._fit_donors(frame)  # the replicate's own records' blocks
         if self.avoid_copies:
-            draw._train_hashes = training_hashes(self._copy_key(data))
+            draw._train_hashes = training_hashes(data, self._copy_columns(data))
         draw.training_log["posterior_draw"]["rows"] = len(data)
         return draw
 

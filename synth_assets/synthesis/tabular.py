@@ -29,14 +29,15 @@ from synth_assets.synthesis.marginal_mapping import MarginalCalibrator
 from synth_assets.synthesis.transform import TableTransformer
 
 
-def _hashes(frame: pd.DataFrame) -> np.ndarray:
-    """Row hashes as the gate's copy test computes them (one definition of "the same record")."""
-    return row_hashes([frame], list(frame.columns))[0]
+def _hashes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
+    """Row hashes of ``columns`` (default all) as the gate's copy test computes them (one definition
+    of "the same record"), hashed a block of rows at a time: no copy of the frame."""
+    return row_hashes([frame], list(frame.columns if columns is None else columns))[0]
 
 
-def training_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """Sorted unique row hashes of ``frame``: the training records a sample must not equal."""
-    return np.unique(_hashes(frame))
+def training_hashes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
+    """Sorted unique row hashes of ``frame``'s ``columns``: the training records a sample must not equal."""
+    return np.unique(_hashes(frame, columns))
 
 
 def _matching_matrix(frame: pd.DataFrame, labels: Mapping[str, list[str]]) -> np.ndarray:
@@ -152,19 +153,21 @@ class TabularSynthesizer(Synthesizer):
         self.training_log = {"family": self.family, "rows": len(data), "columns": data.shape[1]}
         self._fit_model(self._model_input(data), np.random.default_rng(self.seed))
         if self.avoid_copies:
-            self._train_hashes = training_hashes(self._copy_key(data))
+            self._train_hashes = training_hashes(data, self._copy_columns(data))
         self._calibrator = None
         if self.calibrates_marginals:
             self._calibrator = MarginalCalibrator.fit(
-                self._copy_key(data), transformer.special_codes, skip=tuple(self.condition_columns))
+                data[self._copy_columns(data)], transformer.special_codes, skip=tuple(self.condition_columns))
         self.schema = transformer.schema
         self.training_log["seconds"] = round(time.perf_counter() - started, 3)
         self.training_log["params"] = self.get_params()
         LOGGER.info("%s: fitted on %d rows in %.1f s", self.family, len(data), self.training_log["seconds"])
         return self
 
-    def _copy_key(self, data: pd.DataFrame) -> pd.DataFrame:
-        return data.drop(columns=self.transformer.id_column_names)
+    def _copy_columns(self, data: pd.DataFrame) -> list[str]:
+        """The columns a copy of a training record is judged on: all but the ids."""
+        ids = set(self.transformer.id_column_names)
+        return [c for c in data.columns if c not in ids]
 
     # ----------------------------------------------------------------- sampling
     def _generate(self, n: int, rng: np.random.Generator, offset: int) -> pd.DataFrame:
@@ -202,7 +205,7 @@ class TabularSynthesizer(Synthesizer):
             return out
         keep_ids = self.transformer.id_column_names
         for attempt in range(self.max_copy_rounds + 1):
-            copies = np.flatnonzero(np.isin(_hashes(self._copy_key(out)), self._train_hashes))
+            copies = np.flatnonzero(np.isin(_hashes(out, self._copy_columns(out)), self._train_hashes))
             if len(copies) == 0:
                 break
             if attempt == self.max_copy_rounds:

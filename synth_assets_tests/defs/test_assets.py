@@ -36,11 +36,13 @@ class Warehouse:
     instance: dg.DagsterInstance
     waves: dict[str, str]  # the wave of each source the release reads
 
-    def materialize(self, *selection: dg.AssetKey, partition: str = RELEASE_WAVE) -> dg.ExecuteInProcessResult:
+    def materialize(self, *selection: dg.AssetKey, partition: str = RELEASE_WAVE,
+                    run_config: dict | None = None) -> dg.ExecuteInProcessResult:
         """Materialise the selected asset(s) and their checks; the rest of the graph only loads."""
         return dg.materialize(
             [*(self.defs.assets or []), *(self.defs.asset_checks or [])], selection=list(selection),
             partition_key=partition, instance=self.instance, resources=self.defs.resources, raise_on_error=False,
+            run_config=run_config,
         )
 
     def load(self, key: dg.AssetKey, partition: str = RELEASE_WAVE):
@@ -135,6 +137,32 @@ def _gate(warehouse: Warehouse, fictitious: pd.DataFrame, report: dict, folder: 
               for s, source in warehouse.catalog.surveys.items() if source.records is not None}
     public(context, fictitious=stored("fictitious", fictitious), report=report,
            matching=MatchingReport("<html>", {"register": origin}), model=_Model(), **linked)
+
+
+def test_a_cart_population_model_never_asks_for_torch(warehouse: Warehouse, monkeypatch):
+    """Neither CART's households nor its members train with torch: it is not imported for them
+    (about 160 MB of every such step's peak), nor its threads or device asked for."""
+    from synth_assets.defs.resources import ComputeResource
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("torch asked for by a CART model")
+
+    monkeypatch.setattr(ComputeResource, "configure_torch", refuse)
+    monkeypatch.setattr(ComputeResource, "use_gpu", refuse)
+    config = {"ops": {"population_model": {"config": {"family": "cart"}}}}
+    for survey in warehouse.catalog.surveys:
+        if not warehouse.instance.get_latest_materialization_event(keys.donor(survey)):
+            assert warehouse.materialize(keys.donor(survey)).success
+    result = warehouse.materialize(keys.MATCHED_DATASET, keys.MATCHING_REPORT, keys.TRAINING_SAMPLE, keys.HOLDOUT_SAMPLE,
+                                   keys.POPULATION_MODEL, run_config=config)
+    assert result.success, [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+    assert warehouse.load(keys.POPULATION_MODEL).training_log["card"]["device"] == "cpu"
+    # a torch family still asks (the refusal is the patched method's)
+    neural = warehouse.materialize(keys.POPULATION_MODEL, run_config={
+        "ops": {"population_model": {"config": {"family": "neural", "epochs": 1}}}})
+    assert not neural.success
+    errors = [str(e.event_specific_data.error.to_string()) for e in neural.all_events if e.is_step_failure]
+    assert any("torch asked for" in error for error in errors), errors
 
 
 def test_the_gate_refuses_data_whose_checks_never_ran(warehouse: Warehouse, tmp_path: Path):

@@ -171,9 +171,9 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
         pool="model_training",
         ins={"training": dg.AssetIn(keys.TRAINING_SAMPLE)},
         description=(
-            "The population model trained on the training sample: CTGAN through SDV by default "
-            "(GPU when present, within a time budget); Gaussian copula, TVAE or sequential CART "
-            "by config. Households are modelled as households. Metadata: family, parameters, "
+            "The population model trained on the training sample: the autoregressive network by "
+            "default (GPU when present, within a time budget); sequential CART, our conditional GAN, "
+            "SDV's CTGAN, TVAE or Gaussian copula by config. Households are modelled as households. Metadata: family, parameters, "
             "epochs, training time and the loss curves."
         ),
     )
@@ -181,8 +181,13 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: ModelConfig, compute: ComputeResource, training: ParquetTable
     ):
         from synth_assets.synthesis import build_population_synthesizer, plot_losses
+        from synth_assets.synthesis.families import TORCH_FAMILIES
 
-        compute.configure_torch()
+        # CART and the copula need no torch: not imported, its threads and device not asked for
+        uses_torch = bool({config.family, config.person_family or config.family} & set(TORCH_FAMILIES))
+        if uses_torch:
+            compute.configure_torch()
+        gpu = uses_torch and compute.use_gpu()
         model = build_population_synthesizer(
             family=config.family,
             person_family=config.person_family,
@@ -191,7 +196,7 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             seed=config.seed,
             epochs=config.epochs,
             max_seconds=config.max_seconds,
-            enable_gpu=compute.use_gpu(),
+            enable_gpu=gpu,
             # each survey's variables were fused from one donor: CART draws them as one block
             blocks=[[v for v in source.specific if v in training.columns] for source in catalog.surveys.values()],
             household_level=catalog.household_variables() if config.households else (),
@@ -211,7 +216,7 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             "family": config.family,
             "person_family": config.person_family or config.family,
             "training_seconds": round(seconds, 1),
-            "device": "cuda" if compute.use_gpu() else "cpu",
+            "device": "cuda" if gpu else "cpu",
             "run_id": context.run_id,
         }
         replaced = fallback_of(context.run.tags)
