@@ -141,7 +141,9 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
     return steps, total, usage.ru_maxrss / 1024, code
 
 
-def measure(persons: int, replicates: int, keep: Path | None, step_processes: bool = False) -> dict[str, Measured]:
+def measure(persons: int, replicates: int, keep: Path | None,
+            step_processes: bool = False) -> tuple[dict[str, Measured], dict[str, Measured]]:
+    """Per stage, and per release step."""
     root = keep or Path(tempfile.mkdtemp(prefix=f"scale-{persons}-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(root / "dagster_home")}
     (root / "dagster_home").mkdir(parents=True, exist_ok=True)
@@ -165,7 +167,7 @@ def measure(persons: int, replicates: int, keep: Path | None, step_processes: bo
         stage.step_peak_mb = max(stage.step_peak_mb, measured.step_peak_mb)
         stage.steps.append(step)
     stages["whole run (after demo)"] = Measured(seconds, peak)
-    return stages
+    return stages, steps
 
 
 def cpu_model() -> str:
@@ -202,6 +204,32 @@ def table(results: dict[int, dict[str, Measured]]) -> str:
     return "\n".join(lines)
 
 
+def step_table(results: dict[int, dict[str, Measured]]) -> str:
+    """Each release step's own peak (MiB) at each size, largest first, the rise per 100,000 persons
+    between the smallest and largest size, and that line carried to 1.2 and 12 million persons."""
+    sizes = sorted(results)
+    largest = results[sizes[-1]]
+    names = sorted((s for s, m in largest.items() if m.step_peak_mb), key=lambda s: -largest[s].step_peak_mb)
+    head = ["step", *(f"{n:,}: s" for n in sizes), *(f"{n:,}: own peak MiB" for n in sizes)]
+    if len(sizes) > 1:
+        head += ["MiB per 100,000 persons", "1.2M, linear", "12M, linear"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        cells = [results[n].get(name) for n in sizes]
+        row = [f"`{name}`", *(f"{c.seconds:.1f}" if c else "–" for c in cells),
+               *(f"{c.step_peak_mb:.0f}" if c and c.step_peak_mb else "–" for c in cells)]
+        if len(sizes) > 1:
+            first, last = cells[0], cells[-1]
+            if first and last and first.step_peak_mb and last.step_peak_mb:
+                per = (last.step_peak_mb - first.step_peak_mb) / (sizes[-1] - sizes[0])
+                row += [f"{per * 100_000:.0f}", *(f"{last.step_peak_mb + per * (n - sizes[-1]):.0f}"
+                                                  for n in (1_200_000, 12_000_000))]
+            else:
+                row += ["–"] * 3
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--persons", type=int, nargs="+", default=[20_000, 100_000])
@@ -211,10 +239,10 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
     parser.add_argument("--step-processes", action="store_true", help="synth-assets run --step-processes")
     args = parser.parse_args()
-    results = {}
+    results, per_step = {}, {}
     for persons in args.persons:
         print(f"{persons:,} persons ...", flush=True)
-        results[persons] = measure(persons, args.replicates, None, args.step_processes)
+        results[persons], per_step[persons] = measure(persons, args.replicates, None, args.step_processes)
         print(table({persons: results[persons]}), flush=True)
     steps = {stage: m.steps for stage, m in results[max(results)].items() if m.steps}
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, "
@@ -227,6 +255,10 @@ def main() -> int:
         f"Machine: {machine}.",
         "",
         table(results),
+        "",
+        "Each release step's own peak (its progress line: the kernel's high-water mark of its process):",
+        "",
+        step_table(per_step),
         "",
         "Steps in each stage (largest size): " + "; ".join(f"{s}: {', '.join(v)}" for s, v in steps.items()),
         "",
