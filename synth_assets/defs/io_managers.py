@@ -208,11 +208,13 @@ class _ModelIOManager(_StoredAssetIOManager):
         _atomic_write(path, obj.save)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
-        from synth_assets.synthesis import load_synthesizer  # lazy: torch and SDV are heavy
+        from synth_assets.synthesis import Synthesizer, load_synthesizer  # lazy: torch and SDV are heavy
 
         if getattr(getattr(context, "dagster_type", None), "typing_type", None) is ModelFile:
-            # an input annotated ModelFile: the step loads the model when, and for as long as, it needs it
-            return ModelFile(path, functools.partial(_read_local, path, load_synthesizer))
+            # an input annotated ModelFile: the step loads the model when, and for as long as, it needs
+            # it, and reads its training log from the file's header without it
+            return ModelFile(path, functools.partial(_read_local, path, load_synthesizer),
+                             functools.partial(_read_local, path, Synthesizer.read_training_log))
         return _read_local(path, load_synthesizer)
 
 

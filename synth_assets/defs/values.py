@@ -90,6 +90,15 @@ class ModelFile:
 
     path: Any
     reader: Callable[[], Any]
+    #: the training log from the file's header (None for a file written before it held one)
+    log_reader: Callable[[], dict[str, Any] | None] = lambda: None
 
     def load(self) -> Any:
         return self.reader()
+
+    @property
+    def training_log(self) -> dict[str, Any]:
+        """The model's training log (its data card's family, parameters, run), without the model:
+        the gate's data card needs these lines, not the model's donors."""
+        log = self.log_reader()
+        return log if log is not None else self.load().training_log

@@ -122,6 +122,58 @@ def _signature(key: bytes, header_line: bytes, payload: bytes) -> str:
     return mac.hexdigest()
 
 
+def _json_value(value: Any) -> Any:
+    """A training log's value as JSON: NumPy numbers and arrays as numbers and lists, else text."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+_READ_BYTES = 1 << 20
+
+
+def _verified(path: Path, *, keep_payload: bool) -> tuple[dict[str, Any], bytes | None]:
+    """The header of a model file, and its payload if ``keep_payload``, once its checksum and
+    signature verify; :class:`ModelFileError` otherwise. Without the payload, it is hashed as read."""
+    key = model_key()
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(len(MAGIC))
+            if magic != MAGIC:
+                raise ModelFileError(f"{path}: not a synth_assets model file (unknown header)")
+            header_line = fh.readline()
+            try:
+                header = json.loads(header_line)
+            except ValueError:
+                raise ModelFileError(f"{path}: corrupt model file (unreadable header)") from None
+            if not isinstance(header, dict):
+                raise ModelFileError(f"{path}: corrupt model file (unreadable header)")
+            signature = fh.readline().strip()
+            if header.get("format_version") != FORMAT_VERSION:
+                raise ModelFileError(
+                    f"{path}: model file format {header.get('format_version')} is not supported "
+                    f"(expected {FORMAT_VERSION}, signed; refit the model)"
+                )
+            checksum, mac = hashlib.sha256(), hmac.new(key, header_line, hashlib.sha256)
+            payload = fh.read() if keep_payload else None
+            for block in ([payload] if payload is not None else iter(lambda: fh.read(_READ_BYTES), b"")):
+                checksum.update(block)
+                mac.update(block)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc})") from exc
+    if checksum.hexdigest() != header.get("sha256"):
+        raise ModelFileError(f"{path}: corrupt model file (checksum mismatch, truncated or altered)")
+    # Nothing is unpickled before this: the checksum above can be forged, the key cannot.
+    if not hmac.compare_digest(mac.hexdigest().encode(), signature):
+        raise ModelFileError(
+            f"{path}: model file signature does not verify (altered, crafted, or written with "
+            f"another key; set {KEY_ENV} or {HOME_ENV} to the key that wrote it); refusing to load it"
+        )
+    return header, payload
+
+
 class Synthesizer(ABC):
     """Base class: subclasses implement :meth:`fit` and :meth:`_generate`.
 
@@ -261,7 +313,8 @@ class Synthesizer(ABC):
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted synthesiser to one file (atomically)."""
+        """Write the fitted synthesiser to one file (atomically). Its header, signed with it, holds
+        the training log too (:meth:`read_training_log`: read without the model)."""
         self._check_fitted()
         path = Path(path)
         payload = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
@@ -271,8 +324,9 @@ class Synthesizer(ABC):
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "sha256": hashlib.sha256(payload).hexdigest(),
             "bytes": len(payload),
+            "training_log": getattr(self, "training_log", None),
         }
-        header_line = json.dumps(header).encode() + b"\n"
+        header_line = json.dumps(header, default=_json_value).encode() + b"\n"
         signature = _signature(model_key(), header_line, payload)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             fh.write(MAGIC)
@@ -282,39 +336,21 @@ class Synthesizer(ABC):
         return path
 
     @classmethod
+    def read_training_log(cls, path: str | os.PathLike[str]) -> dict[str, Any] | None:
+        """The training log in the header of a file written by :meth:`save`, the file verified as
+        :meth:`load` verifies it but nothing unpickled, the payload read a megabyte at a time (a
+        CART model holds its donors: at 1.2 million persons, gigabytes loaded for a few lines of
+        data card). None for a file written before the header held it."""
+        header, _ = _verified(Path(path), keep_payload=False)
+        log = header.get("training_log")
+        return log if isinstance(log, dict) else None
+
+    @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Synthesizer:
         """Read a synthesiser written by :meth:`save`; clear :class:`ModelFileError` otherwise."""
         path = Path(path)
-        try:
-            with open(path, "rb") as fh:
-                magic = fh.read(len(MAGIC))
-                if magic != MAGIC:
-                    raise ModelFileError(f"{path}: not a synth_assets model file (unknown header)")
-                header_line = fh.readline()
-                try:
-                    header = json.loads(header_line)
-                except ValueError:
-                    raise ModelFileError(f"{path}: corrupt model file (unreadable header)") from None
-                if not isinstance(header, dict):
-                    raise ModelFileError(f"{path}: corrupt model file (unreadable header)")
-                signature = fh.readline().strip()
-                payload = fh.read()
-        except OSError as exc:
-            raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc})") from exc
-        if header.get("format_version") != FORMAT_VERSION:
-            raise ModelFileError(
-                f"{path}: model file format {header.get('format_version')} is not supported "
-                f"(expected {FORMAT_VERSION}, signed; refit the model)"
-            )
-        if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
-            raise ModelFileError(f"{path}: corrupt model file (checksum mismatch, truncated or altered)")
-        # Nothing is unpickled before this: the checksum above can be forged, the key cannot.
-        expected = _signature(model_key(), header_line, payload)
-        if not hmac.compare_digest(expected.encode(), signature):
-            raise ModelFileError(
-                f"{path}: model file signature does not verify (altered, crafted, or written with "
-                f"another key; set {KEY_ENV} or {HOME_ENV} to the key that wrote it); refusing to load it"
-            )
+        _, payload = _verified(path, keep_payload=True)
+        assert payload is not None
         try:
             model = pickle.loads(payload)
         except Exception as exc:  # any unpickling failure means the file is unusable

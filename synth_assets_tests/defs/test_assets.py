@@ -20,7 +20,7 @@ from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.metadata import JUDGED_HASH
 from synth_assets.defs.partitions import latest_wave_at_or_before
 from synth_assets.defs.publication.assets import build_public_dataset
-from synth_assets.defs.values import MatchingReport, SourceFile, WaveTable
+from synth_assets.defs.values import MatchingReport, ModelFile, SourceFile, WaveTable
 from synth_assets.ingest import source_path
 from synth_assets.operations.runner import register_waves
 from synth_assets_tests.defs.conftest import Prepared
@@ -119,8 +119,10 @@ def test_matched_dataset_writes_its_report_through_the_io_manager(warehouse: War
     assert not (warehouse.root / "reports" / RELEASE_WAVE).exists(), "no side write beside the IO manager"
 
 
-class _Model:
-    training_log = {"params": {}, "epochs": None, "card": {"family": "cart"}}
+def _model() -> ModelFile:
+    """The model as the gate takes it: a handle whose training log comes from the file's header."""
+    return ModelFile(None, lambda: pytest.fail("the gate loaded the model"),
+                     lambda: {"params": {}, "epochs": None, "card": {"family": "cart"}})
 
 
 def _gate(warehouse: Warehouse, fictitious: pd.DataFrame, report: dict, folder: Path) -> None:
@@ -136,7 +138,7 @@ def _gate(warehouse: Warehouse, fictitious: pd.DataFrame, report: dict, folder: 
     linked = {keys.name(keys.linked(s)): stored(s, pd.DataFrame({"replicate": [1], "person_id": [1]}))
               for s, source in warehouse.catalog.surveys.items() if source.records is not None}
     public(context, fictitious=stored("fictitious", fictitious), report=report,
-           matching=MatchingReport("<html>", {"register": origin}), model=_Model(), **linked)
+           matching=MatchingReport("<html>", {"register": origin}), model=_model(), **linked)
 
 
 def test_a_cart_population_model_never_asks_for_torch(warehouse: Warehouse, monkeypatch):

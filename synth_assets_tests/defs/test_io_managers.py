@@ -108,6 +108,7 @@ def test_an_input_annotated_model_file_gets_the_model_when_the_step_asks(tmp_pat
     @dg.asset
     def lazy(model: ModelFile) -> None:
         seen["handle"] = model
+        seen["log"] = model.training_log  # from the file's header, before any load
         seen["loaded"] = model.load()
 
     manager = ModelIOManager(base_path=str(tmp_path))
@@ -117,6 +118,46 @@ def test_an_input_annotated_model_file_gets_the_model_when_the_step_asks(tmp_pat
     assert str(seen["handle"].path).endswith("model.model")  # type: ignore[attr-defined]
     drawn = [m.sample(50, seed=1) for m in (seen["eager"], seen["loaded"])]  # type: ignore[attr-defined]
     pd.testing.assert_frame_equal(*drawn)
+    assert seen["log"]["rows"] == len(data) and seen["log"]["family"] == "cart"  # type: ignore[index]
+
+
+def test_the_data_card_reads_the_models_training_log_without_loading_it(tmp_path, monkeypatch):
+    """The gate takes the model as a ``ModelFile`` and reads its card from the file's header: never
+    the model itself (a CART model holds its donors, the training data)."""
+    import inspect
+    from pathlib import Path
+
+    import dagster as dg
+    import pytest
+
+    from synth_assets.catalog import load_catalog
+    from synth_assets.defs.io_managers import ModelIOManager
+    from synth_assets.defs.publication.assets import build_public_dataset
+    from synth_assets.defs.synthesis.assets import model_card
+    from synth_assets.defs.values import ModelFile
+    from synth_assets.synthesis.base import Synthesizer
+    from synth_assets.synthesis.cart import CARTSynthesizer
+
+    cards: list[dict] = []
+
+    @dg.asset(io_manager_key="model_io_manager")
+    def model() -> CARTSynthesizer:
+        fitted = CARTSynthesizer(seed=0).fit(_table(200)[["age", "sex", "income"]].dropna())
+        fitted.training_log["card"] = {"family": "cart", "run_id": "r1"}
+        return fitted
+
+    @dg.asset
+    def card(model: ModelFile) -> None:
+        cards.append(model_card(model))
+
+    monkeypatch.setattr(Synthesizer, "load", classmethod(lambda cls, path: pytest.fail("the model was loaded")))
+    result = dg.materialize([model, card], resources={"model_io_manager": ModelIOManager(base_path=str(tmp_path)),
+                                                      "io_manager": dg.mem_io_manager})
+    assert result.success
+    assert cards[0]["family"] == "cart" and cards[0]["run_id"] == "r1"
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "data" / "catalog.yaml")
+    gate = build_public_dataset(catalog).op.compute_fn.decorated_fn  # type: ignore[union-attr]
+    assert inspect.signature(gate).parameters["model"].annotation in (ModelFile, "ModelFile")
 
 
 def _staged_pieces() -> list[pd.DataFrame]:

@@ -168,3 +168,39 @@ def test_another_installations_key_is_refused(
         load_synthesizer(path)
     monkeypatch.setenv("SYNTH_ASSETS_MODEL_KEY", key_file.read_text())
     assert isinstance(load_synthesizer(path), CARTSynthesizer)
+
+
+def test_the_training_log_is_read_from_the_header_verified_and_without_the_model(
+    cart: CARTSynthesizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data card needs the training log, not the model (a CART model holds its donors): it is
+    read from the signed header, the payload hashed as read and never unpickled."""
+    import json
+    import pickle
+
+    import numpy as np
+
+    from synth_assets.synthesis.base import MAGIC
+
+    cart.training_log["card"] = {"family": "cart", "rows": np.int64(7), "share": np.float32(0.5)}
+    path = cart.save(tmp_path / "cart.model")
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("the model was unpickled"))
+    log = Synthesizer.read_training_log(path)
+    assert log is not None and set(log) == set(cart.training_log)
+    assert (log["family"], log["rows"]) == (cart.training_log["family"], cart.training_log["rows"])
+    assert log["card"] == {"family": "cart", "rows": 7, "share": 0.5}  # NumPy numbers as numbers
+    monkeypatch.undo()
+    # a byte of the payload changed: refused, as load refuses it
+    raw = bytearray(path.read_bytes())
+    raw[-50] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        Synthesizer.read_training_log(path)
+    # the header's log changed (a forged card): the signature refuses it
+    raw[-50] ^= 0x01
+    header_line, rest = bytes(raw)[len(MAGIC):].split(b"\n", 1)
+    header = json.loads(header_line)
+    header["training_log"]["card"]["family"] = "neural"
+    path.write_bytes(MAGIC + json.dumps(header).encode() + b"\n" + rest)
+    with pytest.raises(ModelFileError, match="signature does not verify"):
+        Synthesizer.read_training_log(path)

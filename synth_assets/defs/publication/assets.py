@@ -29,7 +29,7 @@ from synth_assets.defs.resources import ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.synthesis.assets import model_card
 from synth_assets.defs.synthesis.linked import linked_gate_problems, record_surveys
-from synth_assets.defs.values import MatchingReport
+from synth_assets.defs.values import MatchingReport, ModelFile
 from synth_assets.defs.versions import code_version
 from synth_assets.inference.guide import inference_card
 from synth_assets.publication import LinkedTable, describe_columns, describe_records, publish_release, release_id
@@ -90,7 +90,7 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     @functools.partial(with_keyword_inputs, names=list(linked_inputs), annotations=dict.fromkeys(linked_inputs, ParquetTable))
     def public_dataset(
         context: dg.AssetExecutionContext, project: ProjectResource, fictitious: ParquetTable,
-        report: dict[str, Any], matching: MatchingReport, model: Any, **linked: ParquetTable,
+        report: dict[str, Any], matching: MatchingReport, model: ModelFile, **linked: ParquetTable,
     ) -> dg.MaterializeResult:
         wave = context.partition_key
         # Blocking checks stop later steps of their own run only, and know nothing of what was
