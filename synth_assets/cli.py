@@ -47,8 +47,9 @@ def _add_run_parser(subparsers) -> None:
     parser.add_argument("--config", default=None, metavar="RUN.YAML",
                         help="settings from a YAML file (model: {family: cart}, ...); --set and the flags win")
     parser.add_argument("--step-processes", action="store_true",
-                        help="each step in a process of its own, two at a time (the deployment's executor, as "
-                             "a run launched from the UI), not all in this one: for large populations")
+                        help="each release step in a process of its own, two at a time (the deployment's executor, "
+                             "as a run launched from the UI), not all in this one: for large populations (ingest "
+                             "runs stay in this process)")
 
 
 def _run(args: argparse.Namespace) -> int:
