@@ -15,12 +15,14 @@ later ``population_model`` (pool ``model_training``, one slot) for good.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
 import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -258,6 +260,48 @@ class Interrupted(Exception):
 T = TypeVar("T")
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "\nState:\tZ" not in status.read()  # a zombie has ended
+    except OSError:
+        return True  # no /proc (not Linux): alive as far as can be told
+
+
+def stop_processes(pids: Iterable[int], grace_s: float = 10.0) -> list[int]:
+    """SIGTERM to each of ``pids`` still running, then SIGKILL to any still running after
+    ``grace_s`` seconds; the pids signalled."""
+    signalled = []
+    for pid in pids:
+        if _running(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                signalled.append(pid)
+    deadline = time.monotonic() + grace_s
+    while any(_running(pid) for pid in signalled) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in signalled:
+        if _running(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    return signalled
+
+
+def end_step_processes(instance: dg.DagsterInstance, run_ids: Iterable[str], grace_s: float = 10.0) -> list[int]:
+    """Stop the step processes of ``run_ids`` (``--step-processes``: their pids from the runs' step
+    events; none in this process's runs otherwise). A step process answers its executor's
+    termination between Python statements, which a long native call (a torch epoch on a loaded
+    machine) can delay past the run's own exit; after ``grace_s`` seconds it is killed."""
+    pids = {e.dagster_event.pid for run_id in run_ids
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+            if e.dagster_event is not None and e.dagster_event.pid not in (None, os.getpid())}
+    return stop_processes(sorted(pids), grace_s)
+
+
 def run_until_signal(work: Callable[[threading.Event], T], instance: dg.DagsterInstance) -> T:
     """Run ``work(stop)`` in a worker thread; on SIGINT or SIGTERM cancel its runs and raise ``Interrupted``.
 
@@ -289,8 +333,9 @@ def run_until_signal(work: Callable[[threading.Event], T], instance: dg.DagsterI
             if not received.empty():
                 signum = received.get()
                 stop.set()
-                raise Interrupted(signum, cancel_own_runs(
-                    instance, f"synth-assets received {signal.Signals(signum).name}"))
+                canceled = cancel_own_runs(instance, f"synth-assets received {signal.Signals(signum).name}")
+                end_step_processes(instance, canceled)  # none left behind (--step-processes)
+                raise Interrupted(signum, canceled)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -180,3 +180,27 @@ def _run_start_event(run):
     from dagster._core.events import DagsterEvent, DagsterEventType
 
     return DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name)
+
+
+def test_stopped_processes_get_a_grace_period_then_are_killed():
+    """What a stopped pipeline does to its step processes: SIGTERM, and SIGKILL to one that does not
+    answer it (a long native call) once the grace period is over."""
+    from synth_assets.operations.runner import stop_processes
+
+    def child(ignore_term: bool) -> subprocess.Popen:
+        code = ("import signal, time\n"
+                + ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else "")
+                + "print('ready', flush=True)\ntime.sleep(300)\n")
+        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+    started = [child(True), child(False)]
+    try:
+        for process in started:  # each has set its handler
+            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        assert stop_processes([p.pid for p in started], grace_s=1.0) == [p.pid for p in started]
+        assert [p.wait(timeout=10) for p in started] == [-signal.SIGKILL, -signal.SIGTERM]
+        assert stop_processes([p.pid for p in started]) == []  # ended: nothing to signal
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()

@@ -317,7 +317,7 @@ def test_corrupt_model_file_is_refused_before_generating(broken_copy: Baseline):
                              dg.AssetKey("public_dataset")],
         )
     assert not result.success
-    failures = "\n".join(_failures(result))
+    failures = "\n".join(_failures(list(result.all_events)))
     # the region step (one, all) loads the model first
     assert "step fictitious_dataset.fictitious_region[all] failed" in failures and str(model) in failures, failures
     assert public_digest(broken_copy.root) == broken_copy.digest
