@@ -197,7 +197,8 @@ def test_stopped_processes_get_a_grace_period_then_are_killed():
     try:
         for process in started:  # each has set its handler
             assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-        assert stop_processes([p.pid for p in started], grace_s=1.0) == [p.pid for p in started]
+        # a grace period a loaded machine still delivers SIGTERM within (1 s was not, once, beside the suite)
+        assert stop_processes([p.pid for p in started], grace_s=8.0) == [p.pid for p in started]
         assert [p.wait(timeout=10) for p in started] == [-signal.SIGKILL, -signal.SIGTERM]
         assert stop_processes([p.pid for p in started]) == []  # ended: nothing to signal
     finally:
