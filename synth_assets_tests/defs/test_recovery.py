@@ -188,8 +188,9 @@ def test_stopped_processes_get_a_grace_period_then_are_killed():
     from synth_assets.operations.runner import stop_processes
 
     def child(ignore_term: bool) -> subprocess.Popen:
+        # the disposition set either way: a child inherits an ignored SIGTERM (the suite's workers ignore it)
         code = ("import signal, time\n"
-                + ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else "")
+                + f"signal.signal(signal.SIGTERM, signal.{'SIG_IGN' if ignore_term else 'SIG_DFL'})\n"
                 + "print('ready', flush=True)\ntime.sleep(300)\n")
         return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
