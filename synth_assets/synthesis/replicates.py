@@ -156,7 +156,7 @@ class ReplicateTrainingSets(Sequence[pd.DataFrame]):
             raise ValueError(f"{m} replicates asked for, but only {len(values)} matched replicates exist; "
                              "give matched_replicates at least as many")
         self._matched, self._values = matched_replicates, values[:m]
-        self._keep = set(training[household_id].unique())
+        self._keep = training[household_id].unique()
         self._household_id, self._drop = household_id, [REPLICATE_COLUMN, *drop]
 
     def __len__(self) -> int:
@@ -173,10 +173,12 @@ class ReplicateTrainingSets(Sequence[pd.DataFrame]):
             return [self[i] for i in range(len(self))[index]]
         value = self._values[index]  # IndexError past the end: iteration stops there
         if isinstance(self._matched, ParquetTable):
-            rows = self._matched.part(REPLICATE_COLUMN, value)
+            # the training households' rows only, filtered a row group at a time: the training sample
+            # may be a small share of the population (split.max_training_persons), never read it all
+            rows = self._matched.where(REPLICATE_COLUMN, [value]).where(self._household_id, self._keep).read()
         else:
             rows = self._matched.loc[self._matched[REPLICATE_COLUMN].to_numpy() == value]
-        rows = rows.loc[rows[self._household_id].isin(self._keep)]
+            rows = rows.loc[rows[self._household_id].isin(self._keep)]
         return rows.drop(columns=[c for c in self._drop if c in rows]).reset_index(drop=True)
 
 

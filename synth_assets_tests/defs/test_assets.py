@@ -183,3 +183,27 @@ def test_the_gate_refuses_data_the_report_did_not_judge(warehouse: Warehouse, tm
         _gate(warehouse, fictitious, report, tmp_path)
     assert "validation_report[2024] judged fictitious_dataset sha256 another" in str(refused.value.description)
     assert not (warehouse.root / "public").exists()
+
+
+def test_the_training_sample_is_capped_at_max_training_persons(warehouse: Warehouse):
+    """Beyond ``split.max_training_persons`` the model learns from a random sample of whole households
+    (its fit and every replicate's refit then cost the same for any population); the holdout stays."""
+    for survey in warehouse.catalog.surveys:
+        if not warehouse.instance.get_latest_materialization_event(keys.donor(survey)):
+            assert warehouse.materialize(keys.donor(survey)).success
+    household = warehouse.catalog.register.household_id_column
+    split = [keys.MATCHED_DATASET, keys.MATCHING_REPORT, keys.TRAINING_SAMPLE, keys.HOLDOUT_SAMPLE]
+    assert warehouse.materialize(*split).success
+    full, holdout = warehouse.load(keys.TRAINING_SAMPLE), warehouse.load(keys.HOLDOUT_SAMPLE)
+    cap = len(full) // 2
+    capped_run = warehouse.materialize(*split[2:], run_config={
+        "ops": {"split_matched_dataset": {"config": {"max_training_persons": cap}}}})
+    assert capped_run.success
+    capped = warehouse.load(keys.TRAINING_SAMPLE)
+    assert cap - 10 <= len(capped) <= cap
+    assert set(capped[household]) < set(full[household])
+    sizes = full.groupby(household).size()
+    assert (capped.groupby(household).size() == sizes.loc[capped[household].unique()]).all()  # whole households
+    pd.testing.assert_frame_equal(warehouse.load(keys.HOLDOUT_SAMPLE), holdout)
+    meta = capped_run.asset_materializations_for_node("split_matched_dataset")[0].metadata
+    assert meta["persons_in_neither_sample"].value == len(full) - len(capped)
