@@ -16,10 +16,13 @@ later ``population_model`` (pool ``model_training``, one slot) for good.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import multiprocessing
 import os
 import queue
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -353,6 +356,31 @@ class StepProcesses:
     release_options: dict[str, Any] = field(default_factory=dict)
 
 
+#: Linux's ``prctl`` option: the signal a process receives when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def end_with_parent() -> bool:
+    """In a process started by ``multiprocessing`` (a step's process of ``--step-processes``), on Linux:
+    be killed when the process that started it ends; True where that is now so.
+
+    A stopped ``synth-assets run`` ends the step processes it knows of (``end_step_processes``: from
+    the runs' step events), but a step process spawned just before the stop has no event yet, and
+    would go on computing alone, its run canceled (seen: a CTGAN step two minutes after its
+    run's process had exited). A process of the executor that outlives the run's process has
+    nothing left to do, so the kernel kills it (``PR_SET_PDEATHSIG``); one whose parent is already
+    gone ends at once."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent.pid:  # the parent ended before the signal was asked for
+        os._exit(128 + signal.SIGKILL)
+    return True
+
+
 def job_for_step_processes(job: str, data_root: str, release_options: dict[str, Any],
                            progress_start: float | None = None, steps: bool = True) -> dg.JobDefinition:
     """Job ``job`` of the code location at ``data_root`` (the deployment of the environment
@@ -360,9 +388,12 @@ def job_for_step_processes(job: str, data_root: str, release_options: dict[str, 
     reading: the machine's clock, the same in every process), its progress lines.
 
     Dagster reconstructs a job in each step's process from a module-level function
-    (``dg.build_reconstructable_job``); the parent's ``Definitions`` never cross.
+    (``dg.build_reconstructable_job``); the parent's ``Definitions`` never cross. A step's
+    process ends with the run's process (``end_with_parent``).
     """
     from synth_assets.defs.definitions import build_definitions
+
+    end_with_parent()
 
     job_def = build_definitions(data_root, release_options=release_options).resolve_job_def(job)
     if progress_start is not None:

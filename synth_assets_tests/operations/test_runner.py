@@ -1,0 +1,73 @@
+"""A step's process of ``--step-processes`` ends with the run's process (``end_with_parent``)."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from synth_assets.operations.runner import end_with_parent
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+
+PARENT = textwrap.dedent("""
+    import multiprocessing, sys, time
+
+    def step(pid_file, end):
+        if end:
+            from synth_assets.operations.runner import end_with_parent
+            assert end_with_parent()
+        with open(pid_file, "w") as f:
+            f.write(str(__import__("os").getpid()))
+        time.sleep(120)
+
+    if __name__ == "__main__":
+        multiprocessing.get_context("spawn").Process(target=step, args=(sys.argv[1], sys.argv[2] == "1")).start()
+        time.sleep(120)
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/status") as status:
+            return "\nState:\tZ" not in status.read()
+    except OSError:
+        return False
+
+
+def _orphan_after_parent_killed(tmp_path: Path, end: bool) -> bool:
+    """Start a parent whose spawned child (``end``: calling end_with_parent) writes its pid; kill the
+    parent hard; whether the child is still running 5 s later (it is then killed here)."""
+    script, pid_file = tmp_path / "parent.py", tmp_path / f"child-{end}.pid"
+    script.write_text(PARENT)
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file), "1" if end else "0"],
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survived = _alive(child)
+    if survived:
+        os.kill(child, signal.SIGKILL)
+    return survived
+
+
+def test_a_step_process_is_killed_when_the_run_process_dies(tmp_path):
+    assert not _orphan_after_parent_killed(tmp_path, end=True)
+    # the kernel's doing, not multiprocessing's: without it the child outlives its parent
+    assert _orphan_after_parent_killed(tmp_path, end=False)
+
+
+def test_the_run_process_itself_is_left_alone():
+    """Not started by multiprocessing (the CLI, a test): its own parent's end must not kill it."""
+    assert end_with_parent() is False
