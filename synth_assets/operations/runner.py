@@ -16,13 +16,12 @@ later ``population_model`` (pool ``model_training``, one slot) for good.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -356,28 +355,26 @@ class StepProcesses:
     release_options: dict[str, Any] = field(default_factory=dict)
 
 
-#: Linux's ``prctl`` option: the signal a process receives when the thread that started it ends.
-_PR_SET_PDEATHSIG = 1
-
-
 def end_with_parent() -> bool:
-    """In a process started by ``multiprocessing`` (a step's process of ``--step-processes``), on Linux:
-    be killed when the process that started it ends; True where that is now so.
+    """In a process started by ``multiprocessing`` (a step's process of ``--step-processes``): kill
+    itself when the process that started it ends; True where that is now so.
 
     A stopped ``synth-assets run`` ends the step processes it knows of (``end_step_processes``: from
     the runs' step events), but a step process spawned just before the stop has no event yet, and
-    would go on computing alone, its run canceled (seen: a CTGAN step two minutes after its
-    run's process had exited). A process of the executor that outlives the run's process has
-    nothing left to do, so the kernel kills it (``PR_SET_PDEATHSIG``); one whose parent is already
-    gone ends at once."""
+    would go on computing alone, its run canceled (seen: a CTGAN step two minutes after its run's
+    process had exited). A thread waits on the parent's sentinel (a pipe the parent holds open,
+    whichever the start method: the kernel's parent-death signal would follow a fork server,
+    which its own children keep alive) and ends the process when it closes.
+    """
     parent = multiprocessing.parent_process()
-    if parent is None or not sys.platform.startswith("linux"):
+    if parent is None:
         return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        return False
-    if os.getppid() != parent.pid:  # the parent ended before the signal was asked for
-        os._exit(128 + signal.SIGKILL)
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGKILL)  # nothing left to do: its run's process is gone
+
+    threading.Thread(target=watch, name="synth-assets-end-with-parent", daemon=True).start()
     return True
 
 

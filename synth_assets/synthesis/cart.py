@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Self
 
@@ -37,8 +37,9 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from synth_assets.synthesis.base import LOGGER
 from synth_assets.synthesis.blocks import block_columns
+from synth_assets.synthesis.equal_rows import match_rows
 from synth_assets.synthesis.tabular import TabularSynthesizer
-from synth_assets.synthesis.transform import VALUE_STATE
+from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec, allowed_codes
 
 #: Continuous columns whose values repeat a lot (fewer distinct values than this share of
 #: records: equivalence scales, calibrated weights) are not smoothed: such values identify
@@ -566,8 +567,91 @@ class CARTSynthesizer(TabularSynthesizer):
 
     def _fill(self, matrix: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Draw every non-given column in visiting order, all rows at once."""
+        return self._decode(self._fill_steps(matrix, rng, self._n_given, len(self._steps)))
+
+    def sample_matching(
+        self, wanted: pd.DataFrame, *, seed: int, max_rounds: int = 8, offset: int = 0,
+        within: tuple[str, Collection[str]] | None = None,
+    ) -> tuple[pd.DataFrame, np.ndarray] | None:
+        """Rows drawn from the model given ``wanted``'s columns: one per wanted row that was drawn.
+
+        Returns the rows (for the wanted rows found, in their order) and those rows' positions in
+        ``wanted``; None when a wanted column is not a label column drawn by this model, or the
+        model calibrates its draws (the caller then draws whole rows and matches them). Only the
+        columns up to the last wanted one in the visiting order are drawn, in growing batches
+        (``max_rounds``), and the first equal to a wanted row kept: an exact draw of that prefix
+        given the wanted values, since each column is drawn given those before it; the other
+        columns are then drawn given the prefix. On the demo's household model the household's
+        size, type and municipality are among its first four columns of thirty, so a redrawn
+        household's structure costs draws of four columns instead of whole households (the
+        redraws were most of a release's drawing time, bench/README.md). ``within``: a label
+        column and the values (as text) its rows must have, drawn in the prefix too (a region's
+        model: ``HouseholdSynthesizer.restricted_to``).
+        """
+        self._check_fitted()
+        position = {step.column: j for j, step in enumerate(self._steps)}
+        labels = self.transformer.categorical_labels
+        names = list(wanted.columns)
+        if (getattr(self, "_calibrator", None) is not None or self._n_given or not names or any(
+                self.transformer.model_columns_of([n]) != [n] or n not in position or n not in labels for n in names)):
+            return None
+        at = [position[n] for n in names]
+        inside = allowed_codes(self.transformer.codecs.get(within[0]), labels.get(within[0]), within[1]) \
+            if within is not None else None
+        if within is not None and (inside is None or within[0] not in position):
+            return None
+        stop = max(at + ([position[within[0]]] if within is not None else [])) + 1
+        if any(step.leader is not None and step.leader < stop for step in self._steps[stop:]):
+            return None  # a block split by the prefix: its members need their leader's records
+        codecs = [codec for n in names if isinstance(codec := self.transformer.codecs.get(n), CategoricalCodec)]
+        if len(codecs) < len(names):
+            return None
+        # a value the model never saw is never drawn: its rows match nothing (code -1)
+        wanted = wanted.reset_index(drop=True)
+        seen = np.logical_and.reduce([
+            (wanted[n].isin(list(codec.levels)) | (wanted[n].isna() & (codec.missing_label is not None))).to_numpy()
+            for n, codec in zip(names, codecs, strict=True)])
+        target = pd.DataFrame(-1, index=range(len(wanted)), columns=names, dtype=np.int64)
+        if seen.any():
+            target.loc[seen, names] = self._encode(
+                self.transformer.transform(wanted[seen].reset_index(drop=True), names), names).astype(np.int64)
+        rng = np.random.default_rng(seed)
+        found = np.full(len(wanted), -1, dtype=np.int64)
+        prefixes: list[np.ndarray] = []
+        kept = 0
+        for round_ in range(max_rounds):
+            missing = np.flatnonzero(found < 0)
+            if not len(missing):
+                break
+            k = min(max(1000, 20 * len(missing)) * 2**round_, 500_000)
+            drawn = self._fill_steps(np.full((k, len(self._steps)), np.nan), rng, 0, stop)
+            if within is not None and inside is not None:
+                drawn = drawn[np.isin(drawn[:, position[within[0]]], inside)]
+            taken = match_rows(target.iloc[missing].reset_index(drop=True),
+                               pd.DataFrame(drawn[:, at].astype(np.int64), columns=names))
+            hit = taken >= 0
+            found[missing[hit]] = kept + np.arange(int(hit.sum()))
+            prefixes.append(drawn[taken[hit], :stop])
+            kept += int(hit.sum())
+        rows = np.flatnonzero(found >= 0)
+        prefix = np.concatenate(prefixes)[found[rows]] if kept else np.empty((0, stop))
+
+        def rest(idx: np.ndarray) -> pd.DataFrame:
+            """The columns after the prefix drawn (again) for rows ``idx``, given their prefix."""
+            matrix = np.full((len(idx), len(self._steps)), np.nan)
+            matrix[:, :stop] = prefix[idx]
+            return self._decode(self._fill_steps(matrix, rng, stop, len(self._steps)))
+
+        out = self.transformer.inverse(rest(np.arange(len(rows))), rng, offset)
+        # a row equal to a training record is drawn again, its prefix (the wanted values) kept
+        out = self._redraw_copies(out, rest, rng, offset)
+        return self.fitted_schema.enforce(out), rows
+
+    def _fill_steps(self, matrix: np.ndarray, rng: np.random.Generator, start: int, stop: int) -> np.ndarray:
+        """Draw the columns of steps ``start`` to ``stop`` (excluded) in visiting order, all rows at
+        once, into ``matrix`` (those before ``start`` already in it); returns it."""
         picked: dict[int, np.ndarray] = {}  # step -> training record drawn for each row (-1: none)
-        for j in range(self._n_given, len(self._steps)):
+        for j in range(start, stop):
             step = self._steps[j]
             rows = np.arange(len(matrix))
             if step.gate is not None:
@@ -591,4 +675,4 @@ class CARTSynthesizer(TabularSynthesizer):
             if any(s.leader == j for s in self._steps):
                 picked[j] = np.full(len(matrix), -1, dtype=np.int64)
                 picked[j][rows] = records
-        return self._decode(matrix)
+        return matrix

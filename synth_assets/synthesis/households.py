@@ -423,7 +423,7 @@ class HouseholdSynthesizer(Synthesizer):
         model is built. Members are then drawn as in :meth:`sample`. Each new household takes
         the id and person ids of the one it replaces. After ``max_rounds`` batches, households
         whose structure was never drawn are returned (their ids), not replaced by another.
-        A household model that draws given some of its columns (``sample_matching``: the neural
+        A household model that draws given some of its columns (``sample_matching``: CART and the neural
         family) draws the structure columns alone in those batches and the rest given them.
         """
         if persons.empty:
@@ -456,8 +456,10 @@ class HouseholdSynthesizer(Synthesizer):
         positions in ``wanted`` each matches (those never drawn left out)."""
         columns = list(wanted.columns)
         sample_matching = getattr(self.fitted_models[0], "sample_matching", None)
+        # a region's model draws the region's rows only, whether or not the structure names the region
         given = None if sample_matching is None else sample_matching(
-            wanted.reset_index(drop=True), seed=int(rng.integers(2**31)), max_rounds=max_rounds)
+            wanted.reset_index(drop=True), seed=int(rng.integers(2**31)), max_rounds=max_rounds,
+            within=self._only)
         if given is not None:
             return given
         found = np.full(len(wanted), -1, dtype=np.int64)

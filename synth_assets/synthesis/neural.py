@@ -48,7 +48,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, cast
 
@@ -61,7 +61,7 @@ from synth_assets.synthesis.blocks import BlockDonors, block_columns, fit_block_
 from synth_assets.synthesis.equal_rows import match_rows
 from synth_assets.synthesis.holdout import HeldOutUnitsSynthesizer
 from synth_assets.synthesis.tabular import training_hashes
-from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec
+from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec, allowed_codes
 
 #: Continuous parts with fewer distinct training values than this share of their records are
 #: drawn from their training values (as CART leaves them unsmoothed): interpolating between
@@ -742,6 +742,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
 
     def sample_matching(
         self, wanted: pd.DataFrame, *, seed: int, max_rounds: int = 8, offset: int = 0,
+        within: tuple[str, Collection[str]] | None = None,
     ) -> tuple[pd.DataFrame, np.ndarray] | None:
         """Rows drawn from the model given ``wanted``'s columns: one per wanted row that was drawn.
 
@@ -752,7 +753,8 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         to a wanted row kept: an exact draw of that prefix given the wanted values; the other
         columns are then drawn given it. On the demo's household model the household's size,
         type and municipality are among its first six columns of thirty, so a rare structure
-        costs draws of six columns instead of whole households.
+        costs draws of six columns instead of whole households. ``within``: a label column and
+        the values (as text) its rows must have, drawn in the prefix too (a region's model).
         """
         self._check_fitted()
         position = {c.name: j for j, c in enumerate(self._columns)}
@@ -763,7 +765,14 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         ):
             return None
         at = [position[n] for n in names]
-        stop = max(at) + 1
+        inside, at_within = None, -1
+        if within is not None:
+            at_within = position.get(within[0], -1)
+            inside = None if at_within < self._n_given else allowed_codes(
+                self.transformer.codecs.get(within[0]), self._columns[at_within].labels, within[1])
+            if inside is None:
+                return None
+        stop = max([*at, at_within]) + 1
         codecs = [codec for n in names if isinstance(codec := self.transformer.codecs[n], CategoricalCodec)]
         if len(codecs) < len(names):
             return None
@@ -788,6 +797,9 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
             codes = np.zeros((k, len(self._columns)), dtype=np.int64)
             values: dict[int, np.ndarray] = {}
             self._draw(codes, rng, values, stop=stop)
+            if inside is not None:
+                keep = np.isin(codes[:, at_within], inside)
+                codes, values = codes[keep], {j: v[keep] for j, v in values.items()}
             taken = match_rows(target.iloc[missing].reset_index(drop=True), pd.DataFrame(codes[:, at], columns=names))
             hit = taken >= 0
             found[missing[hit]] = kept + np.arange(int(hit.sum()))

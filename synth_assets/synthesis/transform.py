@@ -22,7 +22,7 @@ their order, with their dtypes and, for Categorical columns, their full category
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,16 @@ def _sorted_levels(values: Iterable[Any]) -> list[Any]:
         return sorted(values)
     except TypeError:
         return sorted(values, key=str)
+
+
+def allowed_codes(codec: Any, labels: Sequence[str] | None, values: Collection[str]) -> np.ndarray | None:
+    """Positions in ``labels`` (a label column's model labels) of the original values whose text is one
+    of ``values`` (a restriction to a region, ``HouseholdSynthesizer.restricted_to``); None when the
+    column is not a label column (``codec`` not a :class:`CategoricalCodec`)."""
+    if not isinstance(codec, CategoricalCodec) or labels is None:
+        return None
+    wanted = {label for level, label in zip(codec.levels, codec.labels, strict=True) if str(level) in values}
+    return np.flatnonzero([label in wanted for label in labels])
 
 
 @dataclass

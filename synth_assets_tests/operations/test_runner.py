@@ -12,7 +12,7 @@ import pytest
 
 from synth_assets.operations.runner import end_with_parent
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no SIGKILL on Windows")
 
 PARENT = textwrap.dedent("""
     import multiprocessing, sys, time
@@ -26,7 +26,8 @@ PARENT = textwrap.dedent("""
         time.sleep(120)
 
     if __name__ == "__main__":
-        multiprocessing.get_context("spawn").Process(target=step, args=(sys.argv[1], sys.argv[2] == "1")).start()
+        context = multiprocessing.get_context(sys.argv[3])
+        context.Process(target=step, args=(sys.argv[1], sys.argv[2] == "1")).start()
         time.sleep(120)
 """)
 
@@ -40,12 +41,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _orphan_after_parent_killed(tmp_path: Path, end: bool) -> bool:
+def _orphan_after_parent_killed(tmp_path: Path, end: bool, method: str) -> bool:
     """Start a parent whose spawned child (``end``: calling end_with_parent) writes its pid; kill the
     parent hard; whether the child is still running 5 s later (it is then killed here)."""
     script, pid_file = tmp_path / "parent.py", tmp_path / f"child-{end}.pid"
     script.write_text(PARENT)
-    parent = subprocess.Popen([sys.executable, str(script), str(pid_file), "1" if end else "0"],
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file), "1" if end else "0", method],
                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
     deadline = time.monotonic() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
@@ -62,10 +63,12 @@ def _orphan_after_parent_killed(tmp_path: Path, end: bool) -> bool:
     return survived
 
 
-def test_a_step_process_is_killed_when_the_run_process_dies(tmp_path):
-    assert not _orphan_after_parent_killed(tmp_path, end=True)
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_step_process_is_killed_when_the_run_process_dies(tmp_path, method):
+    """Spawned, the step's parent is the run's process; by a fork server, the server, which ends with it."""
+    assert not _orphan_after_parent_killed(tmp_path, end=True, method=method)
     # the kernel's doing, not multiprocessing's: without it the child outlives its parent
-    assert _orphan_after_parent_killed(tmp_path, end=False)
+    assert _orphan_after_parent_killed(tmp_path, end=False, method=method)
 
 
 def test_the_run_process_itself_is_left_alone():

@@ -236,3 +236,33 @@ def test_a_draw_restricted_to_a_region_holds_its_households_only(people: pd.Data
     assert set(synth.sample(2_000, seed=4)["region"].astype(str)) != {region}  # the model itself untouched
     with pytest.raises(ValueError, match="'age' is not a household-level column"):
         synth.restricted_to("age", [30])
+
+
+def test_cart_draws_households_given_their_structure_as_its_whole_draws_do(people: pd.DataFrame) -> None:
+    """CART's ``sample_matching``: the structure columns, early in its visiting order, drawn alone and
+    matched, the rest drawn given them: the same distribution as whole draws that happen to have
+    that structure (what the redraws did before, at the price of whole households)."""
+    # large households own (the fixture's tenure is independent of the structure otherwise)
+    people = people.assign(tenure=people["tenure"].where(people["household_size"] < 4, "own"))
+    synth = HouseholdSynthesizer(seed=1).fit(people)
+    household_model = synth.fitted_models[0]
+    structure = synth.structure_columns(["region"])
+    wanted = pd.DataFrame({"household_size": [4] * 3000, "region": ["north"] * 3000})
+    wanted.loc[0, "region"] = "atlantis"  # never drawn
+    found = household_model.sample_matching(wanted[structure], seed=3)
+    assert found is not None, "CART drew whole households to match a structure"
+    rows, positions = found
+    assert 0 not in positions and len(rows) == len(positions) == 2999
+    assert (rows["household_size"] == 4).all() and (rows["region"].astype(str) == "north").all()
+    whole = household_model.sample(60_000, seed=4)
+    like = whole[(whole["household_size"] == 4) & (whole["region"].astype(str) == "north")]
+    assert len(like) > 1000
+    for share in (lambda d: (d["tenure"] == "own").mean(), lambda d: np.log(d["household_income"]).mean()):
+        assert abs(share(rows) - share(like)) < 0.05
+    # given the structure: its households own, as those of the whole draw with that structure do
+    assert (rows["tenure"] == "own").mean() > 0.95 > (whole["tenure"] == "own").mean() + 0.2
+    # a region's model: rows of the region only, also when the structure does not name it
+    rows, _ = household_model.sample_matching(wanted[["household_size"]], seed=5, within=("region", {"south"}))
+    assert (rows["region"].astype(str) == "south").all() and (rows["household_size"] == 4).all()
+    # a wanted column the model does not draw as a label: the caller matches whole draws instead
+    assert household_model.sample_matching(pd.DataFrame({"household_income": [1.0]}), seed=1) is None

@@ -292,6 +292,10 @@ def test_households_like_are_drawn_given_the_structure_columns(people: pd.DataFr
     rows, found = household_model.sample_matching(
         synth._household_rows(wanted)[0][structure_columns], seed=1)
     assert 0 not in found and len(rows) == len(found) == out["household_id"].nunique() - 1
+    # a region's model (restricted_to): rows of the region only, also when the structure does not name it
+    sizes = synth._household_rows(out)[0][["household_size"]]
+    inside, _ = household_model.sample_matching(sizes, seed=2, within=("region", {"north"}))
+    assert len(inside) and (inside["region"].astype(str) == "north").all()
     fresh, unmatched = synth.sample_households_like(wanted, on=["region"], seed=8, max_rounds=3)
     assert unmatched.tolist() == [first]
     structure = lambda d: d.groupby("household_id").agg(  # noqa: E731
