@@ -20,6 +20,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,8 +53,7 @@ def main() -> int:
     parser.add_argument("--data", default=str(ROOT / "data"))
     parser.add_argument("--processes", type=int, default=6)
     args = parser.parse_args()
-    os.environ.setdefault("DAGSTER_HOME", str(Path(args.data).resolve() / ".bench_dagster_home"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="step-start-"))  # nothing written to the data root
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")
     print("| start method | first process: s | median of the others: s |\n|---|---|---|")
