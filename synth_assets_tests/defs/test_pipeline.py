@@ -5,6 +5,7 @@ the 2024 release published from it with ``FAST_RELEASE``; each runs what it test
 """
 
 import json
+import logging
 
 import dagster as dg
 import pandas as pd
@@ -136,6 +137,10 @@ def test_release_meets_the_register_and_an_uncalibrated_one_is_refused(release_c
         wave = release.name.split("-")[0]
         targets = instance.get_latest_materialization_event(dg.AssetKey("calibration_targets"))
         assert targets is not None
+        # the calibration's draws and search are in the step's log at INFO (a step process keeps no DEBUG)
+        levels = {record.level for run in instance.get_runs(dg.RunsFilter(job_name="release"))
+                  for record in instance.all_logs(run.run_id) if (record.user_message or "").startswith("calibration:")}
+        assert levels == {logging.INFO}, levels
     register = pd.read_parquet(data_root / "warehouse" / "harmonised_register" / f"{wave}.parquet")
     from synth_assets.calibration import register_targets
     from synth_assets.calibration.tails import top_code

@@ -500,9 +500,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             if calibration.enabled and len(regions) == 1:
                 # one region: the step that draws also chooses, and draws once more should the first
                 # selection end beyond a tolerance (the neural 50k make run needed it in one replicate)
+                # calibration's top-ups and search in the step's log (info: a step process keeps no
+                # debug lines, and at 1.2 million persons a top-up was a 20-minute draw nobody could name)
                 result = calibrated_population(draw_chunks, register_targets, household_key(catalog),
                                                surplus=calibration.surplus, seed=replicate_seed,
-                                               progress=context.log.debug, draw_like=usable_draw_like)
+                                               progress=context.log.info, draw_like=usable_draw_like)
                 data = number_persons(result.data, register.id_column)
                 calibrated[f"r{i}"] = result.summary()
                 data["replicate"] = i
@@ -519,7 +521,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 # are then met as by a release drawn in one step.
                 with Candidates([household_key(catalog), *register_targets.spec.variables]) as candidates:
                     draw_candidates(draw_chunks, register_targets, household_key(catalog), candidates,
-                                    surplus=calibration.surplus, seed=replicate_seed, progress=context.log.debug,
+                                    surplus=calibration.surplus, seed=replicate_seed, progress=context.log.info,
                                     draw_like=usable_draw_like)
                     for piece in candidates.pieces():
                         piece["replicate"] = i
@@ -587,7 +589,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     for frame in region_rows(named, i, household_id):
                         candidates.append(frame)
                     result = select_households(candidates, register_targets, household_key(catalog),
-                                               seed=selection_seed(seed), progress=context.log.debug)
+                                               seed=selection_seed(seed), progress=context.log.info)
                 data = number_persons(result.data, register.id_column)
                 calibrated[name] = result.summary()
                 data["replicate"] = i
