@@ -37,7 +37,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from synth_assets.synthesis.base import LOGGER
 from synth_assets.synthesis.blocks import block_columns
-from synth_assets.synthesis.equal_rows import match_rows
+from synth_assets.synthesis.equal_rows import batch_rows, match_rows
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec, allowed_codes
 
@@ -623,7 +623,7 @@ class CARTSynthesizer(TabularSynthesizer):
             missing = np.flatnonzero(found < 0)
             if not len(missing):
                 break
-            k = min(max(1000, 20 * len(missing)) * 2**round_, 500_000)
+            k = batch_rows(len(missing), round_)
             drawn = self._fill_steps(np.full((k, len(self._steps)), np.nan), rng, 0, stop)
             if within is not None and inside is not None:
                 drawn = drawn[np.isin(drawn[:, position[within[0]]], inside)]

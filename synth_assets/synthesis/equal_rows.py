@@ -6,6 +6,12 @@ import numpy as np
 import pandas as pd
 
 
+def batch_rows(missing: int, round_: int) -> int:
+    """Rows to draw in round ``round_`` (from 0) of a search for ``missing`` wanted rows: twenty per
+    row (at least 1,000), doubled each round, at most 500,000 (one batch's memory)."""
+    return min(max(1000, 20 * missing) * 2**round_, 500_000)
+
+
 def match_rows(wanted: pd.DataFrame, candidates: pd.DataFrame) -> np.ndarray:
     """For each wanted row, a distinct candidate row equal to it (its position), or -1.
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.synthesis.base import LOGGER, NotFittedError, Synthesizer
-from synth_assets.synthesis.equal_rows import match_rows
+from synth_assets.synthesis.equal_rows import batch_rows, match_rows
 from synth_assets.synthesis.families import BLOCK_FAMILIES, RULE_MASKING_FAMILIES, make_synthesizer
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import IdCodec, TableSchema
@@ -469,7 +469,7 @@ class HouseholdSynthesizer(Synthesizer):
             missing = np.flatnonzero(found < 0)
             if not len(missing):
                 break
-            k = min(max(1000, 20 * len(missing)) * 2**round_, 500_000)
+            k = batch_rows(len(missing), round_)
             batch = self.fitted_models[0].sample(k, seed=int(rng.integers(2**31)))
             batch = self._in_restriction(batch[batch[self._size].astype(np.int64) >= 1]).reset_index(drop=True)
             target = wanted.iloc[missing].astype(batch[columns].dtypes.to_dict())

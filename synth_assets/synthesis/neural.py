@@ -58,7 +58,7 @@ import pandas as pd
 from synth_assets.catalog.rules import RuleError, broken_rows, referenced_columns
 from synth_assets.synthesis.base import LOGGER
 from synth_assets.synthesis.blocks import BlockDonors, block_columns, fit_block_donors
-from synth_assets.synthesis.equal_rows import match_rows
+from synth_assets.synthesis.equal_rows import batch_rows, match_rows
 from synth_assets.synthesis.holdout import HeldOutUnitsSynthesizer
 from synth_assets.synthesis.tabular import training_hashes
 from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec, allowed_codes
@@ -793,7 +793,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
             missing = np.flatnonzero(found < 0)
             if not len(missing):
                 break
-            k = min(max(1000, 20 * len(missing)) * 2**round_, 500_000)
+            k = batch_rows(len(missing), round_)
             codes = np.zeros((k, len(self._columns)), dtype=np.int64)
             values: dict[int, np.ndarray] = {}
             self._draw(codes, rng, values, stop=stop)
