@@ -46,8 +46,8 @@ def child(data: Path, step: str, replicates: int, family: str | None) -> None:
     deployment = dataclasses.replace(Deployment.from_environment(), data_root=data)
     defs = build_definitions(deployment=deployment)
     wave = sorted(p.stem for p in (data / "warehouse" / "matched_dataset").glob("*.parquet"))[-1]
-    job = defs.resolve_job_def(RELEASE_JOB).get_subset(asset_selection={dg.AssetKey(step)},
-                                                       asset_check_selection=set())
+    keys = set(defs.resolve_assets_def(dg.AssetKey(step)).keys)  # a multi-asset's whole (matched_dataset)
+    job = defs.resolve_job_def(RELEASE_JOB).get_subset(asset_selection=keys, asset_check_selection=set())
     config = release_run_config({"fictitious.replicates": replicates, **({"model.family": family} if family else {})})
     config["ops"] = {op: value for op, value in config.get("ops", {}).items() if op == step}  # the step's alone
     base = rss_mb()

@@ -28,6 +28,7 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.catalog.model import MatchingStep, Source
+from synth_assets.common.memory import release_free_memory
 from synth_assets.matching.api import fuse
 from synth_assets.matching.nonresponse import impute_item_nonresponse
 
@@ -68,6 +69,9 @@ def _head_rows(table: pd.DataFrame, household_id: str) -> pd.DataFrame:
 
 def household_view(table: pd.DataFrame, household_id: str, common: list[str]) -> pd.DataFrame:
     """Household-level matching variables: the head's common variables plus household totals."""
+    # the columns used, not the table: on the register, a sort of the whole base cost two copies of it
+    used = [c for c in dict.fromkeys([household_id, "relation", *common, "labour_income"]) if c in table.columns]
+    table = table[used]
     heads = _head_rows(table, household_id)[[household_id, *common]].reset_index(drop=True)
     grouped = table.groupby(household_id, sort=False)
     if "household_size" not in common:
@@ -107,7 +111,10 @@ def fuse_sources(
     register) and one :class:`SurveyFusion` per survey.
     """
     methods = methods or {}
-    base = register.reset_index(drop=True).copy()
+    # A shallow copy: the base only gains columns, so the register's own are shared, not copied
+    # (a deep copy was the size of the register again, per matched replicate too).
+    base = register.copy(deep=False)
+    base.index = pd.RangeIndex(len(base))
     register_source = catalog.register
     household_id = register_source.household_id_column
     fusions: list[SurveyFusion] = []
@@ -155,8 +162,7 @@ def fuse_sources(
                 donation_classes=[c for c in classes if c in match_on] or None,
                 method=method, seed=seed + step, **options,
             )
-            imputed = result.data[[household_id, *household_level]]
-            base = base.merge(imputed, on=household_id, how="left", validate="many_to_one")
+            _donate_to_members(base, result.data, household_id, household_level)
             parts["households"] = result.diagnostics.to_dict()
             donors_used = len(donor_view)
             if person_level:
@@ -184,7 +190,8 @@ def fuse_sources(
                 )
                 nonresponse.update(missing)
                 selected = in_universe & (np.asarray(base.eval(universe), dtype=bool) if universe else True)
-                recipients = base.loc[selected]
+                # the matching columns only: the whole base, copied, was the step's largest frame
+                recipients = base.loc[selected, list(dict.fromkeys(conditioning))]
                 result = fuse(
                     recipients, concerned, on=person_on, impute=columns, donor_weight=weight,
                     donation_classes=classes or None, method=method, seed=seed + step + 1000 * g, **options,
@@ -200,6 +207,9 @@ def fuse_sources(
             concerns = variable_concerns(base, source, column)
             base[column] = _not_applicable(base[column], ~concerns, source, f"sources.{survey}.variables.{column}")
             _assert_complete(base.loc[concerns, [column]], survey)
+        # each fusion's temporaries (network inputs, predictions, neighbours) are the register's size:
+        # handed back before the next survey, not left in the heap for the next one's to pile on
+        release_free_memory()
         diagnostics: dict[str, Any] = dict(next(iter(parts.values()))) if len(parts) == 1 else {"parts": parts}
         diagnostics["item_nonresponse"] = dict(nonresponse)
         fusions.append(
@@ -212,6 +222,23 @@ def fuse_sources(
     if len(base) != len(register):
         raise AssertionError("fusion changed the number of register records")
     return base, fusions
+
+
+def _donate_to_members(base: pd.DataFrame, households: pd.DataFrame, household_id: str, columns: list[str]) -> None:
+    """Every member of a recipient household gets its household's imputed ``columns`` (in place).
+
+    Looked up by position rather than merged: a merge copies the whole base.
+    """
+    ids = pd.Index(households[household_id])
+    if not ids.is_unique:
+        raise AssertionError(f"household fusion returned household {ids[ids.duplicated()][0]!r} twice")
+    rows = ids.get_indexer(base[household_id])
+    if (rows < 0).any():
+        raise AssertionError(f"household {base[household_id].iloc[np.flatnonzero(rows < 0)[0]]!r} got no donor")
+    for column in columns:
+        values = households[column].iloc[rows]
+        values.index = base.index
+        base[column] = values
 
 
 def variable_concerns(table: pd.DataFrame, source: Source, column: str) -> np.ndarray:

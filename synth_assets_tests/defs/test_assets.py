@@ -207,3 +207,24 @@ def test_the_training_sample_is_capped_at_max_training_persons(warehouse: Wareho
     pd.testing.assert_frame_equal(warehouse.load(keys.HOLDOUT_SAMPLE), holdout)
     meta = capped_run.asset_materializations_for_node("split_matched_dataset")[0].metadata
     assert meta["persons_in_neither_sample"].value == len(full) - len(capped)
+
+
+def test_the_matching_diagnostics_read_a_seeded_sample_of_a_large_register():
+    from synth_assets.defs.matching.assets import DIAGNOSED_RECORDS, _matching_page, diagnosed_rows
+
+    assert diagnosed_rows(DIAGNOSED_RECORDS) is None  # up to the limit: every record
+    rows = diagnosed_rows(3 * DIAGNOSED_RECORDS)
+    assert rows is not None and len(rows) == DIAGNOSED_RECORDS == len(set(rows.tolist()))
+    assert (rows[1:] > rows[:-1]).all() and rows.max() < 3 * DIAGNOSED_RECORDS  # in order, within the register
+    assert (rows == diagnosed_rows(3 * DIAGNOSED_RECORDS)).all()  # seeded: the same report twice
+
+    class Report:
+        def to_markdown(self) -> str:
+            return "bounds"
+
+        def plot_png(self) -> bytes:
+            return b"png"
+
+    assert f"sample of {DIAGNOSED_RECORDS:,} of the {3 * DIAGNOSED_RECORDS:,}" in _matching_page(
+        Report(), 3 * DIAGNOSED_RECORDS)
+    assert "All 1,000 matched records" in _matching_page(Report(), 1000)

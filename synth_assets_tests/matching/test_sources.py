@@ -118,6 +118,23 @@ def fused():
     return catalog, work, budget, matched, {f.survey: f for f in fusions}
 
 
+def test_the_register_is_left_as_it_was_and_the_base_keeps_its_rows():
+    # the base is a shallow copy of the register (its columns shared, not copied): fusing must
+    # add columns to the base only, and keep the register's row order whatever its index
+    catalog = parse_catalog(CATALOG)
+    register = _register().sample(frac=1.0, random_state=3)
+    register.index = register.index * 7 + 5
+    before = register.copy(deep=True)
+    matched, _ = fuse_sources(catalog, register, {"work": ("2024", _work()), "budget": ("2024", _budget())},
+                              methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}, seed=0)
+    pd.testing.assert_frame_equal(register, before)
+    assert list(matched.index) == list(range(len(register)))
+    pd.testing.assert_frame_equal(matched[list(register.columns)], before.reset_index(drop=True))
+    # every member holds the value its household was donated
+    assert matched.groupby("household_id")["food"].nunique().max() == 1
+    assert not matched[["hours", "job", "food"]].isna().any().any()
+
+
 def test_recipients_outside_the_universe_get_the_declared_value(fused):
     _, work, _, matched, _ = fused
     outside = ~matched.eval("age >= 15 and age <= 74")

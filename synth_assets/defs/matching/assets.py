@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
@@ -239,12 +240,13 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     .to_markdown(floatfmt=".4f")
                 ),
                 "frechet_bounds_plot": png_markdown(report.plot_png(), "Frechet bounds"),
+                "diagnosed_records": min(len(matched), DIAGNOSED_RECORDS),
                 "rows": len(matched),
             },
         )
         sources = {register_name: register.origin, **{n: t.origin for n, t in chosen.items()}}
         yield dg.Output(
-            MatchingReport(_matching_page(report), sources,
+            MatchingReport(_matching_page(report, len(matched)), sources,
                            {register_name: len(register.data), **{n: len(t.data) for n, t in chosen.items()}}),
             output_name=keys.name(keys.MATCHING_REPORT),
             metadata={"sources": dg.MetadataValue.json({n: o.to_dict() for n, o in sources.items()})},
@@ -313,8 +315,24 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
     return matched_replicates
 
 
+#: The matching diagnostics read at most this many register records (a seeded sample of them):
+#: their cells' shares then carry a sampling error under 0.0011 (one binomial standard error
+#: at a share of 0.5), and a whole city's register is not copied once per survey.
+DIAGNOSED_RECORDS = 200_000
+
+
+def diagnosed_rows(records: int, limit: int = DIAGNOSED_RECORDS, seed: int = 0) -> np.ndarray | None:
+    """Positions of the records the diagnostics read, in order; None for all of them."""
+    if records <= limit:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(records, size=limit, replace=False))
+
+
 def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame, chosen, fusions):
     """Distances to the donors and the Fréchet bounds of cross-source cells (StatMatch's view)."""
+    rows = diagnosed_rows(len(register))
+    if rows is not None:
+        register, matched = register.iloc[rows], matched.iloc[rows]
     donors = {
         f.survey: DonorSpec(chosen[f.survey].data, catalog.sources[f.survey].weight_column, f.on, f.imputed,
                             catalog.sources[f.survey].universe)
@@ -323,11 +341,15 @@ def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame
     return fusion_diagnostics(register, matched, donors, register_y=catalog.register.specific)
 
 
-def _matching_page(report) -> str:
+def _matching_page(report, records: int) -> str:
     """The matching section of the release's reports: distances, Fréchet bounds and their plot."""
+    diagnosed = min(records, DIAGNOSED_RECORDS)
+    scope = (f"All {records:,} matched records." if diagnosed == records else
+             f"A seeded random sample of {diagnosed:,} of the {records:,} matched records.")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Statistical matching</title></head>"
         "<body style='font-family:system-ui,sans-serif;margin:2em'><h1>Statistical matching diagnostics</h1>"
+        f"<p>{scope}</p>"
         f"<pre style='white-space:pre-wrap'>{html.escape(report.to_markdown())}</pre>"
         f"<img alt='Fréchet bounds' src='data:image/png;base64,{base64.b64encode(report.plot_png()).decode()}'>"
         "</body></html>"

@@ -59,7 +59,7 @@ import pandas as pd
 
 from synth_assets.common.columns import is_numeric
 from synth_assets.matching.diagnostics import weighted_quantile_edges
-from synth_assets.matching.encoding import as_float, joint_codes, one_hot
+from synth_assets.matching.encoding import as_float, joint_codes
 from synth_assets.matching.methods.base import MethodOutput
 from synth_assets.matching.methods.model_draw import sample_rows
 from synth_assets.matching.neighbors import draw_nearest
@@ -93,34 +93,59 @@ def weighted_cdf_at(reference: np.ndarray, weights: np.ndarray, values: np.ndarr
 def features(
     recipient: pd.DataFrame, donor: pd.DataFrame, columns: list[str], donor_weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Network inputs for recipients and donors (float32), scaled on the donors."""
-    rec_blocks: list[np.ndarray] = []
-    don_blocks: list[np.ndarray] = []
+    """Network inputs for recipients and donors (float32), scaled on the donors.
+
+    Written a column at a time into the two float32 matrices: the recipients are the whole
+    register, and float64 blocks of every column stacked then cast held the register's inputs
+    four times over (about 2 GB at 1.2 million persons).
+    """
+    # first the widths: a numeric column takes two inputs and a missingness flag where either side
+    # misses values; a categorical one its levels on both sides (the codes kept, 32 bits)
+    plan: list[tuple[str, int, Any]] = []
     for col in columns:
         if is_numeric(donor[col]) and is_numeric(recipient[col]):
-            r, d = as_float(recipient[col]), as_float(donor[col])
-            # Rank: robust to skew and to level shifts in the tails (rescaled to unit variance).
-            rank_r = (weighted_cdf_at(d, donor_weights, r) - 0.5) * np.sqrt(12.0)
-            rank_d = (weighted_cdf_at(d, donor_weights, d) - 0.5) * np.sqrt(12.0)
-            # Magnitude: signed log, standardised on the donors.
-            log_r, log_d = np.sign(r) * np.log1p(np.abs(r)), np.sign(d) * np.log1p(np.abs(d))
-            seen = ~np.isnan(log_d)
-            mean = np.average(log_d[seen], weights=donor_weights[seen]) if seen.any() else 0.0
-            sd = np.sqrt(np.average((log_d[seen] - mean) ** 2, weights=donor_weights[seen])) if seen.any() else 1.0
-            sd = sd if sd > 0 else 1.0
-            log_r, log_d = np.clip((log_r - mean) / sd, -5, 5), np.clip((log_d - mean) / sd, -5, 5)
-            block_r, block_d = [rank_r, log_r], [rank_d, log_d]
-            missing_r, missing_d = np.isnan(r), np.isnan(d)
-            if missing_r.any() or missing_d.any():
-                block_r.append(missing_r.astype(float))
-                block_d.append(missing_d.astype(float))
-            rec_blocks.append(np.nan_to_num(np.column_stack(block_r)))
-            don_blocks.append(np.nan_to_num(np.column_stack(block_d)))
+            flagged = bool(recipient[col].isna().any() or donor[col].isna().any())
+            plan.append((col, 3 if flagged else 2, None))
         else:
             rc, dc, n_levels = joint_codes(recipient[col], donor[col])
-            rec_blocks.append(one_hot(rc, n_levels))
-            don_blocks.append(one_hot(dc, n_levels))
-    return np.hstack(rec_blocks).astype(np.float32), np.hstack(don_blocks).astype(np.float32)
+            plan.append((col, n_levels, (rc.astype(np.int32), dc.astype(np.int32))))
+    width = sum(w for _, w, _ in plan)
+    x_rec = np.zeros((len(recipient), width), dtype=np.float32)
+    x_don = np.zeros((len(donor), width), dtype=np.float32)
+    at = 0
+    for col, w, codes in plan:
+        if codes is None:
+            for x, block in zip((x_rec, x_don), _numeric_inputs(recipient[col], donor[col], donor_weights, w == 3)):
+                for j, values in enumerate(block):
+                    x[:, at + j] = np.nan_to_num(values)
+        else:
+            for x, c in zip((x_rec, x_don), codes):
+                x[np.arange(len(c)), at + c] = 1.0
+        at += w
+    return x_rec, x_don
+
+
+def _numeric_inputs(
+    recipient: pd.Series, donor: pd.Series, donor_weights: np.ndarray, flagged: bool
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A numeric column's inputs, recipients' then donors': its weighted rank, its standardised
+    signed log and, where ``flagged``, whether it is missing (float64, NaN where missing)."""
+    r, d = as_float(recipient), as_float(donor)
+    # Rank: robust to skew and to level shifts in the tails (rescaled to unit variance).
+    rank_r = (weighted_cdf_at(d, donor_weights, r) - 0.5) * np.sqrt(12.0)
+    rank_d = (weighted_cdf_at(d, donor_weights, d) - 0.5) * np.sqrt(12.0)
+    # Magnitude: signed log, standardised on the donors.
+    log_r, log_d = np.sign(r) * np.log1p(np.abs(r)), np.sign(d) * np.log1p(np.abs(d))
+    seen = ~np.isnan(log_d)
+    mean = np.average(log_d[seen], weights=donor_weights[seen]) if seen.any() else 0.0
+    sd = np.sqrt(np.average((log_d[seen] - mean) ** 2, weights=donor_weights[seen])) if seen.any() else 1.0
+    sd = sd if sd > 0 else 1.0
+    log_r, log_d = np.clip((log_r - mean) / sd, -5, 5), np.clip((log_d - mean) / sd, -5, 5)
+    block_r, block_d = [rank_r, log_r], [rank_d, log_d]
+    if flagged:
+        block_r.append(np.isnan(r).astype(float))
+        block_d.append(np.isnan(d).astype(float))
+    return block_r, block_d
 
 
 @dataclass(frozen=True)
