@@ -185,6 +185,42 @@ def cell_keys(frame: pd.DataFrame, variables: Sequence[str], bands: Mapping[str,
     return keys[positions]
 
 
+def rows_of_cells(cells: Sequence[str], variables: Sequence[str], template: pd.DataFrame,
+                  bands: Mapping[str, Sequence[float]]) -> pd.DataFrame:
+    """One row per cell key of ``cells`` on ``variables``, of ``template``'s dtypes: the cell's
+    values written back from its labels (the inverse of :func:`cell_keys`).
+
+    A cell that has no single row (a band of a banded variable, the missing label, a label that is
+    no value of the column's dtype) is left out: each row returned has exactly its cell's key.
+    """
+    if any(v in bands for v in variables) or not len(cells):
+        return template.loc[:, list(variables)].iloc[:0]
+    split = [str(c).split(KEY_SEPARATOR) for c in cells]
+    usable = [i for i, labels in enumerate(split) if len(labels) == len(variables) and MISSING_LABEL not in labels]
+    valid = np.ones(len(usable), dtype=bool)
+    values: dict[str, pd.Series] = {}
+    for j, variable in enumerate(variables):
+        labels = pd.Series([split[i][j] for i in usable], dtype=object)
+        dtype = template[variable].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            values[variable] = labels.map({str(c): c for c in dtype.categories})
+            valid &= values[variable].notna().to_numpy()
+        elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            values[variable] = pd.to_numeric(labels, errors="coerce")
+            ok = values[variable].notna()
+            if pd.api.types.is_integer_dtype(dtype):  # "2.5" is no value of an integer column
+                ok &= values[variable] == values[variable].round()
+            valid &= ok.to_numpy()
+        else:
+            values[variable] = labels
+    # astype to a categorical dtype maps each value to its category (its code), as to any dtype
+    columns = {v: x[valid].reset_index(drop=True).astype(template[v].dtype) for v, x in values.items()}
+    usable = [i for i, ok in zip(usable, valid) if ok]
+    rows = pd.DataFrame(columns)
+    exact = cell_keys(rows, variables, bands) == np.asarray([cells[i] for i in usable], dtype=object)
+    return rows.loc[exact].reset_index(drop=True)
+
+
 def merge_small_cells(counts: pd.Series, min_cell: int) -> pd.Series:
     """Group label of every cell, so that each group holds at least ``min_cell`` units.
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.calibration.candidates import Candidates
-from synth_assets.calibration.margins import CalibrationError, Targets, cell_keys
+from synth_assets.calibration.margins import CalibrationError, Targets, cell_keys, rows_of_cells
 from synth_assets.calibration.selection import (
     CalibrationResult,
     InsufficientCandidates,
@@ -56,17 +56,24 @@ def _structures_of_short_strata(candidates: Candidates, short: InsufficientCandi
                                 household_id: str, rng: np.random.Generator) -> pd.DataFrame | None:
     """The structures (first household margin's variables) to draw for the short strata: for each,
     ``TOP_UP_MARGIN`` times its deficit plus a few, taken at random among its candidate households
-    (the model's own mix of the cells a stratum merges); None when a short stratum has none."""
+    (the model's own mix of the cells a stratum merges), or among its cells, written back from
+    their keys, when it has none (a structure the surplus never drew: a whole draw more would
+    rarely draw it either, and cost the population's size); None when neither can be had."""
     margin = targets.spec.household_margins[0]
     persons = candidates.frame()
     households = persons.loc[~persons[household_id].duplicated(), list(margin.variables)].reset_index(drop=True)
     keys = cell_keys(households, margin.variables, targets.spec.bands)
     parts = []
     for stratum, deficit in short.deficits.items():
+        wanted = int(math.ceil(TOP_UP_MARGIN * deficit)) + 5
         members = np.flatnonzero(np.isin(keys, short.cells[stratum]))
-        if not len(members):
+        if len(members):
+            parts.append(households.iloc[rng.choice(members, wanted)])
+            continue
+        cells = rows_of_cells(short.cells[stratum], margin.variables, households, targets.spec.bands)
+        if cells.empty:
             return None
-        parts.append(households.iloc[rng.choice(members, int(math.ceil(TOP_UP_MARGIN * deficit)) + 5)])
+        parts.append(cells.iloc[rng.integers(len(cells), size=wanted)])
     return pd.concat(parts, ignore_index=True)
 
 
@@ -107,8 +114,9 @@ def draw_candidates(
     Short strata get another draw (new seed), sized to their shortfall (:data:`TOP_UP_MARGIN`,
     :data:`MIN_TOP_UP`), up to ``max_rounds`` draws in all. With ``draw_like``, a top-up draws
     the short strata's households given their structure instead, as many as their deficits call
-    for (at 300,000 persons a stratum four households short cost 650,000 persons drawn); a round
-    of those that leaves the deficit as it was is followed by a sized whole draw. Households of
+    for (at 300,000 persons a stratum four households short cost 650,000 persons drawn), a stratum
+    without any candidate included (its structures written back from its cells); a round of those
+    that leaves the deficit as it was is followed by a sized whole draw. Households of
     later draws are renumbered after those already drawn, so every candidate has its own id.
     """
     size = int(math.ceil(surplus * targets.persons))

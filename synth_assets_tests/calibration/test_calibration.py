@@ -287,6 +287,54 @@ def test_a_short_stratum_gets_households_drawn_given_its_structure():
     assert result.within_tolerance and len(sizes) == 2 and sizes[1] < sizes[0] / 2
 
 
+def test_a_stratum_without_any_candidate_gets_its_structure_from_its_cells():
+    """A structure the surplus never drew (no candidate at all in the stratum) is drawn given its
+    structure, written back from the stratum's cell keys, not by whole draws of the population."""
+    register = population(600, seed=2)
+    targets = register_targets(register, SPEC, "household_id")
+    sizes: list[int] = []
+    asked: list[pd.DataFrame] = []
+
+    def draw(persons: int, seed: int) -> pd.DataFrame:
+        sizes.append(persons)
+        drawn = population(max(persons // 3, 1), seed=seed % 1000, id_start=10_000)
+        south5 = drawn.loc[(drawn["region"] == "south") & (drawn["size"] == 5), "household_id"]
+        return drawn[~drawn["household_id"].isin(south5)]  # the model never draws a southern 5
+
+    def draw_like(structures: pd.DataFrame, seed: int) -> pd.DataFrame:
+        asked.append(structures)
+        pool = population(2_000, seed=seed % 1000, id_start=50_000)
+        heads = pool.drop_duplicates("household_id")
+        chosen = [heads.loc[(heads["region"] == r) & (heads["size"] == n), "household_id"].iloc[i]
+                  for i, (r, n) in enumerate(zip(structures["region"], structures["size"]))]
+        return pool[pool["household_id"].isin(chosen)]
+
+    result = calibrated_population(draw, targets, "household_id", surplus=3.0, seed=0, draw_like=draw_like)
+    assert result.within_tolerance
+    assert len(sizes) == 1  # no whole draw more
+    structures = asked[0]
+    assert set(zip(structures["region"], structures["size"])) == {("south", 5)}
+    # written back with the candidates' dtypes: the region a category of the same levels, the size an integer
+    assert structures["region"].dtype == register["region"].dtype and structures["size"].dtype == np.int64
+    south5 = register.drop_duplicates("household_id").query("region == 'south' and size == 5").shape[0]
+    assert len(structures) == 2 * south5 + 5
+
+
+def test_cells_are_written_back_as_rows_of_their_values():
+    from synth_assets.calibration.margins import cell_keys, rows_of_cells
+
+    frame = pd.DataFrame({"region": pd.Categorical(["north", "south"], categories=["north", "south"]),
+                          "size": np.array([1, 5], dtype=np.int64), "kind": ["a", "b"]})
+    keys = list(cell_keys(frame, ["region", "size", "kind"], {}))
+    rows = rows_of_cells([keys[1], keys[0]], ["region", "size", "kind"], frame, {})
+    pd.testing.assert_frame_equal(rows, frame.iloc[[1, 0]].reset_index(drop=True))
+    # a cell that names no value of the columns (an unknown region, a size of 2.5) is left out
+    odd = rows_of_cells(["west\x1f1\x1fa", "north\x1f2.5\x1fa", keys[0]], ["region", "size", "kind"], frame, {})
+    assert odd["region"].tolist() == ["north"] and odd["size"].tolist() == [1] and odd["size"].dtype == np.int64
+    # a banded variable's cell is a range, not a value: nothing written back
+    assert rows_of_cells(keys, ["region", "size", "kind"], frame, {"size": (0, 3)}).empty
+
+
 def test_regions_targets_add_up_and_their_candidates_are_chosen_from_together(tmp_path):
     """A region's targets are the register's margins of its households (national bands): its strata's
     counts; regions' draws joined give one table, households renumbered after the earlier region's
