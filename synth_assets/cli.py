@@ -48,8 +48,8 @@ def _add_run_parser(subparsers) -> None:
                         help="settings from a YAML file (model: {family: cart}, ...); --set and the flags win")
     parser.add_argument("--step-processes", action="store_true",
                         help="each release step in a process of its own, two at a time (the deployment's executor, "
-                             "as a run launched from the UI), not all in this one: for large populations (ingest "
-                             "runs stay in this process)")
+                             "as a run launched from the UI), not all in this one: for large populations (the ingest "
+                             "runs share one process of their own)")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -99,11 +99,11 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
                 if e.dagster_event is not None}
     assert {"population_model", "fictitious_dataset.fictitious_region[all]", "public_dataset"} <= set(pids)
     assert os.getpid() not in pids.values() and len(set(pids.values())) == len(pids)  # a process per step
-    with ingested_copy.instance() as instance:  # an ingest run's few small steps stay in this process
+    with ingested_copy.instance() as instance:  # an ingest run's few small steps share one process of their own
         ingest_run = instance.get_runs(dg.RunsFilter(job_name="ingest_register"), limit=1)[0]
         ingest_pids = {e.dagster_event.pid for e in instance.all_logs(ingest_run.run_id, of_type=dg.DagsterEventType.STEP_START)
                        if e.dagster_event is not None}
-    assert ingest_pids == {os.getpid()}
+    assert len(ingest_pids) == 1 and not ingest_pids & {os.getpid(), *pids.values()}
     stamped = r"\[ *\d+:\d\d\] "
     for line in ("\\[ok\\] ingest register wave 2024", "done matched_dataset \\(",
                  # each step's own peak (its process's high-water mark), from the step's hook in its process

@@ -74,3 +74,17 @@ def test_a_step_process_is_killed_when_the_run_process_dies(tmp_path, method):
 def test_the_run_process_itself_is_left_alone():
     """Not started by multiprocessing (the CLI, a test): its own parent's end must not kill it."""
     assert end_with_parent() is False
+
+
+def test_an_ingest_process_that_ends_early_is_an_error_naming_how_far_it_got(tmp_path):
+    """The ingest runs of ``--step-processes`` run in one process of their own: one that dies (here a
+    job the code location lacks) is an error, not a pipeline waiting for runs that never end."""
+    import dagster as dg
+
+    from synth_assets.operations.runner import StepProcesses, ingest_in_a_process
+
+    root = Path(__file__).parents[2] / "data"
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        summaries = ingest_in_a_process([("no_such_job", "2024")], StepProcesses(str(root)), instance, None, None)
+        with pytest.raises(RuntimeError, match=r"ingest process ended \(exit code 1\) after 0 of 1 ingest runs"):
+            list(summaries)
