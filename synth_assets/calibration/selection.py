@@ -340,10 +340,16 @@ def select_households(
     picked = np.flatnonzero(chosen)
     keep = np.isin(design.household_codes, picked)
     del persons  # the selection's columns, or every column of every candidate
+    # the phases after the search, named: at 1.2 million persons 7 minutes passed between the
+    # search's last line and the result's, with nothing to say which phase took them
+    if progress is not None:
+        progress(f"calibration: {len(picked):,} households chosen ({swaps:,} swaps); reading their members")
     if isinstance(candidates, Candidates):
         data = candidates.take(np.flatnonzero(keep))
     else:
         data = candidates.loc[keep].reset_index(drop=True)
+    if progress is not None:
+        progress(f"calibration: weighting {len(picked):,} households to the register's controls")
     household_weights = rake(design.matrix[picked], design.targets)
     by_code = np.zeros(design.matrix.shape[0])
     by_code[picked] = household_weights.weights

@@ -387,3 +387,14 @@ def test_a_regions_view_of_a_stored_table_holds_its_rows(tmp_path):
         assert 0 < len(got) < len(register)
         pd.testing.assert_frame_equal(got, expected, check_categorical=False)
     assert region_table(stored.select(["age"]), "region", ["north"]).num_rows == len(register)  # no such column
+
+
+def test_the_selection_names_its_phases_after_the_search():
+    register = population(400, seed=3)
+    candidates = population(1_500, seed=4, id_start=10_000)
+    lines: list[str] = []
+    result = select_households(candidates, register_targets(register, SPEC, "household_id"), "household_id",
+                               progress=lines.append)
+    chosen = next(i for i, line in enumerate(lines) if "households chosen" in line)
+    assert f"{result.households:,} households chosen" in lines[chosen]
+    assert "weighting" in lines[chosen + 1]
