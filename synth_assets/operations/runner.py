@@ -436,7 +436,7 @@ def ingest_in_this_process(runs: list[tuple[str, str]], processes: StepProcesses
     by :func:`ingest_in_a_process`), each run's summary put on ``results`` as it ends.
 
     In the run's own process, an ingest run leaves what the allocator kept of the register read
-    behind: the run's process held 0.55 GB at 300,000 persons and 0.83 GB at 1.2 million through
+    behind: the run's process held about 0.56 GB at 300,000 persons and 0.85 GB at 1.2 million through
     the whole release, beside each step's own process. A process per ingest step costs 7-8
     minutes of imports over the demo's 15 runs; one process for all of them, one start.
     """
