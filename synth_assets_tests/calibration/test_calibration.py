@@ -46,6 +46,15 @@ def population(n_households: int, seed: int, *, large_share: float = 0.3, id_sta
     })
 
 
+def households_like(structures: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """One household per row of ``structures``, of that region and size (a model's draw given them)."""
+    pool = population(2_000, seed=seed % 1000, id_start=50_000)
+    heads = pool.drop_duplicates("household_id")
+    chosen = [heads.loc[(heads["region"] == r) & (heads["size"] == n), "household_id"].iloc[i]
+              for i, (r, n) in enumerate(zip(structures["region"], structures["size"]))]
+    return pool[pool["household_id"].isin(chosen)]
+
+
 def test_small_cells_are_merged_along_the_last_variable_first():
     index = pd.MultiIndex.from_product([["a", "b"], ["0-14", "15-64", "65+"]], names=["region", "age"])
     counts = pd.Series([50, 40, 3, 20, 4, 5], index=index)
@@ -266,12 +275,7 @@ def test_a_short_stratum_gets_households_drawn_given_its_structure():
 
     def draw_like(structures: pd.DataFrame, seed: int) -> pd.DataFrame:
         asked.append(structures)
-        # one household per structure asked, of that region and size (as the model's draw given them)
-        pool = population(2_000, seed=seed % 1000, id_start=50_000)
-        heads = pool.drop_duplicates("household_id")
-        chosen = [heads.loc[(heads["region"] == r) & (heads["size"] == n), "household_id"].iloc[i]
-                  for i, (r, n) in enumerate(zip(structures["region"], structures["size"]))]
-        return pool[pool["household_id"].isin(chosen)]
+        return households_like(structures, seed)
 
     result = calibrated_population(draw, targets, "household_id", surplus=3.0, seed=0, draw_like=draw_like)
     assert result.within_tolerance
@@ -303,11 +307,7 @@ def test_a_stratum_without_any_candidate_gets_its_structure_from_its_cells():
 
     def draw_like(structures: pd.DataFrame, seed: int) -> pd.DataFrame:
         asked.append(structures)
-        pool = population(2_000, seed=seed % 1000, id_start=50_000)
-        heads = pool.drop_duplicates("household_id")
-        chosen = [heads.loc[(heads["region"] == r) & (heads["size"] == n), "household_id"].iloc[i]
-                  for i, (r, n) in enumerate(zip(structures["region"], structures["size"]))]
-        return pool[pool["household_id"].isin(chosen)]
+        return households_like(structures, seed)
 
     result = calibrated_population(draw, targets, "household_id", surplus=3.0, seed=0, draw_like=draw_like)
     assert result.within_tolerance
