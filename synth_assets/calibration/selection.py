@@ -180,20 +180,34 @@ def _initial_selection(design: _Design, stratum_targets: np.ndarray, rng: np.ran
     return chosen
 
 
-def _propose(
-    stratum: np.ndarray, out_pool: np.ndarray, in_pool: np.ndarray, n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``n`` pairs (a household to take out, one of the same stratum to bring in)."""
-    if len(out_pool) == 0 or len(in_pool) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    in_sorted = in_pool[np.argsort(stratum[in_pool], kind="stable")]
-    strata, starts, counts = np.unique(stratum[in_sorted], return_index=True, return_counts=True)
-    out_ = rng.choice(out_pool, size=min(n, len(out_pool)), replace=False)
-    slot = np.minimum(np.searchsorted(strata, stratum[out_]), len(strata) - 1)
-    has_partner = strata[slot] == stratum[out_]
-    out_, slot = out_[has_partner], slot[has_partner]
-    in_ = in_sorted[starts[slot] + (rng.random(len(slot)) * counts[slot]).astype(np.int64)]
-    return out_, in_
+class _Strata:
+    """The households ordered by stratum once, for the search's proposals: a batch then finds a
+    partner for each household taken out by a count of the eligible households, linear in the
+    candidates, instead of sorting the eligible ones by stratum at every batch (at 1.2 million
+    persons, 3.6 million candidate households and 1,700 batches: 8 of the selection's 11 minutes)."""
+
+    def __init__(self, stratum: np.ndarray) -> None:
+        self.stratum = stratum
+        self.order = np.argsort(stratum, kind="stable")
+        self.starts = np.concatenate([[0], np.cumsum(np.bincount(stratum))])
+
+    def propose(self, out_pool: np.ndarray, in_pool: np.ndarray, n: int, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``n`` pairs (a household of ``out_pool`` to take out, one of ``in_pool`` of the same
+        stratum to bring in, at random among them); the pools are household masks."""
+        out_candidates = np.flatnonzero(out_pool)
+        if len(out_candidates) == 0 or not in_pool.any():
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        out_ = rng.choice(out_candidates, size=min(n, len(out_candidates)), replace=False)
+        # eligible[q]: how many of the first q households in stratum order may come in
+        eligible = np.concatenate([[0], np.cumsum(in_pool[self.order])])
+        s = self.stratum[out_]
+        before = eligible[self.starts[s]]
+        available = eligible[self.starts[s + 1]] - before
+        out_, before, available = out_[available > 0], before[available > 0], available[available > 0]
+        rank = (rng.random(len(out_)) * available).astype(np.int64)  # the rank-th eligible of the stratum
+        position = np.searchsorted(eligible, before + rank + 1, side="left") - 1
+        return out_, self.order[position]
 
 
 def _swap_search(
@@ -207,13 +221,14 @@ def _swap_search(
     indptr, indices, data = a.indptr, a.indices, a.data
     inv = design.inverse_scale
     deviation = np.asarray(a.T @ chosen.astype(float)).ravel() - design.targets
+    strata = _Strata(design.stratum)
     swaps, idle = 0, 0
     history = [float(np.sum(deviation**2 * inv))]
     for b in range(max_batches):
         out_pool, in_pool = chosen, ~chosen
         if focus is not None:
             out_pool, in_pool = (chosen & focus, in_pool) if b % 2 == 0 else (chosen, in_pool & focus)
-        out_, in_ = _propose(design.stratum, np.flatnonzero(out_pool), np.flatnonzero(in_pool), batch, rng)
+        out_, in_ = strata.propose(out_pool, in_pool, batch, rng)
         if len(out_) == 0:
             break
         diff = a[in_] - a[out_]

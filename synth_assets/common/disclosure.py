@@ -24,7 +24,7 @@ import pandas as pd
 
 from synth_assets.common.columns import is_numeric
 from synth_assets.common.frames import ParquetTable
-from synth_assets.common.hashing import block_row_hashes, numeric_in_all, row_hashes
+from synth_assets.common.hashing import block_row_hashes, in_sorted, numeric_in_all, row_hashes
 
 RARE = "replicated rare record"
 FULL = "full copy"
@@ -85,9 +85,9 @@ class DisclosureIndex:
             elif column not in self.numeric and is_numeric(frame[column]):
                 frame[column] = frame[column].astype(object)
         generated = row_hashes([frame], self.shared)[0]
-        out = {RARE: np.isin(generated, self.rare)}
+        out = {RARE: in_sorted(generated, self.rare)}
         if self.full_copies:
-            out[FULL] = np.isin(generated, self.every)
+            out[FULL] = in_sorted(generated, self.every)
         return out
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 from synth_assets.catalog.rules import broken_rows
 from synth_assets.common.disclosure import FULL, RARE, DisclosureIndex, filter_label, reference_hashes
 from synth_assets.common.frames import ParquetTable
-from synth_assets.common.hashing import row_hashes
+from synth_assets.common.hashing import in_sorted, row_hashes
 from synth_assets.synthesis.base import Synthesizer
 from synth_assets.synthesis.equal_rows import match_rows
 from synth_assets.synthesis.households import HouseholdSynthesizer
@@ -112,7 +112,7 @@ def copy_detector(
         if unique_only:
             counts = pd.Series(values).value_counts()
             values = counts.index[counts == 1].to_numpy()
-        return values
+        return np.unique(values)  # sorted, for in_sorted
 
     compared = {
         name: (shared, hashes(ref, shared))
@@ -123,7 +123,7 @@ def copy_detector(
 
     def detect(data: pd.DataFrame) -> dict[str, np.ndarray]:
         return {
-            f"{label} a {name} record": np.isin(row_hashes([data], shared)[0], hashes)
+            f"{label} a {name} record": in_sorted(row_hashes([data], shared)[0], hashes)
             for name, (shared, hashes) in compared.items()
         }
 
@@ -322,47 +322,107 @@ def _redraw_rows(data, bad, check, draw, rng, max_rounds, result, filters) -> pd
     )
 
 
+#: Persons a redraw round aims at. A round's cost is mostly fixed (the model's conditional draw and the
+#: filters' hashing of the release's 40-odd columns: about a second a round at 300,000 persons, whatever
+#: its rows), and most rounds redraw a few hundred households, so a round draws several copies of each
+#: pending household, up to its attempts left, and takes its first valid copy: the same as drawing
+#: copy after copy in rounds of their own (the copies are independent), in far fewer rounds.
+REDRAW_PERSONS = 20_000
+
+
+def copies_per_round(pending_persons: int, attempts_left: int) -> int:
+    """How many copies of each pending household a round draws (:data:`REDRAW_PERSONS`)."""
+    return max(1, min(attempts_left, REDRAW_PERSONS // max(pending_persons, 1)))
+
+
+class _Copies:
+    """Whole households ``copies`` times over, each copy's households under ids of their own (the
+    ids' kind: integers, else text), and the way back from a copy's id to its household's."""
+
+    def __init__(self, persons: pd.DataFrame, household_id: str, copies: int) -> None:
+        ids = persons[household_id]
+        codes, self.households = pd.factorize(ids, sort=False)
+        self.count = len(self.households)
+        self.copies = copies
+        integers = pd.api.types.is_integer_dtype(ids.dtype)
+        parts: list[pd.DataFrame] = []
+        for j in range(copies):
+            copy_codes = codes + j * self.count
+            copy_ids = (pd.Series(copy_codes, index=ids.index).astype(ids.dtype) if integers
+                        else pd.Series([f"{c}~copy" for c in copy_codes], index=ids.index, dtype=object))
+            parts.append(persons.assign(**{household_id: copy_ids}))
+        self.persons = parts[0] if copies == 1 else pd.concat(parts, ignore_index=True)
+        # copy by copy, households in order: a copy's position is its number times the count plus the household's
+        self._names = pd.Index(pd.unique(self.persons[household_id]))
+
+    def positions(self, copy_ids: np.ndarray | pd.Series) -> np.ndarray:
+        """The copy number times the households' count plus the household's position, of each id."""
+        found = self._names.get_indexer(pd.Index(copy_ids))
+        if (found < 0).any():
+            raise AssertionError("a redraw changed the households' ids it was given")
+        return found
+
+
 def _redraw_households(data, bad, check, household_id, households, draw, structure, rng,
                        member_rounds, max_rounds, result, filters, drop_unfixable=False) -> pd.DataFrame:
     ids = data[household_id]
     pending = pd.unique(ids[bad])
     accepted: list[pd.DataFrame] = []
 
-    def attempt(fresh: pd.DataFrame, unmatched=()) -> tuple[int, tuple[str, int]]:
-        """Keep the valid households of ``fresh``; the others (and ``unmatched``) stay pending."""
+    def attempt(redraw: Callable[[pd.DataFrame], pd.DataFrame], attempts_left: int
+                ) -> tuple[int, int, tuple[str, int], int]:
+        """Redraw the pending households (``redraw``: their copies' rows -> fresh rows, a copy it could
+        not draw left out), keep each one's first valid copy; households fixed, attempts used, the worst
+        reason among those still pending, and how many households no copy of which could be drawn."""
         nonlocal pending
+        rows = data[ids.isin(pending)]
+        copies = _Copies(rows, household_id, copies_per_round(len(rows), attempts_left))
+        fresh = redraw(copies.persons)
         fresh = fresh[data.columns]
         fresh_bad, masks = check(fresh)
-        fresh_ids = fresh[household_id].to_numpy()
-        still = pd.unique(fresh_ids[fresh_bad])
-        accepted.append(fresh[~np.isin(fresh_ids, still)])
-        fixed = len(pending) - len(still) - len(unmatched)
-        pending = np.concatenate([still, np.asarray(unmatched, dtype=still.dtype)])
-        return fixed, _worst({r: m & np.isin(fresh_ids, still) for r, m in masks.items()},
-                             {_NO_STRUCTURE: len(unmatched)} if len(unmatched) else {})
+        position = copies.positions(fresh[household_id])
+        household = position % copies.count
+        drawn = np.zeros(copies.count, dtype=bool)
+        drawn[household] = True  # some copy of it came back (a structure never drawn: none did)
+        # a copy is valid when none of its members is rejected; ascending: copy by copy
+        valid = np.setdiff1d(position, position[fresh_bad])
+        first = valid[np.unique(valid % copies.count, return_index=True)[1]]
+        accepted.append(fresh[np.isin(position, first)].assign(
+            **{household_id: copies.households[household[np.isin(position, first)]]}))
+        fixed = np.zeros(copies.count, dtype=bool)
+        fixed[first % copies.count] = True
+        still = np.flatnonzero(drawn & ~fixed)
+        unmatched = np.flatnonzero(~drawn)
+        pending = copies.households[np.concatenate([still, unmatched])]
+        worst = _worst({r: m & np.isin(household, still) for r, m in masks.items()},
+                       {_NO_STRUCTURE: len(unmatched)} if len(unmatched) else {})
+        return int(fixed.sum()), copies.copies, worst, len(unmatched)
 
     if households is not None:
-        for _ in range(member_rounds):
-            if not len(pending):
-                break
-            fresh = households.redraw_members(data[ids.isin(pending)], seed=int(rng.integers(2**31)))
-            result.fixed_by_member_redraws += attempt(fresh)[0]
+        left = member_rounds
+        while left > 0 and len(pending):
+            fixed, used, _, _ = attempt(
+                lambda rows: households.redraw_members(rows, seed=int(rng.integers(2**31))), left)
+            result.fixed_by_member_redraws += fixed
+            left -= used
     like = households.sample_households_like if households is not None else _households_of(draw, household_id)
     # A household whose own structure breaks a rule (a one-person household of three) has no
     # valid household of that structure: after half the rounds, only the size is kept.
     worst: tuple[str, int] = ("", 0)
     relaxed = max_rounds // 2
     for on, rounds in ((structure, relaxed), ((), max_rounds - relaxed)):
-        for _ in range(rounds):
-            if not len(pending):
-                break
-            fresh, unmatched = like(data[ids.isin(pending)], on, seed=int(rng.integers(2**31)))
-            fixed, worst = attempt(fresh, unmatched)
+        left = rounds
+        while left > 0 and len(pending):
+            def redraw(rows: pd.DataFrame, on: Sequence[str] = on) -> pd.DataFrame:
+                return like(rows, on, seed=int(rng.integers(2**31)))[0]
+
+            fixed, used, worst, unmatched = attempt(redraw, left)
             result.fixed_by_household_redraws += fixed
             if not on:
                 result.fixed_with_size_only += fixed
-            if len(unmatched):  # each call already drew in growing batches: another would not find them
-                worst = (_NO_STRUCTURE, len(unmatched))
+            left -= used
+            if unmatched:  # each call already drew in growing batches: another would not find them
+                worst = (_NO_STRUCTURE, unmatched)
                 break
     if len(pending) and drop_unfixable:
         log.warning("dropped %d households still rejected after every redraw, most often %s", len(pending),

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from synth_assets.common.hashing import row_hashes
+from synth_assets.common.hashing import in_sorted, row_hashes
 from synth_assets.synthesis.base import LOGGER, NotFittedError, Synthesizer
 from synth_assets.synthesis.marginal_mapping import MarginalCalibrator
 from synth_assets.synthesis.transform import TableTransformer
@@ -205,7 +205,7 @@ class TabularSynthesizer(Synthesizer):
             return out
         keep_ids = self.transformer.id_column_names
         for attempt in range(self.max_copy_rounds + 1):
-            copies = np.flatnonzero(np.isin(_hashes(out, self._copy_columns(out)), self._train_hashes))
+            copies = np.flatnonzero(in_sorted(_hashes(out, self._copy_columns(out)), self._train_hashes))
             if len(copies) == 0:
                 break
             if attempt == self.max_copy_rounds:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from synth_assets.common import hashing
-from synth_assets.common.hashing import TableSha256, dataframe_sha256, row_hashes
+from synth_assets.common.hashing import TableSha256, dataframe_sha256, in_sorted, row_hashes
 
 
 def _table(n: int = 1_000, seed: int = 0) -> pd.DataFrame:
@@ -74,3 +74,19 @@ def test_categorical_columns_hash_as_their_values_written_as_text() -> None:
     # and a missing category is not the text "nan"
     missing, written = row_hashes([with_missing[["sex"]], pd.DataFrame({"sex": ["nan"] * len(table)})], ["sex"])
     assert not np.isin(missing[::5], written).any()
+
+
+@pytest.mark.parametrize("reference_size", [0, 1, 7, 5_000])
+def test_in_sorted_is_isin_against_a_sorted_reference(reference_size: int) -> None:
+    rng = np.random.default_rng(reference_size)
+    reference = np.unique(rng.integers(0, 2**64 - 1, size=reference_size, dtype=np.uint64))
+    # values in the reference, beside it, below its smallest and above its largest
+    values = np.concatenate([rng.choice(reference, 50) if len(reference) else reference,
+                             rng.integers(0, 2**64 - 1, size=200, dtype=np.uint64),
+                             np.array([0, 2**64 - 1], dtype=np.uint64)])
+    found = in_sorted(values, reference)
+    assert found.dtype == bool and len(found) == len(values)
+    np.testing.assert_array_equal(found, np.isin(values, reference))
+    if len(reference):
+        assert found[:50].all()
+    assert not in_sorted(values[:0], reference).size

@@ -302,3 +302,54 @@ def test_a_rule_is_evaluated_on_its_own_columns_whatever_else_the_frame_holds():
     np.testing.assert_array_equal(broken_rows(wide, rules)[0], broken_rows(data, rules)[0])
     with pytest.raises(RuleError, match="age_typo"):
         broken_rows(wide, ["age_typo > 3"])
+
+
+class _CopyNumberedMembers:
+    """A household model stand-in for ``households`` broken households whose member redraws come out
+    valid from copy ``valid_from`` on (a round's copies come one after another, households in the same
+    order in each), so the test can tell which copy a fixed household kept; it counts its calls."""
+
+    def __init__(self, households: int, valid_from: int) -> None:
+        self.households, self.valid_from, self.calls, self.rows_given = households, valid_from, 0, []
+
+    def redraw_members(self, persons: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+        self.calls += 1
+        self.rows_given.append(len(persons))
+        copy = pd.factorize(persons["household_id"])[0] // self.households
+        return persons.assign(wage=np.where(copy >= self.valid_from, 0.0, 500.0), bonus=copy.astype(float))
+
+    def sample_households_like(self, persons, on=(), *, seed=0, max_rounds=8):
+        raise AssertionError("every household is fixed by its members")
+
+
+@pytest.mark.parametrize("ids", ["integers", "text"])
+def test_a_round_redraws_several_copies_of_few_households_and_keeps_the_first_valid(ids: str):
+    sample = _households(40, 0, child_wage_share=0.0)
+    if ids == "text":
+        sample["household_id"] = "h" + sample["household_id"].astype(str)
+    children = sample.index[sample["age"] < 16]
+    sample.loc[children[:5], "wage"] = 500.0  # five households break the rule
+    broken = sample.loc[children[:5], "household_id"].nunique()
+    model = _CopyNumberedMembers(broken, valid_from=2)  # copies 0 and 1 break it again, copy 2 is valid
+    result = enforce_rules(sample, RULES, lambda n, s: sample.iloc[:0], household_id="household_id",
+                           households=model, member_rounds=5, seed=3)
+    # one call, with the five attempts of every broken household, instead of three rounds
+    assert model.calls == 1
+    assert model.rows_given[0] == 5 * int(sample["household_id"].isin(
+        sample.loc[children[:5], "household_id"]).sum())
+    assert result.fixed_by_member_redraws == broken and result.fixed_by_household_redraws == 0
+    assert not broken_rows(result.data, RULES)[0].any()
+    fixed = result.data["household_id"].isin(sample.loc[children[:5], "household_id"])
+    assert (result.data.loc[fixed, "bonus"] == 2).all()  # the first valid copy: the third
+    assert result.data.loc[~fixed, "bonus"].isna().all()
+    # the households, ids and persons of the draw, in its order
+    assert result.data["household_id"].tolist() == sample["household_id"].tolist()
+
+
+def test_copies_per_round_fill_a_round_up_to_the_attempts_left():
+    from synth_assets.synthesis.constraints import REDRAW_PERSONS, copies_per_round
+
+    assert copies_per_round(REDRAW_PERSONS * 2, 5) == 1  # many pending: a copy each, rounds as before
+    assert copies_per_round(REDRAW_PERSONS // 3, 5) == 3
+    assert copies_per_round(10, 5) == 5  # never more attempts than the rounds allow
+    assert copies_per_round(0, 1) == 1

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.common.disclosure import DisclosureIndex, disclosive_rows
-from synth_assets.common.hashing import block_row_hashes, numeric_in_all
+from synth_assets.common.hashing import block_row_hashes, in_sorted, numeric_in_all
 from synth_assets.validation.preparation import Table, table_blocks, table_empty, table_rows
 
 
@@ -42,7 +42,7 @@ def exact_copy_rate(synthetic: Table, reference: Table) -> float:
     columns = _shared_columns(*empties)
     numeric = numeric_in_all(empties, columns)
     ref = np.unique(_hashes(reference, columns, numeric))
-    copies = sum(int(np.isin(block_row_hashes([block[columns]], columns, numeric), ref).sum())
+    copies = sum(int(in_sorted(block_row_hashes([block[columns]], columns, numeric), ref).sum())
                  for block in table_blocks(synthetic))
     return copies / rows
 
@@ -70,7 +70,7 @@ def replicated_uniques(
     syn_rows = np.unique(_hashes(synthetic, columns, numeric))
     key_counts = pd.Series(ref_keys).map(pd.Series(ref_keys).value_counts()).to_numpy()
     unique = key_counts == 1
-    replicated = unique & np.isin(ref_rows, syn_rows)
+    replicated = unique & in_sorted(ref_rows, syn_rows)
     n_unique, n_replicated = int(unique.sum()), int(replicated.sum())
     rows = len(ref_keys)
     return {
