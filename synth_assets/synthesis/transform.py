@@ -428,11 +428,14 @@ class TableTransformer:
     def inverse(self, frame: pd.DataFrame, rng: np.random.Generator, offset: int = 0) -> pd.DataFrame:
         """Map a model frame back to the input's schema; ``offset`` keeps new ids unique."""
         out = {}
+        # once, not per column: a copy of the whole model frame each (a quarter of CART's sampling time)
+        frame = frame if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 \
+            and frame.index.step == 1 else frame.reset_index(drop=True)
         for name, codec in self.codecs.items():
             if isinstance(codec, IdCodec):
                 out[name] = codec.generate(len(frame), offset)
             else:
-                out[name] = codec.decode(frame.reset_index(drop=True), rng)
+                out[name] = codec.decode(frame, rng)
         return self.fitted_schema.enforce(pd.DataFrame(out, index=pd.RangeIndex(len(frame))))
 
     def fill_continuous_gaps(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
