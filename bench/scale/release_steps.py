@@ -1,6 +1,7 @@
 """Peak resident memory and time of the steps that make the release's replicates, each alone in a fresh process.
 
     PYTHONPATH=. .venv/bin/python bench/scale/release_steps.py --data ROOT [--replicates 3] [--family cart] [--steps NAME ...]
+        [--set model.params.n_jobs=2 ...]
 
 On a finished run's data root (``synth-assets run --data ROOT ...``), each step (default
 ``matched_replicates``, ``fictitious_dataset`` and every ``linked_<survey>``) is materialized
@@ -32,7 +33,7 @@ def rss_mb() -> float:
         return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
-def child(data: Path, step: str, replicates: int, family: str | None) -> None:
+def child(data: Path, step: str, replicates: int, family: str | None, settings: list[str]) -> None:
     """Materialize ``step`` alone (no checks) and print the base resident set as JSON."""
     import dataclasses
 
@@ -41,14 +42,15 @@ def child(data: Path, step: str, replicates: int, family: str | None) -> None:
     from synth_assets.defs.automation.jobs import RELEASE_JOB
     from synth_assets.defs.definitions import build_definitions
     from synth_assets.defs.deployment import Deployment
-    from synth_assets.operations.settings import release_run_config
+    from synth_assets.operations.settings import parse_assignments, release_run_config
 
     deployment = dataclasses.replace(Deployment.from_environment(), data_root=data)
     defs = build_definitions(deployment=deployment)
     wave = sorted(p.stem for p in (data / "warehouse" / "matched_dataset").glob("*.parquet"))[-1]
     keys = set(defs.resolve_assets_def(dg.AssetKey(step)).keys)  # a multi-asset's whole (matched_dataset)
     job = defs.resolve_job_def(RELEASE_JOB).get_subset(asset_selection=keys, asset_check_selection=set())
-    config = release_run_config({"fictitious.replicates": replicates, **({"model.family": family} if family else {})})
+    config = release_run_config({"fictitious.replicates": replicates, **({"model.family": family} if family else {}),
+                                 **parse_assignments(settings)})
     config["ops"] = {op: value for op, value in config.get("ops", {}).items() if op == step}  # the step's alone
     base = rss_mb()
     started = time.perf_counter()
@@ -71,11 +73,13 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=3)
     parser.add_argument("--family", default=None, help="model.family, as the run's (population_model)")
     parser.add_argument("--steps", nargs="+", default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a run setting, as `synth-assets run --set` (model.params.n_jobs=2)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = args.data.resolve()
     if args.child:
-        child(data, args.child, args.replicates, args.family)
+        child(data, args.child, args.replicates, args.family, args.set)
         return
     steps = args.steps or ["matched_replicates", "fictitious_dataset",
                            *sorted(p.name for p in (data / "warehouse").glob("linked_*"))]
@@ -86,7 +90,8 @@ def main() -> None:
         with tempfile.TemporaryFile("w+") as log:
             process = subprocess.Popen([sys.executable, __file__, "--data", str(data), "--replicates",
                                         str(args.replicates), "--child", step,
-                                        *(["--family", args.family] if args.family else [])],
+                                        *(["--family", args.family] if args.family else []),
+                                        *(f"--set={item}" for item in args.set)],
                                        stdout=subprocess.PIPE, stderr=log, text=True, env=env)
             assert process.stdout is not None
             out = process.stdout.read()

@@ -26,8 +26,10 @@ gives proper replicates for the combining rules.
 from __future__ import annotations
 
 import copy
+import functools
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Self
 
@@ -70,6 +72,26 @@ def compact(values: np.ndarray) -> np.ndarray:
         if np.iinfo(kind).min <= low and high <= np.iinfo(kind).max:
             return values.astype(kind)
     return values
+
+
+def _fitted(steps: Sequence[Step | Callable[[], Step]], n_jobs: int) -> list[Step]:
+    """The steps, those still to fit (callables) fitted ``n_jobs`` at a time in threads, in order."""
+    pending = [k for k, step in enumerate(steps) if callable(step)]
+    out = list(steps)
+
+    def fit(k: int) -> Step:
+        step = steps[k]()  # type: ignore[operator]
+        LOGGER.debug("cart: fitted %s (%d/%d)", step.column, k + 1, len(steps))
+        return step
+
+    if n_jobs == 1 or len(pending) < 2:
+        for k in pending:
+            out[k] = fit(k)
+    else:
+        with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="cart-fit") as pool:
+            for k, step in zip(pending, pool.map(fit, pending), strict=True):
+                out[k] = step
+    return out  # type: ignore[return-value]
 
 
 def _rows_of(matrix: np.ndarray, records: np.ndarray) -> np.ndarray:
@@ -263,9 +285,16 @@ class CARTSynthesizer(TabularSynthesizer):
         synthetic row wherever its leaf holds at least :data:`MIN_STRATUM_RECORDS` records of
         that value (see :class:`Stratum`). On the demo's household table, spending of households
         of seven and eight persons came out 9-13% too low without it.
+    n_jobs:
+        Trees fitted at once, in threads (sklearn's convention; its tree building releases the
+        GIL). Every tree is fitted on the training data, not on the draws of earlier steps, so the
+        steps are independent and the model is the same whatever ``n_jobs``. Each tree being fitted
+        holds its own predictor matrix (4 bytes per training row and earlier column), so memory
+        grows with ``n_jobs``; the default, 1, keeps the release's measured peaks.
     """
 
     family = "cart"
+    n_jobs = 1  # models saved before the option fit one tree at a time when refitted
 
     def __init__(
         self,
@@ -283,7 +312,10 @@ class CARTSynthesizer(TabularSynthesizer):
         condition_columns: Sequence[str] = (),
         avoid_copies: bool = True,
         max_copy_rounds: int = 5,
+        n_jobs: int = 1,
     ) -> None:
+        if n_jobs < 1:
+            raise ValueError(f"n_jobs must be at least 1, got {n_jobs}")
         super().__init__(
             seed=seed,
             special_codes=special_codes,
@@ -299,6 +331,7 @@ class CARTSynthesizer(TabularSynthesizer):
         self.max_depth = max_depth
         self.stratum = stratum
         self.blocks = [list(b) for b in blocks]
+        self.n_jobs = int(n_jobs)
         self._steps: list[Step] = []
         self._n_given = 0  # leading steps that are conditioning columns
         self._levels: dict[int, int] = {}  # position of each label column -> number of labels
@@ -406,16 +439,18 @@ class CARTSynthesizer(TabularSynthesizer):
             for follower in members[1:]:
                 leaders[follower] = order.index(members[0])
         self._stratum = self._stratum_of(order, matrix)
-        self._steps = []
+        # a seed per step, drawn up front: a step's tree is then the same fitted in any order, or at once
+        seeds = rng.integers(2**31, size=len(order))
+        steps: list[Step | Callable[[], Step]] = []
         for j, col in enumerate(order):
             if j < self._n_given:
-                self._steps.append(Step(col, None, None, None))
+                steps.append(Step(col, None, None, None))
                 continue
             if col in leaders:
                 gate = None
                 if col in states:
                     gate = (order.index(states[col]), float(labels[states[col]].index(VALUE_STATE)))
-                self._steps.append(Step(col, None, None, gate, leader=leaders[col], record_values=compact(matrix[:, j].copy())))
+                steps.append(Step(col, None, None, gate, leader=leaders[col], record_values=compact(matrix[:, j].copy())))
                 continue
             gate = None
             fit_rows = rows
@@ -424,11 +459,14 @@ class CARTSynthesizer(TabularSynthesizer):
                 fit_rows = rows[matrix[rows, gate[0]] == gate[1]]
                 if len(fit_rows) == 0:  # the bootstrap missed every continuous value
                     fit_rows = np.flatnonzero(matrix[:, gate[0]] == gate[1])
+            step_rng = np.random.default_rng(seeds[j])
             if col in block_of:
-                self._steps.append(self._fit_block_step(col, j, matrix, fit_rows, block_of[col], order, rng))
-                continue
-            self._steps.append(self._fit_step(col, j, matrix, fit_rows, gate, col not in labels, rng))
-            LOGGER.debug("cart: fitted %s (%d/%d)", col, j + 1, len(order))
+                steps.append(functools.partial(self._fit_block_step, col, j, matrix, fit_rows, block_of[col], order,
+                                                step_rng))
+            else:
+                steps.append(functools.partial(self._fit_step, col, j, matrix, fit_rows, gate, col not in labels,
+                                                step_rng))
+        self._steps = _fitted(steps, self.n_jobs)
         self.training_log["visit_sequence"] = order
         self.training_log["min_leaf"] = self._leaf_size
         self._n_records = n

@@ -175,3 +175,28 @@ def test_stratum_cells_never_hold_fewer_donors_than_the_minimum():
     donors = model._steps[-1].donors
     assert donors is not None and model._steps[-1].stratum is not None
     assert donors.counts.min() >= MIN_STRATUM_RECORDS
+
+
+def test_trees_fitted_in_threads_make_the_same_model(persons: pd.DataFrame) -> None:
+    """The steps' trees are fitted on the training data, each with its own seed: fitted two at a
+    time (``n_jobs=2``) they are those fitted one after another, and so are the draws."""
+    import threading
+
+    from synth_assets.synthesis import cart
+
+    names: set[str] = set()
+    fit_step = cart.CARTSynthesizer._fit_step
+
+    def recording(self, *args, **kwargs):
+        names.add(threading.current_thread().name)
+        return fit_step(self, *args, **kwargs)
+
+    one = CARTSynthesizer(seed=3).fit(persons)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cart.CARTSynthesizer, "_fit_step", recording)
+        two = CARTSynthesizer(seed=3, n_jobs=2).fit(persons)
+    assert any(name.startswith("cart-fit") for name in names)  # fitted in the pool's threads
+    pd.testing.assert_frame_equal(one.sample(2000, seed=5), two.sample(2000, seed=5))
+    assert two.get_params()["n_jobs"] == 2 and two.clone().n_jobs == 2
+    with pytest.raises(ValueError, match="n_jobs"):
+        CARTSynthesizer(n_jobs=0)
