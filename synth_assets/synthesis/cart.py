@@ -453,23 +453,30 @@ class CARTSynthesizer(TabularSynthesizer):
                 steps.append(Step(col, None, None, gate, leader=leaders[col], record_values=compact(matrix[:, j].copy())))
                 continue
             gate = None
-            fit_rows = rows
             if col in states:
                 gate = (order.index(states[col]), float(labels[states[col]].index(VALUE_STATE)))
-                fit_rows = rows[matrix[rows, gate[0]] == gate[1]]
-                if len(fit_rows) == 0:  # the bootstrap missed every continuous value
-                    fit_rows = np.flatnonzero(matrix[:, gate[0]] == gate[1])
-            step_rng = np.random.default_rng(seeds[j])
-            if col in block_of:
-                steps.append(functools.partial(self._fit_block_step, col, j, matrix, fit_rows, block_of[col], order,
-                                                step_rng))
-            else:
-                steps.append(functools.partial(self._fit_step, col, j, matrix, fit_rows, gate, col not in labels,
-                                                step_rng))
+            # the step's rows are taken when it is fitted: a gated step's (an array the size of the
+            # training data) would otherwise be held for every step until the last one is fitted
+            steps.append(functools.partial(self._fit_step_on_rows, col, j, matrix, rows, gate, block_of.get(col),
+                                            order, np.random.default_rng(seeds[j])))
         self._steps = _fitted(steps, self.n_jobs)
         self.training_log["visit_sequence"] = order
         self.training_log["min_leaf"] = self._leaf_size
         self._n_records = n
+
+    def _fit_step_on_rows(
+        self, column: str, j: int, matrix: np.ndarray, rows: np.ndarray, gate: tuple[int, float] | None,
+        block: list[int] | None, order: list[str], rng: np.random.Generator,
+    ) -> Step:
+        """Step ``j`` fitted on the training ``rows`` where its gate (a state column) says "value"."""
+        fit_rows = rows
+        if gate is not None:
+            fit_rows = rows[matrix[rows, gate[0]] == gate[1]]
+            if len(fit_rows) == 0:  # the bootstrap missed every continuous value
+                fit_rows = np.flatnonzero(matrix[:, gate[0]] == gate[1])
+        if block is not None:
+            return self._fit_block_step(column, j, matrix, fit_rows, block, order, rng)
+        return self._fit_step(column, j, matrix, fit_rows, gate, column not in self.transformer.categorical_labels, rng)
 
     def _stratum_of(self, order: list[str], matrix: np.ndarray) -> Stratum | None:
         if self.stratum is None:
