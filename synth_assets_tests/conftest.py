@@ -19,18 +19,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The modules of slow tests (whole pipelines, real models) first, in their order, each whole
-    (its module fixtures built once): with ``-n 2 --dist worksteal`` each worker starts on its share
-    and steals from the other's end, so the long ones no longer come last to a worker that has
-    nothing else left (idle, on a fresh clone: 17 min 55 s with 160% of the 2 cores)."""
-    def module(item: pytest.Item) -> str:
-        return item.nodeid.split("::")[0]
-
-    slow = {module(item) for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: module(item) not in slow)
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     try:
