@@ -160,7 +160,7 @@ def test_raking_matches_iterative_proportional_fitting():
 
 def test_raking_meets_counts_and_amount_totals_in_euros():
     """Household and person counts beside income totals in euros: unscaled, the Newton system was
-    so ill-conditioned that this design stayed unconverged after 100 steps; scaled by the targets, a
+    so ill-conditioned that the search stopped unconverged on this design; scaled by the targets, a
     few steps (a 300,000-person release's weights: 41 steps before, 6 now, the same weights)."""
     rng = np.random.default_rng(2)
     n = 6000
