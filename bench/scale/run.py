@@ -1,6 +1,6 @@
 """Time and peak resident memory of each library stage at several population sizes, and the slope.
 
-    PYTHONPATH=. .venv/bin/python bench/scale/run.py [--persons 20000 100000] [--replicates 2] [--step-processes]
+    PYTHONPATH=. .venv/bin/python bench/scale/run.py [--persons 20000 100000] [--replicates 2] [--step-processes] [--set KEY=VALUE ...]
 
 Per size, in a fresh temporary data root: ``synth-assets demo-data`` (demo generation) in
 one subprocess, then ``data/catalog.yaml`` copied there and ``synth-assets run --data ROOT
@@ -142,7 +142,7 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
 
 
 def measure(persons: int, replicates: int, keep: Path | None,
-            step_processes: bool = False) -> tuple[dict[str, Measured], dict[str, Measured]]:
+            step_processes: bool = False, settings: list[str] | None = None) -> tuple[dict[str, Measured], dict[str, Measured]]:
     """Per stage, and per release step."""
     root = keep or Path(tempfile.mkdtemp(prefix=f"scale-{persons}-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(root / "dagster_home")}
@@ -157,7 +157,8 @@ def measure(persons: int, replicates: int, keep: Path | None,
     shutil.copy(ROOT / "data" / "catalog.yaml", root / "catalog.yaml")  # the demo's catalog, as in data/
     steps, seconds, peak, code = run_measured(
         [*cli, "run", "--data", str(root), "--replicates", str(replicates), "--family", "cart",
-         *(["--step-processes"] if step_processes else [])], env)
+         *(["--step-processes"] if step_processes else []),
+         *(arg for setting in settings or [] for arg in ("--set", setting))], env)
     if code != 0:  # a refused release still measured every stage it reached
         print(f"run refused or failed at {persons} persons (exit {code}): stages after the failure are missing")
     for step, measured in steps.items():
@@ -238,11 +239,13 @@ def main() -> int:
     parser.add_argument("--replicates", type=int, default=2)
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
     parser.add_argument("--step-processes", action="store_true", help="synth-assets run --step-processes")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a run setting, passed on as `synth-assets run --set` (model.params.n_jobs=2)")
     args = parser.parse_args()
     results, per_step = {}, {}
     for persons in args.persons:
         print(f"{persons:,} persons ...", flush=True)
-        results[persons], per_step[persons] = measure(persons, args.replicates, None, args.step_processes)
+        results[persons], per_step[persons] = measure(persons, args.replicates, None, args.step_processes, args.set)
         print(table({persons: results[persons]}), flush=True)
     steps = {stage: m.steps for stage, m in results[max(results)].items() if m.steps}
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, "
@@ -251,7 +254,8 @@ def main() -> int:
         "# Time and peak memory per stage",
         "",
         f"Command: `PYTHONPATH=. .venv/bin/python bench/scale/run.py --persons {' '.join(map(str, args.persons))}"
-        f" --replicates {args.replicates}{' --step-processes' if args.step_processes else ''}`",
+        f" --replicates {args.replicates}{' --step-processes' if args.step_processes else ''}"
+        + "".join(f" --set {setting}" for setting in args.set) + "`",
         f"Machine: {machine}.",
         "",
         table(results),

@@ -23,6 +23,7 @@ from synth_assets.defs.publication.assets import build_public_dataset
 from synth_assets.defs.values import MatchingReport, ModelFile, SourceFile, WaveTable
 from synth_assets.ingest import source_path
 from synth_assets.operations.runner import register_waves
+from synth_assets.synthesis.split import TAKE_ALL_BELOW, split_masks
 from synth_assets_tests.defs.conftest import Prepared
 
 RELEASE_WAVE = "2024"
@@ -195,7 +196,7 @@ def test_the_training_sample_is_capped_at_max_training_persons(warehouse: Wareho
     split = [keys.MATCHED_DATASET, keys.MATCHING_REPORT, keys.TRAINING_SAMPLE, keys.HOLDOUT_SAMPLE]
     assert warehouse.materialize(*split).success
     full, holdout = warehouse.load(keys.TRAINING_SAMPLE), warehouse.load(keys.HOLDOUT_SAMPLE)
-    cap = len(full) // 2
+    cap = 1_000  # the least allowed: about 40% of the demo's training persons
     capped_run = warehouse.materialize(*split[2:], run_config={
         "ops": {"split_matched_dataset": {"config": {"max_training_persons": cap}}}})
     assert capped_run.success
@@ -205,6 +206,15 @@ def test_the_training_sample_is_capped_at_max_training_persons(warehouse: Wareho
     sizes = full.groupby(household).size()
     assert (capped.groupby(household).size() == sizes.loc[capped[household].unique()]).all()  # whole households
     pd.testing.assert_frame_equal(warehouse.load(keys.HOLDOUT_SAMPLE), holdout)
+    # stratified by the structure the release is calibrated on: its rare structures are taken whole
+    structure = next(list(m.variables) for m in warehouse.catalog.calibration_margins() if m.unit == "household")
+    per_structure = full.drop_duplicates(household).groupby(structure, observed=True).size()
+    rare = per_structure.loc[per_structure < TAKE_ALL_BELOW].index
+    assert len(rare) and set(rare) <= set(capped.drop_duplicates(household).set_index(structure).index)
+    matched = warehouse.load(keys.MATCHED_DATASET)
+    expected, _ = split_masks(matched[household], 0.2, max_training_rows=cap,
+                              strata=matched.groupby(structure, observed=True, dropna=False, sort=False).ngroup())
+    assert set(capped[household]) == set(matched.loc[expected, household])  # not the unstratified sample
     meta = capped_run.asset_materializations_for_node("split_matched_dataset")[0].metadata
     assert meta["persons_in_neither_sample"].value == len(full) - len(capped)
 

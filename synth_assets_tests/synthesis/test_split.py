@@ -47,3 +47,32 @@ def test_a_cap_above_the_training_sample_changes_nothing():
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(ValueError):
         split_masks(np.arange(10), **kwargs)
+
+
+def test_a_capped_sample_takes_the_rare_strata_whole_and_samples_the_rest():
+    data = households(20_000, seed=2)
+    # household strata: two common ones, and a rare one of 12 households the cap would mostly miss
+    stratum_of = np.where(np.arange(20_000) % 2 == 0, "a", "b").astype(object)
+    stratum_of[np.random.default_rng(4).choice(20_000, 12, replace=False)] = "rare"
+    strata = stratum_of[data["hh"]]
+    uncapped, holdout = split_masks(data["hh"], 0.2, seed=7)
+    train, capped_holdout = split_masks(data["hh"], 0.2, seed=7, max_training_rows=2_000, strata=strata)
+    np.testing.assert_array_equal(capped_holdout, holdout)
+    assert not (train & ~uncapped).any()  # a subset of the uncapped training side
+    rare = set(data.loc[uncapped & (strata == "rare"), "hh"])
+    assert rare and rare <= set(data.loc[train, "hh"])  # every rare household not held out is in
+    kept = set(data.loc[train, "hh"])
+    assert 1_990 <= train.sum() <= 2_000
+    # the common strata sampled at one rate: about as many of each as in the uncapped side
+    a, b = (np.isin(np.array(sorted(kept)), np.flatnonzero(stratum_of == s)).sum() for s in ("a", "b"))
+    assert abs(a - b) < 0.2 * (a + b) / 2
+    # without strata the same cap misses most of the rare ones (chance of keeping each: about 1/8)
+    plain, _ = split_masks(data["hh"], 0.2, seed=7, max_training_rows=2_000)
+    assert len(set(data.loc[plain, "hh"]) & rare) < len(rare)
+
+
+def test_strata_without_a_cap_change_nothing():
+    data = households(1_000)
+    strata = data["hh"].to_numpy() % 3
+    masks, capped = split_masks(data["hh"], 0.2, seed=5), split_masks(data["hh"], 0.2, seed=5, strata=strata)
+    np.testing.assert_array_equal(masks[0], capped[0])

@@ -38,14 +38,18 @@ class SplitConfig(dg.Config):
 
     ``max_training_persons``: beyond it the training sample is a seeded random sample of the other
     households (whole), so the model's fit and each replicate's refit cost the same for a city and
-    a country (bench/README.md, issue 16). Off by default (``null``: every household not held
-    out): a model that draws from its training households (CART's donors) cannot draw a household
-    structure the sample missed, and at 1.2 million persons with 300,000 the first replicate's
-    candidates needed two more whole draws (bench/README.md, "Ninth pass").
+    a country (bench/README.md, issue 16); ``null``: every household not held out. The sample is
+    stratified by the household structure the release is calibrated on (its first household
+    margin): a structure with fewer than 30 households is taken whole (``split_masks``), since a
+    model that draws from its training households (CART's donors) cannot draw a structure the
+    sample missed. 400,000 persons is ten times the 50,000-person demo's whole training sample
+    (which it leaves alone), and at most 170,000 households: the survey variables come from
+    surveys a hundred times smaller, and register x register pairs are estimated from hundreds
+    of thousands of households either way (bench/README.md, "Twelfth pass").
     """
 
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
-    max_training_persons: int | None = Field(default=None, ge=1_000)
+    max_training_persons: int | None = Field(default=400_000, ge=1_000)
     seed: int = Field(default=0, ge=0)
 
 
@@ -119,6 +123,13 @@ class FictitiousConfig(dg.Config):
     chunk_persons: int = Field(default=100_000, ge=1_000)
 
 
+def _structure_variables(catalog: Catalog) -> list[str]:
+    """The household structure the release is calibrated on (its first household margin), or none."""
+    if not catalog.release.calibration.enabled:
+        return []
+    return next((list(m.variables) for m in catalog.calibration_margins() if m.unit == "household"), [])
+
+
 def build_split(catalog: Catalog) -> dg.AssetsDefinition:
     household_id = catalog.register.household_id_column or catalog.register.id_column
     partitions = wave_partitions(catalog.register_name)
@@ -149,9 +160,12 @@ def build_split(catalog: Catalog) -> dg.AssetsDefinition:
     def split_matched_dataset(config: SplitConfig, matched: ParquetTable):
         # decided on the household column, written a row group at a time: neither side held whole
         groups = matched.read([household_id])[household_id] if household_id else np.arange(matched.num_rows)
+        structure = [v for v in _structure_variables(catalog) if v in matched.columns] if household_id else []
+        strata = (None if not structure or config.max_training_persons is None
+                  else matched.read(structure).groupby(structure, observed=True, dropna=False, sort=False).ngroup())
         in_training, in_holdout = split_masks(groups,
                                               config.holdout_fraction, seed=config.seed,
-                                              max_training_rows=config.max_training_persons)
+                                              max_training_rows=config.max_training_persons, strata=strata)
         train, holdout = ParquetStack(), ParquetStack()
         start = 0
         for frame in matched.frames():
