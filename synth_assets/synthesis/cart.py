@@ -31,10 +31,11 @@ import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Self
+from typing import Annotated, Self
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from synth_assets.synthesis.base import LOGGER
@@ -312,7 +313,7 @@ class CARTSynthesizer(TabularSynthesizer):
         condition_columns: Sequence[str] = (),
         avoid_copies: bool = True,
         max_copy_rounds: int = 5,
-        n_jobs: int = 1,
+        n_jobs: Annotated[int, Field(ge=1)] = 1,  # the bound checked with the run's settings too
     ) -> None:
         if n_jobs < 1:
             raise ValueError(f"n_jobs must be at least 1, got {n_jobs}")

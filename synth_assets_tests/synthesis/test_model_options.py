@@ -19,6 +19,8 @@ def test_options_are_checked_and_typed():
         check_model_params(["cart"], {"min_leef": 3})
     with pytest.raises(ValueError, match="min_leaf='many'"):
         check_model_params(["cart"], {"min_leaf": "many"})
+    with pytest.raises(ValueError, match="n_jobs=0"):  # refused with the settings, not when the model is built
+        check_model_params(["cart"], {"n_jobs": 0})
     assert check_model_params(["ctgan", "cart"], {"batch_size": 100, "min_leaf": 9}) == {"batch_size": 100, "min_leaf": 9}
     with pytest.raises(ValueError, match="'min_leef' is not an option of cart"):
         build_population_synthesizer("cart", household_id="household_id", min_leef=3)
