@@ -44,7 +44,7 @@ class SplitConfig(dg.Config):
     model that draws from its training households (CART's donors) cannot draw a structure the
     sample missed. The default, 1,000,000 persons, leaves a city of 1.2 million whole (its 960,000
     training persons: the model's step 2.7 GB) and bounds a country's: a smaller sample costs
-    fidelity, measured at 1.2 million persons with 400,000 (about 11 minutes saved, register x register
+    fidelity, measured at 1.2 million persons with 400,000 (with n_jobs 2: about 11 minutes saved, register x register
     TVD against the truth 13% higher: bench/README.md, "Twelfth pass").
     """
 
