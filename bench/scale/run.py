@@ -20,8 +20,10 @@ reset it): "largest step MB" is the stage's largest, what a step's process or po
 tracemalloc: it sees Python allocations only, not NumPy/Arrow buffers, and slows the run.
 With ``--step-processes`` the run executes each step in a process of its own, two at a time
 (``synth-assets run --step-processes``): a step's time is then approximate (two steps overlap),
-the polled peak is the sum of the processes running at once (what the machine needs), and
-``ru_maxrss`` is the largest single process (what one step needs).
+the polled peak is the sum of the processes running at once, and ``ru_maxrss`` is the largest
+single process (what one step needs). The steps' processes are forked from a fork server that
+holds the imports: each one's RSS counts those shared pages again, so the polled proportional set
+size (PSS, ``smaps_rollup``), which divides a shared page among its sharers, is what the machine needs.
 The slope between two sizes is log(time ratio) / log(size ratio): 1 is linear, 0 flat.
 Writes ``results.md`` beside this script (table, machine, command).
 """
@@ -65,6 +67,7 @@ STEP_PEAK = re.compile(r"peak ([\d.]+) GB\)")
 class Measured:
     seconds: float = 0.0
     peak_mb: float = 0.0
+    pss_mb: float = 0.0  # polled peak of the tree's proportional set size (see tree_memory_mb)
     steps: list[str] = field(default_factory=list)
     step_peak_mb: float = 0.0  # the largest step's own peak (kernel), 0 where no line gave one
 
@@ -76,8 +79,13 @@ def stage_of(step: str) -> str:
     return "other (checks, gate, publication)"
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants, in MB (0 once gone)."""
+def tree_memory_mb(pid: int) -> tuple[float, float]:
+    """Resident and proportional memory (RSS, PSS) of ``pid`` and its descendants, in MiB (0 once gone).
+
+    With steps forked from a fork server, each process's RSS counts the pages it shares with the
+    server (the imports) again; PSS divides a shared page among its sharers, so the tree's PSS is
+    the physical memory it holds. Both are given: RSS to compare with the passes before.
+    """
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -87,22 +95,25 @@ def tree_rss_mb(pid: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0.0, [pid]
+    rss = pss = 0.0
+    todo = [pid]
     while todo:
         current = todo.pop()
         todo += children.get(current, [])
         try:
-            with open(f"/proc/{current}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) / 1024
+            with open(f"/proc/{current}/smaps_rollup") as rollup:
+                for line in rollup:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) / 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) / 1024
         except OSError:
             continue
-    return total
+    return rss, pss
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Measured], float, float, int]:
-    """Run ``command``; per step: seconds and polled peak MB; whole: seconds, ru_maxrss MB, exit code."""
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Measured], float, float, float, int]:
+    """Run ``command``; per step: seconds and polled peaks MB; whole: seconds, ru_maxrss MB, polled PSS peak MB, exit code."""
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[tuple[float, str]] = []
@@ -114,12 +125,12 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    polls: list[tuple[float, float]] = []
+    polls: list[tuple[float, float, float]] = []
     while True:
         done, status, usage = os.wait4(process.pid, os.WNOHANG)
         if done:
             break
-        polls.append((time.monotonic(), tree_rss_mb(process.pid)))
+        polls.append((time.monotonic(), *tree_memory_mb(process.pid)))
         time.sleep(POLL_S)
     reader.join()
     total = time.monotonic() - started
@@ -130,15 +141,16 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
         if not match:
             continue
         step = match.group(1) or match.group(2) or f"ingest {match.group(3)}"
-        peak = max((mb for t, mb in polls if previous <= t <= when), default=0.0)
+        peak = max((mb for t, mb, _ in polls if previous <= t <= when), default=0.0)
+        pss = max((mb for t, _, mb in polls if previous <= t <= when), default=0.0)
         own = STEP_PEAK.search(line)
         # the line's GB are 10^9 bytes; MB here are MiB, as /proc and ru_maxrss count
-        steps[step] = Measured(when - previous, peak, [step], float(own[1]) * 1e9 / 2**20 if own else 0.0)
+        steps[step] = Measured(when - previous, peak, pss, [step], float(own[1]) * 1e9 / 2**20 if own else 0.0)
         previous = when
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         print("\n".join(line for _, line in lines[-30:]), file=sys.stderr)
-    return steps, total, usage.ru_maxrss / 1024, code
+    return steps, total, usage.ru_maxrss / 1024, max((mb for _, _, mb in polls), default=0.0), code
 
 
 def measure(persons: int, replicates: int, keep: Path | None,
@@ -150,12 +162,12 @@ def measure(persons: int, replicates: int, keep: Path | None,
     shutil.copy(ROOT / "dagster.yaml", root / "dagster_home" / "dagster.yaml")  # the instance `make run` uses
     cli = [sys.executable, "-m", "synth_assets.cli"]
     stages: dict[str, Measured] = {}
-    _, seconds, peak, code = run_measured([*cli, "demo-data", "--output", str(root), "--persons", str(persons)], env)
+    _, seconds, peak, _, code = run_measured([*cli, "demo-data", "--output", str(root), "--persons", str(persons)], env)
     if code != 0:
         raise SystemExit(f"demo-data failed at {persons} persons (exit {code})")
     stages["demo generation"] = Measured(seconds, peak)
     shutil.copy(ROOT / "data" / "catalog.yaml", root / "catalog.yaml")  # the demo's catalog, as in data/
-    steps, seconds, peak, code = run_measured(
+    steps, seconds, peak, pss, code = run_measured(
         [*cli, "run", "--data", str(root), "--replicates", str(replicates), "--family", "cart",
          *(["--step-processes"] if step_processes else []),
          *(arg for setting in settings or [] for arg in ("--set", setting))], env)
@@ -165,9 +177,10 @@ def measure(persons: int, replicates: int, keep: Path | None,
         stage = stages.setdefault(stage_of(step), Measured())
         stage.seconds += measured.seconds
         stage.peak_mb = max(stage.peak_mb, measured.peak_mb)
+        stage.pss_mb = max(stage.pss_mb, measured.pss_mb)
         stage.step_peak_mb = max(stage.step_peak_mb, measured.step_peak_mb)
         stage.steps.append(step)
-    stages["whole run (after demo)"] = Measured(seconds, peak)
+    stages["whole run (after demo)"] = Measured(seconds, peak, pss)
     return stages, steps
 
 
@@ -187,6 +200,7 @@ def table(results: dict[int, dict[str, Measured]]) -> str:
     sizes = sorted(results)
     order = ["demo generation", *(s for s, _ in STAGES), "other (checks, gate, publication)", "whole run (after demo)"]
     head = ["stage", *(f"{n:,}: s" for n in sizes), *(f"{n:,}: peak MB" for n in sizes),
+            *(f"{n:,}: peak PSS MB" for n in sizes),
             *(f"{n:,}: largest step MB" for n in sizes)]
     if len(sizes) > 1:
         head += [f"time slope {sizes[0]:,}→{sizes[-1]:,}", "memory slope"]
@@ -197,6 +211,7 @@ def table(results: dict[int, dict[str, Measured]]) -> str:
             continue
         row = [stage, *(f"{c.seconds:.1f}" if c else "–" for c in cells),
                *(f"{c.peak_mb:.0f}" if c else "–" for c in cells),
+               *(f"{c.pss_mb:.0f}" if c and c.pss_mb else "–" for c in cells),
                *(f"{c.step_peak_mb:.0f}" if c and c.step_peak_mb else "–" for c in cells)]
         if len(sizes) > 1 and cells[0] and cells[-1]:
             ratio = sizes[-1] / sizes[0]

@@ -4,10 +4,9 @@
 
 Each process does what a step's process of the multiprocess executor does before the step's
 code: it rebuilds the release job (``job_for_step_processes``: imports, catalog, definitions).
-``spawn`` starts a fresh interpreter each time (Dagster's default, and this project's);
-``forkserver`` forks each from a server that imported the job's module once (what
-``start_method: {forkserver: {}}`` in the file ``SYNTH_ASSETS_EXECUTOR_CONFIG`` names selects, with
-the module Dagster preloads for a job of ``synth_assets.operations.runner``).
+``spawn`` starts a fresh interpreter each time (Dagster's default);
+``forkserver`` forks each from a server that imported the job's module once (this project's
+executor, ``synth_assets.defs.deployment``).
 Processes one after another; per method the first (for the fork server: its start and the
 preload) and the median of the others, wall seconds from ``start()`` to the child's report.
 """

@@ -20,6 +20,7 @@ change (``deploy/kubernetes/values.yaml`` sets them for the cluster):
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,11 @@ DEFAULT_SENSOR_INTERVAL_S = 30
 
 #: Steps of a run in parallel locally, at most one per core of the machines this targets.
 LOCAL_MAX_CONCURRENT = 2
+#: Imported once per run by a fork server that every step's process is forked from: spawned, each
+#: step paid these imports itself (3-5 s of a core, about 40 steps a release; bench/README).
+#: Modules that import without side effects only (no definitions built, no torch: it starts
+#: thread pools that a fork must not inherit).
+STEP_PRELOAD_MODULES = ("synth_assets.defs.definitions", "synth_assets.operations.runner")
 
 
 class DeploymentError(ValueError):
@@ -80,7 +86,9 @@ class Deployment:
             from dagster_k8s import k8s_job_executor
 
             return k8s_job_executor.configured(settings, name="k8s_job_executor")
-        return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, **settings})
+        start = ({"forkserver": {"preload_modules": list(STEP_PRELOAD_MODULES)}}
+                 if "forkserver" in multiprocessing.get_all_start_methods() else {"spawn": {}})  # Windows: spawn only
+        return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, "start_method": start, **settings})
 
 
 def read_executor_config(path: Path) -> dict[str, Any]:

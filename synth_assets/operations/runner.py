@@ -378,6 +378,21 @@ def end_with_parent() -> bool:
     return True
 
 
+def stop_fork_server() -> None:
+    """End this process's fork server (the multiprocess executor's ``forkserver`` start method), if any.
+
+    Step processes forked from it hold the environment and standard streams it was started with,
+    not this process's now (an earlier run's: another model key, or a test's captured output that
+    the next test never sees); the next run of this process starts one of its own. A run launched
+    by Dagster's daemon or UI is a process of its own, and its fork server ends with it.
+    """
+    import multiprocessing.forkserver
+
+    server: Any = multiprocessing.forkserver._forkserver  # no public way to stop it (CPython's own tests use this)
+    with server._lock:
+        server._stop_unlocked()
+
+
 def job_for_step_processes(job: str, data_root: str, release_options: dict[str, Any],
                            progress_start: float | None = None, steps: bool = True) -> dg.JobDefinition:
     """Job ``job`` of the code location at ``data_root`` (the deployment of the environment
@@ -414,9 +429,13 @@ def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.Dagster
             reconstructable_kwargs={"job": job, "data_root": processes.data_root,
                                     "release_options": processes.release_options,
                                     "progress_start": progress.start if progress else None, "steps": steps})
-        with dg.execute_job(reconstructable, instance, run_config=config, raise_on_error=False,
-                            tags={**tags, "dagster/partition": partition}, asset_selection=asset_selection) as result:
-            events, success, run_id = list(result.all_events), result.success, result.run_id
+        stop_fork_server()  # one started earlier in this process holds that moment's environment and streams
+        try:
+            with dg.execute_job(reconstructable, instance, run_config=config, raise_on_error=False,
+                                tags={**tags, "dagster/partition": partition}, asset_selection=asset_selection) as result:
+                events, success, run_id = list(result.all_events), result.success, result.run_id
+        finally:
+            stop_fork_server()
     else:
         job_def = defs.resolve_job_def(job)
         if progress is not None:

@@ -136,6 +136,34 @@ def test_bad_deployment_settings_are_named():
         Deployment.from_environment({"SYNTH_ASSETS_SENSOR_INTERVAL": "0.5"})
 
 
+def _executor_config(environ: dict[str, str]) -> dict:
+    resolved = Deployment.from_environment(environ).executor_definition().config_schema.resolve_config({})
+    assert resolved.success, resolved.errors
+    return resolved.value["config"]
+
+
+def test_local_steps_are_forked_from_a_server_that_imported_the_code_but_not_torch(tmp_path):
+    """Spawned, every step paid the project's imports itself (3-5 s a step); forked from a server
+    that made them once, none does. The server must not import torch: its thread pools would be
+    forked half-held. A module renamed away would be skipped silently by multiprocessing."""
+    import subprocess
+    import sys
+
+    from synth_assets.defs.deployment import STEP_PRELOAD_MODULES
+
+    config = _executor_config({})
+    assert config["start_method"] == {"forkserver": {"preload_modules": list(STEP_PRELOAD_MODULES)}}
+    code = ("import importlib, sys\n"
+            f"for name in {list(STEP_PRELOAD_MODULES)!r}: importlib.import_module(name)\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    # an executor file can still choose (spawn where a library forbids forking)
+    (tmp_path / "spawn.yaml").write_text("start_method: {spawn: {}}\nmax_concurrent: 1\n")
+    config = _executor_config({"SYNTH_ASSETS_EXECUTOR_CONFIG": str(tmp_path / "spawn.yaml")})
+    assert config["start_method"] == {"spawn": {}} and config["max_concurrent"] == 1
+
+
 def test_sensor_interval_is_a_deployment_setting():
     """30 s (Dagster's default) unless the environment says; the daemon test sets a few seconds."""
     def intervals(environ: dict[str, str]) -> dict[str, int | None]:

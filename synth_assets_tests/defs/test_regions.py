@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from synth_assets.common.layout import DataLayout
+from synth_assets.operations.runner import stop_fork_server
 from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared
 
 WAVE = "2024"
@@ -41,11 +42,16 @@ def test_regions_are_drawn_in_parallel_steps_and_joined_into_one_release(release
     monkeypatch.delenv("SYNTH_ASSETS_STORAGE", raising=False)
     layout = DataLayout(release_copy.root)
     with release_copy.instance() as instance:
-        result = dg.execute_job(
-            dg.reconstructable(release_job), instance, tags={"dagster/partition": WAVE},
-            run_config={"ops": {"fictitious_dataset": FAST_RELEASE["ops"]["fictitious_dataset"]}},
-            asset_selection=[dg.AssetKey("fictitious_dataset")], raise_on_error=False,
-        )
+        # the steps are forked from a fork server: this run's (the environment set above), none left after it
+        stop_fork_server()
+        try:
+            result = dg.execute_job(
+                dg.reconstructable(release_job), instance, tags={"dagster/partition": WAVE},
+                run_config={"ops": {"fictitious_dataset": FAST_RELEASE["ops"]["fictitious_dataset"]}},
+                asset_selection=[dg.AssetKey("fictitious_dataset")], raise_on_error=False,
+            )
+        finally:
+            stop_fork_server()
         checks = [e.event_specific_data for e in result.all_events
                   if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
         # the joined release passes every check, the national calibration's included

@@ -88,3 +88,32 @@ def test_an_ingest_process_that_ends_early_is_an_error_naming_how_far_it_got(tmp
         summaries = ingest_in_a_process([("no_such_job", "2024")], StepProcesses(str(root)), instance, None, None)
         with pytest.raises(RuntimeError, match=r"ingest process ended \(exit code 1\) after 0 of 1 ingest runs"):
             list(summaries)
+
+
+def _variable(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def _environment_of_a_forked_process(context, name: str) -> str | None:
+    with context.Pool(1) as pool:
+        return pool.apply(_variable, (name,))
+
+
+def test_a_run_after_the_environment_changed_forks_its_steps_from_a_fresh_server(monkeypatch):
+    """Steps forked from a fork server hold the server's environment: one started for an earlier run
+    would hand its steps a stale one (another data root, model key, storage); each run ends its own."""
+    import multiprocessing
+
+    from synth_assets.operations.runner import stop_fork_server
+
+    context = multiprocessing.get_context("forkserver")
+    stop_fork_server()  # none of an earlier test's
+    monkeypatch.setenv("SYNTH_ASSETS_FORK_TEST", "first run")
+    assert _environment_of_a_forked_process(context, "SYNTH_ASSETS_FORK_TEST") == "first run"
+    monkeypatch.setenv("SYNTH_ASSETS_FORK_TEST", "second run")
+    # the server the first run started: the first run's environment (why the runner ends it)
+    assert _environment_of_a_forked_process(context, "SYNTH_ASSETS_FORK_TEST") == "first run"
+    stop_fork_server()
+    assert _environment_of_a_forked_process(context, "SYNTH_ASSETS_FORK_TEST") == "second run"
+    stop_fork_server()
+    stop_fork_server()  # none running: nothing to do
