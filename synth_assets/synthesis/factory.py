@@ -47,7 +47,7 @@ def model_options(family: str) -> dict[str, Any]:
     classes: dict[str, type[TabularSynthesizer]] = {
         "cart": CARTSynthesizer, "neural": NeuralSynthesizer, "gan": GANSynthesizer}
     init = classes.get(family, SDVSynthesizer).__init__
-    hints = typing.get_type_hints(init)  # bounds (Annotated) checked too
+    hints = typing.get_type_hints(init, include_extras=True)  # bounds (Annotated) checked too
     return {name: hints.get(name, Any) for name in inspect.signature(init).parameters if name not in _INTERNAL}
 
 
