@@ -73,7 +73,7 @@ _SIGNIFICANT_DIGITS = 6
 _ROUNDING_OFFSET = 0.5 - 0.0137
 
 
-def _normalise_numbers(values: pd.Series) -> pd.DataFrame:
+def _number_parts(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(mantissa, exponent) integer pair of each number at 6 significant digits."""
     x = values.to_numpy(dtype=float)
     finite = np.isfinite(x) & (x != 0)
@@ -87,19 +87,38 @@ def _normalise_numbers(values: pd.Series) -> pd.DataFrame:
     exponent[carried] += 1
     mantissa[np.isnan(x)] = np.inf  # missing: a value no number takes
     mantissa[np.isinf(x)] = np.sign(x[np.isinf(x)]) * 2.0**60
-    return pd.DataFrame({"m": mantissa, "e": exponent})
+    return mantissa, exponent
 
 
-def _normalise(frame: pd.DataFrame, columns: Sequence[str], numeric: set[str]) -> pd.DataFrame:
-    parts = []
+def _normalised_hashes(frame: pd.DataFrame, columns: Sequence[str], numeric: set[str]) -> np.ndarray:
+    """The hashes of the normalised rows: each normalised column hashed as pandas hashes a frame's
+    column (``pd.util.hash_array``), the columns combined as it combines them (a number as two
+    columns, mantissa and exponent; any other value as text). No frame is made: pandas' cost per
+    frame and per column, not the hashing, was most of it for the copy filters' many small redraws
+    (``bench/README.md``, "Fourteenth pass"). The hashes are ``hash_pandas_object``'s of the
+    normalised frame (tested)."""
+    hashes: list[np.ndarray] = []
     for column in columns:
         if column in numeric:
-            part = _normalise_numbers(frame[column])
-            part.columns = [f"{column}\x00m", f"{column}\x00e"]
+            hashes += [pd.util.hash_array(part) for part in _number_parts(frame[column])]
         else:
-            part = pd.DataFrame({column: _as_text(frame[column])})
-        parts.append(part.reset_index(drop=True))
-    return pd.concat(parts, axis=1)
+            text = _as_text(frame[column])
+            hashes.append(pd.util.hash_array(text.array if isinstance(text.dtype, pd.CategoricalDtype)
+                                             else text.to_numpy()))
+    return _combined(hashes, len(frame))
+
+
+def _combined(hashes: Sequence[np.ndarray], rows: int) -> np.ndarray:
+    """One hash per row from its columns' hashes: pandas' ``combine_hash_arrays`` (CPython's tuple
+    hash), which ``hash_pandas_object`` of a frame applies to its columns in order."""
+    out = np.full(rows, 0x345678, dtype=np.uint64)
+    multiplier = np.uint64(1000003)
+    for i, column in enumerate(hashes):
+        out ^= column
+        out *= multiplier
+        multiplier += np.uint64(82520 + 2 * (len(hashes) - i))
+    out += np.uint64(97531)
+    return out
 
 
 _MISSING_TEXT = "\x00<NA>"
@@ -161,9 +180,9 @@ def block_row_hashes(blocks: Iterable[pd.DataFrame], columns: Sequence[str], num
 def _block_hashes(frame: pd.DataFrame, columns: Sequence[str], numeric: set[str]) -> np.ndarray:
     """Row hashes of ``frame`` normalised ``HASH_ROWS`` rows at a time (the normalised copy is one block's)."""
     if len(frame) <= HASH_ROWS:
-        return pd.util.hash_pandas_object(_normalise(frame, columns, numeric), index=False).to_numpy()
+        return _normalised_hashes(frame, columns, numeric)
     out = np.empty(len(frame), dtype=np.uint64)
     for start in range(0, len(frame), HASH_ROWS):
-        block = _normalise(frame.iloc[start:start + HASH_ROWS], columns, numeric)
-        out[start:start + len(block)] = pd.util.hash_pandas_object(block, index=False).to_numpy()
+        block = frame.iloc[start:start + HASH_ROWS]
+        out[start:start + len(block)] = _normalised_hashes(block, columns, numeric)
     return out

@@ -76,6 +76,23 @@ def test_categorical_columns_hash_as_their_values_written_as_text() -> None:
     assert not np.isin(missing[::5], written).any()
 
 
+def test_row_hashes_are_pandas_hashes_of_the_normalised_frame() -> None:
+    """Hashed column by column with no frame made, the hashes are pandas' of the normalised frame
+    (numbers as mantissa and exponent, other values as text): those of the version that made it."""
+    table = _table().assign(flag=lambda t: t["age"].fillna(0) > 50, big=np.r_[np.inf, -np.inf, 0.0, np.arange(997.0)])
+    columns = ["sex", "activity", "age", "income", "flag", "big"]
+    numeric = hashing.numeric_in_all([table], columns)
+    assert {"age", "income", "big"} <= numeric and "sex" not in numeric
+    parts = {}
+    for column in columns:
+        if column in numeric:
+            parts[f"{column}:m"], parts[f"{column}:e"] = hashing._number_parts(table[column])
+        else:
+            parts[column] = hashing._as_text(table[column])
+    expected = pd.util.hash_pandas_object(pd.DataFrame(parts), index=False).to_numpy()
+    np.testing.assert_array_equal(row_hashes([table], columns)[0], expected)
+
+
 @pytest.mark.parametrize("reference_size", [0, 1, 7, 5_000])
 def test_in_sorted_is_isin_against_a_sorted_reference(reference_size: int) -> None:
     rng = np.random.default_rng(reference_size)
