@@ -85,7 +85,7 @@ class RegionDraw:
 class ModelFile:
     """A stored population model, read when the step asks (:meth:`load`). What an input annotated
     ``ModelFile`` gets instead of the model: a step that needs the fitted model only for a moment
-    (the release refits CART per replicate) then holds it that moment, not for the whole step
+    (a family refitted per replicate) then holds it that moment, not for the whole step
     (at 1.2 million persons a CART model, its leaves' donors, is over a gigabyte)."""
 
     path: Any

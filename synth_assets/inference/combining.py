@@ -10,9 +10,10 @@ fitted model:
    and its item non-response imputed afresh;
 2. the surveys are fused into the register with a fusion seed of their own
    (``synth_assets.matching.replicates.fuse_replicates``): replicate r's matched data;
-3. the generative model is refitted on replicate r's matched training households and a
-   posterior draw of its parameters taken (CART: Bayesian-bootstrap weights on the training
-   records' leaf donors, ``synthesis.replicates.replicate_models``);
+3. the generative model learns replicate r's matched training households and a posterior
+   draw of its parameters is taken (``synthesis.replicates.chain_replicate_models``; CART: the
+   fitted trees' leaves filled with replicate r's records, drawn with Bayesian-bootstrap
+   weights; the networks: fine-tuned on them; the SDV families: refitted on a bootstrap);
 4. a fictitious population is drawn from it and calibrated to the register's margins.
 
 So an estimate's spread over the replicates holds the surveys' sampling variance (of the

@@ -38,7 +38,7 @@ print(fit.table())   # estimate, se, df, 95% interval per term"""
 PARAGRAPHS = [
     "Each replicate is one draw of the whole chain that made this release: every survey was "
     "redrawn by its design bootstrap (whole households, weights rescaled), fused into the "
-    "register with a matching draw of its own, the model refitted on that matched data with "
+    "register with a matching draw of its own, the model taught that matched data with "
     "a draw of its parameters, and a population drawn from it and calibrated to the "
     "register's margins. The differences between replicates are therefore the uncertainty of "
     "the surveys' samples (a survey variable rests on its 750 to 2,000 respondents, not on the "

@@ -9,7 +9,7 @@ its own. The register is not resampled: it is the population.
 
 The spread of an estimate over these matched replicates is then the survey's sampling
 variance plus the matching's own (Rässler 2002, matching as multiple imputation), which the
-generative model, refitted on each, carries into the fictitious replicates.
+generative model, given each, carries into the fictitious replicates.
 """
 
 from __future__ import annotations

@@ -244,6 +244,12 @@ class Synthesizer(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} has no posterior draw")
 
+    def replicate_template(self) -> Self:
+        """What :meth:`replicate_draw` starts from, for a chain of replicates to hold between draws
+        (families with ``warm_replicates``): this fitted model less what only its own draws need.
+        Default: itself; CART leaves out its leaves' donors, its training records again."""
+        return self
+
     def replicate_draw(self, data: pd.DataFrame, seed: int) -> Self:
         """A posterior draw given ``data`` (a replicate's own training records, same columns).
 

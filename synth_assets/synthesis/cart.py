@@ -20,7 +20,8 @@ Privacy knobs (measured in ``bench/synthesis``): ``min_leaf`` (larger leaves mix
 records into each synthetic row; the default grows with the square root of the training
 size), ``smoothing``, ``bootstrap`` (fit on a bootstrap resample) and the copy filter of
 :class:`~synth_assets.synthesis.tabular.TabularSynthesizer`. :meth:`CARTSynthesizer.posterior_draw`
-gives proper replicates for the combining rules.
+gives proper replicates for the combining rules, and :meth:`CARTSynthesizer.replicate_draw` one
+given a replicate's own records: the fitted trees, their leaves filled with those records.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ import pandas as pd
 from pydantic import Field
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from synth_assets.synthesis.base import LOGGER
+from synth_assets.synthesis.base import LOGGER, NotFittedError
 from synth_assets.synthesis.blocks import block_columns
 from synth_assets.synthesis.equal_rows import batch_rows, match_rows
-from synth_assets.synthesis.tabular import TabularSynthesizer
-from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec, allowed_codes
+from synth_assets.synthesis.tabular import TabularSynthesizer, training_hashes
+from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec, SchemaError, allowed_codes
 
 #: Continuous columns whose values repeat a lot (fewer distinct values than this share of
 #: records: equivalence scales, calibrated weights) are not smoothed: such values identify
@@ -52,6 +53,10 @@ SMOOTH_MIN_DISTINCT = 0.1
 #: Fewest records of one stratum value that form a donor cell of their own within a leaf
 #: (synthpop's default ``minbucket``): a row never draws from fewer records than this.
 MIN_STRATUM_RECORDS = 5
+
+
+class _NoRecords(ValueError):
+    """A replicate's records leave a step of the fitted model without any."""
 
 
 def _nrd0(n: np.ndarray, sd: np.ndarray, iqr: np.ndarray) -> np.ndarray:
@@ -103,6 +108,42 @@ def _rows_of(matrix: np.ndarray, records: np.ndarray) -> np.ndarray:
     return matrix[records]
 
 
+def _rows_for_empty_leaves(tree: DecisionTreeClassifier | DecisionTreeRegressor, leaf_ids: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """(leaf, row) pairs giving every leaf of ``tree`` that no row reaches (``leaf_ids``: each row's
+    leaf) the rows of its nearest ancestor's subtree that some row reaches: the records most alike
+    on the tree's own splits."""
+    nodes = tree.tree_
+    left, right = nodes.children_left, nodes.children_right
+    inner = np.flatnonzero(left != -1)
+    reached = np.bincount(leaf_ids, minlength=nodes.node_count) > 0
+    empty = np.flatnonzero((left == -1) & ~reached)
+    if len(empty) == 0 or not reached.any():
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    parent = np.full(nodes.node_count, -1)
+    parent[left[inner]], parent[right[inner]] = inner, inner
+
+    def leaves_under(node: int) -> list[int]:
+        stack, out = [node], []
+        while stack:
+            k = stack.pop()
+            if left[k] == -1:
+                out.append(k)
+            else:
+                stack += [left[k], right[k]]
+        return out
+
+    leaves, rows = [], []
+    for leaf in empty:
+        ancestor = parent[leaf]
+        while not reached[leaves_under(ancestor)].any():
+            ancestor = parent[ancestor]
+        taken = np.flatnonzero(np.isin(leaf_ids, leaves_under(ancestor)))
+        leaves.append(np.full(len(taken), leaf))
+        rows.append(taken)
+    return np.concatenate(leaves), np.concatenate(rows)
+
+
 @dataclass
 class LeafDonors:
     """The training values of a variable grouped by leaf, ready for vectorised draws.
@@ -143,6 +184,12 @@ class LeafDonors:
         return cls(leaves, starts, counts, compact(values),
                    records.astype(np.int32 if len(records) < 2**31 else np.int64), bandwidth)
 
+    def emptied(self) -> LeafDonors:
+        """No donor, smoothed as these are: a step's donors once its leaves are to be filled again."""
+        none = np.empty(0, dtype=np.int64)
+        return LeafDonors(none, none, none, np.empty(0), none.astype(np.int32),
+                          None if self.bandwidth is None else np.empty(0))
+
     def reweighted(self, record_weights: np.ndarray) -> LeafDonors:
         """The same donors drawn with probability proportional to their record's weight."""
         cumulative = np.concatenate([[0.0], np.cumsum(record_weights[self.records])])
@@ -182,32 +229,32 @@ class Stratum:
     position: int  # the stratum column's position in the visiting order
     values: np.ndarray  # its distinct training values, sorted; code len(values) = whole leaf
 
-    def codes(self, matrix: np.ndarray) -> np.ndarray:
-        column = matrix[:, self.position]
+    def codes(self, column: np.ndarray) -> np.ndarray:
+        """The code of every row's value of the stratum column (``len(values)``: none of the training's)."""
         pos = np.clip(np.searchsorted(self.values, column), 0, len(self.values) - 1)
         return np.where(self.values[pos] == column, pos, len(self.values)).astype(np.int64)
 
-    def cells(self, leaf_ids: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """Cell id of every row: its leaf and its stratum value."""
-        return leaf_ids.astype(np.int64) * (len(self.values) + 1) + self.codes(matrix)
+    def cells(self, leaf_ids: np.ndarray, column: np.ndarray) -> np.ndarray:
+        """Cell id of every row: its leaf and its stratum value (``column``: the rows' stratum values)."""
+        return leaf_ids.astype(np.int64) * (len(self.values) + 1) + self.codes(column)
 
     def whole_leaf(self, leaf_ids: np.ndarray) -> np.ndarray:
         return leaf_ids.astype(np.int64) * (len(self.values) + 1) + len(self.values)
 
     def donor_cells(
-        self, leaf_ids: np.ndarray, matrix: np.ndarray, min_records: int,
+        self, leaf_ids: np.ndarray, column: np.ndarray, min_records: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(cell id, row) of every donor: each row in its leaf's whole cell, and in its
         stratum cell where that cell holds at least ``min_records`` rows."""
-        cells = self.cells(leaf_ids, matrix)
+        cells = self.cells(leaf_ids, column)
         distinct, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
         own = np.flatnonzero(counts[inverse] >= min_records)
         rows = np.arange(len(cells))
         return np.concatenate([cells[own], self.whole_leaf(leaf_ids)]), np.concatenate([own, rows])
 
-    def draw_cells(self, leaf_ids: np.ndarray, matrix: np.ndarray, donors: LeafDonors) -> np.ndarray:
+    def draw_cells(self, leaf_ids: np.ndarray, column: np.ndarray, donors: LeafDonors) -> np.ndarray:
         """The cell each row draws from: its stratum cell where it exists, else its whole leaf."""
-        cells = self.cells(leaf_ids, matrix)
+        cells = self.cells(leaf_ids, column)
         pos = np.clip(np.searchsorted(donors.leaves, cells), 0, len(donors.leaves) - 1)
         return np.where(donors.leaves[pos] == cells, cells, self.whole_leaf(leaf_ids))
 
@@ -491,16 +538,23 @@ class CARTSynthesizer(TabularSynthesizer):
         values = matrix[:, position]
         return Stratum(position, np.unique(values[np.isfinite(values)]))
 
+    def _stratum_values(self, j: int, matrix: np.ndarray) -> np.ndarray | None:
+        """The stratum column of ``matrix``'s rows when step ``j``'s donors share the row's stratum
+        (steps after the stratum column's), else None."""
+        if self._stratum is None or j <= self._stratum.position:
+            return None
+        return matrix[:, self._stratum.position]
+
     def _donors(
-        self, j: int, leaf_ids: np.ndarray, matrix: np.ndarray, values: np.ndarray, records: np.ndarray,
+        self, leaf_ids: np.ndarray, stratum_values: np.ndarray | None, values: np.ndarray, records: np.ndarray,
         smoothing: bool,
     ) -> tuple[LeafDonors, Stratum | None]:
-        """The donors of step ``j``, grouped by leaf, or by leaf and stratum after the stratum column."""
-        stratum = self._stratum if self._stratum is not None and j > self._stratum.position else None
-        if stratum is None:
+        """A step's donors, grouped by leaf, or by leaf and stratum (``stratum_values``: the donors'
+        values of the stratum column, see :meth:`_stratum_values`)."""
+        if stratum_values is None or self._stratum is None:
             return LeafDonors.build(leaf_ids, values, records, smoothing=smoothing), None
-        cells, rows = stratum.donor_cells(leaf_ids, matrix, MIN_STRATUM_RECORDS)
-        return LeafDonors.build(cells, values[rows], records[rows], smoothing=smoothing), stratum
+        cells, rows = self._stratum.donor_cells(leaf_ids, stratum_values, MIN_STRATUM_RECORDS)
+        return LeafDonors.build(cells, values[rows], records[rows], smoothing=smoothing), self._stratum
 
     # ------------------------------------------------------- posterior draw
     @property
@@ -523,6 +577,77 @@ class CARTSynthesizer(TabularSynthesizer):
         ]
         return draw
 
+    warm_replicates = True  # a replicate keeps the fitted trees (replicate_draw)
+
+    def replicate_draw(self, data: pd.DataFrame, seed: int) -> Self:
+        """A posterior draw given a replicate's own records: this model's trees, their leaves
+        filled with ``data``'s records.
+
+        Every record of ``data`` goes down each tree to its leaf, the leaves' donors are those
+        records' values, and :meth:`posterior_draw` weighs them. The trees are kept, as the
+        posterior draw keeps them; the values drawn, hence every survey variable given the
+        register, are the replicate's own. A refit would cost a whole fit per replicate (7 to 8
+        minutes at 1.2 million persons, bench/README.md "Fourteenth pass") for trees that differ
+        little, the register being the same. A leaf none of ``data``'s records reaches draws from
+        the records of its nearest ancestor's subtree; records the fitted coding cannot take (a
+        category the training data lacked) make it a refit instead.
+        """
+        if not self.is_fitted:  # nothing to keep: fitted on data
+            return super().replicate_draw(data, seed)
+        self.check_training_rows(data, "replicate's training table")
+        try:
+            matrix = self._model_input(data)
+            steps = [self._refilled(step, j, matrix) for j, step in enumerate(self._steps)]
+        except (SchemaError, _NoRecords) as exc:
+            LOGGER.info("cart: replicate refitted: %s", exc)
+            return super().replicate_draw(data, seed)
+        draw = copy.copy(self)
+        draw._steps = steps
+        draw._n_records = len(matrix)
+        if self.avoid_copies:  # a copy is judged against the replicate's records
+            draw._train_hashes = training_hashes(data, self._copy_columns(data))
+        draw.training_log = {**self.training_log, "replicate_draw": {"rows": len(data), "trees": "kept"}}
+        return draw.posterior_draw(seed)
+
+    def replicate_template(self) -> Self:
+        """A copy with the trees and the coding but no donor (the leaves hold the training records:
+        as large again as the data, 0.45 GB at 1.2 million persons): what :meth:`replicate_draw`
+        needs. It draws nothing itself. Unfitted: itself (a replicate draw then fits)."""
+        if not self.is_fitted:
+            return self
+        template = copy.copy(self)
+        template._steps = [replace(step, donors=None if step.donors is None else step.donors.emptied(),
+                                   record_values=None) for step in self._steps]
+        template._train_hashes = None
+        template._n_records = 0
+        return template
+
+    def _refilled(self, step: Step, j: int, matrix: np.ndarray) -> Step:
+        """``step`` with the donors of the records of ``matrix`` (the training matrix of other records)."""
+        if step.leader is not None:  # a block member: the value of the record its leader draws
+            return replace(step, record_values=compact(matrix[:, j].copy()))
+        if step.donors is None:  # a given column
+            return step
+        records = np.arange(len(matrix))
+        if step.gate is not None:
+            records = records[matrix[:, step.gate[0]] == step.gate[1]]
+            if len(records) == 0:
+                raise _NoRecords(f"no record has a value of {step.column!r}")
+        rows = _rows_of(matrix, records)
+        if step.tree is None:
+            leaf_ids = np.zeros(len(rows), dtype=np.int64)
+            taken = np.arange(len(rows))
+        else:
+            leaf_ids = step.tree.apply(step.features(rows[:, :j]))
+            extra_leaves, extra_rows = _rows_for_empty_leaves(step.tree, leaf_ids)
+            leaf_ids = np.concatenate([leaf_ids, extra_leaves])
+            taken = np.concatenate([np.arange(len(rows)), extra_rows])
+        stratum = self._stratum_values(j, rows)
+        # smoothed as the fit smoothed this step (blocks and repeated values are not)
+        donors, step_stratum = self._donors(leaf_ids, None if stratum is None else stratum[taken], rows[taken, j],
+                                            records[taken], smoothing=step.donors.bandwidth is not None)
+        return replace(step, donors=donors, stratum=step_stratum)
+
     def _fit_step(
         self,
         column: str,
@@ -541,7 +666,7 @@ class CARTSynthesizer(TabularSynthesizer):
             model = DecisionTreeRegressor if continuous else DecisionTreeClassifier
             leaf_ids = self._grow(step, model, j, matrix, y, y, rng)
         smooth = self.smoothing and continuous and np.unique(y).size >= SMOOTH_MIN_DISTINCT * y.size
-        step.donors, step.stratum = self._donors(j, leaf_ids, matrix, y, records, smooth)
+        step.donors, step.stratum = self._donors(leaf_ids, self._stratum_values(j, matrix), y, records, smooth)
         return step
 
     def _grow(
@@ -598,7 +723,7 @@ class CARTSynthesizer(TabularSynthesizer):
         if j > 0 and len(np.unique(block, axis=0)) > 1:
             leaf_ids = self._grow(step, DecisionTreeRegressor, j, matrix, block, matrix[:, j], rng)
         # exact record values: the block's other columns copy the same record's
-        step.donors, step.stratum = self._donors(j, leaf_ids, matrix, matrix[:, j], records, False)
+        step.donors, step.stratum = self._donors(leaf_ids, self._stratum_values(j, matrix), matrix[:, j], records, False)
         return step
 
     # ------------------------------------------------------------ sampling
@@ -696,6 +821,8 @@ class CARTSynthesizer(TabularSynthesizer):
     def _fill_steps(self, matrix: np.ndarray, rng: np.random.Generator, start: int, stop: int) -> np.ndarray:
         """Draw the columns of steps ``start`` to ``stop`` (excluded) in visiting order, all rows at
         once, into ``matrix`` (those before ``start`` already in it); returns it."""
+        if self._n_records == 0:
+            raise NotFittedError("a replicate template has no donors: draw from its replicate_draw")
         picked: dict[int, np.ndarray] = {}  # step -> training record drawn for each row (-1: none)
         for j in range(start, stop):
             step = self._steps[j]
@@ -716,7 +843,7 @@ class CARTSynthesizer(TabularSynthesizer):
                 leaf_ids = step.tree.apply(step.features(matrix[rows, :j]))
             assert step.donors is not None, "only given columns have no donors"
             if step.stratum is not None:
-                leaf_ids = step.stratum.draw_cells(leaf_ids, matrix[rows], step.donors)
+                leaf_ids = step.stratum.draw_cells(leaf_ids, matrix[rows, step.stratum.position], step.donors)
             matrix[rows, j], records = step.donors.draw_with_records(leaf_ids, rng)
             if any(s.leader == j for s in self._steps):
                 picked[j] = np.full(len(matrix), -1, dtype=np.int64)

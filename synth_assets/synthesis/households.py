@@ -309,6 +309,16 @@ class HouseholdSynthesizer(Synthesizer):
         draw.person_model = person_model.posterior_draw(int(second))
         return draw
 
+    def replicate_template(self) -> Self:
+        """A copy whose household and person models are their replicate templates."""
+        if not self.warm_replicates:
+            return self
+        household_model, person_model = self.fitted_models
+        template = copy.copy(self)
+        template.household_model = household_model.replicate_template()
+        template.person_model = person_model.replicate_template()
+        return template
+
     def replicate_draw(self, data: pd.DataFrame, seed: int) -> Self:
         """A posterior draw given a replicate's records: each model's own, from its table of ``data``.
 

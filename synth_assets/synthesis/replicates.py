@@ -99,19 +99,23 @@ def chain_replicate_models(
     *,
     refit: bool | None = None,
     cluster: str | None = None,
+    from_scratch: bool = False,
 ) -> Iterator[tuple[Synthesizer, int]]:
     """Yield ``(model, seed)`` per replicate of the whole chain: replicate r's own training data.
 
     ``training[r]`` is replicate r's matched training records (its own survey bootstraps and
     fusion draw, ``synth_assets.matching.replicates``), taken when replicate r's turn comes
     (:class:`ReplicateTrainingSets` reads each then: one in memory at a time). With ``refit`` (default: when the
-    family has a posterior draw, i.e. is cheap to fit, as CART: seconds at 50,000 persons)
-    the model is refitted on it and a posterior draw of its parameters taken
-    (:meth:`Synthesizer.replicate_draw`: the neural family fine-tunes its fitted network on it
-    instead of fitting from scratch), so replicate r carries every stage's uncertainty; a family without a posterior draw is fitted on a
+    family has a posterior draw) the model is given it and a posterior draw of its parameters
+    taken (:meth:`Synthesizer.replicate_draw`: CART fills its fitted trees' leaves with it, the
+    networks fine-tune on it, instead of fitting from scratch), so replicate r carries every
+    stage's uncertainty; a family without a posterior draw is fitted on a
     bootstrap of ``training[r]`` instead (``refit=True`` forces it: m fits, minutes each for
     the SDV families). Without a refit, :func:`replicate_models` of the one fitted model,
     with a warning: survey variables then lose their sampling and matching uncertainty.
+    ``from_scratch``: a family with a posterior draw is fitted afresh on ``training[r]`` before
+    its draw, as CART was before it kept its trees: the models then differ in structure too, which
+    widens the replicates' own spread, at a whole fit per replicate.
     """
     refit = synth.has_posterior_draw if refit is None else refit
     seeds = np.random.SeedSequence([seed, 7]).generate_state(len(training))
@@ -121,14 +125,17 @@ def chain_replicate_models(
         yield from replicate_models(synth, len(training), seed)
         return
     has_draw = synth.has_posterior_draw
-    if not (has_draw and synth.warm_replicates):
-        # each replicate's model is fitted afresh: the fitted one need not be held meanwhile (a CART
-        # model holds its training data as leaf donors); a caller that lets go of it saves as much
-        synth = synth.clone()
+    # a model fitted afresh per replicate needs no fitted state, and warm draws only what they start
+    # from: the fitted model itself need not be held meanwhile (CART's leaves hold its training data),
+    # and a caller that lets go of it saves as much
+    fresh = from_scratch or not (has_draw and synth.warm_replicates)
+    synth = synth.clone() if fresh else synth.replicate_template()
     for index, replicate_seed in enumerate(int(s) for s in seeds):
         # training[index] is read for the fit and let go of: the replicate's records are not held
         # while its model draws (a local would keep them until the next replicate)
-        if has_draw:
+        if has_draw and from_scratch:
+            model = synth.clone().fit(training[index]).posterior_draw(replicate_seed)
+        elif has_draw:
             model = synth.replicate_draw(training[index], replicate_seed)
         else:  # its parameter draw: a fit on a bootstrap of the replicate's data
             model = synth.clone().fit(_bootstrap(training[index], cluster, np.random.default_rng(replicate_seed)))

@@ -200,3 +200,53 @@ def test_trees_fitted_in_threads_make_the_same_model(persons: pd.DataFrame) -> N
     assert two.get_params()["n_jobs"] == 2 and two.clone().n_jobs == 2
     with pytest.raises(ValueError, match="n_jobs"):
         CARTSynthesizer(n_jobs=0)
+
+
+def _register_and_survey(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    """``age`` the same in every replicate (the register); ``spend`` a survey variable."""
+    rng = np.random.default_rng(0)
+    age = rng.integers(18, 80, n)
+    noise = np.random.default_rng(seed).normal(0, 5, n)
+    # shifted within the range of the unshifted (the fitted coding keeps the training range)
+    return pd.DataFrame({"age": age, "spend": 100 + 2 * age + noise + shift * (age < 50)})
+
+
+def test_replicate_draw_keeps_the_trees_and_draws_the_replicate_s_values() -> None:
+    fitted = CARTSynthesizer(seed=0, smoothing=False, avoid_copies=False).fit(_register_and_survey(4000, 1))
+    replicate = _register_and_survey(4000, 2, shift=40.0)  # the survey variable moved, for the young only
+    draw = fitted.replicate_draw(replicate, seed=3)
+    assert [s.tree for s in draw._steps] == [s.tree for s in fitted._steps]  # the same trees: no refit
+    assert draw.training_log["replicate_draw"] == {"rows": 4000, "trees": "kept"}
+    out = draw.sample(20000, seed=4)
+    assert set(out["spend"]) <= set(replicate["spend"])  # donors: the replicate's records
+    old, young = out.loc[out["age"] >= 50, "spend"].mean(), out.loc[out["age"] < 50, "spend"].mean()
+    expected = replicate.groupby(replicate["age"] >= 50)["spend"].mean()
+    assert old == pytest.approx(expected[True], abs=3.0) and young == pytest.approx(expected[False], abs=3.0)
+    # a copy is judged against the replicate's records, which are the ones it draws
+    filtered = CARTSynthesizer(seed=0).fit(_register_and_survey(4000, 1))
+    hashes = filtered.replicate_draw(replicate, seed=3)._train_hashes
+    assert hashes is not None and filtered._train_hashes is not None
+    assert not np.isin(hashes, filtered._train_hashes).all()
+
+
+def test_replicate_draw_fills_a_leaf_no_replicate_record_reaches_from_its_nearest_subtree() -> None:
+    """A conditioning value the replicate lacks (the survey's rare category, absent from its
+    bootstrap): its leaf draws from the records around it in the tree, not from nowhere."""
+    rng = np.random.default_rng(0)
+    z = rng.random(3000)
+    data = pd.DataFrame({"z": z, "y": 10 * (z > 0.5) + rng.normal(0, 1, 3000)})
+    fitted = CARTSynthesizer(seed=0, smoothing=False, avoid_copies=False, condition_columns=["z"]).fit(data)
+    replicate = data.loc[data["z"] < 0.5].reset_index(drop=True)
+    draw = fitted.replicate_draw(replicate, seed=1)
+    out = draw.sample_conditional(pd.DataFrame({"z": [0.9] * 200 + [0.1] * 200}), seed=2)
+    assert set(out["y"]) <= set(replicate["y"])
+
+
+def test_replicate_draw_refits_when_the_replicate_holds_a_category_the_model_never_saw() -> None:
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"age": rng.integers(18, 80, 2000), "tenure": rng.choice(["own", "rent"], 2000)})
+    fitted = CARTSynthesizer(seed=0).fit(data)
+    replicate = data.assign(tenure=np.where(np.arange(2000) % 4 == 0, "free", data["tenure"]))
+    draw = fitted.replicate_draw(replicate, seed=1)
+    assert "replicate_draw" not in draw.training_log  # refitted, on the replicate's coding
+    assert "free" in set(draw.sample(2000, seed=2)["tenure"])

@@ -114,9 +114,11 @@ def test_replicate_training_sets_from_disk_are_those_of_the_table(tmp_path) -> N
         ReplicateTrainingSets(ParquetTable(tmp_path / "matched_replicates.parquet"), training, "household_id", 4)
 
 
-def test_a_chain_that_refits_lets_go_of_the_fitted_model() -> None:
-    """CART's replicates are fitted afresh: the chain keeps an unfitted clone, so a caller that drops
-    the fitted model (its leaves hold the training data) does not hold it while the replicates are drawn."""
+def test_a_cart_chain_draws_each_replicate_s_records_through_the_fitted_trees() -> None:
+    """CART's replicates are not refitted: each keeps the fitted trees of both models and fills
+    their leaves with its own replicate's records, so each follows its own data. The chain holds
+    the trees only: a caller that drops the fitted model (its leaves hold the training data) does
+    not hold it while the replicates are drawn."""
     import gc
     import weakref
 
@@ -128,12 +130,43 @@ def test_a_chain_that_refits_lets_go_of_the_fitted_model() -> None:
                            "income": rng.normal(size=300)})
     fitted = HouseholdSynthesizer(household_family="cart", person_family="cart", household_id="household_id",
                                   seed=0).fit(people)
+    trees = [[s.tree for s in model._steps] for model in fitted.fitted_models]  # type: ignore[attr-defined]
     alive = weakref.ref(fitted)
-    chain = chain_replicate_models(fitted, [people, people.assign(income=people["income"] + 10.0)], seed=1)
+    # the second replicate's incomes all positive: within the fitted range, which the coding keeps
+    chain = chain_replicate_models(fitted, [people, people.assign(income=people["income"].abs())], seed=1)
     del fitted
-    first, _ = next(chain)
+    models = [next(chain)[0]]
     gc.collect()
     assert alive() is None
-    second, _ = next(chain)
-    means = [model.sample(600, seed=3)["income"].mean() for model in (first, second)]
-    assert means == pytest.approx([0.0, 10.0], abs=0.6)  # each fitted on its own replicate's data
+    models.append(next(chain)[0])
+    for model in models:
+        assert [[s.tree for s in m._steps] for m in model.fitted_models] == trees  # type: ignore[attr-defined]
+    means = [model.sample(600, seed=3)["income"].mean() for model in models]
+    assert means == pytest.approx([0.0, 0.8], abs=0.15)  # each from its own replicate's records
+
+
+def test_a_cart_replicate_template_draws_nothing_itself() -> None:
+    from synth_assets.synthesis.base import NotFittedError
+
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300)})
+    template = CARTSynthesizer(seed=0).fit(data).replicate_template()
+    assert all(len(s.donors.values) == 0 for s in template._steps if s.donors is not None)
+    with pytest.raises(NotFittedError, match="replicate template"):
+        template.sample(10, seed=1)
+    assert len(template.replicate_draw(data, seed=2).sample(10, seed=1)) == 10
+
+
+def test_a_chain_from_scratch_fits_each_replicate_s_model_afresh() -> None:
+    """``refit_replicates`` for CART: each replicate's trees are its own fit's, not the fitted model's."""
+    from synth_assets.synthesis.replicates import chain_replicate_models
+
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"x": rng.normal(size=400), "y": rng.normal(size=400)})
+    fitted = CARTSynthesizer(seed=0, avoid_copies=False).fit(data)
+    shifted = data.assign(y=data["y"].abs())
+    kept, scratch = (next(chain_replicate_models(fitted, [shifted], seed=1, from_scratch=flag))[0]
+                     for flag in (False, True))
+    assert [s.tree for s in kept._steps] == [s.tree for s in fitted._steps]  # type: ignore[attr-defined]
+    assert all(a.tree is not b.tree for a, b in zip(scratch._steps, fitted._steps) if b.tree is not None)  # type: ignore[attr-defined]
+    assert "replicate_draw" not in scratch.training_log and scratch.sample(500, seed=2)["y"].min() >= 0

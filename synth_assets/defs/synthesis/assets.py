@@ -37,7 +37,7 @@ class SplitConfig(dg.Config):
     most persons the model learns from.
 
     ``max_training_persons``: beyond it the training sample is a seeded random sample of the other
-    households (whole), so the model's fit and each replicate's refit stop growing with the
+    households (whole), so the model's fit and each replicate's draw stop growing with the
     population (bench/README.md, issue 16); ``null``: every household not held out. The sample is
     stratified by the household structure the release is calibrated on (its first household
     margin): a structure with fewer than 30 households is taken whole (``split_masks``), since a
@@ -108,9 +108,13 @@ class FictitiousConfig(dg.Config):
     """How many replicates (for the combining rules) and how many persons each.
 
     Valid combining rules need each replicate from its own draw of the model's parameters.
-    CART has one (Bayesian bootstrap of its leaves). For the SDV families that means a
-    refit per replicate on a bootstrap sample: ``refit_replicates`` turns it on (m times the
-    training time); without it their replicates differ by sampling noise only.
+    CART has one (its fitted trees' leaves filled with the replicate's records, Bayesian-bootstrap
+    weighted), the networks too (fine-tuned on them). For the SDV families that means a refit per
+    replicate on a bootstrap sample: ``refit_replicates`` turns it on (m times the training
+    time); without it their replicates differ by sampling noise only. For CART and the networks
+    ``refit_replicates`` fits each replicate's model afresh instead (m times the training time:
+    7 to 8 minutes a replicate for CART at 1.2 million persons), whose trees then differ too: the
+    replicates' own spread is wider (bench/README.md, "Fourteenth pass").
     """
 
     replicates: int = Field(default=5, ge=1, le=100)
@@ -391,7 +395,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         )
         from synth_assets.synthesis.replicates import ReplicateTrainingSets, chain_replicate_models
 
-        # The step's working set is one replicate's refit and one chunk of its draws: the real tables
+        # The step's working set is one replicate's model and one chunk of its draws: the real tables
         # are read from their files, the region's rows and the columns needed only, and hashed a row
         # group at a time for the copy filters; the model is loaded for its replicates' draws alone.
         household_id = register.household_id_column
@@ -450,8 +454,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                                           household_key(catalog), config.replicates,
                                           drop=[c for c in (register.id_column,) if c]),
             config.seed, refit=True if refit else None, cluster=household_id,
+            from_scratch=config.refit_replicates and fitted.has_posterior_draw,
         )
-        del fitted  # the chain keeps what its draws need: for a refit, not the fitted model
+        del fitted  # the chain keeps what its draws need: a clone to refit, or CART's trees without their leaves
         i = 0
         # no enumerate(models): its cached result tuple would hold the previous replicate's model
         # until the next one is fitted (a CART replicate model is its training data again)
@@ -622,7 +627,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "replicates": config.replicates,
                 "regions": dg.MetadataValue.json({part.region: regions[part.region] for part in parts}),
                 "proper_replicates": merged["proper"],
-                "replicates_draw": "survey bootstrap + own fusion + model refit and posterior draw"
+                "replicates_draw": "survey bootstrap + own fusion + the model given it, and a posterior draw"
                 if merged["proper"] else "one fitted model (not proper)",
                 "persons_per_replicate": dg.MetadataValue.json(merged["persons_per_replicate"]),
                 "rows": fictitious.num_rows,
