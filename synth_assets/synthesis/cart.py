@@ -207,7 +207,12 @@ class LeafDonors:
             picks = starts + (u * counts).astype(np.int64)
         else:
             low, high = self.cumulative_weight[starts], self.cumulative_weight[starts + counts]
-            picks = np.searchsorted(self.cumulative_weight, low + u * (high - low), side="right") - 1
+            targets = low + u * (high - low)
+            # searched in increasing order, the same picks: memory is then read forward, not at random
+            # (100,000 searches in 960,000 donors about 3 times faster, sort included: bench/scale/donor_search.py)
+            order = np.argsort(targets)
+            picks = np.empty(len(targets), dtype=np.int64)
+            picks[order] = np.searchsorted(self.cumulative_weight, targets[order], side="right") - 1
             picks = np.clip(picks, starts, starts + counts - 1)
         drawn = self.values[picks]
         if self.bandwidth is not None:

@@ -250,3 +250,25 @@ def test_replicate_draw_refits_when_the_replicate_holds_a_category_the_model_nev
     draw = fitted.replicate_draw(replicate, seed=1)
     assert "replicate_draw" not in draw.training_log  # refitted, on the replicate's coding
     assert "free" in set(draw.sample(2000, seed=2)["tenure"])
+
+
+def test_weighted_donor_picks_are_each_row_s_own_search() -> None:
+    """The weighted picks are searched in sorted order for speed: each row still gets the donor
+    its own draw selects within its own leaf."""
+    from synth_assets.synthesis.cart import LeafDonors
+
+    rng = np.random.default_rng(0)
+    leaf_ids = rng.integers(0, 40, 5000)
+    donors = LeafDonors.build(leaf_ids, rng.normal(size=5000), np.arange(5000), smoothing=False)
+    weighted = donors.reweighted(rng.standard_exponential(5000))
+    rows = rng.integers(0, 40, 2000)
+    drawn, records = weighted.draw_with_records(rows, np.random.default_rng(1))
+    pos = np.searchsorted(weighted.leaves, rows)
+    starts, counts = weighted.starts[pos], weighted.counts[pos]
+    cumulative = weighted.cumulative_weight
+    assert cumulative is not None
+    low, high = cumulative[starts], cumulative[starts + counts]
+    u = np.random.default_rng(1).random(len(rows))
+    expected = np.array([np.searchsorted(cumulative, t, side="right") - 1 for t in low + u * (high - low)])
+    np.testing.assert_array_equal(records, weighted.records[np.clip(expected, starts, starts + counts - 1)])
+    assert (leaf_ids[records] == rows).all()  # every donor from the row's own leaf
