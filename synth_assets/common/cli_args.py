@@ -78,3 +78,11 @@ def choice_list(choices: tuple[str, ...] | list[str]) -> Callable[[str], list[st
 
     parse.__name__ = "choice_list"
     return parse
+
+
+def n_jobs(text: str) -> int:
+    """An argparse ``type=``: scikit-learn's ``n_jobs``, -1 (every core) or a positive count."""
+    value = int_range(-1)(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 threads: give -1 (every core) or at least 1")
+    return value

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 
 from synth_assets.catalog import Catalog, load_catalog
 from synth_assets.common.layout import DataLayout
+from synth_assets.common.parallel import resolved_jobs
 
 
 class ProjectResource(dg.ConfigurableResource):
@@ -40,10 +41,25 @@ class ProjectResource(dg.ConfigurableResource):
 
 
 class ComputeResource(dg.ConfigurableResource):
-    """How heavy steps use the machine: torch threads and the device for the GAN."""
+    """How heavy steps use the machine: torch threads and the device for the networks, and the
+    threads of the work that releases the GIL (CART's trees, validation's propensity models and
+    distance searches).
+
+    ``threads`` follows scikit-learn's ``n_jobs`` (-1: every core the step's process may use, its
+    CPU affinity: a pod's share on Kubernetes). Unlike torch's OpenMP threads, which spin while
+    they wait, these threads sleep, so two steps side by side on two cores lose little to them
+    (``bench/README.md``, "Fifteenth pass").
+    """
 
     torch_threads: int = Field(default=1, ge=1)  # measured here: 1 thread beat the default 2 by ~3x under load
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(default=-1, ge=-1)
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, value: int) -> int:
+        resolved_jobs(value)  # 0 refused, naming the convention
+        return value
 
     def use_gpu(self) -> bool:
         if self.device == "cpu":

@@ -30,7 +30,6 @@ import copy
 import functools
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Self
 
@@ -39,6 +38,7 @@ import pandas as pd
 from pydantic import Field
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from synth_assets.common.parallel import ordered_map
 from synth_assets.synthesis.base import LOGGER, NotFittedError
 from synth_assets.synthesis.blocks import block_columns
 from synth_assets.synthesis.equal_rows import batch_rows, match_rows
@@ -90,13 +90,8 @@ def _fitted(steps: Sequence[Step | Callable[[], Step]], n_jobs: int) -> list[Ste
         LOGGER.debug("cart: fitted %s (%d/%d)", step.column, k + 1, len(steps))
         return step
 
-    if n_jobs == 1 or len(pending) < 2:
-        for k in pending:
-            out[k] = fit(k)
-    else:
-        with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="cart-fit") as pool:
-            for k, step in zip(pending, pool.map(fit, pending), strict=True):
-                out[k] = step
+    for k, step in zip(pending, ordered_map(fit, pending, n_jobs, name="cart-fit"), strict=True):
+        out[k] = step
     return out  # type: ignore[return-value]
 
 
@@ -663,7 +658,9 @@ class CARTSynthesizer(TabularSynthesizer):
         continuous: bool,
         rng: np.random.Generator,
     ) -> Step:
-        matrix = _rows_of(matrix, records)
+        # the columns up to j only (the stratum's among them when it counts): a gated step copies
+        # its rows, and with n_jobs steps at once each copy is a step's working set
+        matrix = _rows_of(matrix[:, : j + 1], records)
         y = matrix[:, j]
         step = Step(column, None, None, gate)
         leaf_ids = np.zeros(len(y), dtype=np.int64)
@@ -702,7 +699,7 @@ class CARTSynthesizer(TabularSynthesizer):
         The leaves then group records alike on the block as a whole, not on its first column
         only, and a synthetic row takes every block value from one record of its leaf.
         """
-        matrix = _rows_of(matrix, records)
+        matrix = _rows_of(matrix[:, : max(j, *members) + 1], records)
         labels = self.transformer.categorical_labels
         widths = [len(labels[order[k]]) if order[k] in labels else 1 for k in members]
         # the targets filled in place, one matrix (not one per member and their join): a block of

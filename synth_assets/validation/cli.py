@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synth_assets.common.cli_args import int_range
+from synth_assets.common.cli_args import int_range, n_jobs
 from synth_assets.common.table_files import EXIT_USAGE, InputError, read_table
 from synth_assets.validation.evaluate import evaluate
 from synth_assets.validation.report import write_report
@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--thresholds", type=Path, help="YAML file overriding default thresholds")
     parser.add_argument("--output", required=True, type=Path, help="folder for metrics.json and report.html")
     parser.add_argument("--seed", type=int_range(0), default=0)
+    parser.add_argument("--jobs", type=n_jobs, default=-1,
+                        help="threads for the propensity models and distance searches (-1: every core; same figures)")
     return parser
 
 
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             sensitive=args.sensitive or None,
             thresholds=thresholds,
             seed=args.seed,
+            n_jobs=args.jobs,
         )
     except (InputError, ValueError) as error:  # ColumnMismatchError is a ValueError
         print(f"synth-assets evaluate: error: {error}", file=sys.stderr)

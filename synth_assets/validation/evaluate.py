@@ -151,16 +151,18 @@ class _Timer:
 
 
 def utility_metrics(
-    real: pd.DataFrame, other: pd.DataFrame, seed: int, timer: _Timer, prefix: str = ""
+    real: pd.DataFrame, other: pd.DataFrame, seed: int, timer: _Timer, prefix: str = "",
+    n_jobs: int | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Headline utility metrics of ``other`` against ``real`` and the objects behind them."""
+    """Headline utility metrics of ``other`` against ``real`` and the objects behind them
+    (``n_jobs``: threads for the propensity models)."""
     rng = np.random.default_rng(seed)
     metrics: dict[str, float] = {}
     ks = [k for k in (1, 2, 3) if k <= real.shape[1]]
     k = timer.run(f"{prefix}kmarginal", lambda: kmarginal_scores(real, other, ks, seed=seed))
     metrics.update({f"kmarginal_{i}": v for i, v in k.items()})
     real_p, other_p = sample_rows(real, PROPENSITY_MAX_ROWS, rng), sample_rows(other, PROPENSITY_MAX_ROWS, rng)
-    p = timer.run(f"{prefix}propensity", lambda: pmse(real_p, other_p, "cart", seed=seed))
+    p = timer.run(f"{prefix}propensity", lambda: pmse(real_p, other_p, "cart", seed=seed, n_jobs=n_jobs))
     metrics.update({"pmse": p["pmse"], "pmse_null": p["pmse_null"], "s_pmse": p["s_pmse"]})
     metrics["propensity_auc"] = p["propensity_auc"]
     columns = timer.run(f"{prefix}columns", lambda: compare_columns(real, other))
@@ -172,11 +174,11 @@ def utility_metrics(
     return metrics, {"columns": columns, "association": association}
 
 
-def propensity_ratio(real: pd.DataFrame, other: pd.DataFrame, seed: int) -> float:
+def propensity_ratio(real: pd.DataFrame, other: pd.DataFrame, seed: int, n_jobs: int | None = None) -> float:
     """S_pMSE of ``other`` against ``real``, on the same row samples as :func:`utility_metrics` draws."""
     rng = np.random.default_rng(seed)
     real_p, other_p = sample_rows(real, PROPENSITY_MAX_ROWS, rng), sample_rows(other, PROPENSITY_MAX_ROWS, rng)
-    return float(pmse(real_p, other_p, "cart", seed=seed, with_auc=False)["s_pmse"])
+    return float(pmse(real_p, other_p, "cart", seed=seed, with_auc=False, n_jobs=n_jobs)["s_pmse"])
 
 
 def _check_columns(names: Sequence[str] | None, table: pd.DataFrame, role: str) -> list[str]:
@@ -204,6 +206,7 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     max_rows: int | None = None,
     error_subsamples: int = ERROR_SUBSAMPLES,
+    n_jobs: int | None = None,
 ) -> ValidationResult:
     """Validate ``synthetic`` against ``real`` (the data the generator was trained on).
 
@@ -230,6 +233,9 @@ def evaluate(
     are then taken a row group at a time (the same rows, so the same figures, as from the
     tables in memory) and the exhaustive copy counts hash them a row group at a time, so
     memory is the samples' and one row group's, whatever the population.
+
+    ``n_jobs``: threads for the propensity models and the distance searches, scikit-learn's
+    convention (-1: every core this process may use); the figures are the same whatever it is.
     """
     if max_rows is None:  # every metric on the whole tables: read them
         real, synthetic = _whole(real), _whole(synthetic)
@@ -268,19 +274,20 @@ def evaluate(
     synthetic_s = align_columns(real_s, take(synthetic))
     holdout_s = align_columns(real_s, take(holdout), names=("real", "holdout")) if holdout is not None else None
     own_s = [align_columns(real_s, take(r), names=("real", "replicate's real")) for r in own] if own else None
-    metrics, utility = utility_metrics(own_s[0] if own_s else real_s, synthetic_s, seed, timer)
+    metrics, utility = utility_metrics(own_s[0] if own_s else real_s, synthetic_s, seed, timer, n_jobs=n_jobs)
     if replicates is not None and len(replicates) > 1:
         # One replicate's S_pMSE swings widely (7.8 to 14 across the five replicates of one
         # demo release): the release is all of them, so the gate judges their mean.
         ratios = timer.run("propensity_replicates", lambda: [
-            propensity_ratio(own_s[i] if own_s else real_s, align_columns(real_s, r), seed) for i, r in enumerate(replicates)])
+            propensity_ratio(own_s[i] if own_s else real_s, align_columns(real_s, r), seed, n_jobs)
+            for i, r in enumerate(replicates)])
         metrics["s_pmse_first_replicate"] = metrics["s_pmse"]
         metrics["s_pmse"] = float(np.mean(ratios))
         details["s_pmse_by_replicate"] = ratios
     tables: dict[str, pd.DataFrame] = {"columns": utility["columns"]}
     baseline: dict[str, float] | None = None
     if holdout_s is not None:
-        baseline, _ = utility_metrics(real_s, holdout_s, seed, timer, prefix="baseline_")
+        baseline, _ = utility_metrics(real_s, holdout_s, seed, timer, prefix="baseline_", n_jobs=n_jobs)
         assert full_holdout is not None
         baseline["exact_copy_rate"] = timer.run("baseline_exact_copy_rate",
                                                 lambda: exact_copy_rate(full_holdout, full_real))
@@ -313,9 +320,10 @@ def evaluate(
 
     dcr_result = None
     if holdout_s is not None:
-        dcr_result = timer.run("dcr", lambda: dcr(synthetic_s, real_s, holdout_s, seed=seed))
+        dcr_result = timer.run("dcr", lambda: dcr(synthetic_s, real_s, holdout_s, seed=seed, n_jobs=n_jobs))
         metrics.update(dcr_result.metrics())
-        metrics["mia_auc"] = timer.run("mia", lambda: membership_inference_auc(synthetic_s, real_s, holdout_s, seed=seed))
+        metrics["mia_auc"] = timer.run("mia", lambda: membership_inference_auc(synthetic_s, real_s, holdout_s, seed=seed,
+                                                                                n_jobs=n_jobs))
         # the release is every replicate: their predicates pooled (one replicate's ~190 swing widely)
         singling = timer.run("singling_out", lambda: singling_out_risk(
             replicates or [synthetic_s], real_s, holdout_s, seed=seed))
@@ -336,7 +344,7 @@ def evaluate(
         n = sample_size
         errors = timer.run("sampling_error", lambda: sampling_errors(
             metrics, full_own[0] if full_own else full_real, full_synthetic, full_real, full_holdout,
-            n, seed, error_subsamples))
+            n, seed, error_subsamples, n_jobs))
 
     where = {"worst_1way_distance": worst_variable(utility["columns"])}
     details["worst_1way_variable"] = where["worst_1way_distance"]
@@ -353,7 +361,7 @@ def evaluate(
 
 def sampling_errors(
     metrics: Mapping[str, float | None], real: Table, synthetic: Table, train: Table,
-    holdout: Table | None, n: int, seed: int, subsamples: int,
+    holdout: Table | None, n: int, seed: int, subsamples: int, n_jobs: int | None = None,
 ) -> dict[str, float]:
     """Standard deviation of each sampled headline figure over ``1 + subsamples`` seeded samples.
 
@@ -370,12 +378,12 @@ def sampling_errors(
     for d in range(1, subsamples + 1):
         real_d = seeded_sample(real, n, seed + d)
         syn = align_columns(real_d, seeded_sample(synthetic, n, seed + d))
-        figures, _ = utility_metrics(real_d, syn, seed, quiet)
+        figures, _ = utility_metrics(real_d, syn, seed, quiet, n_jobs=n_jobs)
         if holdout is not None:
             train_d = seeded_sample(train, n, seed + d)
             holdout_d = align_columns(train_d, seeded_sample(holdout, n, seed + d), names=("real", "holdout"))
-            figures.update(dcr(syn, train_d, holdout_d, seed=seed).metrics())
-            figures["mia_auc"] = membership_inference_auc(syn, train_d, holdout_d, seed=seed)
+            figures.update(dcr(syn, train_d, holdout_d, seed=seed, n_jobs=n_jobs).metrics())
+            figures["mia_auc"] = membership_inference_auc(syn, train_d, holdout_d, seed=seed, n_jobs=n_jobs)
         draws.append(figures)
     renamed = {"s_pmse": "s_pmse_first_replicate"} if "s_pmse_first_replicate" in metrics else {}
     errors: dict[str, float] = {}

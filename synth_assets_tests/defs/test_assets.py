@@ -15,6 +15,7 @@ from synth_assets.catalog import Catalog, load_catalog
 from synth_assets.common.frames import ParquetTable, write_rows
 from synth_assets.common.hashing import dataframe_sha256, file_sha256
 from synth_assets.common.layout import DataLayout
+from synth_assets.common.parallel import available_cores
 from synth_assets.defs import keys
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.metadata import JUDGED_HASH
@@ -159,13 +160,31 @@ def test_a_cart_population_model_never_asks_for_torch(warehouse: Warehouse, monk
     result = warehouse.materialize(keys.MATCHED_DATASET, keys.MATCHING_REPORT, keys.TRAINING_SAMPLE, keys.HOLDOUT_SAMPLE,
                                    keys.POPULATION_MODEL, run_config=config)
     assert result.success, [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
-    assert warehouse.load(keys.POPULATION_MODEL).training_log["card"]["device"] == "cpu"
+    model = warehouse.load(keys.POPULATION_MODEL)
+    assert model.training_log["card"]["device"] == "cpu"
+    # its trees fitted on the compute resource's threads (default -1: every core the step may use)
+    assert [m.n_jobs for m in model.fitted_models] == [available_cores()] * 2
     # a torch family still asks (the refusal is the patched method's)
     neural = warehouse.materialize(keys.POPULATION_MODEL, run_config={
         "ops": {"population_model": {"config": {"family": "neural", "epochs": 1}}}})
     assert not neural.success
     errors = [str(e.event_specific_data.error.to_string()) for e in neural.all_events if e.is_step_failure]
     assert any("torch asked for" in error for error in errors), errors
+
+
+def test_the_model_takes_the_compute_resource_s_threads_unless_its_params_say():
+    from synth_assets.defs.resources import ComputeResource
+    from synth_assets.defs.synthesis.assets import ModelConfig, _with_threads
+
+    compute = ComputeResource(threads=3)
+    assert _with_threads(ModelConfig(family="cart", params={"min_leaf": 20}), compute) == {"n_jobs": 3, "min_leaf": 20}
+    assert _with_threads(ModelConfig(family="cart", params={"n_jobs": 1}), compute) == {"n_jobs": 1}
+    # a network's households with CART's members: CART takes it
+    assert _with_threads(ModelConfig(family="neural", person_family="cart"), compute) == {"n_jobs": 3}
+    assert _with_threads(ModelConfig(family="neural"), compute) == {}
+    assert _with_threads(ModelConfig(family="cart"), ComputeResource()) == {"n_jobs": available_cores()}
+    with pytest.raises(ValueError, match="got 0"):
+        ComputeResource(threads=0)
 
 
 def test_the_gate_refuses_data_whose_checks_never_ran(warehouse: Warehouse, tmp_path: Path):

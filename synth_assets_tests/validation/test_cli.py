@@ -43,6 +43,15 @@ def test_failing_threshold_exits_1_and_still_reports(files, tmp_path, capsys):
     assert (tmp_path / "bad" / "report.html").exists()
 
 
+def test_zero_threads_are_refused_before_any_work(files, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _run("--real", str(files / "train.csv"), "--synthetic", str(files / "fresh.csv"), "--jobs", "0",
+             "--output", str(tmp_path / "x"))
+    assert exit_.value.code == 2
+    assert "--jobs: 0 threads" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize(
     ("synthetic", "extra", "needle"),
     [

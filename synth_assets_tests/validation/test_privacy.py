@@ -42,6 +42,29 @@ def test_chunking_does_not_change_neighbours(train, independent):
     np.testing.assert_allclose(whole[0], chunked[0])
 
 
+def test_threads_give_the_same_neighbours_within_the_same_memory(train, independent, monkeypatch):
+    from synth_assets.validation.privacy import gower
+
+    q, r = gower_encode([independent.iloc[:300], train], train)
+    one = nearest_neighbours(q, r, k=2, max_cells=len(train) * 40)
+    blocks: list[int] = []
+    measure = gower._distance_block
+    monkeypatch.setattr(gower, "_distance_block", lambda query, reference: blocks.append(query.n_rows) or
+                        measure(query, reference))
+    two = nearest_neighbours(q, r, k=2, max_cells=len(train) * 40, n_jobs=2)
+    np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_array_equal(one[0], two[0])
+    # two blocks at a time, each half the size: the cells in memory at once stay within max_cells
+    assert max(blocks) == 20 and len(blocks) == 15
+
+
+def test_distance_metrics_are_the_same_on_threads(train, independent, holdout):
+    assert dcr(independent, train, holdout, seed=3).metrics() == dcr(independent, train, holdout, seed=3,
+                                                                        n_jobs=2).metrics()
+    assert membership_inference_auc(independent, train, holdout, seed=3) == membership_inference_auc(
+        independent, train, holdout, seed=3, n_jobs=2)
+
+
 def test_copies_are_found_after_round_trips(train, independent):
     assert exact_copy_rate(train.copy(), train) == 1.0
     assert exact_copy_rate(independent, train) == 0.0

@@ -19,6 +19,11 @@ def test_same_distribution_is_indistinguishable(train, independent):
     assert 0.5 - 0.06 <= cart["propensity_auc"] <= 0.5 + 0.06
 
 
+def test_threads_give_the_same_figures(train, different):
+    # the real labels' tree and each permutation's are fitted apart: their order must not matter
+    assert pmse(train, different, "cart", seed=5, n_jobs=3) == pmse(train, different, "cart", seed=5)
+
+
 def test_different_distribution_is_detected(train, different):
     assert propensity_auc(train, different) > 0.8
     # CART S_pMSE is capped near c(1 − c) / null ≈ 4.5 at this sample size: deep null trees

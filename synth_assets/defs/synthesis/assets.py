@@ -14,6 +14,7 @@ from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable
 from synth_assets.common.memory import release_free_memory
+from synth_assets.common.parallel import resolved_jobs
 from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
@@ -24,7 +25,7 @@ from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.synthesis.fallback import fallback_of
 from synth_assets.defs.values import ModelFile, RegionDraw, WaveTable
 from synth_assets.defs.versions import code_version
-from synth_assets.synthesis.factory import check_model_params
+from synth_assets.synthesis.factory import check_model_params, model_options
 from synth_assets.synthesis.families import FAMILIES, Family
 from synth_assets.synthesis.split import split_masks
 
@@ -200,6 +201,14 @@ def model_card(model: Any) -> dict[str, Any]:
     return {k: card.get(k) for k in MODEL_CARD_KEYS if k != "fallback" or card.get(k)}
 
 
+def _with_threads(config: ModelConfig, compute: ComputeResource) -> dict[str, Any]:
+    """``config.params``, with ``n_jobs`` the compute resource's ``threads`` where a family takes it and
+    the params leave it unset (CART: trees fitted that many at a time; the same model whatever it is)."""
+    families = {config.family, config.person_family or config.family}
+    takes = any("n_jobs" in model_options(family) for family in families)
+    return {**({"n_jobs": resolved_jobs(compute.threads)} if takes else {}), **config.params}
+
+
 def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
     register = catalog.register
 
@@ -249,7 +258,7 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
             household_totals=catalog.register_amounts() if config.households else (),
             # drawn within the rules the release is held to where the family can (the redraws and the gate check them)
             rules=catalog.plausibility_rules(),
-            **config.params,
+            **_with_threads(config, compute),
         )
         started = time.perf_counter()
         # read from the file without the person id: one copy of the training sample, not the input and a copy

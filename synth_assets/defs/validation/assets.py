@@ -296,6 +296,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             replicate_reals=replicate_reals,
             max_rows=config.max_rows,
             error_subsamples=config.error_subsamples,
+            n_jobs=compute.threads,
             **scoring,
         )
         log_progress(context, "population tables: calibration residuals, missing shares")

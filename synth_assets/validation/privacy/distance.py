@@ -58,7 +58,8 @@ class DCRResult:
 
 
 def dcr(
-    synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, sample: int = 5000, seed: int = 0
+    synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, sample: int = 5000, seed: int = 0,
+    n_jobs: int | None = None,
 ) -> DCRResult:
     """Gower DCR of synthetic records to train vs holdout, and its holdout baseline.
 
@@ -68,6 +69,8 @@ def dcr(
       synthetic records and, as the yardstick, for holdout records.
     - ``nndr_p5_*``: the same for the nearest/second-nearest distance ratio (small: the
       record matches one train record much better than any other).
+
+    ``n_jobs``: threads for the nearest-neighbour searches (the same figures).
     """
     rng = np.random.default_rng(seed)
     synthetic = align_columns(train, synthetic)
@@ -76,9 +79,9 @@ def dcr(
     syn_s = sample_rows(synthetic, sample, rng)
     probe_holdout = sample_rows(holdout_s, sample, rng)
     syn_e, train_e, hold_e, probe_e = gower_encode([syn_s, train_s, holdout_s, probe_holdout], train)
-    to_train, _ = nearest_neighbours(syn_e, train_e, k=2)
-    to_holdout, _ = nearest_neighbours(syn_e, hold_e, k=1)
-    baseline, _ = nearest_neighbours(probe_e, train_e, k=2)
+    to_train, _ = nearest_neighbours(syn_e, train_e, k=2, n_jobs=n_jobs)
+    to_holdout, _ = nearest_neighbours(syn_e, hold_e, k=1, n_jobs=n_jobs)
+    baseline, _ = nearest_neighbours(probe_e, train_e, k=2, n_jobs=n_jobs)
     closer = to_train[:, 0] < to_holdout[:, 0]
     tied = to_train[:, 0] == to_holdout[:, 0]
     return DCRResult(
@@ -93,14 +96,15 @@ def dcr(
 
 
 def membership_inference_auc(
-    synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, sample: int = 2000, seed: int = 0
+    synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, sample: int = 2000, seed: int = 0,
+    n_jobs: int | None = None,
 ) -> float:
     """AUC of a distance attack telling training members from non-members.
 
     The attacker scores each candidate record by its Gower distance to the closest
     synthetic record (closer = more likely a member). Members are train records,
     non-members holdout records, equally many of each. 0.5: membership does not show;
-    1.0: every member is recognisable.
+    1.0: every member is recognisable. ``n_jobs``: threads for the searches (the same AUC).
     """
     from sklearn.metrics import roc_auc_score
 
@@ -109,7 +113,7 @@ def membership_inference_auc(
     holdout = align_columns(train, holdout, names=("train", "holdout"))
     members, non_members = _balanced(train, holdout, rng, cap=sample)
     syn_e, mem_e, non_e = gower_encode([synthetic, members, non_members], train)
-    d_members, _ = nearest_neighbours(mem_e, syn_e, k=1)
-    d_non, _ = nearest_neighbours(non_e, syn_e, k=1)
+    d_members, _ = nearest_neighbours(mem_e, syn_e, k=1, n_jobs=n_jobs)
+    d_non, _ = nearest_neighbours(non_e, syn_e, k=1, n_jobs=n_jobs)
     labels = np.r_[np.ones(len(d_members)), np.zeros(len(d_non))]
     return float(roc_auc_score(labels, -np.r_[d_members[:, 0], d_non[:, 0]]))

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.common.columns import is_numeric
+from synth_assets.common.parallel import ordered_map, resolved_jobs
 from synth_assets.validation.preparation import factorize_together
 
 DEFAULT_MAX_CELLS = 10_000_000
@@ -99,19 +100,24 @@ def _distance_block(query: GowerTable, reference: GowerTable) -> np.ndarray:
 
 
 def nearest_neighbours(
-    query: GowerTable, reference: GowerTable, k: int = 1, max_cells: int = DEFAULT_MAX_CELLS
+    query: GowerTable, reference: GowerTable, k: int = 1, max_cells: int = DEFAULT_MAX_CELLS,
+    n_jobs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distances and indices of the ``k`` nearest reference rows of every query row.
 
     Returns two ``(n_query, k)`` arrays sorted by distance. Ties are broken by the lower
-    reference index (deterministic, so that repeated runs agree).
+    reference index (deterministic, so that repeated runs agree). ``n_jobs`` blocks of query
+    rows are measured at a time on threads (``common.parallel``), the blocks that much smaller:
+    about ``max_cells`` distances in memory whatever ``n_jobs``, and the same answer.
     """
     if reference.n_rows < k:
         raise ValueError(f"need at least {k} reference records, got {reference.n_rows}")
-    step = max(1, max_cells // max(reference.n_rows, 1))
+    workers = resolved_jobs(n_jobs)
+    step = max(1, max_cells // (max(reference.n_rows, 1) * workers))
     distances = np.empty((query.n_rows, k), dtype=np.float64)
     indices = np.empty((query.n_rows, k), dtype=np.int64)
-    for start in range(0, query.n_rows, step):
+
+    def nearest(start: int) -> None:
         block = _distance_block(query.rows(slice(start, start + step)), reference)
         if k < reference.n_rows:
             candidates = np.argpartition(block, k - 1, axis=1)[:, :k]
@@ -121,4 +127,6 @@ def nearest_neighbours(
         order = np.lexsort((candidates, candidate_d), axis=1)
         indices[start : start + step] = np.take_along_axis(candidates, order, axis=1)
         distances[start : start + step] = np.take_along_axis(candidate_d, order, axis=1)
+
+    ordered_map(nearest, range(0, query.n_rows, step), workers, name="gower")
     return distances, indices
