@@ -202,6 +202,43 @@ def test_trees_fitted_in_threads_make_the_same_model(persons: pd.DataFrame) -> N
         CARTSynthesizer(n_jobs=0)
 
 
+def test_blocks_are_fitted_one_at_a_time_whatever_n_jobs():
+    """A block's step holds a column per category of each member (the largest working set): with
+    threads, two blocks never fit at once, and the model is the one fitted one step at a time."""
+    import threading
+    import time
+
+    from synth_assets.synthesis import cart
+
+    rng = np.random.default_rng(2)
+    n = 2000
+    data = pd.DataFrame({"age": rng.integers(18, 80, n), "a": rng.normal(size=n), "b": rng.choice(["x", "y"], n),
+                         "c": rng.normal(size=n), "d": rng.choice(["u", "v", "w"], n), "e": rng.normal(size=n)})
+    blocks = [["a", "b"], ["c", "d"]]
+    running, most = 0, 0
+    lock = threading.Lock()
+    fit_block = cart.CARTSynthesizer._fit_block_step
+
+    def counting(self, *args, **kwargs):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)  # long enough for another thread to start the other block, were it let
+        try:
+            return fit_block(self, *args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    one = CARTSynthesizer(seed=4, blocks=blocks).fit(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cart.CARTSynthesizer, "_fit_block_step", counting)
+        three = CARTSynthesizer(seed=4, blocks=blocks, n_jobs=3).fit(data)
+    assert most == 1
+    pd.testing.assert_frame_equal(one.sample(1000, seed=6), three.sample(1000, seed=6))
+
+
 def _register_and_survey(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     """``age`` the same in every replicate (the register); ``spend`` a survey variable."""
     rng = np.random.default_rng(0)
