@@ -5,8 +5,8 @@ element-wise arithmetic, sorts and partitions. Threads, not processes: the piece
 inputs (a design matrix, a reference table) without a copy or a pickle, and a Dagster step
 forks nothing. Measured on 2 cores, 2 threads against 1 (``bench/validation/threads.py``, tables
 of 20,000 rows): the Gower DCR 2.0 times as fast, the membership attack 1.8, the propensity pMSE
-with its permutations and folds 1.3 (its trees' pruning is Python); CART's fit of 240,000 persons
-1.6 (``bench/README.md``, "Fifteenth pass").
+with its permutations and folds 1.3 (its trees' pruning is Python); CART's fit 1.75 at 300,000
+persons, about 1.4 at 1.2 million with its blocks one at a time (``bench/README.md``, "Fifteenth pass").
 
 ``n_jobs`` follows scikit-learn's convention: ``None`` or 1 one piece at a time in the calling
 thread, -1 as many as the cores this process may use, k > 1 that many.
