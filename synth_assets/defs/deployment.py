@@ -32,6 +32,7 @@ import yaml
 
 from synth_assets.common.layout import DataLayout
 from synth_assets.common.settings import PROJECT_ROOT
+from synth_assets.defs import working_sets
 
 EXECUTORS = ("multiprocess", "k8s")
 #: Seconds between two evaluations of a sensor unless SYNTH_ASSETS_SENSOR_INTERVAL says: Dagster's own default.
@@ -88,7 +89,9 @@ class Deployment:
             return k8s_job_executor.configured(settings, name="k8s_job_executor")
         start = ({"forkserver": {"preload_modules": list(STEP_PRELOAD_MODULES)}}
                  if "forkserver" in multiprocessing.get_all_start_methods() else {"spawn": {}})  # Windows: spawn only
-        return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, "start_method": start, **settings})
+        # One population-sized step at a time (working_sets): the run's memory is one such step's, not two.
+        return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, "start_method": start,
+                                                    "tag_concurrency_limits": working_sets.LOCAL_LIMITS, **settings})
 
 
 def read_executor_config(path: Path) -> dict[str, Any]:

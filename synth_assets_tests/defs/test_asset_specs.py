@@ -1,4 +1,5 @@
-"""A snapshot of the graph: every asset's key, group, deps, checks, partitions, code version and automation.
+"""A snapshot of the graph: every asset's key, group, deps, checks, partitions, code version, automation
+and working set (the executor's memory limit: ``defs/working_sets.py``).
 
 A change to the graph is then a visible diff of ``asset_specs.json`` in review. The test
 fails with that diff; ``UPDATE_SNAPSHOTS=1`` rewrites the file (commit it with the change).
@@ -18,6 +19,7 @@ import dagster as dg
 
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.defs.versions import covered
+from synth_assets.defs.working_sets import WORKING_SET
 from synth_assets_tests.defs.conftest import REPO
 
 SNAPSHOT = Path(__file__).with_name("asset_specs.json")
@@ -40,6 +42,12 @@ def _code_version(version: str | None) -> str | None:
     return version if packages is None else f"hash of: {', '.join(packages)}"
 
 
+def _working_set(node_def: dg.OpDefinition | dg.GraphDefinition) -> list[str] | None:
+    """The working-set tags of a step's ops (a graph-backed asset's every op): what the executor limits."""
+    ops = list(node_def.iterate_op_defs()) if isinstance(node_def, dg.GraphDefinition) else [node_def]
+    return sorted({op.tags[WORKING_SET] for op in ops if WORKING_SET in op.tags}) or None
+
+
 def asset_specs(defs: dg.Definitions) -> dict[str, Any]:
     graph = defs.resolve_asset_graph()
     checks: dict[str, list[dict[str, Any]]] = {}
@@ -47,7 +55,8 @@ def asset_specs(defs: dg.Definitions) -> dict[str, Any]:
         for spec in checks_def.check_specs:
             checks.setdefault(spec.asset_key.to_user_string(), []).append(
                 {"name": spec.name, "blocking": spec.blocking,
-                 "additional_deps": sorted(d.asset_key.to_user_string() for d in spec.additional_deps)})
+                 "additional_deps": sorted(d.asset_key.to_user_string() for d in spec.additional_deps),
+                 "working_set": _working_set(checks_def.node_def)})
     specs = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
@@ -61,6 +70,7 @@ def asset_specs(defs: dg.Definitions) -> dict[str, Any]:
             "automation_condition": _condition(node.automation_condition),
             "pool": node.pools and sorted(node.pools) or None,
             "kinds": sorted(node.kinds),
+            "working_set": _working_set(defs.resolve_assets_def(key).node_def),
         }
     return specs
 

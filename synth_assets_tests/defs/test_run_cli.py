@@ -62,6 +62,20 @@ def test_run_exits_non_zero_when_an_ingest_failed_even_with_a_release(ingested_c
     assert "1 run(s) failed:" in out.split("Public fictitious dataset:")[0]
 
 
+def _population_step_spans(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, tuple[float, float]]:
+    """(start, end) of each step of ``run`` tagged population-sized (``defs/working_sets.py``), from its events."""
+    from synth_assets.defs.working_sets import POPULATION, WORKING_SET
+
+    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    tagged = {step.key.split("[")[0] for step in plan.steps if step.tags.get(WORKING_SET) == POPULATION[WORKING_SET]}
+    spans: dict[str, list[float]] = {}
+    for event in instance.all_logs(run.run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
+                                                        dg.DagsterEventType.STEP_FAILURE}):
+        if event.step_key and event.step_key.split("[")[0] in tagged:
+            spans.setdefault(event.step_key, []).append(event.timestamp)
+    return {key: (min(times), max(times)) for key, times in spans.items()}
+
+
 @pytest.mark.slow
 def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monkeypatch, capfd):
     """Progress for people (no raw Dagster log without --verbose); GE Data Docs for every run.
@@ -99,6 +113,12 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
                 if e.dagster_event is not None}
     assert {"population_model", "fictitious_dataset.fictitious_region[all]", "public_dataset"} <= set(pids)
     assert os.getpid() not in pids.values() and len(set(pids.values())) == len(pids)  # a process per step
+    with ingested_copy.instance() as instance:  # the executor's limit: population-sized steps one at a time
+        spans = _population_step_spans(instance, release_run)
+    assert {"population_model", "matched_dataset", "validation_report"} <= set(spans)
+    ordered = sorted(spans.items(), key=lambda item: item[1])
+    overlaps = [(a, b) for (a, (_, end)), (b, (start, _)) in zip(ordered, ordered[1:]) if start < end]
+    assert not overlaps, overlaps
     with ingested_copy.instance() as instance:  # an ingest run's few small steps share one process of their own
         ingest_run = instance.get_runs(dg.RunsFilter(job_name="ingest_register"), limit=1)[0]
         ingest_pids = {e.dagster_event.pid for e in instance.all_logs(ingest_run.run_id, of_type=dg.DagsterEventType.STEP_START)

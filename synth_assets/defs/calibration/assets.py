@@ -13,7 +13,7 @@ import pandas as pd
 from synth_assets.calibration import register_targets, spec_from_catalog
 from synth_assets.calibration.tails import tail_thresholds, top_code
 from synth_assets.catalog import Catalog
-from synth_assets.defs import keys
+from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.values import WaveTable
@@ -26,6 +26,7 @@ CALIBRATION_CODE_VERSION = code_version(__name__)
 def build_calibration_targets(catalog: Catalog) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.CALIBRATION_TARGETS,
+        op_tags=working_sets.POPULATION,
         automation_condition=RELEASE_AUTOMATION,
         group_name="calibration",
         partitions_def=wave_partitions(catalog.register_name),

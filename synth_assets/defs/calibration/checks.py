@@ -7,7 +7,7 @@ from synth_assets.calibration import Targets, spec_from_catalog
 from synth_assets.catalog import Catalog
 from synth_assets.common.distances import total_variation
 from synth_assets.common.frames import ParquetTable
-from synth_assets.defs import keys
+from synth_assets.defs import keys, working_sets
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.defs.metadata import judged
 from synth_assets.defs.partitions import wave_partitions
@@ -18,6 +18,7 @@ def build_top_coding_check(catalog: Catalog) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=keys.FICTITIOUS_DATASET,
         name=keys.AMOUNTS_TOP_CODED,
+        op_tags=working_sets.POPULATION,
         blocking=True,
         partitions_def=wave_partitions(catalog.register_name),
         additional_ins={"matched": dg.AssetIn(keys.MATCHED_DATASET)},
@@ -68,6 +69,7 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=keys.FICTITIOUS_DATASET,
         name=keys.CALIBRATED_TO_REGISTER,
+        op_tags=working_sets.POPULATION,
         blocking=True,
         partitions_def=wave_partitions(catalog.register_name),
         additional_ins={

@@ -22,7 +22,7 @@ from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetTable
 from synth_assets.common.hashing import file_sha256
 from synth_assets.dagster_api import latest_check_evaluations
-from synth_assets.defs import keys
+from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION, donor_automation
 from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name, wave_partitions
@@ -171,6 +171,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         group_name="matching",
+        op_tags=working_sets.POPULATION,
         partitions_def=wave_partitions(register_name),
         can_subset=False,
         outs={
@@ -273,6 +274,7 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=keys.MATCHED_REPLICATES,
+        op_tags=working_sets.POPULATION,
         group_name="matching",
         partitions_def=wave_partitions(register_name),
         automation_condition=RELEASE_AUTOMATION,

@@ -4,7 +4,7 @@ import dagster as dg
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetTable
-from synth_assets.defs import keys
+from synth_assets.defs import keys, working_sets
 from synth_assets.defs.metadata import judged
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.matching.sources import households_disagreeing
@@ -18,6 +18,7 @@ def build_household_variables_check(catalog: Catalog, asset: dg.AssetKey) -> dg.
     @dg.asset_check(
         asset=asset,
         name=keys.HOUSEHOLD_VARIABLES_CONSTANT,
+        op_tags=working_sets.POPULATION,
         blocking=True,
         partitions_def=wave_partitions(catalog.register_name),
         description=(

@@ -21,7 +21,7 @@ import dagster as dg
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetTable
 from synth_assets.dagster_api import latest_check_evaluations
-from synth_assets.defs import keys
+from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.metadata import JUDGED_HASH, evaluation_problem
 from synth_assets.defs.partitions import wave_partitions
@@ -65,6 +65,7 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=keys.PUBLIC_DATASET,
+        op_tags=working_sets.POPULATION,
         automation_condition=RELEASE_AUTOMATION,
         group_name="publication",
         partitions_def=wave_partitions(catalog.register_name),

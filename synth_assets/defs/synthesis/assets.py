@@ -15,7 +15,7 @@ from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable
 from synth_assets.common.memory import release_free_memory
 from synth_assets.common.parallel import resolved_jobs
-from synth_assets.defs import keys
+from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.defs.metadata import log_progress, png_markdown
@@ -141,6 +141,7 @@ def build_split(catalog: Catalog) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         group_name="synthesis",
+        op_tags=working_sets.POPULATION,
         partitions_def=partitions,
         outs={
             keys.name(keys.TRAINING_SAMPLE): dg.AssetOut(
@@ -214,6 +215,7 @@ def build_population_model(catalog: Catalog) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=keys.POPULATION_MODEL,
+        op_tags=working_sets.POPULATION,
         automation_condition=RELEASE_AUTOMATION,
         group_name="synthesis",
         partitions_def=wave_partitions(catalog.register_name),
@@ -383,7 +385,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         for name in regions:
             yield dg.DynamicOutput(name, mapping_key=name)
 
-    @dg.op(out=dg.Out(RegionDraw, io_manager_key="intermediate_io_manager"),
+    @dg.op(out=dg.Out(RegionDraw, io_manager_key="intermediate_io_manager"), tags=working_sets.REGION,
            description=("One region's candidate households in every replicate: drawn, checked, and as many as "
                         "its calibration strata need."))
     @functools.partial(with_keyword_inputs, names=donor_names)
@@ -595,7 +597,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         }
         return RegionDraw(region, replicates.finish(), summary)
 
-    @dg.op(description=("The regions' households joined into one release, replicate by replicate: with "
+    @dg.op(tags=working_sets.POPULATION, description=("The regions' households joined into one release, replicate by replicate: with "
                         "calibration, chosen from every region's candidates to meet the register's margins."))
     def fictitious_join(context: dg.OpExecutionContext, config: FictitiousConfig, project: ProjectResource,
                         parts: list[RegionDraw], targets: pd.DataFrame) -> dg.Output[ParquetTable]:

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable
-from synth_assets.defs import keys
+from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION, donor_automation
 from synth_assets.defs.metadata import JUDGED_HASH, evaluation_problem, judged, png_markdown
 from synth_assets.defs.partitions import wave_partitions
@@ -109,6 +109,7 @@ def build_linked(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=keys.linked(survey),
+        op_tags=working_sets.POPULATION,
         automation_condition=RELEASE_AUTOMATION,
         group_name="synthesis",
         partitions_def=wave_partitions(catalog.register_name),
@@ -153,6 +154,7 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
 
     @dg.asset_check(
         asset=keys.linked(survey), name=keys.NO_REAL_DAY_COPIED, blocking=True, partitions_def=partitions,
+        op_tags=working_sets.POPULATION,
         additional_ins=records_in,
         description=(f"No generated day equals a real {survey} day {unit} for {unit}: a hash join of each day's "
                      f"sequence of ({', '.join(copy_columns(source))}), numbers rounded to the minute or 100 m, "
@@ -170,6 +172,7 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
 
     @dg.asset_check(
         asset=keys.linked(survey), name=keys.AGGREGATES_AGREE, blocking=True, partitions_def=partitions,
+        op_tags=working_sets.POPULATION,
         additional_ins={"fictitious": dg.AssetIn(keys.FICTITIOUS_DATASET)},
         description=(f"Every fictitious person in the {survey} universe has {unit}s whose aggregates, recomputed "
                      "with the catalog's aggregation, equal the person's (within 1e-6: float rounding)."),
@@ -191,6 +194,7 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
 
     @dg.asset_check(
         asset=keys.linked(survey), name=keys.DISTRIBUTIONS_REPORTED, blocking=False, partitions_def=partitions,
+        op_tags=working_sets.POPULATION,
         additional_ins=records_in,
         description=(f"Reports the generated {unit}s' distributions beside the survey's days passing the catalog's "
                      "checks (unweighted): records per day, mode shares and departure times, or minutes per "

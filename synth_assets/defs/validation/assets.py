@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetTable
 from synth_assets.common.hashing import file_sha256
-from synth_assets.defs import keys
+from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import household_key
 from synth_assets.defs.metadata import JUDGED_HASH, data_docs, judged, log_progress, png_markdown
@@ -207,6 +207,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=keys.VALIDATION_REPORT,
+        op_tags=working_sets.POPULATION,
         automation_condition=RELEASE_AUTOMATION,
         group_name="validation",
         partitions_def=wave_partitions(catalog.register_name),

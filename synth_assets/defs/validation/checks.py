@@ -13,7 +13,7 @@ import pandas as pd
 from synth_assets.catalog import Catalog
 from synth_assets.catalog.expectations import fictitious_suite_spec, validate_chunks
 from synth_assets.common.frames import ParquetTable
-from synth_assets.defs import keys
+from synth_assets.defs import keys, working_sets
 from synth_assets.defs.metadata import JUDGED_HASH, data_docs, judged, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
@@ -51,6 +51,7 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(
         asset=keys.FICTITIOUS_DATASET,
         name=keys.NO_REAL_RECORD_COPIED,
+        op_tags=working_sets.POPULATION,
         blocking=True,
         partitions_def=partitions,
         additional_ins=ins,
@@ -94,6 +95,7 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(
         asset=keys.FICTITIOUS_DATASET,
         name=keys.RULES_AND_CATEGORIES_HOLD,
+        op_tags=working_sets.POPULATION,
         blocking=True,
         partitions_def=partitions,
         description="Great Expectations suite: catalog rules, category sets and ranges hold in every record.",
