@@ -29,6 +29,7 @@ def _add_run_parser(subparsers) -> None:
     )
     parser.add_argument("--data", default=None, help="data root holding catalog.yaml (default: data/)")
     from synth_assets.demo.generate import MAX_PERSONS, MIN_PERSONS
+    from synth_assets.operations.sizing import STEP_PROCESSES_FROM_PERSONS
     from synth_assets.synthesis.families import FAMILIES
 
     parser.add_argument("--demo-persons", type=int_range(MIN_PERSONS, MAX_PERSONS), default=None,
@@ -46,10 +47,14 @@ def _add_run_parser(subparsers) -> None:
                         help="the full Dagster log instead of one line per stage")
     parser.add_argument("--config", default=None, metavar="RUN.YAML",
                         help="settings from a YAML file (model: {family: cart}, ...); --set and the flags win")
-    parser.add_argument("--step-processes", action="store_true",
-                        help="each release step in a process of its own, two at a time (the deployment's executor, "
-                             "as a run launched from the UI), not all in this one: for large populations (the ingest "
-                             "runs share one process of their own)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--step-processes", action="store_true", default=None,
+                       help="each release step in a process of its own (the deployment's executor, as a run launched "
+                            "from the UI: population-sized steps one at a time), not all in this one; the ingest runs "
+                            "share one process of their own. Default: so from a register of "
+                            f"{STEP_PROCESSES_FROM_PERSONS:,} persons (its largest delivered wave)")
+    where.add_argument("--in-process", dest="step_processes", action="store_false",
+                       help="every step in this process, whatever the register's size")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -76,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         release_options,
         release_run_config,
     )
+    from synth_assets.operations.sizing import STEP_PROCESSES_FROM_PERSONS, largest_register_wave
 
     # Refused before any work, so a typo costs no ingest and leaves the data root as it was:
     # the settings (typed by the steps' own configs), then the catalog.
@@ -105,7 +111,14 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a stratum or quasi-identifier the catalog does not have
         return fail(f"setting {exc} ({layout.catalog})")
     defs = build_definitions(deployment=deployment, release_options=options)
-    processes = StepProcesses(str(layout.root), options) if args.step_processes else None
+    step_processes = args.step_processes
+    if step_processes is None:
+        persons = largest_register_wave(catalog, layout.incoming)
+        step_processes = persons is not None and persons >= STEP_PROCESSES_FROM_PERSONS
+        if step_processes:
+            print(f"A register of {persons:,} persons: each release step in a process of its own, population-sized "
+                  "steps one at a time (--in-process: all in this one)")
+    processes = StepProcesses(str(layout.root), options) if step_processes else None
     with dg.DagsterInstance.get() as instance:
         for note in recover_dead_runs(instance):
             print(f"[RECOVERED] {note}")

