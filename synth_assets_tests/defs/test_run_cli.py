@@ -101,11 +101,16 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
     shutil.rmtree(data_root / "reports" / "data_docs")
     monkeypatch.setenv("DAGSTER_HOME", str(ingested_copy.home))
     ingested_copy.use_repo_instance_settings()  # as `make run`: the step processes log at INFO, not DEBUG
+    from synth_assets.operations import sizing
+
+    # no flag: step processes chosen from the register's size (its largest wave: 3,000 persons)
+    monkeypatch.setattr(sizing, "STEP_PROCESSES_FROM_PERSONS", 2_000)
     code = main(["run", "--data", str(data_root), "--set", "model.family=cart", "--set", "fictitious.replicates=2",
-                 "--set", "validation.max_rows=2000", "--step-processes"])
+                 "--set", "validation.max_rows=2000"])
     captured = capfd.readouterr()
     out = captured.out + captured.err
     assert code == 0, out
+    assert "A register of 3,000 persons: each release step in a process of its own" in out
     with ingested_copy.instance() as instance:
         release_run = instance.get_runs(dg.RunsFilter(job_name="release"), limit=1)[0]
         pids = {e.step_key: e.dagster_event.pid
