@@ -232,7 +232,7 @@ def test_packages_depend_one_way_in_pipeline_order(graph: dict[str, set[str]]) -
 #: calibration targets come from the register, before the model draws), ``definitions`` last.
 DEFS_LAYERS: tuple[tuple[str, ...], ...] = (
     ("keys", "partitions", "values", "resources", "io_managers", "metadata", "signatures", "deployment", "versions",
-     "deliveries", "automation"),
+     "deliveries", "automation", "working_sets"),
     ("ingest",),
     ("harmonise",),
     ("matching",),

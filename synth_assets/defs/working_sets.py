@@ -1,6 +1,6 @@
 """What a step holds in memory, as an op tag, so that a run's memory is bounded on one machine.
 
-A step whose working set grows with the register's population (it reads or writes the register,
+A release step whose working set grows with the register's population (it reads or writes
 the matched dataset, the release or the tables linked to it) carries ``population``; a region
 step ``region`` (its region's share of the candidates); the others (surveys, donors, the fan-out,
 the gate's threshold check) hold little whatever the population and carry no tag.
@@ -26,7 +26,3 @@ REGION: dict[str, str] = {WORKING_SET: "region"}
 #: The multiprocess executor's ``tag_concurrency_limits``: one population-sized step at a time.
 LOCAL_LIMITS: list[dict[str, Any]] = [{"key": WORKING_SET, "value": POPULATION[WORKING_SET], "limit": 1}]
 
-
-def of_source(source_name: str, register_name: str) -> dict[str, str]:
-    """The tags of an ingest or harmonise step of ``source_name``: the register's are population-sized."""
-    return dict(POPULATION) if source_name == register_name else {}

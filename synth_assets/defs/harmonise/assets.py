@@ -3,7 +3,7 @@
 import dagster as dg
 
 from synth_assets.catalog import Catalog
-from synth_assets.defs import keys, working_sets
+from synth_assets.defs import keys
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
@@ -20,7 +20,6 @@ def build_harmonised_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefin
 
     @dg.asset(
         key=keys.harmonised(source_name),
-        op_tags=working_sets.of_source(source_name, catalog.register_name),
         automation_condition=RELEASE_AUTOMATION,
         group_name="harmonise",
         partitions_def=wave_partitions(source_name),

@@ -15,7 +15,7 @@ import dagster as dg
 from synth_assets.catalog import Catalog
 from synth_assets.common.hashing import file_sha256
 from synth_assets.dagster_api import latest_materialization
-from synth_assets.defs import keys, working_sets
+from synth_assets.defs import keys
 from synth_assets.defs.deliveries import observe_deliveries
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
@@ -53,7 +53,6 @@ def build_raw_asset(catalog: Catalog, source_name: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.raw(source_name),
         group_name="ingest",
-        op_tags=working_sets.of_source(source_name, catalog.register_name),
         partitions_def=wave_partitions(source_name),
         code_version=INGEST_CODE_VERSION,
         deps=[keys.incoming(source_name)],

@@ -4,7 +4,7 @@ import dagster as dg
 
 from synth_assets.catalog import Catalog
 from synth_assets.catalog.expectations import raw_suite_spec, validate_table
-from synth_assets.defs import keys, working_sets
+from synth_assets.defs import keys
 from synth_assets.defs.metadata import data_docs, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
@@ -15,7 +15,6 @@ def build_raw_check(catalog: Catalog, source_name: str) -> dg.AssetChecksDefinit
     @dg.asset_check(
         asset=keys.raw(source_name),
         name=keys.DELIVERED_FILE_IS_VALID,
-        op_tags=working_sets.of_source(source_name, catalog.register_name),
         blocking=True,
         partitions_def=wave_partitions(source_name),
         description=(
