@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from synth_assets.catalog import Catalog
-from synth_assets.ingest import delivered_rows, discover_waves
+from synth_assets.ingest import IngestError, delivered_rows, discover_waves
 
 #: From this many register persons (its largest delivered wave), ``synth-assets run`` runs each
 #: release step in a process of its own, population-sized steps one at a time, unless told otherwise.
@@ -24,6 +24,12 @@ def largest_register_wave(catalog: Catalog, incoming: Path | str) -> int | None:
     """Records in the largest delivered wave of the register (None: no wave, or one whose header
     does not say); read from the files' headers, or a CSV's lines, before any ingest."""
     source = catalog.sources[catalog.register_name]
-    counts = [delivered_rows(path, source) for path in discover_waves(incoming, source).values()]
-    known = [count for count in counts if count is not None]
+    known = []
+    for path in discover_waves(incoming, source).values():
+        try:
+            count = delivered_rows(path, source)
+        except IngestError:  # unreadable: its ingest run names the file and refuses it, not this guess
+            continue
+        if count is not None:
+            known.append(count)
     return max(known) if known else None

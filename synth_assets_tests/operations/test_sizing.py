@@ -16,3 +16,5 @@ def test_largest_register_wave_reads_the_delivered_files(tmp_path, mini_catalog_
     (incoming / "living").mkdir()
     pd.DataFrame({"pid": range(50)}).to_csv(incoming / "living" / "living_2023.csv", index=False)  # a survey's
     assert largest_register_wave(catalog, incoming) == 8
+    (incoming / "register" / "register_2025.parquet").write_bytes(b"not parquet")  # left to its ingest to refuse
+    assert largest_register_wave(catalog, incoming) == 8
