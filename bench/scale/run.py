@@ -1,11 +1,13 @@
 """Time and peak resident memory of each library stage at several population sizes, and the slope.
 
-    PYTHONPATH=. .venv/bin/python bench/scale/run.py [--persons 20000 100000] [--replicates 2] [--step-processes] [--set KEY=VALUE ...]
+    PYTHONPATH=. .venv/bin/python bench/scale/run.py [--persons 20000 100000] [--replicates 2] [--step-processes | --in-process] [--set KEY=VALUE ...]
 
 Per size, in a fresh temporary data root: ``synth-assets demo-data`` (demo generation) in
 one subprocess, then ``data/catalog.yaml`` copied there and ``synth-assets run --data ROOT
---replicates 2 --family cart`` (every other stage) in another. The run
-executes its steps one after the other in one process and prints one line per step as it
+--replicates 2 --family cart`` (every other stage) in another. Without ``--step-processes``
+or ``--in-process`` the run chooses as a plain ``synth-assets run`` does (each step in a
+process of its own from a register of 500,000 persons, else all in one process). In one
+process the run executes its steps one after the other and prints one line per step as it
 ends (``done <step> (<s> s)``; each wave's ingest and harmonise run as one ``[ok] ingest``
 line); a step's time is the wall time since the previous such line (Dagster's own overhead
 included), so the stages add up to the whole run. Calibration runs inside
@@ -154,7 +156,7 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
 
 
 def measure(persons: int, replicates: int, keep: Path | None,
-            step_processes: bool = False, settings: list[str] | None = None) -> tuple[dict[str, Measured], dict[str, Measured]]:
+            executor: str | None = None, settings: list[str] | None = None) -> tuple[dict[str, Measured], dict[str, Measured]]:
     """Per stage, and per release step."""
     root = keep or Path(tempfile.mkdtemp(prefix=f"scale-{persons}-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(root / "dagster_home")}
@@ -169,7 +171,7 @@ def measure(persons: int, replicates: int, keep: Path | None,
     shutil.copy(ROOT / "data" / "catalog.yaml", root / "catalog.yaml")  # the demo's catalog, as in data/
     steps, seconds, peak, pss, code = run_measured(
         [*cli, "run", "--data", str(root), "--replicates", str(replicates), "--family", "cart",
-         *(["--step-processes"] if step_processes else []),
+         *([f"--{executor}"] if executor else []),
          *(arg for setting in settings or [] for arg in ("--set", setting))], env)
     if code != 0:  # a refused release still measured every stage it reached
         print(f"run refused or failed at {persons} persons (exit {code}): stages after the failure are missing")
@@ -253,14 +255,18 @@ def main() -> int:
     # results.md of 1 replicate, measured before that refusal, gives its own command.
     parser.add_argument("--replicates", type=int, default=2)
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
-    parser.add_argument("--step-processes", action="store_true", help="synth-assets run --step-processes")
+    executor = parser.add_mutually_exclusive_group()  # neither: the run's own choice, as a plain run makes it
+    executor.add_argument("--step-processes", dest="executor", action="store_const", const="step-processes",
+                          help="synth-assets run --step-processes")
+    executor.add_argument("--in-process", dest="executor", action="store_const", const="in-process",
+                          help="synth-assets run --in-process")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a run setting, passed on as `synth-assets run --set` (model.params.n_jobs=2)")
     args = parser.parse_args()
     results, per_step = {}, {}
     for persons in args.persons:
         print(f"{persons:,} persons ...", flush=True)
-        results[persons], per_step[persons] = measure(persons, args.replicates, None, args.step_processes, args.set)
+        results[persons], per_step[persons] = measure(persons, args.replicates, None, args.executor, args.set)
         print(table({persons: results[persons]}), flush=True)
     steps = {stage: m.steps for stage, m in results[max(results)].items() if m.steps}
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, "
@@ -269,7 +275,7 @@ def main() -> int:
         "# Time and peak memory per stage",
         "",
         f"Command: `PYTHONPATH=. .venv/bin/python bench/scale/run.py --persons {' '.join(map(str, args.persons))}"
-        f" --replicates {args.replicates}{' --step-processes' if args.step_processes else ''}"
+        f" --replicates {args.replicates}{f' --{args.executor}' if args.executor else ''}"
         + "".join(f" --set {setting}" for setting in args.set) + "`",
         f"Machine: {machine}.",
         "",
