@@ -202,6 +202,48 @@ def test_trees_fitted_in_threads_make_the_same_model(persons: pd.DataFrame) -> N
         CARTSynthesizer(n_jobs=0)
 
 
+def test_tree_rows_choose_the_splits_on_a_sample_and_fill_the_leaves_with_every_record() -> None:
+    """Above ``tree_rows`` records a tree's splits come from a sample of that many, ``min_leaf``
+    scaled to it; every record still fills the leaves, so they hold as many records as the whole
+    data's leaves and never fewer than the scaled minimum. At or below it, the model is the same."""
+    import math
+
+    from synth_assets_tests.synthesis.conftest import make_people
+
+    data = make_people(1500, seed=4).drop(columns=["household_id"])
+    whole = CARTSynthesizer(seed=3, min_leaf=40).fit(data)
+    sampled = CARTSynthesizer(seed=3, min_leaf=40, tree_rows=1000).fit(data)
+    whole_steps = {step.column: step for step in whole._steps}
+    grown = [step for step in sampled._steps if step.tree is not None]
+    assert sum(int(step.donors.counts.sum()) > 1000 for step in grown) >= 3
+    for step in grown:
+        records = int(step.donors.counts.sum())  # the step's training records, all in some leaf
+        assert step.tree.tree_.n_node_samples[0] == min(records, 1000)
+        if records > 1000:
+            assert step.donors.counts.min() >= math.ceil(40 * 1000 / records)
+            # leaves no smaller in records than the tree fitted on all of them makes them (larger
+            # where a sample's node is pure and the whole data's is not)
+            assert step.donors.counts.mean() >= 0.8 * whole_steps[step.column].donors.counts.mean()
+    # the draws as faithful, on every variable, as the model's whose trees saw every record
+    drawn_whole, drawn_sampled = whole.sample(len(data), seed=5), sampled.sample(len(data), seed=5)
+    for column in ("sex", "education", "relation", "tenure"):
+        assert tvd(drawn_sampled[column], data[column]) <= tvd(drawn_whole[column], data[column]) + 0.03
+    for column in ("age", "income"):
+        ks_sampled = stats.ks_2samp(drawn_sampled[column].dropna(), data[column].dropna()).statistic
+        ks_whole = stats.ks_2samp(drawn_whole[column].dropna(), data[column].dropna()).statistic
+        assert ks_sampled <= ks_whole + 0.03
+    # as many records as the data or more: every record, the model of synthpop's way
+    same = CARTSynthesizer(seed=3, min_leaf=40, tree_rows=len(data)).fit(data)
+    pd.testing.assert_frame_equal(same.sample(1000, seed=6), whole.sample(1000, seed=6))
+    with pytest.raises(ValueError, match="tree_rows"):
+        CARTSynthesizer(tree_rows=999)
+    # a sample's predictors are the rows' own, made without copying them whole first
+    step = grown[-1]
+    matrix = sampled._model_input(data)[:, : sampled._visit_order().index(step.column)]
+    rows = np.array([3, 0, 17, len(data) - 1])
+    np.testing.assert_array_equal(step.features(matrix, rows), step.features(matrix)[rows])
+
+
 def test_blocks_are_fitted_one_at_a_time_whatever_n_jobs():
     """A block's step holds a column per category of each member (the largest working set): with
     threads, two blocks never fit at once, and the model is the one fitted one step at a time."""
