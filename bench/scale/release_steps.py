@@ -13,7 +13,10 @@ warehouse: a rerun with the same inputs and seeds, so the data root stays a fini
 Per step: seconds, the resident set once imports and definitions are loaded (the process's
 base) and the process's peak (``ru_maxrss`` of the subprocess from ``wait4``: kernel-kept,
 exact), so the step's own rise is peak minus base. Not tracemalloc: it misses NumPy and
-Arrow buffers. Run with each version's code on the same data root to compare them.
+Arrow buffers. A step that forks children (``--set compute.processes=2``: the region step's
+replicates side by side) needs their memory together: the tree's proportional set size (PSS,
+``smaps_rollup``: a page shared by the fork counted once) is polled every 0.2 s beside it.
+Run with each version's code on the same data root to compare them.
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+from bench.scale.run import tree_memory_mb
 
 
 def rss_mb() -> float:
@@ -85,7 +91,8 @@ def main() -> None:
                            *sorted(p.name for p in (data / "warehouse").glob("linked_*"))]
     env = {**os.environ, "DAGSTER_HOME": str(data / "dagster_home"), "DAGSTER_DISABLE_TELEMETRY": "1"}
     print(f"load average at the start {os.getloadavg()[0]:.1f}")
-    print("| step | rows written | s | base MB | peak MB | rise MB |\n|---|---|---|---|---|---|")
+    print("| step | rows written | s | base MB | peak MB | rise MB | peak PSS of its processes MiB |\n"
+          "|---|---|---|---|---|---|---|")
     for step in steps:
         with tempfile.TemporaryFile("w+") as log:
             process = subprocess.Popen([sys.executable, __file__, "--data", str(data), "--replicates",
@@ -94,17 +101,28 @@ def main() -> None:
                                         *(f"--set={item}" for item in args.set)],
                                        stdout=subprocess.PIPE, stderr=log, text=True, env=env)
             assert process.stdout is not None
+            peak_pss = [0.0]
+            polling = threading.Event()
+
+            def poll(pid: int = process.pid, peak_pss: list[float] = peak_pss, polling: threading.Event = polling) -> None:
+                while not polling.wait(0.2):
+                    peak_pss[0] = max(peak_pss[0], tree_memory_mb(pid)[1])
+
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
             out = process.stdout.read()
+            polling.set()
+            poller.join()
             _, status, usage = os.wait4(process.pid, 0)  # before Popen reaps it: its own ru_maxrss
             lines = out.strip().splitlines()
             facts = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
             if os.waitstatus_to_exitcode(status) != 0 or not facts.get("success"):
                 log.seek(0)
-                print(f"| {step} | failed | | | | |\n{log.read()[-3000:]}", flush=True)
+                print(f"| {step} | failed | | | | | |\n{log.read()[-3000:]}", flush=True)
                 continue
         peak = usage.ru_maxrss / 1024
         print(f"| {step} | {facts['rows']:,} | {facts['seconds']:.1f} | {facts['base_mb']:.0f} | {peak:.0f} | "
-              f"{peak - facts['base_mb']:.0f} |", flush=True)
+              f"{peak - facts['base_mb']:.0f} | {peak_pss[0]:.0f} |", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -365,6 +365,12 @@ class StagedTable(ParquetTable):
         # the staged folder goes with the table (a step that failed after staging it), or once moved
         self._remove = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
 
+    def detach(self) -> str:
+        """The staged file's path, left on disk when this object goes: for a table handed to another
+        process (``ParquetStack.extend``), staged under a folder its receiver removes."""
+        self._remove.detach()
+        return str(self.path)
+
     def moved_to(self, path: Any) -> None:
         """The staged file is now at ``path`` (the stored file): the table reads it from there."""
         self.path = path
@@ -402,6 +408,11 @@ class ParquetStack:
     def __len__(self) -> int:
         return self._rows
 
+    @property
+    def started(self) -> bool:
+        """Whether a frame (perhaps of no rows) was appended: :meth:`finish` has a file to give."""
+        return self._writer is not None
+
     def append(self, frame: pd.DataFrame) -> None:
         """``frame``'s rows after those appended before (its index is not kept)."""
         schema = self._joined_schema(_schema_of(frame), len(frame))
@@ -412,6 +423,22 @@ class ParquetStack:
             piece = frame.iloc[start:start + self.row_group_rows]
             self._writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
         self._rows += len(frame)
+
+    def extend(self, path: str | os.PathLike[str]) -> None:
+        """The rows of another stack's finished file (``StagedTable.path``) after those appended
+        before, a row group at a time and as Arrow, as if its frames had been appended here: a
+        table made in a child process (``common.parallel.forked_imap``) joins its parent's."""
+        source = pq.ParquetFile(path)
+        # joined once, as a frame is: its row groups share one schema (an integer column widened by
+        # another file's missing values stays widened for every group of this one)
+        schema = self._joined_schema(source.schema_arrow, source.metadata.num_rows)
+        if self._schema is None or not schema.equals(self._schema, check_metadata=True):
+            self._restart(schema)
+        assert self._writer is not None
+        for group in range(source.num_row_groups):
+            piece = source.read_row_group(group)
+            self._writer.write_table(piece.cast(schema))
+            self._rows += piece.num_rows
 
     def finish(self) -> StagedTable:
         """The staged file, complete; nothing can be appended afterwards."""

@@ -49,15 +49,22 @@ class ComputeResource(dg.ConfigurableResource):
     CPU affinity: a pod's share on Kubernetes). Unlike torch's OpenMP threads, which spin while
     they wait, these threads sleep, so two steps side by side on two cores lose little to them
     (``bench/README.md``, "Fifteenth pass").
+
+    ``processes``, in the same convention, is how many child processes a step forks for pieces
+    that are independent but hold the GIL (the region step's replicates: pandas and the samplers'
+    Python): each child shares the step's memory as it was at the fork, and adds its own working set.
+    Unset, every core below 500,000 register persons and one from there, where the children's
+    working sets would take a run past 4 GB (``defs.working_sets.child_processes``).
     """
 
     torch_threads: int = Field(default=1, ge=1)  # measured here: 1 thread beat the default 2 by ~3x under load
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=-1, ge=-1)
+    processes: int | None = Field(default=None, ge=-1)
 
-    @field_validator("threads")
+    @field_validator("threads", "processes")
     @classmethod
-    def _threads(cls, value: int) -> int:
+    def _threads(cls, value: int | None) -> int | None:
         resolved_jobs(value)  # 0 refused, naming the convention
         return value
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from synth_assets.common.parallel import available_cores, resolved_jobs
+
 #: The op tag's key (Dagster's convention: a namespace, then the name).
 WORKING_SET = "synth_assets/working_set"
 #: A step holding data in proportion to the register's persons.
@@ -26,3 +28,19 @@ REGION: dict[str, str] = {WORKING_SET: "region"}
 #: The multiprocess executor's ``tag_concurrency_limits``: one population-sized step at a time.
 LOCAL_LIMITS: list[dict[str, Any]] = [{"key": WORKING_SET, "value": POPULATION[WORKING_SET], "limit": 1}]
 
+
+#: From this many register persons, a step whose pieces could run in forked children (the region
+#: step's replicates) runs them one at a time unless ``compute.processes`` says otherwise: two
+#: replicates side by side add a replicate's working set (a chunk of candidates, the selection) and
+#: the pages the children write, which at 1.2 million persons takes the run past the 4 GB it keeps
+#: to (bench/README.md, "Eighteenth pass"). Below it, every core the step may use.
+FORK_BELOW_PERSONS = 500_000
+
+
+def child_processes(setting: int | None, persons: int, pieces: int) -> int:
+    """How many children a population-sized step forks for ``pieces`` independent pieces: the compute
+    resource's ``processes`` when set (``n_jobs`` convention), else every core below
+    :data:`FORK_BELOW_PERSONS` register persons and none (one at a time, here) from there."""
+    wanted = resolved_jobs(setting) if setting is not None else (
+        available_cores() if persons < FORK_BELOW_PERSONS else 1)
+    return max(1, min(wanted, pieces))

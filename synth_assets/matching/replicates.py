@@ -14,13 +14,16 @@ generative model, given each, carries into the fictitious replicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+import tempfile
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, StagedTable
+from synth_assets.common.parallel import forked_imap
 from synth_assets.matching.resample import resample_survey
 from synth_assets.matching.sources import SurveyFusion, fuse_sources
 
@@ -48,7 +51,22 @@ def resample_surveys(
     return out
 
 
-def fuse_replicates(
+def fuse_replicate(
+    catalog: Catalog,
+    register: pd.DataFrame,
+    surveys: dict[str, tuple[str, pd.DataFrame]],
+    replicate_seed: int,
+    *,
+    methods: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, list[SurveyFusion]]:
+    """One replicate's matched data and fusions: its own survey draws and fusion seed (from
+    ``replicate_seed``, one of :func:`replicate_seeds`)."""
+    rng = np.random.default_rng(replicate_seed)
+    drawn = resample_surveys(catalog, surveys, rng)
+    return fuse_sources(catalog, register, drawn, methods=methods, seed=int(rng.integers(2**31 - 1000)))
+
+
+def stack_fused_replicates(
     catalog: Catalog,
     register: pd.DataFrame,
     surveys: dict[str, tuple[str, pd.DataFrame]],
@@ -56,36 +74,44 @@ def fuse_replicates(
     m: int,
     seed: int = 0,
     methods: dict[str, str] | None = None,
-) -> Iterator[tuple[int, pd.DataFrame, list[SurveyFusion]]]:
-    """Yield ``(r, matched_r, fusions_r)`` for r = 1..m, each from its own survey draws and fusion seed."""
-    for r, replicate_seed in enumerate(replicate_seeds(seed, m), start=1):
-        rng = np.random.default_rng(replicate_seed)
-        drawn = resample_surveys(catalog, surveys, rng)
-        matched, fusions = fuse_sources(catalog, register, drawn, methods=methods,
-                                        seed=int(rng.integers(2**31 - 1000)))
-        del drawn
-        yield r, matched, fusions
-        del matched, fusions  # not held while the next replicate is fused
+    processes: int | None = None,
+    check: Callable[[pd.DataFrame], None] | None = None,
+    on_replicate: Callable[[int], None] | None = None,
+) -> StagedTable:
+    """Replicates 1..m fused (:func:`fuse_replicate`) and stacked as one table with a ``replicate``
+    column, as ``pd.concat`` joins them, staged on disk for the Parquet IO manager.
 
-
-def stack_replicates(frames: Iterable[pd.DataFrame]) -> StagedTable:
-    """The matched replicates as one table with a ``replicate`` column (1..m), as ``pd.concat``
-    joins them, staged on disk for the Parquet IO manager.
-
-    Each replicate is written as it comes (``ParquetStack``): given a generator, one replicate
-    is in memory at a time, never the table (a list of the replicates, their tagged copies and
-    the concatenation held three times the table: 5.2 GB for five replicates of 1.2 million persons).
+    Each replicate is written to a file of its own as it is made, then joined, so one replicate is
+    in memory at a time per process, never the table (a list of the replicates, their tagged copies
+    and the concatenation held three times the table: 5.2 GB for five replicates of 1.2 million
+    persons). With ``processes`` > 1 the replicates are fused side by side in child processes forked
+    from this one (``common.parallel.forked_imap``: the fusions are pandas and Python, which threads
+    would take turns at), the same table. ``check`` judges each replicate before it is written;
+    ``on_replicate(r)`` is called as replicate r joins the table.
     """
-    stack = ParquetStack()
-    for r, frame in enumerate(frames, start=1):
-        # tagged a row group at a time: a tagged copy of the whole replicate would double it
-        for start in range(0, len(frame), stack.row_group_rows):
-            stack.append(frame.iloc[start:start + stack.row_group_rows].assign(**{REPLICATE_COLUMN: r}))
-        del frame
-    return stack.finish()
+    seeds = replicate_seeds(seed, m)
+    with tempfile.TemporaryDirectory(prefix="synth-assets-matched-") as work:
+
+        def fused(r: int) -> str:
+            matched, _ = fuse_replicate(catalog, register, surveys, seeds[r - 1], methods=methods)
+            if check is not None:
+                check(matched)
+            stack = ParquetStack(work)
+            # tagged a row group at a time: a tagged copy of the whole replicate would double it
+            for start in range(0, len(matched), stack.row_group_rows):
+                stack.append(matched.iloc[start:start + stack.row_group_rows].assign(**{REPLICATE_COLUMN: r}))
+            return stack.finish().detach()
+
+        stacked = ParquetStack()
+        for r, path in enumerate(forked_imap(fused, range(1, m + 1), processes), start=1):
+            stacked.extend(path)
+            os.remove(path)  # joined: its disk is not held while the next ones are made
+            if on_replicate is not None:
+                on_replicate(r)
+        return stacked.finish()
 
 
 def split_replicates(stacked: pd.DataFrame) -> list[pd.DataFrame]:
-    """Inverse of :func:`stack_replicates`: one table per replicate, in replicate order."""
+    """Inverse of :func:`stack_fused_replicates`: one table per replicate, in replicate order."""
     return [g.drop(columns=REPLICATE_COLUMN).reset_index(drop=True)
             for _, g in stacked.groupby(REPLICATE_COLUMN, sort=True)]

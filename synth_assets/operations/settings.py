@@ -2,7 +2,8 @@
 
 Each key is ``section.option``; a section is the typed config (``dg.Config``) of one step of
 the release job, so every value is checked by the same model Dagster checks it with, before
-any run starts. ``model.params.OPTION`` sets one of the model families' own options (CART's
+any run starts; the ``compute`` section configures the run's compute resource (``compute.threads``,
+``compute.processes``: how a step uses the machine's cores). ``model.params.OPTION`` sets one of the model families' own options (CART's
 ``min_leaf``, the GAN's ``batch_size``...). The ``release`` section overlays the catalog's
 release options a run may set (``release.disclosure.k``: the copy filters and their
 enforcement, ``catalog.model.RUN_RELEASE_OPTIONS``); the catalog holds their defaults, and every
@@ -23,6 +24,7 @@ import yaml
 from synth_assets.catalog.model import RUN_RELEASE_OPTIONS, Release
 from synth_assets.defs import keys
 from synth_assets.defs.matching.assets import MatchingConfig
+from synth_assets.defs.resources import ComputeResource
 from synth_assets.defs.synthesis.assets import FictitiousConfig, ModelConfig, SplitConfig
 from synth_assets.defs.validation.assets import ValidationConfig
 
@@ -33,6 +35,11 @@ SECTIONS: dict[str, tuple[str, type[dg.Config]]] = {
     "model": (keys.name(keys.POPULATION_MODEL), ModelConfig),
     "fictitious": (keys.name(keys.FICTITIOUS_DATASET), FictitiousConfig),
     "validation": (keys.name(keys.VALIDATION_REPORT), ValidationConfig),
+}
+
+#: section -> (the resource of the release job it configures, its type)
+RESOURCE_SECTIONS: dict[str, tuple[str, type[dg.ConfigurableResource]]] = {
+    "compute": ("compute", ComputeResource),
 }
 
 
@@ -47,7 +54,8 @@ MODEL_PARAMS = "model.params."
 
 
 def valid_keys() -> list[str]:
-    return [*(f"{section}.{field}" for section, (_, config) in SECTIONS.items() for field in config.model_fields),
+    return [*(f"{section}.{field}" for section, (_, config) in {**SECTIONS, **RESOURCE_SECTIONS}.items()
+              for field in config.model_fields),
             f"{MODEL_PARAMS}OPTION", *(f"{RELEASE}.{option}" for option in RUN_RELEASE_OPTIONS)]
 
 
@@ -67,7 +75,7 @@ def _flatten(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:
     for key, value in raw.items():
         if isinstance(value, Mapping) and key == RELEASE:  # nested sections: disclosure: {k: 5}
             flat.update(_dotted(value, RELEASE))
-        elif isinstance(value, Mapping) and key in SECTIONS:
+        elif isinstance(value, Mapping) and (key in SECTIONS or key in RESOURCE_SECTIONS):
             flat.update({f"{key}.{k}": v for k, v in value.items()})
         else:
             flat[str(key)] = value
@@ -147,8 +155,9 @@ def release_run_config(settings: Mapping[str, Any]) -> dict[str, Any]:
             value = {**value, **by_section.get("model", {}).get("params", {})}  # model.params.X wins
         by_section.setdefault(section, {})[field] = value
     ops: dict[str, Any] = {}
+    resources: dict[str, Any] = {}
     for section, values in by_section.items():
-        op, config = SECTIONS[section]
+        op, config = SECTIONS[section] if section in SECTIONS else RESOURCE_SECTIONS[section]
         try:
             config(**values)
         except pydantic.ValidationError as exc:
@@ -156,8 +165,8 @@ def release_run_config(settings: Mapping[str, Any]) -> dict[str, Any]:
             field = ".".join(str(p) for p in error["loc"] if isinstance(p, str)) or next(iter(values))
             top = field.split(".")[0]
             raise SettingsError(f"setting {section}.{top}={values.get(top)!r}: {error['msg'].removeprefix('Value error, ')}") from None
-        ops[op] = {"config": values}
+        (ops if section in SECTIONS else resources)[op] = {"config": values}
     if "replicates" in by_section.get("fictitious", {}):
         # replicate r is drawn from matched replicate r: the two counts go together
         ops[keys.name(keys.MATCHED_REPLICATES)] = {"config": {"replicates": by_section["fictitious"]["replicates"]}}
-    return {"ops": ops}
+    return {"ops": ops, **({"resources": resources} if resources else {})}

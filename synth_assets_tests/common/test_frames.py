@@ -156,6 +156,29 @@ def test_a_parquet_stack_reads_back_as_the_frame_stack_joined_and_stored_it(tmp_
     pd.testing.assert_frame_equal(staged.part("replicate", 3), expected[expected["replicate"] == 3].reset_index(drop=True))
 
 
+@pytest.mark.parametrize("order", [(1, 2, 3), (3, 2, 1)])
+def test_stacks_made_apart_and_extended_into_one_equal_the_frames_appended_to_it(tmp_path, order):
+    from synth_assets.common.frames import ParquetStack
+
+    made = {1: _release_replicate(1, 25, ["f", "m"]), 2: _release_replicate(2, 0, ["m"]),
+            3: _release_replicate(3, 31, ["x", "f"])}
+    direct = ParquetStack(tmp_path, row_group_rows=10)
+    joined = ParquetStack(tmp_path, row_group_rows=10)
+    parts = []
+    for i in order:
+        direct.append(made[i])
+        apart = ParquetStack(tmp_path, row_group_rows=10)  # as a child process makes its replicate
+        apart.append(made[i].iloc[:12])
+        apart.append(made[i].iloc[12:])
+        parts.append(apart.finish())
+    for part in parts:
+        joined.extend(part.path)
+    assert len(joined) == 56
+    expected, read = direct.finish(), joined.finish()
+    pd.testing.assert_frame_equal(read.read(), expected.read())  # values, dtypes, the categories' union
+    assert read.sha256() == expected.sha256()
+
+
 def test_a_parquet_stack_widens_codes_refuses_other_types_and_leaves_no_file(tmp_path):
     import gc
 

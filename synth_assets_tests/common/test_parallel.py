@@ -57,3 +57,135 @@ def test_jobs_follow_scikit_learn_s_convention():
     with pytest.raises(ValueError, match="got -2"):
         resolved_jobs(-2)
 
+
+
+# --------------------------------------------------------------------------- forked_imap
+
+def test_forked_pieces_run_in_children_that_see_the_parent_s_memory_and_come_back_in_order():
+    import os
+
+    from synth_assets.common.parallel import forked_imap
+
+    shared = {"table": list(range(100))}  # set before the fork: a child reads it without a pickle
+    durations = [0.4, 0.2, 0.0]
+
+    def piece(i: int) -> tuple[int, int, int]:
+        time.sleep(durations[i])
+        return i, os.getpid(), sum(shared["table"]) + i
+
+    results = list(forked_imap(piece, range(3), processes=2))
+    assert [r[0] for r in results] == [0, 1, 2]
+    assert [r[2] for r in results] == [4950, 4951, 4952]
+    pids = {r[1] for r in results}
+    assert os.getpid() not in pids and len(pids) == 3  # one child per piece
+
+
+def test_forked_pieces_run_at_the_same_time():
+    import multiprocessing
+
+    from synth_assets.common.parallel import forked_imap
+
+    # two pieces that each wait for the other: they pass only if both children run at once
+    barrier = multiprocessing.get_context("fork").Barrier(2, timeout=20)
+
+    def meet(i: int) -> int:
+        barrier.wait()
+        return i
+
+    assert list(forked_imap(meet, [0, 1], processes=2)) == [0, 1]
+
+
+def test_forked_items_are_taken_only_as_a_child_is_free():
+    from synth_assets.common.parallel import forked_imap
+
+    taken: list[int] = []
+
+    def items():
+        for i in range(4):
+            taken.append(i)
+            yield i
+
+    iterator = forked_imap(lambda i: i * 2, items(), processes=2)
+    assert next(iterator) == 0
+    assert len(taken) <= 3  # at most two running, and the first one's slot refilled
+    assert list(iterator) == [2, 4, 6]
+
+
+def test_a_child_s_log_records_are_logged_again_in_the_parent(caplog):
+    import logging
+
+    from synth_assets.common.parallel import forked_imap
+
+    def noisy(i: int) -> int:
+        logging.getLogger("synth_assets.test").info("piece %d drawn", i)
+        return i
+
+    with caplog.at_level(logging.INFO, logger="synth_assets"):
+        assert list(forked_imap(noisy, range(2), processes=2)) == [0, 1]
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "synth_assets.test") == [
+        "piece 0 drawn", "piece 1 drawn"]
+
+
+def test_a_child_s_exception_is_raised_in_the_parent_with_its_traceback():
+    from synth_assets.common.parallel import forked_imap
+
+    def fail_on_one(i: int) -> int:
+        if i == 1:
+            raise ValueError("replicate 1: no household")
+        time.sleep(0.2)
+        return i
+
+    with pytest.raises(ValueError, match="replicate 1: no household") as raised:
+        list(forked_imap(fail_on_one, range(3), processes=2))
+    assert "fail_on_one" in str(raised.value.__cause__)  # the child's traceback, as text
+
+
+def test_a_child_that_dies_without_a_result_is_named():
+    import os
+    import signal
+
+    from synth_assets.common.parallel import forked_imap
+
+    def killed(i: int) -> int:
+        if i == 1:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        return i
+
+    with pytest.raises(ChildProcessError, match="item 1 ended with exit code -9"):
+        list(forked_imap(killed, range(2), processes=2))
+
+
+def test_one_process_runs_the_pieces_here():
+    import os
+
+    from synth_assets.common.parallel import forked_imap
+
+    assert list(forked_imap(lambda _: os.getpid(), range(3), processes=1)) == [os.getpid()] * 3
+
+
+def test_torch_works_in_a_child_after_the_parent_used_its_threads():
+    torch = pytest.importorskip("torch")
+    from synth_assets.common.parallel import forked_imap
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = torch.randn(512, 512)
+        (x @ x).sum()  # the parent's OpenMP pool started
+
+        def multiply(i: int) -> float:
+            y = torch.ones(256, 256) * i
+            return float((y @ y).sum())
+
+        assert list(forked_imap(multiply, range(2), processes=2)) == [0.0, 256.0 ** 3]
+        assert torch.get_num_threads() == 2  # the child's one thread is the child's own
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_available_cores_follow_joblib_s_count_not_the_machine_s(monkeypatch):
+    # joblib counts the affinity, a container's CPU quota and its own cap; the cap stands in for
+    # a pod's quota here (a test cannot set a cgroup's)
+    monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "1")
+    assert available_cores() == 1
+    assert resolved_jobs(-1) == 1

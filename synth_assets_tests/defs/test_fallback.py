@@ -84,6 +84,11 @@ def test_fallback_run_trains_the_fallback_for_both_models_from_the_refused_runs_
     # the matching is not run again: the fallback learns from the refused run's training sample
     assert set(run.run_config["ops"]) == {"population_model", "fictitious_dataset"}
     assert run.run_config["ops"]["fictitious_dataset"] == {"config": {"replicates": 2}}
+    assert "resources" not in run.run_config
+    # the machine's use as the refused run set it (compute.processes=1: one replicate at a time)
+    config["resources"] = {"compute": {"config": {"processes": 1}}}
+    again = fallback_run(config, _model(config), "abc123", ["x"], SUBSET)
+    assert again is not None and again.run_config["resources"] == config["resources"]
     assert fallback_of(run.tags) == {"refused_run": "abc123", "instead_of": "neural/neural",
                                      "refused_by": ["validation_report.thresholds_pass: k3 512 below 739"]}
     assert json.loads(run.tags[REFUSED_BY_TAG]) == run.refused_by

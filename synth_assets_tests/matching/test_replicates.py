@@ -2,9 +2,15 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from synth_assets.catalog import parse_catalog
-from synth_assets.matching.replicates import fuse_replicates, split_replicates, stack_replicates
+from synth_assets.matching.replicates import (
+    fuse_replicate,
+    replicate_seeds,
+    split_replicates,
+    stack_fused_replicates,
+)
 from synth_assets.matching.resample import resample_survey
 from synth_assets_tests.matching.test_sources import CATALOG, _budget, _register, _work
 
@@ -13,26 +19,45 @@ def test_each_replicate_fuses_its_own_bootstrap():
     catalog = parse_catalog(CATALOG)
     register = _register()
     surveys = {"work": ("2024", _work()), "budget": ("2024", _budget())}
-    out = list(fuse_replicates(catalog, register, surveys, m=3, seed=4,
-                               methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}))
-    assert [r for r, _, _ in out] == [1, 2, 3]
-    frames = [matched for _, matched, _ in out]
+    methods = {"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}
+    out = [fuse_replicate(catalog, register, surveys, s, methods=methods) for s in replicate_seeds(4, 3)]
+    frames = [matched for matched, _ in out]
     for matched in frames:  # the register's rows, in order, untouched
         assert len(matched) == len(register)
         pd.testing.assert_series_equal(matched["person_id"], register["person_id"].reset_index(drop=True))
         assert matched["food"].notna().all()
     assert not frames[0]["food"].equals(frames[1]["food"])  # a draw of its own
-    donors = [{f.survey: f.donors for f in fusions} for _, _, fusions in out]
+    donors = [{f.survey: f.donors for f in fusions} for _, fusions in out]
     assert donors[0]["budget"] != len(_budget()) or donors[1]["budget"] != len(_budget())  # resampled
-    again = [m for _, m, _ in fuse_replicates(catalog, register, surveys, m=3, seed=4,
-                                              methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"})]
-    pd.testing.assert_frame_equal(again[2], frames[2])  # reproducible
-    stacked = stack_replicates(iter(frames)).read()  # as the asset gives them: one at a time, staged on disk
+    again = fuse_replicate(catalog, register, surveys, replicate_seeds(4, 3)[2], methods=methods)[0]
+    pd.testing.assert_frame_equal(again, frames[2])  # reproducible
+    joined: list[int] = []
+    stacked = stack_fused_replicates(catalog, register, surveys, m=3, seed=4, methods=methods,
+                                     on_replicate=joined.append).read()  # staged on disk, one replicate at a time
+    assert joined == [1, 2, 3]
     pd.testing.assert_frame_equal(stacked, pd.concat([f.assign(replicate=r) for r, f in enumerate(frames, 1)],
                                                      ignore_index=True))  # the table pd.concat built
     assert stacked["replicate"].tolist() == sorted(stacked["replicate"].tolist())
     for a, b in zip(split_replicates(stacked), frames, strict=True):
         pd.testing.assert_frame_equal(a, b)
+    # fused side by side in forked children: the same table
+    forked = stack_fused_replicates(catalog, register, surveys, m=3, seed=4, methods=methods, processes=2)
+    pd.testing.assert_frame_equal(forked.read(), stacked)
+
+
+def test_a_replicate_the_check_refuses_stops_the_table():
+    catalog = parse_catalog(CATALOG)
+    surveys = {"work": ("2024", _work()), "budget": ("2024", _budget())}
+
+    def refuse_second(matched: pd.DataFrame) -> None:
+        if refuse_second.calls == 1:
+            raise ValueError("survey ids in replicate 2")
+        refuse_second.calls += 1
+
+    refuse_second.calls = 0  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="survey ids in replicate 2"):
+        stack_fused_replicates(catalog, _register(), surveys, m=3, seed=4, check=refuse_second,
+                               methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"})
 
 
 def test_bootstrap_leaves_the_household_structure_of_the_survey():

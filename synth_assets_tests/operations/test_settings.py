@@ -82,6 +82,7 @@ def test_run_flags_refused_at_parse_time(argv, named, root, capsys):
     ("validation.compare_families=[cart, ctgn]", ["validation.compare_families", "'ctgn' is not a model family"]),
     ("validation.max_rows=abc", ["validation.max_rows='abc'", "integer"]),
     ("matching.methods={silc: nearest}", ["matching.methods", "'nearest' is not a matching method"]),
+    ("compute.processes=0", ["compute.processes=0", "n_jobs must be -1, None or at least 1"]),
 ])
 def test_run_settings_refused_before_any_work(setting, named, root, capsys):
     line = _refused_after_parsing(["run", "--data", str(root), "--set", setting], capsys, root)
@@ -132,9 +133,14 @@ def test_settings_map_onto_the_release_jobs_typed_configs():
                                  "split.holdout_fraction": 0.3, "matching.seed": 3})
     job = defs.resolve_job_def(RELEASE_JOB)
     assert dg.validate_run_config(job, config)
-    assert set(valid_keys()) >= {"model.family", "model.max_seconds", "validation.compare_families"}
+    assert set(valid_keys()) >= {"model.family", "model.max_seconds", "validation.compare_families",
+                                 "compute.processes", "compute.threads"}
     with pytest.raises(SettingsError):
         release_run_config({"model": "cart"})
+    # the compute section configures the run's resource, not a step
+    config = release_run_config({"compute.processes": 1, "fictitious.replicates": 2})
+    assert config["resources"] == {"compute": {"config": {"processes": 1}}}
+    assert dg.validate_run_config(job, config)["resources"]["compute"]["config"]["processes"] == 1
 
 
 def test_configs_are_typed():

@@ -11,7 +11,6 @@ import base64
 import functools
 import html
 import time
-from collections.abc import Iterator
 
 import dagster as dg
 import numpy as np
@@ -26,14 +25,14 @@ from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION, donor_automation
 from synth_assets.defs.metadata import png_markdown
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name, wave_partitions
-from synth_assets.defs.resources import ProjectResource
+from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import MatchingReport, WaveTable
 from synth_assets.defs.versions import code_version
 from synth_assets.ingest import source_path
 from synth_assets.matching import METHODS, DonorSpec, fusion_diagnostics
 from synth_assets.matching.diagnostics import missing_shares
-from synth_assets.matching.replicates import fuse_replicates, stack_replicates
+from synth_assets.matching.replicates import stack_fused_replicates
 from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
@@ -291,24 +290,24 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
     )
     @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "register"])
     def matched_replicates(
-        context: dg.AssetExecutionContext, config: MatchedReplicatesConfig, register: WaveTable,
-        **donors: WaveTable,
+        context: dg.AssetExecutionContext, config: MatchedReplicatesConfig, compute: ComputeResource,
+        register: WaveTable, **donors: WaveTable,
     ) -> dg.Output[ParquetTable]:
         chosen = {name: donors[keys.name(keys.donor(name))] for name in catalog.surveys}
         seconds: dict[str, float] = {}
         started = time.perf_counter()
 
-        def replicates() -> Iterator[pd.DataFrame]:  # one at a time: stack_replicates writes each to disk
-            fused = fuse_replicates(catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()},
-                                    m=config.replicates, seed=config.seed, methods=config.methods)
-            for r, matched, _ in fused:
-                assert_no_survey_ids(matched, catalog)
-                seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
-                context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
-                yield matched
-                del matched, _  # written: neither it nor its fusions held while the next replicate is fused
+        def joined(r: int) -> None:
+            seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
+            context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
 
-        data = stack_replicates(replicates())
+        processes = working_sets.child_processes(compute.processes, len(register.data), config.replicates)
+        if processes > 1:
+            context.log.info(f"{config.replicates} replicates, {processes} at a time in processes of their own")
+        data = stack_fused_replicates(
+            catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()}, m=config.replicates,
+            seed=config.seed, methods=config.methods, processes=processes,
+            check=lambda matched: assert_no_survey_ids(matched, catalog), on_replicate=joined)
         return dg.Output(data, metadata={
             "replicates": config.replicates, "rows": data.num_rows, "seconds_cumulative": dg.MetadataValue.json(seconds),
             "survey_respondents": dg.MetadataValue.json({n: len(t.data) for n, t in chosen.items()}),

@@ -1,7 +1,11 @@
 """The population model and the fictitious dataset: 100% generated records."""
 
 import functools
+import logging
+import os
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -14,7 +18,7 @@ from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable
 from synth_assets.common.memory import release_free_memory
-from synth_assets.common.parallel import resolved_jobs
+from synth_assets.common.parallel import forked_imap, resolved_jobs
 from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
@@ -390,7 +394,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                         "its calibration strata need."))
     @functools.partial(with_keyword_inputs, names=donor_names)
     def fictitious_region(
-        context: dg.OpExecutionContext, config: FictitiousConfig, project: ProjectResource, region: str,
+        context: dg.OpExecutionContext, config: FictitiousConfig, project: ProjectResource, compute: ComputeResource,
+        region: str,
         model: ModelFile, training: ParquetTable, matched: ParquetTable, matched_replicates: ParquetTable,
         targets: pd.DataFrame, **donors: WaveTable,
     ) -> RegionDraw:
@@ -413,6 +418,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         calibration = project.catalog.release.calibration
         spec = spec_from_catalog(project.catalog)
         register_targets = Targets.from_frame(spec, targets)
+        population = register_targets.persons  # the whole register's, whatever the region
         values = regions[region]
         # a region's own households: the references a record of it could copy (the variable is a
         # quasi-identifier's or a household's, so a record elsewhere never equals one of these)
@@ -447,41 +453,25 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         persons = config.persons or register_targets.persons
         refit = config.refit_replicates and not fitted.has_posterior_draw
         proper = bool(fitted.has_posterior_draw or refit)
-        top_coded: dict[str, int] = {}
-        dropped_after_top_coding: dict[str, int] = {}
-        outside_region = 0
-        # each replicate written to a staged file as it is made, handed over whole
-        replicates = ParquetStack()
-        persons_per_replicate: dict[str, int] = {}
-        rejected: dict[str, dict[str, Any]] = {}
-        by_stratum: dict[str, dict[str, dict[str, int]]] = {}  # reason -> stratum variable -> value -> records
-        drawn_by_stratum: dict[str, dict[str, int]] = {}
-        seeds: dict[str, int] = {}
-        calibrated: dict[str, dict[str, Any]] = {}
-        # replicate r: its own survey bootstraps and fusion (matched_replicates, read when its turn
-        # comes), model refit and draw
-        models = chain_replicate_models(
-            fitted, ReplicateTrainingSets(matched_replicates, training.read([household_key(catalog)]),
-                                          household_key(catalog), config.replicates,
-                                          drop=[c for c in (register.id_column,) if c]),
-            config.seed, refit=True if refit else None, cluster=household_id,
-            from_scratch=config.refit_replicates and fitted.has_posterior_draw,
-        )
-        del fitted  # the chain keeps what its draws need: a clone to refit, or CART's trees without their leaves
-        i = 0
-        # no enumerate(models): its cached result tuple would hold the previous replicate's model
-        # until the next one is fitted (a CART replicate model is its training data again)
-        for replicate_model, replicate_seed in models:
-            i += 1  # noqa: SIM113 (see above)
+        calibrate_here = calibration.enabled and len(regions) == 1
+
+        def draw_replicate(job: tuple[int, Any, int]) -> dict[str, Any]:
+            """Replicate ``i``'s households of the region, drawn and checked, then chosen (one region)
+            or kept as candidates (several), in a staged file of its own; and its counts. In a child
+            process when the step runs replicates side by side: it logs through ``synth_assets``'
+            loggers (relayed to the step's log), never through the step's context."""
+            i, replicate_model, replicate_seed = job
+            progress = logging.getLogger("synth_assets.calibration").info
             if values is not None and split is not None:
                 if not hasattr(replicate_model, "restricted_to"):
                     raise ValueError("release.regions: a draw by region needs a household model (model.households)")
                 replicate_model = replicate_model.restricted_to(split.variable, values)
             enforcements: list[Any] = []
+            top_coded: dict[str, int] = {}
+            dropped_after_top_coding: dict[str, int] = {}
+            outside = [0]
 
-            def enforce(sample: pd.DataFrame, seed: int, replicate_model=replicate_model,
-                        enforcements=enforcements, representative: bool = True) -> pd.DataFrame:
-                nonlocal outside_region
+            def enforce(sample: pd.DataFrame, seed: int, representative: bool = True) -> pd.DataFrame:
                 enforced = enforce_rules(
                     sample, rules, lambda size, s: replicate_model.sample(size, seed=s), detectors=detectors,
                     household_id=household_id, seed=seed,
@@ -502,48 +492,39 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 # an empty slice is a view that keeps the whole chunk alive
                 enforced.data = enforced.data.iloc[:0].copy()
                 enforcements.append(enforced)
-                for variable, count in counts.items():
-                    top_coded[variable] = top_coded.get(variable, 0) + count
+                _add_counts(top_coded, counts)
                 # judged again as published: a top-coded amount is a real value
                 data, dropped = drop_disclosive_households(data, detectors, household_id)
-                for reason, count in dropped.items():
-                    dropped_after_top_coding[reason] = dropped_after_top_coding.get(reason, 0) + count
+                _add_counts(dropped_after_top_coding, dropped)
                 if values is not None and split is not None:
                     # a redraw that kept only the size may come from another region: not this one's
                     kept = in_region(data, split.variable, values)
-                    outside_region += int((~kept).sum())
+                    outside[0] += int((~kept).sum())
                     data = data.loc[kept]
                 return data
 
-            def draw(n: int, seed: int, replicate_model=replicate_model, enforce=enforce) -> pd.DataFrame:
-                return draw_in_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons)
-
-            def draw_chunks(n: int, seed: int, replicate_model=replicate_model, enforce=enforce):
+            def draw_chunks(n: int, seed: int):
                 return enforced_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons)
 
-            def draw_like(structures: pd.DataFrame, seed: int, replicate_model=replicate_model,
-                          enforce=enforce) -> pd.DataFrame:
+            def draw_like(structures: pd.DataFrame, seed: int) -> pd.DataFrame:
                 return enforce(replicate_model.sample_structures(structures, seed=seed), seed, representative=False)
 
-            seeds[f"r{i}"] = int(replicate_seed)
             usable_draw_like = draw_like if hasattr(replicate_model, "sample_structures") else None
-            if calibration.enabled and len(regions) == 1:
+            own = ParquetStack(work)
+            calibrated = None
+            if calibrate_here:
                 # one region: the step that draws also chooses, and draws once more should the first
                 # selection end beyond a tolerance (the neural 50k make run needed it in one replicate)
                 # calibration's top-ups and search in the step's log (info: a step process keeps no
                 # debug lines, and at 1.2 million persons a top-up was a 20-minute draw nobody could name)
                 result = calibrated_population(draw_chunks, register_targets, household_key(catalog),
                                                surplus=calibration.surplus, seed=replicate_seed,
-                                               progress=context.log.info, draw_like=usable_draw_like)
+                                               progress=progress, draw_like=usable_draw_like)
                 data = number_persons(result.data, register.id_column)
-                calibrated[f"r{i}"] = result.summary()
+                calibrated = result.summary()
                 data["replicate"] = i
-                replicates.append(data)
-                persons_per_replicate[f"r{i}"] = len(data)
-                log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons, calibrated "
-                             f"({calibrated[f'r{i}']['count_cells_off']} count cells off by at most "
-                             f"{calibrated[f'r{i}']['max_abs_count_residual']:g})")
-                del data, result  # on disk now: not held while the next replicate is drawn
+                own.append(data)
+                del data, result
             elif calibration.enabled:
                 # the region's candidates: a surplus, and more for its strata left short (drawn given
                 # their structure); each enforced chunk goes to disk as it comes. The households are
@@ -551,30 +532,28 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 # are then met as by a release drawn in one step.
                 with Candidates([household_key(catalog), *register_targets.spec.variables]) as candidates:
                     draw_candidates(draw_chunks, register_targets, household_key(catalog), candidates,
-                                    surplus=calibration.surplus, seed=replicate_seed, progress=context.log.info,
+                                    surplus=calibration.surplus, seed=replicate_seed, progress=progress,
                                     draw_like=usable_draw_like)
                     for piece in candidates.pieces():
                         piece["replicate"] = i
-                        replicates.append(piece)
-                    persons_per_replicate[f"r{i}"] = len(candidates)
-                log_progress(context, f"replicate {i} of {config.replicates}: {persons_per_replicate[f'r{i}']:,} "
-                                      "candidate persons")
+                        own.append(piece)
             else:
-                data = number_persons(draw(persons, replicate_seed), register.id_column)
+                data = number_persons(
+                    draw_in_chunks(replicate_model, persons, enforce, seed=replicate_seed,
+                                   chunk_size=config.chunk_persons), register.id_column)
                 data["replicate"] = i
-                replicates.append(data)
-                persons_per_replicate[f"r{i}"] = len(data)
-                log_progress(context, f"replicate {i} of {config.replicates}: {len(data):,} persons")
-                del data  # on disk now: not held while the next replicate is drawn
+                own.append(data)
+                del data
             drawn = sum(e.drawn_households for e in enforcements)
             replaced = sum(e.rejected_households for e in enforcements)
             reasons: dict[str, int] = {}
+            by_stratum: dict[str, Any] = {}
+            drawn_by_stratum: dict[str, Any] = {}
             for e in enforcements:
-                for k, v in e.rejected_by_reason.items():
-                    reasons[k] = reasons.get(k, 0) + v
+                _add_counts(reasons, e.rejected_by_reason)
                 _add_counts(by_stratum, e.rejected_by_stratum)
                 _add_counts(drawn_by_stratum, e.drawn_by_stratum)
-            rejected[f"r{i}"] = {
+            rejected = {
                 "rate": round(replaced / drawn, 4) if drawn else 0.0,
                 "by_members": sum(e.fixed_by_member_redraws for e in enforcements),
                 "whole": sum(e.fixed_by_household_redraws for e in enforcements),
@@ -582,9 +561,75 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "dropped": sum(e.dropped_households for e in enforcements),
                 **{k: v for k, v in reasons.items() if v},
             }
-            # this replicate's model, its draws and selection: not held while the next one is fitted
-            del replicate_model, enforce, draw, draw_chunks, draw_like, usable_draw_like, enforcements
-            release_free_memory()
+            return {"replicate": i, "table": own.finish().detach() if own.started else None, "persons": len(own),
+                    "seed": int(replicate_seed),
+                    "rejected": rejected, "calibrated": calibrated, "top_coded": top_coded,
+                    "dropped_after_top_coding": dropped_after_top_coding, "outside_region": outside[0],
+                    "by_stratum": by_stratum, "drawn_by_stratum": drawn_by_stratum}
+
+        # replicate r: its own survey bootstraps and fusion (matched_replicates, read when its turn
+        # comes), model refit and draw
+        models = chain_replicate_models(
+            fitted, ReplicateTrainingSets(matched_replicates, training.read([household_key(catalog)]),
+                                          household_key(catalog), config.replicates,
+                                          drop=[c for c in (register.id_column,) if c]),
+            config.seed, refit=True if refit else None, cluster=household_id,
+            from_scratch=config.refit_replicates and fitted.has_posterior_draw,
+        )
+        del fitted  # the chain keeps what its draws need: a clone to refit, or CART's trees without their leaves
+
+        def jobs() -> Iterator[tuple[int, Any, int]]:
+            # no enumerate(models): its cached result tuple would hold the previous replicate's model
+            # until the next one is fitted (a CART replicate model is its training data again)
+            i = 0
+            for replicate_model, replicate_seed in models:
+                i += 1  # noqa: SIM113 (see above)
+                yield i, replicate_model, replicate_seed
+                # this replicate's model: not held while the next one is fitted
+                del replicate_model
+                release_free_memory()
+
+        # each replicate written to a staged file as it is made (by this process or a child), joined
+        # here in order; the replicates side by side on the step's cores (compute.processes): the
+        # draws and checks are pandas and Python, which threads cannot share
+        replicates = ParquetStack()
+        persons_per_replicate: dict[str, int] = {}
+        rejected: dict[str, dict[str, Any]] = {}
+        by_stratum: dict[str, dict[str, dict[str, int]]] = {}  # reason -> stratum variable -> value -> records
+        drawn_by_stratum: dict[str, dict[str, int]] = {}
+        seeds: dict[str, int] = {}
+        calibrated: dict[str, dict[str, Any]] = {}
+        top_coded: dict[str, int] = {}
+        dropped_after_top_coding: dict[str, int] = {}
+        outside_region = 0
+        processes = working_sets.child_processes(compute.processes, population, config.replicates)
+        if processes > 1:
+            log_progress(context, f"{config.replicates} replicates, {processes} at a time in processes of their own")
+        with tempfile.TemporaryDirectory(prefix="synth-assets-replicates-") as work:
+            for part in forked_imap(draw_replicate, jobs(), processes):
+                name = f"r{part['replicate']}"
+                if part["table"] is not None:
+                    replicates.extend(part["table"])
+                    os.remove(part["table"])  # joined: its disk is not held while the next ones are
+                seeds[name] = part["seed"]
+                persons_per_replicate[name] = part["persons"]
+                rejected[name] = part["rejected"]
+                _add_counts(top_coded, part["top_coded"])
+                _add_counts(dropped_after_top_coding, part["dropped_after_top_coding"])
+                _add_counts(by_stratum, part["by_stratum"])
+                _add_counts(drawn_by_stratum, part["drawn_by_stratum"])
+                outside_region += part["outside_region"]
+                if part["calibrated"] is not None:
+                    calibrated[name] = part["calibrated"]
+                    log_progress(context, f"replicate {part['replicate']} of {config.replicates}: {part['persons']:,} "
+                                          f"persons, calibrated ({calibrated[name]['count_cells_off']} count cells off "
+                                          f"by at most {calibrated[name]['max_abs_count_residual']:g})")
+                elif calibration.enabled:
+                    log_progress(context, f"replicate {part['replicate']} of {config.replicates}: {part['persons']:,} "
+                                          "candidate persons")
+                else:
+                    log_progress(context, f"replicate {part['replicate']} of {config.replicates}: "
+                                          f"{part['persons']:,} persons")
         summary = {
             "persons_per_replicate": persons_per_replicate, "households_replaced": rejected,
             "candidates": calibration.enabled and len(regions) > 1, "calibration": calibrated,

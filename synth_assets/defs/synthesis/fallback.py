@@ -124,8 +124,11 @@ def fallback_run(release_config: Mapping[str, Any] | None, model: Any, refused_r
     config = {**given, "family": fallback, "person_family": fallback if model.households else None,
               "fallback_family": None, "params": {k: v for k, v in model.params.items() if k in taken}}
     subset = set(subset_ops)
-    run_config = {"ops": {op: value for op, value in ops.items() if op in subset}}
+    run_config: dict[str, Any] = {"ops": {op: value for op, value in ops.items() if op in subset}}
     run_config["ops"][model_name] = {"config": config}
+    resources = (release_config or {}).get("resources")
+    if resources:  # the machine's use (compute) as the refused run's
+        run_config["resources"] = dict(resources)
     refused_family = _families(model.model_dump())
     tags = {FALLBACK_OF_TAG: refused_run_id, REFUSED_FAMILY_TAG: refused_family,
             REFUSED_BY_TAG: json.dumps(refused_by)}

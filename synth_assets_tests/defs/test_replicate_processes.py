@@ -1,0 +1,65 @@
+"""The region step's replicates side by side in forked processes (``ComputeResource.processes``):
+the same release as one process makes, the children's progress in the step's log."""
+
+from __future__ import annotations
+
+import logging
+
+import dagster as dg
+
+from synth_assets.common.frames import ParquetTable
+from synth_assets.common.layout import DataLayout
+from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared
+
+WAVE = "2024"
+
+
+def _draw_release(prepared: Prepared, processes: int, caplog) -> tuple[str, list[str], list[str]]:
+    """``fictitious_dataset`` (its steps, not its checks) drawn again with ``processes``: the
+    release's hash, the run's progress lines and the calibration lines logged in this process."""
+    from synth_assets.defs.automation.jobs import RELEASE_JOB
+    from synth_assets.defs.definitions import build_definitions
+
+    defs = build_definitions(prepared.root)
+    job = defs.resolve_job_def(RELEASE_JOB).get_subset(
+        asset_selection={dg.AssetKey("fictitious_dataset")}, asset_check_selection=set())
+    caplog.clear()
+    with prepared.instance() as instance, caplog.at_level(logging.INFO, logger="synth_assets"):
+        result = job.execute_in_process(
+            instance=instance, partition_key=WAVE,
+            run_config={"ops": {"fictitious_dataset": FAST_RELEASE["ops"]["fictitious_dataset"]},
+                        "resources": {"compute": {"config": {"processes": processes}}}})
+        assert result.success
+        messages = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message]
+    calibration = [r.getMessage() for r in caplog.records if r.name == "synth_assets.calibration"]
+    table = ParquetTable(DataLayout(prepared.root).warehouse / "fictitious_dataset" / f"{WAVE}.parquet")
+    return table.sha256(), messages, calibration
+
+
+def test_replicates_drawn_in_child_processes_are_the_release_one_process_draws(release_copy: Prepared, caplog):
+    one, one_log, one_calibration = _draw_release(release_copy, 1, caplog)
+    two, two_log, two_calibration = _draw_release(release_copy, 2, caplog)
+    assert two == one  # every value of both replicates, row for row
+    assert any("2 replicates, 2 at a time in processes of their own" in m for m in two_log)
+    assert not any("at a time in processes" in m for m in one_log)
+    # each child's calibration lines reach this process, relayed (a child writes to no handler here)
+    chosen = [m for m in two_calibration if "households chosen" in m]
+    assert len(chosen) == 2 and sorted(chosen) == sorted(m for m in one_calibration if "households chosen" in m)
+    for i in (1, 2):
+        assert any(f"replicate {i} of 2:" in m and "calibrated" in m for m in two_log)
+
+
+def test_unset_the_step_forks_on_every_core_for_a_city_district_and_not_for_a_city(monkeypatch):
+    from synth_assets.common import parallel
+    from synth_assets.defs import working_sets
+
+    monkeypatch.setattr(working_sets, "available_cores", lambda: 4)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 4)
+    small, large = working_sets.FORK_BELOW_PERSONS - 1, working_sets.FORK_BELOW_PERSONS
+    assert working_sets.child_processes(None, small, pieces=5) == 4
+    assert working_sets.child_processes(None, small, pieces=2) == 2  # never more children than pieces
+    assert working_sets.child_processes(None, large, pieces=5) == 1
+    # set, the resource's choice whatever the size (a machine with memory to spare)
+    assert working_sets.child_processes(2, large, pieces=5) == 2
+    assert working_sets.child_processes(-1, large, pieces=5) == 4
+    assert working_sets.child_processes(1, small, pieces=5) == 1
