@@ -63,3 +63,30 @@ def test_unset_the_step_forks_on_every_core_for_a_city_district_and_not_for_a_ci
     assert working_sets.child_processes(2, large, pieces=5) == 2
     assert working_sets.child_processes(-1, large, pieces=5) == 4
     assert working_sets.child_processes(1, small, pieces=5) == 1
+
+
+def test_a_network_s_replicates_drawn_in_child_processes(release_copy: Prepared):
+    """The networks' replicates (fine-tuned, torch) drawn in forked children: torch's thread pool
+    does not survive a fork, so the children run it on one thread (``forked_imap``)."""
+    from synth_assets.defs.automation.jobs import RELEASE_JOB
+    from synth_assets.defs.definitions import build_definitions
+
+    defs = build_definitions(release_copy.root)
+    job = defs.resolve_job_def(RELEASE_JOB).get_subset(
+        asset_selection={dg.AssetKey("population_model"), dg.AssetKey("fictitious_dataset")},
+        asset_check_selection=set())
+    with release_copy.instance() as instance:
+        result = job.execute_in_process(
+            instance=instance, partition_key=WAVE, raise_on_error=False,
+            run_config={"ops": {"population_model": {"config": {"family": "neural", "epochs": 1, "seed": 0}},
+                                "fictitious_dataset": FAST_RELEASE["ops"]["fictitious_dataset"]},
+                        "resources": {"compute": {"config": {"processes": 2}}}})
+        assert result.success, [e.event_specific_data.error.to_string() for e in result.all_events
+                                if e.is_step_failure]
+        messages = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message]
+    assert any("2 replicates, 2 at a time in processes of their own" in m for m in messages)
+    release = ParquetTable(DataLayout(release_copy.root).warehouse / "fictitious_dataset" / f"{WAVE}.parquet").read()
+    assert sorted(release["replicate"].unique()) == [1, 2]
+    for _, persons in release.groupby("replicate"):
+        households = persons.groupby("household_id")
+        assert (households.size() == households["household_size"].first()).all()
