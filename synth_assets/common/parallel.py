@@ -110,6 +110,9 @@ def _run_child(function: Callable[[T], R], item: T, connection: Connection, logg
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.propagate = False
+        # INFO at least: the parent decides what it keeps (a step's context.log keeps INFO whatever
+        # level the Python loggers have where no instance setting manages them)
+        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
     logging.getLogger().handlers = []
     if "torch" in sys.modules:  # OpenMP's thread pool does not survive a fork: one thread, as DataLoader's workers
         sys.modules["torch"].set_num_threads(1)
@@ -151,14 +154,16 @@ def _exit_code(pid: int) -> int:
 
 
 def forked_imap(function: Callable[[T], R], items: Iterable[T], processes: int | None = None, *,
-                loggers: Sequence[str] = RELAYED_LOGGERS) -> Iterator[R]:
+                loggers: Sequence[str] = RELAYED_LOGGERS,
+                on_log: Callable[[str, int, str], None] | None = None) -> Iterator[R]:
     """``function(item)`` for each item, up to ``processes`` at a time, each in a child process
     forked from this one; the results yielded in the items' order, each as soon as it and those
     before it are done.
 
     An item is taken from ``items`` only when a child is free to run it, so a generator that builds
     each (a replicate's model) has at most ``processes`` alive. The records of ``loggers`` that a
-    child logs are logged again here as they come. A piece's exception is raised here (the same
+    child logs are logged again here as they come, by the logger of their name, or handed to
+    ``on_log(name, level, message)`` (a Dagster step's ``context.log``). A piece's exception is raised here (the same
     exception, when it pickles; its traceback text in the message otherwise) once the other
     children are stopped; a child that ends without a result (killed: out of memory) raises
     ``ChildProcessError`` naming the item's position. ``processes`` follows ``n_jobs`` (-1 every
@@ -212,7 +217,10 @@ def forked_imap(function: Callable[[T], R], items: Iterable[T], processes: int |
                         + (" (killed: out of memory?)" if code == -signal.SIGKILL else "")) from None
                 if kind == "log":
                     name, level, text = payload
-                    logging.getLogger(name).log(level, text)
+                    if on_log is None:
+                        logging.getLogger(name).log(level, text)
+                    else:
+                        on_log(name, level, text)
                     continue
                 index, pid = running.pop(reader)
                 reader.close()

@@ -189,3 +189,26 @@ def test_available_cores_follow_joblib_s_count_not_the_machine_s(monkeypatch):
     monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "1")
     assert available_cores() == 1
     assert resolved_jobs(-1) == 1
+
+
+def test_a_child_s_info_records_reach_on_log_whatever_the_python_loggers_level():
+    import logging
+
+    from synth_assets.common.parallel import forked_imap
+
+    logger = logging.getLogger("synth_assets.test")
+    package = logging.getLogger("synth_assets")
+    level = package.level
+    package.setLevel(logging.WARNING)  # as where no instance setting manages the package's logger
+    received: list[tuple[str, int, str]] = []
+    try:
+        def noisy(i: int) -> int:
+            logger.info("piece %d drawn", i)
+            logger.debug("not kept")
+            return i
+
+        assert list(forked_imap(noisy, range(2), processes=2, on_log=lambda *r: received.append(r))) == [0, 1]
+    finally:
+        package.setLevel(level)
+    assert sorted(received) == [("synth_assets.test", logging.INFO, "piece 0 drawn"),
+                                ("synth_assets.test", logging.INFO, "piece 1 drawn")]

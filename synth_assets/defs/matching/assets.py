@@ -307,7 +307,8 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
         data = stack_fused_replicates(
             catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()}, m=config.replicates,
             seed=config.seed, methods=config.methods, processes=processes,
-            check=lambda matched: assert_no_survey_ids(matched, catalog), on_replicate=joined)
+            check=lambda matched: assert_no_survey_ids(matched, catalog), on_replicate=joined,
+            on_log=lambda _, level, text: context.log.log(level, text))
         return dg.Output(data, metadata={
             "replicates": config.replicates, "rows": data.num_rows, "seconds_cumulative": dg.MetadataValue.json(seconds),
             "survey_respondents": dg.MetadataValue.json({n: len(t.data) for n, t in chosen.items()}),

@@ -461,7 +461,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             process when the step runs replicates side by side: it logs through ``synth_assets``'
             loggers (relayed to the step's log), never through the step's context."""
             i, replicate_model, replicate_seed = job
-            progress = logging.getLogger("synth_assets.calibration").info
+            # in a child, the step's context is the parent's: a logger's records are relayed to it
+            progress = logging.getLogger("synth_assets.calibration").info if processes > 1 else context.log.info
             if values is not None and split is not None:
                 if not hasattr(replicate_model, "restricted_to"):
                     raise ValueError("release.regions: a draw by region needs a household model (model.households)")
@@ -606,7 +607,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         if processes > 1:
             log_progress(context, f"{config.replicates} replicates, {processes} at a time in processes of their own")
         with tempfile.TemporaryDirectory(prefix="synth-assets-replicates-") as work:
-            for part in forked_imap(draw_replicate, jobs(), processes):
+            for part in forked_imap(draw_replicate, jobs(), processes,
+                                    on_log=lambda _, level, text: context.log.log(level, text)):
                 name = f"r{part['replicate']}"
                 if part["table"] is not None:
                     replicates.extend(part["table"])
