@@ -45,6 +45,9 @@ def test_replicates_drawn_in_child_processes_are_the_release_one_process_draws(r
                                                  and "households chosen" in m)
     for i in (1, 2):
         assert any(f"replicate {i} of 2:" in m and "calibrated" in m for m in two_log)
+        # each child's own peak, beside the step's (which does not count the children)
+        assert any(m.startswith(f"replicate {i}: its process's peak resident memory") for m in two_log)
+    assert not any("its process's peak" in m for m in one_log)
 
 
 def test_unset_the_step_forks_on_every_core_for_a_city_district_and_not_for_a_city(monkeypatch):

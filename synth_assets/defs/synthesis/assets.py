@@ -17,7 +17,7 @@ from synth_assets.calibration import Targets, calibrated_population, select_hous
 from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable
-from synth_assets.common.memory import release_free_memory
+from synth_assets.common.memory import peak_resident_bytes, release_free_memory, reset_peak
 from synth_assets.common.parallel import forked_imap, resolved_jobs
 from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
@@ -463,6 +463,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             i, replicate_model, replicate_seed = job
             # in a child, the step's context is the parent's: a logger's records are relayed to it
             progress = logging.getLogger("synth_assets.calibration").info if processes > 1 else context.log.info
+            if processes > 1:
+                reset_peak()  # the child's own high-water mark, not the step's at the fork
             if values is not None and split is not None:
                 if not hasattr(replicate_model, "restricted_to"):
                     raise ValueError("release.regions: a draw by region needs a household model (model.households)")
@@ -564,6 +566,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             }
             return {"replicate": i, "table": own.finish().detach() if own.started else None, "persons": len(own),
                     "seed": int(replicate_seed),
+                    "peak": peak_resident_bytes() if processes > 1 else None,
                     "rejected": rejected, "calibrated": calibrated, "top_coded": top_coded,
                     "dropped_after_top_coding": dropped_after_top_coding, "outside_region": outside[0],
                     "by_stratum": by_stratum, "drawn_by_stratum": drawn_by_stratum}
@@ -610,6 +613,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             for part in forked_imap(draw_replicate, jobs(), processes,
                                     on_log=lambda _, level, text: context.log.log(level, text)):
                 name = f"r{part['replicate']}"
+                if part["peak"] is not None:  # what a child needs beside the step (its pages shared with the step counted)
+                    context.log.info(f"replicate {part['replicate']}: its process's peak resident memory "
+                                     f"{part['peak'] / 1e9:.2f} GB")
                 if part["table"] is not None:
                     replicates.extend(part["table"])
                     os.remove(part["table"])  # joined: its disk is not held while the next ones are
