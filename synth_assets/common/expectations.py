@@ -296,8 +296,15 @@ def _validate(context: Any, frame: pd.DataFrame, definition: Suite, run_name: st
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite))
     run_id = RunIdentifier(run_name=run_name) if run_name else None
-    return validation.run(batch_parameters={"dataframe": _ge_compatible(frame)}, result_format="SUMMARY",
-                          run_id=run_id)
+    try:
+        return validation.run(batch_parameters={"dataframe": _ge_compatible(frame)}, result_format="SUMMARY",
+                              run_id=run_id)
+    finally:
+        # GE's context is one per process and its execution engine keeps the last batch's frame: a
+        # register wave's table (213 MB at 2 million persons) alive until the next validation
+        batches = source.get_execution_engine().batch_manager
+        batches.reset_batch_cache()
+        batches.batch_data_cache.clear()
 
 
 def _build_docs(context: Any, name: str, outcome: Any) -> None:

@@ -16,6 +16,7 @@ later ``population_model`` (pool ``model_training``, one slot) for good.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -33,6 +34,7 @@ import dagster as dg
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.layout import DataLayout
+from synth_assets.common.memory import release_free_memory
 from synth_assets.dagster_api import is_check_failure, latest_materialization
 from synth_assets.defs import keys
 from synth_assets.defs.automation.jobs import RELEASE_JOB, ingest_job_name
@@ -394,10 +396,12 @@ def stop_fork_server() -> None:
 
 
 def job_for_step_processes(job: str, data_root: str, release_options: dict[str, Any],
-                           progress_start: float | None = None, steps: bool = True) -> dg.JobDefinition:
+                           progress_start: float | None = None, steps: bool = True,
+                           in_process: bool = False) -> dg.JobDefinition:
     """Job ``job`` of the code location at ``data_root`` (the deployment of the environment
     otherwise), rebuilt in each step's process; with ``progress_start`` (a ``time.monotonic()``
-    reading: the machine's clock, the same in every process), its progress lines.
+    reading: the machine's clock, the same in every process), its progress lines; with
+    ``in_process``, its steps one after another in the process that runs it.
 
     Dagster reconstructs a job in each step's process from a module-level function
     (``dg.build_reconstructable_job``); the parent's ``Definitions`` never cross. A step's
@@ -408,17 +412,25 @@ def job_for_step_processes(job: str, data_root: str, release_options: dict[str, 
     end_with_parent()
 
     job_def = build_definitions(data_root, release_options=release_options).resolve_job_def(job)
+    if in_process:
+        job_def = job_def.with_executor_def(dg.in_process_executor)
     if progress_start is not None:
         job_def = job_def.with_logger_defs({"progress": Progress(start=progress_start).logger_def(steps=steps)})
     return job_def
 
 
-def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.DagsterInstance,
+def execute(defs: dg.Definitions | None, job: str, partition: str, instance: dg.DagsterInstance,
             run_config: dict[str, Any] | None = None, progress: Progress | None = None,
             steps: bool = True, asset_selection: list[dg.AssetKey] | None = None,
-            tags: dict[str, str] | None = None, processes: StepProcesses | None = None) -> RunSummary:
+            tags: dict[str, str] | None = None, processes: StepProcesses | None = None,
+            in_process: bool = False) -> RunSummary:
     """One run in this process, or through the deployment's executor with ``processes`` (of
-    ``asset_selection`` only, if given); with ``progress``, its lines instead of Dagster's console log."""
+    ``asset_selection`` only, if given); with ``progress``, its lines instead of Dagster's console log.
+
+    With ``processes`` and ``in_process``, the job rebuilt from ``processes`` runs its steps in this
+    process: unlike ``execute_in_process``, which keeps every step's output in its result until the
+    result is collected (a register wave's raw and harmonised tables, 0.9 GB at 2 million persons,
+    held through the wave's checks and into the next wave's run)."""
     config = dict(run_config or {})
     if progress is not None:
         config["loggers"] = {"progress": {}}
@@ -428,7 +440,8 @@ def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.Dagster
             __name__, job_for_step_processes.__name__,
             reconstructable_kwargs={"job": job, "data_root": processes.data_root,
                                     "release_options": processes.release_options,
-                                    "progress_start": progress.start if progress else None, "steps": steps})
+                                    "progress_start": progress.start if progress else None, "steps": steps,
+                                    "in_process": in_process})
         stop_fork_server()  # one started earlier in this process holds that moment's environment and streams
         try:
             with dg.execute_job(reconstructable, instance, run_config=config, raise_on_error=False,
@@ -437,14 +450,16 @@ def execute(defs: dg.Definitions, job: str, partition: str, instance: dg.Dagster
         finally:
             stop_fork_server()
     else:
+        if defs is None:
+            raise ValueError("execute: a run without processes needs the definitions")
         job_def = defs.resolve_job_def(job)
         if progress is not None:
             job_def = job_def.with_logger_defs({"progress": progress.logger_def(steps=steps)})
-        in_process = job_def.execute_in_process(
+        outcome = job_def.execute_in_process(
             instance=instance, partition_key=partition, run_config=config, raise_on_error=False,
             tags=tags, asset_selection=asset_selection,
         )
-        events, success, run_id = list(in_process.all_events), in_process.success, in_process.run_id
+        events, success, run_id = list(outcome.all_events), outcome.success, outcome.run_id
     refused_by = [] if success else run_refusals(events)
     return RunSummary(job, partition, success, run_id, _failures(events), refused_by)
 
@@ -459,14 +474,16 @@ def ingest_in_this_process(runs: list[tuple[str, str]], processes: StepProcesses
     the whole release, beside each step's own process. A process per ingest step costs 7-8
     minutes of imports over the demo's 15 runs; one process for all of them, one start.
     """
-    from synth_assets.defs.definitions import build_definitions
-
     end_with_parent()
-    defs = build_definitions(processes.data_root, release_options=processes.release_options)
     progress = Progress(start=progress_start) if progress_start is not None else None
     with dg.DagsterInstance.from_ref(instance_ref) as instance:
         for job, partition in runs:
-            results.put(execute(defs, job, partition, instance, progress=progress, steps=False))
+            results.put(execute(None, job, partition, instance, progress=progress, steps=False,
+                                processes=processes, in_process=True))
+            # a run's frames sit in reference cycles (its context, its events' errors) until collected:
+            # the next wave's run would otherwise start with the last one's tables still resident
+            gc.collect()
+            release_free_memory()
 
 
 def ingest_in_a_process(runs: list[tuple[str, str]], processes: StepProcesses, instance: dg.DagsterInstance,
