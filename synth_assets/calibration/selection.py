@@ -355,6 +355,11 @@ def select_households(
     picked = np.flatnonzero(chosen)
     keep = np.isin(design.household_codes, picked)
     del persons  # the selection's columns, or every column of every candidate
+    # the chosen households' rows of the design, and nothing else of the candidates' (457 MB at 2
+    # million persons) while their members are read and weighted
+    n_candidates, chosen_design, chosen_codes, design_targets = (
+        design.matrix.shape[0], design.matrix[picked], design.household_codes[keep], design.targets)
+    del design
     # the phases after the search, named: at 1.2 million persons 7 minutes passed between the
     # search's last line and the result's, with nothing to say which phase took them
     if progress is not None:
@@ -365,13 +370,14 @@ def select_households(
         data = candidates.loc[keep].reset_index(drop=True)
     if progress is not None:
         progress(f"calibration: weighting {len(picked):,} households to the register's controls")
-    household_weights = rake(design.matrix[picked], design.targets)
-    by_code = np.zeros(design.matrix.shape[0])
+    household_weights = rake(chosen_design, design_targets)
+    del chosen_design
+    by_code = np.zeros(n_candidates)
     by_code[picked] = household_weights.weights
-    data[WEIGHT_COLUMN] = by_code[design.household_codes[keep]]
+    data[WEIGHT_COLUMN] = by_code[chosen_codes]
     residuals = targets.residuals(data, household_id)
     result = CalibrationResult(
-        data, residuals, design.matrix.shape[0], len(picked), swaps, time.perf_counter() - started,
+        data, residuals, n_candidates, len(picked), swaps, time.perf_counter() - started,
         household_weights.converged, history,
     )
     log.info("calibration: %s", result.summary())

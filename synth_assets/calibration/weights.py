@@ -14,6 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+#: Rows of the design in one piece of the Newton step's Hessian (a sum over the rows): its
+#: transient copies (the rows times their weights, transposed) are a piece's, not the design's.
+#: On a 148 MiB design (849,594 households, 2 million persons) raking rose 624 MB whole, 236 MB
+#: in pieces, and took 10 s instead of 19 (bench/scale/rake.py).
+HESSIAN_ROWS = 100_000
+
 
 @dataclass(frozen=True)
 class RakingResult:
@@ -30,13 +36,15 @@ def rake(
     *,
     tolerance: float = 1e-9,
     max_iterations: int = 100,
+    hessian_rows: int = HESSIAN_ROWS,
 ) -> RakingResult:
     """Weights of the rows of ``design`` (units x controls) whose weighted sums equal ``targets``.
 
     ``initial`` are the design weights the result stays closest to (default 1). Stops when
     every control is within ``tolerance`` of its target, relative to ``max(|target|, 1)``;
     ``converged`` says whether it got there (an infeasible control, one no unit carries
-    while its target is not 0, never does).
+    while its target is not 0, never does). ``hessian_rows``: rows of the design summed at a
+    time into each step's Hessian (memory, not the result).
     """
     # each control in units of its target: the weights are the same, and the Newton system is no
     # longer as ill-conditioned as amounts in euros beside counts of persons make it (raw amounts
@@ -61,7 +69,7 @@ def rake(
         if np.max(np.abs(r)) <= tolerance:
             iteration -= 1
             break
-        hessian = (a.T @ a.multiply(w[:, None])).toarray()
+        hessian = _hessian(a, w, hessian_rows)
         gradient = a.T @ w - t
         step = np.linalg.lstsq(hessian, -gradient, rcond=None)[0]
         # Newton can overshoot (the weights are exponential): the step is halved until the dual
@@ -80,3 +88,12 @@ def rake(
         w, r = trial, residual(trial)
     worst = float(np.max(np.abs(r))) if len(r) else 0.0
     return RakingResult(w, iteration, worst, worst <= tolerance)
+
+
+def _hessian(a: sp.csr_matrix, w: np.ndarray, rows: int) -> np.ndarray:
+    """``A.T @ diag(w) @ A``, dense (controls x controls), summed ``rows`` rows of ``A`` at a time."""
+    hessian = np.zeros((a.shape[1], a.shape[1]))
+    for start in range(0, a.shape[0], max(rows, 1)):
+        piece = a[start:start + rows]
+        hessian += (piece.T @ piece.multiply(w[start:start + rows, None])).toarray()
+    return hessian

@@ -178,6 +178,10 @@ def test_raking_meets_counts_and_amount_totals_in_euros():
     assert result.converged and result.iterations <= 10, result
     np.testing.assert_allclose(result.weights @ design, targets, rtol=1e-8)
     assert (result.weights > 0).all()
+    # the Hessian summed a few rows at a time (bounded memory): the same steps, the same weights
+    pieces = rake(design, targets, hessian_rows=777)
+    assert pieces.iterations == result.iterations
+    np.testing.assert_allclose(pieces.weights, result.weights, rtol=1e-8)  # both within the 1e-9 tolerance
 
 
 def test_controls_left_beyond_their_tolerance_are_searched_again(monkeypatch):
