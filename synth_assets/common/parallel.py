@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import Any, TypeVar, cast
 
+from synth_assets.common.memory import peak_resident_bytes, reset_peak
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -104,6 +106,7 @@ def _die_with_parent() -> None:
 
 def _run_child(function: Callable[[T], R], item: T, connection: Connection, loggers: Sequence[str]) -> None:
     _die_with_parent()
+    reset_peak()  # the child's own high-water mark, not the parent's at the fork
     # the parent's handlers write where the parent writes (a Dagster step's event log): not from here
     handler = _RelayHandler(connection)
     for name in loggers:
@@ -117,7 +120,8 @@ def _run_child(function: Callable[[T], R], item: T, connection: Connection, logg
     if "torch" in sys.modules:  # OpenMP's thread pool does not survive a fork: one thread, as DataLoader's workers
         sys.modules["torch"].set_num_threads(1)
     try:
-        message: tuple[str, Any] = ("result", function(item))
+        result = function(item)
+        message: tuple[str, Any] = ("result", (result, peak_resident_bytes()))
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
         message = ("error", (exc, traceback.format_exc()))
     try:
@@ -155,7 +159,8 @@ def _exit_code(pid: int) -> int:
 
 def forked_imap(function: Callable[[T], R], items: Iterable[T], processes: int | None = None, *,
                 loggers: Sequence[str] = RELAYED_LOGGERS,
-                on_log: Callable[[str, int, str], None] | None = None) -> Iterator[R]:
+                on_log: Callable[[str, int, str], None] | None = None,
+                on_peak: Callable[[int, int | None], None] | None = None) -> Iterator[R]:
     """``function(item)`` for each item, up to ``processes`` at a time, each in a child process
     forked from this one; the results yielded in the items' order, each as soon as it and those
     before it are done.
@@ -163,7 +168,10 @@ def forked_imap(function: Callable[[T], R], items: Iterable[T], processes: int |
     An item is taken from ``items`` only when a child is free to run it, so a generator that builds
     each (a replicate's model) has at most ``processes`` alive. The records of ``loggers`` that a
     child logs are logged again here as they come, by the logger of their name, or handed to
-    ``on_log(name, level, message)`` (a Dagster step's ``context.log``). A piece's exception is raised here (the same
+    ``on_log(name, level, message)`` (a Dagster step's ``context.log``). ``on_peak(position, bytes)``
+    hears each child's peak resident memory as its result arrives (from the fork on, the parent's
+    pages it touched counted; None where the kernel does not say): what a child needs beside the
+    caller, which the caller's own peak leaves out. A piece's exception is raised here (the same
     exception, when it pickles; its traceback text in the message otherwise) once the other
     children are stopped; a child that ends without a result (killed: out of memory) raises
     ``ChildProcessError`` naming the item's position. ``processes`` follows ``n_jobs`` (-1 every
@@ -230,7 +238,10 @@ def forked_imap(function: Callable[[T], R], items: Iterable[T], processes: int |
                     if isinstance(exc, BaseException):
                         raise exc from ChildProcessError(f"in the process of item {index}:\n{text}")
                     raise ChildProcessError(f"in the process of item {index}:\n{text}")
-                done[index] = payload
+                result, peak = payload
+                if on_peak is not None:
+                    on_peak(index, peak)
+                done[index] = result
     finally:
         for reader, (_, pid) in running.items():
             try:

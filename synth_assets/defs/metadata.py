@@ -82,6 +82,13 @@ PROGRESS_FLAG = "synth_assets_progress"
 PEAK_FLAG = "synth_assets_peak_bytes"
 
 
+def log_child_peak(context, label: str, peak: int | None) -> None:
+    """A child process's peak resident memory (``forked_imap``'s ``on_peak``) in the step's log: what
+    it needed beside the step, whose own peak (the step hook's line) leaves its children out."""
+    if peak is not None:
+        context.log.info(f"{label}: its process's peak resident memory {peak / 1e9:.2f} GB")
+
+
 def log_progress(context, message: str) -> None:
     """Log ``message`` at info level, marked as a progress line (shown by ``synth-assets run``)."""
     context.log.info(message, extra={PROGRESS_FLAG: True})

@@ -78,6 +78,7 @@ def stack_fused_replicates(
     check: Callable[[pd.DataFrame], None] | None = None,
     on_replicate: Callable[[int], None] | None = None,
     on_log: Callable[[str, int, str], None] | None = None,
+    on_peak: Callable[[int, int | None], None] | None = None,
 ) -> StagedTable:
     """Replicates 1..m fused (:func:`fuse_replicate`) and stacked as one table with a ``replicate``
     column, as ``pd.concat`` joins them, staged on disk for the Parquet IO manager.
@@ -89,7 +90,7 @@ def stack_fused_replicates(
     from this one (``common.parallel.forked_imap``: the fusions are pandas and Python, which threads
     would take turns at), the same table. ``check`` judges each replicate before it is written;
     ``on_replicate(r)`` is called as replicate r joins the table; ``on_log`` takes the children's
-    log records (``forked_imap``).
+    log records, ``on_peak`` their peak resident memory (``forked_imap``).
     """
     seeds = replicate_seeds(seed, m)
     with tempfile.TemporaryDirectory(prefix="synth-assets-matched-") as work:
@@ -105,7 +106,8 @@ def stack_fused_replicates(
             return stack.finish().detach()
 
         stacked = ParquetStack()
-        for r, path in enumerate(forked_imap(fused, range(1, m + 1), processes, on_log=on_log), start=1):
+        pieces = forked_imap(fused, range(1, m + 1), processes, on_log=on_log, on_peak=on_peak)
+        for r, path in enumerate(pieces, start=1):
             stacked.extend(path)
             os.remove(path)  # joined: its disk is not held while the next ones are made
             if on_replicate is not None:

@@ -1,3 +1,4 @@
+import sys
 import threading
 import time
 
@@ -78,6 +79,24 @@ def test_forked_pieces_run_in_children_that_see_the_parent_s_memory_and_come_bac
     assert [r[2] for r in results] == [4950, 4951, 4952]
     pids = {r[1] for r in results}
     assert os.getpid() not in pids and len(pids) == 3  # one child per piece
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's high-water mark: /proc")
+def test_each_child_s_own_peak_is_heard_as_its_result_arrives():
+    import numpy as np
+
+    from synth_assets.common.parallel import forked_imap
+
+    def piece(megabytes: int) -> int:
+        block = np.ones(megabytes * 2**20 // 8)  # written: resident in the child alone
+        return int(block[-1])
+
+    peaks: dict[int, int | None] = {}
+    assert list(forked_imap(piece, [1, 300], processes=2, on_peak=peaks.__setitem__)) == [1, 1]
+    assert set(peaks) == {0, 1}
+    # from the fork on: the large piece's child rose by its block, the small one's did not
+    assert peaks[1] is not None and peaks[0] is not None
+    assert peaks[1] - peaks[0] > 250 * 2**20
 
 
 def test_forked_pieces_run_at_the_same_time():

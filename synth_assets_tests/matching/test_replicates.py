@@ -40,9 +40,12 @@ def test_each_replicate_fuses_its_own_bootstrap():
     assert stacked["replicate"].tolist() == sorted(stacked["replicate"].tolist())
     for a, b in zip(split_replicates(stacked), frames, strict=True):
         pd.testing.assert_frame_equal(a, b)
-    # fused side by side in forked children: the same table
-    forked = stack_fused_replicates(catalog, register, surveys, m=3, seed=4, methods=methods, processes=2)
+    # fused side by side in forked children: the same table, each child's peak heard
+    peaks: dict[int, int | None] = {}
+    forked = stack_fused_replicates(catalog, register, surveys, m=3, seed=4, methods=methods, processes=2,
+                                    on_peak=peaks.__setitem__)
     pd.testing.assert_frame_equal(forked.read(), stacked)
+    assert sorted(peaks) == [0, 1, 2]
 
 
 def test_a_replicate_the_check_refuses_stops_the_table():

@@ -23,7 +23,7 @@ from synth_assets.common.hashing import file_sha256
 from synth_assets.dagster_api import latest_check_evaluations
 from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION, donor_automation
-from synth_assets.defs.metadata import png_markdown
+from synth_assets.defs.metadata import log_child_peak, png_markdown
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name, wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
@@ -308,7 +308,8 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
             catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()}, m=config.replicates,
             seed=config.seed, methods=config.methods, processes=processes,
             check=lambda matched: assert_no_survey_ids(matched, catalog), on_replicate=joined,
-            on_log=lambda _, level, text: context.log.log(level, text))
+            on_log=lambda _, level, text: context.log.log(level, text),
+            on_peak=lambda position, peak: log_child_peak(context, f"matched replicate {position + 1}", peak))
         return dg.Output(data, metadata={
             "replicates": config.replicates, "rows": data.num_rows, "seconds_cumulative": dg.MetadataValue.json(seconds),
             "survey_respondents": dg.MetadataValue.json({n: len(t.data) for n, t in chosen.items()}),

@@ -6,6 +6,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -17,12 +18,12 @@ from synth_assets.calibration import Targets, calibrated_population, select_hous
 from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable
-from synth_assets.common.memory import peak_resident_bytes, release_free_memory, reset_peak
+from synth_assets.common.memory import release_free_memory
 from synth_assets.common.parallel import forked_imap, resolved_jobs
 from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
-from synth_assets.defs.metadata import log_progress, png_markdown
+from synth_assets.defs.metadata import log_child_peak, log_progress, png_markdown
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
@@ -377,6 +378,25 @@ def number_persons(data: pd.DataFrame, person_id: str | None) -> pd.DataFrame:
     return data
 
 
+
+@dataclass(frozen=True)
+class ReplicateDraw:
+    """One replicate of a region step: its staged file (None: no household) and its counts, sent back
+    from the child process that drew it (pickled: plain values)."""
+
+    replicate: int
+    table: str | None
+    persons: int
+    seed: int
+    rejected: dict[str, Any]
+    calibrated: dict[str, Any] | None
+    top_coded: dict[str, int]
+    dropped_after_top_coding: dict[str, int]
+    outside_region: int
+    by_stratum: dict[str, Any]
+    drawn_by_stratum: dict[str, Any]
+
+
 def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     register = catalog.register
     regions = catalog.region_groups()
@@ -455,7 +475,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         proper = bool(fitted.has_posterior_draw or refit)
         calibrate_here = calibration.enabled and len(regions) == 1
 
-        def draw_replicate(job: tuple[int, Any, int]) -> dict[str, Any]:
+        def draw_replicate(job: tuple[int, Any, int]) -> ReplicateDraw:
             """Replicate ``i``'s households of the region, drawn and checked, then chosen (one region)
             or kept as candidates (several), in a staged file of its own; and its counts. In a child
             process when the step runs replicates side by side: it logs through ``synth_assets``'
@@ -463,8 +483,6 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             i, replicate_model, replicate_seed = job
             # in a child, the step's context is the parent's: a logger's records are relayed to it
             progress = logging.getLogger("synth_assets.calibration").info if processes > 1 else context.log.info
-            if processes > 1:
-                reset_peak()  # the child's own high-water mark, not the step's at the fork
             if values is not None and split is not None:
                 if not hasattr(replicate_model, "restricted_to"):
                     raise ValueError("release.regions: a draw by region needs a household model (model.households)")
@@ -564,12 +582,9 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "dropped": sum(e.dropped_households for e in enforcements),
                 **{k: v for k, v in reasons.items() if v},
             }
-            return {"replicate": i, "table": own.finish().detach() if own.started else None, "persons": len(own),
-                    "seed": int(replicate_seed),
-                    "peak": peak_resident_bytes() if processes > 1 else None,
-                    "rejected": rejected, "calibrated": calibrated, "top_coded": top_coded,
-                    "dropped_after_top_coding": dropped_after_top_coding, "outside_region": outside[0],
-                    "by_stratum": by_stratum, "drawn_by_stratum": drawn_by_stratum}
+            return ReplicateDraw(i, own.finish().detach() if own.started else None, len(own), int(replicate_seed),
+                                 rejected, calibrated, top_coded, dropped_after_top_coding, outside[0], by_stratum,
+                                 drawn_by_stratum)
 
         # replicate r: its own survey bootstraps and fusion (matched_replicates, read when its turn
         # comes), model refit and draw
@@ -611,33 +626,32 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             log_progress(context, f"{config.replicates} replicates, {processes} at a time in processes of their own")
         with tempfile.TemporaryDirectory(prefix="synth-assets-replicates-") as work:
             for part in forked_imap(draw_replicate, jobs(), processes,
-                                    on_log=lambda _, level, text: context.log.log(level, text)):
-                name = f"r{part['replicate']}"
-                if part["peak"] is not None:  # what a child needs beside the step (its pages shared with the step counted)
-                    context.log.info(f"replicate {part['replicate']}: its process's peak resident memory "
-                                     f"{part['peak'] / 1e9:.2f} GB")
-                if part["table"] is not None:
-                    replicates.extend(part["table"])
-                    os.remove(part["table"])  # joined: its disk is not held while the next ones are
-                seeds[name] = part["seed"]
-                persons_per_replicate[name] = part["persons"]
-                rejected[name] = part["rejected"]
-                _add_counts(top_coded, part["top_coded"])
-                _add_counts(dropped_after_top_coding, part["dropped_after_top_coding"])
-                _add_counts(by_stratum, part["by_stratum"])
-                _add_counts(drawn_by_stratum, part["drawn_by_stratum"])
-                outside_region += part["outside_region"]
-                if part["calibrated"] is not None:
-                    calibrated[name] = part["calibrated"]
-                    log_progress(context, f"replicate {part['replicate']} of {config.replicates}: {part['persons']:,} "
-                                          f"persons, calibrated ({calibrated[name]['count_cells_off']} count cells off "
-                                          f"by at most {calibrated[name]['max_abs_count_residual']:g})")
+                                    on_log=lambda _, level, text: context.log.log(level, text),
+                                    on_peak=lambda position, peak: log_child_peak(context, f"replicate {position + 1}",
+                                                                                  peak)):
+                name = f"r{part.replicate}"
+                if part.table is not None:
+                    replicates.extend(part.table)
+                    os.remove(part.table)  # joined: its disk is not held while the next ones are
+                seeds[name] = part.seed
+                persons_per_replicate[name] = part.persons
+                rejected[name] = part.rejected
+                _add_counts(top_coded, part.top_coded)
+                _add_counts(dropped_after_top_coding, part.dropped_after_top_coding)
+                _add_counts(by_stratum, part.by_stratum)
+                _add_counts(drawn_by_stratum, part.drawn_by_stratum)
+                outside_region += part.outside_region
+                if part.calibrated is not None:
+                    calibrated[name] = part.calibrated
+                    log_progress(context, f"replicate {part.replicate} of {config.replicates}: {part.persons:,} "
+                                          f"persons, calibrated ({part.calibrated['count_cells_off']} count cells off "
+                                          f"by at most {part.calibrated['max_abs_count_residual']:g})")
                 elif calibration.enabled:
-                    log_progress(context, f"replicate {part['replicate']} of {config.replicates}: {part['persons']:,} "
+                    log_progress(context, f"replicate {part.replicate} of {config.replicates}: {part.persons:,} "
                                           "candidate persons")
                 else:
-                    log_progress(context, f"replicate {part['replicate']} of {config.replicates}: "
-                                          f"{part['persons']:,} persons")
+                    log_progress(context, f"replicate {part.replicate} of {config.replicates}: "
+                                          f"{part.persons:,} persons")
         summary = {
             "persons_per_replicate": persons_per_replicate, "households_replaced": rejected,
             "candidates": calibration.enabled and len(regions) > 1, "calibration": calibrated,
