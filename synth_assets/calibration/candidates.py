@@ -42,6 +42,7 @@ class Candidates:
         self._schema: pa.Schema | None = None
         self._kept: list[pd.DataFrame] = []
         self._ends: list[int] = []  # rows appended up to the end of each piece (one file each)
+        self._on_disk_only = 0  # pieces whose kept columns left memory (release_kept), read back from disk
 
     def __enter__(self) -> Candidates:
         return self
@@ -77,12 +78,22 @@ class Candidates:
 
     def frame(self) -> pd.DataFrame:
         """The kept columns of every row, index 0..n-1 (the pieces joined once, then kept joined)."""
+        if self._on_disk_only:
+            read = [pq.read_table(self._piece(i), columns=self.keep).to_pandas() for i in range(self._on_disk_only)]
+            self._kept, self._on_disk_only = read + self._kept, 0
         if not self._kept:
             return pd.DataFrame({c: [] for c in self.keep})
         if len(self._kept) > 1:
             self._kept = [pd.concat(self._kept, ignore_index=True)]
         return self._kept[0].reset_index(drop=True) if not isinstance(self._kept[0].index, pd.RangeIndex) \
             else self._kept[0]
+
+    def release_kept(self) -> None:
+        """The kept columns leave memory (the next :meth:`frame` reads them back from disk): once the
+        selection has searched, it reads the chosen rows only, and at 2 million persons the kept
+        columns of 6 million candidates were still resident while those rows were read and weighted."""
+        self._on_disk_only = len(self._ends)
+        self._kept = []
 
     def take(self, positions: np.ndarray) -> pd.DataFrame:
         """Every column of the rows at ``positions`` (ascending), read back one piece at a time."""

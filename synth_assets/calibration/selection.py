@@ -355,6 +355,8 @@ def select_households(
     picked = np.flatnonzero(chosen)
     keep = np.isin(design.household_codes, picked)
     del persons  # the selection's columns, or every column of every candidate
+    if isinstance(candidates, Candidates):
+        candidates.release_kept()  # and the candidates' own copy of them
     # the chosen households' rows of the design, and nothing else of the candidates' (457 MB at 2
     # million persons) while their members are read and weighted
     n_candidates, chosen_design, chosen_codes, design_targets = (

@@ -38,6 +38,13 @@ def test_rows_read_back_equal_those_written_with_their_types():
         pd.testing.assert_frame_equal(candidates.take(positions), frame.iloc[positions].reset_index(drop=True))
         with pytest.raises(ValueError, match="ascending"):
             candidates.take(positions[::-1])
+        # released from memory after a search, then more drawn: read back from disk, the same columns
+        candidates.release_kept()
+        assert candidates._kept == []
+        more = frame.iloc[:30].assign(household_id=frame["household_id"].iloc[:30] + 10_000)
+        candidates.append(more)
+        pd.testing.assert_frame_equal(candidates.frame(), pd.concat([frame, more], ignore_index=True)[
+            ["household_id", "region"]])
 
 
 def test_selection_from_disk_equals_selection_in_memory():
@@ -48,6 +55,9 @@ def test_selection_from_disk_equals_selection_in_memory():
         for piece in pieces_of(surplus, household_bounds(surplus, 4)):
             candidates.append(piece)
         on_disk = select_households(candidates, targets, "household_id", seed=3)
+        assert candidates._kept == []  # the kept columns left memory once the search ended
+        again = select_households(candidates, targets, "household_id", seed=3)  # a second selection reads them back
+    pd.testing.assert_frame_equal(again.data, in_memory.data)
     pd.testing.assert_frame_equal(on_disk.data, in_memory.data)
     pd.testing.assert_frame_equal(on_disk.residuals, in_memory.residuals)
     assert on_disk.swaps == in_memory.swaps > 0

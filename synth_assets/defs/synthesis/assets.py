@@ -378,7 +378,6 @@ def number_persons(data: pd.DataFrame, person_id: str | None) -> pd.DataFrame:
     return data
 
 
-
 @dataclass(frozen=True)
 class ReplicateDraw:
     """One replicate of a region step: its staged file (None: no household) and its counts, sent back
