@@ -357,6 +357,11 @@ class StepProcesses:
     release_options: dict[str, Any] = field(default_factory=dict)
 
 
+#: The name of :func:`end_with_parent`'s thread, and the process it watches for (None: none yet).
+WATCHER_THREAD = "synth-assets-end-with-parent"
+_WATCHED_IN: int | None = None
+
+
 def end_with_parent() -> bool:
     """In a process started by ``multiprocessing`` (a step's process of ``--step-processes``): kill
     itself when the process that started it ends; True where that is now so.
@@ -368,15 +373,19 @@ def end_with_parent() -> bool:
     whichever the start method: the kernel's parent-death signal would follow a fork server,
     which its own children keep alive) and ends the process when it closes.
     """
+    global _WATCHED_IN
     parent = multiprocessing.parent_process()
     if parent is None:
         return False
+    if os.getpid() == _WATCHED_IN:  # one watcher a process (the ingest process rebuilds a job per run)
+        return True
 
     def watch() -> None:
         multiprocessing.connection.wait([parent.sentinel])
         os.kill(os.getpid(), signal.SIGKILL)  # nothing left to do: its run's process is gone
 
-    threading.Thread(target=watch, name="synth-assets-end-with-parent", daemon=True).start()
+    threading.Thread(target=watch, name=WATCHER_THREAD, daemon=True).start()
+    _WATCHED_IN = os.getpid()  # a process forked from this one has no such thread: its pid differs
     return True
 
 

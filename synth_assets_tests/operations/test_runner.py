@@ -117,3 +117,21 @@ def test_a_run_after_the_environment_changed_forks_its_steps_from_a_fresh_server
     assert _environment_of_a_forked_process(context, "SYNTH_ASSETS_FORK_TEST") == "second run"
     stop_fork_server()
     stop_fork_server()  # none running: nothing to do
+
+
+def _watchers_after_three_calls(_: int) -> tuple[bool, int]:
+    import threading
+
+    from synth_assets.operations.runner import WATCHER_THREAD, end_with_parent
+
+    started = [end_with_parent() for _ in range(3)]
+    return all(started), sum(t.name == WATCHER_THREAD for t in threading.enumerate())
+
+
+def test_a_process_that_rebuilds_jobs_again_and_again_has_one_watcher():
+    """The ingest process rebuilds a job per run (``job_for_step_processes``): one thread waits on its
+    parent, not one per run."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(_watchers_after_three_calls, (0,)) == (True, 1)
