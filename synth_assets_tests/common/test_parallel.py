@@ -83,13 +83,17 @@ def test_forked_pieces_run_in_children_that_see_the_parent_s_memory_and_come_bac
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's high-water mark: /proc")
 def test_each_child_s_own_peak_is_heard_as_its_result_arrives():
-    import numpy as np
+    import mmap
 
     from synth_assets.common.parallel import forked_imap
 
     def piece(megabytes: int) -> int:
-        block = np.ones(megabytes * 2**20 // 8)  # written: resident in the child alone
-        return int(block[-1])
+        # new pages, written: resident in the child alone (a malloc'd block may reuse heap pages the
+        # parent left resident, whose copy-on-write keeps the resident set as it was)
+        block = mmap.mmap(-1, megabytes * 2**20)
+        for start in range(0, len(block), mmap.PAGESIZE):
+            block[start] = 1
+        return block[-mmap.PAGESIZE]
 
     peaks: dict[int, int | None] = {}
     assert list(forked_imap(piece, [1, 300], processes=2, on_peak=peaks.__setitem__)) == [1, 1]
