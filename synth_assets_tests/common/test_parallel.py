@@ -118,20 +118,24 @@ def test_forked_pieces_run_at_the_same_time():
     assert list(forked_imap(meet, [0, 1], processes=2)) == [0, 1]
 
 
-def test_forked_items_are_taken_only_as_a_child_is_free():
+def test_forked_items_are_taken_only_as_a_child_is_free(tmp_path):
     from synth_assets.common.parallel import forked_imap
 
-    taken: list[int] = []
+    finished_when_taken: dict[int, int] = {}
+
+    def piece(i: int) -> int:
+        (tmp_path / f"done-{i}").touch()  # its child's work is over
+        return i * 2
 
     def items():
-        for i in range(4):
-            taken.append(i)
+        for i in range(6):
+            finished_when_taken[i] = len(list(tmp_path.glob("done-*")))
             yield i
 
-    iterator = forked_imap(lambda i: i * 2, items(), processes=2)
-    assert next(iterator) == 0
-    assert len(taken) <= 3  # at most two running, and the first one's slot refilled
-    assert list(iterator) == [2, 4, 6]
+    assert list(forked_imap(piece, items(), processes=2)) == [0, 2, 4, 6, 8, 10]
+    # two children at a time: item i is taken only once i - 1 pieces are over (however many of them
+    # ended together before the parent looked)
+    assert all(finished_when_taken[i] >= i - 1 for i in range(2, 6)), finished_when_taken
 
 
 def test_a_child_s_log_records_are_logged_again_in_the_parent(caplog):
