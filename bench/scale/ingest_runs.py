@@ -22,14 +22,8 @@ import gc
 import os
 import platform
 import sys
-import threading
 import time
 from pathlib import Path
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
 def main() -> None:
@@ -44,20 +38,14 @@ def main() -> None:
 
     import dagster as dg
 
+    from bench.scale.resident import PeakPoller, rss_mb
     from synth_assets.catalog import load_catalog
     from synth_assets.common.layout import DataLayout
     from synth_assets.common.memory import release_free_memory
     from synth_assets.ingest import discover_waves
     from synth_assets.operations.runner import StepProcesses, execute
 
-    peak = [0.0]
-
-    def poll() -> None:
-        while True:
-            peak[0] = max(peak[0], rss_mb())
-            time.sleep(0.05)
-
-    threading.Thread(target=poll, daemon=True).start()
+    poller = PeakPoller()
     layout = DataLayout(data)
     catalog = load_catalog(layout.catalog)
     runs = [tuple(run.split(":", 1)) for run in args.runs] if args.runs else [
@@ -87,7 +75,7 @@ def main() -> None:
                 release_free_memory()
             if not summary.success:
                 raise SystemExit(f"ingest {source} {wave} failed: {summary}")
-            print(f"| {source} {wave} | {time.perf_counter() - started:.1f} | {peak[0]:.0f} | {rss_mb():.0f} |",
+            print(f"| {source} {wave} | {time.perf_counter() - started:.1f} | {poller.peak:.0f} | {rss_mb():.0f} |",
                   flush=True)
 
 

@@ -19,17 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.scale.resident import rss_mb
 from synth_assets.calibration import Targets, calibrated_population, spec_from_catalog
 from synth_assets.calibration.tails import top_code
 from synth_assets.catalog import load_catalog
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.synthesis import load_synthesizer
 from synth_assets.synthesis.constraints import copy_detectors, enforce_rules, enforced_chunks
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
 class Phases:

@@ -16,7 +16,6 @@ import argparse
 import os
 import platform
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from bench.scale.resident import PeakPoller
 from synth_assets.calibration import Targets, spec_from_catalog
 from synth_assets.calibration.selection import _design
 from synth_assets.calibration.weights import HESSIAN_ROWS, rake
@@ -32,24 +32,12 @@ from synth_assets.common.memory import release_free_memory
 from synth_assets.defs.calibration.assets import household_key
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--replicate", type=int, default=1)
     args = parser.parse_args()
-    peak = [0.0]
-
-    def poll() -> None:
-        while True:
-            peak[0] = max(peak[0], rss_mb())
-            time.sleep(0.02)
-
-    threading.Thread(target=poll, daemon=True).start()
+    poller = PeakPoller(interval=0.02)
     catalog = load_catalog(args.data / "catalog.yaml")
     warehouse = args.data / "warehouse"
     wave = sorted(p.stem for p in (warehouse / "calibration_targets").glob("*.parquet"))[-1]
@@ -71,14 +59,13 @@ def main() -> None:
     reference = None
     for label, rows in (("whole", matrix.shape[0]), (f"{HESSIAN_ROWS:,} rows at a time", HESSIAN_ROWS)):
         release_free_memory()  # the first way's freed pages back: the second's rise is its own
-        base = rss_mb()
-        peak[0] = base
+        base = poller.reset()
         started = time.perf_counter()
         result = rake(matrix, design.targets, hessian_rows=rows)
         seconds = time.perf_counter() - started
         reference = result.weights if reference is None else reference
         difference = float(np.max(np.abs(result.weights / reference - 1)))
-        print(f"| {label} | {seconds:.1f} | {peak[0] - base:.0f} | {result.iterations} | {result.converged} | "
+        print(f"| {label} | {seconds:.1f} | {poller.peak - base:.0f} | {result.iterations} | {result.converged} | "
               f"{difference:.1e} |", flush=True)
         del result
 

@@ -31,12 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench.scale.resident import rss_mb
 from bench.scale.run import tree_memory_mb
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
 def child(data: Path, step: str, replicates: int, family: str | None, settings: list[str]) -> None:
