@@ -53,8 +53,11 @@ class ComputeResource(dg.ConfigurableResource):
     ``processes``, in the same convention, is how many child processes a step forks for pieces
     that are independent but hold the GIL (the region step's replicates: pandas and the samplers'
     Python): each child shares the step's memory as it was at the fork, and adds its own working set.
-    Unset, every core below 500,000 register persons and one from there, where the children's
-    working sets would take a run past 4 GB (``defs.working_sets.child_processes``).
+    Unset, every core below a register size and one from there, where the children's working sets
+    would take a run past 4 GB (``defs.working_sets.child_processes``: 500,000 persons for the region
+    step's replicates, 1,300,000 for the matched replicates' fusions). A replicate
+    drawn in the step's own process enforces its chunks of candidates in as many children, each
+    holding one chunk, while the step draws the next (``defs.working_sets.chunk_processes``).
     """
 
     torch_threads: int = Field(default=1, ge=1)  # measured here: 1 thread beat the default 2 by ~3x under load

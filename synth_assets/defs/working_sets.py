@@ -36,11 +36,28 @@ LOCAL_LIMITS: list[dict[str, Any]] = [{"key": WORKING_SET, "value": POPULATION[W
 #: to (bench/README.md, "Eighteenth pass"). Below it, every core the step may use.
 FORK_BELOW_PERSONS = 500_000
 
+#: The same for the matched replicates' fusions, whose child holds less per register person (the
+#: register's matching columns, one survey's recipients at a time): about 1.2 KB against a region
+#: replicate's 2.5. At 1.2 million persons the step with two children side by side peaked at 3,168
+#: MiB PSS (bench/README.md, "Twentieth pass"); from here on, one at a time keeps a run under 4 GB.
+MATCHING_FORK_BELOW_PERSONS = 1_300_000
 
-def child_processes(setting: int | None, persons: int, pieces: int) -> int:
+
+def child_processes(setting: int | None, persons: int, pieces: int, fork_below: int = FORK_BELOW_PERSONS) -> int:
     """How many children a population-sized step forks for ``pieces`` independent pieces: the compute
-    resource's ``processes`` when set (``n_jobs`` convention), else every core below
-    :data:`FORK_BELOW_PERSONS` register persons and none (one at a time, here) from there."""
+    resource's ``processes`` when set (``n_jobs`` convention), else every core below ``fork_below``
+    register persons and none (one at a time, here) from there."""
     wanted = resolved_jobs(setting) if setting is not None else (
-        available_cores() if persons < FORK_BELOW_PERSONS else 1)
+        available_cores() if persons < fork_below else 1)
     return max(1, min(wanted, pieces))
+
+
+def chunk_processes(setting: int | None, replicate_processes: int) -> int:
+    """How many children enforce a replicate's chunks of candidates (rules, copy filters) while the
+    step draws the next chunk: the compute resource's ``processes`` when set, else every core, when
+    the replicates are drawn one at a time in the step's process; none when they run in children of
+    their own (which then hold the cores). A child holds one chunk's working set (``chunk_persons``
+    persons, whatever the population), so unlike a replicate's it does not grow with the register."""
+    if replicate_processes > 1:
+        return 1
+    return resolved_jobs(setting) if setting is not None else available_cores()

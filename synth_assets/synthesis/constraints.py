@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,10 +29,13 @@ from synth_assets.catalog.rules import broken_rows
 from synth_assets.common.disclosure import FULL, RARE, DisclosureIndex, filter_label, reference_hashes
 from synth_assets.common.frames import ParquetTable
 from synth_assets.common.hashing import in_sorted, row_hashes
+from synth_assets.common.parallel import forked_imap
 from synth_assets.synthesis.base import Synthesizer
 from synth_assets.synthesis.equal_rows import match_rows
 from synth_assets.synthesis.households import HouseholdSynthesizer
 from synth_assets.synthesis.replicates import replicate_models
+
+T = TypeVar("T")
 
 log = logging.getLogger("synth_assets.synthesis")
 
@@ -558,15 +561,27 @@ def drop_disclosive_households(
 def enforced_chunks(
     model: Synthesizer,
     n: int,
-    enforce: Callable[[pd.DataFrame, int], pd.DataFrame],
+    enforce: Callable[[pd.DataFrame, int], T],
     *,
     seed: int,
     chunk_size: int | None = None,
-) -> Iterator[pd.DataFrame]:
-    """The chunks of :func:`draw_in_chunks`, each enforced, one at a time: a caller that writes each
-    away (the calibration's candidates, to disk) never holds the whole draw."""
-    for index, chunk in enumerate(model.iter_chunks(n, seed=seed, chunk_size=chunk_size)):
-        yield enforce(chunk, chunk_seed(seed, index))
+    processes: int | None = None,
+    on_log: Callable[[str, int, str], None] | None = None,
+) -> Iterator[T]:
+    """The chunks of :func:`draw_in_chunks`, each enforced (what ``enforce`` returns), in order, one at
+    a time: a caller that writes each away (the calibration's candidates, to disk) never holds the
+    whole draw.
+
+    With ``processes`` > 1 each chunk is enforced in a child process forked once the chunk is drawn
+    (:func:`~synth_assets.common.parallel.forked_imap`, ``on_log`` its children's log lines), while
+    this process draws the next: the draw and the rules' redraws and copy filters (pandas and
+    Python, which threads take turns at) on different cores. The chunks, their seeds and so the
+    results are those of one process: chunk k's draw depends on the ones before it (its first
+    identifier), its enforcement on the chunk and its seed alone. ``enforce`` then runs in the child,
+    so what it returns is all the caller sees of it (side effects stay in the child)."""
+    chunks = ((chunk, chunk_seed(seed, index))
+              for index, chunk in enumerate(model.iter_chunks(n, seed=seed, chunk_size=chunk_size)))
+    yield from forked_imap(lambda job: enforce(*job), chunks, processes, on_log=on_log)
 
 
 def draw_in_chunks(

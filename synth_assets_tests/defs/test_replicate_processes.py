@@ -12,9 +12,9 @@ from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared
 WAVE = "2024"
 
 
-def _draw_release(prepared: Prepared, processes: int) -> tuple[str, list[str]]:
-    """``fictitious_dataset`` (its steps, not its checks) drawn again with ``processes``: the
-    release's hash and the run's log messages."""
+def _draw_release(prepared: Prepared, processes: int, **fictitious: int) -> tuple[str, list[str]]:
+    """``fictitious_dataset`` (its steps, not its checks) drawn again with ``processes`` (and the step's
+    ``fictitious`` settings): the release's hash and the run's log messages."""
     from synth_assets.defs.automation.jobs import RELEASE_JOB
     from synth_assets.defs.definitions import build_definitions
 
@@ -24,7 +24,8 @@ def _draw_release(prepared: Prepared, processes: int) -> tuple[str, list[str]]:
     with prepared.instance() as instance:
         result = job.execute_in_process(
             instance=instance, partition_key=WAVE,
-            run_config={"ops": {"fictitious_dataset": FAST_RELEASE["ops"]["fictitious_dataset"]},
+            run_config={"ops": {"fictitious_dataset": {"config": {
+                            **FAST_RELEASE["ops"]["fictitious_dataset"]["config"], **fictitious}}},
                         "resources": {"compute": {"config": {"processes": processes}}}})
         assert result.success
         messages = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message]
@@ -50,6 +51,20 @@ def test_replicates_drawn_in_child_processes_are_the_release_one_process_draws(r
     assert not any("its process's peak" in m for m in one_log)
 
 
+def test_chunks_enforced_in_child_processes_make_the_release_one_process_makes(release_copy: Prepared):
+    """One replicate, drawn in the step's process a chunk at a time, each chunk's rules and copy
+    filters in a child while the next chunk is drawn: the same release as without children."""
+    small_chunks = {"replicates": 1, "chunk_persons": 1000}  # the demo's surplus in several chunks
+    one, one_log = _draw_release(release_copy, 1, **small_chunks)
+    two, two_log = _draw_release(release_copy, 2, **small_chunks)
+    assert two == one
+    assert not any("at a time in processes" in m for m in two_log)  # one replicate: drawn here
+    # the children's enforcement lines, relayed to the step's log (one process logs them to Python's
+    # logger, which no instance setting manages here)
+    redrawn = [m for m in two_log if m.startswith("redrew ") and "generated households" in m]
+    assert len(redrawn) >= 3 and not any(m.startswith("redrew ") for m in one_log)
+
+
 def test_unset_the_step_forks_on_every_core_for_a_city_district_and_not_for_a_city(monkeypatch):
     from synth_assets.common import parallel
     from synth_assets.defs import working_sets
@@ -64,6 +79,15 @@ def test_unset_the_step_forks_on_every_core_for_a_city_district_and_not_for_a_ci
     assert working_sets.child_processes(2, large, pieces=5) == 2
     assert working_sets.child_processes(-1, large, pieces=5) == 4
     assert working_sets.child_processes(1, small, pieces=5) == 1
+    # the matched replicates' fusions: a smaller child, so side by side up to a larger register
+    assert working_sets.child_processes(None, large, pieces=2, fork_below=working_sets.MATCHING_FORK_BELOW_PERSONS) == 2
+    assert working_sets.child_processes(None, working_sets.MATCHING_FORK_BELOW_PERSONS, pieces=2,
+                                        fork_below=working_sets.MATCHING_FORK_BELOW_PERSONS) == 1
+    # a replicate's chunks: enforced in a child per core when the replicates are drawn one at a time
+    assert working_sets.chunk_processes(None, replicate_processes=1) == 4
+    assert working_sets.chunk_processes(2, replicate_processes=1) == 2
+    assert working_sets.chunk_processes(1, replicate_processes=1) == 1
+    assert working_sets.chunk_processes(None, replicate_processes=4) == 1  # the replicates' children hold the cores
 
 
 def test_a_network_s_replicates_drawn_in_child_processes(release_copy: Prepared):

@@ -353,3 +353,24 @@ def test_copies_per_round_fill_a_round_up_to_the_attempts_left():
     assert copies_per_round(REDRAW_PERSONS // 3, 5) == 3
     assert copies_per_round(10, 5) == 5  # never more attempts than the rounds allow
     assert copies_per_round(0, 1) == 1
+
+
+def test_chunks_enforced_in_child_processes_are_the_chunks_one_process_enforces(household_model):
+    """Each chunk enforced in a forked child while the next is drawn: the same chunks, in order, as
+    one process makes, and what ``enforce`` returns is all that comes back (it ran in the child)."""
+    import os
+
+    from synth_assets.synthesis.constraints import enforced_chunks
+
+    enforce = _enforcer(household_model)
+
+    def enforce_where(sample: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, int]:
+        return enforce(sample, seed), os.getpid()
+
+    here = list(enforced_chunks(household_model, 4000, enforce_where, seed=8, chunk_size=1000))
+    forked = list(enforced_chunks(household_model, 4000, enforce_where, seed=8, chunk_size=1000, processes=2))
+    assert len(forked) == len(here) == 4
+    for (chunk, _), (same, _) in zip(forked, here, strict=True):
+        pd.testing.assert_frame_equal(chunk, same)
+    assert {pid for _, pid in here} == {os.getpid()}
+    assert os.getpid() not in {pid for _, pid in forked} and len({pid for _, pid in forked}) == 4

@@ -301,7 +301,8 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
             seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
             context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
 
-        processes = working_sets.child_processes(compute.processes, len(register.data), config.replicates)
+        processes = working_sets.child_processes(compute.processes, len(register.data), config.replicates,
+                                                 fork_below=working_sets.MATCHING_FORK_BELOW_PERSONS)
         if processes > 1:
             context.log.info(f"{config.replicates} replicates, {processes} at a time in processes of their own")
         data = stack_fused_replicates(

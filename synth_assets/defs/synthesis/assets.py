@@ -5,9 +5,9 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import numpy as np
@@ -33,6 +33,9 @@ from synth_assets.defs.versions import code_version
 from synth_assets.synthesis.factory import check_model_params, model_options
 from synth_assets.synthesis.families import FAMILIES, Family
 from synth_assets.synthesis.split import split_masks
+
+if TYPE_CHECKING:
+    from synth_assets.synthesis.constraints import RuleEnforcement
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
 SYNTHESIS_CODE_VERSION = code_version(__name__)
@@ -379,6 +382,18 @@ def number_persons(data: pd.DataFrame, person_id: str | None) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
+class ChunkTally:
+    """What making one chunk of a replicate's draw publishable took (pickled back from the child
+    process that enforced it): the rules' enforcement (its rows let go), the amounts top-coded,
+    the records dropped as disclosive after top-coding, the records outside the region."""
+
+    enforcement: "RuleEnforcement"  # imported for the type only: the module is heavy (torch)
+    top_coded: dict[str, int]
+    dropped_after_top_coding: dict[str, int]
+    outside_region: int
+
+
+@dataclass(frozen=True)
 class ReplicateDraw:
     """One replicate of a region step: its staged file (None: no household) and its counts, sent back
     from the child process that drew it (pickled: plain values)."""
@@ -423,7 +438,6 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         from synth_assets.calibration.regions import in_region, region_table, regional_targets
         from synth_assets.synthesis.constraints import (  # lazy: torch and SDV are heavy
             copy_detectors,
-            draw_in_chunks,
             drop_disclosive_households,
             enforce_rules,
             enforced_chunks,
@@ -486,12 +500,11 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 if not hasattr(replicate_model, "restricted_to"):
                     raise ValueError("release.regions: a draw by region needs a household model (model.households)")
                 replicate_model = replicate_model.restricted_to(split.variable, values)
-            enforcements: list[Any] = []
-            top_coded: dict[str, int] = {}
-            dropped_after_top_coding: dict[str, int] = {}
-            outside = [0]
+            tallies: list[ChunkTally] = []
 
-            def enforce(sample: pd.DataFrame, seed: int, representative: bool = True) -> pd.DataFrame:
+            def enforce(sample: pd.DataFrame, seed: int, representative: bool = True) -> tuple[pd.DataFrame, ChunkTally]:
+                """The sample made publishable, and what that took (in a child process when the chunks'
+                enforcement runs beside the draw: it returns its counts, it keeps nothing here)."""
                 enforced = enforce_rules(
                     sample, rules, lambda size, s: replicate_model.sample(size, seed=s), detectors=detectors,
                     household_id=household_id, seed=seed,
@@ -506,28 +519,36 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     # a draw of the rarest strata alone says nothing of the model's rejection rate
                     max_rejection_rate=release.enforcement.max_rejection_rate if representative else 1.0,
                 )
-                data, counts = top_code(enforced.data, thresholds)
+                data, top_coded_here = top_code(enforced.data, thresholds)
                 # its counts are kept for the metadata, not its rows: every chunk of the surplus
                 # would stay in memory until the replicate ends (the candidates are on disk). A copy:
                 # an empty slice is a view that keeps the whole chunk alive
                 enforced.data = enforced.data.iloc[:0].copy()
-                enforcements.append(enforced)
-                _add_counts(top_coded, counts)
                 # judged again as published: a top-coded amount is a real value
                 data, dropped = drop_disclosive_households(data, detectors, household_id)
-                _add_counts(dropped_after_top_coding, dropped)
+                outside = 0
                 if values is not None and split is not None:
                     # a redraw that kept only the size may come from another region: not this one's
                     kept = in_region(data, split.variable, values)
-                    outside[0] += int((~kept).sum())
+                    outside = int((~kept).sum())
                     data = data.loc[kept]
-                return data
+                return data, ChunkTally(enforced, top_coded_here, dropped, outside)
 
-            def draw_chunks(n: int, seed: int):
-                return enforced_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons)
+            def tallied(results: Iterable[tuple[pd.DataFrame, ChunkTally]]) -> Iterator[pd.DataFrame]:
+                for data, tally in results:
+                    tallies.append(tally)
+                    yield data
+
+            def draw_chunks(n: int, seed: int) -> Iterator[pd.DataFrame]:
+                # each chunk enforced in a child while this process draws the next (one replicate at a
+                # time: a replicate in a child of its own enforces its chunks itself)
+                return tallied(enforced_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons,
+                                               processes=chunk_processes,
+                                               on_log=lambda _, level, text: context.log.log(level, text)))
 
             def draw_like(structures: pd.DataFrame, seed: int) -> pd.DataFrame:
-                return enforce(replicate_model.sample_structures(structures, seed=seed), seed, representative=False)
+                return next(tallied([enforce(replicate_model.sample_structures(structures, seed=seed), seed,
+                                             representative=False)]))
 
             usable_draw_like = draw_like if hasattr(replicate_model, "sample_structures") else None
             own = ParquetStack(work)
@@ -558,12 +579,19 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                         piece["replicate"] = i
                         own.append(piece)
             else:
-                data = number_persons(
-                    draw_in_chunks(replicate_model, persons, enforce, seed=replicate_seed,
-                                   chunk_size=config.chunk_persons), register.id_column)
+                parts = list(draw_chunks(persons, replicate_seed))  # at least one: persons > 0
+                data = number_persons(parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True),
+                                      register.id_column)
+                del parts
                 data["replicate"] = i
                 own.append(data)
                 del data
+            enforcements = [t.enforcement for t in tallies]
+            top_coded: dict[str, int] = {}
+            dropped_after_top_coding: dict[str, int] = {}
+            for t in tallies:
+                _add_counts(top_coded, t.top_coded)
+                _add_counts(dropped_after_top_coding, t.dropped_after_top_coding)
             drawn = sum(e.drawn_households for e in enforcements)
             replaced = sum(e.rejected_households for e in enforcements)
             reasons: dict[str, int] = {}
@@ -582,7 +610,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 **{k: v for k, v in reasons.items() if v},
             }
             return ReplicateDraw(i, own.finish().detach() if own.started else None, len(own), int(replicate_seed),
-                                 rejected, calibrated, top_coded, dropped_after_top_coding, outside[0], by_stratum,
+                                 rejected, calibrated, top_coded, dropped_after_top_coding,
+                                 sum(t.outside_region for t in tallies), by_stratum,
                                  drawn_by_stratum)
 
         # replicate r: its own survey bootstraps and fusion (matched_replicates, read when its turn
@@ -621,8 +650,12 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         dropped_after_top_coding: dict[str, int] = {}
         outside_region = 0
         processes = working_sets.child_processes(compute.processes, population, config.replicates)
+        chunk_processes = working_sets.chunk_processes(compute.processes, processes)
         if processes > 1:
             log_progress(context, f"{config.replicates} replicates, {processes} at a time in processes of their own")
+        elif chunk_processes > 1:
+            log_progress(context, f"each replicate's chunks checked (rules, copy filters) in up to {chunk_processes} "
+                                  "processes of their own while the next chunk is drawn")
         with tempfile.TemporaryDirectory(prefix="synth-assets-replicates-") as work:
             for part in forked_imap(draw_replicate, jobs(), processes,
                                     on_log=lambda _, level, text: context.log.log(level, text),
