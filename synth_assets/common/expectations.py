@@ -333,9 +333,60 @@ def run_suite(frame: pd.DataFrame, suite: Mapping[str, Any], docs: DataDocs | No
             context = _context(docs)
             outcome = _validate(context, frame, definition, docs.run_name)
             _build_docs(context, definition["name"], outcome)
+    return _report(definition["name"], outcome, docs)
+
+
+def _report(name: str, outcome: Any, docs: DataDocs | None) -> ExpectationReport:
     failures = [_failure(r) for r in outcome.results if not r.success]
     return ExpectationReport(
-        definition["name"], bool(outcome.success), len(outcome.results), failures,
-        suite_file=docs.suite_file(definition["name"]) if docs else None,
+        name, bool(outcome.success), len(outcome.results), failures,
+        suite_file=docs.suite_file(name) if docs else None,
         docs_index=docs.index if docs else None,
     )
+
+
+@dataclass(frozen=True)
+class Detached:
+    """A suite run in an ephemeral context (no file written, no lock taken: so in any process, a
+    forked child's too), its Great Expectations result kept for :func:`keep_in_docs`."""
+
+    report: ExpectationReport
+    #: GE's ``ExpectationSuiteValidationResult`` (it pickles: a child sends it back)
+    result: Any
+
+
+def validate_detached(frame: pd.DataFrame, suite: Mapping[str, Any], run_name: str | None = None) -> Detached:
+    """:func:`run_suite` without ``docs``, the result named ``run_name`` as a Data Docs run."""
+    definition = as_suite(suite)
+    outcome = _validate(_context(None), frame, definition, run_name)
+    return Detached(_report(definition["name"], outcome, None), outcome)
+
+
+def keep_in_docs(results: Sequence[Detached], suite: Mapping[str, Any], docs: DataDocs) -> None:
+    """The results of :func:`validate_detached` stored in the file-system project of ``docs``, each
+    under its own run name, with the suite, and the Data Docs rebuilt once: what :func:`run_suite`
+    with ``docs`` leaves there for each of them."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    definition = as_suite(suite)
+    name = definition["name"]
+    with _locked(Path(docs.root)):
+        context = _context(docs)
+        context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=definition["expectations"]))
+        suite_id = ExpectationSuiteIdentifier(name=name)
+        keys = []
+        for detached in results:
+            batch = detached.result.meta.get("active_batch_definition") or {}
+            # the batch named as run_suite's results name it (data source, then asset)
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=suite_id, run_id=detached.result.meta["run_id"],
+                batch_identifier=f"{batch.get('datasource_name', 'synth_assets')}-{batch.get('data_asset_name', name)}")
+            context.validation_results_store.store_validation_results(
+                suite_validation_result=detached.result, suite_validation_result_identifier=key,
+                expectation_suite_identifier=suite_id)
+            keys.append(key)
+        context.build_data_docs(resource_identifiers=[suite_id, *keys])

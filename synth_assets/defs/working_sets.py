@@ -58,6 +58,11 @@ def chunk_processes(setting: int | None, replicate_processes: int) -> int:
     the replicates are drawn one at a time in the step's process; none when they run in children of
     their own (which then hold the cores). A child holds one chunk's working set (``chunk_persons``
     persons, whatever the population), so unlike a replicate's it does not grow with the register."""
-    if replicate_processes > 1:
-        return 1
+    return 1 if replicate_processes > 1 else piece_processes(setting)
+
+
+def piece_processes(setting: int | None) -> int:
+    """How many children a step forks for pieces whose working set is bounded whatever the population
+    (a chunk of candidates, a batch of the release's rows validated by Great Expectations): the
+    compute resource's ``processes`` when set, else every core."""
     return resolved_jobs(setting) if setting is not None else available_cores()

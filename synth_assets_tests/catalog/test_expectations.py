@@ -79,3 +79,45 @@ def test_a_table_validated_by_chunks_gets_the_verdict_of_the_whole_table(catalog
     second = bad.iloc[18:]
     assert validate_chunks([bad.iloc[:18], second], spec, batch_rows=1).describe() == whole.describe()
     assert np.array_equal(second.index, np.arange(18, 36))  # the caller's frames keep their index
+
+
+def test_batches_validated_in_child_processes_give_the_report_and_data_docs_of_one_process(
+        catalog, tmp_path, monkeypatch):
+    """Each batch in a forked child (``processes``): the same verdict, counts and rows as one process
+    gives, and the Data Docs hold each batch's result under its rows' run name, as one process leaves them."""
+    import os
+
+    import pandas as pd
+
+    from synth_assets.catalog import expectations
+    from synth_assets.catalog.expectations import validate_chunks
+    from synth_assets.common.expectations import DataDocs
+
+    validated = expectations._validated_batch
+
+    def validated_where(*args):  # each batch's process, written down (a child's memory is its own)
+        with open(tmp_path / "pids", "a") as out:
+            out.write(f"{os.getpid()}\n")
+        return validated(*args)
+
+    monkeypatch.setattr(expectations, "_validated_batch", validated_where)
+
+    one = harmonise_table(RAW, catalog, "living").drop(columns=["person_id", "household_id", "weight"])
+    table = pd.concat([one] * 12, ignore_index=True)
+    table["age"] = table["age"].astype("float64")
+    table.loc[[2, 17, 33], "age"] = 140.0
+    spec = {**fictitious_suite_spec(catalog, table), "rules": ["age < 100"]}
+    chunks = [table.iloc[i:i + 4] for i in range(0, len(table), 4)]
+
+    def pages(root):
+        site = DataDocs(root).index.parent
+        return sorted(p.relative_to(site / "validations").parts[1] for p in (site / "validations").rglob("*.html"))
+
+    alone = validate_chunks(chunks, spec, docs=DataDocs(tmp_path / "one", run_name="r"), batch_rows=10)
+    forked = validate_chunks(chunks, spec, docs=DataDocs(tmp_path / "two", run_name="r"), batch_rows=10, processes=2)
+    assert not forked.success and forked.describe() == alone.describe()
+    assert "rule `age < 100` broken by 3 records (e.g. rows [2, 17, 33])" in forked.describe()
+    assert forked.docs_index == DataDocs(tmp_path / "two").index and forked.docs_index.exists()
+    assert pages(tmp_path / "two") == pages(tmp_path / "one") == ["r rows 0-11", "r rows 12-23", "r rows 24-35"]
+    pids = (tmp_path / "pids").read_text().split()
+    assert len(pids) == 3 and str(os.getpid()) not in pids  # three batches, none validated here

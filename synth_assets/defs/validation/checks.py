@@ -16,7 +16,7 @@ from synth_assets.common.frames import ParquetTable
 from synth_assets.defs import keys, working_sets
 from synth_assets.defs.metadata import JUDGED_HASH, data_docs, judged, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
-from synth_assets.defs.resources import ProjectResource
+from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
 from synth_assets.defs.values import WaveTable
 from synth_assets.validation.privacy.copies import disclosive_copies_by_blocks
@@ -101,11 +101,14 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         description="Great Expectations suite: catalog rules, category sets and ranges hold in every record.",
     )
     def rules_and_categories_hold(
-        context: dg.AssetCheckExecutionContext, project: ProjectResource, fictitious_dataset: ParquetTable
+        context: dg.AssetCheckExecutionContext, project: ProjectResource, compute: ComputeResource,
+        fictitious_dataset: ParquetTable,
     ) -> dg.AssetCheckResult:
-        # the release's row groups in batches of validate_chunks' size, not every replicate at once
+        # the release's row groups in batches of validate_chunks' size, not every replicate at once;
+        # the batches side by side in forked children, each holding its own (GE's pandas holds the GIL)
         result = validate_chunks(fictitious_dataset.frames(), fictitious_suite_spec(catalog, fictitious_dataset.empty()),
-                                 docs=data_docs(project, context))
+                                 docs=data_docs(project, context),
+                                 processes=working_sets.piece_processes(compute.processes))
         return suite_check_result(result, {"table": dg.MetadataValue.path(str(fictitious_dataset.path)),
                                            **judged(fictitious_dataset)})
 
