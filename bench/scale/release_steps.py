@@ -27,12 +27,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from bench.scale.resident import rss_mb
-from bench.scale.run import tree_memory_mb
+from bench.scale.resident import TreePeakPoller, rss_mb
 
 
 def child(data: Path, step: str, replicates: int, family: str | None, settings: list[str]) -> None:
@@ -97,18 +95,8 @@ def main() -> None:
                                         *(f"--set={item}" for item in args.set)],
                                        stdout=subprocess.PIPE, stderr=log, text=True, env=env)
             assert process.stdout is not None
-            peak_pss = [0.0]
-            polling = threading.Event()
-
-            def poll(pid: int = process.pid, peak_pss: list[float] = peak_pss, polling: threading.Event = polling) -> None:
-                while not polling.wait(0.2):
-                    peak_pss[0] = max(peak_pss[0], tree_memory_mb(pid)[1])
-
-            poller = threading.Thread(target=poll, daemon=True)
-            poller.start()
-            out = process.stdout.read()
-            polling.set()
-            poller.join()
+            with TreePeakPoller(process.pid) as tree:
+                out = process.stdout.read()
             _, status, usage = os.wait4(process.pid, 0)  # before Popen reaps it: its own ru_maxrss
             lines = out.strip().splitlines()
             facts = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
@@ -118,7 +106,7 @@ def main() -> None:
                 continue
         peak = usage.ru_maxrss / 1024
         print(f"| {step} | {facts['rows']:,} | {facts['seconds']:.1f} | {facts['base_mb']:.0f} | {peak:.0f} | "
-              f"{peak - facts['base_mb']:.0f} | {peak_pss[0]:.0f} |", flush=True)
+              f"{peak - facts['base_mb']:.0f} | {tree.peak:.0f} |", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

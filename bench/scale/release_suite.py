@@ -20,11 +20,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from bench.scale.run import tree_memory_mb
+from bench.scale.resident import TreePeakPoller
 
 
 def child(data: Path, processes: int) -> None:
@@ -59,21 +58,11 @@ def main() -> None:
     for processes in args.processes:
         process = subprocess.Popen([sys.executable, __file__, "--data", str(args.data), "--child", str(processes)],
                                    stdout=subprocess.PIPE, text=True, env=env)
-        peak = [0.0]
-        stop = threading.Event()
-
-        def poll(pid: int = process.pid, peak: list[float] = peak, stop: threading.Event = stop) -> None:
-            while not stop.wait(0.2):
-                peak[0] = max(peak[0], tree_memory_mb(pid)[1])
-
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
-        out, _ = process.communicate()
-        stop.set()
-        poller.join()
+        with TreePeakPoller(process.pid) as tree:
+            out, _ = process.communicate()
         facts = json.loads(out.strip().splitlines()[-1])
         print(f"| {processes} | {facts['rows']:,} | {facts['seconds']:.1f} | {'passed' if facts['success'] else 'failed'} "
-              f"| {facts['report']} | {peak[0]:.0f} |", flush=True)
+              f"| {facts['report']} | {tree.peak:.0f} |", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

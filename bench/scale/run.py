@@ -46,6 +46,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.scale.resident import tree_memory_mb
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 POLL_S = 0.2
@@ -79,39 +81,6 @@ def stage_of(step: str) -> str:
         if any(fragment in step for fragment in fragments):
             return stage
     return "other (checks, gate, publication)"
-
-
-def tree_memory_mb(pid: int) -> tuple[float, float]:
-    """Resident and proportional memory (RSS, PSS) of ``pid`` and its descendants, in MiB (0 once gone).
-
-    With steps forked from a fork server, each process's RSS counts the pages it shares with the
-    server (the imports) again; PSS divides a shared page among its sharers, so the tree's PSS is
-    the physical memory it holds. Both are given: RSS to compare with the passes before.
-    """
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    rss = pss = 0.0
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        todo += children.get(current, [])
-        try:
-            with open(f"/proc/{current}/smaps_rollup") as rollup:
-                for line in rollup:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1]) / 1024
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1]) / 1024
-        except OSError:
-            continue
-    return rss, pss
 
 
 def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Measured], float, float, float, int]:
