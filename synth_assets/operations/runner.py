@@ -7,8 +7,9 @@ Runs execute in this process, one step after another, or, with ``StepProcesses``
 deployment's executor (``defs/deployment.py``: each step a process of its own, two at a time,
 as a run launched from the UI; the k8s executor inside a cluster): a step then starts from a
 fresh interpreter, not from what the allocator kept of the steps before it, and region steps
-run side by side; the ingest runs then share one process of their own. Either way no daemon watches the runs: each run is tagged with the process
-that orchestrates it, and a start-up marks failed the runs of a process that is gone (``kill -9``,
+run side by side; the ingest runs then go to processes of their own (the register's waves in
+one, the surveys' beside it). Either way no daemon watches the runs: each run is tagged with the
+process that orchestrates it, and a start-up marks failed the runs of a process that is gone (``kill -9``,
 a crashed machine) and frees the pool slots they held, which would otherwise block every
 later ``population_model`` (pool ``model_training``, one slot) for good.
 """
@@ -35,6 +36,7 @@ import dagster as dg
 from synth_assets.catalog import Catalog
 from synth_assets.common.layout import DataLayout
 from synth_assets.common.memory import release_free_memory
+from synth_assets.common.parallel import available_cores
 from synth_assets.dagster_api import is_check_failure, latest_materialization
 from synth_assets.defs import keys
 from synth_assets.defs.automation.jobs import RELEASE_JOB, ingest_job_name
@@ -474,53 +476,75 @@ def execute(defs: dg.Definitions | None, job: str, partition: str, instance: dg.
 
 
 def ingest_in_this_process(runs: list[tuple[str, str]], processes: StepProcesses, instance_ref: Any,
-                           progress_start: float | None, results: Any) -> None:
-    """The ingest runs of a run with a process per step, one after another in this process (started
-    by :func:`ingest_in_a_process`), each run's summary put on ``results`` as it ends.
+                           progress_start: float | None, results: Any, lane: int = 0) -> None:
+    """Ingest runs of a run with a process per step, one after another in this process (started
+    by :func:`ingest_in_processes`), each run's summary put on ``results`` as it ends, with ``lane``.
 
     In the run's own process, an ingest run leaves what the allocator kept of the register read
     behind: the run's process held about 0.56 GB at 300,000 persons and 0.85 GB at 1.2 million through
     the whole release, beside each step's own process. A process per ingest step costs 7-8
-    minutes of imports over the demo's 15 runs; one process for all of them, one start.
+    minutes of imports over the demo's 15 runs; one process for a lane of them, one start.
     """
     end_with_parent()
     progress = Progress(start=progress_start) if progress_start is not None else None
     with dg.DagsterInstance.from_ref(instance_ref) as instance:
         for job, partition in runs:
-            results.put(execute(None, job, partition, instance, progress=progress, steps=False,
-                                processes=processes, in_process=True))
+            results.put((lane, execute(None, job, partition, instance, progress=progress, steps=False,
+                                       processes=processes, in_process=True)))
             # a run's frames sit in reference cycles (its context, its events' errors) until collected:
             # the next wave's run would otherwise start with the last one's tables still resident
             gc.collect()
             release_free_memory()
 
 
-def ingest_in_a_process(runs: list[tuple[str, str]], processes: StepProcesses, instance: dg.DagsterInstance,
+def ingest_lanes(runs: list[tuple[str, str]], register_job: str, cores: int) -> list[list[tuple[str, str]]]:
+    """The ingest runs split into lanes, each a process of its own, side by side: the register's
+    waves in one (one register's tables at a time: each holds the population, 1.7 GB at 1.2 million
+    persons), the surveys' in another, where a second core is there to run it; in their order."""
+    registers = [run for run in runs if run[0] == register_job]
+    surveys = [run for run in runs if run[0] != register_job]
+    if cores < 2 or not registers or not surveys:
+        return [runs] if runs else []
+    return [registers, surveys]
+
+
+def ingest_in_processes(lanes: list[list[tuple[str, str]]], processes: StepProcesses, instance: dg.DagsterInstance,
                         progress: Progress | None, stop: threading.Event | None) -> Iterable[RunSummary]:
-    """Each ingest run's summary as it ends, the runs made in one process of their own
-    (:func:`ingest_in_this_process`); stopped with ``stop``, or an error if that process ends early."""
+    """Each ingest run's summary as it ends, each lane of runs made in one process of its own
+    (:func:`ingest_in_this_process`), the lanes side by side; stopped with ``stop``, or an error if
+    a process ends early. A release waits for every ingest run: the register's waves (one lane, about
+    a third of a core's time per wave at 1.2 million persons) and the surveys' (the other: a dozen
+    small runs) then end together, not one after the other (bench/README.md, "Twenty-first pass")."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    child = context.Process(target=ingest_in_this_process, name="synth-assets-ingest", daemon=True,
-                            args=(runs, processes, instance.get_ref(), progress.start if progress else None, results))
-    child.start()
+    children = [context.Process(target=ingest_in_this_process, name=f"synth-assets-ingest-{lane}", daemon=True,
+                                args=(runs, processes, instance.get_ref(), progress.start if progress else None,
+                                      results, lane))
+                for lane, runs in enumerate(lanes)]
+    for child in children:
+        child.start()
+    done = [0] * len(lanes)
     try:
-        for done in range(len(runs)):
-            while True:
-                if stop is not None and stop.is_set():
-                    raise InterruptedError("pipeline stopped by a signal")
-                try:
-                    yield results.get(timeout=0.5)
-                    break
-                except queue.Empty:
-                    if not child.is_alive() and results.empty():
+        while sum(done) < sum(map(len, lanes)):
+            if stop is not None and stop.is_set():
+                raise InterruptedError("pipeline stopped by a signal")
+            try:
+                lane, summary = results.get(timeout=0.5)
+            except queue.Empty:
+                for lane, child in enumerate(children):
+                    if done[lane] < len(lanes[lane]) and not child.is_alive() and results.empty():
                         raise RuntimeError(f"the ingest process ended (exit code {child.exitcode}) after "
-                                           f"{done} of {len(runs)} ingest runs") from None
-        child.join()
-    finally:
-        if child.is_alive():
-            child.kill()
+                                           f"{done[lane]} of {len(lanes[lane])} ingest runs") from None
+                continue
+            done[lane] += 1
+            yield summary
+        for child in children:
             child.join()
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.kill()
+                child.join()
 
 
 def release_fallback_selection(defs: dg.Definitions) -> list[dg.AssetKey]:
@@ -584,14 +608,19 @@ def run_pipeline(
                 ingests.append((name, wave, ingest_job_name(name)))
             else:
                 echo(f"[unchanged] ingest {name} wave {wave}: already ingested from this file")
-    # with a process per step, the ingest runs share one process of their own: this one, which
+    # with a process per step, the ingest runs are made in processes of their own: this one, which
     # orchestrates the release, then never holds a table
-    summaries = (ingest_in_a_process([(job, wave) for _, wave, job in ingests], processes, instance, progress, stop)
-                 if processes is not None and ingests else (run(job, wave) for _, wave, job in ingests))
-    for (name, wave, _), summary in zip(ingests, summaries):
+    source_of = {(job, wave): name for name, wave, job in ingests}
+    if processes is not None and ingests:
+        lanes = ingest_lanes([(job, wave) for _, wave, job in ingests], ingest_job_name(catalog.register_name),
+                             available_cores())
+        summaries = ingest_in_processes(lanes, processes, instance, progress, stop)
+    else:
+        summaries = (run(job, wave) for _, wave, job in ingests)
+    for summary in summaries:  # as each run ends
         runs.append(summary)
-        echo(f"[{'ok' if summary.success else 'FAILED'}] ingest {name} wave {wave}"
-             + "".join(f"\n    {f}" for f in summary.failures))
+        echo(f"[{'ok' if summary.success else 'FAILED'}] ingest {source_of[summary.job, summary.partition]} "
+             f"wave {summary.partition}" + "".join(f"\n    {f}" for f in summary.failures))
     report = None
     for wave in targets:
         echo(f"release for wave {wave}: matching, training, generating, validating ...")

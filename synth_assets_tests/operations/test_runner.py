@@ -81,13 +81,25 @@ def test_an_ingest_process_that_ends_early_is_an_error_naming_how_far_it_got(tmp
     job the code location lacks) is an error, not a pipeline waiting for runs that never end."""
     import dagster as dg
 
-    from synth_assets.operations.runner import StepProcesses, ingest_in_a_process
+    from synth_assets.operations.runner import StepProcesses, ingest_in_processes
 
     root = Path(__file__).parents[2] / "data"
     with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
-        summaries = ingest_in_a_process([("no_such_job", "2024")], StepProcesses(str(root)), instance, None, None)
+        summaries = ingest_in_processes([[("no_such_job", "2024")]], StepProcesses(str(root)), instance, None, None)
         with pytest.raises(RuntimeError, match=r"ingest process ended \(exit code 1\) after 0 of 1 ingest runs"):
             list(summaries)
+
+
+def test_ingest_lanes_put_the_register_s_waves_in_one_process_and_the_surveys_in_another():
+    """Two register waves side by side would hold two populations; the surveys' small runs go beside
+    them on a second core, each lane in the runs' order; one core, one lane."""
+    from synth_assets.operations.runner import ingest_lanes
+
+    runs = [("ingest_register", "2023"), ("ingest_silc", "2023"), ("ingest_register", "2024"), ("ingest_lfs", "2024")]
+    assert ingest_lanes(runs, "ingest_register", 2) == [[runs[0], runs[2]], [runs[1], runs[3]]]
+    assert ingest_lanes(runs, "ingest_register", 1) == [runs]
+    assert ingest_lanes(runs[1:2], "ingest_register", 2) == [runs[1:2]]  # surveys alone: one lane
+    assert ingest_lanes([], "ingest_register", 2) == []
 
 
 def _variable(name: str) -> str | None:
