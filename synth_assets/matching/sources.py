@@ -20,6 +20,8 @@ values come from the donors inside it.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ import pandas as pd
 from synth_assets.catalog import Catalog
 from synth_assets.catalog.model import MatchingStep, Source
 from synth_assets.common.memory import release_free_memory
+from synth_assets.common.parallel import forked_imap, resolved_jobs
 from synth_assets.matching.api import fuse
 from synth_assets.matching.nonresponse import impute_item_nonresponse
 
@@ -103,125 +106,175 @@ def fuse_sources(
     *,
     methods: dict[str, str] | None = None,
     seed: int = 0,
+    processes: int | None = None,
+    on_log: Callable[[str, int, str], None] | None = None,
+    on_peak: Callable[[int, int | None], None] | None = None,
 ) -> tuple[pd.DataFrame, list[SurveyFusion]]:
     """Impute each survey's specific variables into the register, in catalog order.
 
     ``surveys`` maps survey name to (wave used, harmonised table). ``methods`` overrides the
     catalog's method per survey. Returns the matched base (same rows and order as the
     register) and one :class:`SurveyFusion` per survey.
+
+    With ``processes`` > 1, surveys that read nothing an earlier one imputes (their matching
+    variables, donation classes and universes are the register's) are fused side by side in
+    child processes forked from this one (``common.parallel.forked_imap``; ``on_log`` and
+    ``on_peak`` as there): each fusion has its own seeds, so the result is the same; a survey
+    that reads an earlier one's variables makes the whole chain run here, one after another.
     """
     methods = methods or {}
     # A shallow copy: the base only gains columns, so the register's own are shared, not copied
     # (a deep copy was the size of the register again, per matched replicate too).
     base = register.copy(deep=False)
     base.index = pd.RangeIndex(len(base))
-    register_source = catalog.register
-    household_id = register_source.household_id_column
-    fusions: list[SurveyFusion] = []
+    # each survey imputes its specific variables that no earlier one (nor the register) holds
+    present = set(base.columns)
+    plan: list[tuple[int, str, str, pd.DataFrame, list[str]]] = []
     for step, (survey, (wave, donor)) in enumerate(surveys.items()):
-        source = catalog.sources[survey]
-        config = catalog.release.matching.get(survey)
-        method = methods.get(survey) or (config.method if config else MatchingStep().method)
-        options = dict(config.options) if config else {}
-        classes = list(config.donation_classes) if config else []
-        specific = [v for v in source.specific if v not in base.columns]
-        household_level = [v for v in specific if source.level(v) == "household"]
-        person_level = [v for v in specific if v not in household_level]
-        on = _matching_variables(catalog, survey, base, config.on if config else None)
-        weight = source.weight_column
-        log.info("fusing %s (wave %s, %d donors) into %d records with %s on %s",
-                 survey, wave, len(donor), len(base), method, on)
-        in_universe = (
-            np.asarray(base.eval(source.universe), dtype=bool) if source.universe else np.ones(len(base), bool)
-        )
-        # Item non-response draws get a stream of their own: the fusions use seed + step, and
-        # reusing those would tie the two draws together (and the next survey's).
-        nonresponse_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
-        parts: dict[str, dict[str, Any]] = {}
-        nonresponse: dict[str, int] = {}
-        donors_used = len(donor)
-        if household_level:
-            donor_hh_id = source.household_id_column
-            if donor_hh_id is None or household_id is None:  # the catalog refuses such a file
-                raise ValueError(f"survey {survey!r} donates households: it and the register need a household id")
-            recipient_view = household_view(base, household_id, on)
-            donor_view = household_view(donor, donor_hh_id, on)
-            donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *household_level, weight]]
-            donor_view = donor_view.merge(donor_values, on=donor_hh_id, how="left")
-            match_on = [c for c in recipient_view.columns if c != household_id and c in donor_view.columns]
-            # One value per household: the household's answers are completed, then donated. A
-            # universe of a household survey selects recipients (members outside it get the
-            # not-applicable value below); its donors are whole households.
-            donor_view, missing = impute_item_nonresponse(
-                donor_view, on=match_on, impute=household_level, weight=weight, seed=nonresponse_seed,
-                what=f"survey {survey!r} (wave {wave}, households)",
-            )
-            nonresponse.update(missing)
-            result = fuse(
-                recipient_view, donor_view, on=match_on, impute=household_level, donor_weight=weight,
-                donation_classes=[c for c in classes if c in match_on] or None,
-                method=method, seed=seed + step, **options,
-            )
-            _donate_to_members(base, result.data, household_id, household_level)
-            parts["households"] = result.diagnostics.to_dict()
-            donors_used = len(donor_view)
-            if person_level:
-                # Members answer given their household's facts: the donors' household values,
-                # completed, on every member row, and recipients matched on those of their household.
-                donor = donor.drop(columns=household_level).merge(
-                    donor_view[[donor_hh_id, *household_level]], on=donor_hh_id, how="left")
-        if person_level:
-            if source.universe:
-                # The survey speaks for its universe only: a record outside it donates to nobody.
-                donor = donor.loc[np.asarray(donor.eval(source.universe), dtype=bool)]
-            person_on = on + [v for v in household_level if v not in on]
-            conditioning = person_on + [c for c in classes if c not in person_on]
-            # Variables with a universe of their own are fused among the persons it concerns.
-            groups: dict[str | None, list[str]] = {}
-            for column in person_level:
-                groups.setdefault(source.variables[column].universe, []).append(column)
-            for g, (universe, columns) in enumerate(groups.items()):
-                label = "persons" if universe is None else f"persons with {universe}"
-                concerned = donor.loc[np.asarray(donor.eval(universe), dtype=bool)] if universe else donor
-                g_seed = nonresponse_seed if g == 0 else int(np.random.SeedSequence([seed, step, g]).generate_state(1)[0])
-                concerned, missing = impute_item_nonresponse(
-                    concerned, on=conditioning, impute=columns, weight=weight, seed=g_seed,
-                    what=f"survey {survey!r} (wave {wave}{', ' + universe if universe else ''})",
-                )
-                nonresponse.update(missing)
-                selected = in_universe & (np.asarray(base.eval(universe), dtype=bool) if universe else True)
-                # the matching columns only: the whole base, copied, was the step's largest frame
-                recipients = base.loc[selected, list(dict.fromkeys(conditioning))]
-                result = fuse(
-                    recipients, concerned, on=person_on, impute=columns, donor_weight=weight,
-                    donation_classes=classes or None, method=method, seed=seed + step + 1000 * g, **options,
-                )
-                for column in columns:
-                    values = result.data[column]
-                    values.index = recipients.index
-                    base[column] = values.reindex(base.index)  # nulls of the column's own dtype, filled below
-                parts[label] = result.diagnostics.to_dict()
-                if g == 0:
-                    donors_used = len(concerned)
-        for column in specific:
-            concerns = variable_concerns(base, source, column)
-            base[column] = _not_applicable(base[column], ~concerns, source, f"sources.{survey}.variables.{column}")
-            _assert_complete(base.loc[concerns, [column]], survey)
-        # each fusion's temporaries (network inputs, predictions, neighbours) are the register's size:
-        # handed back before the next survey, not left in the heap for the next one's to pile on
-        release_free_memory()
-        diagnostics: dict[str, Any] = dict(next(iter(parts.values()))) if len(parts) == 1 else {"parts": parts}
-        diagnostics["item_nonresponse"] = dict(nonresponse)
-        fusions.append(
-            SurveyFusion(
-                survey=survey, wave=wave, method=method, unit=source.unit, on=on, imputed=specific,
-                donors=donors_used, diagnostics=diagnostics, item_nonresponse=dict(nonresponse),
-                household_variables=household_level,
-            )
-        )
+        specific = [v for v in catalog.sources[survey].specific if v not in present]
+        plan.append((step, survey, wave, donor, specific))
+        present.update(specific)
+
+    def fused(item: tuple[int, str, str, pd.DataFrame, list[str]]) -> tuple[dict[str, pd.Series], SurveyFusion]:
+        step, survey, wave, donor, specific = item
+        own = base.copy(deep=False)  # in a child, the register's pages stay shared
+        fusion = _fuse_survey(catalog, own, step, survey, wave, donor, specific, methods, seed)
+        return {column: own[column] for column in specific}, fusion
+
+    fusions: list[SurveyFusion] = []
+    if resolved_jobs(processes) > 1 and len(plan) > 1 and _independent(catalog, plan, set(register.columns)):
+        for columns, fusion in forked_imap(fused, plan, processes, on_log=on_log, on_peak=on_peak):
+            for column, values in columns.items():
+                base[column] = values
+            fusions.append(fusion)
+    else:
+        for step, survey, wave, donor, specific in plan:
+            fusions.append(_fuse_survey(catalog, base, step, survey, wave, donor, specific, methods, seed))
     if len(base) != len(register):
         raise AssertionError("fusion changed the number of register records")
     return base, fusions
+
+
+def _independent(catalog: Catalog, plan: list[tuple[int, str, str, pd.DataFrame, list[str]]],
+                 register_columns: set[str]) -> bool:
+    """Whether no survey reads a variable an earlier one imputes: its matching variables (configured
+    or its common ones), donation classes, universe and its variables' universes name only what the
+    register holds or it imputes itself (names found in the expressions' words: a conservative test)."""
+    imputed: set[str] = set()
+    for _, survey, _, _, specific in plan:
+        source = catalog.sources[survey]
+        config = catalog.release.matching.get(survey)
+        texts = [source.universe or "", *(source.variables[v].universe or "" for v in source.specific)]
+        read = {*source.common, *(config.on or [] if config else []), *(config.donation_classes if config else [])}
+        read |= {word for text in texts for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+        if read & (imputed - register_columns):
+            return False
+        imputed.update(specific)
+    return True
+
+
+def _fuse_survey(catalog: Catalog, base: pd.DataFrame, step: int, survey: str, wave: str, donor: pd.DataFrame,
+                 specific: list[str], methods: dict[str, str], seed: int) -> SurveyFusion:
+    """Impute ``survey``'s ``specific`` variables into ``base`` (in place), the ``step``-th fusion."""
+    register_source = catalog.register
+    household_id = register_source.household_id_column
+    source = catalog.sources[survey]
+    config = catalog.release.matching.get(survey)
+    method = methods.get(survey) or (config.method if config else MatchingStep().method)
+    options = dict(config.options) if config else {}
+    classes = list(config.donation_classes) if config else []
+    household_level = [v for v in specific if source.level(v) == "household"]
+    person_level = [v for v in specific if v not in household_level]
+    on = _matching_variables(catalog, survey, base, config.on if config else None)
+    weight = source.weight_column
+    log.info("fusing %s (wave %s, %d donors) into %d records with %s on %s",
+             survey, wave, len(donor), len(base), method, on)
+    in_universe = (
+        np.asarray(base.eval(source.universe), dtype=bool) if source.universe else np.ones(len(base), bool)
+    )
+    # Item non-response draws get a stream of their own: the fusions use seed + step, and
+    # reusing those would tie the two draws together (and the next survey's).
+    nonresponse_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+    parts: dict[str, dict[str, Any]] = {}
+    nonresponse: dict[str, int] = {}
+    donors_used = len(donor)
+    if household_level:
+        donor_hh_id = source.household_id_column
+        if donor_hh_id is None or household_id is None:  # the catalog refuses such a file
+            raise ValueError(f"survey {survey!r} donates households: it and the register need a household id")
+        recipient_view = household_view(base, household_id, on)
+        donor_view = household_view(donor, donor_hh_id, on)
+        donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *household_level, weight]]
+        donor_view = donor_view.merge(donor_values, on=donor_hh_id, how="left")
+        match_on = [c for c in recipient_view.columns if c != household_id and c in donor_view.columns]
+        # One value per household: the household's answers are completed, then donated. A
+        # universe of a household survey selects recipients (members outside it get the
+        # not-applicable value below); its donors are whole households.
+        donor_view, missing = impute_item_nonresponse(
+            donor_view, on=match_on, impute=household_level, weight=weight, seed=nonresponse_seed,
+            what=f"survey {survey!r} (wave {wave}, households)",
+        )
+        nonresponse.update(missing)
+        result = fuse(
+            recipient_view, donor_view, on=match_on, impute=household_level, donor_weight=weight,
+            donation_classes=[c for c in classes if c in match_on] or None,
+            method=method, seed=seed + step, **options,
+        )
+        _donate_to_members(base, result.data, household_id, household_level)
+        parts["households"] = result.diagnostics.to_dict()
+        donors_used = len(donor_view)
+        if person_level:
+            # Members answer given their household's facts: the donors' household values,
+            # completed, on every member row, and recipients matched on those of their household.
+            donor = donor.drop(columns=household_level).merge(
+                donor_view[[donor_hh_id, *household_level]], on=donor_hh_id, how="left")
+    if person_level:
+        if source.universe:
+            # The survey speaks for its universe only: a record outside it donates to nobody.
+            donor = donor.loc[np.asarray(donor.eval(source.universe), dtype=bool)]
+        person_on = on + [v for v in household_level if v not in on]
+        conditioning = person_on + [c for c in classes if c not in person_on]
+        # Variables with a universe of their own are fused among the persons it concerns.
+        groups: dict[str | None, list[str]] = {}
+        for column in person_level:
+            groups.setdefault(source.variables[column].universe, []).append(column)
+        for g, (universe, columns) in enumerate(groups.items()):
+            label = "persons" if universe is None else f"persons with {universe}"
+            concerned = donor.loc[np.asarray(donor.eval(universe), dtype=bool)] if universe else donor
+            g_seed = nonresponse_seed if g == 0 else int(np.random.SeedSequence([seed, step, g]).generate_state(1)[0])
+            concerned, missing = impute_item_nonresponse(
+                concerned, on=conditioning, impute=columns, weight=weight, seed=g_seed,
+                what=f"survey {survey!r} (wave {wave}{', ' + universe if universe else ''})",
+            )
+            nonresponse.update(missing)
+            selected = in_universe & (np.asarray(base.eval(universe), dtype=bool) if universe else True)
+            # the matching columns only: the whole base, copied, was the step's largest frame
+            recipients = base.loc[selected, list(dict.fromkeys(conditioning))]
+            result = fuse(
+                recipients, concerned, on=person_on, impute=columns, donor_weight=weight,
+                donation_classes=classes or None, method=method, seed=seed + step + 1000 * g, **options,
+            )
+            for column in columns:
+                values = result.data[column]
+                values.index = recipients.index
+                base[column] = values.reindex(base.index)  # nulls of the column's own dtype, filled below
+            parts[label] = result.diagnostics.to_dict()
+            if g == 0:
+                donors_used = len(concerned)
+    for column in specific:
+        concerns = variable_concerns(base, source, column)
+        base[column] = _not_applicable(base[column], ~concerns, source, f"sources.{survey}.variables.{column}")
+        _assert_complete(base.loc[concerns, [column]], survey)
+    # each fusion's temporaries (network inputs, predictions, neighbours) are the register's size:
+    # handed back before the next survey, not left in the heap for the next one's to pile on
+    release_free_memory()
+    diagnostics: dict[str, Any] = dict(next(iter(parts.values()))) if len(parts) == 1 else {"parts": parts}
+    diagnostics["item_nonresponse"] = dict(nonresponse)
+    return SurveyFusion(
+        survey=survey, wave=wave, method=method, unit=source.unit, on=on, imputed=specific,
+        donors=donors_used, diagnostics=diagnostics, item_nonresponse=dict(nonresponse),
+        household_variables=household_level,
+    )
 
 
 def _donate_to_members(base: pd.DataFrame, households: pd.DataFrame, household_id: str, columns: list[str]) -> None:

@@ -243,3 +243,40 @@ def test_missing_shares():
     assert list(missing_shares({}, matched).columns) == ["matched"]
     with pytest.raises(ValueError, match="'matched' clashes"):
         missing_shares({"matched": source}, matched)
+
+
+def test_surveys_fused_side_by_side_in_children_make_the_same_base(fused):
+    """With ``processes``, surveys that read nothing another imputes are fused in forked children,
+    each with its own seeds: the same base and fusions as one after another; a survey whose
+    matching variables include an earlier survey's imputed one makes the chain run in order here."""
+    import dataclasses
+
+    catalog, work, budget, matched, fusions = fused
+    peaks: list[int] = []
+    parallel, parallel_fusions = fuse_sources(
+        catalog, _register(), {"work": ("2024", work), "budget": ("2024", budget)},
+        methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}, seed=0, processes=2,
+        on_peak=lambda position, _: peaks.append(position))
+    pd.testing.assert_frame_equal(parallel, matched)
+    def timeless(value):  # the diagnostics' timings differ from run to run
+        if isinstance(value, dict):
+            return {k: timeless(v) for k, v in value.items() if k != "seconds"}
+        return value
+
+    assert ([timeless(dataclasses.asdict(f)) for f in parallel_fusions]
+            == [timeless(dataclasses.asdict(fusions[n])) for n in ("work", "budget")])
+    assert sorted(peaks) == [0, 1]  # each survey's fusion in a child of its own
+
+    # the budget survey speaks for households whose member works (the work survey's job): it must wait for it
+    dependent = parse_catalog(CATALOG.replace("    unit: household\n", "    unit: household\n    universe: \"job != 'none'\"\n")
+                              .replace("food: {column: F, role: specific, type: number, min: 0}",
+                                       "food: {column: F, role: specific, type: number, min: -1, not_applicable: -1}"))
+    assert dependent.sources["budget"].universe == "job != 'none'"
+    peaks.clear()
+    one_by_one, _ = fuse_sources(dependent, _register(), {"work": ("2024", work), "budget": ("2024", budget)},
+                                 methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}, seed=0)
+    side_by_side, _ = fuse_sources(dependent, _register(), {"work": ("2024", work), "budget": ("2024", budget)},
+                                   methods={"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}, seed=0, processes=2,
+                                   on_peak=lambda position, _: peaks.append(position))
+    assert not peaks  # not forked
+    pd.testing.assert_frame_equal(side_by_side, one_by_one)

@@ -206,16 +206,25 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     )
     @decorate
     def matched_dataset(
-        context: dg.AssetExecutionContext, config: MatchingConfig, project: ProjectResource, register: WaveTable,
-        **donors: WaveTable,
+        context: dg.AssetExecutionContext, config: MatchingConfig, project: ProjectResource,
+        compute: ComputeResource, register: WaveTable, **donors: WaveTable,
     ):
         problem = delivered_file_problem(project, register)
         if problem:
             raise dg.Failure(problem)
         refuse_unchecked(context, register_name, register.wave)
         chosen = {name: donors[keys.name(keys.donor(name))] for name in catalog.surveys}
-        matched, fusions = fuse_sources(project.catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()},
-                                        methods=config.methods, seed=config.seed)
+        # surveys fused side by side below the size where two fusions' children pass the run's memory
+        processes = working_sets.child_processes(compute.processes, len(register.data), len(chosen),
+                                                 fork_below=working_sets.MATCHING_FORK_BELOW_PERSONS)
+        if processes > 1:
+            context.log.info(f"{len(chosen)} surveys, {processes} at a time in processes of their own "
+                             "where none reads another's variables")
+        matched, fusions = fuse_sources(
+            project.catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()},
+            methods=config.methods, seed=config.seed, processes=processes,
+            on_log=lambda _, level, text: context.log.log(level, text),
+            on_peak=lambda position, peak: log_child_peak(context, f"fusion of {list(chosen)[position]}", peak))
         assert_no_survey_ids(matched, project.catalog)
         report = _diagnostics(project.catalog, register.data, matched, chosen, fusions)
         summary = pd.DataFrame(
