@@ -372,6 +372,29 @@ def test_replicate_draw_keeps_the_trees_and_draws_the_replicate_s_values() -> No
     assert not np.isin(hashes, filtered._train_hashes).all()
 
 
+def test_replicate_draw_refills_the_leaves_in_threads_the_same_draw() -> None:
+    """With ``n_jobs``, a replicate's steps are refilled side by side on threads: the same draw."""
+    import threading
+
+    from synth_assets.synthesis import cart
+
+    data = _register_and_survey(4000, 1)
+    replicate = _register_and_survey(4000, 2, shift=40.0)
+    one = CARTSynthesizer(seed=0).fit(data).replicate_draw(replicate, seed=3)
+    names: set[str] = set()
+    refilled = cart.CARTSynthesizer._refilled
+
+    def recording(self, *args, **kwargs):
+        names.add(threading.current_thread().name)
+        return refilled(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cart.CARTSynthesizer, "_refilled", recording)
+        two = CARTSynthesizer(seed=0, n_jobs=2).fit(data).replicate_draw(replicate, seed=3)
+    assert any(name.startswith("cart-refill") for name in names)
+    pd.testing.assert_frame_equal(one.sample(3000, seed=4), two.sample(3000, seed=4))
+
+
 def test_replicate_draw_fills_a_leaf_no_replicate_record_reaches_from_its_nearest_subtree() -> None:
     """A conditioning value the replicate lacks (the survey's rare category, absent from its
     bootstrap): its leaf draws from the records around it in the tree, not from nowhere."""
