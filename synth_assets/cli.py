@@ -51,7 +51,7 @@ def _add_run_parser(subparsers) -> None:
     where.add_argument("--step-processes", action="store_true", default=None,
                        help="each release step in a process of its own (the deployment's executor, as a run launched "
                             "from the UI: population-sized steps one at a time), not all in this one; the ingest runs "
-                            "share one process of their own. Default: so from a register of "
+                            "in processes of their own, the register's beside the surveys'. Default: so from a register of "
                             f"{STEP_PROCESSES_FROM_PERSONS:,} persons (its largest delivered wave)")
     where.add_argument("--in-process", dest="step_processes", action="store_false",
                        help="every step in this process, whatever the register's size")

@@ -139,7 +139,9 @@ def fuse_sources(
         step, survey, wave, donor, specific = item
         own = base.copy(deep=False)  # in a child, the register's pages stay shared
         fusion = _fuse_survey(catalog, own, step, survey, wave, donor, specific, methods, seed)
-        return {column: own[column] for column in specific}, fusion
+        # in the order the fusion added them (household variables first), as the chain adds them
+        imputed = set(specific)
+        return {column: own[column] for column in own.columns if column in imputed}, fusion
 
     fusions: list[SurveyFusion] = []
     if resolved_jobs(processes) > 1 and len(plan) > 1 and _independent(catalog, plan, set(register.columns)):

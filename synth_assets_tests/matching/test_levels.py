@@ -160,3 +160,26 @@ def _mutated(text: str, old: str, new: str) -> str:
 def test_levels_and_universes_are_validated(old, new, message):
     with pytest.raises(CatalogError, match=message):
         parse_catalog(_mutated(CATALOG, old, new))
+
+
+def test_two_surveys_of_both_levels_fused_side_by_side_make_the_same_base():
+    """Forked fusions (``processes``) of surveys holding household and person variables: the same
+    base as the chain, columns in the same order (household variables first, as each fusion adds them)."""
+    start = CATALOG.index("  living:")
+    again = (CATALOG[start:].replace("living", "again").replace("hh_income:", "hh_income2:")
+             .replace("owner:", "owner2:").replace("status:", "status2:").replace("pay:", "pay2:"))
+    catalog = parse_catalog(CATALOG + again)
+    rng = np.random.default_rng(0)
+    register = _households(rng, 400)
+    register = register.assign(person_id=pd.array(np.arange(1, len(register) + 1), "Int64"))
+    second = _survey(seed=4).rename(columns={"hh_income": "hh_income2", "owner": "owner2", "status": "status2",
+                                             "pay": "pay2"})
+    surveys = {"living": ("2024", _survey()), "again": ("2024", second)}
+    methods = {"living": "nnd_hotdeck", "again": "nnd_hotdeck"}
+    chain, _ = fuse_sources(catalog, register, surveys, methods=methods, seed=0)
+    peaks: list[int] = []
+    forked, _ = fuse_sources(catalog, register, surveys, methods=methods, seed=0, processes=2,
+                             on_peak=lambda position, _: peaks.append(position))
+    assert sorted(peaks) == [0, 1]
+    assert list(chain.columns)[-8:] == ["hh_income", "owner", "status", "pay", "hh_income2", "owner2", "status2", "pay2"]
+    pd.testing.assert_frame_equal(forked, chain)
