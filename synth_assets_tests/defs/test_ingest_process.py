@@ -1,4 +1,4 @@
-"""The ingest runs of a run with a process per step: in one process of their own, one run after another."""
+"""The ingest runs of a run with a process per step: in processes of their own (the register's lane and the surveys'), one run after another in each."""
 
 import json
 import os

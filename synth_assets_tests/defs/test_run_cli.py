@@ -126,7 +126,7 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
     ordered = sorted(spans.items(), key=lambda item: item[1])
     overlaps = [(a, b) for (a, (_, end)), (b, (start, _)) in zip(ordered, ordered[1:]) if start < end]
     assert not overlaps, overlaps
-    with ingested_copy.instance() as instance:  # an ingest run's few small steps share one process of their own
+    with ingested_copy.instance() as instance:  # an ingest run's few small steps share one process
         ingest_pids = {}
         for job in ("ingest_register", "ingest_silc"):
             ingest_run = instance.get_runs(dg.RunsFilter(job_name=job), limit=1)[0]

@@ -77,7 +77,7 @@ def test_the_run_process_itself_is_left_alone():
 
 
 def test_an_ingest_process_that_ends_early_is_an_error_naming_how_far_it_got(tmp_path):
-    """The ingest runs of ``--step-processes`` run in one process of their own: one that dies (here a
+    """The ingest runs of ``--step-processes`` run in processes of their own: one that dies (here a
     job the code location lacks) is an error, not a pipeline waiting for runs that never end."""
     import dagster as dg
 
