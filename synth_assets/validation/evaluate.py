@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ import pandas as pd
 
 from synth_assets.common.columns import is_numeric
 from synth_assets.common.frames import ParquetTable
+from synth_assets.common.parallel import forked_imap, resolved_jobs
 from synth_assets.validation import plots
 from synth_assets.validation.preparation import (
     ColumnMismatchError,
@@ -63,6 +66,8 @@ from synth_assets.validation.utility.univariate import (
 )
 
 T = TypeVar("T")
+
+_LOG = logging.getLogger(__name__)
 
 #: Propensity models are the costly utility metrics; beyond this many rows per table
 #: they run on a random sample (their sampling error is negligible by then).
@@ -207,6 +212,7 @@ def evaluate(
     max_rows: int | None = None,
     error_subsamples: int = ERROR_SUBSAMPLES,
     n_jobs: int | None = None,
+    processes: int | None = None,
 ) -> ValidationResult:
     """Validate ``synthetic`` against ``real`` (the data the generator was trained on).
 
@@ -236,6 +242,8 @@ def evaluate(
 
     ``n_jobs``: threads for the propensity models and the distance searches, scikit-learn's
     convention (-1: every core this process may use); the figures are the same whatever it is.
+    ``processes``: with 2 or more (``n_jobs`` convention), the sampling errors' further samples are
+    drawn and scored in a forked child beside another computing every other figure (the same figures).
     """
     if max_rows is None:  # every metric on the whole tables: read them
         real, synthetic = _whole(real), _whole(synthetic)
@@ -274,105 +282,122 @@ def evaluate(
     synthetic_s = align_columns(real_s, take(synthetic))
     holdout_s = align_columns(real_s, take(holdout), names=("real", "holdout")) if holdout is not None else None
     own_s = [align_columns(real_s, take(r), names=("real", "replicate's real")) for r in own] if own else None
-    metrics, utility = utility_metrics(own_s[0] if own_s else real_s, synthetic_s, seed, timer, n_jobs=n_jobs)
-    if replicates is not None and len(replicates) > 1:
-        # One replicate's S_pMSE swings widely (7.8 to 14 across the five replicates of one
-        # demo release): the release is all of them, so the gate judges their mean.
-        ratios = timer.run("propensity_replicates", lambda: [
-            propensity_ratio(own_s[i] if own_s else real_s, align_columns(real_s, r), seed, n_jobs)
-            for i, r in enumerate(replicates)])
-        metrics["s_pmse_first_replicate"] = metrics["s_pmse"]
-        metrics["s_pmse"] = float(np.mean(ratios))
-        details["s_pmse_by_replicate"] = ratios
-    tables: dict[str, pd.DataFrame] = {"columns": utility["columns"]}
-    baseline: dict[str, float] | None = None
-    if holdout_s is not None:
-        baseline, _ = utility_metrics(real_s, holdout_s, seed, timer, prefix="baseline_", n_jobs=n_jobs)
-        assert full_holdout is not None
-        baseline["exact_copy_rate"] = timer.run("baseline_exact_copy_rate",
-                                                lambda: exact_copy_rate(full_holdout, full_real))
 
-    if rules:
-        table = timer.run("rules", lambda: plausibility(real_s, synthetic_s, rules))
-        tables["rules"] = table
-        metrics["rules_excess"] = float(table["excess"].max())
+    def sampled_and_exhaustive() -> tuple[Any, ...]:
+        """Every figure but the sampling errors, the thresholds' inputs and the figures' plots."""
+        tables: dict[str, pd.DataFrame] = {}
+        metrics, utility = utility_metrics(own_s[0] if own_s else real_s, synthetic_s, seed, timer, n_jobs=n_jobs)
+        if replicates is not None and len(replicates) > 1:
+            # One replicate's S_pMSE swings widely (7.8 to 14 across the five replicates of one
+            # demo release): the release is all of them, so the gate judges their mean.
+            ratios = timer.run("propensity_replicates", lambda: [
+                propensity_ratio(own_s[i] if own_s else real_s, align_columns(real_s, r), seed, n_jobs)
+                for i, r in enumerate(replicates)])
+            metrics["s_pmse_first_replicate"] = metrics["s_pmse"]
+            metrics["s_pmse"] = float(np.mean(ratios))
+            details["s_pmse_by_replicate"] = ratios
+        tables["columns"] = utility["columns"]
+        baseline: dict[str, float] | None = None
+        if holdout_s is not None:
+            baseline, _ = utility_metrics(real_s, holdout_s, seed, timer, prefix="baseline_", n_jobs=n_jobs)
+            assert full_holdout is not None
+            baseline["exact_copy_rate"] = timer.run("baseline_exact_copy_rate",
+                                                    lambda: exact_copy_rate(full_holdout, full_real))
 
-    if regressions:
-        comparisons = timer.run("regressions", lambda: compare_regressions(real_s, replicates or [synthetic_s], regressions))
-        for i, comparison in enumerate(comparisons, start=1):
-            tables[f"regression {i}: {comparison.spec.label}"] = comparison.table
-        excluded = {c.spec.label: c.excluded for c in comparisons if c.excluded}
-        if excluded:  # said in the report: a term the real data cannot estimate is not scored
-            details["regression_excluded_terms"] = excluded
-        overlaps = pd.concat([c.table for c in comparisons])["ci_overlap"]
-        if len(overlaps):
-            metrics["regression_ci_overlap"] = float(overlaps.mean())
-        if holdout_s is not None and baseline is not None and len(overlaps):
-            reference = compare_regressions(real_s, [holdout_s], regressions)
-            baseline["regression_ci_overlap"] = float(pd.concat([c.table for c in reference])["ci_overlap"].mean())
+        if rules:
+            table = timer.run("rules", lambda: plausibility(real_s, synthetic_s, rules))
+            tables["rules"] = table
+            metrics["rules_excess"] = float(table["excess"].max())
 
-    # Exhaustive, whatever max_rows: one copied record is a disclosure a sample would miss.
-    metrics["exact_copy_rate"] = timer.run("exact_copy_rate", lambda: exact_copy_rate(full_synthetic, full_real))
-    if qis:
-        unique = timer.run("replicated_uniques", lambda: replicated_uniques(full_synthetic, full_real, qis))
-        details["replicated_uniques"] = unique
-        metrics["replicated_uniques_share"] = unique["share_of_records"]
+        if regressions:
+            comparisons = timer.run("regressions", lambda: compare_regressions(real_s, replicates or [synthetic_s], regressions))
+            for i, comparison in enumerate(comparisons, start=1):
+                tables[f"regression {i}: {comparison.spec.label}"] = comparison.table
+            excluded = {c.spec.label: c.excluded for c in comparisons if c.excluded}
+            if excluded:  # said in the report: a term the real data cannot estimate is not scored
+                details["regression_excluded_terms"] = excluded
+            overlaps = pd.concat([c.table for c in comparisons])["ci_overlap"]
+            if len(overlaps):
+                metrics["regression_ci_overlap"] = float(overlaps.mean())
+            if holdout_s is not None and baseline is not None and len(overlaps):
+                reference = compare_regressions(real_s, [holdout_s], regressions)
+                baseline["regression_ci_overlap"] = float(pd.concat([c.table for c in reference])["ci_overlap"].mean())
 
-    dcr_result = None
-    if holdout_s is not None:
-        dcr_result = timer.run("dcr", lambda: dcr(synthetic_s, real_s, holdout_s, seed=seed, n_jobs=n_jobs))
-        metrics.update(dcr_result.metrics())
-        metrics["mia_auc"] = timer.run("mia", lambda: membership_inference_auc(synthetic_s, real_s, holdout_s, seed=seed,
-                                                                                n_jobs=n_jobs))
-        # the release is every replicate: their predicates pooled (one replicate's ~190 swing widely)
-        singling = timer.run("singling_out", lambda: singling_out_risk(
-            replicates or [synthetic_s], real_s, holdout_s, seed=seed))
-        linking = timer.run("linkability", lambda: linkability_risk(synthetic_s, real_s, holdout_s, seed=seed))
-        metrics["singling_out_risk"], metrics["linkability_risk"] = singling.risk, linking.risk
-        details["singling_out"], details["linkability"] = singling.to_dict(), linking.to_dict()
-        if qis and secrets:
-            inference = timer.run(
-                "inference", lambda: attribute_inference(synthetic_s, real_s, holdout_s, qis, secrets, seed=seed)
-            )
-            details["inference"] = {name: risk.to_dict() for name, risk in inference.items()}
-            metrics["inference_risk"] = max(
-                (r.risk for r in inference.values() if math.isfinite(r.risk)), default=float("nan")
-            )
+        # Exhaustive, whatever max_rows: one copied record is a disclosure a sample would miss.
+        metrics["exact_copy_rate"] = timer.run("exact_copy_rate", lambda: exact_copy_rate(full_synthetic, full_real))
+        if qis:
+            unique = timer.run("replicated_uniques", lambda: replicated_uniques(full_synthetic, full_real, qis))
+            details["replicated_uniques"] = unique
+            metrics["replicated_uniques_share"] = unique["share_of_records"]
 
-    errors: dict[str, float] = {}
+        dcr_result = None
+        if holdout_s is not None:
+            dcr_result = timer.run("dcr", lambda: dcr(synthetic_s, real_s, holdout_s, seed=seed, n_jobs=n_jobs))
+            metrics.update(dcr_result.metrics())
+            metrics["mia_auc"] = timer.run("mia", lambda: membership_inference_auc(synthetic_s, real_s, holdout_s, seed=seed,
+                                                                                    n_jobs=n_jobs))
+            # the release is every replicate: their predicates pooled (one replicate's ~190 swing widely)
+            singling = timer.run("singling_out", lambda: singling_out_risk(
+                replicates or [synthetic_s], real_s, holdout_s, seed=seed))
+            linking = timer.run("linkability", lambda: linkability_risk(synthetic_s, real_s, holdout_s, seed=seed))
+            metrics["singling_out_risk"], metrics["linkability_risk"] = singling.risk, linking.risk
+            details["singling_out"], details["linkability"] = singling.to_dict(), linking.to_dict()
+            if qis and secrets:
+                inference = timer.run(
+                    "inference", lambda: attribute_inference(synthetic_s, real_s, holdout_s, qis, secrets, seed=seed)
+                )
+                details["inference"] = {name: risk.to_dict() for name, risk in inference.items()}
+                metrics["inference_risk"] = max(
+                    (r.risk for r in inference.values() if math.isfinite(r.risk)), default=float("nan")
+                )
+        details["worst_1way_variable"] = worst_variable(utility["columns"])
+        rendered: dict[str, bytes] = {}
+        if figures:
+            rendered = timer.run("figures", lambda: _figures(real_s, synthetic_s, utility["association"], dcr_result))
+        return metrics, baseline, tables, details, rendered, timer.seconds
+
+    def subsample_draws() -> tuple[Any, ...]:
+        assert sample_size is not None
+        return timer.run("sampling_error", lambda: subsample_figures(
+            full_own[0] if full_own else full_real, full_synthetic, full_real, full_holdout,
+            sample_size, seed, error_subsamples, n_jobs)), timer.seconds
+
+    # The sampling errors' further samples are independent of the main figures: in a forked child
+    # beside the child computing those (each piece alone holds at most 1.4 of 2 cores: bench/README.md,
+    # "Twenty-second pass"); one process: one after the other, here. The children's progress lines
+    # come back through the ``synth_assets`` logger and reach ``progress`` here.
+    pieces = [sampled_and_exhaustive]
     if sample_size is not None and error_subsamples > 0:
-        n = sample_size
-        errors = timer.run("sampling_error", lambda: sampling_errors(
-            metrics, full_own[0] if full_own else full_real, full_synthetic, full_real, full_holdout,
-            n, seed, error_subsamples, n_jobs))
-
-    where = {"worst_1way_distance": worst_variable(utility["columns"])}
-    details["worst_1way_variable"] = where["worst_1way_distance"]
+        pieces.append(subsample_draws)
+    forked = len(pieces) > 1 and resolved_jobs(processes) > 1 and hasattr(os, "fork")
+    if forked and progress is not None:
+        timer.progress = _LOG.info
+    results = list(forked_imap(lambda piece: piece(), pieces, len(pieces) if forked else 1,
+                               on_log=(lambda name, level, text: progress(text)) if progress else None))
+    metrics, baseline, tables, found, rendered, seconds = results[0]
+    details.update(found)
+    errors: dict[str, float] = {}
+    if len(results) > 1:
+        draws, error_seconds = results[1]
+        seconds = {**seconds, **error_seconds}
+        errors = sampling_errors(metrics, draws)
+    where = {"worst_1way_distance": details["worst_1way_variable"]}
     checks, skipped = thresholds.check(metrics, baseline, where=where,
                                        # the rows the baseline's copy rate was counted on: every holdout row
                                        baseline_rows=table_rows(full_holdout) if full_holdout is not None else None)
     details["thresholds"] = thresholds.to_dict()
-    details["timings_s"] = timer.seconds
-    rendered: dict[str, bytes] = {}
-    if figures:
-        rendered = timer.run("figures", lambda: _figures(real_s, synthetic_s, utility["association"], dcr_result))
+    details["timings_s"] = seconds
     return ValidationResult(dict(metrics), baseline, checks, skipped, rendered, tables, details, errors)
 
 
-def sampling_errors(
-    metrics: Mapping[str, float | None], real: Table, synthetic: Table, train: Table,
-    holdout: Table | None, n: int, seed: int, subsamples: int, n_jobs: int | None = None,
-) -> dict[str, float]:
-    """Standard deviation of each sampled headline figure over ``1 + subsamples`` seeded samples.
-
-    ``metrics`` holds the figures of the main sample (seed ``seed``); sample ``d`` draws ``n``
-    rows of each full table with seed ``seed + d`` and recomputes the utility metrics of
-    ``synthetic`` against ``real`` and, with a holdout, DCR and membership inference against
-    ``train``. A table no larger than ``n`` is used whole every time, so its figures come out
-    with error 0: they are exact. With several replicates the gate's ``s_pmse`` is their mean;
-    its error is not estimated (it would refit a propensity model per replicate and sample),
-    ``s_pmse_first_replicate``'s is.
-    """
+def subsample_figures(
+    real: Table, synthetic: Table, train: Table, holdout: Table | None, n: int, seed: int, subsamples: int,
+    n_jobs: int | None = None,
+) -> list[dict[str, float]]:
+    """The sampled headline figures on each of ``subsamples`` further seeded samples (for
+    :func:`sampling_errors`): sample ``d`` draws ``n`` rows of each full table with seed ``seed + d``
+    and recomputes the utility metrics of ``synthetic`` against ``real`` and, with a holdout, DCR and
+    membership inference against ``train``."""
     quiet = _Timer()
     draws: list[dict[str, float]] = []
     for d in range(1, subsamples + 1):
@@ -385,6 +410,19 @@ def sampling_errors(
             figures.update(dcr(syn, train_d, holdout_d, seed=seed, n_jobs=n_jobs).metrics())
             figures["mia_auc"] = membership_inference_auc(syn, train_d, holdout_d, seed=seed, n_jobs=n_jobs)
         draws.append(figures)
+    return draws
+
+
+def sampling_errors(metrics: Mapping[str, float | None], draws: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Standard deviation of each sampled headline figure over the main sample (``metrics``, seed
+    ``seed``) and the further samples' figures (``draws``, :func:`subsample_figures`).
+
+    A table no larger than ``n`` is used whole every time, so its figures come out with error 0:
+    they are exact. With several replicates the gate's ``s_pmse`` is their mean; its error is not
+    estimated (it would refit a propensity model per replicate and sample), ``s_pmse_first_replicate``'s is.
+    """
+    if not draws:
+        return {}
     renamed = {"s_pmse": "s_pmse_first_replicate"} if "s_pmse_first_replicate" in metrics else {}
     errors: dict[str, float] = {}
     for name in draws[0]:

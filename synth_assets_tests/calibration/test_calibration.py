@@ -424,3 +424,27 @@ def test_the_selection_names_its_phases_after_the_search():
     chosen = next(i for i, line in enumerate(lines) if "households chosen" in line)
     assert f"{result.households:,} households chosen" in lines[chosen]
     assert "weighting" in lines[chosen + 1]
+
+
+def test_raking_stops_at_newtons_floor_when_the_tolerance_is_beyond_it(monkeypatch):
+    """A tolerance below what floating point reaches on a design (here 1e-18; on a 1.2-million-person
+    replicate, 1e-9 against a floor of 4e-8): the steps stop once three in a row have not halved the
+    worst residual, unconverged, where they ran to ``max_iterations`` (100 Hessians, 91 s there) for
+    weights that no longer changed."""
+    import synth_assets.calibration.weights as weights
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    columns = [np.eye(25)[rng.integers(0, 25, n)], np.eye(40)[rng.integers(0, 40, n)],
+               rng.lognormal(8, 1.2, (n, 1))]
+    design = np.hstack(columns)
+    targets = np.exp(rng.normal(0, 0.05, n)) @ design
+    stopped = rake(design, targets, tolerance=1e-18)
+    assert not stopped.converged and stopped.iterations < 20, stopped
+    assert stopped.max_relative_residual < weights.STALL_BELOW
+    monkeypatch.setattr(weights, "STALL_ITERATIONS", 10**6)  # as before: on to max_iterations
+    hundred = rake(design, targets, tolerance=1e-18)
+    assert hundred.iterations == 100 and not hundred.converged
+    np.testing.assert_allclose(stopped.weights, hundred.weights, rtol=1e-10)
+    # a reachable tolerance: converged, the steps it always took
+    assert rake(design, targets).converged

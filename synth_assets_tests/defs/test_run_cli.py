@@ -62,18 +62,23 @@ def test_run_exits_non_zero_when_an_ingest_failed_even_with_a_release(ingested_c
     assert "1 run(s) failed:" in out.split("Public fictitious dataset:")[0]
 
 
-def _population_step_spans(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, tuple[float, float]]:
-    """(start, end) of each step of ``run`` tagged population-sized (``defs/working_sets.py``), from its events."""
-    from synth_assets.defs.working_sets import POPULATION, WORKING_SET
+def _step_spans(instance: dg.DagsterInstance, run: dg.DagsterRun, working_set: str) -> dict[str, tuple[float, float]]:
+    """(start, end) of each step of ``run`` tagged with ``working_set`` (``defs/working_sets.py``), from its events."""
+    from synth_assets.defs.working_sets import WORKING_SET
 
     plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-    tagged = {step.key.split("[")[0] for step in plan.steps if step.tags.get(WORKING_SET) == POPULATION[WORKING_SET]}
+    tagged = {step.key.split("[")[0] for step in plan.steps if step.tags.get(WORKING_SET) == working_set}
     spans: dict[str, list[float]] = {}
     for event in instance.all_logs(run.run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
                                                         dg.DagsterEventType.STEP_FAILURE}):
         if event.step_key and event.step_key.split("[")[0] in tagged:
             spans.setdefault(event.step_key, []).append(event.timestamp)
     return {key: (min(times), max(times)) for key, times in spans.items()}
+
+
+def _overlapping(spans: dict[str, tuple[float, float]]) -> list[tuple[str, str]]:
+    ordered = sorted(spans.items(), key=lambda item: item[1])
+    return [(a, b) for i, (a, (_, end)) in enumerate(ordered) for b, (start, _) in ordered[i + 1:] if start < end]
 
 
 @pytest.mark.slow
@@ -120,12 +125,14 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
                 if e.dagster_event is not None}
     assert {"population_model", "fictitious_dataset.fictitious_region[all]", "public_dataset"} <= set(pids)
     assert os.getpid() not in pids.values() and len(set(pids.values())) == len(pids)  # a process per step
-    with ingested_copy.instance() as instance:  # the executor's limit: population-sized steps one at a time
-        spans = _population_step_spans(instance, release_run)
-    assert {"population_model", "matched_dataset", "validation_report"} <= set(spans)
-    ordered = sorted(spans.items(), key=lambda item: item[1])
-    overlaps = [(a, b) for (a, (_, end)), (b, (start, _)) in zip(ordered, ordered[1:]) if start < end]
-    assert not overlaps, overlaps
+    # the executor's limits: population-sized steps one at a time, streamed ones one at a time, a
+    # streamed step beside a population one (the release's checks are ready together after the join)
+    with ingested_copy.instance() as instance:
+        population, streamed = (_step_spans(instance, release_run, tier) for tier in ("population", "streamed"))
+    assert {"population_model", "matched_dataset", "validation_report"} <= set(population)
+    assert {"linked_tus", "public_dataset", "fictitious_dataset_rules_and_categories_hold"} <= set(streamed)
+    assert not _overlapping(population) and not _overlapping(streamed), (_overlapping(population), _overlapping(streamed))
+    assert _overlapping({**population, **streamed}), "no streamed step ran beside a population-sized one"
     with ingested_copy.instance() as instance:  # an ingest run's few small steps share one process
         ingest_pids = {}
         for job in ("ingest_register", "ingest_silc"):

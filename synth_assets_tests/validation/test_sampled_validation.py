@@ -133,3 +133,41 @@ def test_tables_left_in_their_files_give_the_same_result_as_in_memory(tables, tm
     assert on_disk.details["replicated_uniques"] == in_memory.details["replicated_uniques"]
     assert on_disk.metrics["exact_copy_rate"] == pytest.approx(1 / len(synthetic))  # the planted copy, found
     assert [c.message for c in on_disk.checks] == [c.message for c in in_memory.checks]
+
+
+def test_the_sampling_errors_forked_beside_the_other_figures_give_the_same_result(tables, sizes_seen):
+    """``processes=2``: the further samples scored in a child of their own, every other figure in
+    another; the same figures, tables and errors as one after the other, and each child's progress
+    lines reach the caller's callback (through the relayed ``synth_assets`` logger)."""
+    import logging
+    import os
+
+    real, holdout, synthetic, _ = tables
+    lines: list[str] = []
+    evaluate_module = importlib.import_module("synth_assets.validation.evaluate")
+    original = evaluate_module.subsample_figures
+
+    def recording(*args, **kwargs):  # says where it runs, as a child's progress line would
+        logging.getLogger("synth_assets.validation").info(f"further samples in process {os.getpid()}")
+        return original(*args, **kwargs)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(evaluate_module, "subsample_figures", recording)
+    try:
+        forked = evaluate(real, synthetic, holdout=holdout, quasi_identifiers=QIS, max_rows=MAX_ROWS, figures=False,
+                          seed=0, processes=2, progress=lines.append)
+    finally:
+        patch.undo()
+    alone = sizes_seen["result"]  # processes=None: in this process, one after the other
+    where = [line for line in lines if line.startswith("further samples in process ")]
+    assert where and where != [f"further samples in process {os.getpid()}"]  # scored in a child
+    assert forked.metrics == pytest.approx(alone.metrics, nan_ok=True)
+    assert forked.sampling_error == pytest.approx(alone.sampling_error) and forked.sampling_error
+    assert forked.baseline == pytest.approx(alone.baseline, nan_ok=True)
+    assert sorted(forked.tables) == sorted(alone.tables)
+    for name, table in alone.tables.items():
+        pd.testing.assert_frame_equal(forked.tables[name], table)
+    assert [c.passed for c in forked.checks] == [c.passed for c in alone.checks]
+    assert set(forked.details["timings_s"]) == set(alone.details["timings_s"])
+    assert any(line.startswith("metrics: sampling_error (") for line in lines)
+    assert any(line.startswith("metrics: dcr (") for line in lines)

@@ -65,7 +65,7 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=keys.PUBLIC_DATASET,
-        op_tags=working_sets.POPULATION,
+        op_tags=working_sets.STREAMED,
         automation_condition=RELEASE_AUTOMATION,
         group_name="publication",
         partitions_def=wave_partitions(catalog.register_name),

@@ -109,7 +109,7 @@ def build_linked(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=keys.linked(survey),
-        op_tags=working_sets.POPULATION,
+        op_tags=working_sets.STREAMED,
         automation_condition=RELEASE_AUTOMATION,
         group_name="synthesis",
         partitions_def=wave_partitions(catalog.register_name),
@@ -134,12 +134,11 @@ def build_linked(catalog: Catalog, survey: str) -> dg.AssetsDefinition:
             days += int(part[[person_id, "day_id"]].drop_duplicates().shape[0])  # days lie within a replicate
             del part
         table = stack.finish()
-        distributions = linked_distributions(linked_parts(table, source, person_id), records.data, source,
-                                             person_id=person_id)
+        # Its distributions beside the survey's are its check's report (distributions_against_survey),
+        # computed there from the very bytes: not a second read of the table here.
         return dg.Output(table, metadata={
             "rows": table.num_rows, f"{source.records.unit}s": real,  # type: ignore[union-attr]
-            "days": days, "survey_wave": records.wave, **judged(fictitious),
-            **_distribution_metadata(distributions, survey)})
+            "days": days, "survey_wave": records.wave, **judged(fictitious)})
 
     return linked_table
 
@@ -154,7 +153,7 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
 
     @dg.asset_check(
         asset=keys.linked(survey), name=keys.NO_REAL_DAY_COPIED, blocking=True, partitions_def=partitions,
-        op_tags=working_sets.POPULATION,
+        op_tags=working_sets.STREAMED,
         additional_ins=records_in,
         description=(f"No generated day equals a real {survey} day {unit} for {unit}: a hash join of each day's "
                      f"sequence of ({', '.join(copy_columns(source))}), numbers rounded to the minute or 100 m, "
@@ -194,7 +193,7 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
 
     @dg.asset_check(
         asset=keys.linked(survey), name=keys.DISTRIBUTIONS_REPORTED, blocking=False, partitions_def=partitions,
-        op_tags=working_sets.POPULATION,
+        op_tags=working_sets.STREAMED,
         additional_ins=records_in,
         description=(f"Reports the generated {unit}s' distributions beside the survey's days passing the catalog's "
                      "checks (unweighted): records per day, mode shares and departure times, or minutes per "

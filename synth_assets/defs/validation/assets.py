@@ -298,6 +298,7 @@ def build_validation_report(catalog: Catalog) -> dg.AssetsDefinition:
             max_rows=config.max_rows,
             error_subsamples=config.error_subsamples,
             n_jobs=compute.threads,
+            processes=working_sets.piece_processes(compute.processes),  # each child a sample's work
             **scoring,
         )
         log_progress(context, "population tables: calibration residuals, missing shares")

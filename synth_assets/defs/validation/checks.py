@@ -95,7 +95,7 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(
         asset=keys.FICTITIOUS_DATASET,
         name=keys.RULES_AND_CATEGORIES_HOLD,
-        op_tags=working_sets.POPULATION,
+        op_tags=working_sets.STREAMED,
         blocking=True,
         partitions_def=partitions,
         description="Great Expectations suite: catalog rules, category sets and ranges hold in every record.",
