@@ -284,9 +284,12 @@ def test_blocks_are_fitted_one_at_a_time_whatever_n_jobs():
 def test_blocks_are_fitted_beside_the_lighter_steps_last_block_first():
     """With threads, one thread fits the blocks (the last in the visit order first: the most
     predictors) while the others fit the lighter steps, instead of the blocks ending the fit on one
-    core; the model is still the one fitted one step at a time."""
+    core; the model is still the one fitted one step at a time.
+
+    Told by events, not by timing (a loaded machine delays threads): a lighter step waits for a
+    block to have started, and a block waits for a lighter step to start while it runs. Fitted one
+    after the other, blocks last, neither wait is ever met."""
     import threading
-    import time
 
     from synth_assets.synthesis import cart
 
@@ -296,37 +299,38 @@ def test_blocks_are_fitted_beside_the_lighter_steps_last_block_first():
                          "c": rng.normal(size=n), "d": rng.choice(["u", "v", "w"], n), "e": rng.normal(size=n),
                          "f": rng.normal(size=n)})
     blocks = [["a", "b"], ["c", "d"]]
-    events: list[tuple[str, str, float]] = []
+    starts: list[tuple[str, str, int]] = []
+    met: list[bool] = []
     lock = threading.Lock()
+    block_running, step_during_block = threading.Event(), threading.Event()
     fit_block, fit_step = cart.CARTSynthesizer._fit_block_step, cart.CARTSynthesizer._fit_step
 
-    def timed(original, kind):
-        def run(self, column, *args, **kwargs):
-            with lock:
-                events.append((kind, column, time.perf_counter()))
-            time.sleep(0.3 if kind == "block" else 0.1)
-            try:
-                return original(self, column, *args, **kwargs)
-            finally:
-                with lock:
-                    events.append((kind + " end", column, time.perf_counter()))
-        return run
+    def block(self, column, *args, **kwargs):
+        with lock:
+            starts.append(("block", column, threading.get_ident()))
+        block_running.set()
+        met.append(step_during_block.wait(timeout=20))  # a lighter step starts while this block runs
+        return fit_block(self, column, *args, **kwargs)
+
+    def step(self, column, *args, **kwargs):
+        met.append(block_running.wait(timeout=5))
+        if block_running.is_set():
+            step_during_block.set()
+        with lock:
+            starts.append(("step", column, threading.get_ident()))
+        return fit_step(self, column, *args, **kwargs)
 
     one = CARTSynthesizer(seed=4, blocks=blocks, visit_sequence=["age", "e", "f", "a", "b", "c", "d"]).fit(data)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cart.CARTSynthesizer, "_fit_block_step", timed(fit_block, "block"))
-        patch.setattr(cart.CARTSynthesizer, "_fit_step", timed(fit_step, "step"))
+        patch.setattr(cart.CARTSynthesizer, "_fit_block_step", block)
+        patch.setattr(cart.CARTSynthesizer, "_fit_step", step)
         two = CARTSynthesizer(seed=4, blocks=blocks, n_jobs=2,
                               visit_sequence=["age", "e", "f", "a", "b", "c", "d"]).fit(data)
-    starts = [(kind, column) for kind, column, _ in events if kind in ("block", "step")]
     order = two.training_log["visit_sequence"]
-    fitted_blocks = [order.index(column) for kind, column in starts if kind == "block"]
+    fitted_blocks = [order.index(column) for kind, column, _ in starts if kind == "block"]
     assert len(fitted_blocks) == 2 and fitted_blocks[0] > fitted_blocks[1]  # the last block first
-    first_block_start = min(t for kind, _, t in events if kind == "block")
-    assert first_block_start < max(t for kind, _, t in events if kind == "step end")  # side by side
-    first_block_end = min(t for kind, _, t in events if kind == "block end")
-    # the lighter steps (e, f) fitted while the first block was, not after both blocks
-    assert all(t < first_block_end for kind, _, t in events if kind == "step end")
+    assert len({thread for kind, _, thread in starts if kind == "block"}) == 1  # one thread fits the blocks
+    assert met and all(met), met  # side by side: every wait was met
     pd.testing.assert_frame_equal(one.sample(1000, seed=6), two.sample(1000, seed=6))
 
 
