@@ -11,9 +11,10 @@ The local executor runs at most one ``population`` step and one ``streamed`` ste
 (:data:`LOCAL_LIMITS`, Dagster's ``tag_concurrency_limits``): two population steps side by side need
 the sum of their peaks (at 1.2 million persons the CART fit, 3.1 GiB of its own, beside the matched
 dataset's check, 0.8 GiB, is more than 4 GB), while a streamed step adds at most its row groups to
-the one beside it (at 1.2 million persons the largest, ``linked_tus``, peaked at 0.9 GiB of its own,
-0.3 of them the imports every step shares; the largest population step after the release's join,
-the calibration check, at 1.9 GiB: bench/README.md, "Twenty-second pass"). The small steps run
+the one beside it (at 2 million persons the largest, ``linked_tus``, peaked at 0.9 GiB of its own,
+0.3 of them the imports every step shares, beside population checks of 2.5 GiB: bench/README.md,
+"Twenty-second pass"). A step whose forked children each hold a batch (the release's Great
+Expectations check: about 0.5 GB a child) is a population step. The small steps run
 beside both. Region steps run side by side, as the issue of parallel regions asks: each holds its
 own region. On Kubernetes each step is a pod sized for itself (``deploy/kubernetes/executor.yaml``),
 so no limit is set there.

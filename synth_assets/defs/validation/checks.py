@@ -95,7 +95,7 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(
         asset=keys.FICTITIOUS_DATASET,
         name=keys.RULES_AND_CATEGORIES_HOLD,
-        op_tags=working_sets.STREAMED,
+        op_tags=working_sets.POPULATION,
         blocking=True,
         partitions_def=partitions,
         description="Great Expectations suite: catalog rules, category sets and ranges hold in every record.",
@@ -105,7 +105,10 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         fictitious_dataset: ParquetTable,
     ) -> dg.AssetCheckResult:
         # the release's row groups in batches of validate_chunks' size, not every replicate at once;
-        # the batches side by side in forked children, each holding its own (GE's pandas holds the GIL)
+        # the batches side by side in forked children, each holding its own (GE's pandas holds the GIL).
+        # A population step, not a streamed one: its children's batches with GE's copies (about 0.5 GB
+        # each) beside a population check took a 2-million-person run to 4,247 MiB (bench/README.md,
+        # "Twenty-second pass")
         result = validate_chunks(fictitious_dataset.frames(), fictitious_suite_spec(catalog, fictitious_dataset.empty()),
                                  docs=data_docs(project, context),
                                  processes=working_sets.piece_processes(compute.processes))
