@@ -92,23 +92,36 @@ def failed_days(rows: pd.DataFrame, source: Source) -> pd.DataFrame:
     return pd.concat(found, ignore_index=True)
 
 
-def _per_day(rows: pd.DataFrame, person: str, aggregate: RecordAggregate) -> pd.Series:
-    """The aggregate's value on each (person, day)."""
+def _per_day(rows: pd.DataFrame, person: str, aggregates: dict[str, RecordAggregate]) -> pd.DataFrame:
+    """Each aggregate's value on each (person, day) (index: person, day; sorted).
+
+    The rows are grouped once for all of them: each aggregate is a column of per-row values (the
+    selected records' ``of``, or 1 per selected record) summed in one groupby (at 1.2 million persons
+    the release's diaries, 29 million rows, took 34 s grouped once per aggregate, bench/README.md,
+    "Twenty-third pass"); the same sums, as one groupby sums each column as its own.
+    """
     real = _has_record(rows)
-    selected = real.copy()
-    if aggregate.where:
-        holds = pd.Series(rows.eval(aggregate.where, engine="python"), index=rows.index)
-        selected &= holds.fillna(False).astype(bool).to_numpy()
-    keys = [rows[person], rows[DAY]]
-    if aggregate.how == "sum":
-        assert aggregate.of is not None, "the catalog requires 'of' for a sum"
-        values = pd.to_numeric(rows[aggregate.of], errors="coerce").where(selected, 0.0)
-        return values.groupby(keys, sort=True).sum(min_count=0)
-    count = pd.Series(selected.astype(np.float64), index=rows.index).groupby(keys, sort=True).sum()
-    if aggregate.how == "count":
-        return count
-    total = pd.Series(real.astype(np.float64), index=rows.index).groupby(keys, sort=True).sum()
-    return (count / total.where(total > 0)).fillna(0.0)
+    columns: dict[int, np.ndarray | pd.Series] = {0: real.astype(np.float64)}  # the day's records, for a share
+    for position, aggregate in enumerate(aggregates.values(), start=1):
+        selected = real.copy()
+        if aggregate.where:
+            holds = pd.Series(rows.eval(aggregate.where, engine="python"), index=rows.index)
+            selected &= holds.fillna(False).astype(bool).to_numpy()
+        if aggregate.how == "sum":
+            assert aggregate.of is not None, "the catalog requires 'of' for a sum"
+            # a Series, not its array: a nullable column's missing values stay missing (skipped by the sum)
+            columns[position] = pd.to_numeric(rows[aggregate.of], errors="coerce").where(selected, 0.0)
+        else:
+            columns[position] = selected.astype(np.float64)
+    sums = pd.DataFrame(columns, index=rows.index).groupby([rows[person], rows[DAY]], sort=True).sum(min_count=0)
+    out: dict[str, pd.Series] = {}
+    for position, (name, aggregate) in enumerate(aggregates.items(), start=1):
+        if aggregate.how == "share":
+            total = sums[0]
+            out[name] = (sums[position] / total.where(total > 0)).fillna(0.0)
+        else:
+            out[name] = sums[position]
+    return pd.DataFrame(out, index=sums.index)
 
 
 def aggregate_records(rows: pd.DataFrame, source: Source) -> pd.DataFrame:
@@ -125,18 +138,26 @@ def aggregate_records(rows: pd.DataFrame, source: Source) -> pd.DataFrame:
     day_type = None
     if records.day_type is not None:
         day_type = rows.groupby([rows[person], rows[DAY]], sort=True)[records.day_type].first().astype("string")
-    for name, aggregate in source.aggregates.items():
-        per_day = _per_day(rows, person, aggregate)
-        if aggregate.per == "day":
-            columns[name] = per_day.groupby(level=0).mean()
-            continue
+    days = _per_day(rows, person, source.aggregates)
+    by_day = [name for name, aggregate in source.aggregates.items() if aggregate.per == "day"]
+    by_average_day = [name for name in source.aggregates if name not in by_day]
+    # each grouping once for all the aggregates it serves (the same means, column by column)
+    means = days[by_day].groupby(level=0).mean() if by_day else None
+    table = None
+    if by_average_day:
         assert day_type is not None, "the catalog requires a day type for 'average_day'"
-        weights = records.day_weights
-        by_type = per_day.groupby([per_day.index.get_level_values(0), day_type.reindex(per_day.index).to_numpy()]).mean()
-        table = by_type.unstack()
+        types = day_type.reindex(days.index).to_numpy()
+        table = days[by_average_day].groupby([days.index.get_level_values(0), types]).mean().unstack()
+    weights = records.day_weights
+    for name in source.aggregates:
+        if means is not None and name in means:
+            columns[name] = means[name]
+            continue
+        assert table is not None
+        by_type = table[name] if name in table.columns.get_level_values(0) else pd.DataFrame(index=table.index)
         value = pd.Series(0.0, index=table.index)
         for kind, weight in weights.items():  # a day type nobody reported leaves every value unknown
-            value = value + table.get(kind, np.nan) * weight
+            value = value + by_type.get(kind, np.nan) * weight
         columns[name] = value / sum(weights.values())
     return pd.DataFrame(columns)
 

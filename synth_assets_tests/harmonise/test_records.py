@@ -8,7 +8,7 @@ import pytest
 
 from synth_assets.catalog import CatalogError, parse_catalog
 from synth_assets.harmonise import harmonise_table
-from synth_assets.harmonise.records import failed_days, with_derived
+from synth_assets.harmonise.records import aggregate_records, failed_days, with_derived
 
 CATALOG = """
 version: 1
@@ -200,3 +200,23 @@ def test_a_record_files_checks_and_reader_know_its_record_columns(catalog, tmp_p
     _trips().drop(columns="km").to_csv(path, index=False)
     with pytest.raises(IngestError, match=r"missing column\(s\) 'km' \(for distance\)"):
         read_source_file(path, catalog.sources["trips"])
+
+
+def test_aggregates_of_no_rows_are_every_aggregate_with_no_person(catalog):
+    """A part of a linked table with no row (a replicate without records) still has every aggregate's
+    column, by day and by average day alike: the aggregates are grouped together, not one by one."""
+    for name, raw in (("diary", _diary()), ("trips", _trips())):
+        source = catalog.sources[name]
+        rows = with_derived(harmonise_rows(catalog, name, raw).iloc[:0], source)
+        table = aggregate_records(rows, source)
+        assert list(table.columns) == list(source.aggregates) and table.empty, name
+
+
+def test_aggregates_of_several_persons_equal_each_persons_own(catalog):
+    """Grouped together, each person's aggregates are what that person's rows alone give."""
+    for name, raw in (("diary", _diary()), ("trips", _trips())):
+        source = catalog.sources[name]
+        rows = with_derived(harmonise_rows(catalog, name, raw), source)
+        together = aggregate_records(rows, source)
+        for person, own in rows.groupby("person_id"):
+            pd.testing.assert_frame_equal(together.loc[[person]], aggregate_records(own, source), check_names=False)
