@@ -242,8 +242,9 @@ def evaluate(
 
     ``n_jobs``: threads for the propensity models and the distance searches, scikit-learn's
     convention (-1: every core this process may use); the figures are the same whatever it is.
-    ``processes``: with 2 or more (``n_jobs`` convention), the sampling errors' further samples are
-    drawn and scored in a forked child beside another computing every other figure (the same figures).
+    ``processes``: with 2 or more (``n_jobs`` convention), three groups of figures are computed side
+    by side, each in a forked child: the utility figures (with the baseline's), the privacy figures
+    (copies, distances, attacks) and the sampling errors' further samples (the same figures).
     """
     if max_rows is None:  # every metric on the whole tables: read them
         real, synthetic = _whole(real), _whole(synthetic)
@@ -283,9 +284,10 @@ def evaluate(
     holdout_s = align_columns(real_s, take(holdout), names=("real", "holdout")) if holdout is not None else None
     own_s = [align_columns(real_s, take(r), names=("real", "replicate's real")) for r in own] if own else None
 
-    def sampled_and_exhaustive() -> tuple[Any, ...]:
-        """Every figure but the sampling errors, the thresholds' inputs and the figures' plots."""
+    def utility_figures() -> tuple[Any, ...]:
+        """The utility figures, the baseline's and the copy rate of the holdout (the baseline's)."""
         tables: dict[str, pd.DataFrame] = {}
+        found: dict[str, Any] = {}
         metrics, utility = utility_metrics(own_s[0] if own_s else real_s, synthetic_s, seed, timer, n_jobs=n_jobs)
         if replicates is not None and len(replicates) > 1:
             # One replicate's S_pMSE swings widely (7.8 to 14 across the five replicates of one
@@ -295,7 +297,7 @@ def evaluate(
                 for i, r in enumerate(replicates)])
             metrics["s_pmse_first_replicate"] = metrics["s_pmse"]
             metrics["s_pmse"] = float(np.mean(ratios))
-            details["s_pmse_by_replicate"] = ratios
+            found["s_pmse_by_replicate"] = ratios
         tables["columns"] = utility["columns"]
         baseline: dict[str, float] | None = None
         if holdout_s is not None:
@@ -315,22 +317,30 @@ def evaluate(
                 tables[f"regression {i}: {comparison.spec.label}"] = comparison.table
             excluded = {c.spec.label: c.excluded for c in comparisons if c.excluded}
             if excluded:  # said in the report: a term the real data cannot estimate is not scored
-                details["regression_excluded_terms"] = excluded
+                found["regression_excluded_terms"] = excluded
             overlaps = pd.concat([c.table for c in comparisons])["ci_overlap"]
             if len(overlaps):
                 metrics["regression_ci_overlap"] = float(overlaps.mean())
             if holdout_s is not None and baseline is not None and len(overlaps):
                 reference = compare_regressions(real_s, [holdout_s], regressions)
                 baseline["regression_ci_overlap"] = float(pd.concat([c.table for c in reference])["ci_overlap"].mean())
+        found["worst_1way_variable"] = worst_variable(utility["columns"])
+        rendered: dict[str, bytes] = {}
+        if figures:
+            rendered = timer.run("figures", lambda: _utility_figures(real_s, synthetic_s, utility["association"]))
+        return metrics, baseline, tables, found, rendered, timer.seconds
 
+    def privacy_figures() -> tuple[Any, ...]:
+        """The copies (exhaustive), the distances and the attacks, which need no utility figure."""
+        metrics: dict[str, Any] = {}
+        found: dict[str, Any] = {}
         # Exhaustive, whatever max_rows: one copied record is a disclosure a sample would miss.
         metrics["exact_copy_rate"] = timer.run("exact_copy_rate", lambda: exact_copy_rate(full_synthetic, full_real))
         if qis:
             unique = timer.run("replicated_uniques", lambda: replicated_uniques(full_synthetic, full_real, qis))
-            details["replicated_uniques"] = unique
+            found["replicated_uniques"] = unique
             metrics["replicated_uniques_share"] = unique["share_of_records"]
-
-        dcr_result = None
+        rendered: dict[str, bytes] = {}
         if holdout_s is not None:
             dcr_result = timer.run("dcr", lambda: dcr(synthetic_s, real_s, holdout_s, seed=seed, n_jobs=n_jobs))
             metrics.update(dcr_result.metrics())
@@ -341,20 +351,19 @@ def evaluate(
                 replicates or [synthetic_s], real_s, holdout_s, seed=seed))
             linking = timer.run("linkability", lambda: linkability_risk(synthetic_s, real_s, holdout_s, seed=seed))
             metrics["singling_out_risk"], metrics["linkability_risk"] = singling.risk, linking.risk
-            details["singling_out"], details["linkability"] = singling.to_dict(), linking.to_dict()
+            found["singling_out"], found["linkability"] = singling.to_dict(), linking.to_dict()
             if qis and secrets:
                 inference = timer.run(
                     "inference", lambda: attribute_inference(synthetic_s, real_s, holdout_s, qis, secrets, seed=seed)
                 )
-                details["inference"] = {name: risk.to_dict() for name, risk in inference.items()}
+                found["inference"] = {name: risk.to_dict() for name, risk in inference.items()}
                 metrics["inference_risk"] = max(
                     (r.risk for r in inference.values() if math.isfinite(r.risk)), default=float("nan")
                 )
-        details["worst_1way_variable"] = worst_variable(utility["columns"])
-        rendered: dict[str, bytes] = {}
-        if figures:
-            rendered = timer.run("figures", lambda: _figures(real_s, synthetic_s, utility["association"], dcr_result))
-        return metrics, baseline, tables, details, rendered, timer.seconds
+            if figures:
+                rendered = {"privacy:dcr": timer.run("dcr_figure", lambda: plots.dcr_plot(
+                    dcr_result.synthetic_to_train, dcr_result.holdout_to_train))}
+        return metrics, found, rendered, timer.seconds
 
     def subsample_draws() -> tuple[Any, ...]:
         assert sample_size is not None
@@ -362,23 +371,30 @@ def evaluate(
             full_own[0] if full_own else full_real, full_synthetic, full_real, full_holdout,
             sample_size, seed, error_subsamples, n_jobs)), timer.seconds
 
-    # The sampling errors' further samples are independent of the main figures: in a forked child
-    # beside the child computing those (each piece alone holds at most 1.4 of 2 cores: bench/README.md,
-    # "Twenty-second pass"); one process: one after the other, here. The children's progress lines
-    # come back through the ``synth_assets`` logger and reach ``progress`` here.
-    pieces = [sampled_and_exhaustive]
+    # Three independent groups of figures: the utility figures, the privacy figures and the sampling
+    # errors' further samples. With processes, each in a forked child, as many at a time as the groups
+    # (each alone holds at most 1.4 of 2 cores, and their lengths differ: bench/README.md, "Twenty-third
+    # pass"); one process: one after the other, here. The children's progress lines come back through
+    # the ``synth_assets`` logger and reach ``progress`` here.
+    pieces: list[Callable[[], tuple[Any, ...]]] = [utility_figures, privacy_figures]
     if sample_size is not None and error_subsamples > 0:
         pieces.append(subsample_draws)
-    forked = len(pieces) > 1 and resolved_jobs(processes) > 1 and hasattr(os, "fork")
+    forked = resolved_jobs(processes) > 1 and hasattr(os, "fork")
     if forked and progress is not None:
         timer.progress = _LOG.info
     results = list(forked_imap(lambda piece: piece(), pieces, len(pieces) if forked else 1,
                                on_log=(lambda name, level, text: progress(text)) if progress else None))
     metrics, baseline, tables, found, rendered, seconds = results[0]
+    privacy_metrics, privacy_found, privacy_rendered, privacy_seconds = results[1]
+    # the utility metrics first, then the privacy ones: the order of the report's tables as before
+    metrics.update(privacy_metrics)
     details.update(found)
+    details.update(privacy_found)
+    rendered.update(privacy_rendered)
+    seconds = {**seconds, **privacy_seconds}
     errors: dict[str, float] = {}
-    if len(results) > 1:
-        draws, error_seconds = results[1]
+    if len(results) > 2:
+        draws, error_seconds = results[2]
         seconds = {**seconds, **error_seconds}
         errors = sampling_errors(metrics, draws)
     where = {"worst_1way_distance": details["worst_1way_variable"]}
@@ -455,11 +471,9 @@ def _aligned(real: Table, other: Table, names: tuple[str, str]) -> Table:
     return other if list(stored.columns) == list(reference.columns) else other.select(list(reference.columns))
 
 
-def _figures(real, synthetic, association, dcr_result) -> dict[str, bytes]:
+def _utility_figures(real, synthetic, association) -> dict[str, bytes]:
     figures = plots.variable_plots(real, synthetic)
     figures["association:cramers_v"] = plots.association_plot(
         association.cramers_v_real, association.cramers_v_synthetic, "|Cramér's V real − synthetic|"
     )
-    if dcr_result is not None:
-        figures["privacy:dcr"] = plots.dcr_plot(dcr_result.synthetic_to_train, dcr_result.holdout_to_train)
     return figures

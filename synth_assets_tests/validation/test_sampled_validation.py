@@ -135,39 +135,57 @@ def test_tables_left_in_their_files_give_the_same_result_as_in_memory(tables, tm
     assert [c.message for c in on_disk.checks] == [c.message for c in in_memory.checks]
 
 
-def test_the_sampling_errors_forked_beside_the_other_figures_give_the_same_result(tables, sizes_seen):
-    """``processes=2``: the further samples scored in a child of their own, every other figure in
-    another; the same figures, tables and errors as one after the other, and each child's progress
-    lines reach the caller's callback (through the relayed ``synth_assets`` logger)."""
+def test_the_three_groups_of_figures_forked_side_by_side_give_the_same_result(tables, sizes_seen):
+    """``processes=2``: the utility figures, the privacy figures and the further samples each scored in
+    a child of its own; the same figures, tables and errors as one after the other, and each child's
+    progress lines reach the caller's callback (through the relayed ``synth_assets`` logger)."""
     import logging
     import os
 
     real, holdout, synthetic, _ = tables
     lines: list[str] = []
     evaluate_module = importlib.import_module("synth_assets.validation.evaluate")
-    original = evaluate_module.subsample_figures
-
-    def recording(*args, **kwargs):  # says where it runs, as a child's progress line would
-        logging.getLogger("synth_assets.validation").info(f"further samples in process {os.getpid()}")
-        return original(*args, **kwargs)
-
     patch = pytest.MonkeyPatch()
-    patch.setattr(evaluate_module, "subsample_figures", recording)
+    # a function each group alone calls (the further samples recompute utility figures and DCR too)
+    for group, name in (("further samples", "subsample_figures"), ("utility", "worst_variable"),
+                        ("privacy", "singling_out_risk")):
+        original = getattr(evaluate_module, name)
+
+        def recording(*args, _original=original, _group=group, **kwargs):  # says where it runs
+            logging.getLogger("synth_assets.validation").info(f"{_group} in process {os.getpid()}")
+            return _original(*args, **kwargs)
+
+        patch.setattr(evaluate_module, name, recording)
     try:
         forked = evaluate(real, synthetic, holdout=holdout, quasi_identifiers=QIS, max_rows=MAX_ROWS, figures=False,
                           seed=0, processes=2, progress=lines.append)
     finally:
         patch.undo()
     alone = sizes_seen["result"]  # processes=None: in this process, one after the other
-    where = [line for line in lines if line.startswith("further samples in process ")]
-    assert where and where != [f"further samples in process {os.getpid()}"]  # scored in a child
+    where = {group: {line.rsplit(" ", 1)[1] for line in lines if line.startswith(f"{group} in process ")}
+             for group in ("further samples", "utility", "privacy")}
+    assert all(len(pids) == 1 for pids in where.values()), where  # each group in one process
+    pids = {next(iter(p)) for p in where.values()}
+    assert len(pids) == 3 and str(os.getpid()) not in pids  # three children, none of them this process
     assert forked.metrics == pytest.approx(alone.metrics, nan_ok=True)
+    assert list(forked.metrics) == list(alone.metrics)  # the report's order too
     assert forked.sampling_error == pytest.approx(alone.sampling_error) and forked.sampling_error
     assert forked.baseline == pytest.approx(alone.baseline, nan_ok=True)
     assert sorted(forked.tables) == sorted(alone.tables)
     for name, table in alone.tables.items():
         pd.testing.assert_frame_equal(forked.tables[name], table)
     assert [c.passed for c in forked.checks] == [c.passed for c in alone.checks]
+    assert set(forked.details) == set(alone.details)
     assert set(forked.details["timings_s"]) == set(alone.details["timings_s"])
     assert any(line.startswith("metrics: sampling_error (") for line in lines)
     assert any(line.startswith("metrics: dcr (") for line in lines)
+
+
+def test_figures_of_both_groups_are_rendered(tables):
+    """The utility group's plots and the privacy group's DCR plot, rendered in their children, all reach
+    the result."""
+    real, holdout, synthetic, _ = tables
+    result = evaluate(real, synthetic, holdout=holdout, max_rows=2_000, error_subsamples=0, seed=0, processes=2)
+    assert result.figures["privacy:dcr"].startswith(b"\x89PNG")
+    assert result.figures["association:cramers_v"].startswith(b"\x89PNG")
+    assert any(name.startswith("variable:") for name in result.figures), sorted(result.figures)
