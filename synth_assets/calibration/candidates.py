@@ -1,6 +1,6 @@
 """The surplus of candidate households, spilled to local disk while the selection runs.
 
-The selection chooses among about three times the population's persons (``surplus``), but
+The selection chooses among two or three times the population's persons (``surplus``), but
 its design reads only the margin and total variables and the household id: a dozen of the
 release's 40-odd columns. So each piece of candidates (a chunk of the draw) is written to a
 Parquet file of its own when it arrives, only those columns stay in memory, and the

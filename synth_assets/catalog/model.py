@@ -293,7 +293,7 @@ class Calibration(_Strict):
     min_cell: int = Field(default=10, ge=1)
     tolerances: dict[Literal["persons", "households", "count_share", "total", "nonzero"], float] = Field(
         default_factory=dict)
-    surplus: float = Field(default=3.0, gt=1.0)
+    surplus: float | None = Field(default=None, gt=1.0)
     # The gate's limit on the TVD between the release's household size x type table and the
     # register's: calibrated releases meet it exactly; a 2-point shift of one-person households
     # alone is 0.02, and the demo's uncalibrated releases were 0.05-0.07 away.

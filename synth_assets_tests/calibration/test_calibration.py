@@ -448,3 +448,32 @@ def test_raking_stops_at_newtons_floor_when_the_tolerance_is_beyond_it(monkeypat
     np.testing.assert_allclose(stopped.weights, hundred.weights, rtol=1e-10)
     # a reachable tolerance: converged, the steps it always took
     assert rake(design, targets).converged
+
+
+def test_the_surplus_by_default_follows_the_registers_size(monkeypatch):
+    """Without a surplus, a draw is the register's size's (3 times a small register's persons, 2 times
+    from a million on); a surplus given wins."""
+    from synth_assets.calibration import population as population_module
+
+    assert population_module.default_surplus(50_000) == 3.0
+    assert population_module.default_surplus(999_999) == 3.0
+    assert population_module.default_surplus(1_000_000) == 2.0
+    assert population_module.default_surplus(12_000_000) == 2.0
+    register = population(600, seed=2)
+    targets = register_targets(register, SPEC, "household_id")
+    sizes: list[int] = []
+
+    def draw(persons: int, seed: int) -> pd.DataFrame:
+        sizes.append(persons)
+        return population(max(persons // 3, 1), seed=seed % 1000, id_start=10_000)
+
+    calibrated_population(draw, targets, "household_id", seed=0)
+    assert sizes[0] == int(np.ceil(3.0 * targets.persons))
+    # a register of this size treated as a large one: the large one's surplus
+    monkeypatch.setattr(population_module, "SURPLUS_BY_REGISTER_PERSONS", ((0, 2.5),))
+    sizes.clear()
+    calibrated_population(draw, targets, "household_id", seed=0)
+    assert sizes[0] == int(np.ceil(2.5 * targets.persons))
+    sizes.clear()
+    calibrated_population(draw, targets, "household_id", surplus=4.0, seed=0)
+    assert sizes[0] == int(np.ceil(4.0 * targets.persons))

@@ -434,7 +434,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         targets: pd.DataFrame, **donors: WaveTable,
     ) -> RegionDraw:
         from synth_assets.calibration.candidates import Candidates
-        from synth_assets.calibration.population import draw_candidates
+        from synth_assets.calibration.population import default_surplus, draw_candidates
         from synth_assets.calibration.regions import in_region, region_table, regional_targets
         from synth_assets.synthesis.constraints import (  # lazy: torch and SDV are heavy
             copy_detectors,
@@ -487,6 +487,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         refit = config.refit_replicates and not fitted.has_posterior_draw
         proper = bool(fitted.has_posterior_draw or refit)
         calibrate_here = calibration.enabled and len(regions) == 1
+        # by the whole register's size, whatever the region: the model learnt from all of it
+        surplus = calibration.surplus or default_surplus(population)
 
         def draw_replicate(job: tuple[int, Any, int]) -> ReplicateDraw:
             """Replicate ``i``'s households of the region, drawn and checked, then chosen (one region)
@@ -559,7 +561,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 # calibration's top-ups and search in the step's log (info: a step process keeps no
                 # debug lines, and at 1.2 million persons a top-up was a 20-minute draw nobody could name)
                 result = calibrated_population(draw_chunks, register_targets, household_key(catalog),
-                                               surplus=calibration.surplus, seed=replicate_seed,
+                                               surplus=surplus, seed=replicate_seed,
                                                progress=progress, draw_like=usable_draw_like)
                 data = number_persons(result.data, register.id_column)
                 calibrated = result.summary()
@@ -573,7 +575,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 # are then met as by a release drawn in one step.
                 with Candidates([household_key(catalog), *register_targets.spec.variables]) as candidates:
                     draw_candidates(draw_chunks, register_targets, household_key(catalog), candidates,
-                                    surplus=calibration.surplus, seed=replicate_seed, progress=progress,
+                                    surplus=surplus, seed=replicate_seed, progress=progress,
                                     draw_like=usable_draw_like)
                     for piece in candidates.pieces():
                         piece["replicate"] = i
