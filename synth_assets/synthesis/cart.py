@@ -927,6 +927,9 @@ class CARTSynthesizer(TabularSynthesizer):
                 rows, records = rows[records >= 0], records[records >= 0]
                 matrix[rows, j] = step.record_values[records]
                 continue
+            leads = any(s.leader == j for s in self._steps)
+            if leads:  # set before any row is drawn: with none (no rows, a gate none passes) members take none
+                picked[j] = np.full(len(matrix), -1, dtype=np.int64)
             if len(rows) == 0:
                 continue
             if step.tree is None:
@@ -937,7 +940,6 @@ class CARTSynthesizer(TabularSynthesizer):
             if step.stratum is not None:
                 leaf_ids = step.stratum.draw_cells(leaf_ids, matrix[rows, step.stratum.position], step.donors)
             matrix[rows, j], records = step.donors.draw_with_records(leaf_ids, rng)
-            if any(s.leader == j for s in self._steps):
-                picked[j] = np.full(len(matrix), -1, dtype=np.int64)
+            if leads:
                 picked[j][rows] = records
         return matrix

@@ -442,3 +442,25 @@ def test_weighted_donor_picks_are_each_row_s_own_search() -> None:
     expected = np.array([np.searchsorted(cumulative, t, side="right") - 1 for t in low + u * (high - low)])
     np.testing.assert_array_equal(records, weighted.records[np.clip(expected, starts, starts + counts - 1)])
     assert (leaf_ids[records] == rows).all()  # every donor from the row's own leaf
+
+
+def test_a_block_drawn_for_no_row_leaves_its_members_empty_not_failing():
+    """A household redraw whose wanted structures the model never draws asks the rest of the row for
+    no row at all: the block's members then take no leader's record (a KeyError before, which failed
+    a 1.2-million-person run's region step)."""
+    import numpy as np
+    import pandas as pd
+
+    from synth_assets.synthesis import CARTSynthesizer
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    data = pd.DataFrame({"size": rng.choice(["1", "2", "3"], n), "a": rng.lognormal(5, 1, n).round(2),
+                         "b": rng.choice(["x", "y"], n)})
+    synth = CARTSynthesizer(seed=1, blocks=[["a", "b"]]).fit(data)
+    rows, found = synth.sample_matching(pd.DataFrame({"size": ["9", "9"]}), seed=3)
+    assert len(rows) == 0 and len(found) == 0 and list(rows.columns) == list(data.columns)
+    empty = synth._fill_steps(np.full((0, len(synth._steps)), np.nan), np.random.default_rng(0), 0, len(synth._steps))
+    assert empty.shape == (0, len(synth._steps))
+    rows, found = synth.sample_matching(pd.DataFrame({"size": ["9", "2"]}), seed=3)
+    assert found.tolist() == [1] and rows["size"].tolist() == ["2"]
