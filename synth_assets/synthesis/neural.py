@@ -40,7 +40,10 @@ exact: their codes are fixed and the rest drawn given them (no pool matching).
 one Exponential(1) weight per training record (Bayesian-bootstrap weights, as CART's
 draw uses). A refit from scratch per replicate would be the exact version but costs a
 whole fit each; fine-tuning from the fitted weights moves the parameters by the sampling
-variability of the data at a few epochs' cost.
+variability of the data at a few epochs' cost. It steps at a tenth of the fit's learning rate
+(:data:`POSTERIOR_LEARNING_RATE_SHARE`): a fresh Adam's first steps move every weight by about
+the learning rate whatever its gradient, and at the fit's own rate that kick threw the draw far
+from its data (see the constant).
 """
 
 from __future__ import annotations
@@ -70,6 +73,13 @@ FEW_DISTINCT = 0.1
 
 #: Draws within its bin a value that breaks a rule gets (see ``NeuralSynthesizer._decode_within_rules``).
 MAX_WITHIN_BIN_DRAWS = 10
+
+#: The posterior draws' fine-tuning learning rate, as a share of the fit's. On the demo's 50,000
+#: persons (the households model, 512 x 512 units), three replicates' draws fine-tuned at the fit's
+#: rate sampled shares of persons walking no kilometre 0.01 to 0.10 away from their replicate's own
+#: data (trips, km by car or bicycle alike) and the gate refused the release on that variable; at a
+#: tenth, at most 0.02 away, the replicates' spread kept (bench/README.md, "Twenty-fourth pass").
+POSTERIOR_LEARNING_RATE_SHARE = 0.1
 
 
 @dataclass
@@ -549,15 +559,17 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         weights: np.ndarray | None,
         epochs: int,
         rng: np.random.Generator,
+        learning_rate: float | None = None,
     ) -> dict[str, Any]:
-        """Adam on the (weighted) NLL; early stopping on ``hold`` when given. Leaves the net on the CPU."""
+        """Adam on the (weighted) NLL (at ``learning_rate``, default the model's); early stopping on
+        ``hold`` when given. Leaves the net on the CPU."""
         import torch
 
         device = self._device()
         net = self._net.to(device)
         # fused: one kernel per step for all parameters instead of a dozen per tensor; on the demo's
         # member model a step took 0.100 s against 0.124 s (bench/README.md, "Neural family")
-        optimiser = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
+        optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate or self.learning_rate, weight_decay=self.weight_decay,
                                      fused=True)
         offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(self._sizes)[:-1]]), device=device)
         train_t = torch.as_tensor(train, device=device)
@@ -902,6 +914,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         draw._net = copy.deepcopy(self._net)
         draw.training_log = dict(self.training_log)
         with torch_environment(seed, self.torch_threads):
-            log = draw._train(codes, None, weights, self.posterior_epochs, rng)
+            log = draw._train(codes, None, weights, self.posterior_epochs, rng,
+                              learning_rate=self.learning_rate * POSTERIOR_LEARNING_RATE_SHARE)
         draw.training_log["posterior_draw"] = {"seed": seed, "epochs": log["epochs"]}
         return draw

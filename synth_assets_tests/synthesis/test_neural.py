@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from synth_assets.synthesis import make_synthesizer, plot_losses
+from synth_assets.synthesis import neural as neural_module
 from synth_assets.synthesis.base import Synthesizer
 from synth_assets.synthesis.neural import NeuralSynthesizer
 
@@ -105,13 +108,32 @@ def test_posterior_draws_differ_and_leave_the_model_alone(fitted: NeuralSynthesi
     pd.testing.assert_frame_equal(fitted.posterior_draw(1).sample(400, seed=6), a)  # draws are seeded
 
 
+def test_posterior_draws_step_at_a_share_of_the_fit_s_learning_rate(fitted: NeuralSynthesizer, monkeypatch) -> None:
+    """A fresh Adam's first steps move every weight by about the learning rate: at the fit's own rate
+    the draws strayed from their data, at a tenth they move by a fraction of it."""
+    import torch
+
+    def moved(draw: NeuralSynthesizer) -> float:
+        return float(sum(torch.sum((a - b) ** 2) for a, b in zip(draw._net.parameters(), fitted._net.parameters(),
+                                                                    strict=True)) ** 0.5)
+
+    assert neural_module.POSTERIOR_LEARNING_RATE_SHARE == 0.1
+    small = moved(fitted.posterior_draw(1))
+    monkeypatch.setattr(neural_module, "POSTERIOR_LEARNING_RATE_SHARE", 1.0)
+    whole = moved(fitted.posterior_draw(1))
+    assert 0 < small < 0.3 * whole
+
+
 def test_replicate_draw_fine_tunes_on_the_replicate_data(fitted: NeuralSynthesizer, persons: pd.DataFrame) -> None:
     # A replicate's data where everyone lives in the north: the warm-started draw follows
     # it (a draw that ignored its data would keep the training share), the model is untouched.
     replicate = persons.copy()
     replicate["region"] = pd.Categorical(["north"] * len(replicate), categories=persons["region"].cat.categories)
     before = fitted.sample(400, seed=6)
-    draw = fitted.replicate_draw(replicate, seed=1)
+    # these 686 records make 11 steps an epoch where the demo's members make 160: more epochs here
+    tuned = copy.copy(fitted)
+    tuned.posterior_epochs = 30
+    draw = tuned.replicate_draw(replicate, seed=1)
     share = (draw.sample(600, seed=2)["region"] == "north").mean()
     assert share > (persons["region"] == "north").mean() + 0.2
     assert draw.training_log["posterior_draw"]["rows"] == len(replicate)
