@@ -70,9 +70,10 @@ logger = logging.getLogger("synth_assets.matching")
 DRAWS = ("match", "level")
 _PREDICT_BATCH = 65_536
 #: Neighbours searched beyond the k-th for ties: none in the predicted space. Its points are
-#: continuous, so two distinct donor points lie at one distance from a recipient with probability
-#: zero; donors at one point are one profile and tie exactly (``draw_nearest``). Eight more, as a
-#: discrete space needs, made the 1.2-million-recipient searches 1.7 times as long.
+#: continuous, so two distinct donor points rarely lie at one distance from a recipient (3 of 1.2
+#: million recipients drew another donor without the eight more a discrete space needs); donors at
+#: one point are one profile and tie exactly (``draw_nearest``). A k-d tree query of 11 neighbours
+#: took 1.7 times one of 3 (random 8-dimensional points, bench/README.md "Twenty-fourth pass").
 SPACE_TIE_CANDIDATES = 0
 
 
