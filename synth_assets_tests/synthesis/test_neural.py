@@ -40,13 +40,31 @@ def test_schema_point_masses_and_codes_are_kept(synthetic: pd.DataFrame, persons
 
 def test_learns_a_dependence_between_columns(synthetic: pd.DataFrame) -> None:
     # Children (age < 16) have hours -8 ("not applicable") and adults never do: the state of
-    # hours is drawn after age, so only a model that learnt the relation keeps it.
+    # hours is drawn after age, so only a model that learnt the relation keeps it (without it,
+    # children would be -8 at the marginal share, 0.16). This small model, fitted with six
+    # seeds, drew children -8 at 0.80 to 0.85 of the time, from about 170 drawn children each.
     children, adults = synthetic[synthetic["age"] < 12], synthetic[synthetic["age"] > 30]
-    assert (children["hours"] == -8).mean() > 0.8
+    assert (children["hours"] == -8).mean() > 0.7
     assert (adults["hours"] == -8).mean() < 0.1
     heads = synthetic.loc[synthetic["relation"] == "head", "age"].mean()
     kids = synthetic.loc[synthetic["relation"] == "child", "age"].mean()
     assert heads - kids > 20
+
+
+def test_the_first_column_is_drawn_at_its_training_frequencies_from_the_first_epoch() -> None:
+    # The first column drawn has no input: its draws follow its biases alone, which Adam moves
+    # by about the learning rate per step; a rare level needs its bias far below the others'.
+    rng = np.random.default_rng(0)
+    cars = rng.choice(4, size=3000, p=[0.68, 0.185, 0.124, 0.011])
+    table = pd.DataFrame({"cars": pd.Categorical(cars.astype(str)),
+                          "km": rng.gamma(2.0, 5.0 + 10.0 * cars)})
+    synth = make_synthesizer("neural", seed=0, **{**SMALL, "epochs": 1})
+    synth.fit(table)
+    assert [c.name for c in synth._columns][0] == "cars"
+    drawn = synth.sample(20_000, seed=1)["cars"].astype(str).value_counts(normalize=True)
+    trained = table["cars"].astype(str).value_counts(normalize=True)
+    assert (drawn.reindex(trained.index, fill_value=0) - trained).abs().max() < 0.015
+    assert drawn.get("3", 0.0) < 1.5 * trained["3"]
 
 
 def test_early_stopping_keeps_the_best_held_out_epoch(fitted: NeuralSynthesizer) -> None:
