@@ -67,6 +67,26 @@ def test_the_first_column_is_drawn_at_its_training_frequencies_from_the_first_ep
     assert drawn.get("3", 0.0) < 1.5 * trained["3"]
 
 
+def test_a_replicate_draw_takes_the_first_column_s_frequencies_from_its_own_data() -> None:
+    # A replicate's data (a survey bootstrap, fused again) can hold a first column far from the
+    # fitted model's; the draw's few fine-tuning steps cannot move its biases that far.
+    rng = np.random.default_rng(0)
+
+    def table(p: list[float]) -> pd.DataFrame:
+        cars = rng.choice(4, size=3000, p=p)
+        return pd.DataFrame({"cars": pd.Categorical(cars.astype(str), categories=["0", "1", "2", "3"]),
+                             "km": rng.gamma(2.0, 5.0 + 10.0 * cars)})
+
+    fitted = make_synthesizer("neural", seed=0, **{**SMALL, "epochs": 3}).fit(table([0.68, 0.185, 0.124, 0.011]))
+    replicate = table([0.4, 0.3, 0.2, 0.1])
+    drawn = fitted.replicate_draw(replicate, seed=1).sample(20_000, seed=2)["cars"].astype(str)
+    shares = drawn.value_counts(normalize=True).reindex(["0", "1", "2", "3"], fill_value=0.0)
+    wanted = replicate["cars"].astype(str).value_counts(normalize=True).reindex(["0", "1", "2", "3"])
+    # the Bayesian bootstrap's weights move the shares by about 0.01 on 3,000 rows
+    assert (shares - wanted).abs().max() < 0.04, shares
+    assert fitted.sample(20_000, seed=2)["cars"].astype(str).eq("0").mean() > 0.6  # the fitted model is left alone
+
+
 def test_early_stopping_keeps_the_best_held_out_epoch(fitted: NeuralSynthesizer) -> None:
     log = fitted.training_log
     held_out = log["losses"]["holdout_nll"]
