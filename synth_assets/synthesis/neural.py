@@ -16,7 +16,8 @@ is: ``p(x) = p(x_1) p(x_2 | x_1) ... p(x_D | x_1..x_{D-1})``. Every column is a 
 All heads share one masked MLP (MADE, Germain et al. 2015): one forward pass gives every
 conditional, a mask lets the head of column ``j`` see only the columns before it. Inputs are
 one-hot codes; a masked direct input-to-output layer gives every head a linear term too.
-Training: Adam on the negative log-likelihood, with ``holdout_share`` of the rows kept aside
+Training: Adam on the negative log-likelihood, every head's biases starting at the log of its
+column's training frequencies (:meth:`NeuralSynthesizer._set_prior_biases`), with ``holdout_share`` of the rows kept aside
 (whole units where ``holdout_groups`` names the columns that identify one: see below);
 the held-out log-likelihood (a fidelity score: how probable unseen real records are under
 the model) is measured after every epoch, training stops after ``patience`` epochs without
@@ -559,11 +560,11 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         training frequencies.
 
         The first column drawn has no input (its logits are its biases alone), and Adam moves a
-        weight by about the learning rate per step whatever its gradient: a class of 1% needs
-        its bias about 4 below the most frequent one's, some 2,000 steps at 2e-3, which a
-        small table's early-stopped fit never takes. On the demo's 17,159 households the
-        first column, the household's cars, was still drawn 3 cars 3.2 times too often after
-        24 epochs (1,440 steps; bench/README.md, "Twenty-fifth pass"). Starting from the
+        weight by at most about the learning rate per step: a class of 1% needs its bias about
+        4 below the most frequent one's, at least 1,000 steps at 2e-3, more than a small
+        table's early-stopped fit takes. On the demo's 17,159 households the first column, the
+        household's cars, was still drawn 3 cars 3.3 times too often after 24 epochs (about
+        1,450 steps; bench/README.md, "Twenty-fifth pass"). Starting from the
         marginals (the usual initialisation of a softmax output) the hidden units only have
         to learn the dependence. Half a record added to every class keeps unseen ones finite.
         """
