@@ -74,7 +74,8 @@ class CalibrationSpec:
     ``totals`` are numeric person variables whose sum and number of non-zero values are
     controls. ``tolerances`` bound the residual of each control for the gate: a count cell
     within ``persons``/``households`` units or ``count_share`` of its target, whichever is
-    larger; ``total`` and ``nonzero`` as a share of the target.
+    larger; ``total`` and ``nonzero`` as a share of the target. ``weight_bounds``: every
+    calibration weight strictly between them (the logit distance), or unbounded raking (``None``).
     """
 
     margins: tuple[Margin, ...]
@@ -83,6 +84,7 @@ class CalibrationSpec:
     quantiles: Mapping[str, int] = field(default_factory=dict)
     min_cell: int = 10
     tolerances: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    weight_bounds: tuple[float, float] | None = (0.5, 2.0)
 
     @property
     def household_margins(self) -> tuple[Margin, ...]:
@@ -470,4 +472,5 @@ def spec_from_catalog(catalog) -> CalibrationSpec:
         quantiles=dict(settings.quantiles),
         min_cell=settings.min_cell,
         tolerances={**DEFAULT_TOLERANCES, **settings.tolerances},
+        weight_bounds=settings.weight_bounds,
     )

@@ -14,7 +14,8 @@ so that every margin is met with unit weights.
    exact gain, so the score never rises. This is simPop's simulated annealing at zero
    temperature: with a surplus of candidates in every stratum it reaches the targets.
 3. Every member carries its household's calibrated weight (:func:`~.weights.rake`), which
-   meets every control exactly for users who gross up, income totals included.
+   meets every control exactly for users who gross up, income totals included; bounded
+   (``weight_bounds``, the logit distance) so that no household stands for many.
 
 The chosen households are as the model drew them (nothing is edited), so within each
 stratum the selection only reweights the model's own draws towards the register.
@@ -35,7 +36,7 @@ import scipy.sparse as sp
 
 from synth_assets.calibration.candidates import Candidates
 from synth_assets.calibration.margins import CalibrationError, Targets, cell_codes
-from synth_assets.calibration.weights import rake
+from synth_assets.calibration.weights import STALL_BELOW, RakingResult, rake
 
 log = logging.getLogger("synth_assets.calibration")
 
@@ -99,6 +100,26 @@ class CalibrationResult:
             "max_relative_total_residual": float(totals["relative"].abs().max()) if len(totals) else 0.0,
             "seconds": round(self.seconds, 2),
         }
+
+
+def _weights(design: sp.csr_matrix, targets: np.ndarray, bounds: tuple[float, float] | None) -> RakingResult:
+    """The chosen households' calibrated weights, within ``bounds`` where the controls allow it.
+
+    Bounds no weighting can meet (a cell that only weights beyond them reach) would leave the
+    controls unmet; the weights are then raked without bounds, which meets them, and the log says
+    how far they went: grossed-up totals that miss the register would be the worse surprise.
+    """
+    if bounds is not None:
+        bounded = rake(design, targets, bounds=bounds)
+        # at Newton's floor the controls are met to rounding, as an unbounded raking's can be
+        if bounded.converged or bounded.max_relative_residual <= STALL_BELOW:
+            return bounded
+    weights = rake(design, targets)
+    if bounds is not None:
+        log.warning("calibration: no weights within %s meet the controls (worst residual %.2g after %d steps); "
+                    "raked without bounds, weights %.3g to %.3g", list(bounds), bounded.max_relative_residual,
+                    bounded.iterations, weights.weights.min(initial=1.0), weights.weights.max(initial=1.0))
+    return weights
 
 
 @dataclass
@@ -372,7 +393,7 @@ def select_households(
         data = candidates.loc[keep].reset_index(drop=True)
     if progress is not None:
         progress(f"calibration: weighting {len(picked):,} households to the register's controls")
-    household_weights = rake(chosen_design, design_targets)
+    household_weights = _weights(chosen_design, design_targets, targets.spec.weight_bounds)
     del chosen_design
     by_code = np.zeros(n_candidates)
     by_code[picked] = household_weights.weights

@@ -1,10 +1,13 @@
-"""Calibrated weights by raking (Deville & Särndal 1992, the exponential distance).
+"""Calibrated weights by raking (Deville & Särndal 1992): the exponential or the logit distance.
 
-Weights ``w = d * exp(A @ lam)`` with ``lam`` found by Newton's method on the calibration
-equations ``A.T @ w = t``: the multiplicative form keeps every weight positive, and on
-categorical margins it gives the same weights as iterative proportional fitting (the
-test checks both). Linearly dependent controls (person cells that add up to the number
-of persons, which household sizes also give) are handled by a least-squares Newton step.
+Weights ``w = d * F(A @ lam)`` with ``lam`` found by Newton's method on the calibration
+equations ``A.T @ w = t``. With the exponential distance (``F = exp``, raking) every weight is
+positive and, on categorical margins, the weights are those of iterative proportional fitting
+(the test checks both). With ``bounds=(L, U)`` the logit distance (Deville & Särndal's method 4,
+CALMAR's ``logit``) keeps every ratio ``w / d`` strictly inside ``(L, U)``: no household stands for
+many more than itself, which an unbounded raking allows when a few households carry a cell that
+the others lack. Linearly dependent controls (person cells that add up to the number of persons,
+which household sizes also give) are handled by a least-squares Newton step.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 
 #: Rows of the design in one piece of the Newton step's Hessian (a sum over the rows): its
 #: transient copies (the rows times their weights, transposed) are a piece's, not the design's.
@@ -32,6 +36,46 @@ STALL_ITERATIONS = 3
 
 
 @dataclass(frozen=True)
+class _Distance:
+    """A calibration distance through its calibration function ``F`` (``F(0) = 1``), ``F``'s
+    derivative, and ``Phi``, a primitive of ``F`` (the dual's convex term)."""
+
+    bounds: tuple[float, float] | None
+
+    def __post_init__(self) -> None:
+        if self.bounds is not None:
+            low, high = self.bounds
+            if not 0 <= low < 1 < high:
+                raise ValueError(f"weight bounds {self.bounds}: expected 0 <= lower < 1 < upper")
+
+    def _logit(self, u: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+        assert self.bounds is not None
+        low, high = self.bounds
+        slope = (high - low) / ((1 - low) * (high - 1))
+        offset = float(np.log((1 - low) / (high - 1)))
+        return low, high, slope, offset + slope * u  # F = high - (high - low) * expit(-z)
+
+    def f(self, u: np.ndarray) -> np.ndarray:
+        if self.bounds is None:
+            return np.exp(np.clip(u, -50, 50))
+        low, high, _, z = self._logit(u)
+        return high - (high - low) * expit(-z)
+
+    def derivative(self, u: np.ndarray) -> np.ndarray:
+        if self.bounds is None:
+            return np.exp(np.clip(u, -50, 50))
+        low, high, slope, z = self._logit(u)
+        return (high - low) * slope * expit(z) * expit(-z)
+
+    def integral(self, u: np.ndarray) -> np.ndarray:
+        if self.bounds is None:  # up to a constant, which the dual's steps do not see
+            return np.exp(np.clip(u, -50, 50))
+        low, high, slope, z = self._logit(u)
+        offset = z - slope * u
+        return low * u + (high - low) / slope * (np.logaddexp(0, z) - np.logaddexp(0, offset))
+
+
+@dataclass(frozen=True)
 class RakingResult:
     weights: np.ndarray
     iterations: int
@@ -47,6 +91,7 @@ def rake(
     tolerance: float = 1e-9,
     max_iterations: int = 100,
     hessian_rows: int = HESSIAN_ROWS,
+    bounds: tuple[float, float] | None = None,
 ) -> RakingResult:
     """Weights of the rows of ``design`` (units x controls) whose weighted sums equal ``targets``.
 
@@ -55,8 +100,11 @@ def rake(
     ``converged`` says whether it got there (an infeasible control, one no unit carries
     while its target is not 0, never does); it also stops, unconverged, at Newton's floor above
     ``tolerance`` (:data:`STALL_BELOW`). ``hessian_rows``: rows of the design summed at a
-    time into each step's Hessian (memory, not the result).
+    time into each step's Hessian (memory, not the result). ``bounds=(L, U)``: the logit distance,
+    every ``w / initial`` strictly between ``L`` and ``U`` (``0 <= L < 1 < U``); a system those
+    bounds make infeasible does not converge.
     """
+    distance = _Distance(None if bounds is None else (float(bounds[0]), float(bounds[1])))
     # each control in units of its target: the weights are the same, and the Newton system is no
     # longer as ill-conditioned as amounts in euros beside counts of persons make it (raw amounts
     # stopped some random designs unconverged, no halved step helping; scaled, they converge in 3)
@@ -70,10 +118,12 @@ def rake(
     def residual(weights: np.ndarray) -> np.ndarray:  # relative to max(|target|, 1), as the columns are
         return a.T @ weights - t
 
-    def dual(multipliers: np.ndarray, weights: np.ndarray) -> float:
+    def dual(multipliers: np.ndarray, u: np.ndarray) -> float:
         # the convex function whose minimum the calibration equations are: its gradient is A.T @ w - t
-        return float(weights.sum() - t @ multipliers)
+        # a pairwise sum: a BLAS dot loses the last digits the steps compare near Newton's floor
+        return float((d * distance.integral(u)).sum() - t @ multipliers)
 
+    u = np.zeros(a.shape[0])  # A @ lam
     r = residual(w)
     iteration = 0
     best, stalled = np.inf, 0  # the smallest worst residual a step has halved, and the steps since
@@ -89,29 +139,30 @@ def rake(
         if worst <= STALL_BELOW and stalled >= STALL_ITERATIONS:
             iteration -= 1
             break
-        hessian = _hessian(a, w, hessian_rows)
+        hessian = _hessian(a, d * distance.derivative(u), hessian_rows)
         gradient = a.T @ w - t
         step = np.linalg.lstsq(hessian, -gradient, rcond=None)[0]
         # Newton can overshoot (the weights are exponential): the step is halved until the dual
         # falls enough (Armijo). Halving until the residual's norm fell instead took 41 steps of a
         # thirty-second on a 300,000-person release, where this takes 6 whole ones (the same weights).
-        current, slope = dual(lam, w), float(gradient @ step)
+        current, slope = dual(lam, u), float(gradient @ step)
         size = 1.0
         while size > 1e-10 and slope < 0:
-            trial = d * np.exp(np.clip(a @ (lam + size * step), -50, 50))
-            if dual(lam + size * step, trial) <= current + 1e-4 * size * slope:
+            trial_u = a @ (lam + size * step)  # not u + size * (a @ step): its rounding would build up
+            if dual(lam + size * step, trial_u) <= current + 1e-4 * size * slope:
                 break
             size /= 2
         else:
             break
-        lam = lam + size * step
-        w, r = trial, residual(trial)
+        lam, u = lam + size * step, trial_u
+        w = d * distance.f(u)
+        r = residual(w)
     worst = float(np.max(np.abs(r))) if len(r) else 0.0
     return RakingResult(w, iteration, worst, worst <= tolerance)
 
 
 def _hessian(a: sp.csr_matrix, w: np.ndarray, rows: int) -> np.ndarray:
-    """``A.T @ diag(w) @ A``, dense (controls x controls), summed ``rows`` rows of ``A`` at a time."""
+    """``A.T @ diag(w) @ A`` (``w``: ``d * F'(A @ lam)``), dense (controls x controls), summed ``rows`` rows of ``A`` at a time."""
     hessian = np.zeros((a.shape[1], a.shape[1]))
     for start in range(0, a.shape[0], max(rows, 1)):
         piece = a[start:start + rows]

@@ -282,6 +282,8 @@ class Calibration(_Strict):
     ``persons``/``households`` units or ``count_share`` of its target (the larger), ``total``
     and ``nonzero`` relative. ``surplus`` is how
     many households are generated per household of the register to choose from.
+    ``weight_bounds`` keep every household's calibration weight strictly between them (the logit
+    distance; ``null``: unbounded raking).
     """
 
     enabled: bool = True
@@ -294,6 +296,10 @@ class Calibration(_Strict):
     tolerances: dict[Literal["persons", "households", "count_share", "total", "nonzero"], float] = Field(
         default_factory=dict)
     surplus: float | None = Field(default=None, gt=1.0)
+    # CALMAR's usual bounds: a chosen household stands for between half a household and two. The
+    # selection meets the controls within their tolerance with unit weights, so the raking only
+    # closes that last gap; unbounded, it weighted a rare household 2.2 on a 3,000-person register.
+    weight_bounds: tuple[float, float] | None = (0.5, 2.0)
     # The gate's limit on the TVD between the release's household size x type table and the
     # register's: calibrated releases meet it exactly; a 2-point shift of one-person households
     # alone is 0.02, and the demo's uncalibrated releases were 0.05-0.07 away.
@@ -530,6 +536,10 @@ class Catalog(_Strict):
         for variable, edges in calibration.bands.items():
             if list(edges) != sorted(edges) or len(set(edges)) != len(edges):
                 errors.append(f"release.calibration.bands.{variable}: edges must increase, got {edges}")
+        bounds = calibration.weight_bounds
+        if bounds is not None and not 0 <= bounds[0] < 1 < bounds[1]:
+            errors.append(f"release.calibration.weight_bounds: expected [lower, upper] with 0 <= lower < 1 < upper, "
+                          f"got {list(bounds)}")
         if not any(m.unit == "household" for m in self.calibration_margins()) and register.household_id_column:
             errors.append("release.calibration.margins: at least one household margin is needed")
         return errors

@@ -184,6 +184,50 @@ def test_raking_meets_counts_and_amount_totals_in_euros():
     np.testing.assert_allclose(pieces.weights, result.weights, rtol=1e-8)  # both within the 1e-9 tolerance
 
 
+def test_bounded_raking_keeps_every_weight_within_its_bounds_and_meets_the_controls():
+    """The logit distance: where raking weighs some units of a scarce cell beyond 2 (those that
+    another margin raises too), bounds of (0.5, 2) move the cell's weight to its other units, the
+    controls still met; bounds no weighting can meet leave it unconverged."""
+    rng = np.random.default_rng(3)
+    n = 800
+    a = rng.integers(0, 3, n)
+    b = np.where(rng.random(n) < 0.04, 3, rng.integers(0, 3, n))  # b = 3: about 32 units
+    design = np.column_stack([a == k for k in range(3)] + [b == k for k in range(4)]).astype(float)
+    counts = design.sum(axis=0)
+    targets = np.concatenate([counts[:3] * [1.25, 1.0, 0.8], counts[3:6] * 0.97, [counts[6] * 1.8]])
+    targets[:3] *= targets[3:].sum() / targets[:3].sum()  # both margins add up to one total
+    unbounded = rake(design, targets)
+    assert unbounded.converged and unbounded.weights.max() > 2.0  # the case bounds are for
+    bounded = rake(design, targets, bounds=(0.5, 2.0))
+    assert bounded.converged, bounded
+    assert bounded.weights.min() > 0.5 and bounded.weights.max() < 2.0
+    np.testing.assert_allclose(bounded.weights @ design, targets, rtol=1e-8)
+    # no bounds that hold the scarce cell's units below 1.5 can give it 1.8 times their number
+    infeasible = rake(design, targets, bounds=(0.5, 1.5))
+    assert not infeasible.converged and infeasible.max_relative_residual > 1e-3
+    # wide bounds give raking's weights back (the logit distance tends to the exponential one)
+    np.testing.assert_allclose(rake(design, targets, bounds=(1e-6, 1e6)).weights, unbounded.weights, rtol=1e-3)
+
+
+def test_bounds_no_weighting_meets_fall_back_to_raking_with_a_warning(caplog):
+    """The selection's weights: within the spec's bounds when they can meet the controls; bounds too
+    tight for what a short search (two batches of 64 swaps) leaves off give raking's weights, and
+    the log says so."""
+    register = population(600, seed=2, large_share=0.3)
+    candidates = population(2400, seed=3, large_share=0.1, id_start=10_000)
+    targets = register_targets(register, SPEC, "household_id")
+    result = select_households(candidates, targets, "household_id", seed=0)
+    weights = result.data["calibration_weight"]
+    assert SPEC.weight_bounds == (0.5, 2.0) and weights.min() > 0.5 and weights.max() < 2.0
+    tight = register_targets(register, replace(SPEC, weight_bounds=(0.99, 1.01)), "household_id")
+    with caplog.at_level("WARNING", logger="synth_assets.calibration"):
+        fallback = select_households(candidates, tight, "household_id", seed=0, batch=64, max_batches=2)
+    assert "no weights within [0.99, 1.01] meet the controls" in caplog.text
+    met = tight.residuals(fallback.data, "household_id", fallback.data["calibration_weight"].to_numpy())
+    assert met["relative"].abs().max() < 1e-6
+    assert not fallback.data["calibration_weight"].between(0.99, 1.01).all()
+
+
 def test_controls_left_beyond_their_tolerance_are_searched_again(monkeypatch):
     """The chi-square search weighs controls by size, the gate by tolerance: the repair rounds
     weigh the controls still beyond their tolerance more. Searches cut short (two batches of

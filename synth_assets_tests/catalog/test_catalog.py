@@ -223,3 +223,23 @@ def test_declared_regions_split_every_category_once(tmp_path):
     ]:
         with pytest.raises(CatalogError, match=message):
             load_catalog(_project_catalog_with_regions(tmp_path, regions))
+
+
+def test_calibration_weight_bounds_are_read_and_checked(tmp_path):
+    """The project's catalog bounds the weights by default; bounds that hold no weight of 1 or are
+    not [lower, upper] are named when the catalog loads; null means unbounded raking."""
+    from synth_assets.calibration import spec_from_catalog
+
+    project = Path(__file__).resolve().parents[2] / "data" / "catalog.yaml"
+    assert spec_from_catalog(load_catalog(project)).weight_bounds == (0.5, 2.0)
+    raw = yaml.safe_load(project.read_text(encoding="utf-8"))
+    path = tmp_path / "catalog.yaml"
+    for bounds, message in [([1.2, 3.0], r"release.calibration.weight_bounds: expected .* got \[1.2, 3.0\]"),
+                            ([0.5], "release.calibration.weight_bounds")]:
+        raw["release"]["calibration"]["weight_bounds"] = bounds
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        with pytest.raises(CatalogError, match=message):
+            load_catalog(path)
+    raw["release"]["calibration"]["weight_bounds"] = None
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert spec_from_catalog(load_catalog(path)).weight_bounds is None
