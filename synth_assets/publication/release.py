@@ -25,6 +25,7 @@ import pandas as pd
 from synth_assets.common.files import atomic_path
 from synth_assets.common.frames import ParquetTable, write_rows
 from synth_assets.common.hashing import file_sha256
+from synth_assets.common.parallel import available_cores, ordered_map
 from synth_assets.publication.datapackage import ColumnInfo, column_dicts, data_package
 
 
@@ -244,27 +245,31 @@ def _write_release(
         tmp.mkdir()
         checksums: dict[str, str] = {}
         resources: dict[str, dict[str, Any]] = {}
-        # a row group at a time, no copy of a replicate
-        names = {r: f"fictitious_population_r{int(r)}.parquet" for r in replicates}
-        persons = _write_replicates(fictitious, {r: tmp / name for r, name in names.items()})
-        for r, name in names.items():
-            checksums[name] = file_sha256(tmp / name)
-            resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size, "rows": persons[r]}
-        linked_resources: dict[str, dict[str, Any]] = {}
-        linked_card: dict[str, dict[str, Any]] = {}
-        for table_name, table in (linked or {}).items():
-            counts: dict[str, int] = {}
-            names = {r: f"{table_name}_r{int(r)}.parquet" for r in replicates}
-            rows = _write_replicates(table.data, {r: tmp / name for r, name in names.items()})
-            for r, name in names.items():
-                checksums[name] = file_sha256(tmp / name)
-                counts[f"r{int(r)}"] = rows[r]
-                linked_resources[name] = {"sha256": checksums[name], "bytes": (tmp / name).stat().st_size,
-                                          "rows": rows[r], "columns": table.columns, "keys": table.keys,
-                                          "persons": f"fictitious_population_r{int(r)}.parquet"}
+        linked = linked or {}
+        for table_name, table in linked.items():  # before any file is written
             missing = [c for c in table.data.columns if c != "replicate" and c not in table.columns]
             if missing:
                 raise ValueError(f"linked table {table_name}: no column description for {', '.join(missing)}")
+        # each table split into its replicates' files, a row group at a time, and hashed: the persons
+        # and every linked table at once, on threads (Arrow reads, filters and writes without the GIL:
+        # at 1.2 million persons the three tables took 22 s one after another on 2 cores)
+        tables: list[tuple[str, pd.DataFrame | ParquetTable]] = [
+            ("fictitious_population", fictitious), *((name, table.data) for name, table in linked.items())]
+        written = ordered_map(lambda item: _write_table(item[1], tmp, item[0], replicates), tables,
+                              n_jobs=min(len(tables), available_cores()), name="release-write")
+        for name, rows, digest, size in written[0]:
+            checksums[name] = digest
+            resources[name] = {"sha256": digest, "bytes": size, "rows": rows}
+        linked_resources: dict[str, dict[str, Any]] = {}
+        linked_card: dict[str, dict[str, Any]] = {}
+        for (table_name, table), files in zip(linked.items(), written[1:]):
+            counts: dict[str, int] = {}
+            for r, (name, rows, digest, size) in zip(replicates, files):
+                checksums[name] = digest
+                counts[f"r{int(r)}"] = rows
+                linked_resources[name] = {"sha256": digest, "bytes": size,
+                                          "rows": rows, "columns": table.columns, "keys": table.keys,
+                                          "persons": f"fictitious_population_r{int(r)}.parquet"}
             linked_card[table_name] = {"unit": table.unit, "keys": list(table.keys), "rows_per_replicate": counts,
                                        "columns": column_dicts({c: table.columns[c] for c in table.data.columns
                                                                 if c != "replicate"})}
@@ -314,6 +319,15 @@ def _write_release(
         )
         (tmp / "datapackage.json").write_text(json.dumps(descriptor, indent=2, default=str))
     return card
+
+
+def _write_table(data: pd.DataFrame | ParquetTable, folder: Path, stem: str, replicates: list[Any]
+                 ) -> list[tuple[str, int, str, int]]:
+    """``data`` split into ``folder/<stem>_r<k>.parquet``, one file a replicate: each file's name,
+    rows, sha256 and bytes, in the replicates' order."""
+    names = {r: f"{stem}_r{int(r)}.parquet" for r in replicates}
+    rows = _write_replicates(data, {r: folder / name for r, name in names.items()})
+    return [(name, rows[r], file_sha256(folder / name), (folder / name).stat().st_size) for r, name in names.items()]
 
 
 def _replicates(fictitious: pd.DataFrame | ParquetTable) -> list[Any]:

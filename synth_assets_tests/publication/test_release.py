@@ -251,6 +251,36 @@ def test_a_linked_table_left_on_disk_is_published_as_the_frame_would_be(tmp_path
         pd.testing.assert_frame_equal(written["frame"][r], expected)
 
 
+def test_the_persons_and_a_linked_table_are_written_at_once_and_hashed_as_written(tmp_path, monkeypatch):
+    """Two cores: the persons' files and a linked table's are written side by side (each waits at a
+    barrier for the other: one after the other, the first would time out), and the card's checksums,
+    sizes and rows are those of the files written."""
+    from synth_assets.publication import ColumnInfo
+
+    monkeypatch.setattr(release_module, "available_cores", lambda: 2)
+    barrier, write = threading.Barrier(2, timeout=20), release_module._write_table
+
+    def together(*args, **kwargs):
+        barrier.wait()
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(release_module, "_write_table", together)
+    trips = pd.DataFrame({"person_id": [0, 1, 2, 0], "distance": [1.0, 2.0, 3.0, 4.0], "replicate": [1, 1, 2, 2]})
+    target, card = publish_release(
+        _fictitious(), public_dir=tmp_path / "public", wave="2024", report_dir=tmp_path, release="2024-x",
+        provenance={}, model={}, metrics={}, checks=[],
+        linked={"mobility_trips": LinkedTable(trips, "trip", ["person_id"],
+                                              {c: ColumnInfo(c, "number") for c in ("person_id", "distance")})})
+    package = json.loads((target / "datapackage.json").read_text())
+    described = {resource["path"]: resource for resource in package["resources"]}
+    for name in ("fictitious_population_r1.parquet", "fictitious_population_r2.parquet",
+                 "mobility_trips_r1.parquet", "mobility_trips_r2.parquet"):
+        assert card.checksums[name] == file_sha256(target / name)
+        assert described[name]["bytes"] == (target / name).stat().st_size
+    assert card.persons_per_replicate == {"r1": 5, "r2": 5}
+    assert card.linked["mobility_trips"]["rows_per_replicate"] == {"r1": 2, "r2": 2}
+
+
 def test_the_cards_model_lists_each_set_of_rules_once(tmp_path):
     """Households' and members' models carry the catalog's rules alike: the card lists them once."""
     rules = ["age >= 0 and age <= 110", "not (age < 16 and labour_income > 0)"]
