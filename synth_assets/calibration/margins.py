@@ -53,14 +53,24 @@ class CalibrationError(ValueError):
 
 @dataclass(frozen=True)
 class Margin:
-    """A table of the register to reproduce: ``unit`` counted over ``variables``."""
+    """A table of the register to reproduce: ``unit`` counted over ``variables``.
+
+    ``bands`` (variable, edges) cut a numeric variable for this margin alone, instead of the
+    spec's bands: ages in 5-year bands nationally beside wide bands by municipality.
+    """
 
     unit: Unit
     variables: tuple[str, ...]
+    bands: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     @property
     def name(self) -> str:
-        return f"{self.unit}s by {' x '.join(self.variables)}"
+        own = "".join(f" ({v} cut at {', '.join(f'{e:g}' for e in edges)})" for v, edges in self.bands)
+        return f"{self.unit}s by {' x '.join(self.variables)}{own}"
+
+    def cut(self, bands: Mapping[str, Sequence[float]]) -> Mapping[str, Sequence[float]]:
+        """The bands this margin's cells are made with: ``bands`` (the spec's), its own first."""
+        return {**bands, **dict(self.bands)} if self.bands else bands
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class CalibrationSpec:
     controls. ``tolerances`` bound the residual of each control for the gate: a count cell
     within ``persons``/``households`` units or ``count_share`` of its target, whichever is
     larger; ``total`` and ``nonzero`` as a share of the target. ``weight_bounds``: every
-    calibration weight strictly between them (the logit distance), or unbounded raking (``None``).
+    calibration weight between them (the logit distance), or unbounded raking (``None``).
     """
 
     margins: tuple[Margin, ...]
@@ -315,7 +325,7 @@ class Targets:
             # the margin's columns only, before taking the heads' rows (not a copy of every column)
             table = persons[list(margin.variables)]
             table, unit_w = (table, w) if margin.unit == "person" else (table.iloc[heads], w[heads])
-            keys, positions = cell_codes(table, margin.variables, self.spec.bands)
+            keys, positions = cell_codes(table, margin.variables, margin.cut(self.spec.bands))
             controls = self.controls_of(margin, keys)
             sums = pd.Series(np.bincount(positions, weights=unit_w, minlength=len(keys))).groupby(controls).sum()
             values.update({str(k): float(v) for k, v in sums.items()})
@@ -415,10 +425,11 @@ def register_targets(register: pd.DataFrame, spec: CalibrationSpec, household_id
         table = register if margin.unit == "person" else register.iloc[heads]
         if margin.unit == "household":
             check_household_level(register, household_id, margin.variables, margin.name)
-        keys = cell_keys(table, margin.variables, spec.bands)
+        bands = margin.cut(spec.bands)
+        keys = cell_keys(table, margin.variables, bands)
         if any(MISSING_LABEL in str(k).split(KEY_SEPARATOR) for k in keys):
             raise CalibrationError(f"{margin.name}: the register has missing values in a margin variable")
-        levels = [_labels_of(table[v], v, spec.bands)[1] for v in margin.variables]
+        levels = [_labels_of(table[v], v, bands)[1] for v in margin.variables]
         full = pd.MultiIndex.from_product(levels, names=list(margin.variables))
         flat = pd.Index([KEY_SEPARATOR.join(map(str, t if isinstance(t, tuple) else (t,))) for t in full])
         counts = pd.Series(keys).value_counts().reindex(flat, fill_value=0)
@@ -430,8 +441,9 @@ def register_targets(register: pd.DataFrame, spec: CalibrationSpec, household_id
             members = list(group)
             label = readable(members[0], margin) if len(members) == 1 else (
                 f"{readable(members[0], margin)} (+{len(members) - 1} merged cells)")
+            own = "".join(f"[{v}:{'/'.join(f'{e:g}' for e in edges)}]" for v, edges in margin.bands)
             rows.append({
-                "control": f"{margin.unit}:{'x'.join(margin.variables)}:{g}",
+                "control": f"{margin.unit}:{'x'.join(margin.variables)}{own}:{g}",
                 "margin": margin.name, "unit": margin.unit, "kind": "count", "variable": "",
                 "label": label, "cells": json.dumps(members), "target": float(counts[members].sum()),
             })
@@ -466,7 +478,8 @@ def spec_from_catalog(catalog) -> CalibrationSpec:
     margins = catalog.calibration_margins()
     totals = catalog.register_amounts() if settings.totals is None else list(settings.totals)
     return CalibrationSpec(
-        margins=tuple(Margin(m.unit, tuple(m.variables)) for m in margins),
+        margins=tuple(Margin(m.unit, tuple(m.variables), tuple((v, tuple(e)) for v, e in m.bands.items()))
+                      for m in margins),
         totals=tuple(totals),
         bands={k: tuple(v) for k, v in settings.bands.items()},
         quantiles=dict(settings.quantiles),

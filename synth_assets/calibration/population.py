@@ -78,7 +78,8 @@ def _structures_of_short_strata(candidates: Candidates, short: InsufficientCandi
     margin = targets.spec.household_margins[0]
     persons = candidates.frame()
     households = persons.loc[~persons[household_id].duplicated(), list(margin.variables)].reset_index(drop=True)
-    keys = cell_keys(households, margin.variables, targets.spec.bands)
+    bands = margin.cut(targets.spec.bands)
+    keys = cell_keys(households, margin.variables, bands)
     parts = []
     for stratum, deficit in short.deficits.items():
         wanted = int(math.ceil(TOP_UP_MARGIN * deficit)) + 5
@@ -86,7 +87,7 @@ def _structures_of_short_strata(candidates: Candidates, short: InsufficientCandi
         if len(members):
             parts.append(households.iloc[rng.choice(members, wanted)])
             continue
-        cells = rows_of_cells(short.cells[stratum], margin.variables, households, targets.spec.bands)
+        cells = rows_of_cells(short.cells[stratum], margin.variables, households, bands)
         if cells.empty:
             return None
         parts.append(cells.iloc[rng.integers(len(cells), size=wanted)])

@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from synth_assets.calibration.candidates import Candidates
 from synth_assets.calibration.margins import CalibrationError, Targets, cell_codes
-from synth_assets.calibration.weights import STALL_BELOW, RakingResult, rake
+from synth_assets.calibration.weights import RakingResult, rake
 
 log = logging.getLogger("synth_assets.calibration")
 
@@ -102,17 +102,29 @@ class CalibrationResult:
         }
 
 
+#: Bounded weights that leave every control within this share of its target (relative to
+#: ``max(|target|, 1)``, as :func:`~.weights.rake` measures it) are kept although not exact: on the
+#: 50,000-person demo two replicates of five stopped at 1.1e-4 and 3.9e-4 within (0.5, 2), where
+#: raking without bounds met them exactly with weights up to 3.99 (bench/README.md, "Twenty-sixth
+#: pass"). A thousandth is the gate's tolerance of an income total.
+BOUNDED_RESIDUAL = 1e-3
+
+
 def _weights(design: sp.csr_matrix, targets: np.ndarray, bounds: tuple[float, float] | None) -> RakingResult:
     """The chosen households' calibrated weights, within ``bounds`` where the controls allow it.
 
-    Bounds no weighting can meet (a cell that only weights beyond them reach) would leave the
-    controls unmet; the weights are then raked without bounds, which meets them, and the log says
-    how far they went: grossed-up totals that miss the register would be the worse surprise.
+    Within the bounds the controls are met exactly, or to :data:`BOUNDED_RESIDUAL` where no weights
+    inside them meet the last digits (a few households carrying a cell, which exact weights would
+    stretch). Bounds that leave a control further off would make grossed-up totals miss the
+    register, the worse surprise: the weights are then raked without bounds, which meets them, and
+    the log says how far they went.
     """
     if bounds is not None:
         bounded = rake(design, targets, bounds=bounds)
-        # at Newton's floor the controls are met to rounding, as an unbounded raking's can be
-        if bounded.converged or bounded.max_relative_residual <= STALL_BELOW:
+        if bounded.max_relative_residual <= BOUNDED_RESIDUAL:
+            if not bounded.converged:
+                log.info("calibration: weights within %s meet every control to %.2g of its target", list(bounds),
+                         bounded.max_relative_residual)
             return bounded
     weights = rake(design, targets)
     if bounds is not None:
@@ -162,7 +174,7 @@ def _design(persons: pd.DataFrame, targets: Targets, household_id: str) -> _Desi
         # integer codes, a key string per distinct cell only
         table = persons[list(margin.variables)]
         keys, positions = cell_codes(table if margin.unit == "person" else table.iloc[first], margin.variables,
-                                     spec.bands)
+                                     margin.cut(spec.bands))
         col = np.array([index[c] for c in targets.controls_of(margin, keys, "generated cell")], dtype=np.int64)[positions]
         add(codes[table_rows], col, np.ones(len(table_rows)))
         if margin.unit == "household" and stratum is None:
@@ -311,7 +323,8 @@ def candidate_shortage(candidates: pd.DataFrame | Candidates, targets: Targets, 
     persons = candidates.frame() if isinstance(candidates, Candidates) else candidates
     margin = targets.spec.household_margins[0]
     first = ~persons[household_id].duplicated().to_numpy()
-    keys, positions = cell_codes(persons.loc[first, list(margin.variables)], margin.variables, targets.spec.bands)
+    keys, positions = cell_codes(persons.loc[first, list(margin.variables)], margin.variables,
+                                 margin.cut(targets.spec.bands))
     index = {c: i for i, c in enumerate(targets.controls["control"])}
     stratum = np.array([index[c] for c in targets.controls_of(margin, keys, "generated cell")], dtype=np.int64)
     return _shortage(stratum[positions], targets)

@@ -4,7 +4,7 @@ Weights ``w = d * F(A @ lam)`` with ``lam`` found by Newton's method on the cali
 equations ``A.T @ w = t``. With the exponential distance (``F = exp``, raking) every weight is
 positive and, on categorical margins, the weights are those of iterative proportional fitting
 (the test checks both). With ``bounds=(L, U)`` the logit distance (Deville & Särndal's method 4,
-CALMAR's ``logit``) keeps every ratio ``w / d`` strictly inside ``(L, U)``: no household stands for
+CALMAR's ``logit``) keeps every ratio ``w / d`` inside ``[L, U]`` (strictly in exact arithmetic): no household stands for
 many more than itself, which an unbounded raking allows when a few households carry a cell that
 the others lack. Linearly dependent controls (person cells that add up to the number of persons,
 which household sizes also give) are handled by a least-squares Newton step.
@@ -101,7 +101,7 @@ def rake(
     while its target is not 0, never does); it also stops, unconverged, at Newton's floor above
     ``tolerance`` (:data:`STALL_BELOW`). ``hessian_rows``: rows of the design summed at a
     time into each step's Hessian (memory, not the result). ``bounds=(L, U)``: the logit distance,
-    every ``w / initial`` strictly between ``L`` and ``U`` (``0 <= L < 1 < U``); a system those
+    every ``w / initial`` between ``L`` and ``U`` (``0 <= L < 1 < U``); a system those
     bounds make infeasible does not converge.
     """
     distance = _Distance(None if bounds is None else (float(bounds[0]), float(bounds[1])))

@@ -259,15 +259,26 @@ class MatchingStep(_Strict):
 
 
 class CalibrationMargin(_Strict):
-    """A register table the release must reproduce: persons or households counted over variables."""
+    """A register table the release must reproduce: persons or households counted over variables.
+
+    ``bands`` cut a numeric variable for this margin alone (the calibration's ``bands`` otherwise).
+    """
 
     unit: Literal["person", "household"]
     variables: list[str]
+    bands: dict[str, list[float]] = Field(default_factory=dict)
+
+
+#: Age bands of the default national margin of ages by sex: 5 years wide, and 18 (adulthood).
+NATIONAL_AGE_BANDS = [0.0, 5.0, 10.0, 15.0, 18.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0, 65.0, 70.0,
+                      75.0, 80.0, 85.0]
 
 
 def _default_margins() -> list[CalibrationMargin]:
     return [
         CalibrationMargin(unit="person", variables=["municipality", "sex", "age"]),
+        # ages by sex nationally in 5-year bands (and 18): within the wide bands above, a model's ages drift
+        CalibrationMargin(unit="person", variables=["age", "sex"], bands={"age": NATIONAL_AGE_BANDS}),
         CalibrationMargin(unit="household", variables=["municipality", "household_type", "household_size"]),
     ]
 
@@ -282,7 +293,7 @@ class Calibration(_Strict):
     ``persons``/``households`` units or ``count_share`` of its target (the larger), ``total``
     and ``nonzero`` relative. ``surplus`` is how
     many households are generated per household of the register to choose from.
-    ``weight_bounds`` keep every household's calibration weight strictly between them (the logit
+    ``weight_bounds`` keep every household's calibration weight between them (the logit
     distance; ``null``: unbounded raking).
     """
 
@@ -527,6 +538,12 @@ class Catalog(_Strict):
             for variable in margin.variables:
                 if variable not in known:
                     errors.append(f"release.calibration.margins[{i}]: {variable!r} is not a register variable")
+            for variable, edges in margin.bands.items():
+                if variable not in margin.variables:
+                    errors.append(f"release.calibration.margins[{i}].bands: {variable!r} is not one of the "
+                                  f"margin's variables {margin.variables}")
+                if list(edges) != sorted(edges) or len(set(edges)) != len(edges) or not edges:
+                    errors.append(f"release.calibration.margins[{i}].bands.{variable}: edges must increase, got {edges}")
         for variable in calibration.totals or []:
             if variable not in known:
                 errors.append(f"release.calibration.totals: {variable!r} is not a register variable")
@@ -555,7 +572,8 @@ class Catalog(_Strict):
         for margin in _default_margins():
             variables = [v for v in margin.variables if v in known]
             if variables:
-                margins.append(CalibrationMargin(unit=margin.unit, variables=variables))
+                margins.append(CalibrationMargin(unit=margin.unit, variables=variables,
+                                                 bands={v: e for v, e in margin.bands.items() if v in variables}))
         return margins
 
     def register_amounts(self) -> list[str]:

@@ -89,7 +89,7 @@ class Deployment:
             return k8s_job_executor.configured(settings, name="k8s_job_executor")
         start = ({"forkserver": {"preload_modules": list(STEP_PRELOAD_MODULES)}}
                  if "forkserver" in multiprocessing.get_all_start_methods() else {"spawn": {}})  # Windows: spawn only
-        # One population-sized step and one streamed step at a time (working_sets): not two population steps.
+        # One population-sized step at a time (working_sets): never two population steps side by side.
         return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, "start_method": start,
                                                     "tag_concurrency_limits": working_sets.LOCAL_LIMITS, **settings})
 

@@ -7,13 +7,15 @@ a survey's records or one block besides, carries ``streamed``; a region step ``r
 region's share of the candidates); the others (surveys, donors, the fan-out, the gate's threshold
 check) hold little whatever the population and carry no tag.
 
-The local executor runs at most one ``population`` step and one ``streamed`` step at a time
-(:data:`LOCAL_LIMITS`, Dagster's ``tag_concurrency_limits``): two population steps side by side need
-the sum of their peaks (at 1.2 million persons the CART fit, 3.1 GiB of its own, beside the matched
-dataset's check, 0.8 GiB, is more than 4 GB), while a streamed step adds at most its row groups to
-the one beside it (at 2 million persons the largest, ``linked_tus``, peaked at 0.9 GiB of its own,
-0.3 of them the imports every step shares, beside population checks of 2.5 GiB: bench/README.md,
-"Twenty-second pass"). A step whose forked children each hold a batch (the release's Great
+The local executor runs at most one ``population`` step at a time (:data:`LOCAL_LIMITS`, Dagster's
+``tag_concurrency_limits``): two population steps side by side need the sum of their peaks (at 1.2
+million persons the CART fit, 3.1 GiB of its own, beside the matched dataset's check, 0.8 GiB, is
+more than 4 GB), while a streamed step adds at most its row groups to the one beside it (at 2
+million persons the largest, ``linked_tus``, peaked at 0.9 GiB of its own, 0.3 of them the imports
+every step shares, beside population checks of 2.5 GiB: bench/README.md, "Twenty-second pass"). Two
+streamed steps side by side (the two linked tables, their checks) hold less than that; they were held
+to one at a time until the twenty-sixth pass, which left a core idle while ``linked_mobility`` (54% of
+two cores) ran alone at 1.2 million persons. A step whose forked children each hold a batch (the release's Great
 Expectations check: about 0.5 GB a child) is a population step. The small steps run
 beside both. Region steps run side by side, as the issue of parallel regions asks: each holds its
 own region. On Kubernetes each step is a pod sized for itself (``deploy/kubernetes/executor.yaml``),
@@ -34,10 +36,9 @@ POPULATION: dict[str, str] = {WORKING_SET: "population"}
 STREAMED: dict[str, str] = {WORKING_SET: "streamed"}
 #: A region step: data in proportion to its region's persons.
 REGION: dict[str, str] = {WORKING_SET: "region"}
-#: The multiprocess executor's ``tag_concurrency_limits``: one population-sized step and one streamed
-#: step at a time.
-LOCAL_LIMITS: list[dict[str, Any]] = [{"key": WORKING_SET, "value": POPULATION[WORKING_SET], "limit": 1},
-                                      {"key": WORKING_SET, "value": STREAMED[WORKING_SET], "limit": 1}]
+#: The multiprocess executor's ``tag_concurrency_limits``: one population-sized step at a time (the
+#: executor's ``max_concurrent`` bounds the rest).
+LOCAL_LIMITS: list[dict[str, Any]] = [{"key": WORKING_SET, "value": POPULATION[WORKING_SET], "limit": 1}]
 
 
 #: From this many register persons, a step whose pieces could run in forked children (the region

@@ -243,3 +243,21 @@ def test_calibration_weight_bounds_are_read_and_checked(tmp_path):
     raw["release"]["calibration"]["weight_bounds"] = None
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     assert spec_from_catalog(load_catalog(path)).weight_bounds is None
+
+
+def test_a_margins_own_bands_are_read_and_checked(tmp_path):
+    """A margin's ``bands`` reach its calibration margin (the project's national ages by sex); bands
+    on a variable the margin lacks, or edges that do not increase, are named when the catalog loads."""
+    from synth_assets.calibration import spec_from_catalog
+
+    project = Path(__file__).resolve().parents[2] / "data" / "catalog.yaml"
+    national = [m for m in spec_from_catalog(load_catalog(project)).margins if m.bands]
+    assert [(m.variables, dict(m.bands)["age"][:6]) for m in national] == [(("age", "sex"), (0, 5, 10, 15, 18, 20))]
+    raw = yaml.safe_load(project.read_text(encoding="utf-8"))
+    path = tmp_path / "catalog.yaml"
+    for bands, message in [({"household_size": [1, 3]}, r"margins\[1\].bands: 'household_size' is not one of"),
+                           ({"age": [18, 5]}, r"margins\[1\].bands.age: edges must increase")]:
+        raw["release"]["calibration"]["margins"][1]["bands"] = bands
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        with pytest.raises(CatalogError, match=message):
+            load_catalog(path)
