@@ -92,6 +92,7 @@ def rake(
     max_iterations: int = 100,
     hessian_rows: int = HESSIAN_ROWS,
     bounds: tuple[float, float] | None = None,
+    stall_below: float = STALL_BELOW,
 ) -> RakingResult:
     """Weights of the rows of ``design`` (units x controls) whose weighted sums equal ``targets``.
 
@@ -100,7 +101,9 @@ def rake(
     ``converged`` says whether it got there (an infeasible control, one no unit carries
     while its target is not 0, never does); it also stops, unconverged, at Newton's floor above
     ``tolerance`` (:data:`STALL_BELOW`). ``hessian_rows``: rows of the design summed at a
-    time into each step's Hessian (memory, not the result). ``bounds=(L, U)``: the logit distance,
+    time into each step's Hessian (memory, not the result). ``stall_below``: the worst residual under
+    which steps that stopped halving it end the search (bounds that no weights meet exactly leave it
+    creeping down for a hundred steps). ``bounds=(L, U)``: the logit distance,
     every ``w / initial`` between ``L`` and ``U`` (``0 <= L < 1 < U``); a system those
     bounds make infeasible does not converge.
     """
@@ -136,7 +139,7 @@ def rake(
             best, stalled = worst, 0
         else:
             stalled += 1
-        if worst <= STALL_BELOW and stalled >= STALL_ITERATIONS:
+        if worst <= stall_below and stalled >= STALL_ITERATIONS:
             iteration -= 1
             break
         hessian = _hessian(a, d * distance.derivative(u), hessian_rows)
