@@ -122,7 +122,7 @@ def _weights(design: sp.csr_matrix, targets: np.ndarray, bounds: tuple[float, fl
     if bounds is not None:
         # once within a thousandth, steps that no longer halve the residual end it: where no weights
         # within the bounds meet the last digits, Newton's steps creep on (replicate 2 of a 1.2-million-
-        # person run: 100 steps, 99 s, to 8.3e-5)
+        # person run: about a hundred steps, 99 s, to 8.3e-5)
         bounded = rake(design, targets, bounds=bounds, stall_below=BOUNDED_RESIDUAL)
         if bounded.max_relative_residual <= BOUNDED_RESIDUAL:
             if not bounded.converged:
