@@ -146,39 +146,3 @@ def test_bad_options_and_threads_restored(pair) -> None:
     fuse(recipient, donor, on=X, impute=Z, method="neural_draw", epochs=5)
     assert torch.get_num_threads() == before
 
-
-def test_early_stopping_holds_out_every_copy_of_a_row_together() -> None:
-    import torch
-
-    rng = np.random.default_rng(0)
-    distinct = rng.normal(size=(300, 4)).astype(np.float32)
-    levels = rng.integers(0, 3, size=300)
-    drawn = rng.integers(0, 300, size=300)  # a bootstrap draw: some rows twice or more, some never
-    x, codes = distinct[drawn], [levels[drawn]]
-    held = neural.held_out_rows(x, codes, 60, torch.Generator().manual_seed(1))
-    training = np.setdiff1d(np.arange(300), held)
-    # no held-out row has its twin in training, so the validation loss cannot reward memorising it
-    assert not set(drawn[held]) & set(drawn[training])
-    assert 60 <= len(held) <= 60 + np.bincount(drawn).max()
-    assert np.array_equal(held, neural.held_out_rows(x, codes, 60, torch.Generator().manual_seed(1)))
-    # identical inputs with different targets are different rows: they may fall on either side
-    assert len(neural.held_out_rows(np.zeros((100, 2), np.float32), [np.arange(100)], 20,
-                                    torch.Generator().manual_seed(2))) == 20
-
-
-def test_the_network_stops_on_the_rows_held_out_whole(pair, monkeypatch) -> None:
-    recipient, donor, _ = pair
-    seen: list[np.ndarray] = []
-    original = neural.held_out_rows
-
-    def spy(*args, **kwargs):
-        seen.append(original(*args, **kwargs))
-        return seen[-1]
-
-    monkeypatch.setattr(neural, "held_out_rows", spy)
-    twice = pd.concat([donor.iloc[:300], donor.iloc[:300]], ignore_index=True)
-    result = fuse(recipient.iloc[:200], twice, on=X, impute=Z, donor_weight="weight", method="neural_draw",
-                  epochs=3, seed=1)
-    assert len(seen) == 1 and result.diagnostics.extra["validation_loss"] is not None
-    held = seen[0] % 300  # a row and its copy 300 rows on are both held out or neither
-    assert np.array_equal(np.sort(seen[0]), np.sort(np.concatenate([held[seen[0] < 300], held[seen[0] < 300] + 300])))

@@ -36,8 +36,7 @@ class never gives donors to another class.
 Numeric X enter the network as their donor-weighted empirical CDF value and
 their standardised signed log, plus a missingness flag where values are
 missing; categorical X are one-hot (missing is a level).  Training uses Adam
-on mini-batches with early stopping on a donor-weighted validation split
-(every copy of a row on one side: :func:`held_out_rows`);
+on mini-batches with early stopping on a donor-weighted validation split;
 the network is then refitted on all donors for the chosen number of epochs.
 Everything is seeded from the ``fuse`` seed and runs on ``threads`` CPU
 threads: on 2 cores, training on 8,000 donors took 2-4 s with one thread and
@@ -283,23 +282,6 @@ def _train(
     return net, best_epoch, (best_loss if validation_rows is not None else None)
 
 
-def held_out_rows(x: np.ndarray, codes: list[np.ndarray], n_validation: int, generator: Any) -> np.ndarray:
-    """About ``n_validation`` donor rows for early stopping, every copy of a row on the same side.
-
-    A replicate's donors are a bootstrap draw: a household drawn twice is two identical blocks of
-    rows. Held out one by one, a copy in validation has its twin in training, so the validation loss
-    rewards memorising the draw and stops training late (at 1.2 million persons the replicates'
-    networks stopped at epochs 21 to 49, the delivered survey's at 7 to 21). Identical rows (inputs
-    and targets) are therefore held out together, as one unit, in a random order of the units.
-    """
-    import torch
-
-    _, unit, sizes = np.unique(np.column_stack([x, *codes]), axis=0, return_inverse=True, return_counts=True)
-    order = torch.randperm(len(sizes), generator=generator).numpy()
-    taken = order[: int(np.searchsorted(np.cumsum(sizes[order]), n_validation)) + 1]
-    return np.flatnonzero(np.isin(unit.reshape(-1), taken))
-
-
 def fit_network(
     x_don: np.ndarray,
     heads: list[Head],
@@ -337,7 +319,7 @@ def fit_network(
         )
         n_validation = int(round(validation * len(x))) if len(x) >= 20 else 0
         if n_validation > 0 and patience > 0:
-            validation_rows = torch.from_numpy(held_out_rows(x_don, [h.codes for h in heads], n_validation, generator))
+            validation_rows = torch.randperm(len(x), generator=generator)[:n_validation]
             net, best_epoch, val_loss = train(
                 x, targets, w, epochs=epochs, validation_rows=validation_rows, patience=patience
             )
