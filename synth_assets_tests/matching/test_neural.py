@@ -145,4 +145,3 @@ def test_bad_options_and_threads_restored(pair) -> None:
     before = torch.get_num_threads()
     fuse(recipient, donor, on=X, impute=Z, method="neural_draw", epochs=5)
     assert torch.get_num_threads() == before
-
