@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -475,10 +476,11 @@ def execute(defs: dg.Definitions | None, job: str, partition: str, instance: dg.
     return RunSummary(job, partition, success, run_id, _failures(events), refused_by)
 
 
-def ingest_in_this_process(runs: list[tuple[str, str]], processes: StepProcesses, instance_ref: Any,
+def ingest_in_this_process(runs: list[tuple[str, str]], shared: Any, processes: StepProcesses, instance_ref: Any,
                            progress_start: float | None, results: Any, lane: int = 0) -> None:
     """Ingest runs of a run with a process per step, one after another in this process (started
-    by :func:`ingest_in_processes`), each run's summary put on ``results`` as it ends, with ``lane``.
+    by :func:`ingest_in_processes`): ``runs`` first, then those it takes from the ``shared`` queue
+    until its ``None``; each run's summary put on ``results`` as it ends, with ``lane``.
 
     In the run's own process, an ingest run leaves what the allocator kept of the register read
     behind: the run's process held about 0.56 GB at 300,000 persons and 0.85 GB at 1.2 million through
@@ -488,7 +490,7 @@ def ingest_in_this_process(runs: list[tuple[str, str]], processes: StepProcesses
     end_with_parent()
     progress = Progress(start=progress_start) if progress_start is not None else None
     with dg.DagsterInstance.from_ref(instance_ref) as instance:
-        for job, partition in runs:
+        for job, partition in itertools.chain(runs, iter(shared.get, None)):
             results.put((lane, execute(None, job, partition, instance, progress=progress, steps=False,
                                        processes=processes, in_process=True)))
             # a run's frames sit in reference cycles (its context, its events' errors) until collected:
@@ -497,46 +499,69 @@ def ingest_in_this_process(runs: list[tuple[str, str]], processes: StepProcesses
             release_free_memory()
 
 
-def ingest_lanes(runs: list[tuple[str, str]], register_job: str, cores: int) -> list[list[tuple[str, str]]]:
-    """The ingest runs split into lanes, each a process of its own, side by side: the register's
-    waves in one (one register's tables at a time: each holds the population, 1.7 GB at 1.2 million
-    persons), the surveys' in another, where a second core is there to run it; in their order."""
+@dataclass(frozen=True)
+class IngestLanes:
+    """The ingest runs of a run with a process per step, split among processes side by side: each
+    lane's own runs first, in order, then the ``shared`` ones, each taken by the first lane free."""
+
+    own: list[list[tuple[str, str]]]
+    shared: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.own)) + len(self.shared)
+
+
+def ingest_lanes(runs: list[tuple[str, str]], register_job: str, cores: int) -> IngestLanes:
+    """The ingest runs split into lanes, each a process of its own, side by side, where a second core
+    is there to run them: the register's waves all in one (one register's tables at a time: each holds
+    the population, 1.7 GB at 1.2 million persons), the surveys' first wave in the other, the surveys'
+    other waves shared, in their order, so that the register's lane takes the surveys' left when its
+    waves are done (at 1.2 million persons the surveys' lane alone ended 23 s after the register's:
+    bench/README.md, "Twenty-seventh pass")."""
     registers = [run for run in runs if run[0] == register_job]
     surveys = [run for run in runs if run[0] != register_job]
     if cores < 2 or not registers or not surveys:
-        return [runs] if runs else []
-    return [registers, surveys]
+        return IngestLanes([runs] if runs else [])
+    return IngestLanes([registers, surveys[:1]], surveys[1:])
 
 
-def ingest_in_processes(lanes: list[list[tuple[str, str]]], processes: StepProcesses, instance: dg.DagsterInstance,
+def ingest_in_processes(lanes: IngestLanes, processes: StepProcesses, instance: dg.DagsterInstance,
                         progress: Progress | None, stop: threading.Event | None) -> Iterable[RunSummary]:
     """Each ingest run's summary as it ends, each lane of runs made in one process of its own
     (:func:`ingest_in_this_process`), the lanes side by side; stopped with ``stop``, or an error if
     a process ends early. A release waits for every ingest run: the register's waves (one lane, about
     a third of a core's time per wave at 1.2 million persons) and the surveys' (the other: a dozen
-    small runs) then end together, not one after the other (bench/README.md, "Twenty-first pass")."""
+    small runs, shared by both once the register's are done) then end together, not one after the
+    other (bench/README.md, "Twenty-first pass")."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
+    shared = context.Queue()
+    for run in lanes.shared:
+        shared.put(run)
+    for _ in lanes.own:
+        shared.put(None)  # one end for each lane
     children = [context.Process(target=ingest_in_this_process, name=f"synth-assets-ingest-{lane}", daemon=True,
-                                args=(runs, processes, instance.get_ref(), progress.start if progress else None,
-                                      results, lane))
-                for lane, runs in enumerate(lanes)]
+                                args=(runs, shared, processes, instance.get_ref(),
+                                      progress.start if progress else None, results, lane))
+                for lane, runs in enumerate(lanes.own)]
     for child in children:
         child.start()
-    done = [0] * len(lanes)
+    done = 0
     try:
-        while sum(done) < sum(map(len, lanes)):
+        while done < len(lanes):
             if stop is not None and stop.is_set():
                 raise InterruptedError("pipeline stopped by a signal")
             try:
-                lane, summary = results.get(timeout=0.5)
+                _, summary = results.get(timeout=0.5)
             except queue.Empty:
-                for lane, child in enumerate(children):
-                    if done[lane] < len(lanes[lane]) and not child.is_alive() and results.empty():
-                        raise RuntimeError(f"the ingest process ended (exit code {child.exitcode}) after "
-                                           f"{done[lane]} of {len(lanes[lane])} ingest runs") from None
+                # a lane that took the shared queue's end exits 0 while the others still run
+                ended = [child for child in children if not child.is_alive() and child.exitcode != 0]
+                if (ended or not any(child.is_alive() for child in children)) and results.empty():
+                    code = ended[0].exitcode if ended else 0
+                    raise RuntimeError(f"the ingest process ended (exit code {code}) after "
+                                       f"{done} of {len(lanes)} ingest runs") from None
                 continue
-            done[lane] += 1
+            done += 1
             yield summary
         for child in children:
             child.join()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 import numpy as np
@@ -41,6 +42,13 @@ from synth_assets.synthesis.equal_rows import batch_rows, match_rows
 from synth_assets.synthesis.families import BLOCK_FAMILIES, RULE_MASKING_FAMILIES, make_synthesizer
 from synth_assets.synthesis.tabular import TabularSynthesizer
 from synth_assets.synthesis.transform import IdCodec, TableSchema
+
+#: Household-table families fitted in a thread while the members' model fits (both without a time
+#: budget): CART's tree building releases the GIL, and its fit at 1.2 million persons (16 s for the
+#: households, 89 s for the members at 84% of two cores) left a core idle (bench/README.md,
+#: "Twenty-seventh pass"). A neural family's fit sizes its torch threads to the machine: two at once
+#: would share the cores and, with a budget, time each other's epochs.
+FIT_BESIDE_MEMBERS = frozenset({"cart"})
 
 
 def _internal_name(base: str, taken: set[str]) -> str:
@@ -169,9 +177,14 @@ class HouseholdSynthesizer(Synthesizer):
             # enough: spending and incomes grow with the size, up to the largest households
             household_params.setdefault("stratum", self._size)
         household_started = time.perf_counter()
-        self.household_model = make_synthesizer(self.household_family, seed=self.seed, **household_params).fit(households)
+        household_model = make_synthesizer(self.household_family, seed=self.seed, **household_params)
         person_params = self._with_blocks(self.person_family, self.person_params, self._person_level_columns(data))
-        if household_params.get("max_seconds") is not None and person_params.get("max_seconds") is not None:
+        budgeted = household_params.get("max_seconds") is not None and person_params.get("max_seconds") is not None
+        beside = not budgeted and self.household_family in FIT_BESIDE_MEMBERS
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="household-fit") if beside else None
+        household_fit = pool.submit(household_model.fit, households) if pool is not None else None
+        household_fitted = household_model.fit(households) if household_fit is None else None
+        if budgeted:
             # a household model that stopped early (on the demo at 103 s of its 126) leaves its
             # time to the members, which on the demo were still improving when the budget ran out
             unused = household_params["max_seconds"] - (time.perf_counter() - household_started)
@@ -190,10 +203,18 @@ class HouseholdSynthesizer(Synthesizer):
         person_table = persons[person_columns]
         n_households = len(households)
         del persons, households  # the member table is all the person model needs: not held while it fits
-        self.person_model = make_synthesizer(
-            self.person_family, seed=self.seed + 1, condition_columns=self._condition_columns(), **person_params,
-        ).fit(person_table)
-        del person_table
+        try:
+            self.person_model = make_synthesizer(
+                self.person_family, seed=self.seed + 1, condition_columns=self._condition_columns(), **person_params,
+            ).fit(person_table)
+            del person_table
+            if household_fit is not None:
+                household_fitted = household_fit.result()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        assert household_fitted is not None  # fitted here or in its thread
+        self.household_model = household_fitted
         self.schema = schema
         self.training_log = {
             "family": self.family,

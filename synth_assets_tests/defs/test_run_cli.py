@@ -105,6 +105,8 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
     pd.read_parquet(register).to_parquet(register, index=False, compression="gzip")  # a new sha256
     silc = data_root / "incoming" / "silc" / "silc_2024.csv"
     silc.write_bytes(silc.read_bytes() + b"\n")  # a survey's too (a blank line pandas skips): a second lane
+    mobility = data_root / "incoming" / "mobility" / "mobility_2024.csv"
+    mobility.write_bytes(mobility.read_bytes() + b"\n")  # and another's: shared by the lanes
     shutil.rmtree(data_root / "reports" / "data_docs")
     monkeypatch.setenv("DAGSTER_HOME", str(ingested_copy.home))
     ingested_copy.use_repo_instance_settings()  # as `make run`: the step processes log at INFO, not DEBUG
@@ -137,7 +139,7 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
     assert _overlapping(streamed), streamed
     with ingested_copy.instance() as instance:  # an ingest run's few small steps share one process
         ingest_pids = {}
-        for job in ("ingest_register", "ingest_silc"):
+        for job in ("ingest_register", "ingest_silc", "ingest_mobility"):
             ingest_run = instance.get_runs(dg.RunsFilter(job_name=job), limit=1)[0]
             ingest_pids[job] = {e.dagster_event.pid for e in instance.all_logs(ingest_run.run_id,
                                                                               of_type=dg.DagsterEventType.STEP_START)
@@ -146,8 +148,10 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
     # the register's lane and the surveys' are processes of their own, side by side, not the run's
     register_pid, survey_pid = ingest_pids["ingest_register"], ingest_pids["ingest_silc"]
     assert register_pid != survey_pid and not (register_pid | survey_pid) & {os.getpid(), *pids.values()}
+    assert ingest_pids["ingest_mobility"] <= register_pid | survey_pid  # made by whichever lane was free first
     stamped = r"\[ *\d+:\d\d\] "
-    for line in ("\\[ok\\] ingest register wave 2024", "\\[ok\\] ingest silc wave 2024", "done matched_dataset \\(",
+    for line in ("\\[ok\\] ingest register wave 2024", "\\[ok\\] ingest silc wave 2024",
+                 "\\[ok\\] ingest mobility wave 2024", "done matched_dataset \\(",
                  # each step's own peak (its process's high-water mark), from the step's hook in its process
                  "done population_model \\([\\d.]+ s, peak [\\d.]+ GB\\)",
                  # the region step (one, all, without release.regions) draws and chooses, then the join

@@ -81,25 +81,53 @@ def test_an_ingest_process_that_ends_early_is_an_error_naming_how_far_it_got(tmp
     job the code location lacks) is an error, not a pipeline waiting for runs that never end."""
     import dagster as dg
 
-    from synth_assets.operations.runner import StepProcesses, ingest_in_processes
+    from synth_assets.operations.runner import IngestLanes, StepProcesses, ingest_in_processes
 
     root = Path(__file__).parents[2] / "data"
     with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
-        summaries = ingest_in_processes([[("no_such_job", "2024")]], StepProcesses(str(root)), instance, None, None)
+        summaries = ingest_in_processes(IngestLanes([[("no_such_job", "2024")]]), StepProcesses(str(root)), instance,
+                                        None, None)
         with pytest.raises(RuntimeError, match=r"ingest process ended \(exit code 1\) after 0 of 1 ingest runs"):
             list(summaries)
 
 
-def test_ingest_lanes_put_the_register_s_waves_in_one_process_and_the_surveys_in_another():
+def test_ingest_lanes_put_the_register_s_waves_in_one_process_and_share_the_surveys():
     """Two register waves side by side would hold two populations; the surveys' small runs go beside
-    them on a second core, each lane in the runs' order; one core, one lane."""
-    from synth_assets.operations.runner import ingest_lanes
+    them on a second core, the first in the surveys' own lane, the others to whichever lane is free
+    first; one core, one lane."""
+    from synth_assets.operations.runner import IngestLanes, ingest_lanes
 
-    runs = [("ingest_register", "2023"), ("ingest_silc", "2023"), ("ingest_register", "2024"), ("ingest_lfs", "2024")]
-    assert ingest_lanes(runs, "ingest_register", 2) == [[runs[0], runs[2]], [runs[1], runs[3]]]
-    assert ingest_lanes(runs, "ingest_register", 1) == [runs]
-    assert ingest_lanes(runs[1:2], "ingest_register", 2) == [runs[1:2]]  # surveys alone: one lane
-    assert ingest_lanes([], "ingest_register", 2) == []
+    runs = [("ingest_register", "2023"), ("ingest_silc", "2023"), ("ingest_register", "2024"), ("ingest_lfs", "2024"),
+            ("ingest_hbs", "2024")]
+    assert ingest_lanes(runs, "ingest_register", 2) == IngestLanes([[runs[0], runs[2]], [runs[1]]], [runs[3], runs[4]])
+    assert ingest_lanes(runs, "ingest_register", 1) == IngestLanes([runs])
+    assert ingest_lanes(runs[1:2], "ingest_register", 2) == IngestLanes([runs[1:2]])  # surveys alone: one lane
+    assert ingest_lanes([], "ingest_register", 2) == IngestLanes([])
+    assert len(ingest_lanes(runs, "ingest_register", 2)) == len(runs)
+
+
+def test_an_ingest_lane_makes_its_own_runs_then_takes_shared_ones_until_their_end(tmp_path, monkeypatch):
+    """The register's lane, its waves done, takes the surveys' runs left: the shared queue's runs
+    go to whichever lane asks first, each once, and a lane stops at the queue's end."""
+    import queue as queues
+
+    import dagster as dg
+
+    from synth_assets.operations import runner
+
+    made: list[tuple[str, str]] = []
+    monkeypatch.setattr(runner, "execute", lambda _defs, job, partition, *args, **kwargs: made.append((job, partition))
+                        or (job, partition))
+    shared: queues.Queue = queues.Queue()
+    for run in [("ingest_silc", "2024"), ("ingest_lfs", "2024"), None, ("ingest_hbs", "2024"), None]:
+        shared.put(run)
+    results: queues.Queue = queues.Queue()
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        runner.ingest_in_this_process([("ingest_register", "2024")], shared, runner.StepProcesses(str(tmp_path)),
+                                      instance.get_ref(), None, results, lane=0)
+    assert made == [("ingest_register", "2024"), ("ingest_silc", "2024"), ("ingest_lfs", "2024")]
+    assert [results.get_nowait() for _ in made] == [(0, run) for run in made]
+    assert shared.get_nowait() == ("ingest_hbs", "2024")  # after this lane's end: the other lane's
 
 
 def _variable(name: str) -> str | None:

@@ -43,6 +43,31 @@ def test_cart_households_are_coherent(people: pd.DataFrame) -> None:
     assert 0.5 * real_sizes.sub(syn_sizes, fill_value=0).abs().sum() < 0.1
 
 
+def test_cart_household_model_fits_beside_the_members_and_draws_as_one_fitted_after_the_other(
+        people: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The households' CART fits in a thread of its own while the members' fits here (a core the
+    members' fit left idle), and the fitted models draw exactly what they draw fitted in turn."""
+    import threading
+
+    from synth_assets.synthesis import cart, households
+
+    threads: list[str] = []
+    fit = cart.CARTSynthesizer.fit
+
+    def recording(self, data, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return fit(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(cart.CARTSynthesizer, "fit", recording)
+    beside = HouseholdSynthesizer(seed=1).fit(people)
+    assert threads[0].startswith("household-fit") and threads[1] == threading.current_thread().name
+    monkeypatch.setattr(households, "FIT_BESIDE_MEMBERS", frozenset())
+    threads.clear()
+    in_turn = HouseholdSynthesizer(seed=1).fit(people)
+    assert threads == [threading.current_thread().name] * 2
+    pd.testing.assert_frame_equal(beside.sample(900, seed=2), in_turn.sample(900, seed=2))
+
+
 def test_ids_stay_unique_across_chunks_and_files_round_trip(people: pd.DataFrame, tmp_path: Path) -> None:
     synth = HouseholdSynthesizer(seed=1).fit(people)
     out = synth.sample(1000, seed=3, chunk_size=128)
