@@ -42,6 +42,8 @@ def main() -> None:
     args = parser.parse_args()
     catalog = load_catalog(args.data / "catalog.yaml")
     household_id = catalog.register.household_id_column
+    if household_id is None:
+        raise SystemExit("the catalog's register declares no household id: the selection chooses households")
     spec = spec_from_catalog(catalog)
     wave = sorted((args.data / "warehouse" / "fictitious_dataset").glob("*.parquet"))[-1]
     columns = [household_id, "replicate", *dict.fromkeys(spec.variables)]
