@@ -221,8 +221,8 @@ class _Strata:
     not chosen first (``perm``, ``pos``: a household's place in it). A swap takes one household out
     and brings one of the same stratum in, so each stratum's count not chosen never changes: a
     household to bring in is one of its stratum's first places at random, found in constant time,
-    and an accepted swap exchanges the two households' places (at 1.2 million persons the search's
-    proposals took 12 of its 19 s when each batch counted the households not chosen over every
+    and an accepted swap exchanges the two households' places (on a 1.2-million-person run's release,
+    a million households, the search's proposals took 12 of its 19 s when each batch counted the households not chosen over every
     candidate: bench/README.md, "Twenty-seventh pass"). Proposals of a household in ``focus`` to
     bring in count the eligible households of each stratum over every candidate, linear in them."""
 
