@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
+
+from synth_assets.common.frames import ParquetTable
 
 Unit = Literal["person", "household"]
 Kind = Literal["count", "total", "nonzero"]
@@ -348,8 +350,34 @@ class Targets:
 
     def residuals(self, persons: pd.DataFrame, household_id: str, weights: np.ndarray | None = None) -> pd.DataFrame:
         """Per control: target, released value, difference, relative difference, tolerance, within."""
+        return self.residuals_of(self.achieved(persons, household_id, weights))
+
+    def replicate_residuals(self, release: pd.DataFrame | ParquetTable, household_id: str,
+                            replicate: str = "replicate") -> dict[int, pd.DataFrame]:
+        """:meth:`residuals` of each replicate of ``release`` at unit weights, by replicate number (a
+        table without ``replicate`` is replicate 1).
+
+        A table on disk is read in parts of whole households, the controls' columns only
+        (``ParquetTable.whole_parts``: a row group at a time, as the release is written sorted by
+        household): a control's value is a sum, so it adds over parts, and the reader holds a row
+        group whatever the population's size, not a replicate.
+        """
+        by = [replicate] if replicate in release.columns else []
+        columns = [c for c in dict.fromkeys([*by, household_id, *self.spec.variables]) if c in release.columns]
+        parts = (release.whole_parts([*by, household_id], columns) if isinstance(release, ParquetTable)
+                 else iter([release[columns]]))
+        released: dict[int, pd.Series] = {}
+        for part in parts:
+            for number, rows in part.groupby(replicate, sort=False) if by else [(1, part)]:
+                value = self.achieved(rows, household_id)
+                key = int(cast(int, number))
+                released[key] = released[key] + value if key in released else value
+        return {number: self.residuals_of(released[number]) for number in sorted(released)}
+
+    def residuals_of(self, released: pd.Series) -> pd.DataFrame:
+        """:meth:`residuals` of each control's released value (``released``, as :meth:`achieved` gives it)."""
         out = self.controls[["control", "margin", "unit", "kind", "label", "target"]].copy()
-        out["released"] = self.achieved(persons, household_id, weights).to_numpy()
+        out["released"] = released.to_numpy()
         out["difference"] = out["released"] - out["target"]
         out["relative"] = out["difference"] / out["target"].abs().where(out["target"] != 0, 1.0)
         count = (out["kind"] == "count").to_numpy()

@@ -249,6 +249,60 @@ class ParquetTable:
         for value in self.values(by):
             yield self.part(by, value, columns)
 
+    def rows_in_order(self, keys: Sequence[str]) -> bool:
+        """Whether the rows come sorted by ``keys`` (numeric columns, lexicographic order, ties
+        allowed): read a row group of those columns at a time. Then the rows of one key are together."""
+        previous: pd.DataFrame | None = None
+        for block in self.frames(list(keys)):
+            if previous is not None:
+                block = pd.concat([previous, block], ignore_index=True)
+            if len(block) < 2:
+                previous = block
+                continue
+            if not all(pd.api.types.is_numeric_dtype(block[k]) for k in keys):
+                return False
+            decided = np.zeros(len(block) - 1, dtype=bool)
+            for key in keys:
+                values = block[key].to_numpy(dtype=float)
+                step = np.sign(values[1:] - values[:-1])
+                if (~decided & (step < 0)).any():
+                    return False
+                decided |= step != 0
+            previous = block.iloc[[-1]]
+        return True
+
+    def whole_parts(self, keys: Sequence[str], columns: Sequence[str] | None = None,
+                    replicate: str = "replicate") -> Iterator[pd.DataFrame]:
+        """The rows in parts that never split a ``keys`` value (a household, a person, a day), in order:
+        a row group at a time when the rows come sorted by ``keys`` (:meth:`rows_in_order`; as the
+        release, the matched data and the linked tables are written), so the step holds a row group
+        whatever the table's size; else one ``replicate`` at a time (a key within one), else whole.
+        ``columns``: those and the keys (default all)."""
+        wanted = list(dict.fromkeys([*(self.columns if columns is None else columns), *keys]))
+        if self.rows_in_order(keys):
+            yield from self._sorted_whole_parts(wanted, keys)
+        elif replicate in keys and replicate in self.columns:
+            yield from self.parts(replicate, wanted)
+        else:
+            yield self.read(wanted)
+
+    def _sorted_whole_parts(self, columns: list[str], keys: Sequence[str]) -> Iterator[pd.DataFrame]:
+        """The rows of a table sorted by ``keys``, a row group at a time, each part holding whole keys:
+        a row group's last key is held back and joined to the next row group's rows."""
+        carry: pd.DataFrame | None = None
+        for block in self.frames(columns):
+            if carry is not None and len(carry):
+                block = pd.concat([carry, block], ignore_index=True)
+            if not len(block):
+                continue
+            last = block[list(keys)].iloc[-1]
+            is_last = (block[list(keys)] == last).all(axis=1).to_numpy()
+            carry = block.loc[is_last]
+            if (~is_last).any():
+                yield block.loc[~is_last]
+        if carry is not None and len(carry):
+            yield carry
+
     def part(self, by: str, value: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The rows whose column ``by`` equals ``value`` (``columns`` only, in the table's order), of the
         whole file (a view's filters do not apply: :meth:`where` is the view's way).

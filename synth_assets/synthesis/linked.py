@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -388,7 +388,7 @@ def copied_days(generated: pd.DataFrame | ParquetTable, real: pd.DataFrame, pers
     day = generated_day or [person_id, "day_id"]
     if isinstance(generated, ParquetTable):
         wanted = [c for c in (*day, "record_id", *decimals) if c in generated.columns]
-        parts = whole_parts(generated, list(dict.fromkeys(wanted)), day, replicate)
+        parts = generated.whole_parts(day, list(dict.fromkeys(wanted)), replicate)
     else:
         parts = iter([generated])
     return sum(int(day_hashes(part, decimals, day).isin(real_days).sum()) for part in parts)
@@ -497,42 +497,93 @@ def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: 
         del out, group  # not held while the next replicate is read and generated
 
 
-def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataFrame, source: Source, *,
-                          person_id: str, replicate: str = "replicate") -> pd.DataFrame:
+def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataFrame | ParquetTable, source: Source,
+                          *, person_id: str, replicate: str = "replicate") -> pd.DataFrame:
     """Per aggregate: persons compared, persons whose value recomputed from their linked records
     differs from theirs by more than :data:`AGGREGATE_ROUNDING` (or who have no records), the
     largest difference.
 
-    The persons compared are those inside the source's universe (no aggregate negative). A
-    linked table on disk is read in parts of whole persons (:func:`whole_parts`): a row group at
-    a time when its rows come sorted by person, as ``linked_<survey>`` writes them.
+    The persons compared are those inside the source's universe (no aggregate negative). Tables on
+    disk both sorted by person (as the release and ``linked_<survey>`` are written) are read side by
+    side in parts of whole persons (``ParquetTable.whole_parts``), a row group of each at a time:
+    the step holds those, whatever the population's size. Otherwise the persons' aggregates are
+    read whole and the linked table in parts of whole persons where it can be.
     """
     names = list(source.aggregates)
-    inside = persons.loc[persons[names].ge(0).all(axis=1)]
-    survey_id = source.id_column or "person_id"
-    keys = [replicate, person_id] if replicate in inside else [person_id]
-    if isinstance(linked, ParquetTable):
-        parts: Iterable[pd.DataFrame] = whole_parts(linked, None, keys, replicate)
+    keys = [replicate, person_id] if replicate in persons.columns else [person_id]
+    columns = [*keys, *names]
+    pairs: Iterable[tuple[pd.DataFrame, pd.DataFrame]]
+    if isinstance(linked, ParquetTable) and isinstance(persons, ParquetTable) and persons.rows_in_order(keys) \
+            and linked.rows_in_order(keys):
+        pairs = _side_by_side(persons.whole_parts(keys, columns),
+                              _recomputed(linked.whole_parts(keys, None, replicate), source, keys, person_id), keys)
     else:
-        parts = [linked]
-    got = []
+        parts = linked.whole_parts(keys, None, replicate) if isinstance(linked, ParquetTable) else [linked]
+        found = list(_recomputed(parts, source, keys, person_id))
+        pairs = [(persons.read(columns) if isinstance(persons, ParquetTable) else persons[columns],
+                  pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns))]
+    compared, off, largest = 0, np.zeros(len(names), dtype=int), np.zeros(len(names))
+    for people, recomputed in pairs:
+        want = people.loc[people[names].ge(0).all(axis=1)].set_index(keys)[names].astype(float)
+        difference = recomputed.set_index(keys).reindex(want.index)[names].astype(float).to_numpy() - want.to_numpy()
+        compared += len(want)
+        off += (~(np.abs(difference) <= AGGREGATE_ROUNDING)).sum(axis=0).astype(int)  # no records: NaN, off too
+        largest = np.fmax(largest, np.nanmax(np.abs(difference), axis=0, initial=0.0))
+    return pd.DataFrame({"aggregate": names, "persons": compared, "persons_off": off.tolist(),
+                         "max_difference": largest.astype(float).tolist()})
+
+
+def _recomputed(parts: Iterable[pd.DataFrame], source: Source, keys: list[str],
+                person_id: str) -> Iterator[pd.DataFrame]:
+    """The persons' aggregates recomputed from each part of their linked records (columns: ``keys``
+    and the aggregates), in the parts' order."""
+    survey_id = source.id_column or "person_id"
     for rows in parts:
         # a part may hold the end of one replicate and the start of the next
-        groups = rows.groupby(replicate, sort=False) if len(keys) == 2 else [(None, rows)]
+        groups = rows.groupby(keys[0], sort=False) if len(keys) == 2 else [(None, rows)]
         for number, group in groups:
             aggregates = aggregate_records(with_derived(group.rename(columns={person_id: survey_id}), source), source)
+            out = aggregates[list(source.aggregates)].reset_index(drop=True)
+            out.insert(0, person_id, aggregates.index.to_numpy())
             if number is not None:
-                aggregates.index = pd.MultiIndex.from_arrays(
-                    [np.full(len(aggregates), number), aggregates.index], names=keys)
-            got.append(aggregates)
-    want = inside.set_index(keys)[names].astype(float)
-    found = pd.concat(got) if got else pd.DataFrame(columns=names)
-    difference = found.reindex(want.index)[names].astype(float).to_numpy() - want.to_numpy()
-    off = ~(np.abs(difference) <= AGGREGATE_ROUNDING)  # no records: NaN, off too
-    return pd.DataFrame({"aggregate": names, "persons": len(want),
-                         "persons_off": off.sum(axis=0).astype(int).tolist() if len(want) else [0] * len(names),
-                         "max_difference": [float(np.nanmax(np.abs(difference[:, i]), initial=0.0)) if len(want) else 0.0
-                                            for i in range(len(names))]})
+                out.insert(0, keys[0], number)
+            yield out
+
+
+def _side_by_side(persons: Iterable[pd.DataFrame], recomputed: Iterable[pd.DataFrame],
+                  keys: list[str]) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Each part of ``persons`` with the rows of ``recomputed`` up to its last key: both sorted by
+    ``keys`` (a merge join, one part of each in memory besides the rows carried over)."""
+    others = iter(recomputed)
+    pending: pd.DataFrame | None = None
+    exhausted = False
+    for people in persons:
+        if not len(people):
+            continue
+        last = tuple(people[keys].iloc[-1])
+        while not exhausted and (pending is None or not len(pending) or _at_most(pending.iloc[[-1]], keys, last).all()):
+            more = next(others, None)
+            if more is None:
+                exhausted = True
+            else:
+                pending = more if pending is None or not len(pending) else pd.concat([pending, more], ignore_index=True)
+        if pending is None:
+            yield people, pd.DataFrame(columns=people.columns)
+            continue
+        upto = _at_most(pending, keys, last)
+        yield people, pending.loc[upto]
+        pending = pending.loc[~upto]
+
+
+def _at_most(frame: pd.DataFrame, keys: list[str], last: tuple[Any, ...]) -> np.ndarray:
+    """Rows of ``frame`` whose ``keys`` come at or before ``last`` in lexicographic order."""
+    before = np.zeros(len(frame), dtype=bool)
+    equal = np.ones(len(frame), dtype=bool)
+    for key, value in zip(keys, last):
+        column = frame[key].to_numpy()
+        before |= equal & (column < value)
+        equal &= column == value
+    return before | equal
 
 
 @dataclass
@@ -650,59 +701,3 @@ def distributions_plot(table: pd.DataFrame, title: str) -> bytes:
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
     return buffer.getvalue()
-
-
-def rows_in_order(table: ParquetTable, keys: Sequence[str]) -> bool:
-    """Whether the table's rows come sorted by ``keys`` (numeric columns, lexicographic order, ties
-    allowed): read a row group of those columns at a time. Then the rows of one key are together."""
-    previous: pd.DataFrame | None = None
-    for block in table.frames(list(keys)):
-        if previous is not None:
-            block = pd.concat([previous, block], ignore_index=True)
-        if len(block) < 2:
-            previous = block
-            continue
-        if not all(pd.api.types.is_numeric_dtype(block[k]) for k in keys):
-            return False
-        decided = np.zeros(len(block) - 1, dtype=bool)
-        for key in keys:
-            values = block[key].to_numpy(dtype=float)
-            step = np.sign(values[1:] - values[:-1])
-            if (~decided & (step < 0)).any():
-                return False
-            decided |= step != 0
-        previous = block.iloc[[-1]]
-    return True
-
-
-def whole_parts(table: ParquetTable, columns: Sequence[str] | None, keys: Sequence[str],
-                replicate: str = "replicate") -> Iterator[pd.DataFrame]:
-    """A table on disk in parts that never split a ``keys`` value (a day, a person): a row group at
-    a time when its rows come sorted by ``keys`` (:func:`whole_day_parts`; as ``linked_<survey>``
-    writes them), else a replicate at a time, else whole. ``columns``: None for all."""
-    wanted = list(table.columns if columns is None else columns)
-    if rows_in_order(table, keys):
-        yield from whole_day_parts(table, wanted, keys)
-    elif replicate in keys and replicate in table.columns:
-        yield from table.parts(replicate, wanted)
-    else:
-        yield table.read(wanted)
-
-
-def whole_day_parts(table: ParquetTable, columns: Sequence[str], day: Sequence[str]) -> Iterator[pd.DataFrame]:
-    """The rows of a table sorted by ``day`` (:func:`rows_in_order`), a row group at a time, each part
-    holding whole days: a row group's last day is held back and joined to the next row group's rows,
-    so one row group (and one day) is in memory, whatever the replicate's size."""
-    carry: pd.DataFrame | None = None
-    for block in table.frames(list(columns)):
-        if carry is not None and len(carry):
-            block = pd.concat([carry, block], ignore_index=True)
-        if not len(block):
-            continue
-        last = block[list(day)].iloc[-1]
-        is_last = (block[list(day)] == last).all(axis=1).to_numpy()
-        carry = block.loc[is_last]
-        if (~is_last).any():
-            yield block.loc[~is_last]
-    if carry is not None and len(carry):
-        yield carry

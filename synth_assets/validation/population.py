@@ -9,8 +9,7 @@ non-response or universe could leave behind).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
-from typing import cast
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -20,11 +19,11 @@ from synth_assets.common.frames import ParquetTable
 from synth_assets.matching import missing_shares
 
 
-def residuals_by_margin(targets: Targets, replicates: Mapping[int, pd.DataFrame], household_id: str) -> pd.DataFrame:
-    """Per replicate and margin: controls, how many beyond tolerance, largest differences."""
+def residuals_by_margin(replicates: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
+    """Per replicate and margin: controls, how many beyond tolerance, largest differences (``replicates``:
+    each replicate's residuals, as ``Targets.replicate_residuals`` gives them)."""
     rows = []
-    for replicate, data in replicates.items():
-        residuals = targets.residuals(data, household_id)
+    for replicate, residuals in replicates.items():
         for margin, group in residuals.groupby("margin", sort=False):
             rows.append({
                 "replicate": replicate,
@@ -37,14 +36,13 @@ def residuals_by_margin(targets: Targets, replicates: Mapping[int, pd.DataFrame]
     return pd.DataFrame(rows)
 
 
-def residual_plot(targets: Targets, data: pd.DataFrame, household_id: str) -> bytes:
-    """Released against register count for every count cell of one replicate (PNG)."""
+def residual_plot(residuals: pd.DataFrame) -> bytes:
+    """Released against register count for every count cell of one replicate's ``residuals`` (PNG)."""
     import matplotlib  # here only: plotting is optional, and matplotlib costs import time
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    residuals = targets.residuals(data, household_id)
     counts = residuals[residuals["kind"] == "count"]
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for margin, group in counts.groupby("margin", sort=False):
@@ -72,19 +70,16 @@ def population_tables(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     """The report's population section: residual table, missing shares, residual plot.
 
-    One replicate at a time, its margins' and totals' columns only, for the residuals; the missing
-    values counted a row group at a time (a ``release`` on disk): a replicate read whole was the
-    validation's peak, 1.6 GB over a 2-million-person replicate. Sources and matched data on disk
-    (``ParquetTable``) are counted a row group at a time too.
+    The residuals and the missing values counted a row group at a time (a ``release`` on disk; the
+    residuals in parts of whole households, ``Targets.replicate_residuals``): a replicate read whole
+    was the validation's peak, 1.6 GB over a 2-million-person replicate. Sources and matched data on
+    disk (``ParquetTable``) are counted a row group at a time too.
     """
     columns = [c for c in matched.columns if c in release.columns and c != household_id]
-    needed = [c for c in dict.fromkeys([household_id, *targets.spec.variables]) if c in release.columns]
-    residuals = []
+    residuals = targets.replicate_residuals(release, household_id, replicate_column)
     figures: dict[str, bytes] = {}
-    for number, data in _replicates(release, replicate_column, needed):
-        residuals.append(residuals_by_margin(targets, {number: data}, household_id))
-        if not figures:
-            figures["population:calibration"] = residual_plot(targets, data, household_id)
+    if residuals:
+        figures["population:calibration"] = residual_plot(next(iter(residuals.values())))
     missing = pd.Series(0, index=columns, dtype="int64")
     rows = 0
     for chunk in release.frames(columns) if isinstance(release, ParquetTable) else [release[columns]]:
@@ -93,20 +88,7 @@ def population_tables(
     shares = missing_shares(sources, matched.select(columns) if isinstance(matched, ParquetTable) else matched[columns])
     shares["release"] = (missing / rows if rows else missing * np.nan).reindex(shares.index)
     tables = {
-        "population: calibration residuals by margin": pd.concat(residuals, ignore_index=True),
+        "population: calibration residuals by margin": residuals_by_margin(residuals),
         "population: missing values (share of records)": shares.reset_index(),
     }
     return tables, figures
-
-
-def _replicates(release: pd.DataFrame | ParquetTable, column: str,
-                columns: list[str]) -> Iterator[tuple[int, pd.DataFrame]]:
-    """(number, ``columns`` of its rows) of each replicate in order; a table without ``column`` is replicate 1."""
-    if column not in release.columns:
-        yield 1, release.read(columns) if isinstance(release, ParquetTable) else release[columns]
-    elif isinstance(release, ParquetTable):
-        for value in release.values(column):
-            yield int(value), release.part(column, value, columns)
-    else:
-        for value, group in release.groupby(column):
-            yield int(cast(int, value)), group[columns]

@@ -204,3 +204,37 @@ def test_a_parquet_stack_widens_codes_refuses_other_types_and_leaves_no_file(tmp
     del stack, staged, broken
     gc.collect()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sorted_table_is_read_in_parts_of_whole_keys_a_row_group_at_a_time(tmp_path, monkeypatch):
+    """Keys (days, households) straddle row groups: each part still holds whole keys, together every
+    row once, never the whole table; a table whose rows are not in key order is read a replicate at a
+    time instead, the same rows."""
+    rng = np.random.default_rng(0)
+    days = pd.DataFrame({"replicate": np.repeat([1, 2], 30), "person_id": np.tile(np.repeat(np.arange(15), 2), 2),
+                         "day_id": np.tile([1, 2], 30)})
+    table = days.loc[days.index.repeat(rng.integers(1, 9, len(days)))].reset_index(drop=True)
+    table["record_id"] = table.groupby(["replicate", "person_id", "day_id"]).cumcount() + 1
+    write_rows(table, tmp_path / "sorted.parquet", row_group_rows=7)
+    on_disk = ParquetTable(tmp_path / "sorted.parquet")
+    day = ["replicate", "person_id", "day_id"]
+    assert on_disk.rows_in_order(day)
+    with monkeypatch.context() as patch:
+        patch.setattr(ParquetTable, "part", lambda *a, **k: pytest.fail("a replicate read whole"))
+        patch.setattr(ParquetTable, "read", lambda *a, **k: pytest.fail("the table read whole"))
+        parts = list(on_disk.whole_parts(day, ["record_id"]))
+    assert len(parts) > 10
+    assert max(len(p) for p in parts) < 7 + 9  # a row group and the key held back from the one before
+    keys = [set(map(tuple, part[day].to_numpy())) for part in parts]
+    assert sum(len(k) for k in keys) == len(days)  # no day in two parts
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), table[["record_id", *day]])
+    # households within replicates: coarser keys, the same file
+    households = list(on_disk.whole_parts(["replicate", "person_id"]))
+    assert sum(p[["replicate", "person_id"]].drop_duplicates().shape[0] for p in households) == 30
+    write_rows(table.iloc[::-1], tmp_path / "reversed.parquet", row_group_rows=7)
+    reversed_table = ParquetTable(tmp_path / "reversed.parquet")
+    assert not reversed_table.rows_in_order(day)
+    by_replicate = list(reversed_table.whole_parts(day))
+    assert [p["replicate"].unique().tolist() for p in by_replicate] == [[1], [2]]
+    assert sum(map(len, by_replicate)) == len(table)
+

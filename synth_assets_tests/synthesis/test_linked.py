@@ -127,7 +127,6 @@ def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(
         distribution_columns,
         linked_distributions,
         linked_records,
-        rows_in_order,
     )
 
     source, rows, persons = surveys[name]
@@ -169,18 +168,23 @@ def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(
     broken = pd.concat([linked, pasted])
     expected = (copied_days(broken, rows, "person_id", copies, day),
                 aggregate_differences(broken, changed, source, person_id="person_id"))
+    # the persons on disk too, sorted by person as the release is: both read a row group at a time
+    write_rows(changed, tmp_path / "persons.parquet", row_group_rows=23)
+    persons_on_disk = ParquetTable(tmp_path / "persons.parquet")
+    assert persons_on_disk.rows_in_order(["replicate", "person_id"])
     for layout, order in (("sorted", broken.sort_values([*day, "record_id"], kind="stable")),
                         ("unsorted", broken.sort_values("replicate", kind="stable"))):
         write_rows(order, tmp_path / f"{layout}.parquet", row_group_rows=37)
         on_disk = ParquetTable(tmp_path / f"{layout}.parquet")
-        assert rows_in_order(on_disk, day) == (layout == "sorted")
+        assert on_disk.rows_in_order(day) == (layout == "sorted")
         with monkeypatch.context() as patch:
             if layout == "sorted":  # never a replicate's rows at once, nor the whole table
                 patch.setattr(ParquetTable, "part", lambda *a, **k: pytest.fail("a replicate read whole"))
                 patch.setattr(ParquetTable, "read", lambda *a, **k: pytest.fail("the table read whole"))
             assert copied_days(on_disk, rows, "person_id", copies, day) == expected[0]
-            pd.testing.assert_frame_equal(aggregate_differences(on_disk, changed, source, person_id="person_id"),
-                                          expected[1])
+            for given in (changed, persons_on_disk):
+                pd.testing.assert_frame_equal(aggregate_differences(on_disk, given, source, person_id="person_id"),
+                                              expected[1])
     table = linked_distributions(linked, rows, source, person_id="person_id")
     variables = set(table["variable"])
     expected = ({"episodes per day", "minutes per day"} if name == "tus" else
@@ -206,33 +210,6 @@ def test_day_hashes_see_the_order_of_a_day():
     assert hashes.nunique() == 2
     swapped = frame.assign(activity=["work", "sleep", "work", "sleep"], start=[0, 600, 0, 600], end=[600, 1440] * 2)
     assert day_hashes(swapped, {"activity": 0, "start": 0, "end": 0}, ["person_id", "day_id"]).nunique() == 1
-
-
-def test_a_sorted_linked_table_is_read_in_parts_of_whole_days_a_row_group_at_a_time(tmp_path):
-    """Days straddle row groups: each part still holds whole days, together every row once; a table
-    whose rows are not in day order is not split so (``linked_parts`` then reads a replicate at a time)."""
-    import numpy as np
-    import pandas as pd
-
-    from synth_assets.common.frames import ParquetTable, write_rows
-    from synth_assets.synthesis.linked import rows_in_order, whole_day_parts
-
-    rng = np.random.default_rng(0)
-    days = pd.DataFrame({"replicate": np.repeat([1, 2], 30), "person_id": np.tile(np.repeat(np.arange(15), 2), 2),
-                         "day_id": np.tile([1, 2], 30)})
-    table = days.loc[days.index.repeat(rng.integers(1, 9, len(days)))].reset_index(drop=True)
-    table["record_id"] = table.groupby(["replicate", "person_id", "day_id"]).cumcount() + 1
-    write_rows(table, tmp_path / "sorted.parquet", row_group_rows=7)
-    on_disk = ParquetTable(tmp_path / "sorted.parquet")
-    day = ["replicate", "person_id", "day_id"]
-    assert rows_in_order(on_disk, day)
-    parts = list(whole_day_parts(on_disk, [*day, "record_id"], day))
-    assert len(parts) > 10
-    keys = [set(map(tuple, part[day].to_numpy())) for part in parts]
-    assert sum(len(k) for k in keys) == len(days)  # no day in two parts
-    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), table)
-    write_rows(table.iloc[::-1], tmp_path / "reversed.parquet", row_group_rows=7)
-    assert not rows_in_order(ParquetTable(tmp_path / "reversed.parquet"), day)
 
 
 def test_top_coded_persons_still_make_whole_days(surveys):

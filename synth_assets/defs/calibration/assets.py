@@ -13,6 +13,7 @@ import pandas as pd
 from synth_assets.calibration import register_targets, spec_from_catalog
 from synth_assets.calibration.tails import tail_thresholds, top_code
 from synth_assets.catalog import Catalog
+from synth_assets.common.frames import ParquetTable
 from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
@@ -66,9 +67,13 @@ def household_key(catalog: Catalog) -> str:
     return column
 
 
-def amount_thresholds(catalog: Catalog, real: pd.DataFrame) -> dict[str, float]:
-    """Top-coding thresholds of the catalog's amounts found in ``real`` (empty when switched off)."""
+def amount_thresholds(catalog: Catalog, real: pd.DataFrame | ParquetTable) -> dict[str, float]:
+    """Top-coding thresholds of the catalog's amounts found in ``real`` (empty when switched off);
+    a table on disk read one amount at a time (a quantile needs its whole column, not the others)."""
     quantile = catalog.release.top_coding.quantile
     if quantile is None:
         return {}
-    return tail_thresholds(real, [v for v in catalog.amounts() if v in real.columns], quantile)
+    amounts = [v for v in catalog.amounts() if v in real.columns]
+    if isinstance(real, ParquetTable):
+        return {v: t for amount in amounts for v, t in tail_thresholds(real.read([amount]), [amount], quantile).items()}
+    return tail_thresholds(real, amounts, quantile)

@@ -1,5 +1,8 @@
 """Calibration's blocking checks on ``fictitious_dataset``: the register's margins met, amounts top-coded."""
 
+from collections.abc import Sequence
+from typing import Any, cast
+
 import dagster as dg
 import pandas as pd
 
@@ -11,7 +14,6 @@ from synth_assets.defs import keys, working_sets
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
 from synth_assets.defs.metadata import judged
 from synth_assets.defs.partitions import wave_partitions
-from synth_assets.defs.values import WaveTable
 
 
 def build_top_coding_check(catalog: Catalog) -> dg.AssetChecksDefinition:
@@ -27,7 +29,7 @@ def build_top_coding_check(catalog: Catalog) -> dg.AssetChecksDefinition:
             "(`release.top_coding`, default 0.999): extreme real values are never published as drawn."
         ),
     )
-    def amounts_top_coded(fictitious_dataset: ParquetTable, matched: pd.DataFrame) -> dg.AssetCheckResult:
+    def amounts_top_coded(fictitious_dataset: ParquetTable, matched: ParquetTable) -> dg.AssetCheckResult:
         thresholds = amount_thresholds(catalog, matched)
         amounts = [v for v in thresholds if v in fictitious_dataset.columns]
         beyond = dict.fromkeys(amounts, 0)
@@ -46,21 +48,32 @@ def build_top_coding_check(catalog: Catalog) -> dg.AssetChecksDefinition:
     return amounts_top_coded
 
 
-def household_structure_tvd(
-    released: pd.DataFrame, register: pd.DataFrame, household_id: str, columns: list[str]
-) -> tuple[float, str]:
-    """TVD of the household table over ``columns`` and its cell furthest from the register."""
-    def shares(frame: pd.DataFrame) -> pd.Series:
-        heads = frame.drop_duplicates(household_id)
-        return heads.groupby([heads[c].astype(str) for c in columns]).size() / len(heads)
+def household_cells(table: ParquetTable, household_id: str, columns: Sequence[str],
+                    replicate: str = "replicate") -> dict[int, pd.Series]:
+    """Households of each replicate (a table without ``replicate``: replicate 1) by the cells of
+    ``columns``, read in parts of whole households a row group at a time (``ParquetTable.whole_parts``)."""
+    by = [replicate] if replicate in table.columns else []
+    counts: dict[int, pd.Series] = {}
+    for part in table.whole_parts([*by, household_id], columns):
+        heads = part.drop_duplicates([*by, household_id])
+        for number, rows in heads.groupby(replicate, sort=False) if by else [(1, heads)]:
+            cells = rows.groupby([rows[c].astype(str) for c in columns]).size()
+            key = int(cast(int, number))
+            counts[key] = counts[key].add(cells, fill_value=0) if key in counts else cells
+    return counts
 
-    real, synthetic = shares(register), shares(released)
-    cells = real.index.union(synthetic.index)
-    released_shares, register_shares = synthetic.reindex(cells, fill_value=0), real.reindex(cells, fill_value=0)
+
+def household_structure_tvd(released: pd.Series, register: pd.Series, columns: Sequence[str]) -> tuple[float, str]:
+    """TVD of the household table over ``columns`` (counts of households by cell, as
+    :func:`household_cells` gives them) and its cell furthest from the register."""
+    cells = register.index.union(released.index)
+    released_shares = released.reindex(cells, fill_value=0) / released.sum()
+    register_shares = register.reindex(cells, fill_value=0) / register.sum()
     gap = released_shares - register_shares
-    worst = gap.abs().idxmax()
+    worst: Any = gap.abs().idxmax()
     cell = ", ".join(f"{c}={v}" for c, v in zip(columns, worst if isinstance(worst, tuple) else (worst,)))
-    return total_variation(released_shares, register_shares), f"{cell}: {synthetic.get(worst, 0):.2%} released vs {real.get(worst, 0):.2%} in the register"
+    return (total_variation(released_shares, register_shares),
+            f"{cell}: {released_shares[worst]:.2%} released vs {register_shares[worst]:.2%} in the register")
 
 
 def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
@@ -83,18 +96,19 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
         ),
     )
     def calibrated_to_register(
-        fictitious_dataset: ParquetTable, targets: pd.DataFrame, register: WaveTable
+        fictitious_dataset: ParquetTable, targets: pd.DataFrame, register: ParquetTable
     ) -> dg.AssetCheckResult:
-        spec = spec_from_catalog(catalog)
+        # the release and the register read in parts of whole households, a row group at a time:
+        # the step holds a row group and the tables' counts, whatever the population's size
         problems: list[str] = []
         rows = []
-        structure = [c for c in ("household_size", "household_type") if c in register.data.columns]
-        # one replicate read at a time
-        replicates = (((r, fictitious_dataset.part("replicate", r)) for r in fictitious_dataset.values("replicate"))
-                      if "replicate" in fictitious_dataset.columns else [(1, fictitious_dataset.read())])
-        for replicate, data in replicates:
-            # judged whether or not fictitious_dataset calibrated: the promise is the register's
-            residuals = Targets.from_frame(spec, targets).residuals(data, household_id)
+        structure = [c for c in ("household_size", "household_type") if c in register.columns]
+        # judged whether or not fictitious_dataset calibrated: the promise is the register's
+        residuals_of = Targets.from_frame(spec_from_catalog(catalog), targets).replicate_residuals(
+            fictitious_dataset, household_id)
+        released_cells = household_cells(fictitious_dataset, household_id, structure) if structure else {}
+        register_cells = household_cells(register, household_id, structure).get(1) if structure else None
+        for replicate, residuals in residuals_of.items():
             off = residuals[~residuals["within"]]
             if len(off):
                 worst = off.reindex(off["difference"].abs().sort_values(ascending=False).index).iloc[0]
@@ -105,14 +119,13 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
                 )
             rows.append({"replicate": replicate, "controls": len(residuals), "beyond_tolerance": len(off),
                          "max_abs_count_difference": float(residuals.loc[residuals["kind"] == "count", "difference"].abs().max())})
-            if structure:
-                tvd, cell = household_structure_tvd(data, register.data, household_id, structure)
+            if register_cells is not None:
+                tvd, cell = household_structure_tvd(released_cells[replicate], register_cells, structure)
                 limit = catalog.release.calibration.household_structure_tvd
                 if tvd > limit:
                     problems.append(f"replicate {replicate}: household {' x '.join(structure)} TVD {tvd:.4f} "
                                     f"> {limit} (worst cell {cell})")
-                if rows:
-                    rows[-1]["household_structure_tvd"] = round(tvd, 5)
+                rows[-1]["household_structure_tvd"] = round(tvd, 5)
         return dg.AssetCheckResult(
             passed=not problems,
             description="; ".join(problems) if problems else None,

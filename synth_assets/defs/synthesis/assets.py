@@ -457,8 +457,7 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         # quasi-identifier's or a household's, so a record elsewhere never equals one of these)
         here = (lambda table: table) if values is None or split is None else (
             lambda table: region_table(table, split.variable, values))
-        thresholds = amount_thresholds(project.catalog, matched.read([c for c in project.catalog.amounts()
-                                                                      if c in matched.columns]))
+        thresholds = amount_thresholds(project.catalog, matched)
         if values is not None and split is not None:
             coded, _ = top_code(here(matched).read([c for c in register.variables if c in matched.columns]),
                                 thresholds)

@@ -41,7 +41,6 @@ from synth_assets.synthesis.linked import (
     distributions_plot,
     linked_distributions,
     linked_records,
-    whole_parts,
 )
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
@@ -179,9 +178,8 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
     @functools.partial(with_keyword_inputs, names=[checked], annotations={checked: ParquetTable})
     def aggregates_agree(fictitious: ParquetTable, **inputs: ParquetTable) -> dg.AssetCheckResult:
         asset_value = inputs[checked]
-        # the persons' aggregates only (a few of the release's columns), not every variable
-        persons = fictitious.read([c for c in fictitious.columns if c in {"replicate", person_id, *source.aggregates}])
-        table = aggregate_differences(asset_value, persons, source, person_id=person_id)
+        # the persons beside their records, a row group of each at a time (both sorted by person)
+        table = aggregate_differences(asset_value, fictitious, source, person_id=person_id)
         off = table.loc[table["persons_off"] > 0]
         return dg.AssetCheckResult(
             passed=off.empty,
@@ -221,7 +219,7 @@ def linked_parts(table: ParquetTable, source: Any, person_id: str) -> Iterator[p
     group at a time where the rows come sorted by day (as ``linked_<survey>`` writes them), else one
     replicate at a time (diaries hold about 60 rows a person: a replicate of a city is tens of millions)."""
     wanted = [c for c in distribution_columns(source, person_id=person_id) if c in table.columns]
-    yield from whole_parts(table, wanted, [c for c in ("replicate", person_id, "day_id") if c in table.columns])
+    yield from table.whole_parts([c for c in ("replicate", person_id, "day_id") if c in table.columns], wanted)
 
 
 def linked_gate_problems(latest: dict[str, Any], survey: str, wave: str, received: str, fictitious: str) -> list[str]:

@@ -97,7 +97,7 @@ def disclosive_copies(
 
 
 def disclosive_copies_by_blocks(
-    blocks: Iterable[pd.DataFrame], references: Mapping[str, pd.DataFrame], columns: Sequence[str],
+    blocks: Iterable[pd.DataFrame], references: Mapping[str, Table], columns: Sequence[str],
     quasi_identifiers: Sequence[str] | None, k: int,
 ) -> dict[str, dict[str, int]]:
     """:func:`disclosive_copies` of a table given a block of rows at a time (a release's row groups),
