@@ -153,7 +153,7 @@ def _with_rules(report: ExpectationReport, frame: pd.DataFrame, rules: list[str]
 
 #: Rows validated in one Great Expectations batch by :func:`validate_chunks`: GE copies the batch
 #: (extension columns as objects, one filtered copy per ``row_condition``): about 2.8 KB a row of
-#: the demo release at the peak (700 MB for its 250,006 rows in one batch, bench/scale/check_phases.py),
+#: the demo release at the peak (700 MB for its 250,006 rows in one batch; bench/README.md, "Bounded memory, fourth pass"),
 #: so the batch, not the table, sets the check's memory. Two row groups a batch: each batch costs GE's
 #: set-up and a Data Docs rebuild too (30 batches for five replicates of 1.2 million persons).
 BATCH_ROWS = 200_000

@@ -16,7 +16,12 @@ every step shares, beside population checks of 2.5 GiB: bench/README.md, "Twenty
 streamed steps side by side (the two linked tables, their checks) hold less than that; they were held
 to one at a time until the twenty-sixth pass, which left a core idle while ``linked_mobility`` (54% of
 two cores) ran alone at 1.2 million persons. A step whose forked children each hold a batch (the release's Great
-Expectations check: about 0.5 GB a child) is a population step. The small steps run
+Expectations check: about 0.5 GB a child) is a population step. The release's checks that read whole
+households or persons a row group at a time (``ParquetTable.whole_parts``: the register's margins,
+the household variables, the top-coding, the linked aggregates) are streamed since the twenty-eighth
+pass: at 2 million persons each held 0.4-0.6 GiB of its own where they had held 1.8-2.9 GiB (a
+replicate read whole); the copy filters, which hold every real record's hash, stay a population
+step. The small steps run
 beside both. Region steps run side by side, as the issue of parallel regions asks: each holds its
 own region. On Kubernetes each step is a pod sized for itself (``deploy/kubernetes/executor.yaml``),
 so no limit is set there.

@@ -20,7 +20,7 @@ def build_top_coding_check(catalog: Catalog) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=keys.FICTITIOUS_DATASET,
         name=keys.AMOUNTS_TOP_CODED,
-        op_tags=working_sets.POPULATION,
+        op_tags=working_sets.STREAMED,
         blocking=True,
         partitions_def=wave_partitions(catalog.register_name),
         additional_ins={"matched": dg.AssetIn(keys.MATCHED_DATASET)},
@@ -82,7 +82,7 @@ def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=keys.FICTITIOUS_DATASET,
         name=keys.CALIBRATED_TO_REGISTER,
-        op_tags=working_sets.POPULATION,
+        op_tags=working_sets.STREAMED,
         blocking=True,
         partitions_def=wave_partitions(catalog.register_name),
         additional_ins={

@@ -18,7 +18,7 @@ def build_household_variables_check(catalog: Catalog, asset: dg.AssetKey) -> dg.
     @dg.asset_check(
         asset=asset,
         name=keys.HOUSEHOLD_VARIABLES_CONSTANT,
-        op_tags=working_sets.POPULATION,
+        op_tags=working_sets.STREAMED,
         blocking=True,
         partitions_def=wave_partitions(catalog.register_name),
         description=(

@@ -170,7 +170,7 @@ def build_linked_checks(catalog: Catalog, survey: str) -> list[dg.AssetChecksDef
 
     @dg.asset_check(
         asset=keys.linked(survey), name=keys.AGGREGATES_AGREE, blocking=True, partitions_def=partitions,
-        op_tags=working_sets.POPULATION,
+        op_tags=working_sets.STREAMED,
         additional_ins={"fictitious": dg.AssetIn(keys.FICTITIOUS_DATASET)},
         description=(f"Every fictitious person in the {survey} universe has {unit}s whose aggregates, recomputed "
                      "with the catalog's aggregation, equal the person's (within 1e-6: float rounding)."),
