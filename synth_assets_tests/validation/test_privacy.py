@@ -173,3 +173,28 @@ def test_singling_out_pools_the_predicates_of_every_replicate(train, holdout, in
     assert mixed.risk > one.risk + 0.2
     # a single table is scored as before
     assert singling_out_risk([independent], train, holdout, n_attacks=100) == one
+
+
+def test_singling_out_search_finds_the_predicates_asked_for_where_they_are_rare():
+    """Isolating predicates are rare in a large sample (a few in a thousand tries): the search keeps
+    trying, as anonymeter does, instead of stopping at a hundred tries per predicate (which found a
+    sixth of them here); every predicate, written with the records' own values, isolates one record,
+    missing values and categories included."""
+    from synth_assets.validation.privacy.singling_out import MAX_ATTEMPTS, _arrays
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    frame = pd.DataFrame({
+        "age": rng.integers(0, 90, n).astype(float), "income": rng.lognormal(10, 1, n),
+        "region": pd.Categorical(rng.choice(list("abcde"), n)), "sex": rng.choice(["f", "m"], n),
+        "hours": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 60, n).astype(float))})
+    former = multivariate_predicates(frame, 200, 3, np.random.default_rng(1), max_attempts=100 * 200)
+    found = multivariate_predicates(frame, 200, 3, np.random.default_rng(1), max_attempts=MAX_ATTEMPTS)
+    assert len(former) < 100 and len(found) == 200 and len({p.terms for p in found}) == 200
+    arrays = _arrays(frame)
+    assert all(p.count(arrays) == 1 for p in found)
+    assert any(op == "isna" for p in found for _, op, _ in p.terms)
+    assert any(op == "==" and column == "region" for p in found for column, op, _ in p.terms)
+    # a table with fewer isolating predicates than asked ends the search, not at MAX_ATTEMPTS
+    tiny = frame.head(30)
+    assert 0 < len(multivariate_predicates(tiny, 10_000, 3, np.random.default_rng(1), max_attempts=MAX_ATTEMPTS)) < 10_000

@@ -28,6 +28,12 @@ from synth_assets.validation.privacy.risk import AttackRisk, attack_risk
 
 Term = tuple[str, str, Any]
 
+#: Random candidates a replicate may try to find its ``n_attacks`` isolating predicates: anonymeter's
+#: default is 10 million. At 100 per attack (as before) a 20,000-row sample gave about 125 of the
+#: 500 asked for per replicate, and the pooled risk of a two-replicate release swung from -0.03 to
+#: 0.10 with the attack's seed alone (standard deviation about 0.05 against a limit of 0.10).
+MAX_ATTEMPTS = 2_000_000
+
 
 @dataclass(frozen=True)
 class Predicate:
@@ -84,32 +90,86 @@ def univariate_predicates(synthetic: pd.DataFrame) -> list[Predicate]:
     return found
 
 
+#: Rows of the candidates' masks evaluated at once (attempts x synthetic records booleans).
+_BATCH_CELLS = 8_000_000
+
+
+def _codes(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each column as float32 for the vectorised search: numbers as they are, categories as their
+    codes (missing: NaN). Rounding to float32 keeps the order, so a predicate isolating a record
+    here isolates it in float64 too (ties only merge, never split)."""
+    out = {}
+    for column in frame.columns:
+        if is_numeric(frame[column]):
+            out[column] = frame[column].to_numpy(dtype=np.float32)
+        else:
+            codes, _ = pd.factorize(frame[column], use_na_sentinel=True)
+            out[column] = np.where(codes < 0, np.nan, codes).astype(np.float32)
+    return out
+
+
 def multivariate_predicates(
     synthetic: pd.DataFrame, n_attacks: int, n_cols: int, rng: np.random.Generator, max_attempts: int
 ) -> list[Predicate]:
-    """Up to ``n_attacks`` distinct random record-based predicates isolating one synthetic record."""
+    """Up to ``n_attacks`` distinct random record-based predicates isolating one synthetic record.
+
+    Tried in batches: a batch's candidates (a random record, ``n_cols`` random columns each) are
+    evaluated together on the synthetic records as one boolean matrix, categories compared as
+    codes, so that the ``max_attempts`` it may take to find the predicates asked for (anonymeter
+    tries up to 10 million) cost tens of microseconds each instead of a Python loop over arrays of
+    objects (about 450 microseconds each on a 20,000-row sample).
+    """
     arrays = _arrays(synthetic)
+    codes = _codes(synthetic)
+    missing = {c: np.isnan(v) for c, v in codes.items()}
     medians = {c: float(np.nanmedian(v)) for c, v in arrays.items() if v.dtype != object and np.isfinite(v).any()}
     columns = list(synthetic.columns)
     n_cols = min(n_cols, len(columns))
+    rows_n = len(synthetic)
     found: dict[tuple[Term, ...], Predicate] = {}
-    for _ in range(max_attempts):
-        if len(found) >= n_attacks:
-            break
-        row = int(rng.integers(len(synthetic)))
-        terms: list[tuple[str, str, float | None]] = []
-        for position in sorted(rng.choice(len(columns), size=n_cols, replace=False)):
-            column = columns[position]
-            value = arrays[column][row]
-            if pd.isna(value):
-                terms.append((column, "isna", None))
-            elif column in medians:
-                terms.append((column, ">=" if value > medians[column] else "<=", float(value)))
-            else:
-                terms.append((column, "==", value))
-        predicate = Predicate(tuple(terms))
-        if predicate.terms not in found and predicate.count(arrays) == 1:
-            found[predicate.terms] = predicate
+    if rows_n == 0 or n_cols == 0:
+        return []
+    batch = max(1, min(1024, _BATCH_CELLS // rows_n))
+    attempts = since_new = 0
+    # a table with fewer distinct isolating predicates than asked gives up once a hundred tries per
+    # predicate asked found none new (the search's former whole budget), not after max_attempts
+    while len(found) < n_attacks and attempts < max_attempts and since_new < 100 * n_attacks:
+        size = min(batch, max_attempts - attempts)
+        attempts += size
+        since_new += size
+        rows = rng.integers(rows_n, size=size)
+        chosen = np.sort(np.argsort(rng.random((size, len(columns))), axis=1)[:, :n_cols], axis=1)
+        hits = np.ones((size, rows_n), dtype=bool)
+        for j in range(n_cols):
+            for position in np.unique(chosen[:, j]):
+                column = columns[position]
+                at = np.flatnonzero(chosen[:, j] == position)
+                x, value = codes[column], arrays[column][rows[at]]
+                absent = pd.isna(value)
+                if absent.any():  # a missing value: the missing ones
+                    hits[at[absent]] &= missing[column][None, :]
+                at, v = at[~absent], x[rows[at[~absent]]][:, None]
+                if column in medians:  # the tail away from the median, decided on the exact value
+                    above = value[~absent].astype(float) > medians[column]
+                    hits[at[above]] &= x[None, :] >= v[above]
+                    hits[at[~above]] &= x[None, :] <= v[~above]
+                else:
+                    hits[at] &= x[None, :] == v
+        for i in np.flatnonzero(np.count_nonzero(hits, axis=1) == 1):
+            terms: list[Term] = []
+            for position in chosen[i]:
+                column = columns[position]
+                value = arrays[column][rows[i]]
+                if pd.isna(value):
+                    terms.append((column, "isna", None))
+                elif column in medians:
+                    terms.append((column, ">=" if value > medians[column] else "<=", float(value)))
+                else:
+                    terms.append((column, "==", value))
+            key = tuple(terms)
+            if key not in found and len(found) < n_attacks:
+                found[key] = Predicate(key)
+                since_new = 0
     return list(found.values())
 
 
@@ -148,7 +208,7 @@ def singling_out_risk(
             chosen = rng.permutation(len(candidates))[:n_attacks]
             predicates = [candidates[i] for i in chosen]
         elif mode == "multivariate":
-            predicates = multivariate_predicates(part, n_attacks, n_cols, rng, max_attempts=100 * n_attacks)
+            predicates = multivariate_predicates(part, n_attacks, n_cols, rng, max_attempts=MAX_ATTEMPTS)
         else:
             raise ValueError(f"unknown singling-out mode {mode!r}")
         attack += [p.count(train_arrays) == 1 for p in predicates]
