@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -566,3 +566,41 @@ def _with_column(schema: pa.Schema, i: int, field: pa.Field, pandas: dict[str, A
         return schema
     metadata["columns"] = [pandas if c["name"] == field.name else c for c in metadata["columns"]]
     return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(metadata).encode()})
+
+
+def parts_side_by_side(left: Iterable[pd.DataFrame], right: Iterable[pd.DataFrame],
+                       keys: list[str]) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Each part of ``left`` with the rows of ``right`` up to its last key, both sorted by ``keys``:
+    a merge join of two tables read in parts (``ParquetTable.whole_parts``), one part of each in
+    memory besides the rows carried over. A ``right`` row past the last part of ``left`` is never
+    yielded."""
+    others = iter(right)
+    pending: pd.DataFrame | None = None
+    exhausted = False
+    for part in left:
+        if not len(part):
+            continue
+        last = tuple(part[keys].iloc[-1])
+        while not exhausted and (pending is None or not len(pending) or rows_at_most(pending.iloc[[-1]], keys, last).all()):
+            more = next(others, None)
+            if more is None:
+                exhausted = True
+            else:
+                pending = more if pending is None or not len(pending) else pd.concat([pending, more], ignore_index=True)
+        if pending is None:
+            yield part, pd.DataFrame(columns=part.columns)
+            continue
+        upto = rows_at_most(pending, keys, last)
+        yield part, pending.loc[upto]
+        pending = pending.loc[~upto]
+
+
+def rows_at_most(frame: pd.DataFrame, keys: list[str], last: tuple[Any, ...]) -> np.ndarray:
+    """Rows of ``frame`` whose ``keys`` come at or before ``last`` in lexicographic order."""
+    before = np.zeros(len(frame), dtype=bool)
+    equal = np.ones(len(frame), dtype=bool)
+    for key, value in zip(keys, last):
+        column = frame[key].to_numpy()
+        before |= equal & (column < value)
+        equal &= column == value
+    return before | equal

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.model import RecordAggregate, Records, Source
-from synth_assets.common.frames import ParquetTable
+from synth_assets.common.frames import ParquetTable, parts_side_by_side
 from synth_assets.harmonise.records import aggregate_records, failed_days, with_derived
 
 _WHERE = re.compile(r"^\s*(?P<variable>\w+)\s*(?P<op>==|in)\s*(?P<value>.+?)\s*$")
@@ -515,8 +515,8 @@ def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataF
     pairs: Iterable[tuple[pd.DataFrame, pd.DataFrame]]
     if isinstance(linked, ParquetTable) and isinstance(persons, ParquetTable) and persons.rows_in_order(keys) \
             and linked.rows_in_order(keys):
-        pairs = _side_by_side(persons.whole_parts(keys, columns),
-                              _recomputed(linked.whole_parts(keys, None, replicate), source, keys, person_id), keys)
+        pairs = parts_side_by_side(persons.whole_parts(keys, columns),
+                                   _recomputed(linked.whole_parts(keys, None, replicate), source, keys, person_id), keys)
     else:
         parts = linked.whole_parts(keys, None, replicate) if isinstance(linked, ParquetTable) else [linked]
         found = list(_recomputed(parts, source, keys, person_id))
@@ -548,42 +548,6 @@ def _recomputed(parts: Iterable[pd.DataFrame], source: Source, keys: list[str],
             if number is not None:
                 out.insert(0, keys[0], number)
             yield out
-
-
-def _side_by_side(persons: Iterable[pd.DataFrame], recomputed: Iterable[pd.DataFrame],
-                  keys: list[str]) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Each part of ``persons`` with the rows of ``recomputed`` up to its last key: both sorted by
-    ``keys`` (a merge join, one part of each in memory besides the rows carried over)."""
-    others = iter(recomputed)
-    pending: pd.DataFrame | None = None
-    exhausted = False
-    for people in persons:
-        if not len(people):
-            continue
-        last = tuple(people[keys].iloc[-1])
-        while not exhausted and (pending is None or not len(pending) or _at_most(pending.iloc[[-1]], keys, last).all()):
-            more = next(others, None)
-            if more is None:
-                exhausted = True
-            else:
-                pending = more if pending is None or not len(pending) else pd.concat([pending, more], ignore_index=True)
-        if pending is None:
-            yield people, pd.DataFrame(columns=people.columns)
-            continue
-        upto = _at_most(pending, keys, last)
-        yield people, pending.loc[upto]
-        pending = pending.loc[~upto]
-
-
-def _at_most(frame: pd.DataFrame, keys: list[str], last: tuple[Any, ...]) -> np.ndarray:
-    """Rows of ``frame`` whose ``keys`` come at or before ``last`` in lexicographic order."""
-    before = np.zeros(len(frame), dtype=bool)
-    equal = np.ones(len(frame), dtype=bool)
-    for key, value in zip(keys, last):
-        column = frame[key].to_numpy()
-        before |= equal & (column < value)
-        equal &= column == value
-    return before | equal
 
 
 @dataclass

@@ -3,7 +3,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from synth_assets.common.frames import FrameStack, ParquetTable, write_rows
+from synth_assets.common.frames import FrameStack, ParquetTable, parts_side_by_side, rows_at_most, write_rows
 from synth_assets.common.hashing import dataframe_sha256
 
 
@@ -238,3 +238,27 @@ def test_a_sorted_table_is_read_in_parts_of_whole_keys_a_row_group_at_a_time(tmp
     assert [p["replicate"].unique().tolist() for p in by_replicate] == [[1], [2]]
     assert sum(map(len, by_replicate)) == len(table)
 
+
+
+def test_parts_side_by_side_pair_each_left_part_with_the_right_rows_up_to_its_last_key():
+    keys = ["replicate", "person_id"]
+    left = pd.DataFrame({"replicate": [1, 1, 1, 2, 2, 2], "person_id": [1, 3, 5, 1, 2, 4]})
+    right = pd.DataFrame({"replicate": [1, 1, 1, 1, 2, 2, 2, 2], "person_id": [1, 2, 3, 5, 1, 2, 4, 9],
+                          "minutes": np.arange(8)})
+    # parts cut elsewhere on each side: the join must not depend on where the row groups end
+    left_parts = [left.iloc[:2], left.iloc[2:2], left.iloc[2:5], left.iloc[5:]]
+    right_parts = [right.iloc[:1], right.iloc[1:6], right.iloc[6:]]
+    pairs = list(parts_side_by_side(left_parts, right_parts, keys))
+    assert [len(a) for a, _ in pairs] == [2, 3, 1]  # the empty part skipped
+    for part, rows in pairs:
+        last = tuple(part[keys].iloc[-1])
+        assert rows_at_most(rows, keys, last).all()
+    # every right row up to the left's last key comes once, in order; person 9 of replicate 2 never
+    joined = pd.concat([rows for _, rows in pairs], ignore_index=True)
+    assert joined["minutes"].tolist() == [0, 1, 2, 3, 4, 5, 6]
+    assert pairs[0][1]["person_id"].tolist() == [1, 2, 3]  # person 2 has no left row but sorts before 3
+
+
+def test_rows_at_most_orders_by_every_key_in_turn():
+    frame = pd.DataFrame({"replicate": [1, 1, 2, 2, 3], "person_id": [9, 1, 1, 5, 0]})
+    assert rows_at_most(frame, ["replicate", "person_id"], (2, 1)).tolist() == [True, True, True, False, False]

@@ -1,14 +1,11 @@
 """Calibration's blocking checks on ``fictitious_dataset``: the register's margins met, amounts top-coded."""
 
-from collections.abc import Sequence
-from typing import Any, cast
-
 import dagster as dg
 import pandas as pd
 
 from synth_assets.calibration import Targets, spec_from_catalog
+from synth_assets.calibration.structure import household_cells, household_structure_tvd
 from synth_assets.catalog import Catalog
-from synth_assets.common.distances import total_variation
 from synth_assets.common.frames import ParquetTable
 from synth_assets.defs import keys, working_sets
 from synth_assets.defs.calibration.assets import amount_thresholds, household_key
@@ -46,34 +43,6 @@ def build_top_coding_check(catalog: Catalog) -> dg.AssetChecksDefinition:
         )
 
     return amounts_top_coded
-
-
-def household_cells(table: ParquetTable, household_id: str, columns: Sequence[str],
-                    replicate: str = "replicate") -> dict[int, pd.Series]:
-    """Households of each replicate (a table without ``replicate``: replicate 1) by the cells of
-    ``columns``, read in parts of whole households a row group at a time (``ParquetTable.whole_parts``)."""
-    by = [replicate] if replicate in table.columns else []
-    counts: dict[int, pd.Series] = {}
-    for part in table.whole_parts([*by, household_id], columns):
-        heads = part.drop_duplicates([*by, household_id])
-        for number, rows in heads.groupby(replicate, sort=False) if by else [(1, heads)]:
-            cells = rows.groupby([rows[c].astype(str) for c in columns]).size()
-            key = int(cast(int, number))
-            counts[key] = counts[key].add(cells, fill_value=0) if key in counts else cells
-    return counts
-
-
-def household_structure_tvd(released: pd.Series, register: pd.Series, columns: Sequence[str]) -> tuple[float, str]:
-    """TVD of the household table over ``columns`` (counts of households by cell, as
-    :func:`household_cells` gives them) and its cell furthest from the register."""
-    cells = register.index.union(released.index)
-    released_shares = released.reindex(cells, fill_value=0) / released.sum()
-    register_shares = register.reindex(cells, fill_value=0) / register.sum()
-    gap = released_shares - register_shares
-    worst: Any = gap.abs().idxmax()
-    cell = ", ".join(f"{c}={v}" for c, v in zip(columns, worst if isinstance(worst, tuple) else (worst,)))
-    return (total_variation(released_shares, register_shares),
-            f"{cell}: {released_shares[worst]:.2%} released vs {register_shares[worst]:.2%} in the register")
 
 
 def build_calibration_check(catalog: Catalog) -> dg.AssetChecksDefinition:
