@@ -121,17 +121,60 @@ class RuleFailure:
         return f"rule `{self.rule}` broken by {self.broken} records (e.g. rows {self.examples})"
 
 
-def validate_table(frame: pd.DataFrame, spec: dict[str, Any], docs: DataDocs | None = None) -> ExpectationReport:
+def validate_table(frame: pd.DataFrame, spec: dict[str, Any], docs: DataDocs | None = None,
+                   batch_rows: int | None = None) -> ExpectationReport:
     """Run the spec's Great Expectations suite, with special codes exempt and rules checked.
 
     With ``docs``, the suite, its result and the Data Docs are kept there (``run_suite``).
 
+    A table of more than ``batch_rows`` rows (default :data:`BATCH_ROWS`) with its default index
+    is validated a batch at a time (:func:`validate_chunks`): Great Expectations copies what it
+    validates (about 250 bytes a row of the register, whatever its size), so the batch, not the
+    table, sets the check's memory. Its ``unique`` keys are judged beside the suite on the whole
+    columns, by hashing their values: exhaustive, with GE's verdict and count (missing values
+    ignored). Either way the same verdict and failures.
+
     Returns the :class:`~synth_assets.common.expectations.ExpectationReport`, with one
     :class:`RuleFailure` per broken rule (how many records break it, and examples).
     """
+    batch_rows = BATCH_ROWS if batch_rows is None else batch_rows
+    if len(frame) > batch_rows and frame.index.equals(pd.RangeIndex(len(frame))):
+        return _validated_in_batches(frame, spec, docs, batch_rows)
     spec = dict(spec)
     rules = spec.pop("rules", [])
     return _with_rules(run_suite(frame, table_suite(spec), docs=docs), frame, rules)
+
+
+def _validated_in_batches(frame: pd.DataFrame, spec: dict[str, Any], docs: DataDocs | None,
+                          batch_rows: int) -> ExpectationReport:
+    keys = spec.get("unique", [])
+    row_spec = {k: v for k, v in spec.items() if k != "unique"}
+    chunks = (frame.iloc[first:first + batch_rows] for first in range(0, len(frame), batch_rows))
+    report = validate_chunks(chunks, row_spec, docs=docs, batch_rows=batch_rows)
+    failures = [f for f in (_uniqueness(frame, key) for key in keys) if f is not None]
+    return replace(report, success=report.success and not failures, n_expectations=report.n_expectations + len(keys),
+                   failures=[*report.failures, *failures])
+
+
+def _uniqueness(frame: pd.DataFrame, key: str | list[str]) -> FailedExpectation | None:
+    """GE's ``expect_column_values_to_be_unique`` (a column) or ``expect_compound_columns_to_be_unique``
+    (a list) on the whole table, None when met: every row holding a value another row holds is
+    unexpected; rows missing the value (every value of a compound key) are ignored, as GE ignores them."""
+    columns = [key] if isinstance(key, str) else list(key)
+    kind, kwargs = (("expect_column_values_to_be_unique", {"column": key}) if isinstance(key, str) else
+                    ("expect_compound_columns_to_be_unique", {"column_list": columns}))
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        return FailedExpectation(kind, kwargs, error=f"column {absent[0]!r} is not in the table")
+    values = frame[columns]
+    present = values.notna().any(axis=1).to_numpy() if len(columns) > 1 else values[columns[0]].notna().to_numpy()
+    repeated = values.duplicated(keep=False).to_numpy() & present
+    if not repeated.any():
+        return None
+    examples = values.loc[repeated].head(20)
+    return FailedExpectation(kind, kwargs, unexpected_count=int(repeated.sum()),
+                             unexpected_examples=(examples[columns[0]].tolist() if len(columns) == 1
+                                                  else examples.to_dict("records")))
 
 
 def _with_rules(report: ExpectationReport, frame: pd.DataFrame, rules: list[str]) -> ExpectationReport:
@@ -176,10 +219,11 @@ def validate_chunks(chunks: Iterable[pd.DataFrame], spec: dict[str, Any], docs: 
     named by its rows (``<run> rows a-b``). Specs with ``unique`` or a ``row_count`` maximum are
     not row by row and are refused: validate those tables whole.
 
-    With ``processes`` > 1 each batch is validated in a child process forked once it is read, up to
-    that many at a time (``forked_imap``: GE's validation is pandas and Python, which threads take
-    turns at), each holding its batch and GE's copies of it; the results are kept in the Data Docs
-    together at the end (one rebuild instead of one per batch). The same report either way.
+    The batches' results are kept in the Data Docs together at the end (one rebuild of the site,
+    not one a batch). With ``processes`` > 1 each batch is validated in a child process forked once
+    it is read, up to that many at a time (``forked_imap``: GE's validation is pandas and Python,
+    which threads take turns at), each holding its batch and GE's copies of it. The same report
+    either way.
     """
     not_row_wise = set(spec) - _ROW_WISE_KEYS - {"row_count"}
     if not_row_wise or (spec.get("row_count") or {}).get("max") is not None:
@@ -196,16 +240,14 @@ def validate_chunks(chunks: Iterable[pd.DataFrame], spec: dict[str, Any], docs: 
             rows[0] += len(batch)
             yield batch, None if docs is None else f"{docs.run_name or ''} rows {first}-{rows[0] - 1}".strip()
 
-    if processes is not None and processes > 1:
-        detached = list(forked_imap(lambda job: _validated_batch(job[0], row_spec, job[1]), numbered(), processes))
-        if docs is not None and detached:
-            suite_spec = {k: v for k, v in row_spec.items() if k != "rules"}
-            keep_in_docs(detached, table_suite(suite_spec), docs)
-        reports = [replace(d.report, suite_file=docs.suite_file(d.report.suite_name) if docs else None,
-                           docs_index=docs.index if docs else None) for d in detached]
-    else:
-        reports = [validate_table(batch, row_spec, docs=None if docs is None else replace(docs, run_name=name))
-                   for batch, name in numbered()]
+    # each batch detached from the Data Docs, kept there together at the end: one rebuild of the site,
+    # not one a batch (a whole register's check is tens of batches)
+    detached = list(forked_imap(lambda job: _validated_batch(job[0], row_spec, job[1]), numbered(), processes))
+    if docs is not None and detached:
+        suite_spec = {k: v for k, v in row_spec.items() if k != "rules"}
+        keep_in_docs(detached, table_suite(suite_spec), docs)
+    reports = [replace(d.report, suite_file=docs.suite_file(d.report.suite_name) if docs else None,
+                       docs_index=docs.index if docs else None) for d in detached]
     if not reports:  # no row: the suite on the empty table (its columns still checked)
         return validate_table(pd.DataFrame(columns=list(spec.get("required_columns", []))), spec, docs=docs)
     merged = _merged(reports)

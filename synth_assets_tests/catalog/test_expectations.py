@@ -81,6 +81,38 @@ def test_a_table_validated_by_chunks_gets_the_verdict_of_the_whole_table(catalog
     assert np.array_equal(second.index, np.arange(18, 36))  # the caller's frames keep their index
 
 
+def test_a_large_table_is_validated_in_batches_with_the_verdict_of_the_whole_table(catalog, tmp_path):
+    """Past ``batch_rows`` rows a table's suite runs a batch at a time, its unique keys judged on the
+    whole columns beside it: the same failures, counts and examples as GE on the table whole, a
+    duplicate id in two batches caught, missing ids ignored by the unique check as GE ignores them."""
+    import pandas as pd
+
+    from synth_assets.common.expectations import DataDocs
+
+    table = pd.concat([RAW] * 10, ignore_index=True).assign(pid=range(1, 31))
+    spec = raw_suite_spec(catalog, "living")
+    assert validate_table(table, spec, batch_rows=7).success
+    bad = table.astype({"pid": "Int64"})
+    bad.loc[[3, 25], "pid"] = 2  # three rows hold id 2: rows 1, 3 and 25, in three batches of 7
+    bad.loc[12, "pid"] = pd.NA  # set: the not-null expectation fails, the unique one ignores it
+    bad.loc[20, "w"] = -1.0
+    whole = validate_table(bad, spec)  # 30 rows: below the default batch, GE on the whole table
+    batched = validate_table(bad, spec, batch_rows=7, docs=DataDocs(tmp_path / "docs", run_name="r"))
+    assert not whole.success and not batched.success
+    assert sorted(batched.describe().splitlines()) == sorted(whole.describe().splitlines())
+    assert batched.n_expectations == whole.n_expectations
+    assert "expect_column_values_to_be_unique failed on column 'pid': 3 unexpected values (e.g. 2, 2, 2)" \
+        in batched.describe()
+    assert batched.docs_index is not None and batched.docs_index.is_file()
+    # a compound key: unique as a pair, every value of it missing ignored
+    pairs = pd.DataFrame({"a": [1, 1, 2, None, None, 2], "b": ["x", "y", "x", None, None, "x"]})
+    pair_spec = {"name": "pairs", "required_columns": ["a", "b"], "unique": [["a", "b"]]}
+    assert sorted(validate_table(pairs, pair_spec, batch_rows=2).describe().splitlines()) == \
+        sorted(validate_table(pairs, pair_spec).describe().splitlines())
+    missing = validate_table(bad.drop(columns="pid"), spec, batch_rows=7)
+    assert not missing.success and "column 'pid'" in missing.describe()
+
+
 def test_batches_validated_in_child_processes_give_the_report_and_data_docs_of_one_process(
         catalog, tmp_path, monkeypatch):
     """Each batch in a forked child (``processes``): the same verdict, counts and rows as one process
@@ -114,6 +146,8 @@ def test_batches_validated_in_child_processes_give_the_report_and_data_docs_of_o
         return sorted(p.relative_to(site / "validations").parts[1] for p in (site / "validations").rglob("*.html"))
 
     alone = validate_chunks(chunks, spec, docs=DataDocs(tmp_path / "one", run_name="r"), batch_rows=10)
+    assert (tmp_path / "pids").read_text().split() == [str(os.getpid())] * 3  # one process: here
+    (tmp_path / "pids").unlink()
     forked = validate_chunks(chunks, spec, docs=DataDocs(tmp_path / "two", run_name="r"), batch_rows=10, processes=2)
     assert not forked.success and forked.describe() == alone.describe()
     assert "rule `age < 100` broken by 3 records (e.g. rows [2, 17, 33])" in forked.describe()
