@@ -120,9 +120,12 @@ def test_sigterm_stops_the_run_promptly_cancels_its_run_and_publishes_nothing(in
     proc = _start(data_root, home, log, *family, *processes)
     with _instance(home) as instance:
         def release_started():
+            # a step under way, not just the run: the run's start is logged before its first step's
             runs = instance.get_runs(dg.RunsFilter(job_name="release", statuses=[dg.DagsterRunStatus.STARTED]))
+            if not runs or not _step_pids(instance, runs[0].run_id):
+                return None
             training = instance.event_log_storage.get_concurrency_info(POOL).active_slot_count
-            return runs if runs and (not processes or training) else None
+            return runs if not processes or training else None
 
         started = _wait_for(release_started, proc, log, 400)
         proc.send_signal(signal.SIGTERM)
@@ -140,7 +143,7 @@ def test_sigterm_stops_the_run_promptly_cancels_its_run_and_publishes_nothing(in
         assert not instance.event_log_storage.get_concurrency_run_ids()
         pids = _step_pids(instance, started[0].run_id)
         # in its own process, or in processes of their own
-        assert (pids and proc.pid not in pids) if processes else pids == {proc.pid}
+        assert (pids and proc.pid not in pids) if processes else pids == {proc.pid}, (pids, proc.pid)
         deadline = time.monotonic() + 10
         while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.2)
