@@ -46,6 +46,7 @@ def draw_nearest(
     chunk_size: int = 65_536,
     n_jobs: int | None = -1,
     label: str = "",
+    log_progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick a donor for every recipient row among its nearest donors.
 
@@ -55,6 +56,7 @@ def draw_nearest(
     *different* donor profiles are seen among the ``k + tie_candidates`` nearest
     profiles; donors sharing a profile are always tied exactly.
 
+    ``log_progress``: log every chunk's progress (off for a caller that reports its own).
     Returns (donor positions, distance to the chosen donor).
     """
     donor_points, donor_profile = row_profiles(donors)
@@ -79,7 +81,8 @@ def draw_nearest(
         col = (cum[local] <= u[:, None]).sum(axis=1)
         chosen[rows] = groups.draw(ind[local, col], rng)
         distance[rows] = dist[local, col]
-        logger.info("%s%d of %d recipients matched", label, bounds[last], len(recipients))
+        if log_progress:
+            logger.info("%s%d of %d recipients matched", label, bounds[last], len(recipients))
     return chosen, distance
 
 

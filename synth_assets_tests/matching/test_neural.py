@@ -33,7 +33,8 @@ def test_draws_keep_the_marginal_where_the_plug_in_prediction_collapses(pair, fu
         donation_classes=None, distance="gower", auxiliary=None,
     )
     head = neural.target_head("status", donor["status"], problem.donor_weights, 10)
-    x_rec, x_don = neural.features(recipient, donor, X, problem.donor_weights)
+    inputs = neural.NetworkInputs.fit(recipient, donor, X, problem.donor_weights)
+    x_rec, x_don = inputs.recipients(np.arange(len(recipient))), inputs.donors
     net, _ = neural.fit_network(
         x_don, [head], problem.donor_weights, 0, hidden=64, layers=2, dropout=0.0, epochs=200,
         batch_size=256, lr=3e-3, weight_decay=1e-4, patience=10, validation=0.2, refit=True, threads=1,
@@ -120,7 +121,8 @@ def test_level_draw_and_numeric_missing_values(pair) -> None:
 def test_numeric_inputs_are_ranked_and_scaled() -> None:
     donor = pd.DataFrame({"income": [0.0, 0.0, 10.0, 1e6], "group": ["a", "b", "a", "b"]})
     recipient = pd.DataFrame({"income": [np.nan, 5.0, 2e6], "group": ["a", "c", "b"]})
-    x_rec, x_don = neural.features(recipient, donor, ["income", "group"], np.ones(4))
+    inputs = neural.NetworkInputs.fit(recipient, donor, ["income", "group"], np.ones(4))
+    x_rec, x_don = inputs.recipients(np.arange(3)), inputs.donors
     # income: rank, signed log, missing flag; group: one-hot on the levels of both sides (a, b, c).
     assert x_don.shape == (4, 6) and x_rec.shape == (3, 6) and x_don.dtype == np.float32
     ranks = x_don[:, 0] / np.sqrt(12.0) + 0.5
@@ -145,3 +147,46 @@ def test_bad_options_and_threads_restored(pair) -> None:
     before = torch.get_num_threads()
     fuse(recipient, donor, on=X, impute=Z, method="neural_draw", epochs=5)
     assert torch.get_num_threads() == before
+
+
+def test_recipient_inputs_by_block_are_the_rows_of_the_whole() -> None:
+    rng = np.random.default_rng(5)
+    donor = pd.DataFrame({"income": rng.lognormal(9, 1, 300), "group": rng.choice(["a", "b"], 300),
+                          "count": pd.array(rng.integers(0, 4, 300), dtype="Int64")})
+    recipient = pd.DataFrame({"income": np.where(rng.random(900) < 0.1, np.nan, rng.lognormal(9, 1, 900)),
+                              "group": rng.choice(["a", "b", "c"], 900),
+                              "count": pd.array(rng.integers(0, 6, 900), dtype="Int64")})
+    inputs = neural.NetworkInputs.fit(recipient, donor, ["income", "group", "count"], rng.uniform(0.5, 2, 300))
+    whole = inputs.recipients(np.arange(900))
+    assert whole.shape == (900, 3 + 3 + 2) and inputs.donors.shape == (300, 8)
+    rows = rng.permutation(900)[:250]
+    np.testing.assert_array_equal(inputs.recipients(rows), whole[rows])
+    np.testing.assert_array_equal(inputs.recipients(np.arange(0)), whole[:0])
+
+
+@pytest.mark.parametrize("draw", ["match", "level"])
+def test_recipients_go_from_inputs_to_donors_a_block_at_a_time(pair, monkeypatch, draw) -> None:
+    """A register larger than a block is fused a block at a time, and fused as well as at once."""
+    recipient, donor, _ = pair
+    common = dict(on=["age", "region"], impute=Z, donor_weight="weight", donation_classes=["sex"],
+                  method="neural_draw", draw=draw, seed=4)
+    at_once = fuse(recipient, donor, **common)
+    sizes: list[int] = []
+    whole_rows = neural.NetworkInputs.recipients
+
+    def recorded(self, rows):
+        sizes.append(len(rows))
+        return whole_rows(self, rows)
+
+    monkeypatch.setattr(neural, "RECIPIENT_BLOCK", 300)
+    monkeypatch.setattr(neural.NetworkInputs, "recipients", recorded)
+    blocked = fuse(recipient, donor, **common)
+    # every recipient once, never more than a block's inputs at a time
+    assert max(sizes) == 300 and sum(sizes) == len(recipient)
+    assert (donor["sex"].to_numpy()[blocked.donor_index] == recipient["sex"].to_numpy()).all()
+    assert (blocked.data[Z].to_numpy() == donor[Z].to_numpy()[blocked.donor_index]).all()
+    assert not np.array_equal(blocked.donor_index, at_once.donor_index)  # other streams of draws...
+    for result in (blocked, at_once):  # ...from one conditional distribution
+        assert result.diagnostics.mean_x_by_z_tvd < 0.06
+        assert weighted_tvd(result.data["status"], donor["status"], None, donor["weight"]) < 0.03
+    assert abs(blocked.diagnostics.mean_x_by_z_tvd - at_once.diagnostics.mean_x_by_z_tvd) < 0.02

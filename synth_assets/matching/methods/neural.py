@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.common.columns import is_numeric
+from synth_assets.matching.classes import ClassBlock
 from synth_assets.matching.diagnostics import weighted_quantile_edges
 from synth_assets.matching.encoding import as_float, joint_codes
 from synth_assets.matching.methods.base import MethodOutput
@@ -69,6 +70,11 @@ logger = logging.getLogger("synth_assets.matching")
 
 DRAWS = ("match", "level")
 _PREDICT_BATCH = 65_536
+#: Recipients taken from their inputs to their donors at once (four prediction batches): a
+#: fusion's working set is this many recipients' inputs, places and profiles (about 80 MB), however
+#: large the register. Up to this many recipients in one donation class, a fusion is the one
+#: stream of draws it was with the whole register at once.
+RECIPIENT_BLOCK = 4 * _PREDICT_BATCH
 #: Neighbours searched beyond the k-th for ties: none in the predicted space. Its points are
 #: continuous, so two distinct donor points rarely lie at one distance from a recipient (3 of 1.2
 #: million recipients drew another donor without the eight more a discrete space needs); donors at
@@ -80,78 +86,122 @@ SPACE_TIE_CANDIDATES = 0
 # ---------------------------------------------------------------- encodings
 
 
-def weighted_cdf_at(reference: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Mid-rank weighted CDF of ``reference`` evaluated at ``values`` (NaN where ``values`` is NaN)."""
-    observed = ~np.isnan(reference)
-    ref, w = reference[observed], weights[observed]
-    out = np.full(len(values), np.nan)
-    if ref.size == 0 or w.sum() <= 0:
+@dataclass(frozen=True)
+class NumericScale:
+    """How a numeric column enters the network, fitted on the donors: its donor-weighted mid-rank
+    (robust to skew and to level shifts in the tails, rescaled to unit variance), its signed log
+    standardised on the donors and, where ``flagged``, whether it is missing."""
+
+    sorted_values: np.ndarray  # the donors' observed values, sorted
+    cumulative: np.ndarray  # their cumulative weights, from 0
+    log_mean: float
+    log_sd: float
+    flagged: bool
+
+    @classmethod
+    def of_donors(cls, donor: np.ndarray, weights: np.ndarray, flagged: bool) -> NumericScale:
+        observed = ~np.isnan(donor)
+        values, w = donor[observed], weights[observed]
+        order = np.argsort(values, kind="stable")
+        cumulative = np.concatenate([[0.0], np.cumsum(w[order])])
+        log_d = _signed_log(donor)
+        seen = ~np.isnan(log_d)
+        mean = np.average(log_d[seen], weights=weights[seen]) if seen.any() else 0.0
+        sd = np.sqrt(np.average((log_d[seen] - mean) ** 2, weights=weights[seen])) if seen.any() else 1.0
+        return cls(values[order], cumulative, float(mean), float(sd) if sd > 0 else 1.0, flagged)
+
+    @property
+    def width(self) -> int:
+        return 3 if self.flagged else 2
+
+    def cdf(self, values: np.ndarray) -> np.ndarray:
+        """Mid-rank weighted CDF of the donors at ``values`` (NaN where ``values`` is NaN)."""
+        out = np.full(len(values), np.nan)
+        if self.sorted_values.size == 0 or self.cumulative[-1] <= 0:
+            return out
+        fine = ~np.isnan(values)
+        below = self.cumulative[np.searchsorted(self.sorted_values, values[fine], side="left")]
+        upto = self.cumulative[np.searchsorted(self.sorted_values, values[fine], side="right")]
+        out[fine] = 0.5 * (below + upto) / self.cumulative[-1]
         return out
-    order = np.argsort(ref, kind="stable")
-    ref, cum = ref[order], np.concatenate([[0.0], np.cumsum(w[order])])
-    fine = ~np.isnan(values)
-    below = cum[np.searchsorted(ref, values[fine], side="left")]
-    upto = cum[np.searchsorted(ref, values[fine], side="right")]
-    out[fine] = 0.5 * (below + upto) / cum[-1]
-    return out
+
+    def inputs(self, values: np.ndarray) -> list[np.ndarray]:
+        """The column's inputs (float64, NaN where ``values`` is missing)."""
+        block = [(self.cdf(values) - 0.5) * np.sqrt(12.0),
+                 np.clip((_signed_log(values) - self.log_mean) / self.log_sd, -5, 5)]
+        if self.flagged:
+            block.append(np.isnan(values).astype(float))
+        return block
 
 
-def features(
-    recipient: pd.DataFrame, donor: pd.DataFrame, columns: list[str], donor_weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Network inputs for recipients and donors (float32), scaled on the donors.
+def _signed_log(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.log1p(np.abs(values))
 
-    Written a column at a time into the two float32 matrices: the recipients are the whole
-    register, and float64 blocks of every column stacked then cast held the register's inputs
-    four times over (about 2 GB at 1.2 million persons).
+
+@dataclass
+class NetworkInputs:
+    """The network's inputs (float32), scaled on the donors: the donors' matrix whole, the
+    recipients' a block of rows at a time (:meth:`recipients`).
+
+    The recipients are the whole register: their matrix, whole, was the fusion's largest array
+    (about 390 MB at 2 million persons), and everything derived from it (predictions, places in
+    the predicted space, their profiles) grew with it. A categorical column keeps the recipients'
+    codes on the levels of both sides (32 bits a recipient), so every block has one layout.
     """
-    # first the widths: a numeric column takes two inputs and a missingness flag where either side
-    # misses values; a categorical one its levels on both sides (the codes kept, 32 bits)
-    plan: list[tuple[str, int, Any]] = []
-    for col in columns:
-        if is_numeric(donor[col]) and is_numeric(recipient[col]):
-            flagged = bool(recipient[col].isna().any() or donor[col].isna().any())
-            plan.append((col, 3 if flagged else 2, None))
-        else:
-            rc, dc, n_levels = joint_codes(recipient[col], donor[col])
-            plan.append((col, n_levels, (rc.astype(np.int32), dc.astype(np.int32))))
-    width = sum(w for _, w, _ in plan)
-    x_rec = np.zeros((len(recipient), width), dtype=np.float32)
-    x_don = np.zeros((len(donor), width), dtype=np.float32)
-    at = 0
-    for col, w, codes in plan:
-        if codes is None:
-            for x, block in zip((x_rec, x_don), _numeric_inputs(recipient[col], donor[col], donor_weights, w == 3)):
-                for j, values in enumerate(block):
-                    x[:, at + j] = np.nan_to_num(values)
-        else:
-            for x, c in zip((x_rec, x_don), codes):
-                x[np.arange(len(c)), at + c] = 1.0
-        at += w
-    return x_rec, x_don
+
+    recipient: pd.DataFrame
+    plan: list[tuple[str, int, NumericScale | np.ndarray]]  # column, its width, its scale or codes
+    donors: np.ndarray
+
+    @classmethod
+    def fit(cls, recipient: pd.DataFrame, donor: pd.DataFrame, columns: list[str],
+            donor_weights: np.ndarray) -> NetworkInputs:
+        # a numeric column takes two inputs and a missingness flag where either side misses values;
+        # a categorical one its levels on both sides, in order of appearance, recipients first
+        plan: list[tuple[str, int, NumericScale | np.ndarray]] = []
+        donor_parts: list[tuple[int, Any]] = []
+        for col in columns:
+            if is_numeric(donor[col]) and is_numeric(recipient[col]):
+                d = as_float(donor[col])
+                flagged = bool(recipient[col].isna().any() or np.isnan(d).any())
+                scale = NumericScale.of_donors(d, donor_weights, flagged)
+                plan.append((col, scale.width, scale))
+                donor_parts.append((scale.width, scale.inputs(d)))
+            else:
+                rc, dc, n_levels = joint_codes(recipient[col], donor[col])
+                plan.append((col, n_levels, rc.astype(np.int32)))
+                donor_parts.append((n_levels, dc.astype(np.int32)))
+        donors = np.zeros((len(donor), sum(w for _, w, _ in plan)), dtype=np.float32)
+        at = 0
+        for width, part in donor_parts:
+            _write(donors, at, part)
+            at += width
+        return cls(recipient, plan, donors)
+
+    @property
+    def width(self) -> int:
+        return self.donors.shape[1]
+
+    def recipients(self, rows: np.ndarray) -> np.ndarray:
+        """The inputs of the recipients at positions ``rows``."""
+        x = np.zeros((len(rows), self.width), dtype=np.float32)
+        at = 0
+        for col, width, how in self.plan:
+            if isinstance(how, NumericScale):
+                _write(x, at, how.inputs(as_float(self.recipient[col].iloc[rows])))
+            else:
+                _write(x, at, how[rows])
+            at += width
+        return x
 
 
-def _numeric_inputs(
-    recipient: pd.Series, donor: pd.Series, donor_weights: np.ndarray, flagged: bool
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """A numeric column's inputs, recipients' then donors': its weighted rank, its standardised
-    signed log and, where ``flagged``, whether it is missing (float64, NaN where missing)."""
-    r, d = as_float(recipient), as_float(donor)
-    # Rank: robust to skew and to level shifts in the tails (rescaled to unit variance).
-    rank_r = (weighted_cdf_at(d, donor_weights, r) - 0.5) * np.sqrt(12.0)
-    rank_d = (weighted_cdf_at(d, donor_weights, d) - 0.5) * np.sqrt(12.0)
-    # Magnitude: signed log, standardised on the donors.
-    log_r, log_d = np.sign(r) * np.log1p(np.abs(r)), np.sign(d) * np.log1p(np.abs(d))
-    seen = ~np.isnan(log_d)
-    mean = np.average(log_d[seen], weights=donor_weights[seen]) if seen.any() else 0.0
-    sd = np.sqrt(np.average((log_d[seen] - mean) ** 2, weights=donor_weights[seen])) if seen.any() else 1.0
-    sd = sd if sd > 0 else 1.0
-    log_r, log_d = np.clip((log_r - mean) / sd, -5, 5), np.clip((log_d - mean) / sd, -5, 5)
-    block_r, block_d = [rank_r, log_r], [rank_d, log_d]
-    if flagged:
-        block_r.append(np.isnan(r).astype(float))
-        block_d.append(np.isnan(d).astype(float))
-    return block_r, block_d
+def _write(x: np.ndarray, at: int, part: list[np.ndarray] | np.ndarray) -> None:
+    """A column's inputs into ``x`` from column ``at``: numeric inputs (missing as 0) or level codes."""
+    if isinstance(part, list):
+        for j, values in enumerate(part):
+            x[:, at + j] = np.nan_to_num(values)
+    else:
+        x[np.arange(len(part)), at + part] = 1.0
 
 
 @dataclass(frozen=True)
@@ -440,10 +490,10 @@ def run(
 
     weights = problem.donor_weights
     heads = [target_head(z, problem.donor[z], weights, n_bins) for z in problem.impute]
-    x_rec, x_don = features(problem.recipient, problem.donor, problem.predictors, weights)
+    inputs = NetworkInputs.fit(problem.recipient, problem.donor, problem.predictors, weights)
     seed = int(rng.integers(2**62))
     net, training = fit_network(
-        x_don,
+        inputs.donors,
         heads,
         weights,
         seed,
@@ -461,31 +511,39 @@ def run(
     )
     logger.info(
         "neural_draw: %d donors, %d inputs, %d parameters, best epoch %d, %.1f s training",
-        len(x_don),
-        x_don.shape[1],
+        len(inputs.donors),
+        inputs.width,
         training.parameters,
         training.best_epoch,
         training.seconds,
     )
-    don_embedding = embedding(predict(net, x_don, threads))
+    don_embedding = embedding(predict(net, inputs.donors, threads))
     project = Projection.of_donors(don_embedding, weights, dims)
     don_space = project(don_embedding)
     del don_embedding
-    # the recipients (the whole register) a batch at a time: only their projection is kept, and for
-    # a level draw the level sampled (the same stream of draws as from all their probabilities at once)
     j = problem.impute.index(target)
-    spaces, levels = [], []
-    for proba in predict_batches(net, x_rec, threads):
-        spaces.append(project(embedding(proba)))
-        if draw == "level":
-            levels.append(sample_rows(proba[j], rng))
-    del x_rec
-    rec_space = np.vstack(spaces) if spaces else np.empty((0, don_space.shape[1]))
-    if draw == "match":
-        chosen = _match(problem, rec_space, don_space, rng, k=k, n_jobs=n_jobs)
-    else:
-        level = np.concatenate(levels) if levels else np.empty(0, dtype=np.int64)
-        chosen = _match_within_levels(problem, rec_space, don_space, level, heads[j].codes, rng, k=k, n_jobs=n_jobs)
+    chosen = np.empty(len(problem.recipient), dtype=np.int64)
+    done = 0
+    # The recipients (the whole register) a block at a time, from their inputs to their donors: a
+    # fusion holds one block's inputs, places and profiles, not the register's. Within a block the
+    # levels are sampled before any donor is drawn, so one block is one stream of draws as before.
+    for block in problem.blocks:
+        for first in range(0, len(block.recipients), RECIPIENT_BLOCK):
+            rows = block.recipients[first : first + RECIPIENT_BLOCK]
+            spaces, levels = [], []
+            for proba in predict_batches(net, inputs.recipients(rows), threads):
+                spaces.append(project(embedding(proba)))
+                if draw == "level":
+                    levels.append(sample_rows(proba[j], rng))
+            space = np.vstack(spaces)
+            if draw == "match":
+                chosen[rows] = _draw_donors(problem, space, block.donors, don_space, rng, k=k, n_jobs=n_jobs)
+            else:
+                chosen[rows] = _draw_donors_within_levels(
+                    problem, space, block, don_space, np.concatenate(levels), heads[j].codes, rng, k=k, n_jobs=n_jobs)
+            done += len(rows)
+            if len(problem.recipient) > RECIPIENT_BLOCK:
+                logger.info("neural_draw: %d of %d recipients matched", done, len(problem.recipient))
     extra: dict[str, Any] = {
         "draw": draw,
         "k": k,
@@ -493,7 +551,7 @@ def run(
         "validation_loss": training.validation_loss,
         "training_seconds": training.seconds,
         "parameters": training.parameters,
-        "matching_dimensions": int(rec_space.shape[1]),
+        "matching_dimensions": int(don_space.shape[1]),
         "variance_kept": project.kept,
     }
     if draw == "level":
@@ -501,35 +559,27 @@ def run(
     return MethodOutput(donor_index=chosen, extra=extra)
 
 
-def _match(
-    problem: FusionProblem,
-    rec_space: np.ndarray,
-    don_space: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    k: int,
-    n_jobs: int | None,
-) -> np.ndarray:
-    chosen = np.empty(len(rec_space), dtype=np.int64)
-    for block in problem.blocks:
-        local, _ = draw_nearest(
-            rec_space[block.recipients],
-            don_space[block.donors],
-            problem.donor_weights[block.donors],
-            rng,
-            k=k,
-            metric="euclidean",
-            tie_candidates=SPACE_TIE_CANDIDATES,
-            n_jobs=n_jobs,
-            label="neural_draw: ",
-        )
-        chosen[block.recipients] = block.donors[local]
-    return chosen
+def _draw_donors(problem: FusionProblem, space: np.ndarray, donors: np.ndarray, don_space: np.ndarray,
+                 rng: np.random.Generator, *, k: int, n_jobs: int | None) -> np.ndarray:
+    """Positions of the donors drawn among ``donors`` for recipients at ``space``."""
+    local, _ = draw_nearest(
+        space,
+        don_space[donors],
+        problem.donor_weights[donors],
+        rng,
+        k=k,
+        metric="euclidean",
+        tie_candidates=SPACE_TIE_CANDIDATES,
+        n_jobs=n_jobs,
+        log_progress=False,  # run() logs the recipients' progress over the blocks
+    )
+    return donors[local]
 
 
-def _match_within_levels(
+def _draw_donors_within_levels(
     problem: FusionProblem,
-    rec_space: np.ndarray,
+    space: np.ndarray,
+    block: ClassBlock,
     don_space: np.ndarray,
     level: np.ndarray,
     donor_level: np.ndarray,
@@ -539,24 +589,12 @@ def _match_within_levels(
     n_jobs: int | None,
 ) -> np.ndarray:
     """Nearest in predicted space within (donation class, drawn level); the level over all classes if needed."""
-    chosen = np.empty(len(rec_space), dtype=np.int64)
-    for block in problem.blocks:
-        for lv in np.unique(level[block.recipients]):
-            recipients = block.recipients[level[block.recipients] == lv]
-            donors = block.donors[donor_level[block.donors] == lv]
-            if donors.size == 0:  # the class lacks the level: the level's donors of every class
-                donors = np.flatnonzero(donor_level == lv)
-                logger.warning("neural_draw: class %s has no donor with the drawn level; using all classes", block.key)
-            local, _ = draw_nearest(
-                rec_space[recipients],
-                don_space[donors],
-                problem.donor_weights[donors],
-                rng,
-                k=k,
-                metric="euclidean",
-                tie_candidates=SPACE_TIE_CANDIDATES,
-                n_jobs=n_jobs,
-                label="neural_draw: ",
-            )
-            chosen[recipients] = donors[local]
+    chosen = np.empty(len(space), dtype=np.int64)
+    for lv in np.unique(level):
+        recipients = np.flatnonzero(level == lv)
+        donors = block.donors[donor_level[block.donors] == lv]
+        if donors.size == 0:  # the class lacks the level: the level's donors of every class
+            donors = np.flatnonzero(donor_level == lv)
+            logger.warning("neural_draw: class %s has no donor with the drawn level; using all classes", block.key)
+        chosen[recipients] = _draw_donors(problem, space[recipients], donors, don_space, rng, k=k, n_jobs=n_jobs)
     return chosen
