@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synth_assets.common.hashing import TableSha256
+from synth_assets.common.memory import release_free_memory
 
 #: Rows converted to Arrow and written at a time (one Parquet row group each).
 ROW_GROUP_ROWS = 100_000
@@ -56,7 +57,7 @@ class FrameStack:
             raise ValueError("no frame appended")
         table = pa.concat_tables(self._tables, promote_options="default")
         self._tables = []
-        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        frame = arrow_to_frame(table)
         del table
         return frame
 
@@ -97,6 +98,19 @@ def write_rows(frame: pd.DataFrame, file: str | os.PathLike[str], rows: np.ndarr
             piece = frame.iloc[positions[start:start + row_group_rows], wanted]
             writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
     return len(positions)
+
+
+def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A whole table read from Parquet as one frame; ``table`` is spent (empty) afterwards.
+
+    Arrow's buffers are released column by column as pandas takes them, so the peak is the frame
+    plus one column, not the frame twice. Arrow's pool then keeps what it freed for its own reuse,
+    which pandas and NumPy never make: measured, 0.8 GB after the 2-million-person matched dataset
+    (a 0.5 GB frame), carried under everything the step builds next. It goes back to the system here.
+    """
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    release_free_memory()
+    return frame
 
 
 class ParquetTable:
@@ -323,7 +337,7 @@ class ParquetTable:
         wanted = None if columns is None else list(dict.fromkeys([*columns, by]))
         table = file.read_row_groups(groups, columns=wanted)
         table = table.filter(pa.array(table.column(by).to_numpy(zero_copy_only=False) == value))
-        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        frame = arrow_to_frame(table)
         del table
         for column, categories in self._categories(frame.columns).items():
             frame[column] = frame[column].cat.set_categories(categories)
@@ -351,7 +365,7 @@ class ParquetTable:
         opener = getattr(self.path, "open", None)
         source = opener("rb") if callable(opener) else os.fspath(self.path)
         table = pq.read_table(source, columns=None if columns is None else list(columns))
-        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        frame = arrow_to_frame(table)
         del table
         return frame
 

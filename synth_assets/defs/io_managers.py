@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 from synth_assets.common.files import atomic_path
-from synth_assets.common.frames import ROW_GROUP_ROWS, ParquetTable, StagedTable, write_rows
+from synth_assets.common.frames import ROW_GROUP_ROWS, ParquetTable, StagedTable, arrow_to_frame, write_rows
 from synth_assets.defs.values import MatchingReport, ModelFile, RegionDraw, WaveTable
 
 #: Parquet key-value metadata holding a ``WaveTable``'s facts (origin, value labels) beside its records.
@@ -114,9 +114,7 @@ class _ParquetIOManager(_StoredAssetIOManager):
         with path.open("rb") as handle:  # any fsspec file system, with no temporary copy
             table = pq.read_table(handle)
         facts = (table.schema.metadata or {}).get(FACTS_KEY)
-        # Arrow's buffers are released column by column as pandas takes them, so the peak is
-        # the frame plus one column, not the frame twice
-        data = table.to_pandas(split_blocks=True, self_destruct=True)
+        data = arrow_to_frame(table)
         del table
         return WaveTable.from_facts(data, json.loads(facts)) if facts else data
 
