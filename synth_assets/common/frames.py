@@ -339,7 +339,7 @@ class ParquetTable:
         table = table.filter(pa.array(table.column(by).to_numpy(zero_copy_only=False) == value))
         frame = arrow_to_frame(table)
         del table
-        for column, categories in self._categories(frame.columns).items():
+        for column, categories in self._categories(list(frame.columns)).items():
             frame[column] = frame[column].cat.set_categories(categories)
         return frame if columns is None or by in columns else frame.drop(columns=[by])
 
