@@ -10,7 +10,7 @@ Deriving everything from the catalog keeps one source of truth for the schema.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +28,7 @@ from synth_assets.common.expectations import (
     table_suite,
     validate_detached,
 )
+from synth_assets.common.frames import ParquetTable
 from synth_assets.common.parallel import forked_imap
 
 # Catalog types -> the table spec's type names. Categories are checked by their sets.
@@ -139,19 +140,40 @@ def validate_table(frame: pd.DataFrame, spec: dict[str, Any], docs: DataDocs | N
     """
     batch_rows = BATCH_ROWS if batch_rows is None else batch_rows
     if len(frame) > batch_rows and frame.index.equals(pd.RangeIndex(len(frame))):
-        return _validated_in_batches(frame, spec, docs, batch_rows)
+        chunks = (frame.iloc[first:first + batch_rows] for first in range(0, len(frame), batch_rows))
+        return _validated_in_batches(chunks, lambda columns: frame[[c for c in columns if c in frame.columns]],
+                                     spec, docs, batch_rows)
     spec = dict(spec)
     rules = spec.pop("rules", [])
     return _with_rules(run_suite(frame, table_suite(spec), docs=docs), frame, rules)
 
 
-def _validated_in_batches(frame: pd.DataFrame, spec: dict[str, Any], docs: DataDocs | None,
-                          batch_rows: int) -> ExpectationReport:
+def validate_stored(table: ParquetTable, spec: dict[str, Any], docs: DataDocs | None = None,
+                    batch_rows: int | None = None) -> ExpectationReport:
+    """:func:`validate_table` of a table left in its Parquet file, never read whole when larger than
+    ``batch_rows``: its row groups are validated in batches and its ``unique`` keys judged on their
+    columns read alone (about 38 MiB a million ids). The same verdict and failures as the table
+    read whole and validated."""
+    batch_rows = BATCH_ROWS if batch_rows is None else batch_rows
+    if table.num_rows <= batch_rows:
+        return validate_table(table.read(), spec, docs=docs, batch_rows=batch_rows)
+    present = set(table.columns)
+
+    def key_columns(columns: list[str]) -> pd.DataFrame:
+        return table.read([c for c in columns if c in present])
+
+    return _validated_in_batches(table.frames(), key_columns, spec, docs, batch_rows)
+
+
+def _validated_in_batches(chunks: Iterable[pd.DataFrame], key_columns: Callable[[list[str]], pd.DataFrame],
+                          spec: dict[str, Any], docs: DataDocs | None, batch_rows: int) -> ExpectationReport:
+    """The spec's row-wise part on ``chunks`` (:func:`validate_chunks`), its ``unique`` keys on the
+    whole key columns (``key_columns(names)``: those of the names the table has)."""
     keys = spec.get("unique", [])
     row_spec = {k: v for k, v in spec.items() if k != "unique"}
-    chunks = (frame.iloc[first:first + batch_rows] for first in range(0, len(frame), batch_rows))
     report = validate_chunks(chunks, row_spec, docs=docs, batch_rows=batch_rows)
-    failures = [f for f in (_uniqueness(frame, key) for key in keys) if f is not None]
+    failures = [f for f in (_uniqueness(key_columns([key] if isinstance(key, str) else list(key)), key)
+                            for key in keys) if f is not None]
     return replace(report, success=report.success and not failures, n_expectations=report.n_expectations + len(keys),
                    failures=[*report.failures, *failures])
 

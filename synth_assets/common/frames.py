@@ -170,6 +170,11 @@ class ParquetTable:
     def columns(self) -> list[str]:
         return list(self._selected) if self._selected is not None else list(self._file().schema_arrow.names)
 
+    @property
+    def schema_metadata(self) -> dict[bytes, bytes]:
+        """The key-value metadata of the file's schema (what a writer kept beside the records)."""
+        return dict(self._file().schema_arrow.metadata or {})
+
     def _may_hold(self, file: pq.ParquetFile, group: int) -> bool:
         """Whether row group ``group`` may hold rows of the view (its min/max statistics)."""
         for column, values in self._filters:
@@ -457,13 +462,16 @@ class ParquetStack:
     floats); a categorical column is stored with each frame's own categories, which a read of the
     whole file joins as one categorical of their union (in the order they came). Each frame is
     converted ``row_group_rows`` at a time (one Parquet row group each, never two frames'), never
-    whole: the Arrow copy is one row group's. ``directory``: where the staged folder goes
-    (default the system's temporary folder, ``TMPDIR``: local disk, whatever the warehouse).
+    whole: the Arrow copy is one row group's. An integer column that is float in another frame is
+    float throughout, as ``pd.concat`` joins them. ``directory``: where the staged folder goes
+    (default the system's temporary folder, ``TMPDIR``: local disk, whatever the warehouse);
+    ``metadata``: added to the file's schema (what a stored ``WaveTable`` keeps beside its records).
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None, *,
-                 row_group_rows: int = ROW_GROUP_ROWS) -> None:
+                 row_group_rows: int = ROW_GROUP_ROWS, metadata: dict[bytes, bytes] | None = None) -> None:
         self.row_group_rows = row_group_rows
+        self._metadata = dict(metadata or {})
         self._folder = tempfile.mkdtemp(prefix="synth-assets-staged-", dir=directory)
         # removed if the stack is dropped unfinished (a failed step); handed to the table by finish
         self._remove = weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
@@ -524,6 +532,8 @@ class ParquetStack:
                          if pa.types.is_dictionary(f.type) else f for f in new], metadata=new.metadata)
         if rows:
             self._missing |= {f.name for f in new if _untyped(f.type)}
+        if self._metadata:
+            new = new.with_metadata({**(new.metadata or {}), **self._metadata})
         if self._schema is None:
             schema = new
         elif new.names != self._schema.names:
@@ -533,6 +543,10 @@ class ParquetStack:
             for i, (mine, theirs) in enumerate(zip(self._schema, new, strict=True)):
                 if _untyped(mine.type) and not _untyped(theirs.type):
                     schema = _with_column(schema, i, theirs, _pandas_column(new, theirs.name))
+                elif _integer_and_float(mine.type, theirs.type):
+                    float_field = mine if pa.types.is_floating(mine.type) else theirs
+                    schema = _with_column(schema, i, mine.with_type(float_field.type),
+                                          _pandas_column(new if float_field is theirs else schema, mine.name))
                 elif not (mine.type.equals(theirs.type) or _untyped(theirs.type)):
                     raise TypeError(f"column {mine.name!r} is {theirs.type} in the frame appended, "
                                     f"{mine.type} in the frames before")
@@ -560,6 +574,12 @@ class ParquetStack:
         else:
             self._writer = pq.ParquetWriter(self._file, schema)
         self._schema = schema
+
+
+def _integer_and_float(one: pa.DataType, other: pa.DataType) -> bool:
+    """One an integer type, the other a float one: joined as floats, as pandas joins them."""
+    return ((pa.types.is_integer(one) and pa.types.is_floating(other))
+            or (pa.types.is_floating(one) and pa.types.is_integer(other)))
 
 
 def _untyped(kind: pa.DataType) -> bool:

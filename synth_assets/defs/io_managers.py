@@ -27,10 +27,7 @@ from upath import UPath
 
 from synth_assets.common.files import atomic_path
 from synth_assets.common.frames import ROW_GROUP_ROWS, ParquetTable, StagedTable, arrow_to_frame, write_rows
-from synth_assets.defs.values import MatchingReport, ModelFile, RegionDraw, WaveTable
-
-#: Parquet key-value metadata holding a ``WaveTable``'s facts (origin, value labels) beside its records.
-FACTS_KEY = b"synth_assets.wave_table"
+from synth_assets.defs.values import FACTS_KEY, MatchingReport, ModelFile, RegionDraw, WaveFile, WaveTable
 
 
 def stored_path(base_path: str | os.PathLike[str] | UPath, asset_key: dg.AssetKey, partition: str, extension: str) -> UPath:
@@ -84,17 +81,23 @@ def _write_parquet(obj: pd.DataFrame | WaveTable, file: str, row_group_rows: int
 class _ParquetIOManager(_StoredAssetIOManager):
     """A DataFrame, a ``WaveTable`` (its records, and its facts in the file's metadata), or a
     ``StagedTable``: a file the step wrote a replicate at a time (``common.frames.ParquetStack``),
-    moved into place as it is, so the step never holds the table whole.
+    moved into place as it is, so the step never holds the table whole; a ``WaveFile`` is a staged
+    wave, its facts already in its file, moved likewise.
 
     An input annotated ``ParquetTable`` gets the stored file instead (``common.frames``), for a
     step that scans the table or reads some columns or one replicate at a time: it then never
-    holds the table whole.
+    holds the table whole; one annotated ``WaveFile`` gets a stored wave's file and facts.
     """
 
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame | WaveTable | StagedTable,
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame | WaveTable | WaveFile | StagedTable,
                      path: UPath) -> None:
+        if isinstance(obj, WaveFile):
+            if not isinstance(obj.table, StagedTable):
+                raise TypeError(f"{context.asset_key.to_user_string()}: a WaveFile to store must hold a staged "
+                                f"table (WaveFile.stack), not {type(obj.table).__name__}")
+            obj = obj.table
         if isinstance(obj, StagedTable):
             # moved, not rewritten: a rename on the same disk, else one copy (or one upload)
             _atomic_write(path, lambda tmp: shutil.move(os.fspath(obj.path), tmp))
@@ -107,10 +110,14 @@ class _ParquetIOManager(_StoredAssetIOManager):
                             f"StagedTable, got {type(obj).__name__}{hint}")
         _atomic_write(path, lambda tmp: _write_parquet(obj, tmp))
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame | WaveTable | ParquetTable:
-        if getattr(getattr(context, "dagster_type", None), "typing_type", None) is ParquetTable:
+    def load_from_path(self, context: dg.InputContext,
+                       path: UPath) -> pd.DataFrame | WaveTable | WaveFile | ParquetTable:
+        annotation = getattr(getattr(context, "dagster_type", None), "typing_type", None)
+        if annotation is ParquetTable:
             # an input annotated ParquetTable: the step reads what it needs, a row group at a time
             return ParquetTable(path)
+        if annotation is WaveFile:
+            return WaveFile.of_file(ParquetTable(path))
         with path.open("rb") as handle:  # any fsspec file system, with no temporary copy
             table = pq.read_table(handle)
         facts = (table.schema.metadata or {}).get(FACTS_KEY)
@@ -126,11 +133,12 @@ class _ParquetIOManager(_StoredAssetIOManager):
             return {context.asset_partition_keys[0]: loaded}
         return loaded
 
-    def get_metadata(self, context: dg.OutputContext, obj: pd.DataFrame | WaveTable | StagedTable) -> dict[str, Any]:
-        if isinstance(obj, WaveTable):
-            obj = obj.data
+    def get_metadata(self, context: dg.OutputContext,
+                     obj: pd.DataFrame | WaveTable | WaveFile | StagedTable) -> dict[str, Any]:
+        table = obj.data if isinstance(obj, WaveTable) else obj.table if isinstance(obj, WaveFile) else obj
         # a staged table: from the stored file's footer (rows, and the dtypes its schema reads back as)
-        rows, dtypes = (obj.num_rows, obj.empty().dtypes) if isinstance(obj, StagedTable) else (len(obj), obj.dtypes)
+        rows, dtypes = ((table.num_rows, table.empty().dtypes) if isinstance(table, ParquetTable)
+                        else (len(table), table.dtypes))
         return {
             "dagster/row_count": rows,
             "dagster/column_schema": dg.TableSchema(

@@ -9,13 +9,17 @@ Both are stored by the IO managers (``defs/io_managers.py``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from synth_assets.common.frames import ParquetTable
+from synth_assets.common.frames import ParquetStack, ParquetTable
+
+#: Parquet key-value metadata holding a wave's facts (origin, value labels) beside its records.
+FACTS_KEY = b"synth_assets.wave_table"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,43 @@ class WaveTable:
     @classmethod
     def from_facts(cls, data: pd.DataFrame, facts: dict[str, Any]) -> WaveTable:
         return cls(data, SourceFile(**facts["origin"]), facts.get("value_labels") or {})
+
+
+@dataclass(frozen=True)
+class WaveFile:
+    """One wave of one source left in its Parquet file, with where it came from: what the ingest
+    steps hand on (the delivered wave to harmonisation, each to its check), read a row group at a
+    time, so no step of the ingest holds a register's wave whole. Stored as a ``WaveTable`` is (an
+    input annotated ``WaveTable`` reads the same file whole).
+
+    A step makes one by writing the records to :meth:`stack` and wrapping the finished table.
+    """
+
+    table: ParquetTable
+    origin: SourceFile
+    value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def wave(self) -> str:
+        return self.origin.wave
+
+    def facts(self) -> dict[str, Any]:
+        return {"origin": self.origin.to_dict(), "value_labels": self.value_labels}
+
+    @staticmethod
+    def stack(origin: SourceFile, value_labels: dict[str, dict[str, str]] | None = None) -> ParquetStack:
+        """A staged table for a wave's records, its facts in the file: finished, the table of a ``WaveFile``."""
+        facts = {"origin": origin.to_dict(), "value_labels": value_labels or {}}
+        return ParquetStack(metadata={FACTS_KEY: json.dumps(facts, allow_nan=False).encode()})
+
+    @classmethod
+    def of_file(cls, table: ParquetTable) -> WaveFile:
+        """The wave stored in ``table``'s file (its facts from the file's metadata)."""
+        facts = table.schema_metadata.get(FACTS_KEY)
+        if facts is None:
+            raise ValueError(f"{table.path}: not a stored wave (no {FACTS_KEY.decode()} metadata)")
+        loaded = json.loads(facts)
+        return cls(table, SourceFile(**loaded["origin"]), loaded.get("value_labels") or {})
 
 
 @dataclass(frozen=True)

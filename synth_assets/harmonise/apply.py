@@ -92,11 +92,15 @@ def harmonise_table(
     file: Path | str = "<data>",
     value_labels: dict[str, dict[Any, str]] | None = None,
     check_ranges: bool = True,
+    first_row: int = 0,
 ) -> pd.DataFrame:
     """Map one raw file of ``source_name`` to the harmonised schema.
 
     With ``check_ranges`` (the default) a value outside the catalog's ``min``/``max`` (special
     codes exempt) or an infinity is an error naming the file, column, value and rows.
+    A source of one row per unit is harmonised row by row, so ``raw`` may be a part of its file
+    (its rows from ``first_row`` + 1, as errors name them): the parts, joined, are the file
+    harmonised whole. A record source (``records``) aggregates a person's records: pass it whole.
     """
     source = catalog.sources[source_name]
     value_labels = value_labels or {}
@@ -111,7 +115,7 @@ def harmonise_table(
                                   check_ranges=check_ranges)
     table = pd.DataFrame(columns, index=raw.index).reset_index(drop=True)
     if check_ranges:
-        refuse_out_of_range(catalog, source_name, table, file=file)
+        refuse_out_of_range(catalog, source_name, table, file=file, first_row=first_row)
     return table
 
 
@@ -207,7 +211,7 @@ def _harmonise_records(raw: pd.DataFrame, catalog: Catalog, source_name: str, co
 
 
 def _range_problems(var: SourceVariable, name: str, numbers: pd.Series, low: float | None,
-                    high: float | None) -> list[str]:
+                    high: float | None, first_row: int = 0) -> list[str]:
     values = numbers.astype("float64").to_numpy()
     special = np.isin(values, [float(v) for v in var.special_values])
     with np.errstate(invalid="ignore"):
@@ -220,17 +224,19 @@ def _range_problems(var: SourceVariable, name: str, numbers: pd.Series, low: flo
     if not bad.any():
         return []
     rows = np.flatnonzero(bad)
-    shown = ", ".join(f"{values[r]:g} (row {r + 1})" for r in rows[:5])
+    shown = ", ".join(f"{values[r]:g} (row {first_row + r + 1})" for r in rows[:5])
     declared = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
     return [f"column '{var.column}' (harmonised '{name}'): {len(rows)} value(s) outside the declared "
             f"range {declared}: {shown}"]
 
 
-def refuse_out_of_range(catalog: Catalog, source_name: str, table: pd.DataFrame, *, file: Path | str = "<data>") -> None:
+def refuse_out_of_range(catalog: Catalog, source_name: str, table: pd.DataFrame, *, file: Path | str = "<data>",
+                        first_row: int = 0) -> None:
     """Raise :class:`HarmonisationError` for values outside the declared range or infinite.
 
     Rows are counted from 1 over the delivered file's data rows (the harmonised table keeps
-    their order). Special codes (e.g. -8 'not applicable') are exempt, as in the checks.
+    their order; ``table`` starts at row ``first_row`` + 1). Special codes (e.g. -8 'not
+    applicable') are exempt, as in the checks.
     """
     source = catalog.sources[source_name]
     problems = []
@@ -238,7 +244,7 @@ def refuse_out_of_range(catalog: Catalog, source_name: str, table: pd.DataFrame,
         if name not in table or catalog.variable_type(source_name, name) not in ("integer", "number"):
             continue
         low, high = catalog.bounds(source_name, name)
-        problems += _range_problems(var, name, pd.to_numeric(table[name], errors="coerce"), low, high)
+        problems += _range_problems(var, name, pd.to_numeric(table[name], errors="coerce"), low, high, first_row)
     if problems:
         raise HarmonisationError(f"{file}: " + "; ".join(problems))
 

@@ -8,8 +8,9 @@ from synth_assets.ingest.readers import (
     describe_schema,
     discover_waves,
     misnamed_files,
+    read_source_batches,
     read_source_file,
     source_path,
 )
 
-__all__ = ["IngestError", "RawTable", "check_schema_drift", "delivered_rows", "describe_schema", "discover_waves", "misnamed_files", "read_source_file", "source_path"]
+__all__ = ["IngestError", "RawTable", "check_schema_drift", "delivered_rows", "describe_schema", "discover_waves", "misnamed_files", "read_source_batches", "read_source_file", "source_path"]

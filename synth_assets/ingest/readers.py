@@ -7,6 +7,7 @@ back on.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,38 +33,88 @@ class RawTable:
     value_labels: dict[str, dict[Any, str]] = field(default_factory=dict)
 
 
-def _read_csv(path: Path, options: dict[str, Any]) -> RawTable:
-    return RawTable(pd.read_csv(path, **options), path)
+#: Records read at a time by :func:`read_source_batches`: the delivered file is never held whole
+#: (the register of a country is about 170 bytes a person once read), only a batch and the Parquet
+#: row group it is written out as.
+READ_BATCH_ROWS = 250_000
 
 
-def _read_parquet(path: Path, options: dict[str, Any]) -> RawTable:
-    return RawTable(pd.read_parquet(path, **options), path)
+def _csv_batches(path: Path, options: dict[str, Any], rows: int | None) -> Iterator[RawTable]:
+    if rows is None:
+        yield RawTable(pd.read_csv(path, **options), path)
+        return
+    # A column's type is pandas' for the whole file, not a batch's: a column of integers that shows a
+    # blank or a decimal only in a later batch is float throughout, one with a word anywhere is text
+    # throughout. So a first pass learns each column's type over every batch, the second reads with it.
+    kinds: dict[Any, str] = {}
+    with pd.read_csv(path, chunksize=rows, **options) as reader:
+        for chunk in reader:
+            for column, dtype in chunk.dtypes.items():
+                kinds[column] = _wider_kind(kinds.get(column), dtype)
+    forced = {column: ("str" if kind == "text" else "float64")
+              for column, kind in kinds.items() if kind in ("text", "float")}
+    given = options.get("dtype")
+    if given is None or isinstance(given, dict):  # a catalog's dtype for every column stands as given
+        options = {**options, "dtype": {**forced, **(given or {})}}
+    with pd.read_csv(path, chunksize=rows, **options) as reader:
+        for chunk in reader:
+            yield RawTable(chunk, path)
 
 
-def _read_with_pyreadstat(reader_name: str):
-    def read(path: Path, options: dict[str, Any]) -> RawTable:
+def _wider_kind(seen: str | None, dtype: Any) -> str:
+    """The kind a column read whole takes, given its kind so far and its dtype in one more batch."""
+    kind = ("int" if pd.api.types.is_integer_dtype(dtype) else "float" if pd.api.types.is_float_dtype(dtype)
+            else "bool" if pd.api.types.is_bool_dtype(dtype) else "text")
+    if seen is None or seen == kind:
+        return kind
+    if {seen, kind} == {"int", "float"}:
+        return "float"
+    return "text"
+
+
+def _parquet_batches(path: Path, options: dict[str, Any], rows: int | None) -> Iterator[RawTable]:
+    if rows is None or set(options) - {"columns"}:  # pandas' other options have no batched equivalent
+        yield RawTable(pd.read_parquet(path, **options), path)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    for batch in file.iter_batches(batch_size=rows, columns=options.get("columns")):
+        # through a table, so the file's pandas metadata (dtypes, categories) applies as in a whole read
+        yield RawTable(pa.Table.from_batches([batch]).to_pandas().reset_index(drop=True), path)
+
+
+def _pyreadstat_batches(reader_name: str):
+    def read(path: Path, options: dict[str, Any], rows: int | None) -> Iterator[RawTable]:
         import pyreadstat  # lazy: only Stata/SPSS/SAS sources need it
 
         reader = getattr(pyreadstat, reader_name)
         if reader_name != "read_xport":  # SAS transport files carry no value labels
             options = {"apply_value_formats": False, **options}
-        data, meta = reader(str(path), **options)
-        labels: dict[str, dict[Any, str]] = {}
-        for column, label_set in (meta.variable_to_label or {}).items():
-            labels[column] = dict((meta.value_labels or {}).get(label_set, {}))
-        return RawTable(data, path, labels)
+        chunks = ([reader(str(path), **options)] if rows is None else
+                  pyreadstat.read_file_in_chunks(reader, str(path), chunksize=rows, **options))
+        labels: dict[str, dict[Any, str]] | None = None
+        for data, meta in chunks:
+            if labels is None:
+                labels = {column: dict((meta.value_labels or {}).get(label_set, {}))
+                          for column, label_set in (meta.variable_to_label or {}).items()}
+            yield RawTable(data, path, labels)
 
     return read
 
 
-_READERS = {
-    "csv": _read_csv,
-    "parquet": _read_parquet,
-    "stata": _read_with_pyreadstat("read_dta"),
-    "spss": _read_with_pyreadstat("read_sav"),
-    "sas": lambda path, options: (
-        _read_with_pyreadstat("read_xport") if path.suffix.lower() == ".xpt" else _read_with_pyreadstat("read_sas7bdat")
-    )(path, options),
+def _sas_batches(path: Path, options: dict[str, Any], rows: int | None) -> Iterator[RawTable]:
+    reader = "read_xport" if path.suffix.lower() == ".xpt" else "read_sas7bdat"
+    return _pyreadstat_batches(reader)(path, options, rows)
+
+
+_READERS: dict[str, Callable[[Path, dict[str, Any], int | None], Iterator[RawTable]]] = {
+    "csv": _csv_batches,
+    "parquet": _parquet_batches,
+    "stata": _pyreadstat_batches("read_dta"),
+    "spss": _pyreadstat_batches("read_sav"),
+    "sas": _sas_batches,
 }
 
 
@@ -96,29 +147,56 @@ def delivered_rows(path: Path | str, source: Source) -> int | None:
 
 
 def read_source_file(path: Path | str, source: Source) -> RawTable:
-    """Read one delivered file and check it holds every column the catalog names."""
+    """Read one delivered file whole and check it holds every column the catalog names."""
+    return next(read_source_batches(path, source, rows=None))
+
+
+def read_source_batches(path: Path | str, source: Source, rows: int | None = READ_BATCH_ROWS) -> Iterator[RawTable]:
+    """Read one delivered file ``rows`` records at a time (None: whole, one batch), checking as it
+    goes what :func:`read_source_file` checks: every catalog column present (on the first batch,
+    before the rest is read), no infinity or NaN written as text (rows named in the whole file).
+
+    The batches, joined, are the file read whole: same values and dtypes (a CSV's column types are
+    learned over the whole file first). A file of no records raises; so does any unreadable batch.
+    """
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: file is empty")
-    try:
-        table = _READERS[source.format](path, dict(source.read_options))
-    except IngestError:
-        raise
-    except Exception as exc:  # every reader has its own exception types
-        raise IngestError(f"{path}: cannot be read as {source.format}: {exc}") from exc
-    if table.data.empty:
+    batches = _READERS[source.format](path, dict(source.read_options), rows)
+    texts = _csv_text_batches(path, source, rows) if source.format == "csv" else None
+    first_row = 0
+    while True:
+        try:
+            table = next(batches, None)
+        except IngestError:
+            raise
+        except Exception as exc:  # every reader has its own exception types
+            raise IngestError(f"{path}: cannot be read as {source.format}: {exc}") from exc
+        if table is None:
+            break
+        if first_row == 0:
+            if table.data.empty:
+                raise IngestError(f"{path}: no rows")
+            expected = source.raw_columns()
+            missing = [column for column in expected if column not in table.data.columns]
+            if missing:
+                described = ", ".join(f"'{c}' (for {expected[c]})" for c in missing)
+                raise IngestError(
+                    f"{path}: missing column(s) {described}; the file has: {', '.join(map(str, table.data.columns))}"
+                )
+        as_written = None
+        if texts is not None:
+            try:
+                as_written = next(texts, None)
+            except Exception:  # the typed read succeeded; the float check below still applies
+                texts = None
+        check_finite(table, source, first_row=first_row, as_written=as_written)
+        first_row += len(table.data)
+        yield table
+    if first_row == 0:
         raise IngestError(f"{path}: no rows")
-    expected = source.raw_columns()
-    missing = [column for column in expected if column not in table.data.columns]
-    if missing:
-        described = ", ".join(f"'{c}' (for {expected[c]})" for c in missing)
-        raise IngestError(
-            f"{path}: missing column(s) {described}; the file has: {', '.join(map(str, table.data.columns))}"
-        )
-    check_finite(table, source)
-    return table
 
 
 def _non_finite_text(series: pd.Series) -> pd.Series:
@@ -126,31 +204,31 @@ def _non_finite_text(series: pd.Series) -> pd.Series:
     return text.isin(NON_FINITE_TEXT).fillna(False).astype(bool)
 
 
-def _csv_text_columns(path: Path, source: Source, columns: list[str]) -> pd.DataFrame:
-    """The numeric columns of a CSV as written, so a literal ``NaN`` is not mistaken for a blank cell."""
+def _csv_text_batches(path: Path, source: Source, rows: int | None) -> Iterator[pd.DataFrame]:
+    """The catalog's columns of a CSV as written, batch by batch beside the typed read, so a literal
+    ``NaN`` is not mistaken for a blank cell."""
     options = {k: v for k, v in dict(source.read_options).items() if k not in ("dtype", "converters", "usecols")}
-    options.update(dtype=str, keep_default_na=False, usecols=columns)
+    columns = list(source.raw_columns())
+    options.update(dtype=str, keep_default_na=False, usecols=lambda column: column in columns)
     options.setdefault("na_values", [""])
-    return pd.read_csv(path, **options)
+    if rows is None:
+        yield pd.read_csv(path, **options)
+        return
+    with pd.read_csv(path, chunksize=rows, **options) as reader:
+        yield from reader
 
 
-def check_finite(table: RawTable, source: Source) -> None:
+def check_finite(table: RawTable, source: Source, *, first_row: int = 0,
+                 as_written: pd.DataFrame | None = None) -> None:
     """Refuse ``inf``, ``-inf`` and NaN written as text in the catalog's columns, naming file, column and rows.
 
     Done on the raw read, so such a file stops at ingest, before any later asset sees it.
     Text columns are only checked for these tokens when their other values are numbers
-    (a category column may legitimately spell anything).
+    (a category column may legitimately spell anything). ``first_row``: the batch's first row in
+    the file (rows are named in the file); ``as_written``: a CSV batch's columns as text.
     """
     data = table.data
     columns = [column for column in source.raw_columns() if column in data.columns]
-    as_written = None
-    if source.format == "csv":
-        numeric = [c for c in columns if pd.api.types.is_numeric_dtype(data[c])]
-        if numeric:
-            try:
-                as_written = _csv_text_columns(table.path, source, numeric)
-            except Exception:  # the first read succeeded; the float check below still applies
-                as_written = None
     problems = []
     for column in columns:
         series = data[column]
@@ -172,7 +250,7 @@ def check_finite(table: RawTable, source: Source) -> None:
             values = sorted({str(v).strip() for v in shown.to_numpy()[rows[:20]]})
             problems.append(
                 f"column '{column}': non-finite value(s) {', '.join(values)} in {len(rows)} row(s), "
-                f"first rows {', '.join(str(r + 1) for r in rows[:5])} (1 = first data row)"
+                f"first rows {', '.join(str(first_row + r + 1) for r in rows[:5])} (1 = first data row)"
             )
     if problems:
         raise IngestError(f"{table.path}: " + "; ".join(problems))

@@ -113,6 +113,41 @@ def test_a_large_table_is_validated_in_batches_with_the_verdict_of_the_whole_tab
     assert not missing.success and "column 'pid'" in missing.describe()
 
 
+def test_a_stored_table_is_validated_a_row_group_at_a_time_with_the_verdict_of_the_table_read_whole(
+        catalog, tmp_path, monkeypatch):
+    """The ingest checks take the stored wave (a Parquet file): past ``batch_rows`` rows its row groups
+    are validated in batches and its unique keys judged on their columns read alone; never the table
+    whole, and the same report as the table read whole and validated."""
+    import pandas as pd
+
+    from synth_assets.catalog.expectations import validate_stored
+    from synth_assets.common.frames import ParquetTable, write_rows
+
+    table = pd.concat([RAW] * 10, ignore_index=True).assign(pid=range(1, 31)).astype({"pid": "Int64"})
+    table.loc[[3, 25], "pid"] = 2  # id 2 in three row groups
+    table.loc[20, "w"] = -1.0
+    path = tmp_path / "wave.parquet"
+    write_rows(table, path, row_group_rows=6)
+    spec = raw_suite_spec(catalog, "living")
+    read_columns: list[list[str] | None] = []
+    read = ParquetTable.read
+
+    def recorded(self, columns=None):
+        read_columns.append(None if columns is None else list(columns))
+        return read(self, columns)
+
+    monkeypatch.setattr(ParquetTable, "read", recorded)
+    stored = validate_stored(ParquetTable(path), spec, batch_rows=7)
+    assert read_columns == [["pid"]]  # the key's column alone, never the table
+    whole = validate_table(pd.read_parquet(path), spec)
+    assert not stored.success
+    assert sorted(stored.describe().splitlines()) == sorted(whole.describe().splitlines())
+    assert "3 unexpected values (e.g. 2, 2, 2)" in stored.describe()
+    read_columns.clear()
+    small = validate_stored(ParquetTable(path), spec)  # 30 rows: read and validated whole
+    assert read_columns == [None] and small.describe() == whole.describe()
+
+
 def test_batches_validated_in_child_processes_give_the_report_and_data_docs_of_one_process(
         catalog, tmp_path, monkeypatch):
     """Each batch in a forked child (``processes``): the same verdict, counts and rows as one process

@@ -213,6 +213,23 @@ def test_a_parquet_stack_widens_codes_refuses_other_types_and_leaves_no_file(tmp
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_parquet_stack_joins_integers_and_floats_as_floats_and_keeps_its_metadata(tmp_path):
+    """A delivered file's batches: a column of integers in one batch may be float in another (pandas'
+    own read of some formats); joined as ``pd.concat`` joins them, and the stack's metadata (a wave's
+    facts) in the file."""
+    from synth_assets.common.frames import ParquetStack
+
+    first = pd.DataFrame({"id": [1, 2], "x": [1, 2]})
+    second = pd.DataFrame({"id": [3, 4], "x": [2.5, np.nan]})
+    stack = ParquetStack(tmp_path, metadata={b"facts": b"{}"})
+    for frame in (first, second, first.assign(id=[5, 6])):
+        stack.append(frame)
+    staged = stack.finish()
+    expected = pd.concat([first, second, first.assign(id=[5, 6])], ignore_index=True)
+    pd.testing.assert_frame_equal(staged.read(), expected)
+    assert staged.schema_metadata[b"facts"] == b"{}"
+
+
 def test_a_sorted_table_is_read_in_parts_of_whole_keys_a_row_group_at_a_time(tmp_path, monkeypatch):
     """Keys (days, households) straddle row groups: each part still holds whole keys, together every
     row once, never the whole table; a table whose rows are not in key order is read a replicate at a

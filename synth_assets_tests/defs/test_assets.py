@@ -95,6 +95,59 @@ def test_harmonised_asset_takes_the_raw_wave_from_the_warehouse(warehouse: Wareh
     assert set(warehouse.catalog.register.variables) <= set(harmonised.data.columns)
 
 
+def test_the_register_wave_is_read_harmonised_and_checked_a_part_at_a_time(warehouse: Warehouse, monkeypatch):
+    """A register wave never whole in an ingest step: read a batch at a time and written out as it
+    comes, harmonised a row group at a time, each checked a batch at a time (ids judged on their
+    column alone); stored, the same wave as the file read and harmonised whole."""
+    import synth_assets.catalog.expectations as expectations
+    import synth_assets.defs.harmonise.assets as harmonise_assets
+    import synth_assets.defs.ingest.assets as ingest_assets
+    import synth_assets.defs.values as values
+    from synth_assets.common.frames import ParquetStack
+    from synth_assets.harmonise import harmonise_table
+    from synth_assets.ingest import read_source_batches, read_source_file
+
+    read, harmonised_rows, validated_rows = [], [], []
+
+    def batches(path, source, rows=None):
+        for batch in read_source_batches(path, source, rows=97):
+            read.append(len(batch.data))
+            yield batch
+
+    def harmonise_part(raw, *args, **kwargs):
+        harmonised_rows.append(len(raw))
+        return harmonise_table(raw, *args, **kwargs)
+
+    validate_chunks = expectations.validate_chunks
+
+    def recorded_chunks(chunks, *args, **kwargs):
+        def counted():
+            for chunk in chunks:
+                validated_rows.append(len(chunk))
+                yield chunk
+        return validate_chunks(counted(), *args, **kwargs)
+
+    monkeypatch.setattr(ingest_assets, "read_source_batches", batches)
+    monkeypatch.setattr(harmonise_assets, "harmonise_table", harmonise_part)
+    monkeypatch.setattr(values, "ParquetStack", lambda **kwargs: ParquetStack(row_group_rows=50, **kwargs))
+    monkeypatch.setattr(expectations, "BATCH_ROWS", 120)
+    monkeypatch.setattr(expectations, "validate_chunks", recorded_chunks)
+    register = warehouse.catalog.register_name
+    result = warehouse.materialize(keys.raw(register), keys.harmonised(register))
+    assert result.success
+    assert _check_results(result) == {keys.DELIVERED_FILE_IS_VALID: True, keys.CONFORMS_TO_COMMON_SCHEMA: True}
+    path = source_path(warehouse.root / "incoming", warehouse.catalog.register, RELEASE_WAVE)
+    whole = read_source_file(path, warehouse.catalog.register).data
+    assert len(read) > 3 and max(read) == 97 and sum(read) == len(whole)
+    assert len(harmonised_rows) > 3 and max(harmonised_rows) == 50 and sum(harmonised_rows) == len(whole)
+    assert max(validated_rows) == 50 and sum(validated_rows) == 2 * len(whole)  # both checks, by row groups
+    expected = ParquetStack()
+    expected.append(harmonise_table(whole, warehouse.catalog, register, file=str(path)))
+    stored = warehouse.load(keys.harmonised(register))
+    assert isinstance(stored, WaveTable) and stored.origin.file == str(path)
+    pd.testing.assert_frame_equal(stored.data, expected.finish().read())
+
+
 def test_donor_takes_the_latest_survey_wave_at_or_before_the_release(warehouse: Warehouse):
     for survey in warehouse.catalog.surveys:
         result = warehouse.materialize(keys.donor(survey))

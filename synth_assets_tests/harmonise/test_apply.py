@@ -66,6 +66,9 @@ def test_out_of_range_value_is_refused_naming_file_column_value_and_row(catalog)
     message = str(err.value)
     assert "living_2023.csv" in message and "column 'age'" in message
     assert "140 (row 3)" in message and "[0, 110]" in message
+    # a part of the file (the harmonised asset's row group): its rows named in the file
+    with pytest.raises(HarmonisationError, match=r"140 \(row 203\)"):
+        harmonise_table(RAW.assign(age=[34, 8, 140]), catalog, "living", file="living_2023.csv", first_row=200)
 
 
 def test_infinite_survey_value_is_refused_at_harmonisation(catalog):

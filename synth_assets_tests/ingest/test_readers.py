@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from synth_assets.catalog import load_catalog
-from synth_assets.ingest import IngestError, delivered_rows, discover_waves, read_source_file
+from synth_assets.ingest import IngestError, delivered_rows, discover_waves, read_source_batches, read_source_file
 
 RAW = pd.DataFrame(
     {
@@ -205,3 +205,80 @@ def test_a_column_new_since_the_previous_delivery_is_refused_unless_declared(tmp
     assert "sources.living.ignored_columns" in str(err.value)
     declared = survey.model_copy(update={"ignored_columns": ["bonus"]})
     check_schema_drift(table, declared, "living", previous)
+
+
+def _stored(batches) -> pd.DataFrame:
+    """Batches written out one after another as the raw asset writes them, read back whole."""
+    from synth_assets.common.frames import ParquetStack
+
+    stack = ParquetStack()
+    for batch in batches:
+        stack.append(batch.data)
+    return stack.finish().read()
+
+
+@pytest.mark.parametrize("fmt,suffix", [("csv", ".csv"), ("stata", ".dta"), ("spss", ".sav"), ("sas", ".xpt"),
+                                        ("parquet", ".parquet")])
+def test_a_file_read_in_batches_is_the_file_read_whole(tmp_path, survey, fmt, suffix):
+    """The raw asset reads a wave a batch at a time: joined, the batches are the whole read (values,
+    dtypes, value labels), and no batch is larger than asked."""
+    import pyreadstat
+
+    data = pd.concat([RAW.assign(sex=np.where(RAW["sex"] == "F", 1, 2), health=[1, 2, -9])] * 9, ignore_index=True)
+    data["pid"] = np.arange(len(data))
+    path = tmp_path / f"f{suffix}"
+    labels = {"sex": {1: "female", 2: "male"}}
+    {"csv": lambda: data.to_csv(path, index=False),
+     "stata": lambda: pyreadstat.write_dta(data, str(path), variable_value_labels=labels),
+     "spss": lambda: pyreadstat.write_sav(data, str(path), variable_value_labels=labels),
+     "sas": lambda: pyreadstat.write_xport(data, str(path)), "parquet": lambda: data.to_parquet(path)}[fmt]()
+    source = survey.model_copy(update={"format": fmt, "read_options": {}})
+    whole = read_source_file(path, source)
+    batches = list(read_source_batches(path, source, rows=4))
+    assert [len(b.data) for b in batches] == [4] * 6 + [3]
+    assert all(b.value_labels == whole.value_labels for b in batches)
+    pd.testing.assert_frame_equal(_stored(batches), _stored([whole]))
+
+
+def test_a_csv_column_read_in_batches_takes_its_type_over_the_whole_file(tmp_path, survey):
+    """pandas types a CSV's column over the file: integers with a blank or a decimal further down are
+    floats, a word anywhere makes the column text. Batch by batch the first batches alone would say
+    integers; the batched read types each column as the whole read does."""
+    rows = pd.concat([RAW] * 4, ignore_index=True)
+    rows["pid"] = np.arange(len(rows))
+    rows["hsize"] = rows["hsize"].astype(object)
+    rows.loc[10, "hsize"] = ""  # a blank in the fourth batch
+    rows["age"] = rows["age"].astype(object)
+    rows.loc[11, "age"] = "unknown"  # a word in the fourth batch
+    path = tmp_path / "living_2023.csv"
+    rows.to_csv(path, sep=";", decimal=",", index=False)
+    whole = read_source_file(path, survey)
+    batches = list(read_source_batches(path, survey, rows=3))
+    assert whole.data["hsize"].dtype == np.float64 and whole.data["age"].dtype == object
+    assert all(b.data["hsize"].dtype == np.float64 and b.data["age"].dtype == object for b in batches)
+    pd.testing.assert_frame_equal(_stored(batches), _stored([whole]))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_non_finite_value_in_a_later_batch_is_named_by_its_row_in_the_file(tmp_path, survey, fmt):
+    rows = pd.concat([RAW] * 4, ignore_index=True)
+    rows["pid"] = np.arange(len(rows))
+    rows["inc"] = rows["inc"].astype(object)
+    rows.loc[9, "inc"] = "inf" if fmt == "csv" else float("inf")
+    path = tmp_path / f"living_2023.{fmt}"
+    if fmt == "csv":
+        rows.to_csv(path, sep=";", decimal=",", index=False)
+    else:
+        rows.astype({"inc": float}).to_parquet(path)
+    source = survey.model_copy(update={"format": fmt, "read_options": {} if fmt == "parquet" else survey.read_options})
+    batches = read_source_batches(path, source, rows=4)
+    assert len(next(batches).data) == 4 and len(next(batches).data) == 4  # the first two batches are fine
+    with pytest.raises(IngestError, match=r"column 'inc': non-finite value\(s\) inf in 1 row\(s\), first rows 10 "):
+        next(batches)
+
+
+def test_a_missing_column_stops_the_batched_read_at_its_first_batch(tmp_path, survey):
+    path = tmp_path / "living_2023.csv"
+    pd.concat([RAW.drop(columns=["hsize"])] * 4).to_csv(path, sep=";", decimal=",", index=False)
+    with pytest.raises(IngestError, match=r"missing column\(s\) 'hsize' \(for household_size\)"):
+        next(read_source_batches(path, survey, rows=2))

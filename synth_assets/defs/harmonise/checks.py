@@ -3,12 +3,12 @@
 import dagster as dg
 
 from synth_assets.catalog import Catalog
-from synth_assets.catalog.expectations import harmonised_suite_spec, validate_table
+from synth_assets.catalog.expectations import harmonised_suite_spec, validate_stored
 from synth_assets.defs import keys
 from synth_assets.defs.metadata import data_docs, suite_check_result
 from synth_assets.defs.partitions import wave_partitions
 from synth_assets.defs.resources import ProjectResource
-from synth_assets.defs.values import WaveTable
+from synth_assets.defs.values import WaveFile
 
 
 def build_harmonised_check(catalog: Catalog, source_name: str) -> dg.AssetChecksDefinition:
@@ -23,9 +23,9 @@ def build_harmonised_check(catalog: Catalog, source_name: str) -> dg.AssetChecks
         ),
     )
     def harmonised_check(
-        context: dg.AssetCheckExecutionContext, project: ProjectResource, harmonised: WaveTable
+        context: dg.AssetCheckExecutionContext, project: ProjectResource, harmonised: WaveFile
     ) -> dg.AssetCheckResult:
-        return suite_check_result(validate_table(harmonised.data, harmonised_suite_spec(catalog, source_name),
+        return suite_check_result(validate_stored(harmonised.table, harmonised_suite_spec(catalog, source_name),
                                                  docs=data_docs(project, context)))
 
     return harmonised_check
