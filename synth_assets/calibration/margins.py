@@ -19,13 +19,14 @@ shows and hands to the calibration and to the gate.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
 
+from synth_assets.calibration.tails import top_code
 from synth_assets.common.frames import ParquetTable
 
 Unit = Literal["person", "household"]
@@ -440,31 +441,68 @@ def quantile_edges(values: pd.Series, k: int) -> tuple[float, ...]:
     return tuple(edges)
 
 
-def register_targets(register: pd.DataFrame, spec: CalibrationSpec, household_id: str) -> Targets:
+def register_targets(register: pd.DataFrame | ParquetTable, spec: CalibrationSpec, household_id: str,
+                     top_coding: Mapping[str, float] | None = None) -> Targets:
     """The controls of ``spec`` with the register's values as targets, small cells merged.
 
-    Quantile bands are computed here, from the register, and kept with the targets.
+    Quantile bands are computed here, from the register, and kept with the targets. A register
+    on disk is read in parts of whole households (``ParquetTable.whole_parts``: a row group at a
+    time when it is sorted by household, as delivered registers and the demo's are), the margins'
+    columns only: a cell's count and a total add up over parts, so the step holds a row group, not
+    the population; a quantile band reads its one column. ``top_coding``: thresholds applied to
+    the amounts first (``tails.top_code``), as the release is top-coded.
     """
-    computed = {v: quantile_edges(register[v], k) for v, k in spec.quantiles.items()}
+    def coded(frame: pd.DataFrame) -> pd.DataFrame:
+        return top_code(frame, top_coding)[0] if top_coding else frame
+
+    for what, variables in (("quantile band", spec.quantiles), ("calibration total", spec.totals)):
+        absent = [v for v in variables if v not in register.columns]
+        if absent:
+            raise CalibrationError(f"{what} {absent[0]!r} not in the register")
+    def column(variable: str) -> pd.DataFrame:
+        return register[[variable]] if isinstance(register, pd.DataFrame) else register.read([variable])
+
+    computed = {v: quantile_edges(coded(column(v))[v], k) for v, k in spec.quantiles.items()}
     spec = replace(spec, bands={**spec.bands, **computed})
+    columns = [c for c in dict.fromkeys([household_id, *spec.variables, *spec.totals]) if c in register.columns]
+    parts: Iterator[pd.DataFrame] = (iter([register]) if isinstance(register, pd.DataFrame)
+                                     else register.whole_parts([household_id], columns))
+    counts: dict[str, pd.Series] = {}  # per margin, units by cell key
+    levels: dict[str, list[set[str] | list[str]]] = {}  # per margin, each variable's labels (a set: values seen)
+    sums = dict.fromkeys(spec.totals, 0.0)
+    nonzeros = dict.fromkeys(spec.totals, 0)
+    for part in parts:
+        part = coded(part)
+        heads = _first_rows(part, household_id)
+        for margin in spec.margins:
+            table = part if margin.unit == "person" else part.iloc[heads]
+            if margin.unit == "household":
+                check_household_level(part, household_id, margin.variables, margin.name)
+            bands = margin.cut(spec.bands)
+            keys = cell_keys(table, margin.variables, bands)
+            if any(MISSING_LABEL in str(k).split(KEY_SEPARATOR) for k in keys):
+                raise CalibrationError(f"{margin.name}: the register has missing values in a margin variable")
+            found = pd.Series(keys, dtype=object).value_counts()
+            counts[margin.name] = found if margin.name not in counts else counts[margin.name].add(found, fill_value=0)
+            seen = levels.setdefault(margin.name, [set() for _ in margin.variables])
+            for j, variable in enumerate(margin.variables):
+                labels = _labels_of(table[variable], variable, bands)[1]
+                seen[j] = labels if variable in bands or isinstance(table[variable].dtype, pd.CategoricalDtype) \
+                    else set(seen[j]) | set(labels)
+        for variable in spec.totals:
+            x = pd.to_numeric(part[variable], errors="coerce").to_numpy(dtype=float)
+            nonzeros[variable] += int(((x != 0) & np.isfinite(x)).sum())
+            sums[variable] += float(np.nansum(x))
     rows: list[dict] = []
-    heads = _first_rows(register, household_id)
     for margin in spec.margins:
-        table = register if margin.unit == "person" else register.iloc[heads]
-        if margin.unit == "household":
-            check_household_level(register, household_id, margin.variables, margin.name)
-        bands = margin.cut(spec.bands)
-        keys = cell_keys(table, margin.variables, bands)
-        if any(MISSING_LABEL in str(k).split(KEY_SEPARATOR) for k in keys):
-            raise CalibrationError(f"{margin.name}: the register has missing values in a margin variable")
-        levels = [_labels_of(table[v], v, bands)[1] for v in margin.variables]
-        full = pd.MultiIndex.from_product(levels, names=list(margin.variables))
+        labels_of = [sorted(v) if isinstance(v, set) else v for v in levels.get(margin.name, [])]
+        full = pd.MultiIndex.from_product(labels_of, names=list(margin.variables))
         flat = pd.Index([KEY_SEPARATOR.join(map(str, t if isinstance(t, tuple) else (t,))) for t in full])
-        counts = pd.Series(keys).value_counts().reindex(flat, fill_value=0)
-        counts.index = full
-        groups = merge_small_cells(counts, spec.min_cell)
+        margin_counts = counts.get(margin.name, pd.Series(dtype=float)).reindex(flat, fill_value=0)
+        margin_counts.index = full
+        groups = merge_small_cells(margin_counts, spec.min_cell)
         groups.index = flat
-        counts.index = flat
+        margin_counts.index = flat
         for g, group in groups.groupby(groups).groups.items():
             members = list(group)
             label = readable(members[0], margin) if len(members) == 1 else (
@@ -473,13 +511,10 @@ def register_targets(register: pd.DataFrame, spec: CalibrationSpec, household_id
             rows.append({
                 "control": f"{margin.unit}:{'x'.join(margin.variables)}{own}:{g}",
                 "margin": margin.name, "unit": margin.unit, "kind": "count", "variable": "",
-                "label": label, "cells": json.dumps(members), "target": float(counts[members].sum()),
+                "label": label, "cells": json.dumps(members), "target": float(margin_counts[members].sum()),
             })
     for variable in spec.totals:
-        if variable not in register.columns:
-            raise CalibrationError(f"calibration total {variable!r} not in the register")
-        x = pd.to_numeric(register[variable], errors="coerce").to_numpy(dtype=float)
-        nonzero = int(((x != 0) & np.isfinite(x)).sum())
+        nonzero = nonzeros[variable]
         if 0 < nonzero < spec.min_cell:
             raise CalibrationError(
                 f"calibration total {variable!r}: {nonzero} non-zero values in the register, fewer than "
@@ -487,7 +522,7 @@ def register_targets(register: pd.DataFrame, spec: CalibrationSpec, household_id
             )
         rows.append({"control": f"total:{variable}", "margin": f"total: {variable}", "unit": "person",
                      "kind": "total", "variable": variable, "label": f"sum of {variable}", "cells": "[]",
-                     "target": float(np.nansum(x))})
+                     "target": sums[variable]})
         rows.append({"control": f"nonzero:{variable}", "margin": f"nonzero: {variable}", "unit": "person",
                      "kind": "nonzero", "variable": variable, "label": f"persons with {variable} != 0",
                      "cells": "[]", "target": float(nonzero)})

@@ -82,6 +82,35 @@ def test_register_targets_reproduce_no_small_count():
     assert len(cells) == len(set(cells)) == 2 * 2 * 3 + 2 * 5
 
 
+def test_register_targets_of_a_register_on_disk_read_a_row_group_at_a_time_are_those_of_the_frame(
+        tmp_path, monkeypatch):
+    """``calibration_targets`` reads the stored register in parts of whole households: the same controls
+    and targets as the register whole (a household straddling two row groups counted once, an
+    unbanded integer's levels gathered over the parts, quantile bands from their whole column, the
+    amounts top-coded first), and no read of more than a row group but the one-column quantile."""
+    from synth_assets.calibration.tails import top_code
+    from synth_assets.common.frames import ParquetTable, write_rows
+
+    register = population(400, seed=4)
+    register.loc[register.index[-1], "income"] = 1e9  # beyond the top-coding threshold below
+    spec = replace(SPEC, margins=(*SPEC.margins, Margin("household", ("size",))), quantiles={"income": 3})
+    path = tmp_path / "register.parquet"
+    write_rows(register, path, row_group_rows=97)  # 97 rows: households cut across row groups
+    groups, reads = [], []
+    frames, read = ParquetTable.frames, ParquetTable.read
+    monkeypatch.setattr(ParquetTable, "frames", lambda self, columns=None: (
+        groups.append(len(f)) or f for f in frames(self, columns)))
+    monkeypatch.setattr(ParquetTable, "read", lambda self, columns=None: reads.append(columns) or read(self, columns))
+    thresholds = {"income": 100_000.0}
+    stored = register_targets(ParquetTable(path), spec, "household_id", top_coding=thresholds)
+    whole = register_targets(top_code(register, thresholds)[0], spec, "household_id")
+    assert len(groups) > 5 and max(groups) == 97 and reads == [["income"]]
+    pd.testing.assert_frame_equal(stored.controls.drop(columns="target"), whole.controls.drop(columns="target"))
+    np.testing.assert_allclose(stored.controls["target"], whole.controls["target"], rtol=1e-12)
+    assert stored.households == register["household_id"].nunique()
+    assert stored.controls.set_index("control").at["total:income", "target"] < 1e9  # top-coded
+
+
 def test_selection_meets_the_register_from_a_biased_surplus():
     register = population(600, seed=2, large_share=0.3)
     # the candidates over-represent small households and the north: calibration must undo it

@@ -11,13 +11,12 @@ import dagster as dg
 import pandas as pd
 
 from synth_assets.calibration import register_targets, spec_from_catalog
-from synth_assets.calibration.tails import tail_thresholds, top_code
+from synth_assets.calibration.tails import tail_thresholds
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetTable
 from synth_assets.defs import keys, working_sets
 from synth_assets.defs.automation.conditions import RELEASE_AUTOMATION
 from synth_assets.defs.partitions import wave_partitions
-from synth_assets.defs.values import WaveTable
 from synth_assets.defs.versions import code_version
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
@@ -40,10 +39,11 @@ def build_calibration_targets(catalog: Catalog) -> dg.AssetsDefinition:
             "their non-zero counts; cells under `min_cell` merged, so no small count is reproduced."
         ),
     )
-    def calibration_targets(register: WaveTable) -> dg.Output[pd.DataFrame]:
-        # the release is top-coded (no extreme amount published as drawn): so are its targets
-        coded, _ = top_code(register.data, amount_thresholds(catalog, register.data))
-        targets = register_targets(coded, spec_from_catalog(catalog), household_key(catalog))
+    def calibration_targets(register: ParquetTable) -> dg.Output[pd.DataFrame]:
+        # the release is top-coded (no extreme amount published as drawn): so are its targets. The
+        # register is read in parts of whole households, a row group at a time (its counts add up).
+        targets = register_targets(register, spec_from_catalog(catalog), household_key(catalog),
+                                   top_coding=amount_thresholds(catalog, register))
         controls = targets.to_frame()
         summary = controls.groupby("margin", sort=False).agg(controls=("target", "size"), smallest=("target", "min"))
         return dg.Output(
