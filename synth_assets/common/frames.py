@@ -291,19 +291,47 @@ class ParquetTable:
         return True
 
     def whole_parts(self, keys: Sequence[str], columns: Sequence[str] | None = None,
-                    replicate: str = "replicate") -> Iterator[pd.DataFrame]:
+                    replicate: str = "replicate", part_rows: int = 0) -> Iterator[pd.DataFrame]:
         """The rows in parts that never split a ``keys`` value (a household, a person, a day), in order:
         a row group at a time when the rows come sorted by ``keys`` (:meth:`rows_in_order`; as the
         release, the matched data and the linked tables are written), so the step holds a row group
         whatever the table's size; else one ``replicate`` at a time (a key within one), else whole.
-        ``columns``: those and the keys (default all)."""
+        ``columns``: those and the keys (default all).
+
+        ``part_rows``: sorted rows come in as few parts as hold about that many rows each, of about
+        equal size (row groups joined: a part ends at the first key boundary past its share, so it
+        may hold up to a row group more), each with the categories the whole table gives (so the
+        parts join as the whole table would read); a table of no more rows comes whole (:meth:`read`)."""
         wanted = list(dict.fromkeys([*(self.columns if columns is None else columns), *keys]))
-        if self.rows_in_order(keys):
-            yield from self._sorted_whole_parts(wanted, keys)
+        if part_rows and self.num_rows <= part_rows:
+            yield self.read(wanted)
+        elif self.rows_in_order(keys):
+            parts = self._sorted_whole_parts(wanted, keys)
+            yield from self._joined_parts(parts, part_rows) if part_rows else parts
         elif replicate in keys and replicate in self.columns:
             yield from self.parts(replicate, wanted)
         else:
             yield self.read(wanted)
+
+    def _joined_parts(self, parts: Iterator[pd.DataFrame], part_rows: int) -> Iterator[pd.DataFrame]:
+        """Consecutive ``parts`` joined into as few of about equal size as hold about ``part_rows`` rows,
+        on the whole table's categories: part k ends where the rows so far first reach k shares."""
+        share = self.num_rows / -(-self.num_rows // part_rows)  # the rows over the fewest parts
+        pending: list[pd.DataFrame] = []
+        held = done = 0
+        for part in parts:
+            # a row group's held-back key joined to the next one's rows may have left a column object
+            # (their dictionaries differed): the categories are set by value either way
+            pending.append(part.assign(**{
+                column: part[column].astype(pd.CategoricalDtype(
+                    categories, ordered=bool(getattr(part[column].dtype, "ordered", False))))
+                for column, categories in self._categories(list(part.columns)).items()}))
+            held += len(part)
+            if held >= (done + 1) * share - 0.5:
+                yield _joined(pending)
+                pending, done = [], done + 1
+        if pending:
+            yield _joined(pending)
 
     def _sorted_whole_parts(self, columns: list[str], keys: Sequence[str]) -> Iterator[pd.DataFrame]:
         """The rows of a table sorted by ``keys``, a row group at a time, each part holding whole keys:
@@ -600,6 +628,11 @@ def _with_column(schema: pa.Schema, i: int, field: pa.Field, pandas: dict[str, A
         return schema
     metadata["columns"] = [pandas if c["name"] == field.name else c for c in metadata["columns"]]
     return schema.with_metadata({**(schema.metadata or {}), b"pandas": json.dumps(metadata).encode()})
+
+
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``frames`` as one, index 0..n-1 (the one frame itself, reindexed, when there is one)."""
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
 
 
 def parts_side_by_side(left: Iterable[pd.DataFrame], right: Iterable[pd.DataFrame],

@@ -36,13 +36,12 @@ class SourceFile:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class WaveTable:
-    """One wave of one source: its records and where they came from."""
+class SourceWave:
+    """What a wave of one source holds beside its records, however they are held (a frame: a
+    ``WaveTable``; its file: a ``WaveFile``): the file it was read from and its value labels."""
 
-    data: pd.DataFrame
     origin: SourceFile
-    value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    value_labels: dict[str, dict[str, str]]
 
     @property
     def wave(self) -> str:
@@ -52,13 +51,22 @@ class WaveTable:
         """Everything but the records, as JSON (stored beside them)."""
         return {"origin": self.origin.to_dict(), "value_labels": self.value_labels}
 
+
+@dataclass(frozen=True)
+class WaveTable(SourceWave):
+    """One wave of one source: its records and where they came from."""
+
+    data: pd.DataFrame
+    origin: SourceFile
+    value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
     @classmethod
     def from_facts(cls, data: pd.DataFrame, facts: dict[str, Any]) -> WaveTable:
         return cls(data, SourceFile(**facts["origin"]), facts.get("value_labels") or {})
 
 
 @dataclass(frozen=True)
-class WaveFile:
+class WaveFile(SourceWave):
     """One wave of one source left in its Parquet file, with where it came from: what the ingest
     steps hand on (the delivered wave to harmonisation, each to its check), read a row group at a
     time, so no step of the ingest holds a register's wave whole. Stored as a ``WaveTable`` is (an
@@ -70,13 +78,6 @@ class WaveFile:
     table: ParquetTable
     origin: SourceFile
     value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    @property
-    def wave(self) -> str:
-        return self.origin.wave
-
-    def facts(self) -> dict[str, Any]:
-        return {"origin": self.origin.to_dict(), "value_labels": self.value_labels}
 
     @staticmethod
     def stack(origin: SourceFile, value_labels: dict[str, dict[str, str]] | None = None) -> ParquetStack:

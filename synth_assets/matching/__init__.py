@@ -14,6 +14,9 @@ Methods (:data:`METHODS`): ``nnd_hotdeck`` (default), ``nnd_constrained``,
 bounds of cross-source cells), :func:`truth_comparison` every cross-source joint
 against a known truth (demo population), :func:`missing_shares` where missing values
 enter or leave (sources, matched dataset, release).
+A catalog's surveys are fused into a register by :func:`~synth_assets.matching.sources.fuse_sources`,
+or a part of whole households at a time by :func:`~synth_assets.matching.parts.fuse_in_parts` (what
+the release's steps do, so their memory is a part's, not the register's).
 Plain Python: no Dagster here, the assets wrap these functions.
 """
 

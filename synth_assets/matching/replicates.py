@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog import Catalog
-from synth_assets.common.frames import ParquetStack, StagedTable
+from synth_assets.common.frames import ParquetStack, ParquetTable, StagedTable
 from synth_assets.common.parallel import forked_imap
+from synth_assets.matching.parts import PART_PERSONS, fuse_in_parts
 from synth_assets.matching.resample import resample_survey
 from synth_assets.matching.sources import SurveyFusion, fuse_sources
 
@@ -51,6 +52,15 @@ def resample_surveys(
     return out
 
 
+def replicate_surveys(
+    catalog: Catalog, surveys: dict[str, tuple[str, pd.DataFrame]], replicate_seed: int
+) -> tuple[dict[str, tuple[str, pd.DataFrame]], int]:
+    """One replicate's survey draws and fusion seed (from ``replicate_seed``, one of :func:`replicate_seeds`)."""
+    rng = np.random.default_rng(replicate_seed)
+    drawn = resample_surveys(catalog, surveys, rng)
+    return drawn, int(rng.integers(2**31 - 1000))
+
+
 def fuse_replicate(
     catalog: Catalog,
     register: pd.DataFrame,
@@ -59,36 +69,39 @@ def fuse_replicate(
     *,
     methods: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, list[SurveyFusion]]:
-    """One replicate's matched data and fusions: its own survey draws and fusion seed (from
-    ``replicate_seed``, one of :func:`replicate_seeds`)."""
-    rng = np.random.default_rng(replicate_seed)
-    drawn = resample_surveys(catalog, surveys, rng)
-    return fuse_sources(catalog, register, drawn, methods=methods, seed=int(rng.integers(2**31 - 1000)))
+    """One replicate's matched data and fusions: its own survey draws and fusion seed
+    (:func:`replicate_surveys`), the register fused whole."""
+    drawn, seed = replicate_surveys(catalog, surveys, replicate_seed)
+    return fuse_sources(catalog, register, drawn, methods=methods, seed=seed)
 
 
 def stack_fused_replicates(
     catalog: Catalog,
-    register: pd.DataFrame,
+    register: pd.DataFrame | ParquetTable,
     surveys: dict[str, tuple[str, pd.DataFrame]],
     *,
     m: int,
     seed: int = 0,
     methods: dict[str, str] | None = None,
+    part_persons: int = PART_PERSONS,
     processes: int | None = None,
     check: Callable[[pd.DataFrame], None] | None = None,
     on_replicate: Callable[[int], None] | None = None,
     on_log: Callable[[str, int, str], None] | None = None,
     on_peak: Callable[[int, int | None], None] | None = None,
 ) -> StagedTable:
-    """Replicates 1..m fused (:func:`fuse_replicate`) and stacked as one table with a ``replicate``
-    column, as ``pd.concat`` joins them, staged on disk for the Parquet IO manager.
+    """Replicates 1..m fused and stacked as one table with a ``replicate`` column, as ``pd.concat``
+    joins them, staged on disk for the Parquet IO manager. Replicate r's surveys are drawn once
+    (:func:`replicate_surveys`) and fused into the register a part at a time
+    (``matching.parts.fuse_in_parts``, ``part_persons`` persons or more a part): a register of one
+    part gives :func:`fuse_replicate`'s data.
 
-    Each replicate is written to a file of its own as it is made, then joined, so one replicate is
-    in memory at a time per process, never the table (a list of the replicates, their tagged copies
+    Each part of a replicate is written out as it is made, then the replicates joined, so a process
+    holds one part of one replicate, never the table (a list of the replicates, their tagged copies
     and the concatenation held three times the table: 5.2 GB for five replicates of 1.2 million
     persons). With ``processes`` > 1 the replicates are fused side by side in child processes forked
     from this one (``common.parallel.forked_imap``: the fusions are pandas and Python, which threads
-    would take turns at), the same table. ``check`` judges each replicate before it is written;
+    would take turns at), the same table. ``check`` judges each part before it is written;
     ``on_replicate(r)`` is called as replicate r joins the table; ``on_log`` takes the children's
     log records, ``on_peak`` their peak resident memory (``forked_imap``).
     """
@@ -96,13 +109,16 @@ def stack_fused_replicates(
     with tempfile.TemporaryDirectory(prefix="synth-assets-matched-") as work:
 
         def fused(r: int) -> str:
-            matched, _ = fuse_replicate(catalog, register, surveys, seeds[r - 1], methods=methods)
-            if check is not None:
-                check(matched)
+            drawn, fusion_seed = replicate_surveys(catalog, surveys, seeds[r - 1])
             stack = ParquetStack(work)
-            # tagged a row group at a time: a tagged copy of the whole replicate would double it
-            for start in range(0, len(matched), stack.row_group_rows):
-                stack.append(matched.iloc[start:start + stack.row_group_rows].assign(**{REPLICATE_COLUMN: r}))
+            for matched, _ in fuse_in_parts(catalog, register, drawn, part_persons=part_persons,
+                                            methods=methods, seed=fusion_seed):
+                if check is not None:
+                    check(matched)
+                # tagged a row group at a time: a tagged copy of the whole part would double it
+                for start in range(0, len(matched), stack.row_group_rows):
+                    stack.append(matched.iloc[start:start + stack.row_group_rows].assign(**{REPLICATE_COLUMN: r}))
+                del matched
             return stack.finish().detach()
 
         stacked = ParquetStack()

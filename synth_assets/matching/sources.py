@@ -33,6 +33,7 @@ from synth_assets.catalog.model import MatchingStep, Source
 from synth_assets.common.memory import release_free_memory
 from synth_assets.common.parallel import forked_imap, resolved_jobs
 from synth_assets.matching.api import fuse
+from synth_assets.matching.methods.neural import NetworkCache
 from synth_assets.matching.nonresponse import impute_item_nonresponse
 
 log = logging.getLogger("synth_assets.matching")
@@ -109,12 +110,19 @@ def fuse_sources(
     processes: int | None = None,
     on_log: Callable[[str, int, str], None] | None = None,
     on_peak: Callable[[int, int | None], None] | None = None,
+    donor_seed: int | None = None,
+    networks: NetworkCache | None = None,
 ) -> tuple[pd.DataFrame, list[SurveyFusion]]:
     """Impute each survey's specific variables into the register, in catalog order.
 
     ``surveys`` maps survey name to (wave used, harmonised table). ``methods`` overrides the
     catalog's method per survey. Returns the matched base (same rows and order as the
     register) and one :class:`SurveyFusion` per survey.
+
+    ``donor_seed`` (default ``seed``) seeds the surveys' item non-response imputation, ``networks``
+    keeps ``neural_draw``'s networks for a later call: the parts of one register
+    (``matching.parts``) share both, so their donors are one completion and each survey's network
+    is trained once, while ``seed`` gives each part its own draws.
 
     With ``processes`` > 1, surveys that read nothing an earlier one imputes (their matching
     variables, donation classes and universes are the register's) are fused side by side in
@@ -138,7 +146,7 @@ def fuse_sources(
     def fused(item: tuple[int, str, str, pd.DataFrame, list[str]]) -> tuple[dict[str, pd.Series], SurveyFusion]:
         step, survey, wave, donor, specific = item
         own = base.copy(deep=False)  # in a child, the register's pages stay shared
-        fusion = _fuse_survey(catalog, own, step, survey, wave, donor, specific, methods, seed)
+        fusion = _fuse_survey(catalog, own, step, survey, wave, donor, specific, methods, seed, donor_seed, networks)
         # in the order the fusion added them (household variables first), as the chain adds them
         imputed = set(specific)
         return {column: own[column] for column in own.columns if column in imputed}, fusion
@@ -151,7 +159,8 @@ def fuse_sources(
             fusions.append(fusion)
     else:
         for step, survey, wave, donor, specific in plan:
-            fusions.append(_fuse_survey(catalog, base, step, survey, wave, donor, specific, methods, seed))
+            fusions.append(_fuse_survey(catalog, base, step, survey, wave, donor, specific, methods, seed,
+                                        donor_seed, networks))
     if len(base) != len(register):
         raise AssertionError("fusion changed the number of register records")
     return base, fusions
@@ -175,15 +184,26 @@ def _independent(catalog: Catalog, plan: list[tuple[int, str, str, pd.DataFrame,
     return True
 
 
+def survey_method(catalog: Catalog, survey: str, methods: dict[str, str]) -> str:
+    """The method ``survey`` is fused with: ``methods``' override, else the catalog's, else the default."""
+    config = catalog.release.matching.get(survey)
+    return methods.get(survey) or (config.method if config else MatchingStep().method)
+
+
 def _fuse_survey(catalog: Catalog, base: pd.DataFrame, step: int, survey: str, wave: str, donor: pd.DataFrame,
-                 specific: list[str], methods: dict[str, str], seed: int) -> SurveyFusion:
-    """Impute ``survey``'s ``specific`` variables into ``base`` (in place), the ``step``-th fusion."""
+                 specific: list[str], methods: dict[str, str], seed: int, donor_seed: int | None = None,
+                 networks: NetworkCache | None = None) -> SurveyFusion:
+    """Impute ``survey``'s ``specific`` variables into ``base`` (in place), the ``step``-th fusion
+    (``donor_seed`` and ``networks`` as in :func:`fuse_sources`)."""
     register_source = catalog.register
     household_id = register_source.household_id_column
     source = catalog.sources[survey]
     config = catalog.release.matching.get(survey)
-    method = methods.get(survey) or (config.method if config else MatchingStep().method)
+    method = survey_method(catalog, survey, methods)
     options = dict(config.options) if config else {}
+    if networks is not None and method == "neural_draw":
+        options["networks"] = networks
+    donor_seed = seed if donor_seed is None else donor_seed
     classes = list(config.donation_classes) if config else []
     household_level = [v for v in specific if source.level(v) == "household"]
     person_level = [v for v in specific if v not in household_level]
@@ -196,7 +216,7 @@ def _fuse_survey(catalog: Catalog, base: pd.DataFrame, step: int, survey: str, w
     )
     # Item non-response draws get a stream of their own: the fusions use seed + step, and
     # reusing those would tie the two draws together (and the next survey's).
-    nonresponse_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+    nonresponse_seed = int(np.random.SeedSequence([donor_seed, step]).generate_state(1)[0])
     parts: dict[str, dict[str, Any]] = {}
     nonresponse: dict[str, int] = {}
     donors_used = len(donor)
@@ -243,7 +263,8 @@ def _fuse_survey(catalog: Catalog, base: pd.DataFrame, step: int, survey: str, w
         for g, (universe, columns) in enumerate(groups.items()):
             label = "persons" if universe is None else f"persons with {universe}"
             concerned = donor.loc[np.asarray(donor.eval(universe), dtype=bool)] if universe else donor
-            g_seed = nonresponse_seed if g == 0 else int(np.random.SeedSequence([seed, step, g]).generate_state(1)[0])
+            g_seed = (nonresponse_seed if g == 0
+                      else int(np.random.SeedSequence([donor_seed, step, g]).generate_state(1)[0]))
             concerned, missing = impute_item_nonresponse(
                 concerned, on=conditioning, impute=columns, weight=weight, seed=g_seed,
                 what=f"survey {survey!r} (wave {wave}{', ' + universe if universe else ''})",

@@ -264,6 +264,41 @@ def test_a_sorted_table_is_read_in_parts_of_whole_keys_a_row_group_at_a_time(tmp
 
 
 
+def test_parts_of_about_so_many_rows_join_row_groups_on_the_whole_tables_categories(tmp_path, monkeypatch):
+    """Households straddle row groups whose dictionaries differ (a municipality in some only): parts of
+    about n rows are as few as hold that, of about equal size, whole households, with the categories a
+    whole read gives, so they join to the table read whole; a table of at most n rows comes whole."""
+    rng = np.random.default_rng(1)
+    sizes = rng.integers(1, 6, 120)
+    households = pd.DataFrame({"household_id": np.repeat(np.arange(1, 121), sizes)})
+    place = np.where(households["household_id"] < 60, "north", np.where(households["household_id"] < 100,
+                                                                         "centre", "south"))
+    households["municipality"] = pd.Categorical(place, categories=["centre", "north", "south"])
+    households["age"] = rng.integers(0, 90, len(households))
+    write_rows(households, tmp_path / "register.parquet", row_group_rows=23)
+    on_disk = ParquetTable(tmp_path / "register.parquet")
+    whole = on_disk.read()
+    read = ParquetTable.read
+
+    def one_column(table, columns=None):  # the categories: a categorical column's codes read alone
+        if columns is None or len(columns) != 1:
+            pytest.fail("the table read whole")
+        return read(table, columns)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ParquetTable, "read", one_column)
+        parts = list(on_disk.whole_parts(["household_id"], part_rows=100))
+    share = len(households) / len(parts)
+    assert len(parts) == -(-len(households) // 100)  # as few as hold about 100 rows each
+    assert all(abs(len(p) - share) <= 23 + 5 for p in parts)  # of about equal size: a row group and a household
+    assert all(list(p["municipality"].cat.categories) == list(whole["municipality"].cat.categories) for p in parts)
+    ids = [set(p["household_id"]) for p in parts]
+    assert sum(map(len, ids)) == 120  # no household in two parts
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    (only,) = on_disk.whole_parts(["household_id"], part_rows=len(households))
+    pd.testing.assert_frame_equal(only, whole)
+
+
 def test_parts_side_by_side_pair_each_left_part_with_the_right_rows_up_to_its_last_key():
     keys = ["replicate", "person_id"]
     left = pd.DataFrame({"replicate": [1, 1, 1, 2, 2, 2], "person_id": [1, 3, 5, 1, 2, 4]})

@@ -174,6 +174,39 @@ def test_matched_dataset_writes_its_report_through_the_io_manager(warehouse: War
     assert not (warehouse.root / "reports" / RELEASE_WAVE).exists(), "no side write beside the IO manager"
 
 
+def test_the_matching_fuses_a_register_a_part_at_a_time(warehouse: Warehouse, monkeypatch):
+    """A register stored in row groups of 97 persons, fused in parts of at least a quarter of it: each
+    part written as it is fused, together the register's records once and in order, households whole
+    (the step's check), and the matched replicates likewise."""
+    import synth_assets.defs.values as values
+    from synth_assets.common.frames import ParquetStack
+
+    monkeypatch.setattr(values, "ParquetStack", lambda **kwargs: ParquetStack(row_group_rows=97, **kwargs))
+    register = warehouse.catalog.register_name
+    assert warehouse.materialize(keys.harmonised(register)).success
+    for survey in warehouse.catalog.surveys:
+        assert warehouse.materialize(keys.donor(survey)).success
+    persons = warehouse.load(keys.harmonised(register)).data
+    part = len(persons) // 4
+    result = warehouse.materialize(keys.MATCHED_DATASET, keys.MATCHING_REPORT, run_config={
+        "ops": {"matched_dataset": {"config": {"part_persons": part}}}})
+    assert result.success
+    assert _check_results(result) and all(_check_results(result).values())
+    metadata = result.asset_materializations_for_node("matched_dataset")[0].metadata
+    parts = metadata["register_parts"].value
+    assert parts >= 3 and metadata["rows"].value == len(persons)
+    assert len(metadata["diagnostics"].value[next(iter(warehouse.catalog.surveys))]["register_parts"]) == parts
+    matched = warehouse.load(keys.MATCHED_DATASET)
+    pd.testing.assert_frame_equal(matched[list(persons.columns)], persons)
+    result = warehouse.materialize(keys.MATCHED_REPLICATES, run_config={
+        "ops": {"matched_replicates": {"config": {"replicates": 2, "part_persons": part}}}})
+    assert result.success
+    replicates = warehouse.load(keys.MATCHED_REPLICATES)
+    for r in (1, 2):
+        one = replicates[replicates["replicate"] == r].reset_index(drop=True)
+        pd.testing.assert_frame_equal(one[list(persons.columns)], persons)
+
+
 def _model() -> ModelFile:
     """The model as the gate takes it: a handle whose training log comes from the file's header."""
     return ModelFile(None, lambda: pytest.fail("the gate loaded the model"),

@@ -190,3 +190,46 @@ def test_recipients_go_from_inputs_to_donors_a_block_at_a_time(pair, monkeypatch
         assert result.diagnostics.mean_x_by_z_tvd < 0.06
         assert weighted_tvd(result.data["status"], donor["status"], None, donor["weight"]) < 0.03
     assert abs(blocked.diagnostics.mean_x_by_z_tvd - at_once.diagnostics.mean_x_by_z_tvd) < 0.02
+
+
+def test_inputs_laid_out_by_the_donors_alone_are_the_same_for_any_recipients() -> None:
+    """With ``donors_only`` the donors' matrix does not depend on the recipients (a numeric column
+    always flagged, a categorical one on the donors' levels), and a level the donors lack sets no input."""
+    rng = np.random.default_rng(6)
+    donor = pd.DataFrame({"income": rng.lognormal(9, 1, 200), "group": rng.choice(["a", "b"], 200)})
+    some = pd.DataFrame({"income": rng.lognormal(9, 1, 50), "group": rng.choice(["b", "a"], 50)})
+    other = pd.DataFrame({"income": np.r_[np.nan, rng.lognormal(9, 1, 49)], "group": ["c", *rng.choice(["a"], 49)]})
+    weights = rng.uniform(0.5, 2, 200)
+    first = neural.NetworkInputs.fit(some, donor, ["income", "group"], weights, donors_only=True)
+    second = neural.NetworkInputs.fit(other, donor, ["income", "group"], weights, donors_only=True)
+    np.testing.assert_array_equal(first.donors, second.donors)
+    assert first.donors.shape == (200, 3 + 2)
+    x = second.recipients(np.arange(50))
+    assert (x[0, 3:] == 0).all() and x[0, 2] == 1.0  # level "c": no input; the missing income flagged
+    assert (x[1:, 3:].sum(axis=1) == 1).all()
+    # the layout from both sides differs as soon as the recipients bring a level
+    assert neural.NetworkInputs.fit(other, donor, ["income", "group"], weights).donors.shape != first.donors.shape
+
+
+def test_a_network_cache_trains_once_for_one_set_of_donors(pair, monkeypatch) -> None:
+    """Fusions of other recipients with the same donors take the first fusion's network; their draws
+    stay their own."""
+    recipient, donor, _ = pair
+    trained: list[int] = []
+    fit_network = neural.fit_network
+
+    def counted(*args, **kwargs):
+        trained.append(1)
+        return fit_network(*args, **kwargs)
+
+    monkeypatch.setattr(neural, "fit_network", counted)
+    cache = neural.NetworkCache()
+    common = dict(on=X, impute=Z, donor_weight="weight", method="neural_draw", networks=cache)
+    first = fuse(recipient.iloc[:2000], donor, seed=1, **common)
+    second = fuse(recipient.iloc[2000:], donor, seed=2, **common)
+    assert len(trained) == 1 and cache.hits == 1
+    assert first.diagnostics.extra["best_epoch"] == second.diagnostics.extra["best_epoch"]
+    fuse(recipient.iloc[2000:], donor.iloc[:-10], seed=2, **common)  # other donors: a network of their own
+    assert len(trained) == 2
+    for result in (first, second):
+        assert result.diagnostics.mean_x_by_z_tvd < 0.07

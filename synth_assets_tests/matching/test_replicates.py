@@ -5,9 +5,12 @@ import pandas as pd
 import pytest
 
 from synth_assets.catalog import parse_catalog
+from synth_assets.common.frames import ParquetTable, write_rows
+from synth_assets.matching.parts import fuse_in_parts
 from synth_assets.matching.replicates import (
     fuse_replicate,
     replicate_seeds,
+    replicate_surveys,
     split_replicates,
     stack_fused_replicates,
 )
@@ -46,6 +49,29 @@ def test_each_replicate_fuses_its_own_bootstrap():
                                     on_peak=peaks.__setitem__)
     pd.testing.assert_frame_equal(forked.read(), stacked)
     assert sorted(peaks) == [0, 1, 2]
+
+
+def test_a_stored_register_is_fused_a_part_at_a_time_in_every_replicate(tmp_path):
+    """Each replicate draws its surveys once and fuses them into every part of the register: the parts
+    of replicate r are fuse_in_parts of r's draws; the check judges each part."""
+    catalog = parse_catalog(CATALOG)
+    register = _register()
+    write_rows(register, tmp_path / "register.parquet", row_group_rows=97)
+    stored = ParquetTable(tmp_path / "register.parquet")
+    surveys = {"work": ("2024", _work()), "budget": ("2024", _budget())}
+    methods = {"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}
+    checked: list[int] = []
+    stacked = stack_fused_replicates(catalog, stored, surveys, m=2, seed=4, methods=methods, part_persons=200,
+                                     check=lambda part: checked.append(len(part))).read()
+    assert len(checked) >= 6 and sum(checked) == 2 * len(register)  # every part of both replicates judged
+    for r, seed in enumerate(replicate_seeds(4, 2), start=1):
+        drawn, fusion_seed = replicate_surveys(catalog, surveys, seed)
+        parts = [m for m, _ in fuse_in_parts(catalog, stored, drawn, part_persons=200, methods=methods,
+                                             seed=fusion_seed)]
+        expected = pd.concat(parts, ignore_index=True).assign(replicate=r)
+        got = stacked[stacked["replicate"] == r].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, expected)
+        assert got.groupby("household_id")["food"].nunique().max() == 1
 
 
 def test_a_replicate_the_check_refuses_stops_the_table():

@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from synth_assets.catalog import Catalog
-from synth_assets.common.frames import ParquetTable
+from synth_assets.common.frames import FrameStack, ParquetStack, ParquetTable
 from synth_assets.common.hashing import file_sha256
 from synth_assets.dagster_api import latest_check_evaluations
 from synth_assets.defs import keys, working_sets
@@ -27,13 +27,14 @@ from synth_assets.defs.metadata import log_child_peak, png_markdown
 from synth_assets.defs.partitions import latest_wave_at_or_before, partitions_name, wave_partitions
 from synth_assets.defs.resources import ComputeResource, ProjectResource
 from synth_assets.defs.signatures import with_keyword_inputs
-from synth_assets.defs.values import MatchingReport, WaveTable
+from synth_assets.defs.values import MatchingReport, SourceWave, WaveFile, WaveTable
 from synth_assets.defs.versions import code_version
 from synth_assets.ingest import source_path
 from synth_assets.matching import METHODS, DonorSpec, fusion_diagnostics
 from synth_assets.matching.diagnostics import missing_shares
+from synth_assets.matching.parts import PART_PERSONS, combined_fusions, fuse_in_parts
 from synth_assets.matching.replicates import stack_fused_replicates
-from synth_assets.matching.sources import assert_no_survey_ids, fuse_sources
+from synth_assets.matching.sources import assert_no_survey_ids
 
 #: A hash of the source this module runs (see ``defs/versions.py``).
 MATCHING_CODE_VERSION = code_version(__name__)
@@ -42,10 +43,12 @@ UPSTREAM_CHECKS = ((keys.raw, keys.DELIVERED_FILE_IS_VALID), (keys.harmonised, k
 
 
 class MatchingConfig(dg.Config):
-    """Per-survey method overrides (else the catalog's ``release.matching``) and the seed."""
+    """Per-survey method overrides (else the catalog's ``release.matching``), the seed, and the register
+    persons fused at a time (``matching.parts``: whole households, so the step holds a part)."""
 
     methods: dict[str, str] = {}
     seed: int = Field(default=0, ge=0)
+    part_persons: int = Field(default=PART_PERSONS, ge=1)
 
     @field_validator("methods")
     @classmethod
@@ -86,7 +89,7 @@ def failed_checks(
     return problems
 
 
-def delivered_file_problem(project: ProjectResource, table: WaveTable) -> str | None:
+def delivered_file_problem(project: ProjectResource, table: SourceWave) -> str | None:
     """Why the file a source wave was read from cannot back a release: gone, or changed since.
 
     The instance remembers every wave it saw; the release must cite only files that exist,
@@ -184,7 +187,8 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     "matching through the common variables (by default `neural_draw`: a network's predicted "
                     "distributions as the matching space, a real donor's whole block drawn; household "
                     "surveys matched household to household). Metadata: distances to the donors and the "
-                    "Fréchet bounds of cross-source cells. Records are "
+                    "Fréchet bounds of cross-source cells. The register is fused a part of whole households "
+                    "at a time (config `part_persons`), each part written as it is fused. Records are "
                     "chimeras: right for the population, wrong for any person. Never public."
                 ),
             ),
@@ -207,26 +211,41 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     @decorate
     def matched_dataset(
         context: dg.AssetExecutionContext, config: MatchingConfig, project: ProjectResource,
-        compute: ComputeResource, register: WaveTable, **donors: WaveTable,
+        compute: ComputeResource, register: WaveFile, **donors: WaveTable,
     ):
         problem = delivered_file_problem(project, register)
         if problem:
             raise dg.Failure(problem)
         refuse_unchecked(context, register_name, register.wave)
         chosen = {name: donors[keys.name(keys.donor(name))] for name in catalog.surveys}
+        persons = register.table.num_rows
         # surveys fused side by side below the size where two fusions' children pass the run's memory
-        processes = working_sets.child_processes(compute.processes, len(register.data), len(chosen),
+        processes = working_sets.child_processes(compute.processes, min(persons, config.part_persons), len(chosen),
                                                  fork_below=working_sets.MATCHING_FORK_BELOW_PERSONS)
         if processes > 1:
             context.log.info(f"{len(chosen)} surveys, {processes} at a time in processes of their own "
                              "where none reads another's variables")
-        matched, fusions = fuse_sources(
-            project.catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()},
-            methods=config.methods, seed=config.seed, processes=processes,
-            on_log=lambda _, level, text: context.log.log(level, text),
-            on_peak=lambda position, peak: log_child_peak(context, f"fusion of {list(chosen)[position]}", peak))
-        assert_no_survey_ids(matched, project.catalog)
-        report = _diagnostics(project.catalog, register.data, matched, chosen, fusions)
+        sampled = diagnosed_rows(persons)
+        stack, samples, by_part, done = ParquetStack(), FrameStack(), [], 0
+        for matched, fusions in fuse_in_parts(
+                project.catalog, register.table, {n: (t.wave, t.data) for n, t in chosen.items()},
+                part_persons=config.part_persons, methods=config.methods, seed=config.seed, processes=processes,
+                on_log=lambda _, level, text: context.log.log(level, text),
+                on_peak=lambda position, peak: log_child_peak(context, f"fusion of {list(chosen)[position]}", peak)):
+            assert_no_survey_ids(matched, project.catalog)
+            stack.append(matched)
+            # the diagnostics' seeded sample of the register: this part's records of it
+            local = None if sampled is None else sampled[(sampled >= done) & (sampled < done + len(matched))] - done
+            samples.append(matched if local is None else matched.iloc[local])
+            by_part.append(fusions)
+            done += len(matched)
+            if persons > config.part_persons:
+                context.log.info(f"matched {done:,} of {persons:,} register persons ({len(by_part)} parts)")
+            del matched
+        fusions = combined_fusions(by_part)
+        table = stack.finish()
+        diagnosed = samples.to_pandas()
+        report = _diagnostics(project.catalog, diagnosed[register.table.columns], diagnosed, chosen, fusions)
         summary = pd.DataFrame(
             [
                 {"survey": f.survey, "wave": f.wave, "method": f.method, "unit": f.unit, "donors": f.donors,
@@ -235,7 +254,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             ]
         )
         yield dg.Output(
-            matched,
+            table,
             output_name=keys.name(keys.MATCHED_DATASET),
             metadata={
                 "release_wave": context.partition_key,
@@ -245,18 +264,19 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                 "frechet_bounds": dg.MetadataValue.md(report.to_markdown()),
                 # Survey item non-response and universes should leave no missing value here.
                 "missing_shares": dg.MetadataValue.md(
-                    missing_shares({register_name: register.data, **{n: t.data for n, t in chosen.items()}}, matched)
+                    missing_shares({register_name: register.table, **{n: t.data for n, t in chosen.items()}}, table)
                     .to_markdown(floatfmt=".4f")
                 ),
                 "frechet_bounds_plot": png_markdown(report.plot_png(), "Frechet bounds"),
-                "diagnosed_records": min(len(matched), DIAGNOSED_RECORDS),
-                "rows": len(matched),
+                "diagnosed_records": len(diagnosed),
+                "register_parts": len(by_part),
+                "rows": table.num_rows,
             },
         )
         sources = {register_name: register.origin, **{n: t.origin for n, t in chosen.items()}}
         yield dg.Output(
-            MatchingReport(_matching_page(report, len(matched)), sources,
-                           {register_name: len(register.data), **{n: len(t.data) for n, t in chosen.items()}}),
+            MatchingReport(_matching_page(report, persons), sources,
+                           {register_name: persons, **{n: len(t.data) for n, t in chosen.items()}}),
             output_name=keys.name(keys.MATCHING_REPORT),
             metadata={"sources": dg.MetadataValue.json({n: o.to_dict() for n, o in sources.items()})},
         )
@@ -270,6 +290,7 @@ class MatchedReplicatesConfig(dg.Config):
     replicates: int = Field(default=5, ge=1, le=100)
     seed: int = 1
     methods: dict[str, str] = {}
+    part_persons: int = Field(default=PART_PERSONS, ge=1)
 
 
 def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
@@ -300,7 +321,7 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
     @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "register"])
     def matched_replicates(
         context: dg.AssetExecutionContext, config: MatchedReplicatesConfig, compute: ComputeResource,
-        register: WaveTable, **donors: WaveTable,
+        register: WaveFile, **donors: WaveTable,
     ) -> dg.Output[ParquetTable]:
         chosen = {name: donors[keys.name(keys.donor(name))] for name in catalog.surveys}
         seconds: dict[str, float] = {}
@@ -310,13 +331,15 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
             seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
             context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
 
-        processes = working_sets.child_processes(compute.processes, len(register.data), config.replicates,
-                                                 fork_below=working_sets.MATCHING_FORK_BELOW_PERSONS)
+        # a child holds one part of the register at a time
+        processes = working_sets.child_processes(
+            compute.processes, min(register.table.num_rows, config.part_persons), config.replicates,
+            fork_below=working_sets.MATCHING_FORK_BELOW_PERSONS)
         if processes > 1:
             context.log.info(f"{config.replicates} replicates, {processes} at a time in processes of their own")
         data = stack_fused_replicates(
-            catalog, register.data, {n: (t.wave, t.data) for n, t in chosen.items()}, m=config.replicates,
-            seed=config.seed, methods=config.methods, processes=processes,
+            catalog, register.table, {n: (t.wave, t.data) for n, t in chosen.items()}, m=config.replicates,
+            seed=config.seed, methods=config.methods, part_persons=config.part_persons, processes=processes,
             check=lambda matched: assert_no_survey_ids(matched, catalog), on_replicate=joined,
             on_log=lambda _, level, text: context.log.log(level, text),
             on_peak=lambda position, peak: log_child_peak(context, f"matched replicate {position + 1}", peak))
@@ -342,10 +365,8 @@ def diagnosed_rows(records: int, limit: int = DIAGNOSED_RECORDS, seed: int = 0) 
 
 
 def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame, chosen, fusions):
-    """Distances to the donors and the Fréchet bounds of cross-source cells (StatMatch's view)."""
-    rows = diagnosed_rows(len(register))
-    if rows is not None:
-        register, matched = register.iloc[rows], matched.iloc[rows]
+    """Distances to the donors and the Fréchet bounds of cross-source cells (StatMatch's view), on the
+    register's records ``diagnosed_rows`` picks (``register`` as they went in, ``matched`` fused)."""
     donors = {
         f.survey: DonorSpec(chosen[f.survey].data, catalog.sources[f.survey].weight_column, f.on, f.imputed,
                             catalog.sources[f.survey].universe)

@@ -20,9 +20,11 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(
             "nnd_hotdeck", nnd.run, "nearest donor on X (Gower or Mahalanobis), ties and k nearest drawn ∝ weight"
         ),
-        MethodSpec("nnd_constrained", constrained.run, "nearest donor with capacity ∝ donor weight"),
+        MethodSpec("nnd_constrained", constrained.run, "nearest donor with capacity ∝ donor weight",
+                   per_recipient=False),
         MethodSpec("random_hotdeck", random_hotdeck.run, "random donor within donation classes, ∝ weight"),
-        MethodSpec("rank_hotdeck", rank.run, "nearest donor on the weighted ranks of one numeric X"),
+        MethodSpec("rank_hotdeck", rank.run, "nearest donor on the weighted ranks of one numeric X",
+                   per_recipient=False),
         MethodSpec("pmm", pmm.run, "predictive mean matching on a ridge prediction of one Z"),
         MethodSpec(
             "model_draw", model_draw.run, "draws from boosted-classifier / forest-leaf conditional distributions"
@@ -37,6 +39,7 @@ METHODS: dict[str, MethodSpec] = {
             auxiliary.run,
             "nearest donor within a Z level drawn to reproduce an auxiliary Y×Z table",
             uses_auxiliary=True,
+            per_recipient=False,
         ),
     )
 }

@@ -26,9 +26,17 @@ MethodFunction = Callable[..., MethodOutput]
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered method; ``uses_auxiliary`` methods need (and others refuse) ``auxiliary``."""
+    """A registered method; ``uses_auxiliary`` methods need (and others refuse) ``auxiliary``.
+
+    ``per_recipient``: a recipient's imputation depends on the donors and its own X alone (given the
+    seed), not on which other recipients are fused with it, so a register fused in parts (``matching
+    .parts``) is as right as one fused whole. False for a method that spreads a quota over the
+    recipients (donor capacities, ranks among them, an auxiliary table to reproduce): a part that is
+    not a miniature of the register (a city's households) would get the whole register's quota.
+    """
 
     name: str
     run: MethodFunction
     summary: str
     uses_auxiliary: bool = False
+    per_recipient: bool = True
