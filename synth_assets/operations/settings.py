@@ -37,6 +37,9 @@ SECTIONS: dict[str, tuple[str, type[dg.Config]]] = {
     "validation": (keys.name(keys.VALIDATION_REPORT), ValidationConfig),
 }
 
+#: The matching settings the matched replicates take too (their seed is their own).
+SHARED_MATCHING_FIELDS = ("methods", "part_persons")
+
 #: section -> (the resource of the release job it configures, its type)
 RESOURCE_SECTIONS: dict[str, tuple[str, type[dg.ConfigurableResource]]] = {
     "compute": ("compute", ComputeResource),
@@ -166,7 +169,12 @@ def release_run_config(settings: Mapping[str, Any]) -> dict[str, Any]:
             top = field.split(".")[0]
             raise SettingsError(f"setting {section}.{top}={values.get(top)!r}: {error['msg'].removeprefix('Value error, ')}") from None
         (ops if section in SECTIONS else resources)[op] = {"config": values}
+    # replicate r is drawn from matched replicate r: the two counts go together; and the matched
+    # replicates are fused as the matched dataset is (its methods, its parts of the register)
+    replicates = {field: value for field, value in by_section.get("matching", {}).items()
+                  if field in SHARED_MATCHING_FIELDS}
     if "replicates" in by_section.get("fictitious", {}):
-        # replicate r is drawn from matched replicate r: the two counts go together
-        ops[keys.name(keys.MATCHED_REPLICATES)] = {"config": {"replicates": by_section["fictitious"]["replicates"]}}
+        replicates["replicates"] = by_section["fictitious"]["replicates"]
+    if replicates:
+        ops[keys.name(keys.MATCHED_REPLICATES)] = {"config": replicates}
     return {"ops": ops, **({"resources": resources} if resources else {})}

@@ -158,46 +158,38 @@ def test_donor_takes_the_latest_survey_wave_at_or_before_the_release(warehouse: 
     assert any(w != RELEASE_WAVE for w in warehouse.waves.values()), "a survey of an earlier wave is part of the test"
 
 
-def test_matched_dataset_writes_its_report_through_the_io_manager(warehouse: Warehouse):
-    if any(not warehouse.instance.get_latest_materialization_event(keys.donor(s)) for s in warehouse.catalog.surveys):
-        for survey in warehouse.catalog.surveys:
-            assert warehouse.materialize(keys.donor(survey)).success
-    result = warehouse.materialize(keys.MATCHED_DATASET, keys.MATCHING_REPORT)
-    assert result.success
-    matched = warehouse.load(keys.MATCHED_DATASET)
-    assert isinstance(matched, pd.DataFrame) and len(matched) == len(warehouse.load(keys.harmonised("register")).data)
-    page = warehouse.root / "reports" / "matching_report" / f"{RELEASE_WAVE}.html"
-    assert "Statistical matching diagnostics" in page.read_text()
-    report = warehouse.load(keys.MATCHING_REPORT)
-    assert isinstance(report, MatchingReport)
-    assert {n: o.wave for n, o in report.sources.items()} == warehouse.waves
-    assert not (warehouse.root / "reports" / RELEASE_WAVE).exists(), "no side write beside the IO manager"
-
-
-def test_the_matching_fuses_a_register_a_part_at_a_time(warehouse: Warehouse, monkeypatch):
-    """A register stored in row groups of 97 persons, fused in parts of at least a quarter of it: each
+def test_the_matching_fuses_a_register_a_part_at_a_time_and_writes_its_report(warehouse: Warehouse, monkeypatch):
+    """A register stored in row groups of 97 persons, fused in parts of about a quarter of it: each
     part written as it is fused, together the register's records once and in order, households whole
-    (the step's check), and the matched replicates likewise."""
+    (the step's check), the report written through its IO manager; the matched replicates likewise."""
     import synth_assets.defs.values as values
     from synth_assets.common.frames import ParquetStack
 
     monkeypatch.setattr(values, "ParquetStack", lambda **kwargs: ParquetStack(row_group_rows=97, **kwargs))
     register = warehouse.catalog.register_name
     assert warehouse.materialize(keys.harmonised(register)).success
-    for survey in warehouse.catalog.surveys:
-        assert warehouse.materialize(keys.donor(survey)).success
+    if any(not warehouse.instance.get_latest_materialization_event(keys.donor(s)) for s in warehouse.catalog.surveys):
+        for survey in warehouse.catalog.surveys:
+            assert warehouse.materialize(keys.donor(survey)).success
     persons = warehouse.load(keys.harmonised(register)).data
-    part = len(persons) // 4
+    part = -(-len(persons) // 4)  # four parts
     result = warehouse.materialize(keys.MATCHED_DATASET, keys.MATCHING_REPORT, run_config={
         "ops": {"matched_dataset": {"config": {"part_persons": part}}}})
     assert result.success
     assert _check_results(result) and all(_check_results(result).values())
     metadata = result.asset_materializations_for_node("matched_dataset")[0].metadata
     parts = metadata["register_parts"].value
-    assert parts >= 3 and metadata["rows"].value == len(persons)
+    assert parts == 4 and metadata["rows"].value == len(persons)
     assert len(metadata["diagnostics"].value[next(iter(warehouse.catalog.surveys))]["register_parts"]) == parts
     matched = warehouse.load(keys.MATCHED_DATASET)
+    assert isinstance(matched, pd.DataFrame)
     pd.testing.assert_frame_equal(matched[list(persons.columns)], persons)
+    page = warehouse.root / "reports" / "matching_report" / f"{RELEASE_WAVE}.html"
+    assert "Statistical matching diagnostics" in page.read_text()
+    report = warehouse.load(keys.MATCHING_REPORT)
+    assert isinstance(report, MatchingReport)
+    assert {n: o.wave for n, o in report.sources.items()} == warehouse.waves
+    assert not (warehouse.root / "reports" / RELEASE_WAVE).exists(), "no side write beside the IO manager"
     result = warehouse.materialize(keys.MATCHED_REPLICATES, run_config={
         "ops": {"matched_replicates": {"config": {"replicates": 2, "part_persons": part}}}})
     assert result.success

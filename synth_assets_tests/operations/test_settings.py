@@ -137,6 +137,14 @@ def test_settings_map_onto_the_release_jobs_typed_configs():
                                  "compute.processes", "compute.threads"}
     with pytest.raises(SettingsError):
         release_run_config({"model": "cart"})
+    assert config["ops"]["matched_replicates"] == {"config": {"replicates": 2}}
+    # the matched replicates are fused as the matched dataset is: its methods and parts, not its seed
+    config = release_run_config({"matching.methods": {"silc": "nnd_hotdeck"}, "matching.part_persons": 400_000,
+                                 "matching.seed": 3, "fictitious.replicates": 2})
+    assert config["ops"]["matched_replicates"] == {"config": {"methods": {"silc": "nnd_hotdeck"},
+                                                              "part_persons": 400_000, "replicates": 2}}
+    assert config["ops"]["matched_dataset"]["config"]["part_persons"] == 400_000
+    assert dg.validate_run_config(job, config)
     # the compute section configures the run's resource, not a step
     config = release_run_config({"compute.processes": 1, "fictitious.replicates": 2})
     assert config["resources"] == {"compute": {"config": {"processes": 1}}}
