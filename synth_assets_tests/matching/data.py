@@ -54,3 +54,18 @@ def survey_pair(
     truth = population(n_recipient, seed)
     donor = population(n_donor, seed + 1000).drop(columns=["income"])
     return truth.drop(columns=Z), donor, truth
+
+
+def count_trainings(monkeypatch) -> list[int]:
+    """Record every network ``neural_draw`` trains (one entry each) while the test runs."""
+    from synth_assets.matching.methods import neural
+
+    trained: list[int] = []
+    fit_network = neural.fit_network
+
+    def counted(*args, **kwargs):
+        trained.append(1)
+        return fit_network(*args, **kwargs)
+
+    monkeypatch.setattr(neural, "fit_network", counted)
+    return trained

@@ -10,7 +10,7 @@ from synth_assets.matching import fuse
 from synth_assets.matching.diagnostics import weighted_ks, weighted_tvd
 from synth_assets.matching.methods import neural
 from synth_assets.matching.problem import build_problem
-from synth_assets_tests.matching.data import X, Z, survey_pair
+from synth_assets_tests.matching.data import X, Z, count_trainings, survey_pair
 
 
 @pytest.fixture(scope="module")
@@ -215,14 +215,7 @@ def test_a_network_cache_trains_once_for_one_set_of_donors(pair, monkeypatch) ->
     """Fusions of other recipients with the same donors take the first fusion's network; their draws
     stay their own."""
     recipient, donor, _ = pair
-    trained: list[int] = []
-    fit_network = neural.fit_network
-
-    def counted(*args, **kwargs):
-        trained.append(1)
-        return fit_network(*args, **kwargs)
-
-    monkeypatch.setattr(neural, "fit_network", counted)
+    trained = count_trainings(monkeypatch)
     cache = neural.NetworkCache()
     common = dict(on=X, impute=Z, donor_weight="weight", method="neural_draw", networks=cache)
     first = fuse(recipient.iloc[:2000], donor, seed=1, **common)

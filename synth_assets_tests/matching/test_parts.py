@@ -19,6 +19,7 @@ from synth_assets.matching.parts import (
     whole_register_surveys,
 )
 from synth_assets.matching.sources import fuse_sources
+from synth_assets_tests.matching.data import count_trainings
 from synth_assets_tests.matching.test_sources import CATALOG, _budget, _households, _register, _work
 
 HOT_DECKS = {"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}
@@ -145,19 +146,10 @@ def test_a_quota_method_fuses_the_register_whole(caplog, tmp_path):
 def test_the_parts_train_each_surveys_network_once(tmp_path, monkeypatch):
     """neural_draw in parts: the first part trains each survey's network, the later parts reuse it
     (the donors completed once), drawing with seeds of their own; the same parts twice."""
-    from synth_assets.matching.methods import neural
-
     catalog = parse_catalog(CATALOG)
     register = _register()
     methods = {"work": "neural_draw", "budget": "neural_draw"}
-    trained: list[int] = []
-    fit_network = neural.fit_network
-
-    def counted(*args, **kwargs):
-        trained.append(1)
-        return fit_network(*args, **kwargs)
-
-    monkeypatch.setattr(neural, "fit_network", counted)
+    trained = count_trainings(monkeypatch)
     stored = _on_disk(register, tmp_path)
     parts = list(fuse_in_parts(catalog, stored, _surveys(), part_persons=200, methods=methods, seed=5))
     assert len(parts) >= 3
