@@ -204,24 +204,38 @@ class ParquetTable:
                                 else file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)]
         return self._group_rows
 
+    def _group_table(self, file: pq.ParquetFile, group: int, columns: list[str],
+                     mask: np.ndarray | None) -> pa.Table:
+        table = file.read_row_group(group, columns=columns)
+        return table if mask is None else table.filter(pa.array(mask))
+
     def _group_frame(self, file: pq.ParquetFile, group: int, columns: list[str],
                      mask: np.ndarray | None) -> pd.DataFrame:
-        table = file.read_row_group(group, columns=columns)
-        if mask is not None:
-            table = table.filter(pa.array(mask))
-        return table.to_pandas()
+        return self._group_table(file, group, columns, mask).to_pandas()
 
     def frames(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
         """The rows, one row group at a time, in order (``columns``: only those; default the view's)."""
+        for file, group, wanted, mask in self._groups(columns):
+            yield self._group_frame(file, group, wanted, mask)
+
+    def arrow_groups(self, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
+        """:meth:`frames` as Arrow tables: each column of the file's one Arrow type in every row group,
+        where pandas makes an integer column with a missing value a float column in that group alone."""
+        for file, group, wanted, mask in self._groups(columns):
+            yield self._group_table(file, group, wanted, mask)
+
+    def _groups(self, columns: Sequence[str] | None) -> Iterator[tuple[pq.ParquetFile, int, list[str],
+                                                                       np.ndarray | None]]:
+        """The row groups holding rows of the view, with the columns to read and the rows kept."""
         file = self._file()
-        wanted = None if columns is None and self._selected is None else list(columns or self.columns)
-        if wanted is not None:
+        wanted = list(columns or self.columns)
+        if columns is not None or self._selected is not None:
             self._check_columns(wanted)
         for group in range(file.num_row_groups):
             mask = self._mask(file, group)
             if mask is not None and not mask.any():
                 continue
-            yield self._group_frame(file, group, wanted if wanted is not None else self.columns, mask)
+            yield file, group, wanted, mask
 
     def take(self, positions: Sequence[int] | np.ndarray, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The rows at ``positions`` (of the view's rows, in that order, as ``frame.iloc[positions]``

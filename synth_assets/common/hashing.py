@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from synth_assets.common.columns import is_numeric
 
@@ -200,3 +202,41 @@ def _block_hashes(frame: pd.DataFrame, columns: Sequence[str], numeric: set[str]
         block = frame.iloc[start:start + HASH_ROWS]
         out[start:start + len(block)] = _normalised_hashes(block, columns, numeric)
     return out
+
+
+#: The hash of a missing key value (any constant: rows missing a value compare equal on it).
+_MISSING_KEY_HASH = np.uint64(0x9E3779B97F4A7C15)
+
+
+def key_hashes(table: pa.Table, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of the rows' exact values of ``columns`` (a key), and which rows hold a value of it.
+
+    Exact, unlike :func:`row_hashes`: ids that round alike stay apart. The values are hashed by the
+    column's Arrow type, which a Parquet file keeps in every row group (pandas would make an integer
+    column a float one in a row group with a missing value, and 2 and 2.0 hash apart): so the hashes of
+    two row groups compare. Equal values hash equal; unequal ones may too (a collision), so a caller
+    confirms what the hashes find on the values themselves.
+    """
+    hashes = []
+    present = np.zeros(table.num_rows, dtype=bool)
+    for name in columns:
+        column = table.column(name).combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        kind = column.type
+        if pa.types.is_boolean(kind) or pa.types.is_signed_integer(kind):
+            values = pc.cast(column, pa.int64()).fill_null(0).to_numpy()
+        elif pa.types.is_unsigned_integer(kind):
+            values = pc.cast(column, pa.uint64()).fill_null(0).to_numpy()
+        elif pa.types.is_floating(kind):
+            values = pc.cast(column, pa.float64()).fill_null(0.0).to_numpy()
+            valid &= ~np.isnan(values)  # NaN is missing, as pandas reads it
+            values = values + 0.0  # -0.0 is 0.0
+        else:  # text, dates and anything else: by its text
+            values = pc.cast(column, pa.string()).fill_null("").to_numpy(zero_copy_only=False)
+        hashed = pd.util.hash_array(values)
+        hashed[~valid] = _MISSING_KEY_HASH
+        hashes.append(hashed)
+        present |= valid
+    return _combined(hashes, table.num_rows), present

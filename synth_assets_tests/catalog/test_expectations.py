@@ -116,8 +116,8 @@ def test_a_large_table_is_validated_in_batches_with_the_verdict_of_the_whole_tab
 def test_a_stored_table_is_validated_a_row_group_at_a_time_with_the_verdict_of_the_table_read_whole(
         catalog, tmp_path, monkeypatch):
     """The ingest checks take the stored wave (a Parquet file): past ``batch_rows`` rows its row groups
-    are validated in batches and its unique keys judged on their columns read alone; never the table
-    whole, and the same report as the table read whole and validated."""
+    are validated in batches and its unique keys judged on their hashes a row group at a time; never
+    the table whole, and the same report as the table read whole and validated."""
     import pandas as pd
 
     from synth_assets.catalog.expectations import validate_stored
@@ -138,7 +138,7 @@ def test_a_stored_table_is_validated_a_row_group_at_a_time_with_the_verdict_of_t
 
     monkeypatch.setattr(ParquetTable, "read", recorded)
     stored = validate_stored(ParquetTable(path), spec, batch_rows=7)
-    assert read_columns == [["pid"]]  # the key's column alone, never the table
+    assert read_columns == []  # neither the table nor its key's column read whole
     whole = validate_table(pd.read_parquet(path), spec)
     assert not stored.success
     assert sorted(stored.describe().splitlines()) == sorted(whole.describe().splitlines())
@@ -146,6 +146,69 @@ def test_a_stored_table_is_validated_a_row_group_at_a_time_with_the_verdict_of_t
     read_columns.clear()
     small = validate_stored(ParquetTable(path), spec)  # 30 rows: read and validated whole
     assert read_columns == [None] and small.describe() == whole.describe()
+
+
+def test_a_stored_key_is_judged_a_share_of_its_hashes_at_a_time_with_the_failure_of_the_columns_read_whole(
+        tmp_path, monkeypatch):
+    """The stored uniqueness test holds the hashes of a share of the rows at a time: whatever the
+    shares, the failure, count and examples (in row order) of the key's columns read whole, for a
+    column and a compound key; an integer key with a missing value in some row groups (pandas reads
+    those as floats) still meets its duplicates in the others; and rows whose hashes collide are
+    compared by value, so a collision alone fails nothing. Fails with duplicates split across shares,
+    or hashes compared as pandas reads each row group, or collisions taken for duplicates."""
+    import numpy as np
+    import pandas as pd
+
+    from synth_assets.catalog import expectations
+    from synth_assets.common.frames import ParquetTable, write_rows
+
+    rng = np.random.default_rng(3)
+    ids = pd.array(rng.permutation(np.arange(10**9, 10**9 + 60)), dtype="Int64")
+    frame = pd.DataFrame({"pid": ids, "hid": np.repeat(np.arange(20), 3), "line": np.tile([1, 2, 3], 20)})
+    frame.loc[[7, 41, 58], "pid"] = frame.loc[2, "pid"]  # in three row groups, one with a missing id
+    frame.loc[44, "pid"] = pd.NA
+    frame.loc[[5, 50], ["hid", "line"]] = [3, 1]  # the pair (3, 1) thrice: rows 5, 9 and 50
+    frame.loc[[30, 31], ["hid", "line"]] = [None, None]  # both missing: ignored
+    frame = frame.astype({"hid": "Int64", "line": "Int64"})
+    path = tmp_path / "keys.parquet"
+    write_rows(frame, path, row_group_rows=8)
+    table = ParquetTable(path)
+    assert {str(group.pid.dtype) for group in table.frames(["pid"])} >= {"Int64"}
+    for key in ("pid", ["hid", "line"]):
+        whole = expectations._uniqueness(pd.read_parquet(path), key)
+        assert whole is not None and whole.unexpected_count in (4, 3)
+        for key_rows in (None, 7, 25):  # one share, nine, three
+            assert expectations._stored_uniqueness(table, key, key_rows) == whole
+    assert expectations._stored_uniqueness(table.select(["hid"]), "line") is not None  # absent: named
+    unique = ParquetTable(tmp_path / "unique.parquet")
+    write_rows(frame.drop_duplicates("pid").dropna(subset=["pid"]), unique.path, row_group_rows=8)
+    assert expectations._stored_uniqueness(unique, "pid", 7) is None
+    # every hash alike: each share's rows are all compared by value, and the unique ids pass
+    monkeypatch.setattr(expectations, "key_hashes", lambda group, columns: (
+        np.zeros(group.num_rows, dtype=np.uint64), np.ones(group.num_rows, dtype=bool)))
+    assert expectations._stored_uniqueness(unique, "pid", 7) is None
+    assert expectations._stored_uniqueness(table, "pid", 7) == expectations._uniqueness(pd.read_parquet(path), "pid")
+
+
+def test_key_hashes_are_exact_and_the_same_in_every_row_group():
+    """Key hashes take each value as the column's Arrow type: ids that round alike hash apart, a
+    value hashes alike in a row group with missing values and in one without, missing values alike,
+    text and dictionary-coded text alike, -0.0 as 0.0."""
+    import pyarrow as pa
+
+    from synth_assets.common.hashing import key_hashes
+
+    with_missing = pa.table({"id": pa.array([1234567, None, 1234568], pa.int64())})
+    without = pa.table({"id": pa.array([1234568, 1234567, 7], pa.int64())})
+    (a, present_a), (b, _) = key_hashes(with_missing, ["id"]), key_hashes(without, ["id"])
+    assert a[0] == b[1] and a[2] == b[0] and a[0] != a[2] and list(present_a) == [True, False, True]
+    text = key_hashes(pa.table({"k": pa.array(["x", None, "y"])}), ["k"])
+    coded = key_hashes(pa.table({"k": pa.array(["y", "x", None]).dictionary_encode()}), ["k"])
+    assert list(text[0]) == [coded[0][1], coded[0][2], coded[0][0]]
+    zeros = key_hashes(pa.table({"v": pa.array([0.0, -0.0, float("nan")])}), ["v"])
+    assert zeros[0][0] == zeros[0][1] and list(zeros[1]) == [True, True, False]
+    pair = key_hashes(pa.table({"a": [1, 1], "b": ["x", "y"]}), ["a", "b"])
+    assert pair[0][0] != pair[0][1]
 
 
 def test_batches_validated_in_child_processes_give_the_report_and_data_docs_of_one_process(

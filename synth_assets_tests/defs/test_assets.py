@@ -190,13 +190,20 @@ def test_the_matching_fuses_a_register_a_part_at_a_time_and_writes_its_report(wa
     assert isinstance(report, MatchingReport)
     assert {n: o.wave for n, o in report.sources.items()} == warehouse.waves
     assert not (warehouse.root / "reports" / RELEASE_WAVE).exists(), "no side write beside the IO manager"
+    assert warehouse.materialize(keys.TRAINING_SAMPLE, keys.HOLDOUT_SAMPLE).success
     result = warehouse.materialize(keys.MATCHED_REPLICATES, run_config={
         "ops": {"matched_replicates": {"config": {"replicates": 2, "part_persons": part}}}})
     assert result.success
+    # the training sample's households alone, the records a release reads of its replicates
+    training = warehouse.load(keys.TRAINING_SAMPLE)
+    assert 0 < len(training) < len(persons)
+    fused = persons.loc[persons["household_id"].isin(training["household_id"])].reset_index(drop=True)
     replicates = warehouse.load(keys.MATCHED_REPLICATES)
     for r in (1, 2):
         one = replicates[replicates["replicate"] == r].reset_index(drop=True)
-        pd.testing.assert_frame_equal(one[list(persons.columns)], persons)
+        pd.testing.assert_frame_equal(one[list(persons.columns)], fused)
+    assert result.asset_materializations_for_node("matched_replicates")[0].metadata[
+        "recipient_households"].value == training["household_id"].nunique()
 
 
 def _model() -> ModelFile:

@@ -74,6 +74,44 @@ def test_a_stored_register_is_fused_a_part_at_a_time_in_every_replicate(tmp_path
         assert got.groupby("household_id")["food"].nunique().max() == 1
 
 
+@pytest.mark.parametrize("stored", [False, True])
+def test_replicates_hold_the_recipient_households_alone(tmp_path, stored):
+    """With ``recipients`` (a release's training households) every replicate holds those households'
+    records alone, in the register's order: with per-recipient methods only they are fused (the
+    replicate is the fusion of their records, whatever else the register holds); with a method that
+    spreads a quota over the recipients the register is fused whole and their records kept, exactly
+    the whole fusion's rows. Fails if the other records were fused for nothing, or if a quota were
+    spread over the recipients alone."""
+    from synth_assets.matching.replicates import records_of
+
+    catalog = parse_catalog(CATALOG)
+    register = _register()
+    if stored:
+        write_rows(register, tmp_path / "register.parquet", row_group_rows=97)
+    source = ParquetTable(tmp_path / "register.parquet") if stored else register
+    surveys = {"work": ("2024", _work()), "budget": ("2024", _budget())}
+    households = register["household_id"].drop_duplicates().to_numpy()[::3]
+    expected_ids = register.loc[register["household_id"].isin(households), "person_id"].tolist()
+    per_recipient = {"work": "nnd_hotdeck", "budget": "nnd_hotdeck"}
+    fused_calls: list[int] = []
+    stacked = stack_fused_replicates(catalog, source, surveys, m=2, seed=4, methods=per_recipient,
+                                     recipients=households, check=lambda part: fused_calls.append(len(part))).read()
+    assert sum(fused_calls) == 2 * len(expected_ids)  # only their records reached the fusions
+    into = records_of(source, "household_id", np.sort(households))
+    for r, seed in enumerate(replicate_seeds(4, 2), start=1):
+        got = stacked[stacked["replicate"] == r].reset_index(drop=True)
+        assert got["person_id"].tolist() == expected_ids
+        drawn, fusion_seed = replicate_surveys(catalog, surveys, seed)
+        alone = pd.concat([m for m, _ in fuse_in_parts(catalog, into, drawn, methods=per_recipient,
+                                                       seed=fusion_seed)], ignore_index=True)
+        pd.testing.assert_frame_equal(got, alone.assign(replicate=r))
+    quota = {"work": "nnd_constrained", "budget": "nnd_hotdeck"}
+    kept = stack_fused_replicates(catalog, source, surveys, m=2, seed=4, methods=quota, recipients=households).read()
+    whole = stack_fused_replicates(catalog, source, surveys, m=2, seed=4, methods=quota).read()
+    expected = whole.loc[whole["household_id"].isin(households)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, expected)
+
+
 def test_a_replicate_the_check_refuses_stops_the_table():
     catalog = parse_catalog(CATALOG)
     surveys = {"work": ("2024", _work()), "budget": ("2024", _budget())}

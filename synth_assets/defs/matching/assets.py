@@ -32,7 +32,7 @@ from synth_assets.defs.versions import code_version
 from synth_assets.ingest import source_path
 from synth_assets.matching import METHODS, DonorSpec, fusion_diagnostics
 from synth_assets.matching.diagnostics import missing_shares
-from synth_assets.matching.parts import PART_PERSONS, combined_fusions, fuse_in_parts
+from synth_assets.matching.parts import PART_PERSONS, combined_fusions, fuse_in_parts, whole_register_surveys
 from synth_assets.matching.replicates import stack_fused_replicates
 from synth_assets.matching.sources import assert_no_survey_ids
 
@@ -298,8 +298,10 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
     register_name = catalog.register_name
     ins = {
         "register": dg.AssetIn(keys.harmonised(register_name)),
+        "training": dg.AssetIn(keys.TRAINING_SAMPLE),
         **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
     }
+    key = catalog.register.household_id_column or catalog.register.id_column
 
     @dg.asset(
         key=keys.MATCHED_REPLICATES,
@@ -310,41 +312,50 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
         code_version=MATCHING_CODE_VERSION,
         kinds={"pandas"},
         ins=ins,
-        deps=[keys.MATCHED_DATASET],  # same inputs, judged (checks, files) by matched_dataset
         description=(
             "One matched dataset per replicate of the release (column `replicate`): replicate r "
             "fuses a design bootstrap of every survey (whole households, weights rescaled) with a "
             "fusion seed of its own, so the fictitious replicates carry the surveys' sampling and "
-            "the matching's uncertainty (synth_assets.inference.combining). Never public."
+            "the matching's uncertainty (synth_assets.inference.combining). It holds the training "
+            "sample's households, the records replicate r's model learns from and the validation "
+            "compares it with. Never public."
         ),
     )
-    @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "register"])
+    @functools.partial(with_keyword_inputs, names=[n for n in ins if n not in ("register", "training")])
     def matched_replicates(
         context: dg.AssetExecutionContext, config: MatchedReplicatesConfig, compute: ComputeResource,
-        register: WaveFile, **donors: WaveTable,
+        register: WaveFile, training: ParquetTable, **donors: WaveTable,
     ) -> dg.Output[ParquetTable]:
         chosen = {name: donors[keys.name(keys.donor(name))] for name in catalog.surveys}
         seconds: dict[str, float] = {}
         started = time.perf_counter()
+        # the training sample's households: the records a release reads of its replicates, at most
+        # split.max_training_persons persons whatever the register (stack_fused_replicates)
+        households = training.read([key])[key].unique()
 
         def joined(r: int) -> None:
             seconds[f"r{r}"] = round(time.perf_counter() - started, 1)
             context.log.info(f"matched replicate {r} of {config.replicates} ({seconds[f'r{r}']} s)")
 
         # a child holds one part of the register at a time
+        whole = whole_register_surveys(catalog, list(chosen), config.methods)
         processes = working_sets.child_processes(
-            compute.processes, min(register.table.num_rows, config.part_persons), config.replicates,
-            fork_below=working_sets.MATCHING_FORK_BELOW_PERSONS)
+            compute.processes, min(register.table.num_rows if whole else training.num_rows, config.part_persons),
+            config.replicates, fork_below=working_sets.MATCHING_FORK_BELOW_PERSONS)
         if processes > 1:
             context.log.info(f"{config.replicates} replicates, {processes} at a time in processes of their own")
+        context.log.info(f"each replicate fused into the {len(households):,} training households' "
+                         f"{training.num_rows:,} records" + (f" (the register fused whole for {', '.join(whole)})"
+                                                             if whole else ""))
         data = stack_fused_replicates(
             catalog, register.table, {n: (t.wave, t.data) for n, t in chosen.items()}, m=config.replicates,
-            seed=config.seed, methods=config.methods, part_persons=config.part_persons, processes=processes,
-            check=lambda matched: assert_no_survey_ids(matched, catalog), on_replicate=joined,
+            seed=config.seed, methods=config.methods, part_persons=config.part_persons, recipients=households,
+            processes=processes, check=lambda matched: assert_no_survey_ids(matched, catalog), on_replicate=joined,
             on_log=lambda _, level, text: context.log.log(level, text),
             on_peak=lambda position, peak: log_child_peak(context, f"matched replicate {position + 1}", peak))
         return dg.Output(data, metadata={
-            "replicates": config.replicates, "rows": data.num_rows, "seconds_cumulative": dg.MetadataValue.json(seconds),
+            "replicates": config.replicates, "rows": data.num_rows, "recipient_households": len(households),
+            "seconds_cumulative": dg.MetadataValue.json(seconds),
             "survey_respondents": dg.MetadataValue.json({n: len(t.data) for n, t in chosen.items()}),
         })
 
