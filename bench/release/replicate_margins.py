@@ -7,7 +7,8 @@ wave. For every variable the release shares with the matched data: the TVD of it
 deciles of the reference's non-zero values, zero, -8 and missing as bins of their own) between
 replicate r and matched replicate r (what the model adds), between replicate r and matched_dataset,
 and between matched replicate r and matched_dataset (the surveys' bootstrap spread); means over
-replicates, then over variables.
+replicates, then over variables. The matched replicates hold the training sample's households (since
+the thirty-third pass): matched_dataset is taken for the same households.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def main() -> None:
     warehouse = args.data / "warehouse"
     matched_replicates = pd.read_parquet(warehouse / "matched_replicates" / f"{args.wave}.parquet")
     matched = pd.read_parquet(warehouse / "matched_dataset" / f"{args.wave}.parquet")
+    matched = matched.loc[matched["household_id"].isin(matched_replicates["household_id"].unique())]
     release = sorted((args.data / "public").glob(f"{args.wave}-*"))[-1]
     replicates = [pd.read_parquet(p) for p in sorted(release.glob("fictitious_population_r*.parquet"))]
     columns = [c for c in replicates[0].columns if c in matched_replicates.columns and c not in SKIP]

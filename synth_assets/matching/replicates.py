@@ -14,6 +14,7 @@ generative model, given each, carries into the fictitious replicates.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Collection
@@ -117,13 +118,16 @@ def stack_fused_replicates(
     log records, ``on_peak`` their peak resident memory (``forked_imap``).
     """
     seeds = replicate_seeds(seed, m)
-    key = catalog.register.household_id_column or catalog.register.id_column
-    if recipients is not None and key is None:
-        raise ValueError(f"register {catalog.register_name!r}: recipients need its household or person id column")
-    kept = None if recipients is None else np.unique(
-        recipients if isinstance(recipients, np.ndarray) else np.asarray(list(recipients)))
-    filter_after = kept is not None and bool(whole_register_surveys(catalog, list(surveys), methods))
-    fused_into = register if kept is None or filter_after else records_of(register, key, kept)
+    fused_into, kept_of = register, None
+    if recipients is not None:
+        key = catalog.register.household_id_column or catalog.register.id_column
+        if key is None:
+            raise ValueError(f"register {catalog.register_name!r}: recipients need its household or person id column")
+        kept = np.unique(recipients if isinstance(recipients, np.ndarray) else np.asarray(list(recipients)))
+        if whole_register_surveys(catalog, list(surveys), methods):
+            kept_of = functools.partial(_records_in, column=key, values=kept)  # fused whole for its quotas
+        else:
+            fused_into = records_of(register, key, kept)
     with tempfile.TemporaryDirectory(prefix="synth-assets-matched-") as work:
 
         def fused(r: int) -> str:
@@ -131,8 +135,8 @@ def stack_fused_replicates(
             stack = ParquetStack(work)
             for matched, _ in fuse_in_parts(catalog, fused_into, drawn, part_persons=part_persons,
                                             methods=methods, seed=fusion_seed):
-                if filter_after:  # fused whole for its quotas: the recipients' records kept
-                    matched = matched.loc[np.isin(matched[key].to_numpy(), kept)].reset_index(drop=True)
+                if kept_of is not None:
+                    matched = kept_of(matched)
                 if check is not None:
                     check(matched)
                 # tagged a row group at a time: a tagged copy of the whole part would double it
@@ -156,7 +160,11 @@ def records_of(register: pd.DataFrame | ParquetTable, key: str, households: np.n
     stored register (read a row group at a time, on the whole file's categories), a copy of a frame."""
     if isinstance(register, ParquetTable):
         return register.where(key, households)
-    return register.loc[np.isin(register[key].to_numpy(), households)].reset_index(drop=True)
+    return _records_in(register, key, households)
+
+
+def _records_in(frame: pd.DataFrame, column: str, values: np.ndarray) -> pd.DataFrame:
+    return frame.loc[np.isin(frame[column].to_numpy(), values)].reset_index(drop=True)
 
 
 def split_replicates(stacked: pd.DataFrame) -> list[pd.DataFrame]:

@@ -301,7 +301,6 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
         "training": dg.AssetIn(keys.TRAINING_SAMPLE),
         **{keys.name(keys.donor(name)): dg.AssetIn(keys.donor(name)) for name in catalog.surveys},
     }
-    key = catalog.register.household_id_column or catalog.register.id_column
 
     @dg.asset(
         key=keys.MATCHED_REPLICATES,
@@ -331,6 +330,9 @@ def build_matched_replicates(catalog: Catalog) -> dg.AssetsDefinition:
         started = time.perf_counter()
         # the training sample's households: the records a release reads of its replicates, at most
         # split.max_training_persons persons whatever the register (stack_fused_replicates)
+        key = catalog.register.household_id_column or catalog.register.id_column
+        if key is None:
+            raise ValueError(f"register {register_name!r}: the catalog names no id or household id column")
         households = training.read([key])[key].unique()
 
         def joined(r: int) -> None:
