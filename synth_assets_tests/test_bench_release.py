@@ -36,7 +36,7 @@ def bench():
     return _bench_module()
 
 
-def _data_root(root: Path, replicates: list[pd.DataFrame]) -> Path:
+def _data_root(root: Path, replicates: list, matched_replicates: list | None = None) -> Path:
     generate_demo(root, persons=1500, waves=(WAVE,), seed=3)
     shutil.copy(REPO / "data" / "catalog.yaml", root / "catalog.yaml")
     layout = DataLayout(root)
@@ -45,6 +45,10 @@ def _data_root(root: Path, replicates: list[pd.DataFrame]) -> Path:
     matched_dir = Path(layout.warehouse) / "matched_dataset"
     matched_dir.mkdir(parents=True)
     truth[keep].to_parquet(matched_dir / f"{WAVE}.parquet", index=False)
+    if matched_replicates is not None:  # as synth_assets.matching.replicates stacks them
+        stacked = pd.concat([make(truth[keep]).assign(replicate=i) for i, make in enumerate(matched_replicates, 1)])
+        (Path(layout.warehouse) / "matched_replicates").mkdir(parents=True)
+        stacked.to_parquet(Path(layout.warehouse) / "matched_replicates" / f"{WAVE}.parquet", index=False)
     release = layout.public / f"{WAVE}-20990101T000000Z"
     release.mkdir(parents=True)
     for i, make in enumerate(replicates, 1):
@@ -97,3 +101,33 @@ def test_no_release_is_skipped(tmp_path, bench, capsys):
     assert bench.main(["--data", str(tmp_path), "--output", str(tmp_path / "out.md")]) == 0
     assert not (tmp_path / "out.md").exists()
     assert "skipped" in capsys.readouterr().err
+
+
+def _shuffled(column: str, seed: int):
+    """A survey variable cut from the rest of its record: what a replicate's bootstrap and fusion may do."""
+    def make(truth: pd.DataFrame) -> pd.DataFrame:
+        out = truth.copy()
+        out[column] = np.random.default_rng(seed).permutation(out[column].to_numpy())
+        return out
+    return make
+
+
+def test_the_release_is_judged_against_what_each_replicate_was_taught(tmp_path, bench):
+    # matched replicates far from the truth (spend_food cut loose): a release as far is what its
+    # models were taught, so it meets the targets against them and misses those against matched_dataset
+    far = [_shuffled("spend_food", 1), _shuffled("spend_food", 2)]
+    root = _data_root(tmp_path / "far", far, matched_replicates=far)
+    evaluation = bench.evaluate(root, draws=2)
+    pairs = evaluation.pairs
+    food = pairs[pairs["table"].str.contains("spend_food") & pairs["table"].str.contains("tenure")].iloc[0]
+    assert food["matched_replicates"] > 0.01
+    assert food["matched"] == 0
+    verdicts = bench.targets(evaluation).set_index("target")["verdict"]
+    taught = verdicts[verdicts.index.str.contains("the matched replicates'")]
+    assert len(taught) == 4 and taught.all()
+    assert not verdicts["survey × survey pairs: worst release TVD ≤ matched_dataset's + 0.01"]
+
+    # exact matched replicates: the same release strays from what it was taught, and fails
+    root = _data_root(tmp_path / "exact", far, matched_replicates=[lambda t: t, lambda t: t])
+    verdicts = bench.targets(bench.evaluate(root, draws=2)).set_index("target")["verdict"]
+    assert not verdicts["survey × survey pairs: worst release TVD ≤ the matched replicates' + 0.01"]
