@@ -72,15 +72,6 @@ from synth_assets.synthesis.transform import VALUE_STATE, CategoricalCodec, allo
 #: 1.0 and 1.5 equivalence-scale points would put values off the support a classifier knows.
 FEW_DISTINCT = 0.1
 
-#: Dropout on the hidden layers. Without it the network fitted to the demo's 17,159 training
-#: households (its best held-out epoch) drew margins of their survey variables 0.025-0.032 from
-#: the training table's (TVD in deciles, mean over the survey variables; debt's zero share 0.58
-#: against 0.53), the noise of a second sample being about 0.017. Dropout 0.2: 0.020-0.021, with a
-#: better held-out log-likelihood (28.19 against 28.55 nats, 27.79 against 28.10; two seeds each).
-#: The autoregressive chain compounds each conditional's over-confidence: regularised, it keeps
-#: the margins (bench/README.md, "Thirty-fourth pass").
-DROPOUT = 0.2
-
 #: Draws within its bin a value that breaks a rule gets (see ``NeuralSynthesizer._decode_within_rules``).
 MAX_WITHIN_BIN_DRAWS = 10
 
@@ -399,7 +390,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
     bins:
         Equal-probability bins of every continuous part (its softmax classes).
     dropout:
-        Dropout rate on the hidden layers (:data:`DROPOUT`).
+        Dropout rate on the hidden layers.
     epochs, patience, max_seconds:
         At most ``epochs`` epochs; stop after ``patience`` epochs without a better held-out
         log-likelihood, or before an epoch that would end after ``max_seconds``.
@@ -428,7 +419,7 @@ class NeuralSynthesizer(HeldOutUnitsSynthesizer):
         seed: int = 0,
         hidden: Sequence[int] = (512, 512),
         bins: int = 40,
-        dropout: float = DROPOUT,
+        dropout: float = 0.0,
         epochs: int = 300,
         patience: int = 8,
         max_seconds: float | None = None,
