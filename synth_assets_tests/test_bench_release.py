@@ -72,6 +72,7 @@ def test_a_copy_of_the_truth_is_exact(tmp_path, bench):
     assert verdicts.all()
     text = bench.to_markdown(evaluation, "test")
     assert "## Targets (7 of 7 met)" in text
+    assert "no training sample stored" in text  # no resample of one to compare with (and no NaN warning)
 
 
 def test_biased_households_and_missing_values_fail(tmp_path, bench):

@@ -567,6 +567,10 @@ def targets(evaluation: Evaluation) -> pd.DataFrame:
     rows = []
     register = pairs[pairs["kind"].isin(["register margin", "register × register"])]
     worst = register.loc[register["release_over_floor"].idxmax()]
+    resample = register["training_resample"] / register["floor"]
+    reach = ("no training sample stored" if resample.isna().all() else
+             f"a resample of the training households alone reaches {resample.max():.2f} x floor at worst, "
+             f"{resample.median():.2f} x median")
     rows.append({
         "target": "register margins and register × register pairs: max release TVD / floor TVD",
         "figure": worst["release_over_floor"],
@@ -574,9 +578,7 @@ def targets(evaluation: Evaluation) -> pd.DataFrame:
         "verdict": bool(register["release_over_floor"].max() <= FLOOR_RATIO_LIMIT),
         "detail": f"worst: {worst['table']} ({worst['release']:.4f} vs {worst['floor']:.4f}); "
                   f"{int((register['release_over_floor'] > FLOOR_RATIO_LIMIT).sum())} of {len(register)} tables over; "
-                  "a resample of the training households alone reaches "
-                  f"{(register['training_resample'] / register['floor']).max():.2f} x floor at worst, "
-                  f"{(register['training_resample'] / register['floor']).median():.2f} x median",
+                  + reach,
     })
     checks = evaluation.checks.set_index("replicate")
     size_tvd = checks.loc["mean", "household_size_tvd"]
