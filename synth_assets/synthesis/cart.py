@@ -143,11 +143,15 @@ def _fitted(steps: Sequence[Step | Callable[[], Step]], n_jobs: int, alone: Coll
 
 
 def _rows_of(matrix: np.ndarray, records: np.ndarray) -> np.ndarray:
-    """``matrix[records]``, or ``matrix`` itself when ``records`` are all its rows in order (no
-    bootstrap, no gate): a step then does not copy the whole training matrix (540 MB at 1.2 million persons)."""
+    """``matrix[records]``, held by column as the training matrix is, or ``matrix`` itself when
+    ``records`` are all its rows in order (no bootstrap, no gate): a step then does not copy the
+    whole training matrix (540 MB at 1.2 million persons)."""
     if len(records) == len(matrix) and (len(records) == 0 or (records[0] == 0 and np.all(np.diff(records) == 1))):
         return matrix
-    return matrix[records]
+    rows = np.empty((len(records), matrix.shape[1]), dtype=matrix.dtype, order="F")
+    for k in range(matrix.shape[1]):  # numpy's matrix[records] would be held by row
+        rows[:, k] = matrix[records, k]
+    return rows
 
 
 def _rows_for_empty_leaves(tree: DecisionTreeClassifier | DecisionTreeRegressor, leaf_ids: np.ndarray
@@ -535,9 +539,10 @@ class CARTSynthesizer(TabularSynthesizer):
 
     # ------------------------------------------------------------- fitting
     def _model_input(self, data: pd.DataFrame) -> np.ndarray:
-        # the matrix filled a model column at a time: the model frame (as large again) is never made
+        # the matrix filled a model column at a time: the model frame (as large again) is never made.
+        # Held by column: the fit reads it a column at a time (targets, ranks, predictors)
         position = {column: j for j, column in enumerate(self._visit_order())}
-        matrix = np.empty((len(data), len(position)))
+        matrix = np.empty((len(data), len(position)), order="F")
         for column, values in self.transformer.encoded_columns(data):
             matrix[:, position[column]] = self._codes(column, values)
         return matrix
@@ -743,10 +748,11 @@ class CARTSynthesizer(TabularSynthesizer):
         y = matrix[:, j]
         step = Step(column, None, None, gate)
         leaf_ids = np.zeros(len(y), dtype=np.int64)
-        if j > 0 and np.unique(y).size > 1:
+        distinct = np.unique(y).size  # once: a sort of the step's records (960,000 at 1.2 million persons)
+        if j > 0 and distinct > 1:
             model = DecisionTreeRegressor if continuous else DecisionTreeClassifier
             leaf_ids = self._grow(step, model, j, matrix, y, y, rng)
-        smooth = self.smoothing and continuous and np.unique(y).size >= SMOOTH_MIN_DISTINCT * y.size
+        smooth = self.smoothing and continuous and distinct >= SMOOTH_MIN_DISTINCT * y.size
         step.donors, step.stratum = self._donors(leaf_ids, self._stratum_values(j, matrix), y, records, smooth)
         return step
 
@@ -812,7 +818,10 @@ class CARTSynthesizer(TabularSynthesizer):
             offset += width
         step = Step(column, None, None, None)
         leaf_ids = np.zeros(len(matrix), dtype=np.int64)
-        if j > 0 and len(np.unique(block, axis=0)) > 1:
+        # a tree only where some target differs: each column's range, not the distinct rows (np.unique
+        # with axis=0 sorted the rows, 4 to 5.5 s a block at 960,000 persons; bench/README.md,
+        # "Thirty-fifth pass"); the block holds no NaN (a missing number is its mean, a category a row of zeros)
+        if j > 0 and bool((block.max(axis=0) > block.min(axis=0)).any()):
             leaf_ids = self._grow(step, DecisionTreeRegressor, j, matrix, block, matrix[:, j], rng)
         # exact record values: the block's other columns copy the same record's
         step.donors, step.stratum = self._donors(leaf_ids, self._stratum_values(j, matrix), matrix[:, j], records, False)
@@ -820,10 +829,10 @@ class CARTSynthesizer(TabularSynthesizer):
 
     # ------------------------------------------------------------ sampling
     def _sample_model(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
-        return self._fill(np.full((n, len(self._steps)), np.nan), rng)
+        return self._fill(np.full((n, len(self._steps)), np.nan, order="F"), rng)
 
     def _sample_model_given(self, known: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        matrix = np.full((len(known), len(self._steps)), np.nan)
+        matrix = np.full((len(known), len(self._steps)), np.nan, order="F")
         given = [step.column for step in self._steps[: self._n_given]]
         matrix[:, : self._n_given] = self._encode(known, given)
         return self._fill(matrix, rng)
@@ -887,7 +896,7 @@ class CARTSynthesizer(TabularSynthesizer):
             if not len(missing):
                 break
             k = batch_rows(len(missing), round_)
-            drawn = self._fill_steps(np.full((k, len(self._steps)), np.nan), rng, 0, stop)
+            drawn = self._fill_steps(np.full((k, len(self._steps)), np.nan, order="F"), rng, 0, stop)
             if within is not None and inside is not None:
                 drawn = drawn[np.isin(drawn[:, position[within[0]]], inside)]
             taken = match_rows(target.iloc[missing].reset_index(drop=True),
@@ -901,7 +910,7 @@ class CARTSynthesizer(TabularSynthesizer):
 
         def rest(idx: np.ndarray) -> pd.DataFrame:
             """The columns after the prefix drawn (again) for rows ``idx``, given their prefix."""
-            matrix = np.full((len(idx), len(self._steps)), np.nan)
+            matrix = np.full((len(idx), len(self._steps)), np.nan, order="F")
             matrix[:, :stop] = prefix[idx]
             return self._decode(self._fill_steps(matrix, rng, stop, len(self._steps)))
 
@@ -916,9 +925,13 @@ class CARTSynthesizer(TabularSynthesizer):
         if self._n_records == 0:
             raise NotFittedError("a replicate template has no donors: draw from its replicate_draw")
         picked: dict[int, np.ndarray] = {}  # step -> training record drawn for each row (-1: none)
+        # a column at a time, read and written: held by column, each is contiguous (the predictors'
+        # ranks, the draws, the decoding; bench/README.md, "Thirty-fifth pass")
+        matrix = np.asfortranarray(matrix)
+        every = np.arange(len(matrix))
         for j in range(start, stop):
             step = self._steps[j]
-            rows = np.arange(len(matrix))
+            rows = every
             if step.gate is not None:
                 rows = np.flatnonzero(matrix[:, step.gate[0]] == step.gate[1])
             if step.leader is not None:  # a block member takes the value of the leader's record
@@ -935,7 +948,7 @@ class CARTSynthesizer(TabularSynthesizer):
             if step.tree is None:
                 leaf_ids = np.zeros(len(rows), dtype=np.int64)
             else:
-                leaf_ids = step.tree.apply(step.features(matrix[rows, :j]))
+                leaf_ids = step.tree.apply(step.features(matrix[:, :j] if rows is every else matrix[rows, :j]))
             assert step.donors is not None, "only given columns have no donors"
             if step.stratum is not None:
                 leaf_ids = step.stratum.draw_cells(leaf_ids, matrix[rows, step.stratum.position], step.donors)

@@ -143,6 +143,40 @@ def test_blocks_are_drawn_whole_from_one_training_record():
     assert set(map(tuple, posterior[["a", "b", "c"]].to_numpy())) <= tuples
 
 
+def test_a_block_grows_a_tree_where_any_member_varies_and_none_where_all_are_constant():
+    """A block's step grows a tree unless every member has one value in every record: one member
+    varying is enough (the others constant), as distinct rows would say."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    age = rng.integers(18, 80, n)
+    constant = pd.DataFrame({"age": age, "a": np.full(n, 3.5), "b": np.full(n, "x")})
+    varying = constant.assign(b=np.where(age > 50, "y", "x"))  # a constant, b follows the age
+    for data, grows in ((constant, False), (varying, True)):
+        model = CARTSynthesizer(seed=1, blocks=[["a", "b"]], avoid_copies=False).fit(data)
+        leader = next(step for step in model._steps if step.column in ("a", "b") and step.leader is None)
+        assert (leader.tree is not None) is grows
+    out = CARTSynthesizer(seed=1, blocks=[["a", "b"]], avoid_copies=False).fit(varying).sample(4000, seed=2)
+    old, young = (out.loc[out["age"] > 55, "b"] == "y").mean(), (out.loc[out["age"] < 45, "b"] == "y").mean()
+    assert old - young > 0.5  # the tree's leaves follow the age: b is drawn given it
+
+
+def test_the_draws_are_the_same_from_a_matrix_held_by_row_or_by_column(persons: pd.DataFrame) -> None:
+    """The steps read and write the matrix a column at a time, so it is held by column (Fortran
+    order): a gated step's rows too. The draws do not depend on how it is held."""
+    from synth_assets.synthesis import cart
+
+    model = CARTSynthesizer(seed=1).fit(persons)
+    matrix = model._model_input(persons)
+    assert matrix.flags["F_CONTIGUOUS"]
+    rows = cart._rows_of(matrix, np.arange(0, len(matrix), 3))
+    assert rows.flags["F_CONTIGUOUS"] and np.array_equal(rows, matrix[::3], equal_nan=True)
+    empty = np.full((500, len(model._steps)), np.nan)
+    by_row = model._fill_steps(np.ascontiguousarray(empty), np.random.default_rng(5), 0, len(model._steps))
+    by_column = model._fill_steps(np.asfortranarray(empty), np.random.default_rng(5), 0, len(model._steps))
+    assert by_column.flags["F_CONTIGUOUS"]
+    np.testing.assert_array_equal(by_row, by_column)
+
+
 def test_stratum_keeps_a_rare_value_s_relation_that_the_tree_mixes_away():
     """Spending that grows with the size up to rare large households: leaves of a large
     ``min_leaf`` mix sizes 6-8 (their mean spending shrinks toward size 5); with the size
