@@ -819,7 +819,7 @@ class CARTSynthesizer(TabularSynthesizer):
         step = Step(column, None, None, None)
         leaf_ids = np.zeros(len(matrix), dtype=np.int64)
         # a tree only where some target differs: each column's range, not the distinct rows (np.unique
-        # with axis=0 sorted the rows, 4 to 5.5 s a block at 960,000 persons; bench/README.md,
+        # with axis=0 sorted the rows, 4 to 8 s a block at 960,000 persons; bench/README.md,
         # "Thirty-fifth pass"); the block holds no NaN (a missing number is its mean, a category a row of zeros)
         if j > 0 and bool((block.max(axis=0) > block.min(axis=0)).any()):
             leaf_ids = self._grow(step, DecisionTreeRegressor, j, matrix, block, matrix[:, j], rng)
