@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
+from pandas.core.dtypes.dtypes import BaseMaskedDtype
 
 Suite = dict[str, Any]
 
@@ -200,18 +201,27 @@ class ExpectationReport:
 
 
 def _ge_compatible(frame: pd.DataFrame) -> pd.DataFrame:
-    """Pandas extension columns (Int64, string, category...) as object columns.
+    """Pandas extension columns (Int64, string, category...) as columns GE can check.
 
     GE 1.24's pandas type check fails on extension dtypes whatever the type list (its
     comparison never matches them); as object columns it checks each value's Python
-    type, which is what "integer" or "string" mean (missing values are skipped).
+    type, which is what "integer" or "string" mean (missing values are skipped). A nullable
+    number or boolean column with no missing value becomes its NumPy dtype (Int64: int64),
+    whose name the type lists hold: the same verdict, checked once for the column where an
+    object column is checked value by value, and compared and copied by NumPy, not by
+    Python objects (a release's batch: 3.1 s against 4.3, bench/README.md "Thirty-sixth pass").
     """
     # built at once, not column by column: a frame of one block per dtype, which GE's copies (one per
     # expectation with a row condition) copy as they are; assigned columns leave a block each, and
     # every copy merged them again (a third of the release's suite, bench/README.md "Twelfth pass")
-    return pd.DataFrame({column: frame[column].astype(object)
-                         if pd.api.types.is_extension_array_dtype(frame[column].dtype) else frame[column]
-                         for column in frame.columns}, index=frame.index)
+    return pd.DataFrame({column: _ge_column(frame[column]) for column in frame.columns}, index=frame.index)
+
+
+def _ge_column(column: pd.Series) -> Any:
+    dtype = column.dtype
+    if isinstance(dtype, BaseMaskedDtype) and not column.hasnans:
+        return column.to_numpy(dtype=dtype.numpy_dtype)
+    return column.astype(object) if pd.api.types.is_extension_array_dtype(dtype) else column
 
 
 def _failure(result: Any) -> FailedExpectation:

@@ -59,6 +59,26 @@ def test_integer_type_is_checked_on_extension_dtypes(clean):
     assert failure.type == "expect_column_values_to_be_in_type_list" and failure.column == "age"
 
 
+def test_nullable_columns_without_missing_values_are_checked_as_numpy_columns(clean):
+    # GE checks a NumPy column's dtype once and an object column value by value: the same verdict
+    from synth_assets.common.expectations import _ge_compatible
+
+    full = clean.assign(age=pd.array([34, 12, 71], dtype="Int64"), flag=pd.array([True, False, True], dtype="boolean"))
+    batch = _ge_compatible(full)
+    assert batch["age"].dtype == "int64" and batch["flag"].dtype == "bool"
+    assert batch["sex"].dtype == object and _ge_compatible(clean)["age"].dtype == object  # a missing value: objects
+    spec = {**SPEC, "types": {**SPEC["types"], "flag": "boolean"}}
+    assert run_suite(full, table_suite(spec)).success
+    report = run_suite(full.assign(age=pd.array([34, 130, 71], dtype="Int64")), table_suite(spec))
+    (failure,) = report.failures
+    assert failure.describe() == (
+        "expect_column_values_to_be_between failed on column 'age': 1 unexpected values (e.g. 130)")
+    # a nullable float column without missing values still fails an integer type
+    report = run_suite(full.assign(age=pd.array([34.5, 12.0, 71.0], dtype="Float64")), table_suite(spec))
+    (failure,) = report.failures
+    assert failure.type == "expect_column_values_to_be_in_type_list" and failure.column == "age"
+
+
 def test_duplicated_id_names_the_column(clean):
     dirty = pd.concat([clean, clean.iloc[[2]].assign(member=9)], ignore_index=True)
     report = run_suite(dirty, table_suite(SPEC))
