@@ -543,8 +543,8 @@ class CARTSynthesizer(TabularSynthesizer):
         # Held by column: the fit reads it a column at a time (targets, ranks, predictors)
         position = {column: j for j, column in enumerate(self._visit_order())}
         matrix = np.empty((len(data), len(position)), order="F")
-        for column, values in self.transformer.encoded_columns(data):
-            matrix[:, position[column]] = self._codes(column, values)
+        for column, values in self.transformer.encoded_codes(data):
+            matrix[:, position[column]] = values
         return matrix
 
     def _fit_model(self, matrix: np.ndarray, rng: np.random.Generator) -> None:

@@ -158,6 +158,25 @@ class CategoricalCodec:
             raise SchemaError(f"column {self.name!r}: value {exc.args[0]!r} not seen at fit") from None
         return {self.name: out}
 
+    def codes(self, series: pd.Series) -> dict[str, np.ndarray]:
+        """:meth:`encode` as positions in :attr:`all_labels` (what a model holding codes takes), the same
+        errors: each distinct value looked up once, not each row's value and then its label."""
+        isna = series.isna().to_numpy()
+        if isna.any() and self.missing_label is None:
+            raise SchemaError(f"column {self.name!r} has missing values but had none at fit")
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            value_codes, uniques = series.cat.codes.to_numpy(), series.cat.categories
+        else:
+            value_codes, uniques = pd.factorize(series)
+        position = {v: i for i, v in enumerate(self.levels)}
+        # a category the rows do not hold may be unknown (-2 until a row has it)
+        mapped = np.array([position.get(v, -2) for v in uniques] + [len(self.levels)], dtype=np.int64)
+        out = mapped[value_codes]  # a missing value's code, -1, takes the last: the missing label
+        unknown = np.flatnonzero(out == -2)
+        if len(unknown):
+            raise SchemaError(f"column {self.name!r}: value {uniques[value_codes[unknown[0]]]!r} not seen at fit")
+        return {self.name: out}
+
     def decode(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
         codes = pd.Categorical(frame[self.name], categories=self.all_labels).codes
         unknown = codes < 0
@@ -208,6 +227,21 @@ class NumericCodec:
         state[isna] = MISSING_STATE
         value = np.where(state == VALUE_STATE, x, np.nan)
         return {self.name: value, self.state_column: state}
+
+    def codes(self, series: pd.Series) -> dict[str, np.ndarray]:
+        """:meth:`encode` with the state as positions in :attr:`state_labels` (the continuous part 0,
+        the point masses next, missing last), the same errors."""
+        if self.state_column is None:
+            return self.encode(series)
+        x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        state = np.zeros(len(x), dtype=np.int64)
+        for k, mass in enumerate(self.masses, start=1):
+            state[x == mass] = k
+        isna = np.isnan(x)
+        if isna.any() and not self.has_missing:
+            raise SchemaError(f"column {self.name!r} has missing values but had none at fit")
+        state[isna] = len(self.masses) + 1
+        return {self.name: np.where(state == 0, x, np.nan), self.state_column: state}
 
     def draw_continuous(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw from the continuous part's marginal (interpolated quantiles of the training data)."""
@@ -424,6 +458,17 @@ class TableTransformer:
             raise SchemaError(f"missing columns: {missing}")
         return (item for name in columns if not isinstance(codec := self.codecs[name], IdCodec)
                 for item in codec.encode(data[name]).items())
+
+    def encoded_codes(self, data: pd.DataFrame, columns: Sequence[str] | None = None
+                      ) -> Iterator[tuple[str, np.ndarray]]:
+        """:meth:`encoded_columns` with each label column as positions in its labels
+        (:attr:`categorical_labels`): a model that holds codes (CART's matrix) takes them as they are."""
+        columns = self.fitted_schema.columns if columns is None else list(columns)
+        missing = [c for c in columns if c not in data.columns]
+        if missing:
+            raise SchemaError(f"missing columns: {missing}")
+        return (item for name in columns if not isinstance(codec := self.codecs[name], IdCodec)
+                for item in codec.codes(data[name]).items())
 
     def inverse(self, frame: pd.DataFrame, rng: np.random.Generator, offset: int = 0) -> pd.DataFrame:
         """Map a model frame back to the input's schema; ``offset`` keeps new ids unique."""

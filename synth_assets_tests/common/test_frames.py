@@ -105,6 +105,10 @@ def test_a_view_of_a_parquet_table_is_the_filtered_frame_read_a_row_group_at_a_t
     assert list(view.read()["sex"].cat.categories) == ["f", "m", "x"]  # the file's, not the row groups'
     positions = expected.sample(n=60, random_state=3).index.to_numpy()  # any order
     pd.testing.assert_frame_equal(view.take(positions), expected.iloc[positions].reset_index(drop=True))
+    # positions in order: whole row groups taken as read, a repeated or skipped row still honoured
+    whole = frame.iloc[:, :4].reset_index(drop=True)
+    for ordered in (np.arange(len(frame)), np.r_[0, 0, 2:300, 300:900], np.r_[0:300, 299, 301:600]):
+        pd.testing.assert_frame_equal(table.take(ordered), whole.iloc[ordered].reset_index(drop=True))
     blocks = list(view.frames())
     assert len(blocks) == 4  # replicate 1's four row groups of 300 rows, not the file's nine
     assert sum(len(b) for b in blocks) == len(expected)

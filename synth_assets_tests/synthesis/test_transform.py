@@ -93,3 +93,45 @@ def test_unsupported_dtype_and_unseen_values_are_clear_errors() -> None:
     transformer = TableTransformer().fit(pd.DataFrame({"c": ["a", "b"] * 5}))
     with pytest.raises(SchemaError, match="'c'.*'z' not seen"):
         transformer.transform(pd.DataFrame({"c": ["z"]}))
+
+
+def _labels_as_codes(transformer: TableTransformer, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    labels = transformer.categorical_labels
+    return {column: pd.Categorical(values, categories=labels[column]).codes if column in labels else values
+            for column, values in transformer.encoded_columns(frame)}
+
+
+def test_codes_are_the_labels_positions(persons: pd.DataFrame) -> None:
+    # CART takes a label column as codes: encoded_codes must give what encoding, then coding the labels, gives
+    data = persons.assign(
+        kind=pd.Categorical(np.where(persons.index % 3 == 0, "x", "y"), categories=["z", "y", "x"]),  # an unused one
+        small=np.where(persons.index % 4 == 0, None, persons.index % 5).astype(object),  # numbers, missing
+        flag=pd.array(np.where(persons.index % 7 == 0, pd.NA, persons.index % 2 == 0), dtype="boolean"),
+    )
+    transformer = TableTransformer().fit(data)
+    expected = _labels_as_codes(transformer, data)
+    got = dict(transformer.encoded_codes(data))
+    assert list(got) == list(expected)
+    assert set(transformer.categorical_labels) <= set(got)
+    for column, values in expected.items():
+        np.testing.assert_array_equal(got[column], values, err_msg=column)
+    # rows in another order, a categorical column read with other categories, ints where floats were fitted
+    shuffled = data.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    shuffled["kind"] = shuffled["kind"].cat.reorder_categories(["x", "y", "z"])
+    for column, values in _labels_as_codes(transformer, shuffled).items():
+        np.testing.assert_array_equal(dict(transformer.encoded_codes(shuffled))[column], values, err_msg=column)
+
+
+def test_codes_raise_what_encoding_raises() -> None:
+    transformer = TableTransformer().fit(pd.DataFrame({"c": ["a", "b"] * 50, "x": np.linspace(0.0, 1.5, 100)}))
+    with pytest.raises(SchemaError, match="'c'.*'z' not seen"):
+        dict(transformer.encoded_codes(pd.DataFrame({"c": ["a", "z"], "x": [0.0, 1.0]})))
+    with pytest.raises(SchemaError, match="'c'.*'z' not seen"):  # a categorical's unknown category, used
+        dict(transformer.encoded_codes(pd.DataFrame({"c": pd.Categorical(["a", "z"]), "x": [0.0, 1.0]})))
+    # an unknown category no row holds is no error
+    dict(transformer.encoded_codes(pd.DataFrame({"c": pd.Categorical(["a", "b"], categories=["a", "b", "z"]),
+                                                 "x": [0.0, 1.0]})))
+    with pytest.raises(SchemaError, match="'c' has missing values"):
+        dict(transformer.encoded_codes(pd.DataFrame({"c": ["a", None], "x": [0.0, 1.0]})))
+    with pytest.raises(SchemaError, match="'x' has missing values"):
+        dict(transformer.encoded_codes(pd.DataFrame({"c": ["a", "b"], "x": [0.0, None]})))
