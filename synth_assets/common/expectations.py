@@ -220,7 +220,7 @@ def _ge_compatible(frame: pd.DataFrame) -> pd.DataFrame:
 def _ge_column(column: pd.Series) -> Any:
     dtype = column.dtype
     if isinstance(dtype, BaseMaskedDtype) and not column.hasnans:
-        return column.to_numpy(dtype=dtype.numpy_dtype)
+        return column.to_numpy()  # with no missing value, the NumPy dtype (Int64: int64)
     return column.astype(object) if pd.api.types.is_extension_array_dtype(dtype) else column
 
 

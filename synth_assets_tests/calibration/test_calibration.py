@@ -239,6 +239,21 @@ def test_raking_meets_counts_and_amount_totals_in_euros():
     np.testing.assert_allclose(pieces.weights, result.weights, rtol=1e-8)  # both within the 1e-9 tolerance
 
 
+def test_the_newton_hessian_is_the_same_sum_on_any_number_of_threads():
+    # pieces of rows side by side on threads, added up in order: bit for bit the one-thread sum
+    import scipy.sparse as sp
+
+    from synth_assets.calibration.weights import _hessian
+
+    rng = np.random.default_rng(3)
+    design = sp.random(5_000, 40, density=0.1, random_state=4, format="csr") * 1000.0
+    w = rng.lognormal(0, 1, 5_000)
+    one = _hessian(design, w, rows=700, threads=1)
+    np.testing.assert_allclose(one, design.T.toarray() @ (design.toarray() * w[:, None]), rtol=1e-12)
+    for threads in (2, 3, None):
+        assert np.array_equal(_hessian(design, w, rows=700, threads=threads), one)
+
+
 def test_bounded_raking_keeps_every_weight_within_its_bounds_and_meets_the_controls():
     """The logit distance: where raking weighs some units of a scarce cell beyond 2 (those that
     another margin raises too), bounds of (0.5, 2) move the cell's weight to its other units, the
