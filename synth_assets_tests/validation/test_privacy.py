@@ -160,6 +160,8 @@ def test_disclosive_copies_by_blocks_add_up_to_the_whole_table(train, independen
              for name, reference in references.items()}
     blocks = [release.iloc[i:i + 97] for i in range(0, len(release), 97)]
     assert disclosive_copies_by_blocks(blocks, references, columns, ["age", "sex"], 2) == whole
+    # blocks judged side by side in forked children: the same counts
+    assert disclosive_copies_by_blocks(iter(blocks), references, columns, ["age", "sex"], 2, processes=2) == whole
     assert whole["training"]["full copy"] >= 43
 
 

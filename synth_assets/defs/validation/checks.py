@@ -64,8 +64,8 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
     )
     @functools.partial(with_keyword_inputs, names=[n for n in ins if n != "matched"])
     def no_real_record_copied(
-        context: dg.AssetCheckExecutionContext, fictitious_dataset: ParquetTable, matched: ParquetTable,
-        **donors: WaveTable,
+        context: dg.AssetCheckExecutionContext, compute: ComputeResource, fictitious_dataset: ParquetTable,
+        matched: ParquetTable, **donors: WaveTable,
     ) -> dg.AssetCheckResult:
         ids = {catalog.register.id_column, catalog.register.household_id_column}
         columns = [c for c in matched.columns if c not in ids and c in fictitious_dataset.columns]
@@ -81,7 +81,8 @@ def build_validation_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
         references["register"] = matched.select(register_columns)
         # every record of every replicate judged, a row group of the release at a time
         found = disclosive_copies_by_blocks(fictitious_dataset.frames(columns), references, columns,
-                                            list(release.quasi_identifiers), release.disclosure.k)
+                                            list(release.quasi_identifiers), release.disclosure.k,
+                                            processes=working_sets.piece_processes(compute.processes))
         copied = {f"{name}: {kind}": n for name, counts in found.items() for kind, n in counts.items() if n}
         return dg.AssetCheckResult(
             passed=not copied,
