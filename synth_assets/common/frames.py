@@ -253,28 +253,22 @@ class ParquetTable:
         total = sum(counts)
         if len(positions) and (positions.min() < 0 or positions.max() >= total):
             raise IndexError(f"{self.path}: positions outside the {total} rows of the table")
-        # positions in order (a view read whole, :meth:`read`) need no sort, and a row group whose rows
-        # are all taken in order no copy of its rows: each was a copy of the rows taken (a replicate's
-        # training records, 959,044 rows at 1.2 million persons)
-        in_order = bool(np.all(positions[1:] >= positions[:-1]))
-        order = None if in_order else np.argsort(positions, kind="stable")
-        ordered = positions if order is None else positions[order]
+        order = np.argsort(positions, kind="stable")
+        ordered = positions[order]
         pieces: list[pd.DataFrame] = []
         start = 0
         for group, count in enumerate(counts):
             low, high = np.searchsorted(ordered, [start, start + count])
             if high > low:
                 frame = self._group_frame(file, group, wanted, self._mask(file, group))
-                rows = ordered[low:high] - start
-                whole = len(rows) == len(frame) and np.array_equal(rows, np.arange(len(frame)))
-                pieces.append(frame if whole else frame.iloc[rows])
+                pieces.append(frame.iloc[ordered[low:high] - start])
             start += count
         if pieces:
             joined = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
         else:
             joined = file.schema_arrow.empty_table().to_pandas()[wanted]
         # back to the order asked for: joined's row i is the i-th smallest position
-        frame = joined if order is None else joined.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+        frame = joined.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
         for column, categories in self._categories(list(frame.columns)).items():
             frame[column] = frame[column].astype(pd.CategoricalDtype(categories, ordered=frame[column].cat.ordered))
         return frame
