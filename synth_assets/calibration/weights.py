@@ -185,7 +185,7 @@ def _hessian(a: sp.csr_matrix, w: np.ndarray, rows: int, threads: int | None = N
             hessian += piece(start)
         return hessian
     # the pieces summed in order as they come: about ``workers`` pieces' products held at a time
-    # (at 1.2 million persons 0.48 s a step on two cores against 0.82 on one, bench/README.md
+    # (at 1.2 million persons 0.49 s a step on two cores against 0.82 on one, bench/README.md
     # "Thirty-sixth pass")
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rake-hessian") as pool:
         for part in pool.map(piece, starts):

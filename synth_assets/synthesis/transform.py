@@ -452,23 +452,22 @@ class TableTransformer:
                       ) -> Iterator[tuple[str, np.ndarray]]:
         """The model frame's columns of :meth:`transform`, one input column's at a time: a model that
         keeps its own encoding (CART's matrix) then never holds the frame."""
-        columns = self.fitted_schema.columns if columns is None else list(columns)
-        missing = [c for c in columns if c not in data.columns]
-        if missing:
-            raise SchemaError(f"missing columns: {missing}")
-        return (item for name in columns if not isinstance(codec := self.codecs[name], IdCodec)
-                for item in codec.encode(data[name]).items())
+        return self._per_column(data, columns, codes=False)
 
     def encoded_codes(self, data: pd.DataFrame, columns: Sequence[str] | None = None
                       ) -> Iterator[tuple[str, np.ndarray]]:
         """:meth:`encoded_columns` with each label column as positions in its labels
         (:attr:`categorical_labels`): a model that holds codes (CART's matrix) takes them as they are."""
+        return self._per_column(data, columns, codes=True)
+
+    def _per_column(self, data: pd.DataFrame, columns: Sequence[str] | None, codes: bool
+                    ) -> Iterator[tuple[str, np.ndarray]]:
         columns = self.fitted_schema.columns if columns is None else list(columns)
         missing = [c for c in columns if c not in data.columns]
         if missing:
             raise SchemaError(f"missing columns: {missing}")
         return (item for name in columns if not isinstance(codec := self.codecs[name], IdCodec)
-                for item in codec.codes(data[name]).items())
+                for item in (codec.codes(data[name]) if codes else codec.encode(data[name])).items())
 
     def inverse(self, frame: pd.DataFrame, rng: np.random.Generator, offset: int = 0) -> pd.DataFrame:
         """Map a model frame back to the input's schema; ``offset`` keeps new ids unique."""
