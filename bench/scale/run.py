@@ -18,7 +18,11 @@ to the step that was running (the one whose line came next), so a stage's peak i
 largest poll within its steps: a spike shorter than the interval can be missed, which is why
 the whole run's peak is also given from ``wait4``'s ``ru_maxrss`` (exact, kernel-kept). Each step's
 own peak, exact, is on its progress line (the jobs' step hooks read the kernel's high-water mark and
-reset it): "largest step MB" is the stage's largest, what a step's process or pod needs. Not
+reset it): "largest step MB" is the stage's largest, what a step's process or pod needs. So is its
+CPU time (its threads' and its children's processes'): a stage's CPU seconds add up its steps',
+"cores busy" divides them by its seconds, and the whole run's come from ``wait4`` (every process
+of the run), whose CPU seconds over the machine's cores are the least time the run can take there
+without doing less work. Not
 tracemalloc: it sees Python allocations only, not NumPy/Arrow buffers, and slows the run.
 With ``--step-processes`` the run executes each step in a process of its own, two at a time
 (``synth-assets run --step-processes``): a step's time is then approximate (two steps overlap),
@@ -64,7 +68,9 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
 #: Lines that end a piece of work: a step (done or failed), or a whole ingest run (ingest and harmonise a wave).
 EVENT_LINE = re.compile(r"done (\S+) \(|FAILED (\S+)|\[ok\] ingest (\w+ wave \d+)")
 #: A step's own peak on its line, from the kernel's high-water mark (the jobs' step hooks).
-STEP_PEAK = re.compile(r"peak ([\d.]+) GB\)")
+STEP_PEAK = re.compile(r"peak ([\d.]+) GB[,)]")
+#: A step's CPU time on its line (its threads and its children's processes: the jobs' step hooks).
+STEP_CPU = re.compile(r"CPU ([\d.]+) s\)")
 
 
 @dataclass
@@ -74,6 +80,7 @@ class Measured:
     pss_mb: float = 0.0  # polled peak of the tree's proportional set size (see tree_memory_mb)
     steps: list[str] = field(default_factory=list)
     step_peak_mb: float = 0.0  # the largest step's own peak (kernel), 0 where no line gave one
+    cpu_s: float = 0.0  # CPU seconds (the steps' lines added up; the whole run's from wait4), 0: none given
 
 
 def stage_of(step: str) -> str:
@@ -83,8 +90,10 @@ def stage_of(step: str) -> str:
     return "other (checks, gate, publication)"
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Measured], float, float, float, int]:
-    """Run ``command``; per step: seconds and polled peaks MB; whole: seconds, ru_maxrss MB, polled PSS peak MB, exit code."""
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Measured], Measured, int]:
+    """Run ``command``; per step: seconds, polled peaks MB, own peak and CPU seconds from its line;
+    whole: seconds, ru_maxrss MB, polled PSS peak MB and CPU seconds (``wait4``: the process and
+    every descendant it waited for, so every step's process and every child of theirs); exit code."""
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[tuple[float, str]] = []
@@ -114,14 +123,17 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
         step = match.group(1) or match.group(2) or f"ingest {match.group(3)}"
         peak = max((mb for t, mb, _ in polls if previous <= t <= when), default=0.0)
         pss = max((mb for t, _, mb in polls if previous <= t <= when), default=0.0)
-        own = STEP_PEAK.search(line)
+        own, cpu = STEP_PEAK.search(line), STEP_CPU.search(line)
         # the line's GB are 10^9 bytes; MB here are MiB, as /proc and ru_maxrss count
-        steps[step] = Measured(when - previous, peak, pss, [step], float(own[1]) * 1e9 / 2**20 if own else 0.0)
+        steps[step] = Measured(when - previous, peak, pss, [step], float(own[1]) * 1e9 / 2**20 if own else 0.0,
+                               float(cpu[1]) if cpu else 0.0)
         previous = when
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         print("\n".join(line for _, line in lines[-30:]), file=sys.stderr)
-    return steps, total, usage.ru_maxrss / 1024, max((mb for _, _, mb in polls), default=0.0), code
+    whole = Measured(total, usage.ru_maxrss / 1024, max((mb for _, _, mb in polls), default=0.0),
+                     cpu_s=usage.ru_utime + usage.ru_stime)
+    return steps, whole, code
 
 
 def measure(persons: int, replicates: int, keep: Path | None,
@@ -133,12 +145,12 @@ def measure(persons: int, replicates: int, keep: Path | None,
     shutil.copy(ROOT / "dagster.yaml", root / "dagster_home" / "dagster.yaml")  # the instance `make run` uses
     cli = [sys.executable, "-m", "synth_assets.cli"]
     stages: dict[str, Measured] = {}
-    _, seconds, peak, _, code = run_measured([*cli, "demo-data", "--output", str(root), "--persons", str(persons)], env)
+    _, demo, code = run_measured([*cli, "demo-data", "--output", str(root), "--persons", str(persons)], env)
     if code != 0:
         raise SystemExit(f"demo-data failed at {persons} persons (exit {code})")
-    stages["demo generation"] = Measured(seconds, peak)
+    stages["demo generation"] = Measured(demo.seconds, demo.peak_mb, cpu_s=demo.cpu_s)
     shutil.copy(ROOT / "data" / "catalog.yaml", root / "catalog.yaml")  # the demo's catalog, as in data/
-    steps, seconds, peak, pss, code = run_measured(
+    steps, whole, code = run_measured(
         [*cli, "run", "--data", str(root), "--replicates", str(replicates), "--family", "cart",
          *([f"--{executor}"] if executor else []),
          *(arg for setting in settings or [] for arg in ("--set", setting))], env)
@@ -150,8 +162,9 @@ def measure(persons: int, replicates: int, keep: Path | None,
         stage.peak_mb = max(stage.peak_mb, measured.peak_mb)
         stage.pss_mb = max(stage.pss_mb, measured.pss_mb)
         stage.step_peak_mb = max(stage.step_peak_mb, measured.step_peak_mb)
+        stage.cpu_s += measured.cpu_s
         stage.steps.append(step)
-    stages["whole run (after demo)"] = Measured(seconds, peak, pss)
+    stages["whole run (after demo)"] = whole
     return stages, steps
 
 
@@ -172,7 +185,7 @@ def table(results: dict[int, dict[str, Measured]]) -> str:
     order = ["demo generation", *(s for s, _ in STAGES), "other (checks, gate, publication)", "whole run (after demo)"]
     head = ["stage", *(f"{n:,}: s" for n in sizes), *(f"{n:,}: peak MB" for n in sizes),
             *(f"{n:,}: peak PSS MB" for n in sizes),
-            *(f"{n:,}: largest step MB" for n in sizes)]
+            *(f"{n:,}: largest step MB" for n in sizes), *(f"{n:,}: CPU s (cores busy)" for n in sizes)]
     if len(sizes) > 1:
         head += [f"time slope {sizes[0]:,}→{sizes[-1]:,}", "memory slope"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -183,12 +196,28 @@ def table(results: dict[int, dict[str, Measured]]) -> str:
         row = [stage, *(f"{c.seconds:.1f}" if c else "–" for c in cells),
                *(f"{c.peak_mb:.0f}" if c else "–" for c in cells),
                *(f"{c.pss_mb:.0f}" if c and c.pss_mb else "–" for c in cells),
-               *(f"{c.step_peak_mb:.0f}" if c and c.step_peak_mb else "–" for c in cells)]
+               *(f"{c.step_peak_mb:.0f}" if c and c.step_peak_mb else "–" for c in cells),
+               *(f"{c.cpu_s:.0f} ({c.cpu_s / c.seconds:.2f})" if c and c.cpu_s and c.seconds else "–" for c in cells)]
         if len(sizes) > 1 and cells[0] and cells[-1]:
             ratio = sizes[-1] / sizes[0]
             row += [slope(cells[0].seconds, cells[-1].seconds, ratio), slope(cells[0].peak_mb, cells[-1].peak_mb, ratio)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def cpu_floor(results: dict[int, dict[str, Measured]]) -> list[str]:
+    """What the whole run's CPU time says of its wall time: at each size, the least time it can take
+    on this machine's cores without doing less work (every core busy throughout)."""
+    cores = os.cpu_count() or 1
+    lines = []
+    for n in sorted(results):
+        whole = results[n].get("whole run (after demo)")
+        if whole and whole.cpu_s and whole.seconds:
+            lines.append(f"At {n:,} persons the run (after the demo) used {whole.cpu_s:,.0f} CPU seconds in "
+                         f"{whole.seconds:,.0f} s, {whole.cpu_s / whole.seconds:.2f} of {cores} cores busy on "
+                         f"average: on these {cores} cores it cannot take less than {whole.cpu_s / cores:,.0f} s "
+                         "without doing less work.")
+    return [*lines, ""] if lines else []
 
 
 def step_table(results: dict[int, dict[str, Measured]]) -> str:
@@ -197,14 +226,16 @@ def step_table(results: dict[int, dict[str, Measured]]) -> str:
     sizes = sorted(results)
     largest = results[sizes[-1]]
     names = sorted((s for s, m in largest.items() if m.step_peak_mb), key=lambda s: -largest[s].step_peak_mb)
-    head = ["step", *(f"{n:,}: s" for n in sizes), *(f"{n:,}: own peak MiB" for n in sizes)]
+    head = ["step", *(f"{n:,}: s" for n in sizes), *(f"{n:,}: own peak MiB" for n in sizes),
+            *(f"{n:,}: CPU s" for n in sizes)]
     if len(sizes) > 1:
         head += ["MiB per 100,000 persons", "1.2M, linear", "12M, linear"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in names:
         cells = [results[n].get(name) for n in sizes]
         row = [f"`{name}`", *(f"{c.seconds:.1f}" if c else "–" for c in cells),
-               *(f"{c.step_peak_mb:.0f}" if c and c.step_peak_mb else "–" for c in cells)]
+               *(f"{c.step_peak_mb:.0f}" if c and c.step_peak_mb else "–" for c in cells),
+               *(f"{c.cpu_s:.1f}" if c and c.cpu_s else "–" for c in cells)]
         if len(sizes) > 1:
             first, last = cells[0], cells[-1]
             if first and last and first.step_peak_mb and last.step_peak_mb:
@@ -250,7 +281,9 @@ def main() -> int:
         "",
         table(results),
         "",
-        "Each release step's own peak (its progress line: the kernel's high-water mark of its process):",
+        *cpu_floor(results),
+        "Each release step's own peak and CPU time (its progress line: the kernel's high-water mark of its "
+        "process, and the CPU seconds of its process and its children's):",
         "",
         step_table(per_step),
         "",

@@ -81,6 +81,9 @@ PROGRESS_FLAG = "synth_assets_progress"
 #: On the log line of a step's peak resident memory (bytes): ``synth-assets run`` adds it to the step's line.
 PEAK_FLAG = "synth_assets_peak_bytes"
 
+#: On the log line of a step's CPU time (seconds, its children's included): added to the step's line too.
+CPU_FLAG = "synth_assets_cpu_seconds"
+
 
 def log_child_peak(context, label: str, peak: int | None) -> None:
     """A child process's peak resident memory (``forked_imap``'s ``on_peak``) in the step's log: what

@@ -2,7 +2,7 @@
 
 ``synth-assets run`` replaces Dagster's console logger (about 150 lines a release) with the
 logger of ``Progress``: it prints one line when a step ends (how long it took and, once the
-step's hook has logged it, its peak resident memory) or fails, and
+step's hook has logged them, its peak resident memory and CPU time) or fails, and
 the lines the steps mark as progress (``defs.metadata.log_progress``: each replicate while
 sampling, each group of validation metrics). ``--verbose`` keeps Dagster's full log instead.
 Every line still reaches the instance's event log, so the UI shows the whole run.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from synth_assets.dagster_api import log_line
-from synth_assets.defs.metadata import PEAK_FLAG, PROGRESS_FLAG
+from synth_assets.defs.metadata import CPU_FLAG, PEAK_FLAG, PROGRESS_FLAG
 
 
 class Progress:
@@ -41,11 +41,12 @@ class Progress:
         # one (a platform without the kernel's mark) it goes out when that hook has completed (a
         # hook skipped is the failure hook: not a sign), or when the run ends (a job without hooks)
         ended: dict[str, str] = {}
+        cpu: dict[str, str] = {}  # the step's CPU time, which its hook logs just before its peak
         progress = self
 
         def flush(step: str, peak: str = "") -> None:
             if step in ended:
-                progress.line(f"done {step} ({ended.pop(step)}{peak})")
+                progress.line(f"done {step} ({ended.pop(step)}{peak}{cpu.pop(step, '')})")
 
         class Handler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
@@ -56,7 +57,10 @@ class Progress:
                 event = line.event
                 if event is None:
                     peak = getattr(record, PEAK_FLAG, None)
-                    if peak is not None and steps:
+                    seconds = getattr(record, CPU_FLAG, None)
+                    if seconds is not None:
+                        cpu[step] = f", CPU {seconds:.1f} s"
+                    elif peak is not None and steps:
                         flush(step, f", peak {peak / 1e9:.2f} GB")
                     elif getattr(record, PROGRESS_FLAG, False):
                         progress.line(f"  {step}: {line.message}" if step else f"  {line.message}")

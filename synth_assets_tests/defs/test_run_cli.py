@@ -153,12 +153,15 @@ def test_run_prints_one_line_per_stage_and_builds_data_docs(ingested_copy, monke
     for line in ("\\[ok\\] ingest register wave 2024", "\\[ok\\] ingest silc wave 2024",
                  "\\[ok\\] ingest mobility wave 2024", "done matched_dataset \\(",
                  # each step's own peak (its process's high-water mark), from the step's hook in its process
-                 "done population_model \\([\\d.]+ s, peak [\\d.]+ GB\\)",
+                 "done population_model \\([\\d.]+ s, peak [\\d.]+ GB, CPU [\\d.]+ s\\)",
                  # the region step (one, all, without release.regions) draws and chooses, then the join
                  "  fictitious_dataset.fictitious_region\\[all\\]: replicate 1 of 2: .* calibrated",
                  "  fictitious_dataset.fictitious_region\\[all\\]: replicate 2 of 2: .* calibrated",
                  "done fictitious_dataset.fictitious_join \\(",
                  "  validation_report: metrics: kmarginal \\(", "  validation_report: metrics: dcr \\(",
+                 # made in a child of its own beside the figures', its lines relayed to the step's
+                 "  validation_report: population tables: calibration residuals",
+                 "  validation_report: linked tables: distributions against the surveys",
                  "done validation_report \\(", "done public_dataset \\("):
         assert re.search(stamped + line, out), line
     # Dagster's console log (run ids, event names such as STEP_START) stays behind --verbose

@@ -226,3 +226,33 @@ def test_a_network_cache_trains_once_for_one_set_of_donors(pair, monkeypatch) ->
     assert len(trained) == 2
     for result in (first, second):
         assert result.diagnostics.mean_x_by_z_tvd < 0.07
+
+
+def test_training_steps_every_parameter_at_once_with_the_single_tensor_arithmetic(monkeypatch) -> None:
+    """Adam's multi-tensor step (one call for every parameter) trains the network the per-parameter
+    loop trains, bit for bit: the matched data do not depend on which the optimiser runs."""
+    import torch
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(600, 12)).astype(np.float32)
+    heads = [neural.Head(name=f"z{k}", codes=rng.integers(0, k, size=600), n_levels=k, binned=False) for k in (3, 5)]
+    weights = rng.uniform(0.5, 2.0, size=600)
+    options = dict(hidden=16, layers=2, dropout=0.0, epochs=8, batch_size=64, lr=3e-3, weight_decay=1e-4,
+                   patience=3, validation=0.2, refit=True, threads=1)
+    adam = torch.optim.Adam
+    asked: list[object] = []
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("foreach"))
+        return adam(*args, **kwargs)
+
+    def single_tensor(*args, **kwargs):
+        return adam(*args, **{**kwargs, "foreach": False})
+
+    monkeypatch.setattr(torch.optim, "Adam", recording)
+    multi, _ = neural.fit_network(x, heads, weights, 7, **options)
+    assert asked and all(foreach is True for foreach in asked)
+    monkeypatch.setattr(torch.optim, "Adam", single_tensor)
+    single, _ = neural.fit_network(x, heads, weights, 7, **options)
+    for (name, a), (_, b) in zip(multi.state_dict().items(), single.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name

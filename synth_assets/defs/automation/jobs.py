@@ -10,17 +10,27 @@ from typing import Any
 import dagster as dg
 
 from synth_assets.catalog import Catalog
+from synth_assets.common.cpu_time import CpuLaps
 from synth_assets.common.memory import peak_resident_bytes, release_free_memory, reset_peak
 from synth_assets.defs import keys
-from synth_assets.defs.metadata import PEAK_FLAG
+from synth_assets.defs.metadata import CPU_FLAG, PEAK_FLAG
 from synth_assets.defs.partitions import wave_partitions
 
 RELEASE_JOB = "release"
 
 
+#: This process's CPU time step by step: a step's process (the multiprocess executor) reports its
+#: own from its start, imports included; one process running every step reports each step's.
+_STEP_CPU = CpuLaps()
+
+
 def _step_ended(context: dg.HookContext) -> None:
     peak = peak_resident_bytes()
+    cpu = _STEP_CPU.lap()
     release_free_memory()
+    if cpu is not None:
+        context.log.info(f"CPU time {cpu:.1f} s (this step: its threads and its children's processes)",
+                         extra={CPU_FLAG: cpu})
     if peak is not None and reset_peak():  # else the mark is the process's, not this step's
         context.log.info(f"peak resident memory {peak / 1e9:.2f} GB (this step, the kernel's high-water mark)",
                          extra={PEAK_FLAG: peak})

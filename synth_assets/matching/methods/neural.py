@@ -309,7 +309,9 @@ def _train(
     import torch
 
     net = make_net()
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    # foreach: one call updates every parameter (not a Python loop over them, a tenth of a step's
+    # time on these small networks), with the same arithmetic, so the same weights bit for bit
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
     n = len(x)
     train_rows = torch.arange(n)
     if validation_rows is not None:
