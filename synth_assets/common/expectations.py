@@ -31,6 +31,7 @@ user expects to find them; without ``docs`` it runs in an ephemeral context.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -282,10 +283,62 @@ def _locked(root: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@functools.cache
+def compiled_templates() -> Any:
+    """This process's Jinja bytecode cache for the Data Docs, in memory: a template is compiled once.
+
+    Great Expectations gives each view (page, section, index) a Jinja environment of its own, so
+    every Data Docs build parsed and compiled its templates again: about half of a build's time, and
+    a build follows every stored validation (bench/README.md, "Thirty-eighth pass"). Jinja takes a
+    kept template only with its source's checksum, and the key adds the environment's extensions, so
+    a changed template or another setup compiles afresh; the rendering itself is Jinja's, unchanged.
+    """
+    from jinja2 import BytecodeCache
+
+    class InMemory(BytecodeCache):
+        def __init__(self) -> None:
+            self.codes: dict[tuple[str, tuple[str, ...]], bytes] = {}
+            self.compiled = 0
+
+        @staticmethod
+        def _key(bucket: Any) -> tuple[str, tuple[str, ...]]:
+            return bucket.key, tuple(sorted(bucket.environment.extensions))
+
+        def load_bytecode(self, bucket: Any) -> None:
+            kept = self.codes.get(self._key(bucket))
+            if kept is not None:
+                bucket.bytecode_from_string(kept)  # left empty if the source changed (checksum)
+
+        def dump_bytecode(self, bucket: Any) -> None:
+            self.compiled += 1
+            self.codes[self._key(bucket)] = bucket.bytecode_to_string()
+
+    return InMemory()
+
+
+def share_compiled_templates() -> None:
+    """Every Data Docs view Great Expectations makes in this process uses :func:`compiled_templates`
+    (set on its Jinja environment once GE has made it; idempotent)."""
+    from great_expectations.render.view.view import DefaultJinjaView
+
+    if getattr(DefaultJinjaView.__init__, "shares_compiled_templates", False):
+        return
+    made = DefaultJinjaView.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.env.bytecode_cache = compiled_templates()
+
+    init.shares_compiled_templates = True  # type: ignore[attr-defined]
+    DefaultJinjaView.__init__ = init  # type: ignore[method-assign]
+
+
 def _context(docs: DataDocs | None) -> Any:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    share_compiled_templates()
 
     context: Any = (gx.get_context(mode="ephemeral") if docs is None
                     else gx.get_context(mode="file", project_root_dir=str(docs.root)))

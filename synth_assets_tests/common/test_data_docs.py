@@ -64,3 +64,36 @@ def test_suites_are_kept_as_ge_json_with_data_docs(tmp_path):
     pages = list((docs.index.parent / "validations").rglob("*.html"))
     assert len(pages) == 2
     assert (docs.index.parent / "expectations" / "persons.html").exists()
+
+
+def _site_pages(root) -> dict[str, str]:
+    """The Data Docs pages under ``root``, each with its own project's id and build time left out."""
+    import re
+
+    def timeless(text: str) -> str:
+        text = re.sub(r"dataContextId=[0-9a-f-]{36}|'_run_time_sort': [0-9.]+", "", text)
+        return re.sub(r"\d{8}T\d{6}\.\d+Z|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?", "TIME", text)
+
+    site = DataDocs(root).index.parent
+    return {timeless(str(path.relative_to(site))): timeless(path.read_text()) for path in site.rglob("*.html")}
+
+
+def test_data_docs_templates_are_compiled_once_a_process_and_render_the_same_pages(tmp_path):
+    """Each Data Docs view GE makes has a Jinja environment of its own; they share one bytecode cache,
+    so a second build compiles no template, and its pages are those of a build that compiled them."""
+    from great_expectations.render.view.view import DefaultJinjaPageView
+
+    from synth_assets.common.expectations import compiled_templates
+
+    frame = pd.DataFrame({"person_id": [1, 2], "age": [30, -8], "status": [1, 2]})
+    cache = compiled_templates()
+    cache.codes.clear()  # as in a fresh process
+    before = cache.compiled
+    run_suite(frame, table_suite(SPEC), docs=DataDocs(tmp_path / "first", run_name="run"))
+    compiled = cache.compiled
+    assert compiled > before  # the first build compiled its templates, and kept them
+    assert DefaultJinjaPageView().env.bytecode_cache is cache
+    run_suite(frame, table_suite(SPEC), docs=DataDocs(tmp_path / "second", run_name="run"))
+    assert cache.compiled == compiled  # none compiled again
+    first, second = _site_pages(tmp_path / "first"), _site_pages(tmp_path / "second")
+    assert len(first) == 3 and first == second

@@ -256,3 +256,39 @@ def test_training_steps_every_parameter_at_once_with_the_single_tensor_arithmeti
     single, _ = neural.fit_network(x, heads, weights, 7, **options)
     for (name, a), (_, b) in zip(multi.state_dict().items(), single.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_a_batch_loss_gathers_every_head_at_once_and_is_the_per_head_sum_bit_for_bit() -> None:
+    """The loss gathers a batch's codes of every head in one index and totals its weights once; the
+    loss and every gradient are those of the per-head sum (each head's own gather and weight total)."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(4)
+    heads = [neural.Head(name=f"z{k}", codes=rng.integers(0, k, size=500), n_levels=k, binned=False)
+             for k in (2, 4, 7)]
+    x = torch.from_numpy(rng.normal(size=(500, 9)).astype(np.float32))
+    weights = torch.from_numpy(rng.uniform(0.5, 2.0, size=500).astype(np.float32))
+    rows = torch.from_numpy(rng.choice(500, size=77, replace=False))
+    torch.manual_seed(0)
+    net = neural._network(9, 8, 2, heads, 0.0)
+
+    def per_head_gradients() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        net.zero_grad()
+        outputs = net(x[rows])
+        w = weights[rows]
+        total = 0.0
+        for out, head in zip(outputs, heads, strict=True):
+            y = torch.from_numpy(head.codes)[rows]
+            total = total + (F.cross_entropy(out, y, reduction="none") * w).sum() / w.sum()
+        total.backward()
+        return total.detach(), [p.grad.clone() for p in net.parameters()]
+
+    expected, expected_grads = per_head_gradients()
+    net.zero_grad()
+    targets = torch.from_numpy(np.stack([h.codes for h in heads]))
+    loss = neural._loss(net, x, targets, weights, rows)
+    loss.backward()
+    assert torch.equal(loss.detach(), expected)
+    for got, want in zip((p.grad for p in net.parameters()), expected_grads, strict=True):
+        assert torch.equal(got, want)

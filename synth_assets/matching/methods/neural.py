@@ -278,13 +278,20 @@ def _network(n_inputs: int, hidden: int, layers: int, heads: list[Head], dropout
 
 
 def _loss(net, x, targets, weights, rows):
+    """The donor-weighted cross-entropy summed over the heads; ``targets`` holds a row of codes per
+    head, so a batch's codes of every head are gathered at once."""
     import torch.nn.functional as F
 
     outputs = net(x[rows])
+    codes = targets[:, rows]
     w = weights[rows]
-    total = 0.0
-    for out, y in zip(outputs, targets, strict=True):
-        total = total + (F.cross_entropy(out, y[rows], reduction="none") * w).sum() / w.sum()
+    # one gather and one weight total for every head, not one each: on these small networks a
+    # step is mostly per-operation overhead, and the loss is the same number bit for bit
+    w_total = w.sum()
+    total = None
+    for j, out in enumerate(outputs):
+        term = (F.cross_entropy(out, codes[j], reduction="none") * w).sum() / w_total
+        total = term if total is None else total + term
     return total
 
 
@@ -372,7 +379,7 @@ def fit_network(
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         x = torch.from_numpy(np.ascontiguousarray(x_don))
-        targets = [torch.from_numpy(h.codes) for h in heads]
+        targets = torch.from_numpy(np.stack([h.codes for h in heads]))  # a row per head
         w = torch.from_numpy((weights / weights.mean()).astype(np.float32))
 
         def make_net():
