@@ -535,7 +535,7 @@ class CARTSynthesizer(TabularSynthesizer):
                 out[step.column] = np.asarray(labels[step.column], dtype=object)[matrix[:, j].astype(np.int64)]
             else:
                 out[step.column] = matrix[:, j]
-        return pd.DataFrame(out)
+        return pd.DataFrame(out, copy=False)  # the matrix's columns (held by column), not a merged copy
 
     # ------------------------------------------------------------- fitting
     def _model_input(self, data: pd.DataFrame) -> np.ndarray:
