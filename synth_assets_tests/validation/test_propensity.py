@@ -86,3 +86,30 @@ def test_gate_judges_the_mean_s_pmse_of_all_replicates(train, independent, diffe
     assert by_replicate[1] > by_replicate[0]  # the unlike replicate is seen...
     assert release.metrics["s_pmse"] == pytest.approx(np.mean(by_replicate))  # ...and counts
     assert release.metrics["s_pmse_first_replicate"] == alone.metrics["s_pmse"]
+
+
+def test_a_replicate_that_is_synthetic_is_not_fitted_again(train, independent, different, monkeypatch):
+    import importlib
+
+    evaluate_module = importlib.import_module("synth_assets.validation.evaluate")  # the package's name is the function
+    fitted: list[int] = []
+
+    def counting_pmse(real, other, *args, **kwargs):
+        fitted.append(int(other["age"].sum()))  # which table the model was fitted on
+        return pmse(real, other, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "pmse", counting_pmse)
+    release = evaluate_module.evaluate(train, independent, replicates=[independent, different], figures=False)
+    # the utility figures' propensity model, then only the second replicate's: the first is ``synthetic``
+    assert fitted == [independent["age"].sum(), different["age"].sum()]
+    assert release.details["s_pmse_by_replicate"][0] == release.metrics["s_pmse_first_replicate"]
+    fitted.clear()
+    reordered = evaluate_module.evaluate(train, independent, replicates=[different, independent], figures=False)
+    assert fitted == [independent["age"].sum(), different["age"].sum()]
+    assert reordered.details["s_pmse_by_replicate"] == release.details["s_pmse_by_replicate"][::-1]
+    fitted.clear()
+    # replicates other than ``synthetic`` are each fitted
+    shifted = different.assign(age=different["age"] + 1)
+    apart = evaluate_module.evaluate(train, independent, replicates=[different, shifted], figures=False)
+    assert fitted == [independent["age"].sum(), different["age"].sum(), shifted["age"].sum()]
+    assert apart.details["s_pmse_by_replicate"][0] == release.details["s_pmse_by_replicate"][1]
