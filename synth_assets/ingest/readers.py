@@ -49,26 +49,52 @@ def _csv_batches(path: Path, options: dict[str, Any], rows: int | None) -> Itera
     kinds: dict[Any, str] = {}
     with pd.read_csv(path, chunksize=rows, **options) as reader:
         for chunk in reader:
-            for column, dtype in chunk.dtypes.items():
-                kinds[column] = _wider_kind(kinds.get(column), dtype)
-    forced = {column: ("str" if kind == "text" else "float64")
-              for column, kind in kinds.items() if kind in ("text", "float")}
+            for column in chunk.columns:
+                kinds[column] = _wider_kind(kinds.get(column), _batch_kind(chunk[column]))
     given = options.get("dtype")
+    forced: dict[Any, str] = {}
     if given is None or isinstance(given, dict):  # a catalog's dtype for every column stands as given
+        forced = {column: ("str" if kind == "text" else "float64")
+                  for column, kind in kinds.items() if kind in ("text", "float", "empty")}
         options = {**options, "dtype": {**forced, **(given or {})}}
+    # True/False with a blank anywhere: the whole read's Python booleans and NaN, whatever a batch holds
+    # (no dtype option reads that: "boolean" is pandas' nullable type, "str" the words)
+    booleans = [column for column, kind in kinds.items()
+                if kind == "bool_or_blank" and not (isinstance(given, dict) and column in given)]
     with pd.read_csv(path, chunksize=rows, **options) as reader:
         for chunk in reader:
+            if booleans:
+                chunk = chunk.astype({column: object for column in booleans})
             yield RawTable(chunk, path)
 
 
-def _wider_kind(seen: str | None, dtype: Any) -> str:
-    """The kind a column read whole takes, given its kind so far and its dtype in one more batch."""
-    kind = ("int" if pd.api.types.is_integer_dtype(dtype) else "float" if pd.api.types.is_float_dtype(dtype)
-            else "bool" if pd.api.types.is_bool_dtype(dtype) else "text")
+def _batch_kind(values: pd.Series) -> str:
+    """How pandas typed one batch's column: a number, booleans (with blanks), text, or blanks alone."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "empty" if values.isna().all() else "float"
+    present = values.dropna()
+    if pd.api.types.is_object_dtype(dtype) and len(present) and all(type(value) is bool for value in present):
+        return "bool_or_blank"  # True/False and a blank: pandas keeps the booleans, as objects
+    return "text"
+
+
+def _wider_kind(seen: str | None, kind: str) -> str:
+    """The kind a column read whole takes, given its kind so far and its kind in one more batch."""
     if seen is None or seen == kind:
         return kind
-    if {seen, kind} == {"int", "float"}:
+    pair = {seen, kind}
+    if "empty" in pair:  # blanks alone take the other batches' type, made able to hold a blank
+        other = (pair - {"empty"}).pop()
+        return {"int": "float", "bool": "bool_or_blank"}.get(other, other)
+    if pair == {"int", "float"}:
         return "float"
+    if pair == {"bool", "bool_or_blank"}:
+        return "bool_or_blank"
     return "text"
 
 

@@ -259,6 +259,27 @@ def test_a_csv_column_read_in_batches_takes_its_type_over_the_whole_file(tmp_pat
     pd.testing.assert_frame_equal(_stored(batches), _stored([whole]))
 
 
+def test_a_csv_column_of_booleans_with_a_blank_read_in_batches_keeps_its_booleans(tmp_path, survey):
+    """True/False with a blank: pandas reads the whole column as Python booleans and NaN (object). A
+    batch without the blank alone says bool, one with it object, and a batch of blanks alone float:
+    the batched read still gives the whole read's booleans, not the words "True" and "False"."""
+    rows = pd.concat([RAW] * 4, ignore_index=True)
+    rows["pid"] = np.arange(len(rows))
+    rows["owner"] = pd.Series([True, False] * 6, dtype=object)
+    rows.loc[[6, 7, 8], "owner"] = None  # the third batch blank throughout
+    rows.loc[10, "owner"] = None  # and one blank in the fourth
+    path = tmp_path / "living_2023.csv"
+    rows.to_csv(path, sep=";", decimal=",", index=False)
+    whole = read_source_file(path, survey)
+    batches = list(read_source_batches(path, survey, rows=3))
+    assert whole.data["owner"].dropna().map(type).eq(bool).all()
+    assert all(b.data["owner"].dtype == object for b in batches)
+    joined = pd.concat([b.data for b in batches], ignore_index=True)
+    assert joined["owner"].map(type).tolist() == whole.data["owner"].map(type).tolist()
+    pd.testing.assert_frame_equal(joined, whole.data)
+    pd.testing.assert_frame_equal(_stored(batches), _stored([whole]))
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_a_non_finite_value_in_a_later_batch_is_named_by_its_row_in_the_file(tmp_path, survey, fmt):
     rows = pd.concat([RAW] * 4, ignore_index=True)
