@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
-from pandas.core.dtypes.dtypes import BaseMaskedDtype
 
 Suite = dict[str, Any]
 
@@ -218,9 +217,14 @@ def _ge_compatible(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({column: _ge_column(frame[column]) for column in frame.columns}, index=frame.index)
 
 
+#: pandas' nullable number and boolean dtypes (their base class is not public API)
+_MASKED_DTYPES = (pd.BooleanDtype, pd.Int8Dtype, pd.Int16Dtype, pd.Int32Dtype, pd.Int64Dtype, pd.UInt8Dtype,
+                  pd.UInt16Dtype, pd.UInt32Dtype, pd.UInt64Dtype, pd.Float32Dtype, pd.Float64Dtype)
+
+
 def _ge_column(column: pd.Series) -> Any:
     dtype = column.dtype
-    if isinstance(dtype, BaseMaskedDtype) and not column.hasnans:
+    if isinstance(dtype, _MASKED_DTYPES) and not column.hasnans:
         return column.to_numpy()  # with no missing value, the NumPy dtype (Int64: int64)
     return column.astype(object) if pd.api.types.is_extension_array_dtype(dtype) else column
 

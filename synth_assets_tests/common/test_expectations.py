@@ -59,6 +59,16 @@ def test_integer_type_is_checked_on_extension_dtypes(clean):
     assert failure.type == "expect_column_values_to_be_in_type_list" and failure.column == "age"
 
 
+@pytest.mark.parametrize("dtype", ["Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
+                                   "Float32", "Float64", "boolean"])
+def test_every_nullable_dtype_without_missing_values_is_its_numpy_dtype(dtype):
+    from synth_assets.common.expectations import _ge_compatible
+
+    values = pd.array([True, False] if dtype == "boolean" else [1, 2], dtype=dtype)
+    assert _ge_compatible(pd.DataFrame({"v": values}))["v"].dtype == values.dtype.numpy_dtype
+    assert _ge_compatible(pd.DataFrame({"v": pd.array([values[0], None], dtype=dtype)}))["v"].dtype == object
+
+
 def test_nullable_columns_without_missing_values_are_checked_as_numpy_columns(clean):
     # GE checks a NumPy column's dtype once and an object column value by value: the same verdict
     from synth_assets.common.expectations import _ge_compatible
