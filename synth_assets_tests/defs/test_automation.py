@@ -102,6 +102,23 @@ def test_unchanged_files_are_neither_rehashed_nor_reingested(data_root, monkeypa
         assert observed is not None and observed.data_version != raw.data_version
 
 
+def test_automation_requests_no_ingest_asset_when_a_raw_wave_is_made(data_root):
+    """A wave's raw and harmonised tables are the ingest run's alone: the automation sensor requesting the
+    harmonised table too once its raw one is written would run a second writer of the wave beside the
+    ingest run (it did, in the daemon test, when a tick fell on the ingest's harmonise step)."""
+    defs = build_definitions(data_root)
+    wave = "2024"
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("register_waves", [wave])
+        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor  # every partition handled
+        job = defs.resolve_implicit_global_asset_job_def()
+        assert job.execute_in_process(instance=instance, partition_key=wave,
+                                      asset_selection=[keys.raw("register")]).success
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    requested = {r.key.to_user_string() for r in result.results if r.true_subset.size}
+    assert not {k for k in requested if k.startswith(("raw_", "harmonised_"))}, requested
+
+
 def test_schedule_targets_latest_register_wave(data_root):
     defs = build_definitions(data_root)
     schedule = defs.resolve_schedule_def("monthly_release_refresh")
