@@ -70,6 +70,7 @@ def fuse(
     seed: int = 0,
     auxiliary: pd.DataFrame | None = None,
     one_table: bool = False,
+    donor_copies: str | None = None,
     **method_options: Any,
 ) -> FusionResult:
     """Impute the donor's ``impute`` columns into ``recipient`` through the common columns ``on``.
@@ -80,6 +81,9 @@ def fuse(
     ``auxiliary`` is a file observing Y and Z together, used by ``aux_hotdeck``.
     ``one_table``: recipient and donor are rows of one table (item non-response), so a
     recipient label no donor has is a class without donors, not a coding to harmonise.
+    ``donor_copies``: a donor column naming the record each row copies (a bootstrap draw's,
+    ``resample.COPIES_COLUMN``): a method that holds donors out to judge itself (``neural_draw``'s
+    early stopping) holds out a record with all its copies.
     Raises ``ValueError`` naming the column for missing or ill-typed columns and
     bad weights.  Deterministic for a given ``seed``.
     """
@@ -97,6 +101,7 @@ def fuse(
         distance=distance,
         auxiliary=auxiliary,
         one_table=one_table,
+        donor_copies=donor_copies,
     )
     logger.info(
         "fuse %s: %d recipients, %d donors, on %s, impute %s",

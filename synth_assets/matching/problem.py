@@ -34,6 +34,8 @@ class FusionProblem:
     auxiliary: pd.DataFrame | None = None
     recipient_weight: str | None = None
     donor_weight: str | None = None
+    #: For each donor row, the record it copies (codes 0..); None: every row a record of its own
+    donor_copies: np.ndarray | None = None
 
     @cached_property
     def blocks(self) -> list[ClassBlock]:
@@ -91,6 +93,7 @@ def build_problem(
     distance: str,
     auxiliary: pd.DataFrame | None,
     one_table: bool = False,
+    donor_copies: str | None = None,
 ) -> FusionProblem:
     """Check the inputs of :func:`synth_assets.matching.fuse` and bundle them."""
     if not isinstance(recipient, pd.DataFrame) or not isinstance(donor, pd.DataFrame):
@@ -136,6 +139,12 @@ def build_problem(
     donor_weights = (
         check_weights(donor, donor_weight, "donor", allow_zero=False) if donor_weight else np.ones(len(donor))
     )
+    copies = None
+    if donor_copies is not None:
+        require_columns(donor, [donor_copies], "donor")
+        copies, _ = pd.factorize(donor[donor_copies])
+        if (copies < 0).any():
+            raise ValueError(f"donor column {donor_copies!r} (the record each row copies) has missing values")
     return FusionProblem(
         recipient=recipient,
         donor=donor,
@@ -148,6 +157,7 @@ def build_problem(
         auxiliary=auxiliary,
         recipient_weight=recipient_weight,
         donor_weight=donor_weight,
+        donor_copies=copies,
     )
 
 

@@ -27,7 +27,7 @@ from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable, StagedTable
 from synth_assets.common.parallel import forked_imap
 from synth_assets.matching.parts import PART_PERSONS, fuse_in_parts, whole_register_surveys
-from synth_assets.matching.resample import resample_survey
+from synth_assets.matching.resample import COPIES_COLUMN, resample_survey
 from synth_assets.matching.sources import SurveyFusion, fuse_sources
 
 #: Column of the matched replicates naming the replicate (1..m), as in the fictitious dataset.
@@ -42,13 +42,14 @@ def replicate_seeds(seed: int, m: int) -> list[int]:
 def resample_surveys(
     catalog: Catalog, surveys: dict[str, tuple[str, pd.DataFrame]], rng: np.random.Generator
 ) -> dict[str, tuple[str, pd.DataFrame]]:
-    """Every survey redrawn by its design bootstrap (households as units, catalog weights)."""
+    """Every survey redrawn by its design bootstrap (households as units, catalog weights), each row
+    naming the delivered row it copies (``COPIES_COLUMN``: the fusions hold out a record with its copies)."""
     out = {}
     for name, (wave, table) in surveys.items():
         source = catalog.sources[name]
         drawn = resample_survey(
             table, rng, weight=source.weight_column, household_id=source.household_id_column,
-            person_id=source.id_column,
+            person_id=source.id_column, copies_column=COPIES_COLUMN,
         )
         out[name] = (wave, drawn)
     return out

@@ -20,12 +20,21 @@ A unit drawn twice becomes two distinct units (fresh household and person ids), 
 matching sees two donors, with the weight of each. Item non-response is imputed after the
 draw (:func:`synth_assets.matching.sources.fuse_sources` does it), so its uncertainty is
 redrawn too.
+
+With ``copies_column`` each row also names the delivered row it copies. A method that holds
+donors out to judge itself (``neural_draw``'s early stopping) must hold out a record with all
+its copies: a copy left on the training side makes the held-out loss a training loss, and the
+network trains on as it memorises (bench/README.md, "Fortieth pass").
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+#: The column :func:`resample_survey` names the copied row in (``copies_column``): the row's position in
+#: the survey as delivered, the same for every copy of it.
+COPIES_COLUMN = "__copy_of_row"
 
 
 def resample_survey(
@@ -37,15 +46,17 @@ def resample_survey(
     person_id: str | None = None,
     psu: str | None = None,
     strata: str | None = None,
+    copies_column: str | None = None,
 ) -> pd.DataFrame:
     """One Rao–Wu bootstrap draw of ``table`` (a survey, one row per person).
 
     ``psu`` (default ``household_id``, else every row its own unit) is resampled within
     ``strata``. Returns a new table with the drawn units, their ids renumbered 1, 2, ...
-    (``household_id``; ``person_id`` too) and ``weight`` rescaled.
+    (``household_id``; ``person_id`` too) and ``weight`` rescaled; with ``copies_column``, that column
+    holds each row's position in ``table`` (the row it copies).
     """
     if len(table) == 0:
-        return table.copy()
+        return table.assign(**{copies_column: np.empty(0, np.int64)}) if copies_column else table.copy()
     unit = psu or household_id
     data = table.reset_index(drop=True)
     unit_codes = (pd.factorize(data[unit])[0] if unit else np.arange(len(data))).astype(np.int64)
@@ -82,6 +93,10 @@ def resample_survey(
         out[household_id] = _ids_like(out[household_id], copy_of_row + 1)
     if person_id:
         out[person_id] = _ids_like(out[person_id], np.arange(1, len(out) + 1))
+    if copies_column:
+        if copies_column in out.columns:
+            raise ValueError(f"resample_survey: the table already has a column {copies_column!r}")
+        out[copies_column] = rows
     return out
 
 

@@ -35,6 +35,7 @@ from synth_assets.common.parallel import forked_imap, resolved_jobs
 from synth_assets.matching.api import fuse
 from synth_assets.matching.methods.neural import NetworkCache
 from synth_assets.matching.nonresponse import impute_item_nonresponse
+from synth_assets.matching.resample import COPIES_COLUMN
 
 log = logging.getLogger("synth_assets.matching")
 
@@ -220,13 +221,16 @@ def _fuse_survey(catalog: Catalog, base: pd.DataFrame, step: int, survey: str, w
     parts: dict[str, dict[str, Any]] = {}
     nonresponse: dict[str, int] = {}
     donors_used = len(donor)
+    # a bootstrap draw's rows name the delivered row they copy: a record and its copies are one donor
+    # to a method that holds donors out (the head's row stands for its household)
+    copies = [COPIES_COLUMN] if COPIES_COLUMN in donor.columns else []
     if household_level:
         donor_hh_id = source.household_id_column
         if donor_hh_id is None or household_id is None:  # the catalog refuses such a file
             raise ValueError(f"survey {survey!r} donates households: it and the register need a household id")
         recipient_view = household_view(base, household_id, on)
         donor_view = household_view(donor, donor_hh_id, on)
-        donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *household_level, weight]]
+        donor_values = _head_rows(donor, donor_hh_id)[[donor_hh_id, *household_level, weight, *copies]]
         donor_view = donor_view.merge(donor_values, on=donor_hh_id, how="left")
         match_on = [c for c in recipient_view.columns if c != household_id and c in donor_view.columns]
         # One value per household: the household's answers are completed, then donated. A
@@ -240,7 +244,7 @@ def _fuse_survey(catalog: Catalog, base: pd.DataFrame, step: int, survey: str, w
         result = fuse(
             recipient_view, donor_view, on=match_on, impute=household_level, donor_weight=weight,
             donation_classes=[c for c in classes if c in match_on] or None,
-            method=method, seed=seed + step, **options,
+            method=method, seed=seed + step, donor_copies=next(iter(copies), None), **options,
         )
         _donate_to_members(base, result.data, household_id, household_level)
         parts["households"] = result.diagnostics.to_dict()
@@ -275,7 +279,8 @@ def _fuse_survey(catalog: Catalog, base: pd.DataFrame, step: int, survey: str, w
             recipients = base.loc[selected, list(dict.fromkeys(conditioning))]
             result = fuse(
                 recipients, concerned, on=person_on, impute=columns, donor_weight=weight,
-                donation_classes=classes or None, method=method, seed=seed + step + 1000 * g, **options,
+                donation_classes=classes or None, method=method, seed=seed + step + 1000 * g,
+                donor_copies=next(iter(copies), None), **options,
             )
             for column in columns:
                 values = result.data[column]

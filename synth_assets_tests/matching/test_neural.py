@@ -292,3 +292,63 @@ def test_a_batch_loss_gathers_every_head_at_once_and_is_the_per_head_sum_bit_for
     assert torch.equal(loss.detach(), expected)
     for got, want in zip((p.grad for p in net.parameters()), expected_grads, strict=True):
         assert torch.equal(got, want)
+
+
+def test_held_out_rows_keep_a_record_with_its_copies_and_are_the_rows_alone_without() -> None:
+    import torch
+
+    alone = neural.held_out_rows(500, 0.2, torch.Generator().manual_seed(4))
+    assert torch.equal(alone, torch.randperm(500, generator=torch.Generator().manual_seed(4))[:100])
+    copies = np.random.default_rng(0).integers(0, 300, 500)  # 500 rows, some records copied
+    copies = pd.factorize(copies)[0]
+    held = neural.held_out_rows(500, 0.2, torch.Generator().manual_seed(4), copies).numpy()
+    held_records = set(copies[held])
+    assert len(held_records) == round(0.2 * (copies.max() + 1))
+    kept = np.setdiff1d(np.arange(500), held)
+    assert held_records.isdisjoint(copies[kept])  # no record on both sides
+    assert neural.held_out_rows(40, 0.2, torch.Generator(), np.arange(40) % 19) is None  # 19 records: too few
+
+
+def test_a_bootstrap_draws_copies_stop_the_training_where_the_delivered_records_do(pair) -> None:
+    from synth_assets.matching.resample import resample_survey
+
+    _, donor, _ = pair
+
+    def best_epoch(table: pd.DataFrame, copies: np.ndarray | None) -> int:
+        weights = table["weight"].to_numpy()
+        heads = [neural.target_head(z, table[z], weights, 10) for z in Z]
+        inputs = neural.NetworkInputs.fit(table, table, X, weights)
+        _, training = neural.fit_network(
+            inputs.donors, heads, weights, 0, hidden=64, layers=2, dropout=0.0, epochs=200, batch_size=256,
+            lr=3e-3, weight_decay=1e-4, patience=10, validation=0.2, refit=False, threads=1, copies=copies)
+        return training.best_epoch
+
+    drawn = resample_survey(donor.assign(hid=np.arange(len(donor))), np.random.default_rng(0), weight="weight",
+                            household_id="hid", copies_column="copy_of")
+    delivered = best_epoch(donor, None)
+    together = best_epoch(drawn, pd.factorize(drawn["copy_of"])[0])
+    # rows held out alone, their copies trained on: the held-out loss keeps falling as the rows are learnt
+    alone = best_epoch(drawn, None)
+    assert alone >= 2 * together
+    assert abs(together - delivered) <= 10  # within the patience of the survey as delivered
+
+
+def test_fuse_hands_the_donors_copies_to_the_network(pair, monkeypatch) -> None:
+    recipient, donor, _ = pair
+    seen: list[np.ndarray | None] = []
+    fit_network = neural.fit_network
+
+    def recorded(*args, **kwargs):
+        seen.append(kwargs.get("copies"))
+        return fit_network(*args, **kwargs)
+
+    monkeypatch.setattr(neural, "fit_network", recorded)
+    doubled = pd.concat([donor, donor], ignore_index=True).assign(copy_of=np.tile(np.arange(len(donor)), 2))
+    fuse(recipient.iloc[:200], doubled, on=X, impute=Z, donor_weight="weight", method="neural_draw", seed=1,
+         donor_copies="copy_of", epochs=3)
+    fuse(recipient.iloc[:200], donor, on=X, impute=Z, donor_weight="weight", method="neural_draw", seed=1, epochs=3)
+    assert seen[1] is None
+    assert seen[0] is not None and (seen[0] == np.tile(np.arange(len(donor)), 2)).all()
+    with pytest.raises(ValueError, match="'copy_of'.*missing values"):
+        fuse(recipient.iloc[:200], doubled.assign(copy_of=doubled["copy_of"].where(doubled.index > 0)), on=X,
+             impute=Z, donor_weight="weight", method="neural_draw", donor_copies="copy_of")

@@ -134,3 +134,33 @@ def test_bootstrap_leaves_the_household_structure_of_the_survey():
     sizes = drawn.groupby("household_id").size()
     assert (sizes.to_numpy() == drawn.groupby("household_id")["household_size"].first().to_numpy()).all()
     assert drawn["household_id"].nunique() == budget["household_id"].nunique() - 1
+
+
+def test_a_replicates_networks_hold_out_a_record_with_its_copies(monkeypatch):
+    """Each network of a replicate is told which donor rows copy one record of the survey (persons and
+    households alike): its early stopping holds them out together. The delivered surveys' are not."""
+    from synth_assets.matching.methods import neural
+    from synth_assets.matching.sources import fuse_sources
+
+    catalog = parse_catalog(CATALOG)
+    surveys = {"work": ("2024", _work()), "budget": ("2024", _budget())}
+    methods = {"work": "neural_draw", "budget": "neural_draw"}
+    fits: list[tuple[np.ndarray, np.ndarray | None]] = []
+    fit_network = neural.fit_network
+
+    def recorded(x_don, *args, **kwargs):
+        fits.append((x_don, kwargs.get("copies")))
+        return fit_network(x_don, *args, **kwargs)
+
+    monkeypatch.setattr(neural, "fit_network", recorded)
+    fuse_replicate(catalog, _register(), surveys, replicate_seeds(4, 1)[0], methods=methods)
+    assert len(fits) == 2
+    for inputs, copies in fits:
+        assert copies is not None and len(copies) == len(inputs)
+        assert np.bincount(copies).max() >= 2  # some record drawn twice or more
+        for record in np.flatnonzero(np.bincount(copies) >= 2):
+            rows = inputs[copies == record]
+            assert (rows == rows[0]).all()  # the copies of one record: its inputs every time
+    fits.clear()
+    fuse_sources(catalog, _register(), surveys, methods=methods)
+    assert [copies for _, copies in fits] == [None, None]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from synth_assets.matching.resample import resample_survey
 
@@ -32,3 +33,21 @@ def test_strata_keep_their_household_counts_and_the_bootstrap_varies():
         assert heads.groupby("stratum").size().tolist() == [49, 49]
         means.append(np.average(out["size"], weights=out["w"]))
     assert np.std(means) > 0
+
+
+def test_a_draw_names_the_delivered_row_each_of_its_rows_copies():
+    table = _survey()
+    out = resample_survey(table, np.random.default_rng(3), weight="w", household_id="hid", person_id="pid",
+                          copies_column="copy_of")
+    copied = table.iloc[out["copy_of"].to_numpy()]
+    assert (out["size"].to_numpy() == copied["size"].to_numpy()).all()
+    assert (out["stratum"].to_numpy() == copied["stratum"].to_numpy()).all()
+    # a household drawn twice: two households with fresh ids, each member's copies naming one row
+    drawn_twice = out.groupby("copy_of")["hid"].nunique()
+    assert (drawn_twice > 1).any()
+    assert (out.groupby("copy_of")["hid"].nunique() == out.groupby("copy_of").size()).all()
+    assert set(out.columns) == set(table.columns) | {"copy_of"}
+    empty = resample_survey(table.iloc[:0], np.random.default_rng(0), weight="w", copies_column="copy_of")
+    assert list(empty.columns) == [*table.columns, "copy_of"]
+    with pytest.raises(ValueError, match="already has a column 'size'"):
+        resample_survey(table, np.random.default_rng(0), weight="w", household_id="hid", copies_column="size")

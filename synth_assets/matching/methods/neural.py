@@ -36,7 +36,8 @@ class never gives donors to another class.
 Numeric X enter the network as their donor-weighted empirical CDF value and
 their standardised signed log, plus a missingness flag where values are
 missing; categorical X are one-hot (missing is a level).  Training uses Adam
-on mini-batches with early stopping on a donor-weighted validation split;
+on mini-batches with early stopping on a donor-weighted validation split (a
+bootstrap draw's copies of one record on one side of it, :func:`held_out_rows`);
 the network is then refitted on all donors for the chosen number of epochs.
 Everything is seeded from the ``fuse`` seed and runs on ``threads`` CPU
 threads: on 2 cores, training on 8,000 donors took 2-4 s with one thread and
@@ -370,8 +371,12 @@ def fit_network(
     validation: float,
     refit: bool,
     threads: int,
+    copies: np.ndarray | None = None,
 ) -> tuple[Any, Training]:
-    """Train on the donors: the network predicting every head's probabilities (:func:`predict`)."""
+    """Train on the donors: the network predicting every head's probabilities (:func:`predict`).
+
+    ``copies``: the record each donor row copies (a bootstrap draw's rows, codes 0..), so the
+    validation holds out records with all their copies (:func:`held_out_rows`)."""
     import torch
 
     start = time.perf_counter()
@@ -388,9 +393,8 @@ def fit_network(
         train = functools.partial(
             _train, make_net=make_net, batch_size=batch_size, lr=lr, weight_decay=weight_decay, generator=generator
         )
-        n_validation = int(round(validation * len(x))) if len(x) >= 20 else 0
-        if n_validation > 0 and patience > 0:
-            validation_rows = torch.randperm(len(x), generator=generator)[:n_validation]
+        validation_rows = held_out_rows(len(x), validation, generator, copies) if patience > 0 else None
+        if validation_rows is not None:
             net, best_epoch, val_loss = train(
                 x, targets, w, epochs=epochs, validation_rows=validation_rows, patience=patience
             )
@@ -400,6 +404,30 @@ def fit_network(
             net, best_epoch, val_loss = train(x, targets, w, epochs=epochs)
         n_parameters = sum(p.numel() for p in net.parameters())
     return net, Training(epochs, best_epoch, val_loss, time.perf_counter() - start, n_parameters)
+
+
+def held_out_rows(rows: int, validation: float, generator: Any, copies: np.ndarray | None = None) -> Any:
+    """The donor rows held out for early stopping (a torch index), None when too few to hold any out.
+
+    A ``validation`` share of the records at random; with ``copies`` (the record each row copies), a
+    record is held out with all its copies. A bootstrap draw takes about a quarter of the records
+    it draws from twice or more, so about 62% of its rows have a copy: rows held out alone, a
+    held-out row's copy would be trained on, the held-out loss would fall as the
+    network learnt those very rows by heart, and the training would run on (best epochs 26 to 45
+    where the survey as delivered stops at 10 to 16, bench/README.md "Fortieth pass").
+    """
+    import torch
+
+    records = rows if copies is None else int(copies.max()) + 1 if len(copies) else 0
+    held = int(round(validation * records)) if records >= 20 else 0
+    if held == 0:
+        return None
+    chosen = torch.randperm(records, generator=generator)[:held]
+    if copies is None:
+        return chosen
+    is_held = np.zeros(records, dtype=bool)
+    is_held[chosen.numpy()] = True
+    return torch.from_numpy(np.flatnonzero(is_held[copies]))
 
 
 @contextlib.contextmanager
@@ -493,9 +521,11 @@ class NetworkCache:
         self.hits = 0
 
     @staticmethod
-    def key(inputs: NetworkInputs, heads: list[Head], weights: np.ndarray, options: dict[str, Any]) -> str:
+    def key(inputs: NetworkInputs, heads: list[Head], weights: np.ndarray, options: dict[str, Any],
+            copies: np.ndarray | None = None) -> str:
         digest = hashlib.sha256()
-        for array in (inputs.donors, weights, *(h.codes for h in heads)):
+        # the copies too: they choose the rows the training holds out
+        for array in (inputs.donors, weights, *(h.codes for h in heads), *([] if copies is None else [copies])):
             digest.update(np.ascontiguousarray(array).tobytes())
         digest.update(repr(sorted(options.items())).encode())
         return digest.hexdigest()
@@ -562,10 +592,12 @@ def run(
     training_options: dict[str, Any] = {"hidden": hidden, "layers": layers, "dropout": dropout, "epochs": epochs,
                         "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "patience": patience,
                         "validation": validation, "refit": refit}
-    key = NetworkCache.key(inputs, heads, weights, {**training_options, "dims": dims}) if networks else ""
+    key = NetworkCache.key(inputs, heads, weights, {**training_options, "dims": dims},
+                           problem.donor_copies) if networks else ""
     fitted = networks.get(key) if networks is not None else None
     if fitted is None:
-        net, training = fit_network(inputs.donors, heads, weights, seed, threads=threads, **training_options)
+        net, training = fit_network(inputs.donors, heads, weights, seed, threads=threads,
+                                    copies=problem.donor_copies, **training_options)
         logger.info(
             "neural_draw: %d donors, %d inputs, %d parameters, best epoch %d, %.1f s training",
             len(inputs.donors),
