@@ -330,7 +330,7 @@ def test_a_bootstrap_draws_copies_stop_the_training_where_the_delivered_records_
     # rows held out alone, their copies trained on: the held-out loss keeps falling as the rows are learnt
     alone = best_epoch(drawn, None)
     assert alone >= 2 * together
-    assert abs(together - delivered) <= 10  # within the patience of the survey as delivered
+    assert together <= delivered + 10  # no longer than the survey as delivered, give or take the patience
 
 
 def test_fuse_hands_the_donors_copies_to_the_network(pair, monkeypatch) -> None:
