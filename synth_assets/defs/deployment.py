@@ -43,8 +43,11 @@ LOCAL_MAX_CONCURRENT = 2
 #: Imported once per run by a fork server that every step's process is forked from: spawned, each
 #: step paid these imports itself (3-5 s of a core, about 40 steps a release; bench/README).
 #: Modules that import without side effects only (no definitions built, no torch: it starts
-#: thread pools that a fork must not inherit).
-STEP_PRELOAD_MODULES = ("synth_assets.defs.definitions", "synth_assets.operations.runner")
+#: thread pools that a fork must not inherit). The instance's SQLite storage too: each step's
+#: process opens the instance, whose storage modules (and their migrations' alembic) took 0.8 s of
+#: a core to import there, a step's process's largest cost after its definitions.
+STEP_PRELOAD_MODULES = ("synth_assets.defs.definitions", "synth_assets.operations.runner",
+                        "dagster._core.storage.sqlite_storage")
 
 
 class DeploymentError(ValueError):

@@ -25,10 +25,10 @@ import pandas as pd
 
 from synth_assets.catalog import Catalog
 from synth_assets.common.frames import ParquetStack, ParquetTable, StagedTable
-from synth_assets.common.parallel import forked_imap
+from synth_assets.common.parallel import forked_imap, resolved_jobs
 from synth_assets.matching.parts import PART_PERSONS, fuse_in_parts, whole_register_surveys
 from synth_assets.matching.resample import COPIES_COLUMN, resample_survey
-from synth_assets.matching.sources import SurveyFusion, fuse_sources
+from synth_assets.matching.sources import SurveyFusion, fuse_sources, import_training_modules_for
 
 #: Column of the matched replicates naming the replicate (1..m), as in the fictitious dataset.
 REPLICATE_COLUMN = "replicate"
@@ -147,6 +147,8 @@ def stack_fused_replicates(
             return stack.finish().detach()
 
         stacked = ParquetStack()
+        if resolved_jobs(processes) > 1 and m > 1:
+            import_training_modules_for(catalog, surveys, methods or {})
         pieces = forked_imap(fused, range(1, m + 1), processes, on_log=on_log, on_peak=on_peak)
         for r, path in enumerate(pieces, start=1):
             stacked.extend(path)

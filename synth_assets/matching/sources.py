@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,8 @@ from synth_assets.catalog.model import MatchingStep, Source
 from synth_assets.common.memory import release_free_memory
 from synth_assets.common.parallel import forked_imap, resolved_jobs
 from synth_assets.matching.api import fuse
-from synth_assets.matching.methods.neural import NetworkCache
+from synth_assets.matching.methods import METHODS
+from synth_assets.matching.methods.neural import NetworkCache, import_training_modules
 from synth_assets.matching.nonresponse import impute_item_nonresponse
 from synth_assets.matching.resample import COPIES_COLUMN
 
@@ -154,6 +155,7 @@ def fuse_sources(
 
     fusions: list[SurveyFusion] = []
     if resolved_jobs(processes) > 1 and len(plan) > 1 and _independent(catalog, plan, set(register.columns)):
+        import_training_modules_for(catalog, [survey for _, survey, *_ in plan], methods)
         for columns, fusion in forked_imap(fused, plan, processes, on_log=on_log, on_peak=on_peak):
             for column, values in columns.items():
                 base[column] = values
@@ -182,6 +184,16 @@ def _independent(catalog: Catalog, plan: list[tuple[int, str, str, pd.DataFrame,
         if read & (imputed - register_columns):
             return False
         imputed.update(specific)
+    return True
+
+
+def import_training_modules_for(catalog: Catalog, surveys: Iterable[str], methods: dict[str, str]) -> bool:
+    """torch's training modules imported here when one of ``surveys`` is fused by a method that trains
+    networks (``neural.import_training_modules``): for a caller about to fork their fusions. True if so."""
+    specs = (METHODS.get(survey_method(catalog, survey, methods)) for survey in surveys)
+    if not any(spec is not None and spec.trains_networks for spec in specs):
+        return False
+    import_training_modules()
     return True
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import itertools
+import json
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -407,6 +409,37 @@ def stop_fork_server() -> None:
         server._stop_unlocked()
 
 
+#: This process's last definitions, under what they were built from (``_definitions_key``).
+_DEFINITIONS: dict[tuple[Any, ...], dg.Definitions] = {}
+
+
+def _definitions_key(data_root: str | None, release_options: dict[str, Any]) -> tuple[Any, ...]:
+    """What ``build_definitions(data_root, release_options=...)`` reads: its arguments, the
+    deployment's environment, and the bytes of the catalog and of an executor file."""
+    from synth_assets.defs.deployment import Deployment
+
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SYNTH_ASSETS_")))
+    deployment = Deployment.from_environment()
+    root = Path(data_root) if data_root is not None else deployment.data_root
+    files = [DataLayout(root).catalog, *([deployment.executor_config] if deployment.executor_config else [])]
+    contents = tuple(hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None for path in files)
+    return str(root), json.dumps(release_options, sort_keys=True, default=str), environment, contents
+
+
+def _definitions(data_root: str | None, release_options: dict[str, Any]) -> dg.Definitions:
+    """``build_definitions`` once a process while what it reads is unchanged: Dagster rebuilds a
+    step's job twice in the step's process (for its plan, then to run it) and an ingest process once
+    per run; each build read and validated the catalog again (0.6 s of a core, as much again as a
+    small step's own work)."""
+    from synth_assets.defs.definitions import build_definitions
+
+    key = _definitions_key(data_root, release_options)
+    if key not in _DEFINITIONS:
+        _DEFINITIONS.clear()  # the last one only
+        _DEFINITIONS[key] = build_definitions(data_root, release_options=release_options)
+    return _DEFINITIONS[key]
+
+
 def job_for_step_processes(job: str, data_root: str, release_options: dict[str, Any],
                            progress_start: float | None = None, steps: bool = True,
                            in_process: bool = False) -> dg.JobDefinition:
@@ -419,11 +452,9 @@ def job_for_step_processes(job: str, data_root: str, release_options: dict[str, 
     (``dg.build_reconstructable_job``); the parent's ``Definitions`` never cross. A step's
     process ends with the run's process (``end_with_parent``).
     """
-    from synth_assets.defs.definitions import build_definitions
-
     end_with_parent()
 
-    job_def = build_definitions(data_root, release_options=release_options).resolve_job_def(job)
+    job_def = _definitions(data_root, release_options).resolve_job_def(job)
     if in_process:
         job_def = job_def.with_executor_def(dg.in_process_executor)
     if progress_start is not None:

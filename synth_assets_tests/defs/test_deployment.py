@@ -153,9 +153,18 @@ def test_local_steps_are_forked_from_a_server_that_imported_the_code_but_not_tor
 
     config = _executor_config({})
     assert config["start_method"] == {"forkserver": {"preload_modules": list(STEP_PRELOAD_MODULES)}}
-    code = ("import importlib, sys\n"
+    # and a step's process opens the instance (SQLite storage, as dagster.yaml's) with nothing left to import
+    code = ("import importlib, sys, tempfile\n"
             f"for name in {list(STEP_PRELOAD_MODULES)!r}: importlib.import_module(name)\n"
-            "assert 'torch' not in sys.modules, 'torch imported'\n")
+            "assert 'torch' not in sys.modules, 'torch imported'\n"
+            "import dagster as dg\n"
+            "from dagster._core.instance.ref import InstanceRef\n"
+            "before = set(sys.modules)\n"
+            "with tempfile.TemporaryDirectory() as home:\n"
+            "    dg.DagsterInstance.from_ref(InstanceRef.from_dir(home)).dispose()\n"
+            "late = sorted(m for m in set(sys.modules) - before if m.startswith(('alembic', 'sqlalchemy',\n"
+            "              'dagster._core.storage.event_log', 'dagster._core.storage.runs')))\n"
+            "assert not late, late\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     # an executor file can still choose (spawn where a library forbids forking)

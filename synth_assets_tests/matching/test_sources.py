@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,8 @@ from synth_assets.catalog import parse_catalog
 from synth_assets.matching import missing_shares
 from synth_assets.matching.nonresponse import impute_item_nonresponse
 from synth_assets.matching.sources import fuse_sources
+
+REPO = Path(__file__).resolve().parents[2]
 
 CATALOG = """
 version: 1
@@ -280,3 +284,32 @@ def test_surveys_fused_side_by_side_in_children_make_the_same_base(fused):
                                    on_peak=lambda position, _: peaks.append(position))
     assert not peaks  # not forked
     pd.testing.assert_frame_equal(side_by_side, one_by_one)
+
+
+@pytest.mark.parametrize("method", ["neural_draw", "nnd_hotdeck"])
+def test_a_parent_forking_fusions_that_train_imports_torch_s_training_modules_once_for_its_children(method):
+    """Each forked child would otherwise import torch and the module torch imports on an optimiser's
+    first construction (``torch._dynamo``) itself: about 3.5 s of a core per survey. A fresh
+    interpreter: this one's modules are whatever earlier tests imported. Methods that train
+    nothing leave torch alone."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from synth_assets.catalog import parse_catalog\n"
+        "from synth_assets.matching.sources import fuse_sources\n"
+        "from synth_assets_tests.matching.test_sources import CATALOG, _budget, _register, _work\n"
+        f"methods = {{'work': {method!r}, 'budget': {method!r}}}\n"
+        "peaks = []\n"
+        "matched, _ = fuse_sources(parse_catalog(CATALOG), _register(), {'work': ('2024', _work()),\n"
+        "                          'budget': ('2024', _budget())}, methods=methods, seed=0, processes=2,\n"
+        "                          on_peak=lambda position, _: peaks.append(position))\n"
+        "assert sorted(peaks) == [0, 1], peaks  # each survey fused in a child of its own\n"
+        "assert matched['hours'].notna().all()\n"
+        "print(sorted(name for name in ('torch', 'torch._dynamo') if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    imported = done.stdout.strip().splitlines()[-1]
+    assert imported == ("['torch', 'torch._dynamo']" if method == "neural_draw" else "[]"), imported

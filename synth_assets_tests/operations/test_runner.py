@@ -175,3 +175,41 @@ def test_a_process_that_rebuilds_jobs_again_and_again_has_one_watcher():
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         assert pool.apply(_watchers_after_three_calls, (0,)) == (True, 1)
+
+
+def test_a_process_builds_the_definitions_once_while_what_they_are_built_from_is_unchanged(tmp_path, monkeypatch):
+    """Dagster rebuilds a step's job twice in the step's process and an ingest process once per run
+    (``job_for_step_processes``): the definitions are built once, and again when the catalog, the
+    release options or the deployment's environment differ."""
+    import shutil
+
+    from synth_assets.defs import definitions
+    from synth_assets.defs.automation.jobs import RELEASE_JOB, ingest_job_name
+    from synth_assets.operations import runner
+
+    built: list[str] = []
+    real = definitions.build_definitions
+
+    def counted(data_root, **options):
+        built.append(str(data_root))
+        return real(data_root, **options)
+
+    monkeypatch.setattr(definitions, "build_definitions", counted)
+    monkeypatch.setattr(runner, "_DEFINITIONS", {})
+    root = tmp_path / "data"
+    root.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "catalog.yaml", root / "catalog.yaml")
+    release = runner.job_for_step_processes(RELEASE_JOB, str(root), {})
+    assert release.name == RELEASE_JOB
+    assert runner.job_for_step_processes(RELEASE_JOB, str(root), {}).name == RELEASE_JOB
+    assert runner.job_for_step_processes(ingest_job_name("silc"), str(root), {}).name == ingest_job_name("silc")
+    assert len(built) == 1
+    runner.job_for_step_processes(RELEASE_JOB, str(root), {"disclosure.k": 5})
+    assert len(built) == 2
+    catalog = root / "catalog.yaml"
+    catalog.write_text(catalog.read_text().replace("version: 1", "version: 1\n# edited"))
+    runner.job_for_step_processes(RELEASE_JOB, str(root), {"disclosure.k": 5})
+    assert len(built) == 3
+    monkeypatch.setenv("SYNTH_ASSETS_STORAGE", str(tmp_path / "storage"))
+    runner.job_for_step_processes(RELEASE_JOB, str(root), {"disclosure.k": 5})
+    assert len(built) == 4 and len(runner._DEFINITIONS) == 1  # the last one kept, not every one

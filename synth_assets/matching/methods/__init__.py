@@ -33,6 +33,7 @@ METHODS: dict[str, MethodSpec] = {
             "neural_draw",
             neural.run,
             "donor drawn near the recipient in the space of a torch MLP's predicted Z distributions",
+            trains_networks=True,
         ),
         MethodSpec(
             "aux_hotdeck",

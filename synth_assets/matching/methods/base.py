@@ -33,6 +33,9 @@ class MethodSpec:
     .parts``) is as right as one fused whole. False for a method that spreads a quota over the
     recipients (donor capacities, ranks among them, an auxiliary table to reproduce): a part that is
     not a miniature of the register (a city's households) would get the whole register's quota.
+
+    ``trains_networks``: the method trains torch networks, so a caller about to fork fusions into
+    child processes imports torch's training modules first (``neural.import_training_modules``).
     """
 
     name: str
@@ -40,3 +43,4 @@ class MethodSpec:
     summary: str
     uses_auxiliary: bool = False
     per_recipient: bool = True
+    trains_networks: bool = False
