@@ -22,6 +22,11 @@ from dagster._core.errors import DagsterAssetCheckFailedError
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+#: The module of the instance's SQLite storage (Dagster's default, ``dagster.yaml``'s): every process
+#: that opens the instance imports it (0.8 s of a core with its migrations' alembic), so the fork
+#: server that the steps' processes are forked from imports it once for them (``defs/deployment.py``).
+SQLITE_STORAGE_MODULE = "dagster._core.storage.sqlite_storage"
+
 #: Class name Dagster gives the error of a step stopped by a failed blocking check.
 CHECK_FAILED_ERROR = f"{DagsterAssetCheckFailedError.__module__}.{DagsterAssetCheckFailedError.__name__}"
 

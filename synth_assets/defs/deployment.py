@@ -32,6 +32,7 @@ import yaml
 
 from synth_assets.common.layout import DataLayout
 from synth_assets.common.settings import PROJECT_ROOT
+from synth_assets.dagster_api import SQLITE_STORAGE_MODULE
 from synth_assets.defs import working_sets
 
 EXECUTORS = ("multiprocess", "k8s")
@@ -44,10 +45,9 @@ LOCAL_MAX_CONCURRENT = 2
 #: step paid these imports itself (3-5 s of a core, about 40 steps a release; bench/README).
 #: Modules that import without side effects only (no definitions built, no torch: it starts
 #: thread pools that a fork must not inherit). The instance's SQLite storage too: each step's
-#: process opens the instance, whose storage modules (and their migrations' alembic) took 0.8 s of
-#: a core to import there, a step's process's largest cost after its definitions.
-STEP_PRELOAD_MODULES = ("synth_assets.defs.definitions", "synth_assets.operations.runner",
-                        "dagster._core.storage.sqlite_storage")
+#: process opens the instance, whose storage modules took 0.8 s of a core to import there, a
+#: step's process's largest cost after its definitions.
+STEP_PRELOAD_MODULES = ("synth_assets.defs.definitions", "synth_assets.operations.runner", SQLITE_STORAGE_MODULE)
 
 
 class DeploymentError(ValueError):
