@@ -1,3 +1,6 @@
+import os
+import threading
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -22,6 +25,44 @@ def test_same_distribution_is_indistinguishable(train, independent):
 def test_threads_give_the_same_figures(train, different):
     # the real labels' tree and each permutation's are fitted apart: their order must not matter
     assert pmse(train, different, "cart", seed=5, n_jobs=3) == pmse(train, different, "cart", seed=5)
+
+
+def test_the_auc_is_scikit_learn_s_out_of_fold_auc_whatever_the_threads(train, different):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from synth_assets.validation.utility.propensity import hgb_frame
+
+    y = np.r_[np.zeros(len(train)), np.ones(len(different))]
+    proba = cross_val_predict(HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=2),
+                              hgb_frame(train, different), y, method="predict_proba",
+                              cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=2))[:, 1]
+    expected = roc_auc_score(y, proba)
+    assert propensity_auc(train, different, seed=2, n_jobs=1) == expected
+    assert propensity_auc(train, different, seed=2, n_jobs=3) == expected
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: OpenMP's default is already one thread")
+def test_each_fold_fits_with_one_openmp_thread_in_its_own_thread(train, different, monkeypatch):
+    """OpenMP keeps its thread count per thread: a limit set by the caller alone leaves the folds'
+    worker threads at one OpenMP thread per core, two folds spinning four threads on two cores."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_info
+
+    seen: list[tuple[str, set[int]]] = []
+    fit = HistGradientBoostingClassifier.fit
+
+    def recording_fit(self, *args, **kwargs):
+        openmp = {info["num_threads"] for info in threadpool_info() if info["user_api"] == "openmp"}
+        seen.append((threading.current_thread().name, openmp))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", recording_fit)
+    propensity_auc(train, different, n_jobs=2)
+    assert len(seen) == 5
+    assert len({name for name, _ in seen}) == 2  # two folds at a time, on two threads
+    assert all(threads == {1} for _, threads in seen), seen
 
 
 def test_different_distribution_is_detected(train, different):
