@@ -4,6 +4,7 @@ Upstream values come from a copy of the ingested tiny demo (conftest.py: every s
 ingested) through the IO managers; the gate is called with its inputs as plain values.
 """
 
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,9 +337,9 @@ def test_the_matching_diagnostics_read_a_seeded_sample_of_a_large_register():
         def to_markdown(self) -> str:
             return "bounds"
 
-        def plot_png(self) -> bytes:
-            return b"png"
-
     assert f"sample of {DIAGNOSED_RECORDS:,} of the {3 * DIAGNOSED_RECORDS:,}" in _matching_page(
-        Report(), 3 * DIAGNOSED_RECORDS)
-    assert "All 1,000 matched records" in _matching_page(Report(), 1000)
+        Report(), 3 * DIAGNOSED_RECORDS, b"png")
+    page = _matching_page(Report(), 1000, b"png")
+    assert "All 1,000 matched records" in page
+    # the plot the step drew once for its metadata, not drawn again
+    assert f"base64,{base64.b64encode(b'png').decode()}'" in page

@@ -246,6 +246,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         table = stack.finish()
         diagnosed = samples.to_pandas()
         report = _diagnostics(project.catalog, diagnosed[register.table.columns], diagnosed, chosen, fusions)
+        bounds_plot = report.plot_png()  # drawn once for the metadata and the report's page (1.5 s a drawing)
         summary = pd.DataFrame(
             [
                 {"survey": f.survey, "wave": f.wave, "method": f.method, "unit": f.unit, "donors": f.donors,
@@ -267,7 +268,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     missing_shares({register_name: register.table, **{n: t.data for n, t in chosen.items()}}, table)
                     .to_markdown(floatfmt=".4f")
                 ),
-                "frechet_bounds_plot": png_markdown(report.plot_png(), "Frechet bounds"),
+                "frechet_bounds_plot": png_markdown(bounds_plot, "Frechet bounds"),
                 "diagnosed_records": len(diagnosed),
                 "register_parts": len(by_part),
                 "rows": table.num_rows,
@@ -275,7 +276,7 @@ def build_matched_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         )
         sources = {register_name: register.origin, **{n: t.origin for n, t in chosen.items()}}
         yield dg.Output(
-            MatchingReport(_matching_page(report, persons), sources,
+            MatchingReport(_matching_page(report, persons, bounds_plot), sources,
                            {register_name: persons, **{n: len(t.data) for n, t in chosen.items()}}),
             output_name=keys.name(keys.MATCHING_REPORT),
             metadata={"sources": dg.MetadataValue.json({n: o.to_dict() for n, o in sources.items()})},
@@ -388,8 +389,9 @@ def _diagnostics(catalog: Catalog, register: pd.DataFrame, matched: pd.DataFrame
     return fusion_diagnostics(register, matched, donors, register_y=catalog.register.specific)
 
 
-def _matching_page(report, records: int) -> str:
-    """The matching section of the release's reports: distances, Fréchet bounds and their plot."""
+def _matching_page(report, records: int, bounds_plot: bytes) -> str:
+    """The matching section of the release's reports: distances, Fréchet bounds and their plot
+    (``bounds_plot``: ``report.plot_png()``)."""
     diagnosed = min(records, DIAGNOSED_RECORDS)
     scope = (f"All {records:,} matched records." if diagnosed == records else
              f"A seeded random sample of {diagnosed:,} of the {records:,} matched records.")
@@ -398,6 +400,6 @@ def _matching_page(report, records: int) -> str:
         "<body style='font-family:system-ui,sans-serif;margin:2em'><h1>Statistical matching diagnostics</h1>"
         f"<p>{scope}</p>"
         f"<pre style='white-space:pre-wrap'>{html.escape(report.to_markdown())}</pre>"
-        f"<img alt='Fréchet bounds' src='data:image/png;base64,{base64.b64encode(report.plot_png()).decode()}'>"
+        f"<img alt='Fréchet bounds' src='data:image/png;base64,{base64.b64encode(bounds_plot).decode()}'>"
         "</body></html>"
     )
