@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from synth_assets.defs.definitions import build_definitions
 from synth_assets.operations.runner import latest_report
-from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared
+from synth_assets_tests.defs.conftest import FAST_RELEASE, Prepared, built_once
 
 pytestmark = pytest.mark.slow
 
@@ -38,25 +39,41 @@ class Released:
     metadata: dict
 
 
-@pytest.fixture(scope="module")
-def released(tmp_path_factory, prepared_release: Prepared):
-    """The prepared release validated again with the comparison asked for, and published.
+@pytest.fixture(scope="session")
+def prepared_comparison(tmp_path_factory, prepared_release: Prepared) -> Prepared:
+    """The prepared release validated again with the comparison asked for, and published: once per
+    session, shared by the xdist workers (a module fixture ran it once in each worker that took one
+    of this module's tests, 50-60 s each time).
 
     Everything up to the fictitious dataset is the prepared release's: the comparison is
     validation_report's alone, and public_dataset must publish what that report judged.
     """
-    copy = prepared_release.copy_to(tmp_path_factory.mktemp("comparison"))
+
+    def build(prepared: Prepared) -> None:
+        shutil.rmtree(prepared.home)
+        prepared_release.copy_to(prepared.root.parent)
+        wave = prepared.release.name.split("-")[0]
+        with prepared.instance() as instance:
+            compared = build_definitions(prepared.root).resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance, partition_key=wave, raise_on_error=False,
+                asset_selection=[dg.AssetKey("validation_report"), dg.AssetKey("public_dataset")],
+                run_config={"ops": {"validation_report": {"config": COMPARISON}}},
+            )
+            assert compared.success, [e.message for e in compared.all_events if e.is_step_failure]
+            assert latest_report(instance, wave, compared.run_id) is not None  # the compared run's report
+        assert prepared.release.name != prepared_release.release.name  # a new release, on the compared report
+
+    return built_once(tmp_path_factory, "comparison", build)
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory, prepared_comparison: Prepared):
+    """A copy of the compared release, for this module's tests to validate again."""
+    copy = prepared_comparison.copy_to(tmp_path_factory.mktemp("comparison"))
     defs = build_definitions(copy.root)
     wave = copy.release.name.split("-")[0]
     with copy.instance() as instance:
-        compared = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, partition_key=wave, raise_on_error=False,
-            asset_selection=[dg.AssetKey("validation_report"), dg.AssetKey("public_dataset")],
-            run_config={"ops": {"validation_report": {"config": COMPARISON}}},
-        )
-        assert compared.success, [e.message for e in compared.all_events if e.is_step_failure]
-        assert copy.release.name != prepared_release.release.name  # a new release, on the compared report
-        reports = latest_report(instance, wave, compared.run_id).parent  # reports/<wave>/<run id>/
+        reports = latest_report(instance, wave).parent  # reports/<wave>/<run id>/ of the compared run
         yield Released(
             instance, defs, wave, reports,
             report_html=(reports / "report.html").read_text(),
