@@ -44,6 +44,27 @@ def test_missing_file_names_the_path(tmp_path):
         load_catalog(tmp_path / "nope.yaml")
 
 
+def test_a_catalog_is_parsed_once_per_text_and_again_when_its_file_changes(mini_catalog_path, tmp_path, monkeypatch):
+    import synth_assets.catalog.loader as loader
+
+    parsed: list[str] = []
+    parse = loader.parse_catalog
+    monkeypatch.setattr(loader, "parse_catalog", lambda text, path: parsed.append(str(path)) or parse(text, path))
+    monkeypatch.setattr(loader, "_PARSED", {}, raising=False)  # none parsed before
+    path = tmp_path / "catalog.yaml"
+    path.write_text(mini_catalog_path.read_text())
+    first = load_catalog(path)
+    assert load_catalog(path) is first and parsed == [str(path)]  # the definitions' and the resource's
+    path.write_text(_mutated(path, lambda raw: raw["sources"]["living"].update(description="changed")))
+    changed = load_catalog(path)
+    assert changed is not first and changed.sources["living"].description == "changed"
+    assert len(parsed) == 2
+    path.write_text(_mutated(path, lambda raw: raw["sources"]["living"].update(unknown_key=1)))
+    for _ in range(2):  # an invalid file is refused every time, naming itself
+        with pytest.raises(CatalogError, match=str(path)):
+            load_catalog(path)
+
+
 def test_unknown_key_is_an_error_naming_its_location(mini_catalog_path):
     text = _mutated(mini_catalog_path, lambda c: c["sources"]["living"]["variables"]["rent"].update(colum="x"))
     with pytest.raises(CatalogError) as err:

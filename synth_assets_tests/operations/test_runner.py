@@ -213,3 +213,74 @@ def test_a_process_builds_the_definitions_once_while_what_they_are_built_from_is
     monkeypatch.setenv("SYNTH_ASSETS_STORAGE", str(tmp_path / "storage"))
     runner.job_for_step_processes(RELEASE_JOB, str(root), {"disclosure.k": 5})
     assert len(built) == 4 and len(runner._DEFINITIONS) == 1  # the last one kept, not every one
+
+
+def _definitions_built_in_this_process(_: int) -> list:
+    from synth_assets.operations import runner
+
+    return list(runner._DEFINITIONS)
+
+
+def test_a_run_s_fork_server_builds_the_definitions_its_steps_are_forked_with(tmp_path, monkeypatch):
+    """The run's fork server imports the runner (``STEP_PRELOAD_MODULES``) with the run's
+    ``FORK_SERVER_DEFINITIONS``: it builds the definitions, and a step's process forked from it
+    finds them under the key its own ``job_for_step_processes`` asks for, with nothing to build."""
+    import json
+    import multiprocessing
+    import shutil
+
+    from synth_assets.defs.deployment import STEP_PRELOAD_MODULES
+    from synth_assets.operations import runner
+
+    root = tmp_path / "data"
+    root.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "catalog.yaml", root / "catalog.yaml")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(STEP_PRELOAD_MODULES))
+    runner.stop_fork_server()  # none of an earlier test's
+    try:
+        monkeypatch.setenv(runner.FORK_SERVER_DEFINITIONS,
+                           json.dumps({"data_root": str(root), "release_options": {"disclosure.k": 5}}))
+        with context.Pool(1) as pool:
+            built = pool.apply(_definitions_built_in_this_process, (0,))
+        assert built == [runner._definitions_key(str(root), {"disclosure.k": 5})]
+        runner.stop_fork_server()
+        # a catalog a step could not build from: the server builds nothing, the step's own build names it
+        (root / "catalog.yaml").write_text("sources: [")
+        with context.Pool(1) as pool:
+            assert pool.apply(_definitions_built_in_this_process, (0,)) == []
+    finally:
+        runner.stop_fork_server()
+
+
+def test_only_a_run_with_a_process_per_step_hands_its_fork_server_the_definitions(tmp_path, monkeypatch):
+    """``execute`` sets ``FORK_SERVER_DEFINITIONS`` for the run's fork server while the run lasts, and
+    leaves the environment as it was; a run whose steps run in its own process needs none."""
+    import contextlib
+    import json
+    import shutil
+
+    import dagster as dg
+
+    from synth_assets.operations import runner
+
+    seen: list[str | None] = []
+
+    @contextlib.contextmanager
+    def recorded(*_, **__):
+        seen.append(os.environ.get(runner.FORK_SERVER_DEFINITIONS))
+        raise RuntimeError("recorded")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(dg, "execute_job", recorded)
+    monkeypatch.delenv(runner.FORK_SERVER_DEFINITIONS, raising=False)
+    root = tmp_path / "data"
+    root.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "catalog.yaml", root / "catalog.yaml")
+    processes = runner.StepProcesses(str(root), {"disclosure.k": 5})
+    for in_process in (False, True):
+        with pytest.raises(RuntimeError, match="recorded"):
+            runner.execute(None, "release", "2024", None, processes=processes, in_process=in_process)
+        assert runner.FORK_SERVER_DEFINITIONS not in os.environ
+    assert json.loads(seen[0]) == {"data_root": str(root), "release_options": {"disclosure.k": 5}}
+    assert seen[1] is None
