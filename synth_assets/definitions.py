@@ -2,4 +2,4 @@
 
 from synth_assets.defs.definitions import build_definitions
 
-defs = build_definitions()
+defs = build_definitions(code_location=__name__)

@@ -83,14 +83,18 @@ class Deployment:
     def layout(self) -> DataLayout:
         return DataLayout(self.data_root, storage=self.storage_root)
 
-    def executor_definition(self) -> dg.ExecutorDefinition:
+    def executor_definition(self, code_location: str | None = None) -> dg.ExecutorDefinition:
+        """The executor of the steps; ``code_location``: the module holding the definitions (the one
+        each step's process of a run launched from the daemon or the UI imports to rebuild its job),
+        imported once by the run's fork server with the others, so no step's process builds it."""
         settings = read_executor_config(self.executor_config) if self.executor_config else {}
         if self.executor == "k8s":
             # Imported only here: dagster-k8s is the `kubernetes` extra, not needed locally.
             from dagster_k8s import k8s_job_executor
 
             return k8s_job_executor.configured(settings, name="k8s_job_executor")
-        start = ({"forkserver": {"preload_modules": list(STEP_PRELOAD_MODULES)}}
+        preload = [*STEP_PRELOAD_MODULES, *([code_location] if code_location else [])]
+        start = ({"forkserver": {"preload_modules": preload}}
                  if "forkserver" in multiprocessing.get_all_start_methods() else {"spawn": {}})  # Windows: spawn only
         # One population-sized step at a time (working_sets): never two population steps side by side.
         return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, "start_method": start,

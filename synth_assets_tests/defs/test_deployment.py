@@ -153,9 +153,16 @@ def test_local_steps_are_forked_from_a_server_that_imported_the_code_but_not_tor
 
     config = _executor_config({})
     assert config["start_method"] == {"forkserver": {"preload_modules": list(STEP_PRELOAD_MODULES)}}
+    # the daemon's and the UI's runs: their steps' processes rebuild the job from the code location's
+    # module, which the server imports too (the definitions built once, not once a step)
+    import synth_assets.definitions as code_location
+
+    resolved = code_location.defs.executor.config_schema.resolve_config({})
+    assert resolved.value["config"]["start_method"] == {
+        "forkserver": {"preload_modules": [*STEP_PRELOAD_MODULES, "synth_assets.definitions"]}}
     # and a step's process opens the instance (SQLite storage, as dagster.yaml's) with nothing left to import
     code = ("import importlib, sys, tempfile\n"
-            f"for name in {list(STEP_PRELOAD_MODULES)!r}: importlib.import_module(name)\n"
+            f"for name in {[*STEP_PRELOAD_MODULES, 'synth_assets.definitions']!r}: importlib.import_module(name)\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n"
             "import dagster as dg\n"
             "from dagster._core.instance.ref import InstanceRef\n"
