@@ -245,6 +245,23 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return notes
 
 
+#: How long a stopped pipeline waits for its runs' executor to report the runs whose step processes
+#: it ended (a run's executor notices an ended step within a second; the stop stays prompt).
+STOPPED_RUN_REPORT_S = 5.0
+
+
+def cancel_again(instance: dg.DagsterInstance, run_ids: Iterable[str], reason: str) -> list[str]:
+    """Mark canceled again the runs of ``run_ids`` that their executor reported failed after they
+    were canceled (their step processes ended by the stop); the runs so marked."""
+    again = []
+    for run_id in run_ids:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.status == dg.DagsterRunStatus.FAILURE:
+            instance.report_run_canceled(run, reason)
+            again.append(run_id)
+    return again
+
+
 def cancel_own_runs(instance: dg.DagsterInstance, reason: str) -> list[str]:
     """Mark canceled the runs this process has in flight, and free their slots (on a signal)."""
     token = process_token()
@@ -342,8 +359,13 @@ def run_until_signal(work: Callable[[threading.Event], T], instance: dg.DagsterI
             if not received.empty():
                 signum = received.get()
                 stop.set()
-                canceled = cancel_own_runs(instance, f"synth-assets received {signal.Signals(signum).name}")
-                end_step_processes(instance, canceled)  # none left behind (--step-processes)
+                reason = f"synth-assets received {signal.Signals(signum).name}"
+                canceled = cancel_own_runs(instance, reason)
+                if end_step_processes(instance, canceled):  # none left behind (--step-processes)
+                    # the run's executor sees its steps' processes end and reports the run failed,
+                    # over its cancellation: let it, then mark canceled again what the stop ended
+                    worker.join(STOPPED_RUN_REPORT_S)
+                    cancel_again(instance, canceled, reason)
                 raise Interrupted(signum, canceled)
     finally:
         for s, handler in previous.items():

@@ -284,3 +284,25 @@ def test_only_a_run_with_a_process_per_step_hands_its_fork_server_the_definition
         assert runner.FORK_SERVER_DEFINITIONS not in os.environ
     assert json.loads(seen[0]) == {"data_root": str(root), "release_options": {"disclosure.k": 5}}
     assert seen[1] is None
+
+
+def test_a_stopped_run_its_executor_reported_failed_is_marked_canceled_again():
+    """On a signal the runs are canceled, then their step processes ended; the run's executor sees
+    them end and reports the run failed over its cancellation (seen: SIGTERM with a process per step).
+    What the stop ended is canceled again; a run that ended otherwise is left as it is."""
+    import dagster as dg
+
+    from synth_assets.operations.runner import cancel_again
+
+    with dg.instance_for_test() as instance:
+        stopped, failed = (instance.add_run(dg.DagsterRun(job_name="release", run_id=run_id,
+                                                              status=dg.DagsterRunStatus.STARTED))
+                              for run_id in ("stopped", "failed"))
+        instance.report_run_canceled(stopped, "synth-assets received SIGTERM")
+        instance.report_run_failed(instance.get_run_by_id("stopped"), "a step's process ended")
+        instance.report_run_failed(failed, "not ours")  # never canceled: not the stop's doing
+        assert instance.get_run_by_id("stopped").status == dg.DagsterRunStatus.FAILURE
+        assert cancel_again(instance, ["stopped"], "synth-assets received SIGTERM") == ["stopped"]
+        assert instance.get_run_by_id("stopped").status == dg.DagsterRunStatus.CANCELED
+        assert instance.get_run_by_id("failed").status == dg.DagsterRunStatus.FAILURE
+        assert cancel_again(instance, ["stopped"], "again") == []  # canceled already: nothing to do
