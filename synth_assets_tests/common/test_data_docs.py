@@ -66,6 +66,34 @@ def test_suites_are_kept_as_ge_json_with_data_docs(tmp_path):
     assert (docs.index.parent / "expectations" / "persons.html").exists()
 
 
+def test_a_validation_saves_its_suite_once_and_a_changed_suite_replaces_the_kept_one(tmp_path, monkeypatch):
+    # GE's update matches every new expectation against the saved suite's (a list search of
+    # normalised dicts, 1.8 of a 200,000-row batch's 9.6 CPU s): the validation definition saves the
+    # suite itself, so saving it first as well did that search once more, at every validation
+    from great_expectations.core.factory.suite_factory import SuiteFactory
+
+    saved: list[str] = []
+    save = SuiteFactory.add_or_update
+
+    def counted(self, suite):
+        saved.append(suite.name)
+        return save(self, suite)
+
+    monkeypatch.setattr(SuiteFactory, "add_or_update", counted)
+    frame = pd.DataFrame({"person_id": [1, 2], "age": [30, -8], "status": [1, 2]})
+    assert run_suite(frame, table_suite(SPEC)).success
+    assert saved == ["persons"]
+
+    docs = DataDocs(tmp_path / "data_docs", run_name="first")
+    assert run_suite(frame, table_suite(SPEC), docs=docs).success
+    narrower = {**SPEC, "ranges": {"age": {"min": 0, "max": 20}}}
+    report = run_suite(frame, table_suite(narrower), docs=DataDocs(docs.root, run_name="second"))
+    assert saved == ["persons"] * 3
+    assert not report.success and report.failures[0].unexpected_examples == [30]
+    kept = json.loads(report.suite_file.read_text())
+    assert _range_expectation(kept)["kwargs"]["max_value"] == 20
+
+
 def _site_pages(root) -> dict[str, str]:
     """The Data Docs pages under ``root``, each with its own project's id and build time left out."""
     import re
