@@ -28,6 +28,17 @@ def _referenced(rule: str, columns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c in columns if re.search(rf"(?<![\w.]){re.escape(str(c))}(?!\w)", rule))
 
 
+def evaluated(data: pd.DataFrame, expression: str) -> pd.Series:
+    """A catalog expression (a rule, a derived variable, an aggregate's ``where``) on every row of ``data``.
+
+    Evaluated on the columns it names alone: ``DataFrame.eval`` wraps every column of its frame in a
+    Series at each call, which cost more than the expression itself on the release's 70 columns
+    and was a fifth of recomputing a city's diary aggregates (bench/README.md, "Forty-third pass").
+    """
+    return pd.Series(data[referenced_columns(expression, list(data.columns))].eval(expression, engine="python"),
+                     index=data.index)
+
+
 def broken_rows(data: pd.DataFrame, rules: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
     """Rows breaking at least one rule, and how many rows break each rule."""
     broken = np.zeros(len(data), dtype=bool)
@@ -35,9 +46,7 @@ def broken_rows(data: pd.DataFrame, rules: Sequence[str]) -> tuple[np.ndarray, d
     for rule in rules:
         named = referenced_columns(rule, list(data.columns))
         try:
-            # on the rule's own columns: DataFrame.eval wraps every column of its frame in a Series
-            # at each call, which cost more than the rule itself on the release's 70 columns
-            holds = pd.Series(data[named].eval(rule, engine="python"), index=data.index)
+            holds = evaluated(data, rule)
         except Exception as exc:  # pandas raises many kinds for a bad expression
             raise RuleError(f"rule `{rule}` cannot be evaluated: {exc}") from exc
         if not pd.api.types.is_bool_dtype(holds) and not holds.isna().any():

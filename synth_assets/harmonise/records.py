@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.model import RecordAggregate, Records, Source
-from synth_assets.catalog.rules import broken_rows
+from synth_assets.catalog.rules import broken_rows, evaluated
 
 DAY = "day_id"
 RECORD = "record_id"
@@ -45,7 +45,7 @@ def with_derived(rows: pd.DataFrame, source: Source) -> pd.DataFrame:
     records = _records(source)
     rows = rows.copy()
     for name, expression in records.derived.items():
-        values = pd.Series(rows.eval(expression, engine="python"), index=rows.index)
+        values = evaluated(rows, expression)
         rows[name] = pd.to_numeric(values, errors="coerce").astype("float64")
     return rows
 
@@ -105,7 +105,7 @@ def _per_day(rows: pd.DataFrame, person: str, aggregates: dict[str, RecordAggreg
     for position, aggregate in enumerate(aggregates.values(), start=1):
         selected = real.copy()
         if aggregate.where:
-            holds = pd.Series(rows.eval(aggregate.where, engine="python"), index=rows.index)
+            holds = evaluated(rows, aggregate.where)
             selected &= holds.fillna(False).astype(bool).to_numpy()
         if aggregate.how == "sum":
             assert aggregate.of is not None, "the catalog requires 'of' for a sum"

@@ -220,3 +220,26 @@ def test_aggregates_of_several_persons_equal_each_persons_own(catalog):
         together = aggregate_records(rows, source)
         for person, own in rows.groupby("person_id"):
             pd.testing.assert_frame_equal(together.loc[[person]], aggregate_records(own, source), check_names=False)
+
+
+def test_derived_variables_and_aggregates_evaluate_their_expressions_on_the_columns_they_name(catalog, monkeypatch):
+    """Each catalog expression is handed to pandas with its own columns only (pandas wraps every column
+    of the frame it evaluates on in a Series, a fifth of a city's diary aggregates), with the same values."""
+    source = catalog.sources["trips"]
+    rows = harmonise_rows(catalog, "trips", _trips())
+    widened = rows.assign(**{f"unrelated_{i}": np.arange(len(rows)) for i in range(20)})
+    handed: list[list[str]] = []
+    evaluate = pd.DataFrame.eval
+
+    def recorded(frame, expression, **kwargs):
+        handed.append(sorted(frame.columns))
+        return evaluate(frame, expression, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "eval", recorded)
+    derived = with_derived(widened, source)
+    table = aggregate_records(derived, source)
+    assert handed and all(not any(c.startswith("unrelated_") for c in columns) for columns in handed)
+    assert ["distance", "duration"] in handed and ["mode"] in handed
+    np.testing.assert_allclose(derived["speed"], rows["distance"] / (rows["duration"] / 60))
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(table, aggregate_records(with_derived(rows, source), source))
