@@ -497,6 +497,15 @@ def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: 
         del out, group  # not held while the next replicate is read and generated
 
 
+#: Linked records whose aggregates :func:`aggregate_differences` recomputes at a time: row groups of
+#: whole persons joined up to about this many rows. A part costs about 70 ms of pandas' set-up (the
+#: catalog's expressions, the groupings, the frames) whatever its rows, which in row groups of 97,000
+#: diary rows was a third of a city's check: joined, 54.1 -> 45.9 s at 1.2 million persons, for 160 MB
+#: more at its peak. The copy and distribution checks hash or count a part in little more than its
+#: rows' time: joined, no faster (bench/README.md, "Forty-third pass").
+AGGREGATE_PART_ROWS = 400_000
+
+
 def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataFrame | ParquetTable, source: Source,
                           *, person_id: str, replicate: str = "replicate") -> pd.DataFrame:
     """Per aggregate: persons compared, persons whose value recomputed from their linked records
@@ -505,9 +514,10 @@ def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataF
 
     The persons compared are those inside the source's universe (no aggregate negative). Tables on
     disk both sorted by person (as the release and ``linked_<survey>`` are written) are read side by
-    side in parts of whole persons (``ParquetTable.whole_parts``), a row group of each at a time:
-    the step holds those, whatever the population's size. Otherwise the persons' aggregates are
-    read whole and the linked table in parts of whole persons where it can be.
+    side in parts of whole persons (``ParquetTable.whole_parts``), a row group of persons and about
+    :data:`AGGREGATE_PART_ROWS` linked records at a time: the step holds those, whatever the population's
+    size. Otherwise the persons' aggregates are read whole and the linked table in parts of whole
+    persons where it can be.
     """
     names = list(source.aggregates)
     keys = [replicate, person_id] if replicate in persons.columns else [person_id]
@@ -516,9 +526,11 @@ def aggregate_differences(linked: pd.DataFrame | ParquetTable, persons: pd.DataF
     if isinstance(linked, ParquetTable) and isinstance(persons, ParquetTable) and persons.rows_in_order(keys) \
             and linked.rows_in_order(keys):
         pairs = parts_side_by_side(persons.whole_parts(keys, columns),
-                                   _recomputed(linked.whole_parts(keys, None, replicate), source, keys, person_id), keys)
+                                   _recomputed(linked.whole_parts(keys, None, replicate, part_rows=AGGREGATE_PART_ROWS),
+                                               source, keys, person_id), keys)
     else:
-        parts = linked.whole_parts(keys, None, replicate) if isinstance(linked, ParquetTable) else [linked]
+        parts = linked.whole_parts(keys, None, replicate, part_rows=AGGREGATE_PART_ROWS) \
+            if isinstance(linked, ParquetTable) else [linked]
         found = list(_recomputed(parts, source, keys, person_id))
         pairs = [(persons.read(columns) if isinstance(persons, ParquetTable) else persons[columns],
                   pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns))]

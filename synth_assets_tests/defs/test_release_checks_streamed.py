@@ -20,6 +20,7 @@ from synth_assets.defs import keys
 from synth_assets.defs.calibration.checks import build_calibration_check, build_top_coding_check
 from synth_assets.defs.matching.checks import build_household_variables_check
 from synth_assets.defs.synthesis.linked import build_linked_checks
+from synth_assets.synthesis import linked as linked_records
 from synth_assets_tests.defs.conftest import Prepared
 
 pytestmark = pytest.mark.slow
@@ -30,6 +31,21 @@ ROWS = 97  # row groups of 97 rows: households and persons straddle them
 def _small_groups(source: Path, target: Path) -> ParquetTable:
     write_rows(pd.read_parquet(source), target, row_group_rows=ROWS)
     return ParquetTable(target)
+
+
+def _linked_parts_of_rows(patch: pytest.MonkeyPatch, rows: int) -> list[int]:
+    """Linked records recomputed about ``rows`` at a time (row groups joined, never the whole table);
+    the list fills with the records of each recomputation."""
+    seen: list[int] = []
+    recompute = linked_records.aggregate_records
+
+    def counted(records, source):
+        seen.append(len(records))
+        return recompute(records, source)
+
+    patch.setattr(linked_records, "AGGREGATE_PART_ROWS", rows)
+    patch.setattr(linked_records, "aggregate_records", counted)
+    return seen
 
 
 def _forbid_whole_reads(patch: pytest.MonkeyPatch) -> None:
@@ -73,6 +89,7 @@ def test_the_release_checks_read_a_row_group_at_a_time(prepared_release: Prepare
         households = household_check(release)
         calibrated = calibration_check(fictitious_dataset=release, targets=targets, register=on_disk["register"])
         top_coded = top_coding_check(fictitious_dataset=release, matched=on_disk["matched"])
+        recomputed = _linked_parts_of_rows(patch, 5 * ROWS)
         aggregates = aggregates_check(fictitious=release, linked_tus=on_disk["linked_tus"])
 
     # the figures of each replicate read whole
@@ -95,6 +112,11 @@ def test_the_release_checks_read_a_row_group_at_a_time(prepared_release: Prepare
     expected = tail_thresholds(matched, [v for v in catalog.amounts() if v in matched], catalog.release.top_coding.quantile)
     assert top_coded.passed and top_coded.metadata["thresholds"].value == {v: round(t, 2) for v, t in expected.items()}
     assert aggregates.passed, aggregates.description
+    # row groups joined five at a time (each recomputation costs pandas' set-up, whatever its rows): one
+    # recomputation a joined part, two where a part holds the end of a replicate and the next one's start
+    linked_rows, replicates = on_disk["linked_tus"].num_rows, whole["replicate"].nunique()
+    assert sum(recomputed) == linked_rows and max(recomputed) <= 8 * ROWS  # a share, a row group, a person
+    assert len(recomputed) <= -(-linked_rows // (5 * ROWS)) + replicates - 1
     universe = whole[list(catalog.sources["tus"].aggregates)].ge(0).all(axis=1).sum()
     assert re.search(rf"\|\s+{universe}\s+\|\s+0\s+\|", aggregates.metadata["aggregates"].value)
 
@@ -118,5 +140,6 @@ def test_the_release_checks_read_a_row_group_at_a_time(prepared_release: Prepare
     write_rows(off, tmp_path / "off.parquet", row_group_rows=ROWS)
     with monkeypatch.context() as patch:
         _forbid_whole_reads(patch)
+        _linked_parts_of_rows(patch, 5 * ROWS)
         refused = aggregates_check(fictitious=ParquetTable(tmp_path / "off.parquet"), linked_tus=on_disk["linked_tus"])
     assert not refused.passed and f"{aggregate} 1 " in refused.description

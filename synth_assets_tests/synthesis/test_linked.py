@@ -12,6 +12,7 @@ from synth_assets.catalog import load_catalog
 from synth_assets.harmonise import harmonise_record_rows
 from synth_assets.harmonise.records import aggregate_records, failed_days, person_table, with_derived
 from synth_assets.ingest import read_source_file, source_path
+from synth_assets.synthesis import linked as linked_module
 from synth_assets.synthesis.linked import (
     EpisodeDays,
     TripDays,
@@ -179,6 +180,7 @@ def test_release_tables_are_keyed_agree_with_their_persons_and_copy_no_real_day(
         assert on_disk.rows_in_order(day) == (layout == "sorted")
         with monkeypatch.context() as patch:
             if layout == "sorted":  # never a replicate's rows at once, nor the whole table
+                patch.setattr(linked_module, "AGGREGATE_PART_ROWS", 3 * 37)  # row groups joined three at a time
                 patch.setattr(ParquetTable, "part", lambda *a, **k: pytest.fail("a replicate read whole"))
                 patch.setattr(ParquetTable, "read", lambda *a, **k: pytest.fail("the table read whole"))
             assert copied_days(on_disk, rows, "person_id", copies, day) == expected[0]
