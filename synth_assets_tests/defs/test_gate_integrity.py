@@ -219,6 +219,12 @@ def test_a_fresh_validation_publishes_the_new_draw_beside_the_old_release(releas
     assert newest != released.release
     assert card(newest)["validation"]["fictitious_sha256"] == current
     assert Path(publication_metadata(released)["report"]).parent.name == result.run_id
+    # the gate says what it does before its silent work (the hashes, the files), not only once it is done
+    said = [record.user_message for record in released.instance.all_logs(result.run_id)
+            if record.step_key == "public_dataset" and record.user_message.startswith(("the gate:", "published release"))]
+    assert len(said) == 3 and said[1].startswith("the gate: every judgement") and said[2].startswith("published"), said
+    assert f"the gate: hashing the release ({pd.read_parquet(released.table).shape[0]:,} records)" in said[0]
+    assert "tus records" in said[0] and "mobility records" in said[0]
     # the earlier release is untouched: only the new folder and the pointer changed
     after = public_snapshot(released.root)
     assert {k: v for k, v in after.items() if k.startswith(released.release.name)} == \

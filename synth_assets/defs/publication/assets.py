@@ -95,7 +95,11 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         wave = context.partition_key
         # Blocking checks stop later steps of their own run only, and know nothing of what was
-        # materialised since: re-check here, on the hash of the data actually received.
+        # materialised since: re-check here, on the hash of the data actually received. Said first:
+        # hashing a city's release and its diaries takes seconds to tens of seconds
+        context.log.info(f"the gate: hashing the release ({fictitious.num_rows:,} records) and its linked tables "
+                         f"({', '.join(f'{t.num_rows:,} {linked_inputs[n]} records' for n, t in linked.items()) or 'none'}) "
+                         "to compare them with what every check and the report judged")
         received = fictitious.sha256()  # dataframe_sha256 of the table, as each check computed it
         problems = gate_problems(context.instance, wave, received, report)
         for name, table in linked.items():
@@ -109,6 +113,8 @@ def build_public_dataset(catalog: Catalog) -> dg.AssetsDefinition:
             name: {"wave": origin.wave, "file": origin.file, "sha256": origin.sha256, "ingest_run": origin.ingest_run}
             for name, origin in matching.sources.items()
         }
+        context.log.info("the gate: every judgement is about this data; writing the release's replicates, "
+                         "linked tables, report and data card")
         target, card = publish_release(
             fictitious,
             public_dir=project.layout.public,
