@@ -404,19 +404,9 @@ class ParquetTable:
     def read(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The whole table, or only ``columns`` of it, as one frame (as the Parquet IO manager reads it).
 
-        A view (:meth:`where`) is read as :meth:`take` of all its rows would give it (the whole file's
-        categories), its row groups' kept rows joined as they come: ``take`` copied every row twice
-        more, to its positions' order and back (2 of the 5.5 s a replicate's 959,044 training records
-        took at 1.2 million persons; bench/README.md, "Forty-third pass")."""
+        A view (:meth:`where`) is read as :meth:`take` of all its rows (the whole file's categories)."""
         if self._filters:
-            wanted = list(columns) if columns is not None else self.columns
-            pieces = [self._group_frame(file, group, names, mask) for file, group, names, mask in self._groups(wanted)]
-            if not pieces:
-                return self.take(np.arange(0), wanted)
-            for piece in pieces:  # each row group's dictionary: the file's categories, so they join as categories
-                for column, categories in self._categories(wanted).items():
-                    piece[column] = piece[column].astype(pd.CategoricalDtype(categories, ordered=piece[column].cat.ordered))
-            return _joined(pieces)
+            return self.take(np.arange(self.num_rows), columns)
         if columns is None:
             columns = self._selected
         opener = getattr(self.path, "open", None)

@@ -118,28 +118,6 @@ def test_a_view_of_a_parquet_table_is_the_filtered_frame_read_a_row_group_at_a_t
         table.where("region", [1])
 
 
-def test_a_view_is_read_as_its_row_groups_kept_rows_not_taken_position_by_position(tmp_path, monkeypatch):
-    """A view's ``read`` joins its row groups' kept rows, each with the file's categories: the frame
-    ``take`` of every position gives, without its two more copies of every row (its order and back)."""
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"replicate": np.repeat([1, 2], [900, 600]), "household": rng.integers(0, 200, 1500),
-                          "age": pd.array(rng.integers(0, 90, 1500), dtype="Int64"),
-                          "sex": pd.Categorical(rng.choice(["f", "m"], 1500), categories=["f", "m", "x"])})
-    frame.loc[frame["replicate"] == 2, "sex"] = "x"  # replicate 2's row groups know only "x"
-    write_rows(frame, tmp_path / "t.parquet", row_group_rows=250)
-    table = ParquetTable(tmp_path / "t.parquet")
-    views = [table.where("household", frame["household"].unique()[:50]),
-             table.where("replicate", [2]).select(["sex", "age"])]
-    taken = [view.take(np.arange(view.num_rows)) for view in views]
-    empty = table.where("replicate", [3]).read()
-    monkeypatch.setattr(ParquetTable, "take", lambda *a, **k: pytest.fail("a view read position by position"))
-    for view, expected in zip(views, taken, strict=True):
-        read = view.read()
-        pd.testing.assert_frame_equal(read, expected)
-        assert list(read["sex"].cat.categories) == ["f", "m", "x"]
-    assert empty.empty and list(empty.columns) == list(frame.columns)
-
-
 def _release_replicate(i: int, rows: int, categories: list[str]) -> pd.DataFrame:
     """A replicate as ``fictitious_dataset`` makes them: categories of its own, a column all missing in one."""
     rng = np.random.default_rng(i)
