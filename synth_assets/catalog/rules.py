@@ -7,6 +7,7 @@ the labour force survey's universe), and the rule speaks only of records it appl
 from __future__ import annotations
 
 import functools
+import keyword
 import re
 from collections.abc import Sequence
 
@@ -31,18 +32,27 @@ def _referenced(rule: str, columns: tuple[str, ...]) -> tuple[str, ...]:
 def evaluated(data: pd.DataFrame, expression: str) -> pd.Series:
     """A catalog expression (a rule, a derived variable, an aggregate's ``where``) on every row of ``data``.
 
-    Evaluated on the columns it names alone: ``DataFrame.eval`` wraps every column of its frame in a
-    Series at each call, which cost more than the expression itself on the release's 70 columns
-    and was a fifth of recomputing a city's diary aggregates (bench/README.md, "Forty-third pass").
+    Evaluated by ``pandas.eval`` on the columns it names alone, handed over as they are:
+    ``DataFrame.eval`` wraps every column of its frame in a Series at each call, which cost more than
+    the expression itself on the release's 70 columns (a fifth of recomputing a city's diary
+    aggregates), and a frame of the named columns still cost half of checking a chunk's 39 rules
+    (bench/README.md, "Forty-third pass" and "Forty-fourth pass"). A column whose name is no Python
+    name (written with backticks) goes through ``DataFrame.eval``, which knows how to quote it.
     """
-    return pd.Series(data[referenced_columns(expression, list(data.columns))].eval(expression, engine="python"),
-                     index=data.index)
+    named = referenced_columns(expression, list(data.columns))
+    if all(str(c).isidentifier() and not keyword.iskeyword(str(c)) for c in named):
+        # what DataFrame.eval hands pandas.eval, less the frame's other columns and its index
+        values = pd.eval(expression, engine="python", resolvers=[{c: data[c] for c in named}])
+    else:
+        values = data[named].eval(expression, engine="python")
+    return pd.Series(values, index=data.index)
 
 
 def broken_rows(data: pd.DataFrame, rules: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
     """Rows breaking at least one rule, and how many rows break each rule."""
     broken = np.zeros(len(data), dtype=bool)
     counts: dict[str, int] = {}
+    missing: dict[str, np.ndarray] = {}  # each column's nulls, found once for every rule naming it
     for rule in rules:
         named = referenced_columns(rule, list(data.columns))
         try:
@@ -51,8 +61,12 @@ def broken_rows(data: pd.DataFrame, rules: Sequence[str]) -> tuple[np.ndarray, d
             raise RuleError(f"rule `{rule}` cannot be evaluated: {exc}") from exc
         if not pd.api.types.is_bool_dtype(holds) and not holds.isna().any():
             raise RuleError(f"rule `{rule}` does not give one true/false per record")
-        applicable = ~data[named].isna().any(axis=1)
-        bad = (~holds.fillna(True).astype(bool) & applicable).to_numpy()
+        applicable = np.ones(len(data), dtype=bool)
+        for column in named:
+            if column not in missing:
+                missing[column] = data[column].isna().to_numpy()
+            applicable &= ~missing[column]
+        bad = ~holds.fillna(True).astype(bool).to_numpy() & applicable
         counts[rule] = int(bad.sum())
         broken |= bad
     return broken, counts

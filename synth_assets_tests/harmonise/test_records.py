@@ -229,13 +229,13 @@ def test_derived_variables_and_aggregates_evaluate_their_expressions_on_the_colu
     rows = harmonise_rows(catalog, "trips", _trips())
     widened = rows.assign(**{f"unrelated_{i}": np.arange(len(rows)) for i in range(20)})
     handed: list[list[str]] = []
-    evaluate = pd.DataFrame.eval
+    evaluate = pd.eval
 
-    def recorded(frame, expression, **kwargs):
-        handed.append(sorted(frame.columns))
-        return evaluate(frame, expression, **kwargs)
+    def recorded(expression, **kwargs):
+        handed.append(sorted(c for resolver in kwargs.get("resolvers", ()) for c in resolver))
+        return evaluate(expression, **kwargs)
 
-    monkeypatch.setattr(pd.DataFrame, "eval", recorded)
+    monkeypatch.setattr(pd, "eval", recorded)
     derived = with_derived(widened, source)
     table = aggregate_records(derived, source)
     assert handed and all(not any(c.startswith("unrelated_") for c in columns) for columns in handed)
