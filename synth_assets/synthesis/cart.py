@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 import numpy as np
 import pandas as pd
@@ -528,11 +528,14 @@ class CARTSynthesizer(TabularSynthesizer):
         return np.asarray(values, dtype=float)
 
     def _decode(self, matrix: np.ndarray) -> pd.DataFrame:
+        """The model frame of ``matrix``: label columns as categoricals of their labels, by code (the
+        transformer's ``inverse`` takes their codes as they are: ``transform.label_codes``)."""
         labels = self.transformer.categorical_labels
-        out = {}
+        out: dict[str, Any] = {}
         for j, step in enumerate(self._steps):
             if step.column in labels:
-                out[step.column] = np.asarray(labels[step.column], dtype=object)[matrix[:, j].astype(np.int64)]
+                out[step.column] = pd.Categorical.from_codes(
+                    matrix[:, j].astype(np.int64), dtype=pd.CategoricalDtype(labels[step.column]))
             else:
                 out[step.column] = matrix[:, j]
         return pd.DataFrame(out, copy=False)  # the matrix's columns (held by column), not a merged copy

@@ -103,6 +103,18 @@ def _sorted_levels(values: Iterable[Any]) -> list[Any]:
         return sorted(values, key=str)
 
 
+def label_codes(column: pd.Series, labels: Sequence[str]) -> np.ndarray:
+    """Positions in ``labels`` of a label column's values (-1: none of them).
+
+    A model that holds codes (CART's matrix) hands its label columns over as categoricals of exactly
+    these labels: their codes are taken as they are, no label looked up again (the text round trip,
+    codes to labels to codes, was about a tenth of a replicate's drawing at 1.2 million persons:
+    bench/README.md, "Forty-fourth pass")."""
+    if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.categories.equals(pd.Index(labels)):
+        return column.cat.codes.to_numpy()
+    return pd.Categorical(column, categories=list(labels)).codes
+
+
 def allowed_codes(codec: Any, labels: Sequence[str] | None, values: Collection[str]) -> np.ndarray | None:
     """Positions in ``labels`` (a label column's model labels) of the original values whose text is one
     of ``values`` (a restriction to a region, ``HouseholdSynthesizer.restricted_to``); None when the
@@ -149,18 +161,9 @@ class CategoricalCodec:
         return self.labels + ([self.missing_label] if self.missing_label else [])
 
     def encode(self, series: pd.Series) -> dict[str, np.ndarray]:
-        lookup = {v: lab for v, lab in zip(self.levels, self.labels)}
-        out = np.empty(len(series), dtype=object)
-        isna = series.isna().to_numpy()
-        if isna.any() and self.missing_label is None:
-            raise SchemaError(f"column {self.name!r} has missing values but had none at fit")
-        out[isna] = self.missing_label
-        values = series.to_numpy(dtype=object)[~isna]
-        try:
-            out[~isna] = [lookup[v] for v in values]
-        except KeyError as exc:
-            raise SchemaError(f"column {self.name!r}: value {exc.args[0]!r} not seen at fit") from None
-        return {self.name: out}
+        """Each value's label (text), the missing label for a missing value: :meth:`codes`, taken in
+        :attr:`all_labels` (each distinct value looked up once, not each row's)."""
+        return {self.name: np.asarray(self.all_labels, dtype=object)[self.codes(series)[self.name]]}
 
     def codes(self, series: pd.Series) -> dict[str, np.ndarray]:
         """:meth:`encode` as positions in :attr:`all_labels` (what a model holding codes takes), the same
@@ -181,12 +184,19 @@ class CategoricalCodec:
             raise SchemaError(f"column {self.name!r}: value {uniques[value_codes[unknown[0]]]!r} not seen at fit")
         return {self.name: out}
 
-    def decode(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
-        codes = pd.Categorical(frame[self.name], categories=self.all_labels).codes
+    def decode(self, frame: pd.DataFrame, rng: np.random.Generator, dtype: Any = None) -> pd.Series:
+        """The original values of the label column; of ``dtype`` when it is a categorical one (the
+        schema's), taken by code: what ``astype(dtype)`` of the values gives, without hashing them."""
+        codes = label_codes(frame[self.name], self.all_labels)
         unknown = codes < 0
         if unknown.any():  # a model emitted a label it never saw; draw a known one instead
             codes = codes.copy()
             codes[unknown] = rng.integers(0, len(self.all_labels), unknown.sum())
+        if isinstance(dtype, pd.CategoricalDtype):
+            # each level's category (-1: none, as astype makes a value the categories lack missing)
+            position = dtype.categories.get_indexer(pd.Index(self.levels, dtype=object))
+            position = np.append(position, -1) if self.missing_label is not None else position
+            return pd.Series(pd.Categorical.from_codes(position[codes], dtype=dtype))
         values = np.array(self.levels + [None], dtype=object)
         if self.missing_label is None:
             values = values[:-1]
@@ -258,10 +268,12 @@ class NumericCodec:
         if self.state_column is None:
             is_value = np.ones(len(frame), dtype=bool)
         else:
-            state = frame[self.state_column].to_numpy(dtype=object)
-            is_value = ~np.isin(state, self.state_labels[1:])
-            for mass, label in zip(self.masses, self.state_labels[1:]):
-                out[state == label] = mass
+            # by position in state_labels: 0 the continuous part, then the masses, missing last; a
+            # label none of them (-1) counts as the continuous part
+            state = label_codes(frame[self.state_column], self.state_labels)
+            is_value = state <= 0
+            for k, mass in enumerate(self.masses, start=1):
+                out[state == k] = mass
         v = value[is_value]
         gaps = np.isnan(v)
         if gaps.any():  # a model left the continuous part empty where its state says "value"
@@ -484,6 +496,8 @@ class TableTransformer:
         for name, codec in self.codecs.items():
             if isinstance(codec, IdCodec):
                 out[name] = codec.generate(len(frame), offset)
+            elif isinstance(codec, CategoricalCodec):
+                out[name] = codec.decode(frame, rng, self.fitted_schema.dtypes.get(name))
             else:
                 out[name] = codec.decode(frame, rng)
         return self.fitted_schema.enforce(pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False))

@@ -498,3 +498,15 @@ def test_a_block_drawn_for_no_row_leaves_its_members_empty_not_failing():
     assert empty.shape == (0, len(synth._steps))
     rows, found = synth.sample_matching(pd.DataFrame({"size": ["9", "2"]}), seed=3)
     assert found.tolist() == [1] and rows["size"].tolist() == ["2"]
+
+
+def test_the_model_frame_holds_label_columns_as_categoricals_of_their_labels(fitted: CARTSynthesizer) -> None:
+    """CART's matrix holds codes: its model frame hands each label column over as a categorical of its labels
+    (decoded by code, ``transform.label_codes``), every row's value the label of its code."""
+    frame = fitted._sample_model(300, np.random.default_rng(4))
+    labels = fitted.transformer.categorical_labels
+    assert labels
+    for column, column_labels in labels.items():
+        assert isinstance(frame[column].dtype, pd.CategoricalDtype), column
+        assert list(frame[column].cat.categories) == column_labels, column
+        assert frame[column].notna().all(), column  # a code of the labels, none outside them

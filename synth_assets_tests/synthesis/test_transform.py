@@ -151,3 +151,33 @@ def test_frames_are_made_of_their_columns_not_merged_copies(persons: pd.DataFram
     pd.testing.assert_frame_equal(enforced, persons)
     kept = [c for c in persons.columns if isinstance(persons[c].dtype, np.dtype)]  # numpy columns, already of their dtype
     assert kept and all(np.shares_memory(enforced[c].to_numpy(), persons[c].to_numpy()) for c in kept)
+
+
+def test_label_columns_handed_over_as_categoricals_are_decoded_by_their_codes(persons: pd.DataFrame, monkeypatch) -> None:
+    """A model that holds codes (CART) hands its label columns over as categoricals of their labels: the
+    transformer takes their codes as they are and puts a categorical column of the schema straight into
+    its dtype, no categorical built from text (the round trip through the labels' text was a tenth of a
+    replicate's drawing); the same frame as from the labels as text, the state columns' masses included."""
+    data = persons.assign(
+        kind=pd.Categorical(np.where(persons.index % 3 == 0, "x", "y"), categories=["z", "y", "x"]),  # an unused one
+        small=np.where(persons.index % 4 == 0, None, persons.index % 5).astype(object),  # numbers, missing
+    )
+    transformer = TableTransformer().fit(data)
+    labels = transformer.categorical_labels
+    assert any(isinstance(c, NumericCodec) and c.masses for c in transformer.codecs.values())  # a state column
+    as_text = transformer.transform(data)
+    as_codes = as_text.assign(**{c: pd.Categorical(as_text[c], categories=labels[c]) for c in labels})
+    expected = transformer.inverse(as_text, np.random.default_rng(0))
+    pd.testing.assert_frame_equal(expected, data)
+    built: list[object] = []
+    construct = pd.Categorical.__init__
+
+    def recorded(self, values, *args, **kwargs):
+        built.append(values)
+        construct(self, values, *args, **kwargs)
+
+    monkeypatch.setattr(pd.Categorical, "__init__", recorded)
+    decoded = transformer.inverse(as_codes, np.random.default_rng(0))
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(decoded, expected)
+    assert not built
