@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from synth_assets.catalog.rules import broken_rows
-from synth_assets.common.disclosure import FULL, RARE, DisclosureIndex, filter_label, reference_hashes
+from synth_assets.common.disclosure import FULL, RARE, DisclosureIndex, filter_label, judge_all, reference_hashes
 from synth_assets.common.frames import ParquetTable
 from synth_assets.common.hashing import in_sorted, row_hashes
 from synth_assets.common.parallel import forked_imap
@@ -152,8 +152,8 @@ def disclosure_detector(
 
     def detect(data: pd.DataFrame) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        for name, index in indexes.items():
-            for kind, mask in index.judge(data).items():
+        for name, masks in judge_all(indexes, data).items():
+            for kind, mask in masks.items():
                 out[filter_label(labels[kind], name)] = mask
         return out
 

@@ -93,6 +93,29 @@ def test_row_hashes_are_pandas_hashes_of_the_normalised_frame() -> None:
     np.testing.assert_array_equal(row_hashes([table], columns)[0], expected)
 
 
+def test_column_hashes_are_row_hashes_of_each_set_of_columns_made_what_it_compares() -> None:
+    """``ColumnHashes`` gives, for each set of columns, :func:`row_hashes` of the frame those columns
+    made numbers (text read as numbers) or text (numbers written out) as the comparison asks, with
+    each column's hashes computed once and kept however many sets name it."""
+    table = _table().assign(age_text=lambda t: t["age"].astype("string"))
+    hashes = hashing.ColumnHashes(table)
+    for columns, numbers in ((["sex", "age", "income"], {"age", "income"}),
+                             (["age", "activity"], {"age"}),
+                             (["age_text", "sex"], {"age_text"}),  # text read as numbers
+                             (["income", "sex"], set())):  # numbers written out as text
+        frame = table[columns].copy()
+        for column in columns:
+            if column in numbers and not pd.api.types.is_numeric_dtype(frame[column]):
+                frame[column] = pd.to_numeric(frame[column].astype("string"), errors="coerce")
+            elif column not in numbers and pd.api.types.is_numeric_dtype(frame[column]):
+                frame[column] = frame[column].astype(object)
+        np.testing.assert_array_equal(hashes.rows(columns, numbers), row_hashes([frame], columns)[0], err_msg=str(columns))
+    # age as a number in three sets, hashed once; income as a number and as text
+    assert sorted(hashes._hashes) == sorted([("sex", False), ("age", True), ("income", True), ("activity", False),
+                                             ("age_text", True), ("income", False)])
+    assert hashes.rows(["age_text"], {"age_text"}).tolist() == hashes.rows(["age"], {"age"}).tolist()
+
+
 @pytest.mark.parametrize("reference_size", [0, 1, 7, 5_000])
 def test_in_sorted_is_isin_against_a_sorted_reference(reference_size: int) -> None:
     rng = np.random.default_rng(reference_size)

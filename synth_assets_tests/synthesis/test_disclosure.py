@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_assets.common.disclosure import disclosive_rows
+from synth_assets.common import hashing
+from synth_assets.common.disclosure import DisclosureIndex, disclosive_rows, judge_all
 from synth_assets.synthesis.constraints import RuleViolationError, enforce_rules
 from synth_assets.validation.privacy.copies import disclosive_copies
 
@@ -52,6 +53,41 @@ def test_common_profiles_pass_a_replicated_rare_record_and_whole_copies_do_not()
         survey.astype(str).agg("|".join, axis=1))
     assert old.mean() == 1.0
     assert disclosive_copies(generated, real, columns, QI, 3) == {"replicated rare record": 1, "full copy": 3}
+
+
+def test_every_index_judges_a_frame_as_alone_each_column_hashed_once(monkeypatch):
+    """``judge_all`` hashes each of the generated rows' columns once for every reference (a survey's
+    columns are the matched data's too), block by block: the masks of each index judging them alone,
+    the comparisons' conversions included (a reference's numbers against text, its text against numbers)."""
+    real = _real()
+    generated = pd.concat([_generated(real)] * 3, ignore_index=True)
+    generated["household_size"] = generated["household_size"].astype(str)  # text where the references have numbers
+    columns = list(real.columns)
+    references = {"matched": real, "survey": real[["region", "household_size", "status"]],
+                  "coded": real.assign(status=real["status"].map({"employed": 1, "other": 2}))[["status", "income"]],
+                  "written": real.assign(income=real["income"].astype(str))[["region", "income"]]}
+    indexes = {name: DisclosureIndex(ref, columns, quasi_identifiers=QI, k=3) for name, ref in references.items()}
+    alone = {name: index.judge(generated) for name, index in indexes.items()}
+    assert alone["matched"]["replicated rare record"].sum() == 3 and alone["matched"]["full copy"].sum() == 9
+    hashed: list[str] = []
+    column_hashes = hashing._column_hashes
+
+    def recorded(values, as_number):
+        hashed.append(values.name)
+        return column_hashes(values, as_number)
+
+    monkeypatch.setattr(hashing, "_column_hashes", recorded)
+    for rows in (len(generated), 50):  # one block; blocks of 50 rows
+        hashed.clear()
+        together = judge_all(indexes, generated, rows=rows)
+        assert together.keys() == alone.keys()
+        for name, masks in alone.items():
+            assert together[name].keys() == masks.keys()
+            for kind, mask in masks.items():
+                np.testing.assert_array_equal(together[name][kind], mask, err_msg=f"{name}: {kind}")
+        blocks = -(-len(generated) // rows)
+        # region, household size, status (as text) and income once a block; status as a number, income as text
+        assert sorted(hashed) == sorted(["region", "household_size", "status", "income", "status", "income"] * blocks)
 
 
 def test_k_sets_what_counts_as_rare():

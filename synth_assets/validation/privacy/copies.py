@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from synth_assets.common.disclosure import DisclosureIndex, disclosive_rows
+from synth_assets.common.disclosure import DisclosureIndex, disclosive_rows, judge_all
 from synth_assets.common.hashing import block_row_hashes, in_sorted, numeric_in_all
 from synth_assets.common.parallel import forked_imap
 from synth_assets.validation.preparation import Table, table_blocks, table_empty, table_rows
@@ -109,8 +109,8 @@ def disclosive_copies_by_blocks(
                for name, reference in references.items()}
 
     def judged(block: pd.DataFrame) -> dict[str, dict[str, int]]:
-        return {name: {kind: int(mask.sum()) for kind, mask in index.judge(block).items()}
-                for name, index in indexes.items()}
+        return {name: {kind: int(mask.sum()) for kind, mask in masks.items()}
+                for name, masks in judge_all(indexes, block).items()}
 
     found: dict[str, dict[str, int]] = {name: {} for name in indexes}
     # judging is three quarters of the check at 1.2 million persons (10 of 13 s, bench/README.md
