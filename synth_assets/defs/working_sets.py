@@ -70,8 +70,8 @@ def child_processes(setting: int | None, persons: int, pieces: int, fork_below: 
 
 
 def chunk_processes(setting: int | None, replicate_processes: int) -> int:
-    """How many children enforce a replicate's chunks of candidates (rules, copy filters) while the
-    step draws the next chunk: the compute resource's ``processes`` when set, else every core, when
+    """How many children draw and enforce a replicate's chunks of candidates (their members, rules, copy
+    filters) while the step begins the next: the compute resource's ``processes`` when set, else every core, when
     the replicates are drawn one at a time in the step's process; none when they run in children of
     their own (which then hold the cores). A child holds one chunk's working set (``chunk_persons``
     persons, whatever the population), so unlike a replicate's it does not grow with the register."""

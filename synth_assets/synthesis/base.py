@@ -26,6 +26,7 @@ data.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import inspect
@@ -34,7 +35,7 @@ import logging
 import os
 import pickle
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -208,6 +209,14 @@ class Synthesizer(ABC):
         whole households, hence possibly a few more.
         """
 
+    def _begin_chunk(self, n: int, rng: np.random.Generator, offset: int) -> tuple[int, Callable[[], pd.DataFrame]]:
+        """A chunk of :meth:`_generate` begun: its number of rows, and what draws it. What the next
+        chunk's offset needs is drawn here; a model may leave the rest to the callable, which a caller
+        can run elsewhere (another process, with ``rng``'s state as it is left here). By default the
+        whole chunk is drawn here."""
+        chunk = self._generate(n, rng, offset)
+        return len(chunk), lambda: chunk
+
     def check_training_rows(self, data: pd.DataFrame, what: str = "training table") -> None:
         """Raise :class:`TooFewRowsError` when ``data`` has fewer rows than the minimum."""
         minimum = MIN_TRAINING_ROWS if self.min_training_rows is None else self.min_training_rows
@@ -280,6 +289,17 @@ class Synthesizer(ABC):
         self, n: int, *, seed: int | None = None, chunk_size: int | None = None
     ) -> Iterator[pd.DataFrame]:
         """Yield synthetic chunks of at most ``chunk_size`` rows until ``n`` rows are drawn."""
+        for draw in self.iter_chunk_draws(n, seed=seed, chunk_size=chunk_size):
+            yield draw()
+
+    def iter_chunk_draws(
+        self, n: int, *, seed: int | None = None, chunk_size: int | None = None
+    ) -> Iterator[Callable[[], pd.DataFrame]]:
+        """:meth:`iter_chunks`' chunks begun (:meth:`_begin_chunk`), each as what draws it: the
+        same chunks, wherever and in whatever order the callables run. A household model draws
+        here only the households' rows (their sizes give the next chunk's identifiers), so
+        that the members and what follows (the enforcement) can be drawn in other processes,
+        several chunks at a time (:func:`~synth_assets.synthesis.constraints.enforced_chunks`)."""
         self._check_fitted()
         if n < 0:
             raise ValueError("n must be >= 0")
@@ -288,11 +308,10 @@ class Synthesizer(ABC):
         done = 0
         while done < n:
             rng = np.random.default_rng(seeds.spawn(1)[0])
-            chunk = self._generate(min(chunk_size, n - done), rng, done)
-            chunk.index = pd.RangeIndex(done, done + len(chunk))
-            done += len(chunk)
-            LOGGER.info("%s: sampled %d/%d rows", self.family, min(done, n), n)
-            yield chunk
+            rows, draw = self._begin_chunk(min(chunk_size, n - done), rng, done)
+            LOGGER.info("%s: rows %d to %d of %d begun", self.family, done + 1, min(done + rows, n), n)
+            yield functools.partial(_indexed, draw, done)
+            done += rows
 
     def sample(self, n: int, *, seed: int | None = None, chunk_size: int | None = None) -> pd.DataFrame:
         """Draw ``n`` synthetic rows (whole households for household data, so perhaps a few more).
@@ -366,3 +385,10 @@ class Synthesizer(ABC):
                 f"{path}: holds a {type(model).__name__}, not a {cls.__name__}"
             )
         return model
+
+
+def _indexed(draw: Callable[[], pd.DataFrame], start: int) -> pd.DataFrame:
+    """A begun chunk drawn, its rows numbered from ``start`` (the rows drawn before it)."""
+    chunk = draw()
+    chunk.index = pd.RangeIndex(start, start + len(chunk))
+    return chunk

@@ -572,16 +572,19 @@ def enforced_chunks(
     a time: a caller that writes each away (the calibration's candidates, to disk) never holds the
     whole draw.
 
-    With ``processes`` > 1 each chunk is enforced in a child process forked once the chunk is drawn
-    (:func:`~synth_assets.common.parallel.forked_imap`, ``on_log`` its children's log lines), while
-    this process draws the next: the draw and the rules' redraws and copy filters (pandas and
-    Python, which threads take turns at) on different cores. The chunks, their seeds and so the
-    results are those of one process: chunk k's draw depends on the ones before it (its first
-    identifier), its enforcement on the chunk and its seed alone. ``enforce`` then runs in the child,
-    so what it returns is all the caller sees of it (side effects stay in the child)."""
-    chunks = ((chunk, chunk_seed(seed, index))
-              for index, chunk in enumerate(model.iter_chunks(n, seed=seed, chunk_size=chunk_size)))
-    yield from forked_imap(lambda job: enforce(*job), chunks, processes, on_log=on_log)
+    With ``processes`` > 1 each chunk is begun here (:meth:`~synth_assets.synthesis.base.Synthesizer.iter_chunk_draws`:
+    a household model's household rows, whose sizes number the next chunk's persons) and drawn and
+    enforced in a child process forked then (:func:`~synth_assets.common.parallel.forked_imap`,
+    ``on_log`` its children's log lines), ``processes`` chunks at a time. Until the forty-fourth pass
+    this process drew each chunk whole and the children only enforced them: once the enforcement
+    cost less than the draw, the draw paced the replicate and a core waited (six 100,000-person
+    chunks of a 1.2-million-person replicate: 22 s, now 14 s; bench/README.md). The chunks, their
+    seeds and so the results are those of one process: chunk k depends on the ones before it only
+    through its first identifier, its enforcement on the chunk and its seed alone. ``enforce`` then
+    runs in the child, so what it returns is all the caller sees of it (side effects stay in the child)."""
+    draws = ((draw, chunk_seed(seed, index))
+             for index, draw in enumerate(model.iter_chunk_draws(n, seed=seed, chunk_size=chunk_size)))
+    yield from forked_imap(lambda job: enforce(job[0](), job[1]), draws, processes, on_log=on_log)
 
 
 def draw_in_chunks(

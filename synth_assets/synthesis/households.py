@@ -29,8 +29,9 @@ ones on structure columns, by rejection from the household model (its exact cond
 from __future__ import annotations
 
 import copy
+import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
@@ -360,9 +361,15 @@ class HouseholdSynthesizer(Synthesizer):
 
     # ---------------------------------------------------------------- sampling
     def _generate(self, n: int, rng: np.random.Generator, offset: int) -> pd.DataFrame:
+        return self._begin_chunk(n, rng, offset)[1]()
+
+    def _begin_chunk(self, n: int, rng: np.random.Generator, offset: int) -> tuple[int, Callable[[], pd.DataFrame]]:
+        """The households' rows drawn here (their sizes are the chunk's persons); their members, most
+        of a chunk's drawing, by the callable, which goes on with ``rng`` where this left it."""
         households = self._draw_households(n, rng)
         ids = self._id_codec.generate(len(households), offset).to_numpy()
-        return self._draw_members(households, ids, rng, offset=offset)
+        persons = int(households[self._size].astype(np.int64).sum())
+        return persons, functools.partial(self._draw_members, households, ids, rng, offset=offset)
 
     def _draw_members(
         self,

@@ -395,12 +395,14 @@ def test_copies_per_round_fill_a_round_up_to_the_attempts_left():
     assert copies_per_round(0, 1) == 1
 
 
-def test_chunks_enforced_in_child_processes_are_the_chunks_one_process_enforces(household_model):
-    """Each chunk enforced in a forked child while the next is drawn: the same chunks, in order, as
-    one process makes, and what ``enforce`` returns is all that comes back (it ran in the child)."""
+def test_chunks_enforced_in_child_processes_are_the_chunks_one_process_enforces(household_model, monkeypatch):
+    """Each chunk's members drawn and enforced in a forked child, several chunks at a time, while this
+    process begins the next (its households' rows): the same chunks, in order, as one process makes,
+    and what ``enforce`` returns is all that comes back (it ran in the child)."""
     import os
 
     from synth_assets.synthesis.constraints import enforced_chunks
+    from synth_assets.synthesis.households import HouseholdSynthesizer
 
     enforce = _enforcer(household_model)
 
@@ -408,7 +410,16 @@ def test_chunks_enforced_in_child_processes_are_the_chunks_one_process_enforces(
         return enforce(sample, seed), os.getpid()
 
     here = list(enforced_chunks(household_model, 4000, enforce_where, seed=8, chunk_size=1000))
+    drawn_here: list[int] = []  # members drawn in this process (a child's calls are counted in the child)
+    draw_members = HouseholdSynthesizer._draw_members
+
+    def recorded(self, *args, **kwargs):
+        drawn_here.append(os.getpid())
+        return draw_members(self, *args, **kwargs)
+
+    monkeypatch.setattr(HouseholdSynthesizer, "_draw_members", recorded)
     forked = list(enforced_chunks(household_model, 4000, enforce_where, seed=8, chunk_size=1000, processes=2))
+    assert not drawn_here
     assert len(forked) == len(here) == 4
     for (chunk, _), (same, _) in zip(forked, here, strict=True):
         pd.testing.assert_frame_equal(chunk, same)

@@ -76,6 +76,30 @@ def test_ids_stay_unique_across_chunks_and_files_round_trip(people: pd.DataFrame
     pd.testing.assert_frame_equal(loaded.sample(300, seed=4), synth.sample(300, seed=4))
 
 
+def test_a_chunk_is_begun_with_its_households_rows_and_its_members_drawn_in_any_order(
+        people: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``iter_chunk_draws`` draws each chunk's household rows alone (their sizes number the next chunk's
+    persons) and leaves the members to the callable: called in any order (in other processes, several
+    at a time), the chunks of ``iter_chunks``, identifiers included."""
+    synth = HouseholdSynthesizer(seed=1).fit(people)
+    expected = list(synth.iter_chunks(1000, seed=3, chunk_size=128))
+    members: list[int] = []
+    draw_members = HouseholdSynthesizer._draw_members
+
+    def recorded(self, households, *args, **kwargs):
+        members.append(len(households))
+        return draw_members(self, households, *args, **kwargs)
+
+    monkeypatch.setattr(HouseholdSynthesizer, "_draw_members", recorded)
+    draws = list(synth.iter_chunk_draws(1000, seed=3, chunk_size=128))
+    assert len(draws) == len(expected) > 5 and not members  # begun: no member drawn yet
+    drawn = [draw() for draw in reversed(draws)][::-1]
+    assert len(members) == len(draws)
+    for chunk, same in zip(drawn, expected, strict=True):
+        pd.testing.assert_frame_equal(chunk, same)
+    assert_coherent(pd.concat(drawn, ignore_index=True), people, 1000)
+
+
 def test_rules_repair_what_the_models_break(people: pd.DataFrame, caplog: pytest.LogCaptureFixture) -> None:
     broken = people.copy()
     heads = broken["relation"] == "head"

@@ -541,8 +541,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
                     yield data
 
             def draw_chunks(n: int, seed: int) -> Iterator[pd.DataFrame]:
-                # each chunk enforced in a child while this process draws the next (one replicate at a
-                # time: a replicate in a child of its own enforces its chunks itself)
+                # each chunk drawn and enforced in a child while this process begins the next (one
+                # replicate at a time: a replicate in a child of its own draws its chunks itself)
                 return tallied(enforced_chunks(replicate_model, n, enforce, seed=seed, chunk_size=config.chunk_persons,
                                                processes=chunk_processes,
                                                on_log=lambda _, level, text: context.log.log(level, text)))
@@ -655,8 +655,8 @@ def build_fictitious_dataset(catalog: Catalog) -> dg.AssetsDefinition:
         if processes > 1:
             log_progress(context, f"{config.replicates} replicates, {processes} at a time in processes of their own")
         elif chunk_processes > 1:
-            log_progress(context, f"each replicate's chunks checked (rules, copy filters) in up to {chunk_processes} "
-                                  "processes of their own while the next chunk is drawn")
+            log_progress(context, f"each replicate's chunks drawn and checked (members, rules, copy filters) in up to "
+                                  f"{chunk_processes} processes of their own, the next begun meanwhile")
         with tempfile.TemporaryDirectory(prefix="synth-assets-replicates-") as work:
             for part in forked_imap(draw_replicate, jobs(), processes,
                                     on_log=lambda _, level, text: context.log.log(level, text),
