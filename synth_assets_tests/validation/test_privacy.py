@@ -34,6 +34,56 @@ def test_gower_distance_by_hand():
     np.testing.assert_allclose(distances[2], [1.0, 1.0])
 
 
+def _gower_by_definition(a: pd.Series, b: pd.Series, ranges: dict[str, float]) -> float:
+    parts = []
+    for column, value in a.items():
+        other = b[column]
+        if pd.isna(value) or pd.isna(other):
+            parts.append(0.0 if pd.isna(value) and pd.isna(other) else 1.0)
+        elif column in ranges:
+            parts.append(min(abs(value - other) / ranges[column], 1.0))
+        else:
+            parts.append(float(value != other))
+    return float(np.mean(parts))
+
+
+def test_gower_distances_with_missing_values_follow_the_definition():
+    # numbers missing on both sides (distance 0), on one side (1), far out of range, and large
+    rng = np.random.default_rng(4)
+    n = 60
+    train = pd.DataFrame({"x": rng.normal(0, 5, n), "y": rng.uniform(-3e6, 3e6, n),
+                          "c": rng.choice(["a", "b", None], n)})
+    train.loc[rng.random(n) < 0.3, "x"] = np.nan
+    query = pd.DataFrame({"x": np.r_[np.nan, np.nan, 400.0, -1e9, rng.normal(0, 5, 6)],
+                          "y": np.r_[np.nan, 1.0, np.nan, 2e7, rng.uniform(-3e6, 3e6, 6)],
+                          "c": ["a", None, "b", "c", *rng.choice(["a", "b"], 6)]})
+    ranges = {c: float(train[c].max() - train[c].min()) for c in ("x", "y")}
+    q, r = gower_encode([query, train], train)
+    distances, indices = nearest_neighbours(q, r, k=n)
+    for i in range(len(query)):
+        expected = [_gower_by_definition(query.iloc[i], train.iloc[j], ranges) for j in indices[i]]
+        np.testing.assert_allclose(distances[i], expected, rtol=1e-5, atol=1e-6)
+    # every reference row once per query row, nearest first
+    assert all(sorted(row) == list(range(n)) for row in indices.tolist())
+    assert (np.diff(distances, axis=1) >= 0).all()
+
+
+def test_blocks_are_cache_sized_whatever_the_memory_allowed(train, independent, monkeypatch):
+    from synth_assets.validation.privacy import gower
+
+    q, r = gower_encode([independent.iloc[:300], train], train)
+    whole = nearest_neighbours(q, r, k=2, max_cells=10**9)
+    monkeypatch.setattr(gower, "BLOCK_CELLS", len(train) * 16)
+    blocks: list[int] = []
+    measure = gower._distance_block
+    monkeypatch.setattr(gower, "_distance_block", lambda query, reference: blocks.append(query.n_rows) or
+                        measure(query, reference))
+    cached = nearest_neighbours(q, r, k=2, max_cells=10**9)
+    assert max(blocks) == 16 and sum(blocks) == 300
+    np.testing.assert_array_equal(whole[1], cached[1])
+    np.testing.assert_array_equal(whole[0], cached[0])
+
+
 def test_chunking_does_not_change_neighbours(train, independent):
     q, r = gower_encode([independent.iloc[:300], train], train)
     whole = nearest_neighbours(q, r, k=2, max_cells=10**9)
