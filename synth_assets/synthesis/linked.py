@@ -49,6 +49,21 @@ def _records_of(source: Source) -> Records:
     return source.records
 
 
+def label_dtype(source: Source, variable: str, labels: Iterable[str] = ()) -> pd.CategoricalDtype:
+    """The categories of a generated label column: the catalog's for ``variable``, then any other of
+    ``labels`` (what the generator learnt) in their order.
+
+    Generated labels are categoricals of these, not text: a city's diaries are 29 million rows, and
+    text made every later reading, comparison and grouping of them a string operation (the check of
+    their aggregates 38.8 -> 28.7 s at 1.2 million persons, bench/README.md "Forty-fifth pass"). They
+    are stored as Parquet dictionaries, as the release's persons' categories are.
+    """
+    declared = _records_of(source).variables.get(variable)
+    categories = [str(c) for c in (declared.categories or [])] if declared is not None else []
+    categories += [str(label) for label in dict.fromkeys(labels) if str(label) not in categories]
+    return pd.CategoricalDtype(categories)
+
+
 def clean_days(rows: pd.DataFrame, source: Source) -> pd.DataFrame:
     """The records of days passing the catalog's checks (what generators learn from)."""
     rows = rows if all(name in rows for name in _records_of(source).derived) else with_derived(rows, source)
@@ -160,6 +175,10 @@ class EpisodeDays:
         ordered = sorted(names, key=lambda n: position.get(self.activity_of[n], len(position)))
         activities = [self.activity_of[n] for n in ordered]
         ids = chosen[person_id].to_numpy()
+        records = _records_of(self.source)
+        activity_dtype = label_dtype(self.source, self.activity_variable, self.order)
+        assert records.day_type is not None, "fitted"
+        type_dtype = label_dtype(self.source, records.day_type, days)
         frames = []
         for number, (day_type, minutes) in enumerate(days.items(), start=1):
             blocks = minutes[ordered].to_numpy(dtype=float)  # persons x activities
@@ -175,12 +194,17 @@ class EpisodeDays:
             ends = np.where((np.abs(last - self.minutes) < 0.01) & (ends == last), self.minutes, ends)
             starts = np.column_stack([np.zeros(len(blocks)), ends[:, :-1]])
             keep = blocks > 0
+            rows = int(keep.sum())
             frames.append(pd.DataFrame({
-                "person": np.repeat(ids, keep.sum(axis=1)), "day_id": number, "day_type": day_type,
+                "person": np.repeat(ids, keep.sum(axis=1)), "day_id": number,
+                "day_type": pd.Categorical.from_codes(np.full(rows, type_dtype.categories.get_loc(day_type)),
+                                                      dtype=type_dtype),
                 "record_id": np.cumsum(keep, axis=1)[keep], "start": starts[keep], "end": ends[keep],
-                "activity": np.asarray(labels, dtype=object)[np.nonzero(keep)[1]]}))
+                "activity": pd.Categorical.from_codes(
+                    activity_dtype.categories.get_indexer(labels)[np.nonzero(keep)[1]], dtype=activity_dtype)}))
         if not frames or not len(chosen):
-            return pd.DataFrame(columns=[person_id, "day_id", "day_type", "record_id", "start", "end", "activity"])
+            empty = pd.DataFrame(columns=[person_id, "day_id", "day_type", "record_id", "start", "end", "activity"])
+            return empty.astype({"day_type": type_dtype, "activity": activity_dtype})
         return pd.concat(frames, ignore_index=True).rename(columns={"person": person_id})
 
 
@@ -305,10 +329,14 @@ class TripDays:
         departure = np.full((len(chosen), width), np.inf)
         departure[rows, columns] = self._departures(np.minimum(columns, 4), rng)
         departure = np.sort(departure, axis=1)[rows, columns]  # in time order, as the trips are listed
-        trips = {person_id: ids[rows], "day_id": 1, "record_id": columns + 1, self.mode_variable: mode,
+        labels = {self.mode_variable: label_dtype(self.source, self.mode_variable,
+                                                  [m for modes in groups for m in modes])}
+        modes = pd.Categorical(mode, dtype=labels[self.mode_variable])
+        trips = {person_id: ids[rows], "day_id": 1, "record_id": columns + 1, self.mode_variable: modes,
                  self.distance: distance, "departure": pd.array(departure.astype(np.int64), dtype="Int64")}
-        if self.duration_variable:
-            speed = np.array([float(self.speed.get(m, 20.0) or 20.0) for m in mode]) if len(mode) else np.zeros(0)
+        if self.duration_variable:  # each mode's speed, looked up by its code
+            speeds = np.array([float(self.speed.get(m, 20.0) or 20.0) for m in modes.categories] + [20.0])
+            speed = speeds[modes.codes]
             trips[self.duration_variable] = np.maximum(distance / np.where(speed > 0, speed, 20.0) * 60, 1.0)
         if self.purposes:
             purpose = np.full(len(rows), "other", dtype=object)
@@ -316,10 +344,13 @@ class TripDays:
                 at = np.nonzero(mode == m)[0]
                 if len(at):
                     purpose[at] = rng.choice(options.index.to_numpy(), size=len(at), p=options.to_numpy())
-            trips["purpose"] = purpose
+            labels["purpose"] = label_dtype(self.source, "purpose", [
+                "other", *(p for options in self.purposes.values() for p in options.index)])
+            trips["purpose"] = pd.Categorical(purpose, dtype=labels["purpose"])
         out = pd.DataFrame(trips)
         home = pd.DataFrame({person_id: ids[n == 0], "day_id": 1, "record_id": 0})
-        out = pd.concat([out, home], ignore_index=True) if len(home) else out
+        # a person without trips has no mode nor purpose: missing values of the same categoricals
+        out = pd.concat([out, home], ignore_index=True).astype(labels) if len(home) else out
         return out.sort_values([person_id, "record_id"], kind="stable", ignore_index=True)
 
     def _departures(self, ranks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -362,15 +393,37 @@ def day_hashes(frame: pd.DataFrame, columns: dict[str, int], day: list[str]) -> 
     the wrapping sum of its records' (the rank makes it a sequence, not a set). Days without
     records have none.
     """
-    real = _real(frame).sort_values([*day, "record_id"], kind="stable")
+    real = _real(frame).dropna(subset=day).sort_values([*day, "record_id"], kind="stable")
     values = pd.DataFrame({
-        c: (real[c].astype(float).round(d) if pd.api.types.is_numeric_dtype(real[c]) else real[c].astype(str))
+        c: (real[c].astype(float).round(d) if pd.api.types.is_numeric_dtype(real[c]) else _as_text(real[c]))
         for c, d in columns.items()})
-    values["_rank"] = real.groupby(day, sort=False).cumcount().to_numpy()
-    values["_length"] = real.groupby(day, sort=False)["record_id"].transform("size").to_numpy()
-    rows = pd.util.hash_pandas_object(values, index=False)
-    with np.errstate(over="ignore"):
-        return rows.groupby([real[c] for c in day], sort=False).sum()
+    # the days' boundaries in the sorted rows (a day starts where a key changes): ranks, lengths and
+    # sums without three groupings of the keys
+    n = len(real)
+    changed = np.zeros(n, dtype=bool)
+    changed[:1] = True
+    for c in day:
+        key = real[c].to_numpy()
+        changed[1:] |= key[1:] != key[:-1]
+    starts = np.flatnonzero(changed)
+    lengths = np.diff(np.append(starts, n))
+    values["_rank"] = np.arange(n) - np.repeat(starts, lengths)
+    values["_length"] = np.repeat(lengths, lengths)
+    rows = pd.util.hash_pandas_object(values, index=False).to_numpy()
+    sums = np.add.reduceat(rows, starts) if n else rows  # wrapping, as a uint64 sum does
+    return pd.Series(sums, index=pd.MultiIndex.from_frame(real[day].iloc[starts]) if len(day) > 1
+                     else pd.Index(real[day[0]].to_numpy()[starts], name=day[0]))
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Labels as ``astype(str)`` writes them (missing as 'nan'), hashed alike: a categorical's
+    categories made text, not each of its rows (a city's diaries are 29 million)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.astype(str)
+    text = column.cat.rename_categories(column.cat.categories.astype(str))
+    if text.isna().any():
+        text = (text if "nan" in text.cat.categories else text.cat.add_categories(["nan"])).fillna("nan")
+    return text
 
 
 def copied_days(generated: pd.DataFrame | ParquetTable, real: pd.DataFrame, person_id: str,
@@ -384,7 +437,7 @@ def copied_days(generated: pd.DataFrame | ParquetTable, real: pd.DataFrame, pers
     replicate at a time (its days are whole within one), the same count.
     """
     decimals = columns if isinstance(columns, dict) else dict.fromkeys(columns, 0)
-    real_days = set(day_hashes(real, decimals, [person_id, "day_id"]).to_numpy().tolist())
+    real_days = np.unique(day_hashes(real, decimals, [person_id, "day_id"]).to_numpy())
     day = generated_day or [person_id, "day_id"]
     if isinstance(generated, ParquetTable):
         wanted = [c for c in (*day, "record_id", *decimals) if c in generated.columns]
@@ -467,6 +520,7 @@ def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: 
     day = [person_id, "day_id"]
     derived = set(_records_of(source).derived)
     first = [c for c in (replicate, person_id, household_id, "day_id", "record_id") if c]
+    real_days = None if isinstance(generator, EpisodeDays) else np.unique(day_hashes(rows, columns, day).to_numpy())
     blocks: dict[int, int] = {}  # blocks of each replicate seen so far
     for group in persons:
         numbers = group[replicate].unique() if replicate in group else [1]
@@ -480,7 +534,7 @@ def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: 
             if isinstance(generator, EpisodeDays):
                 break
             hashes = day_hashes(records, columns, day)
-            copied = hashes.index[hashes.isin(set(day_hashes(rows, columns, day).to_numpy().tolist()))]
+            copied = hashes.index[hashes.isin(real_days)]
             again = {p for p, _ in copied}
             if not again:
                 break
@@ -585,19 +639,26 @@ class _DayCounts:
 def _day_counts(frame: pd.DataFrame, keys: list[str], source: Source) -> _DayCounts:
     counts = pd.Series(_has(frame), index=frame.index).groupby([frame[k] for k in keys]).sum()
     out = _DayCounts(days=len(counts), records=int(counts.sum()))
-    out.per_day = counts.clip(upper=5).map(lambda n: "5+" if n >= 5 else str(int(n))).value_counts()
+    # counted first, then the six counts named (not each of millions of days)
+    per_day = counts.clip(upper=5).value_counts()
+    out.per_day = per_day.set_axis(["5+" if n >= 5 else str(int(n)) for n in per_day.index])
     real = _real(frame)
     category = next(iter(copy_columns(source)))
     cover = _records_of(source).covers_day
     if cover is not None:
         minutes = real[cover.end].astype(float) - real[cover.start].astype(float)
-        out.minutes = minutes.groupby(real[category].astype(str)).sum()
+        out.minutes = _text_index(minutes.groupby(_as_text(real[category]), observed=True).sum())
     else:
-        out.categories = real[category].astype(str).value_counts()
+        out.categories = _text_index(_as_text(real[category]).value_counts().loc[lambda n: n > 0])
         if "departure" in real:
             hour = (real["departure"].astype(float) // 180 * 3).astype(int)
             out.slots = hour.map(lambda h: f"{h:02d}-{h + 3:02d}h").value_counts()
     return out
+
+
+def _text_index(sums: pd.Series) -> pd.Series:
+    """``sums`` by label as text (a categorical's groups come on a CategoricalIndex)."""
+    return sums.set_axis(sums.index.astype(str))
 
 
 def distribution_columns(source: Source, *, person_id: str, replicate: str = "replicate") -> list[str]:
