@@ -198,10 +198,10 @@ class EpisodeDays:
             frames.append(pd.DataFrame({
                 "person": np.repeat(ids, keep.sum(axis=1)), "day_id": number,
                 "day_type": pd.Categorical.from_codes(np.full(rows, type_dtype.categories.get_loc(day_type)),
-                                                      dtype=type_dtype),
+                                                      categories=type_dtype.categories),
                 "record_id": np.cumsum(keep, axis=1)[keep], "start": starts[keep], "end": ends[keep],
-                "activity": pd.Categorical.from_codes(
-                    activity_dtype.categories.get_indexer(labels)[np.nonzero(keep)[1]], dtype=activity_dtype)}))
+                "activity": pd.Categorical.from_codes(activity_dtype.categories.get_indexer(pd.Index(labels))[
+                    np.nonzero(keep)[1]], categories=activity_dtype.categories)}))
         if not frames or not len(chosen):
             empty = pd.DataFrame(columns=[person_id, "day_id", "day_type", "record_id", "start", "end", "activity"])
             return empty.astype({"day_type": type_dtype, "activity": activity_dtype})
@@ -331,12 +331,13 @@ class TripDays:
         departure = np.sort(departure, axis=1)[rows, columns]  # in time order, as the trips are listed
         labels = {self.mode_variable: label_dtype(self.source, self.mode_variable,
                                                   [m for modes in groups for m in modes])}
-        modes = pd.Categorical(mode, dtype=labels[self.mode_variable])
-        trips = {person_id: ids[rows], "day_id": 1, "record_id": columns + 1, self.mode_variable: modes,
+        trip_modes = pd.Categorical(mode, dtype=labels[self.mode_variable])
+        trips = {person_id: ids[rows], "day_id": 1, "record_id": columns + 1, self.mode_variable: trip_modes,
                  self.distance: distance, "departure": pd.array(departure.astype(np.int64), dtype="Int64")}
         if self.duration_variable:  # each mode's speed, looked up by its code
-            speeds = np.array([float(self.speed.get(m, 20.0) or 20.0) for m in modes.categories] + [20.0])
-            speed = speeds[modes.codes]
+            speeds = np.array([float(self.speed.get(m, 20.0) or 20.0) for m in trip_modes.categories] + [20.0],
+                              dtype=float)
+            speed = speeds[trip_modes.codes]
             trips[self.duration_variable] = np.maximum(distance / np.where(speed > 0, speed, 20.0) * 60, 1.0)
         if self.purposes:
             purpose = np.full(len(rows), "other", dtype=object)
@@ -420,7 +421,7 @@ def _as_text(column: pd.Series) -> pd.Series:
     categories made text, not each of its rows (a city's diaries are 29 million)."""
     if not isinstance(column.dtype, pd.CategoricalDtype):
         return column.astype(str)
-    text = column.cat.rename_categories(column.cat.categories.astype(str))
+    text = column.cat.rename_categories(list(column.cat.categories.astype(str)))
     if text.isna().any():
         text = (text if "nan" in text.cat.categories else text.cat.add_categories(["nan"])).fillna("nan")
     return text
@@ -534,6 +535,7 @@ def linked_records(persons: Iterable[pd.DataFrame], rows: pd.DataFrame, source: 
             if isinstance(generator, EpisodeDays):
                 break
             hashes = day_hashes(records, columns, day)
+            assert real_days is not None, "trips: the survey's days hashed"
             copied = hashes.index[hashes.isin(real_days)]
             again = {p for p, _ in copied}
             if not again:
