@@ -417,11 +417,13 @@ def day_hashes(frame: pd.DataFrame, columns: dict[str, int], day: list[str]) -> 
 
 
 def _as_text(column: pd.Series) -> pd.Series:
-    """Labels as ``astype(str)`` writes them (missing as 'nan'), hashed alike: a categorical's
-    categories made text, not each of its rows (a city's diaries are 29 million)."""
-    if not isinstance(column.dtype, pd.CategoricalDtype):
-        return column.astype(str)
-    text = column.cat.rename_categories(list(column.cat.categories.astype(str)))
+    """Labels as text, missing ones (None or NaN) as 'nan', whatever the dtype, so that the survey's
+    text and the generated categoricals hash alike: a categorical's categories made text, not each of
+    its rows (a city's diaries are 29 million)."""
+    names = column.cat.categories.astype(str) if isinstance(column.dtype, pd.CategoricalDtype) else None
+    if names is None or not names.is_unique:  # text, or categories alike as text (1 and '1'): row by row
+        return column.astype(object).where(column.notna(), "nan").astype(str)
+    text = column.cat.rename_categories(list(names))
     if text.isna().any():
         text = (text if "nan" in text.cat.categories else text.cat.add_categories(["nan"])).fillna("nan")
     return text

@@ -245,3 +245,21 @@ def test_top_coded_persons_still_make_whole_days(surveys):
     again = aggregate_records(generated, source).reindex(synthetic["person_id"])
     want = synthetic.set_index("person_id")[list(source.aggregates)]
     assert np.allclose(again.to_numpy(dtype=float), want.to_numpy(dtype=float), atol=1e-6)
+
+
+def test_day_hashes_of_categorical_labels_are_those_of_the_text():
+    from synth_assets.synthesis.linked import day_hashes
+
+    rows = pd.DataFrame({"person_id": [1, 1, 2, 2, 3], "day_id": [1, 1, 1, 1, 1], "record_id": [1, 2, 1, 2, 1],
+                         "start": [0.0, 600.0, 0.0, 500.0, 0.0],
+                         "activity": ["sleep", "work", "sleep", None, "work"]})
+    columns = {"activity": 0, "start": 0}
+    text = day_hashes(rows, columns, ["person_id", "day_id"])
+    labels = rows.assign(activity=rows["activity"].astype("category"))
+    pd.testing.assert_series_equal(day_hashes(labels, columns, ["person_id", "day_id"]), text)
+    # categories alike as text (1 and '1') hash as their text, as before
+    mixed = rows.assign(activity=pd.Categorical([1, "1", 1, "1", 2]))
+    pd.testing.assert_series_equal(day_hashes(mixed, columns, ["person_id", "day_id"]),
+                                   day_hashes(mixed.assign(activity=mixed["activity"].astype(object)), columns,
+                                              ["person_id", "day_id"]))
+    assert text.loc[(1, 1)] != text.loc[(2, 1)] and len(text) == 3
