@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from synth_assets.common.cli_args import OneLineParser, fail, int_range, positive_float, positive_int
-from synth_assets.common.settings import prepare_process
+from synth_assets.common.settings import quiet_telemetry
 
 
 def _deployment(data: str | None):
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    prepare_process()
+    quiet_telemetry()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,5 +1,4 @@
-"""Shared fixtures. Tests run on 2 cores: one torch thread per worker, telemetry off, the process
-settings of the CLI."""
+"""Shared fixtures. Tests run on 2 cores: one torch thread per worker, telemetry off."""
 
 from __future__ import annotations
 
@@ -9,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from synth_assets.common.settings import prepare_process
-
-# as the CLI and the definitions: telemetry off, NumPy's arrays on ordinary pages
-prepare_process()
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("SDV_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("XDG_DATA_HOME", str(Path(__file__).resolve().parents[1] / ".xdg"))
 # The model signing key of the test runs stays in the ignored .xdg/, not in the user's home.
 os.environ.setdefault("SYNTH_ASSETS_HOME", str(Path(__file__).resolve().parents[1] / ".xdg" / "synth_assets"))
 

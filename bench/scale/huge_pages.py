@@ -3,11 +3,10 @@
     PYTHONPATH=. .venv/bin/python bench/scale/huge_pages.py --repeats 3 -- COMMAND [ARGS...]
 
 Runs ``COMMAND`` ``--repeats`` times with ``NUMPY_MADVISE_HUGEPAGE=1`` (NumPy's default on Linux 4.6
-and later: huge pages advised for every array of 4 MB or more) and as many times with ``=0`` (the
-pipeline's processes, ``synth_assets.common.settings.numpy_without_huge_pages``), alternately, each
-in a fresh process; prints each run's seconds (the kernel's accounting of the process and its
-children, ``os.wait4``), the huge pages the kernel faulted in meanwhile (``/proc/vmstat``), the
-medians and their ratio. The command's own output goes to a file per run under ``--logs``: compare
+and later: huge pages advised for every array of 4 MB or more) and as many times with ``=0`` (NumPy's
+own switch to leave them out), alternately, each in a fresh process; prints each run's seconds (the
+kernel's accounting of the process and its children, ``os.wait4``), the huge pages the kernel
+faulted in meanwhile (``/proc/vmstat``), the medians and their ratio. The command's own output goes to a file per run under ``--logs``: compare
 them to check both settings computed the same thing.
 """
 

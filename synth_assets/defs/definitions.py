@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from synth_assets.catalog import load_catalog
-from synth_assets.common.settings import prepare_process
+from synth_assets.common.settings import quiet_telemetry
 from synth_assets.defs import keys
 from synth_assets.defs.automation.jobs import RELEASE_JOB, build_jobs
 from synth_assets.defs.automation.schedules import build_refresh_schedule
@@ -64,7 +64,7 @@ def build_definitions(
     the code location of (``synth_assets.definitions``), which the fork server of a run's steps
     imports once: each step's process rebuilt them itself, 0.6 s of a core (``Deployment.executor_definition``).
     """
-    prepare_process()
+    quiet_telemetry()
     # Partitioned asset checks are a preview feature; we rely on them knowingly.
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
