@@ -54,6 +54,9 @@ from bench.scale.resident import tree_memory_mb
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+#: the memory poll's interval: each poll reads every process's smaps_rollup, a walk of its page
+#: tables; at 0.2 s the poll took about 250 CPU seconds of a 1.2-million-person run's 2 cores
+#: (a tenth of the machine's samples; bench/README.md, "Forty-sixth pass"): --poll-seconds
 POLL_S = 0.2
 
 #: Step-key fragments of each stage, in pipeline order; other steps (checks, publication) go to "other".
@@ -90,7 +93,8 @@ def stage_of(step: str) -> str:
     return "other (checks, gate, publication)"
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Measured], Measured, int]:
+def run_measured(command: list[str], env: dict[str, str], poll_s: float = POLL_S
+                 ) -> tuple[dict[str, Measured], Measured, int]:
     """Run ``command``; per step: seconds, polled peaks MB, own peak and CPU seconds from its line;
     whole: seconds, ru_maxrss MB, polled PSS peak MB and CPU seconds (``wait4``: the process and
     every descendant it waited for, so every step's process and every child of theirs); exit code."""
@@ -111,7 +115,7 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
         if done:
             break
         polls.append((time.monotonic(), *tree_memory_mb(process.pid)))
-        time.sleep(POLL_S)
+        time.sleep(poll_s)
     reader.join()
     total = time.monotonic() - started
     steps: dict[str, Measured] = {}
@@ -137,7 +141,8 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[dict[str, Mea
 
 
 def measure(persons: int, replicates: int, keep: Path | None,
-            executor: str | None = None, settings: list[str] | None = None) -> tuple[dict[str, Measured], dict[str, Measured]]:
+            executor: str | None = None, settings: list[str] | None = None, poll_s: float = POLL_S,
+            ) -> tuple[dict[str, Measured], dict[str, Measured]]:
     """Per stage, and per release step."""
     root = keep or Path(tempfile.mkdtemp(prefix=f"scale-{persons}-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(root / "dagster_home")}
@@ -145,7 +150,7 @@ def measure(persons: int, replicates: int, keep: Path | None,
     shutil.copy(ROOT / "dagster.yaml", root / "dagster_home" / "dagster.yaml")  # the instance `make run` uses
     cli = [sys.executable, "-m", "synth_assets.cli"]
     stages: dict[str, Measured] = {}
-    _, demo, code = run_measured([*cli, "demo-data", "--output", str(root), "--persons", str(persons)], env)
+    _, demo, code = run_measured([*cli, "demo-data", "--output", str(root), "--persons", str(persons)], env, poll_s)
     if code != 0:
         raise SystemExit(f"demo-data failed at {persons} persons (exit {code})")
     stages["demo generation"] = Measured(demo.seconds, demo.peak_mb, cpu_s=demo.cpu_s)
@@ -153,7 +158,7 @@ def measure(persons: int, replicates: int, keep: Path | None,
     steps, whole, code = run_measured(
         [*cli, "run", "--data", str(root), "--replicates", str(replicates), "--family", "cart",
          *([f"--{executor}"] if executor else []),
-         *(arg for setting in settings or [] for arg in ("--set", setting))], env)
+         *(arg for setting in settings or [] for arg in ("--set", setting))], env, poll_s)
     if code != 0:  # a refused release still measured every stage it reached
         print(f"run refused or failed at {persons} persons (exit {code}): stages after the failure are missing")
     for step, measured in steps.items():
@@ -262,11 +267,14 @@ def main() -> int:
                           help="synth-assets run --in-process")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a run setting, passed on as `synth-assets run --set` (model.params.n_jobs=2)")
+    parser.add_argument("--poll-seconds", type=float, default=POLL_S,
+                        help="the memory poll's interval (each poll costs CPU the run then lacks)")
     args = parser.parse_args()
     results, per_step = {}, {}
     for persons in args.persons:
         print(f"{persons:,} persons ...", flush=True)
-        results[persons], per_step[persons] = measure(persons, args.replicates, None, args.executor, args.set)
+        results[persons], per_step[persons] = measure(persons, args.replicates, None, args.executor, args.set,
+                                                            args.poll_seconds)
         print(table({persons: results[persons]}), flush=True)
     steps = {stage: m.steps for stage, m in results[max(results)].items() if m.steps}
     machine = (f"{cpu_model()}, {os.cpu_count()} cores, "
