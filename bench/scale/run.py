@@ -253,6 +253,13 @@ def step_table(results: dict[int, dict[str, Measured]]) -> str:
     return "\n".join(lines)
 
 
+def _positive_seconds(text: str) -> float:
+    seconds = float(text)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--persons", type=int, nargs="+", default=[20_000, 100_000])
@@ -267,7 +274,7 @@ def main() -> int:
                           help="synth-assets run --in-process")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a run setting, passed on as `synth-assets run --set` (model.params.n_jobs=2)")
-    parser.add_argument("--poll-seconds", type=float, default=POLL_S,
+    parser.add_argument("--poll-seconds", type=_positive_seconds, default=POLL_S,
                         help="the memory poll's interval (each poll costs CPU the run then lacks)")
     args = parser.parse_args()
     results, per_step = {}, {}
