@@ -200,7 +200,7 @@ class ExpectationReport:
         return "\n".join(lines)
 
 
-def _ge_compatible(frame: pd.DataFrame) -> pd.DataFrame:
+def _ge_compatible(frame: pd.DataFrame, definition: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Pandas extension columns (Int64, string, category...) as columns GE can check.
 
     GE 1.24's pandas type check fails on extension dtypes whatever the type list (its
@@ -210,11 +210,40 @@ def _ge_compatible(frame: pd.DataFrame) -> pd.DataFrame:
     whose name the type lists hold: the same verdict, checked once for the column where an
     object column is checked value by value, and compared and copied by NumPy, not by
     Python objects (a release's batch: 3.1 s against 4.3, bench/README.md "Thirty-sixth pass").
+
+    A categorical column stays categorical where every expectation of the suite ``definition``
+    that names it only asks whether its values are in a set or missing (:data:`_CATEGORICAL_SAFE`)
+    and no row condition names it: the same verdict and examples (pandas compares a categorical's
+    values), and each of GE's filtered copies of the batch copies its small codes, not a Python
+    object per row (three 200,000-row batches of a release: 18-21 s against 23-25 s, bench/README.md,
+    "Forty-seventh pass"). Without ``definition``, every extension column is converted.
     """
+    kept = _categoricals_kept(frame, definition) if definition is not None else set()
     # built at once, not column by column: a frame of one block per dtype, which GE's copies (one per
     # expectation with a row condition) copy as they are; assigned columns leave a block each, and
     # every copy merged them again (a third of the release's suite, bench/README.md "Twelfth pass")
-    return pd.DataFrame({column: _ge_column(frame[column]) for column in frame.columns}, index=frame.index)
+    return pd.DataFrame({column: frame[column] if column in kept else _ge_column(frame[column])
+                         for column in frame.columns}, index=frame.index)
+
+
+#: Expectations whose verdict on a pandas categorical column is the one on its values as objects:
+#: membership of a set and presence (pandas' ``isin`` and ``isna`` read a categorical's values)
+_CATEGORICAL_SAFE = frozenset({"expect_column_to_exist", "expect_column_values_to_be_in_set",
+                               "expect_column_values_to_not_be_in_set", "expect_column_values_to_not_be_null",
+                               "expect_column_values_to_be_null"})
+
+
+def _categoricals_kept(frame: pd.DataFrame, definition: Mapping[str, Any]) -> set[str]:
+    """The categorical columns of ``frame`` GE may check as they are (:func:`_ge_compatible`)."""
+    kept = {c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+    for expectation in definition.get("expectations", []):
+        kwargs = expectation.get("kwargs", {})
+        if expectation.get("type") not in _CATEGORICAL_SAFE:
+            kept -= {kwargs.get(key) for key in ("column", "column_A", "column_B")} | set(kwargs.get("column_list") or ())
+        condition = kwargs.get("row_condition")
+        if condition:  # a condition's text may compare a column in any way: its columns as objects
+            kept -= {c for c in kept if str(c) in str(condition)}
+    return kept
 
 
 #: pandas' nullable number and boolean dtypes (their base class is not public API)
@@ -366,9 +395,14 @@ def _validate(context: Any, frame: pd.DataFrame, definition: Suite, run_name: st
         # BASIC: the counts and the first unexpected values, all a report and the Data Docs name. SUMMARY
         # adds their positions and value counts, each a further pass over the batch's rows (one filtered
         # copy of every column per pass where a row condition applies): 28% of the release's suite
-        # (bench/README.md, "Twenty-third pass")
-        return validation.run(batch_parameters={"dataframe": _ge_compatible(frame)}, result_format="BASIC",
-                              run_id=run_id)
+        # (bench/README.md, "Twenty-third pass").
+        # Copy-on-write (pandas 3's default) while GE runs: a row condition every row meets gave GE a deep
+        # copy of the whole batch (pandas' boolean indexing with an all-true mask), now a lazy one; GE
+        # reads its filtered frames and never writes to them. The same verdicts; three batches of a
+        # release 15-17 s against 18-21 s (bench/README.md, "Forty-seventh pass")
+        with pd.option_context("mode.copy_on_write", True):
+            return validation.run(batch_parameters={"dataframe": _ge_compatible(frame, definition)},
+                                  result_format="BASIC", run_id=run_id)
     finally:
         # GE's context is one per process and its execution engine keeps the last batch's frame: a
         # register wave's table (213 MB at 2 million persons) alive until the next validation

@@ -89,6 +89,44 @@ def test_nullable_columns_without_missing_values_are_checked_as_numpy_columns(cl
     assert failure.type == "expect_column_values_to_be_in_type_list" and failure.column == "age"
 
 
+def test_a_categorical_column_judged_by_its_set_alone_reaches_ge_as_it_is(clean):
+    # each of GE's filtered copies of a batch then copies the column's codes, not an object per row
+    from synth_assets.common.expectations import _ge_compatible
+
+    frame = clean.assign(sex=clean["sex"].astype("category"), status=pd.Categorical(["a", "b", "a"]),
+                         region=pd.Categorical(["n", "s", "n"]), age=clean["age"].fillna(40))
+    spec = {"name": "t", "categories": {"sex": ["female", "male"], "status": ["a", "b"]},
+            "not_null": ["sex"], "types": {"status": "string"}, "ranges": {"age": {"min": 0}},
+            "special_values": {"age": [-8]}}
+    suite = table_suite(spec)
+    batch = _ge_compatible(frame, suite)
+    # judged by its set and presence alone, or by nothing: categorical; a type checked: objects
+    assert isinstance(batch["sex"].dtype, pd.CategoricalDtype) and isinstance(batch["region"].dtype, pd.CategoricalDtype)
+    assert batch["status"].dtype == object
+    # a row condition naming the column: objects (its text may compare the values in any way)
+    conditioned = {"name": "t", "expectations": [{"type": "expect_column_values_to_be_between",
+                                                  "kwargs": {"column": "age", "min_value": 0,
+                                                             "row_condition": "`region` == 'n'",
+                                                             "condition_parser": "pandas"}}]}
+    assert _ge_compatible(frame, conditioned)["region"].dtype == object
+    assert _ge_compatible(frame)["sex"].dtype == object  # no suite: every extension column converted
+
+
+def test_a_categorical_column_fails_its_set_and_presence_as_its_values_as_objects_do(clean):
+    values = ["female", None, "other", "male", "other"]
+    frame = pd.DataFrame({"person_id": range(5), "sex": pd.Categorical(values, categories=["female", "male", "other"])})
+    spec = {"name": "t", "categories": {"sex": ["female", "male"]}, "not_null": ["sex"]}
+    as_categories = run_suite(frame, table_suite(spec))
+    as_objects = run_suite(frame.assign(sex=frame["sex"].astype(object)), table_suite(spec))  # as GE got it before
+    assert not as_categories.success
+    described = sorted(f.describe() for f in as_categories.failures)
+    assert described == sorted(f.describe() for f in as_objects.failures)
+    assert [(f.type, f.unexpected_count, f.unexpected_examples) for f in sorted(as_categories.failures, key=str)] == [
+        (f.type, f.unexpected_count, f.unexpected_examples) for f in sorted(as_objects.failures, key=str)]
+    assert any("2 unexpected values (e.g. other, other)" in d for d in described), described
+    assert any("not_be_null" in d and "1 unexpected" in d for d in described), described
+
+
 def test_duplicated_id_names_the_column(clean):
     dirty = pd.concat([clean, clean.iloc[[2]].assign(member=9)], ignore_index=True)
     report = run_suite(dirty, table_suite(SPEC))
