@@ -376,7 +376,21 @@ def _context(docs: DataDocs | None) -> Any:
     context: Any = (gx.get_context(mode="ephemeral") if docs is None
                     else gx.get_context(mode="file", project_root_dir=str(docs.root)))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if docs is not None:
+        _index_from_summaries(context)
     return context
+
+
+#: The Data Docs index builder of a project here (:mod:`synth_assets.common.data_docs_index`)
+INDEX_BUILDER = {"module_name": "synth_assets.common.data_docs_index", "class_name": "SummarisedSiteIndexBuilder"}
+
+
+def _index_from_summaries(context: Any) -> None:
+    """Every Data Docs site of the project builds its index with :data:`INDEX_BUILDER`: a project
+    made by GE (or by an earlier version) is switched once, and saved."""
+    for name, site in (context.variables.data_docs_sites or {}).items():
+        if site.get("site_index_builder") != INDEX_BUILDER:
+            context.update_data_docs_site(name, {**site, "site_index_builder": dict(INDEX_BUILDER)})
 
 
 def _validate(context: Any, frame: pd.DataFrame, definition: Suite, run_name: str | None) -> Any:
@@ -453,15 +467,25 @@ def _saved_validation(context: Any, name: str, batch: Any, suite: Any) -> Any:
     return context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
 
 
+def _result_key(name: str, result: Any) -> Any:
+    """The key GE stores ``result`` of suite ``name`` under: its run, and its batch named by data
+    source then asset."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    batch = result.meta.get("active_batch_definition") or {}
+    return ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=name), run_id=result.meta["run_id"],
+        batch_identifier=f"{batch.get('datasource_name', 'synth_assets')}-{batch.get('data_asset_name', name)}")
+
+
 def _build_docs(context: Any, name: str, outcome: Any) -> None:
     """Render this suite and this validation result (not the whole history), and the index."""
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-    run_id = outcome.meta["run_id"]
-    store = context.validation_results_store
-    fresh = [key for key in store.list_keys()
-             if key.expectation_suite_identifier.name == name and key.run_id == run_id]
-    context.build_data_docs(resource_identifiers=[ExpectationSuiteIdentifier(name=name), *fresh])
+    context.build_data_docs(resource_identifiers=[ExpectationSuiteIdentifier(name=name), _result_key(name, outcome)])
 
 
 def run_suite(frame: pd.DataFrame, suite: Mapping[str, Any], docs: DataDocs | None = None) -> ExpectationReport:
@@ -513,10 +537,7 @@ def keep_in_docs(results: Sequence[Detached], suite: Mapping[str, Any], docs: Da
     under its own run name, with the suite, and the Data Docs rebuilt once: what :func:`run_suite`
     with ``docs`` leaves there for each of them."""
     import great_expectations as gx
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     definition = as_suite(suite)
     name = definition["name"]
@@ -526,11 +547,7 @@ def keep_in_docs(results: Sequence[Detached], suite: Mapping[str, Any], docs: Da
         suite_id = ExpectationSuiteIdentifier(name=name)
         keys = []
         for detached in results:
-            batch = detached.result.meta.get("active_batch_definition") or {}
-            # the batch named as run_suite's results name it (data source, then asset)
-            key = ValidationResultIdentifier(
-                expectation_suite_identifier=suite_id, run_id=detached.result.meta["run_id"],
-                batch_identifier=f"{batch.get('datasource_name', 'synth_assets')}-{batch.get('data_asset_name', name)}")
+            key = _result_key(name, detached.result)  # as run_suite's results are named
             context.validation_results_store.store_validation_results(
                 suite_validation_result=detached.result, suite_validation_result_identifier=key,
                 expectation_suite_identifier=suite_id)
