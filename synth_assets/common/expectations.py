@@ -398,7 +398,10 @@ def _validate(context: Any, frame: pd.DataFrame, definition: Suite, run_name: st
     from great_expectations.core.run_identifier import RunIdentifier
 
     name = definition["name"]
-    source = context.data_sources.add_or_update_pandas("synth_assets")
+    try:  # GE's add_or_update would write the project's configuration again at every validation
+        source = context.data_sources.get("synth_assets")
+    except KeyError:
+        source = context.data_sources.add_pandas("synth_assets")
     asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name=name)
     batch = next((b for b in asset.batch_definitions if b.name == "whole_table"), None) \
         or asset.add_batch_definition_whole_dataframe("whole_table")

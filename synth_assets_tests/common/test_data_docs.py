@@ -143,3 +143,23 @@ def test_data_docs_templates_are_compiled_once_a_process_and_render_the_same_pag
     assert cache.compiled == compiled  # none compiled again
     first, second = _site_pages(tmp_path / "first"), _site_pages(tmp_path / "second")
     assert len(first) == 3 and first == second
+
+
+def test_a_validation_of_a_known_suite_leaves_the_project_s_configuration_unwritten(tmp_path, monkeypatch):
+    # GE's add_or_update of the data source writes great_expectations.yml at every validation
+    from great_expectations.data_context.data_context.file_data_context import FileDataContext
+
+    saves: list[int] = []
+    save = FileDataContext._save_project_config
+
+    def counted(self, *args, **kwargs):
+        saves.append(1)
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileDataContext, "_save_project_config", counted)
+    frame = pd.DataFrame({"person_id": [1, 2], "age": [30, -8], "status": [1, 2]})
+    assert run_suite(frame, table_suite(SPEC), docs=DataDocs(tmp_path / "data_docs", run_name="first")).success
+    assert saves  # the project made: its data source, asset and batch saved
+    saves.clear()
+    assert run_suite(frame, table_suite(SPEC), docs=DataDocs(tmp_path / "data_docs", run_name="second")).success
+    assert saves == []
