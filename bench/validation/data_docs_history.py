@@ -5,7 +5,7 @@ every stored result at every validation.
     PYTHONPATH=. .venv/bin/python bench/validation/data_docs_history.py [--history 100 1000] [--validations 5]
 
 For each history size, one project is made: a real validation of a 3,000-row table against a
-40-expectation suite, stored again under that many runs (three suite names in turn) with their pages
+43-expectation suite, stored again under that many runs (three suite names in turn) with their pages
 rendered, as a deployment holds after some releases (about forty results a release). Each way then
 runs ``--validations`` more validations (``run_suite`` with ``docs``) on its own copy of the project,
 in a fresh process of its own, the two ways one after the other for each size. Prints the median
