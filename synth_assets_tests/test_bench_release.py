@@ -65,6 +65,8 @@ def test_a_copy_of_the_truth_is_exact(tmp_path, bench):
     assert set(pairs["kind"]) >= {"register margin", "register × register", "register × survey",
                                   "within one survey", "across two surveys"}
     assert np.allclose(pairs[["release", "matched"]].to_numpy(), 0)
+    single_years = pairs.loc[pairs["table"] == "persons: sex × age in single years (90+)"]
+    assert single_years["kind"].tolist() == ["register margin"] and single_years["cells"].item() > 150
     register = pairs["kind"].isin(["register margin", "register × register"])
     assert np.allclose(pairs.loc[register, "cia_oracle"], 0)  # the oracle keeps the register
     assert (pairs.loc[register, "floor"] > 0).mean() > 0.9  # chance alone moves the tables

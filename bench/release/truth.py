@@ -15,8 +15,9 @@ special code (e.g. -8) and missing as bins of their own. Household-level variabl
 constant within every truth household) are counted on one row per household (the head's): a
 table whose variables are all household-level counts households, any other counts persons.
 
-Tables: every 1-way margin, every pair, and two register margins in three ways (persons by
-municipality x sex x age group; households by municipality x size (6+) x type). Distance:
+Tables: every 1-way margin, every pair, and three register margins of several variables (persons by
+municipality x sex x age group; persons by sex x single year of age, 90+; households by
+municipality x size (6+) x type). Distance:
 total variation distance (TVD) between the table's proportions and the truth's. Rows:
 
 * release: each replicate against the truth, then the mean over replicates;
@@ -72,6 +73,7 @@ N_DECILES = 10
 MIN_DONORS = 5
 AGE_GROUP_EDGES = [15, 25, 45, 65, 80]  # 0-14, 15-24, 25-44, 45-64, 65-79, 80+
 AGE_GROUP_LABELS = ["0-14", "15-24", "25-44", "45-64", "65-79", "80+"]
+AGE_CAP = 90  # single years of age up to this, then one band
 SIZE_CAP = 6  # households by size: 1, ..., 5, 6+
 
 # Targets, judged in :func:`targets`.
@@ -181,6 +183,8 @@ def tables_from(variables: dict[str, Variable]) -> list[Table]:
         Table(
             "persons: municipality × sex × age group", "register margin", ("municipality", "sex", "_age_group"), False
         ),
+        # microsimulation's benefits and taxes turn on exact ages (18, 25, 65)
+        Table(f"persons: sex × age in single years ({AGE_CAP}+)", "register margin", ("sex", "_age_year"), False),
         Table(
             f"households: municipality × size ({SIZE_CAP}+) × type",
             "register margin",
@@ -230,6 +234,8 @@ def encode(frame: pd.DataFrame, variables: dict[str, Variable]) -> Coded:
     age_group = np.searchsorted(AGE_GROUP_EDGES, age, "right")
     codes["_age_group"] = np.where(np.isnan(age), len(AGE_GROUP_LABELS), age_group)
     n_codes["_age_group"] = len(AGE_GROUP_LABELS) + 1
+    codes["_age_year"] = np.where(np.isnan(age), AGE_CAP + 1, np.clip(np.nan_to_num(age), 0, AGE_CAP)).astype(np.int64)
+    n_codes["_age_year"] = AGE_CAP + 2
     size = pd.to_numeric(frame["household_size"]).to_numpy(dtype=float, na_value=np.nan)
     capped = np.clip(np.nan_to_num(size), 1, SIZE_CAP) - 1
     codes["_size_capped"] = np.where(np.isnan(size), SIZE_CAP, capped).astype(np.int64)
