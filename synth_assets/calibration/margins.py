@@ -59,7 +59,7 @@ class Margin:
     """A table of the register to reproduce: ``unit`` counted over ``variables``.
 
     ``bands`` (variable, edges) cut a numeric variable for this margin alone, instead of the
-    spec's bands: ages in 5-year bands nationally beside wide bands by municipality.
+    spec's bands: ages by single year nationally beside wide bands by municipality.
     """
 
     unit: Unit
@@ -68,12 +68,19 @@ class Margin:
 
     @property
     def name(self) -> str:
-        own = "".join(f" ({v} cut at {', '.join(f'{e:g}' for e in edges)})" for v, edges in self.bands)
+        own = "".join(f" ({v} {_edges_text(edges)})" for v, edges in self.bands)
         return f"{self.unit}s by {' x '.join(self.variables)}{own}"
 
     def cut(self, bands: Mapping[str, Sequence[float]]) -> Mapping[str, Sequence[float]]:
         """The bands this margin's cells are made with: ``bands`` (the spec's), its own first."""
         return {**bands, **dict(self.bands)} if self.bands else bands
+
+
+def _edges_text(edges: Sequence[float]) -> str:
+    """Band edges as a reader wants them: single years spelled as a range, not 91 numbers."""
+    if len(edges) >= 3 and all(b - a == 1 for a, b in zip(edges, edges[1:])):
+        return f"in single units from {edges[0]:g} to {edges[-2]:g}, then {edges[-1]:g}+"
+    return f"cut at {', '.join(f'{e:g}' for e in edges)}"
 
 
 @dataclass(frozen=True)

@@ -133,8 +133,12 @@ class ParquetTable:
         self._group_rows: list[int] | None = None  # rows each row group keeps under the filters
 
     def _file(self) -> pq.ParquetFile:
-        opener = getattr(self.path, "open", None)
-        return pq.ParquetFile(opener("rb") if callable(opener) else os.fspath(self.path))
+        # A local file is opened by Arrow, which closes it with the reader; a Python file object
+        # (``Path.open``) stayed open until the garbage collector found it, with a ResourceWarning
+        # that forked steps printed into the CLI's output. Object storage still goes through fsspec.
+        if getattr(self.path, "protocol", "") in ("", "file", "local"):
+            return pq.ParquetFile(os.fspath(self.path))
+        return pq.ParquetFile(self.path.open("rb"))
 
     def _view(self, filters: tuple[tuple[str, np.ndarray], ...], selected: list[str] | None) -> ParquetTable:
         view = ParquetTable(self.path)

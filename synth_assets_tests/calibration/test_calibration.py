@@ -145,6 +145,8 @@ def test_a_margin_with_bands_of_its_own_meets_the_register_in_them():
     fine = tuple(float(e) for e in range(0, 90, 5))
     national = Margin("person", ("age",), (("age", fine),))
     assert national.name == "persons by age (age cut at " + ", ".join(f"{e:g}" for e in fine) + ")"
+    single_years = Margin("person", ("age", "sex"), (("age", tuple(float(e) for e in range(91))),))
+    assert single_years.name == "persons by age x sex (age in single units from 0 to 89, then 90+)"
 
     def five_year_tvd(data: pd.DataFrame) -> float:
         cut = [pd.cut(d["age"], [*fine, 200], right=False).value_counts(normalize=True) for d in (data, register)]
