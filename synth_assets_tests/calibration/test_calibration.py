@@ -256,18 +256,25 @@ def test_the_newton_hessian_is_the_same_sum_on_any_number_of_threads():
         assert np.array_equal(_hessian(design, w, rows=700, threads=threads), one)
 
 
+def scarce_cell_design() -> tuple[np.ndarray, np.ndarray]:
+    """Two margins over 800 units (3 and 4 cells, adding up to one total); the fourth cell of the
+    second, about 32 units, asks 1.8 times their number: raking weighs some of them beyond 2."""
+    rng = np.random.default_rng(3)
+    n = 800
+    a = rng.integers(0, 3, n)
+    b = np.where(rng.random(n) < 0.04, 3, rng.integers(0, 3, n))
+    design = np.column_stack([a == k for k in range(3)] + [b == k for k in range(4)]).astype(float)
+    counts = design.sum(axis=0)
+    targets = np.concatenate([counts[:3] * [1.25, 1.0, 0.8], counts[3:6] * 0.97, [counts[6] * 1.8]])
+    targets[:3] *= targets[3:].sum() / targets[:3].sum()
+    return design, targets
+
+
 def test_bounded_raking_keeps_every_weight_within_its_bounds_and_meets_the_controls():
     """The logit distance: where raking weighs some units of a scarce cell beyond 2 (those that
     another margin raises too), bounds of (0.5, 2) move the cell's weight to its other units, the
     controls still met; bounds no weighting can meet leave it unconverged."""
-    rng = np.random.default_rng(3)
-    n = 800
-    a = rng.integers(0, 3, n)
-    b = np.where(rng.random(n) < 0.04, 3, rng.integers(0, 3, n))  # b = 3: about 32 units
-    design = np.column_stack([a == k for k in range(3)] + [b == k for k in range(4)]).astype(float)
-    counts = design.sum(axis=0)
-    targets = np.concatenate([counts[:3] * [1.25, 1.0, 0.8], counts[3:6] * 0.97, [counts[6] * 1.8]])
-    targets[:3] *= targets[3:].sum() / targets[:3].sum()  # both margins add up to one total
+    design, targets = scarce_cell_design()
     unbounded = rake(design, targets)
     assert unbounded.converged and unbounded.weights.max() > 2.0  # the case bounds are for
     bounded = rake(design, targets, bounds=(0.5, 2.0))
@@ -289,14 +296,7 @@ def test_bounded_weights_a_thousandth_off_are_kept_and_further_off_are_raked_wit
 
     from synth_assets.calibration import selection
 
-    rng = np.random.default_rng(3)
-    n = 800
-    a = rng.integers(0, 3, n)
-    b = np.where(rng.random(n) < 0.04, 3, rng.integers(0, 3, n))
-    design = np.column_stack([a == k for k in range(3)] + [b == k for k in range(4)]).astype(float)
-    counts = design.sum(axis=0)
-    targets = np.concatenate([counts[:3] * [1.25, 1.0, 0.8], counts[3:6] * 0.97, [counts[6] * 1.8]])
-    targets[:3] *= targets[3:].sum() / targets[:3].sum()
+    design, targets = scarce_cell_design()
     with caplog.at_level("INFO", logger="synth_assets.calibration"):
         near = selection._weights(sp.csr_matrix(design), targets, (0.5, 1.7995))
     assert not near.converged and near.max_relative_residual <= selection.BOUNDED_RESIDUAL
@@ -600,14 +600,7 @@ def test_bounded_raking_stops_where_its_steps_no_longer_move_the_weights(monkeyp
     all hundred (on a 50,000-person replicate, 27 s of the 32 the weighting took)."""
     import synth_assets.calibration.weights as weights
 
-    rng = np.random.default_rng(3)
-    n = 800
-    a = rng.integers(0, 3, n)
-    b = np.where(rng.random(n) < 0.04, 3, rng.integers(0, 3, n))
-    design = np.column_stack([a == k for k in range(3)] + [b == k for k in range(4)]).astype(float)
-    counts = design.sum(axis=0)
-    targets = np.concatenate([counts[:3] * [1.25, 1.0, 0.8], counts[3:6] * 0.97, [counts[6] * 1.8]])
-    targets[:3] *= targets[3:].sum() / targets[:3].sum()
+    design, targets = scarce_cell_design()
     stopped = rake(design, targets, bounds=(0.5, 1.5))
     assert not stopped.converged and stopped.max_relative_residual > 1e-3
     assert stopped.iterations < 30, stopped
